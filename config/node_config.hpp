@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace actormq::config {
+
+/// What an address does when its queued bytes reach `max-size-bytes` (reference texts' names).
+enum class address_full_policy : uint8_t {
+    block, ///< stop reading from the producers' sockets until space frees
+    fail,  ///< answer the producer with ERROR
+    drop,  ///< drop the message silently (a requested RECEIPT is still sent)
+};
+
+/// Settings applied to every address whose name matches `match` (Artemis wildcard syntax:
+/// words separated by '.', '*' one word, '#' zero or more words). TOML: [address-settings."MATCH"].
+struct address_settings {
+    std::string match = "#";
+    /// Bytes of message bodies and headers an address may hold before its full policy applies.
+    /// -1 means unbounded.
+    int64_t max_size_bytes = 100 * 1024 * 1024;
+    address_full_policy full_policy = address_full_policy::block;
+    bool auto_create_queues = true;
+    bool auto_create_addresses = true;
+};
+
+/// One listening socket. TOML: [acceptors.NAME].
+struct acceptor_config {
+    std::string name;
+    /// Only "stomp" for now.
+    std::string protocol = "stomp";
+    /// Loopback unless configured otherwise (security by default).
+    std::string host = "127.0.0.1";
+    /// 0 asks the OS for a free port; the bound port goes to the ports file.
+    uint16_t port = 61613;
+    /// Largest frame accepted from a client; a larger one gets ERROR and close.
+    uint64_t max_frame_bytes = 10 * 1024 * 1024;
+    /// Most headers accepted in one frame.
+    uint32_t max_headers = 1000;
+    /// Longest header line accepted.
+    uint32_t max_header_line_bytes = 64 * 1024;
+    /// The smallest interval at which the server can send heart-beats (the `sx` of STOMP's
+    /// negotiation). 0 = the server never sends them.
+    uint32_t heart_beat_send_ms = 10000;
+    /// The smallest interval at which the server wants heart-beats from clients (`sy`).
+    /// 0 = the server does not ask for them.
+    uint32_t heart_beat_receive_ms = 10000;
+    /// A connection is closed when nothing arrived for this many negotiated receive intervals
+    /// (Artemis' heartBeatToConnectionTtlModifier).
+    double heart_beat_to_connection_ttl_modifier = 2.0;
+    /// Messages a consumer may have in flight when SUBSCRIBE names no prefetch.
+    uint32_t default_prefetch_count = 1000;
+    /// Most unconfirmed frame bytes a connection hands its session before it stops reading.
+    uint32_t read_window_bytes = 256 * 1024;
+    /// Most bytes queued for writing to one client before deliveries to it wait.
+    uint32_t write_window_bytes = 1024 * 1024;
+    /// Seconds a client may take to send CONNECT after the TCP connect.
+    uint32_t connect_timeout_ms = 10000;
+    /// Most client connections at once on this acceptor.
+    uint32_t max_connections = 10000;
+};
+
+/// One user allowed to connect. TOML: [security.users.NAME].
+struct user_config {
+    std::string name;
+    std::string password;
+    std::vector<std::string> roles;
+};
+
+/// Who may connect. TOML: top-level `security-enabled` and the [security] table.
+struct security_config {
+    /// When false every CONNECT is accepted whatever its login.
+    bool security_enabled = true;
+    /// When true a CONNECT without `login` is accepted as `anonymous_user`.
+    bool allow_anonymous = false;
+    std::string anonymous_user = "anonymous";
+    std::vector<user_config> users;
+};
+
+/// Everything one actormq-node reads from its TOML file.
+struct node_config {
+    /// The file the config came from (or "<string>"), for messages.
+    std::string source;
+    /// This server's name (Artemis <name>), shown in logs and CONNECTED's `server` header.
+    std::string name = "actormq";
+    /// trace, debug, info, warn, error, critical, off.
+    std::string log_level = "info";
+    /// Where the node writes a JSON object {"ACCEPTOR": PORT, ...} once its sockets are bound.
+    /// Empty = not written.
+    std::string ports_file;
+    /// CAF scheduler worker threads; 0 = one per core.
+    uint32_t scheduler_max_threads = 0;
+    /// Asio threads serving client sockets.
+    uint32_t io_threads = 1;
+    /// CAF's work-stealing "moderate" poll attempts; 0 sends idle workers straight to sleep on
+    /// a condition variable (see docs/benchmarks.md for the measured effect).
+    uint32_t scheduler_moderate_poll_attempts = 0;
+    /// Milliseconds a request between actors may take before it fails.
+    uint32_t request_timeout_ms = 5000;
+
+    std::vector<acceptor_config> acceptors;
+    security_config security;
+    /// In file order; lookups pick the most specific match (see settings_for).
+    std::vector<address_settings> address_settings_list;
+
+    /// Returns the settings of the most specific `match` for `address`: an exact name beats any
+    /// wildcard, then fewer wildcards, then a longer pattern. Falls back to the defaults.
+    address_settings settings_for(std::string_view address) const;
+};
+
+/// Whether `address` matches the Artemis-style wildcard `pattern` ('.'-separated words,
+/// '*' exactly one word, '#' zero or more words).
+bool wildcard_match(std::string_view pattern, std::string_view address);
+
+} // namespace actormq::config
