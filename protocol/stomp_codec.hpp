@@ -11,7 +11,8 @@ namespace actormq::stomp {
 
 /// Bounds the parser enforces while reading; every one is an error when exceeded.
 struct parse_limits {
-    /// Largest frame (command + headers + body) in bytes.
+    /// Largest frame (command + headers + body) in bytes, counted on the wire from the first
+    /// byte of the command line through the terminating NUL.
     size_t max_frame_bytes = 10 * 1024 * 1024;
     /// Most headers in one frame.
     size_t max_headers = 1000;
@@ -62,18 +63,61 @@ public:
     size_t buffered() const { return buf_.size() - pos_; }
 
 private:
+    /// Which part of the frame that starts at `pos_` the parser is reading.
+    enum class stage : uint8_t { command, headers, body };
+
+    /// Outcome of one parsing step: wait for bytes, go on, a frame is out, or stop in error.
+    enum class step : uint8_t { more, next, done, fail };
+
+    /// Reads the command line, skipping heart-beat EOLs before it.
+    step parse_command_line();
+
+    /// Reads one header line, or the blank line that ends the headers.
+    step parse_header_line();
+
+    /// Splits one header line at its first ':', unescapes it and stores it in `cur_`.
+    step add_header(std::string_view line);
+
+    /// Checks the frame size once the headers are complete and enters the body stage.
+    step begin_body();
+
+    /// Reads the body and the NUL; on success moves the frame into `out`.
+    step parse_body(frame& out);
+
+    /// Waits for more bytes, unless the unterminated frame already breaks max_frame_bytes.
+    step wait_for_more();
+
+    /// Enters the error state for good and drops the buffer.
+    step fail(parse_error e);
+
     parse_limits limits_;
     version version_ = version::v1_0;
     parse_error error_ = parse_error::none;
     std::string buf_;
     size_t pos_ = 0;
+    /// Stage of the frame that starts at `pos_`.
+    stage stage_ = stage::command;
+    /// Offset from `pos_` up to which the current delimiter search has already looked.
+    size_t scan_ = 0;
+    /// Offset from `pos_` of the current header line, or of the body in the body stage.
+    size_t line_ = 0;
+    /// Body size from the first content-length header, if `has_content_length_`.
+    size_t content_length_ = 0;
+    /// Whether the current frame has a content-length header.
+    bool has_content_length_ = false;
+    /// The frame being read: command and headers so far.
+    frame cur_;
 };
 
 /// Appends `f` encoded for version `v` to `out` (escaping header names and values for 1.1/1.2
 /// except in CONNECT/CONNECTED, adding nothing else: callers set content-length themselves).
+/// Where there is no escaping (1.0, CONNECT, CONNECTED) an LF in a name or value cannot be
+/// written, so it is replaced by a space rather than let it end the line and inject headers.
+/// A header line whose last written byte is a CR ends with CRLF, so the CR is read back.
 void encode(const frame& f, version v, std::string& out);
 
-/// Appends one escaped header line "name:value\n" for version `v` to `out`.
+/// Appends one escaped header line "name:value\n" for version `v` to `out` (1.0: not escaped,
+/// with LF and CR handled as `encode` says).
 void append_header(std::string& out, std::string_view name, std::string_view value, version v);
 
 /// Appends the command line, e.g. "MESSAGE\n".

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "actors/address.hpp"
+
+#include "actors/queue.hpp"
+#include "protocol/errc.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+namespace actormq {
+
+std::vector<queue_actor> address_state::targets(routing_type routing) const {
+    std::vector<queue_actor> out;
+    if (routing == routing_type::anycast) {
+        if (anycast) {
+            out.push_back(*anycast);
+        }
+    } else {
+        for (const auto& [n, q] : subscriptions) {
+            out.push_back(q);
+        }
+    }
+    return out;
+}
+
+namespace {
+
+using address_ptr = address_actor::stateful_pointer<address_state>;
+
+queue_actor spawn_queue(address_ptr self, std::string name, routing_type routing) {
+    auto& st = self->state;
+    queue_args args{std::move(name), st.address, routing};
+    auto q = self->spawn<caf::linked>(queue, st.ctx, st.usage,
+                                      caf::actor_cast<address_actor>(self), std::move(args));
+    return q;
+}
+
+/// Routes now: accounts the bytes, hands the messages to every target queue.
+void route_now(address_ptr self, routing_type routing, std::vector<message_ptr>& msgs) {
+    auto& st = self->state;
+    if (routing == routing_type::anycast && !st.anycast && st.settings.auto_create_queues) {
+        st.anycast = spawn_queue(self, st.address, routing_type::anycast);
+    }
+    auto qs = st.targets(routing);
+    if (qs.empty()) {
+        // No queue is bound: the message has nowhere to go (as in Artemis, it is dropped).
+        return;
+    }
+    int64_t bytes = 0;
+    for (const auto& m : msgs) {
+        bytes += m->memory_bytes();
+    }
+    st.usage->bytes.fetch_add(bytes * static_cast<int64_t>(qs.size()), std::memory_order_relaxed);
+    for (size_t i = 0; i + 1 < qs.size(); ++i) {
+        self->send(qs[i], enqueue_atom::value, msgs);
+    }
+    self->send(qs.back(), enqueue_atom::value, std::move(msgs));
+}
+
+/// Releases held-back producers while there is room.
+void drain_blocked(address_ptr self) {
+    auto& st = self->state;
+    while (!st.blocked.empty() && !st.usage->full()) {
+        auto b = std::move(st.blocked.front());
+        st.blocked.pop_front();
+        route_now(self, b.routing, b.msgs);
+        b.promise.deliver(route_status::routed);
+    }
+}
+
+caf::result<route_status> route(address_ptr self, routing_type routing,
+                                std::vector<message_ptr>& msgs) {
+    auto& st = self->state;
+    if (!st.blocked.empty() || st.usage->full()) {
+        switch (st.settings.full_policy) {
+            case config::address_full_policy::fail:
+                return route_status::full;
+            case config::address_full_policy::drop:
+                return route_status::dropped;
+            case config::address_full_policy::block: {
+                if (st.blocked.empty()) {
+                    st.ctx->log->info("address_full address={} bytes={} max={} policy=BLOCK",
+                                      st.address, st.usage->bytes.load(), st.usage->max_bytes);
+                }
+                auto p = self->make_response_promise<route_status>();
+                st.blocked.push_back({p, routing, std::move(msgs)});
+                return p;
+            }
+        }
+    }
+    route_now(self, routing, msgs);
+    return route_status::routed;
+}
+
+caf::result<queue_actor> bind(address_ptr self, routing_type routing, std::string& name) {
+    auto& st = self->state;
+    if (routing == routing_type::anycast) {
+        if (!st.anycast) {
+            if (!st.settings.auto_create_queues) {
+                return caf::make_error(errc::auto_create_disabled, st.address);
+            }
+            st.anycast = spawn_queue(self, st.address, routing_type::anycast);
+        }
+        return *st.anycast;
+    }
+    auto q = spawn_queue(self, name, routing_type::multicast);
+    st.subscriptions.emplace(std::move(name), q);
+    return q;
+}
+
+} // namespace
+
+address_actor::behavior_type address(address_ptr self, std::shared_ptr<server_context> ctx,
+                                     std::string name) {
+    auto& st = self->state;
+    st.ctx = std::move(ctx);
+    st.settings = st.ctx->config.settings_for(name);
+    st.address = std::move(name);
+    st.usage = std::make_shared<address_usage>();
+    st.usage->max_bytes = st.settings.max_size_bytes;
+    return {
+        [self](route_atom, routing_type routing, std::vector<message_ptr>& msgs) {
+            return route(self, routing, msgs);
+        },
+        [self](bind_atom, routing_type routing, std::string& name) {
+            return bind(self, routing, name);
+        },
+        [self](unbind_atom, const std::string& name) {
+            auto& subs = self->state.subscriptions;
+            if (auto i = subs.find(name); i != subs.end()) {
+                self->send(i->second, remove_atom::value);
+                subs.erase(i);
+            }
+        },
+        [self](space_atom) { drain_blocked(self); },
+        [self](stats_atom) -> caf::result<std::vector<queue_stats>> {
+            auto qs = self->state.targets(routing_type::multicast);
+            if (self->state.anycast) {
+                qs.push_back(*self->state.anycast);
+            }
+            auto rp = self->make_response_promise<std::vector<queue_stats>>();
+            if (qs.empty()) {
+                rp.deliver(std::vector<queue_stats>{});
+                return rp;
+            }
+            auto acc = std::make_shared<std::vector<queue_stats>>();
+            auto left = std::make_shared<size_t>(qs.size());
+            auto timeout = self->state.ctx->request_timeout();
+            for (auto& q : qs) {
+                self->request(q, timeout, stats_atom::value)
+                    .then(
+                        [rp, acc, left](queue_stats& s) mutable {
+                            acc->push_back(std::move(s));
+                            if (--*left == 0) {
+                                rp.deliver(std::move(*acc));
+                            }
+                        },
+                        [rp, acc, left](caf::error&) mutable {
+                            if (--*left == 0) {
+                                rp.deliver(std::move(*acc));
+                            }
+                        });
+            }
+            return rp;
+        },
+        [self](remove_atom) {
+            for (auto& q : self->state.targets(routing_type::multicast)) {
+                self->send(q, remove_atom::value);
+            }
+            if (self->state.anycast) {
+                self->send(*self->state.anycast, remove_atom::value);
+            }
+            for (auto& b : self->state.blocked) {
+                b.promise.deliver(route_status::dropped);
+            }
+            self->state.blocked.clear();
+            self->quit();
+        },
+    };
+}
+
+} // namespace actormq

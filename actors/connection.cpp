@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "actors/connection.hpp"
+
+#include "actors/session.hpp"
+#include "actors/stomp_handshake.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+namespace actormq {
+
+namespace asio = boost::asio;
+
+namespace {
+
+/// How long a closing connection keeps reading (and discarding) after it sent ERROR, so the
+/// client's unread bytes do not turn the close into a reset that would swallow the ERROR.
+constexpr auto linger_after_error = std::chrono::seconds(2);
+
+stomp::parse_limits limits_of(const config::acceptor_config& a) {
+    stomp::parse_limits l;
+    l.max_frame_bytes = a.max_frame_bytes;
+    l.max_headers = a.max_headers;
+    l.max_header_line_bytes = a.max_header_line_bytes;
+    return l;
+}
+
+} // namespace
+
+connection::connection(tcp::socket socket, uint64_t id, std::shared_ptr<server_context> ctx,
+                       const config::acceptor_config& acceptor, caf::actor_system& sys,
+                       server_actor server, close_hook on_close)
+    : socket_(std::move(socket)),
+      id_(id),
+      ctx_(std::move(ctx)),
+      acceptor_(acceptor),
+      sys_(sys),
+      server_(std::move(server)),
+      on_close_(std::move(on_close)),
+      parser_(limits_of(acceptor)),
+      connect_timer_(socket_.get_executor()),
+      send_timer_(socket_.get_executor()),
+      receive_timer_(socket_.get_executor()) {}
+
+void connection::start() {
+    boost::system::error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+    connect_timer_.expires_after(std::chrono::milliseconds(acceptor_.connect_timeout_ms));
+    connect_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec && !self->connected_ && !self->closing_) {
+            self->fail("no CONNECT frame in time", "the client sent no CONNECT or STOMP frame "
+                                                   "within connect-timeout-ms");
+        }
+    });
+    do_read();
+}
+
+void connection::post_write(std::string bytes) {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), b = std::move(bytes)]() mutable {
+        self->write(std::move(b));
+    });
+}
+
+void connection::post_confirm(uint64_t bytes) {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), bytes] {
+        self->unconfirmed_bytes_ -= std::min(bytes, self->unconfirmed_bytes_);
+        if (!self->reading_ && !self->closing_
+            && self->unconfirmed_bytes_ < self->acceptor_.read_window_bytes) {
+            self->do_read();
+        }
+    });
+}
+
+void connection::post_close(std::string last) {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), b = std::move(last)]() mutable {
+        self->write(std::move(b));
+        self->close_after_write();
+    });
+}
+
+void connection::post_shutdown() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close(); });
+}
+
+void connection::do_read() {
+    if (reading_ || closed_) {
+        return;
+    }
+    reading_ = true;
+    socket_.async_read_some(asio::buffer(read_buf_),
+                            [self = shared_from_this()](const boost::system::error_code& ec,
+                                                        size_t n) { self->on_read(ec, n); });
+}
+
+void connection::on_read(const boost::system::error_code& ec, size_t n) {
+    reading_ = false;
+    if (ec) {
+        close();
+        return;
+    }
+    read_since_check_ = true;
+    if (closing_) {
+        do_read(); // Discard what a client sends after ERROR until it closes.
+        return;
+    }
+    parser_.feed(read_buf_.data(), n);
+    unhanded_bytes_ += n;
+    if (!take_frames(n)) {
+        return;
+    }
+    if (unconfirmed_bytes_ < acceptor_.read_window_bytes) {
+        do_read();
+    }
+}
+
+/// Decodes every complete frame; returns false when the connection is failing.
+bool connection::take_frames(uint64_t) {
+    std::vector<stomp::frame> batch;
+    stomp::frame f;
+    bool ok = true;
+    for (;;) {
+        auto st = parser_.next(f);
+        if (st == stomp::parser::status::need_more) {
+            break;
+        }
+        if (st == stomp::parser::status::error) {
+            ok = false;
+            break;
+        }
+        if (!connected_) {
+            if (!on_connect(f)) {
+                return false;
+            }
+            continue;
+        }
+        batch.push_back(std::move(f));
+        f = stomp::frame{};
+    }
+    if (!batch.empty()) {
+        caf::anon_send(session_, frames_atom::value, std::move(batch), unhanded_bytes_);
+        unconfirmed_bytes_ += unhanded_bytes_;
+        unhanded_bytes_ = 0;
+    }
+    if (!ok) {
+        auto err = parser_.error();
+        ctx_->wire_log->info("frame_rejected conn={} reason=\"{}\"", id_, stomp::to_string(err));
+        fail(stomp::to_string(err), "the connection is closed after a malformed frame");
+    }
+    return ok;
+}
+
+bool connection::on_connect(stomp::frame& f) {
+    if (f.cmd != stomp::command::connect && f.cmd != stomp::command::stomp) {
+        fail("expected a CONNECT or STOMP frame",
+             std::string{"the first frame was "} + std::string{stomp::to_string(f.cmd)});
+        return false;
+    }
+    auto r = negotiate(f, acceptor_, ctx_->config.security);
+    if (!r.accepted) {
+        ctx_->wire_log->info("connect_refused conn={} reason=\"{}\"", id_, r.error);
+        fail(r.error, "");
+        return false;
+    }
+    connected_ = true;
+    connect_timer_.cancel();
+    parser_.set_version(r.version);
+    session_params p{id_, r.version, r.user, acceptor_.default_prefetch_count};
+    session_ = sys_.spawn(session, ctx_, server_, shared_from_this(), std::move(p));
+    std::string out;
+    stomp::encode(connected_frame(r, acceptor_, ctx_->config.name, id_), r.version, out);
+    write(std::move(out));
+    arm_heart_beats(r.send_interval_ms, r.receive_interval_ms);
+    ctx_->wire_log->debug("connected conn={} user={} version={} hb_send_ms={} hb_recv_ms={}",
+                          id_, r.user, stomp::to_string(r.version), r.send_interval_ms,
+                          r.receive_interval_ms);
+    return true;
+}
+
+void connection::write(std::string bytes) {
+    if (closed_ || bytes.empty()) {
+        return;
+    }
+    if (out_pending_.empty()) {
+        out_pending_.swap(bytes);
+    } else {
+        out_pending_.append(bytes);
+    }
+    if (!writing_) {
+        do_write();
+    }
+}
+
+void connection::do_write() {
+    writing_ = true;
+    out_writing_.swap(out_pending_);
+    asio::async_write(socket_, asio::buffer(out_writing_),
+                      [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+                          self->writing_ = false;
+                          self->out_writing_.clear();
+                          if (ec) {
+                              self->close();
+                              return;
+                          }
+                          self->written_total_ += n;
+                          self->wrote_since_tick_ = true;
+                          if (self->session_) {
+                              caf::anon_send(self->session_, written_atom::value,
+                                             self->written_total_);
+                          }
+                          if (!self->out_pending_.empty()) {
+                              self->do_write();
+                          } else if (self->closing_) {
+                              self->close_after_write();
+                          }
+                      });
+}
+
+void connection::fail(std::string_view message, std::string_view detail) {
+    stomp::frame f;
+    f.cmd = stomp::command::error;
+    f.add("message", std::string{message});
+    f.add("content-type", "text/plain");
+    f.add("content-length", std::to_string(detail.size()));
+    f.body = std::string{detail};
+    std::string out;
+    stomp::encode(f, stomp::version::v1_2, out);
+    write(std::move(out));
+    close_after_write();
+}
+
+void connection::close_after_write() {
+    if (closed_) {
+        return;
+    }
+    closing_ = true;
+    if (writing_ || !out_pending_.empty()) {
+        return; // The write handler calls back here when the output is empty.
+    }
+    // Half-close, then read and discard until the client closes or the linger time ends.
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    connect_timer_.expires_after(linger_after_error);
+    connect_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec) {
+            self->close();
+        }
+    });
+    do_read();
+}
+
+void connection::close() {
+    if (closed_) {
+        return;
+    }
+    closed_ = true;
+    boost::system::error_code ignored;
+    connect_timer_.cancel();
+    send_timer_.cancel();
+    receive_timer_.cancel();
+    socket_.close(ignored);
+    if (session_) {
+        caf::anon_send(session_, closed_atom::value);
+        session_ = nullptr;
+    }
+    if (on_close_) {
+        on_close_(id_);
+    }
+}
+
+void connection::arm_heart_beats(uint32_t send_ms, uint32_t receive_ms) {
+    send_interval_ms_ = send_ms;
+    receive_ttl_ms_ = static_cast<uint32_t>(receive_ms
+                                            * acceptor_.heart_beat_to_connection_ttl_modifier);
+    if (send_interval_ms_ > 0) {
+        on_send_tick();
+    }
+    if (receive_ttl_ms_ > 0) {
+        read_since_check_ = false;
+        receive_timer_.expires_after(std::chrono::milliseconds(receive_ttl_ms_));
+        receive_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+            if (!ec) {
+                self->on_receive_check();
+            }
+        });
+    }
+}
+
+void connection::on_send_tick() {
+    if (closed_ || closing_) {
+        return;
+    }
+    if (!wrote_since_tick_ && !writing_ && out_pending_.empty()) {
+        write("\n");
+    }
+    wrote_since_tick_ = false;
+    send_timer_.expires_after(std::chrono::milliseconds(send_interval_ms_));
+    send_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec) {
+            self->on_send_tick();
+        }
+    });
+}
+
+void connection::on_receive_check() {
+    if (closed_ || closing_) {
+        return;
+    }
+    // A connection that stopped reading for back-pressure has not heard from the client
+    // because it did not listen; that is not the client's silence.
+    if (!read_since_check_ && reading_) {
+        ctx_->wire_log->info("heart_beat_timeout conn={} ttl_ms={}", id_, receive_ttl_ms_);
+        fail("heart-beat timeout", "nothing was received from the client within the "
+                                   "negotiated heart-beat interval times the TTL modifier");
+        return;
+    }
+    read_since_check_ = false;
+    receive_timer_.expires_after(std::chrono::milliseconds(receive_ttl_ms_));
+    receive_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec) {
+            self->on_receive_check();
+        }
+    });
+}
+
+} // namespace actormq

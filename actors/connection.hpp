@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "actors/fwd.hpp"
+#include "actors/server_context.hpp"
+#include "protocol/stomp_codec.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace caf {
+class actor_system;
+}
+
+namespace actormq {
+
+/// One client TCP connection on an Asio thread (not an actor: docs/architecture.md
+/// "Threads"). It decodes frames, handles CONNECT, and hands every later frame to its session
+/// actor; it writes what the session posts back. Back-pressure: it stops reading while the
+/// session has not confirmed `read-window-bytes` of frames.
+/// Every member runs on the connection's strand; the `post_*` functions are the only entry
+/// points for other threads.
+class connection : public std::enable_shared_from_this<connection> {
+public:
+    using tcp = boost::asio::ip::tcp;
+
+    /// Called on the strand once the connection has closed.
+    using close_hook = std::function<void(uint64_t id)>;
+
+    connection(tcp::socket socket, uint64_t id, std::shared_ptr<server_context> ctx,
+               const config::acceptor_config& acceptor, caf::actor_system& sys,
+               server_actor server, close_hook on_close);
+
+    /// Starts reading and the CONNECT timer.
+    void start();
+
+    /// Appends bytes to the output and writes them (thread-safe).
+    void post_write(std::string bytes);
+
+    /// The session finished with this many bytes of frames (thread-safe).
+    void post_confirm(uint64_t bytes);
+
+    /// Writes `last` then closes (thread-safe).
+    void post_close(std::string last);
+
+    /// Closes at once, for server shutdown (thread-safe).
+    void post_shutdown();
+
+    uint64_t id() const { return id_; }
+
+private:
+    void do_read();
+    void on_read(const boost::system::error_code& ec, size_t n);
+    bool take_frames(uint64_t bytes);
+    bool on_connect(stomp::frame& f);
+    void write(std::string bytes);
+    void do_write();
+    void fail(std::string_view message, std::string_view detail);
+    void close_after_write();
+    void close();
+    void arm_heart_beats(uint32_t send_ms, uint32_t receive_ms);
+    void on_send_tick();
+    void on_receive_check();
+
+    tcp::socket socket_;
+    uint64_t id_;
+    std::shared_ptr<server_context> ctx_;
+    const config::acceptor_config& acceptor_;
+    caf::actor_system& sys_;
+    server_actor server_;
+    close_hook on_close_;
+    stomp::parser parser_;
+    session_actor session_;
+    std::array<char, 64 * 1024> read_buf_{};
+    std::string out_pending_;
+    std::string out_writing_;
+    bool writing_ = false;
+    bool reading_ = false;
+    bool closing_ = false;
+    bool closed_ = false;
+    bool connected_ = false;
+    /// Bytes read and not yet handed to the session with a batch of frames.
+    uint64_t unhanded_bytes_ = 0;
+    /// Bytes handed to the session and not yet confirmed.
+    uint64_t unconfirmed_bytes_ = 0;
+    uint64_t written_total_ = 0;
+    bool read_since_check_ = false;
+    bool wrote_since_tick_ = false;
+    uint32_t send_interval_ms_ = 0;
+    uint32_t receive_ttl_ms_ = 0;
+    boost::asio::steady_timer connect_timer_;
+    boost::asio::steady_timer send_timer_;
+    boost::asio::steady_timer receive_timer_;
+};
+
+} // namespace actormq

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// Typed handles of the actors of one server instance (docs/architecture.md has the diagram).
+
+#include "protocol/messages.hpp"
+#include "protocol/stomp_frame.hpp"
+
+#include <caf/replies_to.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <string>
+#include <vector>
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<actormq::stomp::frame>)
+
+namespace actormq {
+
+/// One client session: fed decoded frames by its connection, deliveries by queues.
+using session_actor = caf::typed_actor<
+    // Frames read from the socket, in order, and how many wire bytes they took.
+    caf::reacts_to<frames_atom, std::vector<stomp::frame>, uint64_t>,
+    // Messages from a queue for the subscription with this key.
+    caf::reacts_to<deliver_atom, uint64_t, std::vector<delivery>>,
+    // The connection wrote everything up to this many bytes since it opened.
+    caf::reacts_to<written_atom, uint64_t>,
+    // The socket is gone (peer closed, error, heart-beat timeout or shutdown).
+    caf::reacts_to<closed_atom>>;
+
+/// One queue: ordered messages, its consumers, in-flight and redelivery.
+using queue_actor = caf::typed_actor<
+    caf::reacts_to<enqueue_atom, std::vector<message_ptr>>,
+    caf::reacts_to<subscribe_atom, session_actor, consumer_spec>,
+    caf::reacts_to<unsub_atom, session_actor, uint64_t>,
+    // Return `n` window slots of an auto-ack consumer (its messages reached the socket).
+    caf::reacts_to<credit_atom, session_actor, uint64_t, uint32_t>,
+    // Acknowledge (consume) or refuse (redeliver) messages by id.
+    caf::reacts_to<ack_atom, session_actor, uint64_t, std::vector<uint64_t>>,
+    caf::reacts_to<nack_atom, session_actor, uint64_t, std::vector<uint64_t>>,
+    caf::replies_to<stats_atom>::with<queue_stats>,
+    // Delete the queue: its messages are dropped, its consumers forgotten.
+    caf::reacts_to<remove_atom>>;
+
+/// One address: routes to its queues, enforces max-size-bytes and the full policy.
+using address_actor = caf::typed_actor<
+    caf::replies_to<route_atom, routing_type, std::vector<message_ptr>>::with<route_status>,
+    // Anycast: the address's queue (created on first use). Multicast: a new subscription
+    // queue with the given name.
+    caf::replies_to<bind_atom, routing_type, std::string>::with<queue_actor>,
+    // Delete a subscription queue of this address.
+    caf::reacts_to<unbind_atom, std::string>,
+    // A queue freed space after the address was full.
+    caf::reacts_to<space_atom>,
+    caf::replies_to<stats_atom>::with<std::vector<queue_stats>>,
+    caf::reacts_to<remove_atom>>;
+
+/// The server instance: owns the address registry and supervises its actors.
+using server_actor = caf::typed_actor<
+    // The address with this name; `true` creates it if config allows.
+    caf::replies_to<lookup_atom, std::string, bool>::with<address_actor>,
+    // Delete an address and its queues (temporary queues at disconnect).
+    caf::reacts_to<remove_atom, std::string>,
+    caf::replies_to<stats_atom>::with<std::vector<queue_stats>>>;
+
+} // namespace actormq

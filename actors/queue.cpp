@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "actors/queue.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <algorithm>
+
+namespace actormq {
+
+namespace {
+
+/// Most messages one dispatch round hands out, so a deep queue cannot monopolise a worker.
+constexpr size_t dispatch_batch_max = 512;
+
+} // namespace
+
+void queue_state::enqueue(std::vector<message_ptr>& msgs) {
+    for (auto& m : msgs) {
+        pending.push_back(entry{std::move(m), 0});
+    }
+    stats.enqueued += msgs.size();
+}
+
+std::vector<std::pair<size_t, std::vector<delivery>>> queue_state::assign() {
+    std::vector<std::pair<size_t, std::vector<delivery>>> out;
+    if (consumers.empty() || pending.empty()) {
+        return out;
+    }
+    std::vector<int> slot(consumers.size(), -1);
+    size_t handed = 0;
+    size_t idle_rounds = 0;
+    // One message per consumer in turn; stop when a full turn finds no room.
+    while (!pending.empty() && handed < dispatch_batch_max && idle_rounds < consumers.size()) {
+        size_t i = next_consumer % consumers.size();
+        next_consumer = i + 1;
+        auto& c = consumers[i];
+        if (!c.has_room()) {
+            ++idle_rounds;
+            continue;
+        }
+        idle_rounds = 0;
+        entry e = std::move(pending.front());
+        pending.pop_front();
+        ++c.outstanding;
+        ++handed;
+        if (slot[i] < 0) {
+            slot[i] = static_cast<int>(out.size());
+            out.emplace_back(i, std::vector<delivery>{});
+        }
+        out[slot[i]].second.push_back(delivery{e.msg, e.delivery_count});
+        if (c.spec.auto_ack) {
+            ++stats.acked;
+            release(e.msg->memory_bytes());
+        } else {
+            uint64_t id = e.msg->id;
+            in_flight.emplace(id, in_flight_entry{std::move(e), c.session.address(), c.spec.key});
+        }
+    }
+    more_ready = handed == dispatch_batch_max && !pending.empty();
+    return out;
+}
+
+queue_state::consumer* queue_state::find(const caf::actor_addr& session, uint64_t key) {
+    for (auto& c : consumers) {
+        if (c.spec.key == key && c.session.address() == session) {
+            return &c;
+        }
+    }
+    return nullptr;
+}
+
+void queue_state::requeue(std::vector<entry> entries) {
+    std::sort(entries.begin(), entries.end(),
+              [](const entry& a, const entry& b) { return a.msg->id < b.msg->id; });
+    for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+        ++it->delivery_count;
+        pending.push_front(std::move(*it));
+    }
+    stats.redelivered += entries.size();
+}
+
+void queue_state::remove_consumer(const caf::actor_addr& session, uint64_t key) {
+    auto it = std::find_if(consumers.begin(), consumers.end(), [&](const consumer& c) {
+        return c.spec.key == key && c.session.address() == session;
+    });
+    if (it == consumers.end()) {
+        return;
+    }
+    consumers.erase(it);
+    std::vector<entry> back;
+    for (auto i = in_flight.begin(); i != in_flight.end();) {
+        if (i->second.key == key && i->second.session == session) {
+            back.push_back(std::move(i->second.e));
+            i = in_flight.erase(i);
+        } else {
+            ++i;
+        }
+    }
+    requeue(std::move(back));
+}
+
+void queue_state::remove_session(const caf::actor_addr& session) {
+    std::vector<uint64_t> keys;
+    for (auto& c : consumers) {
+        if (c.session.address() == session) {
+            keys.push_back(c.spec.key);
+        }
+    }
+    for (auto k : keys) {
+        remove_consumer(session, k);
+    }
+    monitored.erase(session);
+}
+
+void queue_state::ack(const caf::actor_addr& session, uint64_t key,
+                      const std::vector<uint64_t>& ids) {
+    auto* c = find(session, key);
+    int64_t freed = 0;
+    for (auto id : ids) {
+        auto i = in_flight.find(id);
+        if (i == in_flight.end() || i->second.session != session || i->second.key != key) {
+            continue;
+        }
+        freed += i->second.e.msg->memory_bytes();
+        in_flight.erase(i);
+        ++stats.acked;
+        if (c != nullptr && c->outstanding > 0) {
+            --c->outstanding;
+        }
+    }
+    release(freed);
+}
+
+void queue_state::nack(const caf::actor_addr& session, uint64_t key,
+                       const std::vector<uint64_t>& ids) {
+    auto* c = find(session, key);
+    std::vector<entry> back;
+    for (auto id : ids) {
+        auto i = in_flight.find(id);
+        if (i == in_flight.end() || i->second.session != session || i->second.key != key) {
+            continue;
+        }
+        back.push_back(std::move(i->second.e));
+        in_flight.erase(i);
+        if (c != nullptr && c->outstanding > 0) {
+            --c->outstanding;
+        }
+    }
+    requeue(std::move(back));
+}
+
+void queue_state::release(int64_t bytes) {
+    if (bytes == 0) {
+        return;
+    }
+    int64_t before = usage->bytes.fetch_sub(bytes, std::memory_order_relaxed);
+    if (usage->max_bytes >= 0 && before >= usage->max_bytes && before - bytes < usage->max_bytes) {
+        crossed_below = true;
+    }
+}
+
+void queue_state::clear() {
+    int64_t freed = 0;
+    for (auto& e : pending) {
+        freed += e.msg->memory_bytes();
+    }
+    for (auto& [id, f] : in_flight) {
+        freed += f.e.msg->memory_bytes();
+    }
+    pending.clear();
+    in_flight.clear();
+    consumers.clear();
+    release(freed);
+}
+
+namespace {
+
+using queue_ptr = queue_actor::stateful_pointer<queue_state>;
+
+/// Hands waiting messages to consumers and tells the address when space was freed.
+void dispatch(queue_ptr self) {
+    auto& st = self->state;
+    for (auto& [idx, batch] : st.assign()) {
+        auto& c = st.consumers[idx];
+        self->send(c.session, deliver_atom::value, c.spec.key, std::move(batch));
+    }
+    if (st.crossed_below) {
+        st.crossed_below = false;
+        self->send(st.owner, space_atom::value);
+    }
+    if (st.more_ready) {
+        // Continue after the messages already in the mailbox (an empty enqueue).
+        self->send(self, enqueue_atom::value, std::vector<message_ptr>{});
+    }
+}
+
+} // namespace
+
+queue_actor::behavior_type queue(queue_ptr self, std::shared_ptr<server_context> ctx,
+                                 std::shared_ptr<address_usage> usage, address_actor owner,
+                                 queue_args args) {
+    auto& st = self->state;
+    st.ctx = std::move(ctx);
+    st.usage = std::move(usage);
+    st.owner = std::move(owner);
+    st.stats.name = std::move(args.name);
+    st.stats.address = std::move(args.address);
+    st.stats.routing = args.routing;
+    self->set_down_handler([self](caf::down_msg& dm) {
+        self->state.remove_session(dm.source);
+        dispatch(self);
+    });
+    return {
+        [self](enqueue_atom, std::vector<message_ptr>& msgs) {
+            self->state.enqueue(msgs);
+            dispatch(self);
+        },
+        [self](subscribe_atom, session_actor& s, consumer_spec spec) {
+            auto& st = self->state;
+            if (st.monitored.insert(s.address()).second) {
+                self->monitor(s);
+            }
+            st.consumers.push_back(queue_state::consumer{std::move(s), spec, 0});
+            st.ctx->log->debug("consumer_added queue={} key={} window={} auto_ack={}",
+                               st.stats.name, spec.key, spec.window, spec.auto_ack);
+            dispatch(self);
+        },
+        [self](unsub_atom, const session_actor& s, uint64_t key) {
+            self->state.remove_consumer(s.address(), key);
+            dispatch(self);
+        },
+        [self](credit_atom, const session_actor& s, uint64_t key, uint32_t n) {
+            if (auto* c = self->state.find(s.address(), key)) {
+                c->outstanding -= std::min(n, c->outstanding);
+            }
+            dispatch(self);
+        },
+        [self](ack_atom, const session_actor& s, uint64_t key, const std::vector<uint64_t>& ids) {
+            self->state.ack(s.address(), key, ids);
+            dispatch(self);
+        },
+        [self](nack_atom, const session_actor& s, uint64_t key, const std::vector<uint64_t>& ids) {
+            self->state.nack(s.address(), key, ids);
+            dispatch(self);
+        },
+        [self](stats_atom) -> queue_stats {
+            auto s = self->state.stats;
+            s.depth = self->state.pending.size();
+            s.in_flight = self->state.in_flight.size();
+            s.consumers = self->state.consumers.size();
+            return s;
+        },
+        [self](remove_atom) {
+            self->state.clear();
+            dispatch(self);
+            self->quit();
+        },
+    };
+}
+
+} // namespace actormq

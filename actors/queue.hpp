@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "actors/fwd.hpp"
+#include "actors/server_context.hpp"
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace actormq {
+
+/// Everything a queue actor owns: waiting messages in order, consumers with their windows,
+/// and messages delivered but not yet acknowledged.
+struct queue_state {
+    static inline const char* name = "queue";
+
+    /// A message waiting in the queue.
+    struct entry {
+        message_ptr msg;
+        uint32_t delivery_count = 0;
+    };
+
+    /// A consumer: the session, its subscription key and its window.
+    struct consumer {
+        session_actor session;
+        consumer_spec spec;
+        /// Messages handed over and not yet acked (client modes) or credited (auto).
+        uint32_t outstanding = 0;
+
+        bool has_room() const { return spec.window == 0 || outstanding < spec.window; }
+    };
+
+    /// A delivered, unacknowledged message and who has it.
+    struct in_flight_entry {
+        entry e;
+        caf::actor_addr session;
+        uint64_t key = 0;
+    };
+
+    std::shared_ptr<server_context> ctx;
+    std::shared_ptr<address_usage> usage;
+    address_actor owner;
+    queue_stats stats;
+    std::deque<entry> pending;
+    std::vector<consumer> consumers;
+    size_t next_consumer = 0;
+    std::unordered_map<uint64_t, in_flight_entry> in_flight;
+    std::unordered_set<caf::actor_addr> monitored;
+    /// Set when a release took the address from full to not full; dispatch tells the address.
+    bool crossed_below = false;
+    /// Set when assign stopped at its batch limit with messages and room left.
+    bool more_ready = false;
+
+    /// Adds messages at the tail.
+    void enqueue(std::vector<message_ptr>& msgs);
+
+    /// Assigns waiting messages to consumers with room, round-robin, one message at a time,
+    /// and returns one batch per consumer (index into `consumers`, deliveries).
+    std::vector<std::pair<size_t, std::vector<delivery>>> assign();
+
+    /// Finds the consumer (session, key); nullptr if it is gone.
+    consumer* find(const caf::actor_addr& session, uint64_t key);
+
+    /// Removes the consumer and puts its in-flight messages back at the head, in order.
+    void remove_consumer(const caf::actor_addr& session, uint64_t key);
+
+    /// Removes every consumer of a session (it went down).
+    void remove_session(const caf::actor_addr& session);
+
+    /// Acknowledges messages: they leave the queue. Unknown ids are ignored.
+    void ack(const caf::actor_addr& session, uint64_t key, const std::vector<uint64_t>& ids);
+
+    /// Puts messages back at the head for redelivery.
+    void nack(const caf::actor_addr& session, uint64_t key, const std::vector<uint64_t>& ids);
+
+    /// Subtracts `bytes` from the address's usage; notes when that took it below its max.
+    void release(int64_t bytes);
+
+    /// Puts entries back at the head of `pending`, sorted by message id, counting a delivery.
+    void requeue(std::vector<entry> entries);
+
+    /// Drops everything (the queue is deleted).
+    void clear();
+};
+
+/// Spawn arguments of a queue.
+struct queue_args {
+    std::string name;
+    std::string address;
+    routing_type routing = routing_type::anycast;
+};
+
+/// The behaviour of a queue actor.
+queue_actor::behavior_type queue(queue_actor::stateful_pointer<queue_state> self,
+                                 std::shared_ptr<server_context> ctx,
+                                 std::shared_ptr<address_usage> usage, address_actor owner,
+                                 queue_args args);
+
+} // namespace actormq

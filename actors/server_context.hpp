@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "config/node_config.hpp"
+
+#include <spdlog/logger.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+namespace actormq {
+
+/// What every actor of one server instance shares: its config, its loggers and the id
+/// counters. Created once at start; only the atomics change afterwards.
+struct server_context {
+    config::node_config config;
+    /// Logger of actors/ ("actors").
+    std::shared_ptr<spdlog::logger> log;
+    /// Logger of the wire side ("protocol").
+    std::shared_ptr<spdlog::logger> wire_log;
+    std::atomic<uint64_t> next_message_id{1};
+    std::atomic<uint64_t> next_session_id{1};
+
+    /// The request timeout every actor uses (config `request-timeout-ms`).
+    std::chrono::milliseconds request_timeout() const {
+        return std::chrono::milliseconds(config.request_timeout_ms);
+    }
+};
+
+/// The bytes an address holds in its queues, shared by the address (which adds on routing)
+/// and its queues (which subtract when a message leaves). Atomic so no actor reads another's
+/// state; only the owning address decides on the full policy.
+struct address_usage {
+    std::atomic<int64_t> bytes{0};
+    /// max-size-bytes; negative = unbounded.
+    int64_t max_bytes = -1;
+
+    bool full() const { return max_bytes >= 0 && bytes.load(std::memory_order_relaxed) >= max_bytes; }
+};
+
+} // namespace actormq

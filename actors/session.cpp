@@ -1,0 +1,548 @@
+// SPDX-License-Identifier: Apache-2.0
+// The session actor: STOMP frame semantics after CONNECT (docs/architecture.md, "The durable
+// path"). Handlers only dispatch; the pure parts are in session_state.cpp.
+#include "actors/session.hpp"
+
+#include "actors/connection.hpp"
+#include "protocol/errc.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <charconv>
+
+namespace actormq {
+
+namespace {
+
+using session_ptr = session_actor::stateful_pointer<session_state>;
+using stomp::command;
+
+void pump(session_ptr self);
+
+/// Posts what the handlers wrote and the input bytes that are done to the connection.
+void flush(session_ptr self) {
+    auto& st = self->state;
+    if (!st.out.empty() && st.conn) {
+        st.posted_total += st.out.size();
+        st.conn->post_write(std::move(st.out));
+        st.out.clear();
+    }
+    if (st.confirm_due > 0 && st.conn) {
+        st.conn->post_confirm(st.confirm_due);
+        st.confirm_due = 0;
+    }
+}
+
+/// Sends ERROR and closes the connection; later frames are ignored.
+void fail(session_ptr self, const std::string& message, const std::string& detail,
+          const stomp::frame* f = nullptr) {
+    auto& st = self->state;
+    if (st.closing) {
+        return;
+    }
+    st.ctx->wire_log->info("session_error session={} message=\"{}\"", st.params.id, message);
+    st.append_error(message, detail, f != nullptr ? f->find("receipt") : nullptr);
+    st.closing = true;
+    st.inbox.clear();
+    flush(self);
+    if (st.conn) {
+        st.conn->post_close({});
+    }
+}
+
+/// Emits every RECEIPT whose frame and all frames before it are done.
+void emit_receipts(session_ptr self) {
+    auto& st = self->state;
+    uint64_t low = st.low_water();
+    while (!st.receipts.empty() && st.receipts.front().seq < low) {
+        auto r = std::move(st.receipts.front());
+        st.receipts.pop_front();
+        if (!r.receipt_id.empty()) {
+            st.append_receipt(r.receipt_id);
+        }
+        if (r.close_after) {
+            flush(self);
+            if (st.conn) {
+                st.conn->post_close({});
+            }
+        }
+    }
+}
+
+/// The receipt id a frame asks for, if any.
+std::optional<std::string> receipt_of(const stomp::frame& f) {
+    const auto* r = f.find("receipt");
+    return r != nullptr ? std::optional<std::string>{*r} : std::nullopt;
+}
+
+/// Queues a RECEIPT for the current frame; it goes out once everything before it is done.
+void add_receipt(session_ptr self, const std::optional<std::string>& id, bool close_after = false) {
+    if (id || close_after) {
+        self->state.receipts.push_back({self->state.seq, id.value_or(""), close_after});
+    }
+}
+
+/// Queues a RECEIPT for the current frame if it asked for one.
+void receipt_for(session_ptr self, const stomp::frame& f, bool close_after = false) {
+    add_receipt(self, receipt_of(f), close_after);
+}
+
+void on_routed(session_ptr self, uint64_t first_seq, int64_t bytes, const std::string& address,
+               route_status status) {
+    auto& st = self->state;
+    st.outstanding.erase(st.outstanding.find(first_seq));
+    st.outstanding_bytes -= bytes;
+    if (status == route_status::full) {
+        fail(self, "address '" + address + "' is full",
+             "the address reached max-size-bytes and its address-full-policy is FAIL");
+        return;
+    }
+    emit_receipts(self);
+    pump(self);
+}
+
+/// Sends every collected batch to its address.
+void route_batches(session_ptr self) {
+    auto& st = self->state;
+    for (auto& [name, b] : st.open_batches) {
+        auto first = b.first_seq;
+        auto bytes = b.bytes;
+        // A route may wait while a BLOCK address is full, for as long as consumers take; the
+        // address is local and linked to the server, so its death still ends the request.
+        self->request(b.addr, caf::infinite, route_atom::value, b.routing, std::move(b.msgs))
+            .then([self, first, bytes, name = name](route_status s) {
+                      on_routed(self, first, bytes, name, s);
+                      flush(self);
+                  },
+                  [self, name = name](caf::error& e) {
+                      fail(self, "cannot route to '" + name + "'", caf::to_string(e));
+                  });
+    }
+    st.open_batches.clear();
+}
+
+/// Adds one message to the batch of its address (or to its transaction).
+void add_send(session_ptr self, const address_actor& addr, const destination_ref& d,
+              message_ptr msg) {
+    auto& st = self->state;
+    auto& b = st.open_batches[d.address + (d.routing == routing_type::multicast ? "/m" : "/a")];
+    if (b.msgs.empty()) {
+        b.addr = addr;
+        b.routing = d.routing;
+        b.first_seq = st.seq;
+        st.outstanding.insert(st.seq);
+    }
+    auto n = msg->memory_bytes();
+    b.bytes += n;
+    st.outstanding_bytes += n;
+    b.msgs.push_back(std::move(msg));
+}
+
+/// Runs `then` with the address of `d`, looking it up first if this session has not yet.
+template <class F>
+void with_address(session_ptr self, const destination_ref& d, F then) {
+    auto& st = self->state;
+    if (auto i = st.addresses.find(d.address); i != st.addresses.end()) {
+        then(i->second);
+        return;
+    }
+    st.waiting = true;
+    self->request(st.server, st.ctx->request_timeout(), lookup_atom::value, d.address, d.create)
+        .then(
+            [self, d, then](address_actor& a) mutable {
+                auto& st = self->state;
+                st.waiting = false;
+                st.addresses.emplace(d.address, a);
+                if (d.temporary) {
+                    st.temp_addresses.insert(d.address);
+                }
+                then(a);
+                pump(self);
+                flush(self);
+            },
+            [self, d](caf::error& e) {
+                auto reason = e.category() == caf::atom("actormq")
+                                  ? to_string(static_cast<errc>(e.code()))
+                                  : caf::to_string(e);
+                fail(self, "no such destination '" + d.address + "'", reason);
+                flush(self);
+            });
+}
+
+// -- frame handlers -------------------------------------------------------------------------
+
+const std::string* require(session_ptr self, const stomp::frame& f, const char* header) {
+    const auto* v = f.find(header);
+    if (v == nullptr) {
+        fail(self, std::string{"missing required header '"} + header + "'",
+             std::string{stomp::to_string(f.cmd)} + " needs a '" + header + "' header", &f);
+    }
+    return v;
+}
+
+void on_send(session_ptr self, stomp::frame& f) {
+    auto& st = self->state;
+    const auto* dest = require(self, f, "destination");
+    if (dest == nullptr) {
+        return;
+    }
+    std::string err;
+    auto d = st.resolve(*dest, err);
+    if (!d) {
+        fail(self, "invalid destination", err, &f);
+        return;
+    }
+    const auto* tx = f.find("transaction");
+    if (tx != nullptr && st.transactions.count(*tx) == 0) {
+        fail(self, "unknown transaction '" + *tx + "'", "SEND names a transaction not begun",
+             &f);
+        return;
+    }
+    auto txid = tx != nullptr ? std::optional<std::string>{*tx} : std::nullopt;
+    auto rid = receipt_of(f);
+    auto msg = st.make_message(f, *d);
+    // The receipt is queued after the message joined its batch, so it waits for the routing.
+    with_address(self, *d, [self, d = *d, msg, txid, rid](const address_actor& a) mutable {
+        auto& st = self->state;
+        if (!txid) {
+            add_send(self, a, d, std::move(msg));
+        } else if (auto i = st.transactions.find(*txid); i != st.transactions.end()) {
+            i->second.sends.push_back({a, d.address, d.routing, std::move(msg)});
+        }
+        add_receipt(self, rid);
+    });
+}
+
+bool parse_prefetch(const stomp::frame& f, uint32_t& out) {
+    const std::string* v = f.find("activemq.prefetchSize");
+    if (v == nullptr) {
+        v = f.find("prefetch-count");
+    }
+    if (v == nullptr) {
+        return true;
+    }
+    uint32_t n = 0;
+    auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+    if (ec != std::errc{} || p != v->data() + v->size() || n == 0) {
+        return false;
+    }
+    out = n;
+    return true;
+}
+
+void on_subscribe(session_ptr self, stomp::frame& f) {
+    auto& st = self->state;
+    const auto* dest = require(self, f, "destination");
+    if (dest == nullptr) {
+        return;
+    }
+    const auto* idh = f.find("id");
+    if (idh == nullptr && st.params.version != stomp::version::v1_0) {
+        require(self, f, "id");
+        return;
+    }
+    session_state::subscription s;
+    s.id = idh != nullptr ? *idh : *dest;
+    s.destination = *dest;
+    if (st.find_sub(s.id) != nullptr) {
+        fail(self, "duplicate subscription id '" + s.id + "'", "", &f);
+        return;
+    }
+    std::string err;
+    auto d = st.resolve(*dest, err);
+    if (!d) {
+        fail(self, "invalid destination", err, &f);
+        return;
+    }
+    s.dest = *d;
+    const auto* ack = f.find("ack");
+    std::string mode = ack != nullptr ? *ack : "auto";
+    if (mode == "client") {
+        s.mode = ack_mode::client;
+    } else if (mode == "client-individual") {
+        s.mode = ack_mode::client_individual;
+    } else if (mode != "auto") {
+        fail(self, "invalid ack mode '" + mode + "'", "use auto, client or client-individual", &f);
+        return;
+    }
+    s.window = st.params.default_prefetch;
+    if (!parse_prefetch(f, s.window)) {
+        fail(self, "invalid prefetch", "the prefetch header must be a positive integer", &f);
+        return;
+    }
+    s.key = st.next_key++;
+    s.queue_name = "sub." + std::to_string(st.params.id) + "." + std::to_string(s.key);
+    // The subscription needs the address and then its queue; later frames wait for both, and
+    // the receipt is queued once the queue has the consumer.
+    auto rid = receipt_of(f);
+    with_address(self, *d, [self, s = std::move(s), rid](const address_actor& a) mutable {
+        auto& st = self->state;
+        st.waiting = true;
+        s.addr = a;
+        self->request(a, st.ctx->request_timeout(), bind_atom::value, s.dest.routing,
+                      s.queue_name)
+            .then(
+                [self, s, rid](queue_actor& q) mutable {
+                    auto& st = self->state;
+                    st.waiting = false;
+                    s.queue = q;
+                    consumer_spec spec{s.key, s.window, s.mode == ack_mode::automatic};
+                    self->send(q, subscribe_atom::value, session_actor{self}, spec);
+                    auto key = s.key;
+                    st.subs.emplace(key, std::move(s));
+                    add_receipt(self, rid);
+                    pump(self);
+                    flush(self);
+                },
+                [self, d = s.dest](caf::error& e) {
+                    fail(self, "cannot subscribe to '" + d.address + "'", caf::to_string(e));
+                    flush(self);
+                });
+    });
+}
+
+/// Forgets a subscription: its unacked messages go back to the queue for redelivery.
+void drop_subscription(session_ptr self, session_state::subscription& s) {
+    auto& st = self->state;
+    for (const auto& u : s.unacked) {
+        st.ack_index.erase(u.ack_id);
+    }
+    if (s.dest.routing == routing_type::multicast) {
+        self->send(s.addr, unbind_atom::value, s.queue_name);
+    } else {
+        self->send(s.queue, unsub_atom::value, session_actor{self}, s.key);
+    }
+}
+
+void on_unsubscribe(session_ptr self, stomp::frame& f) {
+    auto& st = self->state;
+    const auto* id = f.find("id");
+    if (id == nullptr && st.params.version == stomp::version::v1_0) {
+        id = f.find("destination");
+    }
+    if (id == nullptr) {
+        require(self, f, "id");
+        return;
+    }
+    auto* s = st.find_sub(*id);
+    if (s == nullptr) {
+        fail(self, "no subscription with id '" + *id + "'", "", &f);
+        return;
+    }
+    drop_subscription(self, *s);
+    st.subs.erase(s->key);
+    receipt_for(self, f);
+}
+
+/// Applies one ACK or NACK now.
+void apply_ack(session_ptr self, uint64_t key, uint64_t ack_id, bool nack) {
+    auto& st = self->state;
+    auto it = st.subs.find(key);
+    if (it == st.subs.end()) {
+        return;
+    }
+    auto& s = it->second;
+    bool cumulative = !nack && s.mode == ack_mode::client;
+    auto ids = st.take_acked(s, ack_id, cumulative);
+    if (ids.empty()) {
+        return;
+    }
+    if (nack) {
+        self->send(s.queue, nack_atom::value, session_actor{self}, key, std::move(ids));
+    } else {
+        self->send(s.queue, ack_atom::value, session_actor{self}, key, std::move(ids));
+    }
+}
+
+void on_ack(session_ptr self, stomp::frame& f, bool nack) {
+    auto& st = self->state;
+    uint64_t key = 0;
+    uint64_t ack_id = 0;
+    std::string err;
+    if (!st.find_ack(f, key, ack_id, err)) {
+        fail(self, err, std::string{stomp::to_string(f.cmd)} + " could not be matched", &f);
+        return;
+    }
+    if (const auto* tx = f.find("transaction")) {
+        auto i = st.transactions.find(*tx);
+        if (i == st.transactions.end()) {
+            fail(self, "unknown transaction '" + *tx + "'", "", &f);
+            return;
+        }
+        i->second.acks.push_back({key, ack_id, nack});
+    } else {
+        apply_ack(self, key, ack_id, nack);
+    }
+    receipt_for(self, f);
+}
+
+void on_transaction(session_ptr self, stomp::frame& f) {
+    auto& st = self->state;
+    const auto* tx = require(self, f, "transaction");
+    if (tx == nullptr) {
+        return;
+    }
+    auto i = st.transactions.find(*tx);
+    if (f.cmd == command::begin) {
+        if (i != st.transactions.end()) {
+            fail(self, "transaction '" + *tx + "' already begun", "", &f);
+            return;
+        }
+        st.transactions.emplace(*tx, session_state::transaction{});
+    } else if (i == st.transactions.end()) {
+        fail(self, "unknown transaction '" + *tx + "'", "", &f);
+        return;
+    } else {
+        if (f.cmd == command::commit) {
+            for (auto& s : i->second.sends) {
+                add_send(self, s.addr, destination_ref{s.address, s.routing}, std::move(s.msg));
+            }
+            for (const auto& a : i->second.acks) {
+                apply_ack(self, a.key, a.ack_id, a.nack);
+            }
+        }
+        st.transactions.erase(i);
+    }
+    receipt_for(self, f);
+}
+
+void handle(session_ptr self, stomp::frame& f) {
+    switch (f.cmd) {
+        case command::send:
+            return on_send(self, f);
+        case command::subscribe:
+            return on_subscribe(self, f);
+        case command::unsubscribe:
+            return on_unsubscribe(self, f);
+        case command::ack:
+            return on_ack(self, f, false);
+        case command::nack:
+            return on_ack(self, f, true);
+        case command::begin:
+        case command::commit:
+        case command::abort:
+            return on_transaction(self, f);
+        case command::disconnect:
+            self->state.closing = true;
+            self->state.inbox.clear();
+            return receipt_for(self, f, true);
+        case command::connect:
+        case command::stomp:
+            return fail(self, "already connected", "a second CONNECT frame", &f);
+        default:
+            return fail(self, "unexpected command",
+                        std::string{stomp::to_string(f.cmd)} + " is sent by servers only", &f);
+    }
+}
+
+/// Takes one frame out of the inbox and counts its batch's bytes once all its frames are done.
+stomp::frame take_frame(session_state& st) {
+    stomp::frame f = std::move(st.inbox.front());
+    st.inbox.pop_front();
+    auto& b = st.batches.front();
+    if (--b.first == 0) {
+        st.confirm_due += b.second;
+        st.batches.pop_front();
+    }
+    return f;
+}
+
+void pump(session_ptr self) {
+    auto& st = self->state;
+    while (!st.inbox.empty() && !st.waiting && !st.closing
+           && st.outstanding_bytes < static_cast<int64_t>(st.read_window_bytes)) {
+        auto f = take_frame(st);
+        ++st.seq;
+        handle(self, f);
+    }
+    route_batches(self);
+    emit_receipts(self);
+}
+
+// -- consumers ------------------------------------------------------------------------------
+
+void on_deliver(session_ptr self, uint64_t key, std::vector<delivery>& batch) {
+    auto& st = self->state;
+    auto it = st.subs.find(key);
+    if (it == st.subs.end() || st.closing) {
+        return; // Unsubscribed: the queue puts in-flight messages back when it hears of it.
+    }
+    auto& s = it->second;
+    for (const auto& d : batch) {
+        uint64_t ack_id = 0;
+        if (s.mode != ack_mode::automatic) {
+            ack_id = st.next_ack_id++;
+            s.unacked.push_back({ack_id, d.msg->id});
+            st.ack_index.emplace(ack_id, key);
+        }
+        st.append_message(s, d, ack_id);
+    }
+    if (s.mode == ack_mode::automatic) {
+        auto end = st.posted_total + st.out.size();
+        st.marks.push_back({end, key, static_cast<uint32_t>(batch.size())});
+    }
+    flush(self);
+}
+
+void on_written(session_ptr self, uint64_t total) {
+    auto& st = self->state;
+    std::map<uint64_t, uint32_t> credits;
+    while (!st.marks.empty() && st.marks.front().end_offset <= total) {
+        credits[st.marks.front().key] += st.marks.front().count;
+        st.marks.pop_front();
+    }
+    for (auto& [key, n] : credits) {
+        if (auto it = st.subs.find(key); it != st.subs.end()) {
+            self->send(it->second.queue, credit_atom::value, session_actor{self}, key, n);
+        }
+    }
+}
+
+void on_closed(session_ptr self) {
+    auto& st = self->state;
+    for (auto& [k, s] : st.subs) {
+        drop_subscription(self, s);
+    }
+    st.subs.clear();
+    for (const auto& name : st.temp_addresses) {
+        self->send(st.server, remove_atom::value, name);
+    }
+    st.ctx->wire_log->debug("session_closed session={} user={}", st.params.id, st.params.user);
+    st.conn.reset();
+    self->quit();
+}
+
+} // namespace
+
+session_actor::behavior_type session(session_ptr self, std::shared_ptr<server_context> ctx,
+                                     server_actor server, std::shared_ptr<connection> conn,
+                                     session_params params) {
+    auto& st = self->state;
+    st.ctx = std::move(ctx);
+    st.server = std::move(server);
+    st.conn = std::move(conn);
+    st.params = std::move(params);
+    return {
+        [self](frames_atom, std::vector<stomp::frame>& frames, uint64_t bytes) {
+            auto& st = self->state;
+            if (st.closing) {
+                return;
+            }
+            st.batches.emplace_back(frames.size(), bytes);
+            for (auto& f : frames) {
+                st.inbox.push_back(std::move(f));
+            }
+            pump(self);
+            flush(self);
+        },
+        [self](deliver_atom, uint64_t key, std::vector<delivery>& batch) {
+            on_deliver(self, key, batch);
+        },
+        [self](written_atom, uint64_t total) { on_written(self, total); },
+        [self](closed_atom) { on_closed(self); },
+    };
+}
+
+} // namespace actormq

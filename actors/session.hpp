@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "actors/fwd.hpp"
+#include "actors/server_context.hpp"
+#include "protocol/stomp_frame.hpp"
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace actormq {
+
+class connection;
+
+/// What a connection tells its session when it spawns it after CONNECT.
+struct session_params {
+    uint64_t id = 0;
+    stomp::version version = stomp::version::v1_2;
+    std::string user;
+    uint32_t default_prefetch = 1000;
+};
+
+/// STOMP acknowledgement modes.
+enum class ack_mode : uint8_t { automatic, client, client_individual };
+
+/// Where a STOMP destination leads.
+struct destination_ref {
+    std::string address;
+    routing_type routing = routing_type::anycast;
+    /// Whether the session may create the address (false for other sessions' temp queues).
+    bool create = true;
+    /// Whether this session owns it as a temporary destination.
+    bool temporary = false;
+};
+
+/// Everything a session actor owns. Frames are handled strictly in order; a frame that needs
+/// an answer from another actor (an address lookup, a subscription) holds back the frames
+/// after it until the answer is in.
+struct session_state {
+    static inline const char* name = "session";
+
+    /// A message delivered on a subscription with explicit acks and not yet acked.
+    struct unacked_entry {
+        uint64_t ack_id = 0;
+        uint64_t msg_id = 0;
+    };
+
+    struct subscription {
+        std::string id;
+        uint64_t key = 0;
+        std::string destination;
+        destination_ref dest;
+        std::string queue_name;
+        address_actor addr;
+        queue_actor queue;
+        ack_mode mode = ack_mode::automatic;
+        uint32_t window = 0;
+        std::deque<unacked_entry> unacked;
+    };
+
+    /// An ACK or NACK inside a transaction, applied at COMMIT.
+    struct tx_ack {
+        uint64_t key = 0;
+        uint64_t ack_id = 0;
+        bool nack = false;
+    };
+
+    /// A SEND inside a transaction, routed at COMMIT.
+    struct tx_send {
+        address_actor addr;
+        std::string address;
+        routing_type routing = routing_type::anycast;
+        message_ptr msg;
+    };
+
+    struct transaction {
+        std::vector<tx_send> sends;
+        std::vector<tx_ack> acks;
+    };
+
+    /// Messages for one address collected while handling frames, routed as one request.
+    struct route_batch {
+        address_actor addr;
+        routing_type routing = routing_type::anycast;
+        std::vector<message_ptr> msgs;
+        uint64_t first_seq = 0;
+        int64_t bytes = 0;
+    };
+
+    /// A RECEIPT (or the close after DISCONNECT) waiting for the frames before it.
+    struct pending_receipt {
+        uint64_t seq = 0;
+        std::string receipt_id;
+        bool close_after = false;
+    };
+
+    /// Auto-ack deliveries whose window slots return once the socket wrote them.
+    struct credit_mark {
+        uint64_t end_offset = 0;
+        uint64_t key = 0;
+        uint32_t count = 0;
+    };
+
+    std::shared_ptr<server_context> ctx;
+    server_actor server;
+    std::shared_ptr<connection> conn;
+    session_params params;
+    uint64_t read_window_bytes = 256 * 1024;
+
+    // Input side.
+    std::deque<stomp::frame> inbox;
+    /// Frames left and wire bytes of each batch the connection handed over.
+    std::deque<std::pair<uint64_t, uint64_t>> batches;
+    uint64_t confirm_due = 0;
+    bool waiting = false;
+    bool closing = false;
+    uint64_t seq = 0;
+
+    // Routing and receipts.
+    std::unordered_map<std::string, address_actor> addresses;
+    std::set<std::string> temp_addresses;
+    std::map<std::string, route_batch> open_batches;
+    std::multiset<uint64_t> outstanding;
+    int64_t outstanding_bytes = 0;
+    std::deque<pending_receipt> receipts;
+    std::map<std::string, transaction> transactions;
+
+    // Consumers.
+    std::map<uint64_t, subscription> subs;
+    std::unordered_map<uint64_t, uint64_t> ack_index; ///< ack id -> subscription key
+    uint64_t next_key = 1;
+    uint64_t next_ack_id = 1;
+    std::deque<credit_mark> marks;
+    uint64_t posted_total = 0;
+
+    // Output collected while handling one mailbox message, posted once at its end.
+    std::string out;
+
+    /// Maps a STOMP destination to an address; nullopt and `error` set when it is invalid.
+    std::optional<destination_ref> resolve(const std::string& destination,
+                                           std::string& error) const;
+
+    /// Builds the broker message for a SEND frame (moving its body and headers).
+    message_ptr make_message(stomp::frame& f, const destination_ref& d);
+
+    /// Finds a subscription by its client id.
+    subscription* find_sub(const std::string& id);
+
+    /// Resolves what an ACK/NACK frame refers to; false and `error` set if it is invalid.
+    bool find_ack(const stomp::frame& f, uint64_t& key, uint64_t& ack_id,
+                  std::string& error) const;
+
+    /// Removes the acked entries from a subscription (up to and including `ack_id` in client
+    /// mode, only it otherwise) and returns their message ids.
+    std::vector<uint64_t> take_acked(subscription& s, uint64_t ack_id, bool cumulative);
+
+    /// Appends a MESSAGE frame for one delivery.
+    void append_message(const subscription& s, const delivery& d, uint64_t ack_id);
+
+    /// Appends a RECEIPT frame.
+    void append_receipt(const std::string& receipt_id);
+
+    /// Appends an ERROR frame.
+    void append_error(const std::string& message, const std::string& detail,
+                      const std::string* receipt_id);
+
+    /// The lowest frame sequence number whose routing is still under way, or max.
+    uint64_t low_water() const;
+};
+
+/// The behaviour of a session actor.
+session_actor::behavior_type session(session_actor::stateful_pointer<session_state> self,
+                                     std::shared_ptr<server_context> ctx, server_actor server,
+                                     std::shared_ptr<connection> conn, session_params params);
+
+} // namespace actormq
