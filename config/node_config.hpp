@@ -57,7 +57,7 @@ struct acceptor_config {
     uint32_t read_window_bytes = 256 * 1024;
     /// Most bytes queued for writing to one client before deliveries to it wait.
     uint32_t write_window_bytes = 1024 * 1024;
-    /// Seconds a client may take to send CONNECT after the TCP connect.
+    /// Milliseconds a client may take to send CONNECT after the TCP connect.
     uint32_t connect_timeout_ms = 10000;
     /// Most client connections at once on this acceptor.
     uint32_t max_connections = 10000;

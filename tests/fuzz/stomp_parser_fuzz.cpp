@@ -3,7 +3,7 @@
 // once in one piece and once in pseudo-random chunks, and checks that
 //   - both give the same frames and both fail or neither does (chunking never matters), and
 //   - every frame survives encode + parse unchanged, leaving nothing buffered.
-// The first two input bytes seed the chunk sizes and pick tight or default limits.
+// The first two input bytes seed the chunk sizes and pick default or tight limits.
 #include "protocol/stomp_codec.hpp"
 
 #include <cstddef>
@@ -108,10 +108,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     uint32_t seed = (uint32_t{data[0]} << 8 | data[1]) + 1;
     parse_limits limits;
     if ((data[0] & 0x80) != 0) {
-        // Tight limits, so short inputs reach every limit check.
-        limits.max_frame_bytes = 256;
-        limits.max_headers = 4;
-        limits.max_header_line_bytes = 32;
+        // Tight limits taken from the seed bytes, so short inputs reach every limit check,
+        // each one first in some input.
+        limits.max_frame_bytes = 32 + size_t{data[1]};
+        limits.max_headers = 1 + size_t{data[0] & 0x0fu};
+        limits.max_header_line_bytes = 8 + 16 * size_t{(data[0] >> 4) & 0x07u};
     }
     const char* wire = reinterpret_cast<const char*>(data + 2);
     size_t wire_size = size - 2;

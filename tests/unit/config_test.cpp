@@ -4,6 +4,9 @@
 
 #include <doctest/doctest.h>
 
+#include <fstream>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -28,6 +31,56 @@ namespace {
 constexpr const char* one_user = R"(
 [security.users.guest]
 password = "guest"
+)";
+
+/// A file that sets every key to a value other than its default.
+constexpr const char* full_file = R"(name = "demo"
+log-level = "debug"
+ports-file = "/tmp/x/ports.json"
+scheduler-max-threads = 4
+io-threads = 2
+scheduler-moderate-poll-attempts = 3
+request-timeout-ms = 2500
+security-enabled = true
+
+[acceptors.zeta]
+protocol = "stomp"
+host = "0.0.0.0"
+port = 61614
+max-frame-bytes = 65536
+max-headers = 50
+max-header-line-bytes = 4096
+heart-beat-send-ms = 0
+heart-beat-receive-ms = 3000
+heart-beat-to-connection-ttl-modifier = 1.5
+default-prefetch-count = 10
+read-window-bytes = 1024
+write-window-bytes = 2048
+connect-timeout-ms = 500
+max-connections = 7
+
+[acceptors.alpha]
+port = 0
+
+[security]
+allow-anonymous = true
+anonymous-user = "visitor"
+[security.users.guest]
+password = "guest"
+roles = ["amq"]
+[security.users.admin]
+password = "secret"
+roles = ["admin", "amq"]
+
+[address-settings."#"]
+max-size-bytes = -1
+address-full-policy = "drop"
+auto-create-queues = false
+auto-create-addresses = false
+
+[address-settings."orders.*"]
+max-size-bytes = 1000
+address-full-policy = "Fail"
 )";
 
 /// Every error of `result` as "FILE:LINE:COLUMN: KEY: REASON".
@@ -99,55 +152,7 @@ TEST_CASE("config: load: an empty file is rejected because no client could conne
 }
 
 TEST_CASE("config: load: a full file loads with every value") {
-    auto result = load_string(R"(name = "demo"
-log-level = "debug"
-ports-file = "/tmp/x/ports.json"
-scheduler-max-threads = 4
-io-threads = 2
-scheduler-moderate-poll-attempts = 3
-request-timeout-ms = 2500
-security-enabled = true
-
-[acceptors.zeta]
-protocol = "stomp"
-host = "0.0.0.0"
-port = 61614
-max-frame-bytes = 65536
-max-headers = 50
-max-header-line-bytes = 4096
-heart-beat-send-ms = 0
-heart-beat-receive-ms = 3000
-heart-beat-to-connection-ttl-modifier = 1.5
-default-prefetch-count = 10
-read-window-bytes = 1024
-write-window-bytes = 2048
-connect-timeout-ms = 500
-max-connections = 7
-
-[acceptors.alpha]
-port = 0
-
-[security]
-allow-anonymous = true
-anonymous-user = "visitor"
-[security.users.guest]
-password = "guest"
-roles = ["amq"]
-[security.users.admin]
-password = "secret"
-roles = ["admin", "amq"]
-
-[address-settings."#"]
-max-size-bytes = -1
-address-full-policy = "drop"
-auto-create-queues = false
-auto-create-addresses = false
-
-[address-settings."orders.*"]
-max-size-bytes = 1000
-address-full-policy = "Fail"
-)",
-                              "full.toml");
+    auto result = load_string(full_file, "full.toml");
     INFO("errors: " << messages(result));
     REQUIRE(result.errors.empty());
     const auto& config = *result.config;
@@ -225,6 +230,27 @@ TEST_CASE("config: load: the shipped single-node example loads without errors") 
     CHECK(config.security.users[1].roles == std::vector<std::string>{"admin"});
     CHECK(config.settings_for("orders.eu").full_policy == address_full_policy::fail);
     CHECK(config.settings_for("news").full_policy == address_full_policy::block);
+}
+
+TEST_CASE("config: docs: every key of the full file has a row in docs/configuration.md") {
+    std::ifstream in(ACTORMQ_SOURCE_DIR "/docs/configuration.md");
+    REQUIRE(in.good());
+    std::stringstream docs;
+    docs << in.rdbuf();
+    std::istringstream lines{full_file};
+    std::set<std::string> keys;
+    for (std::string line; std::getline(lines, line);) {
+        auto equals = line.find(" = ");
+        if (line.empty() || line[0] == '[' || equals == std::string::npos) {
+            continue;
+        }
+        keys.insert(line.substr(0, equals));
+        INFO("key: " << line.substr(0, equals));
+        CHECK(docs.str().find("| `" + line.substr(0, equals) + "` |") != std::string::npos);
+    }
+    // Every key the loader knows: 8 top-level, 14 per acceptor, 2 security, 2 per user, 4 per
+    // address-settings table.
+    CHECK(keys.size() == 30);
 }
 
 // -- errors ---------------------------------------------------------------------------------------

@@ -1,0 +1,188 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Starts and stops one real actormq-node for Python process tests.
+
+The node runs in its own temporary directory: its config is DIR/node.toml, it writes the ports
+it bound to DIR/ports.json (`{"stomp": PORT}`, written atomically once it listens) and its
+output goes to DIR/node.log. Every wait polls a condition against a deadline.
+
+    with Node(CONFIG) as node:
+        connect_to(("127.0.0.1", node.port))
+"""
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+DEFAULT_TIMEOUT = 10.0  # seconds any one wait may take before it counts as a failure
+POLL_INTERVAL = 0.01
+
+
+class NodeError(AssertionError):
+    """The node did not start, did not stop, or stopped with a non-zero exit code."""
+
+
+def wait_until(condition, timeout=DEFAULT_TIMEOUT, what="condition"):
+    """Polls `condition()` until it returns a true value, which is returned.
+
+    Raises AssertionError naming `what` when `timeout` seconds pass first; `what` may be a
+    callable, evaluated then, so the message can show the state that was reached.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            text = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout:.1f}s waiting for {text}")
+        time.sleep(POLL_INTERVAL)
+
+
+def node_binary():
+    """The actormq-node to test, from $ACTORMQ_NODE."""
+    path = os.environ.get("ACTORMQ_NODE", "")
+    if not path:
+        raise NodeError("ACTORMQ_NODE is not set; point it at the actormq-node binary")
+    if not os.access(path, os.X_OK):
+        raise NodeError(f"ACTORMQ_NODE={path} is not an executable file")
+    return path
+
+
+class Node:
+    """One actormq-node process with its own directory, config, ports file and log."""
+
+    def __init__(self, config_toml, binary=None, extra_args=()):
+        self.config_toml = config_toml
+        self.binary = binary or node_binary()
+        self.extra_args = list(extra_args)
+        self._tmp = None
+        self.dir = None
+        self.proc = None
+        self.ports = None
+        self._log_file = None
+
+    # -- paths -----------------------------------------------------------------------------
+
+    @property
+    def config_path(self):
+        return os.path.join(self.dir, "node.toml")
+
+    @property
+    def ports_path(self):
+        return os.path.join(self.dir, "ports.json")
+
+    @property
+    def log_path(self):
+        return os.path.join(self.dir, "node.log")
+
+    @property
+    def port(self):
+        """The port of the acceptor named "stomp"."""
+        return self.ports["stomp"]
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self, timeout=DEFAULT_TIMEOUT):
+        """Starts the node and waits until it has written its ports file. Returns self."""
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="actormq-node-")
+            self.dir = self._tmp.name
+        with open(self.config_path, "w", encoding="utf-8") as f:
+            f.write(self.config_toml)
+        if os.path.exists(self.ports_path):
+            os.remove(self.ports_path)  # a restart must not read the previous run's ports
+        self._log_file = open(self.log_path, "ab")
+        args = [self.binary, "--config", self.config_path,
+                "--set", f"ports-file={self.ports_path}", *self.extra_args]
+        self.proc = subprocess.Popen(args, cwd=self.dir, stdin=subprocess.DEVNULL,
+                                     stdout=self._log_file, stderr=subprocess.STDOUT)
+        try:
+            self.ports = wait_until(self._read_ports, timeout, "the node's ports file")
+        except NodeError:
+            self.kill()
+            raise
+        except AssertionError as e:
+            self.kill()
+            raise NodeError(f"node did not start: {e}\n{self.describe()}") from None
+        return self
+
+    def _read_ports(self):
+        if self.proc.poll() is not None:
+            raise NodeError(f"node exited with code {self.proc.returncode} before it "
+                            f"listened\n{self.describe()}")
+        try:
+            with open(self.ports_path, encoding="utf-8") as f:
+                return json.load(f)
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def stop(self, timeout=DEFAULT_TIMEOUT):
+        """Sends SIGTERM and waits for the node to exit with code 0."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self._finish(expect_zero=self.proc is not None)
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise NodeError(f"node did not exit within {timeout:.1f}s of SIGTERM "
+                            f"(killed it)\n{self.describe()}") from None
+        self._finish(expect_zero=True)
+
+    def kill(self, timeout=DEFAULT_TIMEOUT):
+        """Sends SIGKILL and reaps the process."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=timeout)
+        self._finish(expect_zero=False)
+
+    def _finish(self, expect_zero):
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        if expect_zero and self.proc.returncode != 0:
+            raise NodeError(f"node exited with code {self.proc.returncode}, expected 0\n"
+                            f"{self.describe()}")
+
+    def cleanup(self):
+        """Kills the node if it still runs and removes its directory."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                self.stop()
+            else:
+                print(self.describe(), flush=True)
+        finally:
+            self.cleanup()
+        return False
+
+    # -- diagnostics -----------------------------------------------------------------------
+
+    def log_tail(self, lines=40):
+        """The last `lines` lines of the node's output."""
+        if self.dir is None or not os.path.exists(self.log_path):
+            return "(no log)"
+        with open(self.log_path, "rb") as f:
+            text = f.read().decode("utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def describe(self, lines=40):
+        rc = None if self.proc is None else self.proc.poll()
+        state = "running" if self.proc is not None and rc is None else f"exit code {rc}"
+        return (f"--- actormq-node ({state}), last {lines} lines of {self.log_path} ---\n"
+                f"{self.log_tail(lines)}\n--- end of node log ---")
