@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "actors/address.hpp"
 
+#include "actors/gather.hpp"
 #include "actors/queue.hpp"
 #include "protocol/errc.hpp"
 
@@ -140,30 +141,7 @@ address_actor::behavior_type address(address_ptr self, std::shared_ptr<server_co
             if (self->state.anycast) {
                 qs.push_back(*self->state.anycast);
             }
-            auto rp = self->make_response_promise<std::vector<queue_stats>>();
-            if (qs.empty()) {
-                rp.deliver(std::vector<queue_stats>{});
-                return rp;
-            }
-            auto acc = std::make_shared<std::vector<queue_stats>>();
-            auto left = std::make_shared<size_t>(qs.size());
-            auto timeout = self->state.ctx->request_timeout();
-            for (auto& q : qs) {
-                self->request(q, timeout, stats_atom::value)
-                    .then(
-                        [rp, acc, left](queue_stats& s) mutable {
-                            acc->push_back(std::move(s));
-                            if (--*left == 0) {
-                                rp.deliver(std::move(*acc));
-                            }
-                        },
-                        [rp, acc, left](caf::error&) mutable {
-                            if (--*left == 0) {
-                                rp.deliver(std::move(*acc));
-                            }
-                        });
-            }
-            return rp;
+            return gather_stats<queue_stats>(self, qs, self->state.ctx->request_timeout());
         },
         [self](remove_atom) {
             for (auto& q : self->state.targets(routing_type::multicast)) {

@@ -108,7 +108,7 @@ void connection::on_read(const boost::system::error_code& ec, size_t n) {
     }
     parser_.feed(read_buf_.data(), n);
     unhanded_bytes_ += n;
-    if (!take_frames(n)) {
+    if (!take_frames()) {
         return;
     }
     if (unconfirmed_bytes_ < acceptor_.read_window_bytes) {
@@ -117,7 +117,7 @@ void connection::on_read(const boost::system::error_code& ec, size_t n) {
 }
 
 /// Decodes every complete frame; returns false when the connection is failing.
-bool connection::take_frames(uint64_t) {
+bool connection::take_frames() {
     std::vector<stomp::frame> batch;
     stomp::frame f;
     bool ok = true;
@@ -232,13 +232,14 @@ void connection::fail(std::string_view message, std::string_view detail) {
 }
 
 void connection::close_after_write() {
-    if (closed_) {
+    if (closed_ || lingering_) {
         return;
     }
     closing_ = true;
     if (writing_ || !out_pending_.empty()) {
         return; // The write handler calls back here when the output is empty.
     }
+    lingering_ = true;
     // Half-close, then read and discard until the client closes or the linger time ends.
     boost::system::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_send, ignored);

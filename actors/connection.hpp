@@ -57,7 +57,7 @@ public:
 private:
     void do_read();
     void on_read(const boost::system::error_code& ec, size_t n);
-    bool take_frames(uint64_t bytes);
+    bool take_frames();
     bool on_connect(stomp::frame& f);
     void write(std::string bytes);
     void do_write();
@@ -84,6 +84,8 @@ private:
     bool reading_ = false;
     bool closing_ = false;
     bool closed_ = false;
+    /// Output is flushed and the socket half-closed; waiting for the client to close.
+    bool lingering_ = false;
     bool connected_ = false;
     /// Bytes read and not yet handed to the session with a batch of frames.
     uint64_t unhanded_bytes_ = 0;

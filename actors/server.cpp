@@ -2,6 +2,7 @@
 #include "actors/server.hpp"
 
 #include "actors/address.hpp"
+#include "actors/gather.hpp"
 #include "protocol/errc.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -31,33 +32,6 @@ caf::result<address_actor> lookup(server_ptr self, std::string& name, bool creat
     return a;
 }
 
-/// Collects the stats of every queue of every address into one reply.
-caf::result<std::vector<queue_stats>> all_stats(server_ptr self) {
-    auto rp = self->make_response_promise<std::vector<queue_stats>>();
-    auto& addrs = self->state.addresses;
-    if (addrs.empty()) {
-        rp.deliver(std::vector<queue_stats>{});
-        return rp;
-    }
-    auto acc = std::make_shared<std::vector<queue_stats>>();
-    auto left = std::make_shared<size_t>(addrs.size());
-    auto done = [rp, acc, left]() mutable {
-        if (--*left == 0) {
-            rp.deliver(std::move(*acc));
-        }
-    };
-    for (auto& [n, a] : addrs) {
-        self->request(a, self->state.ctx->request_timeout(), stats_atom::value)
-            .then(
-                [acc, done](std::vector<queue_stats>& qs) mutable {
-                    acc->insert(acc->end(), qs.begin(), qs.end());
-                    done();
-                },
-                [done](caf::error&) mutable { done(); });
-    }
-    return rp;
-}
-
 } // namespace
 
 server_actor::behavior_type server(server_ptr self, std::shared_ptr<server_context> ctx) {
@@ -75,7 +49,14 @@ server_actor::behavior_type server(server_ptr self, std::shared_ptr<server_conte
                 self->state.ctx->log->info("address_removed address={}", name);
             }
         },
-        [self](stats_atom) { return all_stats(self); },
+        [self](stats_atom) -> caf::result<std::vector<queue_stats>> {
+            std::vector<address_actor> addrs;
+            for (const auto& [n, a] : self->state.addresses) {
+                addrs.push_back(a);
+            }
+            return gather_stats<std::vector<queue_stats>>(self, addrs,
+                                                          self->state.ctx->request_timeout());
+        },
     };
 }
 

@@ -510,7 +510,6 @@ const std::vector<field<acceptor_config>>& acceptor_fields() {
          }},
         {"default-prefetch-count", integer_field<A, uint32_t, &A::default_prefetch_count, 1>},
         {"read-window-bytes", integer_field<A, uint32_t, &A::read_window_bytes, 1>},
-        {"write-window-bytes", integer_field<A, uint32_t, &A::write_window_bytes, 1>},
         {"connect-timeout-ms", integer_field<A, uint32_t, &A::connect_timeout_ms, 1>},
         {"max-connections", integer_field<A, uint32_t, &A::max_connections, 1>},
     };

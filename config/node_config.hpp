@@ -55,8 +55,6 @@ struct acceptor_config {
     uint32_t default_prefetch_count = 1000;
     /// Most unconfirmed frame bytes a connection hands its session before it stops reading.
     uint32_t read_window_bytes = 256 * 1024;
-    /// Most bytes queued for writing to one client before deliveries to it wait.
-    uint32_t write_window_bytes = 1024 * 1024;
     /// Milliseconds a client may take to send CONNECT after the TCP connect.
     uint32_t connect_timeout_ms = 10000;
     /// Most client connections at once on this acceptor.

@@ -4,9 +4,8 @@
 
 #include <doctest/doctest.h>
 
-#include <sys/wait.h>
-
 #include <csignal>
+#include <sys/wait.h>
 
 namespace actormq::test {
 
@@ -15,8 +14,7 @@ namespace {
 /// Checks that a wait status is a normal exit with `code`.
 void check_exit_code(const std::optional<int>& status, int code) {
     REQUIRE_MESSAGE(status.has_value(), "the process did not exit in time");
-    REQUIRE_MESSAGE(WIFEXITED(*status), "the process did not exit normally; wait status ",
-                    *status);
+    REQUIRE_MESSAGE(WIFEXITED(*status), "the process did not exit normally; wait status ", *status);
     CHECK(WEXITSTATUS(*status) == code);
 }
 

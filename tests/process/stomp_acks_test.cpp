@@ -39,7 +39,8 @@ void unsubscribe(stomp_client& c, const std::string& id) {
 }
 
 /// Sends `bodies` to `destination`, each routed before the next.
-void produce(const node_process& node, const std::string& destination,
+void produce(const node_process& node,
+             const std::string& destination,
              const std::vector<std::string>& all) {
     stomp_client p;
     login(p, node);
@@ -51,7 +52,8 @@ void produce(const node_process& node, const std::string& destination,
 
 /// A new consumer on `destination` must receive exactly `expected` (in order, all flagged as
 /// redelivered) and then a fresh marker message: nothing else was left in the queue.
-void expect_redelivered_exactly(const node_process& node, const std::string& destination,
+void expect_redelivered_exactly(const node_process& node,
+                                const std::string& destination,
                                 const std::vector<std::string>& expected) {
     stomp_client c;
     login(c, node);
@@ -211,8 +213,8 @@ TEST_CASE("stomp: ack: ACK without id in 1.2 gets ERROR and close") {
     subscribe(c, "/queue/noid", "s", "client");
     produce(node, "/queue/noid", {"x"});
     auto m = expect_message(c);
-    REQUIRE(c.send(command::ack, {{"message-id", header_of(m, "message-id")},
-                                  {"subscription", "s"}}));
+    REQUIRE(
+        c.send(command::ack, {{"message-id", header_of(m, "message-id")}, {"subscription", "s"}}));
     expect_error_and_close(c, "id");
     // The unacked message is not lost with the failed connection.
     expect_redelivered_exactly(node, "/queue/noid", {"x"});

@@ -112,8 +112,7 @@ TEST_CASE("stomp: auth: a wrong passcode, an unknown user or no login is refused
         stomp_client c;
         auto f = try_connect(c, node, a.login, a.passcode);
         REQUIRE_MESSAGE(f.cmd == command::error, describe(f));
-        CHECK_MESSAGE(header_of(f, "message").rfind("authentication failed", 0) == 0,
-                      describe(f));
+        CHECK_MESSAGE(header_of(f, "message").rfind("authentication failed", 0) == 0, describe(f));
         CHECK_MESSAGE(c.closed_by_peer(soon()), "the server did not close the connection");
     }
     expect_serving(node);

@@ -18,8 +18,10 @@ std::string raw_frame(const std::string& text_before_nul) {
 
 /// Logs in, writes `bytes`, and expects ERROR with `message` in it, then a close; then checks
 /// that the node still serves another client.
-void check_rejected(const node_process& node, const std::string& bytes,
-                    const std::string& message, const std::string& version = "1.2") {
+void check_rejected(const node_process& node,
+                    const std::string& bytes,
+                    const std::string& message,
+                    const std::string& version = "1.2") {
     stomp_client c;
     login(c, node, version);
     REQUIRE(c.send_raw(bytes));
@@ -44,8 +46,7 @@ std::string garbage(size_t n, uint32_t seed) {
 TEST_CASE("stomp: errors: a frame over max-frame-bytes with content-length is rejected") {
     ACTORMQ_START_NODE(node, node_config("max-frame-bytes = 4096\n"));
     std::string body(10000, 'b');
-    check_rejected(node,
-                   raw_frame("SEND\ndestination:/queue/big\ncontent-length:10000\n\n" + body),
+    check_rejected(node, raw_frame("SEND\ndestination:/queue/big\ncontent-length:10000\n\n" + body),
                    "maximum frame size");
 }
 
@@ -106,8 +107,7 @@ TEST_CASE("stomp: errors: a content-length that is not a number is rejected") {
 
 TEST_CASE("stomp: errors: content-length bytes not followed by NUL are rejected") {
     ACTORMQ_START_NODE(node, node_config());
-    check_rejected(node, raw_frame("SEND\ndestination:/queue/a\ncontent-length:2\n\nabcd"),
-                   "NUL");
+    check_rejected(node, raw_frame("SEND\ndestination:/queue/a\ncontent-length:2\n\nabcd"), "NUL");
 }
 
 TEST_CASE("stomp: errors: a SEND without destination is rejected") {

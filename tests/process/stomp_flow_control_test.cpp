@@ -57,8 +57,8 @@ void send_pipelined(stomp_client& c, const std::string& destination, size_t n) {
 
 /// Reads frames until `n` receipts arrived, an ERROR arrived, or `deadline` passed; returns
 /// the receipts counted and stores the ERROR, if any, in `error`.
-size_t count_receipts(stomp_client& c, size_t n, deadline_t deadline,
-                      std::optional<stomp::frame>& error) {
+size_t
+count_receipts(stomp_client& c, size_t n, deadline_t deadline, std::optional<stomp::frame>& error) {
     size_t receipts = 0;
     while (receipts < n) {
         auto f = c.receive(deadline);
@@ -215,8 +215,7 @@ TEST_CASE("stomp: flow: DROP acknowledges every SEND but keeps only what fits") 
     auto kept = drain(node, "/queue/small.drop");
     CHECK_FALSE(kept.empty());
     CHECK(kept.size() < 100);
-    CHECK_MESSAGE(kept.size() <= most_accepted, kept.size(),
-                  " KiB kept by a 20000-byte address");
+    CHECK_MESSAGE(kept.size() <= most_accepted, kept.size(), " KiB kept by a 20000-byte address");
     CHECK(kept == labels(kept.size()));
 }
 

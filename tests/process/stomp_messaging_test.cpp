@@ -105,8 +105,7 @@ TEST_CASE("stomp: queue: consumers subscribed before the sends take exact turns"
         (i % 2 == 0 ? evens : odds).push_back("m" + std::to_string(i));
     }
     bool alternating = (got_a == evens && got_b == odds) || (got_a == odds && got_b == evens);
-    CHECK_MESSAGE(alternating, "a got ", join(got_a), "; b got ",
-                  join(got_b));
+    CHECK_MESSAGE(alternating, "a got ", join(got_a), "; b got ", join(got_b));
 }
 
 TEST_CASE("stomp: topic: every subscriber gets every message sent after it subscribed") {

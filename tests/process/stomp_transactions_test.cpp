@@ -29,8 +29,11 @@ void ack_in(stomp_client& c, const stomp::frame& m, const std::string& tx) {
 }
 
 /// A consumer of `destination` with ack mode `ack` (and `extra` SUBSCRIBE headers).
-void consume(stomp_client& c, const node_process& node, const std::string& destination,
-             const std::string& ack = "auto", header_list extra = {}) {
+void consume(stomp_client& c,
+             const node_process& node,
+             const std::string& destination,
+             const std::string& ack = "auto",
+             header_list extra = {}) {
     login(c, node);
     subscribe(c, destination, "s", ack, std::move(extra));
 }

@@ -1,22 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "support/process.hpp"
 
-#include <nlohmann/json.hpp>
-
-#include <fcntl.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace actormq::test {
 
@@ -49,8 +47,8 @@ std::string read_file(const std::string& path) {
 }
 
 /// In the child between fork and exec: only async-signal-safe calls from here on.
-[[noreturn]] void exec_child(const char* log_path, const char* binary, char* const* argv,
-                             pid_t parent) {
+[[noreturn]] void
+exec_child(const char* log_path, const char* binary, char* const* argv, pid_t parent) {
     // The node dies with the test process even if the test crashes before its destructors.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) {
@@ -69,7 +67,8 @@ std::string read_file(const std::string& path) {
 
 } // namespace
 
-node_process::node_process(const std::string& config_toml, std::vector<std::string> extra_sets,
+node_process::node_process(const std::string& config_toml,
+                           std::vector<std::string> extra_sets,
                            node_mode mode) {
     const char* binary = std::getenv("ACTORMQ_NODE");
     if (binary == nullptr || *binary == '\0') {
@@ -80,8 +79,7 @@ node_process::node_process(const std::string& config_toml, std::vector<std::stri
     auto config_path = dir_ + "/node.toml";
     auto log_path = dir_ + "/node.log";
     write_file(config_path, config_toml);
-    std::vector<std::string> args{binary,
-                                  mode == node_mode::serve ? "--config" : "--check-config",
+    std::vector<std::string> args{binary, mode == node_mode::serve ? "--config" : "--check-config",
                                   config_path, "--set", "ports-file=" + dir_ + "/ports.json"};
     for (auto& s : extra_sets) {
         args.emplace_back("--set");
@@ -177,7 +175,8 @@ void node_process::kill(int sig) {
 }
 
 std::optional<int> node_process::wait_exit(deadline_t deadline) {
-    if (wait_until(deadline, [&] { return reap_nowait(); }, poll_interval)) {
+    if (wait_until(
+            deadline, [&] { return reap_nowait(); }, poll_interval)) {
         return status_;
     }
     report("node did not exit by the deadline");
@@ -207,8 +206,8 @@ std::string node_process::log_tail(size_t lines) const {
 }
 
 void node_process::report(const std::string& what) const {
-    std::fprintf(stderr, "node_process: %s (pid %d, dir %s); tail of node.log:\n%s\n",
-                 what.c_str(), static_cast<int>(pid_), dir_.c_str(), log_tail().c_str());
+    std::fprintf(stderr, "node_process: %s (pid %d, dir %s); tail of node.log:\n%s\n", what.c_str(),
+                 static_cast<int>(pid_), dir_.c_str(), log_tail().c_str());
 }
 
 } // namespace actormq::test

@@ -3,12 +3,11 @@
 
 #include "support/wait.hpp"
 
-#include <sys/types.h>
-
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 namespace actormq::test {

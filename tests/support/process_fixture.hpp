@@ -45,9 +45,9 @@ inline std::string node_config(const std::string& acceptor = "",
 
 /// Declares `node_process var{args...}`, shows the tail of its log with any failure after
 /// this point, and requires the node to be ready.
-#define ACTORMQ_START_NODE(var, ...)                                                          \
-    ::actormq::test::node_process var{__VA_ARGS__};                                           \
-    INFO("tail of ", var.dir(), "/node.log:\n", var.log_tail());                              \
+#define ACTORMQ_START_NODE(var, ...)                                                               \
+    ::actormq::test::node_process var{__VA_ARGS__};                                                \
+    INFO("tail of ", var.dir(), "/node.log:\n", var.log_tail());                                   \
     REQUIRE(var.wait_ready(::actormq::test::soon()))
 
 /// Connects `c` to `node` and logs in as guest; requires CONNECTED.
@@ -117,9 +117,8 @@ inline stomp::frame expect_message(stomp_client& c, deadline_t deadline = soon()
 
 /// Receives until `n` MESSAGE frames arrived (or the deadline passed) and returns them; any
 /// other frame ends the collection early and fails the test.
-inline std::vector<stomp::frame> collect_messages(stomp_client& c,
-                                                  size_t n,
-                                                  deadline_t deadline = soon()) {
+inline std::vector<stomp::frame>
+collect_messages(stomp_client& c, size_t n, deadline_t deadline = soon()) {
     std::vector<stomp::frame> out;
     while (out.size() < n) {
         auto f = c.receive(deadline);

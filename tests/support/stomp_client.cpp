@@ -1,17 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "support/stomp_client.hpp"
 
+#include <algorithm>
 #include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fcntl.h>
 
 namespace actormq::test {
 
@@ -226,9 +225,11 @@ bool stomp_client::closed_by_peer(deadline_t deadline) {
     }
 }
 
-stomp::frame stomp_client::connect_stomp(const std::string& login, const std::string& passcode,
+stomp::frame stomp_client::connect_stomp(const std::string& login,
+                                         const std::string& passcode,
                                          const std::string& version,
-                                         const std::string& heart_beat, deadline_t deadline) {
+                                         const std::string& heart_beat,
+                                         deadline_t deadline) {
     stomp::frame f;
     f.cmd = stomp::command::connect;
     if (!version.empty()) {

@@ -40,8 +40,9 @@ bool wait_until(deadline_t deadline,
         if (now >= deadline) {
             return false;
         }
-        auto pause = std::min<test_clock::duration>(poll_interval, deadline - now);
-        std::this_thread::sleep_for(pause);
+        poll_interval =
+            std::min(poll_interval, std::chrono::ceil<std::chrono::milliseconds>(deadline - now));
+        std::this_thread::sleep_for(poll_interval);
     }
 }
 

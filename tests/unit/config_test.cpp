@@ -55,7 +55,6 @@ heart-beat-receive-ms = 3000
 heart-beat-to-connection-ttl-modifier = 1.5
 default-prefetch-count = 10
 read-window-bytes = 1024
-write-window-bytes = 2048
 connect-timeout-ms = 500
 max-connections = 7
 
@@ -180,7 +179,6 @@ TEST_CASE("config: load: a full file loads with every value") {
     CHECK(zeta.heart_beat_to_connection_ttl_modifier == 1.5);
     CHECK(zeta.default_prefetch_count == 10);
     CHECK(zeta.read_window_bytes == 1024);
-    CHECK(zeta.write_window_bytes == 2048);
     CHECK(zeta.connect_timeout_ms == 500);
     CHECK(zeta.max_connections == 7);
     CHECK(config.acceptors[1].name == "alpha");
@@ -250,7 +248,7 @@ TEST_CASE("config: docs: every key of the full file has a row in docs/configurat
     }
     // Every key the loader knows: 8 top-level, 14 per acceptor, 2 security, 2 per user, 4 per
     // address-settings table.
-    CHECK(keys.size() == 30);
+    CHECK(keys.size() == 29);
 }
 
 // -- errors ---------------------------------------------------------------------------------------
