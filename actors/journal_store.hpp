@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// The journal's files (docs/journal.md): append-only segments, pre-allocated, with a header.
+// Blocking code: only the detached `io_journal` actor (or a test) calls it.
+
+#include "protocol/journal_format.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace actormq::journal {
+
+/// What the store needs from the config.
+struct store_config {
+    std::string directory;
+    /// Bytes of one segment file (journal-file-size).
+    uint64_t file_size = 10 * 1024 * 1024;
+    /// Files kept created and zero-filled ahead of use (journal-min-files).
+    uint32_t min_files = 2;
+    /// File names are PREFIX-SEQ.EXT with SEQ zero-padded to 10 digits.
+    std::string prefix = "actormq-data";
+    std::string extension = "amq";
+};
+
+/// What to do with a corrupt record that is not a torn tail.
+enum class corrupt_policy : uint8_t {
+    refuse, ///< open() fails with the exact file and offset
+    skip,   ///< report it, resynchronise at the next valid record, keep going
+};
+
+/// A record found by open(), with where it is.
+struct located_record {
+    record rec;
+    uint64_t file_seq = 0;
+    uint64_t offset = 0;
+};
+
+/// A corrupt record found by open().
+struct corruption {
+    std::string file;
+    uint64_t offset = 0;
+    std::string reason;
+};
+
+/// Everything open() found.
+struct open_result {
+    /// Every valid record, in journal order (file order, then offset).
+    std::vector<located_record> records;
+    /// Corrupt records skipped (policy skip) or the one that stopped open() (policy refuse).
+    std::vector<corruption> corrupt;
+    /// Set when a torn tail was cut off (file and offset of the cut).
+    bool torn_tail = false;
+    std::string torn_file;
+    uint64_t torn_offset = 0;
+    /// Non-empty when the journal cannot be opened; the exact message for the operator, e.g.
+    /// "journal record at /d/actormq-data-0000000003.amq offset 4096 is corrupt: CRC mismatch".
+    std::string error;
+};
+
+/// The segment files of one journal directory.
+class store {
+public:
+    explicit store(store_config cfg);
+    ~store();
+
+    store(const store&) = delete;
+    store& operator=(const store&) = delete;
+
+    /// Creates the directory if needed, reads every segment in sequence order and prepares
+    /// appending after the last valid record. A torn tail (a damaged record in the newest
+    /// segment after which no valid record follows) is cut off and zeroed silently.
+    open_result open(corrupt_policy policy);
+
+    /// Where an appended batch went.
+    struct placement {
+        uint64_t file_seq = 0;
+        uint64_t offset = 0;
+    };
+
+    /// Writes encoded records (whole records only) at the end of the journal. A batch that
+    /// does not fit in the current segment starts the next one (a batch larger than a whole
+    /// segment gets a segment of its own, larger than file_size). Not durable until sync().
+    placement append(std::string_view bytes);
+
+    /// Makes every appended byte durable (fdatasync; fsync of the directory after a new
+    /// segment file was created).
+    void sync();
+
+    /// Deletes a segment (its records are all dead or forwarded). Never the current one.
+    void remove(uint64_t file_seq);
+
+    /// Reads back the record at a position (used when forwarding live records).
+    bool read(uint64_t file_seq, uint64_t offset, record& out);
+
+    /// The sequence numbers of the segments that hold or may hold records, oldest first.
+    std::vector<uint64_t> segments() const;
+
+    /// The segment appends go to now.
+    uint64_t current_segment() const;
+
+    /// Full path of a segment.
+    std::string path_of(uint64_t file_seq) const;
+
+    /// Bytes written into segments (headers and records), for status.
+    uint64_t bytes_used() const;
+
+private:
+    struct impl;
+    impl* impl_;
+};
+
+} // namespace actormq::journal

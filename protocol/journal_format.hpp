@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// The journal's on-disk record format (docs/journal.md). Pure code: no files, no actors.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace actormq::journal {
+
+/// The kinds of records. Values are on disk: never renumber, only add.
+enum class record_type : uint8_t {
+    add_queue = 1,      ///< a durable queue exists (queue_payload)
+    delete_queue = 2,   ///< a durable queue is gone (queue_payload, only `name` used)
+    add_message = 3,    ///< a durable message and the queues it was routed to (message_payload)
+    ack = 4,            ///< one queue is done with one message (ack_payload)
+    prepare = 5,        ///< a transaction is prepared (tx_payload)
+    commit = 6,         ///< a transaction's records take effect (tx_payload)
+    rollback = 7,       ///< a transaction's records are void (tx_payload)
+    duplicate_id = 8,   ///< a duplicate-detection id was accepted on an address (dup_payload)
+};
+
+/// One record as it is framed on disk. `id` increases by one per record across the journal.
+struct record {
+    record_type type = record_type::add_message;
+    uint64_t id = 0;
+    /// Non-zero when the record belongs to a transaction (only add_message, ack and
+    /// duplicate_id may carry one; commit/rollback/prepare name theirs in tx_payload).
+    uint64_t tx_id = 0;
+    std::string payload;
+};
+
+/// Framing: u32 length of the whole record (header included), u8 type, u8 reserved (0),
+/// u16 reserved (0), u64 id, u64 tx_id, u32 CRC-32 (Boost.CRC crc_32_type) over every byte of
+/// the record except the CRC field itself, then the payload. Little-endian.
+constexpr size_t record_header_bytes = 4 + 1 + 1 + 2 + 8 + 8 + 4;
+
+/// Largest record accepted when decoding (guards against a corrupt length).
+constexpr size_t record_max_bytes = 64 * 1024 * 1024;
+
+/// Appends the framed record to `out`.
+void encode(const record& r, std::string& out);
+
+/// The outcome of decoding one record from a byte range.
+enum class decode_status : uint8_t {
+    ok,        ///< a whole, valid record; `consumed` bytes
+    end,       ///< the length field is zero: no record here (pre-allocated, unwritten space)
+    truncated, ///< the range ends inside the record (a torn tail if nothing valid follows)
+    corrupt,   ///< a bad length, unknown type, non-zero reserved bytes or a CRC mismatch
+};
+
+/// Decodes the record at the start of [data, data+size).
+decode_status decode(const char* data, size_t size, record& out, size_t& consumed);
+
+/// A human-readable reason for the last `corrupt` result of `decode` in this thread, such as
+/// "CRC mismatch" or "length 3 is shorter than a record header".
+std::string_view last_corrupt_reason();
+
+// -- payloads -----------------------------------------------------------------------------
+
+/// add_queue / delete_queue.
+struct queue_payload {
+    std::string name;
+    std::string address;
+    uint8_t routing = 0; ///< 0 anycast, 1 multicast (actormq::routing_type)
+};
+
+/// add_message: the whole message and the queues holding it.
+struct message_payload {
+    uint64_t message_id = 0;
+    std::string address;
+    std::string destination;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+    std::vector<std::string> queues;
+};
+
+/// ack: `queue` is done with `message_id`.
+struct ack_payload {
+    std::string queue;
+    uint64_t message_id = 0;
+};
+
+/// prepare / commit / rollback.
+struct tx_payload {
+    uint64_t tx_id = 0;
+};
+
+/// duplicate_id: `dup_id` was accepted on `address`.
+struct dup_payload {
+    std::string address;
+    std::string dup_id;
+};
+
+/// Serialises a payload (length-prefixed strings, little-endian integers).
+std::string encode_payload(const queue_payload& p);
+std::string encode_payload(const message_payload& p);
+std::string encode_payload(const ack_payload& p);
+std::string encode_payload(const tx_payload& p);
+std::string encode_payload(const dup_payload& p);
+
+/// Deserialises a payload; false if the bytes do not form exactly one payload of that kind.
+bool decode_payload(std::string_view in, queue_payload& out);
+bool decode_payload(std::string_view in, message_payload& out);
+bool decode_payload(std::string_view in, ack_payload& out);
+bool decode_payload(std::string_view in, tx_payload& out);
+bool decode_payload(std::string_view in, dup_payload& out);
+
+} // namespace actormq::journal
