@@ -10,6 +10,8 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <algorithm>
+
 namespace actormq {
 
 std::vector<queue_actor> address_state::targets(routing_type routing) const {
@@ -38,61 +40,103 @@ queue_actor spawn_queue(address_ptr self, std::string name, routing_type routing
     return q;
 }
 
-/// Routes now: accounts the bytes, hands the messages to every target queue.
-void route_now(address_ptr self, routing_type routing, std::vector<message_ptr>& msgs) {
+/// Hands messages from the front of `msgs` to every target queue while the address has room,
+/// and removes them from `msgs`. The check is per message, so a batch cannot carry an address
+/// past max-size-bytes by more than one message. A message with nowhere to go is dropped (as
+/// in Artemis).
+void route_while_room(address_ptr self, routing_type routing, std::vector<message_ptr>& msgs) {
     auto& st = self->state;
     if (routing == routing_type::anycast && !st.anycast && st.settings.auto_create_queues) {
         st.anycast = spawn_queue(self, st.address, routing_type::anycast);
     }
     auto qs = st.targets(routing);
     if (qs.empty()) {
-        // No queue is bound: the message has nowhere to go (as in Artemis, it is dropped).
+        msgs.clear();
         return;
     }
+    auto copies = static_cast<int64_t>(qs.size());
+    int64_t used = st.usage->bytes.load(std::memory_order_relaxed);
+    size_t n = 0;
     int64_t bytes = 0;
-    for (const auto& m : msgs) {
-        bytes += m->memory_bytes();
+    while (n < msgs.size() && !(st.usage->max_bytes >= 0 && used + bytes >= st.usage->max_bytes)) {
+        bytes += msgs[n]->memory_bytes() * copies;
+        ++n;
     }
-    st.usage->bytes.fetch_add(bytes * static_cast<int64_t>(qs.size()), std::memory_order_relaxed);
+    if (n == 0) {
+        return;
+    }
+    st.usage->bytes.fetch_add(bytes, std::memory_order_relaxed);
+    std::vector<message_ptr> accepted;
+    if (n == msgs.size()) {
+        accepted.swap(msgs);
+    } else {
+        accepted.assign(std::make_move_iterator(msgs.begin()),
+                        std::make_move_iterator(msgs.begin() + static_cast<ptrdiff_t>(n)));
+        msgs.erase(msgs.begin(), msgs.begin() + static_cast<ptrdiff_t>(n));
+    }
     for (size_t i = 0; i + 1 < qs.size(); ++i) {
-        self->send(qs[i], enqueue_atom::value, msgs);
+        self->send(qs[i], enqueue_atom::value, accepted);
     }
-    self->send(qs.back(), enqueue_atom::value, std::move(msgs));
+    self->send(qs.back(), enqueue_atom::value, std::move(accepted));
 }
 
-/// Releases held-back producers while there is room.
+/// Releases held-back producers, oldest first, while there is room.
 void drain_blocked(address_ptr self) {
     auto& st = self->state;
-    while (!st.blocked.empty() && !st.usage->full()) {
-        auto b = std::move(st.blocked.front());
-        st.blocked.pop_front();
-        route_now(self, b.routing, b.msgs);
+    while (!st.blocked.empty()) {
+        auto& b = st.blocked.front();
+        route_while_room(self, b.routing, b.msgs);
+        if (!b.msgs.empty()) {
+            return;
+        }
         b.promise.deliver(route_status::routed);
+        st.blocked.pop_front();
     }
+}
+
+/// Whether the whole batch fits under max-size-bytes.
+bool fits(const address_state& st, routing_type routing, const std::vector<message_ptr>& msgs) {
+    if (st.usage->max_bytes < 0) {
+        return true;
+    }
+    auto copies = std::max<int64_t>(1, static_cast<int64_t>(st.targets(routing).size()));
+    int64_t bytes = 0;
+    for (const auto& m : msgs) {
+        bytes += m->memory_bytes() * copies;
+    }
+    return st.usage->bytes.load(std::memory_order_relaxed) + bytes <= st.usage->max_bytes;
 }
 
 caf::result<route_status> route(address_ptr self, routing_type routing,
                                 std::vector<message_ptr>& msgs) {
     auto& st = self->state;
-    if (!st.blocked.empty() || st.usage->full()) {
-        switch (st.settings.full_policy) {
-            case config::address_full_policy::fail:
-                return route_status::full;
-            case config::address_full_policy::drop:
-                return route_status::dropped;
-            case config::address_full_policy::block: {
-                if (st.blocked.empty()) {
-                    st.ctx->log->info("address_full address={} bytes={} max={} policy=BLOCK",
-                                      st.address, st.usage->bytes.load(), st.usage->max_bytes);
-                }
-                auto p = self->make_response_promise<route_status>();
-                st.blocked.push_back({p, routing, std::move(msgs)});
-                return p;
-            }
+    if (st.settings.full_policy == config::address_full_policy::fail && !fits(st, routing, msgs)) {
+        // All or nothing: the session answers the whole batch with one ERROR and sends no
+        // RECEIPT for any of it, so none of it may be stored.
+        return route_status::full;
+    }
+    // Producers already waiting go first, so a new batch never overtakes them.
+    if (st.blocked.empty()) {
+        route_while_room(self, routing, msgs);
+        if (msgs.empty()) {
+            return route_status::routed;
         }
     }
-    route_now(self, routing, msgs);
-    return route_status::routed;
+    switch (st.settings.full_policy) {
+        case config::address_full_policy::fail:
+            return route_status::full;
+        case config::address_full_policy::drop:
+            return route_status::dropped;
+        case config::address_full_policy::block:
+            break;
+    }
+    if (st.blocked.empty()) {
+        st.ctx->log->info("address_full address={} bytes={} max={} policy=BLOCK", st.address,
+                          st.usage->bytes.load(), st.usage->max_bytes);
+    }
+    auto p = self->make_response_promise<route_status>();
+    st.blocked.push_back({p, routing, std::move(msgs)});
+    return p;
 }
 
 caf::result<queue_actor> bind(address_ptr self, routing_type routing, std::string& name) {

@@ -106,9 +106,10 @@ void on_routed(session_ptr self, uint64_t first_seq, int64_t bytes, const std::s
 /// Sends every collected batch to its address.
 void route_batches(session_ptr self) {
     auto& st = self->state;
-    for (auto& [name, b] : st.open_batches) {
+    for (auto& [key, b] : st.open_batches) {
         auto first = b.first_seq;
         auto bytes = b.bytes;
+        const auto& name = b.address;
         // A route may wait while a BLOCK address is full, for as long as consumers take; the
         // address is local and linked to the server, so its death still ends the request.
         self->request(b.addr, caf::infinite, route_atom::value, b.routing, std::move(b.msgs))
@@ -117,7 +118,16 @@ void route_batches(session_ptr self) {
                       flush(self);
                   },
                   [self, name = name](caf::error& e) {
-                      fail(self, "cannot route to '" + name + "'", caf::to_string(e));
+                      // The address was deleted (a temporary queue whose owner left): forget it,
+                      // so the next SEND looks it up again.
+                      self->state.addresses.erase(name);
+                      if (e == caf::sec::request_receiver_down) {
+                          fail(self, "no such destination '" + name + "'",
+                               "the address was deleted");
+                      } else {
+                          fail(self, "cannot route to '" + name + "'", caf::to_string(e));
+                      }
+                      flush(self);
                   });
     }
     st.open_batches.clear();
@@ -130,6 +140,7 @@ void add_send(session_ptr self, const address_actor& addr, const destination_ref
     auto& b = st.open_batches[d.address + (d.routing == routing_type::multicast ? "/m" : "/a")];
     if (b.msgs.empty()) {
         b.addr = addr;
+        b.address = d.address;
         b.routing = d.routing;
         b.first_seq = st.seq;
         st.outstanding.insert(st.seq);

@@ -88,6 +88,7 @@ struct session_state {
     /// Messages for one address collected while handling frames, routed as one request.
     struct route_batch {
         address_actor addr;
+        std::string address;
         routing_type routing = routing_type::anycast;
         std::vector<message_ptr> msgs;
         uint64_t first_seq = 0;

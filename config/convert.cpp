@@ -689,6 +689,36 @@ void read_security_enabled(context& ctx, const member& where, node_config& out) 
     read_bool(ctx, where, out.security.security_enabled);
 }
 
+void read_corrupt_policy(context& ctx, const member& where, node_config& out) {
+    std::string text;
+    if (!read_string(ctx, where, text)) {
+        return;
+    }
+    if (text == "refuse") {
+        out.journal.journal_corrupt_record_policy = corrupt_record_policy::refuse;
+    } else if (text == "skip") {
+        out.journal.journal_corrupt_record_policy = corrupt_record_policy::skip;
+    } else {
+        report(ctx, where, "unknown policy '" + text + "'; expected \"refuse\" or \"skip\"");
+    }
+}
+
+/// A field of the journal sub-struct, read like any top-level field.
+template <class T, T journal_config::*Member>
+void journal_bool(context& ctx, const member& where, node_config& out) {
+    read_bool(ctx, where, out.journal.*Member);
+}
+
+template <class T, T journal_config::*Member, int64_t Min, int64_t Max = int64_max>
+void journal_integer(context& ctx, const member& where, node_config& out) {
+    integer_field<journal_config, T, Member, Min, Max>(ctx, where, out.journal);
+}
+
+void read_journal_directory(context& ctx, const member& where, node_config& out) {
+    non_empty_string_field<journal_config, &journal_config::journal_directory>(ctx, where,
+                                                                                out.journal);
+}
+
 const std::vector<field<node_config>>& root_fields() {
     using N = node_config;
     static const std::vector<field<N>> fields = {
@@ -701,6 +731,22 @@ const std::vector<field<node_config>>& root_fields() {
          integer_field<N, uint32_t, &N::scheduler_moderate_poll_attempts, 0>},
         {"request-timeout-ms", integer_field<N, uint32_t, &N::request_timeout_ms, 1>},
         {"security-enabled", read_security_enabled},
+        {"persistence-enabled", journal_bool<bool, &journal_config::persistence_enabled>},
+        {"journal-directory", read_journal_directory},
+        {"journal-file-size",
+         journal_integer<uint64_t, &journal_config::journal_file_size, 64 * 1024>},
+        {"journal-min-files", journal_integer<uint32_t, &journal_config::journal_min_files, 2, 1000>},
+        {"journal-buffer-timeout",
+         journal_integer<uint64_t, &journal_config::journal_buffer_timeout, 0, 1000000000>},
+        {"journal-buffer-size",
+         journal_integer<uint64_t, &journal_config::journal_buffer_size, 1024>},
+        {"journal-sync-transactional",
+         journal_bool<bool, &journal_config::journal_sync_transactional>},
+        {"journal-sync-non-transactional",
+         journal_bool<bool, &journal_config::journal_sync_non_transactional>},
+        {"journal-corrupt-record-policy", read_corrupt_policy},
+        {"id-cache-size", journal_integer<uint32_t, &journal_config::id_cache_size, 1, 10000000>},
+        {"persist-id-cache", journal_bool<bool, &journal_config::persist_id_cache>},
         {"acceptors", read_acceptors},
         {"security", read_security},
         {"address-settings", read_address_settings},

@@ -78,6 +78,38 @@ struct security_config {
     std::vector<user_config> users;
 };
 
+/// What recovery does with a corrupt journal record that is not a torn tail.
+enum class corrupt_record_policy : uint8_t {
+    refuse, ///< the node does not start and names the file and offset
+    skip,   ///< the node reports it and recovers every valid record around it
+};
+
+/// The journal and duplicate detection (Artemis <core> keys of the same names).
+struct journal_config {
+    /// When false nothing touches the disk; persistent messages are kept in memory only.
+    bool persistence_enabled = true;
+    /// Relative paths are taken from the node's working directory.
+    std::string journal_directory = "data/journal";
+    /// Bytes of one journal segment file.
+    uint64_t journal_file_size = 10 * 1024 * 1024;
+    /// Segment files kept created and zero-filled ahead of use.
+    uint32_t journal_min_files = 2;
+    /// Nanoseconds a record may wait for more records to share its write and fsync while the
+    /// disk is idle. 0: written at once; records arriving during an fsync share the next.
+    uint64_t journal_buffer_timeout = 0;
+    /// Bytes of records that make a write start without waiting any longer.
+    uint64_t journal_buffer_size = 490 * 1024;
+    /// Whether a COMMIT waits for its records to be on disk before it is confirmed.
+    bool journal_sync_transactional = true;
+    /// Whether a persistent SEND or ACK outside a transaction waits for the disk.
+    bool journal_sync_non_transactional = true;
+    corrupt_record_policy journal_corrupt_record_policy = corrupt_record_policy::refuse;
+    /// Duplicate-detection ids remembered per address.
+    uint32_t id_cache_size = 20000;
+    /// Whether duplicate-detection ids are journaled (so they survive a restart).
+    bool persist_id_cache = true;
+};
+
 /// Everything one actormq-node reads from its TOML file.
 struct node_config {
     /// The file the config came from (or "<string>"), for messages.
@@ -99,6 +131,7 @@ struct node_config {
     /// Milliseconds a request between actors may take before it fails.
     uint32_t request_timeout_ms = 5000;
 
+    journal_config journal;
     std::vector<acceptor_config> acceptors;
     security_config security;
     /// In file order; lookups pick the most specific match (see settings_for).

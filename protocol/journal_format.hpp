@@ -42,14 +42,20 @@ constexpr size_t record_header_bytes = 4 + 1 + 1 + 2 + 8 + 8 + 4;
 /// Largest record accepted when decoding (guards against a corrupt length).
 constexpr size_t record_max_bytes = 64 * 1024 * 1024;
 
-/// Appends the framed record to `out`.
+/// Appends the framed record to `out`. Throws std::invalid_argument for a record `decode` would
+/// reject (unknown type, tx_id on a type that may not carry one) and std::length_error for one
+/// longer than record_max_bytes, so every encoded record decodes.
 void encode(const record& r, std::string& out);
 
 /// The outcome of decoding one record from a byte range.
 enum class decode_status : uint8_t {
     ok,        ///< a whole, valid record; `consumed` bytes
     end,       ///< the length field is zero: no record here (pre-allocated, unwritten space)
-    truncated, ///< the range ends inside the record (a torn tail if nothing valid follows)
+    /// The range ends inside the record (fewer than 4 bytes count as this, never as `end`).
+    /// Only "need more bytes": every header field present is checked first, so each byte
+    /// present is consistent with a valid record. Whether it is a torn tail is the store's
+    /// decision (store::open), which knows what follows in the file.
+    truncated,
     corrupt,   ///< a bad length, unknown type, non-zero reserved bytes or a CRC mismatch
 };
 

@@ -42,6 +42,17 @@ io-threads = 2
 scheduler-moderate-poll-attempts = 3
 request-timeout-ms = 2500
 security-enabled = true
+persistence-enabled = false
+journal-directory = "/var/lib/actormq/journal"
+journal-file-size = 1048576
+journal-min-files = 3
+journal-buffer-timeout = 1000
+journal-buffer-size = 65536
+journal-sync-transactional = false
+journal-sync-non-transactional = false
+journal-corrupt-record-policy = "skip"
+id-cache-size = 500
+persist-id-cache = false
 
 [acceptors.zeta]
 protocol = "stomp"
@@ -163,6 +174,18 @@ TEST_CASE("config: load: a full file loads with every value") {
     CHECK(config.io_threads == 2);
     CHECK(config.scheduler_moderate_poll_attempts == 3);
     CHECK(config.request_timeout_ms == 2500);
+    const auto& j = config.journal;
+    CHECK_FALSE(j.persistence_enabled);
+    CHECK(j.journal_directory == "/var/lib/actormq/journal");
+    CHECK(j.journal_file_size == 1048576);
+    CHECK(j.journal_min_files == 3);
+    CHECK(j.journal_buffer_timeout == 1000);
+    CHECK(j.journal_buffer_size == 65536);
+    CHECK_FALSE(j.journal_sync_transactional);
+    CHECK_FALSE(j.journal_sync_non_transactional);
+    CHECK(j.journal_corrupt_record_policy == corrupt_record_policy::skip);
+    CHECK(j.id_cache_size == 500);
+    CHECK_FALSE(j.persist_id_cache);
 
     // Acceptors keep file order, not toml++'s alphabetical order.
     REQUIRE(config.acceptors.size() == 2);
@@ -230,6 +253,16 @@ TEST_CASE("config: load: the shipped single-node example loads without errors") 
     CHECK(config.settings_for("news").full_policy == address_full_policy::block);
 }
 
+TEST_CASE("config: load: a bad journal policy and a tiny journal file are reported") {
+    auto result = load_string("journal-corrupt-record-policy = \"maybe\"\njournal-file-size = 10\n"
+                              "[security.users.guest]\npassword = \"guest\"\n",
+                              "j.toml");
+    REQUIRE(result.errors.size() == 2);
+    CHECK(result.errors[0].to_string().rfind("j.toml:1:", 0) == 0);
+    CHECK(result.errors[0].key == "journal-corrupt-record-policy");
+    CHECK(result.errors[1].key == "journal-file-size");
+}
+
 TEST_CASE("config: docs: every key of the full file has a row in docs/configuration.md") {
     std::ifstream in(ACTORMQ_SOURCE_DIR "/docs/configuration.md");
     REQUIRE(in.good());
@@ -246,9 +279,9 @@ TEST_CASE("config: docs: every key of the full file has a row in docs/configurat
         INFO("key: " << line.substr(0, equals));
         CHECK(docs.str().find("| `" + line.substr(0, equals) + "` |") != std::string::npos);
     }
-    // Every key the loader knows: 8 top-level, 14 per acceptor, 2 security, 2 per user, 4 per
+    // Every key the loader knows: 19 top-level, 13 per acceptor, 2 security, 2 per user, 4 per
     // address-settings table.
-    CHECK(keys.size() == 29);
+    CHECK(keys.size() == 40);
 }
 
 // -- errors ---------------------------------------------------------------------------------------

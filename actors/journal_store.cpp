@@ -1,0 +1,706 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "actors/journal_store.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace actormq::journal {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Segment header: magic, u32 format version, u64 file_seq, zeros up to 64 bytes.
+constexpr uint64_t segment_header_bytes = 64;
+constexpr char segment_magic[8] = {'A', 'C', 'T', 'O', 'R', 'M', 'Q', 'J'};
+constexpr uint32_t segment_version = 1;
+constexpr size_t version_offset = 8;
+constexpr size_t seq_offset = 12;
+
+// A segment is created under this suffix and renamed into place once it is zero-filled and
+// synced, so a crash while creating one never leaves a half-written file under a real name.
+constexpr std::string_view temp_suffix = ".tmp";
+
+constexpr size_t zero_chunk_bytes = 1024 * 1024;
+
+[[noreturn]] void throw_os(const std::string& op, const std::string& path) {
+    throw std::system_error(errno, std::generic_category(), "journal: " + op + " " + path);
+}
+
+int open_fd(const std::string& path, int flags) {
+    int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        throw_os("open", path);
+    }
+    return fd;
+}
+
+void close_fd(int& fd) {
+    if (fd >= 0) {
+        ::close(fd);
+        fd = -1;
+    }
+}
+
+void pwrite_all(int fd, const char* data, size_t size, uint64_t offset, const std::string& path) {
+    while (size > 0) {
+        ssize_t n = ::pwrite(fd, data, size, static_cast<off_t>(offset));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            throw_os("pwrite", path);
+        }
+        data += n;
+        size -= static_cast<size_t>(n);
+        offset += static_cast<uint64_t>(n);
+    }
+}
+
+void pread_all(int fd, char* data, size_t size, uint64_t offset, const std::string& path) {
+    while (size > 0) {
+        ssize_t n = ::pread(fd, data, size, static_cast<off_t>(offset));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n == 0) {
+            errno = EIO;
+            throw_os("pread (unexpected end of file)", path);
+        }
+        if (n < 0) {
+            throw_os("pread", path);
+        }
+        data += n;
+        size -= static_cast<size_t>(n);
+        offset += static_cast<uint64_t>(n);
+    }
+}
+
+// Writes real zeros (not a hole), so the blocks are allocated before the hot path needs them.
+void zero_fill(int fd, uint64_t from, uint64_t to, const std::string& path) {
+    static const std::vector<char> zeros(zero_chunk_bytes);
+    while (from < to) {
+        size_t n = static_cast<size_t>(std::min<uint64_t>(to - from, zeros.size()));
+        pwrite_all(fd, zeros.data(), n, from, path);
+        from += n;
+    }
+}
+
+void datasync(int fd, const std::string& path) {
+    if (::fdatasync(fd) != 0) {
+        throw_os("fdatasync", path);
+    }
+}
+
+void fsync_directory(const std::string& path) {
+    int fd = open_fd(path, O_RDONLY | O_DIRECTORY);
+    int rc = ::fsync(fd);
+    int saved = errno;
+    ::close(fd);
+    if (rc != 0) {
+        errno = saved;
+        throw_os("fsync", path);
+    }
+}
+
+uint64_t file_size_of(int fd, const std::string& path) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        throw_os("fstat", path);
+    }
+    return static_cast<uint64_t>(st.st_size);
+}
+
+// Creates `dir` and any missing parents, syncing each parent so the new entries survive a
+// crash.
+void make_directories(const fs::path& dir) {
+    std::vector<fs::path> missing;
+    for (auto p = dir; !p.empty() && !fs::exists(p); p = p.parent_path()) {
+        missing.push_back(p);
+        if (p == p.parent_path()) {
+            break;
+        }
+    }
+    for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+        if (::mkdir(it->c_str(), 0755) != 0 && errno != EEXIST) {
+            throw_os("mkdir", it->string());
+        }
+        fsync_directory(it->parent_path().empty() ? "." : it->parent_path().string());
+    }
+}
+
+uint64_t get_le(const char* p, int bytes) {
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; --i) {
+        v = (v << 8) | static_cast<unsigned char>(p[i]);
+    }
+    return v;
+}
+
+void put_le(char* p, uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) {
+        p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+    }
+}
+
+std::string segment_header(uint64_t seq) {
+    std::string h(segment_header_bytes, '\0');
+    std::memcpy(h.data(), segment_magic, sizeof segment_magic);
+    put_le(h.data() + version_offset, segment_version, 4);
+    put_le(h.data() + seq_offset, seq, 8);
+    return h;
+}
+
+// Why a segment header is bad, or an empty string if it is good.
+std::string header_problem(const char* data, uint64_t size, uint64_t seq) {
+    if (size < segment_header_bytes) {
+        return "the file is " + std::to_string(size) + " bytes, shorter than the "
+               + std::to_string(segment_header_bytes) + "-byte header";
+    }
+    if (std::memcmp(data, segment_magic, sizeof segment_magic) != 0) {
+        return "the magic is not ACTORMQJ";
+    }
+    if (auto v = get_le(data + version_offset, 4); v != segment_version) {
+        return "unsupported format version " + std::to_string(v);
+    }
+    if (auto s = get_le(data + seq_offset, 8); s != seq) {
+        return "the header names segment " + std::to_string(s);
+    }
+    return {};
+}
+
+// What store::open needs to know to scan one segment.
+struct scan_input {
+    uint64_t seq = 0;
+    std::string path;
+    int fd = -1;
+    /// The newest segment with any non-zero byte after its header: only here can a damaged
+    /// record be a torn tail.
+    bool newest = false;
+    corrupt_policy policy = corrupt_policy::refuse;
+};
+
+struct scan_output {
+    uint64_t used = segment_header_bytes; ///< where the scan stopped (the append point)
+    bool has_records = false;
+    bool failed = false; ///< policy refuse stopped open()
+};
+
+// Decodes one segment held in memory, applying the torn-tail and corruption rules of
+// store::open (docs/journal.md).
+class segment_scanner {
+public:
+    segment_scanner(const scan_input& in, const std::vector<char>& data, open_result& res)
+        : in_(in), data_(data), res_(res) {}
+
+    scan_output run() {
+        scan_output out;
+        uint64_t off = segment_header_bytes;
+        while (off < data_.size()) {
+            record rec;
+            size_t used = 0;
+            auto st = decode(data_.data() + off, data_.size() - off, rec, used);
+            if (st == decode_status::ok) {
+                res_.records.push_back({std::move(rec), in_.seq, off});
+                off += used;
+                out.has_records = true;
+                continue;
+            }
+            auto next = after_damage(off, st, out);
+            if (!next) {
+                break;
+            }
+            off = *next;
+        }
+        out.used = std::min<uint64_t>(off, data_.size());
+        return out;
+    }
+
+private:
+    // Handles what is at `off` when it is not a valid record; returns where to go on, or
+    // nothing to stop scanning this segment.
+    std::optional<uint64_t> after_damage(uint64_t off, decode_status st, scan_output& out) {
+        uint64_t nz = first_nonzero(off);
+        if (nz == data_.size()) {
+            return std::nullopt; // Only zeros left: the unwritten end of the segment.
+        }
+        // Capture the reason before find_ok() runs decode again.
+        std::string reason = describe(off, st, nz);
+        uint64_t from = st == decode_status::end ? std::max(off + 1, nz < 3 ? 0 : nz - 3)
+                                                 : off + 1;
+        auto next_ok = find_ok(from);
+        if (!next_ok && in_.newest) {
+            // A write that never completed: nothing was confirmed from here on.
+            cut(off);
+            return std::nullopt;
+        }
+        if (!report(off, reason)) {
+            out.failed = true;
+            return std::nullopt;
+        }
+        return next_ok;
+    }
+
+    std::string describe(uint64_t off, decode_status st, uint64_t nz) const {
+        uint64_t left = data_.size() - off;
+        if (st == decode_status::end) {
+            // A zero length with data after it may hide records; it is never a clean end.
+            return "a zero length is followed by non-zero bytes at offset " + std::to_string(nz);
+        }
+        if (st == decode_status::corrupt) {
+            return std::string(last_corrupt_reason());
+        }
+        if (left < 4) {
+            return "truncated: only " + std::to_string(left) + " bytes remain in the segment";
+        }
+        return "truncated: length " + std::to_string(get_le(data_.data() + off, 4)) + " but only "
+               + std::to_string(left) + " bytes remain in the segment";
+    }
+
+    uint64_t first_nonzero(uint64_t from) const {
+        auto it = std::find_if(data_.begin() + static_cast<std::ptrdiff_t>(from), data_.end(),
+                               [](char c) { return c != 0; });
+        return static_cast<uint64_t>(it - data_.begin());
+    }
+
+    // The first offset at or after `from` where a valid record decodes. Cheap byte by byte:
+    // nearly every offset fails the length, type or reserved-byte check before the CRC.
+    std::optional<uint64_t> find_ok(uint64_t from) const {
+        record rec;
+        size_t used = 0;
+        for (uint64_t p = from; p < data_.size(); ++p) {
+            if (decode(data_.data() + p, data_.size() - p, rec, used) == decode_status::ok) {
+                return p;
+            }
+        }
+        return std::nullopt;
+    }
+
+    // Zeroes the torn tail so a later append can never run into its leftovers.
+    void cut(uint64_t off) {
+        auto last = std::find_if(data_.rbegin(), data_.rend(), [](char c) { return c != 0; });
+        auto end = static_cast<uint64_t>(data_.rend() - last);
+        zero_fill(in_.fd, off, end, in_.path);
+        datasync(in_.fd, in_.path);
+        res_.torn_tail = true;
+        res_.torn_file = in_.path;
+        res_.torn_offset = off;
+    }
+
+    // Records a corruption; false when the policy says open() must stop.
+    bool report(uint64_t off, const std::string& reason) {
+        res_.corrupt.push_back({in_.path, off, reason});
+        if (in_.policy == corrupt_policy::refuse) {
+            res_.error = "journal record at " + in_.path + " offset " + std::to_string(off)
+                         + " is corrupt: " + reason;
+            return false;
+        }
+        return true;
+    }
+
+    const scan_input& in_;
+    const std::vector<char>& data_;
+    open_result& res_;
+};
+
+} // namespace
+
+struct store::impl {
+    /// One segment file.
+    struct segment {
+        int fd = -1; ///< opened lazily; closed for segments older than the current one
+        uint64_t size = 0;
+        uint64_t used = segment_header_bytes; ///< end of the last record
+        bool has_records = false;
+    };
+
+    store_config cfg;
+    std::string dir;
+    std::map<uint64_t, segment> segs;
+    uint64_t current = 0;
+    uint64_t next_seq = 1;
+    std::vector<uint64_t> unsynced; ///< segments written since the last sync
+    bool opened = false;
+
+    explicit impl(store_config c);
+    ~impl() { reset(); }
+
+    void reset();
+    std::string name_of(uint64_t seq) const;
+    std::optional<uint64_t> seq_of(const std::string& name) const;
+    std::string path_of(uint64_t seq) const;
+    int fd_of(uint64_t seq);
+    std::vector<char> load(uint64_t seq);
+    std::vector<uint64_t> list_segments();
+    bool check_headers(const std::vector<uint64_t>& seqs, open_result& res);
+    std::optional<uint64_t> newest_with_content(const std::vector<uint64_t>& seqs);
+    bool scan(const std::vector<uint64_t>& seqs, corrupt_policy policy, open_result& res);
+    void create_segment(uint64_t seq);
+    void ensure_ready();
+    void advance();
+    void grow(uint64_t size);
+    void mark_unsynced(uint64_t seq);
+};
+
+store::impl::impl(store_config c) : cfg(std::move(c)) {
+    if (cfg.directory.empty()) {
+        throw std::invalid_argument("journal: the directory is empty");
+    }
+    if (cfg.file_size < segment_header_bytes + record_header_bytes) {
+        throw std::invalid_argument("journal: file_size " + std::to_string(cfg.file_size)
+                                    + " cannot hold a segment header and a record");
+    }
+    dir = fs::absolute(cfg.directory).lexically_normal().string();
+    while (dir.size() > 1 && dir.back() == '/') {
+        dir.pop_back();
+    }
+}
+
+void store::impl::reset() {
+    for (auto& [seq, s] : segs) {
+        close_fd(s.fd);
+    }
+    segs.clear();
+    unsynced.clear();
+    current = 0;
+    next_seq = 1;
+    opened = false;
+}
+
+std::string store::impl::name_of(uint64_t seq) const {
+    char digits[32];
+    std::snprintf(digits, sizeof digits, "%010llu", static_cast<unsigned long long>(seq));
+    return cfg.prefix + "-" + digits + "." + cfg.extension;
+}
+
+// The sequence number of a segment file name; only names name_of() would produce match.
+std::optional<uint64_t> store::impl::seq_of(const std::string& name) const {
+    auto head = cfg.prefix + "-";
+    auto tail = "." + cfg.extension;
+    if (name.size() < head.size() + 10 + tail.size() || name.compare(0, head.size(), head) != 0
+        || name.compare(name.size() - tail.size(), tail.size(), tail) != 0) {
+        return std::nullopt;
+    }
+    auto digits = name.substr(head.size(), name.size() - head.size() - tail.size());
+    if (digits.size() > 20 || !std::all_of(digits.begin(), digits.end(), [](char c) {
+            return c >= '0' && c <= '9';
+        })) {
+        return std::nullopt;
+    }
+    uint64_t seq = std::strtoull(digits.c_str(), nullptr, 10);
+    if (name_of(seq) != name) {
+        return std::nullopt;
+    }
+    return seq;
+}
+
+std::string store::impl::path_of(uint64_t seq) const {
+    return dir == "/" ? dir + name_of(seq) : dir + "/" + name_of(seq);
+}
+
+int store::impl::fd_of(uint64_t seq) {
+    auto& s = segs.at(seq);
+    if (s.fd < 0) {
+        s.fd = open_fd(path_of(seq), O_RDWR);
+    }
+    return s.fd;
+}
+
+std::vector<char> store::impl::load(uint64_t seq) {
+    auto& s = segs.at(seq);
+    std::vector<char> data(s.size);
+    pread_all(fd_of(seq), data.data(), data.size(), 0, path_of(seq));
+    return data;
+}
+
+// Segment sequence numbers in the directory, oldest first; removes segments whose creation a
+// crash interrupted (they never held a record).
+std::vector<uint64_t> store::impl::list_segments() {
+    std::vector<uint64_t> seqs;
+    bool removed = false;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+        auto name = entry.path().filename().string();
+        if (name.size() > temp_suffix.size()
+            && name.compare(name.size() - temp_suffix.size(), temp_suffix.size(), temp_suffix)
+                   == 0
+            && seq_of(name.substr(0, name.size() - temp_suffix.size()))) {
+            if (::unlink(entry.path().c_str()) != 0) {
+                throw_os("unlink", entry.path().string());
+            }
+            removed = true;
+        } else if (auto seq = seq_of(name)) {
+            seqs.push_back(*seq);
+        }
+    }
+    if (removed) {
+        fsync_directory(dir);
+    }
+    std::sort(seqs.begin(), seqs.end());
+    return seqs;
+}
+
+bool store::impl::check_headers(const std::vector<uint64_t>& seqs, open_result& res) {
+    for (auto seq : seqs) {
+        auto path = path_of(seq);
+        auto& s = segs[seq];
+        s.size = file_size_of(fd_of(seq), path);
+        char head[segment_header_bytes] = {};
+        pread_all(s.fd, head, std::min(s.size, segment_header_bytes), 0, path);
+        if (auto problem = header_problem(head, s.size, seq); !problem.empty()) {
+            res.error = "journal segment " + path + " has a bad header: " + problem;
+            return false;
+        }
+        close_fd(s.fd);
+        next_seq = std::max(next_seq, seq + 1);
+    }
+    return true;
+}
+
+// Reads segments from the newest back until one has a non-zero byte after its header.
+std::optional<uint64_t> store::impl::newest_with_content(const std::vector<uint64_t>& seqs) {
+    for (auto it = seqs.rbegin(); it != seqs.rend(); ++it) {
+        auto data = load(*it);
+        if (std::any_of(data.begin() + segment_header_bytes, data.end(),
+                        [](char c) { return c != 0; })) {
+            return *it;
+        }
+    }
+    return std::nullopt;
+}
+
+// Scans the segments up to the newest with content; false when policy refuse stopped it.
+bool store::impl::scan(const std::vector<uint64_t>& seqs, corrupt_policy policy,
+                       open_result& res) {
+    auto newest = newest_with_content(seqs);
+    if (!newest) {
+        // No segment holds anything: appends go to the oldest.
+        current = seqs.empty() ? 0 : seqs.front();
+        return true;
+    }
+    for (auto seq : seqs) {
+        if (seq > *newest) {
+            break;
+        }
+        scan_input in{seq, path_of(seq), fd_of(seq), seq == *newest, policy};
+        auto data = load(seq);
+        auto out = segment_scanner(in, data, res).run();
+        auto& s = segs.at(seq);
+        s.used = out.used;
+        s.has_records = out.has_records;
+        if (out.failed) {
+            return false;
+        }
+        if (seq != *newest) {
+            close_fd(s.fd);
+        }
+    }
+    current = *newest;
+    return true;
+}
+
+void store::impl::create_segment(uint64_t seq) {
+    auto path = path_of(seq);
+    auto temp = path + std::string(temp_suffix);
+    int fd = open_fd(temp, O_RDWR | O_CREAT | O_TRUNC);
+    try {
+        auto header = segment_header(seq);
+        pwrite_all(fd, header.data(), header.size(), 0, temp);
+        zero_fill(fd, segment_header_bytes, cfg.file_size, temp);
+        datasync(fd, temp);
+        if (::rename(temp.c_str(), path.c_str()) != 0) {
+            throw_os("rename to " + path, temp);
+        }
+    } catch (...) {
+        ::close(fd);
+        ::unlink(temp.c_str());
+        throw;
+    }
+    segs[seq] = segment{fd, cfg.file_size, segment_header_bytes, false};
+    next_seq = std::max(next_seq, seq + 1);
+    // The segment is durable from here on, so sync() never has to sync the directory.
+    fsync_directory(dir);
+}
+
+// Keeps min_files - 1 unused segments created beyond the current one.
+void store::impl::ensure_ready() {
+    uint64_t want = cfg.min_files > 1 ? cfg.min_files - 1 : 0;
+    auto ready = static_cast<uint64_t>(std::distance(segs.upper_bound(current), segs.end()));
+    for (; ready < want; ++ready) {
+        create_segment(next_seq);
+    }
+}
+
+// Moves appends to the next segment, creating it if none is ready.
+void store::impl::advance() {
+    // Sync the segment being left before anything goes to the next one: a crash can then
+    // only tear the newest segment, which is where open() looks for a torn tail. This costs
+    // one fdatasync per filled segment.
+    if (std::find(unsynced.begin(), unsynced.end(), current) != unsynced.end()) {
+        datasync(fd_of(current), path_of(current));
+        unsynced.erase(std::remove(unsynced.begin(), unsynced.end(), current), unsynced.end());
+    }
+    if (segs.upper_bound(current) == segs.end()) {
+        create_segment(next_seq);
+    }
+    close_fd(segs.at(current).fd);
+    current = segs.upper_bound(current)->first;
+    ensure_ready();
+}
+
+// Extends the current segment (ftruncate: the new part reads as zeros).
+void store::impl::grow(uint64_t size) {
+    auto path = path_of(current);
+    if (::ftruncate(fd_of(current), static_cast<off_t>(size)) != 0) {
+        throw_os("ftruncate", path);
+    }
+    segs.at(current).size = size;
+}
+
+void store::impl::mark_unsynced(uint64_t seq) {
+    if (std::find(unsynced.begin(), unsynced.end(), seq) == unsynced.end()) {
+        unsynced.push_back(seq);
+    }
+}
+
+store::store(store_config cfg) : impl_(new impl(std::move(cfg))) {}
+
+store::~store() {
+    delete impl_;
+}
+
+open_result store::open(corrupt_policy policy) {
+    impl_->reset();
+    make_directories(impl_->dir);
+    open_result res;
+    auto seqs = impl_->list_segments();
+    if (!impl_->check_headers(seqs, res) || !impl_->scan(seqs, policy, res)) {
+        impl_->reset();
+        return res;
+    }
+    if (impl_->segs.empty()) {
+        impl_->create_segment(impl_->next_seq);
+        impl_->current = impl_->segs.begin()->first;
+    }
+    impl_->ensure_ready();
+    impl_->opened = true;
+    return res;
+}
+
+store::placement store::append(std::string_view bytes) {
+    if (!impl_->opened) {
+        throw std::logic_error("journal: append before a successful open");
+    }
+    auto* s = &impl_->segs.at(impl_->current);
+    if (s->used + bytes.size() > s->size) {
+        if (s->used > segment_header_bytes) {
+            impl_->advance();
+            s = &impl_->segs.at(impl_->current);
+        }
+        if (s->used + bytes.size() > s->size) {
+            // A batch larger than a segment: this segment is its own and grows to fit.
+            impl_->grow(s->used + bytes.size());
+        }
+    }
+    placement p{impl_->current, s->used};
+    if (bytes.empty()) {
+        return p;
+    }
+    pwrite_all(impl_->fd_of(impl_->current), bytes.data(), bytes.size(), s->used,
+               impl_->path_of(impl_->current));
+    s->used += bytes.size();
+    s->has_records = true;
+    impl_->mark_unsynced(impl_->current);
+    return p;
+}
+
+// After a throw the store must be reopened: a failed fdatasync may have dropped the dirty
+// pages, so retrying it could report success for bytes that never reached the disk.
+void store::sync() {
+    for (auto seq : impl_->unsynced) {
+        datasync(impl_->fd_of(seq), impl_->path_of(seq));
+    }
+    impl_->unsynced.clear();
+}
+
+void store::remove(uint64_t file_seq) {
+    if (impl_->opened && file_seq == impl_->current) {
+        throw std::invalid_argument("journal: cannot remove the current segment "
+                                    + impl_->path_of(file_seq));
+    }
+    auto it = impl_->segs.find(file_seq);
+    if (it == impl_->segs.end()) {
+        throw std::invalid_argument("journal: no segment " + impl_->path_of(file_seq));
+    }
+    auto path = impl_->path_of(file_seq);
+    close_fd(it->second.fd);
+    impl_->segs.erase(it);
+    auto& u = impl_->unsynced;
+    u.erase(std::remove(u.begin(), u.end(), file_seq), u.end());
+    if (::unlink(path.c_str()) != 0) {
+        throw_os("unlink", path);
+    }
+    fsync_directory(impl_->dir);
+}
+
+bool store::read(uint64_t file_seq, uint64_t offset, record& out) {
+    auto it = impl_->segs.find(file_seq);
+    if (it == impl_->segs.end() || offset < segment_header_bytes
+        || offset + record_header_bytes > it->second.size) {
+        return false;
+    }
+    auto path = impl_->path_of(file_seq);
+    int fd = impl_->fd_of(file_seq);
+    std::string buf(record_header_bytes, '\0');
+    pread_all(fd, buf.data(), buf.size(), offset, path);
+    auto length = get_le(buf.data(), 4);
+    if (length < record_header_bytes || length > record_max_bytes
+        || offset + length > it->second.size) {
+        return false;
+    }
+    buf.resize(length);
+    pread_all(fd, buf.data() + record_header_bytes, length - record_header_bytes,
+              offset + record_header_bytes, path);
+    size_t consumed = 0;
+    return decode(buf.data(), buf.size(), out, consumed) == decode_status::ok;
+}
+
+std::vector<uint64_t> store::segments() const {
+    std::vector<uint64_t> out;
+    for (const auto& [seq, s] : impl_->segs) {
+        out.push_back(seq);
+    }
+    return out;
+}
+
+uint64_t store::current_segment() const {
+    return impl_->current;
+}
+
+std::string store::path_of(uint64_t file_seq) const {
+    return impl_->path_of(file_seq);
+}
+
+uint64_t store::bytes_used() const {
+    uint64_t total = 0;
+    for (const auto& [seq, s] : impl_->segs) {
+        if (s.has_records) {
+            total += s.used;
+        }
+    }
+    return total;
+}
+
+} // namespace actormq::journal

@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "protocol/journal_format.hpp"
+
+#include <boost/crc.hpp>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace actormq::journal {
+
+namespace {
+
+// Offsets inside the record header (see the framing comment in the header).
+constexpr size_t type_offset = 4;
+constexpr size_t reserved_offset = 5;
+constexpr size_t id_offset = 8;
+constexpr size_t tx_id_offset = 16;
+constexpr size_t crc_offset = 24;
+
+// A decoder never reserves more elements than this up front, whatever count the input claims;
+// beyond it the vector grows with the elements actually decoded.
+constexpr size_t reserve_max = 1024;
+
+thread_local std::string corrupt_reason;
+
+void put_u16(std::string& out, uint16_t v) {
+    out.push_back(static_cast<char>(v & 0xff));
+    out.push_back(static_cast<char>(v >> 8));
+}
+
+void put_u32(std::string& out, uint32_t v) {
+    for (int i = 0; i < 4; ++i) {
+        out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    }
+}
+
+void put_u64(std::string& out, uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+        out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    }
+}
+
+uint32_t get_u32(const char* p) {
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; --i) {
+        v = (v << 8) | static_cast<unsigned char>(p[i]);
+    }
+    return v;
+}
+
+uint64_t get_u64(const char* p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) {
+        v = (v << 8) | static_cast<unsigned char>(p[i]);
+    }
+    return v;
+}
+
+bool known_type(uint8_t t) {
+    return t >= static_cast<uint8_t>(record_type::add_queue)
+           && t <= static_cast<uint8_t>(record_type::duplicate_id);
+}
+
+// commit, rollback and prepare name their transaction in the payload; queue records never
+// belong to one.
+bool may_carry_tx(record_type t) {
+    return t == record_type::add_message || t == record_type::ack
+           || t == record_type::duplicate_id;
+}
+
+// The CRC covers the header up to the CRC field and everything after it.
+uint32_t record_crc(const char* data, size_t length) {
+    boost::crc_32_type crc;
+    crc.process_bytes(data, crc_offset);
+    crc.process_bytes(data + record_header_bytes, length - record_header_bytes);
+    return crc.checksum();
+}
+
+decode_status corrupt(std::string reason) {
+    corrupt_reason = std::move(reason);
+    return decode_status::corrupt;
+}
+
+// Checks every header field present in [data, data+size) that can be judged without the
+// rest of the record, so that `truncated` only ever means "more bytes could make this valid".
+decode_status check_header(const char* data, size_t size, uint32_t length) {
+    if (length < record_header_bytes) {
+        return corrupt("length " + std::to_string(length) + " is shorter than a record header");
+    }
+    if (length > record_max_bytes) {
+        return corrupt("length " + std::to_string(length) + " exceeds the record maximum of "
+                       + std::to_string(record_max_bytes) + " bytes");
+    }
+    if (size > type_offset && !known_type(static_cast<uint8_t>(data[type_offset]))) {
+        auto t = static_cast<unsigned>(static_cast<unsigned char>(data[type_offset]));
+        return corrupt("unknown record type " + std::to_string(t));
+    }
+    for (size_t i = reserved_offset; i < id_offset && i < size; ++i) {
+        if (data[i] != 0) {
+            return corrupt("reserved bytes are not zero");
+        }
+    }
+    if (size >= crc_offset) {
+        auto type = static_cast<record_type>(data[type_offset]);
+        if (get_u64(data + tx_id_offset) != 0 && !may_carry_tx(type)) {
+            return corrupt("record type " + std::to_string(static_cast<unsigned>(type))
+                           + " may not carry a transaction id");
+        }
+    }
+    return decode_status::ok;
+}
+
+// Reads payload fields in order; every read fails (and stays failed) on short input.
+class reader {
+public:
+    explicit reader(std::string_view in) : in_(in) {}
+
+    bool u8(uint8_t& out) {
+        if (!take(1)) {
+            return false;
+        }
+        out = static_cast<uint8_t>(in_[pos_ - 1]);
+        return true;
+    }
+
+    bool u32(uint32_t& out) {
+        if (!take(4)) {
+            return false;
+        }
+        out = get_u32(in_.data() + pos_ - 4);
+        return true;
+    }
+
+    bool u64(uint64_t& out) {
+        if (!take(8)) {
+            return false;
+        }
+        out = get_u64(in_.data() + pos_ - 8);
+        return true;
+    }
+
+    bool str(std::string& out) {
+        uint32_t n = 0;
+        if (!u32(n) || !take(n)) {
+            return false;
+        }
+        out.assign(in_.data() + pos_ - n, n);
+        return true;
+    }
+
+    // A count of elements that each take at least `min_bytes`; a count the remaining input
+    // cannot hold is rejected before anything is allocated for it.
+    bool count(uint32_t& out, size_t min_bytes) {
+        return u32(out) && out <= remaining() / min_bytes;
+    }
+
+    size_t remaining() const { return in_.size() - pos_; }
+
+    bool done() const { return pos_ == in_.size(); }
+
+private:
+    bool take(size_t n) {
+        if (n > remaining()) {
+            return false;
+        }
+        pos_ += n;
+        return true;
+    }
+
+    std::string_view in_;
+    size_t pos_ = 0;
+};
+
+void put_str(std::string& out, std::string_view s) {
+    if (s.size() > UINT32_MAX) {
+        throw std::length_error("journal payload string longer than 4 GiB");
+    }
+    put_u32(out, static_cast<uint32_t>(s.size()));
+    out.append(s);
+}
+
+void put_count(std::string& out, size_t n) {
+    if (n > UINT32_MAX) {
+        throw std::length_error("journal payload list longer than 2^32 elements");
+    }
+    put_u32(out, static_cast<uint32_t>(n));
+}
+
+} // namespace
+
+void encode(const record& r, std::string& out) {
+    auto type = static_cast<uint8_t>(r.type);
+    // Refusing here keeps the promise that every encoded record decodes: a record that decode
+    // would reject must never reach the disk as if it had been written.
+    if (!known_type(type)) {
+        throw std::invalid_argument("journal record of unknown type " + std::to_string(type));
+    }
+    if (r.tx_id != 0 && !may_carry_tx(r.type)) {
+        throw std::invalid_argument("journal record type " + std::to_string(type)
+                                    + " may not carry a transaction id");
+    }
+    if (r.payload.size() > record_max_bytes - record_header_bytes) {
+        throw std::length_error("journal record payload of " + std::to_string(r.payload.size())
+                                + " bytes exceeds the record maximum");
+    }
+    size_t start = out.size();
+    out.reserve(start + record_header_bytes + r.payload.size());
+    put_u32(out, static_cast<uint32_t>(record_header_bytes + r.payload.size()));
+    out.push_back(static_cast<char>(type));
+    out.push_back(0);
+    put_u16(out, 0);
+    put_u64(out, r.id);
+    put_u64(out, r.tx_id);
+    put_u32(out, 0);
+    out.append(r.payload);
+    uint32_t crc = record_crc(out.data() + start, out.size() - start);
+    for (size_t i = 0; i < 4; ++i) {
+        out[start + crc_offset + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+    }
+}
+
+// `truncated` is only "need more bytes": every byte present is consistent with a valid record
+// (header fields that are present are checked first). Whether a truncated record at the end of
+// a file is a torn write or damage is for the store to decide, which knows what follows.
+decode_status decode(const char* data, size_t size, record& out, size_t& consumed) {
+    consumed = 0;
+    if (size < 4) {
+        return decode_status::truncated;
+    }
+    uint32_t length = get_u32(data);
+    if (length == 0) {
+        return decode_status::end;
+    }
+    if (auto st = check_header(data, size, length); st != decode_status::ok) {
+        return st;
+    }
+    if (size < length) {
+        return decode_status::truncated;
+    }
+    if (record_crc(data, length) != get_u32(data + crc_offset)) {
+        return corrupt("CRC mismatch");
+    }
+    out.type = static_cast<record_type>(data[type_offset]);
+    out.id = get_u64(data + id_offset);
+    out.tx_id = get_u64(data + tx_id_offset);
+    out.payload.assign(data + record_header_bytes, length - record_header_bytes);
+    consumed = length;
+    return decode_status::ok;
+}
+
+std::string_view last_corrupt_reason() {
+    return corrupt_reason;
+}
+
+// -- payloads -----------------------------------------------------------------------------
+
+std::string encode_payload(const queue_payload& p) {
+    std::string out;
+    put_str(out, p.name);
+    put_str(out, p.address);
+    out.push_back(static_cast<char>(p.routing));
+    return out;
+}
+
+std::string encode_payload(const message_payload& p) {
+    std::string out;
+    put_u64(out, p.message_id);
+    put_str(out, p.address);
+    put_str(out, p.destination);
+    put_count(out, p.headers.size());
+    for (const auto& [name, value] : p.headers) {
+        put_str(out, name);
+        put_str(out, value);
+    }
+    put_str(out, p.body);
+    put_count(out, p.queues.size());
+    for (const auto& q : p.queues) {
+        put_str(out, q);
+    }
+    return out;
+}
+
+std::string encode_payload(const ack_payload& p) {
+    std::string out;
+    put_str(out, p.queue);
+    put_u64(out, p.message_id);
+    return out;
+}
+
+std::string encode_payload(const tx_payload& p) {
+    std::string out;
+    put_u64(out, p.tx_id);
+    return out;
+}
+
+std::string encode_payload(const dup_payload& p) {
+    std::string out;
+    put_str(out, p.address);
+    put_str(out, p.dup_id);
+    return out;
+}
+
+bool decode_payload(std::string_view in, queue_payload& out) {
+    reader r(in);
+    // Only anycast (0) and multicast (1) exist; anything else is damage, not a new mode.
+    return r.str(out.name) && r.str(out.address) && r.u8(out.routing) && out.routing <= 1
+           && r.done();
+}
+
+bool decode_payload(std::string_view in, message_payload& out) {
+    reader r(in);
+    uint32_t n = 0;
+    if (!r.u64(out.message_id) || !r.str(out.address) || !r.str(out.destination)
+        || !r.count(n, 8)) {
+        return false;
+    }
+    out.headers.clear();
+    out.headers.reserve(std::min<size_t>(n, reserve_max));
+    for (uint32_t i = 0; i < n; ++i) {
+        auto& [name, value] = out.headers.emplace_back();
+        if (!r.str(name) || !r.str(value)) {
+            return false;
+        }
+    }
+    if (!r.str(out.body) || !r.count(n, 4)) {
+        return false;
+    }
+    out.queues.clear();
+    out.queues.reserve(std::min<size_t>(n, reserve_max));
+    for (uint32_t i = 0; i < n; ++i) {
+        if (!r.str(out.queues.emplace_back())) {
+            return false;
+        }
+    }
+    return r.done();
+}
+
+bool decode_payload(std::string_view in, ack_payload& out) {
+    reader r(in);
+    return r.str(out.queue) && r.u64(out.message_id) && r.done();
+}
+
+bool decode_payload(std::string_view in, tx_payload& out) {
+    reader r(in);
+    return r.u64(out.tx_id) && r.done();
+}
+
+bool decode_payload(std::string_view in, dup_payload& out) {
+    reader r(in);
+    return r.str(out.address) && r.str(out.dup_id) && r.done();
+}
+
+} // namespace actormq::journal
