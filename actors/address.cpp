@@ -1,18 +1,33 @@
 // SPDX-License-Identifier: Apache-2.0
+// The address actor: duplicate detection, routing to queues, max-size-bytes and the full
+// policy, and the journal step of the durable path (docs/architecture.md, "The path of a SEND").
 #include "actors/address.hpp"
 
 #include "actors/gather.hpp"
 #include "actors/queue.hpp"
+#include "actors/recovery.hpp"
 #include "protocol/errc.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
 
 namespace actormq {
+
+void duplicate_cache::insert(const std::string& id) {
+    if (!ids_.insert(id).second) {
+        return;
+    }
+    order_.push_back(id);
+    if (order_.size() > capacity_) {
+        ids_.erase(order_.front());
+        order_.pop_front();
+    }
+}
 
 std::vector<queue_actor> address_state::targets(routing_type routing) const {
     std::vector<queue_actor> out;
@@ -28,56 +43,193 @@ std::vector<queue_actor> address_state::targets(routing_type routing) const {
     return out;
 }
 
+const std::string* address_state::duplicate_id(const broker_message& m) {
+    for (const auto& [k, v] : m.headers) {
+        if (k == duplicate_id_header) {
+            return &v;
+        }
+    }
+    return nullptr;
+}
+
+std::vector<journal::record> address_state::records_for(const std::vector<message_ptr>& msgs,
+                                                        routing_type routing) const {
+    std::vector<journal::record> out;
+    // Only the anycast queue is durable; subscription queues end with their subscriber.
+    if (!durable || routing != routing_type::anycast) {
+        return out;
+    }
+    for (const auto& m : msgs) {
+        if (!m->persistent) {
+            continue;
+        }
+        journal::message_payload p{m->id,   m->address, m->destination,
+                                   m->headers, m->body, {anycast_queue_name(address)}};
+        journal::record r;
+        r.type = journal::record_type::add_message;
+        r.payload = journal::encode_payload(p);
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
 namespace {
 
 using address_ptr = address_actor::stateful_pointer<address_state>;
 
-queue_actor spawn_queue(address_ptr self, std::string name, routing_type routing) {
+queue_actor spawn_queue(address_ptr self, std::string name, routing_type routing, bool durable,
+                        std::vector<message_ptr> initial = {}) {
     auto& st = self->state;
-    queue_args args{std::move(name), st.address, routing};
-    auto q = self->spawn<caf::linked>(queue, st.ctx, st.usage,
-                                      caf::actor_cast<address_actor>(self), std::move(args));
-    return q;
+    queue_args args{std::move(name), st.address, routing, durable, std::move(initial)};
+    return self->spawn<caf::linked>(queue, st.ctx, st.usage, caf::actor_cast<address_actor>(self),
+                                    std::move(args));
 }
 
-/// Hands messages from the front of `msgs` to every target queue while the address has room,
-/// and removes them from `msgs`. The check is per message, so a batch cannot carry an address
-/// past max-size-bytes by more than one message. A message with nowhere to go is dropped (as
-/// in Artemis).
-void route_while_room(address_ptr self, routing_type routing, std::vector<message_ptr>& msgs) {
+/// Creates the anycast queue on first use, journaling its binding when it is durable.
+void ensure_anycast(address_ptr self) {
     auto& st = self->state;
-    if (routing == routing_type::anycast && !st.anycast && st.settings.auto_create_queues) {
-        st.anycast = spawn_queue(self, st.address, routing_type::anycast);
+    if (st.anycast || !st.settings.auto_create_queues) {
+        return;
+    }
+    st.anycast = spawn_queue(self, anycast_queue_name(st.address), routing_type::anycast,
+                             st.durable);
+    if (st.durable) {
+        journal::record r;
+        r.type = journal::record_type::add_queue;
+        r.payload = journal::encode_payload(
+            journal::queue_payload{anycast_queue_name(st.address), st.address, 0});
+        caf::anon_send(st.ctx->journal, append_atom::value, std::vector<journal::record>{r},
+                       false);
+    }
+}
+
+/// Takes messages from the front of `msgs` while the address has room. Duplicates (by their
+/// duplicate-detection id) are dropped; ids of accepted messages are remembered. The room check
+/// is per message, so a batch cannot carry the address past max-size-bytes by more than one.
+std::vector<message_ptr> take_while_room(address_ptr self, std::vector<message_ptr>& msgs,
+                                         size_t copies) {
+    auto& st = self->state;
+    int64_t used = st.usage->bytes.load(std::memory_order_relaxed);
+    int64_t bytes = 0;
+    size_t n = 0;
+    std::vector<message_ptr> accepted;
+    for (; n < msgs.size(); ++n) {
+        const auto* dup = address_state::duplicate_id(*msgs[n]);
+        if (dup != nullptr && st.duplicates.contains(*dup)) {
+            ++st.duplicates_dropped;
+            continue;
+        }
+        if (st.usage->max_bytes >= 0 && used + bytes >= st.usage->max_bytes) {
+            break;
+        }
+        if (dup != nullptr) {
+            st.duplicates.insert(*dup);
+        }
+        bytes += msgs[n]->memory_bytes() * static_cast<int64_t>(copies);
+        accepted.push_back(std::move(msgs[n]));
+    }
+    msgs.erase(msgs.begin(), msgs.begin() + static_cast<ptrdiff_t>(n));
+    st.usage->bytes.fetch_add(bytes, std::memory_order_relaxed);
+    return accepted;
+}
+
+/// Hands every finished operation at the front to its queues and answers its producer.
+void complete_ready(address_ptr self) {
+    auto& st = self->state;
+    while (!st.ops.empty() && st.ops.front().ready) {
+        auto op = std::move(st.ops.front());
+        st.ops.pop_front();
+        for (size_t i = 0; !op.msgs.empty() && i < op.targets.size(); ++i) {
+            if (i + 1 < op.targets.size()) {
+                self->send(op.targets[i], enqueue_atom::value, op.msgs);
+            } else {
+                self->send(op.targets[i], enqueue_atom::value, std::move(op.msgs));
+            }
+        }
+        if (op.promise) {
+            op.promise->deliver(op.status);
+        }
+    }
+}
+
+/// Starts the journal step for accepted messages (if any must be durable) and queues the
+/// operation behind earlier ones.
+void start_op(address_ptr self, routing_type routing, std::vector<queue_actor> targets,
+              std::vector<message_ptr> accepted,
+              std::optional<caf::typed_response_promise<route_status>> promise,
+              route_status status) {
+    auto& st = self->state;
+    auto records = st.records_for(accepted, routing);
+    address_state::pending_op op;
+    op.id = st.next_op++;
+    op.targets = std::move(targets);
+    op.msgs = std::move(accepted);
+    op.promise = std::move(promise);
+    op.status = status;
+    op.ready = records.empty();
+    auto id = op.id;
+    st.ops.push_back(std::move(op));
+    if (records.empty()) {
+        complete_ready(self);
+        return;
+    }
+    bool sync = st.ctx->config.journal.journal_sync_non_transactional;
+    auto find = [self](uint64_t i) -> address_state::pending_op* {
+        for (auto& o : self->state.ops) {
+            if (o.id == i) {
+                return &o;
+            }
+        }
+        return nullptr;
+    };
+    self->request(st.ctx->journal, caf::infinite, append_atom::value, std::move(records), sync)
+        .then(
+            [self, id, find](uint64_t) {
+                if (auto* o = find(id)) {
+                    o->ready = true;
+                }
+                complete_ready(self);
+            },
+            [self, id, find](caf::error& e) {
+                // The journal cannot write: nothing of this batch is confirmed or delivered.
+                self->state.ctx->log->error("journal_append_failed address={} error=\"{}\"",
+                                            self->state.address, caf::to_string(e));
+                if (auto* o = find(id)) {
+                    for (const auto& m : o->msgs) {
+                        self->state.usage->bytes -= m->memory_bytes()
+                                                    * static_cast<int64_t>(o->targets.size());
+                    }
+                    o->msgs.clear();
+                    if (o->promise) {
+                        o->promise->deliver(e);
+                        o->promise.reset();
+                    }
+                    o->ready = true;
+                }
+                complete_ready(self);
+            });
+}
+
+/// Routes what fits now; returns the messages left over (the address is full).
+std::vector<message_ptr> route_some(address_ptr self, routing_type routing,
+                                    std::vector<message_ptr>& msgs,
+                                    std::optional<caf::typed_response_promise<route_status>> p,
+                                    route_status status) {
+    auto& st = self->state;
+    if (routing == routing_type::anycast) {
+        ensure_anycast(self);
     }
     auto qs = st.targets(routing);
     if (qs.empty()) {
+        // Nowhere to go: dropped, as in Artemis.
         msgs.clear();
-        return;
+        start_op(self, routing, {}, {}, std::move(p), status);
+        return {};
     }
-    auto copies = static_cast<int64_t>(qs.size());
-    int64_t used = st.usage->bytes.load(std::memory_order_relaxed);
-    size_t n = 0;
-    int64_t bytes = 0;
-    while (n < msgs.size() && !(st.usage->max_bytes >= 0 && used + bytes >= st.usage->max_bytes)) {
-        bytes += msgs[n]->memory_bytes() * copies;
-        ++n;
-    }
-    if (n == 0) {
-        return;
-    }
-    st.usage->bytes.fetch_add(bytes, std::memory_order_relaxed);
-    std::vector<message_ptr> accepted;
-    if (n == msgs.size()) {
-        accepted.swap(msgs);
-    } else {
-        accepted.assign(std::make_move_iterator(msgs.begin()),
-                        std::make_move_iterator(msgs.begin() + static_cast<ptrdiff_t>(n)));
-        msgs.erase(msgs.begin(), msgs.begin() + static_cast<ptrdiff_t>(n));
-    }
-    for (size_t i = 0; i + 1 < qs.size(); ++i) {
-        self->send(qs[i], enqueue_atom::value, accepted);
-    }
-    self->send(qs.back(), enqueue_atom::value, std::move(accepted));
+    auto accepted = take_while_room(self, msgs, qs.size());
+    start_op(self, routing, std::move(qs), std::move(accepted),
+             msgs.empty() ? std::move(p) : std::nullopt, status);
+    return std::move(msgs);
 }
 
 /// Releases held-back producers, oldest first, while there is room.
@@ -85,11 +237,11 @@ void drain_blocked(address_ptr self) {
     auto& st = self->state;
     while (!st.blocked.empty()) {
         auto& b = st.blocked.front();
-        route_while_room(self, b.routing, b.msgs);
-        if (!b.msgs.empty()) {
+        auto rest = route_some(self, b.routing, b.msgs, b.promise, route_status::routed);
+        if (!rest.empty()) {
+            b.msgs = std::move(rest);
             return;
         }
-        b.promise.deliver(route_status::routed);
         st.blocked.pop_front();
     }
 }
@@ -110,61 +262,90 @@ bool fits(const address_state& st, routing_type routing, const std::vector<messa
 caf::result<route_status> route(address_ptr self, routing_type routing,
                                 std::vector<message_ptr>& msgs) {
     auto& st = self->state;
-    if (st.settings.full_policy == config::address_full_policy::fail && !fits(st, routing, msgs)) {
+    auto policy = st.settings.full_policy;
+    if (policy == config::address_full_policy::fail && !fits(st, routing, msgs)) {
         // All or nothing: the session answers the whole batch with one ERROR and sends no
         // RECEIPT for any of it, so none of it may be stored.
         return route_status::full;
     }
-    // Producers already waiting go first, so a new batch never overtakes them.
-    if (st.blocked.empty()) {
-        route_while_room(self, routing, msgs);
-        if (msgs.empty()) {
-            return route_status::routed;
-        }
-    }
-    switch (st.settings.full_policy) {
-        case config::address_full_policy::fail:
-            return route_status::full;
-        case config::address_full_policy::drop:
-            return route_status::dropped;
-        case config::address_full_policy::block:
-            break;
-    }
-    if (st.blocked.empty()) {
-        st.ctx->log->info("address_full address={} bytes={} max={} policy=BLOCK", st.address,
-                          st.usage->bytes.load(), st.usage->max_bytes);
-    }
     auto p = self->make_response_promise<route_status>();
-    st.blocked.push_back({p, routing, std::move(msgs)});
+    if (!st.blocked.empty()) {
+        // Producers already waiting go first, so a new batch never overtakes them.
+        st.blocked.push_back({p, routing, std::move(msgs)});
+        return p;
+    }
+    auto status = route_status::routed;
+    auto rest = route_some(self, routing, msgs, p, status);
+    if (rest.empty()) {
+        return p;
+    }
+    if (policy == config::address_full_policy::drop) {
+        // What fitted is on its way; the rest is dropped, and the producer hears when the
+        // accepted part is done.
+        rest.clear();
+        start_op(self, routing, {}, {}, p, route_status::dropped);
+        return p;
+    }
+    st.ctx->log->info("address_full address={} bytes={} max={} policy=BLOCK", st.address,
+                      st.usage->bytes.load(), st.usage->max_bytes);
+    st.blocked.push_back({p, routing, std::move(rest)});
     return p;
 }
 
 caf::result<queue_actor> bind(address_ptr self, routing_type routing, std::string& name) {
     auto& st = self->state;
     if (routing == routing_type::anycast) {
+        ensure_anycast(self);
         if (!st.anycast) {
-            if (!st.settings.auto_create_queues) {
-                return caf::make_error(errc::auto_create_disabled, st.address);
-            }
-            st.anycast = spawn_queue(self, st.address, routing_type::anycast);
+            return caf::make_error(errc::auto_create_disabled, st.address);
         }
         return *st.anycast;
     }
-    auto q = spawn_queue(self, name, routing_type::multicast);
+    auto q = spawn_queue(self, name, routing_type::multicast, false);
     st.subscriptions.emplace(std::move(name), q);
     return q;
+}
+
+void remove_all(address_ptr self) {
+    auto& st = self->state;
+    for (auto& q : st.targets(routing_type::multicast)) {
+        self->send(q, remove_atom::value);
+    }
+    if (st.anycast) {
+        self->send(*st.anycast, remove_atom::value);
+    }
+    for (auto& b : st.blocked) {
+        b.promise.deliver(route_status::dropped);
+    }
+    st.blocked.clear();
+    self->quit();
 }
 
 } // namespace
 
 address_actor::behavior_type address(address_ptr self, std::shared_ptr<server_context> ctx,
-                                     std::string name) {
+                                     std::string name, std::shared_ptr<address_seed> seed) {
     auto& st = self->state;
     st.ctx = std::move(ctx);
     st.settings = st.ctx->config.settings_for(name);
+    st.durable = static_cast<bool>(st.ctx->journal) && name.rfind("temp.", 0) != 0;
     st.address = std::move(name);
     st.usage = std::make_shared<address_usage>();
     st.usage->max_bytes = st.settings.max_size_bytes;
+    st.duplicates = duplicate_cache{st.ctx->config.journal.id_cache_size};
+    if (seed) {
+        for (const auto& id : seed->duplicate_ids) {
+            st.duplicates.insert(id);
+        }
+        if (seed->has_queue) {
+            // Recovered messages count against the address even past its maximum.
+            for (const auto& m : seed->messages) {
+                st.usage->bytes += m->memory_bytes();
+            }
+            st.anycast = spawn_queue(self, anycast_queue_name(st.address), routing_type::anycast,
+                                     st.durable, std::move(seed->messages));
+        }
+    }
     return {
         [self](route_atom, routing_type routing, std::vector<message_ptr>& msgs) {
             return route(self, routing, msgs);
@@ -187,19 +368,7 @@ address_actor::behavior_type address(address_ptr self, std::shared_ptr<server_co
             }
             return gather_stats<queue_stats>(self, qs, self->state.ctx->request_timeout());
         },
-        [self](remove_atom) {
-            for (auto& q : self->state.targets(routing_type::multicast)) {
-                self->send(q, remove_atom::value);
-            }
-            if (self->state.anycast) {
-                self->send(*self->state.anycast, remove_atom::value);
-            }
-            for (auto& b : self->state.blocked) {
-                b.promise.deliver(route_status::dropped);
-            }
-            self->state.blocked.clear();
-            self->quit();
-        },
+        [self](remove_atom) { remove_all(self); },
     };
 }
 

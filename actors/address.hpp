@@ -11,11 +11,32 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace actormq {
 
-/// Everything an address actor owns: its queues and the producers it holds back while full.
+/// The duplicate-detection ids an address remembers (id-cache-size of them, oldest evicted).
+class duplicate_cache {
+public:
+    explicit duplicate_cache(size_t capacity = 20000) : capacity_(capacity) {}
+
+    /// Whether `id` was accepted before.
+    bool contains(const std::string& id) const { return ids_.count(id) != 0; }
+
+    /// Remembers `id`, forgetting the oldest id when full.
+    void insert(const std::string& id);
+
+    size_t size() const { return order_.size(); }
+
+private:
+    size_t capacity_;
+    std::unordered_set<std::string> ids_;
+    std::deque<std::string> order_;
+};
+
+/// Everything an address actor owns: its queues, its duplicate-id cache, the batches on their
+/// way to the journal and the producers it holds back while full.
 struct address_state {
     static inline const char* name = "address";
 
@@ -26,22 +47,54 @@ struct address_state {
         std::vector<message_ptr> msgs;
     };
 
+    /// Accepted messages on their way to their queues: they go once the journal has them,
+    /// strictly in the order they were accepted.
+    struct pending_op {
+        uint64_t id = 0;
+        std::vector<queue_actor> targets;
+        std::vector<message_ptr> msgs;
+        std::optional<caf::typed_response_promise<route_status>> promise;
+        route_status status = route_status::routed;
+        bool ready = false;
+    };
+
     std::shared_ptr<server_context> ctx;
     std::string address;
     config::address_settings settings;
     std::shared_ptr<address_usage> usage;
+    /// Whether its anycast queue is durable (persistence on and not a temporary address).
+    bool durable = false;
     /// The anycast queue, named like the address, created on first anycast use.
     std::optional<queue_actor> anycast;
     /// Multicast subscription queues by name.
     std::map<std::string, queue_actor> subscriptions;
     std::deque<blocked_route> blocked;
+    std::deque<pending_op> ops;
+    uint64_t next_op = 1;
+    duplicate_cache duplicates;
+    uint64_t duplicates_dropped = 0;
 
     /// The queues a message with this routing type goes to.
     std::vector<queue_actor> targets(routing_type routing) const;
+
+    /// The duplicate-detection id of a message, or nullptr.
+    static const std::string* duplicate_id(const broker_message& m);
+
+    /// Journal records for the accepted messages that must be durable (empty: none).
+    std::vector<journal::record> records_for(const std::vector<message_ptr>& msgs,
+                                             routing_type routing) const;
+};
+
+/// What an address starts with after recovery.
+struct address_seed {
+    std::vector<message_ptr> messages;
+    std::vector<std::string> duplicate_ids;
+    bool has_queue = false;
 };
 
 /// The behaviour of an address actor.
 address_actor::behavior_type address(address_actor::stateful_pointer<address_state> self,
-                                     std::shared_ptr<server_context> ctx, std::string name);
+                                     std::shared_ptr<server_context> ctx, std::string name,
+                                     std::shared_ptr<address_seed> seed);
 
 } // namespace actormq

@@ -3,6 +3,7 @@
 
 // Typed handles of the actors of one server instance (docs/architecture.md has the diagram).
 
+#include "protocol/journal_format.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/stomp_frame.hpp"
 
@@ -15,8 +16,25 @@
 #include <vector>
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<actormq::stomp::frame>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<actormq::journal::record>)
 
 namespace actormq {
+struct recovered_state;
+}
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<actormq::recovered_state>)
+
+namespace actormq {
+
+/// The journal (docs/journal.md): appends records in order and makes them durable in batches,
+/// one write and one fdatasync per batch. Runs detached: it is the only actor that blocks.
+using journal_actor = caf::typed_actor<
+    // Append records (ids are assigned here). With `true` the answer comes once they are on
+    // disk, with `false` once they are queued. The answer is the id of the last record.
+    caf::replies_to<append_atom, std::vector<journal::record>, bool>::with<uint64_t>,
+    // Write and sync what has been appended (sent to itself behind queued appends).
+    caf::reacts_to<flush_atom>,
+    // Open the files and read everything back (once, before the node serves).
+    caf::replies_to<recover_atom>::with<std::shared_ptr<recovered_state>>>;
 
 /// One client session: fed decoded frames by its connection, deliveries by queues.
 using session_actor = caf::typed_actor<
@@ -36,8 +54,9 @@ using queue_actor = caf::typed_actor<
     caf::reacts_to<unsub_atom, session_actor, uint64_t>,
     // Return `n` window slots of an auto-ack consumer (its messages reached the socket).
     caf::reacts_to<credit_atom, session_actor, uint64_t, uint32_t>,
-    // Acknowledge (consume) or refuse (redeliver) messages by id.
-    caf::reacts_to<ack_atom, session_actor, uint64_t, std::vector<uint64_t>>,
+    // Acknowledge (consume) messages by id; answered once the acks are durable.
+    caf::replies_to<ack_atom, session_actor, uint64_t, std::vector<uint64_t>>::with<bool>,
+    // Refuse messages by id: they go back to the head of the queue for redelivery.
     caf::reacts_to<nack_atom, session_actor, uint64_t, std::vector<uint64_t>>,
     caf::replies_to<stats_atom>::with<queue_stats>,
     // Delete the queue: its messages are dropped, its consumers forgotten.
@@ -62,6 +81,9 @@ using server_actor = caf::typed_actor<
     caf::replies_to<lookup_atom, std::string, bool>::with<address_actor>,
     // Delete an address and its queues (temporary queues at disconnect).
     caf::reacts_to<remove_atom, std::string>,
-    caf::replies_to<stats_atom>::with<std::vector<queue_stats>>>;
+    caf::replies_to<stats_atom>::with<std::vector<queue_stats>>,
+    // Recreate the durable queues, messages and duplicate ids found by recovery; answers with
+    // the number of messages restored.
+    caf::replies_to<recover_atom, std::shared_ptr<recovered_state>>::with<uint64_t>>;
 
 } // namespace actormq

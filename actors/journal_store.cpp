@@ -5,17 +5,16 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <iterator>
 #include <map>
 #include <optional>
 #include <stdexcept>
-#include <system_error>
-#include <utility>
-
-#include <fcntl.h>
 #include <sys/stat.h>
+#include <system_error>
 #include <unistd.h>
+#include <utility>
 
 namespace actormq::journal {
 
@@ -204,7 +203,9 @@ struct scan_output {
 class segment_scanner {
 public:
     segment_scanner(const scan_input& in, const std::vector<char>& data, open_result& res)
-        : in_(in), data_(data), res_(res) {}
+        : in_(in),
+          data_(data),
+          res_(res) {}
 
     scan_output run() {
         scan_output out;
@@ -239,8 +240,7 @@ private:
         }
         // Capture the reason before find_ok() runs decode again.
         std::string reason = describe(off, st, nz);
-        uint64_t from = st == decode_status::end ? std::max(off + 1, nz < 3 ? 0 : nz - 3)
-                                                 : off + 1;
+        uint64_t from = st == decode_status::end ? std::max(off + 1, nz < 3 ? 0 : nz - 3) : off + 1;
         auto next_ok = find_ok(from);
         if (!next_ok && in_.newest) {
             // A write that never completed: nothing was confirmed from here on.
@@ -434,8 +434,7 @@ std::vector<uint64_t> store::impl::list_segments() {
     for (const auto& entry : fs::directory_iterator(dir)) {
         auto name = entry.path().filename().string();
         if (name.size() > temp_suffix.size()
-            && name.compare(name.size() - temp_suffix.size(), temp_suffix.size(), temp_suffix)
-                   == 0
+            && name.compare(name.size() - temp_suffix.size(), temp_suffix.size(), temp_suffix) == 0
             && seq_of(name.substr(0, name.size() - temp_suffix.size()))) {
             if (::unlink(entry.path().c_str()) != 0) {
                 throw_os("unlink", entry.path().string());
@@ -482,8 +481,7 @@ std::optional<uint64_t> store::impl::newest_with_content(const std::vector<uint6
 }
 
 // Scans the segments up to the newest with content; false when policy refuse stopped it.
-bool store::impl::scan(const std::vector<uint64_t>& seqs, corrupt_policy policy,
-                       open_result& res) {
+bool store::impl::scan(const std::vector<uint64_t>& seqs, corrupt_policy policy, open_result& res) {
     auto newest = newest_with_content(seqs);
     if (!newest) {
         // No segment holds anything: appends go to the oldest.

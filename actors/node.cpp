@@ -2,12 +2,15 @@
 #include "actors/node.hpp"
 
 #include "actors/acceptor.hpp"
+#include "actors/journal.hpp"
+#include "actors/recovery.hpp"
 #include "actors/server.hpp"
 #include "actors/server_context.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -58,6 +61,8 @@ struct node::impl {
     caf::actor_system_config caf_cfg;
     caf::actor_system sys;
     server_actor srv;
+    journal_actor journal;
+    std::shared_ptr<recovered_state> recovered;
     std::vector<std::unique_ptr<acceptor>> acceptors;
     std::vector<std::thread> io_threads;
     std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
@@ -79,9 +84,68 @@ node::~node() {
     stop();
 }
 
+namespace {
+
+/// Logs what recovery found; returns false when the node must not start.
+bool report_recovery(const server_context& ctx, const recovered_state& rs) {
+    for (const auto& c : rs.corrupt) {
+        ctx.log->error("journal_corrupt_record file={} offset={} reason=\"{}\"", c.file, c.offset,
+                       c.reason);
+    }
+    if (!rs.error.empty()) {
+        ctx.log->error("journal_recovery_failed reason=\"{}\"", rs.error);
+        return false;
+    }
+    if (rs.torn_tail) {
+        ctx.log->info("journal_torn_tail_cut file={} offset={}", rs.torn_file, rs.torn_offset);
+    }
+    ctx.log->info("journal_recovered directory={} records={} messages={} queues={} "
+                  "rolled_back_tx={} seconds={:.3f}",
+                  ctx.config.journal.journal_directory, rs.records, rs.messages, rs.queues.size(),
+                  rs.rolled_back_transactions, rs.seconds);
+    return true;
+}
+
+} // namespace
+
+/// Opens the journal and replays it into the server before any client can connect.
+bool node::recover() {
+    auto& d = *impl_;
+    if (!d.ctx->config.journal.persistence_enabled) {
+        return true;
+    }
+    d.journal = d.sys.spawn<caf::detached>(journal_writer, d.ctx);
+    d.ctx->journal = d.journal;
+    caf::scoped_actor self{d.sys};
+    std::shared_ptr<recovered_state> rs;
+    // Recovery reads every segment; a large journal takes a while, hence the long bound.
+    self->request(d.journal, std::chrono::seconds(3600), recover_atom::value)
+        .receive([&](std::shared_ptr<recovered_state>& r) { rs = std::move(r); },
+                 [&](caf::error& e) { d.ctx->log->error("journal_recover_failed error={}",
+                                                        caf::to_string(e)); });
+    if (!rs || !report_recovery(*d.ctx, *rs)) {
+        return false;
+    }
+    d.ctx->next_message_id = rs->max_message_id + 1;
+    d.ctx->next_tx_id = rs->max_tx_id + 1;
+    d.recovered = std::move(rs);
+    return true;
+}
+
 int node::start() {
     auto& d = *impl_;
+    if (!recover()) {
+        return 1;
+    }
     d.srv = d.sys.spawn(server, d.ctx);
+    if (d.recovered) {
+        caf::scoped_actor self{d.sys};
+        self->request(d.srv, std::chrono::seconds(3600), recover_atom::value, d.recovered)
+            .receive([](uint64_t) {}, [&](caf::error& e) {
+                d.ctx->log->error("restore_failed error={}", caf::to_string(e));
+            });
+        d.recovered.reset();
+    }
     nlohmann::json ports = nlohmann::json::object();
     for (const auto& a : d.ctx->config.acceptors) {
         auto acc = std::make_unique<acceptor>(d.ioc, d.ctx, a, d.sys, d.srv);
@@ -119,6 +183,11 @@ void node::stop() {
     if (d.srv) {
         caf::anon_send_exit(d.srv, caf::exit_reason::user_shutdown);
         d.srv = nullptr;
+    }
+    if (d.journal) {
+        caf::anon_send_exit(d.journal, caf::exit_reason::user_shutdown);
+        d.journal = nullptr;
+        d.ctx->journal = nullptr;
     }
     d.work.reset();
     d.ioc.stop();

@@ -25,6 +25,8 @@ public:
     void stop();
 
 private:
+    bool recover();
+
     struct impl;
     std::unique_ptr<impl> impl_;
 };

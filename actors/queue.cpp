@@ -3,6 +3,7 @@
 
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
@@ -52,6 +53,7 @@ std::vector<std::pair<size_t, std::vector<delivery>>> queue_state::assign() {
         out[slot[i]].second.push_back(delivery{e.msg, e.delivery_count});
         if (c.spec.auto_ack) {
             ++stats.acked;
+            consumed(*e.msg);
             release(e.msg->memory_bytes());
         } else {
             uint64_t id = e.msg->id;
@@ -124,6 +126,7 @@ void queue_state::ack(const caf::actor_addr& session, uint64_t key,
             continue;
         }
         freed += i->second.e.msg->memory_bytes();
+        consumed(*i->second.e.msg);
         in_flight.erase(i);
         ++stats.acked;
         if (c != nullptr && c->outstanding > 0) {
@@ -131,6 +134,16 @@ void queue_state::ack(const caf::actor_addr& session, uint64_t key,
         }
     }
     release(freed);
+}
+
+void queue_state::consumed(const broker_message& m) {
+    if (!durable || !m.persistent) {
+        return;
+    }
+    journal::record r;
+    r.type = journal::record_type::ack;
+    r.payload = journal::encode_payload(journal::ack_payload{stats.name, m.id});
+    ack_records.push_back(std::move(r));
 }
 
 void queue_state::nack(const caf::actor_addr& session, uint64_t key,
@@ -186,6 +199,11 @@ void dispatch(queue_ptr self) {
         auto& c = st.consumers[idx];
         self->send(c.session, deliver_atom::value, c.spec.key, std::move(batch));
     }
+    if (!st.ack_records.empty()) {
+        // Auto-acked messages: nobody waits for these records.
+        caf::anon_send(st.ctx->journal, append_atom::value, std::move(st.ack_records), false);
+        st.ack_records.clear();
+    }
     if (st.crossed_below) {
         st.crossed_below = false;
         self->send(st.owner, space_atom::value);
@@ -208,6 +226,8 @@ queue_actor::behavior_type queue(queue_ptr self, std::shared_ptr<server_context>
     st.stats.name = std::move(args.name);
     st.stats.address = std::move(args.address);
     st.stats.routing = args.routing;
+    st.durable = args.durable;
+    st.enqueue(args.initial);
     self->set_down_handler([self](caf::down_msg& dm) {
         self->state.remove_session(dm.source);
         dispatch(self);
@@ -237,9 +257,24 @@ queue_actor::behavior_type queue(queue_ptr self, std::shared_ptr<server_context>
             }
             dispatch(self);
         },
-        [self](ack_atom, const session_actor& s, uint64_t key, const std::vector<uint64_t>& ids) {
-            self->state.ack(s.address(), key, ids);
+        [self](ack_atom, const session_actor& s, uint64_t key,
+               const std::vector<uint64_t>& ids) -> caf::result<bool> {
+            auto& st = self->state;
+            st.ack(s.address(), key, ids);
+            auto records = std::move(st.ack_records);
+            st.ack_records.clear();
             dispatch(self);
+            if (records.empty()) {
+                return true;
+            }
+            // The ACK is confirmed once its records are on disk (the confirmation rule).
+            auto rp = self->make_response_promise<bool>();
+            bool sync = st.ctx->config.journal.journal_sync_non_transactional;
+            self->request(st.ctx->journal, caf::infinite, append_atom::value, std::move(records),
+                          sync)
+                .then([rp](uint64_t) mutable { rp.deliver(true); },
+                      [rp](caf::error& e) mutable { rp.deliver(e); });
+            return rp;
         },
         [self](nack_atom, const session_actor& s, uint64_t key, const std::vector<uint64_t>& ids) {
             self->state.nack(s.address(), key, ids);

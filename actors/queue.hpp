@@ -55,6 +55,13 @@ struct queue_state {
     bool crossed_below = false;
     /// Set when assign stopped at its batch limit with messages and room left.
     bool more_ready = false;
+    /// Whether persistent messages in this queue are journaled (acks then write records).
+    bool durable = false;
+    /// Ack records collected while handling one message, appended once at its end.
+    std::vector<journal::record> ack_records;
+
+    /// Notes that this queue is done with `m` (an ack record when it is durable).
+    void consumed(const broker_message& m);
 
     /// Adds messages at the tail.
     void enqueue(std::vector<message_ptr>& msgs);
@@ -93,6 +100,9 @@ struct queue_args {
     std::string name;
     std::string address;
     routing_type routing = routing_type::anycast;
+    bool durable = false;
+    /// Messages recovered from the journal, in queue order.
+    std::vector<message_ptr> initial;
 };
 
 /// The behaviour of a queue actor.

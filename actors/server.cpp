@@ -3,6 +3,7 @@
 
 #include "actors/address.hpp"
 #include "actors/gather.hpp"
+#include "actors/recovery.hpp"
 #include "protocol/errc.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -26,10 +27,38 @@ caf::result<address_actor> lookup(server_ptr self, std::string& name, bool creat
     if (!st.ctx->config.settings_for(name).auto_create_addresses) {
         return caf::make_error(errc::auto_create_disabled, name);
     }
-    auto a = self->spawn<caf::linked>(address, st.ctx, name);
+    auto a = self->spawn<caf::linked>(address, st.ctx, name, std::shared_ptr<address_seed>{});
     st.ctx->log->info("address_created address={}", name);
     st.addresses.emplace(std::move(name), a);
     return a;
+}
+
+/// Spawns an address for everything recovery found (queues, messages, duplicate ids).
+uint64_t restore(server_ptr self, recovered_state& rs) {
+    auto& st = self->state;
+    std::map<std::string, std::shared_ptr<address_seed>> seeds;
+    uint64_t restored = 0;
+    for (auto& q : rs.queues) {
+        auto& seed = seeds[q.address];
+        if (!seed) {
+            seed = std::make_shared<address_seed>();
+        }
+        seed->has_queue = true;
+        restored += q.messages.size();
+        seed->messages = std::move(q.messages);
+    }
+    for (auto& [addr, ids] : rs.duplicate_ids) {
+        auto& seed = seeds[addr];
+        if (!seed) {
+            seed = std::make_shared<address_seed>();
+        }
+        seed->duplicate_ids = std::move(ids);
+    }
+    for (auto& [name, seed] : seeds) {
+        auto a = self->spawn<caf::linked>(address, st.ctx, name, seed);
+        st.addresses.emplace(name, a);
+    }
+    return restored;
 }
 
 } // namespace
@@ -48,6 +77,9 @@ server_actor::behavior_type server(server_ptr self, std::shared_ptr<server_conte
                 addrs.erase(i);
                 self->state.ctx->log->info("address_removed address={}", name);
             }
+        },
+        [self](recover_atom, std::shared_ptr<recovered_state>& rs) {
+            return restore(self, *rs);
         },
         [self](stats_atom) -> caf::result<std::vector<queue_stats>> {
             std::vector<address_actor> addrs;

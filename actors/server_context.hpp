@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "actors/fwd.hpp"
 #include "config/node_config.hpp"
 
 #include <spdlog/logger.h>
@@ -20,7 +21,10 @@ struct server_context {
     std::shared_ptr<spdlog::logger> log;
     /// Logger of the wire side ("protocol").
     std::shared_ptr<spdlog::logger> wire_log;
+    /// The journal; a null handle when persistence-enabled is false.
+    journal_actor journal;
     std::atomic<uint64_t> next_message_id{1};
+    std::atomic<uint64_t> next_tx_id{1};
     std::atomic<uint64_t> next_session_id{1};
 
     /// The request timeout every actor uses (config `request-timeout-ms`).

@@ -362,9 +362,24 @@ void apply_ack(session_ptr self, uint64_t key, uint64_t ack_id, bool nack) {
     }
     if (nack) {
         self->send(s.queue, nack_atom::value, session_actor{self}, key, std::move(ids));
-    } else {
-        self->send(s.queue, ack_atom::value, session_actor{self}, key, std::move(ids));
+        return;
     }
+    // Receipts after this ACK wait until the queue has made it durable.
+    auto seq = st.seq;
+    st.outstanding.insert(seq);
+    self->request(s.queue, caf::infinite, ack_atom::value, session_actor{self}, key,
+                  std::move(ids))
+        .then(
+            [self, seq](bool) {
+                auto& st = self->state;
+                st.outstanding.erase(st.outstanding.find(seq));
+                emit_receipts(self);
+                flush(self);
+            },
+            [self](caf::error& e) {
+                fail(self, "acknowledgement failed", caf::to_string(e));
+                flush(self);
+            });
 }
 
 void on_ack(session_ptr self, stomp::frame& f, bool nack) {

@@ -64,8 +64,7 @@ bool known_type(uint8_t t) {
 // commit, rollback and prepare name their transaction in the payload; queue records never
 // belong to one.
 bool may_carry_tx(record_type t) {
-    return t == record_type::add_message || t == record_type::ack
-           || t == record_type::duplicate_id;
+    return t == record_type::add_message || t == record_type::ack || t == record_type::duplicate_id;
 }
 
 // The CRC covers the header up to the CRC field and everything after it.

@@ -110,5 +110,10 @@ using closed_atom = caf::atom_constant<caf::atom("closed")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using event_atom = caf::atom_constant<caf::atom("event")>;
 using remove_atom = caf::atom_constant<caf::atom("remove")>;
+using append_atom = caf::atom_constant<caf::atom("append")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using recover_atom = caf::atom_constant<caf::atom("recover")>;
+using commit_atom = caf::atom_constant<caf::atom("commit")>;
+using rollback_atom = caf::atom_constant<caf::atom("rollback")>;
 
 } // namespace actormq

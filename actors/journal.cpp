@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: Apache-2.0
+// The journal actor: group commit and recovery (docs/journal.md). It runs detached, so its
+// blocking writes and fdatasync never hold a scheduler worker.
+#include "actors/journal.hpp"
+
+#include "actors/recovery.hpp"
+
+#include <system_error>
+
+namespace actormq {
+
+uint64_t journal_state::add(std::vector<journal::record>& records) {
+    for (auto& r : records) {
+        r.id = next_id++;
+        journal::encode(r, batch);
+    }
+    return next_id - 1;
+}
+
+std::string journal_state::write_batch() {
+    auto start = std::chrono::steady_clock::now();
+    try {
+        store->append(batch);
+        store->sync();
+    } catch (const std::system_error& e) {
+        return e.what();
+    }
+    last_sync = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - start);
+    last_batch_bytes = batch.size();
+    ++batches;
+    batch.clear();
+    return {};
+}
+
+namespace {
+
+using journal_ptr = journal_actor::stateful_pointer<journal_state>;
+
+/// Writes the batch and answers every append that waited for it.
+void flush(journal_ptr self) {
+    auto& st = self->state;
+    st.flush_scheduled = false;
+    if (st.batch.empty()) {
+        return;
+    }
+    if (st.failure.empty()) {
+        st.failure = st.write_batch();
+        if (!st.failure.empty()) {
+            st.ctx->log->error("journal_write_failed reason=\"{}\"", st.failure);
+        }
+    }
+    auto waiting = std::move(st.waiting);
+    st.waiting.clear();
+    for (auto& w : waiting) {
+        if (st.failure.empty()) {
+            w.promise.deliver(w.last_id);
+        } else {
+            w.promise.deliver(caf::make_error(caf::sec::runtime_error, st.failure));
+        }
+    }
+}
+
+/// Makes sure a flush follows the appends now in the mailbox.
+void schedule_flush(journal_ptr self) {
+    auto& st = self->state;
+    if (st.batch.size() >= st.ctx->config.journal.journal_buffer_size) {
+        flush(self);
+        return;
+    }
+    if (st.flush_scheduled) {
+        return;
+    }
+    st.flush_scheduled = true;
+    auto timeout = std::chrono::nanoseconds(st.ctx->config.journal.journal_buffer_timeout);
+    if (timeout.count() == 0) {
+        // Lands behind every append already queued: those join this batch.
+        self->send(self, flush_atom::value);
+    } else {
+        self->delayed_send(self, timeout, flush_atom::value);
+    }
+}
+
+std::shared_ptr<recovered_state> recover(journal_ptr self) {
+    auto& st = self->state;
+    const auto& jc = st.ctx->config.journal;
+    journal::store_config sc;
+    sc.directory = jc.journal_directory;
+    sc.file_size = jc.journal_file_size;
+    sc.min_files = jc.journal_min_files;
+    auto start = std::chrono::steady_clock::now();
+    auto out = std::make_shared<recovered_state>();
+    try {
+        st.store = std::make_unique<journal::store>(sc);
+        auto policy = jc.journal_corrupt_record_policy == config::corrupt_record_policy::skip
+                          ? journal::corrupt_policy::skip
+                          : journal::corrupt_policy::refuse;
+        auto opened = st.store->open(policy);
+        *out = rebuild(opened, jc.id_cache_size, jc.persist_id_cache);
+    } catch (const std::system_error& e) {
+        out->error = e.what();
+    }
+    out->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    st.next_id = out->max_record_id + 1;
+    if (!out->error.empty()) {
+        st.failure = out->error;
+    }
+    return out;
+}
+
+} // namespace
+
+journal_actor::behavior_type journal_writer(journal_ptr self, std::shared_ptr<server_context> ctx) {
+    self->state.ctx = std::move(ctx);
+    return {
+        [self](append_atom, std::vector<journal::record>& records,
+               bool sync) -> caf::result<uint64_t> {
+            auto& st = self->state;
+            if (!st.failure.empty() || !st.store) {
+                return caf::make_error(caf::sec::runtime_error,
+                                       st.failure.empty() ? "journal not open" : st.failure);
+            }
+            auto last = st.add(records);
+            if (!sync) {
+                schedule_flush(self);
+                return last;
+            }
+            auto p = self->make_response_promise<uint64_t>();
+            st.waiting.push_back({p, last});
+            schedule_flush(self);
+            return p;
+        },
+        [self](flush_atom) { flush(self); },
+        [self](recover_atom) { return recover(self); },
+    };
+}
+
+} // namespace actormq

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "actors/fwd.hpp"
+#include "actors/journal_store.hpp"
+#include "actors/server_context.hpp"
+
+#include <caf/typed_response_promise.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace actormq {
+
+/// Everything the journal actor owns: the files, the batch being collected and the answers
+/// waiting for its fsync.
+struct journal_state {
+    static inline const char* name = "journal";
+
+    /// An append whose answer waits for the disk.
+    struct waiter {
+        caf::typed_response_promise<uint64_t> promise;
+        uint64_t last_id = 0;
+    };
+
+    std::shared_ptr<server_context> ctx;
+    std::unique_ptr<journal::store> store;
+    uint64_t next_id = 1;
+    /// Encoded records not yet written.
+    std::string batch;
+    std::vector<waiter> waiting;
+    bool flush_scheduled = false;
+    /// Set when a write failed: every later append fails too (the disk is not trusted).
+    std::string failure;
+
+    // Figures for status and benchmarks.
+    uint64_t batches = 0;
+    uint64_t last_batch_bytes = 0;
+    std::chrono::microseconds last_sync{0};
+
+    /// Assigns ids and encodes `records` into the batch; returns the last id.
+    uint64_t add(std::vector<journal::record>& records);
+
+    /// Writes and syncs the batch; returns an empty string or why it failed.
+    std::string write_batch();
+};
+
+/// The behaviour of the journal actor; spawn it `caf::detached` (it blocks on fdatasync).
+journal_actor::behavior_type journal_writer(journal_actor::stateful_pointer<journal_state> self,
+                                            std::shared_ptr<server_context> ctx);
+
+} // namespace actormq

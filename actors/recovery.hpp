@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// Rebuilding a server instance from its journal (docs/journal.md, "Recovery"). Pure code: it
+// turns the records the store read back into the queues, messages and duplicate ids to restore.
+
+#include "actors/journal_store.hpp"
+#include "protocol/messages.hpp"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace actormq {
+
+/// The header a producer sets to have a message stored once (Artemis' duplicate-id header).
+constexpr const char* duplicate_id_header = "_AMQ_DUPL_ID";
+
+/// A durable queue and its messages, in queue order.
+struct recovered_queue {
+    std::string name;
+    std::string address;
+    routing_type routing = routing_type::anycast;
+    std::vector<message_ptr> messages;
+};
+
+/// Everything recovery found.
+struct recovered_state {
+    std::vector<recovered_queue> queues;
+    /// Duplicate-detection ids per address, oldest first, at most id-cache-size each.
+    std::map<std::string, std::vector<std::string>> duplicate_ids;
+    uint64_t max_message_id = 0;
+    uint64_t max_record_id = 0;
+    uint64_t max_tx_id = 0;
+    uint64_t records = 0;
+    uint64_t messages = 0;
+    /// Transactions without a COMMIT record, rolled back.
+    uint64_t rolled_back_transactions = 0;
+    /// What the store reported: a torn tail cut off, corrupt records skipped, or an error.
+    bool torn_tail = false;
+    std::string torn_file;
+    uint64_t torn_offset = 0;
+    std::vector<journal::corruption> corrupt;
+    std::string error;
+    double seconds = 0;
+};
+
+/// Replays records in journal order: bindings, messages, acks, committed transactions (those
+/// without a commit record are dropped), duplicate ids (when `persist_id_cache`).
+recovered_state rebuild(journal::open_result& opened, uint32_t id_cache_size,
+                        bool persist_id_cache);
+
+/// The address and queue names recovery gives the anycast queue of `address`.
+inline std::string anycast_queue_name(const std::string& address) {
+    return address;
+}
+
+} // namespace actormq
