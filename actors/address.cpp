@@ -15,6 +15,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
+#include <unordered_set>
 
 namespace actormq {
 
@@ -26,6 +27,12 @@ void duplicate_cache::insert(const std::string& id) {
     if (order_.size() > capacity_) {
         ids_.erase(order_.front());
         order_.pop_front();
+    }
+}
+
+void duplicate_cache::erase(const std::string& id) {
+    if (ids_.erase(id) != 0) {
+        order_.erase(std::find(order_.begin(), order_.end(), id));
     }
 }
 
@@ -53,7 +60,8 @@ const std::string* address_state::duplicate_id(const broker_message& m) {
 }
 
 std::vector<journal::record> address_state::records_for(const std::vector<message_ptr>& msgs,
-                                                        routing_type routing) const {
+                                                        routing_type routing,
+                                                        uint64_t tx_id) const {
     std::vector<journal::record> out;
     // Only the anycast queue is durable; subscription queues end with their subscriber.
     if (!durable || routing != routing_type::anycast) {
@@ -67,6 +75,7 @@ std::vector<journal::record> address_state::records_for(const std::vector<messag
                                    m->headers, m->body, {anycast_queue_name(address)}};
         journal::record r;
         r.type = journal::record_type::add_message;
+        r.tx_id = tx_id;
         r.payload = journal::encode_payload(p);
         out.push_back(std::move(r));
     }
@@ -306,6 +315,67 @@ caf::result<queue_actor> bind(address_ptr self, routing_type routing, std::strin
     return q;
 }
 
+/// Prepares a transaction's messages: all of them, or none when one is a duplicate. Held
+/// messages count against max-size-bytes but are not refused by it (a transaction is never
+/// split; docs/stomp.md §7).
+route_status prepare_tx(address_ptr self, routing_type routing, std::vector<message_ptr>& msgs,
+                        uint64_t tx_id) {
+    auto& st = self->state;
+    std::unordered_set<std::string> seen;
+    for (const auto& m : msgs) {
+        const auto* dup = address_state::duplicate_id(*m);
+        if (dup != nullptr && (st.duplicates.contains(*dup) || !seen.insert(*dup).second)) {
+            ++st.duplicates_dropped;
+            return route_status::duplicate;
+        }
+    }
+    for (const auto& id : seen) {
+        st.duplicates.insert(id);
+    }
+    if (routing == routing_type::anycast) {
+        ensure_anycast(self);
+    }
+    auto& held = st.held[tx_id];
+    held.targets = st.targets(routing);
+    int64_t bytes = 0;
+    for (const auto& m : msgs) {
+        bytes += m->memory_bytes() * static_cast<int64_t>(held.targets.size());
+    }
+    st.usage->bytes.fetch_add(bytes, std::memory_order_relaxed);
+    auto records = st.records_for(msgs, routing, tx_id);
+    if (!records.empty()) {
+        // The session's commit record follows these in the journal and makes them durable.
+        caf::anon_send(st.ctx->journal, append_atom::value, std::move(records), false);
+    }
+    held.msgs = std::move(msgs);
+    return route_status::routed;
+}
+
+/// Releases a prepared transaction's messages to their queues (commit) or drops them.
+void finish_tx(address_ptr self, uint64_t tx_id, bool commit) {
+    auto& st = self->state;
+    auto it = st.held.find(tx_id);
+    if (it == st.held.end()) {
+        return;
+    }
+    auto op = std::move(it->second);
+    st.held.erase(it);
+    if (commit) {
+        op.id = st.next_op++;
+        op.ready = true;
+        st.ops.push_back(std::move(op));
+        complete_ready(self);
+        return;
+    }
+    for (const auto& m : op.msgs) {
+        st.usage->bytes -= m->memory_bytes() * static_cast<int64_t>(op.targets.size());
+        if (const auto* dup = address_state::duplicate_id(*m)) {
+            st.duplicates.erase(*dup);
+        }
+    }
+    drain_blocked(self);
+}
+
 void remove_all(address_ptr self) {
     auto& st = self->state;
     for (auto& q : st.targets(routing_type::multicast)) {
@@ -350,6 +420,11 @@ address_actor::behavior_type address(address_ptr self, std::shared_ptr<server_co
         [self](route_atom, routing_type routing, std::vector<message_ptr>& msgs) {
             return route(self, routing, msgs);
         },
+        [self](route_atom, routing_type routing, std::vector<message_ptr>& msgs, uint64_t tx_id) {
+            return prepare_tx(self, routing, msgs, tx_id);
+        },
+        [self](commit_atom, uint64_t tx_id) { finish_tx(self, tx_id, true); },
+        [self](rollback_atom, uint64_t tx_id) { finish_tx(self, tx_id, false); },
         [self](bind_atom, routing_type routing, std::string& name) {
             return bind(self, routing, name);
         },

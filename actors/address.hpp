@@ -27,6 +27,9 @@ public:
     /// Remembers `id`, forgetting the oldest id when full.
     void insert(const std::string& id);
 
+    /// Forgets `id` (its transaction was rolled back).
+    void erase(const std::string& id);
+
     size_t size() const { return order_.size(); }
 
 private:
@@ -71,6 +74,8 @@ struct address_state {
     std::deque<blocked_route> blocked;
     std::deque<pending_op> ops;
     uint64_t next_op = 1;
+    /// Prepared transactions: messages held until commit or rollback.
+    std::map<uint64_t, pending_op> held;
     duplicate_cache duplicates;
     uint64_t duplicates_dropped = 0;
 
@@ -82,7 +87,7 @@ struct address_state {
 
     /// Journal records for the accepted messages that must be durable (empty: none).
     std::vector<journal::record> records_for(const std::vector<message_ptr>& msgs,
-                                             routing_type routing) const;
+                                             routing_type routing, uint64_t tx_id = 0) const;
 };
 
 /// What an address starts with after recovery.

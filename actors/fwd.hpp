@@ -56,6 +56,8 @@ using queue_actor = caf::typed_actor<
     caf::reacts_to<credit_atom, session_actor, uint64_t, uint32_t>,
     // Acknowledge (consume) messages by id; answered once the acks are durable.
     caf::replies_to<ack_atom, session_actor, uint64_t, std::vector<uint64_t>>::with<bool>,
+    // The same inside transaction `tx_id`: journaled with it, answered once queued.
+    caf::replies_to<ack_atom, session_actor, uint64_t, std::vector<uint64_t>, uint64_t>::with<bool>,
     // Refuse messages by id: they go back to the head of the queue for redelivery.
     caf::reacts_to<nack_atom, session_actor, uint64_t, std::vector<uint64_t>>,
     caf::replies_to<stats_atom>::with<queue_stats>,
@@ -65,6 +67,12 @@ using queue_actor = caf::typed_actor<
 /// One address: routes to its queues, enforces max-size-bytes and the full policy.
 using address_actor = caf::typed_actor<
     caf::replies_to<route_atom, routing_type, std::vector<message_ptr>>::with<route_status>,
+    // Prepare the messages of transaction `tx_id`: duplicates refuse the whole batch;
+    // otherwise they are journaled with the transaction and held until commit or rollback.
+    caf::replies_to<route_atom, routing_type, std::vector<message_ptr>, uint64_t>::with<
+        route_status>,
+    caf::reacts_to<commit_atom, uint64_t>,
+    caf::reacts_to<rollback_atom, uint64_t>,
     // Anycast: the address's queue (created on first use). Multicast: a new subscription
     // queue with the given name.
     caf::replies_to<bind_atom, routing_type, std::string>::with<queue_actor>,

@@ -276,6 +276,22 @@ queue_actor::behavior_type queue(queue_ptr self, std::shared_ptr<server_context>
                       [rp](caf::error& e) mutable { rp.deliver(e); });
             return rp;
         },
+        [self](ack_atom, const session_actor& s, uint64_t key, const std::vector<uint64_t>& ids,
+               uint64_t tx_id) {
+            auto& st = self->state;
+            st.ack(s.address(), key, ids);
+            if (!st.ack_records.empty()) {
+                for (auto& r : st.ack_records) {
+                    r.tx_id = tx_id;
+                }
+                // The session's commit record follows these and makes them durable.
+                caf::anon_send(st.ctx->journal, append_atom::value, std::move(st.ack_records),
+                               false);
+                st.ack_records.clear();
+            }
+            dispatch(self);
+            return true;
+        },
         [self](nack_atom, const session_actor& s, uint64_t key, const std::vector<uint64_t>& ids) {
             self->state.nack(s.address(), key, ids);
             dispatch(self);

@@ -4,6 +4,7 @@
 #include "actors/session.hpp"
 
 #include "actors/connection.hpp"
+#include "actors/recovery.hpp"
 #include "protocol/errc.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -404,6 +405,151 @@ void on_ack(session_ptr self, stomp::frame& f, bool nack) {
     receipt_for(self, f);
 }
 
+// -- COMMIT (docs/stomp.md §7) ---------------------------------------------------------------
+
+const std::string* tx_name_of(const stomp::frame& f) {
+    return f.find("transaction");
+}
+
+/// One COMMIT in progress: its sends grouped by address, and how many answers are missing.
+struct commit_run {
+    uint64_t tx_id = 0;
+    std::string name;
+    std::optional<std::string> receipt;
+    std::vector<session_state::tx_ack> acks;
+    std::vector<std::pair<address_actor, std::pair<routing_type, std::vector<message_ptr>>>> groups;
+    std::vector<address_actor> prepared;
+    size_t waiting = 0;
+    bool duplicate = false;
+};
+
+void commit_done(session_ptr self, const std::shared_ptr<commit_run>& run) {
+    auto& st = self->state;
+    for (const auto& a : run->prepared) {
+        self->send(a, commit_atom::value, run->tx_id);
+    }
+    add_receipt(self, run->receipt);
+    st.waiting = false;
+    pump(self);
+    flush(self);
+}
+
+/// Phase 3: one commit record, synced; then the addresses release the messages.
+void commit_record(session_ptr self, const std::shared_ptr<commit_run>& run) {
+    auto& st = self->state;
+    if (!st.ctx->journal) {
+        return commit_done(self, run);
+    }
+    journal::record r;
+    r.type = journal::record_type::commit;
+    r.payload = journal::encode_payload(journal::tx_payload{run->tx_id});
+    bool sync = st.ctx->config.journal.journal_sync_transactional;
+    self->request(st.ctx->journal, caf::infinite, append_atom::value,
+                  std::vector<journal::record>{r}, sync)
+        .then([self, run](uint64_t) { commit_done(self, run); },
+              [self](caf::error& e) {
+                  fail(self, "transaction failed", caf::to_string(e));
+                  flush(self);
+              });
+}
+
+/// Phase 2: the transaction's acks, journaled with it.
+void commit_acks(session_ptr self, const std::shared_ptr<commit_run>& run) {
+    auto& st = self->state;
+    for (const auto& a : run->acks) {
+        auto it = st.subs.find(a.key);
+        if (it == st.subs.end()) {
+            continue;
+        }
+        auto& sub = it->second;
+        auto ids = st.take_acked(sub, a.ack_id, !a.nack && sub.mode == ack_mode::client);
+        if (ids.empty()) {
+            continue;
+        }
+        if (a.nack) {
+            self->send(sub.queue, nack_atom::value, session_actor{self}, a.key, std::move(ids));
+            continue;
+        }
+        ++run->waiting;
+        self->request(sub.queue, st.ctx->request_timeout(), ack_atom::value, session_actor{self},
+                      a.key, std::move(ids), run->tx_id)
+            .then(
+                [self, run](bool) {
+                    if (--run->waiting == 0) {
+                        commit_record(self, run);
+                    }
+                },
+                [self](caf::error& e) {
+                    fail(self, "transaction failed", caf::to_string(e));
+                    flush(self);
+                });
+    }
+    if (run->waiting == 0) {
+        commit_record(self, run);
+    }
+}
+
+/// After phase 1: roll back when an address found a duplicate, else go on with the acks.
+void commit_prepared(session_ptr self, const std::shared_ptr<commit_run>& run) {
+    auto& st = self->state;
+    if (!run->duplicate) {
+        return commit_acks(self, run);
+    }
+    for (const auto& a : run->prepared) {
+        self->send(a, rollback_atom::value, run->tx_id);
+    }
+    st.waiting = false;
+    fail(self, "duplicate message in transaction '" + run->name + "'",
+         "a message of the transaction carries a duplicate id (" + std::string{duplicate_id_header}
+             + ") that was already accepted; the transaction was rolled back");
+    flush(self);
+}
+
+/// COMMIT: phase 1 asks every address to prepare its messages (docs/journal.md,
+/// "Transactions"). Frames after the COMMIT wait until it is done.
+void commit(session_ptr self, const std::string& name, session_state::transaction tx,
+            std::optional<std::string> receipt) {
+    auto& st = self->state;
+    auto run = std::make_shared<commit_run>();
+    run->tx_id = st.ctx->next_tx_id.fetch_add(1, std::memory_order_relaxed);
+    run->name = name;
+    run->receipt = std::move(receipt);
+    run->acks = std::move(tx.acks);
+    std::map<std::string, size_t> index;
+    for (auto& s : tx.sends) {
+        auto key = s.address + (s.routing == routing_type::multicast ? "/m" : "/a");
+        auto [it, added] = index.emplace(key, run->groups.size());
+        if (added) {
+            run->groups.push_back({s.addr, {s.routing, {}}});
+        }
+        run->groups[it->second].second.second.push_back(std::move(s.msg));
+    }
+    st.waiting = true;
+    if (run->groups.empty()) {
+        return commit_prepared(self, run);
+    }
+    run->waiting = run->groups.size();
+    for (auto& [addr, batch] : run->groups) {
+        self->request(addr, caf::infinite, route_atom::value, batch.first,
+                      std::move(batch.second), run->tx_id)
+            .then(
+                [self, run, a = addr](route_status s) {
+                    if (s == route_status::duplicate) {
+                        run->duplicate = true;
+                    } else {
+                        run->prepared.push_back(a);
+                    }
+                    if (--run->waiting == 0) {
+                        commit_prepared(self, run);
+                    }
+                },
+                [self](caf::error& e) {
+                    fail(self, "transaction failed", caf::to_string(e));
+                    flush(self);
+                });
+    }
+}
+
 void on_transaction(session_ptr self, stomp::frame& f) {
     auto& st = self->state;
     const auto* tx = require(self, f, "transaction");
@@ -420,15 +566,11 @@ void on_transaction(session_ptr self, stomp::frame& f) {
     } else if (i == st.transactions.end()) {
         fail(self, "unknown transaction '" + *tx + "'", "", &f);
         return;
+    } else if (f.cmd == command::commit) {
+        auto tx = std::move(i->second);
+        st.transactions.erase(i);
+        return commit(self, *tx_name_of(f), std::move(tx), receipt_of(f));
     } else {
-        if (f.cmd == command::commit) {
-            for (auto& s : i->second.sends) {
-                add_send(self, s.addr, destination_ref{s.address, s.routing}, std::move(s.msg));
-            }
-            for (const auto& a : i->second.acks) {
-                apply_ack(self, a.key, a.ack_id, a.nack);
-            }
-        }
         st.transactions.erase(i);
     }
     receipt_for(self, f);

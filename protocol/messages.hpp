@@ -53,6 +53,7 @@ enum class route_status : uint8_t {
     routed,  ///< every message reached its queues (or no queue, which drops it)
     dropped, ///< the address was full and its policy is DROP
     full,    ///< the address was full and its policy is FAIL
+    duplicate, ///< (transactions) a message carried an already-accepted duplicate id
 };
 
 /// Everything a queue needs to know about a consumer.

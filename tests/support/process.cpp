@@ -23,6 +23,16 @@ namespace {
 /// How often wait_ready and wait_exit look again.
 constexpr auto poll_interval = std::chrono::milliseconds(2);
 
+constexpr const char* node_binary_unset =
+    "ACTORMQ_NODE is not set: it must name the actormq-node binary "
+    "(ctest sets it; run the process tests through ctest)";
+
+/// The binary named by ACTORMQ_NODE, or nullptr when the variable is unset or empty.
+const char* node_binary() {
+    const char* binary = std::getenv("ACTORMQ_NODE");
+    return binary != nullptr && *binary != '\0' ? binary : nullptr;
+}
+
 std::string make_temp_dir() {
     std::string pattern = "/tmp/actormq-test-XXXXXX";
     if (::mkdtemp(pattern.data()) == nullptr) {
@@ -70,17 +80,40 @@ exec_child(const char* log_path, const char* binary, char* const* argv, pid_t pa
 node_process::node_process(const std::string& config_toml,
                            std::vector<std::string> extra_sets,
                            node_mode mode) {
-    const char* binary = std::getenv("ACTORMQ_NODE");
-    if (binary == nullptr || *binary == '\0') {
-        throw std::runtime_error("ACTORMQ_NODE is not set: it must name the actormq-node binary "
-                                 "(ctest sets it; run the process tests through ctest)");
+    if (node_binary() == nullptr) {
+        throw std::runtime_error(node_binary_unset);
     }
     dir_ = make_temp_dir();
+    log_path_ = dir_ + "/node.log";
+    launch(config_toml, std::move(extra_sets), mode);
+}
+
+node_process::node_process(const node_placement& where,
+                           const std::string& config_toml,
+                           std::vector<std::string> extra_sets)
+    : dir_(where.dir), log_path_(where.dir + "/" + where.log_name), owns_dir_(false) {
+    if (node_binary() == nullptr) {
+        throw std::runtime_error(node_binary_unset);
+    }
+    if (!std::filesystem::is_directory(dir_)) {
+        throw std::runtime_error("node_process: no directory " + dir_);
+    }
+    std::error_code ignored;
+    std::filesystem::remove(dir_ + "/ports.json", ignored);
+    launch(config_toml, std::move(extra_sets), node_mode::serve);
+}
+
+void node_process::launch(const std::string& config_toml,
+                          std::vector<std::string> extra_sets,
+                          node_mode mode) {
+    const char* binary = node_binary();
     auto config_path = dir_ + "/node.toml";
-    auto log_path = dir_ + "/node.log";
     write_file(config_path, config_toml);
     std::vector<std::string> args{binary, mode == node_mode::serve ? "--config" : "--check-config",
-                                  config_path, "--set", "ports-file=" + dir_ + "/ports.json"};
+                                  config_path, "--set", "ports-file=" + dir_ + "/ports.json",
+                                  // Each node journals in its own directory (extra sets may
+                                  // still point it elsewhere).
+                                  "--set", "journal-directory=" + dir_ + "/journal"};
     for (auto& s : extra_sets) {
         args.emplace_back("--set");
         args.push_back(std::move(s));
@@ -96,7 +129,7 @@ node_process::node_process(const std::string& config_toml,
         throw std::runtime_error("fork failed: " + std::string{std::strerror(errno)});
     }
     if (pid_ == 0) {
-        exec_child(log_path.c_str(), binary, argv.data(), parent);
+        exec_child(log_path_.c_str(), binary, argv.data(), parent);
     }
 }
 
@@ -106,6 +139,9 @@ node_process::~node_process() {
         int st = 0;
         while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
         }
+    }
+    if (!owns_dir_) {
+        return;
     }
     if (std::getenv("ACTORMQ_KEEP_TMP") != nullptr) {
         std::fprintf(stderr, "node_process: kept %s\n", dir_.c_str());
@@ -184,7 +220,7 @@ std::optional<int> node_process::wait_exit(deadline_t deadline) {
 }
 
 std::string node_process::log_text() const {
-    return read_file(dir_ + "/node.log");
+    return read_file(log_path_);
 }
 
 std::string node_process::log_tail(size_t lines) const {
@@ -206,8 +242,8 @@ std::string node_process::log_tail(size_t lines) const {
 }
 
 void node_process::report(const std::string& what) const {
-    std::fprintf(stderr, "node_process: %s (pid %d, dir %s); tail of node.log:\n%s\n", what.c_str(),
-                 static_cast<int>(pid_), dir_.c_str(), log_tail().c_str());
+    std::fprintf(stderr, "node_process: %s (pid %d); tail of %s:\n%s\n", what.c_str(),
+                 static_cast<int>(pid_), log_path_.c_str(), log_tail().c_str());
 }
 
 } // namespace actormq::test
