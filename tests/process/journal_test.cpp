@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: Apache-2.0
+// The journal seen from outside: what survives SIGKILL, duplicate ids, transactions, and how a
+// damaged journal is reported (docs/journal.md).
+#include "support/process_fixture.hpp"
+
+#include "protocol/journal_format.hpp"
+
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+using namespace actormq;
+using namespace actormq::test;
+
+namespace {
+
+/// A directory that outlives several nodes (the journal must survive restarts).
+struct kept_dir {
+    std::string path;
+
+    kept_dir() {
+        char tmpl[] = "/tmp/actormq-journal-XXXXXX";
+        REQUIRE(::mkdtemp(tmpl) != nullptr);
+        path = tmpl;
+    }
+
+    ~kept_dir() {
+        if (std::getenv("ACTORMQ_KEEP_TMP") == nullptr) {
+            std::error_code ignored;
+            std::filesystem::remove_all(path, ignored);
+        }
+    }
+
+    std::string journal() const { return path + "/journal"; }
+};
+
+std::string journal_config(const std::string& top = "") {
+    return node_config("", "", top);
+}
+
+/// Sends `n` messages with receipts; `persistent` adds persistent:true.
+void send_many(stomp_client& c, const std::string& dest, const std::string& prefix, size_t n,
+               bool persistent, header_list extra = {}) {
+    for (size_t i = 0; i < n; ++i) {
+        header_list hs = extra;
+        if (persistent) {
+            hs.push_back({"persistent", "true"});
+        }
+        send_routed(c, dest, prefix + std::to_string(i), hs);
+    }
+}
+
+/// Receives everything on `dest` (client-individual, acking each): an end marker sent after
+/// subscribing comes after every message already in the queue, since a queue is FIFO.
+std::vector<std::string> drain(const node_process& node, const std::string& dest) {
+    stomp_client c;
+    login(c, node);
+    subscribe(c, dest, "drain", "client-individual");
+    send_routed(c, dest, "__end__");
+    std::vector<std::string> out;
+    for (;;) {
+        auto m = expect_message(c);
+        c.send(command::ack, {{"id", *m.find("ack")}});
+        if (m.body == "__end__") {
+            break;
+        }
+        out.push_back(m.body);
+    }
+    REQUIRE(c.receipt_barrier());
+    return out;
+}
+
+/// The first segment file of a journal directory.
+std::string first_segment(const std::string& dir) {
+    std::set<std::string> files;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+        files.insert(e.path().string());
+    }
+    REQUIRE(!files.empty());
+    return *files.begin();
+}
+
+/// Byte offsets of the records in a segment (header: 64 bytes).
+std::vector<size_t> record_offsets(const std::string& file) {
+    std::ifstream in(file, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<size_t> out;
+    size_t pos = 64;
+    journal::record r;
+    size_t used = 0;
+    while (journal::decode(bytes.data() + pos, bytes.size() - pos, r, used)
+           == journal::decode_status::ok) {
+        out.push_back(pos);
+        pos += used;
+    }
+    out.push_back(pos); // the end of the last record
+    return out;
+}
+
+void patch(const std::string& file, size_t offset, const std::string& bytes) {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(offset));
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+void stop(node_process& node) {
+    node.kill(SIGTERM);
+    REQUIRE(node.wait_exit(soon()).has_value());
+}
+
+} // namespace
+
+TEST_CASE("journal: persistent queue messages survive SIGKILL, non-persistent ones do not") {
+    kept_dir d;
+    {
+        node_process node{node_placement{d.path, "node-1.log"}, journal_config()};
+        REQUIRE(node.wait_ready(soon()));
+        stomp_client c;
+        login(c, node);
+        send_many(c, "/queue/dur", "p", 20, true);
+        send_many(c, "/queue/dur", "n", 5, false);
+        node.kill(SIGKILL);
+        REQUIRE(node.wait_exit(soon()).has_value());
+    }
+    node_process node{node_placement{d.path, "node-2.log"}, journal_config()};
+    REQUIRE(node.wait_ready(soon()));
+    INFO(node.log_tail());
+    CHECK(drain(node, "/queue/dur") == numbered(20, "p"));
+}
+
+TEST_CASE("journal: acknowledged messages do not come back after SIGKILL") {
+    kept_dir d;
+    {
+        node_process node{node_placement{d.path, "node-1.log"}, journal_config()};
+        REQUIRE(node.wait_ready(soon()));
+        stomp_client c;
+        login(c, node);
+        send_many(c, "/queue/acked", "m", 10, true);
+        subscribe(c, "/queue/acked", "s", "client-individual", {{"prefetch-count", "4"}});
+        auto msgs = collect_messages(c, 4);
+        for (auto& m : msgs) {
+            stomp::frame ack;
+            ack.cmd = command::ack;
+            ack.add("id", *m.find("ack"));
+            REQUIRE(c.send_with_receipt(ack)); // a RECEIPT after an ACK: the ack is durable
+        }
+        node.kill(SIGKILL);
+        REQUIRE(node.wait_exit(soon()).has_value());
+    }
+    node_process node{node_placement{d.path, "node-2.log"}, journal_config()};
+    REQUIRE(node.wait_ready(soon()));
+    auto rest = drain(node, "/queue/acked");
+    auto expected = numbered(10, "m");
+    expected.erase(expected.begin(), expected.begin() + 4);
+    CHECK_MESSAGE(rest == expected, join(rest));
+}
+
+TEST_CASE("journal: a duplicate id is stored once, also after a restart") {
+    kept_dir d;
+    header_list dup{{"_AMQ_DUPL_ID", "order-1"}};
+    {
+        node_process node{node_placement{d.path, "node-1.log"}, journal_config()};
+        REQUIRE(node.wait_ready(soon()));
+        stomp_client c;
+        login(c, node);
+        send_many(c, "/queue/dup", "first", 1, true, dup);
+        send_many(c, "/queue/dup", "second", 1, true, dup); // acknowledged, dropped
+        node.kill(SIGKILL);
+        REQUIRE(node.wait_exit(soon()).has_value());
+    }
+    node_process node{node_placement{d.path, "node-2.log"}, journal_config()};
+    REQUIRE(node.wait_ready(soon()));
+    stomp_client c;
+    login(c, node);
+    send_many(c, "/queue/dup", "third", 1, true, dup); // still a duplicate after recovery
+    CHECK(drain(node, "/queue/dup") == std::vector<std::string>{"first0"});
+}
+
+TEST_CASE("journal: a committed transaction survives SIGKILL whole, an open one is absent") {
+    kept_dir d;
+    {
+        node_process node{node_placement{d.path, "node-1.log"}, journal_config()};
+        REQUIRE(node.wait_ready(soon()));
+        stomp_client c;
+        login(c, node);
+        c.send(command::begin, {{"transaction", "t1"}});
+        send_many(c, "/queue/tx", "c", 5, true, {{"transaction", "t1"}});
+        stomp::frame commit;
+        commit.cmd = command::commit;
+        commit.add("transaction", "t1");
+        REQUIRE(c.send_with_receipt(commit));
+        c.send(command::begin, {{"transaction", "t2"}});
+        send_many(c, "/queue/tx", "open", 5, true, {{"transaction", "t2"}});
+        node.kill(SIGKILL);
+        REQUIRE(node.wait_exit(soon()).has_value());
+    }
+    node_process node{node_placement{d.path, "node-2.log"}, journal_config()};
+    REQUIRE(node.wait_ready(soon()));
+    auto got = drain(node, "/queue/tx");
+    CHECK_MESSAGE(got == numbered(5, "c"), join(got), "\n", node.log_tail());
+}
+
+TEST_CASE("journal: a duplicate inside a transaction fails its COMMIT and rolls it back") {
+    ACTORMQ_START_NODE(node, journal_config());
+    stomp_client c;
+    login(c, node);
+    send_many(c, "/queue/txdup", "seen", 1, true, {{"_AMQ_DUPL_ID", "x"}});
+    c.send(command::begin, {{"transaction", "t"}});
+    send_to(c, "/queue/txdup", "fresh", {{"transaction", "t"}, {"persistent", "true"}});
+    send_to(c, "/queue/txdup", "again",
+            {{"transaction", "t"}, {"persistent", "true"}, {"_AMQ_DUPL_ID", "x"}});
+    c.send(command::commit, {{"transaction", "t"}, {"receipt", "c1"}});
+    auto err = expect_error_and_close(c, "duplicate message in transaction 't'");
+    CHECK(drain(node, "/queue/txdup") == std::vector<std::string>{"seen0"});
+}
+
+TEST_CASE("journal: a corrupt record in the middle stops the node with file and offset") {
+    kept_dir d;
+    {
+        node_process node{node_placement{d.path, "node-1.log"}, journal_config()};
+        REQUIRE(node.wait_ready(soon()));
+        stomp_client c;
+        login(c, node);
+        send_many(c, "/queue/bad", "m", 10, true);
+        stop(node);
+    }
+    auto seg = first_segment(d.journal());
+    auto offsets = record_offsets(seg);
+    REQUIRE(offsets.size() >= 6);
+    patch(seg, offsets[3] + 40, "\x5a\x5a"); // inside the third message's record
+    std::string expected = "journal record at " + seg + " offset " + std::to_string(offsets[3])
+                           + " is corrupt";
+    {
+        node_process node{node_placement{d.path, "node-2.log"}, journal_config()};
+        auto status = node.wait_exit(soon());
+        REQUIRE(status.has_value());
+        CHECK(WIFEXITED(*status));
+        CHECK(WEXITSTATUS(*status) == 1);
+        CHECK_MESSAGE(node.log_text().find(expected) != std::string::npos, node.log_text());
+    }
+    node_process node{node_placement{d.path, "node-3.log"},
+                      journal_config("journal-corrupt-record-policy = \"skip\"\n")};
+    REQUIRE(node.wait_ready(soon()));
+    auto bodies = drain(node, "/queue/bad");
+    auto want = numbered(10, "m");
+    want.erase(want.begin() + 2); // offsets[0] is the queue binding, [3] the third message
+    CHECK(bodies == want);
+    CHECK(node.log_text().find("journal_corrupt_record") != std::string::npos);
+}
+
+TEST_CASE("journal: a torn last record is cut off silently") {
+    kept_dir d;
+    {
+        node_process node{node_placement{d.path, "node-1.log"}, journal_config()};
+        REQUIRE(node.wait_ready(soon()));
+        stomp_client c;
+        login(c, node);
+        send_many(c, "/queue/torn", "m", 5, true);
+        stop(node);
+    }
+    auto seg = first_segment(d.journal());
+    auto offsets = record_offsets(seg);
+    REQUIRE(offsets.size() == 7); // binding, five messages, end
+    // Zero the second half of the last record, as a write cut short by a crash would leave it.
+    auto last = offsets[5];
+    auto end = offsets[6];
+    patch(seg, last + (end - last) / 2, std::string(end - last - (end - last) / 2, '\0'));
+    node_process node{node_placement{d.path, "node-2.log"}, journal_config()};
+    REQUIRE(node.wait_ready(soon()));
+    CHECK(drain(node, "/queue/torn") == numbered(4, "m"));
+    CHECK(node.log_text().find("journal_torn_tail_cut") != std::string::npos);
+}
+
+TEST_CASE("journal: with persistence-enabled = false nothing is written") {
+    kept_dir d;
+    node_process node{node_placement{d.path, "node-1.log"},
+                      journal_config("persistence-enabled = false\n")};
+    REQUIRE(node.wait_ready(soon()));
+    stomp_client c;
+    login(c, node);
+    send_many(c, "/queue/mem", "m", 3, true);
+    CHECK(drain(node, "/queue/mem") == numbered(3, "m"));
+    CHECK_FALSE(std::filesystem::exists(d.journal()));
+}
