@@ -1,0 +1,388 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "crash/producers.hpp"
+
+#include "support/stomp_client.hpp"
+
+#include <optional>
+#include <set>
+
+namespace actormq::crash {
+
+namespace {
+
+using stomp::command;
+using test::in;
+using test::test_clock;
+
+/// How long one read waits before the loop looks at the stop and abort flags again.
+constexpr auto read_slice = std::chrono::milliseconds(100);
+
+/// How long a CONNECT may wait for CONNECTED.
+constexpr auto connect_timeout = std::chrono::milliseconds(5000);
+
+/// How often a producer whose node is down looks again.
+constexpr auto reconnect_poll = std::chrono::milliseconds(2);
+
+/// ERROR frames one transaction may get before the tx producer skips it.
+constexpr uint32_t tx_errors_max = 3;
+
+/// The receipt id parsed from "<prefix><number>", or nullopt.
+std::optional<uint64_t> receipt_number(const stomp::frame& f, const std::string& prefix) {
+    auto id = test::header_of(f, "receipt-id");
+    if (id.compare(0, prefix.size(), prefix) != 0 || id.size() == prefix.size()) {
+        return std::nullopt;
+    }
+    uint64_t n = 0;
+    for (size_t i = prefix.size(); i < id.size(); ++i) {
+        if (id[i] < '0' || id[i] > '9') {
+            return std::nullopt;
+        }
+        n = n * 10 + static_cast<uint64_t>(id[i] - '0');
+    }
+    return n;
+}
+
+/// One producer's STOMP connection, made again after every kill of the node.
+class producer_link {
+public:
+    producer_link(traffic_control& ctl, const producer_limits& limits, producer_stats& stats)
+        : ctl_(ctl),
+          limits_(limits),
+          stats_(stats) {}
+
+    /// Whether the producer should stop trying: abort, or stopping and out of time.
+    bool out_of_time() const {
+        return ctl_.abort || (ctl_.stop && test_clock::now() >= ctl_.stop_deadline.load());
+    }
+
+    /// Connects unless connected: polls (bounded by `limits.reconnect`) until the node is
+    /// up and answers CONNECT with CONNECTED. False if it gave up or ran out of time.
+    bool ensure() {
+        if (connected_) {
+            return true;
+        }
+        bool ok = test::wait_until(
+            in(limits_.reconnect), [&] { return out_of_time() || (ctl_.node_up && try_connect()); },
+            reconnect_poll);
+        if (!ok) {
+            give_up("the node did not accept a connection within "
+                    + std::to_string(limits_.reconnect.count()) + " ms");
+        }
+        return connected_;
+    }
+
+    /// Forgets the connection (the node died, or an ERROR closed it).
+    void drop() {
+        client_.close();
+        connected_ = false;
+    }
+
+    /// The next frame, or nullopt after `read_slice`; drops the link at EOF.
+    std::optional<stomp::frame> next() {
+        auto f = client_.receive(in(read_slice));
+        if (!f && (client_.eof() || client_.parse_failed())) {
+            drop();
+        }
+        return f;
+    }
+
+    /// Writes `bytes`; drops the link and returns false when the write fails.
+    bool write(const std::string& bytes) {
+        if (client_.send_raw(bytes)) {
+            return true;
+        }
+        drop();
+        return false;
+    }
+
+    /// Counts an ERROR frame and drops the link (the server closes it after an ERROR).
+    /// False once the producer has seen too many and gives up.
+    bool on_error(const stomp::frame& f) {
+        if (++stats_.errors == 1) {
+            stats_.first_error = test::describe(f);
+        }
+        drop();
+        if (stats_.errors >= limits_.errors_max) {
+            give_up(std::to_string(stats_.errors) + " ERROR frames");
+            return false;
+        }
+        return true;
+    }
+
+    /// Encodes `f` for the connection's version onto `out`.
+    void encode(const stomp::frame& f, std::string& out) const {
+        stomp::encode(f, client_.version(), out);
+    }
+
+    bool connected() const { return connected_; }
+
+private:
+    bool try_connect() {
+        if (!client_.connect_tcp(ctl_.port)) {
+            return false;
+        }
+        auto reply = client_.connect_stomp("guest", "guest", "1.2", "0,0", in(connect_timeout));
+        if (reply.cmd != command::connected) {
+            client_.close();
+            return false;
+        }
+        connected_ = true;
+        ++stats_.connects;
+        return true;
+    }
+
+    void give_up(const std::string& why) {
+        stats_.gave_up = true;
+        if (stats_.first_error.empty()) {
+            stats_.first_error = why;
+        }
+    }
+
+    traffic_control& ctl_;
+    const producer_limits& limits_;
+    producer_stats& stats_;
+    test::stomp_client client_;
+    bool connected_ = false;
+};
+
+/// A plain producer: keeps up to `limits.window` SENDs in flight, each with a receipt.
+class plain_producer {
+public:
+    plain_producer(traffic_control& ctl,
+                   const producer_limits& limits,
+                   stream_record& rec,
+                   producer_stats& stats)
+        : ctl_(ctl),
+          limits_(limits),
+          rec_(rec),
+          stats_(stats),
+          link_(ctl, limits, stats),
+          prefix_(std::to_string(rec.index) + "-") {}
+
+    void run() {
+        while (!done()) {
+            if (!link_.connected()) {
+                if (!link_.ensure() || !resend_all()) {
+                    continue;
+                }
+                last_progress_ = test_clock::now();
+            }
+            if (!ctl_.stop && !fill()) {
+                continue;
+            }
+            if (auto f = link_.next()) {
+                on_frame(*f);
+            } else if (link_.connected() && !in_flight_.empty()
+                       && test_clock::now() - last_progress_ > limits_.stall) {
+                // A connected node that confirms nothing for this long is stuck; a new
+                // connection (and the resends) shows whether it recovers.
+                ++stats_.stalls;
+                link_.drop();
+            }
+        }
+    }
+
+private:
+    bool done() const {
+        if (ctl_.abort || stats_.gave_up) {
+            return true;
+        }
+        return ctl_.stop && (in_flight_.empty() || link_.out_of_time());
+    }
+
+    /// Writes message k; false (link dropped) if the write failed.
+    bool send(uint64_t k) {
+        auto id = rec_.id(k);
+        stomp::frame f;
+        f.cmd = command::send;
+        f.add("destination", rec_.destination());
+        f.add("persistent", "true");
+        f.add("receipt", prefix_ + std::to_string(k));
+        f.add("_AMQ_DUPL_ID", id);
+        f.body = rec_.body(k, limits_.body_bytes);
+        f.add("content-length", std::to_string(f.body.size()));
+        std::string out;
+        link_.encode(f, out);
+        rec_.mark_sent(k);
+        return link_.write(out);
+    }
+
+    /// After a reconnect: every unconfirmed message again, with its original duplicate id.
+    bool resend_all() {
+        for (auto k : in_flight_) {
+            if (!send(k)) {
+                return false;
+            }
+            ++stats_.resent;
+        }
+        return true;
+    }
+
+    /// Sends new messages until the window is full; false if the link dropped.
+    bool fill() {
+        while (in_flight_.size() < limits_.window) {
+            auto k = next_k_++;
+            in_flight_.insert(k);
+            if (!send(k)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    void on_frame(const stomp::frame& f) {
+        if (f.cmd == command::error) {
+            link_.on_error(f);
+            return;
+        }
+        auto k = f.cmd == command::receipt ? receipt_number(f, prefix_) : std::nullopt;
+        if (k && in_flight_.erase(*k) == 1) {
+            rec_.mark_confirmed(*k);
+            ++ctl_.confirmed;
+            last_progress_ = test_clock::now();
+        }
+    }
+
+    traffic_control& ctl_;
+    const producer_limits& limits_;
+    stream_record& rec_;
+    producer_stats& stats_;
+    producer_link link_;
+    std::string prefix_;
+    std::set<uint64_t> in_flight_;
+    uint64_t next_k_ = 0;
+    test_clock::time_point last_progress_ = test_clock::now();
+};
+
+/// How one attempt at a transaction ended.
+enum class tx_outcome : uint8_t { committed, error, cut };
+
+/// A tx producer: one transaction at a time, redone with the same ids until committed.
+class tx_producer {
+public:
+    tx_producer(traffic_control& ctl,
+                const producer_limits& limits,
+                stream_record& rec,
+                producer_stats& stats)
+        : ctl_(ctl),
+          limits_(limits),
+          rec_(rec),
+          stats_(stats),
+          link_(ctl, limits, stats),
+          prefix_("t" + std::to_string(rec.index) + "-n") {}
+
+    void run() {
+        bool pending = false; // Transaction n_ was attempted and is not committed yet.
+        uint32_t errors = 0;
+        while (!ctl_.abort && !stats_.gave_up && !(ctl_.stop && !pending) && !link_.out_of_time()) {
+            if (!link_.ensure()) {
+                continue;
+            }
+            stats_.resent += pending ? tx_messages : 0;
+            pending = true;
+            auto outcome = attempt();
+            if (outcome == tx_outcome::error && ++errors < tx_errors_max) {
+                continue;
+            }
+            if (outcome != tx_outcome::cut) {
+                // Committed, or refused too often: either way the next transaction starts.
+                ++n_;
+                pending = false;
+                errors = 0;
+            }
+        }
+    }
+
+private:
+    /// Writes BEGIN, the SENDs and COMMIT of transaction n_ and waits for the receipt.
+    tx_outcome attempt() {
+        auto tx = prefix_ + std::to_string(n_);
+        std::string out;
+        stomp::frame begin;
+        begin.cmd = command::begin;
+        begin.add("transaction", tx);
+        link_.encode(begin, out);
+        for (uint64_t k = n_ * tx_messages; k < (n_ + 1) * tx_messages; ++k) {
+            stomp::frame f;
+            f.cmd = command::send;
+            f.add("destination", rec_.destination());
+            f.add("transaction", tx);
+            f.add("persistent", "true");
+            f.add("_AMQ_DUPL_ID", rec_.id(k));
+            f.body = rec_.body(k, limits_.body_bytes);
+            f.add("content-length", std::to_string(f.body.size()));
+            link_.encode(f, out);
+            rec_.mark_sent(k);
+        }
+        stomp::frame commit;
+        commit.cmd = command::commit;
+        commit.add("transaction", tx);
+        commit.add("receipt", tx);
+        link_.encode(commit, out);
+        return link_.write(out) ? await_commit() : tx_outcome::cut;
+    }
+
+    tx_outcome await_commit() {
+        auto stall = in(limits_.stall);
+        while (link_.connected() && !ctl_.abort && !link_.out_of_time()) {
+            auto f = link_.next();
+            if (f && f->cmd == command::error && refused_as_duplicate(*f)) {
+                ++stats_.tx_refused_as_duplicate;
+                link_.drop(); // The node closes the connection after an ERROR.
+                return confirm();
+            }
+            if (f && f->cmd == command::error) {
+                link_.on_error(*f);
+                return tx_outcome::error;
+            }
+            if (f && receipt_number(*f, prefix_) == n_) {
+                return confirm();
+            }
+            if (!f && link_.connected() && test_clock::now() >= stall) {
+                ++stats_.stalls;
+                link_.drop();
+            }
+        }
+        return tx_outcome::cut;
+    }
+
+    /// Whether `error` says the node already holds transaction n_'s messages.
+    bool refused_as_duplicate(const stomp::frame& error) const {
+        auto expected = "duplicate message in transaction '" + prefix_ + std::to_string(n_) + "'";
+        return test::header_of(error, "message") == expected;
+    }
+
+    tx_outcome confirm() {
+        for (uint64_t k = n_ * tx_messages; k < (n_ + 1) * tx_messages; ++k) {
+            rec_.mark_confirmed(k);
+        }
+        ctl_.confirmed += tx_messages;
+        return tx_outcome::committed;
+    }
+
+    traffic_control& ctl_;
+    const producer_limits& limits_;
+    stream_record& rec_;
+    producer_stats& stats_;
+    producer_link link_;
+    std::string prefix_;
+    uint64_t n_ = 0;
+};
+
+} // namespace
+
+void run_plain_producer(traffic_control& ctl,
+                        const producer_limits& limits,
+                        stream_record& rec,
+                        producer_stats& stats) {
+    plain_producer{ctl, limits, rec, stats}.run();
+}
+
+void run_tx_producer(traffic_control& ctl,
+                     const producer_limits& limits,
+                     stream_record& rec,
+                     producer_stats& stats) {
+    tx_producer{ctl, limits, rec, stats}.run();
+}
+
+} // namespace actormq::crash
