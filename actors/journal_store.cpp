@@ -199,7 +199,7 @@ struct scan_output {
 };
 
 // Decodes one segment held in memory, applying the torn-tail and corruption rules of
-// store::open (docs/journal.md).
+// store::open (see journal_store.hpp).
 class segment_scanner {
 public:
     segment_scanner(const scan_input& in, const std::vector<char>& data, open_result& res)
