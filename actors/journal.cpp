@@ -5,6 +5,7 @@
 
 #include "actors/recovery.hpp"
 
+#include <set>
 #include <system_error>
 
 namespace actormq {
@@ -13,6 +14,7 @@ uint64_t journal_state::add(std::vector<journal::record>& records) {
     for (auto& r : records) {
         r.id = next_id++;
         journal::encode(r, batch);
+        batch_records.push_back(std::move(r));
     }
     return next_id - 1;
 }
@@ -20,16 +22,52 @@ uint64_t journal_state::add(std::vector<journal::record>& records) {
 std::string journal_state::write_batch() {
     auto start = std::chrono::steady_clock::now();
     try {
-        store->append(batch);
+        auto where = store->append(batch);
         store->sync();
+        for (const auto& r : batch_records) {
+            live.note(r, where.file_seq);
+        }
     } catch (const std::system_error& e) {
         return e.what();
     }
+    batch_records.clear();
     last_sync = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - start);
     last_batch_bytes = batch.size();
     ++batches;
     batch.clear();
+    return {};
+}
+
+std::string journal_state::reclaim() {
+    try {
+        auto segs = store->segments();
+        auto current = store->current_segment();
+        std::set<uint64_t> present(segs.begin(), segs.end());
+        for (auto seg : segs) {
+            if (seg >= current) {
+                break;
+            }
+            if (!live.reclaimable(seg, present)) {
+                continue;
+            }
+            auto forwards = live.take_forwards(seg);
+            if (!forwards.empty()) {
+                add(forwards);
+                if (auto err = write_batch(); !err.empty()) {
+                    return err;
+                }
+            }
+            store->remove(seg);
+            live.drop(seg);
+            present.erase(seg);
+            ++segments_reclaimed;
+            ctx->log->debug("journal_segment_reclaimed seq={} forwarded={}", seg,
+                            forwards.size());
+        }
+    } catch (const std::exception& e) {
+        return e.what();
+    }
     return {};
 }
 
@@ -57,6 +95,13 @@ void flush(journal_ptr self) {
             w.promise.deliver(w.last_id);
         } else {
             w.promise.deliver(caf::make_error(caf::sec::runtime_error, st.failure));
+        }
+    }
+    // Answers first, then housekeeping: reclaiming never delays a confirmation.
+    if (st.failure.empty()) {
+        st.failure = st.reclaim();
+        if (!st.failure.empty()) {
+            st.ctx->log->error("journal_reclaim_failed reason=\"{}\"", st.failure);
         }
     }
 }
@@ -96,6 +141,10 @@ std::shared_ptr<recovered_state> recover(journal_ptr self) {
                           ? journal::corrupt_policy::skip
                           : journal::corrupt_policy::refuse;
         auto opened = st.store->open(policy);
+        st.live = journal::liveness{jc.id_cache_size};
+        for (const auto& lr : opened.records) {
+            st.live.note(lr.rec, lr.file_seq);
+        }
         *out = rebuild(opened, jc.id_cache_size, jc.persist_id_cache);
     } catch (const std::system_error& e) {
         out->error = e.what();

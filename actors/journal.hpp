@@ -2,6 +2,7 @@
 #pragma once
 
 #include "actors/fwd.hpp"
+#include "actors/journal_liveness.hpp"
 #include "actors/journal_store.hpp"
 #include "actors/server_context.hpp"
 
@@ -28,8 +29,12 @@ struct journal_state {
     std::shared_ptr<server_context> ctx;
     std::unique_ptr<journal::store> store;
     uint64_t next_id = 1;
-    /// Encoded records not yet written.
+    /// Encoded records not yet written, and the records themselves (for `live`).
     std::string batch;
+    std::vector<journal::record> batch_records;
+    /// What in which segment still matters to recovery.
+    journal::liveness live;
+    uint64_t segments_reclaimed = 0;
     std::vector<waiter> waiting;
     bool flush_scheduled = false;
     /// Set when a write failed: every later append fails too (the disk is not trusted).
@@ -45,6 +50,10 @@ struct journal_state {
 
     /// Writes and syncs the batch; returns an empty string or why it failed.
     std::string write_batch();
+
+    /// Deletes every segment older than the current one that recovery no longer needs, after
+    /// re-appending its live bindings and duplicate ids. Returns an error text or "".
+    std::string reclaim();
 };
 
 /// The behaviour of the journal actor; spawn it `caf::detached` (it blocks on fdatasync).

@@ -286,3 +286,58 @@ TEST_CASE("journal: with persistence-enabled = false nothing is written") {
     CHECK(drain(node, "/queue/mem") == numbered(3, "m"));
     CHECK_FALSE(std::filesystem::exists(d.journal()));
 }
+
+TEST_CASE("journal: consumed segments are deleted; what is left, and old duplicate ids, recover") {
+    kept_dir d;
+    auto cfg = journal_config("journal-file-size = 65536\n");
+    const size_t total = 600;
+    const size_t kept = 10;
+    auto dup_of = [](size_t i) { return header_list{{"_AMQ_DUPL_ID", "id-" + std::to_string(i)}}; };
+    {
+        node_process node{node_placement{d.path, "node-1.log"}, cfg};
+        REQUIRE(node.wait_ready(soon()));
+        stomp_client producer;
+        login(producer, node);
+        stomp_client consumer;
+        login(consumer, node);
+        subscribe(consumer, "/queue/reclaim", "s", "client-individual");
+        for (size_t i = 0; i < total; ++i) {
+            auto hs = dup_of(i);
+            hs.push_back({"persistent", "true"});
+            send_routed(producer, "/queue/reclaim", "m" + std::to_string(i) + std::string(1000, '.'),
+                        hs);
+            if (i < total - kept) {
+                auto m = expect_message(consumer);
+                stomp::frame ack;
+                ack.cmd = command::ack;
+                ack.add("id", *m.find("ack"));
+                REQUIRE(consumer.send_with_receipt(ack));
+            }
+        }
+        // 600 KiB went through 64 KiB segments; only the current, the ready ones and the few
+        // holding the last messages may remain.
+        size_t files = 0;
+        for (const auto& e : std::filesystem::directory_iterator(d.journal())) {
+            files += e.path().extension() == ".amq" ? 1 : 0;
+        }
+        CHECK_MESSAGE(files <= 5, files, " segment files left");
+        node.kill(SIGKILL);
+        REQUIRE(node.wait_exit(soon()).has_value());
+    }
+    node_process node{node_placement{d.path, "node-2.log"}, cfg};
+    REQUIRE(node.wait_ready(soon()));
+    {
+        stomp_client c;
+        login(c, node);
+        // The first message's segment is long gone; its duplicate id must still be known.
+        auto hs = dup_of(0);
+        hs.push_back({"persistent", "true"});
+        send_routed(c, "/queue/reclaim", "resent", hs);
+    }
+    auto rest = drain(node, "/queue/reclaim");
+    REQUIRE(rest.size() == kept);
+    for (size_t i = 0; i < kept; ++i) {
+        CHECK(rest[i].substr(0, rest[i].find('.'))
+              == "m" + std::to_string(total - kept + i));
+    }
+}

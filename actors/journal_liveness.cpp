@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "actors/journal_liveness.hpp"
+
+#include "actors/recovery.hpp"
+
+#include <algorithm>
+
+namespace actormq::journal {
+
+void liveness::note(const record& r, uint64_t seg) {
+    segs_[seg]; // Every segment that holds a record is known, even with nothing live.
+    if (r.type == record_type::commit || r.type == record_type::rollback) {
+        end_tx(r, seg);
+    } else if (r.tx_id != 0) {
+        open_tx_[r.tx_id].push_back({r, seg});
+        ++segs_[seg].open_tx;
+    } else {
+        apply(r, seg);
+    }
+}
+
+void liveness::apply(const record& r, uint64_t seg) {
+    switch (r.type) {
+        case record_type::add_queue: {
+            queue_payload p;
+            if (decode_payload(r.payload, p)) {
+                bindings_[p.name] = {r, seg};
+            }
+            return;
+        }
+        case record_type::delete_queue: {
+            queue_payload p;
+            if (decode_payload(r.payload, p)) {
+                bindings_.erase(p.name);
+            }
+            return;
+        }
+        case record_type::add_message:
+            return add_message(r, seg);
+        case record_type::ack:
+            return ack(r, seg);
+        case record_type::duplicate_id: {
+            dup_payload p;
+            if (decode_payload(r.payload, p)) {
+                remember_dup(p.address, p.dup_id, seg);
+            }
+            return;
+        }
+        default:
+            return;
+    }
+}
+
+void liveness::add_message(const record& r, uint64_t seg) {
+    message_payload p;
+    if (!decode_payload(r.payload, p) || p.queues.empty()) {
+        return;
+    }
+    messages_[p.message_id] = {seg, static_cast<uint32_t>(p.queues.size())};
+    ++segs_[seg].live;
+    for (const auto& [k, v] : p.headers) {
+        if (k == duplicate_id_header) {
+            remember_dup(p.address, v, seg);
+            break;
+        }
+    }
+}
+
+void liveness::ack(const record& r, uint64_t seg) {
+    ack_payload p;
+    if (!decode_payload(r.payload, p)) {
+        return;
+    }
+    auto it = messages_.find(p.message_id);
+    if (it == messages_.end()) {
+        return;
+    }
+    // Deleting this ack's segment while the message's segment stays would bring it back.
+    if (it->second.seg != seg) {
+        segs_[seg].depends_on.insert(it->second.seg);
+    }
+    if (--it->second.refs == 0) {
+        --segs_[it->second.seg].live;
+        messages_.erase(it);
+    }
+}
+
+void liveness::remember_dup(const std::string& address, const std::string& id, uint64_t seg) {
+    auto& d = dups_[address];
+    d.emplace_back(id, seg);
+    if (d.size() > id_cache_size_) {
+        d.pop_front();
+    }
+}
+
+void liveness::end_tx(const record& r, uint64_t seg) {
+    tx_payload p;
+    if (!decode_payload(r.payload, p)) {
+        return;
+    }
+    auto it = open_tx_.find(p.tx_id);
+    if (it == open_tx_.end()) {
+        return;
+    }
+    for (auto& part : it->second) {
+        --segs_[part.seg].open_tx;
+        if (r.type == record_type::commit) {
+            // Without this commit record the transaction's records would be rolled back.
+            if (part.seg != seg) {
+                segs_[seg].depends_on.insert(part.seg);
+            }
+            apply(part.rec, part.seg);
+        }
+    }
+    open_tx_.erase(it);
+}
+
+bool liveness::reclaimable(uint64_t seg, const std::set<uint64_t>& present) const {
+    auto it = segs_.find(seg);
+    if (it == segs_.end()) {
+        return true;
+    }
+    const auto& s = it->second;
+    if (s.live > 0 || s.open_tx > 0) {
+        return false;
+    }
+    return std::none_of(s.depends_on.begin(), s.depends_on.end(),
+                        [&](uint64_t d) { return d != seg && present.count(d) != 0; });
+}
+
+std::vector<record> liveness::take_forwards(uint64_t seg) {
+    std::vector<record> out;
+    for (auto it = bindings_.begin(); it != bindings_.end();) {
+        if (it->second.second == seg) {
+            out.push_back(std::move(it->second.first)); // noted again once re-appended
+            it = bindings_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (auto& [address, d] : dups_) {
+        auto moved = std::stable_partition(d.begin(), d.end(),
+                                           [&](const auto& e) { return e.second != seg; });
+        for (auto i = moved; i != d.end(); ++i) {
+            record r;
+            r.type = record_type::duplicate_id;
+            r.payload = encode_payload(dup_payload{address, i->first});
+            out.push_back(std::move(r));
+        }
+        d.erase(moved, d.end());
+    }
+    return out;
+}
+
+uint64_t liveness::live_messages(uint64_t seg) const {
+    auto it = segs_.find(seg);
+    return it == segs_.end() ? 0 : it->second.live;
+}
+
+} // namespace actormq::journal

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// Which journal segments still matter to recovery (docs/journal.md, "Reclaiming segments").
+// Pure code: the journal actor feeds it every record with the segment it went to, and asks it
+// which segments can be deleted and what must be re-appended first.
+
+#include "protocol/journal_format.hpp"
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace actormq::journal {
+
+/// Tracks live records per segment.
+class liveness {
+public:
+    explicit liveness(size_t id_cache_size = 20000) : id_cache_size_(id_cache_size) {}
+
+    /// Notes a record written (or recovered) in segment `seg`.
+    void note(const record& r, uint64_t seg);
+
+    /// Whether nothing in `seg` matters any more once its bindings and duplicate ids are
+    /// re-appended elsewhere: no live message, no open transaction, and no ack or commit in
+    /// it that refers to a segment still in `present`.
+    bool reclaimable(uint64_t seg, const std::set<uint64_t>& present) const;
+
+    /// The records to re-append before `seg` is deleted (its live bindings and the duplicate
+    /// ids it holds that are still among the last id-cache-size of their address). Forgets
+    /// them in `seg`; noting the re-appended records places them in their new segment.
+    std::vector<record> take_forwards(uint64_t seg);
+
+    /// Forgets a deleted segment.
+    void drop(uint64_t seg) { segs_.erase(seg); }
+
+    /// Live messages in a segment (for tests and status).
+    uint64_t live_messages(uint64_t seg) const;
+
+private:
+    struct segment {
+        uint64_t live = 0;
+        uint32_t open_tx = 0;
+        /// Segments whose records an ack or commit here refers to.
+        std::set<uint64_t> depends_on;
+    };
+
+    struct message {
+        uint64_t seg = 0;
+        uint32_t refs = 0;
+    };
+
+    /// A record of an open transaction and where it is.
+    struct tx_part {
+        record rec;
+        uint64_t seg = 0;
+    };
+
+    void apply(const record& r, uint64_t seg);
+    void add_message(const record& r, uint64_t seg);
+    void ack(const record& r, uint64_t seg);
+    void remember_dup(const std::string& address, const std::string& id, uint64_t seg);
+    void end_tx(const record& r, uint64_t seg);
+
+    size_t id_cache_size_;
+    std::map<uint64_t, segment> segs_;
+    std::unordered_map<uint64_t, message> messages_;
+    /// Live queue bindings: name -> (the add_queue record, its segment).
+    std::map<std::string, std::pair<record, uint64_t>> bindings_;
+    /// Per address, the last id-cache-size duplicate ids and their segments.
+    std::map<std::string, std::deque<std::pair<std::string, uint64_t>>> dups_;
+    std::unordered_map<uint64_t, std::vector<tx_part>> open_tx_;
+};
+
+} // namespace actormq::journal
