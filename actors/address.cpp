@@ -63,16 +63,22 @@ std::vector<journal::record> address_state::records_for(const std::vector<messag
                                                         routing_type routing,
                                                         uint64_t tx_id) const {
     std::vector<journal::record> out;
-    // Only the anycast queue is durable; subscription queues end with their subscriber.
-    if (!durable || routing != routing_type::anycast) {
+    // Durable: the anycast queue, and the durable subscriptions of a multicast address.
+    std::vector<std::string> queues;
+    if (durable && routing == routing_type::anycast) {
+        queues.push_back(anycast_queue_name(address));
+    } else if (durable) {
+        queues.assign(durable_subscriptions.begin(), durable_subscriptions.end());
+    }
+    if (queues.empty()) {
         return out;
     }
     for (const auto& m : msgs) {
         if (!m->persistent) {
             continue;
         }
-        journal::message_payload p{m->id,   m->address, m->destination,
-                                   m->headers, m->body, {anycast_queue_name(address)}};
+        journal::message_payload p{m->id,      m->address, m->destination,
+                                   m->headers, m->body,    queues};
         journal::record r;
         r.type = journal::record_type::add_message;
         r.tx_id = tx_id;
@@ -94,6 +100,16 @@ queue_actor spawn_queue(address_ptr self, std::string name, routing_type routing
                                     std::move(args));
 }
 
+/// Journals that a durable queue of this address exists.
+void journal_binding(address_ptr self, const std::string& queue, routing_type routing) {
+    auto& st = self->state;
+    journal::record r;
+    r.type = journal::record_type::add_queue;
+    r.payload = journal::encode_payload(journal::queue_payload{
+        queue, st.address, static_cast<uint8_t>(routing == routing_type::multicast ? 1 : 0)});
+    caf::anon_send(st.ctx->journal, append_atom::value, std::vector<journal::record>{r}, false);
+}
+
 /// Creates the anycast queue on first use, journaling its binding when it is durable.
 void ensure_anycast(address_ptr self) {
     auto& st = self->state;
@@ -103,12 +119,7 @@ void ensure_anycast(address_ptr self) {
     st.anycast = spawn_queue(self, anycast_queue_name(st.address), routing_type::anycast,
                              st.durable);
     if (st.durable) {
-        journal::record r;
-        r.type = journal::record_type::add_queue;
-        r.payload = journal::encode_payload(
-            journal::queue_payload{anycast_queue_name(st.address), st.address, 0});
-        caf::anon_send(st.ctx->journal, append_atom::value, std::vector<journal::record>{r},
-                       false);
+        journal_binding(self, anycast_queue_name(st.address), routing_type::anycast);
     }
 }
 
@@ -301,7 +312,8 @@ caf::result<route_status> route(address_ptr self, routing_type routing,
     return p;
 }
 
-caf::result<queue_actor> bind(address_ptr self, routing_type routing, std::string& name) {
+caf::result<queue_actor> bind(address_ptr self, routing_type routing, std::string& name,
+                              bool durable) {
     auto& st = self->state;
     if (routing == routing_type::anycast) {
         ensure_anycast(self);
@@ -310,7 +322,18 @@ caf::result<queue_actor> bind(address_ptr self, routing_type routing, std::strin
         }
         return *st.anycast;
     }
-    auto q = spawn_queue(self, name, routing_type::multicast, false);
+    if (auto it = st.subscriptions.find(name); it != st.subscriptions.end()) {
+        return it->second; // A durable subscription coming back to its queue.
+    }
+    // A durable subscription's queue is journaled only when the node persists at all.
+    bool persist = durable && st.durable;
+    auto q = spawn_queue(self, name, routing_type::multicast, persist);
+    if (durable) {
+        st.durable_subscriptions.insert(name);
+        if (persist) {
+            journal_binding(self, name, routing_type::multicast);
+        }
+    }
     st.subscriptions.emplace(std::move(name), q);
     return q;
 }
@@ -407,13 +430,18 @@ address_actor::behavior_type address(address_ptr self, std::shared_ptr<server_co
         for (const auto& id : seed->duplicate_ids) {
             st.duplicates.insert(id);
         }
-        if (seed->has_queue) {
+        for (auto& q : seed->queues) {
             // Recovered messages count against the address even past its maximum.
-            for (const auto& m : seed->messages) {
+            for (const auto& m : q.messages) {
                 st.usage->bytes += m->memory_bytes();
             }
-            st.anycast = spawn_queue(self, anycast_queue_name(st.address), routing_type::anycast,
-                                     st.durable, std::move(seed->messages));
+            auto h = spawn_queue(self, q.name, q.routing, st.durable, std::move(q.messages));
+            if (q.routing == routing_type::anycast) {
+                st.anycast = h;
+            } else {
+                st.subscriptions.emplace(q.name, h);
+                st.durable_subscriptions.insert(q.name);
+            }
         }
     }
     return {
@@ -425,14 +453,15 @@ address_actor::behavior_type address(address_ptr self, std::shared_ptr<server_co
         },
         [self](commit_atom, uint64_t tx_id) { finish_tx(self, tx_id, true); },
         [self](rollback_atom, uint64_t tx_id) { finish_tx(self, tx_id, false); },
-        [self](bind_atom, routing_type routing, std::string& name) {
-            return bind(self, routing, name);
+        [self](bind_atom, routing_type routing, std::string& name, bool durable) {
+            return bind(self, routing, name, durable);
         },
         [self](unbind_atom, const std::string& name) {
             auto& subs = self->state.subscriptions;
             if (auto i = subs.find(name); i != subs.end()) {
                 self->send(i->second, remove_atom::value);
                 subs.erase(i);
+                self->state.durable_subscriptions.erase(name);
             }
         },
         [self](space_atom) { drain_blocked(self); },

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "actors/fwd.hpp"
+#include "actors/recovery.hpp"
 #include "actors/server_context.hpp"
 
 #include <caf/typed_response_promise.hpp>
@@ -10,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -71,6 +73,8 @@ struct address_state {
     std::optional<queue_actor> anycast;
     /// Multicast subscription queues by name.
     std::map<std::string, queue_actor> subscriptions;
+    /// The names of the durable ones among them.
+    std::set<std::string> durable_subscriptions;
     std::deque<blocked_route> blocked;
     std::deque<pending_op> ops;
     uint64_t next_op = 1;
@@ -90,11 +94,11 @@ struct address_state {
                                              routing_type routing, uint64_t tx_id = 0) const;
 };
 
-/// What an address starts with after recovery.
+/// What an address starts with after recovery: its durable queues (the anycast one and
+/// durable subscriptions) with their messages, and its duplicate ids.
 struct address_seed {
-    std::vector<message_ptr> messages;
+    std::vector<recovered_queue> queues;
     std::vector<std::string> duplicate_ids;
-    bool has_queue = false;
 };
 
 /// The behaviour of an address actor.

@@ -167,7 +167,7 @@ bool connection::on_connect(stomp::frame& f) {
     connected_ = true;
     connect_timer_.cancel();
     parser_.set_version(r.version);
-    session_params p{id_, r.version, r.user, acceptor_.default_prefetch_count};
+    session_params p{id_, r.version, r.user, acceptor_.default_prefetch_count, r.client_id};
     session_ = sys_.spawn(session, ctx_, server_, shared_from_this(), std::move(p));
     std::string out;
     stomp::encode(connected_frame(r, acceptor_, ctx_->config.name, id_), r.version, out);

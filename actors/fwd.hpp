@@ -54,8 +54,9 @@ using queue_actor = caf::typed_actor<
     caf::reacts_to<unsub_atom, session_actor, uint64_t>,
     // Return `n` window slots of an auto-ack consumer (its messages reached the socket).
     caf::reacts_to<credit_atom, session_actor, uint64_t, uint32_t>,
-    // Acknowledge (consume) messages by id; answered once the acks are durable.
-    caf::replies_to<ack_atom, session_actor, uint64_t, std::vector<uint64_t>>::with<bool>,
+    // Acknowledge (consume) messages by id; answered once the acks are durable (by the
+    // journal itself when there are records, so the answer survives the queue).
+    caf::replies_to<ack_atom, session_actor, uint64_t, std::vector<uint64_t>>::with<uint64_t>,
     // The same inside transaction `tx_id`: journaled with it, answered once queued.
     caf::replies_to<ack_atom, session_actor, uint64_t, std::vector<uint64_t>, uint64_t>::with<bool>,
     // Refuse messages by id: they go back to the head of the queue for redelivery.
@@ -73,10 +74,10 @@ using address_actor = caf::typed_actor<
         route_status>,
     caf::reacts_to<commit_atom, uint64_t>,
     caf::reacts_to<rollback_atom, uint64_t>,
-    // Anycast: the address's queue (created on first use). Multicast: a new subscription
-    // queue with the given name.
-    caf::replies_to<bind_atom, routing_type, std::string>::with<queue_actor>,
-    // Delete a subscription queue of this address.
+    // Anycast: the address's queue (created on first use). Multicast: the subscription queue
+    // with the given name, created unless a durable one (`true`) of that name exists.
+    caf::replies_to<bind_atom, routing_type, std::string, bool>::with<queue_actor>,
+    // Delete a subscription queue of this address (a durable one for good).
     caf::reacts_to<unbind_atom, std::string>,
     // A queue freed space after the address was full.
     caf::reacts_to<space_atom>,

@@ -146,6 +146,27 @@ void queue_state::consumed(const broker_message& m) {
     ack_records.push_back(std::move(r));
 }
 
+void queue_state::forget_durable() {
+    if (!durable) {
+        return;
+    }
+    // Acks for what it still holds keep the journal's liveness exact; then the binding goes.
+    for (const auto& e : pending) {
+        consumed(*e.msg);
+    }
+    for (const auto& [id, f] : in_flight) {
+        consumed(*f.e.msg);
+    }
+    journal::record r;
+    r.type = journal::record_type::delete_queue;
+    r.payload = journal::encode_payload(
+        journal::queue_payload{stats.name, stats.address, static_cast<uint8_t>(stats.routing)});
+    ack_records.push_back(std::move(r));
+    caf::anon_send(ctx->journal, append_atom::value, std::move(ack_records), false);
+    ack_records.clear();
+    durable = false;
+}
+
 void queue_state::nack(const caf::actor_addr& session, uint64_t key,
                        const std::vector<uint64_t>& ids) {
     auto* c = find(session, key);
@@ -258,23 +279,19 @@ queue_actor::behavior_type queue(queue_ptr self, std::shared_ptr<server_context>
             dispatch(self);
         },
         [self](ack_atom, const session_actor& s, uint64_t key,
-               const std::vector<uint64_t>& ids) -> caf::result<bool> {
+               const std::vector<uint64_t>& ids) -> caf::result<uint64_t> {
             auto& st = self->state;
             st.ack(s.address(), key, ids);
             auto records = std::move(st.ack_records);
             st.ack_records.clear();
             dispatch(self);
             if (records.empty()) {
-                return true;
+                return uint64_t{0};
             }
-            // The ACK is confirmed once its records are on disk (the confirmation rule).
-            auto rp = self->make_response_promise<bool>();
+            // The ACK is confirmed once its records are on disk (the confirmation rule). The
+            // journal answers the session itself: the queue may be deleted meanwhile.
             bool sync = st.ctx->config.journal.journal_sync_non_transactional;
-            self->request(st.ctx->journal, caf::infinite, append_atom::value, std::move(records),
-                          sync)
-                .then([rp](uint64_t) mutable { rp.deliver(true); },
-                      [rp](caf::error& e) mutable { rp.deliver(e); });
-            return rp;
+            return self->delegate(st.ctx->journal, append_atom::value, std::move(records), sync);
         },
         [self](ack_atom, const session_actor& s, uint64_t key, const std::vector<uint64_t>& ids,
                uint64_t tx_id) {
@@ -304,6 +321,7 @@ queue_actor::behavior_type queue(queue_ptr self, std::shared_ptr<server_context>
             return s;
         },
         [self](remove_atom) {
+            self->state.forget_durable();
             self->state.clear();
             dispatch(self);
             self->quit();

@@ -63,6 +63,10 @@ struct queue_state {
     /// Notes that this queue is done with `m` (an ack record when it is durable).
     void consumed(const broker_message& m);
 
+    /// Journals the end of a durable queue being deleted (acks for what it holds, then its
+    /// binding); afterwards the queue is no longer durable.
+    void forget_durable();
+
     /// Adds messages at the tail.
     void enqueue(std::vector<message_ptr>& msgs);
 

@@ -43,9 +43,8 @@ uint64_t restore(server_ptr self, recovered_state& rs) {
         if (!seed) {
             seed = std::make_shared<address_seed>();
         }
-        seed->has_queue = true;
         restored += q.messages.size();
-        seed->messages = std::move(q.messages);
+        seed->queues.push_back(std::move(q));
     }
     for (auto& [addr, ids] : rs.duplicate_ids) {
         auto& seed = seeds[addr];

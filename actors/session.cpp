@@ -244,6 +244,13 @@ bool parse_prefetch(const stomp::frame& f, uint32_t& out) {
     return true;
 }
 
+/// The durable subscription name a SUBSCRIBE or UNSUBSCRIBE carries (Artemis' header or
+/// ActiveMQ's), or nullptr.
+const std::string* durable_name(const stomp::frame& f) {
+    const auto* n = f.find("durable-subscription-name");
+    return n != nullptr ? n : f.find("activemq.subscriptionName");
+}
+
 void on_subscribe(session_ptr self, stomp::frame& f) {
     auto& st = self->state;
     const auto* dest = require(self, f, "destination");
@@ -286,6 +293,16 @@ void on_subscribe(session_ptr self, stomp::frame& f) {
     }
     s.key = st.next_key++;
     s.queue_name = "sub." + std::to_string(st.params.id) + "." + std::to_string(s.key);
+    if (const auto* name = durable_name(f); name != nullptr && d->routing == routing_type::multicast) {
+        if (st.params.client_id.empty()) {
+            fail(self, "durable subscription needs a client-id",
+                 "send a 'client-id' header with CONNECT to subscribe durably", &f);
+            return;
+        }
+        // docs/stomp.md §5: the queue is named after the client and the subscription.
+        s.durable = true;
+        s.queue_name = st.params.client_id + "." + *name;
+    }
     // The subscription needs the address and then its queue; later frames wait for both, and
     // the receipt is queued once the queue has the consumer.
     auto rid = receipt_of(f);
@@ -294,7 +311,7 @@ void on_subscribe(session_ptr self, stomp::frame& f) {
         st.waiting = true;
         s.addr = a;
         self->request(a, st.ctx->request_timeout(), bind_atom::value, s.dest.routing,
-                      s.queue_name)
+                      s.queue_name, s.durable)
             .then(
                 [self, s, rid](queue_actor& q) mutable {
                     auto& st = self->state;
@@ -315,13 +332,16 @@ void on_subscribe(session_ptr self, stomp::frame& f) {
     });
 }
 
-/// Forgets a subscription: its unacked messages go back to the queue for redelivery.
-void drop_subscription(session_ptr self, session_state::subscription& s) {
+/// Forgets a subscription: its unacked messages go back to the queue for redelivery. A
+/// non-durable topic subscription's queue goes with it; a durable one's stays unless
+/// `delete_durable` (UNSUBSCRIBE naming the durable subscription).
+void drop_subscription(session_ptr self, session_state::subscription& s,
+                       bool delete_durable = false) {
     auto& st = self->state;
     for (const auto& u : s.unacked) {
         st.ack_index.erase(u.ack_id);
     }
-    if (s.dest.routing == routing_type::multicast) {
+    if (s.dest.routing == routing_type::multicast && (!s.durable || delete_durable)) {
         self->send(s.addr, unbind_atom::value, s.queue_name);
     } else {
         self->send(s.queue, unsub_atom::value, session_actor{self}, s.key);
@@ -343,7 +363,7 @@ void on_unsubscribe(session_ptr self, stomp::frame& f) {
         fail(self, "no subscription with id '" + *id + "'", "", &f);
         return;
     }
-    drop_subscription(self, *s);
+    drop_subscription(self, *s, durable_name(f) != nullptr);
     st.subs.erase(s->key);
     receipt_for(self, f);
 }
@@ -371,7 +391,7 @@ void apply_ack(session_ptr self, uint64_t key, uint64_t ack_id, bool nack) {
     self->request(s.queue, caf::infinite, ack_atom::value, session_actor{self}, key,
                   std::move(ids))
         .then(
-            [self, seq](bool) {
+            [self, seq](uint64_t) {
                 auto& st = self->state;
                 st.outstanding.erase(st.outstanding.find(seq));
                 emit_receipts(self);

@@ -25,6 +25,7 @@ struct session_params {
     stomp::version version = stomp::version::v1_2;
     std::string user;
     uint32_t default_prefetch = 1000;
+    std::string client_id;
 };
 
 /// STOMP acknowledgement modes.
@@ -62,6 +63,8 @@ struct session_state {
         queue_actor queue;
         ack_mode mode = ack_mode::automatic;
         uint32_t window = 0;
+        /// A durable topic subscription: its queue outlives the session (docs/stomp.md §5).
+        bool durable = false;
         std::deque<unacked_entry> unacked;
     };
 

@@ -125,6 +125,9 @@ handshake_result negotiate(const stomp::frame& f, const config::acceptor_config&
     if (acceptor.heart_beat_receive_ms != 0 && cx != 0) {
         r.receive_interval_ms = std::max(acceptor.heart_beat_receive_ms, cx);
     }
+    if (const auto* cid = f.find("client-id")) {
+        r.client_id = *cid;
+    }
     r.accepted = true;
     return r;
 }

@@ -17,6 +17,8 @@ struct handshake_result {
     stomp::version version = stomp::version::v1_0;
     /// The user the session runs as.
     std::string user;
+    /// CONNECT's `client-id`, which names durable subscriptions (may be empty).
+    std::string client_id;
     /// Milliseconds between heart-beats the server sends; 0 = none.
     uint32_t send_interval_ms = 0;
     /// Milliseconds between heart-beats the server expects; 0 = none.

@@ -341,3 +341,93 @@ TEST_CASE("journal: consumed segments are deleted; what is left, and old duplica
               == "m" + std::to_string(total - kept + i));
     }
 }
+
+namespace {
+
+/// Logs in with a client-id (which names durable subscriptions).
+void login_as(stomp_client& c, const node_process& node, const std::string& client_id) {
+    REQUIRE(c.connect_tcp(node.port()));
+    c.send(command::connect, {{"accept-version", "1.2"},
+                              {"host", "/"},
+                              {"login", "guest"},
+                              {"passcode", "guest"},
+                              {"client-id", client_id}});
+    auto f = c.receive(soon());
+    REQUIRE(f.has_value());
+    REQUIRE_MESSAGE(f->cmd == command::connected, describe(*f));
+}
+
+void subscribe_durably(stomp_client& c, const std::string& name) {
+    subscribe(c, "/topic/news", "d", "client-individual", {{"durable-subscription-name", name}});
+}
+
+/// Receives until the body `last` arrives, acking each; returns the bodies before it.
+std::vector<std::string> until(stomp_client& c, const std::string& last) {
+    std::vector<std::string> out;
+    for (;;) {
+        auto m = expect_message(c);
+        c.send(command::ack, {{"id", *m.find("ack")}});
+        if (m.body == last) {
+            return out;
+        }
+        out.push_back(m.body);
+    }
+}
+
+} // namespace
+
+TEST_CASE("journal: a durable topic subscription keeps messages while away and across SIGKILL") {
+    kept_dir d;
+    {
+        node_process node{node_placement{d.path, "node-1.log"}, journal_config()};
+        REQUIRE(node.wait_ready(soon()));
+        {
+            stomp_client sub;
+            login_as(sub, node, "c1");
+            subscribe_durably(sub, "s1");
+            stomp::frame bye;
+            bye.cmd = command::disconnect;
+            REQUIRE(sub.send_with_receipt(bye));
+        }
+        stomp_client p;
+        login(p, node);
+        send_many(p, "/topic/news", "p", 5, true);
+        send_many(p, "/topic/news", "n", 2, false); // kept in memory only
+        node.kill(SIGKILL);
+        REQUIRE(node.wait_exit(soon()).has_value());
+    }
+    node_process node{node_placement{d.path, "node-2.log"}, journal_config()};
+    REQUIRE(node.wait_ready(soon()));
+    stomp_client sub;
+    login_as(sub, node, "c1");
+    subscribe_durably(sub, "s1");
+    stomp_client p;
+    login(p, node);
+    send_routed(p, "/topic/news", "end");
+    CHECK(until(sub, "end") == numbered(5, "p"));
+    // UNSUBSCRIBE naming it deletes the subscription: what is sent next is not kept for it.
+    stomp::frame unsub;
+    unsub.cmd = command::unsubscribe;
+    unsub.add("id", "d");
+    unsub.add("durable-subscription-name", "s1");
+    bool unsubscribed = sub.send_with_receipt(unsub);
+    REQUIRE_MESSAGE(unsubscribed, (sub.buffered().empty() ? sub.last_error()
+                                                          : describe(sub.buffered().back())));
+    send_routed(p, "/topic/news", "lost", {{"persistent", "true"}});
+    subscribe_durably(sub, "s1");
+    send_routed(p, "/topic/news", "end2");
+    CHECK(until(sub, "end2").empty());
+}
+
+TEST_CASE("journal: a durable subscription without a client-id is refused") {
+    ACTORMQ_START_NODE(node, journal_config());
+    stomp_client c;
+    login(c, node);
+    stomp::frame f;
+    f.cmd = command::subscribe;
+    f.add("destination", "/topic/news");
+    f.add("id", "1");
+    f.add("durable-subscription-name", "s");
+    c.send(f);
+    expect_error_and_close(c, "durable subscription needs a client-id");
+}
