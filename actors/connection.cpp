@@ -280,13 +280,17 @@ void connection::arm_heart_beats(uint32_t send_ms, uint32_t receive_ms) {
     }
     if (receive_ttl_ms_ > 0) {
         read_since_check_ = false;
-        receive_timer_.expires_after(std::chrono::milliseconds(receive_ttl_ms_));
-        receive_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-            if (!ec) {
-                self->on_receive_check();
-            }
-        });
+        arm_receive_check();
     }
+}
+
+void connection::arm_receive_check() {
+    receive_timer_.expires_after(std::chrono::milliseconds(receive_ttl_ms_));
+    receive_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec) {
+            self->on_receive_check();
+        }
+    });
 }
 
 void connection::on_send_tick() {
@@ -318,12 +322,7 @@ void connection::on_receive_check() {
         return;
     }
     read_since_check_ = false;
-    receive_timer_.expires_after(std::chrono::milliseconds(receive_ttl_ms_));
-    receive_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-        if (!ec) {
-            self->on_receive_check();
-        }
-    });
+    arm_receive_check();
 }
 
 } // namespace actormq

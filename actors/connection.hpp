@@ -67,6 +67,7 @@ private:
     void arm_heart_beats(uint32_t send_ms, uint32_t receive_ms);
     void on_send_tick();
     void on_receive_check();
+    void arm_receive_check();
 
     tcp::socket socket_;
     uint64_t id_;

@@ -194,16 +194,25 @@ const std::string* require(session_ptr self, const stomp::frame& f, const char* 
     return v;
 }
 
+/// Where a frame's destination leads; on an invalid one, ERROR and nullopt.
+std::optional<destination_ref> resolve_or_fail(session_ptr self, const stomp::frame& f,
+                                               const std::string& destination) {
+    std::string err;
+    auto d = self->state.resolve(destination, err);
+    if (!d) {
+        fail(self, "invalid destination", err, &f);
+    }
+    return d;
+}
+
 void on_send(session_ptr self, stomp::frame& f) {
     auto& st = self->state;
     const auto* dest = require(self, f, "destination");
     if (dest == nullptr) {
         return;
     }
-    std::string err;
-    auto d = st.resolve(*dest, err);
+    auto d = resolve_or_fail(self, f, *dest);
     if (!d) {
-        fail(self, "invalid destination", err, &f);
         return;
     }
     const auto* tx = f.find("transaction");
@@ -269,10 +278,8 @@ void on_subscribe(session_ptr self, stomp::frame& f) {
         fail(self, "duplicate subscription id '" + s.id + "'", "", &f);
         return;
     }
-    std::string err;
-    auto d = st.resolve(*dest, err);
+    auto d = resolve_or_fail(self, f, *dest);
     if (!d) {
-        fail(self, "invalid destination", err, &f);
         return;
     }
     s.dest = *d;

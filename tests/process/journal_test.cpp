@@ -112,6 +112,16 @@ void stop(node_process& node) {
     REQUIRE(node.wait_exit(soon()).has_value());
 }
 
+/// Runs a first node in `dir` that stores `n` persistent messages on `dest`, then stops it.
+void prefill(const kept_dir& dir, const std::string& dest, size_t n) {
+    node_process node{node_placement{dir.path, "node-1.log"}, journal_config()};
+    REQUIRE(node.wait_ready(soon()));
+    stomp_client c;
+    login(c, node);
+    send_many(c, dest, "m", n, true);
+    stop(node);
+}
+
 } // namespace
 
 TEST_CASE("journal: persistent queue messages survive SIGKILL, non-persistent ones do not") {
@@ -220,14 +230,7 @@ TEST_CASE("journal: a duplicate inside a transaction fails its COMMIT and rolls 
 
 TEST_CASE("journal: a corrupt record in the middle stops the node with file and offset") {
     kept_dir d;
-    {
-        node_process node{node_placement{d.path, "node-1.log"}, journal_config()};
-        REQUIRE(node.wait_ready(soon()));
-        stomp_client c;
-        login(c, node);
-        send_many(c, "/queue/bad", "m", 10, true);
-        stop(node);
-    }
+    prefill(d, "/queue/bad", 10);
     auto seg = first_segment(d.journal());
     auto offsets = record_offsets(seg);
     REQUIRE(offsets.size() >= 6);
@@ -254,14 +257,7 @@ TEST_CASE("journal: a corrupt record in the middle stops the node with file and 
 
 TEST_CASE("journal: a torn last record is cut off silently") {
     kept_dir d;
-    {
-        node_process node{node_placement{d.path, "node-1.log"}, journal_config()};
-        REQUIRE(node.wait_ready(soon()));
-        stomp_client c;
-        login(c, node);
-        send_many(c, "/queue/torn", "m", 5, true);
-        stop(node);
-    }
+    prefill(d, "/queue/torn", 5);
     auto seg = first_segment(d.journal());
     auto offsets = record_offsets(seg);
     REQUIRE(offsets.size() == 7); // binding, five messages, end
