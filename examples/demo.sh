@@ -22,7 +22,10 @@ cat <<TXT
   (the message comes straight back to the subscription; type 'help' for more commands)
 
   Or run the scripted example:  /usr/bin/python3 examples/first_message.py
+  Persistent messages (SEND with persistent:true) are journaled in $build/demo-data/journal
+  and survive a restart, even kill -9.
   Logs follow below, one line per event. Ctrl-C stops the node cleanly.
 
 TXT
-exec "$node" --config "$config"
+# The demo's journal lives in the build tree, not wherever the command was typed.
+exec "$node" --config "$config" --set "journal-directory=$build/demo-data/journal"

@@ -24,7 +24,7 @@ class Listener(stomp.ConnectionListener):
 conn = stomp.Connection12([("127.0.0.1", port)])
 conn.set_listener("", Listener())
 conn.connect("guest", "guest", wait=True)
-print("connected to", conn.get_host_and_port())
+print("connected to 127.0.0.1:%d" % port)
 conn.subscribe(destination="/queue/demo", id="1", ack="client-individual")
 conn.send(destination="/queue/demo", body="hello from ActorMQ", receipt="sent-1")
 frame = received.get(timeout=10)
