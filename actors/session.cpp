@@ -21,6 +21,7 @@ using session_ptr = session_actor::stateful_pointer<session_state>;
 using stomp::command;
 
 void pump(session_ptr self);
+void on_closed(session_ptr self);
 
 /// Posts what the handlers wrote and the input bytes that are done to the connection.
 void flush(session_ptr self) {
@@ -450,13 +451,36 @@ struct commit_run {
     bool duplicate = false;
 };
 
-void commit_done(session_ptr self, const std::shared_ptr<commit_run>& run) {
+/// Ends a COMMIT: the prepared addresses release (commit) or drop (rollback) its messages.
+/// A session whose connection closed meanwhile cleans up now.
+void commit_end(session_ptr self, const std::shared_ptr<commit_run>& run, bool commit) {
     auto& st = self->state;
     for (const auto& a : run->prepared) {
-        self->send(a, commit_atom::value, run->tx_id);
+        if (commit) {
+            self->send(a, commit_atom::value, run->tx_id);
+        } else {
+            self->send(a, rollback_atom::value, run->tx_id);
+        }
     }
-    add_receipt(self, run->receipt);
+    run->prepared.clear();
+    st.committing = false;
     st.waiting = false;
+    if (st.close_deferred) {
+        on_closed(self);
+    }
+}
+
+/// A COMMIT that could not finish: nothing of it is released, and the client hears why.
+void commit_failed(session_ptr self, const std::shared_ptr<commit_run>& run,
+                   const caf::error& e) {
+    commit_end(self, run, false);
+    fail(self, "transaction failed", caf::to_string(e));
+    flush(self);
+}
+
+void commit_done(session_ptr self, const std::shared_ptr<commit_run>& run) {
+    add_receipt(self, run->receipt);
+    commit_end(self, run, true);
     pump(self);
     flush(self);
 }
@@ -474,10 +498,7 @@ void commit_record(session_ptr self, const std::shared_ptr<commit_run>& run) {
     self->request(st.ctx->journal, caf::infinite, append_atom::value,
                   std::vector<journal::record>{r}, sync)
         .then([self, run](uint64_t) { commit_done(self, run); },
-              [self](caf::error& e) {
-                  fail(self, "transaction failed", caf::to_string(e));
-                  flush(self);
-              });
+              [self, run](caf::error& e) { commit_failed(self, run, e); });
 }
 
 /// Phase 2: the transaction's acks, journaled with it.
@@ -506,10 +527,7 @@ void commit_acks(session_ptr self, const std::shared_ptr<commit_run>& run) {
                         commit_record(self, run);
                     }
                 },
-                [self](caf::error& e) {
-                    fail(self, "transaction failed", caf::to_string(e));
-                    flush(self);
-                });
+                [self, run](caf::error& e) { commit_failed(self, run, e); });
     }
     if (run->waiting == 0) {
         commit_record(self, run);
@@ -518,14 +536,10 @@ void commit_acks(session_ptr self, const std::shared_ptr<commit_run>& run) {
 
 /// After phase 1: roll back when an address found a duplicate, else go on with the acks.
 void commit_prepared(session_ptr self, const std::shared_ptr<commit_run>& run) {
-    auto& st = self->state;
     if (!run->duplicate) {
         return commit_acks(self, run);
     }
-    for (const auto& a : run->prepared) {
-        self->send(a, rollback_atom::value, run->tx_id);
-    }
-    st.waiting = false;
+    commit_end(self, run, false);
     fail(self, "duplicate message in transaction '" + run->name + "'",
          "a message of the transaction carries a duplicate id (" + std::string{duplicate_id_header}
              + ") that was already accepted; the transaction was rolled back");
@@ -552,6 +566,7 @@ void commit(session_ptr self, const std::string& name, session_state::transactio
         run->groups[it->second].second.second.push_back(std::move(s.msg));
     }
     st.waiting = true;
+    st.committing = true;
     if (run->groups.empty()) {
         return commit_prepared(self, run);
     }
@@ -570,10 +585,7 @@ void commit(session_ptr self, const std::string& name, session_state::transactio
                         commit_prepared(self, run);
                     }
                 },
-                [self](caf::error& e) {
-                    fail(self, "transaction failed", caf::to_string(e));
-                    flush(self);
-                });
+                [self, run](caf::error& e) { commit_failed(self, run, e); });
     }
 }
 
@@ -697,6 +709,11 @@ void on_written(session_ptr self, uint64_t total) {
 
 void on_closed(session_ptr self) {
     auto& st = self->state;
+    if (st.committing) {
+        // Finish the COMMIT first: leaving it half done would strand its messages.
+        st.close_deferred = true;
+        return;
+    }
     for (auto& [k, s] : st.subs) {
         drop_subscription(self, s);
     }

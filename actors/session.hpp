@@ -125,6 +125,10 @@ struct session_state {
     uint64_t confirm_due = 0;
     bool waiting = false;
     bool closing = false;
+    /// A COMMIT is between its phases; the session must not quit before it ends.
+    bool committing = false;
+    /// The connection closed during a COMMIT: clean up once it ends.
+    bool close_deferred = false;
     uint64_t seq = 0;
 
     // Routing and receipts.

@@ -427,3 +427,38 @@ TEST_CASE("journal: a durable subscription without a client-id is refused") {
     c.send(f);
     expect_error_and_close(c, "durable subscription needs a client-id");
 }
+
+TEST_CASE("journal: a client lost right after COMMIT can redo it and finds each message once") {
+    ACTORMQ_START_NODE(node, journal_config());
+    auto tx_send = [](stomp_client& c, size_t i) {
+        send_to(c, "/queue/redo", "m" + std::to_string(i),
+                {{"transaction", "t"},
+                 {"persistent", "true"},
+                 {"_AMQ_DUPL_ID", "redo-" + std::to_string(i)}});
+    };
+    {
+        stomp_client c;
+        login(c, node);
+        c.send(command::begin, {{"transaction", "t"}});
+        for (size_t i = 0; i < 5; ++i) {
+            tx_send(c, i);
+        }
+        c.send(command::commit, {{"transaction", "t"}});
+        c.close_abruptly(); // the COMMIT may or may not have been read: both must be safe
+    }
+    stomp_client c;
+    login(c, node);
+    c.send(command::begin, {{"transaction", "t"}});
+    for (size_t i = 0; i < 5; ++i) {
+        tx_send(c, i);
+    }
+    c.send(command::commit, {{"transaction", "t"}, {"receipt", "redo"}});
+    auto answer = c.receive(soon());
+    REQUIRE(answer.has_value());
+    // RECEIPT: the first COMMIT never happened. ERROR: it did, and this redo was a duplicate.
+    bool ok = answer->cmd == command::receipt
+              || (answer->cmd == command::error
+                  && header_of(*answer, "message").find("duplicate message") != std::string::npos);
+    CHECK_MESSAGE(ok, describe(*answer));
+    CHECK(drain(node, "/queue/redo") == numbered(5, "m"));
+}
