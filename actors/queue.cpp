@@ -162,8 +162,7 @@ void queue_state::forget_durable() {
     r.payload = journal::encode_payload(
         journal::queue_payload{stats.name, stats.address, static_cast<uint8_t>(stats.routing)});
     ack_records.push_back(std::move(r));
-    caf::anon_send(ctx->journal, append_atom::value, std::move(ack_records), false);
-    ack_records.clear();
+    caf::anon_send(ctx->journal, append_atom::value, take_ack_records(), false);
     durable = false;
 }
 
@@ -220,10 +219,9 @@ void dispatch(queue_ptr self) {
         auto& c = st.consumers[idx];
         self->send(c.session, deliver_atom::value, c.spec.key, std::move(batch));
     }
-    if (!st.ack_records.empty()) {
+    if (auto records = st.take_ack_records(); !records.empty()) {
         // Auto-acked messages: nobody waits for these records.
-        caf::anon_send(st.ctx->journal, append_atom::value, std::move(st.ack_records), false);
-        st.ack_records.clear();
+        caf::anon_send(st.ctx->journal, append_atom::value, std::move(records), false);
     }
     if (st.crossed_below) {
         st.crossed_below = false;
@@ -282,8 +280,7 @@ queue_actor::behavior_type queue(queue_ptr self, std::shared_ptr<server_context>
                const std::vector<uint64_t>& ids) -> caf::result<uint64_t> {
             auto& st = self->state;
             st.ack(s.address(), key, ids);
-            auto records = std::move(st.ack_records);
-            st.ack_records.clear();
+            auto records = st.take_ack_records();
             dispatch(self);
             if (records.empty()) {
                 return uint64_t{0};
@@ -297,14 +294,12 @@ queue_actor::behavior_type queue(queue_ptr self, std::shared_ptr<server_context>
                uint64_t tx_id) {
             auto& st = self->state;
             st.ack(s.address(), key, ids);
-            if (!st.ack_records.empty()) {
-                for (auto& r : st.ack_records) {
+            if (auto records = st.take_ack_records(); !records.empty()) {
+                for (auto& r : records) {
                     r.tx_id = tx_id;
                 }
                 // The session's commit record follows these and makes them durable.
-                caf::anon_send(st.ctx->journal, append_atom::value, std::move(st.ack_records),
-                               false);
-                st.ack_records.clear();
+                caf::anon_send(st.ctx->journal, append_atom::value, std::move(records), false);
             }
             dispatch(self);
             return true;

@@ -10,6 +10,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 namespace actormq {
@@ -62,6 +63,9 @@ struct queue_state {
 
     /// Notes that this queue is done with `m` (an ack record when it is durable).
     void consumed(const broker_message& m);
+
+    /// The ack records collected so far, leaving none behind.
+    std::vector<journal::record> take_ack_records() { return std::exchange(ack_records, {}); }
 
     /// Journals the end of a durable queue being deleted (acks for what it holds, then its
     /// binding); afterwards the queue is no longer durable.

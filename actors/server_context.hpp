@@ -40,8 +40,6 @@ struct address_usage {
     std::atomic<int64_t> bytes{0};
     /// max-size-bytes; negative = unbounded.
     int64_t max_bytes = -1;
-
-    bool full() const { return max_bytes >= 0 && bytes.load(std::memory_order_relaxed) >= max_bytes; }
 };
 
 } // namespace actormq

@@ -135,11 +135,16 @@ void route_batches(session_ptr self) {
     st.open_batches.clear();
 }
 
+/// The key grouping messages for one route request: an address and a routing type.
+std::string batch_key(const std::string& address, routing_type routing) {
+    return address + (routing == routing_type::multicast ? "/m" : "/a");
+}
+
 /// Adds one message to the batch of its address (or to its transaction).
 void add_send(session_ptr self, const address_actor& addr, const destination_ref& d,
               message_ptr msg) {
     auto& st = self->state;
-    auto& b = st.open_batches[d.address + (d.routing == routing_type::multicast ? "/m" : "/a")];
+    auto& b = st.open_batches[batch_key(d.address, d.routing)];
     if (b.msgs.empty()) {
         b.addr = addr;
         b.address = d.address;
@@ -558,8 +563,7 @@ void commit(session_ptr self, const std::string& name, session_state::transactio
     run->acks = std::move(tx.acks);
     std::map<std::string, size_t> index;
     for (auto& s : tx.sends) {
-        auto key = s.address + (s.routing == routing_type::multicast ? "/m" : "/a");
-        auto [it, added] = index.emplace(key, run->groups.size());
+        auto [it, added] = index.emplace(batch_key(s.address, s.routing), run->groups.size());
         if (added) {
             run->groups.push_back({s.addr, {s.routing, {}}});
         }

@@ -11,10 +11,6 @@ std::string to_string(errc e) {
             return "no_such_address";
         case errc::auto_create_disabled:
             return "auto_create_disabled";
-        case errc::address_full:
-            return "address_full";
-        case errc::shutting_down:
-            return "shutting_down";
     }
     return "unknown";
 }

@@ -15,8 +15,6 @@ enum class errc : uint8_t {
     none = 0,
     no_such_address,       ///< the address does not exist and may not be created
     auto_create_disabled,  ///< auto-create-addresses / auto-create-queues is false
-    address_full,          ///< max-size-bytes reached with address-full-policy FAIL
-    shutting_down,         ///< the server is stopping
 };
 
 /// A stable lower-case name for the error ("no_such_address").
