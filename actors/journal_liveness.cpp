@@ -53,7 +53,7 @@ void liveness::apply(const record& r, uint64_t seg) {
 
 void liveness::add_message(const record& r, uint64_t seg) {
     message_payload p;
-    if (!decode_payload(r.payload, p) || p.queues.empty()) {
+    if (!decode_message_metadata(r.payload, p) || p.queues.empty()) {
         return;
     }
     messages_[p.message_id] = {seg, static_cast<uint32_t>(p.queues.size())};

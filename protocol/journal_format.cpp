@@ -147,6 +147,12 @@ public:
         return true;
     }
 
+    // A string that is checked and passed over without being copied.
+    bool skip_str() {
+        uint32_t n = 0;
+        return u32(n) && take(n);
+    }
+
     // A count of elements that each take at least `min_bytes`; a count the remaining input
     // cannot hold is rejected before anything is allocated for it.
     bool count(uint32_t& out, size_t min_bytes) {
@@ -306,7 +312,9 @@ bool decode_payload(std::string_view in, queue_payload& out) {
            && r.done();
 }
 
-bool decode_payload(std::string_view in, message_payload& out) {
+namespace {
+
+bool decode_message(std::string_view in, message_payload& out, bool with_body) {
     reader r(in);
     uint32_t n = 0;
     if (!r.u64(out.message_id) || !r.str(out.address) || !r.str(out.destination)
@@ -321,7 +329,7 @@ bool decode_payload(std::string_view in, message_payload& out) {
             return false;
         }
     }
-    if (!r.str(out.body) || !r.count(n, 4)) {
+    if (!(with_body ? r.str(out.body) : r.skip_str()) || !r.count(n, 4)) {
         return false;
     }
     out.queues.clear();
@@ -332,6 +340,17 @@ bool decode_payload(std::string_view in, message_payload& out) {
         }
     }
     return r.done();
+}
+
+} // namespace
+
+bool decode_payload(std::string_view in, message_payload& out) {
+    return decode_message(in, out, true);
+}
+
+bool decode_message_metadata(std::string_view in, message_payload& out) {
+    out.body.clear();
+    return decode_message(in, out, false);
 }
 
 bool decode_payload(std::string_view in, ack_payload& out) {

@@ -116,4 +116,8 @@ bool decode_payload(std::string_view in, ack_payload& out);
 bool decode_payload(std::string_view in, tx_payload& out);
 bool decode_payload(std::string_view in, dup_payload& out);
 
+/// Like decode_payload for a message, with the same checks, but leaves `out.body` empty
+/// instead of copying it (for bookkeeping that needs ids, headers and queues only).
+bool decode_message_metadata(std::string_view in, message_payload& out);
+
 } // namespace actormq::journal

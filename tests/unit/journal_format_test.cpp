@@ -318,6 +318,25 @@ TEST_CASE("journal format: decode_payload: rejects short input and trailing byte
     check_rejects_bad_lengths(dup_payload{"a", "d"});
 }
 
+TEST_CASE("journal format: message metadata: everything but the body, with the same checks") {
+    auto m = full_message();
+    auto bytes = encode_payload(m);
+    message_payload meta;
+    meta.body = "left over";
+    REQUIRE(decode_message_metadata(bytes, meta));
+    CHECK(meta.message_id == m.message_id);
+    CHECK(meta.address == m.address);
+    CHECK(meta.destination == m.destination);
+    CHECK(meta.headers == m.headers);
+    CHECK(meta.queues == m.queues);
+    CHECK(meta.body.empty());
+    message_payload ignored;
+    for (size_t cut = 0; cut < bytes.size(); ++cut) {
+        CHECK_FALSE(decode_message_metadata(bytes.substr(0, cut), ignored));
+    }
+    CHECK_FALSE(decode_message_metadata(bytes + "x", ignored));
+}
+
 TEST_CASE("journal format: decode_payload: rejects huge counts and lengths without allocating") {
     message_payload m;
     // message_id, two empty strings, then 2^32-1 headers with nothing behind them.
