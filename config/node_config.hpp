@@ -110,6 +110,55 @@ struct journal_config {
     bool persist_id_cache = true;
 };
 
+/// The HA policy (reference text "HA Policies"): which strategy, and this node's role in it.
+/// TOML: [ha-policy.live-only], [ha-policy.shared-store.primary] (alias `master`) or
+/// [ha-policy.shared-store.backup] (alias `slave`).
+enum class ha_kind : uint8_t {
+    live_only,    ///< no backup (the default)
+    shared_store, ///< live and backup share one journal directory and its lock file
+};
+
+enum class ha_role : uint8_t {
+    primary, ///< starts as the live server of its node id
+    backup,  ///< waits on the lock and takes over when the live is gone
+};
+
+struct ha_policy_config {
+    ha_kind kind = ha_kind::live_only;
+    ha_role role = ha_role::primary;
+    /// Stopping this server normally (SIGTERM) lets the backup take over; when false the lock
+    /// file says "paused" and the backup stays passive.
+    bool failover_on_shutdown = false;
+    /// Backup only: once active, give way when the original live comes back.
+    bool allow_failback = true;
+    /// Backup only: after giving way, wait as a backup again (false: the process exits).
+    bool restart_backup = true;
+    /// Milliseconds between two attempts to take the lock file's locks, and between two looks
+    /// at its state while serving (so a failback request is seen within this time).
+    uint32_t lock_poll_interval_ms = 10;
+};
+
+/// The cluster: how this node finds and talks to the others (CAF middleman). TOML: [cluster],
+/// plus the top-level cluster-user and cluster-password.
+struct cluster_config {
+    /// Whether a [cluster] table was given; without it the node joins no one.
+    bool enabled = false;
+    /// Loopback unless configured otherwise.
+    std::string host = "127.0.0.1";
+    /// 0 asks the OS for a free port; the bound port goes to the ports file as "cluster".
+    uint16_t port = 0;
+    /// "HOST:PORT" cluster addresses of the other members (static discovery).
+    std::vector<std::string> members;
+    /// Milliseconds between attempts to reach a member that is not connected.
+    uint32_t reconnect_interval_ms = 200;
+    /// CAF middleman heart-beat and connection timeout (caf-notes.md §3: both or neither).
+    uint32_t heartbeat_interval_ms = 200;
+    uint32_t connection_timeout_ms = 1000;
+    /// Credentials every member must present to join (Artemis cluster-user / cluster-password).
+    std::string user = "actormq-cluster";
+    std::string password;
+};
+
 /// Everything one actormq-node reads from its TOML file.
 struct node_config {
     /// The file the config came from (or "<string>"), for messages.
@@ -134,6 +183,8 @@ struct node_config {
     journal_config journal;
     std::vector<acceptor_config> acceptors;
     security_config security;
+    ha_policy_config ha_policy;
+    cluster_config cluster;
     /// In file order; lookups pick the most specific match (see settings_for).
     std::vector<address_settings> address_settings_list;
 
