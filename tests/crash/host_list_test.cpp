@@ -39,7 +39,9 @@ node_spec live_only(const std::string& dir, const std::string& name, uint32_t ho
     std::filesystem::create_directories(s.dir);
     s.log_prefix = name;
     s.host = host;
-    s.config = [d = s.dir] { return crash_node_config(d); };
+    s.config = [d = s.dir] {
+        return crash_node_config(d);
+    };
     return s;
 }
 

@@ -90,7 +90,9 @@ node_runner::node_runner(std::string dir,
                          node_limits limits)
     : ctl_(ctl),
       limits_(limits) {
-    spec_.config = [dir] { return crash_node_config(dir); };
+    spec_.config = [dir] {
+        return crash_node_config(dir);
+    };
     spec_.dir = std::move(dir);
     spec_.sets = std::move(sets);
 }
@@ -115,8 +117,8 @@ bool node_runner::start() {
         return false;
     }
     if (!node_->wait_ready(test::in(limits_.ready))) {
-        problem_ = spec_.log_prefix + " run " + run + " did not start (see " + node_->log_path()
-                   + ")";
+        problem_ =
+            spec_.log_prefix + " run " + run + " did not start (see " + node_->log_path() + ")";
         return false;
     }
     auto port = node_->port("stomp");

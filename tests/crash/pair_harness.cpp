@@ -129,14 +129,14 @@ private:
             return true;
         }
         return problem(when + ": the " + n.name() + " "
-                       + (status ? node_runner::describe_status(*status) : "did not exit")
-                       + " on " + (sig == SIGTERM ? "SIGTERM" : "SIGKILL"));
+                       + (status ? node_runner::describe_status(*status) : "did not exit") + " on "
+                       + (sig == SIGTERM ? "SIGTERM" : "SIGKILL"));
     }
 
     /// SIGKILLs `victim` (which serves) and waits for the first RECEIPT from `survivor`:
     /// the failover time in ms, or nullopt (and a problem noted).
-    std::optional<int64_t> kill_and_fail_over(node_runner& victim, node_runner& survivor,
-                                              const std::string& label) {
+    std::optional<int64_t>
+    kill_and_fail_over(node_runner& victim, node_runner& survivor, const std::string& label) {
         auto& ctl = traffic_.ctl();
         ctl.await_receipt_from(survivor.host());
         auto killed_at = test_clock::now();
@@ -201,8 +201,8 @@ private:
         std::printf("%s, trigger=%s, failover to the backup in %lld ms; primary back in %lld ms",
                     head.c_str(), trigger, static_cast<long long>(*failover),
                     static_cast<long long>(ms_since(restart_at)));
-        bool backup_next = i + 1 < schedule.kills.size()
-                           && schedule.kills[i + 1].target == pair_role::backup;
+        bool backup_next =
+            i + 1 < schedule.kills.size() && schedule.kills[i + 1].target == pair_role::backup;
         if (backup_next) {
             std::printf("\n");
             ++i;
@@ -255,7 +255,8 @@ private:
         std::printf("%s, trigger=failback%s, failover to the primary in %lld ms; backup back "
                     "in %lld ms\n",
                     head.c_str(), giving_way ? " (the backup was giving way)" : "",
-                    static_cast<long long>(*failover), static_cast<long long>(ms_since(restart_at)));
+                    static_cast<long long>(*failover),
+                    static_cast<long long>(ms_since(restart_at)));
         if (!backup_.refuses_connections()) {
             problem("two servers: the restarted backup accepts connections");
         }

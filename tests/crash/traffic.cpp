@@ -24,8 +24,8 @@ void print_ids(const char* what, uint64_t n, const std::vector<std::string>& ids
     for (const auto& id : ids) {
         list += (list.empty() ? "" : ", ") + id;
     }
-    std::printf("%s (%llu, first %zu): %s\n", what, static_cast<unsigned long long>(n),
-                ids.size(), list.c_str());
+    std::printf("%s (%llu, first %zu): %s\n", what, static_cast<unsigned long long>(n), ids.size(),
+                list.c_str());
 }
 
 } // namespace

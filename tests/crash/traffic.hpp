@@ -54,11 +54,11 @@ private:
 
 /// What the end of a run reports besides the traffic and the verdict.
 struct run_end {
-    uint32_t kills = 0;                 ///< SIGKILLs done.
-    bool drained = false;               ///< Whether the final drain completed.
-    std::vector<std::string> problems;  ///< Broker problems, one `problem:` line each.
-    std::vector<std::string> logs;      ///< Every node log, for a failed run.
-    std::string extra;                  ///< A line printed before the verdict ("" for none).
+    uint32_t kills = 0;                ///< SIGKILLs done.
+    bool drained = false;              ///< Whether the final drain completed.
+    std::vector<std::string> problems; ///< Broker problems, one `problem:` line each.
+    std::vector<std::string> logs;     ///< Every node log, for a failed run.
+    std::string extra;                 ///< A line printed before the verdict ("" for none).
 };
 
 /// Prints the traffic, `end.extra`, the verdict and, on a failure, the offending ids, the
