@@ -37,14 +37,18 @@ ports_free() {
     done
 }
 
-# start_node NAME: starts the node in the background, detached from this terminal. Its log
+# start_node NAME: starts the node in the background. Its log
 # grows across runs; log_start remembers where this run's lines begin.
 start_node() {
     local name=$1
     "$node" --check-config "$here/shared-store/$name.toml" >/dev/null
     log_start=$(($(stat -c %s "$data/$name.log" 2>/dev/null || echo 0) + 1))
-    (cd "$data" && setsid "$node" --config "$here/shared-store/$name.toml" \
-        </dev/null >>"$name.log" 2>&1 & echo $! >"$name.pid")
+    # nohup execs the node, so $! is the node's own pid; it outlives this script and the terminal.
+    (
+        cd "$data"
+        nohup "$node" --config "$here/shared-store/$name.toml" </dev/null >>"$name.log" 2>&1 &
+        echo $! >"$name.pid"
+    )
 }
 
 # wait_for NAME WHAT COMMAND...: polls COMMAND for up to 30 s while the node stays alive.
