@@ -42,7 +42,8 @@ class Listener(stomp.ConnectionListener):
         self.conn = conn
         self.run_id = run_id
         self.connected_frame = None
-        self.lost = False
+        # stomp.py runs one receiver thread per connection; it ends when the connection does.
+        self.loops_ended = 0
         self.receipts = set()
         self.received = collections.Counter()  # seq -> deliveries of this run's messages
         self.redelivered = 0
@@ -56,8 +57,8 @@ class Listener(stomp.ConnectionListener):
     def on_connected(self, frame):
         self._change(lambda: setattr(self, "connected_frame", frame))
 
-    def on_disconnected(self):
-        self._change(lambda: setattr(self, "lost", True))
+    def on_receiver_loop_completed(self, frame):
+        self._change(lambda: setattr(self, "loops_ended", self.loops_ended + 1))
 
     def on_receipt(self, frame):
         self._change(lambda: self.receipts.add(frame.headers.get("receipt-id")))
@@ -93,11 +94,15 @@ class FailoverClient:
         self.conn.set_listener("failover-demo", self.listener)
         self.node_ids = []
         self.reconnects = 0
+        self.generation = 0  # loops_ended while the current connection is up
+
+    def lost(self):
+        return self.listener.loops_ended > self.generation
 
     def connect(self):
         """Connects to the first address of the host list that accepts, and subscribes."""
         with self.listener.cv:
-            self.listener.lost = False
+            self.generation = self.listener.loops_ended
             self.listener.connected_frame = None
         self.conn.connect("guest", "guest", wait=True)
         headers = self.listener.connected_frame.headers
@@ -113,16 +118,21 @@ class FailoverClient:
         self.wait_receipt(receipt)
 
     def reconnect(self):
+        """Closes what is left of the connection and connects again over the host list."""
         self.reconnects += 1
         say(f"connection lost; reconnecting over {[p for _, p in self.hosts]}")
-        self.conn.transport.disconnect_socket()
+        with self.listener.cv:
+            if not self.lost():
+                self.conn.transport.disconnect_socket()
+            # The old receiver thread must be gone before stomp.py starts a new one.
+            self.listener.cv.wait_for(self.lost, RECEIPT_TIMEOUT)
         self.connect()
 
     def wait_receipt(self, receipt):
         """True once `receipt` arrived; False when the connection was lost or timed out."""
         with self.listener.cv:
             self.listener.cv.wait_for(
-                lambda: receipt in self.listener.receipts or self.listener.lost, RECEIPT_TIMEOUT)
+                lambda: receipt in self.listener.receipts or self.lost(), RECEIPT_TIMEOUT)
             return receipt in self.listener.receipts
 
     def send(self, seq):
@@ -151,7 +161,7 @@ class FailoverClient:
         while True:
             with self.listener.cv:
                 self.listener.cv.wait_for(
-                    lambda: self.listener.lost or confirmed <= set(self.listener.received),
+                    lambda: self.lost() or confirmed <= set(self.listener.received),
                     max(0.0, deadline - time.monotonic()))
                 if confirmed <= set(self.listener.received) or time.monotonic() >= deadline:
                     return
