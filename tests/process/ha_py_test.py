@@ -162,7 +162,7 @@ class PairFixture(unittest.TestCase):
         wait_until(self.primary.accepts_connections, WAIT,
                    lambda: f"the primary to serve\n{self.primary.describe()}")
         self.backup = Node(node_config("backup", "backup", self.journal,
-                                       members=[self.primary.cluster_port],
+                                       members=self.cluster_ports(self.primary),
                                        **{"allow-failback": True, "restart-backup": True}))
         self.addCleanup(self.backup.cleanup)
         self.backup.start()
@@ -196,6 +196,11 @@ class PairFixture(unittest.TestCase):
                    for t, _ in result.failures + result.errors)
 
     # -- helpers ---------------------------------------------------------------------------
+
+    @staticmethod
+    def cluster_ports(node):
+        """The node's cluster port as a members list ([] while the node has no cluster port)."""
+        return [node.ports["cluster"]] if "cluster" in node.ports else []
 
     def hosts(self):
         return [("127.0.0.1", self.primary.port), ("127.0.0.1", self.backup.port)]
@@ -292,6 +297,8 @@ class SharedStorePairTest(PairFixture):
 
     def test_connected_names_the_node_id_and_the_backup_connector(self):
         expected = f"127.0.0.1:{self.backup.port}"
+        for node in (self.primary, self.backup):
+            self.assertIn("cluster", node.ports, f"no cluster port in the ports file {node.ports}")
         seen = []
 
         def backup_connector():
@@ -321,7 +328,7 @@ class SharedStorePairTest(PairFixture):
         mark = self.backup.log_mark()
         lost = rec.disconnects
         self.primary.config_toml = node_config("primary", "primary", self.journal,
-                                               members=[self.backup.cluster_port])
+                                               members=self.cluster_ports(self.backup))
         self.primary.start()
         self.backup.wait_for_log("ha_giving_way", since=mark)
         rec.wait_for(lambda r: r.disconnects > lost, "the backup to close the client")
