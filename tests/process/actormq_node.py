@@ -49,7 +49,7 @@ def node_binary():
         raise NodeError("ACTORMQ_NODE is not set; point it at the actormq-node binary")
     if not os.access(path, os.X_OK):
         raise NodeError(f"ACTORMQ_NODE={path} is not an executable file")
-    return path
+    return os.path.abspath(path)  # nodes run in their own directories
 
 
 class Node:

@@ -329,6 +329,8 @@ class SharedStorePairTest(PairFixture):
         lost = rec.disconnects
         self.primary.config_toml = node_config("primary", "primary", self.journal,
                                                members=self.cluster_ports(self.backup))
+        # The same port as before: it is the address in the clients' host lists.
+        self.primary.extra_args = ["--set", f"acceptors.stomp.port={self.primary.port}"]
         self.primary.start()
         self.backup.wait_for_log("ha_giving_way", since=mark)
         rec.wait_for(lambda r: r.disconnects > lost, "the backup to close the client")
