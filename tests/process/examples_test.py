@@ -64,6 +64,7 @@ class ExamplesTest(unittest.TestCase):
     def test_first_message_example_sends_and_receives_against_the_single_node_config(self):
         node = Node(example_config("single-node.toml"),
                     extra_args=["--set", "acceptors.stomp.port=0"])
+        self.addCleanup(node.cleanup)
         node.start()
         try:
             out = run_first_message(node.port)
@@ -100,6 +101,7 @@ class ExamplesTest(unittest.TestCase):
             ["/usr/bin/python3", os.path.join(EXAMPLES, "shared-store", "failover_client.py"),
              "--ports", f"{primary.port},{backup.port}", "--interval-ms", "10"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.addCleanup(client.stdout.close)
         self.addCleanup(lambda: client.poll() is None and client.kill())
         lines = Lines(client)
         lines.wait_for(lambda l: l.startswith("confirmed 5 via"), "5 confirmed messages")
