@@ -7,6 +7,7 @@
 #include "actors/recovery.hpp"
 #include "actors/server.hpp"
 #include "actors/server_context.hpp"
+#include "cluster/cluster.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -50,6 +51,7 @@ caf::actor_system_config& caf_config(caf::actor_system_config& cfg,
                 caf::timespan{std::chrono::milliseconds(nc.cluster.heartbeat_interval_ms)});
         cfg.set("middleman.connection-timeout",
                 caf::timespan{std::chrono::milliseconds(nc.cluster.connection_timeout_ms)});
+        cluster::add_message_types(cfg);
     }
     cfg.load<caf::io::middleman>();
     return cfg;
@@ -120,9 +122,12 @@ struct node::impl {
     std::shared_ptr<ha_view> view = std::make_shared<ha_view>();
     std::unique_ptr<instance> current;
 
-    /// Tells the cluster this node's role; a no-op until a cluster is configured.
-    std::function<void(const std::string& role, const std::string& node_id)> announce =
-        [](const std::string&, const std::string&) {};
+    /// The cluster's local handle (invalid without [cluster]), what this node last told it,
+    /// and the last topology it reported; guarded by `cluster_mtx`.
+    caf::actor cluster;
+    std::mutex cluster_mtx;
+    cluster::member_info self_info;
+    cluster::topology last_topology;
 
     std::thread ha_thread;
     std::mutex mtx;
@@ -133,6 +138,11 @@ struct node::impl {
         : cfg(std::move(c)), log(spdlog::get("actors")), sys(caf_config(caf_cfg, cfg)) {}
 
     std::string reserve_ports();
+    std::string start_cluster();
+    /// Tells the cluster this node's role and node id (a no-op without a cluster).
+    void announce(const std::string& role, const std::string& node_id);
+    /// Recomputes the backup connectors CONNECTED names; call with `cluster_mtx` held.
+    void refresh_view();
     bool activate(const std::string& node_id);
     void deactivate(bool reserve_again);
     bool recover(instance& inst);
@@ -180,6 +190,47 @@ std::string node::impl::reserve_ports() {
         reserved.push_back(std::move(sock));
     }
     return {};
+}
+
+std::string node::impl::start_cluster() {
+    const auto& first = cfg.acceptors.front();
+    self_info.name = cfg.name;
+    self_info.role = cfg.ha_policy.kind == config::ha_kind::shared_store ? "starting" : "live";
+    self_info.node_id = locks ? locks->node_id() : std::string{};
+    self_info.connector = first.host + ":" + std::to_string(ports[first.name]);
+    auto on_change = [this](const cluster::topology& t) {
+        std::lock_guard<std::mutex> guard{cluster_mtx};
+        last_topology = t;
+        refresh_view();
+    };
+    auto started = cluster::start(sys, cfg.cluster, self_info, std::move(on_change),
+                                  spdlog::get("cluster"));
+    if (!started.error.empty()) {
+        return started.error;
+    }
+    std::lock_guard<std::mutex> guard{cluster_mtx};
+    cluster = started.handle;
+    ports["cluster"] = started.port;
+    self_info.cluster_address = cfg.cluster.host + ":" + std::to_string(started.port);
+    return {};
+}
+
+void node::impl::refresh_view() {
+    std::string joined;
+    for (const auto& c : last_topology.backups_of(self_info.node_id)) {
+        joined += (joined.empty() ? "" : ",") + c;
+    }
+    view->set_backups(std::move(joined));
+}
+
+void node::impl::announce(const std::string& role, const std::string& node_id) {
+    std::lock_guard<std::mutex> guard{cluster_mtx};
+    self_info.role = role;
+    self_info.node_id = node_id;
+    refresh_view();
+    if (cluster) {
+        caf::anon_send(cluster, caf::update_atom::value, self_info);
+    }
 }
 
 /// Opens the journal and replays it into the new server before any client can connect.
@@ -416,6 +467,12 @@ int node::start() {
             return 1;
         }
     }
+    if (d.cfg.cluster.enabled) {
+        if (auto err = d.start_cluster(); !err.empty()) {
+            d.log->error("cluster_failed reason=\"{}\"", err);
+            return 1;
+        }
+    }
     nlohmann::json ports_json = nlohmann::json::object();
     if (!shared_store) {
         std::string node_id = d.locks ? d.locks->ensure_node_id() : std::string{};
@@ -425,6 +482,7 @@ int node::start() {
         if (d.locks) {
             d.locks->set_state(lock_state::live);
         }
+        d.announce("live", node_id);
     }
     for (const auto& [name, port] : d.ports) {
         ports_json[name] = port;
@@ -460,6 +518,10 @@ void node::stop() {
     }
     d.deactivate(false);
     d.reserved.clear();
+    if (d.cluster) {
+        caf::anon_send_exit(d.cluster, caf::exit_reason::user_shutdown);
+        d.cluster = nullptr;
+    }
     d.work.reset();
     d.ioc.stop();
     for (auto& t : d.io_threads) {

@@ -286,4 +286,30 @@ TEST_CASE("ha: a live-only node refuses a journal directory another server holds
     CHECK(second.log_text().find("journal_in_use") != std::string::npos);
 }
 
+TEST_CASE("ha: with a cluster, CONNECTED names the backup and, after failover, no one") {
+    temp_dir store;
+    auto top = [](const std::string& role, const std::string& members) {
+        return "cluster-password = \"pair\"\n[cluster]\nport = 0\nmembers = [" + members
+               + "]\n[ha-policy.shared-store." + role + "]\n";
+    };
+    ACTORMQ_START_NODE(primary, node_config("", "", top("primary", "")), ha_sets(store));
+    wait_serving(primary);
+    auto cluster_address = "\"127.0.0.1:" + std::to_string(primary.port("cluster")) + "\"";
+    ACTORMQ_START_NODE(backup, node_config("", "", top("backup", cluster_address)),
+                       ha_sets(store));
+    auto expected = "127.0.0.1:" + std::to_string(backup.port());
+    std::optional<stomp::frame> connected;
+    bool named = wait_until(soon(), [&] {
+        connected = try_login(primary.port());
+        return connected && header_of(*connected, "backup-connector") == expected;
+    });
+    INFO("tail of primary log:\n", primary.log_tail());
+    CHECK_MESSAGE(named, "CONNECTED never named ", expected);
+
+    primary.kill(SIGKILL);
+    auto after = wait_serving(backup);
+    CHECK(header_of(after, "node-id") == header_of(*connected, "node-id"));
+    CHECK(header_of(after, "backup-connector").empty());
+}
+
 } // namespace actormq::test

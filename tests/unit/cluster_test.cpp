@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: Apache-2.0
+// The cluster actor (cluster/cluster.hpp) between several actor systems in this one process,
+// over real loopback sockets: joins, refusals, updates and members that leave.
+#include "cluster/cluster.hpp"
+
+#include "tests/support/wait.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include <doctest/doctest.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace actormq;
+using namespace std::chrono_literals;
+using test::in;
+using test::wait_until;
+
+namespace {
+
+/// Keeps every formatted log line; unlike spdlog's ostream sink it can be read safely while
+/// actors still write (the read takes the sink's own lock).
+class capture_sink : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    std::string text() {
+        std::lock_guard<std::mutex> guard(mutex_);
+        return text_;
+    }
+
+protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+        spdlog::memory_buf_t buf;
+        formatter_->format(msg, buf);
+        text_.append(buf.data(), buf.size());
+    }
+
+    void flush_() override {}
+
+private:
+    std::string text_;
+};
+
+/// What one test member is started with.
+struct member_spec {
+    std::string name;
+    std::vector<std::string> members;
+    std::string password = "s3cret";
+    uint16_t port = 0;
+};
+
+/// One cluster member: its own actor system (middleman loaded), logger and cluster actor.
+struct test_member {
+    caf::actor_system_config cfg;
+    caf::actor_system sys;
+    std::shared_ptr<capture_sink> sink = std::make_shared<capture_sink>();
+    std::shared_ptr<spdlog::logger> log;
+    cluster::start_result started;
+    std::mutex mtx;
+    cluster::topology last; // guarded by mtx; the latest topology given to on_change
+
+    static caf::actor_system_config& prepare(caf::actor_system_config& c) {
+        c.load<caf::io::middleman>();
+        cluster::add_message_types(c);
+        c.set("scheduler.max-threads", size_t{2});
+        c.set("middleman.heartbeat-interval", caf::timespan{200ms});
+        c.set("middleman.connection-timeout", caf::timespan{1000ms});
+        return c;
+    }
+
+    explicit test_member(const member_spec& spec) : sys(prepare(cfg)) {
+        log = std::make_shared<spdlog::logger>("cluster", sink);
+        log->set_level(spdlog::level::debug);
+        config::cluster_config cc;
+        cc.enabled = true;
+        cc.port = spec.port;
+        cc.members = spec.members;
+        cc.reconnect_interval_ms = 50;
+        cc.user = "actormq-cluster";
+        cc.password = spec.password;
+        cluster::member_info me{spec.name, "", "starting", "127.0.0.1:1" + spec.name, "", 0};
+        started = cluster::start(
+            sys, cc, me,
+            [this](const cluster::topology& t) {
+                std::lock_guard<std::mutex> guard(mtx);
+                last = t;
+            },
+            log);
+        REQUIRE_MESSAGE(started.error.empty(), started.error);
+        REQUIRE(started.port != 0);
+    }
+
+    ~test_member() {
+        caf::anon_send_exit(started.handle, caf::exit_reason::user_shutdown);
+    }
+
+    std::string address() const { return "127.0.0.1:" + std::to_string(started.port); }
+
+    /// The topology as last reported to on_change.
+    cluster::topology seen() {
+        std::lock_guard<std::mutex> guard(mtx);
+        return last;
+    }
+
+    /// The topology as the actor answers (caf::get_atom).
+    cluster::topology asked() {
+        caf::scoped_actor self{sys};
+        cluster::topology out;
+        self->request(started.handle, 5s, caf::get_atom::value)
+            .receive([&](cluster::topology& t) { out = std::move(t); },
+                     [&](caf::error& err) { FAIL_CHECK(sys.render(err)); });
+        return out;
+    }
+
+    /// The info `name` announced, as this member last reported it; nullopt when not a member.
+    std::optional<cluster::member_info> info_of(const std::string& name) {
+        for (auto& m : seen().members) {
+            if (m.name == name) {
+                return m;
+            }
+        }
+        return std::nullopt;
+    }
+
+    bool knows(const std::string& name) { return info_of(name).has_value(); }
+
+    bool logged(const std::string& text) {
+        return sink->text().find(text) != std::string::npos;
+    }
+
+    void update(cluster::member_info info) {
+        caf::anon_send(started.handle, caf::update_atom::value, std::move(info));
+    }
+};
+
+test::deadline_t soon() {
+    return in(10s);
+}
+
+} // namespace
+
+TEST_CASE("cluster: join: members with the right credentials see each other with their info") {
+    test_member a{{"a", {}}};
+    test_member b{{"b", {a.address()}}};
+    REQUIRE(wait_until(soon(), [&] { return a.knows("b") && b.knows("a"); }));
+
+    auto a_seen_by_b = *b.info_of("a");
+    CHECK(a_seen_by_b.role == "starting");
+    CHECK(a_seen_by_b.connector == "127.0.0.1:1a");
+    CHECK(a_seen_by_b.cluster_address == a.address());
+    auto b_seen_by_a = *a.info_of("b");
+    CHECK(b_seen_by_a.connector == "127.0.0.1:1b");
+    CHECK(b_seen_by_a.cluster_address == b.address());
+
+    // The answer to get_atom is the same topology, this member first.
+    auto t = a.asked();
+    REQUIRE(t.members.size() == 2);
+    CHECK(t.members[0].name == "a");
+    CHECK(t.members[1].name == "b");
+    CHECK(a.logged("cluster_member_joined name=b address=" + b.address()));
+    CHECK(b.logged("cluster_member_joined name=a address=" + a.address()));
+}
+
+TEST_CASE("cluster: join: two members listing each other join once") {
+    test_member a{{"a", {}}};
+    test_member b{{"b", {a.address()}}};
+    // c lists both; a and b learn of c by its joins, c of both by its own.
+    test_member c{{"c", {a.address(), b.address()}}};
+    REQUIRE(wait_until(soon(), [&] {
+        return a.seen().members.size() == 3 && b.seen().members.size() == 3
+               && c.seen().members.size() == 3;
+    }));
+    auto text = c.sink->text();
+    CHECK(text.find("cluster_member_joined name=a") == text.rfind("cluster_member_joined name=a"));
+}
+
+TEST_CASE("cluster: update: a local update reaches every joined member") {
+    test_member a{{"a", {}}};
+    test_member b{{"b", {a.address()}}};
+    REQUIRE(wait_until(soon(), [&] { return a.knows("b") && b.knows("a"); }));
+
+    a.update({"a", "node-1", "live", "127.0.0.1:1a", "", 0});
+    REQUIRE(wait_until(soon(), [&] { return b.seen().live_of("node-1") == "127.0.0.1:1a"; }));
+    // The update keeps the cluster address the actor assigned and bumps the version.
+    auto a_self = a.seen().members.front();
+    CHECK(a_self.cluster_address == a.address());
+    CHECK(a_self.version == 2);
+    CHECK(b.info_of("a")->version == 2);
+
+    b.update({"b", "node-1", "backup", "127.0.0.1:1b", "", 0});
+    REQUIRE(wait_until(soon(), [&] {
+        return a.seen().backups_of("node-1") == std::vector<std::string>{"127.0.0.1:1b"};
+    }));
+    CHECK(a.seen().backups_of("node-2").empty());
+    CHECK(a.seen().live_of("node-1") == "127.0.0.1:1a");
+}
+
+TEST_CASE("cluster: join: a wrong password is refused and logged on both sides") {
+    test_member a{{"a", {}}};
+    test_member c{{"c", {a.address()}, "wrong-password"}};
+    std::string reason = "reason=\"bad cluster credentials\"";
+    REQUIRE(wait_until(soon(), [&] {
+        return a.logged("cluster_join_refused peer=" + c.address() + " " + reason)
+               && c.logged("cluster_join_refused by=" + a.address() + " " + reason);
+    }));
+    CHECK_FALSE(a.knows("c"));
+    CHECK_FALSE(c.knows("a"));
+    CHECK(a.asked().members.size() == 1);
+    CHECK(c.asked().members.size() == 1);
+    CHECK_FALSE(a.logged("joined"));
+    // Neither password ever reaches a log.
+    CHECK_FALSE(a.logged("wrong-password"));
+    CHECK_FALSE(c.logged("wrong-password"));
+    CHECK_FALSE(a.logged("s3cret"));
+}
+
+TEST_CASE("cluster: leave: a member whose system shuts down is removed and may come back") {
+    auto b = std::make_unique<test_member>(member_spec{"b", {}});
+    auto b_port = b->started.port;
+    test_member a{{"a", {b->address()}}};
+    REQUIRE(wait_until(soon(), [&] { return a.knows("b") && b->knows("a"); }));
+
+    b.reset();
+    REQUIRE(wait_until(soon(), [&] { return !a.knows("b"); }));
+    CHECK(a.logged("cluster_member_left name=b reason="));
+    CHECK(a.asked().members.size() == 1);
+
+    // b comes back on the same port; a's reconnect attempts find it.
+    b = std::make_unique<test_member>(member_spec{"b", {}, "s3cret", b_port});
+    REQUIRE(wait_until(soon(), [&] { return a.knows("b") && b->knows("a"); }));
+}
+
+TEST_CASE("cluster: security: an actor that has not joined cannot change what a member knows") {
+    test_member a{{"a", {}}};
+    test_member b{{"b", {a.address()}}};
+    REQUIRE(wait_until(soon(), [&] { return a.knows("b"); }));
+
+    // An outsider reaches a's published cluster actor without joining.
+    caf::actor_system_config cfg;
+    caf::actor_system outsider{test_member::prepare(cfg)};
+    auto remote = outsider.middleman().remote_actor("127.0.0.1", a.started.port);
+    REQUIRE(remote);
+    caf::scoped_actor self{outsider};
+    cluster::member_info fake{"b", "node-9", "live", "6.6.6.6:1", b.address(), 99};
+    self->send(*remote, cluster::announce_atom::value, fake);
+    self->send(*remote, caf::update_atom::value, fake);
+    // Messages from one sender arrive in order: once get_atom is answered (refused, as the
+    // asker is remote), the two above have been handled.
+    bool refused = false;
+    self->request(*remote, 5s, caf::get_atom::value)
+        .receive([&](cluster::topology&) {}, [&](caf::error&) { refused = true; });
+    CHECK(refused);
+    CHECK(a.logged("cluster_announce_ignored"));
+    CHECK(a.logged("cluster_update_ignored"));
+    CHECK(a.info_of("b")->role == "starting");
+    CHECK(a.seen().members.front().role == "starting");
+    CHECK(a.asked().live_of("node-9").empty());
+}
+
+TEST_CASE("cluster: topology: backups_of and live_of pick members by role and node id") {
+    cluster::topology t;
+    t.members = {
+        {"p", "n1", "live", "h:1", "c:1", 1},     {"b1", "n1", "backup", "h:2", "c:2", 1},
+        {"b2", "n1", "backup", "h:3", "c:3", 1},  {"x", "n2", "backup", "h:4", "c:4", 1},
+        {"s", "", "starting", "h:5", "c:5", 1},   {"u", "", "backup", "h:6", "c:6", 1},
+    };
+    CHECK(t.live_of("n1") == "h:1");
+    CHECK(t.live_of("n2").empty());
+    CHECK(t.backups_of("n1") == std::vector<std::string>{"h:2", "h:3"});
+    CHECK(t.backups_of("n2") == std::vector<std::string>{"h:4"});
+    // An unknown node id ("") matches no member, even those that do not know theirs yet.
+    CHECK(t.backups_of("").empty());
+    CHECK(t.live_of("").empty());
+}
+
+TEST_CASE("cluster: credentials: secrets compare equal only when identical") {
+    CHECK(cluster::same_secret("change-me", "change-me"));
+    CHECK(cluster::same_secret("", ""));
+    CHECK_FALSE(cluster::same_secret("change-me", "change-mE"));
+    CHECK_FALSE(cluster::same_secret("change-me", "change-me!"));
+    CHECK_FALSE(cluster::same_secret("change-me", ""));
+    CHECK_FALSE(cluster::same_secret(std::string_view("a\0b", 3), "a"));
+}
