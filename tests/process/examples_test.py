@@ -86,9 +86,9 @@ class ExamplesTest(unittest.TestCase):
         primary.start()
         wait_until(primary.accepts_connections, what=lambda: f"the primary to serve\n"
                                                              f"{primary.describe()}")
-        members = [f'"127.0.0.1:{p}"' for p in [primary.ports.get("cluster")] if p]
         backup = Node(example_config("shared-store", "backup.toml"),
-                      extra_args=common + ["--set", f"cluster.members=[{','.join(members)}]"])
+                      extra_args=common + ["--set", f'cluster.members=["127.0.0.1:'
+                                                    f'{primary.cluster_port}"]'])
         self.addCleanup(backup.cleanup)
         backup.start()
         backup.wait_for_log("ha_waiting_for_live")
