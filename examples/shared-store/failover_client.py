@@ -146,13 +146,14 @@ class FailoverClient:
                                headers={"persistent": "true", "_AMQ_DUPL_ID": receipt,
                                         "seq": str(seq), "demo-run": self.run_id},
                                receipt=receipt)
-                if self.wait_receipt(receipt):
-                    host, port = self.conn.transport.current_host_and_port
-                    again = f" (resent {attempt - 1}x, same _AMQ_DUPL_ID)" if attempt > 1 else ""
-                    say(f"confirmed {seq} via {host}:{port}{again}")
-                    return
+                confirmed = self.wait_receipt(receipt)
+                host, port = self.conn.transport.current_host_and_port or ("?", "?")
             except (NotConnectedException, OSError):
-                pass
+                confirmed = False  # the socket failed under the SEND
+            if confirmed:
+                again = f" (resent {attempt - 1}x, same _AMQ_DUPL_ID)" if attempt > 1 else ""
+                say(f"confirmed {seq} via {host}:{port}{again}")
+                return
             self.reconnect()
 
     def drain(self, confirmed):
