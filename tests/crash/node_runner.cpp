@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "crash/node_runner.hpp"
 
+#include "support/stomp_client.hpp"
+
 #include <csignal>
 #include <stdexcept>
 #include <sys/wait.h>
@@ -8,6 +10,10 @@
 namespace actormq::crash {
 
 namespace {
+
+/// How long a serving probe waits for CONNECTED, and how often it tries again.
+constexpr auto probe_wait = std::chrono::milliseconds(2000);
+constexpr auto probe_poll = std::chrono::milliseconds(2);
 
 /// `s` as a TOML basic string, with quotes and backslashes escaped.
 std::string toml_string(const std::string& s) {
@@ -21,66 +27,156 @@ std::string toml_string(const std::string& s) {
     return out + "\"";
 }
 
+/// The acceptor, users and address settings every crash node shares.
+constexpr const char* common_tables = "\n[acceptors.stomp]\n"
+                                      "port = 0\n"
+                                      "\n[security]\n"
+                                      "allow-anonymous = false\n"
+                                      "[security.users.guest]\n"
+                                      "password = \"guest\"\n"
+                                      "\n[address-settings.\"#\"]\n"
+                                      "max-size-bytes = -1\n";
+
 } // namespace
 
 std::string crash_node_config(const std::string& dir) {
     return "name = \"crash\"\n"
            "log-level = \"info\"\n"
            "journal-directory = "
-           + toml_string(dir + "/journal")
-           + "\n\n[acceptors.stomp]\n"
-             "port = 0\n"
-             "\n[security]\n"
-             "allow-anonymous = false\n"
-             "[security.users.guest]\n"
-             "password = \"guest\"\n"
-             "\n[address-settings.\"#\"]\n"
-             "max-size-bytes = -1\n";
+           + toml_string(dir + "/journal") + "\n" + common_tables;
 }
+
+const char* to_string(pair_role role) {
+    return role == pair_role::primary ? "primary" : "backup";
+}
+
+std::string pair_node_config(pair_role role,
+                             const std::string& journal_dir,
+                             const std::vector<std::string>& members) {
+    std::string list;
+    for (const auto& m : members) {
+        list += (list.empty() ? "" : ", ") + toml_string(m);
+    }
+    std::string ha = role == pair_role::primary ? "\n[ha-policy.shared-store.primary]\n"
+                                                  "failover-on-shutdown = false\n"
+                                                  "lock-poll-interval-ms = 10\n"
+                                                : "\n[ha-policy.shared-store.backup]\n"
+                                                  "failover-on-shutdown = false\n"
+                                                  "allow-failback = true\n"
+                                                  "restart-backup = true\n"
+                                                  "lock-poll-interval-ms = 10\n";
+    return "name = " + toml_string(to_string(role))
+           + "\n"
+             "log-level = \"info\"\n"
+             "cluster-user = \"actormq-cluster\"\n"
+             "cluster-password = \"crash-pair\"\n"
+             "journal-directory = "
+           + toml_string(journal_dir) + "\n" + common_tables + ha
+           + "\n[cluster]\n"
+             "host = \"127.0.0.1\"\n"
+             "port = 0\n"
+             "members = ["
+           + list + "]\n";
+}
+
+node_runner::node_runner(node_spec spec, traffic_control& ctl, node_limits limits)
+    : spec_(std::move(spec)),
+      ctl_(ctl),
+      limits_(limits) {}
 
 node_runner::node_runner(std::string dir,
                          traffic_control& ctl,
                          std::vector<std::string> sets,
                          node_limits limits)
-    : dir_(std::move(dir)),
-      ctl_(ctl),
-      sets_(std::move(sets)),
-      limits_(limits) {}
+    : ctl_(ctl),
+      limits_(limits) {
+    spec_.config = [dir] {
+        return crash_node_config(dir);
+    };
+    spec_.dir = std::move(dir);
+    spec_.sets = std::move(sets);
+}
 
 bool node_runner::start() {
     // The previous process, if any, has been stopped and reaped; dropping it frees its pid.
     node_.reset();
-    test::node_placement where{dir_, "node-" + std::to_string(runs_) + ".log"};
-    auto sets = sets_;
+    auto run = std::to_string(runs_);
+    test::node_placement where{spec_.dir, spec_.log_prefix + "-" + run + ".log"};
+    auto sets = spec_.sets;
     if (port_ != 0) {
         sets.push_back("acceptors.stomp.port=" + std::to_string(port_));
     }
+    if (cluster_port_ != 0) {
+        sets.push_back("cluster.port=" + std::to_string(cluster_port_));
+    }
     ++runs_;
     try {
-        node_ = std::make_unique<test::node_process>(where, crash_node_config(dir_), sets);
+        node_ = std::make_unique<test::node_process>(where, spec_.config(), sets);
     } catch (const std::exception& e) {
         problem_ = e.what();
         return false;
     }
     if (!node_->wait_ready(test::in(limits_.ready))) {
-        problem_ = "run " + std::to_string(runs_ - 1) + " did not become ready (see "
-                   + node_->log_path() + ")";
+        problem_ =
+            spec_.log_prefix + " run " + run + " did not start (see " + node_->log_path() + ")";
         return false;
     }
     auto port = node_->port("stomp");
-    if (port_ != 0 && port != port_) {
-        problem_ = "run " + std::to_string(runs_ - 1) + " listens on port " + std::to_string(port)
-                   + ", not " + std::to_string(port_);
+    auto cluster_port = node_->port("cluster");
+    if ((port_ != 0 && port != port_) || (cluster_port_ != 0 && cluster_port != cluster_port_)) {
+        problem_ = spec_.log_prefix + " run " + run + " bound stomp " + std::to_string(port)
+                   + " and cluster " + std::to_string(cluster_port) + ", not "
+                   + std::to_string(port_) + " and " + std::to_string(cluster_port_);
         return false;
     }
     port_ = port;
-    ctl_.port = port_;
-    ctl_.node_up = true;
+    cluster_port_ = cluster_port;
+    auto& slot = ctl_.hosts[spec_.host];
+    slot.port = port_;
+    slot.up = true;
     return true;
 }
 
+bool node_runner::serving(test::deadline_t deadline) const {
+    return test::wait_until(
+        deadline,
+        [&] {
+            if (!node_ || !ctl_.hosts[spec_.host].up) {
+                return false;
+            }
+            test::stomp_client probe;
+            if (!probe.connect_tcp(port_)) {
+                return false;
+            }
+            auto reply = probe.connect_stomp("guest", "guest", "1.2", "0,0", test::in(probe_wait));
+            return reply.cmd == stomp::command::connected;
+        },
+        probe_poll);
+}
+
+bool node_runner::refuses_connections() const {
+    test::stomp_client probe;
+    return !probe.connect_tcp(port_);
+}
+
+size_t node_runner::log_count(const std::string& text) const {
+    if (!node_ || text.empty()) {
+        return 0;
+    }
+    auto log = node_->log_text();
+    size_t n = 0;
+    for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + text.size())) {
+        ++n;
+    }
+    return n;
+}
+
+void node_runner::set_reachable(bool reachable) {
+    ctl_.hosts[spec_.host].up = reachable && node_ && node_->running();
+}
+
 std::optional<int> node_runner::stop(int sig) {
-    ctl_.node_up = false;
+    ctl_.hosts[spec_.host].up = false;
     if (!node_) {
         return std::nullopt;
     }
@@ -108,7 +204,7 @@ std::string node_runner::describe_status(int status) {
 std::vector<std::string> node_runner::log_paths() const {
     std::vector<std::string> out;
     for (uint32_t r = 0; r < runs_; ++r) {
-        out.push_back(dir_ + "/node-" + std::to_string(r) + ".log");
+        out.push_back(spec_.dir + "/" + spec_.log_prefix + "-" + std::to_string(r) + ".log");
     }
     return out;
 }

@@ -5,6 +5,7 @@
 #include "support/process.hpp"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,23 +24,85 @@ struct node_limits {
 /// so that BLOCK never holds a producer back.
 std::string crash_node_config(const std::string& dir);
 
-/// The one node of a crash run: started, killed and restarted in the same directory, on the
-/// same port. Each start (a "run") logs to DIR/node-<run>.log. Use it from the main thread
-/// only (see `test::node_process` on the parent-death signal).
+/// The role of a node in a shared-store live/backup pair.
+enum class pair_role : uint8_t { primary, backup };
+
+/// "primary" or "backup".
+const char* to_string(pair_role role);
+
+/// The config of one node of a shared-store pair (docs/testing.md, "The pair mode"): the
+/// acceptor, users and address settings of `crash_node_config`, name "primary" or "backup",
+/// the shared `journal_dir`, [ha-policy.shared-store.<role>] with allow-failback and
+/// restart-backup, and a [cluster] on port 0 (fixed later with --set) that lists `members`
+/// ("HOST:PORT" cluster addresses of the other node).
+std::string pair_node_config(pair_role role,
+                             const std::string& journal_dir,
+                             const std::vector<std::string>& members);
+
+/// What one node of a crash run is: where it lives, how it is configured and which slot of
+/// the producers' host list it fills.
+struct node_spec {
+    /// Its directory (node.toml, ports.json, its logs); must exist.
+    std::string dir;
+    /// Run r logs to DIR/<log_prefix>-<r>.log.
+    std::string log_prefix = "node";
+    /// Its slot in `traffic_control::hosts`.
+    uint32_t host = 0;
+    /// The config of each start, asked for again before every start, so that it may change
+    /// between runs (a primary learns its backup's cluster address).
+    std::function<std::string()> config;
+    /// `--set` overrides given to every run after the config.
+    std::vector<std::string> sets;
+};
+
+/// One node of a crash run: started, killed and restarted in the same directory, on the same
+/// ports (STOMP, and cluster if it has one). Each start (a "run") logs to its own file. Use it
+/// from the main thread only (see `test::node_process` on the parent-death signal).
 class node_runner {
 public:
-    /// Remembers `dir` (which must exist) and `ctl`, whose `node_up` and `port` it keeps;
-    /// every run gets `sets` as `--set` overrides after the harness's own config.
+    /// Remembers `spec` and `ctl`, whose host slot `spec.host` it keeps up to date.
+    node_runner(node_spec spec, traffic_control& ctl, node_limits limits = {});
+
+    /// The single node of the classic harness: `crash_node_config(dir)`, host 0, logs
+    /// node-<run>.log.
     node_runner(std::string dir,
                 traffic_control& ctl,
                 std::vector<std::string> sets = {},
                 node_limits limits = {});
 
-    /// Starts the next run: the first on port 0, later ones on the first run's port. True
-    /// once the ports file is there; `ctl.node_up` is then set. On false, `problem()` says why.
+    /// Starts the next run: the first on the ports its config names (0: the OS picks), later
+    /// ones on the first run's ports. True once the ports file is there: the process is up,
+    /// and its host slot says so. On false, `problem()` says why.
     bool start();
 
-    /// Clears `ctl.node_up`, sends `sig` and waits for the exit; the wait status, or
+    /// Polls (until `deadline`) for a STOMP CONNECT on the node's port to get CONNECTED, i.e.
+    /// for the node to serve. Only while its process is up.
+    bool serving(test::deadline_t deadline) const;
+
+    /// Whether a TCP connect to the node's STOMP port is refused right now (a passive backup).
+    bool refuses_connections() const;
+
+    /// How often the current run's log contains `text` (e.g. `ha_failing_back`).
+    size_t log_count(const std::string& text) const;
+
+    /// Lets producers connect to the node (`reachable` and its process up) or not, without
+    /// stopping it: the pair mode keeps them off a backup while it gives way, when its port
+    /// is briefly closed and a loopback connect could connect to itself.
+    void set_reachable(bool reachable);
+
+    /// The node's name in reports: its log prefix ("node", "primary", "backup").
+    const std::string& name() const { return spec_.log_prefix; }
+
+    /// Its slot in `traffic_control::hosts`.
+    uint32_t host() const { return spec_.host; }
+
+    /// The STOMP port (0 before the first start).
+    uint16_t port() const { return port_; }
+
+    /// The cluster port (0 before the first start, or when the node has no [cluster]).
+    uint16_t cluster_port() const { return cluster_port_; }
+
+    /// Marks its host slot down, sends `sig` and waits for the exit; the wait status, or
     /// nullopt if the node did not exit by the deadline.
     std::optional<int> stop(int sig);
 
@@ -59,12 +122,12 @@ public:
     std::vector<std::string> log_paths() const;
 
 private:
-    std::string dir_;
+    node_spec spec_;
     traffic_control& ctl_;
-    std::vector<std::string> sets_;
     node_limits limits_;
     std::unique_ptr<test::node_process> node_;
     uint16_t port_ = 0;
+    uint16_t cluster_port_ = 0;
     uint32_t runs_ = 0;
     std::string problem_;
 };

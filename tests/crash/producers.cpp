@@ -55,17 +55,17 @@ public:
         return ctl_.abort || (ctl_.stop && test_clock::now() >= ctl_.stop_deadline.load());
     }
 
-    /// Connects unless connected: polls (bounded by `limits.reconnect`) until the node is
-    /// up and answers CONNECT with CONNECTED. False if it gave up or ran out of time.
+    /// Connects unless connected: polls (bounded by `limits.reconnect`) the hosts that are
+    /// up, the last one that served first, until one answers CONNECT with CONNECTED. False
+    /// if it gave up or ran out of time.
     bool ensure() {
         if (connected_) {
             return true;
         }
         bool ok = test::wait_until(
-            in(limits_.reconnect), [&] { return out_of_time() || (ctl_.node_up && try_connect()); },
-            reconnect_poll);
+            in(limits_.reconnect), [&] { return out_of_time() || try_hosts(); }, reconnect_poll);
         if (!ok) {
-            give_up("the node did not accept a connection within "
+            give_up("no node accepted a connection within "
                     + std::to_string(limits_.reconnect.count()) + " ms");
         }
         return connected_;
@@ -116,9 +116,26 @@ public:
 
     bool connected() const { return connected_; }
 
+    /// The host of the current (or last) connection, an index into `ctl.hosts`.
+    uint32_t host() const { return host_; }
+
 private:
-    bool try_connect() {
-        if (!client_.connect_tcp(ctl_.port)) {
+    /// One pass over the host list, starting with the host that served last.
+    bool try_hosts() {
+        uint32_t n = ctl_.host_count;
+        for (uint32_t i = 0; i < n; ++i) {
+            uint32_t h = (host_ + i) % n;
+            if (ctl_.hosts[h].up && try_connect(h)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// A passive backup refuses the TCP connect, so this fails fast on a node that does not
+    /// serve; a node that dies mid-CONNECT closes the socket, which ends the wait as well.
+    bool try_connect(uint32_t h) {
+        if (!client_.connect_tcp(ctl_.hosts[h].port)) {
             return false;
         }
         auto reply = client_.connect_stomp("guest", "guest", "1.2", "0,0", in(connect_timeout));
@@ -127,6 +144,7 @@ private:
             return false;
         }
         connected_ = true;
+        host_ = h;
         ++stats_.connects;
         return true;
     }
@@ -143,6 +161,7 @@ private:
     producer_stats& stats_;
     test::stomp_client client_;
     bool connected_ = false;
+    uint32_t host_ = 0;
 };
 
 /// A plain producer: keeps up to `limits.window` SENDs in flight, each with a receipt.
@@ -236,6 +255,9 @@ private:
             return;
         }
         auto k = f.cmd == command::receipt ? receipt_number(f, prefix_) : std::nullopt;
+        if (k) {
+            ctl_.note_receipt(link_.host());
+        }
         if (k && in_flight_.erase(*k) == 1) {
             rec_.mark_confirmed(*k);
             ++ctl_.confirmed;
@@ -336,6 +358,7 @@ private:
                 return tx_outcome::error;
             }
             if (f && receipt_number(*f, prefix_) == n_) {
+                ctl_.note_receipt(link_.host());
                 return confirm();
             }
             if (!f && link_.connected() && test_clock::now() >= stall) {

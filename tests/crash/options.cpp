@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "crash/options.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+namespace actormq::crash {
+
+const char* const usage =
+    "usage: actormq-crash [--pair] [--kills N] [--producers P] [--tx-producers T] [--seed S]\n"
+    "                     [--dir DIR] [--keep] [--node PATH] [--set KEY=VALUE ...]\n"
+    "  --pair             a shared-store primary/backup pair instead of one node: each kill\n"
+    "                     hits the node that serves, and the other one takes over\n"
+    "  --kills N          SIGKILLs (default 5)\n"
+    "  --producers P      plain producers, one connection each (default 2)\n"
+    "  --tx-producers T   transaction producers (default 1)\n"
+    "  --seed S           seed of the fault schedule (default: random, printed)\n"
+    "  --dir DIR          run in DIR (created; must be empty) and keep it\n"
+    "  --keep             keep the run's directory even when the verdict is clean\n"
+    "  --node PATH        the actormq-node binary (default: $ACTORMQ_NODE)\n"
+    "  --set KEY=VALUE    passed to every node start as --set KEY=VALUE (repeatable)\n"
+    "exit status: 0 clean verdict, 1 a failed verdict or a broker problem, 2 usage or setup\n";
+
+namespace {
+
+/// Parses a decimal number; false unless all of `s` is one.
+bool parse_u64(const char* s, uint64_t& out) {
+    char* end = nullptr;
+    errno = 0;
+    auto v = std::strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || *s == '-') {
+        return false;
+    }
+    out = v;
+    return true;
+}
+
+bool parse_u32(const char* s, uint32_t& out) {
+    uint64_t v = 0;
+    if (!parse_u64(s, v) || v > 100000) {
+        return false;
+    }
+    out = static_cast<uint32_t>(v);
+    return true;
+}
+
+/// Parses the option `a` with its value `v` (nullptr: none left) into `o`.
+bool parse_valued(const std::string& a, const char* v, options& o) {
+    if (v == nullptr) {
+        return false;
+    }
+    if (a == "--kills") {
+        return parse_u32(v, o.kills);
+    }
+    if (a == "--producers") {
+        return parse_u32(v, o.producers);
+    }
+    if (a == "--tx-producers") {
+        return parse_u32(v, o.tx_producers);
+    }
+    if (a == "--seed") {
+        return o.seed_given = parse_u64(v, o.seed);
+    }
+    if (a == "--dir") {
+        o.dir = v;
+    } else if (a == "--node") {
+        o.node = v;
+    } else if (a == "--set") {
+        o.sets.emplace_back(v);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+} // namespace
+
+bool parse_cli(int argc, char** argv, options& o) {
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--help" || a == "-h") {
+            std::fputs(usage, stdout);
+            std::exit(0);
+        }
+        if (a == "--keep" || a == "--pair") {
+            (a == "--keep" ? o.keep : o.pair) = true;
+            continue;
+        }
+        if (!parse_valued(a, i + 1 < argc ? argv[i + 1] : nullptr, o)) {
+            std::fprintf(stderr, "actormq-crash: bad or incomplete argument '%s'\n%s", a.c_str(),
+                         usage);
+            return false;
+        }
+        ++i;
+    }
+    if (o.producers + o.tx_producers == 0) {
+        std::fprintf(stderr, "actormq-crash: needs at least one producer\n");
+        return false;
+    }
+    return true;
+}
+
+std::string replay_command(const options& o) {
+    std::string out = std::string{"actormq-crash"} + (o.pair ? " --pair" : "") + " --kills "
+                      + std::to_string(o.kills) + " --producers " + std::to_string(o.producers)
+                      + " --tx-producers " + std::to_string(o.tx_producers) + " --seed "
+                      + std::to_string(o.seed);
+    for (const auto& s : o.sets) {
+        out += " --set '" + s + "'";
+    }
+    return out;
+}
+
+std::string make_run_dir(const std::string& wanted) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (wanted.empty()) {
+        std::string pattern = "/tmp/actormq-crash-XXXXXX";
+        if (::mkdtemp(pattern.data()) == nullptr) {
+            std::fprintf(stderr, "actormq-crash: mkdtemp: %s\n", std::strerror(errno));
+            return {};
+        }
+        return pattern;
+    }
+    fs::create_directories(wanted, ec);
+    if (ec || !fs::is_directory(wanted) || !fs::is_empty(wanted, ec)) {
+        // A journal left by an earlier run would be drained as "unexpected" messages.
+        std::fprintf(stderr, "actormq-crash: --dir %s must be an empty (or new) directory\n",
+                     wanted.c_str());
+        return {};
+    }
+    return fs::absolute(wanted).string();
+}
+
+uint64_t pick_seed(const options& o) {
+    if (o.seed_given) {
+        return o.seed;
+    }
+    std::random_device rd;
+    return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+} // namespace actormq::crash

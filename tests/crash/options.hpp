@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace actormq::crash {
+
+/// The command line of actormq-crash.
+struct options {
+    uint32_t kills = 5;            ///< SIGKILLs in the run.
+    uint32_t producers = 2;        ///< Plain producers.
+    uint32_t tx_producers = 1;     ///< Transaction producers.
+    uint64_t seed = 0;             ///< Seed of the fault schedule.
+    bool seed_given = false;       ///< Whether --seed was given (else `pick_seed` draws one).
+    bool pair = false;             ///< A shared-store live/backup pair instead of one node.
+    std::string dir;               ///< --dir, or "" for a fresh directory under /tmp.
+    bool keep = false;             ///< Keep the directory after a clean verdict.
+    std::string node;              ///< The actormq-node binary, or "" for $ACTORMQ_NODE.
+    std::vector<std::string> sets; ///< --set overrides for every node start.
+};
+
+/// The usage text.
+extern const char* const usage;
+
+/// Parses argv into `o`; prints what is wrong and returns false on anything it does not know.
+/// Prints the usage and exits 0 on --help.
+bool parse_cli(int argc, char** argv, options& o);
+
+/// The command line that runs the same schedule again.
+std::string replay_command(const options& o);
+
+/// Makes the run's directory: `wanted` (created, must be empty) or a fresh one under /tmp.
+/// Returns "" and prints why if it cannot.
+std::string make_run_dir(const std::string& wanted);
+
+/// The seed: the one given, or a fresh one from the OS.
+uint64_t pick_seed(const options& o);
+
+} // namespace actormq::crash
