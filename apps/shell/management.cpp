@@ -22,6 +22,9 @@ std::string describe(caf::actor_system& sys, const caf::error& e, std::chrono::m
     if (e.category() == caf::atom("cluster") && e.code() == cluster_bad_credentials) {
         return "refused: bad cluster credentials (the node logs management_refused)";
     }
+    if (e == caf::sec::unexpected_message) {
+        return "the node did not understand the request (a node without management?)";
+    }
     if (e == caf::sec::request_timeout) {
         return "no reply within " + std::to_string(t.count()) + " ms";
     }
