@@ -381,7 +381,8 @@ void node::impl::deactivate(bool reserve_again) {
                       caf::after(std::chrono::seconds(30)) >>
                           [&] { log->error("journal_stop_timeout seconds=30"); });
     }
-    in.ctx->journal = nullptr;
+    // ctx->journal stays set: the old instance's actors may still read it while they stop,
+    // and messages to the stopped journal are simply dropped.
     current.reset();
     if (status_actor) {
         caf::anon_send(status_actor, instance_atom::value, server_actor{}, journal_actor{});
