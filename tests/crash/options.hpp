@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,11 +16,19 @@ struct options {
     uint64_t seed = 0;             ///< Seed of the fault schedule.
     bool seed_given = false;       ///< Whether --seed was given (else `pick_seed` draws one).
     bool pair = false;             ///< A shared-store live/backup pair instead of one node.
+    /// --consumers (true) or --no-consumers (false); nullopt: the mode's default.
+    std::optional<bool> consumers_given;
     std::string dir;               ///< --dir, or "" for a fresh directory under /tmp.
     bool keep = false;             ///< Keep the directory after a clean verdict.
     std::string node;              ///< The actormq-node binary, or "" for $ACTORMQ_NODE.
     std::vector<std::string> sets; ///< --set overrides for every node start.
 };
+
+/// Whether live consumers run: as given, else only in the pair mode. The single node keeps
+/// everything for the drain, so that every restart recovers a journal that only grows.
+inline bool consumers(const options& o) {
+    return o.consumers_given.value_or(o.pair);
+}
 
 /// The usage text.
 extern const char* const usage;

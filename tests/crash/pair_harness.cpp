@@ -47,7 +47,7 @@ public:
     pair_harness(const options& o, std::string dir)
         : opt_(o),
           dir_(std::move(dir)),
-          traffic_(o.producers, o.tx_producers),
+          traffic_(o.producers, o.tx_producers, consumers(o)),
           primary_(spec(pair_role::primary), traffic_.ctl()),
           backup_(spec(pair_role::backup), traffic_.ctl()) {
         traffic_.ctl().host_count = 2;
