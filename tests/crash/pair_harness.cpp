@@ -182,6 +182,9 @@ private:
     std::optional<int64_t>
     kill_and_fail_over(node_runner& victim, node_runner& survivor, const std::string& label) {
         auto& ctl = traffic_.ctl();
+        if (!alive(survivor, label + ", before the SIGKILL of the " + victim.name())) {
+            return std::nullopt;
+        }
         ctl.await_receipt_from(survivor.host());
         auto killed_at = test_clock::now();
         if (!stop_node(victim, SIGKILL, label)) {
@@ -189,8 +192,13 @@ private:
         }
         ++end_.kills;
         bool ok = test::wait_until(
-            in(failover_max), [&] { return ctl.awaited_receipt().has_value(); }, milliseconds(1));
+            in(failover_max),
+            [&] { return ctl.awaited_receipt().has_value() || survivor.exited().has_value(); },
+            milliseconds(1));
         ctl.awaited_host = -1;
+        if (!alive(survivor, label + ", waiting for the failover")) {
+            return std::nullopt;
+        }
         if (!ok) {
             problem(label + ": no RECEIPT from the " + survivor.name() + " within "
                     + std::to_string(failover_max.count()) + " ms of the SIGKILL");
@@ -199,6 +207,19 @@ private:
         auto ms = ms_since(killed_at, *ctl.awaited_receipt());
         failover_ms_.push_back(ms);
         return ms;
+    }
+
+    /// Whether `n`'s process still runs; if it exited on its own (a crash), a problem names
+    /// its exit status and log.
+    bool alive(node_runner& n, const std::string& when) {
+        auto status = n.exited();
+        if (!status) {
+            return true;
+        }
+        auto logs = n.log_paths();
+        return problem(when + ": the " + n.name() + " exited on its own, "
+                       + node_runner::describe_status(*status) + " (log "
+                       + (logs.empty() ? std::string{"?"} : logs.back()) + ")");
     }
 
     /// Waits until `n`'s log holds more than `seen` lines with `event`.
