@@ -30,13 +30,34 @@ std::string journal_state::write_batch() {
     } catch (const std::system_error& e) {
         return e.what();
     }
+    last_batch_records = batch_records.size();
     batch_records.clear();
     last_sync = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - start);
+    double seconds = static_cast<double>(last_sync.count()) / 1e6;
+    const auto& bounds = sync_bounds_seconds();
+    auto bucket = std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin();
+    ++sync_buckets[static_cast<size_t>(bucket)];
+    sync_seconds_sum += seconds;
     last_batch_bytes = batch.size();
     ++batches;
     batch.clear();
     return {};
+}
+
+journal_stats journal_state::stats() const {
+    journal_stats s;
+    if (store) {
+        s.files = store->segments().size();
+        s.bytes = s.files * ctx->config.journal.journal_file_size;
+    }
+    s.batches = batches;
+    s.last_batch_records = last_batch_records;
+    s.last_sync_us = static_cast<uint64_t>(last_sync.count());
+    s.segments_reclaimed = segments_reclaimed;
+    s.sync_buckets = sync_buckets;
+    s.sync_seconds_sum = sync_seconds_sum;
+    return s;
 }
 
 std::string journal_state::reclaim() {
@@ -181,6 +202,7 @@ journal_actor::behavior_type journal_writer(journal_ptr self, std::shared_ptr<se
         },
         [self](flush_atom) { flush(self); },
         [self](recover_atom) { return recover(self); },
+        [self](stats_atom) { return self->state.stats(); },
     };
 }
 

@@ -339,7 +339,7 @@ bool node::impl::wait_for_live_lock() {
         bool announced = false;
         while (!locks->try_lock_backup()) {
             if (!announced) {
-                log->info("ha_waiting_for_backup_lock path={}", locks->path());
+                log->info("ha_waiting_for_backup_lock path={}", locks->backup_path());
                 announced = true;
             }
             if (wait_tick()) {
