@@ -182,7 +182,8 @@ private:
     std::optional<int64_t>
     kill_and_fail_over(node_runner& victim, node_runner& survivor, const std::string& label) {
         auto& ctl = traffic_.ctl();
-        if (!alive(survivor, label + ", before the SIGKILL of the " + victim.name())) {
+        auto before = label + ", before the SIGKILL of the " + victim.name();
+        if (!alive(victim, before) || !alive(survivor, before)) {
             return std::nullopt;
         }
         ctl.await_receipt_from(survivor.host());
