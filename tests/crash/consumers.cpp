@@ -146,8 +146,8 @@ private:
                 break;
             case delivered::duplicated:
                 if (++stats_.duplicated == 1) {
-                    stats_.first_duplicate = "from host " + std::to_string(link_.host()) + ": "
-                                             + test::describe(f);
+                    stats_.first_duplicate =
+                        "from host " + std::to_string(link_.host()) + ": " + test::describe(f);
                 }
                 break;
             case delivered::unexpected:

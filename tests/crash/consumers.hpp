@@ -23,13 +23,13 @@ struct consumer_limits : link_limits {
 
 /// What one consumer saw, for the report; filled by its thread, read after the join.
 struct consumer_stats : link_stats {
-    uint64_t received = 0;     ///< MESSAGE frames.
-    uint64_t acks = 0;         ///< ACKs written.
-    uint64_t ack_receipts = 0; ///< ACKs whose RECEIPT arrived.
-    uint64_t acks_cut = 0;     ///< ACKs whose connection was lost before their RECEIPT.
-    uint64_t redelivered = 0;  ///< Legitimate redeliveries (the ACK was not confirmed).
-    uint64_t duplicated = 0;   ///< Deliveries after a confirmed ACK, or second copies.
-    uint64_t unexpected = 0;   ///< Unreadable MESSAGEs or ones of another stream.
+    uint64_t received = 0;       ///< MESSAGE frames.
+    uint64_t acks = 0;           ///< ACKs written.
+    uint64_t ack_receipts = 0;   ///< ACKs whose RECEIPT arrived.
+    uint64_t acks_cut = 0;       ///< ACKs whose connection was lost before their RECEIPT.
+    uint64_t redelivered = 0;    ///< Legitimate redeliveries (the ACK was not confirmed).
+    uint64_t duplicated = 0;     ///< Deliveries after a confirmed ACK, or second copies.
+    uint64_t unexpected = 0;     ///< Unreadable MESSAGEs or ones of another stream.
     std::string first_duplicate; ///< The first duplicated delivery, described, with its host.
 };
 

@@ -103,8 +103,8 @@ void stream_record::mark_confirmed(uint64_t k) {
 std::string verdict::line(uint64_t kills) const {
     return "verdict: lost=" + std::to_string(lost) + " duplicated=" + std::to_string(duplicated)
            + " unexpected=" + std::to_string(unexpected) + " recovered=" + std::to_string(recovered)
-           + " redelivered=" + std::to_string(redelivered) + " confirmed="
-           + std::to_string(confirmed) + " received=" + std::to_string(received)
+           + " redelivered=" + std::to_string(redelivered)
+           + " confirmed=" + std::to_string(confirmed) + " received=" + std::to_string(received)
            + " kills=" + std::to_string(kills);
 }
 

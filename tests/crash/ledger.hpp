@@ -23,9 +23,9 @@ inline constexpr uint64_t tx_messages = 5;
 /// thread owns it while traffic runs; the main thread reads it after the join.
 struct stream_record {
     stream_kind kind = stream_kind::plain;
-    uint32_t index = 0;             ///< p or t.
-    std::vector<bool> sent;         ///< Written (at least partly) to a socket at least once.
-    std::vector<bool> confirmed;    ///< Its RECEIPT (or its COMMIT's RECEIPT) arrived.
+    uint32_t index = 0;          ///< p or t.
+    std::vector<bool> sent;      ///< Written (at least partly) to a socket at least once.
+    std::vector<bool> confirmed; ///< Its RECEIPT (or its COMMIT's RECEIPT) arrived.
 
     /// The destination the messages go to.
     std::string destination() const;
@@ -136,10 +136,8 @@ public:
     /// Files one MESSAGE that a live consumer got on stream `s`'s destination: its body must
     /// name stream `s` (else it is unexpected); sets `k`. Touches only `deliveries(s)`, so the
     /// consumer thread of stream s may call it while other threads run.
-    delivered record_delivery(size_t s,
-                              const std::string& message_id,
-                              const std::string& body,
-                              uint64_t& k);
+    delivered
+    record_delivery(size_t s, const std::string& message_id, const std::string& body, uint64_t& k);
 
     /// Notes that an ACK of message k of stream `s` was written. Thread: as `record_delivery`.
     void record_ack_written(size_t s, uint64_t k);

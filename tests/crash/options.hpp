@@ -10,12 +10,12 @@ namespace actormq::crash {
 
 /// The command line of actormq-crash.
 struct options {
-    uint32_t kills = 5;            ///< SIGKILLs in the run.
-    uint32_t producers = 2;        ///< Plain producers.
-    uint32_t tx_producers = 1;     ///< Transaction producers.
-    uint64_t seed = 0;             ///< Seed of the fault schedule.
-    bool seed_given = false;       ///< Whether --seed was given (else `pick_seed` draws one).
-    bool pair = false;             ///< A shared-store live/backup pair instead of one node.
+    uint32_t kills = 5;        ///< SIGKILLs in the run.
+    uint32_t producers = 2;    ///< Plain producers.
+    uint32_t tx_producers = 1; ///< Transaction producers.
+    uint64_t seed = 0;         ///< Seed of the fault schedule.
+    bool seed_given = false;   ///< Whether --seed was given (else `pick_seed` draws one).
+    bool pair = false;         ///< A shared-store live/backup pair instead of one node.
     /// --consumers (true) or --no-consumers (false); nullopt: the mode's default.
     std::optional<bool> consumers_given;
     std::string dir;               ///< --dir, or "" for a fresh directory under /tmp.

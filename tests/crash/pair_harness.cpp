@@ -6,9 +6,9 @@
 #include "crash/schedule.hpp"
 #include "crash/traffic.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
-#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>

@@ -34,8 +34,8 @@ void await_backlog_room(const traffic_control& ctl,
                         producer_stats& stats) {
     ++stats.backlog_waits;
     test::wait_until(
-        in(backlog_slice),
-        [&] { return ctl.abort || ctl.stop || backlog_has_room(ctl, limits); }, backlog_poll);
+        in(backlog_slice), [&] { return ctl.abort || ctl.stop || backlog_has_room(ctl, limits); },
+        backlog_poll);
 }
 
 /// The stop flags of the producers.

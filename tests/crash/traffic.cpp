@@ -151,7 +151,9 @@ void traffic::print_consumers(const verdict& v, uint64_t backlog_waits) const {
         sum.errors += c.errors;
         sum.stalls += c.stalls;
     }
-    auto u = [](uint64_t n) { return static_cast<unsigned long long>(n); };
+    auto u = [](uint64_t n) {
+        return static_cast<unsigned long long>(n);
+    };
     std::printf("consumers: received=%llu drained=%llu acked=%llu ack-receipts=%llu acks-cut=%llu "
                 "ack-unconfirmed=%llu redelivered=%llu duplicated=%llu connects=%llu errors=%llu "
                 "stalls=%llu backlog-max=%llu backlog-waits=%llu\n",
