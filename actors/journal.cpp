@@ -167,11 +167,26 @@ std::shared_ptr<recovered_state> recover(journal_ptr self) {
             st.live.note(lr.rec, lr.file_seq);
         }
         *out = rebuild(opened, jc.id_cache_size, jc.persist_id_cache);
+        st.next_id = out->max_record_id + 1;
+        // Recovery rolled these back; say so on disk too, or their records would pin their
+        // segments for ever (nothing else will ever end them).
+        std::vector<journal::record> ends;
+        for (auto tx : st.live.open_transactions()) {
+            journal::record r;
+            r.type = journal::record_type::rollback;
+            r.payload = journal::encode_payload(journal::tx_payload{tx});
+            ends.push_back(std::move(r));
+        }
+        if (!ends.empty() && out->error.empty()) {
+            st.add(ends);
+            if (auto err = st.write_batch(); !err.empty()) {
+                out->error = err;
+            }
+        }
     } catch (const std::system_error& e) {
         out->error = e.what();
     }
     out->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    st.next_id = out->max_record_id + 1;
     if (!out->error.empty()) {
         st.failure = out->error;
     }

@@ -88,10 +88,12 @@ print_guide() {
 
   ActorMQ demo: a shared-store live/backup pair (docs/ha.md)
   ----------------------------------------------------------
-  primary   STOMP 127.0.0.1:61613  cluster 61700  pid $(cat "$data/primary.pid" 2>/dev/null || echo -)  log $d/primary.log
-  backup    STOMP 127.0.0.1:61614  cluster 61701  pid $(cat "$data/backup.pid" 2>/dev/null || echo -)  log $d/backup.log
+  primary   STOMP 127.0.0.1:61613  cluster 61700  web http://127.0.0.1:8161/  pid $(cat "$data/primary.pid" 2>/dev/null || echo -)  log $d/primary.log
+  backup    STOMP 127.0.0.1:61614  cluster 61701  web http://127.0.0.1:8162/  pid $(cat "$data/backup.pid" 2>/dev/null || echo -)  log $d/backup.log
   Both share the journal $d/shared-journal; the live holds its lock file server.lock.
   User guest, passcode guest. Configs: examples/shared-store/primary.toml and backup.toml.
+  Watch it happen on the status pages (user guest, password guest; docs/web.md):
+         http://127.0.0.1:8161/   and   http://127.0.0.1:8162/
 
   1. Send a first message to the live server:
          /usr/bin/python3 examples/first_message.py
@@ -122,7 +124,7 @@ case $command in
             print_guide
             exit 0
         fi
-        ports_free 61613 61614 61700 61701
+        ports_free 61613 61614 61700 61701 8161 8162
         # The primary first: a backup that finds no live server would become live itself.
         start_node primary
         wait_for primary "serving on 61613" serving 61613
@@ -135,7 +137,7 @@ case $command in
             echo "demo: the primary is running already (pid $(cat "$data/primary.pid"))"
             exit 0
         fi
-        ports_free 61613 61700
+        ports_free 61613 61700 8161
         start_node primary
         echo "started the primary (pid $(cat "$data/primary.pid")); waiting until it serves on 61613"
         wait_for primary "serving on 61613" serving 61613

@@ -121,7 +121,8 @@ class Node:
             os.remove(self.ports_path)  # a restart must not read the previous run's ports
         self._log_file = open(self.log_path, "ab")
         args = [self.binary, "--config", self.config_path,
-                "--set", f"ports-file={self.ports_path}", *self.extra_args]
+                "--set", f"ports-file={self.ports_path}", "--set", "web.port=0",
+                *self.extra_args]
         self.proc = subprocess.Popen(args, cwd=self.dir, stdin=subprocess.DEVNULL,
                                      stdout=self._log_file, stderr=subprocess.STDOUT)
         try:
