@@ -239,6 +239,17 @@ script parse_script(const std::string& text, const std::string& file) {
     while (std::getline(in, line)) {
         ++number;
         location where{file, number};
+        // A line ending in a backslash goes on on the next one; the command keeps its first
+        // line's number.
+        while (!line.empty() && line.back() == '\\') {
+            line.pop_back();
+            std::string next;
+            if (!std::getline(in, next)) {
+                break;
+            }
+            ++number;
+            line += " " + next;
+        }
         auto parsed = parse_line(line, where);
         if (!parsed.error.empty()) {
             out.error = where.to_string() + ": syntax error: " + parsed.error;

@@ -2,8 +2,8 @@
 #pragma once
 
 // The shell's command language (docs/shell.md, "Scripts"): one command per line, words split at
-// blanks, "double quotes" keep blanks, `#` starts a comment, ${VAR} is expanded when the line
-// runs. Every line of a script is parsed and checked against the command table before the
+// blanks, "double quotes" keep blanks, `#` starts a comment, a trailing `\` continues the line,
+// ${VAR} is expanded when the line runs. Every line of a script is parsed and checked against the command table before the
 // first one runs, so a syntax error stops the script at FILE:LINE with nothing started.
 
 #include <map>

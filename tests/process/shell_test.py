@@ -38,6 +38,8 @@ port = 0
 allow-anonymous = false
 [security.users.guest]
 password = "guest"
+[web]
+port = 0
 """
 CLUSTER = """\
 [cluster]
