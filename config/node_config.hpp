@@ -159,6 +159,13 @@ struct cluster_config {
     std::string password;
 };
 
+/// TEMPORARY (ops-web branch only): the lead's [web] table; replaced by main's on merge.
+struct web_config {
+    bool enabled = true;
+    std::string host = "127.0.0.1";
+    uint16_t port = 8161;
+};
+
 /// Everything one actormq-node reads from its TOML file.
 struct node_config {
     /// The file the config came from (or "<string>"), for messages.
@@ -185,6 +192,7 @@ struct node_config {
     security_config security;
     ha_policy_config ha_policy;
     cluster_config cluster;
+    web_config web; // TEMPORARY (ops-web branch only)
     /// In file order; lookups pick the most specific match (see settings_for).
     std::vector<address_settings> address_settings_list;
 
