@@ -183,28 +183,31 @@ public:
     }
 
     /// The next text message, or nullopt after `deadline` or when the connection ended
-    /// (then `ended` is true).
+    /// (then `ended` is true). A read that times out stays pending for the next call, so no
+    /// message is lost (cancelling would break the WebSocket stream).
     std::optional<std::string> read(deadline_t deadline) {
-        beast::flat_buffer buf;
-        bool done = false;
-        beast::error_code result;
-        ws_.async_read(buf, [&](beast::error_code ec, size_t) {
-            result = ec;
-            done = true;
-        });
+        if (!pending_) {
+            pending_ = true;
+            done_ = false;
+            buf_.clear();
+            ws_.async_read(buf_, [this](beast::error_code ec, size_t) {
+                result_ = ec;
+                done_ = true;
+            });
+        }
         ioc_.restart();
-        ioc_.run_for(std::chrono::milliseconds(ms_left(deadline)));
-        if (!done) {
-            beast::get_lowest_layer(ws_).cancel();
-            ioc_.restart();
-            ioc_.run();
+        while (!done_ && ms_left(deadline) > 0) {
+            ioc_.run_one_for(std::chrono::milliseconds(ms_left(deadline)));
+        }
+        if (!done_) {
             return std::nullopt;
         }
-        if (result) {
+        pending_ = false;
+        if (result_) {
             ended = true;
             return std::nullopt;
         }
-        return beast::buffers_to_string(buf.data());
+        return beast::buffers_to_string(buf_.data());
     }
 
     websocket::response_type handshake_response;
@@ -214,6 +217,10 @@ public:
 private:
     net::io_context ioc_;
     websocket::stream<beast::tcp_stream> ws_{ioc_};
+    beast::flat_buffer buf_;
+    beast::error_code result_;
+    bool pending_ = false;
+    bool done_ = false;
 };
 
 } // namespace
