@@ -405,12 +405,13 @@ void on_member_down(cluster_ptr self, const caf::down_msg& dm) {
     schedule_tick(self);
 }
 
-/// The facade reports the bound port: the cluster starts joining.
-void on_start(cluster_ptr self, uint16_t port) {
+/// The facade reports the bound port: the cluster starts joining. Returns false (and changes
+/// nothing) unless the message comes from a local actor.
+bool on_start(cluster_ptr self, uint16_t port) {
     auto& st = self->state;
     auto sender = self->current_sender();
     if (st.started || !sender || sender->node() != self->node()) {
-        return;
+        return false;
     }
     st.started = true;
     st.facade = sender->address();
@@ -422,6 +423,7 @@ void on_start(cluster_ptr self, uint16_t port) {
                  st.peers.size());
     self->send(self, caf::tick_atom::value);
     st.tick_pending = true;
+    return true;
 }
 
 /// A local update of this node's info (only from the facade).
@@ -452,20 +454,9 @@ void on_announce(cluster_ptr self, member_info info) {
     }
 }
 
-caf::behavior cluster_actor(cluster_ptr self, config::cluster_config cfg, member_info me,
-                            std::function<void(const topology&)> on_change,
-                            std::shared_ptr<spdlog::logger> log) {
-    auto& st = self->state;
-    st.config = std::move(cfg);
-    st.self_info = std::move(me);
-    // Versions start at 1, so any info a member announces is newer than "nothing known".
-    st.self_info.version = std::max<uint64_t>(st.self_info.version, 1);
-    st.on_change = std::move(on_change);
-    st.log = std::move(log);
-    drop_unexpected(self, st.log);
-    self->set_down_handler([self](caf::down_msg& dm) { on_member_down(self, dm); });
+/// The cluster actor once started: the local API and the protocol between members.
+caf::behavior running(cluster_ptr self) {
     return {
-        [=](start_atom, uint16_t port) { on_start(self, port); },
         [=](caf::update_atom, member_info& info) { on_update(self, std::move(info)); },
         [=](caf::get_atom) -> caf::result<topology> {
             auto sender = self->current_sender();
@@ -482,6 +473,31 @@ caf::behavior cluster_actor(cluster_ptr self, config::cluster_config cfg, member
         [=](caf::tick_atom) {
             if (self->current_sender() == self->ctrl()) {
                 on_tick(self);
+            }
+        },
+    };
+}
+
+/// The cluster actor. It is published before it knows its port, so until the facade reports
+/// the port it only waits: every other message (an early join) stays in the mailbox and is
+/// handled once the actor knows its own cluster address.
+caf::behavior cluster_actor(cluster_ptr self, config::cluster_config cfg, member_info me,
+                            std::function<void(const topology&)> on_change,
+                            std::shared_ptr<spdlog::logger> log) {
+    auto& st = self->state;
+    st.config = std::move(cfg);
+    st.self_info = std::move(me);
+    // Versions start at 1, so any info a member announces is newer than "nothing known".
+    st.self_info.version = std::max<uint64_t>(st.self_info.version, 1);
+    st.on_change = std::move(on_change);
+    st.log = std::move(log);
+    self->set_default_handler(caf::skip);
+    self->set_down_handler([self](caf::down_msg& dm) { on_member_down(self, dm); });
+    return {
+        [=](start_atom, uint16_t port) {
+            if (on_start(self, port)) {
+                drop_unexpected(self, self->state.log);
+                self->become(running(self));
             }
         },
     };

@@ -61,14 +61,16 @@ struct member_spec {
 };
 
 /// One cluster member: its own actor system (middleman loaded), logger and cluster actor.
+/// The members used by on_change come before `sys`: ~actor_system waits for the cluster actor,
+/// which may still call on_change (a member left) until then.
 struct test_member {
     caf::actor_system_config cfg;
-    caf::actor_system sys;
     std::shared_ptr<capture_sink> sink = std::make_shared<capture_sink>();
     std::shared_ptr<spdlog::logger> log;
-    cluster::start_result started;
     std::mutex mtx;
     cluster::topology last; // guarded by mtx; the latest topology given to on_change
+    caf::actor_system sys;
+    cluster::start_result started;
 
     static caf::actor_system_config& prepare(caf::actor_system_config& c) {
         c.load<caf::io::middleman>();
