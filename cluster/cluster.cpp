@@ -9,7 +9,6 @@
 #include <caf/node_id.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -93,9 +92,17 @@ std::string describe(caf::actor_system& sys, const caf::error& err) {
     return sys.render(err);
 }
 
-/// How a member is named in a log line: its cluster address, else its name.
-const std::string& label(const member_info& info) {
-    return info.cluster_address.empty() ? info.name : info.cluster_address;
+/// How a member is named in a log line: its cluster address, else its name. The text comes
+/// from the other side, possibly from a stranger, so control characters become '?' and a log
+/// line stays one line.
+std::string label(const member_info& info) {
+    std::string out = info.cluster_address.empty() ? info.name : info.cluster_address;
+    for (auto& c : out) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+            c = '?';
+        }
+    }
+    return out;
 }
 
 /// The cluster actor's state. Methods hold the logic; the behaviour only dispatches.
@@ -183,9 +190,8 @@ struct cluster_state {
 
     /// Whether some configured peer is neither joined nor this node.
     bool peers_waiting() const {
-        return std::any_of(peers.begin(), peers.end(), [](const auto& kv) {
-            return !kv.second.is_self && !kv.second.member;
-        });
+        return std::any_of(peers.begin(), peers.end(),
+                           [](const auto& kv) { return !kv.second.is_self && !kv.second.member; });
     }
 
     /// Applies a member's info; returns true when it is new or newer than what we had.
@@ -235,8 +241,7 @@ void schedule_tick(cluster_ptr self) {
         return;
     }
     st.tick_pending = true;
-    self->delayed_send(self, milliseconds{st.config.reconnect_interval_ms},
-                       caf::tick_atom::value);
+    self->delayed_send(self, milliseconds{st.config.reconnect_interval_ms}, caf::tick_atom::value);
 }
 
 /// Sends this node's current info to every joined member.
@@ -255,7 +260,8 @@ bool record_member(cluster_ptr self, caf::actor handle, member_info info) {
         return st.apply_info(addr, std::move(info));
     }
     for (auto i = st.members.begin(); i != st.members.end();) {
-        if (!info.cluster_address.empty() && i->second.info.cluster_address == info.cluster_address) {
+        if (!info.cluster_address.empty()
+            && i->second.info.cluster_address == info.cluster_address) {
             st.log->info("cluster_member_left name={} reason=replaced", i->second.info.name);
             self->demonitor(i->second.handle);
             st.unlink_peers(i->first);
@@ -293,7 +299,9 @@ caf::result<member_info> handle_join(cluster_ptr self,
 }
 
 /// A member we asked to join accepted us.
-void on_join_reply(cluster_ptr self, const std::string& address, caf::actor peer,
+void on_join_reply(cluster_ptr self,
+                   const std::string& address,
+                   caf::actor peer,
                    member_info info) {
     auto& st = self->state;
     auto addr = peer.address();
@@ -308,7 +316,9 @@ void on_join_reply(cluster_ptr self, const std::string& address, caf::actor peer
 }
 
 /// A connect or join attempt failed; `refused` means the member said no to our credentials.
-void on_attempt_failed(cluster_ptr self, const std::string& address, const caf::error& err,
+void on_attempt_failed(cluster_ptr self,
+                       const std::string& address,
+                       const caf::error& err,
                        bool refused) {
     auto& st = self->state;
     auto i = st.peers.find(address);
@@ -343,7 +353,9 @@ void send_join(cluster_ptr self, const std::string& address, caf::actor peer) {
 }
 
 /// The middleman connected to `address`; joins the actor published there.
-void on_connected(cluster_ptr self, const std::string& address, const caf::node_id& nid,
+void on_connected(cluster_ptr self,
+                  const std::string& address,
+                  const caf::node_id& nid,
                   const caf::strong_actor_ptr& ptr) {
     auto& p = self->state.peers[address];
     if (nid == self->node()) {
@@ -367,14 +379,12 @@ void attempt(cluster_ptr self, const std::string& address) {
     p.in_flight = true;
     auto mm = self->system().middleman().actor_handle();
     self->request(mm, self->state.remote_timeout(), caf::connect_atom::value, p.host, p.port)
-        .then(
-            [=](caf::node_id& nid, caf::strong_actor_ptr& ptr, std::set<std::string>&) {
-                on_connected(self, address, nid, ptr);
-            },
-            [=](caf::error& err) {
-                self->state.peers[address].in_flight = false;
-                on_attempt_failed(self, address, err, false);
-            });
+        .then([=](caf::node_id& nid, caf::strong_actor_ptr& ptr,
+                  std::set<std::string>&) { on_connected(self, address, nid, ptr); },
+              [=](caf::error& err) {
+                  self->state.peers[address].in_flight = false;
+                  on_attempt_failed(self, address, err, false);
+              });
 }
 
 /// The reconnect timer: tries every configured member that is due.
@@ -465,8 +475,8 @@ caf::behavior running(cluster_ptr self) {
             }
             return self->state.current();
         },
-        [=](caf::join_atom, const std::string& user, const std::string& password,
-            member_info& info, caf::actor& who) -> caf::result<member_info> {
+        [=](caf::join_atom, const std::string& user, const std::string& password, member_info& info,
+            caf::actor& who) -> caf::result<member_info> {
             return handle_join(self, user, password, std::move(info), std::move(who));
         },
         [=](announce_atom, member_info& info) { on_announce(self, std::move(info)); },
@@ -481,7 +491,9 @@ caf::behavior running(cluster_ptr self) {
 /// The cluster actor. It is published before it knows its port, so until the facade reports
 /// the port it only waits: every other message (an early join) stays in the mailbox and is
 /// handled once the actor knows its own cluster address.
-caf::behavior cluster_actor(cluster_ptr self, config::cluster_config cfg, member_info me,
+caf::behavior cluster_actor(cluster_ptr self,
+                            config::cluster_config cfg,
+                            member_info me,
                             std::function<void(const topology&)> on_change,
                             std::shared_ptr<spdlog::logger> log) {
     auto& st = self->state;
@@ -505,7 +517,9 @@ caf::behavior cluster_actor(cluster_ptr self, config::cluster_config cfg, member
 
 /// The node's handle: forwards to the cluster actor, which trusts updates only from here.
 /// Linked to the cluster actor, so an exit sent here stops both.
-caf::behavior cluster_facade(caf::event_based_actor* self, caf::actor cluster, uint16_t port,
+caf::behavior cluster_facade(caf::event_based_actor* self,
+                             caf::actor cluster,
+                             uint16_t port,
                              std::shared_ptr<spdlog::logger> log) {
     self->link_to(cluster);
     self->send(cluster, start_atom::value, port);

@@ -2,7 +2,6 @@
 // The cluster actor (cluster/cluster.hpp) between several actor systems in this one process,
 // over real loopback sockets: joins, refusals, updates and members that leave.
 #include "cluster/cluster.hpp"
-
 #include "tests/support/wait.hpp"
 
 #include <caf/actor_system.hpp>
@@ -11,7 +10,6 @@
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
-
 #include <doctest/doctest.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
@@ -103,9 +101,7 @@ struct test_member {
         REQUIRE(started.port != 0);
     }
 
-    ~test_member() {
-        caf::anon_send_exit(started.handle, caf::exit_reason::user_shutdown);
-    }
+    ~test_member() { caf::anon_send_exit(started.handle, caf::exit_reason::user_shutdown); }
 
     std::string address() const { return "127.0.0.1:" + std::to_string(started.port); }
 
@@ -137,9 +133,7 @@ struct test_member {
 
     bool knows(const std::string& name) { return info_of(name).has_value(); }
 
-    bool logged(const std::string& text) {
-        return sink->text().find(text) != std::string::npos;
-    }
+    bool logged(const std::string& text) { return sink->text().find(text) != std::string::npos; }
 
     void update(cluster::member_info info) {
         caf::anon_send(started.handle, caf::update_atom::value, std::move(info));
@@ -273,9 +267,9 @@ TEST_CASE("cluster: security: an actor that has not joined cannot change what a 
 TEST_CASE("cluster: topology: backups_of and live_of pick members by role and node id") {
     cluster::topology t;
     t.members = {
-        {"p", "n1", "live", "h:1", "c:1", 1},     {"b1", "n1", "backup", "h:2", "c:2", 1},
-        {"b2", "n1", "backup", "h:3", "c:3", 1},  {"x", "n2", "backup", "h:4", "c:4", 1},
-        {"s", "", "starting", "h:5", "c:5", 1},   {"u", "", "backup", "h:6", "c:6", 1},
+        {"p", "n1", "live", "h:1", "c:1", 1},    {"b1", "n1", "backup", "h:2", "c:2", 1},
+        {"b2", "n1", "backup", "h:3", "c:3", 1}, {"x", "n2", "backup", "h:4", "c:4", 1},
+        {"s", "", "starting", "h:5", "c:5", 1},  {"u", "", "backup", "h:6", "c:6", 1},
     };
     CHECK(t.live_of("n1") == "h:1");
     CHECK(t.live_of("n2").empty());
