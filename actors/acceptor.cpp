@@ -6,6 +6,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <future>
+
 namespace actormq {
 
 namespace asio = boost::asio;
@@ -98,10 +100,15 @@ size_t acceptor::connection_count() const {
 
 void acceptor::shutdown() {
     stopping_ = true;
-    asio::post(ioc_, [this] {
+    // Closed on an Asio thread (the socket is not thread-safe); wait, since the caller may
+    // destroy this acceptor next.
+    std::promise<void> closed;
+    asio::post(ioc_, [this, &closed] {
         boost::system::error_code ignored;
         socket_.close(ignored);
+        closed.set_value();
     });
+    closed.get_future().wait();
     std::unique_lock<std::mutex> guard{mtx_};
     for (auto& [id, c] : connections_) {
         c->post_shutdown();

@@ -170,7 +170,16 @@ bool connection::on_connect(stomp::frame& f) {
     session_params p{id_, r.version, r.user, acceptor_.default_prefetch_count, r.client_id};
     session_ = sys_.spawn(session, ctx_, server_, shared_from_this(), std::move(p));
     std::string out;
-    stomp::encode(connected_frame(r, acceptor_, ctx_->config.name, id_), r.version, out);
+    auto reply = connected_frame(r, acceptor_, ctx_->config.name, id_);
+    if (!ctx_->node_id.empty()) {
+        reply.add("node-id", ctx_->node_id);
+    }
+    if (ctx_->ha) {
+        if (auto backups = ctx_->ha->backups(); !backups.empty()) {
+            reply.add("backup-connector", std::move(backups));
+        }
+    }
+    stomp::encode(reply, r.version, out);
     write(std::move(out));
     arm_heart_beats(r.send_interval_ms, r.receive_interval_ms);
     ctx_->wire_log->debug("connected conn={} user={} version={} hb_send_ms={} hb_recv_ms={}",

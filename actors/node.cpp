@@ -3,9 +3,11 @@
 
 #include "actors/acceptor.hpp"
 #include "actors/journal.hpp"
+#include "actors/node_manager.hpp"
 #include "actors/recovery.hpp"
 #include "actors/server.hpp"
 #include "actors/server_context.hpp"
+#include "cluster/cluster.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -15,19 +17,27 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 namespace actormq {
 
 namespace {
 
-/// CAF settings taken from the node config (caf-notes.md §7, §9: our own main, no INI file).
+using tcp = boost::asio::ip::tcp;
+
+/// CAF settings taken from the node config (caf-notes.md §3, §7, §9: our own main, no INI file).
 caf::actor_system_config& caf_config(caf::actor_system_config& cfg,
                                      const config::node_config& nc) {
     if (nc.scheduler_max_threads > 0) {
@@ -35,6 +45,14 @@ caf::actor_system_config& caf_config(caf::actor_system_config& cfg,
     }
     cfg.set("work-stealing.moderate-poll-attempts",
             static_cast<size_t>(nc.scheduler_moderate_poll_attempts));
+    if (nc.cluster.enabled) {
+        // Without both a frozen peer is never detected (caf-notes.md §3).
+        cfg.set("middleman.heartbeat-interval",
+                caf::timespan{std::chrono::milliseconds(nc.cluster.heartbeat_interval_ms)});
+        cfg.set("middleman.connection-timeout",
+                caf::timespan{std::chrono::milliseconds(nc.cluster.connection_timeout_ms)});
+        cluster::add_message_types(cfg);
+    }
     cfg.load<caf::io::middleman>();
     return cfg;
 }
@@ -52,41 +70,7 @@ bool write_ports_file(const std::string& path, const nlohmann::json& ports) {
     return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
-} // namespace
-
-struct node::impl {
-    std::shared_ptr<server_context> ctx;
-    // The io_context outlives the actor system: sessions hold connections bound to it.
-    boost::asio::io_context ioc;
-    caf::actor_system_config caf_cfg;
-    caf::actor_system sys;
-    server_actor srv;
-    journal_actor journal;
-    std::shared_ptr<recovered_state> recovered;
-    std::vector<std::unique_ptr<acceptor>> acceptors;
-    std::vector<std::thread> io_threads;
-    std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
-        work;
-
-    explicit impl(std::shared_ptr<server_context> c)
-        : ctx(std::move(c)), sys(caf_config(caf_cfg, ctx->config)) {}
-};
-
-node::node(config::node_config cfg) {
-    auto ctx = std::make_shared<server_context>();
-    ctx->config = std::move(cfg);
-    ctx->log = spdlog::get("actors");
-    ctx->wire_log = spdlog::get("protocol");
-    impl_ = std::make_unique<impl>(std::move(ctx));
-}
-
-node::~node() {
-    stop();
-}
-
-namespace {
-
-/// Logs what recovery found; returns false when the node must not start.
+/// Logs what recovery found; returns false when the server must not start.
 bool report_recovery(const server_context& ctx, const recovered_state& rs) {
     for (const auto& c : rs.corrupt) {
         ctx.log->error("journal_corrupt_record file={} offset={} reason=\"{}\"", c.file, c.offset,
@@ -106,69 +90,416 @@ bool report_recovery(const server_context& ctx, const recovered_state& rs) {
     return true;
 }
 
+/// One activation of the server: its journal, its actors and its listening acceptors. A
+/// shared-store backup creates one each time it takes over and drops it when it gives way.
+struct instance {
+    std::shared_ptr<server_context> ctx;
+    journal_actor journal;
+    server_actor srv;
+    std::vector<std::unique_ptr<acceptor>> acceptors;
+};
+
 } // namespace
 
-/// Opens the journal and replays it into the server before any client can connect.
-bool node::recover() {
-    auto& d = *impl_;
-    if (!d.ctx->config.journal.persistence_enabled) {
-        return true;
+struct node::impl {
+    config::node_config cfg;
+    std::shared_ptr<spdlog::logger> log;
+    // The io_context outlives the actor system: sessions hold connections bound to it.
+    boost::asio::io_context ioc;
+    caf::actor_system_config caf_cfg;
+    caf::actor_system sys;
+    std::vector<std::thread> io_threads;
+    std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+        work;
+
+    /// The port of every acceptor, fixed at the first bind so each activation listens on it.
+    std::map<std::string, uint16_t> ports;
+    /// While no instance serves, the acceptors' ports are held by sockets that are bound but
+    /// not listening: clients get "connection refused", and no other process takes the port.
+    std::vector<tcp::acceptor> reserved;
+
+    std::unique_ptr<node_manager> locks;
+    std::shared_ptr<ha_view> view = std::make_shared<ha_view>();
+    std::unique_ptr<instance> current;
+
+    /// The cluster's local handle (invalid without [cluster]), what this node last told it,
+    /// and the last topology it reported; guarded by `cluster_mtx`.
+    caf::actor cluster;
+    std::mutex cluster_mtx;
+    cluster::member_info self_info;
+    cluster::topology last_topology;
+
+    std::thread ha_thread;
+    std::mutex mtx;
+    std::condition_variable wake;
+    bool stopping = false;
+
+    explicit impl(config::node_config c)
+        : cfg(std::move(c)), log(spdlog::get("actors")), sys(caf_config(caf_cfg, cfg)) {}
+
+    std::string reserve_ports();
+    std::string start_cluster();
+    /// Tells the cluster this node's role and node id (a no-op without a cluster).
+    void announce(const std::string& role, const std::string& node_id);
+    /// Recomputes the backup connectors CONNECTED names; call with `cluster_mtx` held.
+    void refresh_view();
+    bool activate(const std::string& node_id);
+    void deactivate(bool reserve_again);
+    bool recover(instance& inst);
+
+    /// Waits one lock-poll interval or until stop(); true when the node is stopping.
+    bool wait_tick();
+    /// Polls the locks until this server may become live; false when stopping first.
+    bool wait_for_live_lock();
+    /// The HA thread: waits, activates, serves, gives way or stops (docs/ha.md).
+    void ha_loop();
+    /// Serves until stop() (returns false) or a failback request (returns true).
+    bool serve_until_failback();
+};
+
+node::node(config::node_config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
+
+node::~node() {
+    stop();
+}
+
+/// Binds (without listening) every acceptor's port, so it is known before the node serves.
+std::string node::impl::reserve_ports() {
+    reserved.clear();
+    for (const auto& a : cfg.acceptors) {
+        boost::system::error_code ec;
+        auto addr = boost::asio::ip::make_address(a.host, ec);
+        if (ec) {
+            return "acceptor " + a.name + ": invalid host '" + a.host + "': " + ec.message();
+        }
+        auto known = ports.find(a.name);
+        tcp::endpoint ep{addr, known != ports.end() ? known->second : a.port};
+        tcp::acceptor sock{ioc};
+        sock.open(ep.protocol(), ec);
+        if (!ec) {
+            sock.set_option(tcp::acceptor::reuse_address(true), ec);
+        }
+        if (!ec) {
+            sock.bind(ep, ec);
+        }
+        if (ec) {
+            return "acceptor " + a.name + ": cannot bind " + a.host + ":"
+                   + std::to_string(ep.port()) + ": " + ec.message();
+        }
+        ports[a.name] = sock.local_endpoint().port();
+        reserved.push_back(std::move(sock));
     }
-    d.journal = d.sys.spawn<caf::detached>(journal_writer, d.ctx);
-    d.ctx->journal = d.journal;
-    caf::scoped_actor self{d.sys};
+    return {};
+}
+
+std::string node::impl::start_cluster() {
+    const auto& first = cfg.acceptors.front();
+    self_info.name = cfg.name;
+    self_info.role = cfg.ha_policy.kind == config::ha_kind::shared_store ? "starting" : "live";
+    self_info.node_id = locks ? locks->node_id() : std::string{};
+    self_info.connector = first.host + ":" + std::to_string(ports[first.name]);
+    auto on_change = [this](const cluster::topology& t) {
+        std::lock_guard<std::mutex> guard{cluster_mtx};
+        last_topology = t;
+        refresh_view();
+    };
+    auto started = cluster::start(sys, cfg.cluster, self_info, std::move(on_change),
+                                  spdlog::get("cluster"));
+    if (!started.error.empty()) {
+        return started.error;
+    }
+    std::lock_guard<std::mutex> guard{cluster_mtx};
+    cluster = started.handle;
+    ports["cluster"] = started.port;
+    self_info.cluster_address = cfg.cluster.host + ":" + std::to_string(started.port);
+    return {};
+}
+
+void node::impl::refresh_view() {
+    std::string joined;
+    for (const auto& c : last_topology.backups_of(self_info.node_id)) {
+        joined += (joined.empty() ? "" : ",") + c;
+    }
+    view->set_backups(std::move(joined));
+}
+
+void node::impl::announce(const std::string& role, const std::string& node_id) {
+    std::lock_guard<std::mutex> guard{cluster_mtx};
+    self_info.role = role;
+    self_info.node_id = node_id;
+    refresh_view();
+    if (cluster) {
+        caf::anon_send(cluster, caf::update_atom::value, self_info);
+    }
+}
+
+/// Opens the journal and replays it into the new server before any client can connect.
+bool node::impl::recover(instance& inst) {
+    auto& ctx = *inst.ctx;
+    inst.journal = sys.spawn<caf::detached>(journal_writer, inst.ctx);
+    ctx.journal = inst.journal;
+    caf::scoped_actor self{sys};
     std::shared_ptr<recovered_state> rs;
     // Recovery reads every segment; a large journal takes a while, hence the long bound.
-    self->request(d.journal, std::chrono::seconds(3600), recover_atom::value)
+    self->request(inst.journal, std::chrono::seconds(3600), recover_atom::value)
         .receive([&](std::shared_ptr<recovered_state>& r) { rs = std::move(r); },
-                 [&](caf::error& e) { d.ctx->log->error("journal_recover_failed error={}",
-                                                        caf::to_string(e)); });
-    if (!rs || !report_recovery(*d.ctx, *rs)) {
+                 [&](caf::error& e) {
+                     ctx.log->error("journal_recover_failed error={}", caf::to_string(e));
+                 });
+    if (!rs || !report_recovery(ctx, *rs)) {
         return false;
     }
-    d.ctx->next_message_id = rs->max_message_id + 1;
-    d.ctx->next_tx_id = rs->max_tx_id + 1;
-    d.recovered = std::move(rs);
+    ctx.next_message_id = rs->max_message_id + 1;
+    ctx.next_tx_id = rs->max_tx_id + 1;
+    inst.srv = sys.spawn(server, inst.ctx);
+    bool restored = false;
+    self->request(inst.srv, std::chrono::seconds(3600), recover_atom::value, rs)
+        .receive([&](uint64_t) { restored = true; },
+                 [&](caf::error& e) { ctx.log->error("restore_failed error={}", to_string(e)); });
+    return restored;
+}
+
+/// Loads the journal, starts the server's actors and listens on the reserved ports. Returns
+/// false (everything it started stopped again) when any step fails.
+bool node::impl::activate(const std::string& node_id) {
+    auto ctx = std::make_shared<server_context>();
+    ctx->config = cfg;
+    ctx->log = log;
+    ctx->wire_log = spdlog::get("protocol");
+    ctx->node_id = node_id;
+    ctx->ha = view;
+    current = std::make_unique<instance>();
+    auto& in = *current;
+    in.ctx = ctx;
+    if (cfg.journal.persistence_enabled) {
+        if (!recover(in)) {
+            deactivate(true);
+            return false;
+        }
+    } else {
+        in.srv = sys.spawn(server, ctx);
+    }
+    reserved.clear();
+    for (auto a : cfg.acceptors) {
+        a.port = ports[a.name];
+        auto acc = std::make_unique<acceptor>(ioc, ctx, a, sys, in.srv);
+        if (auto err = acc->open(); !err.empty()) {
+            log->error("acceptor_failed name={} reason=\"{}\"", a.name, err);
+            deactivate(true);
+            return false;
+        }
+        in.acceptors.push_back(std::move(acc));
+    }
+    for (auto& acc : in.acceptors) {
+        acc->start();
+    }
     return true;
+}
+
+/// Closes every client connection and stops the server's actors; returns once the journal
+/// is closed, so no record of this server reaches the disk afterwards.
+void node::impl::deactivate(bool reserve_again) {
+    if (!current) {
+        return;
+    }
+    auto& in = *current;
+    for (auto& acc : in.acceptors) {
+        acc->shutdown();
+    }
+    if (in.srv) {
+        caf::anon_send_exit(in.srv, caf::exit_reason::user_shutdown);
+    }
+    if (in.journal) {
+        caf::scoped_actor self{sys};
+        self->monitor(in.journal);
+        caf::anon_send_exit(in.journal, caf::exit_reason::user_shutdown);
+        self->receive([](const caf::down_msg&) {},
+                      caf::after(std::chrono::seconds(30)) >>
+                          [&] { log->error("journal_stop_timeout seconds=30"); });
+    }
+    in.ctx->journal = nullptr;
+    current.reset();
+    if (reserve_again) {
+        if (auto err = reserve_ports(); !err.empty()) {
+            log->warn("port_reservation_failed reason=\"{}\"", err);
+        }
+    }
+}
+
+bool node::impl::wait_tick() {
+    std::unique_lock<std::mutex> guard{mtx};
+    wake.wait_for(guard, std::chrono::milliseconds(cfg.ha_policy.lock_poll_interval_ms),
+                  [this] { return stopping; });
+    return stopping;
+}
+
+bool node::impl::wait_for_live_lock() {
+    bool backup = cfg.ha_policy.role == config::ha_role::backup;
+    if (backup) {
+        bool announced = false;
+        while (!locks->try_lock_backup()) {
+            if (!announced) {
+                log->info("ha_waiting_for_backup_lock path={}", locks->path());
+                announced = true;
+            }
+            if (wait_tick()) {
+                return false;
+            }
+        }
+        log->info("ha_waiting_for_live node_id={}", locks->node_id());
+        announce("backup", locks->node_id());
+    }
+    bool paused_seen = false;
+    while (true) {
+        if (locks->try_lock_live()) {
+            if (!backup || locks->state() != lock_state::paused) {
+                return true;
+            }
+            // The live was stopped on purpose: stay passive until it comes back.
+            locks->unlock_live();
+            if (!paused_seen) {
+                log->info("ha_paused node_id={}", locks->node_id());
+                paused_seen = true;
+            }
+        } else if (!backup && !locks->holds_backup()) {
+            auto s = locks->state();
+            // A backup serves our node id: ask it to give way (it watches the state byte).
+            if ((s == lock_state::live || s == lock_state::failing_back)
+                && locks->try_lock_backup()) {
+                locks->set_state(lock_state::failing_back);
+                log->info("ha_failing_back node_id={}", locks->node_id());
+                announce("backup", locks->node_id());
+            }
+        }
+        if (wait_tick()) {
+            return false;
+        }
+    }
+}
+
+bool node::impl::serve_until_failback() {
+    const auto& hp = cfg.ha_policy;
+    bool watch = hp.role == config::ha_role::backup && hp.allow_failback;
+    while (!wait_tick()) {
+        if (watch && locks->state() == lock_state::failing_back) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void node::impl::ha_loop() {
+    const auto& hp = cfg.ha_policy;
+    while (wait_for_live_lock()) {
+        auto node_id = locks->ensure_node_id();
+        log->info("ha_activating node_id={} role={}", node_id,
+                  hp.role == config::ha_role::backup ? "backup" : "primary");
+        announce("starting", node_id);
+        auto started = std::chrono::steady_clock::now();
+        if (!activate(node_id)) {
+            // The journal could not be loaded; another server may do better.
+            log->error("ha_activation_failed node_id={}", node_id);
+            locks->unlock_live();
+            locks->unlock_backup();
+            ::kill(::getpid(), SIGTERM);
+            return;
+        }
+        locks->set_state(lock_state::live);
+        locks->unlock_backup();
+        log->info("ha_live node_id={} activation_ms={}", node_id,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count());
+        announce("live", node_id);
+        if (!serve_until_failback()) {
+            // stop(): leave the state "live" so the backup takes over, or "paused" so it
+            // stays passive.
+            deactivate(false);
+            if (!hp.failover_on_shutdown) {
+                locks->set_state(lock_state::paused);
+            }
+            locks->unlock_live();
+            log->info("ha_stopped node_id={} failover={}", node_id, hp.failover_on_shutdown);
+            return;
+        }
+        log->info("ha_giving_way node_id={}", node_id);
+        deactivate(true);
+        locks->unlock_live();
+        if (!hp.restart_backup) {
+            log->info("ha_backup_exiting reason=\"restart-backup is false\"");
+            ::kill(::getpid(), SIGTERM);
+            return;
+        }
+        log->info("ha_backup_restarted node_id={}", node_id);
+    }
+    // Stopped while waiting. A failing-back primary hands the state back to the live it
+    // asked to give way, so that backup keeps serving.
+    if (locks->holds_backup() && cfg.ha_policy.role == config::ha_role::primary
+        && locks->state() == lock_state::failing_back) {
+        locks->set_state(lock_state::live);
+    }
+    locks->unlock_live();
+    locks->unlock_backup();
 }
 
 int node::start() {
     auto& d = *impl_;
-    if (!recover()) {
-        return 1;
-    }
-    d.srv = d.sys.spawn(server, d.ctx);
-    if (d.recovered) {
-        caf::scoped_actor self{d.sys};
-        self->request(d.srv, std::chrono::seconds(3600), recover_atom::value, d.recovered)
-            .receive([](uint64_t) {}, [&](caf::error& e) {
-                d.ctx->log->error("restore_failed error={}", caf::to_string(e));
-            });
-        d.recovered.reset();
-    }
-    nlohmann::json ports = nlohmann::json::object();
-    for (const auto& a : d.ctx->config.acceptors) {
-        auto acc = std::make_unique<acceptor>(d.ioc, d.ctx, a, d.sys, d.srv);
-        if (auto err = acc->open(); !err.empty()) {
-            d.ctx->log->error("acceptor_failed name={} reason=\"{}\"", a.name, err);
-            return 1;
-        }
-        ports[a.name] = acc->port();
-        d.acceptors.push_back(std::move(acc));
-    }
-    for (auto& acc : d.acceptors) {
-        acc->start();
-    }
     d.work = std::make_unique<decltype(d.work)::element_type>(d.ioc.get_executor());
-    for (uint32_t i = 0; i < d.ctx->config.io_threads; ++i) {
+    for (uint32_t i = 0; i < d.cfg.io_threads; ++i) {
         d.io_threads.emplace_back([&d] { d.ioc.run(); });
     }
-    const auto& pf = d.ctx->config.ports_file;
-    if (!pf.empty() && !write_ports_file(pf, ports)) {
-        d.ctx->log->error("ports_file_failed path={}", pf);
+    if (auto err = d.reserve_ports(); !err.empty()) {
+        d.log->error("acceptor_failed reason=\"{}\"", err);
         return 1;
     }
-    d.ctx->log->info("node_started name={} ports={}", d.ctx->config.name, ports.dump());
+    const auto& hp = d.cfg.ha_policy;
+    bool shared_store = hp.kind == config::ha_kind::shared_store;
+    if (d.cfg.journal.persistence_enabled) {
+        d.locks = std::make_unique<node_manager>(d.cfg.journal.journal_directory);
+        if (auto err = d.locks->open(); !err.empty()) {
+            d.log->error("lock_file_failed reason=\"{}\"", err);
+            return 1;
+        }
+        // A live-only server owns its journal directory alone.
+        if (!shared_store && !d.locks->try_lock_live()) {
+            d.log->error("journal_in_use directory={} reason=\"{} is locked by another server\"",
+                         d.cfg.journal.journal_directory, d.locks->path());
+            return 1;
+        }
+    }
+    if (d.cfg.cluster.enabled) {
+        if (auto err = d.start_cluster(); !err.empty()) {
+            d.log->error("cluster_failed reason=\"{}\"", err);
+            return 1;
+        }
+    }
+    nlohmann::json ports_json = nlohmann::json::object();
+    if (!shared_store) {
+        std::string node_id = d.locks ? d.locks->ensure_node_id() : std::string{};
+        if (!d.activate(node_id)) {
+            return 1;
+        }
+        if (d.locks) {
+            d.locks->set_state(lock_state::live);
+        }
+        d.announce("live", node_id);
+    }
+    for (const auto& [name, port] : d.ports) {
+        ports_json[name] = port;
+    }
+    const auto& pf = d.cfg.ports_file;
+    if (!pf.empty() && !write_ports_file(pf, ports_json)) {
+        d.log->error("ports_file_failed path={}", pf);
+        return 1;
+    }
+    d.log->info("node_started name={} ha_policy={} ports={}", d.cfg.name,
+                !shared_store                        ? "live-only"
+                : hp.role == config::ha_role::backup ? "shared-store-backup"
+                                                     : "shared-store-primary",
+                ports_json.dump());
+    if (shared_store) {
+        d.ha_thread = std::thread([&d] { d.ha_loop(); });
+    }
     return 0;
 }
 
@@ -177,17 +508,19 @@ void node::stop() {
         return;
     }
     auto& d = *impl_;
-    for (auto& acc : d.acceptors) {
-        acc->shutdown();
+    {
+        std::lock_guard<std::mutex> guard{d.mtx};
+        d.stopping = true;
     }
-    if (d.srv) {
-        caf::anon_send_exit(d.srv, caf::exit_reason::user_shutdown);
-        d.srv = nullptr;
+    d.wake.notify_all();
+    if (d.ha_thread.joinable()) {
+        d.ha_thread.join();
     }
-    if (d.journal) {
-        caf::anon_send_exit(d.journal, caf::exit_reason::user_shutdown);
-        d.journal = nullptr;
-        d.ctx->journal = nullptr;
+    d.deactivate(false);
+    d.reserved.clear();
+    if (d.cluster) {
+        caf::anon_send_exit(d.cluster, caf::exit_reason::user_shutdown);
+        d.cluster = nullptr;
     }
     d.work.reset();
     d.ioc.stop();
@@ -195,7 +528,6 @@ void node::stop() {
         t.join();
     }
     d.io_threads.clear();
-    d.acceptors.clear();
 }
 
 } // namespace actormq

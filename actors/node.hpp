@@ -25,8 +25,6 @@ public:
     void stop();
 
 private:
-    bool recover();
-
     struct impl;
     std::unique_ptr<impl> impl_;
 };

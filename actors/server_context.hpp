@@ -10,8 +10,31 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <string>
 
 namespace actormq {
+
+/// What the cluster knows about this server's backups, read by every CONNECT (the
+/// `backup-connector` header). Written by the cluster's topology callback; shared by every
+/// activation of the node.
+class ha_view {
+public:
+    void set_backups(std::string connectors) {
+        std::lock_guard<std::mutex> guard{mtx_};
+        backups_ = std::move(connectors);
+    }
+
+    /// "HOST:PORT[,HOST:PORT...]" of the backups of this node id, or "" if none is known.
+    std::string backups() const {
+        std::lock_guard<std::mutex> guard{mtx_};
+        return backups_;
+    }
+
+private:
+    mutable std::mutex mtx_;
+    std::string backups_;
+};
 
 /// What every actor of one server instance shares: its config, its loggers and the id
 /// counters. Created once at start; only the atomics change afterwards.
@@ -23,6 +46,11 @@ struct server_context {
     std::shared_ptr<spdlog::logger> wire_log;
     /// The journal; a null handle when persistence-enabled is false.
     journal_actor journal;
+    /// The node id this server serves (shared-store: taken from the lock file); "" for a
+    /// live-only node.
+    std::string node_id;
+    /// The cluster's view of this node id's backups; null without HA.
+    std::shared_ptr<ha_view> ha;
     std::atomic<uint64_t> next_message_id{1};
     std::atomic<uint64_t> next_tx_id{1};
     std::atomic<uint64_t> next_session_id{1};

@@ -683,6 +683,197 @@ void check_security(context& ctx, const toml::table& root, const security_config
     }
 }
 
+// -- HA policy and cluster ------------------------------------------------------------------------
+
+const std::vector<field<ha_policy_config>>& primary_fields() {
+    using H = ha_policy_config;
+    static const std::vector<field<H>> fields = {
+        {"failover-on-shutdown", bool_field<H, &H::failover_on_shutdown>},
+        // The reference table's name for the same switch.
+        {"failover-on-server-shutdown", bool_field<H, &H::failover_on_shutdown>},
+        {"lock-poll-interval-ms", integer_field<H, uint32_t, &H::lock_poll_interval_ms, 1, 10000>},
+    };
+    return fields;
+}
+
+const std::vector<field<ha_policy_config>>& backup_fields() {
+    using H = ha_policy_config;
+    static const std::vector<field<H>> fields = {
+        {"failover-on-shutdown", bool_field<H, &H::failover_on_shutdown>},
+        {"failover-on-server-shutdown", bool_field<H, &H::failover_on_shutdown>},
+        {"allow-failback", bool_field<H, &H::allow_failback>},
+        {"restart-backup", bool_field<H, &H::restart_backup>},
+        {"lock-poll-interval-ms", integer_field<H, uint32_t, &H::lock_poll_interval_ms, 1, 10000>},
+    };
+    return fields;
+}
+
+/// Reads the one member a policy table may have; reports a second one, or none.
+const member* only_member(context& ctx, const member& where, const std::vector<member>& members,
+                          std::string_view expected) {
+    if (members.empty()) {
+        report(ctx, where, "expected one of " + std::string{expected});
+        return nullptr;
+    }
+    for (size_t i = 1; i < members.size(); ++i) {
+        report_key(ctx, members[i],
+                   "only one of " + std::string{expected} + " may be given; '"
+                       + std::string{members[0].key->str()} + "' is already");
+    }
+    return &members[0];
+}
+
+void read_shared_store(context& ctx, const member& where, ha_policy_config& out) {
+    const toml::table* table = expect_table(ctx, where);
+    if (table == nullptr) {
+        return;
+    }
+    auto members = members_in_file_order(*table, where.path);
+    const member* role = only_member(ctx, where, members, "primary (master) or backup (slave)");
+    if (role == nullptr) {
+        return;
+    }
+    std::string_view name = role->key->str();
+    const std::vector<field<ha_policy_config>>* fields = nullptr;
+    if (name == "primary" || name == "master") {
+        out.role = ha_role::primary;
+        fields = &primary_fields();
+    } else if (name == "backup" || name == "slave") {
+        out.role = ha_role::backup;
+        fields = &backup_fields();
+    } else if (name == "colocated") {
+        report_key(ctx, *role, "colocated backups are not supported yet");
+        return;
+    } else {
+        report_key(ctx, *role, "unknown role; expected primary (master) or backup (slave)");
+        return;
+    }
+    if (const toml::table* body = expect_table(ctx, *role)) {
+        read_fields(ctx, *body, role->path, *fields, {}, out);
+    }
+}
+
+void read_ha_policy(context& ctx, const member& where, node_config& out) {
+    const toml::table* table = expect_table(ctx, where);
+    if (table == nullptr) {
+        return;
+    }
+    auto members = members_in_file_order(*table, where.path);
+    const member* policy = only_member(ctx, where, members, "live-only or shared-store");
+    if (policy == nullptr) {
+        return;
+    }
+    std::string_view name = policy->key->str();
+    if (name == "live-only") {
+        out.ha_policy.kind = ha_kind::live_only;
+        if (const toml::table* body = expect_table(ctx, *policy)) {
+            read_fields<ha_policy_config>(ctx, *body, policy->path, {}, {}, out.ha_policy);
+        }
+    } else if (name == "shared-store") {
+        out.ha_policy.kind = ha_kind::shared_store;
+        read_shared_store(ctx, *policy, out.ha_policy);
+    } else if (name == "replication") {
+        report_key(ctx, *policy, "ha-policy replication is not supported yet");
+    } else {
+        report_key(ctx, *policy, "unknown ha-policy; expected live-only or shared-store");
+    }
+}
+
+/// Reads "HOST:PORT" cluster member addresses; each needs a host and a port 1-65535.
+void read_members(context& ctx, const member& where, cluster_config& out) {
+    std::vector<std::string> members;
+    read_string_list(ctx, where, members);
+    const auto* array = where.node->as_array();
+    for (size_t i = 0; i < members.size() && array != nullptr; ++i) {
+        const auto& text = members[i];
+        auto colon = text.rfind(':');
+        bool ok = colon != std::string::npos && colon > 0 && colon + 1 < text.size()
+                  && text.size() - colon - 1 <= 5
+                  && std::all_of(text.begin() + static_cast<std::ptrdiff_t>(colon) + 1, text.end(),
+                                 [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+        if (ok) {
+            auto port = std::stoul(text.substr(colon + 1));
+            ok = port >= 1 && port <= 65535;
+        }
+        if (!ok) {
+            member item{where.key, array->get(i), where.path + "[" + std::to_string(i) + "]"};
+            report(ctx, item, "expected \"HOST:PORT\" with a port 1-65535, found \"" + text + "\"");
+        }
+    }
+    out.members = std::move(members);
+}
+
+const std::vector<field<cluster_config>>& cluster_fields() {
+    using C = cluster_config;
+    static const std::vector<field<C>> fields = {
+        {"host", non_empty_string_field<C, &C::host>},
+        {"port", integer_field<C, uint16_t, &C::port, 0, 65535>},
+        {"members", read_members},
+        {"reconnect-interval-ms", integer_field<C, uint32_t, &C::reconnect_interval_ms, 1, 60000>},
+        {"heartbeat-interval-ms", integer_field<C, uint32_t, &C::heartbeat_interval_ms, 10, 60000>},
+        {"connection-timeout-ms",
+         integer_field<C, uint32_t, &C::connection_timeout_ms, 50, 600000>},
+    };
+    return fields;
+}
+
+void read_cluster(context& ctx, const member& where, node_config& out) {
+    static const std::vector<hint> hints = {
+        {"user", "the top-level 'cluster-user'"},
+        {"cluster-user", "the top-level 'cluster-user'"},
+        {"password", "the top-level 'cluster-password'"},
+        {"cluster-password", "the top-level 'cluster-password'"},
+    };
+    const toml::table* table = expect_table(ctx, where);
+    if (table != nullptr) {
+        out.cluster.enabled = true;
+        read_fields(ctx, *table, where.path, cluster_fields(), hints, out.cluster);
+    }
+}
+
+void read_cluster_user(context& ctx, const member& where, node_config& out) {
+    read_non_empty_string(ctx, where, out.cluster.user);
+}
+
+void read_cluster_password(context& ctx, const member& where, node_config& out) {
+    read_string(ctx, where, out.cluster.password);
+}
+
+/// Checks across [ha-policy], [cluster] and the journal keys.
+void check_ha(context& ctx, const toml::table& root, const node_config& config) {
+    auto point = [&](std::initializer_list<std::string_view> names, std::string fallback) {
+        for (auto name : names) {
+            if (auto at = find_member(root, name, "")) {
+                return *at;
+            }
+        }
+        return member{nullptr, nullptr, std::move(fallback)};
+    };
+    if (config.ha_policy.kind == ha_kind::shared_store && !config.journal.persistence_enabled
+        && !has_error_under(ctx, "ha-policy")) {
+        report(ctx, point({"persistence-enabled"}, "persistence-enabled"),
+               "must be true with ha-policy shared-store: the backup takes over from the journal");
+    }
+    if (config.cluster.enabled && config.cluster.password.empty()
+        && !has_error_under(ctx, "cluster-password")) {
+        member where = point({"cluster-password", "cluster"}, "cluster-password");
+        where.path = "cluster-password";
+        report(ctx, where,
+               "must be set when [cluster] is present: members prove who they are with it");
+    }
+    const auto& c = config.cluster;
+    if (c.enabled && c.connection_timeout_ms < 2 * c.heartbeat_interval_ms
+        && !has_error_under(ctx, "cluster")) {
+        auto section = find_member(root, "cluster", "");
+        const toml::table* table = section ? section->node->as_table() : nullptr;
+        auto at = table ? find_member(*table, "connection-timeout-ms", "cluster") : std::nullopt;
+        report(ctx, at ? *at : *section,
+               "must be at least twice cluster.heartbeat-interval-ms ("
+                   + std::to_string(c.heartbeat_interval_ms) + "), found "
+                   + std::to_string(c.connection_timeout_ms));
+    }
+}
+
 // -- the root table -------------------------------------------------------------------------------
 
 void read_security_enabled(context& ctx, const member& where, node_config& out) {
@@ -750,6 +941,10 @@ const std::vector<field<node_config>>& root_fields() {
         {"acceptors", read_acceptors},
         {"security", read_security},
         {"address-settings", read_address_settings},
+        {"cluster-user", read_cluster_user},
+        {"cluster-password", read_cluster_password},
+        {"ha-policy", read_ha_policy},
+        {"cluster", read_cluster},
     };
     return fields;
 }
@@ -784,6 +979,7 @@ node_config convert(const toml::table& root,
         config.acceptors.push_back(std::move(stomp));
     }
     check_security(ctx, root, config.security);
+    check_ha(ctx, root, config);
     return config;
 }
 

@@ -93,6 +93,28 @@ max-size-bytes = 1000
 address-full-policy = "Fail"
 )";
 
+/// A shared-store backup with a cluster, every HA and cluster key set to a non-default value.
+constexpr const char* ha_file = R"(cluster-user = "ops"
+cluster-password = "s3cret"
+
+[ha-policy.shared-store.backup]
+failover-on-shutdown = true
+allow-failback = false
+restart-backup = false
+lock-poll-interval-ms = 25
+
+[cluster]
+host = "127.0.0.2"
+port = 61700
+members = ["127.0.0.1:61701", "10.0.0.5:61700"]
+reconnect-interval-ms = 500
+heartbeat-interval-ms = 300
+connection-timeout-ms = 1500
+
+[security.users.guest]
+password = "guest"
+)";
+
 /// Every error of `result` as "FILE:LINE:COLUMN: KEY: REASON".
 std::vector<std::string> messages(const load_result& result) {
     std::vector<std::string> out;
@@ -268,7 +290,7 @@ TEST_CASE("config: docs: every key of the full file has a row in docs/configurat
     REQUIRE(in.good());
     std::stringstream docs;
     docs << in.rdbuf();
-    std::istringstream lines{full_file};
+    std::istringstream lines{std::string{full_file} + ha_file};
     std::set<std::string> keys;
     for (std::string line; std::getline(lines, line);) {
         auto equals = line.find(" = ");
@@ -279,9 +301,11 @@ TEST_CASE("config: docs: every key of the full file has a row in docs/configurat
         INFO("key: " << line.substr(0, equals));
         CHECK(docs.str().find("| `" + line.substr(0, equals) + "` |") != std::string::npos);
     }
-    // Every key the loader knows: 19 top-level, 13 per acceptor, 2 security, 2 per user, 4 per
-    // address-settings table.
-    CHECK(keys.size() == 40);
+    // Every key the loader knows: 21 top-level, 13 per acceptor, 2 security, 2 per user, 4 per
+    // address-settings table, 4 of the backup role (the primary's are a subset, and the alias
+    // failover-on-server-shutdown is documented with them), 6 cluster of which host and port
+    // share their names with acceptor keys.
+    CHECK(keys.size() == 50);
 }
 
 // -- errors ---------------------------------------------------------------------------------------
@@ -661,4 +685,110 @@ TEST_CASE("config: settings_for: no match gives the defaults under '#'") {
     CHECK(settings.match == "#");
     CHECK(settings.max_size_bytes == address_settings{}.max_size_bytes);
     CHECK(settings.full_policy == address_full_policy::block);
+}
+
+// -- HA policy and cluster ------------------------------------------------------------------------
+
+TEST_CASE("config: ha: the default policy is live-only without a cluster") {
+    auto result = load_string(one_user, "cfg.toml");
+    REQUIRE(result.config);
+    CHECK(result.config->ha_policy.kind == ha_kind::live_only);
+    CHECK_FALSE(result.config->cluster.enabled);
+}
+
+TEST_CASE("config: ha: a shared-store backup with a cluster loads every value") {
+    auto result = load_string(ha_file, "ha.toml");
+    REQUIRE_MESSAGE(result.errors.empty(), messages(result));
+    const auto& c = *result.config;
+    CHECK(c.ha_policy.kind == ha_kind::shared_store);
+    CHECK(c.ha_policy.role == ha_role::backup);
+    CHECK(c.ha_policy.failover_on_shutdown);
+    CHECK_FALSE(c.ha_policy.allow_failback);
+    CHECK_FALSE(c.ha_policy.restart_backup);
+    CHECK(c.ha_policy.lock_poll_interval_ms == 25);
+    CHECK(c.cluster.enabled);
+    CHECK(c.cluster.user == "ops");
+    CHECK(c.cluster.password == "s3cret");
+    CHECK(c.cluster.host == "127.0.0.2");
+    CHECK(c.cluster.port == 61700);
+    CHECK(c.cluster.members
+          == std::vector<std::string>{"127.0.0.1:61701", "10.0.0.5:61700"});
+    CHECK(c.cluster.reconnect_interval_ms == 500);
+    CHECK(c.cluster.heartbeat_interval_ms == 300);
+    CHECK(c.cluster.connection_timeout_ms == 1500);
+}
+
+TEST_CASE("config: ha: master and slave are aliases of primary and backup") {
+    auto master = load_string(std::string{"[ha-policy.shared-store.master]\n"
+                                          "failover-on-server-shutdown = true\n"}
+                                  + one_user,
+                              "cfg.toml");
+    REQUIRE_MESSAGE(master.errors.empty(), messages(master));
+    CHECK(master.config->ha_policy.role == ha_role::primary);
+    CHECK(master.config->ha_policy.failover_on_shutdown);
+    auto slave = load_string(std::string{"[ha-policy.shared-store.slave]\n"} + one_user, "c.toml");
+    REQUIRE_MESSAGE(slave.errors.empty(), messages(slave));
+    CHECK(slave.config->ha_policy.role == ha_role::backup);
+    CHECK(slave.config->ha_policy.allow_failback);
+    CHECK(slave.config->ha_policy.restart_backup);
+}
+
+TEST_CASE("config: ha: errors name file, line and key") {
+    auto errors = errors_of(std::string{R"([ha-policy.shared-store.primary]
+allow-failback = true
+[ha-policy.live-only]
+)"} + one_user);
+    CHECK(errors
+          == std::vector<std::string>{
+              "cfg.toml:2:1: ha-policy.shared-store.primary.allow-failback: unknown key",
+              "cfg.toml:3:12: ha-policy.live-only: only one of live-only or shared-store may be "
+              "given; 'shared-store' is already"});
+    CHECK(errors_of(std::string{"[ha-policy.replication.primary]\n"} + one_user)
+          == std::vector<std::string>{
+              "cfg.toml:1:12: ha-policy.replication: ha-policy replication is not supported yet"});
+    CHECK(errors_of(std::string{"[ha-policy.shared-store.backup]\nrestart-backup = 1\n"} + one_user)
+          == std::vector<std::string>{"cfg.toml:2:18: ha-policy.shared-store.backup.restart-backup:"
+                                      " expected a boolean, found an integer"});
+    CHECK(errors_of(std::string{"[ha-policy.shared-store.leader]\n"} + one_user)
+          == std::vector<std::string>{"cfg.toml:1:25: ha-policy.shared-store.leader: unknown role; "
+                                      "expected primary (master) or backup (slave)"});
+}
+
+TEST_CASE("config: ha: shared-store needs persistence") {
+    auto errors = errors_of(std::string{"persistence-enabled = false\n"
+                                        "[ha-policy.shared-store.primary]\n"}
+                            + one_user);
+    CHECK(errors
+          == std::vector<std::string>{"cfg.toml:1:23: persistence-enabled: must be true with "
+                                      "ha-policy shared-store: the backup takes over from the "
+                                      "journal"});
+}
+
+TEST_CASE("config: cluster: a password is required and members must be HOST:PORT") {
+    auto errors = errors_of(std::string{"[cluster]\nmembers = [\"a:1\", \"nohost\", \":5\", "
+                                        "\"b:70000\"]\npassword = \"x\"\n"}
+                            + one_user);
+    CHECK(errors
+          == std::vector<std::string>{
+              "cfg.toml:1:1: cluster-password: must be set when [cluster] is present: members "
+              "prove who they are with it",
+              "cfg.toml:2:19: cluster.members[1]: expected \"HOST:PORT\" with a port 1-65535, "
+              "found \"nohost\"",
+              "cfg.toml:2:29: cluster.members[2]: expected \"HOST:PORT\" with a port 1-65535, "
+              "found \":5\"",
+              "cfg.toml:2:35: cluster.members[3]: expected \"HOST:PORT\" with a port 1-65535, "
+              "found \"b:70000\"",
+              "cfg.toml:3:1: cluster.password: unknown key; did you mean the top-level "
+              "'cluster-password'?"});
+}
+
+TEST_CASE("config: cluster: the connection timeout must cover two heart-beats") {
+    auto errors = errors_of(std::string{"cluster-password = \"p\"\n[cluster]\n"
+                                        "heartbeat-interval-ms = 400\n"
+                                        "connection-timeout-ms = 500\n"}
+                            + one_user);
+    CHECK(errors
+          == std::vector<std::string>{"cfg.toml:4:25: cluster.connection-timeout-ms: must be at "
+                                      "least twice cluster.heartbeat-interval-ms (400), found "
+                                      "500"});
 }
