@@ -7,6 +7,7 @@
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
 #include <caf/node_id.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <spdlog/spdlog.h>
@@ -516,14 +517,29 @@ caf::behavior cluster_actor(cluster_ptr self,
 }
 
 /// The node's handle: forwards to the cluster actor, which trusts updates only from here.
-/// Linked to the cluster actor, so an exit sent here stops both.
+/// Linked to the cluster actor. An exit sent here is passed on, and the facade goes only once
+/// the cluster actor has, so whoever monitors the handle knows when on_change can no longer be
+/// called. That takes a monitor as well as the link: an exit message from an actor also
+/// unlinks the receiver from it (CAF 0.17), so the cluster actor, told to exit by the facade,
+/// no longer sends the facade an exit of its own when it goes.
 caf::behavior cluster_facade(caf::event_based_actor* self,
                              caf::actor cluster,
                              uint16_t port,
                              std::shared_ptr<spdlog::logger> log) {
     self->link_to(cluster);
+    self->monitor(cluster);
     self->send(cluster, start_atom::value, port);
     drop_unexpected(self, log);
+    self->set_down_handler([self](caf::down_msg& dm) { self->quit(dm.reason); });
+    self->set_exit_handler([self, cluster](caf::exit_msg& msg) {
+        if (msg.source == cluster.address()) {
+            self->quit(msg.reason);
+            return;
+        }
+        // The cluster actor ignores an exit with reason `normal`, like every CAF actor.
+        caf::error reason = msg.reason ? msg.reason : caf::exit_reason::user_shutdown;
+        self->send_exit(cluster, std::move(reason));
+    });
     return {
         [=](caf::update_atom a, member_info& info) { self->send(cluster, a, std::move(info)); },
         [=](caf::get_atom a) { return self->delegate(cluster, a); },
@@ -591,6 +607,17 @@ void add_message_types(caf::actor_system_config& cfg) {
                                }
                                return text;
                            });
+}
+
+void stop(caf::actor_system& sys, const caf::actor& handle) {
+    if (!handle) {
+        return;
+    }
+    caf::scoped_actor waiter{sys};
+    waiter->monitor(handle);
+    waiter->send_exit(handle, caf::exit_reason::user_shutdown);
+    // Bounded: an actor that does not go within this time is left to ~actor_system.
+    waiter->receive([](const caf::down_msg&) {}, caf::after(std::chrono::seconds(5)) >> [] {});
 }
 
 start_result start(caf::actor_system& sys,

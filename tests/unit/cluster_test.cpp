@@ -67,6 +67,7 @@ struct test_member {
     std::shared_ptr<spdlog::logger> log;
     std::mutex mtx;
     cluster::topology last; // guarded by mtx; the latest topology given to on_change
+    size_t changes = 0;     // guarded by mtx; how often on_change was called
     caf::actor_system sys;
     cluster::start_result started;
 
@@ -95,13 +96,14 @@ struct test_member {
             [this](const cluster::topology& t) {
                 std::lock_guard<std::mutex> guard(mtx);
                 last = t;
+                ++changes;
             },
             log);
         REQUIRE_MESSAGE(started.error.empty(), started.error);
         REQUIRE(started.port != 0);
     }
 
-    ~test_member() { caf::anon_send_exit(started.handle, caf::exit_reason::user_shutdown); }
+    ~test_member() { cluster::stop(sys, started.handle); }
 
     std::string address() const { return "127.0.0.1:" + std::to_string(started.port); }
 
@@ -109,6 +111,11 @@ struct test_member {
     cluster::topology seen() {
         std::lock_guard<std::mutex> guard(mtx);
         return last;
+    }
+
+    size_t change_count() {
+        std::lock_guard<std::mutex> guard(mtx);
+        return changes;
     }
 
     /// The topology as the actor answers (caf::get_atom).
@@ -235,6 +242,23 @@ TEST_CASE("cluster: leave: a member whose system shuts down is removed and may c
     // b comes back on the same port; a's reconnect attempts find it.
     b = std::make_unique<test_member>(member_spec{"b", {}, "s3cret", b_port});
     REQUIRE(wait_until(soon(), [&] { return a.knows("b") && b->knows("a"); }));
+}
+
+TEST_CASE("cluster: stop: on_change is never called once stop returned") {
+    test_member a{{"a", {}}};
+    auto b = std::make_unique<test_member>(member_spec{"b", {a.address()}});
+    test_member c{{"c", {a.address(), b->address()}}};
+    REQUIRE(wait_until(soon(), [&] { return a.knows("b") && c.knows("b"); }));
+
+    cluster::stop(a.sys, a.started.handle);
+    auto before = a.change_count();
+    // b leaves; c, still running, sees it, and by then a would have seen it too.
+    b.reset();
+    REQUIRE(wait_until(soon(), [&] { return !c.knows("b"); }));
+    CHECK(a.change_count() == before);
+    CHECK(a.knows("b"));
+    CHECK_FALSE(a.logged("cluster_member_left"));
+    CHECK(c.logged("cluster_member_left name=b"));
 }
 
 TEST_CASE("cluster: security: an actor that has not joined cannot change what a member knows") {
