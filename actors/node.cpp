@@ -634,7 +634,8 @@ void node::stop() {
         d.web->stop();
     }
     if (d.cluster) {
-        caf::anon_send_exit(d.cluster, caf::exit_reason::user_shutdown);
+        // Blocks until the cluster actor is gone: it must not call on_change afterwards.
+        cluster::stop(d.sys, d.cluster);
         d.cluster = nullptr;
     }
     d.stop_status();
