@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "apps/shell/child.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -11,6 +9,7 @@
 #include <deque>
 #include <fcntl.h>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -60,7 +59,8 @@ void kill_all_children() noexcept {
 }
 
 child::child(std::string dir, std::vector<std::string> argv)
-    : dir_(std::move(dir)), argv_(std::move(argv)) {}
+    : dir_(std::move(dir)),
+      argv_(std::move(argv)) {}
 
 std::string child::launch() {
     // A ports file left by an earlier run of this node would look like this run's.

@@ -5,9 +5,6 @@
 #include "apps/shell/child.hpp"
 #include "apps/shell/shell.hpp"
 
-#include <readline/history.h>
-#include <readline/readline.h>
-
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +12,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <readline/history.h>
+#include <readline/readline.h>
 #include <sstream>
 #include <string>
 #include <unistd.h>
@@ -48,7 +47,8 @@ std::string env_or(const char* name, const std::string& fallback) {
 std::string default_node_binary() {
     std::error_code ec;
     auto self = fs::read_symlink("/proc/self/exe", ec);
-    return env_or("ACTORMQ_NODE", ec ? "actormq-node" : (self.parent_path() / "actormq-node").string());
+    return env_or("ACTORMQ_NODE",
+                  ec ? "actormq-node" : (self.parent_path() / "actormq-node").string());
 }
 
 /// Parses argv; prints usage and returns false on anything it does not understand.

@@ -40,12 +40,11 @@ management::management() {
     // phase (../shared/caf-notes.md §7).
     cfg_.set("scheduler.max-threads", size_t{2});
     cfg_.set("work-stealing.moderate-poll-attempts", size_t{0});
-    cfg_.add_error_category(caf::atom("cluster"),
-                            [](uint8_t code, caf::atom_value, const caf::message&) {
-                                return code == cluster_bad_credentials
-                                           ? std::string{"cluster: bad_credentials"}
-                                           : "cluster: error " + std::to_string(code);
-                            });
+    cfg_.add_error_category(
+        caf::atom("cluster"), [](uint8_t code, caf::atom_value, const caf::message&) {
+            return code == cluster_bad_credentials ? std::string{"cluster: bad_credentials"}
+                                                   : "cluster: error " + std::to_string(code);
+        });
     sys_ = std::make_unique<caf::actor_system>(cfg_);
 }
 
@@ -74,7 +73,7 @@ outcome<caf::actor> management::open(const std::string& host,
 }
 
 outcome<std::string> management::status(const caf::actor& status_actor,
-                                         std::chrono::milliseconds timeout) {
+                                        std::chrono::milliseconds timeout) {
     outcome<std::string> out;
     caf::scoped_actor self{*sys_};
     self->request(status_actor, timeout, caf::get_atom::value)
@@ -84,8 +83,8 @@ outcome<std::string> management::status(const caf::actor& status_actor,
 }
 
 outcome<std::string> management::events(const caf::actor& status_actor,
-                                         uint64_t since,
-                                         std::chrono::milliseconds timeout) {
+                                        uint64_t since,
+                                        std::chrono::milliseconds timeout) {
     outcome<std::string> out;
     caf::scoped_actor self{*sys_};
     self->request(status_actor, timeout, cluster::events_atom::value, since)

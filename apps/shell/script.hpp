@@ -3,8 +3,9 @@
 
 // The shell's command language (docs/shell.md, "Scripts"): one command per line, words split at
 // blanks, "double quotes" keep blanks, `#` starts a comment, a trailing `\` continues the line,
-// ${VAR} is expanded when the line runs. Every line of a script is parsed and checked against the command table before the
-// first one runs, so a syntax error stops the script at FILE:LINE with nothing started.
+// ${VAR} is expanded when the line runs. Every line of a script is parsed and checked against the
+// command table before the first one runs, so a syntax error stops the script at FILE:LINE with
+// nothing started.
 
 #include <map>
 #include <optional>
@@ -23,7 +24,7 @@ struct location {
 
 /// One option a command accepts.
 struct option_spec {
-    std::string name;        ///< without the leading "--"
+    std::string name; ///< without the leading "--"
     bool takes_value = false;
     bool repeatable = false; ///< e.g. --set k=v --set k2=v2
 };

@@ -30,10 +30,9 @@ clock_type::time_point deadline_of(const invocation& inv, milliseconds fallback)
 }
 
 bool valid_name(const std::string& name) {
-    return !name.empty() && name.size() <= 64
-           && std::all_of(name.begin(), name.end(), [](char c) {
-                  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
-              });
+    return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
+    });
 }
 
 std::string make_tmp_dir() {
@@ -112,11 +111,12 @@ std::optional<std::string> shell::variable(const std::string& name) const {
     return env != nullptr ? std::optional<std::string>{env} : std::nullopt;
 }
 
-std::string shell::expand_all(const invocation& inv,
-                              std::vector<std::string>& words,
-                              invocation& expanded) {
+std::string
+shell::expand_all(const invocation& inv, std::vector<std::string>& words, invocation& expanded) {
     std::string error;
-    auto lookup = [this](const std::string& n) { return variable(n); };
+    auto lookup = [this](const std::string& n) {
+        return variable(n);
+    };
     expanded = inv;
     expanded.options.clear();
     words.clear();
@@ -147,63 +147,33 @@ std::string shell::run(const invocation& inv) {
     if (auto t = x.value("timeout"); t && !parse_duration_ms(*t)) {
         return "bad --timeout '" + *t + "' (e.g. 10s, 500ms, 2m)\nusage: " + inv.spec->usage;
     }
-    const auto& name = inv.spec->name;
-    if (name == "start") {
-        return cmd_start(w, x);
+    using handler = std::string (shell::*)(const std::vector<std::string>&, const invocation&);
+    static const std::map<std::string, handler> handlers{
+        {"start", &shell::cmd_start},       {"restart", &shell::cmd_restart},
+        {"connect", &shell::cmd_connect},   {"stop", &shell::cmd_stop},
+        {"kill", &shell::cmd_kill},         {"login", &shell::cmd_login},
+        {"stomp-login", &shell::cmd_login}, {"nodes", &shell::cmd_nodes},
+        {"queues", &shell::cmd_queues},     {"events", &shell::cmd_events},
+        {"status", &shell::cmd_status},     {"send", &shell::cmd_send},
+        {"receive", &shell::cmd_receive},   {"wait", &shell::cmd_wait},
+        {"assert", &shell::cmd_assert},     {"log", &shell::cmd_log},
+        {"help", &shell::cmd_help},         {"echo", &shell::cmd_echo},
+        {"quit", &shell::cmd_quit},
+    };
+    // Every command of the table in script.cpp has a handler here.
+    return (this->*handlers.at(inv.spec->name))(w, x);
+}
+
+std::string shell::cmd_echo(const std::vector<std::string>& w, const invocation&) {
+    std::string line;
+    for (const auto& word : w) {
+        line += (line.empty() ? "" : " ") + word;
     }
-    if (name == "restart") {
-        return cmd_restart(w, x);
-    }
-    if (name == "connect") {
-        return cmd_connect(w, x);
-    }
-    if (name == "stop") {
-        return cmd_stop(w, x);
-    }
-    if (name == "kill") {
-        return cmd_kill(w);
-    }
-    if (name == "login" || name == "stomp-login") {
-        return cmd_login(w, name == "login");
-    }
-    if (name == "nodes") {
-        return cmd_nodes();
-    }
-    if (name == "queues") {
-        return cmd_queues(w);
-    }
-    if (name == "events") {
-        return cmd_events(w, x);
-    }
-    if (name == "status") {
-        return cmd_status(w);
-    }
-    if (name == "send") {
-        return cmd_send(w, x);
-    }
-    if (name == "receive") {
-        return cmd_receive(w, x);
-    }
-    if (name == "wait") {
-        return cmd_wait(w, x);
-    }
-    if (name == "assert") {
-        return cmd_assert(w);
-    }
-    if (name == "log") {
-        return cmd_log(w);
-    }
-    if (name == "help") {
-        return cmd_help(w);
-    }
-    if (name == "echo") {
-        std::string line;
-        for (const auto& word : w) {
-            line += (line.empty() ? "" : " ") + word;
-        }
-        std::printf("%s\n", line.c_str());
-        return "";
-    }
+    std::printf("%s\n", line.c_str());
+    return "";
+}
+
+std::string shell::cmd_quit(const std::vector<std::string>&, const invocation&) {
     quit_ = true;
     return "";
 }
@@ -217,8 +187,8 @@ node_entry* shell::find(const std::string& name, std::string& error) {
     return &it->second;
 }
 
-std::string shell::cmd_login(const std::vector<std::string>& w, bool cluster) {
-    if (cluster) {
+std::string shell::cmd_login(const std::vector<std::string>& w, const invocation& inv) {
+    if (inv.spec->name == "login") {
         opts_.cluster_user = w[0];
         opts_.cluster_password = w[1];
         // New credentials: every node logs in again on its next use.
@@ -239,8 +209,9 @@ std::string shell::ensure_management(node_entry& e) {
         return "";
     }
     if (e.cluster_port == 0) {
-        return e.name + " has no cluster port (its config has no [cluster] table), so it "
-                        "cannot be managed";
+        return e.name
+               + " has no cluster port (its config has no [cluster] table), so it "
+                 "cannot be managed";
     }
     if (opts_.cluster_user.empty() || opts_.cluster_password.empty()) {
         return "no cluster credentials: give --user/--password, set ACTORMQ_CLUSTER_USER and "
@@ -279,9 +250,8 @@ outcome<node_status> shell::fetch_status(node_entry& e) {
     return out;
 }
 
-std::string shell::launch(node_entry& e,
-                          const std::vector<std::string>& extra_sets,
-                          const invocation& inv) {
+std::string
+shell::launch(node_entry& e, const std::vector<std::string>& extra_sets, const invocation& inv) {
     auto dir = tmp_ + "/" + e.name;
     std::error_code ec;
     fs::create_directories(dir, ec);
@@ -412,7 +382,7 @@ std::string shell::cmd_stop(const std::vector<std::string>& w, const invocation&
     return "";
 }
 
-std::string shell::cmd_kill(const std::vector<std::string>& w) {
+std::string shell::cmd_kill(const std::vector<std::string>& w, const invocation&) {
     std::string error;
     auto* e = find(w[0], error);
     if (e == nullptr) {

@@ -28,7 +28,7 @@ struct shell_options {
     std::string node_binary;      ///< ACTORMQ_NODE, else actormq-node next to the shell
     /// Relative CONFIG paths are taken from here: the script's folder, or the working directory.
     std::string base_dir;
-    bool keep_tmp = false;        ///< --keep-tmp, ACTORMQ_KEEP_TMP: keep ${TMP} at exit
+    bool keep_tmp = false; ///< --keep-tmp, ACTORMQ_KEEP_TMP: keep ${TMP} at exit
 };
 
 /// A node the shell knows: started by it (a child) or connected to (`connect`).
@@ -40,7 +40,7 @@ struct node_entry {
     std::string host = "127.0.0.1";
     uint16_t cluster_port = 0;
     uint16_t stomp_port = 0;
-    caf::actor status_actor;     ///< invalid until management is connected
+    caf::actor status_actor; ///< invalid until management is connected
 };
 
 /// The outcome of one condition: whether it holds and what was seen.
@@ -76,26 +76,27 @@ private:
     std::string cmd_restart(const std::vector<std::string>& w, const invocation& inv);
     std::string cmd_connect(const std::vector<std::string>& w, const invocation& inv);
     std::string cmd_stop(const std::vector<std::string>& w, const invocation& inv);
-    std::string cmd_kill(const std::vector<std::string>& w);
-    std::string cmd_login(const std::vector<std::string>& w, bool cluster);
+    std::string cmd_kill(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_login(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_echo(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_quit(const std::vector<std::string>& w, const invocation& inv);
 
     // -- commands (shell_commands.cpp) --------------------------------------------------------
-    std::string cmd_nodes();
-    std::string cmd_queues(const std::vector<std::string>& w);
+    std::string cmd_nodes(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_queues(const std::vector<std::string>& w, const invocation& inv);
     std::string cmd_events(const std::vector<std::string>& w, const invocation& inv);
-    std::string cmd_status(const std::vector<std::string>& w);
+    std::string cmd_status(const std::vector<std::string>& w, const invocation& inv);
     std::string cmd_send(const std::vector<std::string>& w, const invocation& inv);
     std::string cmd_receive(const std::vector<std::string>& w, const invocation& inv);
     std::string cmd_wait(const std::vector<std::string>& w, const invocation& inv);
-    std::string cmd_assert(const std::vector<std::string>& w);
-    std::string cmd_log(const std::vector<std::string>& w);
-    std::string cmd_help(const std::vector<std::string>& w);
+    std::string cmd_assert(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_log(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_help(const std::vector<std::string>& w, const invocation& inv);
 
     // -- helpers -------------------------------------------------------------------------------
     /// Expands ${VAR} in every word and option value.
-    std::string expand_all(const invocation& inv,
-                           std::vector<std::string>& words,
-                           invocation& expanded);
+    std::string
+    expand_all(const invocation& inv, std::vector<std::string>& words, invocation& expanded);
     std::optional<std::string> variable(const std::string& name) const;
 
     /// The node called `name`, or nullptr with `error` set.
@@ -103,9 +104,8 @@ private:
 
     /// Launches `e`'s child with `extra_sets` after its own, waits for its ports file and
     /// connects management when the node has a cluster port and credentials are set.
-    std::string launch(node_entry& e,
-                       const std::vector<std::string>& extra_sets,
-                       const invocation& inv);
+    std::string
+    launch(node_entry& e, const std::vector<std::string>& extra_sets, const invocation& inv);
 
     /// Connects management to `e` unless it already is; "" or the reason.
     std::string ensure_management(node_entry& e);

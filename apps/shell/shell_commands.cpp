@@ -4,9 +4,8 @@
 #include "apps/shell/shell.hpp"
 #include "apps/shell/traffic.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 namespace actormq::shell {
@@ -38,18 +37,18 @@ std::string port_text(uint16_t port) {
 
 } // namespace
 
-std::string shell::cmd_nodes() {
+std::string shell::cmd_nodes(const std::vector<std::string>&, const invocation&) {
     if (nodes_.empty()) {
         std::printf("no nodes (start NAME CONFIG, or connect NAME HOST:PORT)\n");
         return "";
     }
-    std::printf("%-12s %-8s %-24s %-7s %-7s %-12s %-14s %s\n", "NODE", "PID", "PROCESS",
-                "STOMP", "CLUSTER", "INSTANCE", "ROLE", "NODE ID");
+    std::printf("%-12s %-8s %-24s %-7s %-7s %-12s %-14s %s\n", "NODE", "PID", "PROCESS", "STOMP",
+                "CLUSTER", "INSTANCE", "ROLE", "NODE ID");
     for (auto& [name, e] : nodes_) {
         std::string pid = e.proc ? std::to_string(e.proc->pid()) : "-";
-        std::string process = !e.proc                ? "remote " + e.host
-                              : e.proc->running()    ? "running"
-                                                     : e.proc->exit_text();
+        std::string process = !e.proc             ? "remote " + e.host
+                              : e.proc->running() ? "running"
+                                                  : e.proc->exit_text();
         std::printf("%-12s %-8s %-24s %-7s %-7s ", name.c_str(), pid.c_str(), process.c_str(),
                     port_text(e.stomp_port).c_str(), port_text(e.cluster_port).c_str());
         if (e.proc && !e.proc->running()) {
@@ -77,7 +76,7 @@ std::string shell::cmd_nodes() {
     return "";
 }
 
-std::string shell::cmd_queues(const std::vector<std::string>& w) {
+std::string shell::cmd_queues(const std::vector<std::string>& w, const invocation&) {
     std::string error;
     if (!w.empty() && find(w[0], error) == nullptr) {
         return error;
@@ -131,13 +130,13 @@ std::string shell::cmd_events(const std::vector<std::string>& w, const invocatio
         return error;
     }
     for (const auto& ev : *events) {
-        std::printf("%5llu %s %-14s %s\n", static_cast<unsigned long long>(ev.seq),
-                    ev.time.c_str(), ev.kind.c_str(), ev.message.c_str());
+        std::printf("%5llu %s %-14s %s\n", static_cast<unsigned long long>(ev.seq), ev.time.c_str(),
+                    ev.kind.c_str(), ev.message.c_str());
     }
     return "";
 }
 
-std::string shell::cmd_status(const std::vector<std::string>& w) {
+std::string shell::cmd_status(const std::vector<std::string>& w, const invocation&) {
     std::string error;
     auto* e = find(w[0], error);
     if (e == nullptr) {
@@ -156,7 +155,7 @@ std::string shell::cmd_status(const std::vector<std::string>& w) {
     return "";
 }
 
-std::string shell::cmd_log(const std::vector<std::string>& w) {
+std::string shell::cmd_log(const std::vector<std::string>& w, const invocation&) {
     std::string error;
     auto* e = find(w[0], error);
     if (e == nullptr) {
@@ -242,8 +241,9 @@ check_result shell::check(const std::vector<std::string>& c) {
     if (c[0] == "gone") {
         if (e->proc) {
             out.holds = !e->proc->running();
-            out.observed = out.holds ? c[1] + " exited (" + e->proc->exit_text() + ")"
-                                     : c[1] + " still runs (pid " + std::to_string(e->proc->pid()) + ")";
+            out.observed = out.holds
+                               ? c[1] + " exited (" + e->proc->exit_text() + ")"
+                               : c[1] + " still runs (pid " + std::to_string(e->proc->pid()) + ")";
             return out;
         }
         auto st = fetch_status(*e);
@@ -301,7 +301,7 @@ std::string shell::cmd_wait(const std::vector<std::string>& w, const invocation&
     }
 }
 
-std::string shell::cmd_assert(const std::vector<std::string>& w) {
+std::string shell::cmd_assert(const std::vector<std::string>& w, const invocation&) {
     auto r = check(w);
     if (!r.holds) {
         return "assert failed: " + r.observed;
@@ -310,7 +310,7 @@ std::string shell::cmd_assert(const std::vector<std::string>& w) {
     return "";
 }
 
-std::string shell::cmd_help(const std::vector<std::string>& w) {
+std::string shell::cmd_help(const std::vector<std::string>& w, const invocation&) {
     if (!w.empty()) {
         const auto* spec = find_command(w[0]);
         if (spec == nullptr) {

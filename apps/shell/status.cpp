@@ -57,7 +57,8 @@ std::optional<node_status> parse_status(const std::string& text, std::string& er
     }
     for (const auto& i : array_of(j, "instances")) {
         if (i.is_object()) {
-            out.instances.push_back({text_of(i, "name"), text_of(i, "role"), text_of(i, "node_id")});
+            out.instances.push_back(
+                {text_of(i, "name"), text_of(i, "role"), text_of(i, "node_id")});
         }
     }
     for (const auto& q : array_of(j, "queues")) {

@@ -110,8 +110,8 @@ traffic_result receive_messages(const stomp_target& t,
     while (out.done < p.count) {
         auto f = c.read(deadline, out.error);
         if (!f) {
-            out.error = "received " + std::to_string(out.done) + " of "
-                        + std::to_string(p.count) + ": " + out.error;
+            out.error = "received " + std::to_string(out.done) + " of " + std::to_string(p.count)
+                        + ": " + out.error;
             return out;
         }
         if (f->cmd == stomp::command::error) {

@@ -24,7 +24,7 @@ import unittest
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from actormq_node import DEFAULT_TIMEOUT, node_binary, wait_until  # noqa: E402
+from actormq_node import DEFAULT_TIMEOUT, Node, node_binary, wait_until  # noqa: E402
 
 # A live-only node without a journal; with CLUSTER it also has a cluster port (management).
 NODE_CONFIG = """\
@@ -214,10 +214,37 @@ class ShellTest(unittest.TestCase):
             "send a orders 7 --receipts\n"
             "wait depth a orders 7 --timeout 10s\n"
             "nodes\n"
-            "queues a\n")
+            "queues a\n"
+            "events a\n"
+            "stop a --timeout 10s\n"
+            "assert gone a\n")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("stopped a (exit code 0)", r.stdout)
+        self.assertRegex(r.stdout, r"\n +1 \S+ started ")
         self.assertRegex(r.stdout, r"\na +\d+ +running .* live ")
         self.assertRegex(r.stdout, r"\na +orders +anycast +7 ")
+
+    def test_connect_manages_a_node_the_shell_did_not_start(self):
+        with Node(NODE_CONFIG + CLUSTER) as node:
+            address = f"127.0.0.1:{node.cluster_port}"
+            _, r = self.run_script(
+                "login actormq-cluster secret\n"
+                "stomp-login guest guest\n"
+                f"connect far {address} --stomp {node.port}\n"
+                "wait role far live --timeout 10s\n"
+                "send far /queue/remote 3 --receipts\n"
+                "wait depth far remote 3 --timeout 10s\n"
+                "receive far /queue/remote 3\n"
+                "wait depth far remote 0 --timeout 10s\n"
+                "assert up far\n")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn(f"connected to far at {address}", r.stdout)
+            self.assertTrue(node.running(), "the shell must leave a node it did not start alone")
+            path, r = self.run_script(f"login actormq-cluster wrong\nconnect far {address}\n")
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn(f"{path}:2: error: management of far: refused: bad cluster credentials",
+                          r.stderr)
+            self.assertIn("management_refused", node.log_text())
 
     # -- process handling and interactive use ----------------------------------------------
 
