@@ -86,6 +86,9 @@ private:
     std::string cmd_queues(const std::vector<std::string>& w, const invocation& inv);
     std::string cmd_events(const std::vector<std::string>& w, const invocation& inv);
     std::string cmd_status(const std::vector<std::string>& w, const invocation& inv);
+    /// The node, COUNT and STOMP port of `send` / `receive` (w[0], w[2]); "" or the error.
+    std::string traffic_args(const std::vector<std::string>& w, const invocation& inv,
+                             node_entry*& e, uint64_t& count);
     std::string cmd_send(const std::vector<std::string>& w, const invocation& inv);
     std::string cmd_receive(const std::vector<std::string>& w, const invocation& inv);
     std::string cmd_wait(const std::vector<std::string>& w, const invocation& inv);

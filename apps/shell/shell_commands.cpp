@@ -172,22 +172,33 @@ std::string shell::cmd_log(const std::vector<std::string>& w, const invocation&)
     return "";
 }
 
-std::string shell::cmd_send(const std::vector<std::string>& w, const invocation& inv) {
+std::string shell::traffic_args(const std::vector<std::string>& w, const invocation& inv,
+                                node_entry*& e, uint64_t& count) {
     std::string error;
-    auto* e = find(w[0], error);
+    e = find(w[0], error);
     if (e == nullptr) {
         return error;
     }
-    auto count = parse_count(w[2]);
-    if (!count) {
+    auto parsed = parse_count(w[2]);
+    if (!parsed) {
         return "bad COUNT '" + w[2] + "'\nusage: " + inv.spec->usage;
     }
     if (e->stomp_port == 0) {
         return w[0] + " has no known STOMP port (connect ... --stomp PORT)";
     }
+    count = *parsed;
+    return "";
+}
+
+std::string shell::cmd_send(const std::vector<std::string>& w, const invocation& inv) {
+    node_entry* e = nullptr;
+    uint64_t count = 0;
+    if (auto error = traffic_args(w, inv, e, count); !error.empty()) {
+        return error;
+    }
     send_params p;
     p.destination = w[1];
-    p.count = *count;
+    p.count = count;
     p.persistent = inv.has("persistent");
     p.receipts = inv.has("receipts");
     p.dup_id_prefix = inv.value("dup-ids").value_or("");
@@ -205,19 +216,12 @@ std::string shell::cmd_send(const std::vector<std::string>& w, const invocation&
 }
 
 std::string shell::cmd_receive(const std::vector<std::string>& w, const invocation& inv) {
-    std::string error;
-    auto* e = find(w[0], error);
-    if (e == nullptr) {
+    node_entry* e = nullptr;
+    uint64_t count = 0;
+    if (auto error = traffic_args(w, inv, e, count); !error.empty()) {
         return error;
     }
-    auto count = parse_count(w[2]);
-    if (!count) {
-        return "bad COUNT '" + w[2] + "'\nusage: " + inv.spec->usage;
-    }
-    if (e->stomp_port == 0) {
-        return w[0] + " has no known STOMP port (connect ... --stomp PORT)";
-    }
-    receive_params p{w[1], *count, inv.has("unique")};
+    receive_params p{w[1], count, inv.has("unique")};
     stomp_target t{e->host, e->stomp_port, opts_.stomp_login, opts_.stomp_passcode};
     auto r = receive_messages(t, p, deadline_of(inv, traffic_timeout));
     if (!r.error.empty()) {
