@@ -76,6 +76,7 @@ void acceptor::do_accept() {
                 conn = std::make_shared<connection>(std::move(sock), id, ctx_, cfg_, sys_,
                                                     server_, [this](uint64_t i) { forget(i); });
                 connections_.emplace(id, conn);
+                ctx_->connections->fetch_add(1, std::memory_order_relaxed);
             }
         }
         if (conn) {
@@ -87,7 +88,9 @@ void acceptor::do_accept() {
 
 void acceptor::forget(uint64_t id) {
     std::lock_guard<std::mutex> guard{mtx_};
-    connections_.erase(id);
+    if (connections_.erase(id) > 0) {
+        ctx_->connections->fetch_sub(1, std::memory_order_relaxed);
+    }
     if (connections_.empty()) {
         all_closed_.notify_all();
     }

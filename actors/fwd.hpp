@@ -20,7 +20,29 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<actormq::journal::record>)
 
 namespace actormq {
 struct recovered_state;
+
+/// What the journal reports to the status actor.
+struct journal_stats {
+    uint64_t files = 0;
+    uint64_t bytes = 0;
+    uint64_t batches = 0;
+    uint64_t last_batch_records = 0;
+    uint64_t last_sync_us = 0;
+    uint64_t segments_reclaimed = 0;
+    /// Write + fdatasync durations: counts per upper bound of `sync_bounds_seconds`, the
+    /// last bucket being +Inf (cumulative counts are made by the reader).
+    std::vector<uint64_t> sync_buckets;
+    double sync_seconds_sum = 0;
+};
+
+/// Upper bounds (seconds) of the journal's fsync histogram buckets, +Inf excluded.
+inline const std::vector<double>& sync_bounds_seconds() {
+    static const std::vector<double> bounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                               0.01,   0.025,   0.05,   0.1,   0.25,   1.0};
+    return bounds;
 }
+}
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actormq::journal_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<actormq::recovered_state>)
 
 namespace actormq {
@@ -34,7 +56,9 @@ using journal_actor = caf::typed_actor<
     // Write and sync what has been appended (sent to itself behind queued appends).
     caf::reacts_to<flush_atom>,
     // Open the files and read everything back (once, before the node serves).
-    caf::replies_to<recover_atom>::with<std::shared_ptr<recovered_state>>>;
+    caf::replies_to<recover_atom>::with<std::shared_ptr<recovered_state>>,
+    // Figures for the status actor.
+    caf::replies_to<stats_atom>::with<journal_stats>>;
 
 /// One client session: fed decoded frames by its connection, deliveries by queues.
 using session_actor = caf::typed_actor<

@@ -30,13 +30,34 @@ std::string journal_state::write_batch() {
     } catch (const std::system_error& e) {
         return e.what();
     }
+    last_batch_records = batch_records.size();
     batch_records.clear();
     last_sync = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - start);
+    double seconds = static_cast<double>(last_sync.count()) / 1e6;
+    const auto& bounds = sync_bounds_seconds();
+    auto bucket = std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin();
+    ++sync_buckets[static_cast<size_t>(bucket)];
+    sync_seconds_sum += seconds;
     last_batch_bytes = batch.size();
     ++batches;
     batch.clear();
     return {};
+}
+
+journal_stats journal_state::stats() const {
+    journal_stats s;
+    if (store) {
+        s.files = store->segments().size();
+        s.bytes = s.files * ctx->config.journal.journal_file_size;
+    }
+    s.batches = batches;
+    s.last_batch_records = last_batch_records;
+    s.last_sync_us = static_cast<uint64_t>(last_sync.count());
+    s.segments_reclaimed = segments_reclaimed;
+    s.sync_buckets = sync_buckets;
+    s.sync_seconds_sum = sync_seconds_sum;
+    return s;
 }
 
 std::string journal_state::reclaim() {
@@ -146,11 +167,26 @@ std::shared_ptr<recovered_state> recover(journal_ptr self) {
             st.live.note(lr.rec, lr.file_seq);
         }
         *out = rebuild(opened, jc.id_cache_size, jc.persist_id_cache);
+        st.next_id = out->max_record_id + 1;
+        // Recovery rolled these back; say so on disk too, or their records would pin their
+        // segments for ever (nothing else will ever end them).
+        std::vector<journal::record> ends;
+        for (auto tx : st.live.open_transactions()) {
+            journal::record r;
+            r.type = journal::record_type::rollback;
+            r.payload = journal::encode_payload(journal::tx_payload{tx});
+            ends.push_back(std::move(r));
+        }
+        if (!ends.empty() && out->error.empty()) {
+            st.add(ends);
+            if (auto err = st.write_batch(); !err.empty()) {
+                out->error = err;
+            }
+        }
     } catch (const std::system_error& e) {
         out->error = e.what();
     }
     out->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    st.next_id = out->max_record_id + 1;
     if (!out->error.empty()) {
         st.failure = out->error;
     }
@@ -181,6 +217,7 @@ journal_actor::behavior_type journal_writer(journal_ptr self, std::shared_ptr<se
         },
         [self](flush_atom) { flush(self); },
         [self](recover_atom) { return recover(self); },
+        [self](stats_atom) { return self->state.stats(); },
     };
 }
 

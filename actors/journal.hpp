@@ -43,7 +43,13 @@ struct journal_state {
     // Figures for status and benchmarks.
     uint64_t batches = 0;
     uint64_t last_batch_bytes = 0;
+    uint64_t last_batch_records = 0;
     std::chrono::microseconds last_sync{0};
+    /// Histogram of write + sync durations over sync_bounds_seconds() (+Inf last).
+    std::vector<uint64_t> sync_buckets = std::vector<uint64_t>(sync_bounds_seconds().size() + 1);
+    double sync_seconds_sum = 0;
+
+    journal_stats stats() const;
 
     /// Assigns ids and encodes `records` into the batch; returns the last id.
     uint64_t add(std::vector<journal::record>& records);

@@ -28,6 +28,15 @@ public:
     /// Whether nothing in `seg` matters any more once its bindings and duplicate ids are
     /// re-appended elsewhere: no live message, no open transaction, and no ack or commit in
     /// it that refers to a segment still in `present`.
+    /// Transactions with records but neither a commit nor a rollback record.
+    std::vector<uint64_t> open_transactions() const {
+        std::vector<uint64_t> ids;
+        for (const auto& [id, parts] : open_tx_) {
+            ids.push_back(id);
+        }
+        return ids;
+    }
+
     bool reclaimable(uint64_t seg, const std::set<uint64_t>& present) const;
 
     /// The records to re-append before `seg` is deleted (its live bindings and the duplicate

@@ -7,7 +7,9 @@
 #include "actors/recovery.hpp"
 #include "actors/server.hpp"
 #include "actors/server_context.hpp"
+#include "actors/status.hpp"
 #include "cluster/cluster.hpp"
+#include "cluster/management.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -19,6 +21,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <nlohmann/json.hpp>
+#include <spdlog/sinks/dist_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
@@ -122,6 +125,15 @@ struct node::impl {
     std::shared_ptr<ha_view> view = std::make_shared<ha_view>();
     std::unique_ptr<instance> current;
 
+    /// The status actor, what it publishes, and the connection count every activation's
+    /// acceptors keep; the log sink that turns warnings and errors into events.
+    std::shared_ptr<status_board> board = std::make_shared<status_board>();
+    std::shared_ptr<std::atomic<uint64_t>> connections =
+        std::make_shared<std::atomic<uint64_t>>(0);
+    caf::actor status_actor;
+    std::shared_ptr<spdlog::sinks::sink> event_sink;
+    std::shared_ptr<spdlog::sinks::dist_sink_mt> log_sink;
+
     /// The cluster's local handle (invalid without [cluster]), what this node last told it,
     /// and the last topology it reported; guarded by `cluster_mtx`.
     caf::actor cluster;
@@ -144,6 +156,11 @@ struct node::impl {
     /// Recomputes the backup connectors CONNECTED names; call with `cluster_mtx` held.
     void refresh_view();
     bool activate(const std::string& node_id);
+    void start_status();
+    void stop_status();
+    /// Tells the status actor this node's role, and adds an event when `kind` is not empty.
+    void report(const std::string& role, const std::string& node_id);
+    void event(const std::string& kind, const std::string& message, int64_t duration_ms = -1);
     void deactivate(bool reserve_again);
     bool recover(instance& inst);
 
@@ -192,6 +209,44 @@ std::string node::impl::reserve_ports() {
     return {};
 }
 
+void node::impl::start_status() {
+    auto shared_cfg = std::make_shared<const config::node_config>(cfg);
+    status_actor = sys.spawn(status, shared_cfg, board, connections);
+    event_sink = make_event_sink(status_actor);
+    // main's loggers write through one distributing sink; without it (embedded use) no
+    // log line becomes an event.
+    if (auto l = spdlog::get("node"); l && !l->sinks().empty()) {
+        log_sink = std::dynamic_pointer_cast<spdlog::sinks::dist_sink_mt>(l->sinks().front());
+        if (log_sink) {
+            log_sink->add_sink(event_sink);
+        }
+    }
+}
+
+void node::impl::stop_status() {
+    if (log_sink) {
+        log_sink->remove_sink(event_sink);
+        log_sink = nullptr;
+    }
+    event_sink = nullptr;
+    if (status_actor) {
+        caf::anon_send_exit(status_actor, caf::exit_reason::user_shutdown);
+        status_actor = nullptr;
+    }
+}
+
+void node::impl::report(const std::string& role, const std::string& node_id) {
+    if (status_actor) {
+        caf::anon_send(status_actor, role_atom::value, role, node_id);
+    }
+}
+
+void node::impl::event(const std::string& kind, const std::string& message, int64_t duration_ms) {
+    if (status_actor) {
+        caf::anon_send(status_actor, event_atom::value, kind, message, duration_ms);
+    }
+}
+
 std::string node::impl::start_cluster() {
     const auto& first = cfg.acceptors.front();
     self_info.name = cfg.name;
@@ -202,6 +257,9 @@ std::string node::impl::start_cluster() {
         std::lock_guard<std::mutex> guard{cluster_mtx};
         last_topology = t;
         refresh_view();
+        if (status_actor) {
+            caf::anon_send(status_actor, t);
+        }
     };
     auto started = cluster::start(sys, cfg.cluster, self_info, std::move(on_change),
                                   spdlog::get("cluster"));
@@ -210,6 +268,8 @@ std::string node::impl::start_cluster() {
     }
     std::lock_guard<std::mutex> guard{cluster_mtx};
     cluster = started.handle;
+    // Management clients (actormq-shell) that present the cluster credentials get this.
+    caf::anon_send(cluster, cluster::manage_atom::value, status_actor);
     ports["cluster"] = started.port;
     self_info.cluster_address = cfg.cluster.host + ":" + std::to_string(started.port);
     return {};
@@ -268,6 +328,7 @@ bool node::impl::activate(const std::string& node_id) {
     ctx->wire_log = spdlog::get("protocol");
     ctx->node_id = node_id;
     ctx->ha = view;
+    ctx->connections = connections;
     current = std::make_unique<instance>();
     auto& in = *current;
     in.ctx = ctx;
@@ -293,6 +354,9 @@ bool node::impl::activate(const std::string& node_id) {
     for (auto& acc : in.acceptors) {
         acc->start();
     }
+    if (status_actor) {
+        caf::anon_send(status_actor, instance_atom::value, in.srv, in.journal);
+    }
     return true;
 }
 
@@ -317,8 +381,12 @@ void node::impl::deactivate(bool reserve_again) {
                       caf::after(std::chrono::seconds(30)) >>
                           [&] { log->error("journal_stop_timeout seconds=30"); });
     }
-    in.ctx->journal = nullptr;
+    // ctx->journal stays set: the old instance's actors may still read it while they stop,
+    // and messages to the stopped journal are simply dropped.
     current.reset();
+    if (status_actor) {
+        caf::anon_send(status_actor, instance_atom::value, server_actor{}, journal_actor{});
+    }
     if (reserve_again) {
         if (auto err = reserve_ports(); !err.empty()) {
             log->warn("port_reservation_failed reason=\"{}\"", err);
@@ -339,7 +407,7 @@ bool node::impl::wait_for_live_lock() {
         bool announced = false;
         while (!locks->try_lock_backup()) {
             if (!announced) {
-                log->info("ha_waiting_for_backup_lock path={}", locks->path());
+                log->info("ha_waiting_for_backup_lock path={}", locks->backup_path());
                 announced = true;
             }
             if (wait_tick()) {
@@ -348,6 +416,7 @@ bool node::impl::wait_for_live_lock() {
         }
         log->info("ha_waiting_for_live node_id={}", locks->node_id());
         announce("backup", locks->node_id());
+        report("backup", locks->node_id());
     }
     bool paused_seen = false;
     while (true) {
@@ -359,6 +428,7 @@ bool node::impl::wait_for_live_lock() {
             locks->unlock_live();
             if (!paused_seen) {
                 log->info("ha_paused node_id={}", locks->node_id());
+                event("paused", "the live was stopped without failover; staying passive");
                 paused_seen = true;
             }
         } else if (!backup && !locks->holds_backup()) {
@@ -369,6 +439,9 @@ bool node::impl::wait_for_live_lock() {
                 locks->set_state(lock_state::failing_back);
                 log->info("ha_failing_back node_id={}", locks->node_id());
                 announce("backup", locks->node_id());
+                report("failing-back", locks->node_id());
+                event("failing_back", "asked the active backup of node " + locks->node_id()
+                                          + " to give way");
             }
         }
         if (wait_tick()) {
@@ -390,11 +463,16 @@ bool node::impl::serve_until_failback() {
 
 void node::impl::ha_loop() {
     const auto& hp = cfg.ha_policy;
+    bool backup = hp.role == config::ha_role::backup;
     while (wait_for_live_lock()) {
+        // A primary that asked a backup to give way is failing back, not starting fresh.
+        bool failing_back = !backup && locks->holds_backup();
         auto node_id = locks->ensure_node_id();
+        event("lock_taken", "took the live lock of node " + node_id);
         log->info("ha_activating node_id={} role={}", node_id,
                   hp.role == config::ha_role::backup ? "backup" : "primary");
         announce("starting", node_id);
+        report("starting", node_id);
         auto started = std::chrono::steady_clock::now();
         if (!activate(node_id)) {
             // The journal could not be loaded; another server may do better.
@@ -406,11 +484,24 @@ void node::impl::ha_loop() {
         }
         locks->set_state(lock_state::live);
         locks->unlock_backup();
-        log->info("ha_live node_id={} activation_ms={}", node_id,
-                  std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now() - started)
-                      .count());
+        auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started)
+                        .count();
+        log->info("ha_live node_id={} activation_ms={}", node_id, took);
         announce("live", node_id);
+        report(backup ? "backup-active" : "live", node_id);
+        if (backup) {
+            event("failover",
+                  "backup took over node " + node_id + " in " + std::to_string(took) + " ms",
+                  took);
+        } else if (failing_back) {
+            event("failback",
+                  "primary is live again for node " + node_id + " after "
+                      + std::to_string(took) + " ms",
+                  took);
+        } else {
+            event("activated", "live for node " + node_id, took);
+        }
         if (!serve_until_failback()) {
             // stop(): leave the state "live" so the backup takes over, or "paused" so it
             // stays passive.
@@ -420,11 +511,14 @@ void node::impl::ha_loop() {
             }
             locks->unlock_live();
             log->info("ha_stopped node_id={} failover={}", node_id, hp.failover_on_shutdown);
+            report(hp.failover_on_shutdown ? "stopped" : "paused", node_id);
             return;
         }
         log->info("ha_giving_way node_id={}", node_id);
+        event("giving_way", "the primary of node " + node_id + " is back: giving way");
         deactivate(true);
         locks->unlock_live();
+        report("stopped", node_id);
         if (!hp.restart_backup) {
             log->info("ha_backup_exiting reason=\"restart-backup is false\"");
             ::kill(::getpid(), SIGTERM);
@@ -467,6 +561,7 @@ int node::start() {
             return 1;
         }
     }
+    d.start_status();
     if (d.cfg.cluster.enabled) {
         if (auto err = d.start_cluster(); !err.empty()) {
             d.log->error("cluster_failed reason=\"{}\"", err);
@@ -483,6 +578,7 @@ int node::start() {
             d.locks->set_state(lock_state::live);
         }
         d.announce("live", node_id);
+        d.report("live", node_id);
     }
     for (const auto& [name, port] : d.ports) {
         ports_json[name] = port;
@@ -497,6 +593,7 @@ int node::start() {
                 : hp.role == config::ha_role::backup ? "shared-store-backup"
                                                      : "shared-store-primary",
                 ports_json.dump());
+    d.event("started", "node " + d.cfg.name + " started (" + ports_json.dump() + ")");
     if (shared_store) {
         d.ha_thread = std::thread([&d] { d.ha_loop(); });
     }
@@ -510,8 +607,12 @@ void node::stop() {
     auto& d = *impl_;
     {
         std::lock_guard<std::mutex> guard{d.mtx};
+        if (d.stopping) {
+            return;
+        }
         d.stopping = true;
     }
+    d.event("stopping", "node " + d.cfg.name + " is stopping");
     d.wake.notify_all();
     if (d.ha_thread.joinable()) {
         d.ha_thread.join();
@@ -522,6 +623,7 @@ void node::stop() {
         caf::anon_send_exit(d.cluster, caf::exit_reason::user_shutdown);
         d.cluster = nullptr;
     }
+    d.stop_status();
     d.work.reset();
     d.ioc.stop();
     for (auto& t : d.io_threads) {

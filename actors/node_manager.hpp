@@ -56,8 +56,9 @@ public:
     /// the live lock held.
     std::string ensure_node_id();
 
-    /// The lock file's path, for messages.
+    /// The lock files' paths, for messages.
     const std::string& path() const { return server_path_; }
+    const std::string& backup_path() const { return backup_path_; }
 
 private:
     std::string directory_;

@@ -217,6 +217,7 @@ void dispatch(queue_ptr self) {
     auto& st = self->state;
     for (auto& [idx, batch] : st.assign()) {
         auto& c = st.consumers[idx];
+        st.stats.delivered += batch.size();
         self->send(c.session, deliver_atom::value, c.spec.key, std::move(batch));
     }
     if (auto records = st.take_ack_records(); !records.empty()) {

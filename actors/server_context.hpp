@@ -51,6 +51,9 @@ struct server_context {
     std::string node_id;
     /// The cluster's view of this node id's backups; null without HA.
     std::shared_ptr<ha_view> ha;
+    /// Client connections open on this node (every activation's acceptors), for status.
+    std::shared_ptr<std::atomic<uint64_t>> connections =
+        std::make_shared<std::atomic<uint64_t>>(0);
     std::atomic<uint64_t> next_message_id{1};
     std::atomic<uint64_t> next_tx_id{1};
     std::atomic<uint64_t> next_session_id{1};

@@ -460,6 +460,14 @@ struct commit_run {
 /// A session whose connection closed meanwhile cleans up now.
 void commit_end(session_ptr self, const std::shared_ptr<commit_run>& run, bool commit) {
     auto& st = self->state;
+    if (!commit && st.ctx->journal) {
+        // Its prepared records end here; without this record they would pin their segment.
+        journal::record r;
+        r.type = journal::record_type::rollback;
+        r.payload = journal::encode_payload(journal::tx_payload{run->tx_id});
+        caf::anon_send(st.ctx->journal, append_atom::value, std::vector<journal::record>{r},
+                       false);
+    }
     for (const auto& a : run->prepared) {
         if (commit) {
             self->send(a, commit_atom::value, run->tx_id);

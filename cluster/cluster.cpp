@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cluster/cluster.hpp"
+#include "cluster/management.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/event_based_actor.hpp>
@@ -108,6 +109,9 @@ struct cluster_state {
     std::shared_ptr<spdlog::logger> log;
     /// The local facade, the only sender allowed to change `self_info`.
     caf::actor_addr facade;
+    /// The node's status actor, handed to management clients (actormq-shell) that present the
+    /// cluster credentials.
+    caf::actor management;
     bool started = false;
     /// A tick is scheduled.
     bool tick_pending = false;
@@ -479,6 +483,28 @@ caf::behavior cluster_actor(cluster_ptr self, config::cluster_config cfg, member
             return handle_join(self, user, password, std::move(info), std::move(who));
         },
         [=](announce_atom, member_info& info) { on_announce(self, std::move(info)); },
+        [=](manage_atom, caf::actor& status) {
+            auto sender = self->current_sender();
+            if (sender && sender->address() == self->state.facade) {
+                self->state.management = std::move(status);
+            }
+        },
+        [=](manage_atom, const std::string& user,
+            const std::string& password) -> caf::result<caf::actor> {
+            auto& st = self->state;
+            auto sender = self->current_sender();
+            auto from = sender ? caf::to_string(sender->node()) : std::string{"anonymous"};
+            if (!st.credentials_ok(user, password)) {
+                st.log->warn("management_refused from={} reason=\"bad cluster credentials\"",
+                             from);
+                return caf::make_error(cluster_errc::bad_credentials);
+            }
+            if (!st.management) {
+                return caf::sec::runtime_error;
+            }
+            st.log->info("management_connected from={}", from);
+            return st.management;
+        },
         [=](caf::tick_atom) {
             if (self->current_sender() == self->ctrl()) {
                 on_tick(self);
@@ -497,6 +523,7 @@ caf::behavior cluster_facade(caf::event_based_actor* self, caf::actor cluster, u
     return {
         [=](caf::update_atom a, member_info& info) { self->send(cluster, a, std::move(info)); },
         [=](caf::get_atom a) { return self->delegate(cluster, a); },
+        [=](manage_atom a, caf::actor& status) { self->send(cluster, a, std::move(status)); },
     };
 }
 

@@ -839,6 +839,22 @@ void read_cluster_password(context& ctx, const member& where, node_config& out) 
     read_string(ctx, where, out.cluster.password);
 }
 
+const std::vector<field<web_config>>& web_fields() {
+    using W = web_config;
+    static const std::vector<field<W>> fields = {
+        {"enabled", bool_field<W, &W::enabled>},
+        {"host", non_empty_string_field<W, &W::host>},
+        {"port", integer_field<W, uint16_t, &W::port, 0, 65535>},
+    };
+    return fields;
+}
+
+void read_web(context& ctx, const member& where, node_config& out) {
+    if (const toml::table* table = expect_table(ctx, where)) {
+        read_fields(ctx, *table, where.path, web_fields(), {}, out.web);
+    }
+}
+
 /// Checks across [ha-policy], [cluster] and the journal keys.
 void check_ha(context& ctx, const toml::table& root, const node_config& config) {
     auto point = [&](std::initializer_list<std::string_view> names, std::string fallback) {
@@ -945,6 +961,7 @@ const std::vector<field<node_config>>& root_fields() {
         {"cluster-password", read_cluster_password},
         {"ha-policy", read_ha_policy},
         {"cluster", read_cluster},
+        {"web", read_web},
     };
     return fields;
 }

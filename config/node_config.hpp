@@ -159,10 +159,13 @@ struct cluster_config {
     std::string password;
 };
 
-/// TEMPORARY (ops-web branch only): the lead's [web] table; replaced by main's on merge.
+/// The web status page, the JSON API and /metrics (docs/web.md). TOML: [web].
 struct web_config {
+    /// false: no HTTP listener at all.
     bool enabled = true;
+    /// Loopback unless configured otherwise.
     std::string host = "127.0.0.1";
+    /// 0 asks the OS for a free port; the bound port goes to the ports file as "web".
     uint16_t port = 8161;
 };
 
@@ -192,7 +195,7 @@ struct node_config {
     security_config security;
     ha_policy_config ha_policy;
     cluster_config cluster;
-    web_config web; // TEMPORARY (ops-web branch only)
+    web_config web;
     /// In file order; lookups pick the most specific match (see settings_for).
     std::vector<address_settings> address_settings_list;
 

@@ -75,6 +75,7 @@ struct queue_stats {
     uint64_t in_flight = 0;    ///< delivered, not yet acked
     uint64_t consumers = 0;
     uint64_t enqueued = 0;     ///< total messages added
+    uint64_t delivered = 0;    ///< total messages handed to consumers (redeliveries included)
     uint64_t acked = 0;        ///< total messages acked (or auto-acked)
     uint64_t redelivered = 0;  ///< total redeliveries
 };

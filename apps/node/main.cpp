@@ -3,6 +3,7 @@
 #include "actors/node.hpp"
 #include "config/load.hpp"
 
+#include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -50,9 +51,11 @@ bool parse_cli(int argc, char** argv, cli& out) {
     return true;
 }
 
-/// One logger per folder (style rule 20), all to stderr, one line per event.
+/// One logger per folder (style rule 20), all to stderr, one line per event. They write through
+/// one distributing sink, so the node can add its status event sink later (docs/web.md).
 void make_loggers(const std::string& level) {
-    auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+    auto sink = std::make_shared<spdlog::sinks::dist_sink_mt>();
+    sink->add_sink(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
     for (const char* name : {"node", "actors", "protocol", "config", "cluster", "http"}) {
         auto log = std::make_shared<spdlog::logger>(name, sink);
         log->set_level(spdlog::level::from_str(level));

@@ -28,7 +28,7 @@ public:
     harness(const options& o, std::string dir)
         : opt_(o),
           dir_(std::move(dir)),
-          traffic_(o.producers, o.tx_producers),
+          traffic_(o.producers, o.tx_producers, consumers(o)),
           node_(dir_, traffic_.ctl(), o.sets) {}
 
     /// Runs everything; the exit status (0 or 1).
@@ -140,9 +140,10 @@ int main(int argc, char** argv) {
     if (dir.empty()) {
         return 2;
     }
-    std::printf("crash: seed=%llu kills=%u producers=%u tx-producers=%u%s dir=%s\n",
+    std::printf("crash: seed=%llu kills=%u producers=%u tx-producers=%u%s%s dir=%s\n",
                 static_cast<unsigned long long>(o.seed), o.kills, o.producers, o.tx_producers,
-                o.pair ? " pair=shared-store" : "", dir.c_str());
+                o.pair ? " pair=shared-store" : "", consumers(o) ? " consumers=live" : "",
+                dir.c_str());
     for (const auto& s : o.sets) {
         std::printf("crash: node --set %s\n", s.c_str());
     }

@@ -97,7 +97,7 @@ private:
         for (; i < destinations_.size() && std::to_string(i) != sub; ++i) {
         }
         auto destination = i < destinations_.size() ? destinations_[i] : "subscription " + sub;
-        book_.record_received(destination, f.body);
+        book_.record_received(destination, f.body, test::header_of(f, "message-id"));
         ++taken_;
         auto ack = test::header_of(f, "ack");
         if (ack.empty()) {

@@ -19,6 +19,15 @@ void produce(stream_record& r, uint64_t from, uint64_t to, bool confirm) {
     }
 }
 
+/// What a live consumer of stream `s` does with message k: it arrives (with message-id `mid`),
+/// and is filed; returns how it was judged.
+delivered deliver(ledger& book, size_t s, uint64_t k, const std::string& mid) {
+    uint64_t got = 0;
+    auto how = book.record_delivery(s, mid, book.streams()[s].body(k, 1024), got);
+    CHECK(got == k);
+    return how;
+}
+
 /// Drains messages [from, to) of `r` into `book`, each `times` times.
 void consume(ledger& book, const stream_record& r, uint64_t from, uint64_t to, int times = 1) {
     for (int t = 0; t < times; ++t) {
@@ -50,8 +59,8 @@ TEST_CASE("crash ledger: verdict: everything confirmed and received once is clea
     auto v = book.judge();
     CHECK(v.ok());
     CHECK(v.line(3)
-          == "verdict: lost=0 duplicated=0 unexpected=0 recovered=0 confirmed=100 "
-             "received=100 kills=3");
+          == "verdict: lost=0 duplicated=0 unexpected=0 recovered=0 redelivered=0 "
+             "confirmed=100 received=100 kills=3");
 }
 
 TEST_CASE("crash ledger: verdict: counts lost, duplicated, unexpected and recovered apart") {
@@ -104,4 +113,108 @@ TEST_CASE("crash ledger: tx verdict: an uncommitted transaction that landed whol
     CHECK(v.recovered == 5);
     CHECK(v.tx_complete == 1);
     CHECK(v.tx_confirmed == 0);
+}
+
+TEST_CASE("crash ledger: consumers: again before the ACK's receipt is a redelivery, after it a "
+          "duplicate") {
+    ledger book{1, 0};
+    auto& r = book.streams()[0];
+    produce(r, 0, 3, true);
+    CHECK(deliver(book, 0, 0, "7") == delivered::first);
+    book.record_ack_written(0, 0);
+    // The node died before the ACK's RECEIPT: the new live delivers it again, same message.
+    CHECK(deliver(book, 0, 0, "7") == delivered::redelivered);
+    book.record_ack_written(0, 0);
+    book.record_ack_confirmed(0, 0);
+    CHECK(deliver(book, 0, 0, "7") == delivered::duplicated);
+    CHECK(deliver(book, 0, 1, "8") == delivered::first);
+    book.record_ack_written(0, 1);
+    book.record_ack_confirmed(0, 1);
+    CHECK(deliver(book, 0, 2, "9") == delivered::first);
+    book.record_ack_written(0, 2);
+    book.record_ack_confirmed(0, 2);
+    auto v = book.judge();
+    CHECK(v.duplicated == 1);
+    CHECK(v.duplicated_ids == std::vector<std::string>{"0-0 x3"});
+    CHECK(v.redelivered == 1);
+    CHECK(v.received == 5);
+    CHECK(v.lost == 0);
+    CHECK_FALSE(v.ok());
+}
+
+TEST_CASE("crash ledger: consumers: another copy of an id (a new message-id) is a duplicate even "
+          "before its ACK is confirmed") {
+    ledger book{1, 0};
+    produce(book.streams()[0], 0, 1, true);
+    CHECK(deliver(book, 0, 0, "7") == delivered::first);
+    book.record_ack_written(0, 0);
+    CHECK(deliver(book, 0, 0, "12") == delivered::duplicated);
+    auto v = book.judge();
+    CHECK(v.duplicated == 1);
+    CHECK(v.redelivered == 0);
+}
+
+TEST_CASE("crash ledger: consumers: a message redelivered to the drain is consumed once") {
+    ledger book{1, 0};
+    auto& r = book.streams()[0];
+    produce(r, 0, 2, true);
+    CHECK(deliver(book, 0, 0, "1") == delivered::first);
+    book.record_ack_written(0, 0); // Cut by a kill before its receipt.
+    CHECK(deliver(book, 0, 1, "2") == delivered::first);
+    // Never acked (the consumer stopped): the broker must keep it for the drain.
+    CHECK(book.record_received(r.destination(), r.body(0, 1024), "1") == delivered::redelivered);
+    CHECK(book.record_received(r.destination(), r.body(1, 1024), "2") == delivered::redelivered);
+    auto v = book.judge();
+    CHECK(v.ok());
+    CHECK(v.redelivered == 2);
+    CHECK(v.received == 4);
+    CHECK(v.ack_unconfirmed == 0);
+}
+
+TEST_CASE("crash ledger: consumers: confirmed and delivered but never acked nor drained is lost; "
+          "an ACK that went out unconfirmed is not") {
+    ledger book{1, 0};
+    produce(book.streams()[0], 0, 3, true);
+    deliver(book, 0, 0, "1"); // Never acked, never seen again: the broker dropped it.
+    deliver(book, 0, 1, "2");
+    book.record_ack_written(0, 1); // Its ACK may have landed before the kill.
+    auto v = book.judge();
+    CHECK(v.lost == 2);
+    CHECK(v.lost_ids == std::vector<std::string>{"0-0", "0-2"});
+    CHECK(v.ack_unconfirmed == 1);
+}
+
+TEST_CASE("crash ledger: consumers: another stream's message, a never-sent one and garbage on a "
+          "destination are unexpected") {
+    ledger book{2, 0};
+    produce(book.streams()[0], 0, 2, true);
+    produce(book.streams()[1], 0, 2, true);
+    uint64_t k = 0;
+    CHECK(book.record_delivery(0, "1", book.streams()[1].body(0, 1024), k)
+          == delivered::unexpected);
+    CHECK(book.record_delivery(0, "2", "garbage", k) == delivered::unexpected);
+    CHECK(book.record_delivery(0, "3", book.streams()[0].body(stream_messages_max, 8), k)
+          == delivered::unexpected);
+    CHECK(deliver(book, 0, 5, "4") == delivered::first); // Judged when the producer is done.
+    auto v = book.judge(10);
+    CHECK(v.unexpected == 4);
+    CHECK(v.unexpected_ids.front() == "1-0 on /queue/crash.0");
+    CHECK(v.lost == 4);
+    CHECK(v.received == 4);
+}
+
+TEST_CASE("crash ledger: consumers: a tx delivered live in part and drained in part is whole") {
+    ledger book{0, 1};
+    auto& r = book.streams()[0];
+    produce(r, 0, 5, true);
+    for (uint64_t k = 0; k < 3; ++k) {
+        deliver(book, 0, k, std::to_string(k));
+        book.record_ack_written(0, k);
+        book.record_ack_confirmed(0, k);
+    }
+    consume(book, r, 3, 5);
+    auto v = book.judge();
+    CHECK(v.ok());
+    CHECK(v.tx_complete == 1);
+    CHECK(v.tx_partial == 0);
 }

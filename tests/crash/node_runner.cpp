@@ -184,6 +184,14 @@ std::optional<int> node_runner::stop(int sig) {
     return node_->wait_exit(test::in(limits_.exit));
 }
 
+std::optional<int> node_runner::exited() {
+    if (!node_ || node_->running()) {
+        return std::nullopt;
+    }
+    // Reaped already: this returns the stored status without waiting.
+    return node_->wait_exit(test::in(std::chrono::milliseconds(0)));
+}
+
 bool node_runner::expected_exit(int sig, int status) {
     if (sig == SIGKILL) {
         return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;

@@ -106,6 +106,10 @@ public:
     /// nullopt if the node did not exit by the deadline.
     std::optional<int> stop(int sig);
 
+    /// The wait status if the current run's process has exited on its own (it is reaped),
+    /// or nullopt while it runs (or before the first start).
+    std::optional<int> exited();
+
     /// Whether `status` is what `sig` should produce: killed by SIGKILL, or exit 0 on SIGTERM.
     static bool expected_exit(int sig, int status);
 

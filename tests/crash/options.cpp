@@ -12,9 +12,13 @@ namespace actormq::crash {
 
 const char* const usage =
     "usage: actormq-crash [--pair] [--kills N] [--producers P] [--tx-producers T] [--seed S]\n"
-    "                     [--dir DIR] [--keep] [--node PATH] [--set KEY=VALUE ...]\n"
+    "                     [--consumers | --no-consumers] [--dir DIR] [--keep] [--node PATH]\n"
+    "                     [--set KEY=VALUE ...]\n"
     "  --pair             a shared-store primary/backup pair instead of one node: each kill\n"
     "                     hits the node that serves, and the other one takes over\n"
+    "  --consumers        one live consumer per producer's queue consumes (client-individual,\n"
+    "                     ACKs with receipts) while the kills go on (default with --pair)\n"
+    "  --no-consumers     only the final drain consumes (default without --pair)\n"
     "  --kills N          SIGKILLs (default 5)\n"
     "  --producers P      plain producers, one connection each (default 2)\n"
     "  --tx-producers T   transaction producers (default 1)\n"
@@ -90,6 +94,10 @@ bool parse_cli(int argc, char** argv, options& o) {
             (a == "--keep" ? o.keep : o.pair) = true;
             continue;
         }
+        if (a == "--consumers" || a == "--no-consumers") {
+            o.consumers_given = a == "--consumers";
+            continue;
+        }
         if (!parse_valued(a, i + 1 < argc ? argv[i + 1] : nullptr, o)) {
             std::fprintf(stderr, "actormq-crash: bad or incomplete argument '%s'\n%s", a.c_str(),
                          usage);
@@ -109,6 +117,9 @@ std::string replay_command(const options& o) {
                       + std::to_string(o.kills) + " --producers " + std::to_string(o.producers)
                       + " --tx-producers " + std::to_string(o.tx_producers) + " --seed "
                       + std::to_string(o.seed);
+    if (o.consumers_given) {
+        out += *o.consumers_given ? " --consumers" : " --no-consumers";
+    }
     for (const auto& s : o.sets) {
         out += " --set '" + s + "'";
     }

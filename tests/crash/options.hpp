@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,17 +10,25 @@ namespace actormq::crash {
 
 /// The command line of actormq-crash.
 struct options {
-    uint32_t kills = 5;            ///< SIGKILLs in the run.
-    uint32_t producers = 2;        ///< Plain producers.
-    uint32_t tx_producers = 1;     ///< Transaction producers.
-    uint64_t seed = 0;             ///< Seed of the fault schedule.
-    bool seed_given = false;       ///< Whether --seed was given (else `pick_seed` draws one).
-    bool pair = false;             ///< A shared-store live/backup pair instead of one node.
+    uint32_t kills = 5;        ///< SIGKILLs in the run.
+    uint32_t producers = 2;    ///< Plain producers.
+    uint32_t tx_producers = 1; ///< Transaction producers.
+    uint64_t seed = 0;         ///< Seed of the fault schedule.
+    bool seed_given = false;   ///< Whether --seed was given (else `pick_seed` draws one).
+    bool pair = false;         ///< A shared-store live/backup pair instead of one node.
+    /// --consumers (true) or --no-consumers (false); nullopt: the mode's default.
+    std::optional<bool> consumers_given;
     std::string dir;               ///< --dir, or "" for a fresh directory under /tmp.
     bool keep = false;             ///< Keep the directory after a clean verdict.
     std::string node;              ///< The actormq-node binary, or "" for $ACTORMQ_NODE.
     std::vector<std::string> sets; ///< --set overrides for every node start.
 };
+
+/// Whether live consumers run: as given, else only in the pair mode. The single node keeps
+/// everything for the drain, so that every restart recovers a journal that only grows.
+inline bool consumers(const options& o) {
+    return o.consumers_given.value_or(o.pair);
+}
 
 /// The usage text.
 extern const char* const usage;

@@ -6,9 +6,12 @@
 #include "crash/schedule.hpp"
 #include "crash/traffic.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 
 namespace actormq::crash {
@@ -41,13 +44,54 @@ int64_t ms_since(test_clock::time_point from, test_clock::time_point to = test_c
     return std::chrono::duration_cast<milliseconds>(to - from).count();
 }
 
+/// The size of the journal: its segment files (docs/journal.md) and their bytes.
+struct journal_size {
+    uintmax_t bytes = 0;
+    size_t files = 0;
+};
+
+/// The segment files (`*.amq`) DIR holds now; one that vanishes meanwhile counts as empty.
+journal_size measure(const std::string& dir) {
+    journal_size out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        if (e.path().extension() != ".amq") {
+            continue;
+        }
+        std::error_code size_ec;
+        auto bytes = e.file_size(size_ec);
+        out.bytes += size_ec ? 0 : bytes;
+        ++out.files;
+    }
+    return out;
+}
+
+/// The `activation_ms=` of every `ha_live` line in `logs`: how long each activation (lock,
+/// journal load, listen) took inside the node.
+std::vector<int64_t> activation_times(const std::vector<std::string>& logs) {
+    static const std::string key = "ha_live ";
+    static const std::string field = "activation_ms=";
+    std::vector<int64_t> out;
+    for (const auto& path : logs) {
+        std::ifstream in{path};
+        for (std::string line; std::getline(in, line);) {
+            auto at = line.find(key);
+            at = at == std::string::npos ? at : line.find(field, at);
+            if (at != std::string::npos) {
+                out.push_back(std::atoll(line.c_str() + at + field.size()));
+            }
+        }
+    }
+    return out;
+}
+
 /// One pair-mode run: the two nodes, the producers, the schedule and the verdict.
 class pair_harness {
 public:
     pair_harness(const options& o, std::string dir)
         : opt_(o),
           dir_(std::move(dir)),
-          traffic_(o.producers, o.tx_producers),
+          traffic_(o.producers, o.tx_producers, consumers(o)),
           primary_(spec(pair_role::primary), traffic_.ctl()),
           backup_(spec(pair_role::backup), traffic_.ctl()) {
         traffic_.ctl().host_count = 2;
@@ -138,6 +182,10 @@ private:
     std::optional<int64_t>
     kill_and_fail_over(node_runner& victim, node_runner& survivor, const std::string& label) {
         auto& ctl = traffic_.ctl();
+        auto before = label + ", before the SIGKILL of the " + victim.name();
+        if (!alive(victim, before) || !alive(survivor, before)) {
+            return std::nullopt;
+        }
         ctl.await_receipt_from(survivor.host());
         auto killed_at = test_clock::now();
         if (!stop_node(victim, SIGKILL, label)) {
@@ -145,8 +193,13 @@ private:
         }
         ++end_.kills;
         bool ok = test::wait_until(
-            in(failover_max), [&] { return ctl.awaited_receipt().has_value(); }, milliseconds(1));
+            in(failover_max),
+            [&] { return ctl.awaited_receipt().has_value() || survivor.exited().has_value(); },
+            milliseconds(1));
         ctl.awaited_host = -1;
+        if (!alive(survivor, label + ", waiting for the failover")) {
+            return std::nullopt;
+        }
         if (!ok) {
             problem(label + ": no RECEIPT from the " + survivor.name() + " within "
                     + std::to_string(failover_max.count()) + " ms of the SIGKILL");
@@ -157,6 +210,19 @@ private:
         return ms;
     }
 
+    /// Whether `n`'s process still runs; if it exited on its own (a crash), a problem names
+    /// its exit status and log.
+    bool alive(node_runner& n, const std::string& when) {
+        auto status = n.exited();
+        if (!status) {
+            return true;
+        }
+        auto logs = n.log_paths();
+        return problem(when + ": the " + n.name() + " exited on its own, "
+                       + node_runner::describe_status(*status) + " (log "
+                       + (logs.empty() ? std::string{"?"} : logs.back()) + ")");
+    }
+
     /// Waits until `n`'s log holds more than `seen` lines with `event`.
     bool await_event(const node_runner& n, const char* event, size_t seen) {
         return test::wait_until(
@@ -165,6 +231,9 @@ private:
 
     /// The head of a kill line: which kill, of whom, when, and the traffic since the last.
     std::string kill_head(size_t i, const node_runner& victim) {
+        auto size = measure(dir_ + "/journal");
+        journal_max_.bytes = std::max(journal_max_.bytes, size.bytes);
+        journal_max_.files = std::max(journal_max_.files, size.files);
         uint64_t confirmed = traffic_.ctl().confirmed;
         char buf[160];
         std::snprintf(buf, sizeof buf, "kill %zu/%u %s after %llu confirmed (at %.2f s): +%llu",
@@ -287,7 +356,18 @@ private:
         end_.logs = primary_.log_paths();
         auto backup_logs = backup_.log_paths();
         end_.logs.insert(end_.logs.end(), backup_logs.begin(), backup_logs.end());
-        end_.extra = summarize(failover_ms_).line();
+        // The failover is the backup's activation (mostly the journal load) plus the
+        // clients' reconnect; the activation line shows how much of it is the first.
+        auto activation = summarize(activation_times(end_.logs));
+        char journal[160];
+        std::snprintf(journal, sizeof journal,
+                      "journal: max=%.1f MiB in %zu segments (at a kill); activation: n=%zu "
+                      "p50=%lldms p99=%lldms max=%lldms\n",
+                      static_cast<double>(journal_max_.bytes) / (1024.0 * 1024.0),
+                      journal_max_.files, activation.n, static_cast<long long>(activation.p50_ms),
+                      static_cast<long long>(activation.p99_ms),
+                      static_cast<long long>(activation.max_ms));
+        end_.extra = journal + summarize(failover_ms_).line();
         return report(opt_, traffic_, std::move(end_));
     }
 
@@ -298,6 +378,8 @@ private:
     node_runner backup_;
     run_end end_;
     std::vector<int64_t> failover_ms_;
+    /// The largest journal seen at a kill.
+    journal_size journal_max_;
     uint64_t confirmed_at_last_kill_ = 0;
 };
 

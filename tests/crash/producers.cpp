@@ -14,155 +14,34 @@ using stomp::command;
 using test::in;
 using test::test_clock;
 
-/// How long one read waits before the loop looks at the stop and abort flags again.
-constexpr auto read_slice = std::chrono::milliseconds(100);
+/// How long a producer waits for room in a full backlog before it looks at its socket.
+constexpr auto backlog_slice = std::chrono::milliseconds(100);
 
-/// How long a CONNECT may wait for CONNECTED.
-constexpr auto connect_timeout = std::chrono::milliseconds(5000);
-
-/// How often a producer whose node is down looks again.
-constexpr auto reconnect_poll = std::chrono::milliseconds(2);
+/// How often a producer looks at a full backlog again.
+constexpr auto backlog_poll = std::chrono::milliseconds(1);
 
 /// ERROR frames one transaction may get before the tx producer skips it.
 constexpr uint32_t tx_errors_max = 3;
 
-/// The receipt id parsed from "<prefix><number>", or nullopt.
-std::optional<uint64_t> receipt_number(const stomp::frame& f, const std::string& prefix) {
-    auto id = test::header_of(f, "receipt-id");
-    if (id.compare(0, prefix.size(), prefix) != 0 || id.size() == prefix.size()) {
-        return std::nullopt;
-    }
-    uint64_t n = 0;
-    for (size_t i = prefix.size(); i < id.size(); ++i) {
-        if (id[i] < '0' || id[i] > '9') {
-            return std::nullopt;
-        }
-        n = n * 10 + static_cast<uint64_t>(id[i] - '0');
-    }
-    return n;
+/// Whether the producers may start another message (or transaction).
+bool backlog_has_room(const traffic_control& ctl, const producer_limits& limits) {
+    return ctl.backlog() < limits.backlog_max;
 }
 
-/// One producer's STOMP connection, made again after every kill of the node.
-class producer_link {
-public:
-    producer_link(traffic_control& ctl, const producer_limits& limits, producer_stats& stats)
-        : ctl_(ctl),
-          limits_(limits),
-          stats_(stats) {}
+/// Waits (at most `backlog_slice`) for room in the backlog, or for the stop or abort flag.
+void await_backlog_room(const traffic_control& ctl,
+                        const producer_limits& limits,
+                        producer_stats& stats) {
+    ++stats.backlog_waits;
+    test::wait_until(
+        in(backlog_slice), [&] { return ctl.abort || ctl.stop || backlog_has_room(ctl, limits); },
+        backlog_poll);
+}
 
-    /// Whether the producer should stop trying: abort, or stopping and out of time.
-    bool out_of_time() const {
-        return ctl_.abort || (ctl_.stop && test_clock::now() >= ctl_.stop_deadline.load());
-    }
-
-    /// Connects unless connected: polls (bounded by `limits.reconnect`) the hosts that are
-    /// up, the last one that served first, until one answers CONNECT with CONNECTED. False
-    /// if it gave up or ran out of time.
-    bool ensure() {
-        if (connected_) {
-            return true;
-        }
-        bool ok = test::wait_until(
-            in(limits_.reconnect), [&] { return out_of_time() || try_hosts(); }, reconnect_poll);
-        if (!ok) {
-            give_up("no node accepted a connection within "
-                    + std::to_string(limits_.reconnect.count()) + " ms");
-        }
-        return connected_;
-    }
-
-    /// Forgets the connection (the node died, or an ERROR closed it).
-    void drop() {
-        client_.close();
-        connected_ = false;
-    }
-
-    /// The next frame, or nullopt after `read_slice`; drops the link at EOF.
-    std::optional<stomp::frame> next() {
-        auto f = client_.receive(in(read_slice));
-        if (!f && (client_.eof() || client_.parse_failed())) {
-            drop();
-        }
-        return f;
-    }
-
-    /// Writes `bytes`; drops the link and returns false when the write fails.
-    bool write(const std::string& bytes) {
-        if (client_.send_raw(bytes)) {
-            return true;
-        }
-        drop();
-        return false;
-    }
-
-    /// Counts an ERROR frame and drops the link (the server closes it after an ERROR).
-    /// False once the producer has seen too many and gives up.
-    bool on_error(const stomp::frame& f) {
-        if (++stats_.errors == 1) {
-            stats_.first_error = test::describe(f);
-        }
-        drop();
-        if (stats_.errors >= limits_.errors_max) {
-            give_up(std::to_string(stats_.errors) + " ERROR frames");
-            return false;
-        }
-        return true;
-    }
-
-    /// Encodes `f` for the connection's version onto `out`.
-    void encode(const stomp::frame& f, std::string& out) const {
-        stomp::encode(f, client_.version(), out);
-    }
-
-    bool connected() const { return connected_; }
-
-    /// The host of the current (or last) connection, an index into `ctl.hosts`.
-    uint32_t host() const { return host_; }
-
-private:
-    /// One pass over the host list, starting with the host that served last.
-    bool try_hosts() {
-        uint32_t n = ctl_.host_count;
-        for (uint32_t i = 0; i < n; ++i) {
-            uint32_t h = (host_ + i) % n;
-            if (ctl_.hosts[h].up && try_connect(h)) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /// A passive backup refuses the TCP connect, so this fails fast on a node that does not
-    /// serve; a node that dies mid-CONNECT closes the socket, which ends the wait as well.
-    bool try_connect(uint32_t h) {
-        if (!client_.connect_tcp(ctl_.hosts[h].port)) {
-            return false;
-        }
-        auto reply = client_.connect_stomp("guest", "guest", "1.2", "0,0", in(connect_timeout));
-        if (reply.cmd != command::connected) {
-            client_.close();
-            return false;
-        }
-        connected_ = true;
-        host_ = h;
-        ++stats_.connects;
-        return true;
-    }
-
-    void give_up(const std::string& why) {
-        stats_.gave_up = true;
-        if (stats_.first_error.empty()) {
-            stats_.first_error = why;
-        }
-    }
-
-    traffic_control& ctl_;
-    const producer_limits& limits_;
-    producer_stats& stats_;
-    test::stomp_client client_;
-    bool connected_ = false;
-    uint32_t host_ = 0;
-};
+/// The stop flags of the producers.
+stop_flags producer_stop(const traffic_control& ctl) {
+    return stop_flags{ctl.stop, ctl.stop_deadline};
+}
 
 /// A plain producer: keeps up to `limits.window` SENDs in flight, each with a receipt.
 class plain_producer {
@@ -175,7 +54,7 @@ public:
           limits_(limits),
           rec_(rec),
           stats_(stats),
-          link_(ctl, limits, stats),
+          link_(ctl, producer_stop(ctl), limits, stats),
           prefix_(std::to_string(rec.index) + "-") {}
 
     void run() {
@@ -187,6 +66,11 @@ public:
                 last_progress_ = test_clock::now();
             }
             if (!ctl_.stop && !fill()) {
+                continue;
+            }
+            if (in_flight_.empty() && !ctl_.stop) {
+                // Nothing can arrive: the window is empty because the backlog is full.
+                await_backlog_room(ctl_, limits_, stats_);
                 continue;
             }
             if (auto f = link_.next()) {
@@ -237,9 +121,10 @@ private:
         return true;
     }
 
-    /// Sends new messages until the window is full; false if the link dropped.
+    /// Sends new messages until the window (or the backlog) is full; false if the link
+    /// dropped.
     bool fill() {
-        while (in_flight_.size() < limits_.window) {
+        while (in_flight_.size() < limits_.window && backlog_has_room(ctl_, limits_)) {
             auto k = next_k_++;
             in_flight_.insert(k);
             if (!send(k)) {
@@ -269,7 +154,7 @@ private:
     const producer_limits& limits_;
     stream_record& rec_;
     producer_stats& stats_;
-    producer_link link_;
+    host_link link_;
     std::string prefix_;
     std::set<uint64_t> in_flight_;
     uint64_t next_k_ = 0;
@@ -290,13 +175,17 @@ public:
           limits_(limits),
           rec_(rec),
           stats_(stats),
-          link_(ctl, limits, stats),
+          link_(ctl, producer_stop(ctl), limits, stats),
           prefix_("t" + std::to_string(rec.index) + "-n") {}
 
     void run() {
         bool pending = false; // Transaction n_ was attempted and is not committed yet.
         uint32_t errors = 0;
         while (!ctl_.abort && !stats_.gave_up && !(ctl_.stop && !pending) && !link_.out_of_time()) {
+            if (!pending && !backlog_has_room(ctl_, limits_)) {
+                await_backlog_room(ctl_, limits_, stats_);
+                continue;
+            }
             if (!link_.ensure()) {
                 continue;
             }
@@ -387,7 +276,7 @@ private:
     const producer_limits& limits_;
     stream_record& rec_;
     producer_stats& stats_;
-    producer_link link_;
+    host_link link_;
     std::string prefix_;
     uint64_t n_ = 0;
 };

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "crash/consumers.hpp"
 #include "crash/ledger.hpp"
 #include "crash/options.hpp"
 #include "crash/producers.hpp"
@@ -12,21 +13,23 @@
 
 namespace actormq::crash {
 
-/// The producers of a run: their threads, the ledger they fill and what they share with the
-/// killer. Use it from the main thread.
+/// The producers and live consumers of a run: their threads, the ledger they fill and what
+/// they share with the killer. Use it from the main thread.
 class traffic {
 public:
-    /// One stream per producer, none started yet.
-    traffic(uint32_t producers, uint32_t tx_producers);
+    /// One stream per producer, and with `consumers` one live consumer per stream; none
+    /// started yet.
+    traffic(uint32_t producers, uint32_t tx_producers, bool consumers);
 
     traffic(const traffic&) = delete;
     traffic& operator=(const traffic&) = delete;
 
-    /// Starts one thread per producer.
+    /// Starts one thread per producer and per consumer.
     void start();
 
     /// Tells the producers to stop (to give up at once when `abort`), giving them a grace
-    /// period for their last receipts, and joins them.
+    /// period for their last receipts, and joins them; then the same for the consumers and
+    /// the receipts of their last ACKs.
     void stop(bool abort);
 
     /// Lets traffic run until `p.count` further confirmations or `p.time`, whichever is
@@ -36,18 +39,31 @@ public:
     /// Seconds since `start`.
     double seconds() const;
 
-    /// Prints the `traffic:` line and a `warning:` line per producer in trouble.
-    void print() const;
+    /// Prints the `traffic:` line, with consumers the `consumers:` line (with counts from the
+    /// verdict `v`: the drain got what the live consumers did not), and a `warning:` line per
+    /// client in trouble.
+    void print(const verdict& v) const;
+
+    /// Whether live consumers run.
+    bool consuming() const { return !consumer_stats_.empty(); }
 
     traffic_control& ctl() { return ctl_; }
     ledger& book() { return book_; }
 
 private:
+    /// The `consumers:` line.
+    void print_consumers(const verdict& v, uint64_t backlog_waits) const;
+
     traffic_control ctl_;
     producer_limits limits_;
     ledger book_;
+    consumer_limits consumer_limits_;
     std::vector<producer_stats> stats_;
+    std::vector<consumer_stats> consumer_stats_;
     std::vector<std::thread> threads_;
+    std::vector<std::thread> consumer_threads_;
+    /// The largest backlog (`traffic_control::backlog`) seen while a phase ran.
+    uint64_t backlog_seen_max_ = 0;
     test::test_clock::time_point t0_ = test::test_clock::now();
     double seconds_ = 0;
 };

@@ -12,6 +12,7 @@ output goes to DIR/node.log. Every wait polls a condition against a deadline.
 import json
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -48,7 +49,7 @@ def node_binary():
         raise NodeError("ACTORMQ_NODE is not set; point it at the actormq-node binary")
     if not os.access(path, os.X_OK):
         raise NodeError(f"ACTORMQ_NODE={path} is not an executable file")
-    return path
+    return os.path.abspath(path)  # nodes run in their own directories
 
 
 class Node:
@@ -83,6 +84,30 @@ class Node:
         """The port of the acceptor named "stomp"."""
         return self.ports["stomp"]
 
+    @property
+    def cluster_port(self):
+        """The cluster port from the ports file (nodes with a [cluster] table only)."""
+        return self.ports["cluster"]
+
+    @property
+    def pid(self):
+        return None if self.proc is None else self.proc.pid
+
+    def running(self):
+        """Whether the process is still alive."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def accepts_connections(self, port=None):
+        """Whether a TCP connect to the STOMP port (or `port`) succeeds right now.
+
+        A passive HA backup binds its port without listening, so this is False until it serves.
+        """
+        try:
+            with socket.create_connection(("127.0.0.1", port or self.port), timeout=1.0):
+                return True
+        except OSError:
+            return False
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self, timeout=DEFAULT_TIMEOUT):
@@ -96,7 +121,8 @@ class Node:
             os.remove(self.ports_path)  # a restart must not read the previous run's ports
         self._log_file = open(self.log_path, "ab")
         args = [self.binary, "--config", self.config_path,
-                "--set", f"ports-file={self.ports_path}", *self.extra_args]
+                "--set", f"ports-file={self.ports_path}", "--set", "web.port=0",
+                *self.extra_args]
         self.proc = subprocess.Popen(args, cwd=self.dir, stdin=subprocess.DEVNULL,
                                      stdout=self._log_file, stderr=subprocess.STDOUT)
         try:
@@ -180,6 +206,30 @@ class Node:
         with open(self.log_path, "rb") as f:
             text = f.read().decode("utf-8", errors="replace")
         return "\n".join(text.splitlines()[-lines:])
+
+    def log_text(self):
+        """Everything the node has written so far (all its runs in this directory)."""
+        if self.dir is None or not os.path.exists(self.log_path):
+            return ""
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", errors="replace")
+
+    def log_mark(self):
+        """A position in the log; pass it to wait_for_log to look only at later lines."""
+        return len(self.log_text())
+
+    def wait_for_log(self, text, since=0, timeout=DEFAULT_TIMEOUT):
+        """Waits until `text` appears in the log after position `since`; returns the line."""
+        def find():
+            log = self.log_text()[since:]
+            at = log.find(text)
+            if at < 0:
+                return None
+            start = log.rfind("\n", 0, at) + 1
+            end = log.find("\n", at)
+            return log[start:end if end >= 0 else len(log)]
+        return wait_until(find, timeout,
+                          lambda: f"{text!r} in the log\n{self.describe()}")
 
     def describe(self, lines=40):
         rc = None if self.proc is None else self.proc.poll()

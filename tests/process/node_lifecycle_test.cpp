@@ -80,8 +80,8 @@ TEST_CASE("node: config: a bad --set override exits 1 and names the override") {
     node_process node{node_config(), {"io-threads=\"many\""}};
     INFO("node.log:\n", node.log_text());
     check_exit_code(node.wait_exit(soon()), 1);
-    // The harness passes ports-file and journal-directory first, so the test's is the 3rd.
-    CHECK(node.log_text().find("--set:3:") != std::string::npos);
+    // The harness passes ports-file, journal-directory and web.port first: the test's is the 4th.
+    CHECK(node.log_text().find("--set:4:") != std::string::npos);
     CHECK(node.log_text().find("io-threads") != std::string::npos);
 }
 

@@ -113,7 +113,9 @@ void node_process::launch(const std::string& config_toml,
                                   config_path, "--set", "ports-file=" + dir_ + "/ports.json",
                                   // Each node journals in its own directory (extra sets may
                                   // still point it elsewhere).
-                                  "--set", "journal-directory=" + dir_ + "/journal"};
+                                  "--set", "journal-directory=" + dir_ + "/journal",
+                                  // Tests run nodes side by side: no fixed web port.
+                                  "--set", "web.port=0"};
     for (auto& s : extra_sets) {
         args.emplace_back("--set");
         args.push_back(std::move(s));

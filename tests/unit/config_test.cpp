@@ -103,6 +103,9 @@ allow-failback = false
 restart-backup = false
 lock-poll-interval-ms = 25
 
+[web]
+enabled = false
+
 [cluster]
 host = "127.0.0.2"
 port = 61700
@@ -304,8 +307,8 @@ TEST_CASE("config: docs: every key of the full file has a row in docs/configurat
     // Every key the loader knows: 21 top-level, 13 per acceptor, 2 security, 2 per user, 4 per
     // address-settings table, 4 of the backup role (the primary's are a subset, and the alias
     // failover-on-server-shutdown is documented with them), 6 cluster of which host and port
-    // share their names with acceptor keys.
-    CHECK(keys.size() == 50);
+    // share their names with acceptor keys, 3 web of which only `enabled` is a new name.
+    CHECK(keys.size() == 51);
 }
 
 // -- errors ---------------------------------------------------------------------------------------
@@ -716,6 +719,7 @@ TEST_CASE("config: ha: a shared-store backup with a cluster loads every value") 
     CHECK(c.cluster.reconnect_interval_ms == 500);
     CHECK(c.cluster.heartbeat_interval_ms == 300);
     CHECK(c.cluster.connection_timeout_ms == 1500);
+    CHECK_FALSE(c.web.enabled);
 }
 
 TEST_CASE("config: ha: master and slave are aliases of primary and backup") {

@@ -109,3 +109,16 @@ TEST_CASE("journal liveness: bindings and recent duplicate ids are forwarded, ol
     CHECK(p.dup_id == "y");
     CHECK(l.take_forwards(1).empty()); // forgotten in segment 1 once taken
 }
+
+TEST_CASE("journal liveness: an unfinished transaction pins its segment until a rollback ends it") {
+    liveness l;
+    l.note(message(1, 7), 1);
+    l.note(ack(9, 7), 1);
+    std::set<uint64_t> present{1, 2};
+    CHECK(l.open_transactions() == std::vector<uint64_t>{7});
+    CHECK_FALSE(l.reclaimable(1, present));
+    // What recovery (or a failed COMMIT) appends for it, here in a later segment.
+    l.note(end(record_type::rollback, 7), 2);
+    CHECK(l.open_transactions().empty());
+    CHECK(l.reclaimable(1, present));
+}

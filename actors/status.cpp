@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "actors/status.hpp"
+
+#include "cluster/cluster.hpp"
+#include "cluster/management.hpp"
+
+#include <caf/send.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/sinks/base_sink.h>
+
+#include <ctime>
+#include <sstream>
+#include <unistd.h>
+
+namespace actormq {
+
+namespace {
+
+using json = nlohmann::json;
+using status_ptr = caf::stateful_actor<status_state>*;
+
+/// "2026-11-23T18:50:01.123Z"
+std::string utc_now() {
+    auto now = std::chrono::system_clock::now();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
+    std::time_t secs = static_cast<std::time_t>(ms.count() / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char text[40];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+    char out[48];
+    std::snprintf(out, sizeof out, "%s.%03dZ", text, static_cast<int>(ms.count() % 1000));
+    return out;
+}
+
+int64_t ms_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now() - t)
+        .count();
+}
+
+const char* routing_name(routing_type r) {
+    return r == routing_type::multicast ? "multicast" : "anycast";
+}
+
+const char* policy_name(const config::node_config& cfg) {
+    return cfg.ha_policy.kind == config::ha_kind::shared_store ? "shared-store" : "live-only";
+}
+
+const char* ha_role_name(const config::node_config& cfg) {
+    if (cfg.ha_policy.kind == config::ha_kind::live_only) {
+        return "live-only";
+    }
+    return cfg.ha_policy.role == config::ha_role::backup ? "backup" : "primary";
+}
+
+/// A Prometheus label value: backslash, double quote and line feed escaped.
+std::string label(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+        if (c == '\\' || c == '"') {
+            out += '\\';
+            out += c;
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+/// Emits the HELP and TYPE lines of one metric family.
+void family(std::ostringstream& out, const char* name, const char* type, const char* help) {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+}
+
+/// Notes joins and leaves between the previous member list and `t`.
+void note_members(status_ptr self, const cluster::topology& t) {
+    auto& st = self->state;
+    std::map<std::string, std::string> now;
+    json members = json::array();
+    for (size_t i = 0; i < t.members.size(); ++i) {
+        const auto& m = t.members[i];
+        members.push_back({{"name", m.name},
+                           {"node_id", m.node_id},
+                           {"role", m.role},
+                           {"connector", m.connector},
+                           {"cluster_address", m.cluster_address}});
+        if (i > 0) { // the first is this node itself
+            now[m.cluster_address] = m.name;
+        }
+    }
+    for (const auto& [addr, name] : now) {
+        if (st.members.count(addr) == 0) {
+            st.add_event("member_joined", "member " + name + " (" + addr + ") joined", -1);
+        }
+    }
+    for (const auto& [addr, name] : st.members) {
+        if (now.count(addr) == 0) {
+            st.add_event("member_left", "member " + name + " (" + addr + ") left", -1);
+        }
+    }
+    st.members = std::move(now);
+    std::map<std::string, json> by_id;
+    for (const auto& m : t.members) {
+        if (m.node_id.empty()) {
+            continue;
+        }
+        auto& entry = by_id[m.node_id];
+        if (entry.is_null()) {
+            entry = {{"node_id", m.node_id}, {"live", ""}, {"backups", json::array()}};
+        }
+        if (m.role == "live") {
+            entry["live"] = m.connector;
+        } else if (m.role == "backup") {
+            entry["backups"].push_back(m.connector);
+        }
+    }
+    json topology = json::array();
+    for (auto& [id, entry] : by_id) {
+        topology.push_back(std::move(entry));
+    }
+    st.members_json = members.dump();
+    st.topology_json = topology.dump();
+}
+
+/// Asks the server for its queues and the journal for its figures, then publishes.
+void gather(status_ptr self) {
+    auto& st = self->state;
+    if (st.gathering) {
+        return;
+    }
+    st.gathering = true;
+    auto timeout = std::chrono::milliseconds(st.cfg->request_timeout_ms);
+    auto finish = [self] {
+        self->state.gathering = false;
+        self->state.publish();
+    };
+    auto ask_journal = [self, finish, timeout] {
+        if (!self->state.journal) {
+            finish();
+            return;
+        }
+        self->request(self->state.journal, timeout, stats_atom::value)
+            .then([self, finish](journal_stats& js) {
+                      self->state.journal_figures = std::move(js);
+                      finish();
+                  },
+                  [finish](caf::error&) { finish(); });
+    };
+    if (!st.server) {
+        st.queues.clear();
+        ask_journal();
+        return;
+    }
+    self->request(st.server, timeout, stats_atom::value)
+        .then([self, ask_journal](std::vector<queue_stats>& qs) {
+                  self->state.queues = std::move(qs);
+                  ask_journal();
+              },
+              [ask_journal](caf::error&) { ask_journal(); });
+}
+
+} // namespace
+
+void status_state::add_event(const std::string& kind, const std::string& message,
+                             int64_t duration_ms) {
+    json e = {{"seq", next_event}, {"time", utc_now()}, {"kind", kind}, {"message", message}};
+    if (duration_ms >= 0) {
+        e["duration_ms"] = duration_ms;
+    }
+    if (kind == "failover") {
+        ++failovers;
+    } else if (kind == "failback") {
+        ++failbacks;
+    }
+    board->add_event(next_event, e.dump());
+    ++next_event;
+}
+
+std::string status_state::status_json() {
+    auto now = std::chrono::steady_clock::now();
+    double dt = std::chrono::duration<double>(now - previous_at).count();
+    json qs = json::array();
+    std::map<std::string, std::pair<uint64_t, uint64_t>> totals;
+    for (const auto& q : queues) {
+        auto key = q.address + "/" + q.name;
+        totals[key] = {q.enqueued, q.acked};
+        double in_rate = 0;
+        double out_rate = 0;
+        if (auto p = previous.find(key); p != previous.end() && dt > 0) {
+            in_rate = static_cast<double>(q.enqueued - std::min(q.enqueued, p->second.first)) / dt;
+            out_rate = static_cast<double>(q.acked - std::min(q.acked, p->second.second)) / dt;
+        }
+        qs.push_back({{"address", q.address},
+                      {"name", q.name},
+                      {"routing", routing_name(q.routing)},
+                      {"depth", q.depth},
+                      {"in_flight", q.in_flight},
+                      {"consumers", q.consumers},
+                      {"enqueued_total", q.enqueued},
+                      {"delivered_total", q.delivered},
+                      {"acked_total", q.acked},
+                      {"redelivered_total", q.redelivered},
+                      {"enqueue_rate", in_rate},
+                      {"dequeue_rate", out_rate}});
+    }
+    previous = std::move(totals);
+    previous_at = now;
+    const auto& j = journal_figures;
+    json doc = {
+        {"node",
+         {{"name", cfg->name},
+          {"version", "0.1.0"},
+          {"pid", static_cast<int64_t>(::getpid())},
+          {"uptime_ms", ms_since(started)},
+          {"ha_policy", policy_name(*cfg)},
+          {"ha_role", ha_role_name(*cfg)}}},
+        {"instances",
+         json::array({{{"name", cfg->name},
+                       {"role", role},
+                       {"node_id", node_id},
+                       {"since_ms", ms_since(role_since)}}})},
+        {"members", json::parse(members_json)},
+        {"topology", json::parse(topology_json)},
+        {"connections", connections->load()},
+        {"queues", std::move(qs)},
+        {"journal",
+         {{"enabled", cfg->journal.persistence_enabled},
+          {"directory", cfg->journal.journal_directory},
+          {"files", j.files},
+          {"bytes", j.bytes},
+          {"batches_total", j.batches},
+          {"last_batch_records", j.last_batch_records},
+          {"last_sync_us", j.last_sync_us},
+          {"segments_reclaimed_total", j.segments_reclaimed}}},
+        {"events_last", board->last_event()},
+    };
+    return doc.dump();
+}
+
+std::string status_state::metrics_text() const {
+    std::ostringstream out;
+    auto per_queue = [&](const char* name, const char* type, const char* help, auto value) {
+        family(out, name, type, help);
+        for (const auto& q : queues) {
+            out << name << "{address=\"" << label(q.address) << "\",queue=\"" << label(q.name)
+                << "\"} " << value(q) << '\n';
+        }
+    };
+    per_queue("actormq_queue_messages_enqueued_total", "counter", "Messages added to the queue.",
+              [](const queue_stats& q) { return q.enqueued; });
+    per_queue("actormq_queue_messages_delivered_total", "counter",
+              "Messages handed to consumers, redeliveries included.",
+              [](const queue_stats& q) { return q.delivered; });
+    per_queue("actormq_queue_messages_acknowledged_total", "counter",
+              "Messages acknowledged (consumed).", [](const queue_stats& q) { return q.acked; });
+    per_queue("actormq_queue_depth_messages", "gauge", "Messages waiting for a consumer.",
+              [](const queue_stats& q) { return q.depth; });
+    per_queue("actormq_queue_in_flight_messages", "gauge", "Messages delivered, not yet acked.",
+              [](const queue_stats& q) { return q.in_flight; });
+    per_queue("actormq_queue_consumers", "gauge", "Consumers subscribed to the queue.",
+              [](const queue_stats& q) { return q.consumers; });
+    family(out, "actormq_connections", "gauge", "Client connections open.");
+    out << "actormq_connections " << connections->load() << '\n';
+    family(out, "actormq_server_live", "gauge", "1 when this node serves clients.");
+    out << "actormq_server_live " << (role == "live" || role == "backup-active" ? 1 : 0) << '\n';
+    family(out, "actormq_failovers_total", "counter",
+           "Times this node took over as the live server of its node id from a dead or stopped "
+           "live.");
+    out << "actormq_failovers_total " << failovers << '\n';
+    family(out, "actormq_failbacks_total", "counter",
+           "Times this node became live again after a backup gave way.");
+    out << "actormq_failbacks_total " << failbacks << '\n';
+    const auto& j = journal_figures;
+    family(out, "actormq_journal_files", "gauge", "Journal segment files.");
+    out << "actormq_journal_files " << j.files << '\n';
+    family(out, "actormq_journal_fsync_duration_seconds", "histogram",
+           "Duration of one journal batch write and fdatasync.");
+    const auto& bounds = sync_bounds_seconds();
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i <= bounds.size(); ++i) {
+        cumulative += i < j.sync_buckets.size() ? j.sync_buckets[i] : 0;
+        out << "actormq_journal_fsync_duration_seconds_bucket{le=\"";
+        if (i < bounds.size()) {
+            out << bounds[i];
+        } else {
+            out << "+Inf";
+        }
+        out << "\"} " << cumulative << '\n';
+    }
+    out << "actormq_journal_fsync_duration_seconds_sum " << j.sync_seconds_sum << '\n';
+    out << "actormq_journal_fsync_duration_seconds_count " << cumulative << '\n';
+    return out.str();
+}
+
+void status_state::publish() {
+    auto doc = status_json();
+    board->publish(std::move(doc), metrics_text());
+}
+
+namespace {
+
+/// Forwards warn and error lines ("[logger] text") to the status actor as events.
+class event_sink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    explicit event_sink(caf::actor status) : status_(std::move(status)) {
+        set_level(spdlog::level::warn);
+    }
+
+protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+        std::string text = "[";
+        text.append(msg.logger_name.data(), msg.logger_name.size());
+        text += "] ";
+        text.append(msg.payload.data(), msg.payload.size());
+        const char* kind = msg.level >= spdlog::level::err ? "error" : "warning";
+        caf::anon_send(status_, event_atom::value, std::string{kind}, std::move(text),
+                       int64_t{-1});
+    }
+    void flush_() override {}
+
+private:
+    caf::actor status_;
+};
+
+} // namespace
+
+std::shared_ptr<spdlog::sinks::sink> make_event_sink(caf::actor status) {
+    return std::make_shared<event_sink>(std::move(status));
+}
+
+caf::behavior status(caf::stateful_actor<status_state>* self,
+                     std::shared_ptr<const config::node_config> cfg,
+                     std::shared_ptr<status_board> board,
+                     std::shared_ptr<std::atomic<uint64_t>> connections) {
+    auto& st = self->state;
+    st.cfg = std::move(cfg);
+    st.board = std::move(board);
+    st.connections = std::move(connections);
+    st.publish();
+    self->send(self, caf::tick_atom::value);
+    return {
+        [self](role_atom, std::string& role, std::string& node_id) {
+            auto& st = self->state;
+            st.role = std::move(role);
+            st.node_id = std::move(node_id);
+            st.role_since = std::chrono::steady_clock::now();
+            st.publish();
+        },
+        [self](instance_atom, server_actor& srv, journal_actor& journal) {
+            self->state.server = std::move(srv);
+            self->state.journal = std::move(journal);
+            self->state.queues.clear();
+            self->state.journal_figures = journal_stats{};
+        },
+        [self](event_atom, const std::string& kind, const std::string& message,
+               int64_t duration_ms) { self->state.add_event(kind, message, duration_ms); },
+        [self](cluster::topology& t) { note_members(self, t); },
+        [self](caf::tick_atom) {
+            gather(self);
+            self->delayed_send(self, status_interval, caf::tick_atom::value);
+        },
+        [self](caf::get_atom) { return *self->state.board->status_json(); },
+        [self](cluster::events_atom, uint64_t since) {
+            return self->state.board->events_json(since);
+        },
+    };
+}
+
+} // namespace actormq

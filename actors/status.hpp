@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "actors/fwd.hpp"
+#include "actors/status_board.hpp"
+#include "config/node_config.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <spdlog/sinks/sink.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace actormq {
+
+using role_atom = caf::atom_constant<caf::atom("role")>;
+using instance_atom = caf::atom_constant<caf::atom("instance")>;
+
+/// The status actor's state (docs/web.md): what the node told it and what it gathered from the
+/// server and journal actors on its last tick.
+struct status_state {
+    static inline const char* name = "status";
+
+    std::shared_ptr<const config::node_config> cfg;
+    std::shared_ptr<status_board> board;
+    /// Client connections open right now, counted by the acceptors of every activation.
+    std::shared_ptr<std::atomic<uint64_t>> connections;
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+    std::string role = "starting";
+    std::string node_id;
+    std::chrono::steady_clock::time_point role_since = started;
+    server_actor server;
+    journal_actor journal;
+
+    /// The cluster's last topology as JSON (members, topology), and member names by address
+    /// (to tell joins from leaves).
+    std::string members_json = "[]";
+    std::string topology_json = "[]";
+    std::map<std::string, std::string> members;
+
+    std::vector<queue_stats> queues;
+    journal_stats journal_figures;
+    /// The previous tick's enqueued / acked totals per "address/queue", for rates.
+    std::map<std::string, std::pair<uint64_t, uint64_t>> previous;
+    std::chrono::steady_clock::time_point previous_at = started;
+
+    uint64_t next_event = 1;
+    uint64_t failovers = 0;
+    uint64_t failbacks = 0;
+    bool gathering = false;
+
+    /// Adds an event to the board; `duration_ms` < 0 means none.
+    void add_event(const std::string& kind, const std::string& message, int64_t duration_ms);
+    /// Builds and publishes the status JSON and the metrics text.
+    void publish();
+    std::string status_json();
+    std::string metrics_text() const;
+};
+
+/// The status actor. Messages:
+///   (role_atom, role, node_id)                    this node's instance changed role
+///   (instance_atom, server_actor, journal_actor)  the actors of the current activation
+///   (event_atom, kind, message, duration_ms)      an event for the log (duration -1: none)
+///   (cluster::topology)                           the cluster's new topology
+///   (caf::get_atom) -> std::string                the status JSON (management, shell)
+///   (cluster::events_atom, since) -> std::string  the events JSON
+caf::behavior status(caf::stateful_actor<status_state>* self,
+                     std::shared_ptr<const config::node_config> cfg,
+                     std::shared_ptr<status_board> board,
+                     std::shared_ptr<std::atomic<uint64_t>> connections);
+
+/// A spdlog sink that turns every warning and error line into an event of `status`.
+std::shared_ptr<spdlog::sinks::sink> make_event_sink(caf::actor status);
+
+/// Milliseconds between two publications of the status.
+constexpr std::chrono::milliseconds status_interval{250};
+
+} // namespace actormq
