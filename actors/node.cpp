@@ -8,6 +8,7 @@
 #include "actors/server.hpp"
 #include "actors/server_context.hpp"
 #include "actors/status.hpp"
+#include "actors/web_server.hpp"
 #include "cluster/cluster.hpp"
 #include "cluster/management.hpp"
 
@@ -131,6 +132,7 @@ struct node::impl {
     std::shared_ptr<std::atomic<uint64_t>> connections =
         std::make_shared<std::atomic<uint64_t>>(0);
     caf::actor status_actor;
+    std::unique_ptr<web_server> web;
     std::shared_ptr<spdlog::sinks::sink> event_sink;
     std::shared_ptr<spdlog::sinks::dist_sink_mt> log_sink;
 
@@ -562,6 +564,15 @@ int node::start() {
         }
     }
     d.start_status();
+    if (d.cfg.web.enabled) {
+        d.web = std::make_unique<web_server>(d.cfg, d.board, spdlog::get("http"));
+        if (auto err = d.web->open(); !err.empty()) {
+            d.log->error("web_failed reason=\"{}\"", err);
+            return 1;
+        }
+        d.ports["web"] = d.web->port();
+        d.web->start();
+    }
     if (d.cfg.cluster.enabled) {
         if (auto err = d.start_cluster(); !err.empty()) {
             d.log->error("cluster_failed reason=\"{}\"", err);
@@ -619,8 +630,12 @@ void node::stop() {
     }
     d.deactivate(false);
     d.reserved.clear();
+    if (d.web) {
+        d.web->stop();
+    }
     if (d.cluster) {
-        caf::anon_send_exit(d.cluster, caf::exit_reason::user_shutdown);
+        // Blocks until the cluster actor is gone: it must not call on_change afterwards.
+        cluster::stop(d.sys, d.cluster);
         d.cluster = nullptr;
     }
     d.stop_status();

@@ -8,9 +8,9 @@
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
 #include <caf/node_id.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -94,9 +94,17 @@ std::string describe(caf::actor_system& sys, const caf::error& err) {
     return sys.render(err);
 }
 
-/// How a member is named in a log line: its cluster address, else its name.
-const std::string& label(const member_info& info) {
-    return info.cluster_address.empty() ? info.name : info.cluster_address;
+/// How a member is named in a log line: its cluster address, else its name. The text comes
+/// from the other side, possibly from a stranger, so control characters become '?' and a log
+/// line stays one line.
+std::string label(const member_info& info) {
+    std::string out = info.cluster_address.empty() ? info.name : info.cluster_address;
+    for (auto& c : out) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+            c = '?';
+        }
+    }
+    return out;
 }
 
 /// The cluster actor's state. Methods hold the logic; the behaviour only dispatches.
@@ -187,9 +195,8 @@ struct cluster_state {
 
     /// Whether some configured peer is neither joined nor this node.
     bool peers_waiting() const {
-        return std::any_of(peers.begin(), peers.end(), [](const auto& kv) {
-            return !kv.second.is_self && !kv.second.member;
-        });
+        return std::any_of(peers.begin(), peers.end(),
+                           [](const auto& kv) { return !kv.second.is_self && !kv.second.member; });
     }
 
     /// Applies a member's info; returns true when it is new or newer than what we had.
@@ -239,8 +246,7 @@ void schedule_tick(cluster_ptr self) {
         return;
     }
     st.tick_pending = true;
-    self->delayed_send(self, milliseconds{st.config.reconnect_interval_ms},
-                       caf::tick_atom::value);
+    self->delayed_send(self, milliseconds{st.config.reconnect_interval_ms}, caf::tick_atom::value);
 }
 
 /// Sends this node's current info to every joined member.
@@ -259,7 +265,8 @@ bool record_member(cluster_ptr self, caf::actor handle, member_info info) {
         return st.apply_info(addr, std::move(info));
     }
     for (auto i = st.members.begin(); i != st.members.end();) {
-        if (!info.cluster_address.empty() && i->second.info.cluster_address == info.cluster_address) {
+        if (!info.cluster_address.empty()
+            && i->second.info.cluster_address == info.cluster_address) {
             st.log->info("cluster_member_left name={} reason=replaced", i->second.info.name);
             self->demonitor(i->second.handle);
             st.unlink_peers(i->first);
@@ -297,7 +304,9 @@ caf::result<member_info> handle_join(cluster_ptr self,
 }
 
 /// A member we asked to join accepted us.
-void on_join_reply(cluster_ptr self, const std::string& address, caf::actor peer,
+void on_join_reply(cluster_ptr self,
+                   const std::string& address,
+                   caf::actor peer,
                    member_info info) {
     auto& st = self->state;
     auto addr = peer.address();
@@ -312,7 +321,9 @@ void on_join_reply(cluster_ptr self, const std::string& address, caf::actor peer
 }
 
 /// A connect or join attempt failed; `refused` means the member said no to our credentials.
-void on_attempt_failed(cluster_ptr self, const std::string& address, const caf::error& err,
+void on_attempt_failed(cluster_ptr self,
+                       const std::string& address,
+                       const caf::error& err,
                        bool refused) {
     auto& st = self->state;
     auto i = st.peers.find(address);
@@ -347,7 +358,9 @@ void send_join(cluster_ptr self, const std::string& address, caf::actor peer) {
 }
 
 /// The middleman connected to `address`; joins the actor published there.
-void on_connected(cluster_ptr self, const std::string& address, const caf::node_id& nid,
+void on_connected(cluster_ptr self,
+                  const std::string& address,
+                  const caf::node_id& nid,
                   const caf::strong_actor_ptr& ptr) {
     auto& p = self->state.peers[address];
     if (nid == self->node()) {
@@ -371,14 +384,12 @@ void attempt(cluster_ptr self, const std::string& address) {
     p.in_flight = true;
     auto mm = self->system().middleman().actor_handle();
     self->request(mm, self->state.remote_timeout(), caf::connect_atom::value, p.host, p.port)
-        .then(
-            [=](caf::node_id& nid, caf::strong_actor_ptr& ptr, std::set<std::string>&) {
-                on_connected(self, address, nid, ptr);
-            },
-            [=](caf::error& err) {
-                self->state.peers[address].in_flight = false;
-                on_attempt_failed(self, address, err, false);
-            });
+        .then([=](caf::node_id& nid, caf::strong_actor_ptr& ptr,
+                  std::set<std::string>&) { on_connected(self, address, nid, ptr); },
+              [=](caf::error& err) {
+                  self->state.peers[address].in_flight = false;
+                  on_attempt_failed(self, address, err, false);
+              });
 }
 
 /// The reconnect timer: tries every configured member that is due.
@@ -409,12 +420,13 @@ void on_member_down(cluster_ptr self, const caf::down_msg& dm) {
     schedule_tick(self);
 }
 
-/// The facade reports the bound port: the cluster starts joining.
-void on_start(cluster_ptr self, uint16_t port) {
+/// The facade reports the bound port: the cluster starts joining. Returns false (and changes
+/// nothing) unless the message comes from a local actor.
+bool on_start(cluster_ptr self, uint16_t port) {
     auto& st = self->state;
     auto sender = self->current_sender();
     if (st.started || !sender || sender->node() != self->node()) {
-        return;
+        return false;
     }
     st.started = true;
     st.facade = sender->address();
@@ -426,6 +438,7 @@ void on_start(cluster_ptr self, uint16_t port) {
                  st.peers.size());
     self->send(self, caf::tick_atom::value);
     st.tick_pending = true;
+    return true;
 }
 
 /// A local update of this node's info (only from the facade).
@@ -456,20 +469,9 @@ void on_announce(cluster_ptr self, member_info info) {
     }
 }
 
-caf::behavior cluster_actor(cluster_ptr self, config::cluster_config cfg, member_info me,
-                            std::function<void(const topology&)> on_change,
-                            std::shared_ptr<spdlog::logger> log) {
-    auto& st = self->state;
-    st.config = std::move(cfg);
-    st.self_info = std::move(me);
-    // Versions start at 1, so any info a member announces is newer than "nothing known".
-    st.self_info.version = std::max<uint64_t>(st.self_info.version, 1);
-    st.on_change = std::move(on_change);
-    st.log = std::move(log);
-    drop_unexpected(self, st.log);
-    self->set_down_handler([self](caf::down_msg& dm) { on_member_down(self, dm); });
+/// The cluster actor once started: the local API and the protocol between members.
+caf::behavior running(cluster_ptr self) {
     return {
-        [=](start_atom, uint16_t port) { on_start(self, port); },
         [=](caf::update_atom, member_info& info) { on_update(self, std::move(info)); },
         [=](caf::get_atom) -> caf::result<topology> {
             auto sender = self->current_sender();
@@ -478,8 +480,8 @@ caf::behavior cluster_actor(cluster_ptr self, config::cluster_config cfg, member
             }
             return self->state.current();
         },
-        [=](caf::join_atom, const std::string& user, const std::string& password,
-            member_info& info, caf::actor& who) -> caf::result<member_info> {
+        [=](caf::join_atom, const std::string& user, const std::string& password, member_info& info,
+            caf::actor& who) -> caf::result<member_info> {
             return handle_join(self, user, password, std::move(info), std::move(who));
         },
         [=](announce_atom, member_info& info) { on_announce(self, std::move(info)); },
@@ -513,13 +515,57 @@ caf::behavior cluster_actor(cluster_ptr self, config::cluster_config cfg, member
     };
 }
 
+/// The cluster actor. It is published before it knows its port, so until the facade reports
+/// the port it only waits: every other message (an early join) stays in the mailbox and is
+/// handled once the actor knows its own cluster address.
+caf::behavior cluster_actor(cluster_ptr self,
+                            config::cluster_config cfg,
+                            member_info me,
+                            std::function<void(const topology&)> on_change,
+                            std::shared_ptr<spdlog::logger> log) {
+    auto& st = self->state;
+    st.config = std::move(cfg);
+    st.self_info = std::move(me);
+    // Versions start at 1, so any info a member announces is newer than "nothing known".
+    st.self_info.version = std::max<uint64_t>(st.self_info.version, 1);
+    st.on_change = std::move(on_change);
+    st.log = std::move(log);
+    self->set_default_handler(caf::skip);
+    self->set_down_handler([self](caf::down_msg& dm) { on_member_down(self, dm); });
+    return {
+        [=](start_atom, uint16_t port) {
+            if (on_start(self, port)) {
+                drop_unexpected(self, self->state.log);
+                self->become(running(self));
+            }
+        },
+    };
+}
+
 /// The node's handle: forwards to the cluster actor, which trusts updates only from here.
-/// Linked to the cluster actor, so an exit sent here stops both.
-caf::behavior cluster_facade(caf::event_based_actor* self, caf::actor cluster, uint16_t port,
+/// Linked to the cluster actor. An exit sent here is passed on, and the facade goes only once
+/// the cluster actor has, so whoever monitors the handle knows when on_change can no longer be
+/// called. That takes a monitor as well as the link: an exit message from an actor also
+/// unlinks the receiver from it (CAF 0.17), so the cluster actor, told to exit by the facade,
+/// no longer sends the facade an exit of its own when it goes.
+caf::behavior cluster_facade(caf::event_based_actor* self,
+                             caf::actor cluster,
+                             uint16_t port,
                              std::shared_ptr<spdlog::logger> log) {
     self->link_to(cluster);
+    self->monitor(cluster);
     self->send(cluster, start_atom::value, port);
     drop_unexpected(self, log);
+    self->set_down_handler([self](caf::down_msg& dm) { self->quit(dm.reason); });
+    self->set_exit_handler([self, cluster](caf::exit_msg& msg) {
+        if (msg.source == cluster.address()) {
+            self->quit(msg.reason);
+            return;
+        }
+        // The cluster actor ignores an exit with reason `normal`, like every CAF actor.
+        caf::error reason = msg.reason ? msg.reason : caf::exit_reason::user_shutdown;
+        self->send_exit(cluster, std::move(reason));
+    });
     return {
         [=](caf::update_atom a, member_info& info) { self->send(cluster, a, std::move(info)); },
         [=](caf::get_atom a) { return self->delegate(cluster, a); },
@@ -588,6 +634,17 @@ void add_message_types(caf::actor_system_config& cfg) {
                                }
                                return text;
                            });
+}
+
+void stop(caf::actor_system& sys, const caf::actor& handle) {
+    if (!handle) {
+        return;
+    }
+    caf::scoped_actor waiter{sys};
+    waiter->monitor(handle);
+    waiter->send_exit(handle, caf::exit_reason::user_shutdown);
+    // Bounded: an actor that does not go within this time is left to ~actor_system.
+    waiter->receive([](const caf::down_msg&) {}, caf::after(std::chrono::seconds(5)) >> [] {});
 }
 
 start_result start(caf::actor_system& sys,

@@ -95,8 +95,10 @@ void add_message_types(caf::actor_system_config& cfg);
 /// What `start` did.
 struct start_result {
     /// The local handle for the node: (caf::update_atom, member_info) and (caf::get_atom).
-    /// Invalid when `error` is set. Send it an exit (user_shutdown) before the actor system
-    /// goes, or ~actor_system waits for the published cluster actor forever.
+    /// Invalid when `error` is set. Stop it (`stop`, or an exit) before the actor system goes,
+    /// or ~actor_system waits for the published cluster actor forever. The handle terminates
+    /// only after the cluster actor, so once a monitor on it fires, on_change is never called
+    /// again.
     caf::actor handle;
     /// The bound cluster port.
     uint16_t port = 0;
@@ -117,6 +119,11 @@ start_result start(caf::actor_system& sys,
                    member_info self,
                    std::function<void(const topology&)> on_change,
                    std::shared_ptr<spdlog::logger> log);
+
+/// Stops the cluster (`handle` from `start`) and returns once it is gone, so that nothing
+/// `on_change` uses is touched afterwards; waits at most 5 s. Blocking; call it from the
+/// node's main thread, never from an actor. An invalid handle is ignored.
+void stop(caf::actor_system& sys, const caf::actor& handle);
 
 /// Compares two secrets in time that depends only on their lengths, not on where they differ.
 bool same_secret(std::string_view a, std::string_view b);

@@ -2,7 +2,6 @@
 // The cluster actor (cluster/cluster.hpp) between several actor systems in this one process,
 // over real loopback sockets: joins, refusals, updates and members that leave.
 #include "cluster/cluster.hpp"
-
 #include "tests/support/wait.hpp"
 
 #include <caf/actor_system.hpp>
@@ -11,7 +10,6 @@
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
-
 #include <doctest/doctest.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
@@ -61,14 +59,17 @@ struct member_spec {
 };
 
 /// One cluster member: its own actor system (middleman loaded), logger and cluster actor.
+/// The members used by on_change come before `sys`: ~actor_system waits for the cluster actor,
+/// which may still call on_change (a member left) until then.
 struct test_member {
     caf::actor_system_config cfg;
-    caf::actor_system sys;
     std::shared_ptr<capture_sink> sink = std::make_shared<capture_sink>();
     std::shared_ptr<spdlog::logger> log;
-    cluster::start_result started;
     std::mutex mtx;
     cluster::topology last; // guarded by mtx; the latest topology given to on_change
+    size_t changes = 0;     // guarded by mtx; how often on_change was called
+    caf::actor_system sys;
+    cluster::start_result started;
 
     static caf::actor_system_config& prepare(caf::actor_system_config& c) {
         c.load<caf::io::middleman>();
@@ -95,15 +96,14 @@ struct test_member {
             [this](const cluster::topology& t) {
                 std::lock_guard<std::mutex> guard(mtx);
                 last = t;
+                ++changes;
             },
             log);
         REQUIRE_MESSAGE(started.error.empty(), started.error);
         REQUIRE(started.port != 0);
     }
 
-    ~test_member() {
-        caf::anon_send_exit(started.handle, caf::exit_reason::user_shutdown);
-    }
+    ~test_member() { cluster::stop(sys, started.handle); }
 
     std::string address() const { return "127.0.0.1:" + std::to_string(started.port); }
 
@@ -111,6 +111,11 @@ struct test_member {
     cluster::topology seen() {
         std::lock_guard<std::mutex> guard(mtx);
         return last;
+    }
+
+    size_t change_count() {
+        std::lock_guard<std::mutex> guard(mtx);
+        return changes;
     }
 
     /// The topology as the actor answers (caf::get_atom).
@@ -135,9 +140,7 @@ struct test_member {
 
     bool knows(const std::string& name) { return info_of(name).has_value(); }
 
-    bool logged(const std::string& text) {
-        return sink->text().find(text) != std::string::npos;
-    }
+    bool logged(const std::string& text) { return sink->text().find(text) != std::string::npos; }
 
     void update(cluster::member_info info) {
         caf::anon_send(started.handle, caf::update_atom::value, std::move(info));
@@ -241,6 +244,23 @@ TEST_CASE("cluster: leave: a member whose system shuts down is removed and may c
     REQUIRE(wait_until(soon(), [&] { return a.knows("b") && b->knows("a"); }));
 }
 
+TEST_CASE("cluster: stop: on_change is never called once stop returned") {
+    test_member a{{"a", {}}};
+    auto b = std::make_unique<test_member>(member_spec{"b", {a.address()}});
+    test_member c{{"c", {a.address(), b->address()}}};
+    REQUIRE(wait_until(soon(), [&] { return a.knows("b") && c.knows("b"); }));
+
+    cluster::stop(a.sys, a.started.handle);
+    auto before = a.change_count();
+    // b leaves; c, still running, sees it, and by then a would have seen it too.
+    b.reset();
+    REQUIRE(wait_until(soon(), [&] { return !c.knows("b"); }));
+    CHECK(a.change_count() == before);
+    CHECK(a.knows("b"));
+    CHECK_FALSE(a.logged("cluster_member_left"));
+    CHECK(c.logged("cluster_member_left name=b"));
+}
+
 TEST_CASE("cluster: security: an actor that has not joined cannot change what a member knows") {
     test_member a{{"a", {}}};
     test_member b{{"b", {a.address()}}};
@@ -271,9 +291,9 @@ TEST_CASE("cluster: security: an actor that has not joined cannot change what a 
 TEST_CASE("cluster: topology: backups_of and live_of pick members by role and node id") {
     cluster::topology t;
     t.members = {
-        {"p", "n1", "live", "h:1", "c:1", 1},     {"b1", "n1", "backup", "h:2", "c:2", 1},
-        {"b2", "n1", "backup", "h:3", "c:3", 1},  {"x", "n2", "backup", "h:4", "c:4", 1},
-        {"s", "", "starting", "h:5", "c:5", 1},   {"u", "", "backup", "h:6", "c:6", 1},
+        {"p", "n1", "live", "h:1", "c:1", 1},    {"b1", "n1", "backup", "h:2", "c:2", 1},
+        {"b2", "n1", "backup", "h:3", "c:3", 1}, {"x", "n2", "backup", "h:4", "c:4", 1},
+        {"s", "", "starting", "h:5", "c:5", 1},  {"u", "", "backup", "h:6", "c:6", 1},
     };
     CHECK(t.live_of("n1") == "h:1");
     CHECK(t.live_of("n2").empty());
