@@ -16,7 +16,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -24,6 +23,7 @@
 #include <cstdlib>
 #include <deque>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -83,7 +83,9 @@ struct web_server::impl {
     std::thread thread;
 
     impl(web_routes r, std::shared_ptr<status_board> b, std::shared_ptr<spdlog::logger> l)
-        : routes(std::move(r)), board(std::move(b)), log(std::move(l)) {}
+        : routes(std::move(r)),
+          board(std::move(b)),
+          log(std::move(l)) {}
 
     size_t open_sessions() const { return http_sessions.size() + ws_sessions.size(); }
 
@@ -101,7 +103,10 @@ namespace {
 class ws_session : public std::enable_shared_from_this<ws_session> {
 public:
     ws_session(web_server::impl& srv, tcp::socket socket, uint64_t id)
-        : srv_(srv), ws_(std::move(socket)), id_(id), peer_(peer_of(beast::get_lowest_layer(ws_).socket())) {}
+        : srv_(srv),
+          ws_(std::move(socket)),
+          id_(id),
+          peer_(peer_of(beast::get_lowest_layer(ws_).socket())) {}
 
     ~ws_session() { srv_.ws_sessions.erase(id_); }
 
@@ -110,9 +115,8 @@ public:
         srv_.ws_sessions[id_] = weak_from_this();
         beast::get_lowest_layer(ws_).expires_never();
         ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-        ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-            res.set(http::field::server, "actormq");
-        }));
+        ws_.set_option(websocket::stream_base::decorator(
+            [](websocket::response_type& res) { res.set(http::field::server, "actormq"); }));
         ws_.read_message_max(4096);
         ws_.async_accept(req, [self = shared_from_this(), since](beast::error_code ec) {
             self->on_accept(ec, since);
@@ -216,7 +220,10 @@ private:
 class http_session : public std::enable_shared_from_this<http_session> {
 public:
     http_session(web_server::impl& srv, tcp::socket socket, uint64_t id)
-        : srv_(srv), stream_(std::move(socket)), id_(id), peer_(peer_of(stream_.socket())) {}
+        : srv_(srv),
+          stream_(std::move(socket)),
+          id_(id),
+          peer_(peer_of(stream_.socket())) {}
 
     ~http_session() { srv_.http_sessions.erase(id_); }
 
@@ -236,10 +243,9 @@ private:
         parser_->header_limit(static_cast<uint32_t>(web_server::header_bytes_max));
         parser_->body_limit(web_server::body_bytes_max);
         stream_.expires_after(std::chrono::seconds(web_server::request_timeout_s));
-        http::async_read(stream_, buffer_, *parser_,
-                         [self = shared_from_this()](beast::error_code ec, size_t) {
-                             self->on_read(ec);
-                         });
+        http::async_read(
+            stream_, buffer_, *parser_,
+            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
     }
 
     void on_read(beast::error_code ec) {
@@ -296,10 +302,9 @@ private:
 
     void write(http::response<http::string_body> res) {
         res_ = std::make_shared<http::response<http::string_body>>(std::move(res));
-        http::async_write(stream_, *res_,
-                          [self = shared_from_this()](beast::error_code ec, size_t) {
-                              self->on_write(ec);
-                          });
+        http::async_write(
+            stream_, *res_,
+            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_write(ec); });
     }
 
     void on_write(beast::error_code ec) {

@@ -5,12 +5,11 @@
 #include "support/process_fixture.hpp"
 #include "support/web_client.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 namespace actormq::test {
 

@@ -13,14 +13,13 @@
 #include <boost/beast/websocket.hpp>
 
 #include <arpa/inet.h>
+#include <cstdint>
 #include <netinet/in.h>
+#include <optional>
 #include <poll.h>
+#include <string>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <cstdint>
-#include <optional>
-#include <string>
 #include <utility>
 
 namespace actormq::test {
@@ -45,7 +44,8 @@ public:
         }
     }
     raw_client(raw_client&& other) noexcept
-        : fd_(std::exchange(other.fd_, -1)), connected_(other.connected_),
+        : fd_(std::exchange(other.fd_, -1)),
+          connected_(other.connected_),
           text_(std::move(other.text_)) {}
     raw_client(const raw_client&) = delete;
     raw_client& operator=(const raw_client&) = delete;
@@ -152,8 +152,8 @@ public:
         }
         if (auth != nullptr) {
             std::string a = auth;
-            ws_.set_option(beast::websocket::stream_base::decorator(
-                [a](beast::websocket::request_type& req) {
+            ws_.set_option(
+                beast::websocket::stream_base::decorator([a](beast::websocket::request_type& req) {
                     req.set(beast::http::field::authorization, a);
                 }));
         }

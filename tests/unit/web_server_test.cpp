@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The web server (actors/web_server.cpp) over real loopback sockets, fed by a status_board
 // that the test fills itself: no node, no actors.
-#include "actors/web_server.hpp"
-
 #include "actors/status_board.hpp"
+#include "actors/web_server.hpp"
 #include "tests/support/web_client.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -12,10 +11,9 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <doctest/doctest.h>
-#include <nlohmann/json.hpp>
-
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
@@ -133,9 +131,9 @@ TEST_CASE("web_server: malformed requests get 400 and the connection is closed")
     CHECK(exchange(f.server->port(), "GET /api/status HTTP/9.9\r\n\r\n").status() == 400);
     CHECK(exchange(f.server->port(), "GET /api/status HTTP/1.1\r\nBad Header\r\n\r\n").status()
           == 400);
-    CHECK(exchange(f.server->port(), "GET /api/status HTTP/1.1\r\nContent-Length: x\r\n\r\n")
-              .status()
-          == 400);
+    CHECK(
+        exchange(f.server->port(), "GET /api/status HTTP/1.1\r\nContent-Length: x\r\n\r\n").status()
+        == 400);
     // The server still serves afterwards.
     CHECK(exchange(f.server->port(), http_request("/api/status")).status() == 200);
 }
