@@ -123,9 +123,11 @@ public:
         });
     }
 
-    /// Queues one event; drops the client when its queue is full (a slow reader must not
-    /// grow the server's memory without bound).
-    void deliver(const std::shared_ptr<const std::string>& msg, uint64_t seq) {
+    /// Queues one event; drops the client when it has `ws_queue_max` new events queued (a
+    /// slow reader must not grow the server's memory without bound). Events of the backlog
+    /// (`?since=N`) do not count: the board bounds them already (status_board::capacity).
+    void
+    deliver(const std::shared_ptr<const std::string>& msg, uint64_t seq, bool backlog = false) {
         if (closed_ || !accepted_) {
             return;
         }
@@ -133,13 +135,14 @@ public:
             return;
         }
         last_seq_ = std::max(last_seq_, seq);
-        if (queue_.size() >= web_server::ws_queue_max) {
+        if (!backlog && queue_.size() - backlog_queued_ >= web_server::ws_queue_max) {
             srv_.log->warn("ws_client_dropped peer={} reason=queue_full queued={}", peer_,
                            queue_.size());
             close();
             return;
         }
-        queue_.push_back(msg);
+        queue_.push_back({msg, backlog});
+        backlog_queued_ += backlog ? 1 : 0;
         if (queue_.size() == 1) {
             do_write();
         }
@@ -173,7 +176,7 @@ private:
         }
         for (const auto& ev : doc["events"]) {
             auto seq = ev.value("seq", uint64_t{0});
-            deliver(std::make_shared<const std::string>(ev.dump()), seq);
+            deliver(std::make_shared<const std::string>(ev.dump()), seq, true);
         }
     }
 
@@ -191,8 +194,9 @@ private:
 
     void do_write() {
         ws_.text(true);
-        ws_.async_write(net::buffer(*queue_.front()),
+        ws_.async_write(net::buffer(*queue_.front().text),
                         [self = shared_from_this()](beast::error_code ec, size_t) {
+                            self->backlog_queued_ -= self->queue_.front().backlog ? 1 : 0;
                             self->queue_.pop_front();
                             if (ec) {
                                 self->close();
@@ -207,7 +211,13 @@ private:
     web_server::impl& srv_;
     websocket::stream<beast::tcp_stream> ws_;
     beast::flat_buffer buffer_;
-    std::deque<std::shared_ptr<const std::string>> queue_;
+    /// One queued event and whether it came from the backlog.
+    struct queued {
+        std::shared_ptr<const std::string> text;
+        bool backlog;
+    };
+    std::deque<queued> queue_;
+    size_t backlog_queued_ = 0;
     uint64_t id_;
     uint64_t last_seq_ = 0;
     std::string peer_;
@@ -295,7 +305,9 @@ private:
         }
         stream_.expires_never();
         auto ws = std::make_shared<ws_session>(srv_, stream_.release_socket(), id_);
-        // The WebSocket takes this connection's id; this session ends with this handler.
+        // The WebSocket takes this connection's id and its place in the connection count;
+        // this session ends with this handler.
+        srv_.http_sessions.erase(id_);
         id_ = 0;
         ws->run(std::move(req), decision.since);
     }

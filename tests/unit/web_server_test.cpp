@@ -244,6 +244,44 @@ TEST_CASE("web_server: a WebSocket client that does not read is dropped at the q
     CHECK(received < total);
 }
 
+TEST_CASE("web_server: WebSocket with ?since=0 gets a whole board's backlog, beyond the queue "
+          "limit") {
+    fixture f;
+    const uint64_t stored = actormq::status_board::capacity;
+    static_assert(actormq::status_board::capacity > web_server::ws_queue_max);
+    for (uint64_t i = 1; i <= stored; ++i) {
+        f.board->add_event(i, R"({"seq":)" + std::to_string(i) + R"(,"kind":"warning"})");
+    }
+    ws_client ws;
+    REQUIRE(ws.connect(f.server->port(), "/ws/events?since=0"));
+    uint64_t expected = 1;
+    while (expected <= stored) {
+        auto m = ws.read(soon());
+        REQUIRE_MESSAGE(m.has_value(), "event ", expected, " did not arrive");
+        REQUIRE(nlohmann::json::parse(*m)["seq"] == expected);
+        ++expected;
+    }
+    f.board->add_event(stored + 1, R"({"seq":)" + std::to_string(stored + 1) + "}");
+    auto m = ws.read(soon());
+    REQUIRE(m.has_value());
+    CHECK(nlohmann::json::parse(*m)["seq"] == stored + 1);
+}
+
+TEST_CASE("web_server: closed WebSockets give their connection slots back") {
+    fixture f;
+    // More WebSockets one after the other than connections_max at once.
+    for (size_t i = 0; i < web_server::connections_max + 20; ++i) {
+        ws_client ws;
+        REQUIRE_MESSAGE(ws.connect(f.server->port(), "/ws/events"), "WebSocket ", i, ": ",
+                        ws.handshake_error.message());
+    }
+    bool served = wait_until(soon(), [&] {
+        auto c = http_exchange(f.server->port(), http_request("/api/status"), soon());
+        return c.status() == 200;
+    });
+    CHECK(served);
+}
+
 TEST_CASE("web_server: connections_max: the connection over the limit is closed at once") {
     fixture f;
     std::vector<std::unique_ptr<raw_client>> held;
