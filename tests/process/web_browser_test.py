@@ -113,7 +113,9 @@ class Chromium:
     """A headless Chromium with one WebSocket to its browser target (flattened sessions)."""
 
     def __init__(self, binary):
-        self.profile = tempfile.TemporaryDirectory(prefix="actormq-chromium-")
+        # Ignore cleanup errors: a helper process of a killed browser may still be going.
+        self.profile = tempfile.TemporaryDirectory(prefix="actormq-chromium-",
+                                                   ignore_cleanup_errors=True)
         # Chromium's stderr goes to a file, not a pipe: nobody reads it after start-up, and a
         # full pipe would block the browser.
         self.log_path = os.path.join(self.profile.name, "chromium.log")
@@ -123,7 +125,8 @@ class Chromium:
                  "--no-default-browser-check", "--disable-extensions", "--hide-scrollbars",
                  "--remote-debugging-port=0", f"--user-data-dir={self.profile.name}",
                  "about:blank"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                start_new_session=True)  # its own process group, so all of it can be killed
         self.next_id = 0
         self.ws = WebSocketClient(wait_until(self._devtools_url, TIMEOUT,
                                              lambda: f"chromium's DevTools endpoint; log:\n"
@@ -167,12 +170,22 @@ class Chromium:
         return Page(self, session)
 
     def close(self):
+        """Closes the browser (all its processes) and removes its profile."""
         try:
-            self.ws.close()
-        finally:
-            self.proc.kill()
-            self.proc.wait(timeout=TIMEOUT)
-            self.profile.cleanup()
+            self.call("Browser.close", timeout=5)
+        except (OSError, RuntimeError, TimeoutError):
+            pass  # it is killed below anyway
+        self.ws.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=TIMEOUT)
+        self.profile.cleanup()
 
 
 class Page:
