@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "protocol/journal_format.hpp"
 
-#include <boost/crc.hpp>
+#include <zlib.h>
 
 #include <algorithm>
 #include <stdexcept>
@@ -68,11 +68,15 @@ bool may_carry_tx(record_type t) {
 }
 
 // The CRC covers the header up to the CRC field and everything after it.
+// zlib's crc32 is the same CRC-32 (the reflected 0x04C11DB7 polynomial) as Boost.CRC's
+// crc_32_type, which journals written before it used, at about five times the speed
+// (docs/journal.md, "Recovery time").
 uint32_t record_crc(const char* data, size_t length) {
-    boost::crc_32_type crc;
-    crc.process_bytes(data, crc_offset);
-    crc.process_bytes(data + record_header_bytes, length - record_header_bytes);
-    return crc.checksum();
+    auto crc = ::crc32(0L, Z_NULL, 0);
+    crc = ::crc32(crc, reinterpret_cast<const Bytef*>(data), static_cast<uInt>(crc_offset));
+    crc = ::crc32(crc, reinterpret_cast<const Bytef*>(data + record_header_bytes),
+                  static_cast<uInt>(length - record_header_bytes));
+    return static_cast<uint32_t>(crc);
 }
 
 decode_status corrupt(std::string reason) {

@@ -35,8 +35,9 @@ struct record {
 };
 
 /// Framing: u32 length of the whole record (header included), u8 type, u8 reserved (0),
-/// u16 reserved (0), u64 id, u64 tx_id, u32 CRC-32 (Boost.CRC crc_32_type) over every byte of
-/// the record except the CRC field itself, then the payload. Little-endian.
+/// u16 reserved (0), u64 id, u64 tx_id, u32 CRC-32 (zlib's crc32, the same as Boost.CRC's
+/// crc_32_type) over every byte of the record except the CRC field itself, then the payload.
+/// Little-endian.
 constexpr size_t record_header_bytes = 4 + 1 + 1 + 2 + 8 + 8 + 4;
 
 /// Largest record accepted when decoding (guards against a corrupt length).

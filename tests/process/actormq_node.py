@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 DEFAULT_TIMEOUT = 10.0  # seconds any one wait may take before it counts as a failure
@@ -236,3 +237,26 @@ class Node:
         state = "running" if self.proc is not None and rc is None else f"exit code {rc}"
         return (f"--- actormq-node ({state}), last {lines} lines of {self.log_path} ---\n"
                 f"{self.log_tail(lines)}\n--- end of node log ---")
+
+
+def run_within(fn, what, timeout=DEFAULT_TIMEOUT):
+    """Runs fn() in a helper thread and returns its result, or re-raises what it raised.
+
+    stomp.py's blocking calls (connect with wait=True) have no deadline of their own.
+    """
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = fn()
+        except BaseException as e:  # handed to the caller
+            outcome["error"] = e
+
+    t = threading.Thread(target=target, name=f"run_within:{what}", daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what}")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import stomp  # noqa: E402
 
-from actormq_node import DEFAULT_TIMEOUT, Node, wait_until  # noqa: E402
+from actormq_node import DEFAULT_TIMEOUT, Node, run_within, wait_until  # noqa: E402
 
 # stomp.py warns on every refused address of a host list; during a failover that is expected.
 logging.getLogger("stomp.py").setLevel(logging.ERROR)
@@ -66,27 +66,6 @@ password = "guest"
 """
 
 
-def run_within(fn, what, timeout=WAIT):
-    """Runs fn() in a helper thread and returns its result, or re-raises what it raised.
-
-    stomp.py's blocking calls (connect with wait=True) have no deadline of their own.
-    """
-    outcome = {}
-
-    def target():
-        try:
-            outcome["value"] = fn()
-        except BaseException as e:  # handed to the caller
-            outcome["error"] = e
-
-    t = threading.Thread(target=target, name=f"run_within:{what}", daemon=True)
-    t.start()
-    t.join(timeout)
-    if t.is_alive():
-        raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what}")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
 
 
 class Recorder(stomp.ConnectionListener):

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import stomp  # noqa: E402
 from stomp.exception import ConnectFailedException  # noqa: E402
 
-from actormq_node import DEFAULT_TIMEOUT, Node, wait_until  # noqa: E402
+from actormq_node import DEFAULT_TIMEOUT, Node, run_within, wait_until  # noqa: E402
 
 CONFIG = """\
 name = "pytest"
@@ -39,27 +39,6 @@ password = "guest"
 WAIT = DEFAULT_TIMEOUT
 
 
-def run_within(fn, what, timeout=WAIT):
-    """Runs fn() in a helper thread and returns its result, or re-raises what it raised.
-
-    stomp.py's blocking calls (connect with wait=True) have no deadline of their own.
-    """
-    outcome = {}
-
-    def target():
-        try:
-            outcome["value"] = fn()
-        except BaseException as e:  # handed to the caller
-            outcome["error"] = e
-
-    t = threading.Thread(target=target, name=f"run_within:{what}", daemon=True)
-    t.start()
-    t.join(timeout)
-    if t.is_alive():
-        raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what}")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
 
 
 def seq(frame):

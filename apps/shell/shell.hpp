@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// The shell's state and its commands (docs/shell.md): the nodes it started or connected to,
+// the credentials, and one method per command. main.cpp feeds it parsed lines, from readline
+// or from a script.
+
+#include "apps/shell/child.hpp"
+#include "apps/shell/management.hpp"
+#include "apps/shell/script.hpp"
+#include "apps/shell/status.hpp"
+
+#include <caf/actor.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace actormq::shell {
+
+/// Settings from the command line and the environment.
+struct shell_options {
+    std::string cluster_user;     ///< --user, ACTORMQ_CLUSTER_USER
+    std::string cluster_password; ///< --password, ACTORMQ_CLUSTER_PASSWORD
+    std::string stomp_login;      ///< --stomp-user, ACTORMQ_STOMP_USER
+    std::string stomp_passcode;   ///< --stomp-password, ACTORMQ_STOMP_PASSWORD
+    std::string node_binary;      ///< ACTORMQ_NODE, else actormq-node next to the shell
+    /// Relative CONFIG paths are taken from here: the script's folder, or the working directory.
+    std::string base_dir;
+    bool keep_tmp = false; ///< --keep-tmp, ACTORMQ_KEEP_TMP: keep ${TMP} at exit
+};
+
+/// A node the shell knows: started by it (a child) or connected to (`connect`).
+struct node_entry {
+    std::string name;
+    std::unique_ptr<child> proc; ///< null for a node that runs elsewhere
+    std::string config;          ///< absolute path of its config (children)
+    std::vector<std::string> sets;
+    std::string host = "127.0.0.1";
+    uint16_t cluster_port = 0;
+    uint16_t stomp_port = 0;
+    caf::actor status_actor; ///< invalid until management is connected
+};
+
+/// The outcome of one condition: whether it holds and what was seen.
+struct check_result {
+    bool holds = false;
+    std::string observed;
+    /// The condition can never hold any more (e.g. the node exited): stop waiting.
+    bool final = false;
+};
+
+class shell {
+public:
+    explicit shell(shell_options opts);
+
+    /// Kills every child node and removes ${TMP} (unless kept).
+    ~shell();
+
+    shell(const shell&) = delete;
+    shell& operator=(const shell&) = delete;
+
+    /// Runs one parsed command; "" on success, else the reason (without location).
+    std::string run(const invocation& inv);
+
+    /// Whether `quit` ran.
+    bool quit_requested() const { return quit_; }
+
+    /// The per-run temporary directory, ${TMP}.
+    const std::string& tmp_dir() const { return tmp_; }
+
+private:
+    // -- commands (shell.cpp) ---------------------------------------------------------------
+    std::string cmd_start(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_restart(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_connect(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_stop(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_kill(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_login(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_echo(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_quit(const std::vector<std::string>& w, const invocation& inv);
+
+    // -- commands (shell_commands.cpp) --------------------------------------------------------
+    std::string cmd_nodes(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_queues(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_events(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_status(const std::vector<std::string>& w, const invocation& inv);
+    /// The node, COUNT and STOMP port of `send` / `receive` (w[0], w[2]); "" or the error.
+    std::string traffic_args(const std::vector<std::string>& w, const invocation& inv,
+                             node_entry*& e, uint64_t& count);
+    std::string cmd_send(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_receive(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_wait(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_assert(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_log(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_help(const std::vector<std::string>& w, const invocation& inv);
+
+    // -- helpers -------------------------------------------------------------------------------
+    /// Expands ${VAR} in every word and option value.
+    std::string
+    expand_all(const invocation& inv, std::vector<std::string>& words, invocation& expanded);
+    std::optional<std::string> variable(const std::string& name) const;
+
+    /// The node called `name`, or nullptr with `error` set.
+    node_entry* find(const std::string& name, std::string& error);
+
+    /// Launches `e`'s child with `extra_sets` after its own, waits for its ports file and
+    /// connects management when the node has a cluster port and credentials are set.
+    std::string
+    launch(node_entry& e, const std::vector<std::string>& extra_sets, const invocation& inv);
+
+    /// Connects management to `e` unless it already is; "" or the reason.
+    std::string ensure_management(node_entry& e);
+
+    /// The node's status, fetched now.
+    outcome<node_status> fetch_status(node_entry& e);
+
+    /// The management client, started on first use.
+    management& mgmt();
+
+    /// Evaluates a `wait` / `assert` condition once.
+    check_result check(const std::vector<std::string>& condition);
+
+    shell_options opts_;
+    std::string tmp_;
+    std::map<std::string, node_entry> nodes_;
+    std::unique_ptr<management> mgmt_;
+    bool quit_ = false;
+};
+
+} // namespace actormq::shell

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "apps/shell/traffic.hpp"
+
+#include "apps/shell/stomp_client.hpp"
+
+#include <algorithm>
+#include <set>
+#include <unordered_set>
+
+namespace actormq::shell {
+
+namespace {
+
+/// Messages written per batch; with receipts, the batch's receipts are awaited before the
+/// next, which bounds what is unconfirmed at once.
+constexpr uint64_t batch_max = 100;
+
+/// Most messages a receive lets the broker have in flight to it.
+constexpr uint64_t prefetch_max = 1000;
+
+stomp::frame make_send(const send_params& p, uint64_t i) {
+    stomp::frame f;
+    f.cmd = stomp::command::send;
+    f.add("destination", p.destination);
+    if (p.persistent) {
+        f.add("persistent", "true");
+    }
+    if (!p.dup_id_prefix.empty()) {
+        f.add("_AMQ_DUPL_ID", p.dup_id_prefix + "-" + std::to_string(i));
+    }
+    f.body = p.body.empty() ? "message " + std::to_string(i) : p.body;
+    f.add("content-length", std::to_string(f.body.size()));
+    return f;
+}
+
+/// Reads until every receipt in `pending` arrived; "" or the reason.
+std::string await_receipts(stomp_client& c,
+                           std::set<std::string>& pending,
+                           std::chrono::steady_clock::time_point deadline) {
+    while (!pending.empty()) {
+        std::string error;
+        auto f = c.read(deadline, error);
+        if (!f) {
+            return std::to_string(pending.size()) + " receipt(s) missing: " + error;
+        }
+        if (f->cmd == stomp::command::error) {
+            return "ERROR from the broker: " + error_text(*f);
+        }
+        const auto* id = f->find("receipt-id");
+        if (f->cmd == stomp::command::receipt && id != nullptr) {
+            pending.erase(*id);
+        }
+    }
+    return "";
+}
+
+} // namespace
+
+traffic_result send_messages(const stomp_target& t,
+                             const send_params& p,
+                             std::chrono::steady_clock::time_point deadline) {
+    traffic_result out;
+    stomp_client c;
+    out.error = c.connect(t.host, t.port, t.login, t.passcode, deadline);
+    if (!out.error.empty()) {
+        return out;
+    }
+    while (out.done < p.count) {
+        uint64_t n = std::min(batch_max, p.count - out.done);
+        std::set<std::string> pending;
+        for (uint64_t i = 0; i < n; ++i) {
+            auto f = make_send(p, out.done + i + 1);
+            if (p.receipts) {
+                pending.insert(f.headers.emplace_back("receipt", c.next_receipt()).second);
+            }
+            c.queue(f);
+        }
+        if (out.error = c.flush(deadline); !out.error.empty()) {
+            return out;
+        }
+        if (out.error = await_receipts(c, pending, deadline); !out.error.empty()) {
+            return out;
+        }
+        out.done += n;
+    }
+    out.error = c.disconnect(deadline);
+    return out;
+}
+
+traffic_result receive_messages(const stomp_target& t,
+                                const receive_params& p,
+                                std::chrono::steady_clock::time_point deadline) {
+    traffic_result out;
+    stomp_client c;
+    out.error = c.connect(t.host, t.port, t.login, t.passcode, deadline);
+    if (!out.error.empty() || p.count == 0) {
+        return out;
+    }
+    stomp::frame sub;
+    sub.cmd = stomp::command::subscribe;
+    sub.add("destination", p.destination);
+    sub.add("id", "shell-1");
+    sub.add("ack", "client-individual");
+    sub.add("prefetch-count", std::to_string(std::min(prefetch_max, p.count)));
+    c.queue(sub);
+    if (out.error = c.flush(deadline); !out.error.empty()) {
+        return out;
+    }
+    std::unordered_set<std::string> bodies;
+    while (out.done < p.count) {
+        auto f = c.read(deadline, out.error);
+        if (!f) {
+            out.error = "received " + std::to_string(out.done) + " of " + std::to_string(p.count)
+                        + ": " + out.error;
+            return out;
+        }
+        if (f->cmd == stomp::command::error) {
+            out.error = "ERROR from the broker: " + error_text(*f);
+            return out;
+        }
+        if (f->cmd != stomp::command::message) {
+            continue;
+        }
+        ++out.done;
+        bool fresh = bodies.insert(f->body).second;
+        if (!fresh && p.unique) {
+            out.error = "body '" + f->body.substr(0, 80) + "' arrived twice";
+            return out;
+        }
+        stomp::frame ack;
+        ack.cmd = stomp::command::ack;
+        const auto* id = f->find("ack");
+        ack.add("id", id != nullptr ? *id : std::string{});
+        c.queue(ack);
+        // Acks go out in batches: one write per batch of messages, and the last one at once.
+        if (out.done % batch_max == 0 || out.done == p.count) {
+            if (out.error = c.flush(deadline); !out.error.empty()) {
+                return out;
+            }
+        }
+    }
+    out.distinct = bodies.size();
+    out.error = c.disconnect(deadline);
+    return out;
+}
+
+} // namespace actormq::shell

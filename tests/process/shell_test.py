@@ -1,0 +1,327 @@
+# SPDX-License-Identifier: Apache-2.0
+"""actormq-shell against real nodes (docs/shell.md): usage lines, FILE:LINE syntax errors,
+failed checks, cluster credentials, child processes, and the interactive readline shell.
+
+    ACTORMQ_NODE=build/actormq-node ACTORMQ_SHELL=build/actormq-shell \\
+        /usr/bin/python3 tests/process/shell_test.py -v
+
+Every wait has a deadline: the shell's own (--timeout), subprocess timeouts, and select() on
+the pseudo-terminal. The scenario scripts in examples/scenarios/ run as their own ctest
+entries (scenario.*).
+"""
+
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from actormq_node import DEFAULT_TIMEOUT, Node, node_binary, wait_until  # noqa: E402
+
+# A live-only node without a journal; with CLUSTER it also has a cluster port (management).
+NODE_CONFIG = """\
+name = "shelltest"
+persistence-enabled = false
+cluster-user = "actormq-cluster"
+cluster-password = "secret"
+[acceptors.stomp]
+port = 0
+[security]
+allow-anonymous = false
+[security.users.guest]
+password = "guest"
+[web]
+port = 0
+"""
+CLUSTER = """\
+[cluster]
+port = 0
+"""
+RUN_TIMEOUT = 120  # seconds one shell run may take
+
+
+def shell_binary():
+    """The shell to test: $ACTORMQ_SHELL, else actormq-shell next to $ACTORMQ_NODE."""
+    path = os.environ.get("ACTORMQ_SHELL") or os.path.join(
+        os.path.dirname(node_binary()), "actormq-shell")
+    if not os.access(path, os.X_OK):
+        raise AssertionError(f"no actormq-shell at {path}; set ACTORMQ_SHELL")
+    return os.path.abspath(path)  # the tests run the shell in their own directories
+
+
+def pid_gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+class ShellTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="actormq-shell-test-")
+        self.dir = self.tmp.name
+        with open(os.path.join(self.dir, "node.toml"), "w") as f:
+            f.write(NODE_CONFIG)
+        with open(os.path.join(self.dir, "cluster.toml"), "w") as f:
+            f.write(NODE_CONFIG + CLUSTER)
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("ACTORMQ_CLUSTER")}
+        self.env["ACTORMQ_NODE"] = node_binary()
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def write_script(self, text, name="test.amqsh"):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def run_shell(self, args, stdin=None):
+        return subprocess.run([shell_binary(), *args], input=stdin, capture_output=True,
+                              text=True, timeout=RUN_TIMEOUT, env=self.env, cwd=self.dir)
+
+    def run_script(self, text):
+        path = self.write_script(text)
+        return path, self.run_shell(["--script", path])
+
+    # -- command line and syntax -----------------------------------------------------------
+
+    def test_bad_command_line_argument_prints_the_usage_line(self):
+        r = self.run_shell(["--frobnicate"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("unknown or incomplete argument '--frobnicate'", r.stderr)
+        self.assertIn("usage: actormq-shell [--script FILE]", r.stderr)
+        r = self.run_shell(["--script"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("usage: actormq-shell", r.stderr)
+
+    def test_unreadable_script_prints_the_usage_line(self):
+        r = self.run_shell(["--script", os.path.join(self.dir, "missing.amqsh")])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("cannot read", r.stderr)
+        self.assertIn("usage: actormq-shell", r.stderr)
+
+    def test_command_with_bad_arguments_names_file_and_line_and_prints_usage(self):
+        path, r = self.run_script("echo first line ran\n\n# a comment\nsend a orders\n")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(f"{path}:4: syntax error: send: wrong number of arguments", r.stderr)
+        self.assertIn("usage: send NODE DESTINATION COUNT", r.stderr)
+        self.assertNotIn("first line ran", r.stdout, "a script with a syntax error must not run")
+
+    def test_unknown_command_unknown_option_and_open_quote_name_file_and_line(self):
+        cases = [
+            ("echo x\nfrobnicate now\n", 2, "unknown command 'frobnicate'"),
+            ("stop a --force\n", 1, "stop: unknown option '--force'"),
+            ('echo x\necho x\necho "open\n', 3, "unterminated quote"),
+            ("wait role a\n", 1, "condition 'role' takes role NODE ROLE"),
+            ("assert colour a red\n", 1, "unknown condition 'colour'"),
+            ("start a cfg.toml --timeout\n", 1, "option '--timeout' needs a value"),
+        ]
+        for text, line, message in cases:
+            with self.subTest(text=text):
+                path, r = self.run_script(text)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn(f"{path}:{line}: syntax error: ", r.stderr)
+                self.assertIn(message, r.stderr)
+
+    def test_bad_value_found_while_running_names_file_and_line_and_usage(self):
+        path, r = self.run_script("echo ok\nwait gone a --timeout soon\n")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(f"{path}:2: error: bad --timeout 'soon'", r.stderr)
+        self.assertIn("usage: wait CONDITION", r.stderr)
+        path, r = self.run_script("echo ${NO_SUCH_VARIABLE_HERE}\n")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(f"{path}:1: error: unknown variable ${{NO_SUCH_VARIABLE_HERE}}", r.stderr)
+
+    # -- checks ----------------------------------------------------------------------------
+
+    def test_failing_assert_exits_1_and_the_node_is_killed(self):
+        path, r = self.run_script(
+            "start a node.toml\n"
+            "echo pid=${a.pid}\n"
+            "assert gone a\n"
+            "echo not reached\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(f"{path}:3: error: assert failed: a still runs", r.stderr)
+        self.assertNotIn("not reached", r.stdout)
+        pid = int(re.search(r"pid=(\d+)", r.stdout).group(1))
+        self.assertTrue(pid_gone(pid), "the shell left its node running")
+
+    def test_wait_that_times_out_exits_1_with_file_and_line(self):
+        path, r = self.run_script("start a node.toml\nwait gone a --timeout 300ms\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stderr, re.escape(f"{path}:2: error: wait timed out after ") + r"\d+ ms")
+
+    def test_assert_on_an_unknown_node_fails(self):
+        path, r = self.run_script("assert role nobody live\n")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(f"{path}:1: error: assert failed: no node called 'nobody'", r.stderr)
+
+    def test_send_receive_stop_and_gone_against_a_node(self):
+        _, r = self.run_script(
+            "stomp-login guest guest\n"
+            "start a node.toml\n"
+            "send a /queue/work 50 --receipts --dup-ids w\n"
+            "receive a /queue/work 50 --unique --timeout 10s\n"
+            "stop a\n"
+            "assert gone a\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("sent 50 message(s) to /queue/work on a", r.stdout)
+        self.assertIn("received 50 message(s) from /queue/work on a (50 distinct)", r.stdout)
+        self.assertIn("stopped a (exit code 0)", r.stdout)
+
+    def test_receive_that_misses_its_deadline_fails(self):
+        path, r = self.run_script(
+            "stomp-login guest guest\nstart a node.toml\nreceive a empty 1 --timeout 200ms\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(f"{path}:3: error: receive from a: received 0 of 1: timed out", r.stderr)
+
+    def test_wrong_stomp_login_is_reported(self):
+        _, r = self.run_script("stomp-login guest nope\nstart a node.toml\nsend a q 1\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("login refused: authentication failed", r.stderr)
+
+    # -- management credentials --------------------------------------------------------------
+
+    def test_management_is_refused_without_credentials(self):
+        path, r = self.run_script("start a cluster.toml\nassert up a\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("note: a not managed: no cluster credentials", r.stdout)
+        self.assertIn(f"{path}:2: error: assert failed: no cluster credentials", r.stderr)
+
+    def test_management_is_refused_with_wrong_credentials(self):
+        path, r = self.run_script("login actormq-cluster wrong\nstart a cluster.toml\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(f"{path}:2: error: management of a: refused: bad cluster credentials",
+                      r.stderr)
+
+    def test_management_with_credentials_from_the_environment_shows_the_role(self):
+        self.env["ACTORMQ_CLUSTER_USER"] = "actormq-cluster"
+        self.env["ACTORMQ_CLUSTER_PASSWORD"] = "secret"
+        _, r = self.run_script(
+            "stomp-login guest guest\n"
+            "start a cluster.toml\n"
+            "wait role a live --timeout 10s\n"
+            "send a orders 7 --receipts\n"
+            "wait depth a orders 7 --timeout 10s\n"
+            "nodes\n"
+            "queues a\n"
+            "events a\n"
+            "stop a --timeout 10s\n"
+            "assert gone a\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("stopped a (exit code 0)", r.stdout)
+        self.assertRegex(r.stdout, r"\n +1 \S+ started ")
+        self.assertRegex(r.stdout, r"\na +\d+ +running .* live ")
+        self.assertRegex(r.stdout, r"\na +orders +anycast +7 ")
+
+    def test_connect_manages_a_node_the_shell_did_not_start(self):
+        with Node(NODE_CONFIG + CLUSTER) as node:
+            address = f"127.0.0.1:{node.cluster_port}"
+            _, r = self.run_script(
+                "login actormq-cluster secret\n"
+                "stomp-login guest guest\n"
+                f"connect far {address} --stomp {node.port}\n"
+                "wait role far live --timeout 10s\n"
+                "send far /queue/remote 3 --receipts\n"
+                "wait depth far remote 3 --timeout 10s\n"
+                "receive far /queue/remote 3\n"
+                "wait depth far remote 0 --timeout 10s\n"
+                "assert up far\n")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn(f"connected to far at {address}", r.stdout)
+            self.assertTrue(node.running(), "the shell must leave a node it did not start alone")
+            path, r = self.run_script(f"login actormq-cluster wrong\nconnect far {address}\n")
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn(f"{path}:2: error: management of far: refused: bad cluster credentials",
+                          r.stderr)
+            self.assertIn("management_refused", node.log_text())
+
+    # -- process handling and interactive use ----------------------------------------------
+
+    def test_sigterm_to_the_shell_kills_its_nodes(self):
+        path = self.write_script("start a node.toml\necho pid=${a.pid}\nwait gone a --timeout 2m\n")
+        proc = subprocess.Popen([shell_binary(), "--script", path], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=self.env, cwd=self.dir)
+        try:
+            pid = None
+            deadline = time.monotonic() + DEFAULT_TIMEOUT
+            while pid is None and time.monotonic() < deadline:
+                line = proc.stdout.readline()
+                m = re.match(r"pid=(\d+)", line)
+                pid = int(m.group(1)) if m else None
+                self.assertTrue(line, "the shell ended before starting its node")
+            self.assertIsNotNone(pid)
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(timeout=DEFAULT_TIMEOUT), 128 + signal.SIGTERM)
+            wait_until(lambda: pid_gone(pid), what=f"node pid {pid} to be gone")
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+
+    def test_commands_from_a_pipe_run_as_a_script(self):
+        r = self.run_shell([], stdin="echo piped\nassert gone nobody\n")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("piped", r.stdout)
+        self.assertIn("<stdin>:2: error: assert failed", r.stderr)
+
+    def test_interactive_shell_edits_lines_and_keeps_going_after_an_error(self):
+        env = dict(self.env, HOME=self.dir, TERM="dumb")
+        binary = shell_binary()
+        pid, fd = pty.fork()
+        if pid == 0:
+            try:
+                os.chdir(self.dir)
+                os.execve(binary, [binary], env)
+            finally:
+                os._exit(127)  # never run the rest of the suite in the child
+        try:
+            out = self._pty_expect(fd, "actormq> ", b"")
+            # Ctrl-A and Ctrl-K are readline editing: the typed "junk" is cut before running.
+            os.write(fd, b"junk\x01\x0becho hello there\r")
+            out = self._pty_expect(fd, "hello there", out)
+            os.write(fd, b"frobnicate\r")
+            out = self._pty_expect(fd, "unknown command 'frobnicate'", out)
+            os.write(fd, b"send\r")
+            out = self._pty_expect(fd, "usage: send NODE DESTINATION COUNT", out)
+            os.write(fd, b"quit\r")
+            _, status = os.waitpid(pid, 0)
+            pid = 0
+            self.assertTrue(os.WIFEXITED(status))
+            with open(os.path.join(self.dir, ".actormq_shell_history")) as f:
+                self.assertIn("echo hello there", f.read())
+        finally:
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            os.close(fd)
+
+    def _pty_expect(self, fd, text, seen):
+        deadline = time.monotonic() + DEFAULT_TIMEOUT
+        while text.encode() not in seen:
+            left = deadline - time.monotonic()
+            self.assertGreater(left, 0, f"no '{text}' from the shell; got {seen!r}")
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:
+                    chunk = b""
+                self.assertTrue(chunk, f"the shell closed its terminal; got {seen!r}")
+                seen += chunk
+        return seen[seen.index(text.encode()) + len(text):]
+
+
+if __name__ == "__main__":
+    unittest.main()
