@@ -43,11 +43,19 @@ header .meta b { color: #fff; font-weight: 600; }
 #offline { display: none; background: #fef3f2; color: #b42318; border-bottom: 1px solid #fecdca;
   padding: 10px 24px; font-weight: 600; }
 body[data-online="false"] #offline { display: block; }
-main { padding: 20px 24px 40px; display: grid; gap: 18px;
-  grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); max-width: 1600px; margin: 0 auto; }
+main { padding: 20px 24px 40px; display: grid; gap: 18px; max-width: 1600px; margin: 0 auto;
+  grid-template-columns: minmax(0, 1fr) minmax(0, 1fr);
+  grid-template-areas: "stats stats" "instances events" "cluster events" "queues queues"
+                       "journal journal"; align-items: start; }
+@media (max-width: 900px) {
+  main { grid-template-columns: minmax(0, 1fr);
+    grid-template-areas: "stats" "instances" "events" "cluster" "queues" "journal"; }
+}
 section { background: var(--card); border: 1px solid var(--line); border-radius: 10px;
-  box-shadow: 0 1px 2px rgba(16,24,40,.05); overflow: hidden; }
-section.wide { grid-column: 1 / -1; }
+  box-shadow: 0 1px 2px rgba(16,24,40,.05); overflow-x: auto; }
+#s-stats { grid-area: stats; } #s-instances { grid-area: instances; }
+#s-cluster { grid-area: cluster; } #s-events { grid-area: events; align-self: stretch; }
+#s-queues { grid-area: queues; } #s-journal { grid-area: journal; }
 section h2 { margin: 0; padding: 12px 16px; font-size: 13px; text-transform: uppercase;
   letter-spacing: .6px; color: var(--muted); border-bottom: 1px solid var(--line);
   display: flex; justify-content: space-between; align-items: baseline; }
@@ -78,11 +86,12 @@ tr:last-child td { border-bottom: 0; }
 .bar { height: 4px; background: var(--line); border-radius: 2px; margin-top: 4px; min-width: 60px; }
 .bar i { display: block; height: 4px; border-radius: 2px; background: var(--accent); }
 dl { margin: 0; display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); }
-dl div { padding: 12px 16px; border-right: 1px solid var(--line); border-bottom: 1px solid var(--line); }
+dl div { padding: 12px 16px; border-right: 1px solid var(--line); }
+dl div:last-child { border-right: 0; }
 dt { color: var(--muted); font-size: 12px; }
 dd { margin: 2px 0 0; font-size: 18px; font-weight: 600; font-variant-numeric: tabular-nums; }
-#events { list-style: none; margin: 0; padding: 0; max-height: 420px; overflow-y: auto; }
-#events li { display: grid; grid-template-columns: 110px 120px 1fr auto; gap: 12px; align-items: center;
+#events { list-style: none; margin: 0; padding: 0; max-height: 460px; overflow-y: auto; }
+#events li { display: grid; grid-template-columns: 96px 118px 1fr auto; gap: 12px; align-items: center;
   padding: 8px 16px; border-bottom: 1px solid var(--line); }
 #events li.fresh { animation: flash 2s ease-out; }
 @keyframes flash { from { background: #fffaeb; } to { background: transparent; } }
@@ -113,7 +122,7 @@ footer { color: var(--muted); font-size: 12px; text-align: center; padding-botto
 </header>
 <div id="offline">Lost contact with this node <span id="offline-since"></span> — still retrying every second.</div>
 <main>
-  <section class="wide">
+  <section id="s-stats">
     <div class="stats">
       <div class="stat"><div class="v" id="connections">–</div><div class="l">connections</div></div>
       <div class="stat"><div class="v" id="queue-count">–</div><div class="l">queues</div></div>
@@ -122,19 +131,19 @@ footer { color: var(--muted); font-size: 12px; text-align: center; padding-botto
       <div class="stat" id="last-failover" data-present="false"><div class="v">–</div><div class="l">last failover</div></div>
     </div>
   </section>
-  <section>
+  <section id="s-instances">
     <h2>Server instances <small id="instances-note"></small></h2>
     <table><thead><tr><th>Name</th><th>Role</th><th>Node id</th><th class="num">In role for</th></tr></thead>
     <tbody id="instances"></tbody></table>
   </section>
-  <section>
+  <section id="s-cluster">
     <h2>Cluster <small id="member-count"></small></h2>
     <table><thead><tr><th>Member</th><th>Role</th><th>Connector</th><th>Cluster address</th></tr></thead>
     <tbody id="members"></tbody></table>
     <table><thead><tr><th>Node id</th><th>Live</th><th>Backups</th></tr></thead>
     <tbody id="topology"></tbody></table>
   </section>
-  <section class="wide">
+  <section id="s-queues">
     <h2>Queues <small>rates are messages per second</small></h2>
     <table><thead><tr><th>Address</th><th>Queue</th><th>Routing</th><th class="num">Depth</th>
       <th class="num">In flight</th><th class="num">Consumers</th><th class="num">Enqueue/s</th>
@@ -142,7 +151,7 @@ footer { color: var(--muted); font-size: 12px; text-align: center; padding-botto
       <th class="num">Acked</th><th class="num">Redelivered</th></tr></thead>
     <tbody id="queues"></tbody></table>
   </section>
-  <section>
+  <section id="s-journal">
     <h2>Journal <small id="journal-dir" class="mono"></small></h2>
     <dl id="journal">
       <div><dt>Files</dt><dd data-field="files">–</dd></div>
@@ -153,7 +162,7 @@ footer { color: var(--muted); font-size: 12px; text-align: center; padding-botto
       <div><dt>Segments reclaimed</dt><dd data-field="segments_reclaimed_total">–</dd></div>
     </dl>
   </section>
-  <section>
+  <section id="s-events">
     <h2>Event log <small id="events-note">newest first</small></h2>
     <ul id="events"><li class="none">no events yet</li></ul>
   </section>
@@ -164,6 +173,10 @@ footer { color: var(--muted); font-size: 12px; text-align: center; padding-botto
 'use strict';
 const EVENTS_SHOWN_MAX = 200;
 const $ = (id) => document.getElementById(id);
+// Absolute URLs from the origin: relative ones would inherit user:password@ from a page opened
+// as http://user:password@host/, and fetch() refuses URLs with credentials. The browser sends
+// the Basic credentials it cached for this origin instead.
+const api = (path) => location.origin + path;
 const st = { seen: new Map(), lastSeq: 0, pid: null, ws: null, wsOpen: false, pollTimer: null,
              online: true, lastOk: 0, offlineSince: 0 };
 
@@ -181,6 +194,7 @@ function duration(ms) {
   if (s < 3600) return Math.floor(s / 60) + ' m ' + (s % 60) + ' s';
   return Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' m';
 }
+function clock(d) { return d.toLocaleTimeString('en-GB', { hour12: false }); }
 function bytes(b) {
   if (typeof b !== 'number') return '–';
   const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -279,7 +293,7 @@ function setOnline(ok) {
   else if (!st.offlineSince) { st.offlineSince = now; }
   st.online = ok;
   document.body.dataset.online = String(ok);
-  if (!ok) $('offline-since').textContent = 'since ' + new Date(st.offlineSince).toLocaleTimeString();
+  if (!ok) $('offline-since').textContent = 'since ' + clock(new Date(st.offlineSince));
   setLink();
 }
 function setLink() {
@@ -294,7 +308,7 @@ setInterval(() => {
 
 async function pollStatus() {
   try {
-    const r = await fetch('/api/status', { cache: 'no-store', credentials: 'same-origin' });
+    const r = await fetch(api('/api/status'), { cache: 'no-store', credentials: 'same-origin' });
     if (!r.ok) throw new Error('HTTP ' + r.status);
     renderStatus(await r.json());
     setOnline(true);
@@ -309,7 +323,7 @@ function renderLastFailover(ev) {
   const box = $('last-failover');
   box.dataset.present = 'true';
   box.querySelector('.v').textContent = duration(ev.duration_ms);
-  box.querySelector('.l').textContent = 'last failover, at ' + new Date(ev.time).toLocaleTimeString();
+  box.querySelector('.l').textContent = 'last failover, at ' + clock(new Date(ev.time));
 }
 
 function addEvent(ev, via) {
@@ -326,7 +340,7 @@ function addEvent(ev, via) {
   li.dataset.via = via;
   const t = ev.time ? new Date(ev.time) : null;
   li.innerHTML = '<time datetime="' + esc(ev.time) + '">' +
-    (t && !isNaN(t) ? t.toLocaleTimeString() + '.' + String(t.getMilliseconds()).padStart(3, '0') : '') +
+    (t && !isNaN(t) ? clock(t) + '.' + String(t.getMilliseconds()).padStart(3, '0') : '') +
     '</time><span><span class="badge kind-' + esc(ev.kind) + '">' + esc(ev.kind) +
     '</span></span><span class="message">' + esc(ev.message) + '</span>' +
     (typeof ev.duration_ms === 'number' ? '<span class="duration">' + duration(ev.duration_ms) + '</span>' : '<span></span>');
@@ -357,7 +371,7 @@ function resetEvents() {
 
 async function pollEvents(via) {
   try {
-    const r = await fetch('/api/events?since=' + st.lastSeq, { cache: 'no-store', credentials: 'same-origin' });
+    const r = await fetch(api('/api/events?since=' + st.lastSeq), { cache: 'no-store', credentials: 'same-origin' });
     if (!r.ok) throw new Error('HTTP ' + r.status);
     const d = await r.json();
     (d.events || []).forEach((ev) => addEvent(ev, via));

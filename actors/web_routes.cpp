@@ -78,9 +78,8 @@ bool iequals(std::string_view a, std::string_view b) {
     return true;
 }
 
-web_routes::response make_response(const web_routes::request& req,
-                                   std::string_view content_type,
-                                   std::string body) {
+web_routes::response
+make_response(const web_routes::request& req, std::string_view content_type, std::string body) {
     web_routes::response res{http::status::ok, req.version()};
     res.set(http::field::server, "actormq");
     res.set(http::field::content_type, std::string{content_type});
@@ -154,7 +153,7 @@ web_routes::upgrade_decision web_routes::check_upgrade(const request& req) const
         auto since = since_of(query);
         if (!since) {
             d.refusal = error(http::status::bad_request, "since must be a decimal number",
-                               req.version(), false);
+                              req.version(), false);
         } else if (query.find("since=") != std::string_view::npos) {
             d.since = since;
         }
@@ -198,25 +197,22 @@ bool web_routes::authorized(std::string_view authorization) const {
     return ok;
 }
 
-web_routes::response web_routes::error(http::status status,
-                                       std::string_view detail,
-                                       unsigned version,
-                                       bool keep_alive) {
+web_routes::response
+web_routes::error(http::status status, std::string_view detail, unsigned version, bool keep_alive) {
     response res{status, version};
     res.set(http::field::server, "actormq");
     res.set(http::field::content_type, "text/plain; charset=utf-8");
     res.set(http::field::cache_control, "no-store");
     res.keep_alive(keep_alive);
     res.body() = std::to_string(static_cast<unsigned>(status)) + " "
-                 + std::string{http::obsolete_reason(status)} + ": " + std::string{detail}
-                 + "\n";
+                 + std::string{http::obsolete_reason(status)} + ": " + std::string{detail} + "\n";
     res.prepare_payload();
     return res;
 }
 
 web_routes::response web_routes::unauthorized(const request& req) {
-    auto res = error(http::status::unauthorized, "credentials required", req.version(),
-                     req.keep_alive());
+    auto res =
+        error(http::status::unauthorized, "credentials required", req.version(), req.keep_alive());
     res.set(http::field::www_authenticate, "Basic realm=\"actormq\"");
     return res;
 }

@@ -16,7 +16,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -24,6 +23,7 @@
 #include <cstdlib>
 #include <deque>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -83,7 +83,9 @@ struct web_server::impl {
     std::thread thread;
 
     impl(web_routes r, std::shared_ptr<status_board> b, std::shared_ptr<spdlog::logger> l)
-        : routes(std::move(r)), board(std::move(b)), log(std::move(l)) {}
+        : routes(std::move(r)),
+          board(std::move(b)),
+          log(std::move(l)) {}
 
     size_t open_sessions() const { return http_sessions.size() + ws_sessions.size(); }
 
@@ -101,7 +103,10 @@ namespace {
 class ws_session : public std::enable_shared_from_this<ws_session> {
 public:
     ws_session(web_server::impl& srv, tcp::socket socket, uint64_t id)
-        : srv_(srv), ws_(std::move(socket)), id_(id), peer_(peer_of(beast::get_lowest_layer(ws_).socket())) {}
+        : srv_(srv),
+          ws_(std::move(socket)),
+          id_(id),
+          peer_(peer_of(beast::get_lowest_layer(ws_).socket())) {}
 
     ~ws_session() { srv_.ws_sessions.erase(id_); }
 
@@ -110,18 +115,19 @@ public:
         srv_.ws_sessions[id_] = weak_from_this();
         beast::get_lowest_layer(ws_).expires_never();
         ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-        ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-            res.set(http::field::server, "actormq");
-        }));
+        ws_.set_option(websocket::stream_base::decorator(
+            [](websocket::response_type& res) { res.set(http::field::server, "actormq"); }));
         ws_.read_message_max(4096);
         ws_.async_accept(req, [self = shared_from_this(), since](beast::error_code ec) {
             self->on_accept(ec, since);
         });
     }
 
-    /// Queues one event; drops the client when its queue is full (a slow reader must not
-    /// grow the server's memory without bound).
-    void deliver(const std::shared_ptr<const std::string>& msg, uint64_t seq) {
+    /// Queues one event; drops the client when it has `ws_queue_max` new events queued (a
+    /// slow reader must not grow the server's memory without bound). Events of the backlog
+    /// (`?since=N`) do not count: the board bounds them already (status_board::capacity).
+    void
+    deliver(const std::shared_ptr<const std::string>& msg, uint64_t seq, bool backlog = false) {
         if (closed_ || !accepted_) {
             return;
         }
@@ -129,13 +135,14 @@ public:
             return;
         }
         last_seq_ = std::max(last_seq_, seq);
-        if (queue_.size() >= web_server::ws_queue_max) {
+        if (!backlog && queue_.size() - backlog_queued_ >= web_server::ws_queue_max) {
             srv_.log->warn("ws_client_dropped peer={} reason=queue_full queued={}", peer_,
                            queue_.size());
             close();
             return;
         }
-        queue_.push_back(msg);
+        queue_.push_back({msg, backlog});
+        backlog_queued_ += backlog ? 1 : 0;
         if (queue_.size() == 1) {
             do_write();
         }
@@ -169,7 +176,7 @@ private:
         }
         for (const auto& ev : doc["events"]) {
             auto seq = ev.value("seq", uint64_t{0});
-            deliver(std::make_shared<const std::string>(ev.dump()), seq);
+            deliver(std::make_shared<const std::string>(ev.dump()), seq, true);
         }
     }
 
@@ -187,8 +194,9 @@ private:
 
     void do_write() {
         ws_.text(true);
-        ws_.async_write(net::buffer(*queue_.front()),
+        ws_.async_write(net::buffer(*queue_.front().text),
                         [self = shared_from_this()](beast::error_code ec, size_t) {
+                            self->backlog_queued_ -= self->queue_.front().backlog ? 1 : 0;
                             self->queue_.pop_front();
                             if (ec) {
                                 self->close();
@@ -203,7 +211,13 @@ private:
     web_server::impl& srv_;
     websocket::stream<beast::tcp_stream> ws_;
     beast::flat_buffer buffer_;
-    std::deque<std::shared_ptr<const std::string>> queue_;
+    /// One queued event and whether it came from the backlog.
+    struct queued {
+        std::shared_ptr<const std::string> text;
+        bool backlog;
+    };
+    std::deque<queued> queue_;
+    size_t backlog_queued_ = 0;
     uint64_t id_;
     uint64_t last_seq_ = 0;
     std::string peer_;
@@ -216,7 +230,10 @@ private:
 class http_session : public std::enable_shared_from_this<http_session> {
 public:
     http_session(web_server::impl& srv, tcp::socket socket, uint64_t id)
-        : srv_(srv), stream_(std::move(socket)), id_(id), peer_(peer_of(stream_.socket())) {}
+        : srv_(srv),
+          stream_(std::move(socket)),
+          id_(id),
+          peer_(peer_of(stream_.socket())) {}
 
     ~http_session() { srv_.http_sessions.erase(id_); }
 
@@ -236,10 +253,9 @@ private:
         parser_->header_limit(static_cast<uint32_t>(web_server::header_bytes_max));
         parser_->body_limit(web_server::body_bytes_max);
         stream_.expires_after(std::chrono::seconds(web_server::request_timeout_s));
-        http::async_read(stream_, buffer_, *parser_,
-                         [self = shared_from_this()](beast::error_code ec, size_t) {
-                             self->on_read(ec);
-                         });
+        http::async_read(
+            stream_, buffer_, *parser_,
+            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
     }
 
     void on_read(beast::error_code ec) {
@@ -289,17 +305,18 @@ private:
         }
         stream_.expires_never();
         auto ws = std::make_shared<ws_session>(srv_, stream_.release_socket(), id_);
-        // The WebSocket takes this connection's id; this session ends with this handler.
+        // The WebSocket takes this connection's id and its place in the connection count;
+        // this session ends with this handler.
+        srv_.http_sessions.erase(id_);
         id_ = 0;
         ws->run(std::move(req), decision.since);
     }
 
     void write(http::response<http::string_body> res) {
         res_ = std::make_shared<http::response<http::string_body>>(std::move(res));
-        http::async_write(stream_, *res_,
-                          [self = shared_from_this()](beast::error_code ec, size_t) {
-                              self->on_write(ec);
-                          });
+        http::async_write(
+            stream_, *res_,
+            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_write(ec); });
     }
 
     void on_write(beast::error_code ec) {

@@ -113,31 +113,37 @@ class Chromium:
     """A headless Chromium with one WebSocket to its browser target (flattened sessions)."""
 
     def __init__(self, binary):
-        self.profile = tempfile.TemporaryDirectory(prefix="actormq-chromium-")
-        self.proc = subprocess.Popen(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--no-default-browser-check", "--disable-extensions", "--hide-scrollbars",
-             "--remote-debugging-port=0", f"--user-data-dir={self.profile.name}",
-             "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Ignore cleanup errors: a helper process of a killed browser may still be going.
+        self.profile = tempfile.TemporaryDirectory(prefix="actormq-chromium-",
+                                                   ignore_cleanup_errors=True)
+        # Chromium's stderr goes to a file, not a pipe: nobody reads it after start-up, and a
+        # full pipe would block the browser.
+        self.log_path = os.path.join(self.profile.name, "chromium.log")
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--no-default-browser-check", "--disable-extensions", "--hide-scrollbars",
+                 "--remote-debugging-port=0", f"--user-data-dir={self.profile.name}",
+                 "about:blank"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                start_new_session=True)  # its own process group, so all of it can be killed
         self.next_id = 0
-        self.stderr_text = ""
-        url = self._devtools_url(time.monotonic() + TIMEOUT)
-        self.ws = WebSocketClient(url)
+        self.ws = WebSocketClient(wait_until(self._devtools_url, TIMEOUT,
+                                             lambda: f"chromium's DevTools endpoint; log:\n"
+                                                     f"{self._log_text()}"))
 
-    def _devtools_url(self, deadline):
+    def _log_text(self):
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def _devtools_url(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"chromium exited with {self.proc.returncode}:\n{self._log_text()}")
         prefix = "DevTools listening on "
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stderr], [], [], deadline - time.monotonic())
-            if not ready:
-                break
-            line = self.proc.stderr.readline().decode(errors="replace")
-            if not line:
-                break
-            self.stderr_text += line
+        for line in self._log_text().splitlines():
             if line.startswith(prefix):
                 return line[len(prefix):].strip()
-        raise RuntimeError(f"chromium did not start its DevTools endpoint:\n{self.stderr_text}")
+        return None
 
     def call(self, method, params=None, session=None, timeout=TIMEOUT):
         self.next_id += 1
@@ -164,12 +170,22 @@ class Chromium:
         return Page(self, session)
 
     def close(self):
+        """Closes the browser (all its processes) and removes its profile."""
         try:
-            self.ws.close()
-        finally:
-            self.proc.kill()
-            self.proc.wait(timeout=TIMEOUT)
-            self.profile.cleanup()
+            self.call("Browser.close", timeout=5)
+        except (OSError, RuntimeError, TimeoutError):
+            pass  # it is killed below anyway
+        self.ws.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=TIMEOUT)
+        self.profile.cleanup()
 
 
 class Page:
@@ -191,8 +207,8 @@ class Page:
         return result["result"].get("value")
 
     def wait_for(self, expression, what, timeout=TIMEOUT):
-        """Polls the JavaScript `expression` until it is truthy; returns its value."""
-        return wait_until(lambda: self.eval(expression), timeout,
+        """Polls the JavaScript `expression` until it is truthy (in JavaScript's sense)."""
+        return wait_until(lambda: self.eval(f"!!({expression})"), timeout,
                           lambda: f"{what} (page: {self.describe()})")
 
     def describe(self):
@@ -210,7 +226,13 @@ class Page:
             return f"(cannot describe the page: {e})"
 
     def screenshot(self, path):
-        data = self.browser.call("Page.captureScreenshot", {"format": "png"}, self.session)["data"]
+        """Saves the whole page (not the empty viewport below it) as a PNG."""
+        width = self.eval("document.documentElement.clientWidth")
+        height = self.eval("Math.ceil(document.querySelector('footer')"
+                           ".getBoundingClientRect().bottom)")
+        clip = {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
+        data = self.browser.call("Page.captureScreenshot", {"format": "png", "clip": clip},
+                                 self.session)["data"]
         with open(path, "wb") as f:
             f.write(base64.b64decode(data))
 
@@ -248,9 +270,13 @@ def chromium_binary():
     return None
 
 
-def pair_config(role, name):
+def pair_config(role, name, members=()):
+    """A shared-store server with a cluster port, so the pages show members and topology."""
+    member_list = ", ".join(f'"{m}"' for m in members)
     return (f'name = "{name}"\nlog-level = "info"\n'
+            'cluster-password = "web-test"\n'
             f"[ha-policy.shared-store.{role}]\n"
+            f"[cluster]\nport = 0\nmembers = [{member_list}]\n"
             "[web]\nport = 0\n"
             "[acceptors.stomp]\nport = 0\n"
             "[security]\nallow-anonymous = false\n"
@@ -264,15 +290,16 @@ class StatusPageInBrowser(unittest.TestCase):
         self.store = tempfile.TemporaryDirectory(prefix="actormq-web-store-")
         journal = os.path.join(self.store.name, "journal")
         sets = ["--set", f"journal-directory={journal}"]
+        self.sets = sets
         self.primary = Node(pair_config("primary", "primary"), extra_args=sets)
-        self.backup = Node(pair_config("backup", "backup"), extra_args=sets)
+        self.backup = None
         self.browser = None
 
     def tearDown(self):
         if self.browser is not None:
             self.browser.close()
-        for node in (self.primary, self.backup):
-            if self._outcome_failed():
+        for node in (n for n in (self.primary, self.backup) if n is not None):
+            if node.dir is not None and self._outcome_failed():
                 print(node.describe(), flush=True)
             node.cleanup()
         self.store.cleanup()
@@ -298,7 +325,10 @@ class StatusPageInBrowser(unittest.TestCase):
         live.wait_for("(document.querySelector('#queues tr[data-queue=\"web\"] td.depth')"
                       " || {dataset: {}}).dataset.value === '25'",
                       "queue 'web' with depth 25 on the primary's page")
+        stomp_send(self.primary.port, "/queue/orders", 140)
 
+        cluster = f"127.0.0.1:{self.primary.ports['cluster']}"
+        self.backup = Node(pair_config("backup", "backup", [cluster]), extra_args=self.sets)
         self.backup.start()
         page = self.browser.new_page()
         page.navigate(self.url(self.backup))
@@ -306,6 +336,8 @@ class StatusPageInBrowser(unittest.TestCase):
                       "the backup's page showing a waiting backup")
         page.wait_for("document.getElementById('link').dataset.state === 'live'",
                       "the backup's page following events over the WebSocket")
+        page.wait_for("document.querySelector('#members tr[data-member=\"primary\"]')",
+                      "the primary listed as a cluster member on the backup's page")
 
         self.primary.kill()
         page.wait_for("document.querySelector('#events li[data-kind=\"failover\"]"

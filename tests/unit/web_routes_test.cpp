@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The web server's request handling without sockets (actors/web_routes.cpp): Basic auth,
 // routes, methods and their errors.
-#include "actors/web_routes.hpp"
-
 #include "actors/status_board.hpp"
+#include "actors/web_routes.hpp"
 
 #include <boost/beast/http/field.hpp>
 #include <doctest/doctest.h>
@@ -42,10 +41,10 @@ TEST_CASE("web_routes: base64: decodes padded input and rejects malformed input"
     CHECK(web_routes::base64_decode("YWI=") == std::string{"ab"});
     CHECK(web_routes::base64_decode("YWJj") == std::string{"abc"});
     CHECK(web_routes::base64_decode("") == std::string{});
-    CHECK_FALSE(web_routes::base64_decode("YWJ").has_value());   // length not a multiple of 4
-    CHECK_FALSE(web_routes::base64_decode("Y=Jj").has_value());  // padding in the middle
-    CHECK_FALSE(web_routes::base64_decode("YW!j").has_value());  // not in the alphabet
-    CHECK_FALSE(web_routes::base64_decode("Y===").has_value());  // three padding characters
+    CHECK_FALSE(web_routes::base64_decode("YWJ").has_value());  // length not a multiple of 4
+    CHECK_FALSE(web_routes::base64_decode("Y=Jj").has_value()); // padding in the middle
+    CHECK_FALSE(web_routes::base64_decode("YW!j").has_value()); // not in the alphabet
+    CHECK_FALSE(web_routes::base64_decode("Y===").has_value()); // three padding characters
 }
 
 TEST_CASE("web_routes: since: absent is 0, a number is taken, anything else is refused") {
@@ -61,12 +60,12 @@ TEST_CASE("web_routes: since: absent is 0, a number is taken, anything else is r
 TEST_CASE("web_routes: auth: any configured user with its password; nothing else") {
     web_routes r{guest_only()};
     CHECK(r.authorized("Basic Z3Vlc3Q6Z3Vlc3Q="));
-    CHECK(r.authorized("basic  Z3Vlc3Q6Z3Vlc3Q="));      // scheme is case-insensitive
+    CHECK(r.authorized("basic  Z3Vlc3Q6Z3Vlc3Q="));                // scheme is case-insensitive
     CHECK(r.authorized("Basic YWRtaW46czNjcmV0OndpdGg6Y29sb25z")); // admin:s3cret:with:colons
     CHECK_FALSE(r.authorized(""));
-    CHECK_FALSE(r.authorized("Basic Z3Vlc3Q6d3Jvbmc="));  // guest:wrong
-    CHECK_FALSE(r.authorized("Basic Z3Vlc3Q="));          // guest (no colon)
-    CHECK_FALSE(r.authorized("Basic bm9ib2R5Omd1ZXN0"));  // nobody:guest
+    CHECK_FALSE(r.authorized("Basic Z3Vlc3Q6d3Jvbmc=")); // guest:wrong
+    CHECK_FALSE(r.authorized("Basic Z3Vlc3Q="));         // guest (no colon)
+    CHECK_FALSE(r.authorized("Basic bm9ib2R5Omd1ZXN0")); // nobody:guest
     CHECK_FALSE(r.authorized("Bearer Z3Vlc3Q6Z3Vlc3Q="));
     CHECK_FALSE(r.authorized("Basic %%%%"));
 }

@@ -1,27 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // The web server (actors/web_server.cpp) over real loopback sockets, fed by a status_board
 // that the test fills itself: no node, no actors.
-#include "actors/web_server.hpp"
-
 #include "actors/status_board.hpp"
-#include "tests/support/wait.hpp"
+#include "actors/web_server.hpp"
+#include "tests/support/web_client.hpp"
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <doctest/doctest.h>
-#include <nlohmann/json.hpp>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
@@ -37,11 +29,13 @@ using tcp = net::ip::tcp;
 using actormq::status_board;
 using actormq::web_server;
 using actormq::test::deadline_t;
+using actormq::test::guest_auth;
+using actormq::test::http_exchange;
+using actormq::test::http_request;
 using actormq::test::in;
-using actormq::test::ms_left;
+using actormq::test::raw_client;
 using actormq::test::wait_until;
-
-const char* guest_auth = "Basic Z3Vlc3Q6Z3Vlc3Q="; // guest:guest
+using actormq::test::ws_client;
 
 deadline_t soon() {
     return in(std::chrono::seconds(10));
@@ -66,185 +60,36 @@ struct fixture {
     }
 };
 
-/// A plain TCP client on raw sockets, so it can send anything at all.
-class raw_client {
-public:
-    explicit raw_client(uint16_t port) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    }
-    ~raw_client() {
-        if (fd_ >= 0) {
-            ::close(fd_);
-        }
-    }
-    raw_client(raw_client&& other) noexcept
-        : fd_(std::exchange(other.fd_, -1)), connected_(other.connected_),
-          text_(std::move(other.text_)) {}
-    raw_client(const raw_client&) = delete;
-    raw_client& operator=(const raw_client&) = delete;
-    raw_client& operator=(raw_client&&) = delete;
-
-    bool connected() const { return connected_; }
-
-    bool send(const std::string& bytes) {
-        size_t off = 0;
-        while (off < bytes.size()) {
-            auto n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-            if (n <= 0) {
-                return false;
-            }
-            off += static_cast<size_t>(n);
-        }
-        return true;
-    }
-
-    /// Reads until the server closes the connection (true) or `deadline` passes (false).
-    bool read_to_close(deadline_t deadline) {
-        char buf[4096];
-        for (;;) {
-            pollfd p{fd_, POLLIN, 0};
-            if (::poll(&p, 1, ms_left(deadline)) <= 0) {
-                return false;
-            }
-            auto n = ::recv(fd_, buf, sizeof buf, 0);
-            if (n <= 0) {
-                return true;
-            }
-            text_.append(buf, static_cast<size_t>(n));
-        }
-    }
-
-    const std::string& text() const { return text_; }
-
-    /// The status code of the first response read so far (0 if none).
-    int status() const {
-        if (text_.compare(0, 9, "HTTP/1.1 ") != 0 || text_.size() < 12) {
-            return 0;
-        }
-        return std::stoi(text_.substr(9, 3));
-    }
-
-private:
-    int fd_ = -1;
-    bool connected_ = false;
-    std::string text_;
-};
-
 /// Sends `request` on a new connection and reads the answer until the server closes.
 raw_client exchange(uint16_t port, const std::string& request) {
-    raw_client c{port};
+    auto c = http_exchange(port, request, soon());
     REQUIRE(c.connected());
-    REQUIRE(c.send(request));
-    CHECK_MESSAGE(c.read_to_close(soon()), "the server did not close; got: ", c.text());
+    CHECK_MESSAGE(c.status() != 0, "no answer; got: ", c.text());
     return c;
 }
-
-std::string get_request(const std::string& target, const char* auth = guest_auth,
-                        const std::string& method = "GET") {
-    std::string r = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
-    if (auth != nullptr) {
-        r += std::string{"Authorization: "} + auth + "\r\n";
-    }
-    return r + "\r\n";
-}
-
-std::string body_of(const std::string& text) {
-    auto pos = text.find("\r\n\r\n");
-    return pos == std::string::npos ? std::string{} : text.substr(pos + 4);
-}
-
-/// A WebSocket client whose reads have deadlines (Beast's async reads on a private
-/// io_context, run until the deadline).
-class ws_client {
-public:
-    /// Connects and performs the handshake; the server's answer is in `handshake_response`.
-    bool connect(uint16_t port, const std::string& target, const char* auth = guest_auth) {
-        beast::error_code ec;
-        beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(10));
-        beast::get_lowest_layer(ws_).connect(tcp::endpoint{net::ip::make_address("127.0.0.1"), port},
-                                             ec);
-        if (ec) {
-            return false;
-        }
-        if (auth != nullptr) {
-            std::string a = auth;
-            ws_.set_option(websocket::stream_base::decorator(
-                [a](websocket::request_type& req) { req.set(http::field::authorization, a); }));
-        }
-        ws_.handshake(handshake_response, "127.0.0.1", target, ec);
-        beast::get_lowest_layer(ws_).expires_never();
-        handshake_error = ec;
-        return !ec;
-    }
-
-    /// The next text message, or nullopt after `deadline` or when the connection ended
-    /// (then `ended` is true). A read that times out stays pending for the next call, so no
-    /// message is lost (cancelling would break the WebSocket stream).
-    std::optional<std::string> read(deadline_t deadline) {
-        if (!pending_) {
-            pending_ = true;
-            done_ = false;
-            buf_.clear();
-            ws_.async_read(buf_, [this](beast::error_code ec, size_t) {
-                result_ = ec;
-                done_ = true;
-            });
-        }
-        ioc_.restart();
-        while (!done_ && ms_left(deadline) > 0) {
-            ioc_.run_one_for(std::chrono::milliseconds(ms_left(deadline)));
-        }
-        if (!done_) {
-            return std::nullopt;
-        }
-        pending_ = false;
-        if (result_) {
-            ended = true;
-            return std::nullopt;
-        }
-        return beast::buffers_to_string(buf_.data());
-    }
-
-    websocket::response_type handshake_response;
-    beast::error_code handshake_error;
-    bool ended = false;
-
-private:
-    net::io_context ioc_;
-    websocket::stream<beast::tcp_stream> ws_{ioc_};
-    beast::flat_buffer buf_;
-    beast::error_code result_;
-    bool pending_ = false;
-    bool done_ = false;
-};
 
 } // namespace
 
 TEST_CASE("web_server: GET /api/status with credentials: 200 with the board's JSON") {
     fixture f;
-    auto c = exchange(f.server->port(), get_request("/api/status"));
+    auto c = exchange(f.server->port(), http_request("/api/status"));
     CHECK(c.status() == 200);
     CHECK(c.text().find("Content-Type: application/json\r\n") != std::string::npos);
-    auto doc = nlohmann::json::parse(body_of(c.text()));
+    auto doc = nlohmann::json::parse(c.body());
     CHECK(doc["connections"] == 2);
 }
 
 TEST_CASE("web_server: the page, /api/events and /metrics are served") {
     fixture f;
     f.board->add_event(1, R"({"seq":1,"kind":"started","message":"up"})");
-    auto page = exchange(f.server->port(), get_request("/"));
+    auto page = exchange(f.server->port(), http_request("/"));
     CHECK(page.status() == 200);
-    CHECK(body_of(page.text()).find("<!DOCTYPE html>") == 0);
-    auto events = exchange(f.server->port(), get_request("/api/events?since=0"));
-    CHECK(nlohmann::json::parse(body_of(events.text()))["last"] == 1);
-    auto metrics = exchange(f.server->port(), get_request("/metrics"));
+    CHECK(page.body().find("<!DOCTYPE html>") == 0);
+    auto events = exchange(f.server->port(), http_request("/api/events?since=0"));
+    CHECK(nlohmann::json::parse(events.body())["last"] == 1);
+    auto metrics = exchange(f.server->port(), http_request("/metrics"));
     CHECK(metrics.text().find("Content-Type: text/plain; version=0.0.4") != std::string::npos);
-    CHECK(body_of(metrics.text()) == "actormq_connections 2\n");
+    CHECK(metrics.body() == "actormq_connections 2\n");
 }
 
 TEST_CASE("web_server: keep-alive: two requests on one connection are answered in order") {
@@ -253,7 +98,7 @@ TEST_CASE("web_server: keep-alive: two requests on one connection are answered i
     REQUIRE(c.connected());
     std::string first = "GET /api/status HTTP/1.1\r\nHost: x\r\nAuthorization: ";
     first += std::string{guest_auth} + "\r\n\r\n";
-    REQUIRE(c.send(first + get_request("/nope")));
+    REQUIRE(c.send(first + http_request("/nope")));
     CHECK(c.read_to_close(soon()));
     auto second = c.text().find("HTTP/1.1 404");
     CHECK(c.text().find("HTTP/1.1 200") == 0);
@@ -262,22 +107,22 @@ TEST_CASE("web_server: keep-alive: two requests on one connection are answered i
 
 TEST_CASE("web_server: errors: 401 without credentials, 404, 405 and 426") {
     fixture f;
-    auto denied = exchange(f.server->port(), get_request("/api/status", nullptr));
+    auto denied = exchange(f.server->port(), http_request("/api/status", nullptr));
     CHECK(denied.status() == 401);
     CHECK(denied.text().find("WWW-Authenticate: Basic realm=\"actormq\"\r\n") != std::string::npos);
-    auto wrong = exchange(f.server->port(), get_request("/", "Basic Z3Vlc3Q6eA==")); // guest:x
+    auto wrong = exchange(f.server->port(), http_request("/", "Basic Z3Vlc3Q6eA==")); // guest:x
     CHECK(wrong.status() == 401);
-    CHECK(exchange(f.server->port(), get_request("/missing")).status() == 404);
-    auto del = exchange(f.server->port(), get_request("/api/status", guest_auth, "DELETE"));
+    CHECK(exchange(f.server->port(), http_request("/missing")).status() == 404);
+    auto del = exchange(f.server->port(), http_request("/api/status", guest_auth, "DELETE"));
     CHECK(del.status() == 405);
     CHECK(del.text().find("Allow: GET, HEAD\r\n") != std::string::npos);
-    CHECK(exchange(f.server->port(), get_request("/metrics", guest_auth, "BREW")).status() == 405);
-    CHECK(exchange(f.server->port(), get_request("/ws/events")).status() == 426);
+    CHECK(exchange(f.server->port(), http_request("/metrics", guest_auth, "BREW")).status() == 405);
+    CHECK(exchange(f.server->port(), http_request("/ws/events")).status() == 426);
 }
 
 TEST_CASE("web_server: with security disabled no credentials are needed") {
     fixture f{false};
-    CHECK(exchange(f.server->port(), get_request("/api/status", nullptr)).status() == 200);
+    CHECK(exchange(f.server->port(), http_request("/api/status", nullptr)).status() == 200);
 }
 
 TEST_CASE("web_server: malformed requests get 400 and the connection is closed") {
@@ -286,19 +131,19 @@ TEST_CASE("web_server: malformed requests get 400 and the connection is closed")
     CHECK(exchange(f.server->port(), "GET /api/status HTTP/9.9\r\n\r\n").status() == 400);
     CHECK(exchange(f.server->port(), "GET /api/status HTTP/1.1\r\nBad Header\r\n\r\n").status()
           == 400);
-    CHECK(exchange(f.server->port(), "GET /api/status HTTP/1.1\r\nContent-Length: x\r\n\r\n")
-              .status()
-          == 400);
+    CHECK(
+        exchange(f.server->port(), "GET /api/status HTTP/1.1\r\nContent-Length: x\r\n\r\n").status()
+        == 400);
     // The server still serves afterwards.
-    CHECK(exchange(f.server->port(), get_request("/api/status")).status() == 200);
+    CHECK(exchange(f.server->port(), http_request("/api/status")).status() == 200);
 }
 
 TEST_CASE("web_server: a 9 KiB header block gets 431, 8 KiB minus a little is served") {
     fixture f;
-    auto big = get_request("/api/status");
+    auto big = http_request("/api/status");
     big.insert(big.size() - 2, "X-Filler: " + std::string(9 * 1024, 'a') + "\r\n");
     CHECK(exchange(f.server->port(), big).status() == 431);
-    auto fits = get_request("/api/status");
+    auto fits = http_request("/api/status");
     fits.insert(fits.size() - 2,
                 "X-Filler: " + std::string(web_server::header_bytes_max - fits.size() - 16, 'a')
                     + "\r\n");
@@ -399,6 +244,44 @@ TEST_CASE("web_server: a WebSocket client that does not read is dropped at the q
     CHECK(received < total);
 }
 
+TEST_CASE("web_server: WebSocket with ?since=0 gets a whole board's backlog, beyond the queue "
+          "limit") {
+    fixture f;
+    const uint64_t stored = actormq::status_board::capacity;
+    static_assert(actormq::status_board::capacity > web_server::ws_queue_max);
+    for (uint64_t i = 1; i <= stored; ++i) {
+        f.board->add_event(i, R"({"seq":)" + std::to_string(i) + R"(,"kind":"warning"})");
+    }
+    ws_client ws;
+    REQUIRE(ws.connect(f.server->port(), "/ws/events?since=0"));
+    uint64_t expected = 1;
+    while (expected <= stored) {
+        auto m = ws.read(soon());
+        REQUIRE_MESSAGE(m.has_value(), "event ", expected, " did not arrive");
+        REQUIRE(nlohmann::json::parse(*m)["seq"] == expected);
+        ++expected;
+    }
+    f.board->add_event(stored + 1, R"({"seq":)" + std::to_string(stored + 1) + "}");
+    auto m = ws.read(soon());
+    REQUIRE(m.has_value());
+    CHECK(nlohmann::json::parse(*m)["seq"] == stored + 1);
+}
+
+TEST_CASE("web_server: closed WebSockets give their connection slots back") {
+    fixture f;
+    // More WebSockets one after the other than connections_max at once.
+    for (size_t i = 0; i < web_server::connections_max + 20; ++i) {
+        ws_client ws;
+        REQUIRE_MESSAGE(ws.connect(f.server->port(), "/ws/events"), "WebSocket ", i, ": ",
+                        ws.handshake_error.message());
+    }
+    bool served = wait_until(soon(), [&] {
+        auto c = http_exchange(f.server->port(), http_request("/api/status"), soon());
+        return c.status() == 200;
+    });
+    CHECK(served);
+}
+
 TEST_CASE("web_server: connections_max: the connection over the limit is closed at once") {
     fixture f;
     std::vector<std::unique_ptr<raw_client>> held;
@@ -414,7 +297,7 @@ TEST_CASE("web_server: connections_max: the connection over the limit is closed 
     held.pop_back(); // frees a slot
     bool served = wait_until(soon(), [&] {
         raw_client c{f.server->port()};
-        return c.send(get_request("/api/status")) && c.read_to_close(soon()) && c.status() == 200;
+        return c.send(http_request("/api/status")) && c.read_to_close(soon()) && c.status() == 200;
     });
     CHECK(served);
 }
