@@ -169,6 +169,7 @@ bool connection::on_connect(stomp::frame& f) {
     parser_.set_version(r.version);
     session_params p{id_, r.version, r.user, acceptor_.default_prefetch_count, r.client_id};
     session_ = sys_.spawn(session, ctx_, server_, shared_from_this(), std::move(p));
+    ctx_->sessions->fetch_add(1, std::memory_order_relaxed);
     std::string out;
     auto reply = connected_frame(r, acceptor_, ctx_->config.name, id_);
     if (!ctx_->node_id.empty()) {
@@ -274,6 +275,7 @@ void connection::close() {
     if (session_) {
         caf::anon_send(session_, closed_atom::value);
         session_ = nullptr;
+        ctx_->sessions->fetch_sub(1, std::memory_order_relaxed);
     }
     if (on_close_) {
         on_close_(id_);

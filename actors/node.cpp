@@ -131,6 +131,7 @@ struct node::impl {
     std::shared_ptr<status_board> board = std::make_shared<status_board>();
     std::shared_ptr<std::atomic<uint64_t>> connections =
         std::make_shared<std::atomic<uint64_t>>(0);
+    std::shared_ptr<std::atomic<uint64_t>> sessions = std::make_shared<std::atomic<uint64_t>>(0);
     caf::actor status_actor;
     std::unique_ptr<web_server> web;
     std::shared_ptr<spdlog::sinks::sink> event_sink;
@@ -213,7 +214,7 @@ std::string node::impl::reserve_ports() {
 
 void node::impl::start_status() {
     auto shared_cfg = std::make_shared<const config::node_config>(cfg);
-    status_actor = sys.spawn(status, shared_cfg, board, connections);
+    status_actor = sys.spawn(status, shared_cfg, board, connections, sessions);
     event_sink = make_event_sink(status_actor);
     // main's loggers write through one distributing sink; without it (embedded use) no
     // log line becomes an event.
@@ -331,6 +332,7 @@ bool node::impl::activate(const std::string& node_id) {
     ctx->node_id = node_id;
     ctx->ha = view;
     ctx->connections = connections;
+    ctx->sessions = sessions;
     current = std::make_unique<instance>();
     auto& in = *current;
     in.ctx = ctx;

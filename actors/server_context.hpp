@@ -54,6 +54,8 @@ struct server_context {
     /// Client connections open on this node (every activation's acceptors), for status.
     std::shared_ptr<std::atomic<uint64_t>> connections =
         std::make_shared<std::atomic<uint64_t>>(0);
+    /// Of those, the ones that completed CONNECT and have a session.
+    std::shared_ptr<std::atomic<uint64_t>> sessions = std::make_shared<std::atomic<uint64_t>>(0);
     std::atomic<uint64_t> next_message_id{1};
     std::atomic<uint64_t> next_tx_id{1};
     std::atomic<uint64_t> next_session_id{1};

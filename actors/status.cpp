@@ -225,6 +225,7 @@ std::string status_state::status_json() {
         {"members", json::parse(members_json)},
         {"topology", json::parse(topology_json)},
         {"connections", connections->load()},
+        {"sessions", sessions->load()},
         {"queues", std::move(qs)},
         {"journal",
          {{"enabled", cfg->journal.persistence_enabled},
@@ -264,6 +265,8 @@ std::string status_state::metrics_text() const {
               [](const queue_stats& q) { return q.consumers; });
     family(out, "actormq_connections", "gauge", "Client connections open.");
     out << "actormq_connections " << connections->load() << '\n';
+    family(out, "actormq_sessions", "gauge", "Client connections past CONNECT, with a session.");
+    out << "actormq_sessions " << sessions->load() << '\n';
     family(out, "actormq_server_live", "gauge", "1 when this node serves clients.");
     out << "actormq_server_live " << (role == "live" || role == "backup-active" ? 1 : 0) << '\n';
     family(out, "actormq_failovers_total", "counter",
@@ -334,8 +337,10 @@ std::shared_ptr<spdlog::sinks::sink> make_event_sink(caf::actor status) {
 caf::behavior status(caf::stateful_actor<status_state>* self,
                      std::shared_ptr<const config::node_config> cfg,
                      std::shared_ptr<status_board> board,
-                     std::shared_ptr<std::atomic<uint64_t>> connections) {
+                     std::shared_ptr<std::atomic<uint64_t>> connections,
+                     std::shared_ptr<std::atomic<uint64_t>> sessions) {
     auto& st = self->state;
+    st.sessions = std::move(sessions);
     st.cfg = std::move(cfg);
     st.board = std::move(board);
     st.connections = std::move(connections);

@@ -29,6 +29,7 @@ struct status_state {
     std::shared_ptr<status_board> board;
     /// Client connections open right now, counted by the acceptors of every activation.
     std::shared_ptr<std::atomic<uint64_t>> connections;
+    std::shared_ptr<std::atomic<uint64_t>> sessions;
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
     std::string role = "starting";
@@ -72,7 +73,8 @@ struct status_state {
 caf::behavior status(caf::stateful_actor<status_state>* self,
                      std::shared_ptr<const config::node_config> cfg,
                      std::shared_ptr<status_board> board,
-                     std::shared_ptr<std::atomic<uint64_t>> connections);
+                     std::shared_ptr<std::atomic<uint64_t>> connections,
+                     std::shared_ptr<std::atomic<uint64_t>> sessions);
 
 /// A spdlog sink that turns every warning and error line into an event of `status`.
 std::shared_ptr<spdlog::sinks::sink> make_event_sink(caf::actor status);

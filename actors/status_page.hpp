@@ -125,6 +125,7 @@ footer { color: var(--muted); font-size: 12px; text-align: center; padding-botto
   <section id="s-stats">
     <div class="stats">
       <div class="stat"><div class="v" id="connections">–</div><div class="l">connections</div></div>
+      <div class="stat"><div class="v" id="sessions">–</div><div class="l">sessions</div></div>
       <div class="stat"><div class="v" id="queue-count">–</div><div class="l">queues</div></div>
       <div class="stat"><div class="v" id="total-depth">–</div><div class="l">messages queued</div></div>
       <div class="stat"><div class="v" id="total-in-flight">–</div><div class="l">in flight</div></div>
@@ -282,6 +283,7 @@ function renderStatus(s) {
   renderInstances(s);
   renderCluster(s);
   $('connections').textContent = num(s.connections);
+  $('sessions').textContent = num(s.sessions);
   renderQueues(s);
   renderJournal(s);
   document.body.dataset.ready = 'true';

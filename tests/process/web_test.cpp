@@ -120,6 +120,7 @@ TEST_CASE("web: /api/status and /metrics: queue depth and counters follow the me
     }));
     CHECK(sample(metrics, "actormq_queue_messages_enqueued_total" + labels) == 30);
     CHECK(sample(metrics, "actormq_connections") >= 1);
+    CHECK(sample(metrics, "actormq_sessions") >= 1);
     CHECK(sample(metrics, "actormq_server_live") == 1);
 
     stomp_client consumer;
