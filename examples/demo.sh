@@ -24,7 +24,10 @@ data=$build/demo-data/shared-store  # both nodes run here, so "shared-journal" i
 
 # Paths as the user should type them: relative to the current directory when inside it.
 show() { case "$1" in "$PWD"/*) echo "${1#"$PWD"/}" ;; *) echo "$1" ;; esac; }
-alive() { [ -f "$data/$1.pid" ] && kill -0 "$(cat "$data/$1.pid")" 2>/dev/null; }
+# A process that runs: a killed node whose parent never reaps it (a container without an init)
+# stays as a zombie, which kill -0 still finds.
+running() { kill -0 "$1" 2>/dev/null && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+alive() { [ -f "$data/$1.pid" ] && running "$(cat "$data/$1.pid")"; }
 serving() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 logged() { tail -c "+$log_start" "$data/$1.log" | grep -q "$2"; }
 ports_free() {
@@ -74,7 +77,7 @@ stop_node() {
     pid=$(cat "$data/$name.pid")
     kill -TERM "$pid"
     for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || { echo "stopped the $name (pid $pid)"; rm -f "$data/$name.pid"; return 0; }
+        running "$pid" || { echo "stopped the $name (pid $pid)"; rm -f "$data/$name.pid"; return 0; }
         sleep 0.1
     done
     echo "demo: the $name (pid $pid) did not exit within 10 s of SIGTERM" >&2
