@@ -161,8 +161,9 @@ struct node::impl {
     bool activate(const std::string& node_id);
     void start_status();
     void stop_status();
-    /// Tells the status actor this node's role, and adds an event when `kind` is not empty.
+    /// Tells the status actor this node's role (live, backup, backup-active, ...).
     void report(const std::string& role, const std::string& node_id);
+    /// Adds an event to the status actor's log (`duration_ms` < 0: none).
     void event(const std::string& kind, const std::string& message, int64_t duration_ms = -1);
     void deactivate(bool reserve_again);
     bool recover(instance& inst);
