@@ -27,6 +27,7 @@
 
 #include <condition_variable>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -148,6 +149,8 @@ struct node::impl {
     std::mutex mtx;
     std::condition_variable wake;
     bool stopping = false;
+    /// Set when the HA thread gave up (the process should exit 1).
+    std::atomic<bool> failed{false};
 
     explicit impl(config::node_config c)
         : cfg(std::move(c)), log(spdlog::get("actors")), sys(caf_config(caf_cfg, cfg)) {}
@@ -383,8 +386,13 @@ void node::impl::deactivate(bool reserve_again) {
         self->monitor(in.journal);
         caf::anon_send_exit(in.journal, caf::exit_reason::user_shutdown);
         self->receive([](const caf::down_msg&) {},
-                      caf::after(std::chrono::seconds(30)) >>
-                          [&] { log->error("journal_stop_timeout seconds=30"); });
+                      caf::after(std::chrono::seconds(30)) >> [&] {
+                          // Releasing the live lock now could let another server write the
+                          // journal beside this one; dying makes the kernel drop it safely.
+                          log->critical("journal_stop_timeout seconds=30 action=exit");
+                          spdlog::shutdown();
+                          std::_Exit(1);
+                      });
     }
     // ctx->journal stays set: the old instance's actors may still read it while they stop,
     // and messages to the stopped journal are simply dropped.
@@ -459,9 +467,17 @@ bool node::impl::serve_until_failback() {
     const auto& hp = cfg.ha_policy;
     bool watch = hp.role == config::ha_role::backup && hp.allow_failback;
     while (!wait_tick()) {
-        if (watch && locks->state() == lock_state::failing_back) {
+        if (!watch || locks->state() != lock_state::failing_back) {
+            continue;
+        }
+        // The primary that asks holds backup.lock while it waits. If that lock is free, the
+        // asker died: take the state back and keep serving.
+        if (!locks->try_lock_backup()) {
             return true;
         }
+        locks->set_state(lock_state::live);
+        locks->unlock_backup();
+        log->info("ha_failback_abandoned reason=\"the failing-back primary is gone\"");
     }
     return false;
 }
@@ -473,6 +489,9 @@ void node::impl::ha_loop() {
         // A primary that asked a backup to give way is failing back, not starting fresh.
         bool failing_back = !backup && locks->holds_backup();
         auto node_id = locks->ensure_node_id();
+        // Say "live" at once: a paused mark left while this server loads the journal would
+        // keep the backup passive if this server died meanwhile.
+        locks->set_state(lock_state::live);
         event("lock_taken", "took the live lock of node " + node_id);
         log->info("ha_activating node_id={} role={}", node_id,
                   hp.role == config::ha_role::backup ? "backup" : "primary");
@@ -482,12 +501,12 @@ void node::impl::ha_loop() {
         if (!activate(node_id)) {
             // The journal could not be loaded; another server may do better.
             log->error("ha_activation_failed node_id={}", node_id);
+            failed = true;
             locks->unlock_live();
             locks->unlock_backup();
             ::kill(::getpid(), SIGTERM);
             return;
         }
-        locks->set_state(lock_state::live);
         locks->unlock_backup();
         auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - started)
@@ -612,6 +631,10 @@ int node::start() {
         d.ha_thread = std::thread([&d] { d.ha_loop(); });
     }
     return 0;
+}
+
+bool node::failed() const {
+    return impl_ && impl_->failed;
 }
 
 void node::stop() {

@@ -24,6 +24,10 @@ public:
     /// Closes every connection and stops the actors; returns once they are gone.
     void stop();
 
+    /// Whether the node stopped itself because it could not serve (exit status 1), e.g. a
+    /// shared-store activation whose journal would not load.
+    bool failed() const;
+
 private:
     struct impl;
     std::unique_ptr<impl> impl_;

@@ -228,13 +228,35 @@ struct cluster_state {
 using cluster_ptr = caf::stateful_actor<cluster_state>*;
 
 /// Logs an unexpected message at warn and drops it (style rule 14).
+/// What a management client (actormq-shell) gets after a login: it answers the two read-only
+/// questions by asking the status actor itself, so the status actor never talks to another
+/// node. It ends after `management_idle` without a request; the shell then logs in again.
+constexpr std::chrono::minutes management_idle{5};
+
+caf::behavior management_session(caf::event_based_actor* self, caf::actor status) {
+    auto ask = [self, status](auto... question) {
+        auto rp = self->make_response_promise<std::string>();
+        self->request(status, std::chrono::seconds(5), question...)
+            .then([rp](std::string& answer) mutable { rp.deliver(std::move(answer)); },
+                  [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+        return rp;
+    };
+    return {
+        [=](caf::get_atom q) { return ask(q); },
+        [=](events_atom q, uint64_t since) { return ask(q, since); },
+        caf::after(management_idle) >> [self] { self->quit(); },
+    };
+}
+
 template <class Self>
 void drop_unexpected(Self* self, const std::shared_ptr<spdlog::logger>& log) {
     self->set_default_handler([log](caf::scheduled_actor* s, caf::message_view& mv) {
         auto sender = s->current_sender();
-        log->warn("cluster_unexpected_message actor={} from={} content={}", s->name(),
+        // Never the content: a join or manage request of an unexpected shape carries the
+        // cluster password, and warnings become events on the status page.
+        log->warn("cluster_unexpected_message actor={} from={} elements={}", s->name(),
                   sender ? caf::to_string(sender->address()) : std::string{"anonymous"},
-                  caf::to_string(mv.content()));
+                  mv.content().size());
         return caf::result<caf::message>{caf::sec::unexpected_message};
     });
 }
@@ -505,7 +527,10 @@ caf::behavior running(cluster_ptr self) {
                 return caf::sec::runtime_error;
             }
             st.log->info("management_connected from={}", from);
-            return st.management;
+            // A read-only session of its own, never the status actor: that one takes updates
+            // from the node, and anything a remote node has once been handed stays reachable
+            // over BASP by its id.
+            return self->spawn<caf::linked>(management_session, st.management);
         },
         [=](caf::tick_atom) {
             if (self->current_sender() == self->ctrl()) {

@@ -108,6 +108,7 @@ int main(int argc, char** argv) {
         sigwait(&signals, &sig);
         log->info("node_stopping signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         n.stop();
+        rc = n.failed() ? 1 : 0;
     }
     log->info("node_stopped");
     spdlog::shutdown();
