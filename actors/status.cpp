@@ -9,6 +9,7 @@
 #include <spdlog/sinks/base_sink.h>
 
 #include <ctime>
+#include <iomanip>
 #include <sstream>
 #include <unistd.h>
 
@@ -18,6 +19,39 @@ namespace {
 
 using json = nlohmann::json;
 using status_ptr = caf::stateful_actor<status_state>*;
+
+/// JSON text; bytes that are not UTF-8 (a queue name can hold any) become U+FFFD instead of
+/// throwing, which would end the status actor.
+std::string dump(const json& j) {
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+/// Whether text[i..] starts a valid UTF-8 sequence; its length in `n`.
+bool utf8_at(const std::string& text, size_t i, size_t& n) {
+    auto b = static_cast<unsigned char>(text[i]);
+    n = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > text.size()) {
+        return false;
+    }
+    for (size_t k = 1; k < n; ++k) {
+        if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/// At most `max` bytes of `text`, cut before a partial UTF-8 sequence.
+std::string clip(const std::string& text, size_t max) {
+    if (text.size() <= max) {
+        return text;
+    }
+    size_t end = max;
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) {
+        --end;
+    }
+    return text.substr(0, end) + "…";
+}
 
 /// "2026-11-23T18:50:01.123Z"
 std::string utc_now() {
@@ -54,18 +88,27 @@ const char* ha_role_name(const config::node_config& cfg) {
     return cfg.ha_policy.role == config::ha_role::backup ? "backup" : "primary";
 }
 
-/// A Prometheus label value: backslash, double quote and line feed escaped.
+/// A Prometheus label value: backslash, double quote and line feed escaped, and bytes that are
+/// not UTF-8 replaced by '?' (one bad label would make a scrape fail for the whole target).
 std::string label(const std::string& text) {
     std::string out;
-    for (char c : text) {
-        if (c == '\\' || c == '"') {
+    for (size_t i = 0; i < text.size();) {
+        size_t n = 0;
+        if (!utf8_at(text, i, n)) {
+            out += '?';
+            ++i;
+            continue;
+        }
+        char c = text[i];
+        if (n == 1 && (c == '\\' || c == '"')) {
             out += '\\';
             out += c;
-        } else if (c == '\n') {
+        } else if (n == 1 && c == '\n') {
             out += "\\n";
         } else {
-            out += c;
+            out.append(text, i, n);
         }
+        i += n;
     }
     return out;
 }
@@ -121,8 +164,8 @@ void note_members(status_ptr self, const cluster::topology& t) {
     for (auto& [id, entry] : by_id) {
         topology.push_back(std::move(entry));
     }
-    st.members_json = members.dump();
-    st.topology_json = topology.dump();
+    st.members_json = dump(members);
+    st.topology_json = dump(topology);
 }
 
 /// Asks the server for its queues and the journal for its figures, then publishes.
@@ -135,7 +178,7 @@ void gather(status_ptr self) {
     auto timeout = std::chrono::milliseconds(st.cfg->request_timeout_ms);
     auto finish = [self] {
         self->state.gathering = false;
-        self->state.publish();
+        self->state.publish(true);
     };
     auto ask_journal = [self, finish, timeout] {
         if (!self->state.journal) {
@@ -166,7 +209,11 @@ void gather(status_ptr self) {
 
 void status_state::add_event(const std::string& kind, const std::string& message,
                              int64_t duration_ms) {
-    json e = {{"seq", next_event}, {"time", utc_now()}, {"kind", kind}, {"message", message}};
+    // Capped: a log line can quote a 64 KiB destination, and every WebSocket client gets each.
+    json e = {{"seq", next_event},
+              {"time", utc_now()},
+              {"kind", kind},
+              {"message", clip(message, event_message_max)}};
     if (duration_ms >= 0) {
         e["duration_ms"] = duration_ms;
     }
@@ -175,11 +222,11 @@ void status_state::add_event(const std::string& kind, const std::string& message
     } else if (kind == "failback") {
         ++failbacks;
     }
-    board->add_event(next_event, e.dump());
+    board->add_event(next_event, dump(e));
     ++next_event;
 }
 
-std::string status_state::status_json() {
+std::string status_state::status_json(bool fresh) {
     auto now = std::chrono::steady_clock::now();
     double dt = std::chrono::duration<double>(now - previous_at).count();
     json qs = json::array();
@@ -206,8 +253,11 @@ std::string status_state::status_json() {
                       {"enqueue_rate", in_rate},
                       {"dequeue_rate", out_rate}});
     }
-    previous = std::move(totals);
-    previous_at = now;
+    if (fresh) {
+        // Only a new gather moves the rate window; a publish for a role change reuses it.
+        previous = std::move(totals);
+        previous_at = now;
+    }
     const auto& j = journal_figures;
     json doc = {
         {"node",
@@ -238,7 +288,7 @@ std::string status_state::status_json() {
           {"segments_reclaimed_total", j.segments_reclaimed}}},
         {"events_last", board->last_event()},
     };
-    return doc.dump();
+    return dump(doc);
 }
 
 std::string status_state::metrics_text() const {
@@ -293,13 +343,14 @@ std::string status_state::metrics_text() const {
         }
         out << "\"} " << cumulative << '\n';
     }
-    out << "actormq_journal_fsync_duration_seconds_sum " << j.sync_seconds_sum << '\n';
+    out << "actormq_journal_fsync_duration_seconds_sum " << std::setprecision(15)
+        << j.sync_seconds_sum << '\n';
     out << "actormq_journal_fsync_duration_seconds_count " << cumulative << '\n';
     return out.str();
 }
 
-void status_state::publish() {
-    auto doc = status_json();
+void status_state::publish(bool fresh) {
+    auto doc = status_json(fresh);
     board->publish(std::move(doc), metrics_text());
 }
 

@@ -57,9 +57,10 @@ struct status_state {
 
     /// Adds an event to the board; `duration_ms` < 0 means none.
     void add_event(const std::string& kind, const std::string& message, int64_t duration_ms);
-    /// Builds and publishes the status JSON and the metrics text.
-    void publish();
-    std::string status_json();
+    /// Builds and publishes the status JSON and the metrics text; `fresh` after a gather (the
+    /// rates' window moves only then).
+    void publish(bool fresh = false);
+    std::string status_json(bool fresh);
     std::string metrics_text() const;
 };
 
@@ -78,6 +79,9 @@ caf::behavior status(caf::stateful_actor<status_state>* self,
 
 /// A spdlog sink that turns every warning and error line into an event of `status`.
 std::shared_ptr<spdlog::sinks::sink> make_event_sink(caf::actor status);
+
+/// Longest event message kept (bytes); longer ones are cut at a UTF-8 boundary.
+constexpr size_t event_message_max = 1024;
 
 /// Milliseconds between two publications of the status.
 constexpr std::chrono::milliseconds status_interval{250};

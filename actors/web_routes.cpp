@@ -142,11 +142,28 @@ web_routes::response web_routes::handle(const request& req, const status_board& 
     return error(http::status::not_found, path, req.version(), req.keep_alive());
 }
 
+/// Whether a WebSocket's Origin (if the client sent one) names the host it connected to.
+static bool same_origin(std::string_view origin, std::string_view host) {
+    if (origin.empty()) {
+        return true; // not a browser
+    }
+    auto scheme = origin.find("://");
+    if (scheme == std::string_view::npos) {
+        return false;
+    }
+    return origin.substr(scheme + 3) == host;
+}
+
 web_routes::upgrade_decision web_routes::check_upgrade(const request& req) const {
     upgrade_decision d;
     auto [path, query] = split_target(sv(req.target()));
     if (!authorized(sv(req[http::field::authorization]))) {
         d.refusal = unauthorized(req);
+    } else if (!same_origin(sv(req[http::field::origin]), sv(req[http::field::host]))) {
+        // WebSockets are outside CORS and browsers send cached Basic credentials with them:
+        // without this, any page the operator opens could read the event feed.
+        d.refusal = error(http::status::forbidden, "cross-origin WebSocket refused",
+                          req.version(), false);
     } else if (route_of(path) != route::ws_events) {
         d.refusal = error(http::status::not_found, path, req.version(), false);
     } else if (!query.empty()) {
@@ -190,8 +207,9 @@ bool web_routes::authorized(std::string_view authorization) const {
     std::string_view password{decoded->data() + colon + 1, decoded->size() - colon - 1};
     bool ok = false;
     for (const auto& u : security_.users) {
-        // Every user is compared, so the time taken does not tell which names exist.
-        bool match = u.name == user && same_secret(password, u.password);
+        // Every user is compared in full (no short cut), so the time taken does not tell
+        // which names exist.
+        bool match = same_secret(user, u.name) & same_secret(password, u.password);
         ok = ok || match;
     }
     return ok;

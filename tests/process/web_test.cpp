@@ -146,6 +146,27 @@ TEST_CASE("web: /api/status and /metrics: queue depth and counters follow the me
     CHECK(sample(metrics, "actormq_queue_messages_delivered_total" + labels) == 30);
 }
 
+TEST_CASE("web: a queue name that is not UTF-8 shows as U+FFFD and the status keeps going") {
+    ACTORMQ_START_NODE(node, node_config());
+    stomp_client c;
+    login(c, node);
+    send_routed(c, "/queue/bad\xff" "name", "x");
+    json q;
+    bool shown = wait_until(soon(), [&] {
+        q = queue_of(get_json(node, "/api/status"), "bad\xef\xbf\xbd" "name");
+        return q.is_object() && q["depth"] == 1;
+    });
+    CHECK_MESSAGE(shown, "the status never showed the queue");
+    auto metrics = get_metrics(node);
+    CHECK(metrics.find("queue=\"bad?name\"") != std::string::npos);
+    // Still publishing afterwards: a later message shows up too.
+    send_routed(c, "/queue/after", "y");
+    CHECK(wait_until(soon(), [&] {
+        auto a = queue_of(get_json(node, "/api/status"), "after");
+        return a.is_object() && a["depth"] == 1;
+    }));
+}
+
 TEST_CASE("web: auth: the node's users get in; no or wrong credentials get 401") {
     ACTORMQ_START_NODE(node, node_config());
     auto port = node.port("web");

@@ -144,3 +144,15 @@ TEST_CASE("web_routes: upgrade: only /ws/events, only with credentials, with an 
     CHECK(r.check_upgrade(get("/ws/events?since=x")).refusal->result()
           == http::status::bad_request);
 }
+
+TEST_CASE("web_routes: upgrade: a browser page of another origin is refused") {
+    web_routes r{guest_only()};
+    auto same = get("/ws/events");
+    same.set(http::field::host, "127.0.0.1:8161");
+    same.set(http::field::origin, "http://127.0.0.1:8161");
+    CHECK_FALSE(r.check_upgrade(same).refusal.has_value());
+    auto other = get("/ws/events");
+    other.set(http::field::host, "127.0.0.1:8161");
+    other.set(http::field::origin, "http://evil.example");
+    CHECK(r.check_upgrade(other).refusal->result() == http::status::forbidden);
+}
