@@ -105,6 +105,19 @@ void install_signal_handlers() {
     std::signal(SIGPIPE, SIG_IGN);
 }
 
+/// Whether the command carries a password (login, stomp-login): never echoed or kept.
+bool has_secret(const actormq::shell::invocation& inv) {
+    return inv.spec != nullptr && (inv.spec->name == "login" || inv.spec->name == "stomp-login");
+}
+
+/// The line as the trace shows it: the password of login / stomp-login masked.
+std::string traced(const actormq::shell::invocation& inv) {
+    if (!has_secret(inv) || inv.words.empty()) {
+        return inv.text;
+    }
+    return std::string{inv.spec->name} + " " + inv.words.front() + " ****";
+}
+
 /// Runs a script's text: parse all of it, then run line by line.
 int run_script(shell& sh, const std::string& text, const std::string& file, bool quiet) {
     auto parsed = actormq::shell::parse_script(text, file);
@@ -114,7 +127,7 @@ int run_script(shell& sh, const std::string& text, const std::string& file, bool
     }
     for (const auto& line : parsed.lines) {
         if (!quiet) {
-            std::printf("%s: %s\n", line.where.to_string().c_str(), line.text.c_str());
+            std::printf("%s: %s\n", line.where.to_string().c_str(), traced(line).c_str());
             std::fflush(stdout);
         }
         auto err = sh.run(line);
@@ -179,7 +192,7 @@ int run_interactive(shell& sh) {
         std::free(raw);
         ++number;
         auto parsed = actormq::shell::parse_line(line, {"<stdin>", number});
-        if (!parsed.error.empty() || parsed.command) {
+        if (!parsed.error.empty() || (parsed.command && !has_secret(*parsed.command))) {
             ::add_history(line.c_str());
         }
         if (!parsed.error.empty()) {
