@@ -88,10 +88,6 @@ make_response(const web_routes::request& req, std::string_view content_type, std
     res.keep_alive(req.keep_alive());
     res.body() = std::move(body);
     res.prepare_payload();
-    if (req.method() == http::verb::head) {
-        // HEAD: the same headers (Content-Length included), no body.
-        res.body().clear();
-    }
     return res;
 }
 
@@ -100,6 +96,16 @@ make_response(const web_routes::request& req, std::string_view content_type, std
 web_routes::web_routes(config::security_config security) : security_(std::move(security)) {}
 
 web_routes::response web_routes::handle(const request& req, const status_board& board) const {
+    if (req.method() == http::verb::head) {
+        // HEAD: GET's answer, errors included, with its headers (Content-Length too) and no
+        // body. The client reads no body after a HEAD answer, so a body would pass for the
+        // start of the next answer on a kept-alive connection.
+        auto get = req;
+        get.method(http::verb::get);
+        auto res = handle(get, board);
+        res.body().clear();
+        return res;
+    }
     auto [path, query] = split_target(sv(req.target()));
     if (!authorized(sv(req[http::field::authorization]))) {
         return unauthorized(req);

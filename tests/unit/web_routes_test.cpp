@@ -131,6 +131,24 @@ TEST_CASE("web_routes: handle: HEAD has GET's headers and no body") {
     CHECK(res.body().empty());
 }
 
+// Found by web_routes_fuzz (docs/fuzzing.md): error answers to HEAD kept their body, which a
+// client reads as the start of the next answer on a kept-alive connection.
+TEST_CASE("web_routes: handle: HEAD of an error has GET's headers and no body") {
+    web_routes r{guest_only()};
+    status_board b;
+    for (const char* auth : {static_cast<const char*>(nullptr), guest_auth}) {
+        auto head = get("/nope", auth);
+        head.method(http::verb::head);
+        auto res = r.handle(head, b);
+        auto full = r.handle(get("/nope", auth), b);
+        CHECK(res.result() == full.result());
+        CHECK(res[http::field::content_length] == std::to_string(full.body().size()));
+        CHECK(res[http::field::www_authenticate] == full[http::field::www_authenticate]);
+        CHECK(res.keep_alive());
+        CHECK(res.body().empty());
+    }
+}
+
 TEST_CASE("web_routes: upgrade: only /ws/events, only with credentials, with an optional since") {
     web_routes r{guest_only()};
     auto ok = r.check_upgrade(get("/ws/events"));
