@@ -13,22 +13,6 @@ namespace actormq::test {
 
 namespace {
 
-/// A temporary directory removed at the end of the test (kept with ACTORMQ_KEEP_TMP).
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        std::string pattern = "/tmp/actormq-ha-XXXXXX";
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        path = pattern;
-    }
-    ~temp_dir() {
-        if (std::getenv("ACTORMQ_KEEP_TMP") == nullptr) {
-            std::error_code ignored;
-            std::filesystem::remove_all(path, ignored);
-        }
-    }
-};
-
 /// The config of one server of a pair; `role` is "primary" or "backup", `options` go into its
 /// [ha-policy.shared-store.ROLE] table.
 std::string ha_config(const std::string& role, const std::string& options = "") {

@@ -64,22 +64,6 @@ std::string role_of(const node_process& node) {
     return s["instances"][0].value("role", "");
 }
 
-/// A temporary directory removed at the end of the test (kept with ACTORMQ_KEEP_TMP).
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        std::string pattern = "/tmp/actormq-web-XXXXXX";
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        path = pattern;
-    }
-    ~temp_dir() {
-        if (std::getenv("ACTORMQ_KEEP_TMP") == nullptr) {
-            std::error_code ignored;
-            std::filesystem::remove_all(path, ignored);
-        }
-    }
-};
-
 } // namespace
 
 TEST_CASE("web: /api/status and /metrics: queue depth and counters follow the messages") {
