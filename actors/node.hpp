@@ -28,6 +28,9 @@ public:
     /// shared-store activation whose journal would not load.
     bool failed() const;
 
+    /// Which step stop() is in (or "actor-system" once only the actors' ends are awaited).
+    const char* stop_stage() const;
+
 private:
     struct impl;
     std::unique_ptr<impl> impl_;

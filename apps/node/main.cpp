@@ -7,7 +7,10 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <csignal>
+#include <cstdlib>
+#include <thread>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -107,6 +110,17 @@ int main(int argc, char** argv) {
         int sig = 0;
         sigwait(&signals, &sig);
         log->info("node_stopping signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        // Everything durable is settled before stop() returns (the journal is closed and the
+        // lock released by then). A stop that still hangs after that is a bug; the watchdog
+        // reports where it hung and ends the process rather than keep a backup waiting.
+        std::thread([&n, log] {
+            std::this_thread::sleep_for(std::chrono::seconds(6));
+            std::string stage = n.stop_stage();
+            bool settled = stage != "running" && stage != "ha-thread" && stage != "deactivate";
+            log->error("node_stop_stuck stage={} action=exit", stage);
+            log->flush();
+            std::_Exit(settled ? 0 : 3);
+        }).detach();
         n.stop();
         rc = n.failed() ? 1 : 0;
     }
