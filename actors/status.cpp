@@ -164,8 +164,8 @@ void note_members(status_ptr self, const cluster::topology& t) {
     for (auto& [id, entry] : by_id) {
         topology.push_back(std::move(entry));
     }
-    st.members_json = dump(members);
-    st.topology_json = dump(topology);
+    st.members_doc = std::move(members);
+    st.topology_doc = std::move(topology);
 }
 
 /// Asks the server for its queues and the journal for its figures, then publishes.
@@ -272,8 +272,8 @@ std::string status_state::status_json(bool fresh) {
                        {"role", role},
                        {"node_id", node_id},
                        {"since_ms", ms_since(role_since)}}})},
-        {"members", json::parse(members_json)},
-        {"topology", json::parse(topology_json)},
+        {"members", members_doc},
+        {"topology", topology_doc},
         {"connections", connections->load()},
         {"sessions", sessions->load()},
         {"queues", std::move(qs)},

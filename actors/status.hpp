@@ -7,6 +7,7 @@
 
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <nlohmann/json.hpp>
 #include <spdlog/sinks/sink.h>
 
 #include <atomic>
@@ -40,8 +41,8 @@ struct status_state {
 
     /// The cluster's last topology as JSON (members, topology), and member names by address
     /// (to tell joins from leaves).
-    std::string members_json = "[]";
-    std::string topology_json = "[]";
+    nlohmann::json members_doc = nlohmann::json::array();
+    nlohmann::json topology_doc = nlohmann::json::array();
     std::map<std::string, std::string> members;
 
     std::vector<queue_stats> queues;
