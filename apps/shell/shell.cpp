@@ -363,14 +363,20 @@ std::string shell::cmd_connect(const std::vector<std::string>& w, const invocati
     return "";
 }
 
+node_entry* shell::running_child(const std::string& name, std::string& error) {
+    auto* e = find(name, error);
+    if (e != nullptr && (!e->proc || !e->proc->running())) {
+        error = name + " is not a running child of this shell";
+        return nullptr;
+    }
+    return e;
+}
+
 std::string shell::cmd_stop(const std::vector<std::string>& w, const invocation& inv) {
     std::string error;
-    auto* e = find(w[0], error);
+    auto* e = running_child(w[0], error);
     if (e == nullptr) {
         return error;
-    }
-    if (!e->proc || !e->proc->running()) {
-        return w[0] + " is not a running child of this shell";
     }
     e->status_actor = nullptr;
     e->proc->signal(SIGTERM);
@@ -384,12 +390,9 @@ std::string shell::cmd_stop(const std::vector<std::string>& w, const invocation&
 
 std::string shell::cmd_kill(const std::vector<std::string>& w, const invocation&) {
     std::string error;
-    auto* e = find(w[0], error);
+    auto* e = running_child(w[0], error);
     if (e == nullptr) {
         return error;
-    }
-    if (!e->proc || !e->proc->running()) {
-        return w[0] + " is not a running child of this shell";
     }
     e->status_actor = nullptr;
     e->proc->signal(SIGKILL);

@@ -104,6 +104,8 @@ private:
 
     /// The node called `name`, or nullptr with `error` set.
     node_entry* find(const std::string& name, std::string& error);
+    /// find(), and the node must be a child of this shell that still runs.
+    node_entry* running_child(const std::string& name, std::string& error);
 
     /// Launches `e`'s child with `extra_sets` after its own, waits for its ports file and
     /// connects management when the node has a cluster port and credentials are set.
