@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // actormq-node: reads its TOML config, starts one node, serves until SIGTERM or SIGINT.
-#include "actors/node.hpp"
+#include "actors/ha/node.hpp"
 #include "config/load.hpp"
 
 #include <spdlog/sinks/dist_sink.h>

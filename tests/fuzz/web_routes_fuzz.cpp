@@ -16,9 +16,9 @@
 //   bits 1-2:    keep the header, put in a valid one, remove it, or put in a wrong password
 //                (so the fuzzer gets past auth without guessing base64); bit 3 picks the user;
 //   bits 4-5:    keep the method, or make it GET, HEAD or POST.
-#include "actors/status_board.hpp"
-#include "actors/web_routes.hpp"
-#include "actors/web_server.hpp"
+#include "actors/web/status_board.hpp"
+#include "actors/web/web_routes.hpp"
+#include "actors/web/web_server.hpp"
 
 #include <boost/beast/core/buffers_prefix.hpp>
 #include <boost/beast/http/field.hpp>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "actors/journal_liveness.hpp"
+#include "actors/journal/journal_liveness.hpp"
 
 #include <doctest/doctest.h>
 

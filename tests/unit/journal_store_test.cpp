@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "actors/journal_store.hpp"
+#include "actors/journal/journal_store.hpp"
 
 #include <doctest/doctest.h>
 

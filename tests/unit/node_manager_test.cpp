@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The shared store's lock files (actors/node_manager.cpp) on a real directory. flock locks belong
+// The shared store's lock files (actors/ha/node_manager.cpp) on a real directory. flock locks belong
 // to an open file, so two node_managers in one process contend like two processes would.
-#include "actors/node_manager.hpp"
+#include "actors/ha/node_manager.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "actors/queue.hpp"
+#include "actors/broker/queue.hpp"
 
 #include <doctest/doctest.h>
 

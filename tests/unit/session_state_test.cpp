@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "actors/session.hpp"
+#include "actors/broker/session.hpp"
 
 #include <doctest/doctest.h>
 

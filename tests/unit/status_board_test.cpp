@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The status board (actors/status_board.cpp): what the status actor publishes and what the web
+// The status board (actors/web/status_board.cpp): what the status actor publishes and what the web
 // server and the management requests read, from other threads.
-#include "actors/status_board.hpp"
+#include "actors/web/status_board.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// The web server's request handling without sockets (actors/web_routes.cpp): Basic auth,
+// The web server's request handling without sockets (actors/web/web_routes.cpp): Basic auth,
 // routes, methods and their errors.
-#include "actors/status_board.hpp"
-#include "actors/web_routes.hpp"
+#include "actors/web/status_board.hpp"
+#include "actors/web/web_routes.hpp"
 
 #include <boost/beast/http/field.hpp>
 #include <doctest/doctest.h>

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// The web server (actors/web_server.cpp) over real loopback sockets, fed by a status_board
+// The web server (actors/web/web_server.cpp) over real loopback sockets, fed by a status_board
 // that the test fills itself: no node, no actors.
-#include "actors/status_board.hpp"
-#include "actors/web_server.hpp"
+#include "actors/web/status_board.hpp"
+#include "actors/web/web_server.hpp"
 #include "tests/support/web_client.hpp"
 
 #include <boost/asio/io_context.hpp>

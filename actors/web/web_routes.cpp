@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "actors/web_routes.hpp"
+#include "actors/web/web_routes.hpp"
 
-#include "actors/status_board.hpp"
-#include "actors/status_page.hpp"
+#include "actors/web/status_board.hpp"
+#include "actors/web/status_page.hpp"
 
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>

@@ -2,8 +2,8 @@
 #pragma once
 
 #include "actors/fwd.hpp"
-#include "actors/recovery.hpp"
-#include "actors/server_context.hpp"
+#include "actors/journal/recovery.hpp"
+#include "actors/broker/server_context.hpp"
 
 #include <caf/typed_response_promise.hpp>
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "actors/connection.hpp"
+#include "actors/broker/connection.hpp"
 
-#include "actors/session.hpp"
-#include "actors/stomp_handshake.hpp"
+#include "actors/broker/session.hpp"
+#include "actors/broker/stomp_handshake.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "actors/status.hpp"
+#include "actors/status/status.hpp"
 
 #include "cluster/cluster.hpp"
 #include "cluster/management.hpp"

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The session actor: STOMP frame semantics after CONNECT (docs/architecture.md, "The durable
 // path"). Handlers only dispatch; the pure parts are in session_state.cpp.
-#include "actors/session.hpp"
+#include "actors/broker/session.hpp"
 
-#include "actors/connection.hpp"
-#include "actors/recovery.hpp"
+#include "actors/broker/connection.hpp"
+#include "actors/journal/recovery.hpp"
 #include "protocol/errc.hpp"
 
 #include <caf/event_based_actor.hpp>

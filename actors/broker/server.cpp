@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "actors/server.hpp"
+#include "actors/broker/server.hpp"
 
-#include "actors/address.hpp"
-#include "actors/gather.hpp"
-#include "actors/recovery.hpp"
+#include "actors/broker/address.hpp"
+#include "actors/broker/gather.hpp"
+#include "actors/journal/recovery.hpp"
 #include "protocol/errc.hpp"
 
 #include <caf/event_based_actor.hpp>

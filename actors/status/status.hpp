@@ -2,7 +2,7 @@
 #pragma once
 
 #include "actors/fwd.hpp"
-#include "actors/status_board.hpp"
+#include "actors/web/status_board.hpp"
 #include "config/node_config.hpp"
 
 #include <caf/event_based_actor.hpp>

@@ -2,9 +2,9 @@
 #pragma once
 
 #include "actors/fwd.hpp"
-#include "actors/journal_liveness.hpp"
-#include "actors/journal_store.hpp"
-#include "actors/server_context.hpp"
+#include "actors/journal/journal_liveness.hpp"
+#include "actors/journal/journal_store.hpp"
+#include "actors/broker/server_context.hpp"
 
 #include <caf/typed_response_promise.hpp>
 

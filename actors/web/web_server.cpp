@@ -2,11 +2,11 @@
 // The node's HTTP server (docs/web.md). Everything here runs on the server's one io_context
 // thread except the constructor, open/start/stop (the node's main thread) and the board
 // listener (the status actor's thread), which only posts to the io_context.
-#include "actors/web_server.hpp"
+#include "actors/web/web_server.hpp"
 
-#include "actors/status_board.hpp"
-#include "actors/status_page.hpp"
-#include "actors/web_routes.hpp"
+#include "actors/web/status_board.hpp"
+#include "actors/web/status_page.hpp"
+#include "actors/web/web_routes.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>

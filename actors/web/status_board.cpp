@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "actors/status_board.hpp"
+#include "actors/web/status_board.hpp"
 
 #include <utility>
 

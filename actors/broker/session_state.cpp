@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The pure parts of a session: destination names, messages, acks and frame formatting.
-#include "actors/session.hpp"
+#include "actors/broker/session.hpp"
 
 #include "protocol/stomp_codec.hpp"
 

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "actors/node.hpp"
+#include "actors/ha/node.hpp"
 
-#include "actors/acceptor.hpp"
-#include "actors/journal.hpp"
-#include "actors/node_manager.hpp"
-#include "actors/recovery.hpp"
-#include "actors/server.hpp"
-#include "actors/server_context.hpp"
-#include "actors/status.hpp"
-#include "actors/web_server.hpp"
+#include "actors/broker/acceptor.hpp"
+#include "actors/journal/journal.hpp"
+#include "actors/ha/node_manager.hpp"
+#include "actors/journal/recovery.hpp"
+#include "actors/broker/server.hpp"
+#include "actors/broker/server_context.hpp"
+#include "actors/status/status.hpp"
+#include "actors/web/web_server.hpp"
 #include "cluster/cluster.hpp"
 #include "cluster/management.hpp"
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "actors/journal_liveness.hpp"
+#include "actors/journal/journal_liveness.hpp"
 
-#include "actors/recovery.hpp"
+#include "actors/journal/recovery.hpp"
 
 #include <algorithm>
 

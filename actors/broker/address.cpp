@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // The address actor: duplicate detection, routing to queues, max-size-bytes and the full
 // policy, and the journal step of the durable path (docs/architecture.md, "The path of a SEND").
-#include "actors/address.hpp"
+#include "actors/broker/address.hpp"
 
-#include "actors/gather.hpp"
-#include "actors/queue.hpp"
-#include "actors/recovery.hpp"
+#include "actors/broker/gather.hpp"
+#include "actors/broker/queue.hpp"
+#include "actors/journal/recovery.hpp"
 #include "protocol/errc.hpp"
 
 #include <caf/actor_system.hpp>

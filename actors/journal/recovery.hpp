@@ -4,7 +4,7 @@
 // Rebuilding a server instance from its journal (docs/journal.md, "Recovery"). Pure code: it
 // turns the records the store read back into the queues, messages and duplicate ids to restore.
 
-#include "actors/journal_store.hpp"
+#include "actors/journal/journal_store.hpp"
 #include "protocol/messages.hpp"
 
 #include <cstdint>

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "actors/fwd.hpp"
-#include "actors/server_context.hpp"
+#include "actors/broker/server_context.hpp"
 #include "protocol/stomp_frame.hpp"
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "actors/recovery.hpp"
+#include "actors/journal/recovery.hpp"
 
 #include <algorithm>
 #include <deque>

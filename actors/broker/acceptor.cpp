@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "actors/acceptor.hpp"
+#include "actors/broker/acceptor.hpp"
 
-#include "actors/connection.hpp"
+#include "actors/broker/connection.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The journal actor: group commit and recovery (docs/journal.md). It runs detached, so its
 // blocking writes and fdatasync never hold a scheduler worker.
-#include "actors/journal.hpp"
+#include "actors/journal/journal.hpp"
 
-#include "actors/recovery.hpp"
+#include "actors/journal/recovery.hpp"
 
 #include <set>
 #include <system_error>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "actors/stomp_handshake.hpp"
+#include "actors/broker/stomp_handshake.hpp"
 
 #include <algorithm>
 #include <charconv>
