@@ -11,6 +11,14 @@ std::string to_string(errc e) {
             return "no_such_address";
         case errc::auto_create_disabled:
             return "auto_create_disabled";
+        case errc::journal_failed:
+            return "journal_failed";
+        case errc::duplicate_in_flight:
+            return "duplicate_in_flight";
+        case errc::limit_reached:
+            return "limit_reached";
+        case errc::request_timeout:
+            return "request_timeout";
     }
     return "unknown";
 }
