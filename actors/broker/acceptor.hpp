@@ -6,6 +6,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 
 #include <atomic>
 #include <condition_variable>
@@ -46,20 +48,37 @@ public:
     size_t connection_count() const;
 
 private:
+    /// The live connections, shared with each connection's close hook so that a connection
+    /// closing late (after a bounded shutdown gave up on it) never touches a gone acceptor.
+    struct registry {
+        std::mutex mtx;
+        std::condition_variable all_closed;
+        std::unordered_map<uint64_t, std::shared_ptr<connection>> connections;
+        /// Set by shutdown() under `mtx`: no connection is added after it.
+        bool stopping = false;
+        std::shared_ptr<std::atomic<uint64_t>> counter;
+        void forget(uint64_t id);
+    };
+
     void do_accept();
-    void forget(uint64_t id);
+    void on_accept(const boost::system::error_code& ec, boost::asio::ip::tcp::socket sock);
+    /// Marks the accept loop as ended (on the strand) and wakes shutdown().
+    void accept_loop_ended();
 
     boost::asio::io_context& ioc_;
     std::shared_ptr<server_context> ctx_;
     config::acceptor_config cfg_;
     caf::actor_system& sys_;
     server_actor server_;
+    /// The listening socket and the retry timer are touched only on this strand.
+    boost::asio::strand<boost::asio::io_context::executor_type> strand_;
     boost::asio::ip::tcp::acceptor socket_;
+    boost::asio::steady_timer retry_timer_;
     uint16_t port_ = 0;
-    mutable std::mutex mtx_;
-    std::condition_variable all_closed_;
-    std::unordered_map<uint64_t, std::shared_ptr<connection>> connections_;
-    std::atomic<bool> stopping_{false};
+    std::shared_ptr<registry> registry_ = std::make_shared<registry>();
+    /// Whether an accept or a retry wait is outstanding; guarded by registry_->mtx.
+    bool accept_loop_running_ = false;
+    std::condition_variable accept_loop_done_;
 };
 
 } // namespace actormq

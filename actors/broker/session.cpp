@@ -746,6 +746,19 @@ session_actor::behavior_type session(session_ptr self, std::shared_ptr<server_co
     auto& st = self->state;
     st.ctx = std::move(ctx);
     st.server = std::move(server);
+    // A session ends with its server instance: when the instance stops (SIGTERM, a backup
+    // giving way, a failed journal) its down message reaches every session at once, including
+    // one waiting for an answer its address or journal will never give (CAF 0.17 drops the
+    // response promises an ending actor still holds). Without it such a session kept
+    // ~actor_system waiting for ever (issue 10, item 6). A monitor, not a link: a session that
+    // fails must not take its server down with it.
+    self->monitor(st.server);
+    self->set_down_handler([self](caf::down_msg& dm) {
+        if (dm.source == self->state.server) {
+            self->state.conn.reset();
+            self->quit(dm.reason);
+        }
+    });
     st.conn = std::move(conn);
     st.params = std::move(params);
     return {

@@ -152,7 +152,9 @@ struct node::impl {
     /// Set when the HA thread gave up (the process should exit 1).
     std::atomic<bool> failed{false};
     /// How far stop() got, for the stuck-shutdown report of main.
-    std::atomic<const char*> stage{"running"};
+    /// Shared with main's watchdog, which may read it while this node is being destroyed.
+    std::shared_ptr<std::atomic<const char*>> stage =
+        std::make_shared<std::atomic<const char*>>("running");
 
     explicit impl(config::node_config c)
         : cfg(std::move(c)), log(spdlog::get("actors")), sys(caf_config(caf_cfg, cfg)) {}
@@ -635,8 +637,8 @@ int node::start() {
     return 0;
 }
 
-const char* node::stop_stage() const {
-    return impl_ ? impl_->stage.load() : "gone";
+std::shared_ptr<const std::atomic<const char*>> node::stop_stage() const {
+    return impl_->stage;
 }
 
 bool node::failed() const {
@@ -656,34 +658,34 @@ void node::stop() {
         d.stopping = true;
     }
     d.event("stopping", "node " + d.cfg.name + " is stopping");
-    d.stage = "ha-thread";
+    *d.stage = "ha-thread";
     d.wake.notify_all();
     if (d.ha_thread.joinable()) {
         d.ha_thread.join();
     }
-    d.stage = "deactivate";
+    *d.stage = "deactivate";
     d.deactivate(false);
     d.reserved.clear();
-    d.stage = "web";
+    *d.stage = "web";
     if (d.web) {
         d.web->stop();
     }
-    d.stage = "cluster";
+    *d.stage = "cluster";
     if (d.cluster) {
         // Blocks until the cluster actor is gone: it must not call on_change afterwards.
         cluster::stop(d.sys, d.cluster);
         d.cluster = nullptr;
     }
-    d.stage = "status";
+    *d.stage = "status";
     d.stop_status();
-    d.stage = "io-threads";
+    *d.stage = "io-threads";
     d.work.reset();
     d.ioc.stop();
     for (auto& t : d.io_threads) {
         t.join();
     }
     d.io_threads.clear();
-    d.stage = "actor-system";
+    *d.stage = "actor-system";
 }
 
 } // namespace actormq

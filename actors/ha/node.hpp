@@ -3,6 +3,7 @@
 
 #include "config/node_config.hpp"
 
+#include <atomic>
 #include <memory>
 
 namespace actormq {
@@ -28,8 +29,9 @@ public:
     /// shared-store activation whose journal would not load.
     bool failed() const;
 
-    /// Which step stop() is in (or "actor-system" once only the actors' ends are awaited).
-    const char* stop_stage() const;
+    /// Which step stop() is in ("running" before it, "actor-system" once only the actors'
+    /// ends are awaited). The handle outlives the node, so a watchdog may read it at any time.
+    std::shared_ptr<const std::atomic<const char*>> stop_stage() const;
 
 private:
     struct impl;

@@ -111,13 +111,16 @@ int main(int argc, char** argv) {
         sigwait(&signals, &sig);
         log->info("node_stopping signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         // Everything durable is settled before stop() returns (the journal is closed and the
-        // lock released by then). A stop that still hangs after that is a bug; the watchdog
-        // reports where it hung and ends the process rather than keep a backup waiting.
-        std::thread([&n, log] {
-            std::this_thread::sleep_for(std::chrono::seconds(6));
-            std::string stage = n.stop_stage();
-            bool settled = stage != "running" && stage != "ha-thread" && stage != "deactivate";
-            log->error("node_stop_stuck stage={} action=exit", stage);
+        // lock released by then), and stop() bounds each of its own waits (the longest: 30 s
+        // for the journal to close). A stop that still hangs past all of them is a bug; this
+        // last resort reports where it hung and ends the process rather than keep a backup
+        // waiting. It reads only the stage handle, which outlives the node.
+        std::thread([stage = n.stop_stage(), log] {
+            std::this_thread::sleep_for(std::chrono::seconds(45));
+            const char* at = stage->load();
+            bool settled = std::strcmp(at, "running") != 0 && std::strcmp(at, "ha-thread") != 0
+                           && std::strcmp(at, "deactivate") != 0;
+            log->critical("node_stop_stuck stage={} action=exit", at);
             log->flush();
             std::_Exit(settled ? 0 : 3);
         }).detach();
