@@ -139,12 +139,15 @@ TEST_CASE("ha: kill -9 of the live under load: the backup serves the same node i
             }
         }
     });
-    wait_until(soon(), [&] { return confirmed_count > 50; });
+    // CHECK, not REQUIRE: the producer thread must be joined on every path.
+    CHECK_MESSAGE(wait_until(soon(), [&] { return confirmed_count > 50; }),
+                  "only ", confirmed_count.load(), " sends were confirmed before the kill");
     primary.kill(SIGKILL);
     auto after = wait_serving(backup);
     CHECK(header_of(after, "node-id") == node_id);
     int at_kill = confirmed_count;
-    wait_until(soon(), [&] { return confirmed_count > at_kill + 50; });
+    CHECK_MESSAGE(wait_until(soon(), [&] { return confirmed_count > at_kill + 50; }),
+                  "only ", confirmed_count.load() - at_kill, " sends were confirmed after the kill");
     done = true;
     producer.join();
     REQUIRE(confirmed_count > at_kill);
