@@ -317,7 +317,7 @@ caf::result<member_info> handle_join(cluster_ptr self,
         return caf::make_error(cluster_errc::bad_credentials, bad_credentials_text);
     }
     if (!who || who.node() == self->node()) {
-        return caf::make_error(caf::sec::invalid_argument, "cluster join without a remote actor");
+        return caf::make_error(cluster_errc::not_a_remote_join);
     }
     if (record_member(self, std::move(who), std::move(info))) {
         st.notify();
@@ -498,7 +498,7 @@ caf::behavior running(cluster_ptr self) {
         [=](caf::get_atom) -> caf::result<topology> {
             auto sender = self->current_sender();
             if (sender && sender->node() != self->node()) {
-                return caf::sec::unexpected_message;
+                return caf::make_error(cluster_errc::not_local);
             }
             return self->state.current();
         },
@@ -524,7 +524,7 @@ caf::behavior running(cluster_ptr self) {
                 return caf::make_error(cluster_errc::bad_credentials);
             }
             if (!st.management) {
-                return caf::sec::runtime_error;
+                return caf::make_error(cluster_errc::management_offline);
             }
             st.log->info("management_connected from={}", from);
             // A read-only session of its own, never the status actor: that one takes updates
@@ -631,6 +631,12 @@ std::string to_string(cluster_errc e) {
             return "none";
         case cluster_errc::bad_credentials:
             return "bad_credentials";
+        case cluster_errc::not_a_remote_join:
+            return "not_a_remote_join";
+        case cluster_errc::not_local:
+            return "not_local";
+        case cluster_errc::management_offline:
+            return "management_offline";
     }
     return "unknown";
 }

@@ -79,7 +79,10 @@ typename Inspector::result_type inspect(Inspector& f, topology& x) {
 /// Why a member refused a join; travels back to the joiner (category "cluster").
 enum class cluster_errc : uint8_t {
     none = 0,
-    bad_credentials, ///< cluster-user or cluster-password did not match
+    bad_credentials,    ///< cluster-user or cluster-password did not match
+    not_a_remote_join,  ///< a join that did not come from another node's cluster actor
+    not_local,          ///< a request only the node itself may make came from another node
+    management_offline, ///< the node's status actor is not (yet) there to be managed
 };
 
 /// A stable lower-case name for the error ("bad_credentials").
