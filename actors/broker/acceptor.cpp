@@ -13,110 +13,154 @@ namespace actormq {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-acceptor::acceptor(asio::io_context& ioc, std::shared_ptr<server_context> ctx,
-                   config::acceptor_config cfg, caf::actor_system& sys, server_actor server)
-    : ioc_(ioc),
-      ctx_(std::move(ctx)),
-      cfg_(std::move(cfg)),
-      sys_(sys),
-      server_(std::move(server)),
-      socket_(ioc) {}
+struct acceptor::state {
+    state(asio::io_context& io, std::shared_ptr<server_context> c,
+          std::shared_ptr<const config::acceptor_config> a, caf::actor_system& s, server_actor srv)
+        : ioc(io), ctx(std::move(c)), cfg(std::move(a)), sys(s), server(std::move(srv)),
+          socket(io) {}
 
-std::string acceptor::open() {
-    boost::system::error_code ec;
-    auto addr = asio::ip::make_address(cfg_.host, ec);
-    if (ec) {
-        return "invalid host '" + cfg_.host + "': " + ec.message();
+    asio::io_context& ioc;
+    std::shared_ptr<server_context> ctx;
+    /// Shared with every connection, which reads it for its whole life.
+    std::shared_ptr<const config::acceptor_config> cfg;
+    caf::actor_system& sys;
+    server_actor server;
+    tcp::acceptor socket;
+    std::mutex mtx;
+    std::condition_variable all_closed;
+    std::unordered_map<uint64_t, std::shared_ptr<connection>> connections;
+    std::atomic<bool> stopping{false};
+};
+
+namespace {
+
+using state_ptr = std::shared_ptr<acceptor::state>;
+
+/// A connection's close hook: it holds the state weakly, so a connection that closes after
+/// the acceptor and its state are gone does nothing.
+void forget(const std::weak_ptr<acceptor::state>& weak, uint64_t id) {
+    auto st = weak.lock();
+    if (!st) {
+        return;
     }
-    tcp::endpoint ep{addr, cfg_.port};
-    socket_.open(ep.protocol(), ec);
-    if (!ec) {
-        socket_.set_option(tcp::acceptor::reuse_address(true), ec);
+    std::lock_guard<std::mutex> guard{st->mtx};
+    if (st->connections.erase(id) > 0) {
+        st->ctx->connections->fetch_sub(1, std::memory_order_relaxed);
     }
-    if (!ec) {
-        socket_.bind(ep, ec);
+    if (st->connections.empty()) {
+        st->all_closed.notify_all();
     }
-    if (!ec) {
-        socket_.listen(asio::socket_base::max_listen_connections, ec);
-    }
-    if (ec) {
-        return "cannot listen on " + cfg_.host + ":" + std::to_string(cfg_.port) + ": "
-               + ec.message();
-    }
-    port_ = socket_.local_endpoint().port();
-    return {};
 }
 
-void acceptor::start() {
-    ctx_->log->info("acceptor_listening name={} protocol={} host={} port={}", cfg_.name,
-                    cfg_.protocol, cfg_.host, port_);
-    do_accept();
-}
-
-void acceptor::do_accept() {
-    socket_.async_accept(asio::make_strand(ioc_), [this](const boost::system::error_code& ec,
-                                                         tcp::socket sock) {
+void do_accept(const state_ptr& st) {
+    st->socket.async_accept(asio::make_strand(st->ioc), [st](const boost::system::error_code& ec,
+                                                             tcp::socket sock) {
+        if (st->stopping) {
+            return;
+        }
         if (ec) {
             if (ec != asio::error::operation_aborted) {
-                ctx_->log->warn("accept_failed name={} error=\"{}\"", cfg_.name, ec.message());
-                do_accept();
+                st->ctx->log->warn("accept_failed name={} error=\"{}\"", st->cfg->name,
+                                   ec.message());
+                do_accept(st);
             }
             return;
         }
-        if (stopping_) {
-            return;
-        }
-        auto id = ctx_->next_session_id.fetch_add(1, std::memory_order_relaxed);
+        auto id = st->ctx->next_session_id.fetch_add(1, std::memory_order_relaxed);
         std::shared_ptr<connection> conn;
         {
-            std::lock_guard<std::mutex> guard{mtx_};
-            if (connections_.size() >= cfg_.max_connections) {
-                ctx_->log->warn("connection_refused name={} reason=max-connections", cfg_.name);
+            std::lock_guard<std::mutex> guard{st->mtx};
+            if (st->connections.size() >= st->cfg->max_connections) {
+                st->ctx->log->warn("connection_refused name={} reason=max-connections",
+                                   st->cfg->name);
             } else {
-                conn = std::make_shared<connection>(std::move(sock), id, ctx_, cfg_, sys_,
-                                                    server_, [this](uint64_t i) { forget(i); });
-                connections_.emplace(id, conn);
-                ctx_->connections->fetch_add(1, std::memory_order_relaxed);
+                std::weak_ptr<acceptor::state> weak = st;
+                conn = std::make_shared<connection>(std::move(sock), id, st->ctx, st->cfg, st->sys,
+                                                    st->server,
+                                                    [weak](uint64_t i) { forget(weak, i); });
+                st->connections.emplace(id, conn);
+                st->ctx->connections->fetch_add(1, std::memory_order_relaxed);
             }
         }
         if (conn) {
             conn->start();
         }
-        do_accept();
+        do_accept(st);
     });
 }
 
-void acceptor::forget(uint64_t id) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    if (connections_.erase(id) > 0) {
-        ctx_->connections->fetch_sub(1, std::memory_order_relaxed);
+} // namespace
+
+acceptor::acceptor(asio::io_context& ioc, std::shared_ptr<server_context> ctx,
+                   config::acceptor_config cfg, caf::actor_system& sys, server_actor server)
+    : state_(std::make_shared<state>(
+        ioc, std::move(ctx), std::make_shared<const config::acceptor_config>(std::move(cfg)), sys,
+        std::move(server))) {}
+
+std::string acceptor::open() {
+    const auto& cfg = *state_->cfg;
+    auto& socket = state_->socket;
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(cfg.host, ec);
+    if (ec) {
+        return "invalid host '" + cfg.host + "': " + ec.message();
     }
-    if (connections_.empty()) {
-        all_closed_.notify_all();
+    tcp::endpoint ep{addr, cfg.port};
+    socket.open(ep.protocol(), ec);
+    if (!ec) {
+        socket.set_option(tcp::acceptor::reuse_address(true), ec);
     }
+    if (!ec) {
+        socket.bind(ep, ec);
+    }
+    if (!ec) {
+        socket.listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+        return "cannot listen on " + cfg.host + ":" + std::to_string(cfg.port) + ": "
+               + ec.message();
+    }
+    port_ = socket.local_endpoint().port();
+    return {};
+}
+
+void acceptor::start() {
+    const auto& cfg = *state_->cfg;
+    state_->ctx->log->info("acceptor_listening name={} protocol={} host={} port={}", cfg.name,
+                           cfg.protocol, cfg.host, port_);
+    do_accept(state_);
+}
+
+const config::acceptor_config& acceptor::config() const {
+    return *state_->cfg;
 }
 
 size_t acceptor::connection_count() const {
-    std::lock_guard<std::mutex> guard{mtx_};
-    return connections_.size();
+    std::lock_guard<std::mutex> guard{state_->mtx};
+    return state_->connections.size();
 }
 
 void acceptor::shutdown() {
-    stopping_ = true;
-    // Closed on an Asio thread (the socket is not thread-safe); wait, since the caller may
-    // destroy this acceptor next.
+    auto st = state_;
+    st->stopping = true;
+    // Closed on an Asio thread (the socket is not thread-safe).
     std::promise<void> closed;
-    asio::post(ioc_, [this, &closed] {
+    asio::post(st->ioc, [st, &closed] {
         boost::system::error_code ignored;
-        socket_.close(ignored);
+        st->socket.close(ignored);
         closed.set_value();
     });
     closed.get_future().wait();
-    std::unique_lock<std::mutex> guard{mtx_};
-    for (auto& [id, c] : connections_) {
+    std::unique_lock<std::mutex> guard{st->mtx};
+    for (auto& [id, c] : st->connections) {
         c->post_shutdown();
     }
-    all_closed_.wait_for(guard, std::chrono::seconds(5), [this] { return connections_.empty(); });
+    if (!st->all_closed.wait_for(guard, std::chrono::seconds(5),
+                                 [&st] { return st->connections.empty(); })) {
+        // Their sessions still end: each session monitors the server actor, which stops next.
+        st->ctx->log->warn("acceptor_shutdown_timeout name={} open_connections={}",
+                           st->cfg->name, st->connections.size());
+    }
 }
 
 } // namespace actormq

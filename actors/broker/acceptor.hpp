@@ -23,6 +23,10 @@ namespace actormq {
 class connection;
 
 /// One listening socket on the Asio threads; creates a `connection` per client.
+///
+/// Everything its Asio handlers and its connections' close hooks touch lives in a shared
+/// `state`, so a handler that runs after `shutdown` (or a connection that closes after the
+/// acceptor is gone) never reaches freed memory.
 class acceptor {
 public:
     acceptor(boost::asio::io_context& ioc, std::shared_ptr<server_context> ctx,
@@ -34,7 +38,8 @@ public:
     /// The bound port (the OS's choice when the config said 0).
     uint16_t port() const { return port_; }
 
-    const config::acceptor_config& config() const { return cfg_; }
+    /// The acceptor's settings.
+    const config::acceptor_config& config() const;
 
     /// Starts accepting.
     void start();
@@ -45,21 +50,12 @@ public:
     /// Connections open right now.
     size_t connection_count() const;
 
-private:
-    void do_accept();
-    void forget(uint64_t id);
+    /// What the acceptor shares with its handlers and its connections.
+    struct state;
 
-    boost::asio::io_context& ioc_;
-    std::shared_ptr<server_context> ctx_;
-    config::acceptor_config cfg_;
-    caf::actor_system& sys_;
-    server_actor server_;
-    boost::asio::ip::tcp::acceptor socket_;
+private:
+    std::shared_ptr<state> state_;
     uint16_t port_ = 0;
-    mutable std::mutex mtx_;
-    std::condition_variable all_closed_;
-    std::unordered_map<uint64_t, std::shared_ptr<connection>> connections_;
-    std::atomic<bool> stopping_{false};
 };
 
 } // namespace actormq
