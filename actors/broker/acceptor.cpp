@@ -14,9 +14,16 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 struct acceptor::state {
-    state(asio::io_context& io, std::shared_ptr<server_context> c,
-          std::shared_ptr<const config::acceptor_config> a, caf::actor_system& s, server_actor srv)
-        : ioc(io), ctx(std::move(c)), cfg(std::move(a)), sys(s), server(std::move(srv)),
+    state(asio::io_context& io,
+          std::shared_ptr<server_context> c,
+          std::shared_ptr<const config::acceptor_config> a,
+          caf::actor_system& s,
+          server_actor srv)
+        : ioc(io),
+          ctx(std::move(c)),
+          cfg(std::move(a)),
+          sys(s),
+          server(std::move(srv)),
           socket(io) {}
 
     asio::io_context& ioc;
@@ -53,49 +60,55 @@ void forget(const std::weak_ptr<acceptor::state>& weak, uint64_t id) {
 }
 
 void do_accept(const state_ptr& st) {
-    st->socket.async_accept(asio::make_strand(st->ioc), [st](const boost::system::error_code& ec,
-                                                             tcp::socket sock) {
-        if (st->stopping) {
-            return;
-        }
-        if (ec) {
-            if (ec != asio::error::operation_aborted) {
-                st->ctx->log->warn("accept_failed name={} error=\"{}\"", st->cfg->name,
-                                   ec.message());
-                do_accept(st);
+    st->socket.async_accept(
+        asio::make_strand(st->ioc), [st](const boost::system::error_code& ec, tcp::socket sock) {
+            if (st->stopping) {
+                return;
             }
-            return;
-        }
-        auto id = st->ctx->next_session_id.fetch_add(1, std::memory_order_relaxed);
-        std::shared_ptr<connection> conn;
-        {
-            std::lock_guard<std::mutex> guard{st->mtx};
-            if (st->connections.size() >= st->cfg->max_connections) {
-                st->ctx->log->warn("connection_refused name={} reason=max-connections",
-                                   st->cfg->name);
-            } else {
-                std::weak_ptr<acceptor::state> weak = st;
-                conn = std::make_shared<connection>(std::move(sock), id, st->ctx, st->cfg, st->sys,
-                                                    st->server,
-                                                    [weak](uint64_t i) { forget(weak, i); });
-                st->connections.emplace(id, conn);
-                st->ctx->connections->fetch_add(1, std::memory_order_relaxed);
+            if (ec) {
+                if (ec != asio::error::operation_aborted) {
+                    st->ctx->log->warn("accept_failed name={} error=\"{}\"", st->cfg->name,
+                                       ec.message());
+                    do_accept(st);
+                }
+                return;
             }
-        }
-        if (conn) {
-            conn->start();
-        }
-        do_accept(st);
-    });
+            auto id = st->ctx->next_session_id.fetch_add(1, std::memory_order_relaxed);
+            std::shared_ptr<connection> conn;
+            {
+                std::lock_guard<std::mutex> guard{st->mtx};
+                if (st->connections.size() >= st->cfg->max_connections) {
+                    st->ctx->log->warn("connection_refused name={} reason=max-connections",
+                                       st->cfg->name);
+                } else {
+                    std::weak_ptr<acceptor::state> weak = st;
+                    conn = std::make_shared<connection>(std::move(sock), id, st->ctx, st->cfg,
+                                                        st->sys, st->server,
+                                                        [weak](uint64_t i) { forget(weak, i); });
+                    st->connections.emplace(id, conn);
+                    st->ctx->connections->fetch_add(1, std::memory_order_relaxed);
+                }
+            }
+            if (conn) {
+                conn->start();
+            }
+            do_accept(st);
+        });
 }
 
 } // namespace
 
-acceptor::acceptor(asio::io_context& ioc, std::shared_ptr<server_context> ctx,
-                   config::acceptor_config cfg, caf::actor_system& sys, server_actor server)
-    : state_(std::make_shared<state>(
-        ioc, std::move(ctx), std::make_shared<const config::acceptor_config>(std::move(cfg)), sys,
-        std::move(server))) {}
+acceptor::acceptor(asio::io_context& ioc,
+                   std::shared_ptr<server_context> ctx,
+                   config::acceptor_config cfg,
+                   caf::actor_system& sys,
+                   server_actor server)
+    : state_(
+        std::make_shared<state>(ioc,
+                                std::move(ctx),
+                                std::make_shared<const config::acceptor_config>(std::move(cfg)),
+                                sys,
+                                std::move(server))) {}
 
 std::string acceptor::open() {
     const auto& cfg = *state_->cfg;
@@ -158,8 +171,8 @@ void acceptor::shutdown() {
     if (!st->all_closed.wait_for(guard, std::chrono::seconds(5),
                                  [&st] { return st->connections.empty(); })) {
         // Their sessions still end: each session monitors the server actor, which stops next.
-        st->ctx->log->warn("acceptor_shutdown_timeout name={} open_connections={}",
-                           st->cfg->name, st->connections.size());
+        st->ctx->log->warn("acceptor_shutdown_timeout name={} open_connections={}", st->cfg->name,
+                           st->connections.size());
     }
 }
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-#include "actors/fwd.hpp"
 #include "actors/broker/server_context.hpp"
+#include "actors/fwd.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -29,8 +29,11 @@ class connection;
 /// acceptor is gone) never reaches freed memory.
 class acceptor {
 public:
-    acceptor(boost::asio::io_context& ioc, std::shared_ptr<server_context> ctx,
-             config::acceptor_config cfg, caf::actor_system& sys, server_actor server);
+    acceptor(boost::asio::io_context& ioc,
+             std::shared_ptr<server_context> ctx,
+             config::acceptor_config cfg,
+             caf::actor_system& sys,
+             server_actor server);
 
     /// Binds and listens; returns an empty string or the reason it failed.
     std::string open();

@@ -5,11 +5,10 @@
 #include "actors/broker/stomp_handshake.hpp"
 #include "protocol/assert.hpp"
 
-#include <caf/actor_system.hpp>
-#include <caf/send.hpp>
-
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
 
 namespace actormq {
 
@@ -31,9 +30,13 @@ stomp::parse_limits limits_of(const config::acceptor_config& a) {
 
 } // namespace
 
-connection::connection(tcp::socket socket, uint64_t id, std::shared_ptr<server_context> ctx,
+connection::connection(tcp::socket socket,
+                       uint64_t id,
+                       std::shared_ptr<server_context> ctx,
                        std::shared_ptr<const config::acceptor_config> acceptor,
-                       caf::actor_system& sys, server_actor server, close_hook on_close)
+                       caf::actor_system& sys,
+                       server_actor server,
+                       close_hook on_close)
     : socket_(std::move(socket)),
       id_(id),
       ctx_(std::move(ctx)),
@@ -194,8 +197,9 @@ bool connection::on_connect(stomp::frame& f) {
     connected_ = true;
     connect_timer_.cancel();
     parser_.set_version(r.version);
-    session_params p{id_, r.version, r.user, acceptor_->default_prefetch_count, r.client_id,
-                     limits_of_session(*acceptor_)};
+    session_params p{id_,         r.version,
+                     r.user,      acceptor_->default_prefetch_count,
+                     r.client_id, limits_of_session(*acceptor_)};
     session_ = sys_.spawn(session, ctx_, server_, shared_from_this(), std::move(p));
     ctx_->sessions->fetch_add(1, std::memory_order_relaxed);
     std::string out;
@@ -315,9 +319,8 @@ void connection::arm_write_timer() {
                 return;
             }
             // No ERROR: a client that takes no bytes would not read it either.
-            self->ctx_->wire_log->info("write_timeout conn={} pending={} timeout_ms={}",
-                                       self->id_, self->pending_output(),
-                                       self->acceptor_->write_timeout_ms);
+            self->ctx_->wire_log->info("write_timeout conn={} pending={} timeout_ms={}", self->id_,
+                                       self->pending_output(), self->acceptor_->write_timeout_ms);
             self->close();
         });
 }
@@ -379,8 +382,8 @@ void connection::close() {
 
 void connection::arm_heart_beats(uint32_t send_ms, uint32_t receive_ms) {
     send_interval_ms_ = send_ms;
-    receive_ttl_ms_ = static_cast<uint32_t>(receive_ms
-                                            * acceptor_->heart_beat_to_connection_ttl_modifier);
+    receive_ttl_ms_ =
+        static_cast<uint32_t>(receive_ms * acceptor_->heart_beat_to_connection_ttl_modifier);
     if (send_interval_ms_ > 0) {
         on_send_tick();
     }

@@ -34,9 +34,13 @@ public:
     using close_hook = std::function<void(uint64_t id)>;
 
     /// `acceptor` is shared with the acceptor, so the connection may outlive it.
-    connection(tcp::socket socket, uint64_t id, std::shared_ptr<server_context> ctx,
-               std::shared_ptr<const config::acceptor_config> acceptor, caf::actor_system& sys,
-               server_actor server, close_hook on_close);
+    connection(tcp::socket socket,
+               uint64_t id,
+               std::shared_ptr<server_context> ctx,
+               std::shared_ptr<const config::acceptor_config> acceptor,
+               caf::actor_system& sys,
+               server_actor server,
+               close_hook on_close);
 
     /// Starts reading and the CONNECT timer.
     void start();

@@ -39,8 +39,8 @@ caf::result<address_actor> lookup(server_ptr self, std::string& name, bool creat
     // A new address makes its anycast queue on first use (address.cpp, ensure_anycast).
     if (settings.auto_create_queues
         && st.ctx->queue_count.load(std::memory_order_relaxed) >= cfg.max_auto_created_queues) {
-        st.ctx->log->info("address_refused address={} reason=max-auto-created-queues max={}",
-                          name, cfg.max_auto_created_queues);
+        st.ctx->log->info("address_refused address={} reason=max-auto-created-queues max={}", name,
+                          cfg.max_auto_created_queues);
         return caf::make_error(errc::limit_reached, std::string{"max-auto-created-queues"},
                                uint64_t{cfg.max_auto_created_queues});
     }

@@ -67,7 +67,10 @@ std::string reason_of(const caf::error& e) {
 }
 
 /// ERROR naming the limit `key` the frame `f` reached (docs/stomp.md, "Limits"), then close.
-void fail_limit(session_ptr self, std::string_view key, uint64_t value, const std::string& detail,
+void fail_limit(session_ptr self,
+                std::string_view key,
+                uint64_t value,
+                const std::string& detail,
                 const stomp::frame* f) {
     self->state.ctx->wire_log->info("session_limit session={} key={} value={}",
                                     self->state.params.id, key, value);
@@ -220,8 +223,7 @@ void with_address(session_ptr self, const destination_ref& d, F then) {
                 if (auto limit = limit_of(e)) {
                     self->state.ctx->wire_log->info("session_limit session={} address={} {}",
                                                     self->state.params.id, d.address, *limit);
-                    fail(self, *limit,
-                         "the node may not create the address '" + d.address + "'");
+                    fail(self, *limit, "the node may not create the address '" + d.address + "'");
                 } else {
                     fail(self, "no such destination '" + d.address + "'", reason_of(e));
                 }
@@ -282,8 +284,7 @@ void on_send(session_ptr self, stomp::frame& f) {
         if (t.body_bytes + f.body.size() > lim.max_bytes_per_transaction) {
             return fail_limit(self, "max-bytes-per-transaction", lim.max_bytes_per_transaction,
                               "transaction '" + *tx + "' holds " + std::to_string(t.body_bytes)
-                                  + " body bytes; this SEND adds "
-                                  + std::to_string(f.body.size()),
+                                  + " body bytes; this SEND adds " + std::to_string(f.body.size()),
                               &f);
         }
         ++t.messages;
@@ -341,10 +342,9 @@ void on_subscribe(session_ptr self, stomp::frame& f) {
     }
     const auto& lim = st.params.limits;
     if (st.subs.size() >= lim.max_subscriptions_per_session) {
-        return fail_limit(self, "max-subscriptions-per-session", lim.max_subscriptions_per_session,
-                          "the session already has " + std::to_string(st.subs.size())
-                              + " subscriptions",
-                          &f);
+        return fail_limit(
+            self, "max-subscriptions-per-session", lim.max_subscriptions_per_session,
+            "the session already has " + std::to_string(st.subs.size()) + " subscriptions", &f);
     }
     session_state::subscription s;
     s.id = idh != nullptr ? *idh : *dest;
@@ -376,8 +376,7 @@ void on_subscribe(session_ptr self, stomp::frame& f) {
     if (s.window > lim.max_prefetch_count) {
         // Refused rather than clamped: the client would count on a window it does not have.
         return fail_limit(self, "max-prefetch-count", lim.max_prefetch_count,
-                          "the SUBSCRIBE asked for a prefetch of " + std::to_string(s.window),
-                          &f);
+                          "the SUBSCRIBE asked for a prefetch of " + std::to_string(s.window), &f);
     }
     // Every subscription on a topic gets a queue of its own (a durable one coming back finds
     // its queue again, but is counted like a new one).
@@ -406,8 +405,8 @@ void on_subscribe(session_ptr self, stomp::frame& f) {
         auto& st = self->state;
         st.waiting = true;
         s.addr = a;
-        self->request(a, st.ctx->request_timeout(), bind_atom::value, s.dest.routing,
-                      s.queue_name, s.durable)
+        self->request(a, st.ctx->request_timeout(), bind_atom::value, s.dest.routing, s.queue_name,
+                      s.durable)
             .then(
                 [self, s, rid](queue_actor& q) mutable {
                     auto& st = self->state;
@@ -549,7 +548,9 @@ struct commit_run {
 /// and must not hold the messages for ever. `journal_rollback` is false when the commit record
 /// may be on its way to the disk (its append timed out), since the outcome is then unknown.
 /// A session whose connection closed meanwhile cleans up now.
-void commit_end(session_ptr self, const std::shared_ptr<commit_run>& run, bool commit,
+void commit_end(session_ptr self,
+                const std::shared_ptr<commit_run>& run,
+                bool commit,
                 bool journal_rollback = true) {
     auto& st = self->state;
     if (!commit && journal_rollback && st.ctx->journal) {
@@ -860,6 +861,21 @@ void on_closed(session_ptr self) {
     self->quit();
 }
 
+/// The server stopped: end now, whatever the connection or a COMMIT is doing (the addresses
+/// went with the server), and close the connection if it is still open.
+void on_down(session_ptr self, const caf::down_msg& dm) {
+    auto& st = self->state;
+    if (dm.source != st.server) {
+        return;
+    }
+    st.ctx->wire_log->debug("session_server_down session={}", st.params.id);
+    if (st.conn) {
+        st.conn->post_shutdown();
+        st.conn.reset();
+    }
+    self->quit();
+}
+
 } // namespace
 
 session_actor::behavior_type session(session_ptr self, std::shared_ptr<server_context> ctx,
@@ -875,18 +891,7 @@ session_actor::behavior_type session(session_ptr self, std::shared_ptr<server_co
     // whose shutdown timed out, an io_context that stopped first), so it cannot keep
     // ~actor_system waiting.
     self->monitor(st.server);
-    self->set_down_handler([self](caf::down_msg& dm) {
-        auto& st = self->state;
-        if (dm.source != st.server) {
-            return;
-        }
-        st.ctx->wire_log->debug("session_server_down session={}", st.params.id);
-        if (st.conn) {
-            st.conn->post_shutdown();
-            st.conn.reset();
-        }
-        self->quit();
-    });
+    self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
     return {
         [self](frames_atom, std::vector<stomp::frame>& frames, uint64_t bytes) {
             auto& st = self->state;

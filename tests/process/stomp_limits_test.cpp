@@ -21,8 +21,8 @@ std::string connect_frame_of_size(size_t size) {
 }
 
 /// A SEND frame in transaction `tx`, with a receipt when `receipt` is not empty.
-stomp::frame tx_send(const std::string& tx, const std::string& body,
-                     const std::string& receipt = "") {
+stomp::frame
+tx_send(const std::string& tx, const std::string& body, const std::string& receipt = "") {
     stomp::frame f;
     f.cmd = command::send;
     f.add("destination", "/queue/tx");
@@ -145,8 +145,7 @@ TEST_CASE("stomp: limits: SUBSCRIBE beyond max-subscriptions-per-session gets ER
 
 TEST_CASE("stomp: limits: a prefetch of max-prefetch-count is served, one more gets ERROR and "
           "close (not clamped)") {
-    ACTORMQ_START_NODE(node,
-                       node_config("default-prefetch-count = 5\nmax-prefetch-count = 5\n"));
+    ACTORMQ_START_NODE(node, node_config("default-prefetch-count = 5\nmax-prefetch-count = 5\n"));
     stomp_client c;
     login(c, node);
     subscribe(c, "/queue/p", "1", "auto", {{"prefetch-count", "5"}});

@@ -400,7 +400,7 @@ TEST_CASE("config: load: an out-of-range port names file, line and key") {
           });
 }
 
-TEST_CASE("config: load: the client limits are rejected below their bounds, with file:line:col and key") {
+TEST_CASE("config: load: client limits below their bounds name file:line:col and key") {
     auto errors = errors_of(std::string{R"(max-auto-created-addresses = 0
 max-auto-created-queues = 0
 [acceptors.stomp]
