@@ -512,6 +512,20 @@ const std::vector<field<acceptor_config>>& acceptor_fields() {
         {"read-window-bytes", integer_field<A, uint32_t, &A::read_window_bytes, 1>},
         {"connect-timeout-ms", integer_field<A, uint32_t, &A::connect_timeout_ms, 1>},
         {"max-connections", integer_field<A, uint32_t, &A::max_connections, 1>},
+        {"max-frame-bytes-before-connect",
+         integer_field<A, uint64_t, &A::max_frame_bytes_before_connect, 64, int64_max>},
+        {"max-transactions-per-session",
+         integer_field<A, uint32_t, &A::max_transactions_per_session, 1>},
+        {"max-messages-per-transaction",
+         integer_field<A, uint32_t, &A::max_messages_per_transaction, 1>},
+        {"max-bytes-per-transaction",
+         integer_field<A, uint64_t, &A::max_bytes_per_transaction, 1, int64_max>},
+        {"max-subscriptions-per-session",
+         integer_field<A, uint32_t, &A::max_subscriptions_per_session, 1>},
+        {"max-prefetch-count", integer_field<A, uint32_t, &A::max_prefetch_count, 1>},
+        {"max-pending-output-bytes",
+         integer_field<A, uint64_t, &A::max_pending_output_bytes, 1024, int64_max>},
+        {"write-timeout-ms", integer_field<A, uint32_t, &A::write_timeout_ms, 1>},
     };
     return fields;
 }
@@ -528,6 +542,18 @@ std::optional<acceptor_config> read_acceptor(context& ctx, const member& entry) 
         return std::nullopt;
     }
     read_fields(ctx, *body, entry.path, acceptor_fields(), {}, acceptor);
+    if (acceptor.default_prefetch_count > acceptor.max_prefetch_count
+        && !has_error_under(ctx, entry.path + ".")) {
+        // Point at whichever of the two is written down (max-prefetch-count first).
+        auto at = find_member(*body, "max-prefetch-count", entry.path);
+        if (!at) {
+            at = find_member(*body, "default-prefetch-count", entry.path);
+        }
+        report(ctx, at ? *at : entry,
+               "default-prefetch-count (" + std::to_string(acceptor.default_prefetch_count)
+                   + ") must not exceed max-prefetch-count ("
+                   + std::to_string(acceptor.max_prefetch_count) + ")");
+    }
     return acceptor;
 }
 
@@ -937,6 +963,9 @@ const std::vector<field<node_config>>& root_fields() {
         {"scheduler-moderate-poll-attempts",
          integer_field<N, uint32_t, &N::scheduler_moderate_poll_attempts, 0>},
         {"request-timeout-ms", integer_field<N, uint32_t, &N::request_timeout_ms, 1>},
+        {"max-auto-created-addresses",
+         integer_field<N, uint32_t, &N::max_auto_created_addresses, 1>},
+        {"max-auto-created-queues", integer_field<N, uint32_t, &N::max_auto_created_queues, 1>},
         {"security-enabled", read_security_enabled},
         {"persistence-enabled", journal_bool<bool, &journal_config::persistence_enabled>},
         {"journal-directory", read_journal_directory},

@@ -59,6 +59,24 @@ struct acceptor_config {
     uint32_t connect_timeout_ms = 10000;
     /// Most client connections at once on this acceptor.
     uint32_t max_connections = 10000;
+    /// Largest frame accepted before CONNECT completed, so a client that never logs in can
+    /// make the server buffer only this much (max-frame-bytes applies after CONNECT).
+    uint64_t max_frame_bytes_before_connect = 64 * 1024;
+    /// Most transactions one session may have begun and not yet committed or aborted.
+    uint32_t max_transactions_per_session = 16;
+    /// Most SENDs one transaction may hold until COMMIT.
+    uint32_t max_messages_per_transaction = 10000;
+    /// Most body bytes of the SENDs one transaction may hold until COMMIT.
+    uint64_t max_bytes_per_transaction = 16 * 1024 * 1024;
+    /// Most subscriptions one session may have at once.
+    uint32_t max_subscriptions_per_session = 1000;
+    /// Largest prefetch a SUBSCRIBE may ask for; a larger one gets ERROR.
+    uint32_t max_prefetch_count = 10000;
+    /// Most bytes a connection may hold for a client that does not read them fast enough; at
+    /// the bound its output is replaced by ERROR and the connection closes.
+    uint64_t max_pending_output_bytes = 64 * 1024 * 1024;
+    /// Milliseconds a write to the client may make no progress before the connection closes.
+    uint32_t write_timeout_ms = 30000;
 };
 
 /// One user allowed to connect. TOML: [security.users.NAME].
@@ -189,6 +207,13 @@ struct node_config {
     uint32_t scheduler_moderate_poll_attempts = 0;
     /// Milliseconds a request between actors may take before it fails.
     uint32_t request_timeout_ms = 5000;
+    /// Most addresses that may exist on the node (all are created on a client's first use or
+    /// restored from the journal); a SEND or SUBSCRIBE that would create one more gets ERROR.
+    uint32_t max_auto_created_addresses = 10000;
+    /// Most queues that may exist on the node (anycast, subscription and durable subscription
+    /// queues, including restored ones); a SEND or SUBSCRIBE that would create one more gets
+    /// ERROR.
+    uint32_t max_auto_created_queues = 100000;
 
     journal_config journal;
     std::vector<acceptor_config> acceptors;

@@ -5,158 +5,208 @@
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <future>
 
 namespace actormq {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-acceptor::acceptor(asio::io_context& ioc, std::shared_ptr<server_context> ctx,
-                   config::acceptor_config cfg, caf::actor_system& sys, server_actor server)
-    : ioc_(ioc),
-      ctx_(std::move(ctx)),
-      cfg_(std::move(cfg)),
-      sys_(sys),
-      server_(std::move(server)),
-      strand_(asio::make_strand(ioc)),
-      socket_(strand_),
-      retry_timer_(strand_) {
-    registry_->counter = ctx_->connections;
+struct acceptor::state {
+    state(asio::io_context& io,
+          std::shared_ptr<server_context> c,
+          std::shared_ptr<const config::acceptor_config> a,
+          caf::actor_system& s,
+          server_actor srv)
+        : ioc(io),
+          ctx(std::move(c)),
+          cfg(std::move(a)),
+          sys(s),
+          server(std::move(srv)),
+          strand(asio::make_strand(io)),
+          socket(strand),
+          retry_timer(strand) {}
+
+    asio::io_context& ioc;
+    std::shared_ptr<server_context> ctx;
+    /// Shared with every connection, which reads it for its whole life.
+    std::shared_ptr<const config::acceptor_config> cfg;
+    caf::actor_system& sys;
+    server_actor server;
+    /// The listening socket and the retry timer are touched only on this strand: with several
+    /// io threads, an accept completing and shutdown() closing the socket never overlap.
+    asio::strand<asio::io_context::executor_type> strand;
+    tcp::acceptor socket;
+    asio::steady_timer retry_timer;
+    std::mutex mtx;
+    std::condition_variable all_closed;
+    std::unordered_map<uint64_t, std::shared_ptr<connection>> connections;
+    /// Set by shutdown() under `mtx`: no connection is added after it, so the ones shutdown()
+    /// closes are all there are.
+    bool stopping = false;
+};
+
+namespace {
+
+using state_ptr = std::shared_ptr<acceptor::state>;
+
+/// A connection's close hook: it holds the state weakly, so a connection that closes after
+/// the acceptor and its state are gone does nothing.
+void forget(const std::weak_ptr<acceptor::state>& weak, uint64_t id) {
+    auto st = weak.lock();
+    if (!st) {
+        return;
+    }
+    std::lock_guard<std::mutex> guard{st->mtx};
+    if (st->connections.erase(id) > 0) {
+        st->ctx->connections->fetch_sub(1, std::memory_order_relaxed);
+    }
+    if (st->connections.empty()) {
+        st->all_closed.notify_all();
+    }
 }
 
-std::string acceptor::open() {
-    boost::system::error_code ec;
-    auto addr = asio::ip::make_address(cfg_.host, ec);
+void do_accept(const state_ptr& st);
+
+/// One accepted socket (or an accept error), on the acceptor's strand.
+void on_accept(const state_ptr& st, const boost::system::error_code& ec, tcp::socket sock) {
+    // shutdown() closed the socket: the pending accept completes with operation_aborted and
+    // the loop ends here.
+    if (ec == asio::error::operation_aborted || !st->socket.is_open()) {
+        return;
+    }
     if (ec) {
-        return "invalid host '" + cfg_.host + "': " + ec.message();
-    }
-    tcp::endpoint ep{addr, cfg_.port};
-    socket_.open(ep.protocol(), ec);
-    if (!ec) {
-        socket_.set_option(tcp::acceptor::reuse_address(true), ec);
-    }
-    if (!ec) {
-        socket_.bind(ep, ec);
-    }
-    if (!ec) {
-        socket_.listen(asio::socket_base::max_listen_connections, ec);
-    }
-    if (ec) {
-        return "cannot listen on " + cfg_.host + ":" + std::to_string(cfg_.port) + ": "
-               + ec.message();
-    }
-    port_ = socket_.local_endpoint().port();
-    return {};
-}
-
-void acceptor::start() {
-    ctx_->log->info("acceptor_listening name={} protocol={} host={} port={}", cfg_.name,
-                    cfg_.protocol, cfg_.host, port_);
-    {
-        std::lock_guard<std::mutex> guard{registry_->mtx};
-        accept_loop_running_ = true;
-    }
-    asio::post(strand_, [this] { do_accept(); });
-}
-
-void acceptor::do_accept() {
-    socket_.async_accept(asio::make_strand(ioc_),
-                         asio::bind_executor(strand_, [this](const boost::system::error_code& ec,
-                                                             tcp::socket sock) {
-                             on_accept(ec, std::move(sock));
-                         }));
-}
-
-void acceptor::on_accept(const boost::system::error_code& ec, tcp::socket sock) {
-    // The loop ends when shutdown() closed the socket (the pending accept then completes with
-    // operation_aborted) or set `stopping`; nothing of this object is touched afterwards.
-    if (ec == asio::error::operation_aborted || !socket_.is_open()) {
-        return accept_loop_ended();
-    }
-    if (ec) {
-        // Out of descriptors, or a client that gave up before accept: wait a little instead of
-        // spinning on an error that repeats at once.
-        ctx_->log->warn("accept_failed name={} error=\"{}\"", cfg_.name, ec.message());
-        retry_timer_.expires_after(std::chrono::milliseconds(100));
-        retry_timer_.async_wait([this](const boost::system::error_code& e) {
-            if (e || !socket_.is_open()) {
-                return accept_loop_ended();
+        // Out of descriptors, or a client that gave up before accept: retry after a pause
+        // rather than spin on an error that repeats at once.
+        st->ctx->log->warn("accept_failed name={} error=\"{}\"", st->cfg->name, ec.message());
+        st->retry_timer.expires_after(std::chrono::milliseconds(100));
+        st->retry_timer.async_wait([st](const boost::system::error_code& e) {
+            if (!e && st->socket.is_open()) {
+                do_accept(st);
             }
-            do_accept();
         });
         return;
     }
-    auto id = ctx_->next_session_id.fetch_add(1, std::memory_order_relaxed);
+    auto id = st->ctx->next_session_id.fetch_add(1, std::memory_order_relaxed);
     std::shared_ptr<connection> conn;
     {
-        auto& reg = *registry_;
-        std::lock_guard<std::mutex> guard{reg.mtx};
-        if (reg.stopping) {
-            // shutdown() has begun: this client is not served (its socket closes here).
-        } else if (reg.connections.size() >= cfg_.max_connections) {
-            ctx_->log->warn("connection_refused name={} reason=max-connections", cfg_.name);
+        std::lock_guard<std::mutex> guard{st->mtx};
+        if (st->stopping) {
+            return; // Not served: the socket closes here.
+        }
+        if (st->connections.size() >= st->cfg->max_connections) {
+            st->ctx->log->warn("connection_refused name={} reason=max-connections",
+                               st->cfg->name);
         } else {
-            conn = std::make_shared<connection>(std::move(sock), id, ctx_, cfg_, sys_, server_,
-                                                [reg = registry_](uint64_t i) { reg->forget(i); });
-            reg.connections.emplace(id, conn);
-            reg.counter->fetch_add(1, std::memory_order_relaxed);
+            std::weak_ptr<acceptor::state> weak = st;
+            conn = std::make_shared<connection>(std::move(sock), id, st->ctx, st->cfg, st->sys,
+                                                st->server,
+                                                [weak](uint64_t i) { forget(weak, i); });
+            st->connections.emplace(id, conn);
+            st->ctx->connections->fetch_add(1, std::memory_order_relaxed);
         }
     }
     if (conn) {
         conn->start();
     }
-    do_accept();
+    do_accept(st);
 }
 
-void acceptor::accept_loop_ended() {
-    std::lock_guard<std::mutex> guard{registry_->mtx};
-    accept_loop_running_ = false;
-    accept_loop_done_.notify_all();
+void do_accept(const state_ptr& st) {
+    st->socket.async_accept(
+        asio::make_strand(st->ioc),
+        asio::bind_executor(st->strand, [st](const boost::system::error_code& ec,
+                                             tcp::socket sock) {
+            on_accept(st, ec, std::move(sock));
+        }));
 }
 
-void acceptor::registry::forget(uint64_t id) {
-    std::lock_guard<std::mutex> guard{mtx};
-    if (connections.erase(id) > 0) {
-        counter->fetch_sub(1, std::memory_order_relaxed);
+} // namespace
+
+acceptor::acceptor(asio::io_context& ioc,
+                   std::shared_ptr<server_context> ctx,
+                   config::acceptor_config cfg,
+                   caf::actor_system& sys,
+                   server_actor server)
+    : state_(
+        std::make_shared<state>(ioc,
+                                std::move(ctx),
+                                std::make_shared<const config::acceptor_config>(std::move(cfg)),
+                                sys,
+                                std::move(server))) {}
+
+std::string acceptor::open() {
+    const auto& cfg = *state_->cfg;
+    auto& socket = state_->socket;
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(cfg.host, ec);
+    if (ec) {
+        return "invalid host '" + cfg.host + "': " + ec.message();
     }
-    if (connections.empty()) {
-        all_closed.notify_all();
+    tcp::endpoint ep{addr, cfg.port};
+    socket.open(ep.protocol(), ec);
+    if (!ec) {
+        socket.set_option(tcp::acceptor::reuse_address(true), ec);
     }
+    if (!ec) {
+        socket.bind(ep, ec);
+    }
+    if (!ec) {
+        socket.listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+        return "cannot listen on " + cfg.host + ":" + std::to_string(cfg.port) + ": "
+               + ec.message();
+    }
+    port_ = socket.local_endpoint().port();
+    return {};
+}
+
+void acceptor::start() {
+    const auto& cfg = *state_->cfg;
+    state_->ctx->log->info("acceptor_listening name={} protocol={} host={} port={}", cfg.name,
+                           cfg.protocol, cfg.host, port_);
+    asio::post(state_->strand, [st = state_] { do_accept(st); });
+}
+
+const config::acceptor_config& acceptor::config() const {
+    return *state_->cfg;
 }
 
 size_t acceptor::connection_count() const {
-    std::lock_guard<std::mutex> guard{registry_->mtx};
-    return registry_->connections.size();
+    std::lock_guard<std::mutex> guard{state_->mtx};
+    return state_->connections.size();
 }
 
 void acceptor::shutdown() {
-    auto& reg = *registry_;
+    auto st = state_;
     {
-        std::lock_guard<std::mutex> guard{reg.mtx};
-        reg.stopping = true;
+        std::lock_guard<std::mutex> guard{st->mtx};
+        st->stopping = true;
     }
-    // The socket and the timer belong to the strand. Closing them ends the accept loop: its
-    // pending handler runs once more (operation_aborted) and reports the end. That always
-    // happens while the io threads run, which they do until the node has stopped every
-    // acceptor, so this wait cannot hang.
-    asio::post(strand_, [this] {
+    // Closed on the strand (the socket is not thread-safe); this ends the accept loop. The
+    // io threads run until every acceptor has stopped, so the posted close always runs.
+    std::promise<void> closed;
+    asio::post(st->strand, [st, &closed] {
         boost::system::error_code ignored;
-        socket_.close(ignored);
-        retry_timer_.cancel();
+        st->socket.close(ignored);
+        st->retry_timer.cancel();
+        closed.set_value();
     });
-    std::unique_lock<std::mutex> guard{reg.mtx};
-    accept_loop_done_.wait(guard, [this] { return !accept_loop_running_; });
-    // No connection is added from here on; close those there are.
-    for (auto& [id, c] : reg.connections) {
+    closed.get_future().wait();
+    std::unique_lock<std::mutex> guard{st->mtx};
+    for (auto& [id, c] : st->connections) {
         c->post_shutdown();
     }
-    // Bounded: a connection that does not close in time keeps only the registry alive, never
-    // this acceptor (its close hook holds the registry).
-    reg.all_closed.wait_for(guard, std::chrono::seconds(5), [&reg] {
-        return reg.connections.empty();
-    });
+    if (!st->all_closed.wait_for(guard, std::chrono::seconds(5),
+                                 [&st] { return st->connections.empty(); })) {
+        // Their sessions still end: each session monitors the server actor, which stops next.
+        st->ctx->log->warn("acceptor_shutdown_timeout name={} open_connections={}", st->cfg->name,
+                           st->connections.size());
+    }
 }
 
 } // namespace actormq

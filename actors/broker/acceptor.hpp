@@ -1,13 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-#include "actors/fwd.hpp"
 #include "actors/broker/server_context.hpp"
+#include "actors/fwd.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 
 #include <atomic>
 #include <condition_variable>
@@ -25,10 +23,17 @@ namespace actormq {
 class connection;
 
 /// One listening socket on the Asio threads; creates a `connection` per client.
+///
+/// Everything its Asio handlers and its connections' close hooks touch lives in a shared
+/// `state`, so a handler that runs after `shutdown` (or a connection that closes after the
+/// acceptor is gone) never reaches freed memory.
 class acceptor {
 public:
-    acceptor(boost::asio::io_context& ioc, std::shared_ptr<server_context> ctx,
-             config::acceptor_config cfg, caf::actor_system& sys, server_actor server);
+    acceptor(boost::asio::io_context& ioc,
+             std::shared_ptr<server_context> ctx,
+             config::acceptor_config cfg,
+             caf::actor_system& sys,
+             server_actor server);
 
     /// Binds and listens; returns an empty string or the reason it failed.
     std::string open();
@@ -36,7 +41,8 @@ public:
     /// The bound port (the OS's choice when the config said 0).
     uint16_t port() const { return port_; }
 
-    const config::acceptor_config& config() const { return cfg_; }
+    /// The acceptor's settings.
+    const config::acceptor_config& config() const;
 
     /// Starts accepting.
     void start();
@@ -47,38 +53,12 @@ public:
     /// Connections open right now.
     size_t connection_count() const;
 
+    /// What the acceptor shares with its handlers and its connections.
+    struct state;
+
 private:
-    /// The live connections, shared with each connection's close hook so that a connection
-    /// closing late (after a bounded shutdown gave up on it) never touches a gone acceptor.
-    struct registry {
-        std::mutex mtx;
-        std::condition_variable all_closed;
-        std::unordered_map<uint64_t, std::shared_ptr<connection>> connections;
-        /// Set by shutdown() under `mtx`: no connection is added after it.
-        bool stopping = false;
-        std::shared_ptr<std::atomic<uint64_t>> counter;
-        void forget(uint64_t id);
-    };
-
-    void do_accept();
-    void on_accept(const boost::system::error_code& ec, boost::asio::ip::tcp::socket sock);
-    /// Marks the accept loop as ended (on the strand) and wakes shutdown().
-    void accept_loop_ended();
-
-    boost::asio::io_context& ioc_;
-    std::shared_ptr<server_context> ctx_;
-    config::acceptor_config cfg_;
-    caf::actor_system& sys_;
-    server_actor server_;
-    /// The listening socket and the retry timer are touched only on this strand.
-    boost::asio::strand<boost::asio::io_context::executor_type> strand_;
-    boost::asio::ip::tcp::acceptor socket_;
-    boost::asio::steady_timer retry_timer_;
+    std::shared_ptr<state> state_;
     uint16_t port_ = 0;
-    std::shared_ptr<registry> registry_ = std::make_shared<registry>();
-    /// Whether an accept or a retry wait is outstanding; guarded by registry_->mtx.
-    bool accept_loop_running_ = false;
-    std::condition_variable accept_loop_done_;
 };
 
 } // namespace actormq

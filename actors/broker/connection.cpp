@@ -3,12 +3,12 @@
 
 #include "actors/broker/session.hpp"
 #include "actors/broker/stomp_handshake.hpp"
-
-#include <caf/actor_system.hpp>
-#include <caf/send.hpp>
+#include "protocol/assert.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
 
 namespace actormq {
 
@@ -30,25 +30,30 @@ stomp::parse_limits limits_of(const config::acceptor_config& a) {
 
 } // namespace
 
-connection::connection(tcp::socket socket, uint64_t id, std::shared_ptr<server_context> ctx,
-                       const config::acceptor_config& acceptor, caf::actor_system& sys,
-                       server_actor server, close_hook on_close)
+connection::connection(tcp::socket socket,
+                       uint64_t id,
+                       std::shared_ptr<server_context> ctx,
+                       std::shared_ptr<const config::acceptor_config> acceptor,
+                       caf::actor_system& sys,
+                       server_actor server,
+                       close_hook on_close)
     : socket_(std::move(socket)),
       id_(id),
       ctx_(std::move(ctx)),
-      acceptor_(acceptor),
+      acceptor_(std::move(acceptor)),
       sys_(sys),
       server_(std::move(server)),
       on_close_(std::move(on_close)),
-      parser_(limits_of(acceptor)),
+      parser_(limits_of(*acceptor_)),
       connect_timer_(socket_.get_executor()),
       send_timer_(socket_.get_executor()),
-      receive_timer_(socket_.get_executor()) {}
+      receive_timer_(socket_.get_executor()),
+      write_timer_(socket_.get_executor()) {}
 
 void connection::start() {
     boost::system::error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
-    connect_timer_.expires_after(std::chrono::milliseconds(acceptor_.connect_timeout_ms));
+    connect_timer_.expires_after(std::chrono::milliseconds(acceptor_->connect_timeout_ms));
     connect_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (!ec && !self->connected_ && !self->closing_) {
             self->fail("no CONNECT frame in time", "the client sent no CONNECT or STOMP frame "
@@ -68,7 +73,7 @@ void connection::post_confirm(uint64_t bytes) {
     asio::post(socket_.get_executor(), [self = shared_from_this(), bytes] {
         self->unconfirmed_bytes_ -= std::min(bytes, self->unconfirmed_bytes_);
         if (!self->reading_ && !self->closing_
-            && self->unconfirmed_bytes_ < self->acceptor_.read_window_bytes) {
+            && self->unconfirmed_bytes_ < self->acceptor_->read_window_bytes) {
             self->do_read();
         }
     });
@@ -76,7 +81,7 @@ void connection::post_confirm(uint64_t bytes) {
 
 void connection::post_close(std::string last) {
     asio::post(socket_.get_executor(), [self = shared_from_this(), b = std::move(last)]() mutable {
-        self->write(std::move(b));
+        self->seal(std::move(b));
         self->close_after_write();
     });
 }
@@ -97,6 +102,11 @@ void connection::do_read() {
 
 void connection::on_read(const boost::system::error_code& ec, size_t n) {
     reading_ = false;
+    if (closed_) {
+        // A read that completed just before close() ran (e.g. at shutdown) must not be
+        // parsed: a CONNECT in it would spawn a session nobody tells to close.
+        return;
+    }
     if (ec) {
         close();
         return;
@@ -111,7 +121,7 @@ void connection::on_read(const boost::system::error_code& ec, size_t n) {
     if (!take_frames()) {
         return;
     }
-    if (unconfirmed_bytes_ < acceptor_.read_window_bytes) {
+    if (unconfirmed_bytes_ < acceptor_->read_window_bytes) {
         do_read();
     }
 }
@@ -121,7 +131,18 @@ bool connection::take_frames() {
     std::vector<stomp::frame> batch;
     stomp::frame f;
     bool ok = true;
+    const uint64_t before_connect_max = acceptor_->max_frame_bytes_before_connect;
+    auto too_large_before_connect = [&] {
+        ctx_->wire_log->info("frame_rejected conn={} reason=max-frame-bytes-before-connect "
+                             "max={}",
+                             id_, before_connect_max);
+        fail(limit_message("max-frame-bytes-before-connect", before_connect_max),
+             "a frame sent before CONNECT completed may have at most "
+                 + std::to_string(before_connect_max) + " bytes");
+        return false;
+    };
     for (;;) {
+        size_t buffered_before = parser_.buffered();
         auto st = parser_.next(f);
         if (st == stomp::parser::status::need_more) {
             break;
@@ -131,6 +152,10 @@ bool connection::take_frames() {
             break;
         }
         if (!connected_) {
+            // The bytes this frame took (with any heart-beat EOLs before it).
+            if (buffered_before - parser_.buffered() > before_connect_max) {
+                return too_large_before_connect();
+            }
             if (!on_connect(f)) {
                 return false;
             }
@@ -138,6 +163,10 @@ bool connection::take_frames() {
         }
         batch.push_back(std::move(f));
         f = stomp::frame{};
+    }
+    if (ok && !connected_ && parser_.buffered() > before_connect_max) {
+        // Everything buffered belongs to the first frame, which is not complete yet.
+        return too_large_before_connect();
     }
     if (!batch.empty()) {
         caf::anon_send(session_, frames_atom::value, std::move(batch), unhanded_bytes_);
@@ -153,12 +182,13 @@ bool connection::take_frames() {
 }
 
 bool connection::on_connect(stomp::frame& f) {
+    ACTORMQ_ASSERT(!closed_);
     if (f.cmd != stomp::command::connect && f.cmd != stomp::command::stomp) {
         fail("expected a CONNECT or STOMP frame",
              std::string{"the first frame was "} + std::string{stomp::to_string(f.cmd)});
         return false;
     }
-    auto r = negotiate(f, acceptor_, ctx_->config.security);
+    auto r = negotiate(f, *acceptor_, ctx_->config.security);
     if (!r.accepted) {
         ctx_->wire_log->info("connect_refused conn={} reason=\"{}\"", id_, r.error);
         fail(r.error, "");
@@ -167,11 +197,13 @@ bool connection::on_connect(stomp::frame& f) {
     connected_ = true;
     connect_timer_.cancel();
     parser_.set_version(r.version);
-    session_params p{id_, r.version, r.user, acceptor_.default_prefetch_count, r.client_id};
+    session_params p{id_,         r.version,
+                     r.user,      acceptor_->default_prefetch_count,
+                     r.client_id, limits_of_session(*acceptor_)};
     session_ = sys_.spawn(session, ctx_, server_, shared_from_this(), std::move(p));
     ctx_->sessions->fetch_add(1, std::memory_order_relaxed);
     std::string out;
-    auto reply = connected_frame(r, acceptor_, ctx_->config.name, id_);
+    auto reply = connected_frame(r, *acceptor_, ctx_->config.name, id_);
     if (!ctx_->node_id.empty()) {
         reply.add("node-id", ctx_->node_id);
     }
@@ -190,7 +222,19 @@ bool connection::on_connect(stomp::frame& f) {
 }
 
 void connection::write(std::string bytes) {
-    if (closed_ || bytes.empty()) {
+    if (closed_ || sealed_ || bytes.empty()) {
+        return;
+    }
+    const uint64_t max = acceptor_->max_pending_output_bytes;
+    if (pending_output() + bytes.size() > max) {
+        // The client does not take its frames (style rule 15): drop the queued ones (whole
+        // frames; the write in flight is finished first) and end with ERROR.
+        ctx_->wire_log->info("output_limit conn={} pending={} adding={} max={}", id_,
+                             pending_output(), bytes.size(), max);
+        out_pending_.clear();
+        fail("limit max-pending-output-bytes (" + std::to_string(max) + ") reached",
+             "the client did not read its frames fast enough; the frames not yet written were "
+             "dropped");
         return;
     }
     if (out_pending_.empty()) {
@@ -203,29 +247,82 @@ void connection::write(std::string bytes) {
     }
 }
 
+void connection::seal(std::string last) {
+    if (closed_ || sealed_) {
+        return;
+    }
+    sealed_ = true;
+    // Not bounded by max-pending-output-bytes: it is the last frame, and the bound may be
+    // what it reports.
+    out_pending_.append(last);
+    if (!writing_ && !out_pending_.empty()) {
+        do_write();
+    }
+}
+
+uint64_t connection::pending_output() const {
+    return out_pending_.size() + (out_writing_.size() - write_offset_);
+}
+
 void connection::do_write() {
     writing_ = true;
-    out_writing_.swap(out_pending_);
-    asio::async_write(socket_, asio::buffer(out_writing_),
-                      [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-                          self->writing_ = false;
-                          self->out_writing_.clear();
-                          if (ec) {
-                              self->close();
-                              return;
-                          }
-                          self->written_total_ += n;
-                          self->wrote_since_tick_ = true;
-                          if (self->session_) {
-                              caf::anon_send(self->session_, written_atom::value,
-                                             self->written_total_);
-                          }
-                          if (!self->out_pending_.empty()) {
-                              self->do_write();
-                          } else if (self->closing_) {
-                              self->close_after_write();
-                          }
-                      });
+    if (write_offset_ == out_writing_.size()) {
+        out_writing_.clear();
+        write_offset_ = 0;
+        out_writing_.swap(out_pending_);
+    }
+    arm_write_timer();
+    // write_some rather than async_write: each partial write is progress that restarts the
+    // write timer, so a slow reader is not mistaken for one that stopped.
+    socket_.async_write_some(
+        asio::buffer(out_writing_.data() + write_offset_, out_writing_.size() - write_offset_),
+        [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+            self->on_write(ec, n);
+        });
+}
+
+void connection::on_write(const boost::system::error_code& ec, size_t n) {
+    writing_ = false;
+    if (ec || closed_) {
+        close();
+        return;
+    }
+    write_offset_ += n;
+    written_total_ += n;
+    wrote_since_tick_ = true;
+    if (write_offset_ < out_writing_.size()) {
+        do_write();
+        return;
+    }
+    out_writing_.clear();
+    write_offset_ = 0;
+    if (session_) {
+        caf::anon_send(session_, written_atom::value, written_total_);
+    }
+    if (!out_pending_.empty()) {
+        do_write();
+        return;
+    }
+    ++write_generation_;
+    write_timer_.cancel();
+    if (closing_) {
+        close_after_write();
+    }
+}
+
+void connection::arm_write_timer() {
+    auto generation = ++write_generation_;
+    write_timer_.expires_after(std::chrono::milliseconds(acceptor_->write_timeout_ms));
+    write_timer_.async_wait(
+        [self = shared_from_this(), generation](const boost::system::error_code& ec) {
+            if (ec || generation != self->write_generation_ || !self->writing_ || self->closed_) {
+                return;
+            }
+            // No ERROR: a client that takes no bytes would not read it either.
+            self->ctx_->wire_log->info("write_timeout conn={} pending={} timeout_ms={}", self->id_,
+                                       self->pending_output(), self->acceptor_->write_timeout_ms);
+            self->close();
+        });
 }
 
 void connection::fail(std::string_view message, std::string_view detail) {
@@ -237,7 +334,7 @@ void connection::fail(std::string_view message, std::string_view detail) {
     f.body = std::string{detail};
     std::string out;
     stomp::encode(f, stomp::version::v1_2, out);
-    write(std::move(out));
+    seal(std::move(out));
     close_after_write();
 }
 
@@ -271,6 +368,7 @@ void connection::close() {
     connect_timer_.cancel();
     send_timer_.cancel();
     receive_timer_.cancel();
+    write_timer_.cancel();
     socket_.close(ignored);
     if (session_) {
         caf::anon_send(session_, closed_atom::value);
@@ -284,8 +382,8 @@ void connection::close() {
 
 void connection::arm_heart_beats(uint32_t send_ms, uint32_t receive_ms) {
     send_interval_ms_ = send_ms;
-    receive_ttl_ms_ = static_cast<uint32_t>(receive_ms
-                                            * acceptor_.heart_beat_to_connection_ttl_modifier);
+    receive_ttl_ms_ =
+        static_cast<uint32_t>(receive_ms * acceptor_->heart_beat_to_connection_ttl_modifier);
     if (send_interval_ms_ > 0) {
         on_send_tick();
     }

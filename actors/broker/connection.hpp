@@ -33,9 +33,14 @@ public:
     /// Called on the strand once the connection has closed.
     using close_hook = std::function<void(uint64_t id)>;
 
-    connection(tcp::socket socket, uint64_t id, std::shared_ptr<server_context> ctx,
-               const config::acceptor_config& acceptor, caf::actor_system& sys,
-               server_actor server, close_hook on_close);
+    /// `acceptor` is shared with the acceptor, so the connection may outlive it.
+    connection(tcp::socket socket,
+               uint64_t id,
+               std::shared_ptr<server_context> ctx,
+               std::shared_ptr<const config::acceptor_config> acceptor,
+               caf::actor_system& sys,
+               server_actor server,
+               close_hook on_close);
 
     /// Starts reading and the CONNECT timer.
     void start();
@@ -60,7 +65,13 @@ private:
     bool take_frames();
     bool on_connect(stomp::frame& f);
     void write(std::string bytes);
+    /// Appends the last frame the client gets (ERROR) and drops every later write.
+    void seal(std::string last);
     void do_write();
+    void on_write(const boost::system::error_code& ec, size_t n);
+    void arm_write_timer();
+    /// Bytes held for the client: queued plus the unwritten rest of the write in flight.
+    uint64_t pending_output() const;
     void fail(std::string_view message, std::string_view detail);
     void close_after_write();
     void close();
@@ -72,7 +83,7 @@ private:
     tcp::socket socket_;
     uint64_t id_;
     std::shared_ptr<server_context> ctx_;
-    const config::acceptor_config& acceptor_;
+    std::shared_ptr<const config::acceptor_config> acceptor_;
     caf::actor_system& sys_;
     server_actor server_;
     close_hook on_close_;
@@ -81,7 +92,13 @@ private:
     std::array<char, 64 * 1024> read_buf_{};
     std::string out_pending_;
     std::string out_writing_;
+    /// Bytes of `out_writing_` the socket has taken.
+    size_t write_offset_ = 0;
+    /// Tells a write timer that fires late which write it was armed for.
+    uint64_t write_generation_ = 0;
     bool writing_ = false;
+    /// The last frame is queued; later writes are dropped.
+    bool sealed_ = false;
     bool reading_ = false;
     bool closing_ = false;
     bool closed_ = false;
@@ -100,6 +117,7 @@ private:
     boost::asio::steady_timer connect_timer_;
     boost::asio::steady_timer send_timer_;
     boost::asio::steady_timer receive_timer_;
+    boost::asio::steady_timer write_timer_;
 };
 
 } // namespace actormq

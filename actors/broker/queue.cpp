@@ -248,6 +248,10 @@ queue_actor::behavior_type queue(queue_ptr self, std::shared_ptr<server_context>
     st.stats.routing = args.routing;
     st.durable = args.durable;
     st.enqueue(args.initial);
+    // Counted for max-auto-created-queues while the actor lives, however it ends.
+    st.ctx->queue_count.fetch_add(1, std::memory_order_relaxed);
+    self->attach_functor(
+        [ctx = st.ctx] { ctx->queue_count.fetch_sub(1, std::memory_order_relaxed); });
     self->set_down_handler([self](caf::down_msg& dm) {
         self->state.remove_session(dm.source);
         dispatch(self);

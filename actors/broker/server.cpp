@@ -24,8 +24,25 @@ caf::result<address_actor> lookup(server_ptr self, std::string& name, bool creat
     if (!create) {
         return caf::make_error(errc::no_such_address, name);
     }
-    if (!st.ctx->config.settings_for(name).auto_create_addresses) {
+    const auto& settings = st.ctx->config.settings_for(name);
+    if (!settings.auto_create_addresses) {
         return caf::make_error(errc::auto_create_disabled, name);
+    }
+    // The server creates every address, so this count is exact (recovered ones included).
+    const auto& cfg = st.ctx->config;
+    if (st.addresses.size() >= cfg.max_auto_created_addresses) {
+        st.ctx->log->info("address_refused address={} reason=max-auto-created-addresses max={}",
+                          name, cfg.max_auto_created_addresses);
+        return caf::make_error(errc::limit_reached, std::string{"max-auto-created-addresses"},
+                               uint64_t{cfg.max_auto_created_addresses});
+    }
+    // A new address makes its anycast queue on first use (address.cpp, ensure_anycast).
+    if (settings.auto_create_queues
+        && st.ctx->queue_count.load(std::memory_order_relaxed) >= cfg.max_auto_created_queues) {
+        st.ctx->log->info("address_refused address={} reason=max-auto-created-queues max={}", name,
+                          cfg.max_auto_created_queues);
+        return caf::make_error(errc::limit_reached, std::string{"max-auto-created-queues"},
+                               uint64_t{cfg.max_auto_created_queues});
     }
     auto a = self->spawn<caf::linked>(address, st.ctx, name, std::shared_ptr<address_seed>{});
     st.ctx->log->info("address_created address={}", name);

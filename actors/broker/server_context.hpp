@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 namespace actormq {
 
@@ -59,12 +60,21 @@ struct server_context {
     std::atomic<uint64_t> next_message_id{1};
     std::atomic<uint64_t> next_tx_id{1};
     std::atomic<uint64_t> next_session_id{1};
+    /// Queue actors alive on this server (max-auto-created-queues); each queue adds itself
+    /// when it starts and subtracts when it ends.
+    std::atomic<uint64_t> queue_count{0};
 
     /// The request timeout every actor uses (config `request-timeout-ms`).
     std::chrono::milliseconds request_timeout() const {
         return std::chrono::milliseconds(config.request_timeout_ms);
     }
 };
+
+/// The `message` of the ERROR a client gets when it reaches the limit `key` (docs/stomp.md,
+/// "Limits"): "limit KEY (VALUE) reached".
+inline std::string limit_message(std::string_view key, uint64_t value) {
+    return "limit " + std::string{key} + " (" + std::to_string(value) + ") reached";
+}
 
 /// The bytes an address holds in its queues, shared by the address (which adds on routing)
 /// and its queues (which subtract when a message leaves). Atomic so no actor reads another's

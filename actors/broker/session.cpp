@@ -54,6 +54,42 @@ void fail(session_ptr self, const std::string& message, const std::string& detai
     }
 }
 
+/// A readable name for an error another actor returned: the `errc` name for ours, CAF's
+/// for its own (a request that timed out reads "request_timeout").
+std::string reason_of(const caf::error& e) {
+    if (e.category() == caf::atom("actormq")) {
+        return to_string(static_cast<errc>(e.code()));
+    }
+    if (e == caf::sec::request_timeout) {
+        return to_string(errc::request_timeout);
+    }
+    return caf::to_string(e);
+}
+
+/// ERROR naming the limit `key` the frame `f` reached (docs/stomp.md, "Limits"), then close.
+void fail_limit(session_ptr self,
+                std::string_view key,
+                uint64_t value,
+                const std::string& detail,
+                const stomp::frame* f) {
+    self->state.ctx->wire_log->info("session_limit session={} key={} value={}",
+                                    self->state.params.id, key, value);
+    fail(self, limit_message(key, value), detail, f);
+}
+
+/// The limit an `errc::limit_reached` error names (its context: the key, then the value).
+std::optional<std::string> limit_of(const caf::error& e) {
+    if (e.category() != caf::atom("actormq")
+        || static_cast<errc>(e.code()) != errc::limit_reached) {
+        return std::nullopt;
+    }
+    const auto& ctx = e.context();
+    if (ctx.match_elements<std::string, uint64_t>()) {
+        return limit_message(ctx.get_as<std::string>(0), ctx.get_as<uint64_t>(1));
+    }
+    return std::string{"limit reached"};
+}
+
 /// Emits every RECEIPT whose frame and all frames before it are done.
 void emit_receipts(session_ptr self) {
     auto& st = self->state;
@@ -112,8 +148,11 @@ void route_batches(session_ptr self) {
         auto first = b.first_seq;
         auto bytes = b.bytes;
         const auto& name = b.address;
-        // A route may wait while a BLOCK address is full, for as long as consumers take; the
-        // address is local and linked to the server, so its death still ends the request.
+        // caf::infinite on purpose: a route waits while a BLOCK address is full, for as long as
+        // consumers take, and that wait is the producer's back-pressure (a timeout would turn
+        // BLOCK into FAIL). It cannot keep the session alive: the session quits on closed_atom
+        // (its connection closed) or on the server's down message, and an unanswered route
+        // only holds back this client's later frames (docs/stomp.md, "Limits").
         self->request(b.addr, caf::infinite, route_atom::value, b.routing, std::move(b.msgs))
             .then([self, first, bytes, name = name](route_status s) {
                       on_routed(self, first, bytes, name, s);
@@ -127,7 +166,7 @@ void route_batches(session_ptr self) {
                           fail(self, "no such destination '" + name + "'",
                                "the address was deleted");
                       } else {
-                          fail(self, "cannot route to '" + name + "'", caf::to_string(e));
+                          fail(self, "cannot route to '" + name + "'", reason_of(e));
                       }
                       flush(self);
                   });
@@ -181,10 +220,13 @@ void with_address(session_ptr self, const destination_ref& d, F then) {
                 flush(self);
             },
             [self, d](caf::error& e) {
-                auto reason = e.category() == caf::atom("actormq")
-                                  ? to_string(static_cast<errc>(e.code()))
-                                  : caf::to_string(e);
-                fail(self, "no such destination '" + d.address + "'", reason);
+                if (auto limit = limit_of(e)) {
+                    self->state.ctx->wire_log->info("session_limit session={} address={} {}",
+                                                    self->state.params.id, d.address, *limit);
+                    fail(self, *limit, "the node may not create the address '" + d.address + "'");
+                } else {
+                    fail(self, "no such destination '" + d.address + "'", reason_of(e));
+                }
                 flush(self);
             });
 }
@@ -222,10 +264,31 @@ void on_send(session_ptr self, stomp::frame& f) {
         return;
     }
     const auto* tx = f.find("transaction");
-    if (tx != nullptr && st.transactions.count(*tx) == 0) {
-        fail(self, "unknown transaction '" + *tx + "'", "SEND names a transaction not begun",
-             &f);
-        return;
+    if (tx != nullptr) {
+        auto i = st.transactions.find(*tx);
+        if (i == st.transactions.end()) {
+            fail(self, "unknown transaction '" + *tx + "'", "SEND names a transaction not begun",
+                 &f);
+            return;
+        }
+        // The session holds these messages until COMMIT; no address counts them before.
+        auto& t = i->second;
+        const auto& lim = st.params.limits;
+        if (t.messages + 1 > lim.max_messages_per_transaction) {
+            return fail_limit(self, "max-messages-per-transaction",
+                              lim.max_messages_per_transaction,
+                              "transaction '" + *tx + "' already holds "
+                                  + std::to_string(t.messages) + " messages",
+                              &f);
+        }
+        if (t.body_bytes + f.body.size() > lim.max_bytes_per_transaction) {
+            return fail_limit(self, "max-bytes-per-transaction", lim.max_bytes_per_transaction,
+                              "transaction '" + *tx + "' holds " + std::to_string(t.body_bytes)
+                                  + " body bytes; this SEND adds " + std::to_string(f.body.size()),
+                              &f);
+        }
+        ++t.messages;
+        t.body_bytes += f.body.size();
     }
     auto txid = tx != nullptr ? std::optional<std::string>{*tx} : std::nullopt;
     auto rid = receipt_of(f);
@@ -277,6 +340,12 @@ void on_subscribe(session_ptr self, stomp::frame& f) {
         require(self, f, "id");
         return;
     }
+    const auto& lim = st.params.limits;
+    if (st.subs.size() >= lim.max_subscriptions_per_session) {
+        return fail_limit(
+            self, "max-subscriptions-per-session", lim.max_subscriptions_per_session,
+            "the session already has " + std::to_string(st.subs.size()) + " subscriptions", &f);
+    }
     session_state::subscription s;
     s.id = idh != nullptr ? *idh : *dest;
     s.destination = *dest;
@@ -304,6 +373,19 @@ void on_subscribe(session_ptr self, stomp::frame& f) {
         fail(self, "invalid prefetch", "the prefetch header must be a positive integer", &f);
         return;
     }
+    if (s.window > lim.max_prefetch_count) {
+        // Refused rather than clamped: the client would count on a window it does not have.
+        return fail_limit(self, "max-prefetch-count", lim.max_prefetch_count,
+                          "the SUBSCRIBE asked for a prefetch of " + std::to_string(s.window), &f);
+    }
+    // Every subscription on a topic gets a queue of its own (a durable one coming back finds
+    // its queue again, but is counted like a new one).
+    const auto max_queues = st.ctx->config.max_auto_created_queues;
+    if (d->routing == routing_type::multicast
+        && st.ctx->queue_count.load(std::memory_order_relaxed) >= max_queues) {
+        return fail_limit(self, "max-auto-created-queues", max_queues,
+                          "the node may not create a queue for this subscription", &f);
+    }
     s.key = st.next_key++;
     s.queue_name = "sub." + std::to_string(st.params.id) + "." + std::to_string(s.key);
     if (const auto* name = durable_name(f); name != nullptr && d->routing == routing_type::multicast) {
@@ -323,8 +405,8 @@ void on_subscribe(session_ptr self, stomp::frame& f) {
         auto& st = self->state;
         st.waiting = true;
         s.addr = a;
-        self->request(a, st.ctx->request_timeout(), bind_atom::value, s.dest.routing,
-                      s.queue_name, s.durable)
+        self->request(a, st.ctx->request_timeout(), bind_atom::value, s.dest.routing, s.queue_name,
+                      s.durable)
             .then(
                 [self, s, rid](queue_actor& q) mutable {
                     auto& st = self->state;
@@ -339,7 +421,7 @@ void on_subscribe(session_ptr self, stomp::frame& f) {
                     flush(self);
                 },
                 [self, d = s.dest](caf::error& e) {
-                    fail(self, "cannot subscribe to '" + d.address + "'", caf::to_string(e));
+                    fail(self, "cannot subscribe to '" + d.address + "'", reason_of(e));
                     flush(self);
                 });
     });
@@ -401,7 +483,9 @@ void apply_ack(session_ptr self, uint64_t key, uint64_t ack_id, bool nack) {
     // Receipts after this ACK wait until the queue has made it durable.
     auto seq = st.seq;
     st.outstanding.insert(seq);
-    self->request(s.queue, caf::infinite, ack_atom::value, session_actor{self}, key,
+    // Bounded: the queue answers once the journal has the ack; a queue or journal that does
+    // not answer within request-timeout-ms fails this client with nothing confirmed.
+    self->request(s.queue, st.ctx->request_timeout(), ack_atom::value, session_actor{self}, key,
                   std::move(ids))
         .then(
             [self, seq](uint64_t) {
@@ -411,7 +495,7 @@ void apply_ack(session_ptr self, uint64_t key, uint64_t ack_id, bool nack) {
                 flush(self);
             },
             [self](caf::error& e) {
-                fail(self, "acknowledgement failed", caf::to_string(e));
+                fail(self, "acknowledgement failed", reason_of(e));
                 flush(self);
             });
 }
@@ -454,13 +538,22 @@ struct commit_run {
     std::vector<address_actor> prepared;
     size_t waiting = 0;
     bool duplicate = false;
+    /// commit_end ran; answers that arrive later (after a failure) are ignored.
+    bool ended = false;
 };
 
 /// Ends a COMMIT: the prepared addresses release (commit) or drop (rollback) its messages.
+/// A rollback goes to every address of the transaction, not only those that answered: one
+/// whose answer timed out prepares later (its prepare is ahead of the rollback in its mailbox)
+/// and must not hold the messages for ever. `journal_rollback` is false when the commit record
+/// may be on its way to the disk (its append timed out), since the outcome is then unknown.
 /// A session whose connection closed meanwhile cleans up now.
-void commit_end(session_ptr self, const std::shared_ptr<commit_run>& run, bool commit) {
+void commit_end(session_ptr self,
+                const std::shared_ptr<commit_run>& run,
+                bool commit,
+                bool journal_rollback = true) {
     auto& st = self->state;
-    if (!commit && st.ctx->journal) {
+    if (!commit && journal_rollback && st.ctx->journal) {
         // Its prepared records end here; without this record they would pin their segment.
         journal::record r;
         r.type = journal::record_type::rollback;
@@ -468,14 +561,18 @@ void commit_end(session_ptr self, const std::shared_ptr<commit_run>& run, bool c
         caf::anon_send(st.ctx->journal, append_atom::value, std::vector<journal::record>{r},
                        false);
     }
-    for (const auto& a : run->prepared) {
-        if (commit) {
+    if (commit) {
+        for (const auto& a : run->prepared) {
             self->send(a, commit_atom::value, run->tx_id);
-        } else {
-            self->send(a, rollback_atom::value, run->tx_id);
+        }
+    } else {
+        for (const auto& g : run->groups) {
+            self->send(g.first, rollback_atom::value, run->tx_id);
         }
     }
     run->prepared.clear();
+    run->groups.clear();
+    run->ended = true;
     st.committing = false;
     st.waiting = false;
     if (st.close_deferred) {
@@ -486,8 +583,11 @@ void commit_end(session_ptr self, const std::shared_ptr<commit_run>& run, bool c
 /// A COMMIT that could not finish: nothing of it is released, and the client hears why.
 void commit_failed(session_ptr self, const std::shared_ptr<commit_run>& run,
                    const caf::error& e) {
+    if (run->ended) {
+        return; // An earlier answer of this COMMIT already failed it.
+    }
     commit_end(self, run, false);
-    fail(self, "transaction failed", caf::to_string(e));
+    fail(self, "transaction failed", reason_of(e));
     flush(self);
 }
 
@@ -508,10 +608,20 @@ void commit_record(session_ptr self, const std::shared_ptr<commit_run>& run) {
     r.type = journal::record_type::commit;
     r.payload = journal::encode_payload(journal::tx_payload{run->tx_id});
     bool sync = st.ctx->config.journal.journal_sync_transactional;
-    self->request(st.ctx->journal, caf::infinite, append_atom::value,
+    // Bounded by request-timeout-ms: a journal that stopped (at shutdown it drops what it
+    // holds without answering) would otherwise keep this session, and ~actor_system, waiting.
+    self->request(st.ctx->journal, st.ctx->request_timeout(), append_atom::value,
                   std::vector<journal::record>{r}, sync)
         .then([self, run](uint64_t) { commit_done(self, run); },
-              [self, run](caf::error& e) { commit_failed(self, run, e); });
+              [self, run](caf::error& e) {
+                  // The commit record may still reach the disk: nothing is confirmed, the
+                  // messages are released from memory, and no rollback record contradicts it.
+                  commit_end(self, run, false, false);
+                  fail(self, "transaction outcome unknown",
+                       "the journal did not confirm the commit record (" + reason_of(e)
+                           + "); the transaction may or may not be applied after a restart");
+                  flush(self);
+              });
 }
 
 /// Phase 2: the transaction's acks, journaled with it.
@@ -536,7 +646,7 @@ void commit_acks(session_ptr self, const std::shared_ptr<commit_run>& run) {
                       a.key, std::move(ids), run->tx_id)
             .then(
                 [self, run](bool) {
-                    if (--run->waiting == 0) {
+                    if (--run->waiting == 0 && !run->ended) {
                         commit_record(self, run);
                     }
                 },
@@ -584,10 +694,16 @@ void commit(session_ptr self, const std::string& name, session_state::transactio
     }
     run->waiting = run->groups.size();
     for (auto& [addr, batch] : run->groups) {
-        self->request(addr, caf::infinite, route_atom::value, batch.first,
+        // Bounded by request-timeout-ms, though the address answers at once: preparing waits
+        // neither for room (a transaction is never blocked by max-size-bytes) nor for the
+        // journal (the commit record is what is synced).
+        self->request(addr, st.ctx->request_timeout(), route_atom::value, batch.first,
                       std::move(batch.second), run->tx_id)
             .then(
                 [self, run, a = addr](route_status s) {
+                    if (run->ended) {
+                        return;
+                    }
                     if (s == route_status::duplicate) {
                         run->duplicate = true;
                     } else {
@@ -612,6 +728,13 @@ void on_transaction(session_ptr self, stomp::frame& f) {
         if (i != st.transactions.end()) {
             fail(self, "transaction '" + *tx + "' already begun", "", &f);
             return;
+        }
+        const auto max = st.params.limits.max_transactions_per_session;
+        if (st.transactions.size() >= max) {
+            return fail_limit(self, "max-transactions-per-session", max,
+                              "the session already has " + std::to_string(st.transactions.size())
+                                  + " open transactions",
+                              &f);
         }
         st.transactions.emplace(*tx, session_state::transaction{});
     } else if (i == st.transactions.end()) {
@@ -671,7 +794,7 @@ stomp::frame take_frame(session_state& st) {
 void pump(session_ptr self) {
     auto& st = self->state;
     while (!st.inbox.empty() && !st.waiting && !st.closing
-           && st.outstanding_bytes < static_cast<int64_t>(st.read_window_bytes)) {
+           && st.outstanding_bytes < static_cast<int64_t>(st.params.limits.read_window_bytes)) {
         auto f = take_frame(st);
         ++st.seq;
         handle(self, f);
@@ -738,6 +861,21 @@ void on_closed(session_ptr self) {
     self->quit();
 }
 
+/// The server stopped: end now, whatever the connection or a COMMIT is doing (the addresses
+/// went with the server), and close the connection if it is still open.
+void on_down(session_ptr self, const caf::down_msg& dm) {
+    auto& st = self->state;
+    if (dm.source != st.server) {
+        return;
+    }
+    st.ctx->wire_log->debug("session_server_down session={}", st.params.id);
+    if (st.conn) {
+        st.conn->post_shutdown();
+        st.conn.reset();
+    }
+    self->quit();
+}
+
 } // namespace
 
 session_actor::behavior_type session(session_ptr self, std::shared_ptr<server_context> ctx,
@@ -746,21 +884,14 @@ session_actor::behavior_type session(session_ptr self, std::shared_ptr<server_co
     auto& st = self->state;
     st.ctx = std::move(ctx);
     st.server = std::move(server);
-    // A session ends with its server instance: when the instance stops (SIGTERM, a backup
-    // giving way, a failed journal) its down message reaches every session at once, including
-    // one waiting for an answer its address or journal will never give (CAF 0.17 drops the
-    // response promises an ending actor still holds). Without it such a session kept
-    // ~actor_system waiting for ever (issue 10, item 6). A monitor, not a link: a session that
-    // fails must not take its server down with it.
-    self->monitor(st.server);
-    self->set_down_handler([self](caf::down_msg& dm) {
-        if (dm.source == self->state.server) {
-            self->state.conn.reset();
-            self->quit(dm.reason);
-        }
-    });
     st.conn = std::move(conn);
     st.params = std::move(params);
+    // The session belongs to its server instance: when the server stops (deactivate, node
+    // stop) the session ends even if its connection never reports closed_atom (an acceptor
+    // whose shutdown timed out, an io_context that stopped first), so it cannot keep
+    // ~actor_system waiting.
+    self->monitor(st.server);
+    self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
     return {
         [self](frames_atom, std::vector<stomp::frame>& frames, uint64_t bytes) {
             auto& st = self->state;

@@ -19,6 +19,22 @@ namespace actormq {
 
 class connection;
 
+/// What one session may grow to (its acceptor's keys of the same names, docs/stomp.md
+/// "Limits"). Defaults are those of config::acceptor_config.
+struct session_limits {
+    /// read-window-bytes: frame bytes routed and not yet answered before the session stops
+    /// taking frames (and so, through unconfirmed bytes, the connection stops reading).
+    uint64_t read_window_bytes = 256 * 1024;
+    uint32_t max_transactions_per_session = 16;
+    uint32_t max_messages_per_transaction = 10000;
+    uint64_t max_bytes_per_transaction = 16 * 1024 * 1024;
+    uint32_t max_subscriptions_per_session = 1000;
+    uint32_t max_prefetch_count = 10000;
+};
+
+/// The session limits an acceptor's config sets.
+session_limits limits_of_session(const config::acceptor_config& acceptor);
+
 /// What a connection tells its session when it spawns it after CONNECT.
 struct session_params {
     uint64_t id = 0;
@@ -26,6 +42,7 @@ struct session_params {
     std::string user;
     uint32_t default_prefetch = 1000;
     std::string client_id;
+    session_limits limits;
 };
 
 /// STOMP acknowledgement modes.
@@ -86,6 +103,10 @@ struct session_state {
     struct transaction {
         std::vector<tx_send> sends;
         std::vector<tx_ack> acks;
+        /// SENDs accepted into it and the bytes of their bodies (max-messages-per-transaction,
+        /// max-bytes-per-transaction); counted when the frame is handled.
+        uint64_t messages = 0;
+        uint64_t body_bytes = 0;
     };
 
     /// Messages for one address collected while handling frames, routed as one request.
@@ -116,7 +137,6 @@ struct session_state {
     server_actor server;
     std::shared_ptr<connection> conn;
     session_params params;
-    uint64_t read_window_bytes = 256 * 1024;
 
     // Input side.
     std::deque<stomp::frame> inbox;

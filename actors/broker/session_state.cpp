@@ -37,6 +37,17 @@ std::string temp_address(uint64_t session_id, std::string_view name) {
 
 } // namespace
 
+session_limits limits_of_session(const config::acceptor_config& a) {
+    session_limits l;
+    l.read_window_bytes = a.read_window_bytes;
+    l.max_transactions_per_session = a.max_transactions_per_session;
+    l.max_messages_per_transaction = a.max_messages_per_transaction;
+    l.max_bytes_per_transaction = a.max_bytes_per_transaction;
+    l.max_subscriptions_per_session = a.max_subscriptions_per_session;
+    l.max_prefetch_count = a.max_prefetch_count;
+    return l;
+}
+
 std::optional<destination_ref> session_state::resolve(const std::string& d,
                                                        std::string& error) const {
     destination_ref r;

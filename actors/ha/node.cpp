@@ -679,12 +679,38 @@ void node::stop() {
     *d.stage = "status";
     d.stop_status();
     *d.stage = "io-threads";
+    // Let the io threads run out of work rather than stop them: every socket is closed by now,
+    // so each pending operation completes (operation_aborted) and drops what its handler holds
+    // (a connection, an acceptor's state, and through them the server context with its journal
+    // handle). io_context::stop() left such handlers queued until the io_context's destructor,
+    // which runs after ~actor_system; the journal, a detached actor, then stayed referenced and
+    // ~actor_system waited for its thread for ever (issue 10, item 6; node_stop_stuck
+    // stage=actor-system). Bounded: past 5 s the rest is stopped and logged.
     d.work.reset();
-    d.ioc.stop();
+    auto io_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!d.ioc.stopped() && std::chrono::steady_clock::now() < io_deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (!d.ioc.stopped()) {
+        d.log->warn("io_threads_busy seconds=5 action=stop");
+        d.ioc.stop();
+    }
     for (auto& t : d.io_threads) {
         t.join();
     }
     d.io_threads.clear();
+    // Sessions still ending may post to their connections after the io threads are gone (a
+    // last write, the close that follows their server's down message). Such a handler holds
+    // its connection, and through it the server context and its journal handle; left queued
+    // until the io_context's destructor (after ~actor_system), it kept the journal, a detached
+    // actor, alive, and ~actor_system waited for its thread for ever (issue 10, item 6:
+    // node_stop_stuck stage=actor-system). So: wait for every actor to end, then run what they
+    // posted, on this thread, before the actor system goes.
+    *d.stage = "actors";
+    d.sys.await_all_actors_done();
+    *d.stage = "late-io";
+    d.ioc.restart();
+    d.ioc.poll();
     *d.stage = "actor-system";
 }
 

@@ -70,6 +70,13 @@ TEST_CASE("node: shutdown: SIGTERM under connecting, committing and disconnectin
         for (auto& t : clients) {
             t.join();
         }
+        // ACTORMQ_DEBUG_HANG=1: a node that does not end gets its threads' stacks written to
+        // /tmp/hang-bt.txt (gdb) before the test fails; that is how the hang was found.
+        if (!status && std::getenv("ACTORMQ_DEBUG_HANG") != nullptr) {
+            std::string cmd = "gdb -p " + std::to_string(node.pid())
+                              + " -batch -ex 'thread apply all bt' > /tmp/hang-bt.txt 2>&1";
+            (void)!std::system(cmd.c_str());
+        }
         REQUIRE(status.has_value());
         CHECK(WIFEXITED(*status));
         CHECK(WEXITSTATUS(*status) == 0);

@@ -41,6 +41,8 @@ scheduler-max-threads = 4
 io-threads = 2
 scheduler-moderate-poll-attempts = 3
 request-timeout-ms = 2500
+max-auto-created-addresses = 40
+max-auto-created-queues = 50
 security-enabled = true
 persistence-enabled = false
 journal-directory = "/var/lib/actormq/journal"
@@ -68,6 +70,14 @@ default-prefetch-count = 10
 read-window-bytes = 1024
 connect-timeout-ms = 500
 max-connections = 7
+max-frame-bytes-before-connect = 2048
+max-transactions-per-session = 3
+max-messages-per-transaction = 4
+max-bytes-per-transaction = 5000
+max-subscriptions-per-session = 6
+max-prefetch-count = 11
+max-pending-output-bytes = 8192
+write-timeout-ms = 900
 
 [acceptors.alpha]
 port = 0
@@ -199,6 +209,8 @@ TEST_CASE("config: load: a full file loads with every value") {
     CHECK(config.io_threads == 2);
     CHECK(config.scheduler_moderate_poll_attempts == 3);
     CHECK(config.request_timeout_ms == 2500);
+    CHECK(config.max_auto_created_addresses == 40);
+    CHECK(config.max_auto_created_queues == 50);
     const auto& j = config.journal;
     CHECK_FALSE(j.persistence_enabled);
     CHECK(j.journal_directory == "/var/lib/actormq/journal");
@@ -229,6 +241,14 @@ TEST_CASE("config: load: a full file loads with every value") {
     CHECK(zeta.read_window_bytes == 1024);
     CHECK(zeta.connect_timeout_ms == 500);
     CHECK(zeta.max_connections == 7);
+    CHECK(zeta.max_frame_bytes_before_connect == 2048);
+    CHECK(zeta.max_transactions_per_session == 3);
+    CHECK(zeta.max_messages_per_transaction == 4);
+    CHECK(zeta.max_bytes_per_transaction == 5000);
+    CHECK(zeta.max_subscriptions_per_session == 6);
+    CHECK(zeta.max_prefetch_count == 11);
+    CHECK(zeta.max_pending_output_bytes == 8192);
+    CHECK(zeta.write_timeout_ms == 900);
     CHECK(config.acceptors[1].name == "alpha");
     CHECK(config.acceptors[1].port == 0);
     CHECK(config.acceptors[1].host == "127.0.0.1");
@@ -304,11 +324,11 @@ TEST_CASE("config: docs: every key of the full file has a row in docs/configurat
         INFO("key: " << line.substr(0, equals));
         CHECK(docs.str().find("| `" + line.substr(0, equals) + "` |") != std::string::npos);
     }
-    // Every key the loader knows: 21 top-level, 13 per acceptor, 2 security, 2 per user, 4 per
+    // Every key the loader knows: 23 top-level, 21 per acceptor, 2 security, 2 per user, 4 per
     // address-settings table, 4 of the backup role (the primary's are a subset, and the alias
     // failover-on-server-shutdown is documented with them), 6 cluster of which host and port
     // share their names with acceptor keys, 3 web of which only `enabled` is a new name.
-    CHECK(keys.size() == 51);
+    CHECK(keys.size() == 61);
 }
 
 // -- errors ---------------------------------------------------------------------------------------
@@ -378,6 +398,53 @@ TEST_CASE("config: load: an out-of-range port names file, line and key") {
               "cfg.toml:3:8: acceptors.stomp.port: must be between 0 and 65535, found "
               "70000",
           });
+}
+
+TEST_CASE("config: load: client limits below their bounds name file:line:col and key") {
+    auto errors = errors_of(std::string{R"(max-auto-created-addresses = 0
+max-auto-created-queues = 0
+[acceptors.stomp]
+max-frame-bytes-before-connect = 63
+max-transactions-per-session = 0
+max-messages-per-transaction = 0
+max-bytes-per-transaction = 0
+max-subscriptions-per-session = 0
+max-prefetch-count = 0
+max-pending-output-bytes = 1023
+write-timeout-ms = 0
+)"} + one_user);
+    CHECK(errors
+          == std::vector<std::string>{
+              "cfg.toml:1:30: max-auto-created-addresses: must be at least 1, found 0",
+              "cfg.toml:2:27: max-auto-created-queues: must be at least 1, found 0",
+              "cfg.toml:4:34: acceptors.stomp.max-frame-bytes-before-connect: must be at least "
+              "64, found 63",
+              "cfg.toml:5:32: acceptors.stomp.max-transactions-per-session: must be at least 1, "
+              "found 0",
+              "cfg.toml:6:32: acceptors.stomp.max-messages-per-transaction: must be at least 1, "
+              "found 0",
+              "cfg.toml:7:29: acceptors.stomp.max-bytes-per-transaction: must be at least 1, "
+              "found 0",
+              "cfg.toml:8:33: acceptors.stomp.max-subscriptions-per-session: must be at least 1, "
+              "found 0",
+              "cfg.toml:9:22: acceptors.stomp.max-prefetch-count: must be at least 1, found 0",
+              "cfg.toml:10:28: acceptors.stomp.max-pending-output-bytes: must be at least 1024, "
+              "found 1023",
+              "cfg.toml:11:20: acceptors.stomp.write-timeout-ms: must be at least 1, found 0",
+          });
+}
+
+TEST_CASE("config: load: a default-prefetch-count above max-prefetch-count is rejected") {
+    CHECK(errors_of(std::string{"[acceptors.stomp]\ndefault-prefetch-count = 50\n"
+                                "max-prefetch-count = 20\n"}
+                    + one_user)
+          == std::vector<std::string>{
+              "cfg.toml:3:22: acceptors.stomp.max-prefetch-count: default-prefetch-count (50) "
+              "must not exceed max-prefetch-count (20)"});
+    CHECK(errors_of(std::string{"[acceptors.stomp]\ndefault-prefetch-count = 20000\n"} + one_user)
+          == std::vector<std::string>{
+              "cfg.toml:2:26: acceptors.stomp.default-prefetch-count: default-prefetch-count "
+              "(20000) must not exceed max-prefetch-count (10000)"});
 }
 
 TEST_CASE("config: load: values out of range are rejected with their bounds") {
