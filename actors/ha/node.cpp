@@ -410,6 +410,14 @@ void node::impl::deactivate(bool reserve_again) {
         return;
     }
     auto& in = *current;
+    if (storage_failed && in.srv) {
+        // The journal answered the failed appends before it told us; a stats round through
+        // the server, every address and queue lands behind those answers, so the sessions
+        // hold their ERRORs before the connections close. Bounded by request-timeout-ms.
+        caf::scoped_actor self{sys};
+        self->request(in.srv, current->ctx->request_timeout(), stats_atom::value)
+            .receive([](std::vector<queue_stats>&) {}, [](caf::error&) {});
+    }
     for (auto& acc : in.acceptors) {
         acc->shutdown();
     }

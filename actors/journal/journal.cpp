@@ -134,9 +134,9 @@ caf::error append_error(const journal_state& st) {
     return caf::make_error(errc::journal_failed, st.failure->describe());
 }
 
-/// Latches a failure: one log line naming file, call and errno, and the node is told, which
-/// stops this server instance and exits non-zero (docs/architecture.md, "Failure model"); a
-/// shared-store backup then takes over the journal.
+/// Latches a failure: one log line naming file, call and errno. notify_failure() then tells
+/// the node, which stops this server instance and exits non-zero (docs/architecture.md,
+/// "Failure model"); a shared-store backup then takes over the journal.
 void fail(journal_ptr self, journal_failure f) {
     auto& st = self->state;
     if (st.failure) {
@@ -144,7 +144,14 @@ void fail(journal_ptr self, journal_failure f) {
     }
     st.ctx->log->critical("journal_failed {} action=stop reason=\"{}\"", f.describe(), f.what);
     st.failure = std::move(f);
-    if (st.ctx->on_journal_failure) {
+}
+
+/// Tells the node once, after the failed batch's appends got their errors, so those answers
+/// are on their way to the producers before the node starts closing connections.
+void notify_failure(journal_ptr self) {
+    auto& st = self->state;
+    if (st.failure && !st.failure_reported && st.ctx->on_journal_failure) {
+        st.failure_reported = true;
         st.ctx->on_journal_failure();
     }
 }
@@ -176,6 +183,7 @@ void flush(journal_ptr self) {
             fail(self, std::move(*err));
         }
     }
+    notify_failure(self);
 }
 
 /// Makes sure a flush follows the appends now in the mailbox.

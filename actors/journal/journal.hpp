@@ -53,6 +53,8 @@ struct journal_state {
     /// Set when a write, sync or open failed: every later append fails too (the disk is not
     /// trusted, and a failed fdatasync may have dropped dirty pages for good).
     std::optional<journal_failure> failure;
+    /// Whether the node was told about `failure` (once).
+    bool failure_reported = false;
 
     // Figures for status and benchmarks.
     uint64_t batches = 0;
