@@ -739,6 +739,16 @@ void node::stop() {
     }
     d.io_threads.clear();
     d.stage = "actor-system";
+    if (d.storage_failed) {
+        // Everything durable is settled: the journal is closed and the live lock released.
+        // The actor system's teardown can still wait on an actor (node_stop_stuck
+        // stage=actor-system, issue 10 item 6), and main's watchdog then ends the process with
+        // status 0, which a supervisor would take for a clean stop. A node whose storage
+        // failed must exit 1, so it ends here.
+        d.log->info("node_stopped reason=journal_failed exit=1");
+        spdlog::shutdown();
+        std::_Exit(1);
+    }
 }
 
 } // namespace actormq
