@@ -417,6 +417,15 @@ void node::impl::deactivate(bool reserve_again) {
         caf::scoped_actor self{sys};
         self->request(in.srv, current->ctx->request_timeout(), stats_atom::value)
             .receive([](std::vector<queue_stats>&) {}, [](caf::error&) {});
+        // The sessions still have to turn those answers into ERROR frames, and closing a
+        // connection drops what it has not written yet; a client that got its ERROR closes
+        // by itself. So wait for that, briefly: at most 250 ms, less when every connection
+        // went away. (A connection that flushed its writes before closing would make this
+        // unnecessary.)
+        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
+        while (connections->load() > 0 && std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
     }
     for (auto& acc : in.acceptors) {
         acc->shutdown();
