@@ -6,12 +6,13 @@
 #include "actors/broker/gather.hpp"
 #include "actors/broker/queue.hpp"
 #include "actors/journal/recovery.hpp"
+#include "protocol/assert.hpp"
 #include "protocol/errc.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
-#include <caf/stateful_actor.hpp>
 #include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
@@ -77,8 +78,7 @@ std::vector<journal::record> address_state::records_for(const std::vector<messag
         if (!m->persistent) {
             continue;
         }
-        journal::message_payload p{m->id,      m->address, m->destination,
-                                   m->headers, m->body,    queues};
+        journal::message_payload p{m->id, m->address, m->destination, m->headers, m->body, queues};
         journal::record r;
         r.type = journal::record_type::add_message;
         r.tx_id = tx_id;
@@ -92,7 +92,10 @@ namespace {
 
 using address_ptr = address_actor::stateful_pointer<address_state>;
 
-queue_actor spawn_queue(address_ptr self, std::string name, routing_type routing, bool durable,
+queue_actor spawn_queue(address_ptr self,
+                        std::string name,
+                        routing_type routing,
+                        bool durable,
                         std::vector<message_ptr> initial = {}) {
     auto& st = self->state;
     queue_args args{std::move(name), st.address, routing, durable, std::move(initial)};
@@ -116,41 +119,76 @@ void ensure_anycast(address_ptr self) {
     if (st.anycast || !st.settings.auto_create_queues) {
         return;
     }
-    st.anycast = spawn_queue(self, anycast_queue_name(st.address), routing_type::anycast,
-                             st.durable);
+    st.anycast =
+        spawn_queue(self, anycast_queue_name(st.address), routing_type::anycast, st.durable);
     if (st.durable) {
         journal_binding(self, anycast_queue_name(st.address), routing_type::anycast);
     }
 }
 
-/// Takes messages from the front of `msgs` while the address has room. Duplicates (by their
-/// duplicate-detection id) are dropped; ids of accepted messages are remembered. The room check
-/// is per message, so a batch cannot carry the address past max-size-bytes by more than one.
-std::vector<message_ptr> take_while_room(address_ptr self, std::vector<message_ptr>& msgs,
-                                         size_t copies) {
+/// What take_while_room accepted, and what the messages it dropped as duplicates wait for.
+struct taken {
+    std::vector<message_ptr> accepted;
+    /// The duplicate ids of the accepted messages.
+    std::vector<std::string> dup_ids;
+    /// Pending operations holding ids that dropped messages carried.
+    std::vector<uint64_t> depends_on;
+};
+
+/// Takes messages from the front of `msgs` while the address has room. A message whose
+/// duplicate-detection id is stored already, or is held by an operation on its way to the
+/// journal, or repeats one of this batch, is dropped (in the second case the new operation
+/// depends on the holder, see pending_op::depends_on). The room check is per message, so a
+/// batch cannot carry the address past max-size-bytes by more than one.
+taken take_while_room(address_ptr self, std::vector<message_ptr>& msgs, size_t copies) {
     auto& st = self->state;
     int64_t used = st.usage->bytes.load(std::memory_order_relaxed);
     int64_t bytes = 0;
     size_t n = 0;
-    std::vector<message_ptr> accepted;
+    taken out;
+    std::unordered_set<std::string> batch_ids;
     for (; n < msgs.size(); ++n) {
         const auto* dup = address_state::duplicate_id(*msgs[n]);
-        if (dup != nullptr && st.duplicates.contains(*dup)) {
+        if (dup != nullptr && (st.duplicates.contains(*dup) || batch_ids.count(*dup) != 0)) {
             ++st.duplicates_dropped;
             continue;
+        }
+        if (dup != nullptr) {
+            if (auto it = st.in_flight.find(*dup); it != st.in_flight.end()) {
+                // route_some refused ids held by transactions before calling us.
+                ACTORMQ_ASSERT(!it->second.tx);
+                out.depends_on.push_back(it->second.id);
+                ++st.duplicates_dropped;
+                continue;
+            }
         }
         if (st.usage->max_bytes >= 0 && used + bytes >= st.usage->max_bytes) {
             break;
         }
         if (dup != nullptr) {
-            st.duplicates.insert(*dup);
+            batch_ids.insert(*dup);
+            out.dup_ids.push_back(*dup);
         }
         bytes += msgs[n]->memory_bytes() * static_cast<int64_t>(copies);
-        accepted.push_back(std::move(msgs[n]));
+        out.accepted.push_back(std::move(msgs[n]));
     }
     msgs.erase(msgs.begin(), msgs.begin() + static_cast<ptrdiff_t>(n));
     st.usage->bytes.fetch_add(bytes, std::memory_order_relaxed);
-    return accepted;
+    return out;
+}
+
+/// Forgets the in-flight ids `op` holds; when `stored`, they become duplicates.
+void settle_ids(address_state& st, address_state::pending_op& op, bool stored) {
+    for (auto& id : op.dup_ids) {
+        auto it = st.in_flight.find(id);
+        if (it != st.in_flight.end() && !it->second.tx && it->second.id == op.id) {
+            st.in_flight.erase(it);
+        }
+        if (stored) {
+            st.duplicates.insert(id);
+        }
+    }
+    op.dup_ids.clear();
 }
 
 /// Hands every finished operation at the front to its queues and answers its producer.
@@ -159,6 +197,9 @@ void complete_ready(address_ptr self) {
     while (!st.ops.empty() && st.ops.front().ready) {
         auto op = std::move(st.ops.front());
         st.ops.pop_front();
+        // Its messages are stored (or it failed and has none left): their ids are now
+        // duplicates of something real.
+        settle_ids(st, op, true);
         for (size_t i = 0; !op.msgs.empty() && i < op.targets.size(); ++i) {
             if (i + 1 < op.targets.size()) {
                 self->send(op.targets[i], enqueue_atom::value, op.msgs);
@@ -167,26 +208,74 @@ void complete_ready(address_ptr self) {
             }
         }
         if (op.promise) {
-            op.promise->deliver(op.status);
+            if (op.failure) {
+                op.promise->deliver(*op.failure);
+            } else {
+                op.promise->deliver(op.status);
+            }
         }
     }
 }
 
+/// The journal failed operation `id`: nothing of it is stored, so its messages are dropped,
+/// its ids forgotten, and every request that was dropped as a duplicate of it fails too.
+void op_failed(address_ptr self, uint64_t id, const caf::error& e) {
+    auto& st = self->state;
+    for (auto& o : st.ops) {
+        if (o.id == id) {
+            for (const auto& m : o.msgs) {
+                st.usage->bytes -= m->memory_bytes() * static_cast<int64_t>(o.targets.size());
+            }
+            o.msgs.clear();
+            settle_ids(st, o, false);
+            o.failure = e;
+            o.ready = true;
+        } else if (!o.failure
+                   && std::find(o.depends_on.begin(), o.depends_on.end(), id)
+                          != o.depends_on.end()) {
+            o.failure = e;
+        }
+    }
+    for (auto& b : st.blocked) {
+        if (!b.failure
+            && std::find(b.depends_on.begin(), b.depends_on.end(), id) != b.depends_on.end()) {
+            b.failure = e;
+        }
+    }
+}
+
+/// What the request a new operation answers inherits: the operations its duplicates wait for
+/// and an error one of them already ended with.
+struct op_origin {
+    std::vector<uint64_t> depends_on;
+    std::optional<caf::error> failure;
+};
+
 /// Starts the journal step for accepted messages (if any must be durable) and queues the
 /// operation behind earlier ones.
-void start_op(address_ptr self, routing_type routing, std::vector<queue_actor> targets,
-              std::vector<message_ptr> accepted,
+void start_op(address_ptr self,
+              routing_type routing,
+              std::vector<queue_actor> targets,
+              taken what,
               std::optional<caf::typed_response_promise<route_status>> promise,
-              route_status status) {
+              route_status status,
+              op_origin origin = {}) {
     auto& st = self->state;
-    auto records = st.records_for(accepted, routing);
+    auto records = st.records_for(what.accepted, routing);
     address_state::pending_op op;
     op.id = st.next_op++;
     op.targets = std::move(targets);
-    op.msgs = std::move(accepted);
+    op.msgs = std::move(what.accepted);
     op.promise = std::move(promise);
     op.status = status;
     op.ready = records.empty();
+    op.dup_ids = std::move(what.dup_ids);
+    for (const auto& d : op.dup_ids) {
+        st.in_flight[d] = address_state::id_owner{false, op.id};
+    }
+    op.depends_on = std::move(origin.depends_on);
+    op.depends_on.insert(op.depends_on.end(), what.depends_on.begin(), what.depends_on.end());
+    op.failure = std::move(origin.failure);
     auto id = op.id;
     st.ops.push_back(std::move(op));
     if (records.empty()) {
@@ -194,48 +283,64 @@ void start_op(address_ptr self, routing_type routing, std::vector<queue_actor> t
         return;
     }
     bool sync = st.ctx->config.journal.journal_sync_non_transactional;
-    auto find = [self](uint64_t i) -> address_state::pending_op* {
-        for (auto& o : self->state.ops) {
-            if (o.id == i) {
-                return &o;
-            }
-        }
-        return nullptr;
-    };
+    // No timeout, on purpose: the journal answers every append, with its id once the batch is
+    // synced or with errc::journal_failed (latched after the first failure; its handler
+    // cannot throw). It is a detached actor stopped only by deactivate(), which stops the
+    // server and its linked addresses too, so no address outlives it waiting. A timeout here
+    // would be worse than a wait: the append may still land, and answering an error while
+    // forgetting the ids would let the producer's retry store the message a second time.
     self->request(st.ctx->journal, caf::infinite, append_atom::value, std::move(records), sync)
         .then(
-            [self, id, find](uint64_t) {
-                if (auto* o = find(id)) {
-                    o->ready = true;
+            [self, id](uint64_t) {
+                for (auto& o : self->state.ops) {
+                    if (o.id == id) {
+                        o.ready = true;
+                    }
                 }
                 complete_ready(self);
             },
-            [self, id, find](caf::error& e) {
+            [self, id](caf::error& e) {
                 // The journal cannot write: nothing of this batch is confirmed or delivered.
                 self->state.ctx->log->error("journal_append_failed address={} error=\"{}\"",
                                             self->state.address, caf::to_string(e));
-                if (auto* o = find(id)) {
-                    for (const auto& m : o->msgs) {
-                        self->state.usage->bytes -= m->memory_bytes()
-                                                    * static_cast<int64_t>(o->targets.size());
-                    }
-                    o->msgs.clear();
-                    if (o->promise) {
-                        o->promise->deliver(e);
-                        o->promise.reset();
-                    }
-                    o->ready = true;
-                }
+                op_failed(self, id, e);
                 complete_ready(self);
             });
 }
 
-/// Routes what fits now; returns the messages left over (the address is full).
-std::vector<message_ptr> route_some(address_ptr self, routing_type routing,
+/// A transaction holding the duplicate id of one of `msgs`, if any.
+const std::string* held_by_transaction(const address_state& st,
+                                       const std::vector<message_ptr>& msgs) {
+    for (const auto& m : msgs) {
+        const auto* dup = address_state::duplicate_id(*m);
+        if (dup == nullptr) {
+            continue;
+        }
+        auto it = st.in_flight.find(*dup);
+        if (it != st.in_flight.end() && it->second.tx) {
+            return dup;
+        }
+    }
+    return nullptr;
+}
+
+/// Routes what fits now; returns the messages left over (the address is full). `origin`
+/// collects what the parts routed so far wait for; the last part takes it along.
+std::vector<message_ptr> route_some(address_ptr self,
+                                    routing_type routing,
                                     std::vector<message_ptr>& msgs,
-                                    std::optional<caf::typed_response_promise<route_status>> p,
-                                    route_status status) {
+                                    caf::typed_response_promise<route_status> p,
+                                    route_status status,
+                                    op_origin& origin) {
     auto& st = self->state;
+    if (const auto* id = held_by_transaction(st, msgs)) {
+        // Its first copy belongs to a transaction not committed yet: whether it will be
+        // stored is open, so neither "stored" nor "duplicate" would be true. The producer
+        // hears so and may retry.
+        p.deliver(caf::make_error(errc::duplicate_in_flight, *id));
+        msgs.clear();
+        return {};
+    }
     if (routing == routing_type::anycast) {
         ensure_anycast(self);
     }
@@ -243,12 +348,20 @@ std::vector<message_ptr> route_some(address_ptr self, routing_type routing,
     if (qs.empty()) {
         // Nowhere to go: dropped, as in Artemis.
         msgs.clear();
-        start_op(self, routing, {}, {}, std::move(p), status);
+        start_op(self, routing, {}, {}, std::move(p), status, std::move(origin));
         return {};
     }
-    auto accepted = take_while_room(self, msgs, qs.size());
-    start_op(self, routing, std::move(qs), std::move(accepted),
-             msgs.empty() ? std::move(p) : std::nullopt, status);
+    auto what = take_while_room(self, msgs, qs.size());
+    if (msgs.empty()) {
+        start_op(self, routing, std::move(qs), std::move(what), std::move(p), status,
+                 std::move(origin));
+        return {};
+    }
+    // A part: its producer is answered with the last part, which inherits what this waits for.
+    origin.depends_on.insert(origin.depends_on.end(), what.depends_on.begin(),
+                             what.depends_on.end());
+    what.depends_on.clear();
+    start_op(self, routing, std::move(qs), std::move(what), std::nullopt, status);
     return std::move(msgs);
 }
 
@@ -257,9 +370,14 @@ void drain_blocked(address_ptr self) {
     auto& st = self->state;
     while (!st.blocked.empty()) {
         auto& b = st.blocked.front();
-        auto rest = route_some(self, b.routing, b.msgs, b.promise, route_status::routed);
+        op_origin origin{b.depends_on, b.failure};
+        auto rest = route_some(self, b.routing, b.msgs, b.promise, route_status::routed, origin);
         if (!rest.empty()) {
-            b.msgs = std::move(rest);
+            // route_some may have started operations, but never touched st.blocked.
+            auto& again = st.blocked.front();
+            again.msgs = std::move(rest);
+            again.depends_on = std::move(origin.depends_on);
+            again.failure = std::move(origin.failure);
             return;
         }
         st.blocked.pop_front();
@@ -279,8 +397,8 @@ bool fits(const address_state& st, routing_type routing, const std::vector<messa
     return st.usage->bytes.load(std::memory_order_relaxed) + bytes <= st.usage->max_bytes;
 }
 
-caf::result<route_status> route(address_ptr self, routing_type routing,
-                                std::vector<message_ptr>& msgs) {
+caf::result<route_status>
+route(address_ptr self, routing_type routing, std::vector<message_ptr>& msgs) {
     auto& st = self->state;
     auto policy = st.settings.full_policy;
     if (policy == config::address_full_policy::fail && !fits(st, routing, msgs)) {
@@ -291,11 +409,12 @@ caf::result<route_status> route(address_ptr self, routing_type routing,
     auto p = self->make_response_promise<route_status>();
     if (!st.blocked.empty()) {
         // Producers already waiting go first, so a new batch never overtakes them.
-        st.blocked.push_back({p, routing, std::move(msgs)});
+        st.blocked.push_back({p, routing, std::move(msgs), {}, std::nullopt});
         return p;
     }
     auto status = route_status::routed;
-    auto rest = route_some(self, routing, msgs, p, status);
+    op_origin origin;
+    auto rest = route_some(self, routing, msgs, p, status, origin);
     if (rest.empty()) {
         return p;
     }
@@ -303,17 +422,18 @@ caf::result<route_status> route(address_ptr self, routing_type routing,
         // What fitted is on its way; the rest is dropped, and the producer hears when the
         // accepted part is done.
         rest.clear();
-        start_op(self, routing, {}, {}, p, route_status::dropped);
+        start_op(self, routing, {}, {}, p, route_status::dropped, std::move(origin));
         return p;
     }
     st.ctx->log->info("address_full address={} bytes={} max={} policy=BLOCK", st.address,
                       st.usage->bytes.load(), st.usage->max_bytes);
-    st.blocked.push_back({p, routing, std::move(rest)});
+    st.blocked.push_back(
+        {p, routing, std::move(rest), std::move(origin.depends_on), std::move(origin.failure)});
     return p;
 }
 
-caf::result<queue_actor> bind(address_ptr self, routing_type routing, std::string& name,
-                              bool durable) {
+caf::result<queue_actor>
+bind(address_ptr self, routing_type routing, std::string& name, bool durable) {
     auto& st = self->state;
     if (routing == routing_type::anycast) {
         ensure_anycast(self);
@@ -338,28 +458,39 @@ caf::result<queue_actor> bind(address_ptr self, routing_type routing, std::strin
     return q;
 }
 
-/// Prepares a transaction's messages: all of them, or none when one is a duplicate. Held
-/// messages count against max-size-bytes but are not refused by it (a transaction is never
-/// split; docs/stomp.md §7).
-route_status prepare_tx(address_ptr self, routing_type routing, std::vector<message_ptr>& msgs,
-                        uint64_t tx_id) {
+/// Prepares a transaction's messages: all of them, or none when one is a duplicate (its id is
+/// stored, or repeats one of the transaction) or its id is held by a message not stored yet
+/// (errc::duplicate_in_flight: the client may retry once that is settled). Held messages count
+/// against max-size-bytes but are not refused by it (a transaction is never split;
+/// docs/stomp.md §7). Their ids are held for the transaction until commit or rollback.
+caf::result<route_status>
+prepare_tx(address_ptr self, routing_type routing, std::vector<message_ptr>& msgs, uint64_t tx_id) {
     auto& st = self->state;
     std::unordered_set<std::string> seen;
+    std::vector<std::string> ids;
     for (const auto& m : msgs) {
         const auto* dup = address_state::duplicate_id(*m);
-        if (dup != nullptr && (st.duplicates.contains(*dup) || !seen.insert(*dup).second)) {
+        if (dup == nullptr) {
+            continue;
+        }
+        if (st.duplicates.contains(*dup) || !seen.insert(*dup).second) {
             ++st.duplicates_dropped;
             return route_status::duplicate;
         }
+        if (st.in_flight.count(*dup) != 0) {
+            return caf::make_error(errc::duplicate_in_flight, *dup);
+        }
+        ids.push_back(*dup);
     }
-    for (const auto& id : seen) {
-        st.duplicates.insert(id);
+    for (const auto& id : ids) {
+        st.in_flight[id] = address_state::id_owner{true, tx_id};
     }
     if (routing == routing_type::anycast) {
         ensure_anycast(self);
     }
     auto& held = st.held[tx_id];
     held.targets = st.targets(routing);
+    held.dup_ids = std::move(ids);
     int64_t bytes = 0;
     for (const auto& m : msgs) {
         bytes += m->memory_bytes() * static_cast<int64_t>(held.targets.size());
@@ -374,7 +505,8 @@ route_status prepare_tx(address_ptr self, routing_type routing, std::vector<mess
     return route_status::routed;
 }
 
-/// Releases a prepared transaction's messages to their queues (commit) or drops them.
+/// Releases a prepared transaction's messages to their queues (commit: the session sends it
+/// once the commit record is on disk) or drops them (rollback, also after a failed commit).
 void finish_tx(address_ptr self, uint64_t tx_id, bool commit) {
     auto& st = self->state;
     auto it = st.held.find(tx_id);
@@ -383,6 +515,16 @@ void finish_tx(address_ptr self, uint64_t tx_id, bool commit) {
     }
     auto op = std::move(it->second);
     st.held.erase(it);
+    for (const auto& id : op.dup_ids) {
+        auto f = st.in_flight.find(id);
+        if (f != st.in_flight.end() && f->second.tx && f->second.id == tx_id) {
+            st.in_flight.erase(f);
+        }
+        if (commit) {
+            st.duplicates.insert(id);
+        }
+    }
+    op.dup_ids.clear();
     if (commit) {
         op.id = st.next_op++;
         op.ready = true;
@@ -392,9 +534,6 @@ void finish_tx(address_ptr self, uint64_t tx_id, bool commit) {
     }
     for (const auto& m : op.msgs) {
         st.usage->bytes -= m->memory_bytes() * static_cast<int64_t>(op.targets.size());
-        if (const auto* dup = address_state::duplicate_id(*m)) {
-            st.duplicates.erase(*dup);
-        }
     }
     drain_blocked(self);
 }
@@ -416,8 +555,10 @@ void remove_all(address_ptr self) {
 
 } // namespace
 
-address_actor::behavior_type address(address_ptr self, std::shared_ptr<server_context> ctx,
-                                     std::string name, std::shared_ptr<address_seed> seed) {
+address_actor::behavior_type address(address_ptr self,
+                                     std::shared_ptr<server_context> ctx,
+                                     std::string name,
+                                     std::shared_ptr<address_seed> seed) {
     auto& st = self->state;
     st.ctx = std::move(ctx);
     st.settings = st.ctx->config.settings_for(name);

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "actors/broker/server_context.hpp"
 #include "actors/fwd.hpp"
 #include "actors/journal/recovery.hpp"
-#include "actors/broker/server_context.hpp"
 
 #include <caf/typed_response_promise.hpp>
 
@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -50,6 +51,11 @@ struct address_state {
         caf::typed_response_promise<route_status> promise;
         routing_type routing;
         std::vector<message_ptr> msgs;
+        /// Operations whose duplicates the parts of this request already routed carried
+        /// (see pending_op::depends_on); the last part inherits them.
+        std::vector<uint64_t> depends_on;
+        /// Set when one of those failed: the request is answered with this error.
+        std::optional<caf::error> failure;
     };
 
     /// Accepted messages on their way to their queues: they go once the journal has them,
@@ -61,6 +67,22 @@ struct address_state {
         std::optional<caf::typed_response_promise<route_status>> promise;
         route_status status = route_status::routed;
         bool ready = false;
+        /// The duplicate ids its messages carry; held in `in_flight` until it completes, then
+        /// in the duplicate cache (success) or forgotten (failure).
+        std::vector<std::string> dup_ids;
+        /// Earlier operations still on their way to the journal whose duplicate ids messages of
+        /// this one repeated (dropped as duplicates). Ops complete in order, so this one is
+        /// answered after them; when one of them fails, this one's producer gets that error,
+        /// since its duplicate was never stored.
+        std::vector<uint64_t> depends_on;
+        /// The error the producer gets: the journal failed this op or one it depends on.
+        std::optional<caf::error> failure;
+    };
+
+    /// Who holds a duplicate id that is not on disk yet.
+    struct id_owner {
+        bool tx = false; ///< a prepared transaction (id = tx id), else a pending_op (op id)
+        uint64_t id = 0;
     };
 
     std::shared_ptr<server_context> ctx;
@@ -80,7 +102,13 @@ struct address_state {
     uint64_t next_op = 1;
     /// Prepared transactions: messages held until commit or rollback.
     std::map<uint64_t, pending_op> held;
+    /// Ids whose messages are on disk (or were delivered, for non-durable ones): a message
+    /// carrying one is a duplicate.
     duplicate_cache duplicates;
+    /// Ids of messages accepted but not on disk yet, and what holds them. An id moves to
+    /// `duplicates` only once its message is stored, and leaves on every failure path, so a
+    /// retry after a failure is stored, never confirmed as a duplicate of nothing.
+    std::unordered_map<std::string, id_owner> in_flight;
     uint64_t duplicates_dropped = 0;
 
     /// The queues a message with this routing type goes to.
@@ -91,7 +119,8 @@ struct address_state {
 
     /// Journal records for the accepted messages that must be durable (empty: none).
     std::vector<journal::record> records_for(const std::vector<message_ptr>& msgs,
-                                             routing_type routing, uint64_t tx_id = 0) const;
+                                             routing_type routing,
+                                             uint64_t tx_id = 0) const;
 };
 
 /// What an address starts with after recovery: its durable queues (the anycast one and
@@ -103,7 +132,8 @@ struct address_seed {
 
 /// The behaviour of an address actor.
 address_actor::behavior_type address(address_actor::stateful_pointer<address_state> self,
-                                     std::shared_ptr<server_context> ctx, std::string name,
+                                     std::shared_ptr<server_context> ctx,
+                                     std::string name,
                                      std::shared_ptr<address_seed> seed);
 
 } // namespace actormq

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -47,14 +48,18 @@ struct server_context {
     std::shared_ptr<spdlog::logger> wire_log;
     /// The journal; a null handle when persistence-enabled is false.
     journal_actor journal;
+    /// Called once, on the journal's thread, when a write, sync or other call on a journal
+    /// file failed: the node stops this server instance and exits non-zero (docs/architecture.md,
+    /// "Failure model"). Must not block. Empty: nobody is told (the journal still refuses
+    /// every later append).
+    std::function<void()> on_journal_failure;
     /// The node id this server serves (shared-store: taken from the lock file); "" for a
     /// live-only node.
     std::string node_id;
     /// The cluster's view of this node id's backups; null without HA.
     std::shared_ptr<ha_view> ha;
     /// Client connections open on this node (every activation's acceptors), for status.
-    std::shared_ptr<std::atomic<uint64_t>> connections =
-        std::make_shared<std::atomic<uint64_t>>(0);
+    std::shared_ptr<std::atomic<uint64_t>> connections = std::make_shared<std::atomic<uint64_t>>(0);
     /// Of those, the ones that completed CONNECT and have a session.
     std::shared_ptr<std::atomic<uint64_t>> sessions = std::make_shared<std::atomic<uint64_t>>(0);
     std::atomic<uint64_t> next_message_id{1};

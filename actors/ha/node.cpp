@@ -2,36 +2,35 @@
 #include "actors/ha/node.hpp"
 
 #include "actors/broker/acceptor.hpp"
-#include "actors/journal/journal.hpp"
-#include "actors/ha/node_manager.hpp"
-#include "actors/journal/recovery.hpp"
 #include "actors/broker/server.hpp"
 #include "actors/broker/server_context.hpp"
+#include "actors/ha/node_manager.hpp"
+#include "actors/journal/journal.hpp"
+#include "actors/journal/recovery.hpp"
 #include "actors/status/status.hpp"
 #include "actors/web/web_server.hpp"
 #include "cluster/cluster.hpp"
 #include "cluster/management.hpp"
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/sinks/dist_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
 #include <csignal>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -43,8 +42,7 @@ namespace {
 using tcp = boost::asio::ip::tcp;
 
 /// CAF settings taken from the node config (caf-notes.md §3, §7, §9: our own main, no INI file).
-caf::actor_system_config& caf_config(caf::actor_system_config& cfg,
-                                     const config::node_config& nc) {
+caf::actor_system_config& caf_config(caf::actor_system_config& cfg, const config::node_config& nc) {
     if (nc.scheduler_max_threads > 0) {
         cfg.set("scheduler.max-threads", static_cast<size_t>(nc.scheduler_max_threads));
     }
@@ -77,9 +75,12 @@ bool write_ports_file(const std::string& path, const nlohmann::json& ports) {
 
 /// Logs what recovery found; returns false when the server must not start.
 bool report_recovery(const server_context& ctx, const recovered_state& rs) {
+    // Under policy skip each skipped record gets a warn line; under refuse the one that stopped
+    // recovery is an error.
     for (const auto& c : rs.corrupt) {
-        ctx.log->error("journal_corrupt_record file={} offset={} reason=\"{}\"", c.file, c.offset,
-                       c.reason);
+        ctx.log->log(rs.error.empty() ? spdlog::level::warn : spdlog::level::err,
+                     "journal_corrupt_record file={} offset={} action={} reason=\"{}\"", c.file,
+                     c.offset, rs.error.empty() ? "skipped" : "refused", c.reason);
     }
     if (!rs.error.empty()) {
         ctx.log->error("journal_recovery_failed reason=\"{}\"", rs.error);
@@ -89,9 +90,9 @@ bool report_recovery(const server_context& ctx, const recovered_state& rs) {
         ctx.log->info("journal_torn_tail_cut file={} offset={}", rs.torn_file, rs.torn_offset);
     }
     ctx.log->info("journal_recovered directory={} records={} messages={} queues={} "
-                  "rolled_back_tx={} seconds={:.3f}",
+                  "rolled_back_tx={} corrupt_skipped={} seconds={:.3f}",
                   ctx.config.journal.journal_directory, rs.records, rs.messages, rs.queues.size(),
-                  rs.rolled_back_transactions, rs.seconds);
+                  rs.rolled_back_transactions, rs.corrupt.size(), rs.seconds);
     return true;
 }
 
@@ -114,8 +115,7 @@ struct node::impl {
     caf::actor_system_config caf_cfg;
     caf::actor_system sys;
     std::vector<std::thread> io_threads;
-    std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
-        work;
+    std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
 
     /// The port of every acceptor, fixed at the first bind so each activation listens on it.
     std::map<std::string, uint16_t> ports;
@@ -130,8 +130,7 @@ struct node::impl {
     /// The status actor, what it publishes, and the connection count every activation's
     /// acceptors keep; the log sink that turns warnings and errors into events.
     std::shared_ptr<status_board> board = std::make_shared<status_board>();
-    std::shared_ptr<std::atomic<uint64_t>> connections =
-        std::make_shared<std::atomic<uint64_t>>(0);
+    std::shared_ptr<std::atomic<uint64_t>> connections = std::make_shared<std::atomic<uint64_t>>(0);
     std::shared_ptr<std::atomic<uint64_t>> sessions = std::make_shared<std::atomic<uint64_t>>(0);
     caf::actor status_actor;
     std::unique_ptr<web_server> web;
@@ -149,15 +148,17 @@ struct node::impl {
     std::mutex mtx;
     std::condition_variable wake;
     bool stopping = false;
-    /// Set when the HA thread gave up (the process should exit 1).
-    std::atomic<bool> failed{false};
+    /// Set when the journal or the lock file's state byte could not be written: this server
+    /// stops, and leaves the state "live" so a shared-store backup takes over (docs/ha.md).
+    std::atomic<bool> storage_failed{false};
     /// How far stop() got, for the stuck-shutdown report of main.
     /// Shared with main's watchdog, which may read it while this node is being destroyed.
-    std::shared_ptr<std::atomic<const char*>> stage =
-        std::make_shared<std::atomic<const char*>>("running");
+    std::shared_ptr<node::stop_report> stop_report = std::make_shared<node::stop_report>();
 
     explicit impl(config::node_config c)
-        : cfg(std::move(c)), log(spdlog::get("actors")), sys(caf_config(caf_cfg, cfg)) {}
+        : cfg(std::move(c)),
+          log(spdlog::get("actors")),
+          sys(caf_config(caf_cfg, cfg)) {}
 
     std::string reserve_ports();
     std::string start_cluster();
@@ -183,7 +184,31 @@ struct node::impl {
     void ha_loop();
     /// Serves until stop() (returns false) or a failback request (returns true).
     bool serve_until_failback();
+    /// The journal or the lock file failed: mark the node failed and stop it through the same
+    /// SIGTERM path an operator uses (main then exits 1). Called from any thread; never blocks.
+    void stop_on_storage_failure();
+    /// True when a write of the lock file succeeded (`error` empty); otherwise logs the
+    /// journal_failed line and stops the node.
+    bool lock_written(const std::string& error);
 };
+
+void node::impl::stop_on_storage_failure() {
+    stop_report->failed = true;
+    if (!storage_failed.exchange(true)) {
+        ::kill(::getpid(), SIGTERM);
+    }
+}
+
+bool node::impl::lock_written(const std::string& error) {
+    if (error.empty()) {
+        return true;
+    }
+    log->critical("journal_failed {} action=stop reason=\"the lock file's state could not be "
+                  "written\"",
+                  error);
+    stop_on_storage_failure();
+    return false;
+}
 
 node::node(config::node_config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
 
@@ -272,8 +297,8 @@ std::string node::impl::start_cluster() {
             caf::anon_send(status_actor, t);
         }
     };
-    auto started = cluster::start(sys, cfg.cluster, self_info, std::move(on_change),
-                                  spdlog::get("cluster"));
+    auto started =
+        cluster::start(sys, cfg.cluster, self_info, std::move(on_change), spdlog::get("cluster"));
     if (!started.error.empty()) {
         return started.error;
     }
@@ -341,6 +366,11 @@ bool node::impl::activate(const std::string& node_id) {
     ctx->ha = view;
     ctx->connections = connections;
     ctx->sessions = sessions;
+    // The journal already logged journal_failed; `this` outlives the journal, which
+    // deactivate() waits for.
+    ctx->on_journal_failure = [this] {
+        stop_on_storage_failure();
+    };
     current = std::make_unique<instance>();
     auto& in = *current;
     in.ctx = ctx;
@@ -379,6 +409,23 @@ void node::impl::deactivate(bool reserve_again) {
         return;
     }
     auto& in = *current;
+    if (storage_failed && in.srv) {
+        // The journal answered the failed appends before it told us; a stats round through
+        // the server, every address and queue lands behind those answers, so the sessions
+        // hold their ERRORs before the connections close. Bounded by request-timeout-ms.
+        caf::scoped_actor self{sys};
+        self->request(in.srv, current->ctx->request_timeout(), stats_atom::value)
+            .receive([](std::vector<queue_stats>&) {}, [](caf::error&) {});
+        // The sessions still have to turn those answers into ERROR frames, and closing a
+        // connection drops what it has not written yet; a client that got its ERROR closes
+        // by itself. So wait for that, briefly: at most 250 ms, less when every connection
+        // went away. (A connection that flushed its writes before closing would make this
+        // unnecessary.)
+        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
+        while (connections->load() > 0 && std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    }
     for (auto& acc : in.acceptors) {
         acc->shutdown();
     }
@@ -390,13 +437,14 @@ void node::impl::deactivate(bool reserve_again) {
         self->monitor(in.journal);
         caf::anon_send_exit(in.journal, caf::exit_reason::user_shutdown);
         self->receive([](const caf::down_msg&) {},
-                      caf::after(std::chrono::seconds(30)) >> [&] {
-                          // Releasing the live lock now could let another server write the
-                          // journal beside this one; dying makes the kernel drop it safely.
-                          log->critical("journal_stop_timeout seconds=30 action=exit");
-                          spdlog::shutdown();
-                          std::_Exit(1);
-                      });
+                      caf::after(std::chrono::seconds(30)) >>
+                          [&] {
+                              // Releasing the live lock now could let another server write the
+                              // journal beside this one; dying makes the kernel drop it safely.
+                              log->critical("journal_stop_timeout seconds=30 action=exit");
+                              spdlog::shutdown();
+                              std::_Exit(1);
+                          });
     }
     // ctx->journal stays set: the old instance's actors may still read it while they stop,
     // and messages to the stopped journal are simply dropped.
@@ -453,12 +501,14 @@ bool node::impl::wait_for_live_lock() {
             // A backup serves our node id: ask it to give way (it watches the state byte).
             if ((s == lock_state::live || s == lock_state::failing_back)
                 && locks->try_lock_backup()) {
-                locks->set_state(lock_state::failing_back);
+                if (!lock_written(locks->set_state(lock_state::failing_back))) {
+                    return false;
+                }
                 log->info("ha_failing_back node_id={}", locks->node_id());
                 announce("backup", locks->node_id());
                 report("failing-back", locks->node_id());
-                event("failing_back", "asked the active backup of node " + locks->node_id()
-                                          + " to give way");
+                event("failing_back",
+                      "asked the active backup of node " + locks->node_id() + " to give way");
             }
         }
         if (wait_tick()) {
@@ -479,7 +529,9 @@ bool node::impl::serve_until_failback() {
         if (!locks->try_lock_backup()) {
             return true;
         }
-        locks->set_state(lock_state::live);
+        if (!lock_written(locks->set_state(lock_state::live))) {
+            return false;
+        }
         locks->unlock_backup();
         log->info("ha_failback_abandoned reason=\"the failing-back primary is gone\"");
     }
@@ -492,10 +544,15 @@ void node::impl::ha_loop() {
     while (wait_for_live_lock()) {
         // A primary that asked a backup to give way is failing back, not starting fresh.
         bool failing_back = !backup && locks->holds_backup();
-        auto node_id = locks->ensure_node_id();
+        std::string error;
+        auto node_id = locks->ensure_node_id(error);
         // Say "live" at once: a paused mark left while this server loads the journal would
         // keep the backup passive if this server died meanwhile.
-        locks->set_state(lock_state::live);
+        if (!lock_written(error) || !lock_written(locks->set_state(lock_state::live))) {
+            locks->unlock_live();
+            locks->unlock_backup();
+            return;
+        }
         event("lock_taken", "took the live lock of node " + node_id);
         log->info("ha_activating node_id={} role={}", node_id,
                   hp.role == config::ha_role::backup ? "backup" : "primary");
@@ -505,7 +562,7 @@ void node::impl::ha_loop() {
         if (!activate(node_id)) {
             // The journal could not be loaded; another server may do better.
             log->error("ha_activation_failed node_id={}", node_id);
-            failed = true;
+            stop_report->failed = true;
             locks->unlock_live();
             locks->unlock_backup();
             ::kill(::getpid(), SIGTERM);
@@ -520,12 +577,11 @@ void node::impl::ha_loop() {
         report(backup ? "backup-active" : "live", node_id);
         if (backup) {
             event("failover",
-                  "backup took over node " + node_id + " in " + std::to_string(took) + " ms",
-                  took);
+                  "backup took over node " + node_id + " in " + std::to_string(took) + " ms", took);
         } else if (failing_back) {
             event("failback",
-                  "primary is live again for node " + node_id + " after "
-                      + std::to_string(took) + " ms",
+                  "primary is live again for node " + node_id + " after " + std::to_string(took)
+                      + " ms",
                   took);
         } else {
             event("activated", "live for node " + node_id, took);
@@ -534,12 +590,16 @@ void node::impl::ha_loop() {
             // stop(): leave the state "live" so the backup takes over, or "paused" so it
             // stays passive.
             deactivate(false);
-            if (!hp.failover_on_shutdown) {
-                locks->set_state(lock_state::paused);
+            // A failed journal hands over: the state stays "live" whatever
+            // failover-on-shutdown says, so the backup activates on the same journal.
+            bool hand_over = hp.failover_on_shutdown || storage_failed;
+            if (!hand_over) {
+                lock_written(locks->set_state(lock_state::paused));
             }
             locks->unlock_live();
-            log->info("ha_stopped node_id={} failover={}", node_id, hp.failover_on_shutdown);
-            report(hp.failover_on_shutdown ? "stopped" : "paused", node_id);
+            log->info("ha_stopped node_id={} failover={}{}", node_id, hand_over,
+                      storage_failed ? " reason=journal_failed" : "");
+            report(hand_over ? "stopped" : "paused", node_id);
             return;
         }
         log->info("ha_giving_way node_id={}", node_id);
@@ -558,7 +618,7 @@ void node::impl::ha_loop() {
     // asked to give way, so that backup keeps serving.
     if (locks->holds_backup() && cfg.ha_policy.role == config::ha_role::primary
         && locks->state() == lock_state::failing_back) {
-        locks->set_state(lock_state::live);
+        lock_written(locks->set_state(lock_state::live));
     }
     locks->unlock_live();
     locks->unlock_backup();
@@ -607,12 +667,13 @@ int node::start() {
     }
     nlohmann::json ports_json = nlohmann::json::object();
     if (!shared_store) {
-        std::string node_id = d.locks ? d.locks->ensure_node_id() : std::string{};
-        if (!d.activate(node_id)) {
+        std::string error;
+        std::string node_id = d.locks ? d.locks->ensure_node_id(error) : std::string{};
+        if (!d.lock_written(error) || !d.activate(node_id)) {
             return 1;
         }
-        if (d.locks) {
-            d.locks->set_state(lock_state::live);
+        if (d.locks && !d.lock_written(d.locks->set_state(lock_state::live))) {
+            return 1;
         }
         d.announce("live", node_id);
         d.report("live", node_id);
@@ -637,12 +698,12 @@ int node::start() {
     return 0;
 }
 
-std::shared_ptr<const std::atomic<const char*>> node::stop_stage() const {
-    return impl_->stage;
+std::shared_ptr<const node::stop_report> node::report() const {
+    return impl_->stop_report;
 }
 
 bool node::failed() const {
-    return impl_ && impl_->failed;
+    return impl_ && impl_->stop_report->failed;
 }
 
 void node::stop() {
@@ -658,27 +719,27 @@ void node::stop() {
         d.stopping = true;
     }
     d.event("stopping", "node " + d.cfg.name + " is stopping");
-    *d.stage = "ha-thread";
+    d.stop_report->stage = "ha-thread";
     d.wake.notify_all();
     if (d.ha_thread.joinable()) {
         d.ha_thread.join();
     }
-    *d.stage = "deactivate";
+    d.stop_report->stage = "deactivate";
     d.deactivate(false);
     d.reserved.clear();
-    *d.stage = "web";
+    d.stop_report->stage = "web";
     if (d.web) {
         d.web->stop();
     }
-    *d.stage = "cluster";
+    d.stop_report->stage = "cluster";
     if (d.cluster) {
         // Blocks until the cluster actor is gone: it must not call on_change afterwards.
         cluster::stop(d.sys, d.cluster);
         d.cluster = nullptr;
     }
-    *d.stage = "status";
+    d.stop_report->stage = "status";
     d.stop_status();
-    *d.stage = "io-threads";
+    d.stop_report->stage = "io-threads";
     // Let the io threads run out of work rather than stop them: every socket is closed by now,
     // so each pending operation completes (operation_aborted) and drops what its handler holds
     // (a connection, an acceptor's state, and through them the server context with its journal
@@ -706,12 +767,12 @@ void node::stop() {
     // actor, alive, and ~actor_system waited for its thread for ever (issue 10, item 6:
     // node_stop_stuck stage=actor-system). So: wait for every actor to end, then run what they
     // posted, on this thread, before the actor system goes.
-    *d.stage = "actors";
+    d.stop_report->stage = "actors";
     d.sys.await_all_actors_done();
-    *d.stage = "late-io";
+    d.stop_report->stage = "late-io";
     d.ioc.restart();
     d.ioc.poll();
-    *d.stage = "actor-system";
+    d.stop_report->stage = "actor-system";
 }
 
 } // namespace actormq

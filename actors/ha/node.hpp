@@ -29,9 +29,16 @@ public:
     /// shared-store activation whose journal would not load.
     bool failed() const;
 
-    /// Which step stop() is in ("running" before it, "actor-system" once only the actors'
-    /// ends are awaited). The handle outlives the node, so a watchdog may read it at any time.
-    std::shared_ptr<const std::atomic<const char*>> stop_stage() const;
+    /// What a watchdog may read at any time, even while the node is being destroyed: which
+    /// step stop() is in ("running" before it, "actor-system" once only the actor system's own
+    /// teardown is left) and whether the node failed (its exit status must then be non-zero).
+    struct stop_report {
+        std::atomic<const char*> stage{"running"};
+        std::atomic<bool> failed{false};
+    };
+
+    /// The node's stop report; the handle outlives the node.
+    std::shared_ptr<const stop_report> report() const;
 
 private:
     struct impl;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "actors/ha/node_manager.hpp"
 
+#include "actors/journal/journal_store.hpp"
+
 #include <boost/uuid/random_generator.hpp>
 #include <boost/uuid/uuid_io.hpp>
 
@@ -22,6 +24,28 @@ constexpr size_t node_id_size = 36;
 
 std::string errno_text() {
     return std::strerror(errno);
+}
+
+/// The fields of the failure line for a failed call on the lock file.
+std::string failure(const std::string& path, const char* op, int err) {
+    return "file=" + path + " op=" + op + " errno=" + journal::errno_name(err);
+}
+
+/// Writes `size` bytes at `offset` and syncs them; "" or the failure.
+std::string
+write_synced(int fd, const std::string& path, const char* data, size_t size, off_t offset) {
+    ssize_t n = 0;
+    do {
+        n = ::pwrite(fd, data, size, offset);
+    } while (n < 0 && errno == EINTR);
+    if (n != static_cast<ssize_t>(size)) {
+        // A short write of one byte or 36 is not a case to resume: treat it as no space.
+        return failure(path, "pwrite", n < 0 ? errno : ENOSPC);
+    }
+    if (::fdatasync(fd) != 0) {
+        return failure(path, "fdatasync", errno);
+    }
+    return {};
 }
 
 bool try_flock(int fd) {
@@ -124,11 +148,9 @@ lock_state node_manager::state() const {
     }
 }
 
-void node_manager::set_state(lock_state s) {
+std::string node_manager::set_state(lock_state s) {
     char c = static_cast<char>(s);
-    if (::pwrite(server_fd_, &c, 1, state_offset) == 1) {
-        ::fdatasync(server_fd_);
-    }
+    return write_synced(server_fd_, server_path_, &c, 1, state_offset);
 }
 
 std::string node_manager::node_id() const {
@@ -140,17 +162,15 @@ std::string node_manager::node_id() const {
     return id;
 }
 
-std::string node_manager::ensure_node_id() {
+std::string node_manager::ensure_node_id(std::string& error) {
+    error.clear();
     auto id = node_id();
     if (!id.empty()) {
         return id;
     }
     id = boost::uuids::to_string(boost::uuids::random_generator{}());
-    if (::pwrite(server_fd_, id.data(), id.size(), node_id_offset)
-        == static_cast<ssize_t>(id.size())) {
-        ::fdatasync(server_fd_);
-    }
-    return id;
+    error = write_synced(server_fd_, server_path_, id.data(), id.size(), node_id_offset);
+    return error.empty() ? id : std::string{};
 }
 
 } // namespace actormq

@@ -7,10 +7,10 @@ namespace actormq {
 
 /// What the shared store's lock file says about the live server of its node id (docs/ha.md).
 enum class lock_state : char {
-    not_started = 'N', ///< no server has been live on this store yet
-    live = 'L',        ///< a server is live (or was, if it died: its lock is gone)
+    not_started = 'N',  ///< no server has been live on this store yet
+    live = 'L',         ///< a server is live (or was, if it died: its lock is gone)
     failing_back = 'F', ///< an original live waits for the active backup to give way
-    paused = 'P',      ///< the live was stopped on purpose; backups stay passive
+    paused = 'P',       ///< the live was stopped on purpose; backups stay passive
 };
 
 /// The shared store's lock files in the journal directory: `server.lock` holds the state byte
@@ -46,15 +46,18 @@ public:
     lock_state state() const;
 
     /// Writes the state byte and syncs it. Only the holder of the live lock writes `live` or
-    /// `paused`; the server waiting to fail back writes `failing_back`.
-    void set_state(lock_state s);
+    /// `paused`; the server waiting to fail back writes `failing_back`. Returns "" or, when the
+    /// write or the sync failed, "file=PATH op=pwrite|fdatasync errno=NAME" (the caller stops
+    /// the node: a state byte that may not be on disk cannot be trusted by a backup).
+    [[nodiscard]] std::string set_state(lock_state s);
 
     /// The node id in the file, or "" if none was written yet.
     std::string node_id() const;
 
     /// The node id, created (a random UUID) and written if the file has none. Call only with
-    /// the live lock held.
-    std::string ensure_node_id();
+    /// the live lock held. Returns "" and sets `error` like set_state() when the write or its
+    /// sync failed.
+    std::string ensure_node_id(std::string& error);
 
     /// The lock files' paths, for messages.
     const std::string& path() const { return server_path_; }

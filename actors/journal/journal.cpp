@@ -4,22 +4,53 @@
 #include "actors/journal/journal.hpp"
 
 #include "actors/journal/recovery.hpp"
+#include "protocol/errc.hpp"
 
 #include <set>
 #include <system_error>
 
 namespace actormq {
 
+namespace {
+
+/// What a caught exception says about the failure: the file, call and errno of an io_error.
+journal_failure failure_of(const std::exception& e, const char* fallback_op) {
+    journal_failure f;
+    f.what = e.what();
+    if (const auto* io = dynamic_cast<const journal::io_error*>(&e)) {
+        f.file = io->path();
+        f.op = io->op();
+        f.err = io->code().value();
+    } else {
+        f.op = fallback_op;
+    }
+    return f;
+}
+
+} // namespace
+
+std::string journal_failure::describe() const {
+    return "file=" + (file.empty() ? std::string{"-"} : file) + " op=" + op
+           + " errno=" + (err != 0 ? journal::errno_name(err) : std::string{"-"});
+}
+
 uint64_t journal_state::add(std::vector<journal::record>& records) {
+    // Encoded aside first: a record encode() refuses throws before anything joins the batch.
+    std::string encoded;
+    auto id = next_id;
     for (auto& r : records) {
-        r.id = next_id++;
-        journal::encode(r, batch);
+        r.id = id++;
+        journal::encode(r, encoded);
+    }
+    next_id = id;
+    batch += encoded;
+    for (auto& r : records) {
         batch_records.push_back(std::move(r));
     }
     return next_id - 1;
 }
 
-std::string journal_state::write_batch() {
+std::optional<journal_failure> journal_state::write_batch() {
     auto start = std::chrono::steady_clock::now();
     try {
         auto where = store->append(batch);
@@ -27,8 +58,8 @@ std::string journal_state::write_batch() {
         for (const auto& r : batch_records) {
             live.note(r, where.file_seq);
         }
-    } catch (const std::system_error& e) {
-        return e.what();
+    } catch (const std::exception& e) {
+        return failure_of(e, "append");
     }
     last_batch_records = batch_records.size();
     batch_records.clear();
@@ -42,7 +73,7 @@ std::string journal_state::write_batch() {
     last_batch_bytes = batch.size();
     ++batches;
     batch.clear();
-    return {};
+    return std::nullopt;
 }
 
 journal_stats journal_state::stats() const {
@@ -60,7 +91,7 @@ journal_stats journal_state::stats() const {
     return s;
 }
 
-std::string journal_state::reclaim() {
+std::optional<journal_failure> journal_state::reclaim() {
     try {
         auto segs = store->segments();
         auto current = store->current_segment();
@@ -75,7 +106,7 @@ std::string journal_state::reclaim() {
             auto forwards = live.take_forwards(seg);
             if (!forwards.empty()) {
                 add(forwards);
-                if (auto err = write_batch(); !err.empty()) {
+                if (auto err = write_batch()) {
                     return err;
                 }
             }
@@ -83,18 +114,47 @@ std::string journal_state::reclaim() {
             live.drop(seg);
             present.erase(seg);
             ++segments_reclaimed;
-            ctx->log->debug("journal_segment_reclaimed seq={} forwarded={}", seg,
-                            forwards.size());
+            ctx->log->debug("journal_segment_reclaimed seq={} forwarded={}", seg, forwards.size());
         }
     } catch (const std::exception& e) {
-        return e.what();
+        return failure_of(e, "reclaim");
     }
-    return {};
+    return std::nullopt;
 }
 
 namespace {
 
 using journal_ptr = journal_actor::stateful_pointer<journal_state>;
+
+/// The error every append gets once the journal failed.
+caf::error append_error(const journal_state& st) {
+    if (!st.failure) {
+        return caf::make_error(errc::journal_failed, std::string{"journal not open"});
+    }
+    return caf::make_error(errc::journal_failed, st.failure->describe());
+}
+
+/// Latches a failure: one log line naming file, call and errno. notify_failure() then tells
+/// the node, which stops this server instance and exits non-zero (docs/architecture.md,
+/// "Failure model"); a shared-store backup then takes over the journal.
+void fail(journal_ptr self, journal_failure f) {
+    auto& st = self->state;
+    if (st.failure) {
+        return;
+    }
+    st.ctx->log->critical("journal_failed {} action=stop reason=\"{}\"", f.describe(), f.what);
+    st.failure = std::move(f);
+}
+
+/// Tells the node once, after the failed batch's appends got their errors, so those answers
+/// are on their way to the producers before the node starts closing connections.
+void notify_failure(journal_ptr self) {
+    auto& st = self->state;
+    if (st.failure && !st.failure_reported && st.ctx->on_journal_failure) {
+        st.failure_reported = true;
+        st.ctx->on_journal_failure();
+    }
+}
 
 /// Writes the batch and answers every append that waited for it.
 void flush(journal_ptr self) {
@@ -103,28 +163,27 @@ void flush(journal_ptr self) {
     if (st.batch.empty()) {
         return;
     }
-    if (st.failure.empty()) {
-        st.failure = st.write_batch();
-        if (!st.failure.empty()) {
-            st.ctx->log->error("journal_write_failed reason=\"{}\"", st.failure);
+    if (!st.failure) {
+        if (auto err = st.write_batch()) {
+            fail(self, std::move(*err));
         }
     }
     auto waiting = std::move(st.waiting);
     st.waiting.clear();
     for (auto& w : waiting) {
-        if (st.failure.empty()) {
+        if (!st.failure) {
             w.promise.deliver(w.last_id);
         } else {
-            w.promise.deliver(caf::make_error(caf::sec::runtime_error, st.failure));
+            w.promise.deliver(append_error(st));
         }
     }
     // Answers first, then housekeeping: reclaiming never delays a confirmation.
-    if (st.failure.empty()) {
-        st.failure = st.reclaim();
-        if (!st.failure.empty()) {
-            st.ctx->log->error("journal_reclaim_failed reason=\"{}\"", st.failure);
+    if (!st.failure) {
+        if (auto err = st.reclaim()) {
+            fail(self, std::move(*err));
         }
     }
+    notify_failure(self);
 }
 
 /// Makes sure a flush follows the appends now in the mailbox.
@@ -166,7 +225,7 @@ std::shared_ptr<recovered_state> recover(journal_ptr self) {
         for (const auto& lr : opened.records) {
             st.live.note(lr.rec, lr.file_seq);
         }
-        *out = rebuild(opened, jc.id_cache_size, jc.persist_id_cache);
+        *out = rebuild(opened, jc.id_cache_size, jc.persist_id_cache, policy);
         st.next_id = out->max_record_id + 1;
         // Recovery rolled these back; say so on disk too, or their records would pin their
         // segments for ever (nothing else will ever end them).
@@ -179,16 +238,25 @@ std::shared_ptr<recovered_state> recover(journal_ptr self) {
         }
         if (!ends.empty() && out->error.empty()) {
             st.add(ends);
-            if (auto err = st.write_batch(); !err.empty()) {
-                out->error = err;
+            if (auto err = st.write_batch()) {
+                out->error = err->what;
             }
         }
-    } catch (const std::system_error& e) {
+        if (opened.fault) {
+            // Loud on purpose: a node started with the test seam armed will fail a write.
+            const auto& f = *opened.fault;
+            st.ctx->log->warn("journal_fault_injection_armed {}={}:{}:{}", journal::fault_env,
+                              f.what == journal::injected_fault::target::write ? "write" : "sync",
+                              f.nth, journal::errno_name(f.err));
+        }
+    } catch (const std::exception& e) {
         out->error = e.what();
     }
     out->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!out->error.empty()) {
-        st.failure = out->error;
+        // Recovery failed: the activation fails (the node reports it), so this is not the
+        // run-time failure path of fail().
+        st.failure = journal_failure{{}, "recover", 0, out->error};
     }
     return out;
 }
@@ -201,11 +269,19 @@ journal_actor::behavior_type journal_writer(journal_ptr self, std::shared_ptr<se
         [self](append_atom, std::vector<journal::record>& records,
                bool sync) -> caf::result<uint64_t> {
             auto& st = self->state;
-            if (!st.failure.empty() || !st.store) {
-                return caf::make_error(caf::sec::runtime_error,
-                                       st.failure.empty() ? "journal not open" : st.failure);
+            if (st.failure || !st.store) {
+                return append_error(st);
             }
-            auto last = st.add(records);
+            uint64_t last = 0;
+            try {
+                last = st.add(records);
+            } catch (const std::exception& e) {
+                // A record too large or malformed: refused alone, nothing of it was written,
+                // so the journal stays healthy. Caught here because an exception would end the
+                // actor and leave appends waiting on it unanswered.
+                return caf::make_error(errc::journal_failed,
+                                       std::string{"record refused: "} + e.what());
+            }
             if (!sync) {
                 schedule_flush(self);
                 return last;

@@ -1,19 +1,32 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "actors/broker/server_context.hpp"
 #include "actors/fwd.hpp"
 #include "actors/journal/journal_liveness.hpp"
 #include "actors/journal/journal_store.hpp"
-#include "actors/broker/server_context.hpp"
 
 #include <caf/typed_response_promise.hpp>
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace actormq {
+
+/// Why the journal stopped: the file, the system call and errno of the failure, or what
+/// else went wrong (a bug) in `what`.
+struct journal_failure {
+    std::string file;
+    std::string op;
+    int err = 0;
+    std::string what;
+
+    /// "file=PATH op=OP errno=NAME" (the fields of the journal_failed log line).
+    std::string describe() const;
+};
 
 /// Everything the journal actor owns: the files, the batch being collected and the answers
 /// waiting for its fsync.
@@ -37,8 +50,11 @@ struct journal_state {
     uint64_t segments_reclaimed = 0;
     std::vector<waiter> waiting;
     bool flush_scheduled = false;
-    /// Set when a write failed: every later append fails too (the disk is not trusted).
-    std::string failure;
+    /// Set when a write, sync or open failed: every later append fails too (the disk is not
+    /// trusted, and a failed fdatasync may have dropped dirty pages for good).
+    std::optional<journal_failure> failure;
+    /// Whether the node was told about `failure` (once).
+    bool failure_reported = false;
 
     // Figures for status and benchmarks.
     uint64_t batches = 0;
@@ -51,15 +67,16 @@ struct journal_state {
 
     journal_stats stats() const;
 
-    /// Assigns ids and encodes `records` into the batch; returns the last id.
+    /// Assigns ids and encodes `records` into the batch; returns the last id. Throws (and
+    /// leaves the batch as it was) when encode() refuses a record.
     uint64_t add(std::vector<journal::record>& records);
 
-    /// Writes and syncs the batch; returns an empty string or why it failed.
-    std::string write_batch();
+    /// Writes and syncs the batch; returns nothing or why it failed.
+    std::optional<journal_failure> write_batch();
 
     /// Deletes every segment older than the current one that recovery no longer needs, after
-    /// re-appending its live bindings and duplicate ids. Returns an error text or "".
-    std::string reclaim();
+    /// re-appending its live bindings and duplicate ids. Returns nothing or why it failed.
+    std::optional<journal_failure> reclaim();
 };
 
 /// The behaviour of the journal actor; spawn it `caf::detached` (it blocks on fdatasync).

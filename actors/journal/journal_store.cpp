@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
@@ -36,8 +37,19 @@ constexpr std::string_view temp_suffix = ".tmp";
 constexpr size_t zero_chunk_bytes = 1024 * 1024;
 
 [[noreturn]] void throw_os(const std::string& op, const std::string& path) {
-    throw std::system_error(errno, std::generic_category(), "journal: " + op + " " + path);
+    throw io_error(errno, op, path);
 }
+
+struct errno_entry {
+    const char* name;
+    int value;
+};
+
+// The errnos a test may inject: what a disk, a full file system or a lost device report.
+constexpr errno_entry injectable_errnos[] = {
+    {"EIO", EIO},     {"ENOSPC", ENOSPC}, {"EDQUOT", EDQUOT},
+    {"EROFS", EROFS}, {"EFBIG", EFBIG},   {"ENODEV", ENODEV},
+};
 
 int open_fd(const std::string& path, int flags) {
     int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0644);
@@ -318,6 +330,60 @@ private:
 
 } // namespace
 
+io_error::io_error(int err, std::string op, std::string path)
+    : std::system_error(err, std::generic_category(), "journal: " + op + " " + path),
+      op_(std::move(op)),
+      path_(std::move(path)) {}
+
+std::string errno_name(int err) {
+    for (const auto& e : injectable_errnos) {
+        if (e.value == err) {
+            return e.name;
+        }
+    }
+    if (const char* n = ::strerrorname_np(err)) {
+        return n;
+    }
+    return std::to_string(err);
+}
+
+std::optional<injected_fault> parse_fault(const std::string& spec, std::string& error) {
+    error = std::string(fault_env) + "='" + spec
+            + "' is not write:N:ERRNO or sync:N:ERRNO (N >= 1, ERRNO one of EIO, ENOSPC, "
+              "EDQUOT, EROFS, EFBIG, ENODEV)";
+    auto first = spec.find(':');
+    auto second = first == std::string::npos ? first : spec.find(':', first + 1);
+    if (second == std::string::npos) {
+        return std::nullopt;
+    }
+    injected_fault f;
+    auto what = spec.substr(0, first);
+    if (what == "write") {
+        f.what = injected_fault::target::write;
+    } else if (what == "sync") {
+        f.what = injected_fault::target::sync;
+    } else {
+        return std::nullopt;
+    }
+    auto n = spec.substr(first + 1, second - first - 1);
+    if (n.empty() || n.size() > 18
+        || !std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return std::nullopt;
+    }
+    f.nth = std::strtoull(n.c_str(), nullptr, 10);
+    auto name = spec.substr(second + 1);
+    for (const auto& e : injectable_errnos) {
+        if (name == e.name) {
+            f.err = e.value;
+        }
+    }
+    if (f.nth == 0 || f.err == 0) {
+        return std::nullopt;
+    }
+    error.clear();
+    return f;
+}
+
 struct store::impl {
     /// One segment file.
     struct segment {
@@ -334,6 +400,20 @@ struct store::impl {
     uint64_t next_seq = 1;
     std::vector<uint64_t> unsynced; ///< segments written since the last sync
     bool opened = false;
+    /// The fault the test seam injects (read once by open()); none in normal operation.
+    std::optional<injected_fault> fault;
+    /// Writes and syncs since open(), counted only while a fault is armed.
+    uint64_t writes_done = 0;
+    uint64_t syncs_done = 0;
+
+    /// Counts one write or sync; true when the armed fault is for this one.
+    bool fault_fires(injected_fault::target what) {
+        if (!fault) {
+            return false;
+        }
+        auto n = what == injected_fault::target::write ? ++writes_done : ++syncs_done;
+        return fault->what == what && fault->nth == n;
+    }
 
     explicit impl(store_config c);
     ~impl() { reset(); }
@@ -581,9 +661,24 @@ store::~store() {
 
 open_result store::open(corrupt_policy policy) {
     impl_->reset();
-    make_directories(impl_->dir);
     open_result res;
+    impl_->fault.reset();
+    impl_->writes_done = 0;
+    impl_->syncs_done = 0;
+    if (const char* spec = std::getenv(fault_env); spec != nullptr && *spec != '\0') {
+        std::string why;
+        impl_->fault = parse_fault(spec, why);
+        if (!impl_->fault) {
+            res.error = why;
+            return res;
+        }
+        res.fault = impl_->fault;
+    }
+    make_directories(impl_->dir);
     auto seqs = impl_->list_segments();
+    for (auto seq : seqs) {
+        res.files[seq] = impl_->path_of(seq);
+    }
     if (!impl_->check_headers(seqs, res) || !impl_->scan(seqs, policy, res)) {
         impl_->reset();
         return res;
@@ -616,6 +711,10 @@ store::placement store::append(std::string_view bytes) {
     if (bytes.empty()) {
         return p;
     }
+    if (impl_->fault_fires(injected_fault::target::write)) {
+        errno = impl_->fault->err;
+        throw_os("pwrite", impl_->path_of(impl_->current));
+    }
     pwrite_all(impl_->fd_of(impl_->current), bytes.data(), bytes.size(), s->used,
                impl_->path_of(impl_->current));
     s->used += bytes.size();
@@ -628,6 +727,10 @@ store::placement store::append(std::string_view bytes) {
 // pages, so retrying it could report success for bytes that never reached the disk.
 void store::sync() {
     for (auto seq : impl_->unsynced) {
+        if (impl_->fault_fires(injected_fault::target::sync)) {
+            errno = impl_->fault->err;
+            throw_os("fdatasync", impl_->path_of(seq));
+        }
         datasync(impl_->fd_of(seq), impl_->path_of(seq));
     }
     impl_->unsynced.clear();

@@ -7,11 +7,52 @@
 #include "protocol/journal_format.hpp"
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace actormq::journal {
+
+/// A failed system call on a journal file. `op` is the call ("pwrite", "fdatasync", "open",
+/// ...), `path` the file and `code().value()` the errno; what() reads
+/// "journal: OP PATH: STRERROR".
+class io_error : public std::system_error {
+public:
+    io_error(int err, std::string op, std::string path);
+
+    /// The system call that failed.
+    const std::string& op() const { return op_; }
+
+    /// The file it failed on.
+    const std::string& path() const { return path_; }
+
+private:
+    std::string op_;
+    std::string path_;
+};
+
+/// The symbolic name of an errno value ("EIO", "ENOSPC"), or its number as text.
+std::string errno_name(int err);
+
+/// The environment variable of the fault seam (docs/testing.md, "The journal fault seam").
+constexpr const char* fault_env = "ACTORMQ_TEST_JOURNAL_FAULT";
+
+/// A failure the fault seam injects: the `nth` write (a batch's pwrite in append()) or sync
+/// (an fdatasync in sync()) since the store was opened fails with `err` instead of reaching
+/// the disk. A node opens its journal once per activation.
+struct injected_fault {
+    enum class target : uint8_t { write, sync };
+    target what = target::write;
+    uint64_t nth = 1;
+    int err = 0;
+};
+
+/// Parses "write:N:ERRNO" or "sync:N:ERRNO" (ERRNO a name such as EIO or ENOSPC, N >= 1);
+/// on bad input returns nothing and sets `error` to why.
+std::optional<injected_fault> parse_fault(const std::string& spec, std::string& error);
 
 /// What the store needs from the config.
 struct store_config {
@@ -55,6 +96,11 @@ struct open_result {
     bool torn_tail = false;
     std::string torn_file;
     uint64_t torn_offset = 0;
+    /// The path of every segment file by sequence number, so that later stages (recovery)
+    /// can name the file of a record.
+    std::map<uint64_t, std::string> files;
+    /// The fault the seam will inject (ACTORMQ_TEST_JOURNAL_FAULT was set), for the log.
+    std::optional<injected_fault> fault;
     /// Non-empty when the journal cannot be opened; the exact message for the operator, e.g.
     /// "journal record at /d/actormq-data-0000000003.amq offset 4096 is corrupt: CRC mismatch".
     std::string error;
@@ -70,8 +116,9 @@ public:
     store& operator=(const store&) = delete;
 
     /// Creates the directory if needed, reads every segment in sequence order and prepares
-    /// appending after the last valid record. A torn tail (a damaged record in the newest
-    /// segment after which no valid record follows) is cut off and zeroed silently.
+    /// appending after the last valid record. Reads ACTORMQ_TEST_JOURNAL_FAULT (a malformed
+    /// value is an error). Throws io_error when a system call fails. A torn tail (a damaged record
+    /// in the newest segment after which no valid record follows) is cut off and zeroed silently.
     open_result open(corrupt_policy policy);
 
     /// Where an appended batch went.

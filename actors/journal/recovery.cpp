@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "actors/journal/recovery.hpp"
 
+#include "protocol/assert.hpp"
+
 #include <algorithm>
 #include <deque>
 #include <unordered_map>
@@ -19,6 +21,56 @@ struct live_message {
     std::vector<std::string> queues;
     uint64_t order = 0;
 };
+
+/// The payload kind a record type carries, for messages about a payload that does not decode.
+const char* payload_kind(record_type t) {
+    switch (t) {
+        case record_type::add_queue:
+        case record_type::delete_queue:
+            return "queue";
+        case record_type::add_message:
+            return "message";
+        case record_type::ack:
+            return "ack";
+        case record_type::prepare:
+        case record_type::commit:
+        case record_type::rollback:
+            return "transaction";
+        case record_type::duplicate_id:
+            return "duplicate-id";
+    }
+    return "unknown";
+}
+
+/// Whether a record's payload decodes as its type says (without copying a message body).
+bool payload_decodes(const record& r) {
+    switch (r.type) {
+        case record_type::add_queue:
+        case record_type::delete_queue: {
+            journal::queue_payload p;
+            return journal::decode_payload(r.payload, p);
+        }
+        case record_type::add_message: {
+            journal::message_payload p;
+            return journal::decode_message_metadata(r.payload, p);
+        }
+        case record_type::ack: {
+            journal::ack_payload p;
+            return journal::decode_payload(r.payload, p);
+        }
+        case record_type::prepare:
+        case record_type::commit:
+        case record_type::rollback: {
+            journal::tx_payload p;
+            return journal::decode_payload(r.payload, p);
+        }
+        case record_type::duplicate_id: {
+            journal::dup_payload p;
+            return journal::decode_payload(r.payload, p);
+        }
+    }
+    return false;
+}
 
 /// The replay's working state.
 struct replay {
@@ -41,9 +93,8 @@ struct replay {
 
     void add_message(record& r) {
         journal::message_payload p;
-        if (!journal::decode_payload(r.payload, p)) {
-            return;
-        }
+        // step() checked the payload; a failure here is a bug in the decoders.
+        ACTORMQ_ASSERT(journal::decode_payload(r.payload, p));
         out.max_message_id = std::max(out.max_message_id, p.message_id);
         if (persist_id_cache) {
             for (const auto& [k, v] : p.headers) {
@@ -63,9 +114,7 @@ struct replay {
 
     void ack(const record& r) {
         journal::ack_payload p;
-        if (!journal::decode_payload(r.payload, p)) {
-            return;
-        }
+        ACTORMQ_ASSERT(journal::decode_payload(r.payload, p));
         auto it = messages.find(p.message_id);
         if (it == messages.end()) {
             return;
@@ -79,9 +128,7 @@ struct replay {
 
     void queue_record(const record& r) {
         journal::queue_payload p;
-        if (!journal::decode_payload(r.payload, p)) {
-            return;
-        }
+        ACTORMQ_ASSERT(journal::decode_payload(r.payload, p));
         if (r.type == record_type::add_queue) {
             auto& q = queues[p.name];
             q.name = p.name;
@@ -94,7 +141,8 @@ struct replay {
 
     void duplicate(const record& r) {
         journal::dup_payload p;
-        if (persist_id_cache && journal::decode_payload(r.payload, p)) {
+        ACTORMQ_ASSERT(journal::decode_payload(r.payload, p));
+        if (persist_id_cache) {
             remember_dup(p.address, std::move(p.dup_id));
         }
     }
@@ -117,9 +165,7 @@ struct replay {
 
     void transaction_end(const record& r) {
         journal::tx_payload p;
-        if (!journal::decode_payload(r.payload, p)) {
-            return;
-        }
+        ACTORMQ_ASSERT(journal::decode_payload(r.payload, p));
         out.max_tx_id = std::max(out.max_tx_id, p.tx_id);
         auto it = open_tx.find(p.tx_id);
         if (r.type == record_type::prepare || it == open_tx.end()) {
@@ -133,8 +179,15 @@ struct replay {
         open_tx.erase(it);
     }
 
-    void step(record& r) {
+    /// Replays one record; false when it is corrupt and the policy says stop.
+    bool step(journal::located_record& lr,
+              const journal::open_result& opened,
+              journal::corrupt_policy policy) {
+        auto& r = lr.rec;
         out.max_record_id = std::max(out.max_record_id, r.id);
+        if (!payload_decodes(r)) {
+            return corrupt(lr, opened, policy);
+        }
         ++out.records;
         if (r.type == record_type::commit || r.type == record_type::rollback
             || r.type == record_type::prepare) {
@@ -145,6 +198,27 @@ struct replay {
         } else {
             apply(r);
         }
+        return true;
+    }
+
+    /// A record whose CRC is good but whose payload does not decode: written by a bug, or
+    /// damage the CRC happened to match. Reported like any corrupt record (store::open).
+    bool corrupt(const journal::located_record& lr,
+                 const journal::open_result& opened,
+                 journal::corrupt_policy policy) {
+        auto f = opened.files.find(lr.file_seq);
+        std::string file =
+            f != opened.files.end() ? f->second : "segment " + std::to_string(lr.file_seq);
+        std::string reason = "the payload does not decode as a "
+                             + std::string(payload_kind(lr.rec.type)) + " payload (record id "
+                             + std::to_string(lr.rec.id) + ", CRC good)";
+        out.corrupt.push_back({file, lr.offset, reason});
+        if (policy == journal::corrupt_policy::refuse) {
+            out.error = "journal record at " + file + " offset " + std::to_string(lr.offset)
+                        + " is corrupt: " + reason;
+            return false;
+        }
+        return true;
     }
 
     /// Hands every live message to the queues that still hold it, in journal order.
@@ -185,8 +259,10 @@ struct replay {
 
 } // namespace
 
-recovered_state rebuild(journal::open_result& opened, uint32_t id_cache_size,
-                        bool persist_id_cache) {
+recovered_state rebuild(journal::open_result& opened,
+                        uint32_t id_cache_size,
+                        bool persist_id_cache,
+                        journal::corrupt_policy policy) {
     recovered_state out;
     out.torn_tail = opened.torn_tail;
     out.torn_file = opened.torn_file;
@@ -198,7 +274,9 @@ recovered_state rebuild(journal::open_result& opened, uint32_t id_cache_size,
     }
     replay r{out, id_cache_size, persist_id_cache, {}, {}, {}, {}, 0};
     for (auto& lr : opened.records) {
-        r.step(lr.rec);
+        if (!r.step(lr, opened, policy)) {
+            return out;
+        }
     }
     r.finish();
     return out;

@@ -47,9 +47,14 @@ struct recovered_state {
 };
 
 /// Replays records in journal order: bindings, messages, acks, committed transactions (those
-/// without a commit record are dropped), duplicate ids (when `persist_id_cache`).
-recovered_state rebuild(journal::open_result& opened, uint32_t id_cache_size,
-                        bool persist_id_cache);
+/// without a commit record are dropped), duplicate ids (when `persist_id_cache`). A record
+/// whose CRC is good but whose payload does not decode is corrupt like any other: with
+/// `policy` refuse, `error` names its file and offset and nothing is rebuilt; with skip it is
+/// listed in `corrupt` and left out. Never dropped without a word.
+recovered_state rebuild(journal::open_result& opened,
+                        uint32_t id_cache_size,
+                        bool persist_id_cache,
+                        journal::corrupt_policy policy = journal::corrupt_policy::refuse);
 
 /// The address and queue names recovery gives the anycast queue of `address`.
 inline std::string anycast_queue_name(const std::string& address) {

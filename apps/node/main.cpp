@@ -115,14 +115,14 @@ int main(int argc, char** argv) {
         // for the journal to close). A stop that still hangs past all of them is a bug; this
         // last resort reports where it hung and ends the process rather than keep a backup
         // waiting. It reads only the stage handle, which outlives the node.
-        std::thread([stage = n.stop_stage(), log] {
+        std::thread([report = n.report(), log] {
             std::this_thread::sleep_for(std::chrono::seconds(45));
-            const char* at = stage->load();
+            const char* at = report->stage.load();
             bool settled = std::strcmp(at, "running") != 0 && std::strcmp(at, "ha-thread") != 0
                            && std::strcmp(at, "deactivate") != 0;
             log->critical("node_stop_stuck stage={} action=exit", at);
             log->flush();
-            std::_Exit(settled ? 0 : 3);
+            std::_Exit(report->failed ? 1 : settled ? 0 : 3);
         }).detach();
         n.stop();
         rc = n.failed() ? 1 : 0;

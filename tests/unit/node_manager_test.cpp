@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The shared store's lock files (actors/ha/node_manager.cpp) on a real directory. flock locks belong
-// to an open file, so two node_managers in one process contend like two processes would.
+// The shared store's lock files (actors/ha/node_manager.cpp) on a real directory. flock locks
+// belong to an open file, so two node_managers in one process contend like two processes would.
 #include "actors/ha/node_manager.hpp"
 
 #include <doctest/doctest.h>
@@ -59,19 +59,21 @@ TEST_CASE("node_manager: state and node id: a fresh store is not started and has
     REQUIRE(a.open().empty());
     CHECK(a.state() == lock_state::not_started);
     CHECK(a.node_id().empty());
-    a.set_state(lock_state::failing_back);
+    CHECK(a.set_state(lock_state::failing_back).empty());
     CHECK(a.node_id().empty());
     REQUIRE(a.try_lock_live());
-    auto id = a.ensure_node_id();
+    std::string error;
+    auto id = a.ensure_node_id(error);
+    CHECK(error.empty());
     CHECK(id.size() == 36);
-    CHECK(a.ensure_node_id() == id);
-    a.set_state(lock_state::live);
+    CHECK(a.ensure_node_id(error) == id);
+    CHECK(a.set_state(lock_state::live).empty());
 
     node_manager b{dir.path};
     REQUIRE(b.open().empty());
     CHECK(b.node_id() == id);
     CHECK(b.state() == lock_state::live);
-    b.set_state(lock_state::paused);
+    CHECK(b.set_state(lock_state::paused).empty());
     CHECK(a.state() == lock_state::paused);
     CHECK(a.node_id() == id);
 }
@@ -80,4 +82,21 @@ TEST_CASE("node_manager: open: an unusable directory is reported") {
     node_manager a{"/proc/actormq-cannot-create/journal"};
     auto err = a.open();
     CHECK(err.find("cannot create /proc/actormq-cannot-create/journal") == 0);
+}
+
+TEST_CASE("node_manager: set_state and ensure_node_id report a write that fails, naming file, "
+          "call and errno") {
+    // /dev/full accepts open, flock and reads but fails every write with ENOSPC: a lock file
+    // on a full disk, without needing one.
+    store_dir dir;
+    std::filesystem::create_directories(dir.path);
+    std::filesystem::create_symlink("/dev/full", dir.path + "/server.lock");
+    node_manager a{dir.path};
+    REQUIRE(a.open().empty());
+    REQUIRE(a.try_lock_live());
+    auto err = a.set_state(lock_state::live);
+    CHECK(err == "file=" + dir.path + "/server.lock op=pwrite errno=ENOSPC");
+    std::string id_error;
+    CHECK(a.ensure_node_id(id_error).empty());
+    CHECK(id_error == err);
 }
