@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Decoding one packet (docs/protocol.md §1, §16): the length, then the header, then the body,
+// Decoding one packet (docs/protocol.md §1, §15): the length, then the header, then the body,
 // each checked as soon as its bytes are present.
 #include "protocol/native/codec.hpp"
 #include "protocol/native/fields.hpp"

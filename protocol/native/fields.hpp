@@ -2,7 +2,7 @@
 #pragma once
 
 // Each packet body's fields, in wire order, listed once for wire::reader and wire::writer
-// (docs/protocol.md §4-§15 give the same lists). A check right after a field refuses values the
+// (docs/protocol.md §2-§15 give the same lists). A check right after a field refuses values the
 // protocol does not allow, in both directions. Internal to the codec.
 
 #include "protocol/native/packet.hpp"
@@ -99,6 +99,8 @@ void body(F& f, hello& p) {
     f.check("version_max", p.version_min <= p.version_max, codec_error::bad_value);
     f.check("version_max", p.version_min <= protocol_version && protocol_version <= p.version_max,
             codec_error::unknown_version);
+    f("max_packet_bytes", p.max_packet_bytes);
+    f.check("max_packet_bytes", p.max_packet_bytes >= min_max_packet_bytes, codec_error::bad_value);
     f("client_name", p.client_name);
 }
 
@@ -107,7 +109,7 @@ void body(F& f, hello_ok& p) {
     f("version", p.version);
     f.check("version", p.version == protocol_version, codec_error::unknown_version);
     f("max_packet_bytes", p.max_packet_bytes);
-    f.check("max_packet_bytes", p.max_packet_bytes >= 1024, codec_error::bad_value);
+    f.check("max_packet_bytes", p.max_packet_bytes >= min_max_packet_bytes, codec_error::bad_value);
     f("server_name", p.server_name);
     f("node_id", p.node_id);
 }

@@ -11,7 +11,7 @@ constexpr channel_class conn = channel_class::connection;
 constexpr channel_class ctrl = channel_class::session_control;
 constexpr channel_class strm = channel_class::session_stream;
 
-// The table of docs/protocol.md §3, in the order of packet_body's alternatives.
+// The table of docs/protocol.md §1, in the order of packet_body's alternatives.
 constexpr std::array<packet_type_info, packet_type_count> type_table{{
     {packet_type::hello, "hello", conn, true, false},
     {packet_type::hello_ok, "hello_ok", conn, false, true},

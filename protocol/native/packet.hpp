@@ -23,15 +23,18 @@ constexpr uint32_t hello_magic = 0x4e514d41;
 /// Bytes of the fixed header every packet starts with (§1).
 constexpr size_t header_bytes = 20;
 
+/// The smallest max_packet_bytes a peer may announce in hello or hello_ok (§16).
+constexpr uint32_t min_max_packet_bytes = 1024;
+
 /// Longest part (gtrid or bqual) of an XA transaction id, as X/Open defines it (§10).
 constexpr size_t xid_part_max_bytes = 64;
 
-/// Largest priority a message may carry (§6).
+/// Largest priority a message may carry (§7).
 constexpr uint8_t priority_max = 9;
 
 // -- packet types --------------------------------------------------------------------------------
 
-/// Type codes. They are on the wire: never renumber, only add (§1, the table in §3).
+/// Type codes. They are on the wire: never renumber, only add (the table in §1).
 enum class packet_type : uint8_t {
     // Connection packets: channel 0, sequence 0.
     hello = 1,
@@ -154,7 +157,7 @@ bool is_valid(error_code c);
 /// A stable lower-case name ("transaction_rolled_back").
 std::string_view to_string(error_code c);
 
-/// How an address hands messages to its queues (§10).
+/// How an address hands messages to its queues (§11).
 enum class routing : uint8_t {
     anycast = 0,
     multicast = 1,
@@ -227,6 +230,8 @@ struct hello {
     uint32_t magic = hello_magic;
     uint16_t version_min = protocol_version;
     uint16_t version_max = protocol_version;
+    /// The largest packet the client accepts (at least 1024): the server sends nothing larger.
+    uint32_t max_packet_bytes = 10 * 1024 * 1024 + 64 * 1024;
     std::string client_name; ///< software and version, for logs ("actormq-cpp/0.1.0")
 };
 

@@ -7,7 +7,9 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,7 +41,7 @@ xid sample_xid(int n) {
 // One packet of every type, every field away from its default.
 std::vector<packet> sample_packets() {
     std::vector<packet> v;
-    v.push_back(make_packet(hello{hello_magic, 1, 3, "actormq-cpp/0.1.0"}));
+    v.push_back(make_packet(hello{hello_magic, 1, 3, 65536, "actormq-cpp/0.1.0"}));
     v.push_back(make_packet(hello_ok{1, 1048576, "actormq/0.1.0", "node-uuid"}));
     v.push_back(make_packet(authenticate{"guest", "secret", "client-9", 60000}));
     v.push_back(make_packet(authenticated{77, 30000}));
@@ -560,7 +562,7 @@ TEST_CASE("native codec: malformed: out-of-range values are bad_value") {
     refused_by_encode(make_packet(3, 0, packets_confirmed{0}), peer::server);
     refused_by_encode(make_packet(3, 1, xa_rollback{xid{1, "", ""}}), peer::client);
     refused_by_encode(make_packet(hello_ok{1, 1023, "s", "n"}), peer::server);
-    refused_by_encode(make_packet(hello{hello_magic, 2, 1, "c"}), peer::client);
+    refused_by_encode(make_packet(hello{hello_magic, 2, 1, 65536, "c"}), peer::client);
     // The same bytes the encoder refused, written by hand, are refused by the decoder.
     b.clear();
     put_le(b, 0, 8);
@@ -593,10 +595,10 @@ TEST_CASE("native codec: version negotiation: bad magic and unknown versions are
     refused(raw(2, 0, 0, b + str16("s") + str16("n")), peer::server, codec_error::unknown_version,
             "version", 20);
     // A range that includes version 1 is fine, whatever its ends.
-    CHECK(
-        decode_all(encoded(make_packet(hello{hello_magic, 1, 9, "c"}), peer::client), peer::client)
-            .status
-        == decode_status::packet);
+    CHECK(decode_all(encoded(make_packet(hello{hello_magic, 1, 9, 65536, "c"}), peer::client),
+                     peer::client)
+              .status
+          == decode_status::packet);
 }
 
 TEST_CASE("native codec: encode: routing fields are checked like the decoder checks them") {
@@ -608,4 +610,79 @@ TEST_CASE("native codec: encode: routing fields are checked like the decoder che
     CHECK(encode(make_packet(3, 1, deliver{}), peer::client, {}, out).code
           == codec_error::wrong_direction);
     CHECK(out.empty());
+}
+
+// -- the spec and the code agree
+// -------------------------------------------------------------------
+
+namespace {
+
+// The cells of every table row of docs/protocol.md whose first cell is a number.
+std::vector<std::vector<std::string>> numbered_rows() {
+    std::ifstream in(ACTORMQ_SOURCE_DIR "/docs/protocol.md");
+    REQUIRE(in.good());
+    std::vector<std::vector<std::string>> rows;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("| ", 0) != 0) {
+            continue;
+        }
+        std::vector<std::string> cells;
+        std::stringstream ss(line.substr(1));
+        std::string cell;
+        while (std::getline(ss, cell, '|')) {
+            size_t b = cell.find_first_not_of(' ');
+            size_t e = cell.find_last_not_of(' ');
+            cells.push_back(b == std::string::npos ? "" : cell.substr(b, e - b + 1));
+        }
+        if (!cells.empty() && !cells[0].empty()
+            && cells[0].find_first_not_of("0123456789") == std::string::npos) {
+            rows.push_back(cells);
+        }
+    }
+    return rows;
+}
+
+std::string unquote(const std::string& s) {
+    return s.size() >= 2 && s.front() == '`' ? s.substr(1, s.size() - 2) : s;
+}
+
+} // namespace
+
+TEST_CASE("native codec: docs: §1 lists every packet type with its code, class and senders") {
+    size_t seen = 0;
+    for (const auto& row : numbered_rows()) {
+        bool packet_row = row.size() >= 6
+                          && (row[2] == "connection" || row[2] == "control" || row[2] == "stream");
+        if (!packet_row) {
+            continue;
+        }
+        const packet_type_info* i = info_for_code(static_cast<uint8_t>(std::stoi(row[0])));
+        INFO("row ", row[0], " ", row[1]);
+        REQUIRE(i != nullptr);
+        CHECK(unquote(row[1]) == i->name);
+        const char* klass = i->klass == channel_class::connection        ? "connection"
+                            : i->klass == channel_class::session_control ? "control"
+                                                                         : "stream";
+        CHECK(row[2] == klass);
+        std::string from = i->from_client && i->from_server ? "C, S" : i->from_client ? "C" : "S";
+        CHECK(row[3] == from);
+        ++seen;
+    }
+    CHECK(seen == packet_type_count);
+}
+
+TEST_CASE("native codec: docs: §15 lists every error code with its name") {
+    size_t seen = 0;
+    for (const auto& row : numbered_rows()) {
+        if (row.size() != 3 || row[1].empty() || row[1][0] != '`') {
+            continue;
+        }
+        auto code = static_cast<error_code>(std::stoi(row[0]));
+        INFO("row ", row[0]);
+        REQUIRE(is_valid(code));
+        CHECK(unquote(row[1]) == to_string(code));
+        ++seen;
+    }
+    CHECK(seen == static_cast<size_t>(error_code::internal_error));
 }
