@@ -189,9 +189,10 @@ bool connection::on_connect(stomp::frame& f) {
         return false;
     }
     auto r = negotiate(f, *acceptor_, ctx_->config.security);
+    version_ = r.version;
     if (!r.accepted) {
         ctx_->wire_log->info("connect_refused conn={} reason=\"{}\"", id_, r.error);
-        fail(r.error, "");
+        fail(r.error, "", r.supported_versions);
         return false;
     }
     connected_ = true;
@@ -325,15 +326,20 @@ void connection::arm_write_timer() {
         });
 }
 
-void connection::fail(std::string_view message, std::string_view detail) {
+void connection::fail(std::string_view message,
+                      std::string_view detail,
+                      std::string_view versions) {
     stomp::frame f;
     f.cmd = stomp::command::error;
+    if (!versions.empty()) {
+        f.add("version", std::string{versions});
+    }
     f.add("message", std::string{message});
     f.add("content-type", "text/plain");
     f.add("content-length", std::to_string(detail.size()));
     f.body = std::string{detail};
     std::string out;
-    stomp::encode(f, stomp::version::v1_2, out);
+    stomp::encode(f, version_, out);
     seal(std::move(out));
     close_after_write();
 }

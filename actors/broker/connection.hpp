@@ -72,7 +72,9 @@ private:
     void arm_write_timer();
     /// Bytes held for the client: queued plus the unwritten rest of the write in flight.
     uint64_t pending_output() const;
-    void fail(std::string_view message, std::string_view detail);
+    /// Writes an ERROR (in the client's STOMP version: never escaped for 1.0 or before a
+    /// version is known) and closes after it; `versions` becomes its `version` header.
+    void fail(std::string_view message, std::string_view detail, std::string_view versions = {});
     void close_after_write();
     void close();
     void arm_heart_beats(uint32_t send_ms, uint32_t receive_ms);
@@ -105,6 +107,9 @@ private:
     /// Output is flushed and the socket half-closed; waiting for the client to close.
     bool lingering_ = false;
     bool connected_ = false;
+    /// The STOMP version frames to this client are encoded in: 1.0 (no escaping) until a
+    /// CONNECT names another, then the negotiated one.
+    stomp::version version_ = stomp::version::v1_0;
     /// Bytes read and not yet handed to the session with a batch of frames.
     uint64_t unhanded_bytes_ = 0;
     /// Bytes handed to the session and not yet confirmed.

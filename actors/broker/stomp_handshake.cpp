@@ -104,6 +104,8 @@ handshake_result negotiate(const stomp::frame& f, const config::acceptor_config&
     handshake_result r;
     if (!pick_version(f.find("accept-version"), r.version)) {
         r.error = "no supported protocol version; this server speaks 1.0, 1.1 and 1.2";
+        r.supported_versions = "1.0,1.1,1.2";
+        r.version = stomp::version::v1_0;
         return r;
     }
     uint32_t cx = 0;

@@ -14,6 +14,10 @@ struct handshake_result {
     bool accepted = false;
     /// The ERROR frame's `message` when refused.
     std::string error;
+    /// Set when no version matched: the ERROR's `version` header, the versions this server
+    /// speaks (STOMP 1.2, "Protocol Negotiation").
+    std::string supported_versions;
+    /// The negotiated version; STOMP 1.0 (no escaping) when none matched.
     stomp::version version = stomp::version::v1_0;
     /// The user the session runs as.
     std::string user;

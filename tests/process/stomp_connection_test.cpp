@@ -81,6 +81,8 @@ TEST_CASE("stomp: connect: no common version is refused with ERROR and close") {
     auto f = c.connect_stomp("guest", "guest", "2.0,3.1");
     REQUIRE_MESSAGE(f.cmd == command::error, describe(f));
     CHECK_FALSE(header_of(f, "message").empty());
+    // STOMP 1.2, "Protocol Negotiation": the ERROR names the versions the server speaks.
+    CHECK_MESSAGE(header_of(f, "version") == "1.0,1.1,1.2", describe(f));
     CHECK(c.closed_by_peer(soon()));
     expect_serving(node);
 }
@@ -116,6 +118,37 @@ TEST_CASE("stomp: auth: a wrong passcode, an unknown user or no login is refused
         CHECK_MESSAGE(c.closed_by_peer(soon()), "the server did not close the connection");
     }
     expect_serving(node);
+}
+
+TEST_CASE("stomp: connect: frames to a STOMP 1.0 client are never escaped, ERROR at CONNECT "
+          "included") {
+    ACTORMQ_START_NODE(node, node_config());
+    {
+        // 1.0 has no escaping: the ':' of the message reaches the client as ':', not '\\c'.
+        stomp_client c;
+        auto f = try_connect(c, node, "guest", "wrong", "");
+        REQUIRE_MESSAGE(f.cmd == command::error, describe(f));
+        CHECK_MESSAGE(header_of(f, "message")
+                          == "authentication failed: unknown user or wrong passcode",
+                      describe(f));
+    }
+    {
+        // After CONNECT too: a header value with ':' and '\\' goes out as it is.
+        stomp_client c;
+        auto f = try_connect(c, node, "guest", "guest", "");
+        REQUIRE_MESSAGE(f.cmd == command::connected, describe(f));
+        subscribe(c, "/queue/plain.10", "s");
+        send_to(c, "/queue/plain.10", "body", {{"note", "a:b\\c"}});
+        auto m = expect_message(c);
+        CHECK_MESSAGE(header_of(m, "note") == "a:b\\c", describe(m));
+    }
+    {
+        // A 1.2 client still gets its escapes (the parser undoes them).
+        stomp_client c;
+        auto f = try_connect(c, node, "guest", "wrong", "1.2");
+        REQUIRE_MESSAGE(f.cmd == command::error, describe(f));
+        CHECK(header_of(f, "message") == "authentication failed: unknown user or wrong passcode");
+    }
 }
 
 TEST_CASE("stomp: auth: a CONNECT with login but no passcode is refused") {

@@ -244,6 +244,15 @@ stomp::frame stomp_client::connect_stomp(const std::string& login,
         f.add("passcode", passcode);
     }
     send(f);
+    // An ERROR in answer comes in the highest version this client offered (1.0, unescaped, when
+    // it offered none it knows); CONNECTED is never escaped, so this reads both.
+    auto offered = stomp::version::v1_0;
+    for (auto [name, v] : {std::pair{"1.1", stomp::version::v1_1}, {"1.2", stomp::version::v1_2}}) {
+        if (version.find(name) != std::string::npos) {
+            offered = v;
+        }
+    }
+    parser_.set_version(offered);
     auto reply = receive(deadline);
     if (!reply) {
         stomp::frame none;
