@@ -750,7 +750,7 @@ void on_transaction(session_ptr self, stomp::frame& f) {
     receipt_for(self, f);
 }
 
-void handle(session_ptr self, stomp::frame& f) {
+void dispatch(session_ptr self, stomp::frame& f) {
     switch (f.cmd) {
         case command::send:
             return on_send(self, f);
@@ -776,6 +776,38 @@ void handle(session_ptr self, stomp::frame& f) {
         default:
             return fail(self, "unexpected command",
                         std::string{stomp::to_string(f.cmd)} + " is sent by servers only", &f);
+    }
+}
+
+/// A frame with `actormq-barrier: queues` is handled only after one round trip to every queue
+/// this session consumes from. A queue sends its deliveries before its answer, and CAF keeps the
+/// order of the messages between two actors, so the frame's RECEIPT follows every delivery those
+/// queues had made when the frame arrived (docs/stomp.md §7): a test's "nothing more arrives"
+/// then holds for the queue, not only for the connection. Frames after it wait, as for any
+/// frame that needs an answer.
+void handle(session_ptr self, stomp::frame& f) {
+    auto& st = self->state;
+    const auto* barrier = f.find("actormq-barrier");
+    if (barrier == nullptr || *barrier != "queues" || st.subs.empty()) {
+        return dispatch(self, f);
+    }
+    st.waiting = true;
+    auto left = std::make_shared<size_t>(st.subs.size());
+    auto frame = std::make_shared<stomp::frame>(std::move(f));
+    auto done = [self, left, frame] {
+        if (--*left > 0) {
+            return;
+        }
+        self->state.waiting = false;
+        dispatch(self, *frame);
+        pump(self);
+        flush(self);
+    };
+    for (const auto& [key, sub] : st.subs) {
+        // A queue that is gone or slow delivers nothing more to this session, so an error
+        // (request-timeout-ms at most) ends the wait just as an answer does.
+        self->request(sub.queue, st.ctx->request_timeout(), stats_atom::value)
+            .then([done](const queue_stats&) { done(); }, [done](const caf::error&) { done(); });
     }
 }
 

@@ -39,6 +39,59 @@ TEST_CASE("stomp: queue: messages are delivered in the order they were sent") {
     expect_no_more_messages(consumer);
 }
 
+TEST_CASE("stomp: receipts: a queue barrier's RECEIPT follows every message its queues held") {
+    ACTORMQ_START_NODE(node, node_config());
+    stomp_client consumer;
+    login(consumer, node);
+    subscribe(consumer, "/queue/barrier", "s", "auto", {{"activemq.prefetchSize", "10000"}});
+    stomp_client producer;
+    login(producer, node);
+    const size_t n = 9000;
+    for (size_t i = 0; i < n; ++i) {
+        send_to(producer, "/queue/barrier", "m" + std::to_string(i));
+    }
+    // The producer's receipt: every SEND before it has been routed, so all n messages are in
+    // the queue (or its mailbox) now.
+    REQUIRE(producer.receipt_barrier());
+    // Without the queue round trip this RECEIPT only ordered the consumer's own frames, and
+    // messages still on their way from the queue arrived after it.
+    REQUIRE(consumer.receipt_barrier());
+    CHECK(consumer.take_messages().size() == n);
+}
+
+TEST_CASE("stomp: receipts: after an ACK frees the window, a queue barrier's RECEIPT follows the "
+          "next delivery") {
+    ACTORMQ_START_NODE(node, node_config());
+    const size_t n = 300;
+    stomp_client producer;
+    login(producer, node);
+    for (size_t i = 0; i < n; ++i) {
+        send_to(producer, "/queue/barrier.ack", "m" + std::to_string(i));
+    }
+    REQUIRE(producer.receipt_barrier());
+    stomp_client consumer;
+    login(consumer, node);
+    subscribe(consumer, "/queue/barrier.ack", "s", "client-individual",
+              {{"activemq.prefetchSize", "1"}});
+    auto m = expect_message(consumer);
+    size_t late = 0;
+    for (size_t i = 1; i < n; ++i) {
+        REQUIRE(consumer.send(command::ack, {{"id", header_of(m, "ack")}}));
+        // The ACK reaches the queue, which then delivers the next message; the barrier's
+        // RECEIPT must come after that delivery.
+        REQUIRE(consumer.receipt_barrier());
+        auto got = consumer.take_messages();
+        if (got.size() != 1) {
+            ++late;
+            got = collect_messages(consumer, 1);
+            REQUIRE(got.size() == 1);
+        }
+        CHECK(got.front().body == "m" + std::to_string(i));
+        m = got.front();
+    }
+    CHECK_MESSAGE(late == 0, late, " of ", n - 1, " deliveries came after the barrier's RECEIPT");
+}
+
 TEST_CASE("stomp: queue: each message goes to exactly one of the consumers") {
     ACTORMQ_START_NODE(node, node_config());
     stomp_client a;

@@ -303,6 +303,8 @@ bool stomp_client::receipt_barrier(deadline_t deadline) {
     stomp::frame abort;
     abort.cmd = stomp::command::abort;
     abort.add("transaction", tx);
+    // The RECEIPT also waits for every queue this client consumes from (docs/stomp.md §7).
+    abort.add("actormq-barrier", "queues");
     abort.add("receipt", id);
     std::string out;
     stomp::encode(begin, version_, out);
