@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "actors/broker/queue.hpp"
 
+#include "protocol/assert.hpp"
+
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/send.hpp>
@@ -44,6 +46,7 @@ std::vector<std::pair<size_t, std::vector<delivery>>> queue_state::assign() {
         idle_rounds = 0;
         entry e = std::move(pending.front());
         pending.pop_front();
+        ACTORMQ_ASSERT(c.has_room()); // A consumer never holds more than its window.
         ++c.outstanding;
         ++handed;
         if (slot[i] < 0) {
@@ -189,6 +192,8 @@ void queue_state::release(int64_t bytes) {
         return;
     }
     int64_t before = usage->bytes.fetch_sub(bytes, std::memory_order_relaxed);
+    // Only what was counted in is counted out: the address's usage never goes negative.
+    ACTORMQ_ASSERT(before >= bytes);
     if (usage->max_bytes >= 0 && before >= usage->max_bytes && before - bytes < usage->max_bytes) {
         crossed_below = true;
     }

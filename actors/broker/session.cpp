@@ -5,6 +5,7 @@
 
 #include "actors/broker/connection.hpp"
 #include "actors/journal/recovery.hpp"
+#include "protocol/assert.hpp"
 #include "protocol/errc.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -130,8 +131,11 @@ void receipt_for(session_ptr self, const stomp::frame& f, bool close_after = fal
 void on_routed(session_ptr self, uint64_t first_seq, int64_t bytes, const std::string& address,
                route_status status) {
     auto& st = self->state;
-    st.outstanding.erase(st.outstanding.find(first_seq));
+    auto routed = st.outstanding.find(first_seq);
+    ACTORMQ_ASSERT(routed != st.outstanding.end()); // Each batch is answered once.
+    st.outstanding.erase(routed);
     st.outstanding_bytes -= bytes;
+    ACTORMQ_ASSERT(st.outstanding_bytes >= 0);
     if (status == route_status::full) {
         fail(self, "address '" + address + "' is full",
              "the address reached max-size-bytes and its address-full-policy is FAIL");
