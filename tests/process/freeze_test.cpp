@@ -26,17 +26,6 @@ bool serves(uint16_t port) {
            == command::connected;
 }
 
-/// Sends `body` persistently with a duplicate id and a receipt; true once confirmed.
-bool send_confirmed(stomp_client& c, const std::string& queue, const std::string& body) {
-    stomp::frame f;
-    f.cmd = command::send;
-    f.add("destination", queue);
-    f.add("persistent", "true");
-    f.add("_AMQ_DUPL_ID", body);
-    f.body = body;
-    return c.send_with_receipt(f, in(std::chrono::seconds(20)));
-}
-
 /// A child process that logs in, subscribes to `queue` with client-individual acks and a
 /// prefetch of `window`, tells the parent through a pipe, and then waits to be frozen or
 /// killed. Returns its pid.
@@ -86,7 +75,7 @@ TEST_CASE("freeze: shared store: a frozen live keeps its lock, the backup stays 
     std::set<std::string> confirmed;
     for (int i = 0; i < 20; ++i) {
         auto body = "before-" + std::to_string(i);
-        REQUIRE(send_confirmed(producer, "/queue/frozen", body));
+        REQUIRE(send_durable(producer, "/queue/frozen", body, in(std::chrono::seconds(20))));
         confirmed.insert(body);
     }
 
@@ -112,7 +101,7 @@ TEST_CASE("freeze: shared store: a frozen live keeps its lock, the backup stays 
     auto r = producer.receive_cmd(command::receipt, soon());
     REQUIRE_MESSAGE(r.has_value(), "the send made while frozen was never confirmed");
     confirmed.insert("during");
-    REQUIRE(send_confirmed(producer, "/queue/frozen", "after"));
+    REQUIRE(send_durable(producer, "/queue/frozen", "after", in(std::chrono::seconds(20))));
     confirmed.insert("after");
 
     stomp_client consumer;

@@ -62,15 +62,9 @@ void wait_log(const node_process& node, const std::string& text) {
     REQUIRE_MESSAGE(ok, "no '", text, "' in the log");
 }
 
-/// Sends `body` persistently with a duplicate id and a receipt; true once confirmed.
+/// Sends `body` persistently to /queue/ha with a duplicate id and a receipt; true once confirmed.
 bool send_confirmed(stomp_client& c, const std::string& body) {
-    stomp::frame f;
-    f.cmd = command::send;
-    f.add("destination", "/queue/ha");
-    f.add("persistent", "true");
-    f.add("_AMQ_DUPL_ID", body);
-    f.body = body;
-    return c.send_with_receipt(f, in(std::chrono::seconds(5)));
+    return send_durable(c, "/queue/ha", body, in(std::chrono::seconds(5)));
 }
 
 /// Drains /queue/ha from `port` until `end` arrives; returns how often each body came.

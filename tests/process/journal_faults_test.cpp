@@ -32,20 +32,6 @@ std::string pair_config(const std::string& role) {
     return node_config("", "", "[ha-policy.shared-store." + role + "]\n");
 }
 
-/// A persistent SEND with a duplicate id (its body) and a receipt; true once confirmed.
-bool send_durable(stomp_client& c,
-                  const std::string& queue,
-                  const std::string& body,
-                  const std::string& padding = "") {
-    stomp::frame f;
-    f.cmd = command::send;
-    f.add("destination", queue);
-    f.add("persistent", "true");
-    f.add("_AMQ_DUPL_ID", body);
-    f.body = body + padding;
-    return c.send_with_receipt(f, in(std::chrono::seconds(5)));
-}
-
 /// Logs in on the first of `ports` that serves; false if none does.
 bool connect_any(stomp_client& c, const std::vector<uint16_t>& ports) {
     for (auto port : ports) {
@@ -162,7 +148,7 @@ TEST_CASE("journal faults: a failing fdatasync on the live of a pair: it exits 1
         char id[16];
         std::snprintf(id, sizeof id, "m-%03d", i);
         bool ok = wait_until(in(std::chrono::seconds(30)), [&] {
-            if (send_durable(c, "/queue/faults", id)) {
+            if (send_durable(c, "/queue/faults", id, in(std::chrono::seconds(5)))) {
                 return true;
             }
             ++retries;
@@ -204,14 +190,14 @@ TEST_CASE("journal faults: a full disk during a durable SEND: ERROR to that clie
         ACTORMQ_START_NODE(node, node_config(), sets);
         stomp_client c;
         login(c, node);
-        REQUIRE(send_durable(c, "/queue/full", "d-000", padding));
+        REQUIRE(send_durable(c, "/queue/full", "d-000", in(std::chrono::seconds(5)), padding));
         confirmed.insert("d-000");
         auto filler = disk.fill("filler");
         CHECK(filler > 0);
         for (int i = 1; i < 40 && failed_id.empty(); ++i) {
             char id[16];
             std::snprintf(id, sizeof id, "d-%03d", i);
-            if (send_durable(c, "/queue/full", id, padding)) {
+            if (send_durable(c, "/queue/full", id, in(std::chrono::seconds(5)), padding)) {
                 confirmed.insert(id);
             } else {
                 failed_id = id;
@@ -231,9 +217,9 @@ TEST_CASE("journal faults: a full disk during a durable SEND: ERROR to that clie
     ACTORMQ_START_NODE(again, node_config(), sets);
     stomp_client c;
     login(c, again);
-    REQUIRE(send_durable(c, "/queue/full", failed_id, padding));
+    REQUIRE(send_durable(c, "/queue/full", failed_id, in(std::chrono::seconds(5)), padding));
     for (const auto& id : confirmed) {
-        REQUIRE(send_durable(c, "/queue/full", id, padding));
+        REQUIRE(send_durable(c, "/queue/full", id, in(std::chrono::seconds(5)), padding));
     }
     auto seen = drain(again.port(), "/queue/full", 5);
     CHECK(seen.size() == confirmed.size() + 1);

@@ -128,6 +128,23 @@ inline void send_routed(stomp_client& c,
                     c.buffered().empty() ? std::string{} : describe(c.buffered().back()));
 }
 
+/// Sends `body` (plus `padding`) to `destination` as a persistent message whose duplicate id is
+/// `body`, with a receipt; true once the RECEIPT came (the message is on disk), false on an
+/// ERROR, a closed connection or the deadline.
+inline bool send_durable(stomp_client& c,
+                         const std::string& destination,
+                         const std::string& body,
+                         deadline_t deadline = soon(),
+                         const std::string& padding = "") {
+    stomp::frame f;
+    f.cmd = command::send;
+    f.add("destination", destination);
+    f.add("persistent", "true");
+    f.add("_AMQ_DUPL_ID", body);
+    f.body = body + padding;
+    return c.send_with_receipt(f, deadline);
+}
+
 /// Requires the next frame to be a MESSAGE and returns it.
 inline stomp::frame expect_message(stomp_client& c, deadline_t deadline = soon()) {
     auto f = c.receive(deadline);
