@@ -446,6 +446,15 @@ void non_empty_string_field(context& ctx, const member& where, Config& out) {
     read_non_empty_string(ctx, where, out.*Member);
 }
 
+/// A field of a struct inside `Config` (e.g. ha_policy_config::replication), read by `Read`.
+template <class Config,
+          class Inner,
+          Inner Config::*Sub,
+          void (*Read)(context&, const member&, Inner&)>
+void nested_field(context& ctx, const member& where, Config& out) {
+    Read(ctx, where, out.*Sub);
+}
+
 // -- address settings -----------------------------------------------------------------------------
 
 const std::vector<field<address_settings>>& address_settings_fields() {
@@ -734,6 +743,64 @@ const std::vector<field<ha_policy_config>>& backup_fields() {
     return fields;
 }
 
+/// The keys both replication roles take (reference text "All Replication Configuration").
+template <class H = ha_policy_config, class R = replication_config>
+std::vector<field<H>> replication_common_fields() {
+    return {
+        {"cluster-name", nested_field<H, R, &H::replication, string_field<R, &R::cluster_name>>},
+        {"group-name", nested_field<H, R, &H::replication, string_field<R, &R::group_name>>},
+        {"initial-replication-sync-timeout",
+         nested_field<H, R, &H::replication,
+                      integer_field<R, uint32_t, &R::initial_replication_sync_timeout, 1>>},
+        {"vote-on-replication-failure",
+         nested_field<H, R, &H::replication, bool_field<R, &R::vote_on_replication_failure>>},
+        {"quorum-size",
+         nested_field<H, R, &H::replication, integer_field<R, int32_t, &R::quorum_size, -1, 1000>>},
+        {"vote-retries",
+         nested_field<H, R, &H::replication, integer_field<R, uint32_t, &R::vote_retries, 0, 1000>>},
+        {"vote-retry-wait",
+         nested_field<H, R, &H::replication,
+                      integer_field<R, uint32_t, &R::vote_retry_wait, 1, 3600000>>},
+        {"quorum-vote-wait",
+         nested_field<H, R, &H::replication,
+                      integer_field<R, uint32_t, &R::quorum_vote_wait, 1, 3600>>},
+        {"retry-replication-wait",
+         nested_field<H, R, &H::replication,
+                      integer_field<R, uint32_t, &R::retry_replication_wait, 1, 3600000>>},
+    };
+}
+
+const std::vector<field<ha_policy_config>>& replication_primary_fields() {
+    using H = ha_policy_config;
+    using R = replication_config;
+    static const std::vector<field<H>> fields = [] {
+        auto f = replication_common_fields();
+        f.push_back({"check-for-live-server",
+                     nested_field<H, R, &H::replication, bool_field<R, &R::check_for_live_server>>});
+        // The newer name of the same switch.
+        f.push_back({"check-for-active-server",
+                     nested_field<H, R, &H::replication, bool_field<R, &R::check_for_live_server>>});
+        return f;
+    }();
+    return fields;
+}
+
+const std::vector<field<ha_policy_config>>& replication_backup_fields() {
+    using H = ha_policy_config;
+    using R = replication_config;
+    static const std::vector<field<H>> fields = [] {
+        auto f = replication_common_fields();
+        f.push_back({"max-saved-replicated-journals-size",
+                     nested_field<H, R, &H::replication,
+                                  integer_field<R, uint32_t, &R::max_saved_replicated_journals_size,
+                                                0, 1000>>});
+        f.push_back({"allow-failback", bool_field<H, &H::allow_failback>});
+        f.push_back({"restart-backup", bool_field<H, &H::restart_backup>});
+        return f;
+    }();
+    return fields;
+}
+
 /// Reads the one member a policy table may have; reports a second one, or none.
 const member* only_member(context& ctx, const member& where, const std::vector<member>& members,
                           std::string_view expected) {
@@ -779,13 +846,47 @@ void read_shared_store(context& ctx, const member& where, ha_policy_config& out)
     }
 }
 
+/// [ha-policy.replication.primary] or [ha-policy.replication.backup]: every key is checked, then
+/// the table is refused as a whole, since replication is not built yet (issue 11) and
+/// --check-config must not pass a file the node cannot run.
+void read_replication(context& ctx, const member& where, ha_policy_config& out) {
+    const toml::table* table = expect_table(ctx, where);
+    if (table == nullptr) {
+        return;
+    }
+    auto members = members_in_file_order(*table, where.path);
+    const member* role = only_member(ctx, where, members, "primary (master) or backup (slave)");
+    if (role == nullptr) {
+        return;
+    }
+    std::string_view name = role->key->str();
+    const std::vector<field<ha_policy_config>>* fields = nullptr;
+    if (name == "primary" || name == "master") {
+        out.role = ha_role::primary;
+        fields = &replication_primary_fields();
+    } else if (name == "backup" || name == "slave") {
+        out.role = ha_role::backup;
+        fields = &replication_backup_fields();
+    } else {
+        report_key(ctx, *role, "unknown role; expected primary (master) or backup (slave)");
+        return;
+    }
+    if (const toml::table* body = expect_table(ctx, *role)) {
+        read_fields(ctx, *body, role->path, *fields, {}, out);
+    }
+    report_key(ctx, where,
+               "ha-policy replication is not supported yet (its keys were checked; "
+               "docs/configuration.md)");
+}
+
 void read_ha_policy(context& ctx, const member& where, node_config& out) {
     const toml::table* table = expect_table(ctx, where);
     if (table == nullptr) {
         return;
     }
     auto members = members_in_file_order(*table, where.path);
-    const member* policy = only_member(ctx, where, members, "live-only or shared-store");
+    const member* policy =
+        only_member(ctx, where, members, "live-only, shared-store or replication");
     if (policy == nullptr) {
         return;
     }
@@ -799,9 +900,10 @@ void read_ha_policy(context& ctx, const member& where, node_config& out) {
         out.ha_policy.kind = ha_kind::shared_store;
         read_shared_store(ctx, *policy, out.ha_policy);
     } else if (name == "replication") {
-        report_key(ctx, *policy, "ha-policy replication is not supported yet");
+        out.ha_policy.kind = ha_kind::replication;
+        read_replication(ctx, *policy, out.ha_policy);
     } else {
-        report_key(ctx, *policy, "unknown ha-policy; expected live-only or shared-store");
+        report_key(ctx, *policy, "unknown ha-policy; expected live-only, shared-store or replication");
     }
 }
 

@@ -134,11 +134,43 @@ struct journal_config {
 enum class ha_kind : uint8_t {
     live_only,    ///< no backup (the default)
     shared_store, ///< live and backup share one journal directory and its lock file
+    replication,  ///< the live streams its journal to a backup on another node (issue 11)
 };
 
 enum class ha_role : uint8_t {
     primary, ///< starts as the live server of its node id
     backup,  ///< waits on the lock and takes over when the live is gone
+};
+
+/// Replication's keys (reference text "All Replication Configuration"; the vote keys after
+/// Artemis's). TOML: [ha-policy.replication.primary] (alias `master`) and
+/// [ha-policy.replication.backup] (alias `slave`); allow-failback and restart-backup are
+/// ha_policy_config's.
+struct replication_config {
+    /// Primary only: at start, ask the cluster whether a server already serves this node id
+    /// (a backup that took over) and fail back from it instead of starting live.
+    bool check_for_live_server = false;
+    /// The cluster whose members are asked (empty: this node's [cluster]).
+    std::string cluster_name;
+    /// A backup pairs only with a live of the same group; empty: any live without a backup.
+    std::string group_name;
+    /// Milliseconds the live waits at the end of the initial sync for the backup to confirm it
+    /// has everything (journal writes wait meanwhile).
+    uint32_t initial_replication_sync_timeout = 30000;
+    /// Backup only: how many old journals (moved aside at each new sync) are kept.
+    uint32_t max_saved_replicated_journals_size = 2;
+    /// Whether a live that loses its backup asks for a vote before it keeps serving.
+    bool vote_on_replication_failure = false;
+    /// Votes needed; -1: more than half of the largest number of live servers seen.
+    int32_t quorum_size = -1;
+    /// How often a backup asks again when a vote was not won.
+    uint32_t vote_retries = 12;
+    /// Milliseconds between two votes.
+    uint32_t vote_retry_wait = 2000;
+    /// Seconds a vote waits for its answers.
+    uint32_t quorum_vote_wait = 30;
+    /// Milliseconds a backup waits before it tries to pair again after replication failed.
+    uint32_t retry_replication_wait = 2000;
 };
 
 struct ha_policy_config {
@@ -154,6 +186,8 @@ struct ha_policy_config {
     /// Milliseconds between two attempts to take the lock file's locks, and between two looks
     /// at its state while serving (so a failback request is seen within this time).
     uint32_t lock_poll_interval_ms = 10;
+    /// The replication keys when `kind` is replication.
+    replication_config replication;
 };
 
 /// The cluster: how this node finds and talks to the others (CAF middleman). TOML: [cluster],

@@ -94,6 +94,7 @@ TEST_CASE("freeze: shared store: a frozen live keeps its lock, the backup stays 
     bool backup_served = wait_until(in(std::chrono::seconds(2)), [&] { return serves(backup.port()); },
                                     std::chrono::milliseconds(50));
     CHECK_FALSE_MESSAGE(backup_served, "the backup activated while the live was only frozen");
+    CHECK_MESSAGE(primary.running(), "the frozen live is gone");
     CHECK(backup.running());
     CHECK(backup.log_text().find("ha_activating") == std::string::npos);
 

@@ -804,6 +804,50 @@ TEST_CASE("config: ha: master and slave are aliases of primary and backup") {
     CHECK(slave.config->ha_policy.restart_backup);
 }
 
+TEST_CASE("config: ha: every replication key is checked, with the reference's names and "
+          "ranges, before the policy is refused as not built yet") {
+    const std::string refused = "ha-policy.replication: ha-policy replication is not supported yet "
+                                "(its keys were checked; docs/configuration.md)";
+    auto primary = errors_of(std::string{R"([ha-policy.replication.primary]
+check-for-live-server = true
+check-for-active-server = true
+cluster-name = "c"
+group-name = "fish"
+initial-replication-sync-timeout = 30000
+vote-on-replication-failure = true
+quorum-size = -1
+vote-retries = 12
+vote-retry-wait = 2000
+quorum-vote-wait = 30
+retry-replication-wait = 2000
+)"} + one_user);
+    REQUIRE(primary.size() == 1);
+    CHECK(primary[0] == "cfg.toml:1:12: " + refused);
+    auto backup = errors_of(std::string{R"([ha-policy.replication.slave]
+group-name = "bird"
+max-saved-replicated-journals-size = 2
+allow-failback = false
+restart-backup = false
+quorum-size = 3
+)"} + one_user);
+    REQUIRE(backup.size() == 1);
+    CHECK(backup[0] == "cfg.toml:1:12: " + refused);
+    // Keys of the other role, out-of-range values and wrong types name file, line and key.
+    auto bad = errors_of(std::string{R"([ha-policy.replication.backup]
+check-for-live-server = true
+quorum-size = -2
+vote-retry-wait = "soon"
+)"} + one_user);
+    REQUIRE(bad.size() == 4);
+    CHECK(bad[0] == "cfg.toml:1:12: " + refused); // Errors come in file order.
+    CHECK(bad[1].rfind("cfg.toml:2:1: ha-policy.replication.backup.check-for-live-server: "
+                       "unknown key", 0) == 0);
+    CHECK(bad[2].rfind("cfg.toml:3:15: ha-policy.replication.backup.quorum-size: must be between "
+                       "-1 and 1000", 0) == 0);
+    CHECK(bad[3].rfind("cfg.toml:4:19: ha-policy.replication.backup.vote-retry-wait: expected an "
+                       "integer", 0) == 0);
+}
+
 TEST_CASE("config: ha: errors name file, line and key") {
     auto errors = errors_of(std::string{R"([ha-policy.shared-store.primary]
 allow-failback = true
@@ -812,11 +856,12 @@ allow-failback = true
     CHECK(errors
           == std::vector<std::string>{
               "cfg.toml:2:1: ha-policy.shared-store.primary.allow-failback: unknown key",
-              "cfg.toml:3:12: ha-policy.live-only: only one of live-only or shared-store may be "
-              "given; 'shared-store' is already"});
+              "cfg.toml:3:12: ha-policy.live-only: only one of live-only, shared-store or "
+              "replication may be given; 'shared-store' is already"});
     CHECK(errors_of(std::string{"[ha-policy.replication.primary]\n"} + one_user)
           == std::vector<std::string>{
-              "cfg.toml:1:12: ha-policy.replication: ha-policy replication is not supported yet"});
+              "cfg.toml:1:12: ha-policy.replication: ha-policy replication is not supported yet "
+              "(its keys were checked; docs/configuration.md)"});
     CHECK(errors_of(std::string{"[ha-policy.shared-store.backup]\nrestart-backup = 1\n"} + one_user)
           == std::vector<std::string>{"cfg.toml:2:18: ha-policy.shared-store.backup.restart-backup:"
                                       " expected a boolean, found an integer"});
