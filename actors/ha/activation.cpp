@@ -457,22 +457,29 @@ void activation_state::finish_stop(actions& out) {
             return;
         }
     }
-    if (marked_live_) {
+    // Released first, then logged: "ha_stopped" means the lock is free (as it always did).
+    bool was_live = marked_live_;
+    marked_live_ = false;
+    release_held(out);
+    if (was_live) {
         auto n = make_note(note_kind::stopped);
         n.hand_over = hand_over;
         n.storage_failed = storage_failed_;
         out.emplace_back(std::move(n));
-        marked_live_ = false;
     }
     release_and_finish(out);
 }
 
-void activation_state::release_and_finish(actions& out) {
+void activation_state::release_held(actions& out) {
     if (holds_live_ || holds_backup_) {
         out.emplace_back(release_locks{holds_live_, holds_backup_});
         holds_live_ = false;
         holds_backup_ = false;
     }
+}
+
+void activation_state::release_and_finish(actions& out) {
+    release_held(out);
     ++generation_;
     phase_ = phase::done;
     out.emplace_back(finish{});

@@ -332,6 +332,8 @@ private:
     void finish_stop(actions& out);
     /// A lock write failed or a lock request broke: stop with status 1.
     void lock_failure(note_kind kind, const std::string& error, actions& out);
+    /// Releases whatever is held.
+    void release_held(actions& out);
     /// Releases whatever is held and finishes.
     void release_and_finish(actions& out);
     void fail_exit(actions& out);

@@ -258,7 +258,7 @@ TEST_CASE("activation: stop: a live stopped without failover writes P after its 
     CHECK(show(m.handle(act::stop_request{})) == "deactivate(reserve=0)");
     CHECK(show(m.handle(act::deactivated{true})) == "write_state(P)");
     auto out = m.handle(act::state_written{lock_state::paused, ""});
-    CHECK(show(out) == "note(stopped); release_locks(live=1,backup=0); finish");
+    CHECK(show(out) == "release_locks(live=1,backup=0); note(stopped); finish");
     CHECK_FALSE(note_of(out, act::note_kind::stopped).hand_over);
     CHECK(m.exit_status() == 0);
 }
@@ -270,7 +270,7 @@ TEST_CASE("activation: stop: with failover-on-shutdown the state stays L") {
     activate_primary(m);
     m.handle(act::stop_request{});
     auto out = m.handle(act::deactivated{true});
-    CHECK(show(out) == "note(stopped); release_locks(live=1,backup=0); finish");
+    CHECK(show(out) == "release_locks(live=1,backup=0); note(stopped); finish");
     CHECK(note_of(out, act::note_kind::stopped).hand_over);
 }
 
@@ -281,7 +281,7 @@ TEST_CASE("activation: stop: a failed journal hands over whatever failover-on-sh
     CHECK(show(m.handle(act::storage_failure{})) == ""); // one SIGTERM is enough
     m.handle(act::stop_request{});
     auto out = m.handle(act::deactivated{true});
-    CHECK(show(out) == "note(stopped); release_locks(live=1,backup=0); finish");
+    CHECK(show(out) == "release_locks(live=1,backup=0); note(stopped); finish");
     auto n = note_of(out, act::note_kind::stopped);
     CHECK(n.hand_over);
     CHECK(n.storage_failed);
@@ -301,7 +301,7 @@ TEST_CASE("activation: stop: during the journal load it waits for the load, then
     CHECK(show(m.handle(act::journal_loaded{true})) == "deactivate(reserve=0)");
     CHECK(show(m.handle(act::deactivated{true})) == "write_state(P)");
     CHECK(show(m.handle(act::state_written{lock_state::paused, ""}))
-          == "note(stopped); release_locks(live=1,backup=1); finish");
+          == "release_locks(live=1,backup=1); note(stopped); finish");
 }
 
 TEST_CASE("activation: stop: while waiting for a lock it releases what it holds and finishes") {
@@ -367,7 +367,7 @@ TEST_CASE("activation: failure: a live whose abandon write fails stops and hands
     CHECK(show(m.handle(act::state_written{lock_state::live, "file=x op=pwrite errno=EIO"}))
           == "note(lock_write_failed); exit_process(1); deactivate(reserve=0)");
     auto out = m.handle(act::deactivated{true});
-    CHECK(show(out) == "note(stopped); release_locks(live=1,backup=1); finish");
+    CHECK(show(out) == "release_locks(live=1,backup=1); note(stopped); finish");
     CHECK(note_of(out, act::note_kind::stopped).hand_over);
 }
 
