@@ -4,6 +4,7 @@
 #include "actors/broker/acceptor.hpp"
 #include "actors/broker/server.hpp"
 #include "actors/broker/server_context.hpp"
+#include "actors/ha/activation_driver.hpp"
 #include "actors/ha/node_manager.hpp"
 #include "actors/journal/journal.hpp"
 #include "actors/journal/recovery.hpp"
@@ -23,7 +24,6 @@
 #include <spdlog/sinks/dist_sink.h>
 #include <spdlog/spdlog.h>
 
-#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -144,10 +144,15 @@ struct node::impl {
     cluster::member_info self_info;
     cluster::topology last_topology;
 
-    std::thread ha_thread;
+    /// The shared-store activation: its driver and the io actors that do its blocking steps
+    /// (docs/architecture.md, "Activation"). Invalid handles for a live-only node.
+    activation_actor driver;
+    io_locks_actor lock_io;
+    io_instance_actor instance_io;
     std::mutex mtx;
-    std::condition_variable wake;
     bool stopping = false;
+    /// SIGTERM was sent to this process already (one is enough).
+    std::atomic<bool> sigterm_sent{false};
     /// Set when the journal or the lock file's state byte could not be written: this server
     /// stops, and leaves the state "live" so a shared-store backup takes over (docs/ha.md).
     std::atomic<bool> storage_failed{false};
@@ -166,7 +171,13 @@ struct node::impl {
     void announce(const std::string& role, const std::string& node_id);
     /// Recomputes the backup connectors CONNECTED names; call with `cluster_mtx` held.
     void refresh_view();
+    /// Loads the journal into a new instance, then listens (a live-only node's start).
     bool activate(const std::string& node_id);
+    /// Recovers the journal into a new instance (server actor included); false: it failed and
+    /// the instance is gone again.
+    bool load_instance(const std::string& node_id);
+    /// Listens on the reserved ports; false: an acceptor failed and the instance is gone.
+    bool open_acceptors();
     void start_status();
     void stop_status();
     /// Tells the status actor this node's role (live, backup, backup-active, ...).
@@ -176,14 +187,13 @@ struct node::impl {
     void deactivate(bool reserve_again);
     bool recover(instance& inst);
 
-    /// Waits one lock-poll interval or until stop(); true when the node is stopping.
-    bool wait_tick();
-    /// Polls the locks until this server may become live; false when stopping first.
-    bool wait_for_live_lock();
-    /// The HA thread: waits, activates, serves, gives way or stops (docs/ha.md).
-    void ha_loop();
-    /// Serves until stop() (returns false) or a failback request (returns true).
-    bool serve_until_failback();
+    /// Spawns the activation's io actors and its driver, and starts it.
+    void start_activation();
+    /// Stops the driver (it deactivates and releases the locks), then its io actors.
+    void stop_activation();
+    /// Sends SIGTERM to this process once; `failed` makes main exit 1.
+    void request_exit(bool failed);
+    struct effects;
     /// The journal or the lock file failed: mark the node failed and stop it through the same
     /// SIGTERM path an operator uses (main then exits 1). Called from any thread; never blocks.
     void stop_on_storage_failure();
@@ -194,7 +204,19 @@ struct node::impl {
 
 void node::impl::stop_on_storage_failure() {
     stop_report->failed = true;
-    if (!storage_failed.exchange(true)) {
+    if (!storage_failed.exchange(true) && driver) {
+        // Sent before the SIGTERM, so the driver knows it before the stop that follows:
+        // a failed journal leaves the state "live" (docs/architecture.md, "Failure model").
+        caf::anon_send(driver, ha_fail_atom::value);
+    }
+    request_exit(true);
+}
+
+void node::impl::request_exit(bool failed) {
+    if (failed) {
+        stop_report->failed = true;
+    }
+    if (!sigterm_sent.exchange(true)) {
         ::kill(::getpid(), SIGTERM);
     }
 }
@@ -358,6 +380,10 @@ bool node::impl::recover(instance& inst) {
 /// Loads the journal, starts the server's actors and listens on the reserved ports. Returns
 /// false (everything it started stopped again) when any step fails.
 bool node::impl::activate(const std::string& node_id) {
+    return load_instance(node_id) && open_acceptors();
+}
+
+bool node::impl::load_instance(const std::string& node_id) {
     auto ctx = std::make_shared<server_context>();
     ctx->config = cfg;
     ctx->log = log;
@@ -382,10 +408,18 @@ bool node::impl::activate(const std::string& node_id) {
     } else {
         in.srv = sys.spawn(server, ctx);
     }
+    return true;
+}
+
+bool node::impl::open_acceptors() {
+    if (!current) {
+        return false;
+    }
+    auto& in = *current;
     reserved.clear();
     for (auto a : cfg.acceptors) {
         a.port = ports[a.name];
-        auto acc = std::make_unique<acceptor>(ioc, ctx, a, sys, in.srv);
+        auto acc = std::make_unique<acceptor>(ioc, in.ctx, a, sys, in.srv);
         if (auto err = acc->open(); !err.empty()) {
             log->error("acceptor_failed name={} reason=\"{}\"", a.name, err);
             deactivate(true);
@@ -459,169 +493,161 @@ void node::impl::deactivate(bool reserve_again) {
     }
 }
 
-bool node::impl::wait_tick() {
-    std::unique_lock<std::mutex> guard{mtx};
-    wake.wait_for(guard, std::chrono::milliseconds(cfg.ha_policy.lock_poll_interval_ms),
-                  [this] { return stopping; });
-    return stopping;
+/// The activation's effects on the node: log lines, the status page, the cluster and SIGTERM.
+/// Runs on the driver's scheduler thread: nothing here blocks (the cluster's mutex guards a
+/// few assignments).
+struct node::impl::effects final : activation_effects {
+    impl& d;
+    explicit effects(impl& owner) : d(owner) {}
+
+    void note(const activation::note& n, int64_t activation_ms) override;
+    void exit_process(int status) override { d.request_exit(status != 0); }
+};
+
+void node::impl::effects::note(const activation::note& n, int64_t ms) {
+    using k = activation::note_kind;
+    bool backup = d.cfg.ha_policy.role == config::ha_role::backup;
+    const auto& id = n.node_id;
+    switch (n.kind) {
+        case k::waiting_for_backup_lock:
+            d.log->info("ha_waiting_for_backup_lock path={}", d.locks->backup_path());
+            break;
+        case k::waiting_for_live:
+            d.log->info("ha_waiting_for_live node_id={}", id);
+            d.announce("backup", id);
+            d.report("backup", id);
+            break;
+        case k::paused:
+            d.log->info("ha_paused node_id={}", id);
+            d.event("paused", "the live was stopped without failover; staying passive");
+            break;
+        case k::failing_back:
+            d.log->info("ha_failing_back node_id={}", id);
+            d.announce("backup", id);
+            d.report("failing-back", id);
+            d.event("failing_back", "asked the active backup of node " + id + " to give way");
+            break;
+        case k::activating:
+            d.event("lock_taken", "took the live lock of node " + id);
+            d.log->info("ha_activating node_id={} role={} allowed_by={} lock_state={}", id,
+                        backup ? "backup" : "primary", n.allowed_by, to_string(n.found));
+            d.announce("starting", id);
+            d.report("starting", id);
+            break;
+        case k::live:
+            d.log->info("ha_live node_id={} activation_ms={} allowed_by={}", id, ms, n.allowed_by);
+            d.announce("live", id);
+            d.report(backup ? "backup-active" : "live", id);
+            if (backup) {
+                d.event("failover",
+                        "backup took over node " + id + " in " + std::to_string(ms) + " ms", ms);
+            } else if (n.failing_back) {
+                d.event("failback",
+                        "primary is live again for node " + id + " after " + std::to_string(ms)
+                            + " ms",
+                        ms);
+            } else {
+                d.event("activated", "live for node " + id, ms);
+            }
+            break;
+        case k::activation_failed:
+            // The journal could not be loaded (or an acceptor not opened); another server
+            // may do better.
+            d.log->error("ha_activation_failed node_id={}", id);
+            break;
+        case k::giving_way:
+            d.log->info("ha_giving_way node_id={}", id);
+            d.event("giving_way", "the primary of node " + id + " is back: giving way");
+            break;
+        case k::gave_way:
+            d.report("stopped", id);
+            break;
+        case k::backup_restarted:
+            d.log->info("ha_backup_restarted node_id={}", id);
+            break;
+        case k::backup_exiting:
+            d.log->info("ha_backup_exiting reason=\"restart-backup is false\"");
+            break;
+        case k::failback_abandoned:
+            d.log->info("ha_failback_abandoned reason=\"the failing-back primary is gone\"");
+            break;
+        case k::stopped:
+            d.log->info("ha_stopped node_id={} failover={}{}", id, n.hand_over,
+                        n.storage_failed ? " reason=journal_failed" : "");
+            d.report(n.hand_over ? "stopped" : "paused", id);
+            break;
+        case k::lock_write_failed:
+            d.storage_failed = true;
+            d.log->critical("journal_failed {} action=stop reason=\"the lock file's state could "
+                            "not be written\"",
+                            n.error);
+            break;
+        case k::lock_io_failed:
+            d.storage_failed = true;
+            d.log->critical("ha_lock_failed error=\"{}\" action=stop", n.error);
+            break;
+        case k::deactivate_failed:
+            // The io side exits the process itself when the journal does not close within
+            // 30 s; this is the request's own bound, reached only if that did not happen.
+            d.log->critical("ha_deactivate_failed node_id={} action=exit reason=\"the instance "
+                            "did not stop; the live lock stays held\"",
+                            id);
+            break;
+    }
 }
 
-bool node::impl::wait_for_live_lock() {
-    bool backup = cfg.ha_policy.role == config::ha_role::backup;
-    if (backup) {
-        bool announced = false;
-        while (!locks->try_lock_backup()) {
-            if (!announced) {
-                log->info("ha_waiting_for_backup_lock path={}", locks->backup_path());
-                announced = true;
-            }
-            if (wait_tick()) {
-                return false;
-            }
-        }
-        log->info("ha_waiting_for_live node_id={}", locks->node_id());
-        announce("backup", locks->node_id());
-        report("backup", locks->node_id());
-    }
-    bool paused_seen = false;
-    while (true) {
-        if (locks->try_lock_live()) {
-            if (!backup || locks->state() != lock_state::paused) {
-                return true;
-            }
-            // The live was stopped on purpose: stay passive until it comes back.
-            locks->unlock_live();
-            if (!paused_seen) {
-                log->info("ha_paused node_id={}", locks->node_id());
-                event("paused", "the live was stopped without failover; staying passive");
-                paused_seen = true;
-            }
-        } else if (!backup && !locks->holds_backup()) {
-            auto s = locks->state();
-            // A backup serves our node id: ask it to give way (it watches the state byte).
-            if ((s == lock_state::live || s == lock_state::failing_back)
-                && locks->try_lock_backup()) {
-                if (!lock_written(locks->set_state(lock_state::failing_back))) {
-                    return false;
-                }
-                log->info("ha_failing_back node_id={}", locks->node_id());
-                announce("backup", locks->node_id());
-                report("failing-back", locks->node_id());
-                event("failing_back",
-                      "asked the active backup of node " + locks->node_id() + " to give way");
-            }
-        }
-        if (wait_tick()) {
-            return false;
-        }
-    }
-}
-
-bool node::impl::serve_until_failback() {
+void node::impl::start_activation() {
     const auto& hp = cfg.ha_policy;
-    bool watch = hp.role == config::ha_role::backup && hp.allow_failback;
-    while (!wait_tick()) {
-        if (!watch || locks->state() != lock_state::failing_back) {
-            continue;
-        }
-        // The primary that asks holds backup.lock while it waits. If that lock is free, the
-        // asker died: take the state back and keep serving.
-        if (!locks->try_lock_backup()) {
-            return true;
-        }
-        if (!lock_written(locks->set_state(lock_state::live))) {
-            return false;
-        }
-        locks->unlock_backup();
-        log->info("ha_failback_abandoned reason=\"the failing-back primary is gone\"");
-    }
-    return false;
+    lock_io = sys.spawn<caf::detached>(io_locks, locks.get());
+    // The instance's blocking steps: journal recovery (scoped requests to the journal and the
+    // server), binding acceptors, and the wait for the old journal's down message.
+    instance_io = sys.spawn<caf::detached>(
+        [this](io_instance_actor::pointer) -> io_instance_actor::behavior_type {
+            return {
+                [this](ha_load_atom, const std::string& node_id) { return load_instance(node_id); },
+                [this](ha_open_atom) { return open_acceptors(); },
+                [this](ha_close_atom, bool reserve_again) {
+                    deactivate(reserve_again);
+                    return true;
+                },
+            };
+        });
+    activation_setup setup;
+    setup.settings.backup = hp.role == config::ha_role::backup;
+    setup.settings.failover_on_shutdown = hp.failover_on_shutdown;
+    setup.settings.allow_failback = hp.allow_failback;
+    setup.settings.restart_backup = hp.restart_backup;
+    setup.timeouts.poll_interval = std::chrono::milliseconds(hp.lock_poll_interval_ms);
+    setup.locks = lock_io;
+    setup.instance = instance_io;
+    setup.effects = std::make_shared<effects>(*this);
+    driver = sys.spawn(activation_driver, std::move(setup));
+    caf::anon_send(driver, ha_start_atom::value);
 }
 
-void node::impl::ha_loop() {
-    const auto& hp = cfg.ha_policy;
-    bool backup = hp.role == config::ha_role::backup;
-    while (wait_for_live_lock()) {
-        // A primary that asked a backup to give way is failing back, not starting fresh.
-        bool failing_back = !backup && locks->holds_backup();
-        std::string error;
-        auto node_id = locks->ensure_node_id(error);
-        // Say "live" at once: a paused mark left while this server loads the journal would
-        // keep the backup passive if this server died meanwhile.
-        if (!lock_written(error) || !lock_written(locks->set_state(lock_state::live))) {
-            locks->unlock_live();
-            locks->unlock_backup();
-            return;
-        }
-        event("lock_taken", "took the live lock of node " + node_id);
-        log->info("ha_activating node_id={} role={}", node_id,
-                  hp.role == config::ha_role::backup ? "backup" : "primary");
-        announce("starting", node_id);
-        report("starting", node_id);
-        auto started = std::chrono::steady_clock::now();
-        if (!activate(node_id)) {
-            // The journal could not be loaded; another server may do better.
-            log->error("ha_activation_failed node_id={}", node_id);
-            stop_report->failed = true;
-            locks->unlock_live();
-            locks->unlock_backup();
-            ::kill(::getpid(), SIGTERM);
-            return;
-        }
-        locks->unlock_backup();
-        auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - started)
-                        .count();
-        log->info("ha_live node_id={} activation_ms={}", node_id, took);
-        announce("live", node_id);
-        report(backup ? "backup-active" : "live", node_id);
-        if (backup) {
-            event("failover",
-                  "backup took over node " + node_id + " in " + std::to_string(took) + " ms", took);
-        } else if (failing_back) {
-            event("failback",
-                  "primary is live again for node " + node_id + " after " + std::to_string(took)
-                      + " ms",
-                  took);
-        } else {
-            event("activated", "live for node " + node_id, took);
-        }
-        if (!serve_until_failback()) {
-            // stop(): leave the state "live" so the backup takes over, or "paused" so it
-            // stays passive.
-            deactivate(false);
-            // A failed journal hands over: the state stays "live" whatever
-            // failover-on-shutdown says, so the backup activates on the same journal.
-            bool hand_over = hp.failover_on_shutdown || storage_failed;
-            if (!hand_over) {
-                lock_written(locks->set_state(lock_state::paused));
-            }
-            locks->unlock_live();
-            log->info("ha_stopped node_id={} failover={}{}", node_id, hand_over,
-                      storage_failed ? " reason=journal_failed" : "");
-            report(hand_over ? "stopped" : "paused", node_id);
-            return;
-        }
-        log->info("ha_giving_way node_id={}", node_id);
-        event("giving_way", "the primary of node " + node_id + " is back: giving way");
-        deactivate(true);
-        locks->unlock_live();
-        report("stopped", node_id);
-        if (!hp.restart_backup) {
-            log->info("ha_backup_exiting reason=\"restart-backup is false\"");
-            ::kill(::getpid(), SIGTERM);
-            return;
-        }
-        log->info("ha_backup_restarted node_id={}", node_id);
+void node::impl::stop_activation() {
+    if (!driver) {
+        return;
     }
-    // Stopped while waiting. A failing-back primary hands the state back to the live it
-    // asked to give way, so that backup keeps serving.
-    if (locks->holds_backup() && cfg.ha_policy.role == config::ha_role::primary
-        && locks->state() == lock_state::failing_back) {
-        lock_written(locks->set_state(lock_state::live));
+    caf::scoped_actor self{sys};
+    // The driver ends once the instance is stopped and every lock it held released. Its own
+    // requests are bounded (a journal load by one hour, a close by 90 s); this bound is above
+    // them, and main's stop watchdog reports a stop that still hangs.
+    self->monitor(driver);
+    caf::anon_send(driver, ha_stop_atom::value);
+    self->receive([](const caf::down_msg&) {},
+                  caf::after(std::chrono::seconds(7200)) >>
+                      [&] { log->critical("ha_stop_timeout actor=activation"); });
+    // Nothing is in flight to the io actors any more: end them, and wait, so that the lock
+    // files and this node outlive every call on them.
+    for (const auto& io :
+         {caf::actor_cast<caf::actor>(lock_io), caf::actor_cast<caf::actor>(instance_io)}) {
+        self->monitor(io);
+        caf::anon_send_exit(io, caf::exit_reason::user_shutdown);
+        self->receive([](const caf::down_msg&) {},
+                      caf::after(std::chrono::seconds(35)) >>
+                          [&] { log->critical("ha_stop_timeout actor=io"); });
     }
-    locks->unlock_live();
-    locks->unlock_backup();
 }
 
 int node::start() {
@@ -693,7 +719,7 @@ int node::start() {
                 ports_json.dump());
     d.event("started", "node " + d.cfg.name + " started (" + ports_json.dump() + ")");
     if (shared_store) {
-        d.ha_thread = std::thread([&d] { d.ha_loop(); });
+        d.start_activation();
     }
     return 0;
 }
@@ -719,11 +745,8 @@ void node::stop() {
         d.stopping = true;
     }
     d.event("stopping", "node " + d.cfg.name + " is stopping");
-    d.stop_report->stage = "ha-thread";
-    d.wake.notify_all();
-    if (d.ha_thread.joinable()) {
-        d.ha_thread.join();
-    }
+    d.stop_report->stage = "activation";
+    d.stop_activation();
     d.stop_report->stage = "deactivate";
     d.deactivate(false);
     d.reserved.clear();
