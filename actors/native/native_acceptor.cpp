@@ -94,13 +94,12 @@ void on_accept(const state_ptr& st, const boost::system::error_code& ec, tcp::so
             return;
         }
         if (st->connections.size() >= st->cfg->max_connections) {
-            st->ctx->log->warn("connection_refused name={} reason=max-connections",
-                               st->cfg->name);
+            st->ctx->log->warn("connection_refused name={} reason=max-connections", st->cfg->name);
         } else {
             std::weak_ptr<native_acceptor::state> weak = st;
-            conn = std::make_shared<native_connection>(
-                std::move(sock), id, st->ctx, st->cfg, st->sys, st->server, st->registry,
-                [weak](uint64_t i) { forget(weak, i); });
+            conn = std::make_shared<native_connection>(std::move(sock), id, st->ctx, st->cfg,
+                                                       st->sys, st->server, st->registry,
+                                                       [weak](uint64_t i) { forget(weak, i); });
             st->connections.emplace(id, conn);
             st->ctx->connections->fetch_add(1, std::memory_order_relaxed);
         }
@@ -114,10 +113,10 @@ void on_accept(const state_ptr& st, const boost::system::error_code& ec, tcp::so
 void do_accept(const state_ptr& st) {
     st->socket.async_accept(
         asio::make_strand(st->ioc),
-        asio::bind_executor(st->strand, [st](const boost::system::error_code& ec,
-                                             tcp::socket sock) {
-            on_accept(st, ec, std::move(sock));
-        }));
+        asio::bind_executor(st->strand,
+                            [st](const boost::system::error_code& ec, tcp::socket sock) {
+                                on_accept(st, ec, std::move(sock));
+                            }));
 }
 
 } // namespace

@@ -111,9 +111,8 @@ void native_connection::post_session_ended(uint32_t channel, caf::actor_addr who
 }
 
 void native_connection::post_error(error_code code, std::string message) {
-    asio::post(socket_.get_executor(), [self = shared_from_this(), code, m = std::move(message)] {
-        self->fail(code, m);
-    });
+    asio::post(socket_.get_executor(),
+               [self = shared_from_this(), code, m = std::move(message)] { self->fail(code, m); });
 }
 
 void native_connection::post_shutdown() {
@@ -121,7 +120,8 @@ void native_connection::post_shutdown() {
 }
 
 void native_connection::post_drop() {
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close(ending::detach); });
+    asio::post(socket_.get_executor(),
+               [self = shared_from_this()] { self->close(ending::detach); });
 }
 
 // -- reading --------------------------------------------------------------------------------
@@ -168,8 +168,7 @@ uint64_t native_connection::unconfirmed_total() const {
 }
 
 void native_connection::maybe_resume_reading() {
-    if (!reading_ && !closing_ && !closed_
-        && unconfirmed_total() < acceptor_->read_window_bytes) {
+    if (!reading_ && !closing_ && !closed_ && unconfirmed_total() < acceptor_->read_window_bytes) {
         do_read();
     }
 }
@@ -293,8 +292,8 @@ bool native_connection::on_authenticate(native::authenticate& a) {
     t.version = 1;
     boost::system::error_code ec;
     auto local = socket_.local_endpoint(ec);
-    std::string here = ec ? std::string{} : local.address().to_string() + ":"
-                                                + std::to_string(local.port());
+    std::string here =
+        ec ? std::string{} : local.address().to_string() + ":" + std::to_string(local.port());
     t.members.push_back(native::topology_member{ctx_->node_id, here, ""});
     send_packet(native::make_packet(std::move(t)));
     arm_ttl_check();
@@ -306,9 +305,8 @@ native_link native_connection::link_for(uint32_t channel) {
     return native_link{shared_from_this(), id_, channel, client_max_packet_bytes_};
 }
 
-bool native_connection::on_session_packet(native::packet& p,
-                                          uint32_t bytes,
-                                          std::map<uint32_t, std::vector<native_inbound>>& batches) {
+bool native_connection::on_session_packet(
+    native::packet& p, uint32_t bytes, std::map<uint32_t, std::vector<native_inbound>>& batches) {
     using native::packet_type;
     if (phase_ != phase::ready) {
         fail(error_code::not_authenticated,
@@ -331,24 +329,23 @@ bool native_connection::on_session_packet(native::packet& p,
     }
     // §4: a stream packet on a channel without a session. The channel has no stream of ours
     // yet, so the answer is its first packet.
-    send_packet(native::make_packet(
-        p.channel, 1,
-        native::fail{p.sequence, error_code::no_such_session,
-                     "no session on channel " + std::to_string(p.channel)}));
+    send_packet(
+        native::make_packet(p.channel, 1,
+                            native::fail{p.sequence, error_code::no_such_session,
+                                         "no session on channel " + std::to_string(p.channel)}));
     return true;
 }
 
-bool native_connection::on_create_session(native::packet& p,
-                                          uint32_t bytes,
-                                          std::map<uint32_t, std::vector<native_inbound>>& batches) {
+bool native_connection::on_create_session(
+    native::packet& p, uint32_t bytes, std::map<uint32_t, std::vector<native_inbound>>& batches) {
     const auto max = acceptor_->max_sessions_per_connection;
     if (channels_.size() >= max) {
-        ctx_->wire_log->info("session_limit conn={} key=max-sessions-per-connection value={}",
-                             id_, max);
-        send_packet(native::make_packet(
-            p.channel, 1,
-            native::fail{p.sequence, error_code::limit_reached,
-                         limit_message("max-sessions-per-connection", max)}));
+        ctx_->wire_log->info("session_limit conn={} key=max-sessions-per-connection value={}", id_,
+                             max);
+        send_packet(
+            native::make_packet(p.channel, 1,
+                                native::fail{p.sequence, error_code::limit_reached,
+                                             limit_message("max-sessions-per-connection", max)}));
         return true;
     }
     native_session_params params;

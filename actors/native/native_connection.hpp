@@ -87,9 +87,11 @@ private:
     bool on_connection_packet(native::packet& p);
     bool on_hello(native::hello& h);
     bool on_authenticate(native::authenticate& a);
-    bool on_session_packet(native::packet& p, uint32_t bytes,
+    bool on_session_packet(native::packet& p,
+                           uint32_t bytes,
                            std::map<uint32_t, std::vector<native_inbound>>& batches);
-    bool on_create_session(native::packet& p, uint32_t bytes,
+    bool on_create_session(native::packet& p,
+                           uint32_t bytes,
                            std::map<uint32_t, std::vector<native_inbound>>& batches);
     void on_reattach(uint32_t channel, native::reattach_session& r);
     native_link link_for(uint32_t channel);

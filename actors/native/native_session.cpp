@@ -45,8 +45,8 @@ void flush(self_ptr self) {
 /// session (and the others) with closed_atom.
 void connection_error(self_ptr self, error_code code, std::string message) {
     auto& st = self->state;
-    st.ctx->wire_log->info("native_session_error session={} code={} message=\"{}\"",
-                           st.params.id, native::to_string(code), message);
+    st.ctx->wire_log->info("native_session_error session={} code={} message=\"{}\"", st.params.id,
+                           native::to_string(code), message);
     st.inbox.clear();
     if (st.attached && st.link.conn) {
         st.link.conn->post_error(code, std::move(message));
@@ -62,8 +62,8 @@ void fail(self_ptr self, uint64_t correlation, error_code code, std::string mess
         message.resize(1024);
     }
     self->state.ctx->wire_log->debug("native_fail session={} correlation={} code={} message=\"{}\"",
-                                     self->state.params.id, correlation,
-                                     native::to_string(code), message);
+                                     self->state.params.id, correlation, native::to_string(code),
+                                     message);
     self->state.emit(native::fail{correlation, code, std::move(message)});
 }
 
@@ -85,7 +85,8 @@ std::pair<error_code, std::string> code_of(const caf::error& e) {
             case errc::journal_failed:
                 return {error_code::journal_failed, text};
             case errc::duplicate_in_flight:
-                return {error_code::duplicate_id, text + " (its first copy is not stored yet; retry)"};
+                return {error_code::duplicate_id,
+                        text + " (its first copy is not stored yet; retry)"};
             case errc::limit_reached:
                 return {error_code::limit_reached, text};
             case errc::request_timeout:
@@ -122,7 +123,8 @@ void fail_limit(self_ptr self, uint64_t correlation, std::string_view key, uint6
 /// Runs `then` with the address `name`, looking it up first if this session has not yet; the
 /// packets after the current one wait for the answer. On an error runs `on_error`.
 template <class Then, class OnError>
-void with_address(self_ptr self, const std::string& name, bool create, Then then, OnError on_error) {
+void with_address(
+    self_ptr self, const std::string& name, bool create, Then then, OnError on_error) {
     auto& st = self->state;
     if (auto it = st.addresses.find(name); it != st.addresses.end()) {
         then(it->second);
@@ -415,7 +417,8 @@ void on_create_consumer(self_ptr self, native::create_consumer& cc) {
     }
     auto ref = parse_queue_name(cc.queue);
     if (!ref) {
-        return fail(self, seq, error_code::no_such_queue, "malformed queue name '" + cc.queue + "'");
+        return fail(self, seq, error_code::no_such_queue,
+                    "malformed queue name '" + cc.queue + "'");
     }
     const auto max_queues = st.ctx->config.max_auto_created_queues;
     if (ref->routing == routing_type::multicast
@@ -441,8 +444,7 @@ void on_create_consumer(self_ptr self, native::create_consumer& cc) {
                         auto& st = self->state;
                         st.waiting = false;
                         c.queue = q;
-                        consumer_spec spec{c.key, st.params.limits.consumer_window_messages,
-                                           false};
+                        consumer_spec spec{c.key, st.params.limits.consumer_window_messages, false};
                         self->send(q, subscribe_atom::value, session_actor{self}, spec);
                         st.consumer_of_key.emplace(c.key, c.id);
                         auto id = c.id;
@@ -518,8 +520,8 @@ void on_ack(self_ptr self, native::ack& a) {
     bool confirm = a.confirm;
     // Bounded: the queue answers once the journal has the ack (the journal answers itself
     // when there are records).
-    self->request(c->queue, st.ctx->request_timeout(), ack_atom::value, session_actor{self},
-                  c->key, std::move(ids))
+    self->request(c->queue, st.ctx->request_timeout(), ack_atom::value, session_actor{self}, c->key,
+                  std::move(ids))
         .then(
             [self, seq, confirm](uint64_t) {
                 if (confirm) {
@@ -573,8 +575,7 @@ void commit_end(self_ptr self,
         journal::record r;
         r.type = journal::record_type::rollback;
         r.payload = journal::encode_payload(journal::tx_payload{run->tx_id});
-        caf::anon_send(st.ctx->journal, append_atom::value, std::vector<journal::record>{r},
-                       false);
+        caf::anon_send(st.ctx->journal, append_atom::value, std::vector<journal::record>{r}, false);
     }
     if (commit) {
         for (const auto& a : run->prepared) {
@@ -634,8 +635,8 @@ void commit_record(self_ptr self, const std::shared_ptr<commit_run>& run) {
               [self, run](caf::error& e) {
                   commit_end(self, run, false, false);
                   auto [code, text] = code_of(e);
-                  fail(self, run->seq, code == error_code::journal_failed ? code
-                                                                          : error_code::request_timeout,
+                  fail(self, run->seq,
+                       code == error_code::journal_failed ? code : error_code::request_timeout,
                        "transaction outcome unknown: the journal did not confirm the commit "
                        "record ("
                            + text + ")");
@@ -698,8 +699,8 @@ void on_commit(self_ptr self) {
     }
     run->waiting = run->groups.size();
     for (auto& [addr, batch] : run->groups) {
-        self->request(addr, st.ctx->request_timeout(), route_atom::value, batch.first,
-                      batch.second, run->tx_id)
+        self->request(addr, st.ctx->request_timeout(), route_atom::value, batch.first, batch.second,
+                      run->tx_id)
             .then(
                 [self, run, a = addr](route_status s) {
                     if (run->ended) {
@@ -739,8 +740,7 @@ void on_create_queue(self_ptr self, native::create_queue& cq) {
     if (cq.route == native::routing::anycast) {
         auto address = cq.address.empty() ? cq.queue : cq.address;
         if (cq.queue != anycast_queue_name(address)) {
-            return fail_not_supported(self, seq,
-                                      "an anycast queue not named after its address");
+            return fail_not_supported(self, seq, "an anycast queue not named after its address");
         }
         ref = native_queue_ref{address, cq.queue, routing_type::anycast};
     } else {
@@ -961,8 +961,8 @@ void handle(self_ptr self, native_inbound& in) {
         case packet_type::xa_commit:
         case packet_type::xa_rollback:
         case packet_type::xa_recover:
-            return fail_not_supported(self, st.seq,
-                                      std::string{native::to_string(t)} + " (docs/protocol.md §10)");
+            return fail_not_supported(
+                self, st.seq, std::string{native::to_string(t)} + " (docs/protocol.md §10)");
         default:
             // The decoder lets only client stream packets through on a session's channel.
             return connection_error(self, error_code::unexpected_packet,
@@ -1081,7 +1081,8 @@ void on_attach(self_ptr self, native_link& link, const std::string& user, uint64
     for (auto& [seq, bytes] : st.kept) {
         // The packet may move to another channel number.
         for (int i = 0; i < 4; ++i) {
-            bytes[8 + static_cast<size_t>(i)] = static_cast<char>((st.link.channel >> (8 * i)) & 0xff);
+            bytes[8 + static_cast<size_t>(i)] =
+                static_cast<char>((st.link.channel >> (8 * i)) & 0xff);
         }
         st.out += bytes;
     }
@@ -1093,13 +1094,12 @@ void on_attach(self_ptr self, native_link& link, const std::string& user, uint64
 
 } // namespace
 
-native_session_actor::behavior_type
-native_session(self_ptr self,
-               std::shared_ptr<server_context> ctx,
-               server_actor server,
-               std::shared_ptr<native_registry> registry,
-               native_link link,
-               native_session_params params) {
+native_session_actor::behavior_type native_session(self_ptr self,
+                                                   std::shared_ptr<server_context> ctx,
+                                                   server_actor server,
+                                                   std::shared_ptr<native_registry> registry,
+                                                   native_link link,
+                                                   native_session_params params) {
     auto& st = self->state;
     st.ctx = std::move(ctx);
     st.server = std::move(server);

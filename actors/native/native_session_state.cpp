@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The pure parts of a native session: queue names, message mapping, and the outgoing stream
 // with its confirmation window (docs/protocol.md §7, §11, §14).
-#include "actors/native/native_session.hpp"
-
 #include "actors/journal/recovery.hpp"
+#include "actors/native/native_session.hpp"
 #include "protocol/native/header.hpp"
 
 #include <algorithm>
@@ -20,11 +19,10 @@ bool parse_i64(const std::string& s, int64_t& out) {
 
 /// Headers the broker or the native message fields own; a producer's copies are not passed on.
 bool reserved_header(const std::string& name) {
-    static const char* const names[] = {"destination",  "transaction", "receipt",
-                                        "content-length", "message-id", "subscription",
-                                        "ack",          "redelivered", "delivery-count",
-                                        "persistent",   "priority",    "expires",
-                                        "timestamp",    duplicate_id_header};
+    static const char* const names[] = {
+        "destination",  "transaction", "receipt",     "content-length",   "message-id",
+        "subscription", "ack",         "redelivered", "delivery-count",   "persistent",
+        "priority",     "expires",     "timestamp",   duplicate_id_header};
     return std::any_of(std::begin(names), std::end(names),
                        [&](const char* n) { return name == n; });
 }
@@ -144,8 +142,7 @@ native::codec_limits native_session_state::out_limits() const {
 }
 
 bool native_session_state::window_has_room(size_t bytes) const {
-    return window <= 0 || kept.empty()
-           || kept_bytes + bytes <= static_cast<uint64_t>(window);
+    return window <= 0 || kept.empty() || kept_bytes + bytes <= static_cast<uint64_t>(window);
 }
 
 native::codec_failure native_session_state::emit(native::packet_body body) {

@@ -45,8 +45,7 @@ TEST_CASE("native: connect: hello_ok, authenticated with the TTL, topology namin
     CHECK(c.hello_ok_seen.server_name == "test");
     CHECK(c.authenticated_seen.connection_ttl_ms == 45000);
     REQUIRE(c.topology_seen.members.size() == 1);
-    CHECK(c.topology_seen.members[0].live
-          == "127.0.0.1:" + std::to_string(node.port("native")));
+    CHECK(c.topology_seen.members[0].live == "127.0.0.1:" + std::to_string(node.port("native")));
     CHECK(c.topology_seen.members[0].backup.empty());
     // The TTL the client asks for wins unless connection-ttl-override is set.
     native_client d;
@@ -99,7 +98,8 @@ TEST_CASE("native: order: a session packet before authenticate gets not_authenti
     REQUIRE(c.connect_tcp(node.port("native")));
     REQUIRE(c.send_packet(native::make_packet(native::hello{})));
     REQUIRE(c.receive_type(native::packet_type::hello_ok, soon()).has_value());
-    REQUIRE(c.send_packet(native::make_packet(1, 1, native::create_session{"s", false, false, -1})));
+    REQUIRE(
+        c.send_packet(native::make_packet(1, 1, native::create_session{"s", false, false, -1})));
     expect_native_error(c, error_code::not_authenticated);
     expect_native_serving(node);
 }
@@ -119,10 +119,9 @@ TEST_CASE("native: malformed: every refusal is an error with the codec's descrip
          "packet_too_large"},
         {"a length below the header", raw_header(8, 1, 0, 0), error_code::malformed_packet,
          "packet_too_small"},
-        {"a length above max-packet-bytes", raw_header(4097, 1, 0, 0),
-         error_code::malformed_packet, "packet_too_large (4097 declared, 4096 allowed)"},
-        {"an unknown type", raw_header(20, 99, 0, 0), error_code::malformed_packet,
-         "unknown_type"},
+        {"a length above max-packet-bytes", raw_header(4097, 1, 0, 0), error_code::malformed_packet,
+         "packet_too_large (4097 declared, 4096 allowed)"},
+        {"an unknown type", raw_header(20, 99, 0, 0), error_code::malformed_packet, "unknown_type"},
         {"a server-only type", raw_header(20, 70, 1, 1), error_code::malformed_packet,
          "wrong_direction"},
         {"a hello cut inside its client_name length",

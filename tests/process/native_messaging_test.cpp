@@ -17,7 +17,10 @@ void native_send(native_client& c, native::message m) {
 }
 
 /// Opens a consumer `id` on `queue` in session `channel` and starts the session.
-void native_consume(native_client& c, uint32_t channel, uint32_t id, const std::string& queue,
+void native_consume(native_client& c,
+                    uint32_t channel,
+                    uint32_t id,
+                    const std::string& queue,
                     int32_t window = -1) {
     require_ok(c.call(channel, native::create_consumer{id, queue, "", window, false}),
                "create_consumer " + queue);

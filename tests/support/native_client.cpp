@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "support/native_client.hpp"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
@@ -10,8 +11,6 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <algorithm>
 
 namespace actormq::test {
 
@@ -29,8 +28,8 @@ std::string describe(const native::packet& p) {
     std::string out{native::to_string(p.type())};
     out += " ch=" + std::to_string(p.channel) + " seq=" + std::to_string(p.sequence);
     if (const auto* f = std::get_if<native::fail>(&p.body)) {
-        out += " corr=" + std::to_string(f->correlation) + " code="
-               + std::string{native::to_string(f->code)} + " '" + f->message + "'";
+        out += " corr=" + std::to_string(f->correlation)
+               + " code=" + std::string{native::to_string(f->code)} + " '" + f->message + "'";
     } else if (const auto* o = std::get_if<native::ok>(&p.body)) {
         out += " corr=" + std::to_string(o->correlation);
     } else if (const auto* e = std::get_if<native::error>(&p.body)) {
@@ -41,8 +40,8 @@ std::string describe(const native::packet& p) {
         out += " consumer=" + std::to_string(d->consumer_id) + " id="
                + std::to_string(d->message_id) + " body='" + d->msg.body.substr(0, 100) + "'";
     } else if (const auto* c = std::get_if<native::consumer_closed>(&p.body)) {
-        out += " consumer=" + std::to_string(c->consumer_id) + " code="
-               + std::string{native::to_string(c->code)};
+        out += " consumer=" + std::to_string(c->consumer_id)
+               + " code=" + std::string{native::to_string(c->code)};
     }
     return out;
 }
@@ -181,9 +180,8 @@ std::optional<native::packet> native_client::call(uint32_t channel, native::pack
     return response(channel, seq, in(std::chrono::seconds(10)));
 }
 
-std::optional<native::packet> native_client::response(uint32_t channel,
-                                                      uint64_t correlation,
-                                                      deadline_t deadline) {
+std::optional<native::packet>
+native_client::response(uint32_t channel, uint64_t correlation, deadline_t deadline) {
     auto matches = [&](const native::packet& p) {
         if (p.channel != channel) {
             return false;
@@ -338,8 +336,7 @@ void native_client::close() {
 std::optional<native::session_reattached> native_client::reattach(uint32_t channel,
                                                                   const std::string& name) {
     auto& ch = channels_[channel];
-    if (!send_packet(native::make_packet(channel, 0,
-                                         native::reattach_session{name, ch.in_seq}))) {
+    if (!send_packet(native::make_packet(channel, 0, native::reattach_session{name, ch.in_seq}))) {
         return std::nullopt;
     }
     auto p = receive_type(native::packet_type::session_reattached, in(std::chrono::seconds(10)));

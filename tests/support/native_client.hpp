@@ -61,8 +61,8 @@ public:
 
     /// Waits for the ok or fail with this correlation on `channel`; packets met on the way stay
     /// buffered.
-    std::optional<native::packet> response(uint32_t channel, uint64_t correlation,
-                                           deadline_t deadline);
+    std::optional<native::packet>
+    response(uint32_t channel, uint64_t correlation, deadline_t deadline);
 
     /// The next packet (buffered ones first); nullopt on timeout, EOF or a decode error.
     /// Stream packets are counted as received on their channel; `packets_confirmed` and

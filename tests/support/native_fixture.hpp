@@ -17,9 +17,8 @@ namespace actormq::test {
 inline std::string native_node_config(const std::string& native = "",
                                       const std::string& tail = "",
                                       const std::string& top = "") {
-    return node_config("", "\n[acceptors.native]\nprotocol = \"native\"\nport = 0\n" + native
-                               + "\n" + tail,
-                       top);
+    return node_config(
+        "", "\n[acceptors.native]\nprotocol = \"native\"\nport = 0\n" + native + "\n" + tail, top);
 }
 
 /// Connects and logs in as guest; requires hello_ok, authenticated and topology.
@@ -63,9 +62,8 @@ inline void open_producer_session(native_client& c, uint32_t channel = 1) {
 }
 
 /// A native message to `address` with `body`.
-inline native::message native_message(const std::string& address,
-                                      const std::string& body,
-                                      bool durable = false) {
+inline native::message
+native_message(const std::string& address, const std::string& body, bool durable = false) {
     native::message m;
     m.address = address;
     m.body = body;
