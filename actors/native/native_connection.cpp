@@ -287,7 +287,7 @@ bool native_connection::on_authenticate(native::authenticate& a) {
     ctx_->sessions->fetch_add(1, std::memory_order_relaxed);
     send_packet(native::make_packet(native::authenticated{id_, ttl_ms_}));
     // §12: the topology right after authenticated. The cluster's topology names STOMP
-    // connectors only, so this lists this server alone (docs/protocol.md, "Server status").
+    // connectors only, so this lists this server alone (docs/protocol.md §18).
     native::topology t;
     t.version = 1;
     boost::system::error_code ec;
