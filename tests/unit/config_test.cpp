@@ -490,7 +490,7 @@ address-full-policy = "PAGE"
           == std::vector<std::string>{
               "cfg.toml:1:8: name: must not be empty",
               "cfg.toml:3:12: acceptors.stomp.protocol: unsupported protocol 'amqp'; "
-              "only \"stomp\" is supported",
+              "expected \"stomp\" or \"native\"",
               "cfg.toml:4:8: acceptors.stomp.port: must be between 0 and 65535, found -1",
               "cfg.toml:6:19: security.allow-anonymous: expected a boolean, found a "
               "string",
@@ -907,4 +907,28 @@ TEST_CASE("config: cluster: the connection timeout must cover two heart-beats") 
           == std::vector<std::string>{"cfg.toml:4:25: cluster.connection-timeout-ms: must be at "
                                       "least twice cluster.heartbeat-interval-ms (400), found "
                                       "500"});
+}
+
+TEST_CASE("config: acceptors: a native acceptor reads its keys; a bad one names file:line:key") {
+    auto cfg = load_ok("[acceptors.n]\nprotocol = \"native\"\nport = 0\nmax-packet-bytes = 4096\n"
+                       "connection-ttl = 5000\nconnection-ttl-override = 9000\n"
+                       "max-sessions-per-connection = 3\nmax-producers-per-session = 4\n"
+                       "max-consumers-per-session = 5\nmax-confirmation-window-bytes = 6\n");
+    REQUIRE(cfg.acceptors.size() == 1);
+    const auto& a = cfg.acceptors[0];
+    CHECK(a.protocol == "native");
+    CHECK(a.max_packet_bytes == 4096);
+    CHECK(a.connection_ttl == 5000);
+    CHECK(a.connection_ttl_override == 9000);
+    CHECK(a.max_sessions_per_connection == 3);
+    CHECK(a.max_producers_per_session == 4);
+    CHECK(a.max_consumers_per_session == 5);
+    CHECK(a.max_confirmation_window_bytes == 6);
+    CHECK(errors_of("[acceptors.n]\nprotocol = \"native\"\nconnection-ttl-override = 0\n"
+                    "max-packet-bytes = 100\n"
+                    + std::string{one_user})
+          == std::vector<std::string>{
+              "cfg.toml:3:27: acceptors.n.connection-ttl-override: must be -1 (the client's TTL) "
+              "or at least 1, found 0",
+              "cfg.toml:4:20: acceptors.n.max-packet-bytes: must be at least 1024, found 100"});
 }
