@@ -381,8 +381,9 @@ void read_protocol(context& ctx, const member& where, acceptor_config& out) {
     if (!read_string(ctx, where, protocol)) {
         return;
     }
-    if (protocol != "stomp") {
-        report(ctx, where, "unsupported protocol '" + protocol + "'; only \"stomp\" is supported");
+    if (protocol != "stomp" && protocol != "native") {
+        report(ctx, where,
+               "unsupported protocol '" + protocol + "'; expected \"stomp\" or \"native\"");
         return;
     }
     out.protocol = protocol;
@@ -526,6 +527,22 @@ const std::vector<field<acceptor_config>>& acceptor_fields() {
         {"max-pending-output-bytes",
          integer_field<A, uint64_t, &A::max_pending_output_bytes, 1024, int64_max>},
         {"write-timeout-ms", integer_field<A, uint32_t, &A::write_timeout_ms, 1>},
+        {"max-packet-bytes", integer_field<A, uint32_t, &A::max_packet_bytes, 1024>},
+        {"connection-ttl", integer_field<A, uint32_t, &A::connection_ttl, 1>},
+        {"connection-ttl-override",
+         [](context& ctx, const member& where, A& out) {
+             read_integer(ctx, where, out.connection_ttl_override, int64_t{-1}, uint32_max);
+             if (out.connection_ttl_override == 0) {
+                 report(ctx, where, "must be -1 (the client's TTL) or at least 1, found 0");
+                 out.connection_ttl_override = -1;
+             }
+         }},
+        {"max-sessions-per-connection",
+         integer_field<A, uint32_t, &A::max_sessions_per_connection, 1>},
+        {"max-producers-per-session", integer_field<A, uint32_t, &A::max_producers_per_session, 1>},
+        {"max-consumers-per-session", integer_field<A, uint32_t, &A::max_consumers_per_session, 1>},
+        {"max-confirmation-window-bytes",
+         integer_field<A, uint32_t, &A::max_confirmation_window_bytes, 1, 0x7fffffff>},
     };
     return fields;
 }

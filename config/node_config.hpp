@@ -30,7 +30,7 @@ struct address_settings {
 /// One listening socket. TOML: [acceptors.NAME].
 struct acceptor_config {
     std::string name;
-    /// Only "stomp" for now.
+    /// "stomp" or "native" (docs/protocol.md).
     std::string protocol = "stomp";
     /// Loopback unless configured otherwise (security by default).
     std::string host = "127.0.0.1";
@@ -77,6 +77,26 @@ struct acceptor_config {
     uint64_t max_pending_output_bytes = 64 * 1024 * 1024;
     /// Milliseconds a write to the client may make no progress before the connection closes.
     uint32_t write_timeout_ms = 30000;
+
+    // -- native acceptors only (docs/protocol.md §13, §14, §16) --------------------------------
+
+    /// Largest packet the server accepts from a native client (announced in hello_ok).
+    uint32_t max_packet_bytes = 10 * 1024 * 1024 + 64 * 1024;
+    /// Milliseconds without a packet after which a native connection is closed, when the client
+    /// asks for none (Artemis connection-ttl).
+    uint32_t connection_ttl = 60000;
+    /// When not -1, the TTL every native connection gets whatever the client asks (Artemis
+    /// connection-ttl-override).
+    int64_t connection_ttl_override = -1;
+    /// Most sessions one native connection may have open (and detached ones it left).
+    uint32_t max_sessions_per_connection = 100;
+    /// Most producers one native session may have open.
+    uint32_t max_producers_per_session = 1000;
+    /// Most consumers one native session may have open.
+    uint32_t max_consumers_per_session = 1000;
+    /// Largest confirmation window a native session may ask for (bytes each side keeps for
+    /// reattach, docs/protocol.md §14).
+    uint32_t max_confirmation_window_bytes = 1024 * 1024;
 };
 
 /// One user allowed to connect. TOML: [security.users.NAME].

@@ -2,6 +2,7 @@
 #include "actors/ha/node.hpp"
 
 #include "actors/broker/acceptor.hpp"
+#include "actors/native/listener.hpp"
 #include "actors/broker/server.hpp"
 #include "actors/broker/server_context.hpp"
 #include "actors/ha/node_manager.hpp"
@@ -102,7 +103,7 @@ struct instance {
     std::shared_ptr<server_context> ctx;
     journal_actor journal;
     server_actor srv;
-    std::vector<std::unique_ptr<acceptor>> acceptors;
+    std::vector<std::unique_ptr<listener>> acceptors;
 };
 
 } // namespace
@@ -385,7 +386,7 @@ bool node::impl::activate(const std::string& node_id) {
     reserved.clear();
     for (auto a : cfg.acceptors) {
         a.port = ports[a.name];
-        auto acc = std::make_unique<acceptor>(ioc, ctx, a, sys, in.srv);
+        auto acc = make_listener(ioc, ctx, a, sys, in.srv);
         if (auto err = acc->open(); !err.empty()) {
             log->error("acceptor_failed name={} reason=\"{}\"", a.name, err);
             deactivate(true);

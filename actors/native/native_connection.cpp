@@ -1,0 +1,604 @@
+// SPDX-License-Identifier: Apache-2.0
+// A native client connection (docs/protocol.md §1-§3, §12-§15). The write path, the output
+// bound, the write timeout and the linger after an error follow STOMP's connection
+// (actors/broker/connection.cpp), copied because that file is STOMP's own.
+#include "actors/native/native_connection.hpp"
+
+#include "protocol/assert.hpp"
+
+#include <boost/asio/post.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+
+#include <algorithm>
+
+namespace actormq {
+
+namespace asio = boost::asio;
+using native::error_code;
+
+namespace {
+
+/// How long a closing connection keeps reading (and discarding) after its last packet, so
+/// unread client bytes do not turn the close into a reset that would swallow that packet.
+constexpr auto linger_after_error = std::chrono::seconds(2);
+
+native::codec_limits input_limits(const config::acceptor_config& a) {
+    native::codec_limits l;
+    l.max_packet_bytes = a.max_packet_bytes;
+    return l;
+}
+
+/// Checks a user and password against [security] (as STOMP's CONNECT does); "" when accepted,
+/// else the reason.
+std::string check_login(const native::authenticate& a, const config::security_config& sec) {
+    if (!sec.security_enabled) {
+        return {};
+    }
+    if (a.user.empty()) {
+        return sec.allow_anonymous ? std::string{} : "authentication failed: a user is required";
+    }
+    auto it = std::find_if(sec.users.begin(), sec.users.end(),
+                           [&](const config::user_config& u) { return u.name == a.user; });
+    if (it == sec.users.end() || it->password != a.password) {
+        return "authentication failed: unknown user or wrong password";
+    }
+    return {};
+}
+
+} // namespace
+
+native_connection::native_connection(tcp::socket socket,
+                                     uint64_t id,
+                                     std::shared_ptr<server_context> ctx,
+                                     std::shared_ptr<const config::acceptor_config> acceptor,
+                                     caf::actor_system& sys,
+                                     server_actor server,
+                                     std::shared_ptr<native_registry> registry,
+                                     close_hook on_close)
+    : socket_(std::move(socket)),
+      id_(id),
+      ctx_(std::move(ctx)),
+      acceptor_(std::move(acceptor)),
+      sys_(sys),
+      server_(std::move(server)),
+      registry_(std::move(registry)),
+      on_close_(std::move(on_close)),
+      decoder_(native::peer::client, input_limits(*acceptor_)),
+      auth_timer_(socket_.get_executor()),
+      ttl_timer_(socket_.get_executor()),
+      write_timer_(socket_.get_executor()) {}
+
+void native_connection::start() {
+    boost::system::error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+    last_read_ = std::chrono::steady_clock::now();
+    auth_timer_.expires_after(std::chrono::milliseconds(acceptor_->connect_timeout_ms));
+    auth_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec && self->phase_ != phase::ready && !self->closing_ && !self->closed_) {
+            self->fail(error_code::not_authenticated,
+                       "no hello and authenticate within connect-timeout-ms ("
+                           + std::to_string(self->acceptor_->connect_timeout_ms) + " ms)");
+        }
+    });
+    do_read();
+}
+
+void native_connection::post_write(std::string bytes) {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), b = std::move(bytes)]() mutable {
+        self->write(std::move(b));
+    });
+}
+
+void native_connection::post_confirm(uint32_t channel, uint64_t bytes) {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), channel, bytes] {
+        auto it = self->channels_.find(channel);
+        if (it != self->channels_.end()) {
+            it->second.unconfirmed -= std::min(bytes, it->second.unconfirmed);
+        }
+        self->maybe_resume_reading();
+    });
+}
+
+void native_connection::post_session_ended(uint32_t channel, caf::actor_addr who) {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), channel, who] {
+        auto it = self->channels_.find(channel);
+        if (it != self->channels_.end() && it->second.session.address() == who) {
+            self->channels_.erase(it);
+        }
+        self->maybe_resume_reading();
+    });
+}
+
+void native_connection::post_error(error_code code, std::string message) {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), code, m = std::move(message)] {
+        self->fail(code, m);
+    });
+}
+
+void native_connection::post_shutdown() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close(ending::close); });
+}
+
+void native_connection::post_drop() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close(ending::detach); });
+}
+
+// -- reading --------------------------------------------------------------------------------
+
+void native_connection::do_read() {
+    if (reading_ || closed_) {
+        return;
+    }
+    reading_ = true;
+    socket_.async_read_some(asio::buffer(read_buf_),
+                            [self = shared_from_this()](const boost::system::error_code& ec,
+                                                        size_t n) { self->on_read(ec, n); });
+}
+
+void native_connection::on_read(const boost::system::error_code& ec, size_t n) {
+    reading_ = false;
+    if (closed_) {
+        return;
+    }
+    if (ec) {
+        // The socket failed or the client closed it without disconnect: sessions with a
+        // confirmation window are kept for reattach (§14).
+        close(closing_ ? ending_ : ending::detach);
+        return;
+    }
+    last_read_ = std::chrono::steady_clock::now();
+    if (closing_) {
+        do_read(); // Discard what a client sends after our last packet until it closes.
+        return;
+    }
+    decoder_.feed(read_buf_.data(), n);
+    if (!take_packets()) {
+        return;
+    }
+    maybe_resume_reading();
+}
+
+uint64_t native_connection::unconfirmed_total() const {
+    uint64_t total = 0;
+    for (const auto& [ch, e] : channels_) {
+        total += e.unconfirmed;
+    }
+    return total;
+}
+
+void native_connection::maybe_resume_reading() {
+    if (!reading_ && !closing_ && !closed_
+        && unconfirmed_total() < acceptor_->read_window_bytes) {
+        do_read();
+    }
+}
+
+/// Decodes every complete packet; returns false when the connection is ending.
+bool native_connection::take_packets() {
+    std::map<uint32_t, std::vector<native_inbound>> batches;
+    bool ok = true;
+    for (;;) {
+        size_t before = decoder_.buffered();
+        native::packet p;
+        auto st = decoder_.next(p);
+        if (st == native::decode_status::need_more) {
+            break;
+        }
+        if (st == native::decode_status::error) {
+            const auto& f = decoder_.failure();
+            ctx_->wire_log->info("packet_rejected conn={} reason=\"{}\"", id_, f.describe());
+            // §15: every refusal is malformed_packet, except a hello without our version.
+            fail(f.code == native::codec_error::unknown_version ? error_code::unsupported_version
+                                                                : error_code::malformed_packet,
+                 f.describe());
+            return false;
+        }
+        auto bytes = static_cast<uint32_t>(before - decoder_.buffered());
+        ctx_->wire_log->trace("packet conn={} type={} channel={} sequence={} bytes={}", id_,
+                              native::to_string(p.type()), p.channel, p.sequence, bytes);
+        ok = p.channel == 0 ? on_connection_packet(p) : on_session_packet(p, bytes, batches);
+        if (!ok || closing_ || closed_) {
+            break;
+        }
+    }
+    if (closed_) {
+        return false;
+    }
+    for (auto& [ch, batch] : batches) {
+        auto it = channels_.find(ch);
+        if (it == channels_.end()) {
+            continue;
+        }
+        for (const auto& in : batch) {
+            it->second.unconfirmed += in.bytes;
+        }
+        caf::anon_send(it->second.session, npackets_atom::value, id_, std::move(batch));
+    }
+    return ok && !closing_;
+}
+
+bool native_connection::on_connection_packet(native::packet& p) {
+    using native::packet_type;
+    auto t = p.type();
+    if (phase_ == phase::hello && t != packet_type::hello) {
+        fail(error_code::unexpected_packet,
+             "the first packet must be hello, not " + std::string{native::to_string(t)});
+        return false;
+    }
+    switch (t) {
+        case packet_type::hello:
+            if (phase_ != phase::hello) {
+                fail(error_code::unexpected_packet, "a second hello");
+                return false;
+            }
+            return on_hello(std::get<native::hello>(p.body));
+        case packet_type::authenticate:
+            if (phase_ != phase::authenticate) {
+                fail(error_code::unexpected_packet, "a second authenticate");
+                return false;
+            }
+            return on_authenticate(std::get<native::authenticate>(p.body));
+        case packet_type::ping:
+            send_packet(native::make_packet(native::pong{std::get<native::ping>(p.body).nonce}));
+            return true;
+        case packet_type::pong:
+            return true;
+        case packet_type::error:
+        case packet_type::disconnect:
+            // The client is leaving: its sessions close at once, none is kept (§14, §15).
+            close(ending::close);
+            return false;
+        default:
+            fail(error_code::unexpected_packet,
+                 std::string{native::to_string(t)} + " on channel 0");
+            return false;
+    }
+}
+
+bool native_connection::on_hello(native::hello& h) {
+    // The decoder refused a reversed range, a wrong magic and a range without version 1.
+    client_max_packet_bytes_ = h.max_packet_bytes;
+    phase_ = phase::authenticate;
+    native::hello_ok ok;
+    ok.version = native::protocol_version;
+    ok.max_packet_bytes = acceptor_->max_packet_bytes;
+    ok.server_name = ctx_->config.name;
+    ok.node_id = ctx_->node_id;
+    send_packet(native::make_packet(std::move(ok)));
+    ctx_->wire_log->debug("native_hello conn={} client=\"{}\" max_packet_bytes={}", id_,
+                          h.client_name, h.max_packet_bytes);
+    return true;
+}
+
+bool native_connection::on_authenticate(native::authenticate& a) {
+    if (auto why = check_login(a, ctx_->config.security); !why.empty()) {
+        ctx_->wire_log->info("connect_refused conn={} user={} reason=\"{}\"", id_, a.user, why);
+        fail(error_code::authentication_failed, why);
+        return false;
+    }
+    user_ = a.user.empty() ? ctx_->config.security.anonymous_user : a.user;
+    if (acceptor_->connection_ttl_override > 0) {
+        ttl_ms_ = static_cast<uint32_t>(acceptor_->connection_ttl_override);
+    } else {
+        ttl_ms_ = a.connection_ttl_ms != 0 ? a.connection_ttl_ms : acceptor_->connection_ttl;
+    }
+    phase_ = phase::ready;
+    auth_timer_.cancel();
+    ctx_->sessions->fetch_add(1, std::memory_order_relaxed);
+    send_packet(native::make_packet(native::authenticated{id_, ttl_ms_}));
+    // §12: the topology right after authenticated. The cluster's topology names STOMP
+    // connectors only, so this lists this server alone (docs/protocol.md, "Server status").
+    native::topology t;
+    t.version = 1;
+    boost::system::error_code ec;
+    auto local = socket_.local_endpoint(ec);
+    std::string here = ec ? std::string{} : local.address().to_string() + ":"
+                                                + std::to_string(local.port());
+    t.members.push_back(native::topology_member{ctx_->node_id, here, ""});
+    send_packet(native::make_packet(std::move(t)));
+    arm_ttl_check();
+    ctx_->wire_log->debug("native_authenticated conn={} user={} ttl_ms={}", id_, user_, ttl_ms_);
+    return true;
+}
+
+native_link native_connection::link_for(uint32_t channel) {
+    return native_link{shared_from_this(), id_, channel, client_max_packet_bytes_};
+}
+
+bool native_connection::on_session_packet(native::packet& p,
+                                          uint32_t bytes,
+                                          std::map<uint32_t, std::vector<native_inbound>>& batches) {
+    using native::packet_type;
+    if (phase_ != phase::ready) {
+        fail(error_code::not_authenticated,
+             std::string{native::to_string(p.type())} + " before authenticated");
+        return false;
+    }
+    if (p.type() == packet_type::reattach_session) {
+        on_reattach(p.channel, std::get<native::reattach_session>(p.body));
+        return !closing_;
+    }
+    if (channels_.count(p.channel) != 0) {
+        batches[p.channel].push_back(native_inbound{std::move(p), bytes});
+        return true;
+    }
+    if (p.type() == packet_type::create_session) {
+        return on_create_session(p, bytes, batches);
+    }
+    if (p.sequence == 0) {
+        return true; // A late packets_confirmed for a session that ended.
+    }
+    // §4: a stream packet on a channel without a session. The channel has no stream of ours
+    // yet, so the answer is its first packet.
+    send_packet(native::make_packet(
+        p.channel, 1,
+        native::fail{p.sequence, error_code::no_such_session,
+                     "no session on channel " + std::to_string(p.channel)}));
+    return true;
+}
+
+bool native_connection::on_create_session(native::packet& p,
+                                          uint32_t bytes,
+                                          std::map<uint32_t, std::vector<native_inbound>>& batches) {
+    const auto max = acceptor_->max_sessions_per_connection;
+    if (channels_.size() >= max) {
+        ctx_->wire_log->info("session_limit conn={} key=max-sessions-per-connection value={}",
+                             id_, max);
+        send_packet(native::make_packet(
+            p.channel, 1,
+            native::fail{p.sequence, error_code::limit_reached,
+                         limit_message("max-sessions-per-connection", max)}));
+        return true;
+    }
+    native_session_params params;
+    params.id = ctx_->next_session_id.fetch_add(1, std::memory_order_relaxed);
+    params.user = user_;
+    params.ttl_ms = ttl_ms_;
+    params.limits = native_limits_of(*acceptor_);
+    auto s = sys_.spawn(native_session, ctx_, server_, registry_, link_for(p.channel),
+                        std::move(params));
+    channels_.emplace(p.channel, channel_entry{s, 0});
+    batches[p.channel].push_back(native_inbound{std::move(p), bytes});
+    return true;
+}
+
+void native_connection::on_reattach(uint32_t channel, native::reattach_session& r) {
+    if (channels_.count(channel) != 0) {
+        fail(error_code::unexpected_packet,
+             "reattach_session on channel " + std::to_string(channel) + ", which is in use");
+        return;
+    }
+    auto found = registry_->find(r.name);
+    if (!found || channels_.size() >= acceptor_->max_sessions_per_connection) {
+        ctx_->wire_log->debug("reattach_not_found conn={} session=\"{}\"", id_, r.name);
+        send_packet(native::make_packet(channel, 0, native::session_reattached{false, 0}));
+        return;
+    }
+    channels_.emplace(channel, channel_entry{found->session, 0});
+    caf::anon_send(found->session, attach_atom::value, link_for(channel), user_, r.last_received);
+}
+
+// -- writing --------------------------------------------------------------------------------
+
+void native_connection::send_packet(const native::packet& p) {
+    native::codec_limits limits;
+    limits.max_packet_bytes = client_max_packet_bytes_;
+    std::string out;
+    auto f = native::encode(p, native::peer::server, limits, out);
+    if (f.code != native::codec_error::none) {
+        // Only texts the server wrote itself can be too long; the client gets less, not
+        // nothing.
+        ctx_->wire_log->warn("encode_failed conn={} reason=\"{}\"", id_, f.describe());
+        return;
+    }
+    write(std::move(out));
+}
+
+void native_connection::write(std::string bytes) {
+    if (closed_ || sealed_ || bytes.empty()) {
+        return;
+    }
+    const uint64_t max = acceptor_->max_pending_output_bytes;
+    if (pending_output() + bytes.size() > max) {
+        // The client does not take its packets (style rule 15): drop the queued ones and end
+        // with error.
+        ctx_->wire_log->info("output_limit conn={} pending={} adding={} max={}", id_,
+                             pending_output(), bytes.size(), max);
+        out_pending_.clear();
+        fail(error_code::limit_reached, limit_message("max-pending-output-bytes", max));
+        return;
+    }
+    if (out_pending_.empty()) {
+        out_pending_.swap(bytes);
+    } else {
+        out_pending_.append(bytes);
+    }
+    if (!writing_) {
+        do_write();
+    }
+}
+
+void native_connection::seal(std::string last) {
+    if (closed_ || sealed_) {
+        return;
+    }
+    sealed_ = true;
+    out_pending_.append(last);
+    if (!writing_ && !out_pending_.empty()) {
+        do_write();
+    }
+}
+
+uint64_t native_connection::pending_output() const {
+    return out_pending_.size() + (out_writing_.size() - write_offset_);
+}
+
+void native_connection::do_write() {
+    writing_ = true;
+    if (write_offset_ == out_writing_.size()) {
+        out_writing_.clear();
+        write_offset_ = 0;
+        out_writing_.swap(out_pending_);
+    }
+    arm_write_timer();
+    socket_.async_write_some(
+        asio::buffer(out_writing_.data() + write_offset_, out_writing_.size() - write_offset_),
+        [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+            self->on_write(ec, n);
+        });
+}
+
+void native_connection::on_write(const boost::system::error_code& ec, size_t n) {
+    writing_ = false;
+    if (ec || closed_) {
+        close(closing_ ? ending_ : ending::detach);
+        return;
+    }
+    write_offset_ += n;
+    if (write_offset_ < out_writing_.size()) {
+        do_write();
+        return;
+    }
+    out_writing_.clear();
+    write_offset_ = 0;
+    if (!out_pending_.empty()) {
+        do_write();
+        return;
+    }
+    ++write_generation_;
+    write_timer_.cancel();
+    if (closing_) {
+        close_after_write(ending_);
+    }
+}
+
+void native_connection::arm_write_timer() {
+    auto generation = ++write_generation_;
+    write_timer_.expires_after(std::chrono::milliseconds(acceptor_->write_timeout_ms));
+    write_timer_.async_wait(
+        [self = shared_from_this(), generation](const boost::system::error_code& ec) {
+            if (ec || generation != self->write_generation_ || !self->writing_ || self->closed_) {
+                return;
+            }
+            self->ctx_->wire_log->info("write_timeout conn={} pending={} timeout_ms={}", self->id_,
+                                       self->pending_output(), self->acceptor_->write_timeout_ms);
+            self->close(ending::detach);
+        });
+}
+
+// -- ending ---------------------------------------------------------------------------------
+
+void native_connection::fail(error_code code, const std::string& message) {
+    if (closed_ || sealed_) {
+        return;
+    }
+    ctx_->wire_log->info("native_error conn={} code={} message=\"{}\"", id_,
+                         native::to_string(code), message);
+    native::codec_limits limits;
+    limits.max_packet_bytes = client_max_packet_bytes_;
+    std::string out;
+    native::error e{code, message.substr(0, limits.max_string_bytes)};
+    native::encode(native::make_packet(std::move(e)), native::peer::server, limits, out);
+    seal(std::move(out));
+    // §15: error is fatal; the sessions close, none is kept for reattach.
+    close_after_write(ending::close);
+}
+
+void native_connection::close_after_write(ending how) {
+    if (closed_ || lingering_) {
+        return;
+    }
+    if (!closing_) {
+        ending_ = how;
+        // Stop the sessions now: nothing they write after this reaches the client.
+        for (auto& [ch, e] : channels_) {
+            if (how == ending::detach) {
+                caf::anon_send(e.session, detach_atom::value, id_);
+            } else {
+                caf::anon_send(e.session, closed_atom::value, id_);
+            }
+        }
+        channels_.clear();
+    }
+    closing_ = true;
+    if (writing_ || !out_pending_.empty()) {
+        return; // on_write calls back here when the output is empty.
+    }
+    lingering_ = true;
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    auth_timer_.expires_after(linger_after_error);
+    auth_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec) {
+            self->close(self->ending_);
+        }
+    });
+    do_read();
+}
+
+void native_connection::close(ending how) {
+    if (closed_) {
+        return;
+    }
+    closed_ = true;
+    boost::system::error_code ignored;
+    auth_timer_.cancel();
+    ttl_timer_.cancel();
+    write_timer_.cancel();
+    socket_.close(ignored);
+    for (auto& [ch, e] : channels_) {
+        if (how == ending::detach) {
+            caf::anon_send(e.session, detach_atom::value, id_);
+        } else {
+            caf::anon_send(e.session, closed_atom::value, id_);
+        }
+    }
+    channels_.clear();
+    if (phase_ == phase::ready) {
+        ctx_->sessions->fetch_sub(1, std::memory_order_relaxed);
+    }
+    ctx_->wire_log->debug("native_closed conn={} how={}", id_,
+                          how == ending::detach ? "detach" : "close");
+    if (on_close_) {
+        on_close_(id_);
+    }
+}
+
+void native_connection::arm_ttl_check() {
+    auto due = last_read_ + std::chrono::milliseconds(ttl_ms_);
+    ttl_timer_.expires_at(due);
+    ttl_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec) {
+            self->on_ttl_check();
+        }
+    });
+}
+
+void native_connection::on_ttl_check() {
+    if (closed_ || closing_) {
+        return;
+    }
+    auto now = std::chrono::steady_clock::now();
+    // A connection that stopped reading for back-pressure did not listen; that is not the
+    // client's silence.
+    if (!reading_) {
+        last_read_ = now;
+    }
+    if (now - last_read_ < std::chrono::milliseconds(ttl_ms_)) {
+        arm_ttl_check();
+        return;
+    }
+    ctx_->wire_log->info("connection_ttl_expired conn={} ttl_ms={}", id_, ttl_ms_);
+    native::codec_limits limits;
+    limits.max_packet_bytes = client_max_packet_bytes_;
+    std::string out;
+    native::encode(native::make_packet(native::disconnect{
+                       error_code::connection_ttl_expired,
+                       "no packet within " + std::to_string(ttl_ms_) + " ms", ""}),
+                   native::peer::server, limits, out);
+    seal(std::move(out));
+    close_after_write(ending::detach);
+}
+
+} // namespace actormq

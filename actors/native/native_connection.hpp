@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "actors/broker/server_context.hpp"
+#include "actors/fwd.hpp"
+#include "actors/native/native_session.hpp"
+#include "protocol/native/codec.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace caf {
+class actor_system;
+}
+
+namespace actormq {
+
+/// One native client connection on an Asio strand (not an actor, as STOMP's `connection`):
+/// the incremental decoder, hello and authenticate (docs/protocol.md §2, §3), ping, the
+/// connection TTL (§13), reattach (§14), the output bound and write timeout, and back-pressure
+/// (it stops reading while its sessions have not confirmed `read-window-bytes`). Packets of a
+/// channel go to that channel's session actor. The `post_*` functions are the only entry
+/// points for other threads.
+class native_connection : public std::enable_shared_from_this<native_connection> {
+public:
+    using tcp = boost::asio::ip::tcp;
+
+    /// Called on the strand once the connection has closed.
+    using close_hook = std::function<void(uint64_t id)>;
+
+    native_connection(tcp::socket socket,
+                      uint64_t id,
+                      std::shared_ptr<server_context> ctx,
+                      std::shared_ptr<const config::acceptor_config> acceptor,
+                      caf::actor_system& sys,
+                      server_actor server,
+                      std::shared_ptr<native_registry> registry,
+                      close_hook on_close);
+
+    /// Starts reading and the authentication timer.
+    void start();
+
+    /// Appends encoded packets to the output (thread-safe).
+    void post_write(std::string bytes);
+
+    /// A session on `channel` is done with this many input bytes (thread-safe).
+    void post_confirm(uint32_t channel, uint64_t bytes);
+
+    /// The session `who` no longer uses `channel` (thread-safe).
+    void post_session_ended(uint32_t channel, caf::actor_addr who);
+
+    /// Sends `error` with `code` and `message`, then closes; sessions close (thread-safe).
+    void post_error(native::error_code code, std::string message);
+
+    /// Closes at once, for server shutdown (thread-safe); its sessions close.
+    void post_shutdown();
+
+    /// Closes at once as if the socket failed (thread-safe): sessions with a confirmation
+    /// window are kept for reattach. For a session reattached elsewhere (§14).
+    void post_drop();
+
+    uint64_t id() const { return id_; }
+
+private:
+    enum class phase : uint8_t { hello, authenticate, ready };
+
+    /// What the sessions are told when the connection ends (§14).
+    enum class ending : uint8_t { detach, close };
+
+    struct channel_entry {
+        native_session_actor session;
+        /// Input bytes handed to it and not yet confirmed.
+        uint64_t unconfirmed = 0;
+    };
+
+    void do_read();
+    void on_read(const boost::system::error_code& ec, size_t n);
+    bool take_packets();
+    bool on_connection_packet(native::packet& p);
+    bool on_hello(native::hello& h);
+    bool on_authenticate(native::authenticate& a);
+    bool on_session_packet(native::packet& p, uint32_t bytes,
+                           std::map<uint32_t, std::vector<native_inbound>>& batches);
+    bool on_create_session(native::packet& p, uint32_t bytes,
+                           std::map<uint32_t, std::vector<native_inbound>>& batches);
+    void on_reattach(uint32_t channel, native::reattach_session& r);
+    native_link link_for(uint32_t channel);
+    void send_packet(const native::packet& p);
+    uint64_t unconfirmed_total() const;
+    void maybe_resume_reading();
+    void write(std::string bytes);
+    void seal(std::string last);
+    void do_write();
+    void on_write(const boost::system::error_code& ec, size_t n);
+    void arm_write_timer();
+    uint64_t pending_output() const;
+    void fail(native::error_code code, const std::string& message);
+    void close_after_write(ending how);
+    void close(ending how);
+    void arm_ttl_check();
+    void on_ttl_check();
+
+    tcp::socket socket_;
+    uint64_t id_;
+    std::shared_ptr<server_context> ctx_;
+    std::shared_ptr<const config::acceptor_config> acceptor_;
+    caf::actor_system& sys_;
+    server_actor server_;
+    std::shared_ptr<native_registry> registry_;
+    close_hook on_close_;
+    native::decoder decoder_;
+    phase phase_ = phase::hello;
+    std::string user_;
+    uint32_t client_max_packet_bytes_ = native::min_max_packet_bytes;
+    uint32_t ttl_ms_ = 0;
+    std::map<uint32_t, channel_entry> channels_;
+    std::array<char, 64 * 1024> read_buf_{};
+    std::string out_pending_;
+    std::string out_writing_;
+    size_t write_offset_ = 0;
+    uint64_t write_generation_ = 0;
+    bool writing_ = false;
+    bool sealed_ = false;
+    bool reading_ = false;
+    bool closing_ = false;
+    bool closed_ = false;
+    bool lingering_ = false;
+    ending ending_ = ending::detach;
+    std::chrono::steady_clock::time_point last_read_;
+    boost::asio::steady_timer auth_timer_;
+    boost::asio::steady_timer ttl_timer_;
+    boost::asio::steady_timer write_timer_;
+};
+
+} // namespace actormq
