@@ -5,6 +5,7 @@
 
 #include <actormq/client/client.hpp>
 #include <atomic>
+#include <csignal>
 #include <mutex>
 
 namespace actormq::test {
@@ -156,6 +157,44 @@ TEST_CASE("client: wrong credentials: CONNECTION_FAILED naming authentication_fa
     } catch (const ac::client_error& e) {
         CHECK(e.kind() == ac::error_kind::connection_failed);
         CHECK(std::string(e.what()).find("authentication_failed") != std::string::npos);
+    }
+}
+
+} // namespace actormq::test
+
+namespace actormq::test {
+
+TEST_CASE("client: SIGKILL of the node with reconnectAttempts=0: FAILURE_DETECTED, DISCONNECT, "
+          "and calls throw DISCONNECTED") {
+    namespace ac = actormq::client;
+    ACTORMQ_START_NODE(node, native_node_config());
+    ac::connection_factory cf("tcp://127.0.0.1:" + std::to_string(node.port("native"))
+                              + "?user=guest&password=guest");
+    auto conn = cf.create_connection();
+    std::mutex mu;
+    std::vector<std::string> events;
+    conn->add_failure_listener([&](ac::failure_event e, const std::string&) {
+        std::lock_guard<std::mutex> g(mu);
+        events.emplace_back(ac::to_string(e));
+    });
+    auto s = conn->create_session();
+    auto p = s->create_producer("gone");
+    node.kill(SIGKILL);
+    REQUIRE(wait_until(soon(), [&] {
+        std::lock_guard<std::mutex> g(mu);
+        return events.size() == 2;
+    }));
+    {
+        std::lock_guard<std::mutex> g(mu);
+        CHECK(events == std::vector<std::string>{"FAILURE_DETECTED", "DISCONNECT"});
+    }
+    ac::message m;
+    m.body = "x";
+    try {
+        p->send(m);
+        FAIL("sent on a dead connection");
+    } catch (const ac::client_error& e) {
+        CHECK(e.kind() == ac::error_kind::disconnected);
     }
 }
 
