@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// The ActorMQ native client (docs/client.md): connection factory, connection, session,
+// producer and consumer, with automatic reattach and failover (docs/protocol.md §17).
+//
+// Thread-safety: every object may be used from any thread; calls on one connection are
+// serialised by the connection's lock, so a session used by two threads at once sees its calls
+// in some order (as JMS, use one session per thread for predictable transactions). Message and
+// failure listeners run on the connection's own threads, never on the caller's.
+
+#include "actormq/client/errors.hpp"
+#include "actormq/client/options.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace actormq::client {
+
+namespace detail {
+class connection_core;
+} // namespace detail
+
+/// A message to send, or one received (docs/protocol.md §7).
+struct message {
+    /// For a send: the address when the producer has none. Received: the address sent to.
+    std::string address;
+    bool durable = false;
+    uint8_t priority = 4;      ///< 0..9
+    int64_t expiration_ms = 0; ///< milliseconds since the epoch; 0 never expires
+    int64_t timestamp_ms = 0;  ///< milliseconds since the epoch; 0: the send sets it
+    /// Duplicate-detection id; a producer with automatic duplicate ids fills it when empty.
+    std::string duplicate_id;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+
+    // -- set on received messages --
+    uint64_t message_id = 0;     ///< what acknowledge names
+    uint32_t delivery_count = 0; ///< earlier deliveries of this message
+    uint32_t consumer_id = 0;    ///< the consumer it was delivered to
+    uint64_t generation = 0;     ///< the connection's incarnation (acks across failover drop)
+};
+
+/// How a queue's address routes (docs/protocol.md §11).
+enum class routing_type : uint8_t { anycast = 0, multicast = 1 };
+
+/// Called when an asynchronous send is answered: nullptr on success, else a client_error.
+using send_completion = std::function<void(std::exception_ptr)>;
+
+/// Sends messages to one address (or to each message's address when it has none).
+class producer {
+public:
+    /// Sends `m`; blocks until the server confirms it when the factory's blockOnDurableSend /
+    /// blockOnNonDurableSend say so (never in a transacted session: commit confirms). With
+    /// automatic duplicate ids, `m.duplicate_id` is set when empty, so sending the same
+    /// object again after UNBLOCKED is stored once.
+    void send(message& m);
+    void send(message&& m) { send(m); }
+    /// Sends `m` and returns at once; `done` runs (on the connection's thread) when the
+    /// server answered, with the error if any (UNBLOCKED when a failover lost the answer).
+    void send_async(message& m, send_completion done);
+    /// Duplicate ids "<producer-uuid>:<n>" for messages that have none (docs/client.md).
+    void set_auto_duplicate_ids(bool on);
+    /// Closes the producer.
+    void close();
+
+private:
+    friend class session;
+    producer(std::shared_ptr<detail::connection_core> c, uint32_t channel, uint32_t id);
+    std::shared_ptr<detail::connection_core> core_;
+    uint32_t channel_;
+    uint32_t id_;
+};
+
+/// Receives messages from one queue, by receive() or by a listener.
+class consumer {
+public:
+    /// The next message, waiting at most `timeout`; nothing if none came.
+    std::optional<message> receive(std::chrono::milliseconds timeout);
+    /// Hands every message to `listener` on the connection's delivery thread instead.
+    void set_message_listener(std::function<void(message)> listener);
+    /// Acknowledges `m` (individually); blocks until stored with blockOnAcknowledge. In a
+    /// transacted session it takes effect at commit. A message delivered before a failover
+    /// is not acknowledged (the new server redelivers it).
+    void acknowledge(const message& m);
+    /// Closes the consumer; its unacknowledged messages go back to the queue.
+    void close();
+
+private:
+    friend class session;
+    consumer(std::shared_ptr<detail::connection_core> c, uint32_t channel, uint32_t id);
+    std::shared_ptr<detail::connection_core> core_;
+    uint32_t channel_;
+    uint32_t id_;
+};
+
+/// One session: a unit of work, transacted or not.
+class session {
+public:
+    /// A producer on `address` (empty: each message names its own).
+    std::shared_ptr<producer> create_producer(const std::string& address = "");
+    /// A consumer on `queue` with an optional selector.
+    std::shared_ptr<consumer> create_consumer(const std::string& queue,
+                                              const std::string& filter = "");
+    /// Creates `queue` on `address` (both created if missing). Temporary and non-durable
+    /// queues are recreated on the backup after a failover.
+    void create_queue(const std::string& queue,
+                      const std::string& address,
+                      routing_type routing = routing_type::anycast,
+                      bool durable = true,
+                      bool temporary = false);
+    /// Deletes a queue.
+    void delete_queue(const std::string& queue);
+    /// Commits the transaction. Throws TRANSACTION_ROLLED_BACK when a failover made it
+    /// rollback-only or the server rolled it back; the session is then ready for a retry.
+    void commit();
+    /// Rolls the transaction back.
+    void rollback();
+    /// True for a transacted session.
+    bool transacted() const;
+    /// Closes the session, its producers and consumers.
+    void close();
+
+private:
+    friend class connection;
+    session(std::shared_ptr<detail::connection_core> c, uint32_t channel);
+    std::shared_ptr<detail::connection_core> core_;
+    uint32_t channel_;
+};
+
+/// One connection to a server (and, after failover, to its backup).
+class connection {
+public:
+    ~connection();
+    /// Opens a session.
+    std::shared_ptr<session> create_session(bool transacted = false);
+    /// Starts deliveries to every consumer (JMS Connection.start), now and after failover.
+    void start();
+    /// Adds a failure listener (FAILURE_DETECTED, FAILOVER, DISCONNECT).
+    void add_failure_listener(failure_listener l);
+    /// The node id of the broker group (unchanged by failover).
+    std::string node_id() const;
+    /// The server connected to now, "host:port".
+    std::string current_server() const;
+    /// Closes the connection; its sessions close at once on the server.
+    void close();
+
+private:
+    friend class connection_factory;
+    explicit connection(std::shared_ptr<detail::connection_core> c);
+    std::shared_ptr<detail::connection_core> core_;
+};
+
+/// Makes connections from a URL (docs/client.md "URL").
+class connection_factory {
+public:
+    /// Throws url_error for a URL it cannot use.
+    explicit connection_factory(std::string_view url);
+    explicit connection_factory(connection_options options) : options_(std::move(options)) {}
+    /// Connects (initialConnectAttempts tries) and authenticates; throws client_error
+    /// CONNECTION_FAILED when it cannot. Empty credentials: the URL's.
+    std::shared_ptr<connection> create_connection(const std::string& user = "",
+                                                  const std::string& password = "");
+    const connection_options& options() const { return options_; }
+
+private:
+    connection_options options_;
+};
+
+} // namespace actormq::client

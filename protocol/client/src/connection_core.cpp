@@ -1,0 +1,1006 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "connection_core.hpp"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <random>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace actormq::client::detail {
+
+namespace {
+
+int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string make_uuid() {
+    static std::mutex mu;
+    static std::mt19937_64 rng{std::random_device{}()};
+    std::lock_guard<std::mutex> g(mu);
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(rng()),
+                  static_cast<unsigned long long>(rng()));
+    return buf;
+}
+
+std::exception_ptr error_ptr(error_kind k, const std::string& text, uint16_t code = 0) {
+    return std::make_exception_ptr(client_error(k, text, code));
+}
+
+/// Opens a TCP connection to `target` within `timeout_ms`; -1 and `why` on failure.
+int open_socket(const server_address& target, int64_t timeout_ms, std::string& why) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    int rc = ::getaddrinfo(target.host.c_str(), std::to_string(target.port).c_str(), &hints, &res);
+    if (rc != 0) {
+        why = "cannot resolve " + target.host + ": " + ::gai_strerror(rc);
+        return -1;
+    }
+    int fd = -1;
+    for (auto* a = res; a != nullptr; a = a->ai_next) {
+        fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) {
+            continue;
+        }
+        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+        rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
+        if (rc != 0 && errno == EINPROGRESS) {
+            pollfd p{fd, POLLOUT, 0};
+            rc = ::poll(&p, 1, int(timeout_ms)) == 1 ? 0 : -1;
+            int err = rc == 0 ? 0 : ETIMEDOUT;
+            socklen_t len = sizeof err;
+            if (rc == 0) {
+                ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+            }
+            errno = err;
+            rc = err == 0 ? 0 : -1;
+        }
+        if (rc == 0) {
+            ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+            int one = 1;
+            ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            break;
+        }
+        why = "connect to " + target.to_string() + ": " + std::strerror(errno);
+        ::close(fd);
+        fd = -1;
+    }
+    ::freeaddrinfo(res);
+    return fd;
+}
+
+} // namespace
+
+connection_core::connection_core(connection_options options, std::string user, std::string password)
+    : options_(std::move(options)),
+      user_(std::move(user)),
+      password_(std::move(password)),
+      machine_(options_) {}
+
+connection_core::~connection_core() {
+    close();
+}
+
+// -- life cycle ----------------------------------------------------------------------------------
+
+void connection_core::open() {
+    lock l(mu_);
+    run(l, machine_.start(now_ms()));
+    io_ = std::thread([this] { io_loop(); });
+    delivery_ = std::thread([this] { delivery_loop(); });
+    cv_.wait(l, [this] { return first_done_; });
+    if (dead_) {
+        auto why = dead_->second;
+        l.unlock();
+        close();
+        throw client_error(error_kind::connection_failed, why);
+    }
+}
+
+void connection_core::close() {
+    lock l(mu_);
+    if (closing_) {
+        l.unlock();
+    } else {
+        closing_ = true;
+        if (fd_ >= 0 && !dead_) {
+            // An orderly goodbye: the server closes the sessions at once (§15).
+            try {
+                write(native::make_packet(
+                    native::disconnect{native::error_code::internal_error, "client closed", ""}));
+            } catch (...) {
+            }
+        }
+        if (fd_ >= 0) {
+            ::shutdown(fd_, SHUT_RDWR);
+        }
+        if (!dead_) {
+            dead_.emplace(error_kind::closed, "the connection is closed");
+        }
+        unblock_all(error_kind::closed, "the connection is closed");
+        cv_.notify_all();
+        l.unlock();
+    }
+    if (io_.joinable() && io_.get_id() != std::this_thread::get_id()) {
+        io_.join();
+    }
+    if (delivery_.joinable() && delivery_.get_id() != std::this_thread::get_id()) {
+        delivery_.join();
+    }
+    lock l2(mu_);
+    drop_socket();
+}
+
+// -- the I/O thread ------------------------------------------------------------------------------
+
+void connection_core::io_loop() {
+    lock l(mu_);
+    while (!closing_) {
+        if (next_connect_ && next_connect_->at_ms <= now_ms()) {
+            auto target = next_connect_->target;
+            next_connect_.reset();
+            l.unlock();
+            std::string node_id;
+            std::string why;
+            bool ok = try_connect(target, node_id, why);
+            l.lock();
+            if (closing_) {
+                break;
+            }
+            if (ok) {
+                ++generation_;
+                feed(l, ev_connected{node_id, now_ms()});
+                if (machine_.state() == link_state::connected && !first_done_) {
+                    first_done_ = true;
+                    cv_.notify_all();
+                }
+            } else {
+                feed(l, ev_connect_failed{why, now_ms()});
+            }
+            continue;
+        }
+        if (fd_ >= 0) {
+            read_socket(l);
+        } else {
+            auto wait_ms = next_connect_ ? next_connect_->at_ms - now_ms() : 50;
+            cv_.wait_for(l, std::chrono::milliseconds(std::max<int64_t>(1, wait_ms)));
+        }
+        if (!closing_) {
+            feed(l, ev_tick{now_ms()});
+        }
+    }
+}
+
+bool connection_core::try_connect(const server_address& target,
+                                  std::string& node_id,
+                                  std::string& why) {
+    int fd = open_socket(target, std::min<int64_t>(options_.call_timeout_ms, 5000), why);
+    if (fd < 0) {
+        return false;
+    }
+    auto fail = [&](const std::string& w) {
+        why = w;
+        ::close(fd);
+        return false;
+    };
+    std::string out;
+    native::hello h;
+    h.client_name = "actormq-cpp/0.1.0";
+    native::authenticate a{user_, password_, options_.client_id,
+                           uint32_t(options_.connection_ttl_ms)};
+    native::encode(native::make_packet(h), native::peer::client, limits_, out);
+    native::encode(native::make_packet(a), native::peer::client, limits_, out);
+    if (::send(fd, out.data(), out.size(), MSG_NOSIGNAL) != ssize_t(out.size())) {
+        return fail("send to " + target.to_string() + ": " + std::strerror(errno));
+    }
+    std::string buf;
+    auto deadline = now_ms() + options_.call_timeout_ms;
+    while (true) {
+        native::packet p;
+        size_t used = 0;
+        native::codec_failure f;
+        auto st = native::decode(buf.data(), buf.size(), native::peer::server, limits_, p, used, f);
+        if (st == native::decode_status::error) {
+            return fail(target.to_string() + ": " + f.describe());
+        }
+        if (st == native::decode_status::packet) {
+            buf.erase(0, used);
+            if (auto* ok = std::get_if<native::hello_ok>(&p.body)) {
+                node_id = ok->node_id;
+            } else if (auto* e = std::get_if<native::error>(&p.body)) {
+                return fail(target.to_string() + " refused: " + std::string(to_string(e->code))
+                            + ": " + e->message);
+            } else if (std::holds_alternative<native::authenticated>(p.body)) {
+                lock l(mu_);
+                if (closing_) {
+                    return fail("closing");
+                }
+                fd_ = fd;
+                rx_ = std::move(buf); // the topology may already be here
+                return true;
+            }
+            continue;
+        }
+        auto left = deadline - now_ms();
+        pollfd pfd{fd, POLLIN, 0};
+        if (left <= 0 || ::poll(&pfd, 1, int(left)) != 1) {
+            return fail(target.to_string() + ": no answer to hello within callTimeout");
+        }
+        char tmp[4096];
+        auto n = ::recv(fd, tmp, sizeof tmp, 0);
+        if (n <= 0) {
+            return fail(target.to_string() + " closed the connection during the handshake");
+        }
+        buf.append(tmp, size_t(n));
+    }
+}
+
+void connection_core::read_socket(lock& l) {
+    // Packets already buffered first (the handshake may have read past authenticated).
+    while (fd_ >= 0 && !rx_.empty()) {
+        native::packet p;
+        size_t used = 0;
+        native::codec_failure f;
+        auto st = native::decode(rx_.data(), rx_.size(), native::peer::server, limits_, p, used, f);
+        if (st == native::decode_status::need_more) {
+            break;
+        }
+        if (st == native::decode_status::error) {
+            feed(l,
+                 ev_socket_closed{"malformed packet from the server: " + f.describe(), now_ms()});
+            return;
+        }
+        rx_.erase(0, used);
+        handle_packet(l, p, used);
+    }
+    if (fd_ < 0) {
+        return;
+    }
+    int fd = fd_;
+    auto period = options_.client_failure_check_period_ms;
+    int timeout = int(period > 0 ? std::min<int64_t>(period / 4 + 1, 100) : 100);
+    l.unlock();
+    pollfd pfd{fd, POLLIN, 0};
+    int rc = ::poll(&pfd, 1, timeout);
+    char tmp[65536];
+    ssize_t n = rc == 1 ? ::recv(fd, tmp, sizeof tmp, 0) : 0;
+    int err = errno;
+    l.lock();
+    if (fd != fd_ || closing_ || rc == 0) {
+        return;
+    }
+    if (n <= 0) {
+        feed(l, ev_socket_closed{n == 0 ? "the server closed the connection"
+                                        : std::string("read: ") + std::strerror(err),
+                                 now_ms()});
+        return;
+    }
+    rx_.append(tmp, size_t(n));
+    feed(l, ev_packet{now_ms()});
+}
+
+void connection_core::handle_packet(lock& l, const native::packet& p, size_t bytes) {
+    feed(l, ev_packet{now_ms()});
+    if (p.channel != 0) {
+        handle_session_packet(l, p, bytes);
+        return;
+    }
+    if (auto* ping = std::get_if<native::ping>(&p.body)) {
+        write(native::make_packet(native::pong{ping->nonce}));
+    } else if (auto* t = std::get_if<native::topology>(&p.body)) {
+        feed(l, ev_topology{t->version, t->members});
+    } else if (auto* d = std::get_if<native::disconnect>(&p.body)) {
+        feed(l, ev_server_disconnect{"server said disconnect: " + std::string(to_string(d->code))
+                                         + ": " + d->message,
+                                     d->redirect, now_ms()});
+    } else if (auto* e = std::get_if<native::error>(&p.body)) {
+        feed(l,
+             ev_socket_closed{
+                 "server error: " + std::string(to_string(e->code)) + ": " + e->message, now_ms()});
+    }
+}
+
+void connection_core::handle_session_packet(lock& l, const native::packet& p, size_t bytes) {
+    auto it = sessions_.find(p.channel);
+    if (it == sessions_.end()) {
+        return;
+    }
+    auto& s = it->second;
+    if (p.sequence != 0) {
+        if (!s.in.received(p.sequence, bytes)) {
+            return; // replayed after a reattach: already handled
+        }
+        if (auto last = s.in.confirm_to_send()) {
+            write(native::make_packet(p.channel, 0, native::packets_confirmed{*last}));
+        }
+    }
+    if (auto* ok = std::get_if<native::ok>(&p.body)) {
+        complete(l, p.channel, ok->correlation, nullptr);
+    } else if (auto* f = std::get_if<native::fail>(&p.body)) {
+        auto kind = f->code == native::error_code::transaction_rolled_back
+                        ? error_kind::transaction_rolled_back
+                        : error_kind::server;
+        complete(l, p.channel, f->correlation,
+                 error_ptr(kind, std::string(to_string(f->code)) + ": " + f->message,
+                           uint16_t(f->code)));
+    } else if (auto* d = std::get_if<native::deliver>(&p.body)) {
+        auto c = consumers_.find({p.channel, d->consumer_id});
+        if (c == consumers_.end()) {
+            return;
+        }
+        message m;
+        m.address = d->msg.address;
+        m.durable = d->msg.durable;
+        m.priority = d->msg.priority;
+        m.expiration_ms = d->msg.expiration_ms;
+        m.timestamp_ms = d->msg.timestamp_ms;
+        m.duplicate_id = d->msg.duplicate_id;
+        m.headers = d->msg.headers;
+        m.body = d->msg.body;
+        m.message_id = d->message_id;
+        m.delivery_count = d->delivery_count;
+        m.consumer_id = d->consumer_id;
+        m.generation = generation_;
+        c->second.consumed_bytes += int64_t(bytes);
+        if (c->second.listener) {
+            to_deliver_.emplace_back(key{p.channel, d->consumer_id}, std::move(m));
+        } else {
+            c->second.buffer.push_back(std::move(m));
+        }
+        cv_.notify_all();
+    } else if (auto* pc = std::get_if<native::producer_credit>(&p.body)) {
+        producers_[{p.channel, pc->producer_id}].credit += pc->bytes;
+        cv_.notify_all();
+    } else if (auto* cc = std::get_if<native::consumer_closed>(&p.body)) {
+        auto& c = consumers_[{p.channel, cc->consumer_id}];
+        c.closed = true;
+        c.closed_reason = std::string(to_string(cc->code)) + ": " + cc->message;
+        cv_.notify_all();
+    } else if (auto* pc2 = std::get_if<native::packets_confirmed>(&p.body)) {
+        s.out.confirmed(pc2->last);
+        cv_.notify_all();
+    } else if (auto* r = std::get_if<native::session_reattached>(&p.body)) {
+        if (reattaching_ == 0) {
+            return;
+        }
+        --reattaching_;
+        if (r->found) {
+            s.attached = true;
+            for (auto& bytes2 : s.out.replay_after(r->last_received)) {
+                write_raw(bytes2);
+            }
+        } else {
+            reattach_all_found_ = false;
+        }
+        if (reattaching_ == 0) {
+            feed(l, ev_reattached{reattach_all_found_, now_ms()});
+        }
+    }
+}
+
+void connection_core::complete(lock& l,
+                               uint32_t channel,
+                               uint64_t correlation,
+                               std::exception_ptr e) {
+    auto it = pending_.find({channel, correlation});
+    if (it == pending_.end()) {
+        return; // a fail for a request nobody waits for (an unconfirmed send)
+    }
+    auto& p = it->second;
+    if (p.internal) {
+        pending_.erase(it);
+        recreate_ok_ = recreate_ok_ && e == nullptr;
+        if (--recreating_ == 0) {
+            feed(l, ev_recreated{recreate_ok_, now_ms()});
+        }
+        return;
+    }
+    if (p.completion) {
+        auto done = std::move(p.completion);
+        pending_.erase(it);
+        after_unlock_.emplace_back([done, e] { done(e); });
+        return;
+    }
+    p.done = true;
+    p.error = e;
+    cv_.notify_all();
+}
+
+void connection_core::feed(lock& l, const event& e) {
+    run(l, machine_.handle(e));
+}
+
+void connection_core::run(lock& l, const std::vector<action>& actions) {
+    for (auto& a : actions) {
+        if (auto* c = std::get_if<act_connect>(&a)) {
+            next_connect_ = *c;
+        } else if (std::holds_alternative<act_drop_socket>(a)) {
+            drop_socket();
+        } else if (std::holds_alternative<act_send_ping>(a)) {
+            write(native::make_packet(native::ping{uint64_t(now_ms())}));
+        } else if (std::holds_alternative<act_reattach_sessions>(a)) {
+            reattach_sessions(l);
+        } else if (std::holds_alternative<act_recreate_sessions>(a)) {
+            recreate_sessions(l);
+        } else if (std::holds_alternative<act_unblock>(a)) {
+            unblock_all(error_kind::unblocked, "the connection failed over during the call");
+        } else if (auto* n = std::get_if<act_notify>(&a)) {
+            for (auto& f : failure_listeners_) {
+                after_unlock_.emplace_back([f, ev = n->event, why = n->reason] { f(ev, why); });
+            }
+        } else if (auto* g = std::get_if<act_give_up>(&a)) {
+            dead_.emplace(g->kind, g->reason);
+            unblock_all(g->kind, g->reason);
+            first_done_ = true;
+        }
+    }
+    cv_.notify_all();
+    if (!after_unlock_.empty() && std::this_thread::get_id() == io_.get_id()) {
+        // Listeners run without the lock, so they may call the library.
+        auto calls = std::move(after_unlock_);
+        after_unlock_.clear();
+        l.unlock();
+        for (auto& c : calls) {
+            try {
+                c();
+            } catch (...) {
+                // A listener's exception must not kill the I/O thread.
+            }
+        }
+        l.lock();
+    }
+}
+
+void connection_core::drop_socket() {
+    if (fd_ >= 0) {
+        ::close(fd_);
+        fd_ = -1;
+    }
+    rx_.clear();
+    for (auto& [ch, s] : sessions_) {
+        s.attached = false;
+    }
+    reattaching_ = 0;
+    recreating_ = 0;
+}
+
+void connection_core::reattach_sessions(lock& l) {
+    reattach_all_found_ = true;
+    reattaching_ = 0;
+    for (auto& [ch, s] : sessions_) {
+        if (s.closed) {
+            continue;
+        }
+        if (!s.out.enabled()) {
+            reattach_all_found_ = false;
+            continue;
+        }
+        ++reattaching_;
+        write(native::make_packet(
+            ch, 0, native::reattach_session{record_of(ch).name, s.in.last_received()}));
+    }
+    if (reattaching_ == 0) {
+        feed(l, ev_reattached{reattach_all_found_, now_ms()});
+    }
+}
+
+void connection_core::recreate_sessions(lock& l) {
+    recreating_ = 0;
+    recreate_ok_ = true;
+    std::vector<std::pair<uint32_t, native::packet_body>> todo;
+    for (auto& [ch, s] : sessions_) {
+        if (s.closed || s.attached) {
+            continue;
+        }
+        s.next_sequence = 1;
+        s.out.reset();
+        s.in.reset();
+        s.attached = true;
+        auto& rec = record_of(ch);
+        for (auto& [k, c] : consumers_) {
+            if (k.first == ch) {
+                c.buffer.clear(); // the new server redelivers them
+                c.consumed_bytes = 0;
+            }
+        }
+        for (auto& [k, p] : producers_) {
+            if (k.first == ch) {
+                p.credit = 0; // the new server grants afresh
+            }
+        }
+        for (auto& body : recreation_packets(rec)) {
+            if (auto* cs = std::get_if<native::create_session>(&body)) {
+                cs->confirmation_window_bytes = options_.confirmation_window_size;
+            }
+            todo.emplace_back(ch, std::move(body));
+        }
+    }
+    for (auto& [ch, body] : todo) {
+        auto seq = send_stream(l, ch, std::move(body));
+        auto& p = pending_[{ch, seq}];
+        p.internal = true;
+        ++recreating_;
+    }
+    if (recreating_ == 0) {
+        feed(l, ev_recreated{true, now_ms()});
+    }
+}
+
+void connection_core::unblock_all(error_kind kind, const std::string& why) {
+    for (auto it = pending_.begin(); it != pending_.end();) {
+        auto& p = it->second;
+        if (p.internal) {
+            it = pending_.erase(it);
+            continue;
+        }
+        auto k = kind == error_kind::unblocked && p.is_commit ? error_kind::transaction_rolled_back
+                                                              : kind;
+        auto e = error_ptr(k, why);
+        if (p.completion) {
+            auto done = std::move(p.completion);
+            after_unlock_.emplace_back([done, e] { done(e); });
+            it = pending_.erase(it);
+            continue;
+        }
+        p.done = true;
+        p.error = e;
+        ++it;
+    }
+    cv_.notify_all();
+}
+
+void connection_core::delivery_loop() {
+    lock l(mu_);
+    while (true) {
+        cv_.wait(l, [this] { return closing_ || !to_deliver_.empty(); });
+        if (closing_) {
+            return;
+        }
+        auto [k, m] = std::move(to_deliver_.front());
+        to_deliver_.pop_front();
+        auto it = consumers_.find(k);
+        if (it == consumers_.end() || !it->second.listener || m.generation != generation_) {
+            continue;
+        }
+        auto listener = it->second.listener;
+        l.unlock();
+        try {
+            listener(std::move(m));
+        } catch (...) {
+            // A listener's exception is the application's; the next message still comes.
+        }
+        l.lock();
+    }
+}
+
+// -- the caller side -----------------------------------------------------------------------------
+
+void connection_core::await_usable(lock& l) {
+    auto deadline = clock::now() + std::chrono::milliseconds(options_.call_timeout_ms);
+    bool ok = cv_.wait_until(l, deadline, [this] {
+        return dead_ || (machine_.state() == link_state::connected && fd_ >= 0);
+    });
+    if (dead_) {
+        throw client_error(dead_->first, dead_->second);
+    }
+    if (!ok) {
+        throw client_error(error_kind::timeout,
+                           "the connection did not recover within callTimeout");
+    }
+}
+
+connection_core::session_rt& connection_core::session_of(uint32_t channel) {
+    auto it = sessions_.find(channel);
+    if (it == sessions_.end() || it->second.closed) {
+        throw client_error(error_kind::closed, "the session is closed");
+    }
+    return it->second;
+}
+
+session_record& connection_core::record_of(uint32_t channel) {
+    return machine_.sessions[channel];
+}
+
+void connection_core::write(const native::packet& p) {
+    std::string bytes;
+    auto f = native::encode(p, native::peer::client, limits_, bytes);
+    if (f.code != native::codec_error::none) {
+        throw client_error(error_kind::illegal_state, "cannot encode: " + f.describe());
+    }
+    write_raw(bytes);
+}
+
+void connection_core::write_raw(const std::string& bytes) {
+    if (fd_ < 0) {
+        return; // the I/O thread notices the failure and the window replays what matters
+    }
+    size_t off = 0;
+    while (off < bytes.size()) {
+        auto n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+        if (n <= 0) {
+            ::shutdown(fd_, SHUT_RDWR); // the reader sees it and starts the failover
+            return;
+        }
+        off += size_t(n);
+    }
+}
+
+uint64_t connection_core::send_stream(lock& l,
+                                      uint32_t channel,
+                                      native::packet_body body,
+                                      size_t* size_out) {
+    auto& s = session_of(channel);
+    auto seq = s.next_sequence;
+    native::packet p{channel, seq, std::move(body)};
+    std::string bytes;
+    auto f = native::encode(p, native::peer::client, limits_, bytes);
+    if (f.code != native::codec_error::none) {
+        throw client_error(error_kind::illegal_state, "cannot encode: " + f.describe());
+    }
+    if (!s.out.has_room(bytes.size())) {
+        auto deadline = clock::now() + std::chrono::milliseconds(options_.call_timeout_ms);
+        if (!cv_.wait_until(l, deadline, [&] { return dead_ || s.out.has_room(bytes.size()); })) {
+            throw client_error(error_kind::timeout, "no confirmation within callTimeout");
+        }
+        if (dead_) {
+            throw client_error(dead_->first, dead_->second);
+        }
+    }
+    ++s.next_sequence;
+    if (size_out != nullptr) {
+        *size_out = bytes.size();
+    }
+    s.out.keep(seq, bytes);
+    write_raw(bytes);
+    return seq;
+}
+
+void connection_core::call(
+    lock& l, uint32_t channel, native::packet_body body, bool is_commit, const key* producer) {
+    await_usable(l);
+    size_t size = 0;
+    auto seq = send_stream(l, channel, std::move(body), &size);
+    if (producer != nullptr) {
+        producers_[*producer].credit -= int64_t(size); // §5: the whole packet
+    }
+    key k{channel, seq};
+    auto& p = pending_[k];
+    p.is_commit = is_commit;
+    p.waited = true;
+    auto deadline = clock::now() + std::chrono::milliseconds(options_.call_timeout_ms);
+    bool answered = cv_.wait_until(l, deadline, [&] { return pending_[k].done; });
+    auto error = pending_[k].error;
+    pending_.erase(k);
+    if (!answered) {
+        throw client_error(error_kind::timeout, "no answer within callTimeout");
+    }
+    if (error) {
+        std::rethrow_exception(error);
+    }
+}
+
+uint32_t connection_core::create_session(bool transacted) {
+    lock l(mu_);
+    await_usable(l);
+    auto ch = next_channel_++;
+    auto& s = sessions_[ch];
+    s.out = confirmation_window(options_.confirmation_window_size);
+    s.in = confirmation_window(options_.confirmation_window_size);
+    auto& rec = record_of(ch);
+    rec.name = make_uuid();
+    rec.transacted = transacted;
+    native::create_session cs{rec.name, transacted, false, options_.confirmation_window_size};
+    try {
+        call(l, ch, cs);
+    } catch (...) {
+        sessions_.erase(ch);
+        machine_.sessions.erase(ch);
+        throw;
+    }
+    if (started_) {
+        rec.started = true;
+        send_stream(l, ch, native::start{});
+    }
+    return ch;
+}
+
+void connection_core::close_session(uint32_t channel) {
+    lock l(mu_);
+    if (sessions_.count(channel) == 0 || sessions_[channel].closed || dead_) {
+        return;
+    }
+    try {
+        call(l, channel, native::close_session{});
+    } catch (const client_error&) {
+        // Closing is best effort: a failed connection closes the session anyway.
+    }
+    sessions_[channel].closed = true;
+    machine_.sessions.erase(channel);
+}
+
+void connection_core::start() {
+    lock l(mu_);
+    await_usable(l);
+    started_ = true;
+    for (auto& [ch, s] : sessions_) {
+        if (!s.closed && !record_of(ch).started) {
+            record_of(ch).started = true;
+            send_stream(l, ch, native::start{});
+        }
+    }
+}
+
+uint32_t connection_core::create_producer(uint32_t channel, const std::string& address) {
+    lock l(mu_);
+    auto id = session_of(channel).next_id++;
+    call(l, channel, native::create_producer{id, address, options_.producer_window_size});
+    record_of(channel).producers[id] = producer_record{address, options_.producer_window_size};
+    auto& p = producers_[{channel, id}];
+    p.uuid = make_uuid();
+    return id;
+}
+
+void connection_core::close_producer(uint32_t channel, uint32_t id) {
+    lock l(mu_);
+    if (record_of(channel).producers.erase(id) == 0 || dead_) {
+        return;
+    }
+    producers_.erase({channel, id});
+    try {
+        call(l, channel, native::close_producer{id});
+    } catch (const client_error&) {
+    }
+}
+
+void connection_core::set_auto_duplicate_ids(uint32_t channel, uint32_t id, bool on) {
+    lock l(mu_);
+    producers_[{channel, id}].auto_dup = on;
+}
+
+void connection_core::send(uint32_t channel, uint32_t id, message& m, send_completion* async) {
+    lock l(mu_);
+    await_usable(l);
+    if (record_of(channel).producers.count(id) == 0) {
+        throw client_error(error_kind::closed, "the producer is closed");
+    }
+    auto& p = producers_[{channel, id}];
+    if (p.auto_dup && m.duplicate_id.empty()) {
+        m.duplicate_id = p.uuid + ":" + std::to_string(++p.counter);
+    }
+    if (m.timestamp_ms == 0) {
+        m.timestamp_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+    }
+    if (options_.producer_window_size >= 0) {
+        auto deadline = clock::now() + std::chrono::milliseconds(options_.call_timeout_ms);
+        bool ok = cv_.wait_until(l, deadline, [&] {
+            return dead_ || producers_[{channel, id}].credit > 0;
+        });
+        if (dead_) {
+            throw client_error(dead_->first, dead_->second);
+        }
+        if (!ok) {
+            throw client_error(error_kind::timeout, "no producer credit within callTimeout");
+        }
+    }
+    auto& rec = record_of(channel);
+    bool confirm =
+        async != nullptr
+        || (!rec.transacted
+            && (m.durable ? options_.block_on_durable_send : options_.block_on_non_durable_send));
+    native::send s;
+    s.producer_id = id;
+    s.confirm = confirm;
+    s.msg = native::message{m.address,      m.durable,      m.priority, m.expiration_ms,
+                            m.timestamp_ms, m.duplicate_id, m.headers,  m.body};
+    if (rec.transacted) {
+        rec.transaction_has_work = true;
+    }
+    // Each send's whole packet is taken from the producer's credit (§5).
+    size_t size = 0;
+    if (async != nullptr) {
+        auto seq = send_stream(l, channel, std::move(s), &size);
+        producers_[{channel, id}].credit -= int64_t(size);
+        pending_[{channel, seq}].completion = std::move(*async);
+        return;
+    }
+    if (!confirm) {
+        send_stream(l, channel, std::move(s), &size);
+        producers_[{channel, id}].credit -= int64_t(size);
+        return;
+    }
+    key k{channel, id};
+    call(l, channel, std::move(s), false, &k);
+}
+
+uint32_t connection_core::create_consumer(uint32_t channel,
+                                          const std::string& queue,
+                                          const std::string& filter) {
+    lock l(mu_);
+    auto id = session_of(channel).next_id++;
+    consumers_[{channel, id}];
+    try {
+        call(l, channel,
+             native::create_consumer{id, queue, filter, options_.consumer_window_size, false});
+    } catch (...) {
+        consumers_.erase({channel, id});
+        throw;
+    }
+    record_of(channel).consumers[id] =
+        consumer_record{queue, filter, options_.consumer_window_size, false};
+    return id;
+}
+
+void connection_core::close_consumer(uint32_t channel, uint32_t id) {
+    lock l(mu_);
+    if (record_of(channel).consumers.erase(id) == 0 || dead_) {
+        return;
+    }
+    try {
+        call(l, channel, native::close_consumer{id});
+    } catch (const client_error&) {
+    }
+    consumers_.erase({channel, id});
+}
+
+std::optional<message>
+connection_core::receive(uint32_t channel, uint32_t id, std::chrono::milliseconds t) {
+    lock l(mu_);
+    key k{channel, id};
+    if (consumers_.count(k) == 0) {
+        throw client_error(error_kind::closed, "the consumer is closed");
+    }
+    cv_.wait_for(l, t, [&] {
+        auto it = consumers_.find(k);
+        return dead_ || it == consumers_.end() || !it->second.buffer.empty() || it->second.closed;
+    });
+    auto it = consumers_.find(k);
+    if (it == consumers_.end() || (it->second.buffer.empty() && it->second.closed)) {
+        throw client_error(error_kind::closed, "the consumer is closed");
+    }
+    if (it->second.buffer.empty()) {
+        if (dead_) {
+            throw client_error(dead_->first, dead_->second);
+        }
+        return std::nullopt;
+    }
+    auto m = std::move(it->second.buffer.front());
+    it->second.buffer.pop_front();
+    // Give credit back once half the window is consumed (§6), as Artemis does.
+    auto window = options_.consumer_window_size;
+    if (window > 0 && it->second.consumed_bytes >= window / 2 && fd_ >= 0
+        && machine_.state() == link_state::connected) {
+        auto bytes = uint32_t(it->second.consumed_bytes);
+        it->second.consumed_bytes = 0;
+        send_stream(l, channel, native::credit{id, bytes});
+    }
+    return m;
+}
+
+void connection_core::set_listener(uint32_t channel,
+                                   uint32_t id,
+                                   std::function<void(message)> listener) {
+    lock l(mu_);
+    auto& c = consumers_[{channel, id}];
+    c.listener = std::move(listener);
+    while (!c.buffer.empty()) {
+        to_deliver_.emplace_back(key{channel, id}, std::move(c.buffer.front()));
+        c.buffer.pop_front();
+    }
+    cv_.notify_all();
+}
+
+void connection_core::acknowledge(uint32_t channel, const message& m) {
+    lock l(mu_);
+    await_usable(l);
+    if (m.generation != generation_) {
+        return; // delivered before a failover: the new server redelivers it
+    }
+    auto& rec = record_of(channel);
+    bool confirm = options_.block_on_acknowledge && !rec.transacted;
+    if (rec.transacted) {
+        rec.transaction_has_work = true;
+    }
+    native::ack a{m.consumer_id, m.message_id, native::ack_mode::individual, confirm};
+    // Consumer credit for listeners: their messages never pass receive().
+    auto c = consumers_.find({channel, m.consumer_id});
+    auto window = options_.consumer_window_size;
+    if (c != consumers_.end() && c->second.listener && window > 0
+        && c->second.consumed_bytes >= window / 2) {
+        auto bytes = uint32_t(c->second.consumed_bytes);
+        c->second.consumed_bytes = 0;
+        send_stream(l, channel, native::credit{m.consumer_id, bytes});
+    }
+    if (confirm) {
+        call(l, channel, a);
+    } else {
+        send_stream(l, channel, a);
+    }
+}
+
+void connection_core::create_queue(uint32_t channel, native::create_queue q) {
+    lock l(mu_);
+    call(l, channel, q);
+    if (q.temporary || !q.durable) {
+        record_of(channel).volatile_queues.push_back(q);
+    }
+}
+
+void connection_core::delete_queue(uint32_t channel, const std::string& queue) {
+    lock l(mu_);
+    call(l, channel, native::delete_queue{queue});
+    auto& v = record_of(channel).volatile_queues;
+    v.erase(std::remove_if(v.begin(), v.end(), [&](auto& q) { return q.queue == queue; }), v.end());
+}
+
+void connection_core::commit(uint32_t channel) {
+    lock l(mu_);
+    auto& rec = record_of(channel);
+    if (!rec.transacted) {
+        throw client_error(error_kind::illegal_state, "commit on a session that is not transacted");
+    }
+    if (rec.rollback_only) {
+        // The new server never saw this transaction's work: roll back whatever it has and
+        // let the application retry (docs/protocol.md §17).
+        rec.rollback_only = false;
+        rec.transaction_has_work = false;
+        try {
+            call(l, channel, native::rollback{});
+        } catch (const client_error&) {
+        }
+        throw client_error(error_kind::transaction_rolled_back,
+                           "the transaction was rolled back by a failover; retry it");
+    }
+    try {
+        call(l, channel, native::commit{}, true);
+    } catch (const client_error& e) {
+        record_of(channel).transaction_has_work = false;
+        record_of(channel).rollback_only = false;
+        throw;
+    }
+    record_of(channel).transaction_has_work = false;
+}
+
+void connection_core::rollback(uint32_t channel) {
+    lock l(mu_);
+    auto& rec = record_of(channel);
+    rec.rollback_only = false;
+    rec.transaction_has_work = false;
+    call(l, channel, native::rollback{});
+}
+
+bool connection_core::transacted(uint32_t channel) {
+    lock l(mu_);
+    return record_of(channel).transacted;
+}
+
+void connection_core::add_failure_listener(failure_listener l2) {
+    lock l(mu_);
+    failure_listeners_.push_back(std::move(l2));
+}
+
+std::string connection_core::node_id() {
+    lock l(mu_);
+    return machine_.node_id();
+}
+
+std::string connection_core::current_server() {
+    lock l(mu_);
+    return machine_.current().to_string();
+}
+
+} // namespace actormq::client::detail

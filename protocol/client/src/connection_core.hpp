@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// The connection's runtime: a socket, one I/O thread that reads packets and drives the
+// failover_machine, one delivery thread for message listeners, and the calls of the public
+// API (client.hpp), which all go through this class under one lock.
+
+#include "actormq/client/client.hpp"
+#include "failover_machine.hpp"
+#include "protocol/native/codec.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace actormq::client::detail {
+
+class connection_core : public std::enable_shared_from_this<connection_core> {
+public:
+    connection_core(connection_options options, std::string user, std::string password);
+    ~connection_core();
+
+    /// Starts the threads and waits for the first connection; throws CONNECTION_FAILED.
+    void open();
+    void close();
+
+    uint32_t create_session(bool transacted);
+    void close_session(uint32_t channel);
+    void start();
+    uint32_t create_producer(uint32_t channel, const std::string& address);
+    void close_producer(uint32_t channel, uint32_t id);
+    void send(uint32_t channel, uint32_t id, message& m, send_completion* async);
+    void set_auto_duplicate_ids(uint32_t channel, uint32_t id, bool on);
+    uint32_t create_consumer(uint32_t channel, const std::string& queue, const std::string& f);
+    void close_consumer(uint32_t channel, uint32_t id);
+    std::optional<message> receive(uint32_t channel, uint32_t id, std::chrono::milliseconds t);
+    void set_listener(uint32_t channel, uint32_t id, std::function<void(message)> l);
+    void acknowledge(uint32_t channel, const message& m);
+    void create_queue(uint32_t channel, native::create_queue q);
+    void delete_queue(uint32_t channel, const std::string& queue);
+    void commit(uint32_t channel);
+    void rollback(uint32_t channel);
+    bool transacted(uint32_t channel);
+    void add_failure_listener(failure_listener l);
+    std::string node_id();
+    std::string current_server();
+
+private:
+    using lock = std::unique_lock<std::mutex>;
+    using clock = std::chrono::steady_clock;
+
+    /// A request waiting for its ok / fail.
+    struct pending {
+        bool done = false;
+        std::exception_ptr error;
+        bool is_commit = false;     ///< unblocked as TRANSACTION_ROLLED_BACK
+        bool internal = false;      ///< part of recreating a session after failover
+        send_completion completion; ///< asynchronous send
+        bool waited = false;        ///< a caller blocks on it
+    };
+    /// A session's runtime: sequences and windows (its record is in machine_.sessions).
+    struct session_rt {
+        uint64_t next_sequence = 1;
+        confirmation_window out;
+        confirmation_window in;
+        bool attached = true;
+        bool closed = false;
+        uint32_t next_id = 1;
+    };
+    struct producer_rt {
+        int64_t credit = 0;
+        bool auto_dup = false;
+        std::string uuid;
+        uint64_t counter = 0;
+    };
+    struct consumer_rt {
+        std::deque<message> buffer;
+        std::function<void(message)> listener;
+        int64_t consumed_bytes = 0;
+        bool closed = false;
+        std::string closed_reason;
+    };
+    using key = std::pair<uint32_t, uint32_t>;
+
+    // -- I/O thread ---
+    void io_loop();
+    bool try_connect(const server_address& target, std::string& node_id, std::string& why);
+    void read_socket(lock& l);
+    void handle_packet(lock& l, const native::packet& p, size_t bytes);
+    void handle_session_packet(lock& l, const native::packet& p, size_t bytes);
+    void feed(lock& l, const event& e);
+    void run(lock& l, const std::vector<action>& actions);
+    void drop_socket();
+    void reattach_sessions(lock& l);
+    void recreate_sessions(lock& l);
+    void unblock_all(error_kind kind, const std::string& why);
+    void complete(lock& l, uint32_t channel, uint64_t correlation, std::exception_ptr e);
+    void delivery_loop();
+
+    // -- caller side ---
+    /// Waits until the connection works (failover in progress: up to callTimeout).
+    void await_usable(lock& l);
+    /// Sends a stream packet on `channel`; returns its sequence.
+    /// `size_out` gets the packet's bytes.
+    uint64_t
+    send_stream(lock& l, uint32_t channel, native::packet_body body, size_t* size_out = nullptr);
+    /// Sends a request and waits for its answer; throws its error.
+    /// A send's packet size is taken from `producer`'s credit.
+    void call(lock& l,
+              uint32_t channel,
+              native::packet_body body,
+              bool is_commit = false,
+              const std::pair<uint32_t, uint32_t>* producer = nullptr);
+    void write(const native::packet& p);
+    void write_raw(const std::string& bytes);
+    session_rt& session_of(uint32_t channel);
+    session_record& record_of(uint32_t channel);
+
+    connection_options options_;
+    std::string user_;
+    std::string password_;
+    native::codec_limits limits_;
+
+    std::mutex mu_;
+    std::condition_variable cv_;
+    failover_machine machine_;
+    int fd_ = -1;
+    std::string rx_;
+    bool closing_ = false;
+    std::optional<std::pair<error_kind, std::string>> dead_; ///< gave up: every call throws this
+    bool first_done_ = false;
+    std::optional<act_connect> next_connect_;
+    uint64_t generation_ = 1;
+    bool started_ = false;
+    uint32_t next_channel_ = 1;
+    std::map<uint32_t, session_rt> sessions_;
+    std::map<key, producer_rt> producers_;
+    std::map<key, consumer_rt> consumers_;
+    std::map<key, pending> pending_; ///< (channel, sequence)
+    uint32_t recreating_ = 0;
+    bool recreate_ok_ = true;
+    uint32_t reattaching_ = 0;
+    bool reattach_all_found_ = true;
+    std::vector<failure_listener> failure_listeners_;
+    std::vector<std::function<void()>> after_unlock_; ///< listener calls, run unlocked
+    std::deque<std::pair<key, message>> to_deliver_;
+    std::thread io_;
+    std::thread delivery_;
+};
+
+} // namespace actormq::client::detail
