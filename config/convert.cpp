@@ -833,67 +833,56 @@ const member* only_member(context& ctx, const member& where, const std::vector<m
     return &members[0];
 }
 
-void read_shared_store(context& ctx, const member& where, ha_policy_config& out) {
+/// Reads the one role table of a policy (`primary` / `master` or `backup` / `slave`) with the
+/// role's fields. False when the role is missing or unknown (reported).
+bool read_role(context& ctx,
+               const member& where,
+               const std::vector<field<ha_policy_config>>& primary,
+               const std::vector<field<ha_policy_config>>& backup,
+               ha_policy_config& out) {
     const toml::table* table = expect_table(ctx, where);
     if (table == nullptr) {
-        return;
+        return false;
     }
     auto members = members_in_file_order(*table, where.path);
     const member* role = only_member(ctx, where, members, "primary (master) or backup (slave)");
     if (role == nullptr) {
-        return;
+        return false;
     }
     std::string_view name = role->key->str();
     const std::vector<field<ha_policy_config>>* fields = nullptr;
     if (name == "primary" || name == "master") {
         out.role = ha_role::primary;
-        fields = &primary_fields();
+        fields = &primary;
     } else if (name == "backup" || name == "slave") {
         out.role = ha_role::backup;
-        fields = &backup_fields();
+        fields = &backup;
     } else if (name == "colocated") {
         report_key(ctx, *role, "colocated backups are not supported yet");
-        return;
+        return false;
     } else {
         report_key(ctx, *role, "unknown role; expected primary (master) or backup (slave)");
-        return;
+        return false;
     }
     if (const toml::table* body = expect_table(ctx, *role)) {
         read_fields(ctx, *body, role->path, *fields, {}, out);
     }
+    return true;
+}
+
+void read_shared_store(context& ctx, const member& where, ha_policy_config& out) {
+    read_role(ctx, where, primary_fields(), backup_fields(), out);
 }
 
 /// [ha-policy.replication.primary] or [ha-policy.replication.backup]: every key is checked, then
 /// the table is refused as a whole, since replication is not built yet (issue 11) and
 /// --check-config must not pass a file the node cannot run.
 void read_replication(context& ctx, const member& where, ha_policy_config& out) {
-    const toml::table* table = expect_table(ctx, where);
-    if (table == nullptr) {
-        return;
+    if (read_role(ctx, where, replication_primary_fields(), replication_backup_fields(), out)) {
+        report_key(ctx, where,
+                   "ha-policy replication is not supported yet (its keys were checked; "
+                   "docs/configuration.md)");
     }
-    auto members = members_in_file_order(*table, where.path);
-    const member* role = only_member(ctx, where, members, "primary (master) or backup (slave)");
-    if (role == nullptr) {
-        return;
-    }
-    std::string_view name = role->key->str();
-    const std::vector<field<ha_policy_config>>* fields = nullptr;
-    if (name == "primary" || name == "master") {
-        out.role = ha_role::primary;
-        fields = &replication_primary_fields();
-    } else if (name == "backup" || name == "slave") {
-        out.role = ha_role::backup;
-        fields = &replication_backup_fields();
-    } else {
-        report_key(ctx, *role, "unknown role; expected primary (master) or backup (slave)");
-        return;
-    }
-    if (const toml::table* body = expect_table(ctx, *role)) {
-        read_fields(ctx, *body, role->path, *fields, {}, out);
-    }
-    report_key(ctx, where,
-               "ha-policy replication is not supported yet (its keys were checked; "
-               "docs/configuration.md)");
 }
 
 void read_ha_policy(context& ctx, const member& where, node_config& out) {
