@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
         std::thread([report = n.report(), log] {
             std::this_thread::sleep_for(std::chrono::seconds(45));
             const char* at = report->stage.load();
-            bool settled = std::strcmp(at, "running") != 0 && std::strcmp(at, "ha-thread") != 0
+            bool settled = std::strcmp(at, "running") != 0 && std::strcmp(at, "activation") != 0
                            && std::strcmp(at, "deactivate") != 0;
             log->critical("node_stop_stuck stage={} action=exit", at);
             log->flush();
