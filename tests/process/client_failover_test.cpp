@@ -84,10 +84,6 @@ TEST_CASE("client failover: SIGKILL of the live; sends and a transaction go on o
     ACTORMQ_START_NODE(primary, native_node_config("", "", pair_top("primary", "")),
                        on_store(store));
     REQUIRE(wait_until(soon(), [&] { return native_serves(primary.port("native")); }));
-    auto cluster_address = "\"127.0.0.1:" + std::to_string(primary.port("cluster")) + "\"";
-    ACTORMQ_START_NODE(backup, native_node_config("", "", pair_top("backup", cluster_address)),
-                       on_store(store));
-
     ac::connection_factory cf("tcp://127.0.0.1:" + std::to_string(primary.port("native"))
                               + "?ha=true&reconnectAttempts=-1&retryInterval=50"
                                 "&user=guest&password=guest");
@@ -97,7 +93,13 @@ TEST_CASE("client failover: SIGKILL of the live; sends and a transaction go on o
         std::lock_guard<std::mutex> g(ev.mu);
         ev.seen.push_back(e);
     });
+    // No backup yet: the topology after authenticated names none.
+    CHECK(conn->backup_server().empty());
+
     // §12: the backup joins after the client connected, so only a pushed topology names it.
+    auto cluster_address = "\"127.0.0.1:" + std::to_string(primary.port("cluster")) + "\"";
+    ACTORMQ_START_NODE(backup, native_node_config("", "", pair_top("backup", cluster_address)),
+                       on_store(store));
     auto expected_backup = "127.0.0.1:" + std::to_string(backup.port("native"));
     bool named = wait_until(soon(), [&] { return conn->backup_server() == expected_backup; });
     INFO("backup_server: ", conn->backup_server());
@@ -159,6 +161,9 @@ TEST_CASE("client failover: SIGKILL of the live; sends and a transaction go on o
     bool failed_over = wait_until(soon(), [&] { return ev.has(ac::failure_event::failover); });
     REQUIRE_MESSAGE(failed_over, "the failure listener never saw FAILOVER");
     CHECK(conn->current_server() == expected_backup);
+    // The backup, now live, has no backup of its own: its topology (newer than the dead
+    // live's, although it counts separately) says so.
+    CHECK(wait_until(soon(), [&] { return conn->backup_server().empty(); }));
     int at_failover = confirmed;
     REQUIRE(wait_until(soon(), [&] { return confirmed >= at_failover + 20 || producer_failed; }));
     joiner();
