@@ -45,20 +45,21 @@ struct member_info {
     std::string role;
     /// "HOST:PORT" of its STOMP acceptor.
     std::string connector;
-    /// "HOST:PORT" of each of its native-protocol acceptors (docs/protocol.md §12), in config
-    /// order; empty when it has none.
-    std::vector<std::string> native_connectors;
     /// "HOST:PORT" of its cluster port.
     std::string cluster_address;
     /// Bumped by the owning cluster actor on every change; a member keeps the highest it saw.
     uint64_t version = 0;
+    /// "HOST:PORT" of each of its native-protocol acceptors (docs/protocol.md §12), in config
+    /// order; empty when it has none. Last, so that brace-initialisations that end at
+    /// `version` stay valid.
+    std::vector<std::string> native_connectors{};
 };
 
 /// CAF 0.17 serialisation of `member_info`.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_info& x) {
     return f(caf::meta::type_name("actormq::cluster::member_info"), x.name, x.node_id, x.role,
-             x.connector, x.native_connectors, x.cluster_address, x.version);
+             x.connector, x.cluster_address, x.version, x.native_connectors);
 }
 
 /// Every member that has joined, this node included.
