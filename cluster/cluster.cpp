@@ -14,9 +14,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <iterator>
 #include <charconv>
 #include <chrono>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>

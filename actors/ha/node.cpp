@@ -146,7 +146,8 @@ struct node::impl {
     cluster::topology last_topology;
     /// The native topology every activation's native acceptors push (docs/protocol.md §12);
     /// set from the cluster's topology, never set without [cluster].
-    std::shared_ptr<native_topology_feed> native_topology = std::make_shared<native_topology_feed>();
+    std::shared_ptr<native_topology_feed> native_topology =
+        std::make_shared<native_topology_feed>();
 
     /// The shared-store activation: its driver and the io actors that do its blocking steps
     /// (docs/architecture.md, "Activation"). Invalid handles for a live-only node.

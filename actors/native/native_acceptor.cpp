@@ -102,10 +102,9 @@ void on_accept(const state_ptr& st, const boost::system::error_code& ec, tcp::so
             st->ctx->log->warn("connection_refused name={} reason=max-connections", st->cfg->name);
         } else {
             std::weak_ptr<native_acceptor::state> weak = st;
-            conn = std::make_shared<native_connection>(std::move(sock), id, st->ctx, st->cfg,
-                                                       st->sys, st->server, st->registry,
-                                                       [weak](uint64_t i) { forget(weak, i); },
-                                                       st->topology);
+            conn = std::make_shared<native_connection>(
+                std::move(sock), id, st->ctx, st->cfg, st->sys, st->server, st->registry,
+                [weak](uint64_t i) { forget(weak, i); }, st->topology);
             st->connections.emplace(id, conn);
             st->ctx->connections->fetch_add(1, std::memory_order_relaxed);
         }
