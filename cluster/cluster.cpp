@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -623,6 +624,27 @@ std::string topology::live_of(const std::string& node_id) const {
         }
     }
     return {};
+}
+
+std::vector<topology::native_group> topology::native_groups() const {
+    std::vector<native_group> out;
+    for (const auto& m : members) {
+        if (m.node_id.empty() || m.native_connectors.empty()
+            || (m.role != "live" && m.role != "backup")) {
+            continue;
+        }
+        auto it = std::find_if(out.begin(), out.end(),
+                               [&m](const native_group& g) { return g.node_id == m.node_id; });
+        if (it == out.end()) {
+            out.push_back(native_group{m.node_id, "", ""});
+            it = std::prev(out.end());
+        }
+        auto& slot = m.role == "live" ? it->live : it->backup;
+        if (slot.empty()) {
+            slot = m.native_connectors.front();
+        }
+    }
+    return out;
 }
 
 std::string to_string(cluster_errc e) {

@@ -49,13 +49,17 @@ struct member_info {
     std::string cluster_address;
     /// Bumped by the owning cluster actor on every change; a member keeps the highest it saw.
     uint64_t version = 0;
+    /// "HOST:PORT" of each of its native-protocol acceptors (docs/protocol.md §12), in config
+    /// order; empty when it has none. Last, so that brace-initialisations that end at
+    /// `version` stay valid.
+    std::vector<std::string> native_connectors{};
 };
 
 /// CAF 0.17 serialisation of `member_info`.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_info& x) {
     return f(caf::meta::type_name("actormq::cluster::member_info"), x.name, x.node_id, x.role,
-             x.connector, x.cluster_address, x.version);
+             x.connector, x.cluster_address, x.version, x.native_connectors);
 }
 
 /// Every member that has joined, this node included.
@@ -68,6 +72,20 @@ struct topology {
 
     /// The STOMP connector of the member with role "live" for `node_id`, or "".
     std::string live_of(const std::string& node_id) const;
+
+    /// One live/backup group as native clients see it (docs/protocol.md §12).
+    struct native_group {
+        std::string node_id;
+        /// The first native connector of the group's live, or "".
+        std::string live;
+        /// The first native connector of the group's first backup, or "".
+        std::string backup;
+    };
+
+    /// Every node id that a member serves or backs up, in member order (so this node's group
+    /// comes first), with the native connectors of its live and backup. Members without a node
+    /// id, or in role "starting", add nothing; a group with neither connector is left out.
+    std::vector<native_group> native_groups() const;
 };
 
 /// CAF 0.17 serialisation of `topology`.

@@ -144,6 +144,10 @@ struct node::impl {
     std::mutex cluster_mtx;
     cluster::member_info self_info;
     cluster::topology last_topology;
+    /// The native topology every activation's native acceptors push (docs/protocol.md §12);
+    /// set from the cluster's topology, never set without [cluster].
+    std::shared_ptr<native_topology_feed> native_topology =
+        std::make_shared<native_topology_feed>();
 
     /// The shared-store activation: its driver and the io actors that do its blocking steps
     /// (docs/architecture.md, "Activation"). Invalid handles for a live-only node.
@@ -312,6 +316,11 @@ std::string node::impl::start_cluster() {
     self_info.role = cfg.ha_policy.kind == config::ha_kind::shared_store ? "starting" : "live";
     self_info.node_id = locks ? locks->node_id() : std::string{};
     self_info.connector = first.host + ":" + std::to_string(ports[first.name]);
+    for (const auto& a : cfg.acceptors) {
+        if (a.protocol == "native") {
+            self_info.native_connectors.push_back(a.host + ":" + std::to_string(ports[a.name]));
+        }
+    }
     auto on_change = [this](const cluster::topology& t) {
         std::lock_guard<std::mutex> guard{cluster_mtx};
         last_topology = t;
@@ -340,6 +349,13 @@ void node::impl::refresh_view() {
         joined += (joined.empty() ? "" : ",") + c;
     }
     view->set_backups(std::move(joined));
+    if (!last_topology.members.empty()) { // the cluster has reported (none without one)
+        std::vector<native::topology_member> groups;
+        for (auto& g : last_topology.native_groups()) {
+            groups.push_back(native::topology_member{g.node_id, g.live, g.backup});
+        }
+        native_topology->set(std::move(groups));
+    }
 }
 
 void node::impl::announce(const std::string& role, const std::string& node_id) {
@@ -420,7 +436,7 @@ bool node::impl::open_acceptors() {
     reserved.clear();
     for (auto a : cfg.acceptors) {
         a.port = ports[a.name];
-        auto acc = make_listener(ioc, in.ctx, a, sys, in.srv);
+        auto acc = make_listener(ioc, in.ctx, a, sys, in.srv, native_topology);
         if (auto err = acc->open(); !err.empty()) {
             log->error("acceptor_failed name={} reason=\"{}\"", a.name, err);
             deactivate(true);

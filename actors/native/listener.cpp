@@ -31,10 +31,11 @@ std::unique_ptr<listener> make_listener(boost::asio::io_context& ioc,
                                         std::shared_ptr<server_context> ctx,
                                         config::acceptor_config cfg,
                                         caf::actor_system& sys,
-                                        server_actor server) {
+                                        server_actor server,
+                                        std::shared_ptr<native_topology_feed> topology) {
     if (cfg.protocol == "native") {
-        return std::make_unique<listener_of<native_acceptor>>(ioc, std::move(ctx), std::move(cfg),
-                                                              sys, std::move(server));
+        return std::make_unique<listener_of<native_acceptor>>(
+            ioc, std::move(ctx), std::move(cfg), sys, std::move(server), std::move(topology));
     }
     return std::make_unique<listener_of<acceptor>>(ioc, std::move(ctx), std::move(cfg), sys,
                                                    std::move(server));

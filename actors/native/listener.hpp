@@ -6,6 +6,7 @@
 
 #include "actors/broker/server_context.hpp"
 #include "actors/fwd.hpp"
+#include "actors/native/topology_feed.hpp"
 
 #include <boost/asio/io_context.hpp>
 
@@ -42,11 +43,12 @@ public:
 };
 
 /// The acceptor for `cfg.protocol`: STOMP's `acceptor` or the native protocol's
-/// `native_acceptor`.
+/// `native_acceptor`, which pushes `topology` to its clients (null: it names only itself).
 std::unique_ptr<listener> make_listener(boost::asio::io_context& ioc,
                                         std::shared_ptr<server_context> ctx,
                                         config::acceptor_config cfg,
                                         caf::actor_system& sys,
-                                        server_actor server);
+                                        server_actor server,
+                                        std::shared_ptr<native_topology_feed> topology = nullptr);
 
 } // namespace actormq

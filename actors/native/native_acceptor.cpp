@@ -25,12 +25,14 @@ struct native_acceptor::state {
           std::shared_ptr<server_context> c,
           std::shared_ptr<const config::acceptor_config> a,
           caf::actor_system& s,
-          server_actor srv)
+          server_actor srv,
+          std::shared_ptr<native_topology_feed> t)
         : ioc(io),
           ctx(std::move(c)),
           cfg(std::move(a)),
           sys(s),
           server(std::move(srv)),
+          topology(std::move(t)),
           strand(asio::make_strand(io)),
           socket(strand),
           retry_timer(strand) {}
@@ -40,6 +42,9 @@ struct native_acceptor::state {
     std::shared_ptr<const config::acceptor_config> cfg;
     caf::actor_system& sys;
     server_actor server;
+    /// The node's native topology (null: none), and this acceptor's subscription to it.
+    std::shared_ptr<native_topology_feed> topology;
+    uint64_t topology_subscription = 0;
     /// Sessions kept for reattach, shared by every connection of this acceptor.
     std::shared_ptr<native_registry> registry = std::make_shared<native_registry>();
     asio::strand<asio::io_context::executor_type> strand;
@@ -97,9 +102,9 @@ void on_accept(const state_ptr& st, const boost::system::error_code& ec, tcp::so
             st->ctx->log->warn("connection_refused name={} reason=max-connections", st->cfg->name);
         } else {
             std::weak_ptr<native_acceptor::state> weak = st;
-            conn = std::make_shared<native_connection>(std::move(sock), id, st->ctx, st->cfg,
-                                                       st->sys, st->server, st->registry,
-                                                       [weak](uint64_t i) { forget(weak, i); });
+            conn = std::make_shared<native_connection>(
+                std::move(sock), id, st->ctx, st->cfg, st->sys, st->server, st->registry,
+                [weak](uint64_t i) { forget(weak, i); }, st->topology);
             st->connections.emplace(id, conn);
             st->ctx->connections->fetch_add(1, std::memory_order_relaxed);
         }
@@ -125,13 +130,15 @@ native_acceptor::native_acceptor(asio::io_context& ioc,
                                  std::shared_ptr<server_context> ctx,
                                  config::acceptor_config cfg,
                                  caf::actor_system& sys,
-                                 server_actor server)
+                                 server_actor server,
+                                 std::shared_ptr<native_topology_feed> topology)
     : state_(
         std::make_shared<state>(ioc,
                                 std::move(ctx),
                                 std::make_shared<const config::acceptor_config>(std::move(cfg)),
                                 sys,
-                                std::move(server))) {}
+                                std::move(server),
+                                std::move(topology))) {}
 
 std::string native_acceptor::open() {
     const auto& cfg = *state_->cfg;
@@ -164,6 +171,21 @@ void native_acceptor::start() {
     const auto& cfg = *state_->cfg;
     state_->ctx->log->info("acceptor_listening name={} protocol={} host={} port={}", cfg.name,
                            cfg.protocol, cfg.host, port_);
+    if (state_->topology) {
+        // §12: every change goes to every connection; each sends it only once authenticated.
+        std::weak_ptr<state> weak = state_;
+        state_->topology_subscription =
+            state_->topology->subscribe([weak](const native::topology& t) {
+                auto st = weak.lock();
+                if (!st) {
+                    return;
+                }
+                std::lock_guard<std::mutex> guard{st->mtx};
+                for (auto& [id, c] : st->connections) {
+                    c->post_topology(t);
+                }
+            });
+    }
     asio::post(state_->strand, [st = state_] { do_accept(st); });
 }
 
@@ -174,6 +196,10 @@ size_t native_acceptor::connection_count() const {
 
 void native_acceptor::shutdown() {
     auto st = state_;
+    if (st->topology && st->topology_subscription != 0) {
+        st->topology->unsubscribe(st->topology_subscription);
+        st->topology_subscription = 0;
+    }
     {
         std::lock_guard<std::mutex> guard{st->mtx};
         st->stopping = true;

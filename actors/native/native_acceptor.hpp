@@ -3,6 +3,7 @@
 
 #include "actors/broker/server_context.hpp"
 #include "actors/fwd.hpp"
+#include "actors/native/topology_feed.hpp"
 
 #include <boost/asio/io_context.hpp>
 
@@ -27,7 +28,8 @@ public:
                     std::shared_ptr<server_context> ctx,
                     config::acceptor_config cfg,
                     caf::actor_system& sys,
-                    server_actor server);
+                    server_actor server,
+                    std::shared_ptr<native_topology_feed> topology = nullptr);
 
     /// Binds and listens; returns an empty string or the reason it failed.
     std::string open();
@@ -35,7 +37,7 @@ public:
     /// The bound port.
     uint16_t port() const { return port_; }
 
-    /// Starts accepting.
+    /// Starts accepting, and pushing every new topology to the authenticated connections.
     void start();
 
     /// Stops accepting, closes every connection and waits (bounded) until they are closed.

@@ -55,7 +55,8 @@ native_connection::native_connection(tcp::socket socket,
                                      caf::actor_system& sys,
                                      server_actor server,
                                      std::shared_ptr<native_registry> registry,
-                                     close_hook on_close)
+                                     close_hook on_close,
+                                     std::shared_ptr<native_topology_feed> topology)
     : socket_(std::move(socket)),
       id_(id),
       ctx_(std::move(ctx)),
@@ -64,6 +65,7 @@ native_connection::native_connection(tcp::socket socket,
       server_(std::move(server)),
       registry_(std::move(registry)),
       on_close_(std::move(on_close)),
+      topology_(std::move(topology)),
       decoder_(native::peer::client, input_limits(*acceptor_)),
       auth_timer_(socket_.get_executor()),
       ttl_timer_(socket_.get_executor()),
@@ -113,6 +115,35 @@ void native_connection::post_session_ended(uint32_t channel, caf::actor_addr who
 void native_connection::post_error(error_code code, std::string message) {
     asio::post(socket_.get_executor(),
                [self = shared_from_this(), code, m = std::move(message)] { self->fail(code, m); });
+}
+
+void native_connection::post_topology(native::topology t) {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), t = std::move(t)]() mutable {
+        // Before authenticated the connection sends the feed's value then, which is this one
+        // or newer.
+        if (self->phase_ == phase::ready && !self->closing_ && !self->closed_) {
+            self->send_topology(std::move(t));
+        }
+    });
+}
+
+void native_connection::send_topology(std::optional<native::topology> t) {
+    if (!t) {
+        t.emplace();
+        t->version = 1;
+    }
+    bool has_self = std::any_of(t->members.begin(), t->members.end(),
+                                [this](const auto& m) { return m.node_id == ctx_->node_id; });
+    if (!has_self || ctx_->node_id.empty()) {
+        // Without a cluster (or before it knows this node id) the client still learns where
+        // this server is.
+        boost::system::error_code ec;
+        auto local = socket_.local_endpoint(ec);
+        std::string here =
+            ec ? std::string{} : local.address().to_string() + ":" + std::to_string(local.port());
+        t->members.insert(t->members.begin(), native::topology_member{ctx_->node_id, here, ""});
+    }
+    send_packet(native::make_packet(std::move(*t)));
 }
 
 void native_connection::post_shutdown() {
@@ -286,16 +317,8 @@ bool native_connection::on_authenticate(native::authenticate& a) {
     auth_timer_.cancel();
     ctx_->sessions->fetch_add(1, std::memory_order_relaxed);
     send_packet(native::make_packet(native::authenticated{id_, ttl_ms_}));
-    // §12: the topology right after authenticated. The cluster's topology names STOMP
-    // connectors only, so this lists this server alone (docs/protocol.md §18).
-    native::topology t;
-    t.version = 1;
-    boost::system::error_code ec;
-    auto local = socket_.local_endpoint(ec);
-    std::string here =
-        ec ? std::string{} : local.address().to_string() + ":" + std::to_string(local.port());
-    t.members.push_back(native::topology_member{ctx_->node_id, here, ""});
-    send_packet(native::make_packet(std::move(t)));
+    // §12: the topology right after authenticated; the acceptor pushes every later change.
+    send_topology(topology_ ? topology_->current() : std::nullopt);
     arm_ttl_check();
     ctx_->wire_log->debug("native_authenticated conn={} user={} ttl_ms={}", id_, user_, ttl_ms_);
     return true;

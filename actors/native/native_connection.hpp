@@ -4,6 +4,7 @@
 #include "actors/broker/server_context.hpp"
 #include "actors/fwd.hpp"
 #include "actors/native/native_session.hpp"
+#include "actors/native/topology_feed.hpp"
 #include "protocol/native/codec.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -15,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace caf {
@@ -43,7 +45,8 @@ public:
                       caf::actor_system& sys,
                       server_actor server,
                       std::shared_ptr<native_registry> registry,
-                      close_hook on_close);
+                      close_hook on_close,
+                      std::shared_ptr<native_topology_feed> topology = nullptr);
 
     /// Starts reading and the authentication timer.
     void start();
@@ -59,6 +62,9 @@ public:
 
     /// Sends `error` with `code` and `message`, then closes; sessions close (thread-safe).
     void post_error(native::error_code code, std::string message);
+
+    /// Sends `t` (§12) if the connection is authenticated and open (thread-safe).
+    void post_topology(native::topology t);
 
     /// Closes at once, for server shutdown (thread-safe); its sessions close.
     void post_shutdown();
@@ -96,6 +102,8 @@ private:
     void on_reattach(uint32_t channel, native::reattach_session& r);
     native_link link_for(uint32_t channel);
     void send_packet(const native::packet& p);
+    /// Sends `t` (none: this server alone), with this server added when it is not in it.
+    void send_topology(std::optional<native::topology> t);
     uint64_t unconfirmed_total() const;
     void maybe_resume_reading();
     void write(std::string bytes);
@@ -118,6 +126,7 @@ private:
     server_actor server_;
     std::shared_ptr<native_registry> registry_;
     close_hook on_close_;
+    std::shared_ptr<native_topology_feed> topology_;
     native::decoder decoder_;
     phase phase_ = phase::hello;
     std::string user_;

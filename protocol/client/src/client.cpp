@@ -133,6 +133,10 @@ std::string connection::current_server() const {
     return core_->current_server();
 }
 
+std::string connection::backup_server() const {
+    return core_->backup_server();
+}
+
 void connection::close() {
     core_->close();
 }

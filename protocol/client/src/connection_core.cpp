@@ -1003,4 +1003,10 @@ std::string connection_core::current_server() {
     return machine_.current().to_string();
 }
 
+std::string connection_core::backup_server() {
+    lock l(mu_);
+    auto b = machine_.backup();
+    return b ? b->to_string() : std::string{};
+}
+
 } // namespace actormq::client::detail

@@ -46,6 +46,7 @@ public:
     void add_failure_listener(failure_listener l);
     std::string node_id();
     std::string current_server();
+    std::string backup_server();
 
 private:
     using lock = std::unique_lock<std::mutex>;

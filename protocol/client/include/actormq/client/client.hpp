@@ -150,6 +150,9 @@ public:
     std::string node_id() const;
     /// The server connected to now, "host:port".
     std::string current_server() const;
+    /// The backup of this connection's group as the newest topology names it ("host:port"),
+    /// the server a failover goes to; "" while none is known (docs/protocol.md §12).
+    std::string backup_server() const;
     /// Closes the connection; its sessions close at once on the server.
     void close();
 

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: Apache-2.0
+// The client library's automatic failover against a real shared-store pair with a cluster
+// (docs/client.md "Failover", docs/protocol.md §12 and §17): the client learns the backup from
+// the pushed topology, fails over by itself when the live is SIGKILLed, and with automatic
+// duplicate ids every confirmed durable send is on the backup exactly once; a transaction with
+// work in flight at the kill is rolled back and its retry commits once.
+#include "support/native_fixture.hpp"
+
+#include <actormq/client/client.hpp>
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace actormq::test {
+
+namespace {
+
+namespace ac = actormq::client;
+
+/// The top of one pair member's config: a cluster (joining `members`) and its shared-store role.
+std::string pair_top(const std::string& role, const std::string& members) {
+    return "cluster-password = \"pair\"\n[cluster]\nport = 0\nmembers = [" + members
+           + "]\n[ha-policy.shared-store." + role + "]\n";
+}
+
+/// The --set list that puts a node on the shared journal.
+std::vector<std::string> on_store(const temp_dir& store) {
+    return {"journal-directory=" + store.path + "/journal"};
+}
+
+/// True once a native client can log in on `port`.
+bool native_serves(uint16_t port) {
+    native_client c;
+    return c.connect_tcp(port) && c.login("guest", "guest", 0);
+}
+
+ac::message durable(const std::string& body) {
+    ac::message m;
+    m.body = body;
+    m.durable = true;
+    return m;
+}
+
+/// What the failure listener saw.
+struct events {
+    std::mutex mu;
+    std::vector<ac::failure_event> seen;
+
+    bool has(ac::failure_event e) {
+        std::lock_guard<std::mutex> g(mu);
+        return std::find(seen.begin(), seen.end(), e) != seen.end();
+    }
+};
+
+/// Drains `queue` on `port` (a plain connection, no failover) until `end` arrives; returns how
+/// often each body came.
+std::map<std::string, int> drain(uint16_t port, const std::string& queue, const std::string& end) {
+    ac::connection_factory cf("tcp://127.0.0.1:" + std::to_string(port)
+                              + "?user=guest&password=guest");
+    auto conn = cf.create_connection();
+    auto s = conn->create_session();
+    auto c = s->create_consumer(queue);
+    conn->start();
+    std::map<std::string, int> seen;
+    while (seen.count(end) == 0) {
+        auto m = c->receive(std::chrono::seconds(10));
+        REQUIRE_MESSAGE(m.has_value(), "the drain of ", queue, " stopped before ", end);
+        c->acknowledge(*m);
+        ++seen[m->body];
+    }
+    conn->close();
+    return seen;
+}
+
+} // namespace
+
+TEST_CASE("client failover: SIGKILL of the live; sends and a transaction go on on the backup, "
+          "each stored once") {
+    temp_dir store;
+    ACTORMQ_START_NODE(primary, native_node_config("", "", pair_top("primary", "")),
+                       on_store(store));
+    REQUIRE(wait_until(soon(), [&] { return native_serves(primary.port("native")); }));
+    ac::connection_factory cf("tcp://127.0.0.1:" + std::to_string(primary.port("native"))
+                              + "?ha=true&reconnectAttempts=-1&retryInterval=50"
+                                "&user=guest&password=guest");
+    auto conn = cf.create_connection();
+    events ev;
+    conn->add_failure_listener([&ev](ac::failure_event e, const std::string&) {
+        std::lock_guard<std::mutex> g(ev.mu);
+        ev.seen.push_back(e);
+    });
+    // No backup yet: the topology after authenticated names none.
+    CHECK(conn->backup_server().empty());
+
+    // §12: the backup joins after the client connected, so only a pushed topology names it.
+    auto cluster_address = "\"127.0.0.1:" + std::to_string(primary.port("cluster")) + "\"";
+    ACTORMQ_START_NODE(backup, native_node_config("", "", pair_top("backup", cluster_address)),
+                       on_store(store));
+    auto expected_backup = "127.0.0.1:" + std::to_string(backup.port("native"));
+    bool named = wait_until(soon(), [&] { return conn->backup_server() == expected_backup; });
+    INFO("backup_server: ", conn->backup_server());
+    REQUIRE_MESSAGE(named, "the client's topology never named the backup ", expected_backup);
+
+    // A transaction with work in flight at the kill.
+    auto tx = conn->create_session(true);
+    auto tx_producer = tx->create_producer("fo-tx");
+    tx_producer->set_auto_duplicate_ids(true);
+    std::vector<ac::message> tx_messages{durable("t-a"), durable("t-b")};
+    for (auto& m : tx_messages) {
+        tx_producer->send(m);
+    }
+
+    // Durable sends in a loop, each retried after UNBLOCKED with the same duplicate id.
+    auto s = conn->create_session();
+    auto p = s->create_producer("fo");
+    p->set_auto_duplicate_ids(true);
+    std::atomic<bool> stop{false};
+    std::atomic<int> confirmed{0};
+    std::atomic<int> unblocked{0};
+    std::atomic<bool> producer_failed{false};
+    std::string producer_error; // written by the producer thread before producer_failed
+    std::thread producer([&] {
+        try {
+            for (int i = 0; !stop; ++i) {
+                auto m = durable("m" + std::to_string(i));
+                for (;;) {
+                    try {
+                        p->send(m);
+                        break;
+                    } catch (const ac::client_error& e) {
+                        if (e.kind() != ac::error_kind::unblocked) {
+                            throw;
+                        }
+                        ++unblocked; // the answer was lost in the failover: send it again
+                    }
+                }
+                ++confirmed;
+            }
+        } catch (const std::exception& e) {
+            producer_error = e.what();
+            producer_failed = true;
+        }
+    });
+    auto joiner = [&] {
+        stop = true;
+        if (producer.joinable()) {
+            producer.join();
+        }
+    };
+    struct join_at_exit {
+        std::function<void()> f;
+        ~join_at_exit() { f(); }
+    } guard{joiner};
+
+    REQUIRE(wait_until(soon(), [&] { return confirmed >= 20 || producer_failed; }));
+    primary.kill(SIGKILL);
+    bool failed_over = wait_until(soon(), [&] { return ev.has(ac::failure_event::failover); });
+    REQUIRE_MESSAGE(failed_over, "the failure listener never saw FAILOVER");
+    CHECK(conn->current_server() == expected_backup);
+    // The backup, now live, has no backup of its own: its topology (newer than the dead
+    // live's, although it counts separately) says so.
+    CHECK(wait_until(soon(), [&] { return conn->backup_server().empty(); }));
+    int at_failover = confirmed;
+    REQUIRE(wait_until(soon(), [&] { return confirmed >= at_failover + 20 || producer_failed; }));
+    joiner();
+    REQUIRE_MESSAGE(producer_error.empty(), producer_error);
+    CHECK_FALSE(ev.has(ac::failure_event::disconnect));
+    int sent = confirmed;
+
+    // The transaction that had work before the failover is rollback-only.
+    bool rolled_back = false;
+    try {
+        tx->commit();
+    } catch (const ac::client_error& e) {
+        rolled_back = e.kind() == ac::error_kind::transaction_rolled_back;
+        INFO(e.what());
+    }
+    CHECK(rolled_back);
+    // The retry (the same messages, so the same duplicate ids) commits.
+    for (auto& m : tx_messages) {
+        tx_producer->send(m);
+    }
+    tx->commit();
+    auto end_producer = s->create_producer();
+    auto end = durable("end");
+    end.address = "fo";
+    end_producer->send(end);
+    end.address = "fo-tx";
+    end_producer->send(end);
+    conn->close();
+
+    auto seen = drain(backup.port("native"), "fo", "end");
+    for (int i = 0; i < sent; ++i) {
+        auto body = "m" + std::to_string(i);
+        CHECK_MESSAGE(seen[body] == 1, body, " was stored ", seen[body], " times");
+    }
+    // The send in flight when the producer stopped was confirmed too, so nothing else is there.
+    CHECK(seen.size() == static_cast<size_t>(sent) + 1);
+    auto tx_seen = drain(backup.port("native"), "fo-tx", "end");
+    CHECK(tx_seen["t-a"] == 1);
+    CHECK(tx_seen["t-b"] == 1);
+    CHECK(tx_seen.size() == 3);
+    MESSAGE("confirmed ", sent, " sends, ", unblocked.load(), " resent after UNBLOCKED");
+}
+
+} // namespace actormq::test
