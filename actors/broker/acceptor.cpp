@@ -3,210 +3,48 @@
 
 #include "actors/broker/connection.hpp"
 
-#include <boost/asio/bind_executor.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-
-#include <future>
-
 namespace actormq {
 
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-
-struct acceptor::state {
-    state(asio::io_context& io,
-          std::shared_ptr<server_context> c,
-          std::shared_ptr<const config::acceptor_config> a,
-          caf::actor_system& s,
-          server_actor srv)
-        : ioc(io),
-          ctx(std::move(c)),
-          cfg(std::move(a)),
-          sys(s),
-          server(std::move(srv)),
-          strand(asio::make_strand(io)),
-          socket(strand),
-          retry_timer(strand) {}
-
-    asio::io_context& ioc;
-    std::shared_ptr<server_context> ctx;
-    /// Shared with every connection, which reads it for its whole life.
-    std::shared_ptr<const config::acceptor_config> cfg;
-    caf::actor_system& sys;
-    server_actor server;
-    /// The listening socket and the retry timer are touched only on this strand: with several
-    /// io threads, an accept completing and shutdown() closing the socket never overlap.
-    asio::strand<asio::io_context::executor_type> strand;
-    tcp::acceptor socket;
-    asio::steady_timer retry_timer;
-    std::mutex mtx;
-    std::condition_variable all_closed;
-    std::unordered_map<uint64_t, std::shared_ptr<connection>> connections;
-    /// Set by shutdown() under `mtx`: no connection is added after it, so the ones shutdown()
-    /// closes are all there are.
-    bool stopping = false;
-};
-
-namespace {
-
-using state_ptr = std::shared_ptr<acceptor::state>;
-
-/// A connection's close hook: it holds the state weakly, so a connection that closes after
-/// the acceptor and its state are gone does nothing.
-void forget(const std::weak_ptr<acceptor::state>& weak, uint64_t id) {
-    auto st = weak.lock();
-    if (!st) {
-        return;
-    }
-    std::lock_guard<std::mutex> guard{st->mtx};
-    if (st->connections.erase(id) > 0) {
-        st->ctx->connections->fetch_sub(1, std::memory_order_relaxed);
-    }
-    if (st->connections.empty()) {
-        st->all_closed.notify_all();
-    }
-}
-
-void do_accept(const state_ptr& st);
-
-/// One accepted socket (or an accept error), on the acceptor's strand.
-void on_accept(const state_ptr& st, const boost::system::error_code& ec, tcp::socket sock) {
-    // shutdown() closed the socket: the pending accept completes with operation_aborted and
-    // the loop ends here.
-    if (ec == asio::error::operation_aborted || !st->socket.is_open()) {
-        return;
-    }
-    if (ec) {
-        // Out of descriptors, or a client that gave up before accept: retry after a pause
-        // rather than spin on an error that repeats at once.
-        st->ctx->log->warn("accept_failed name={} error=\"{}\"", st->cfg->name, ec.message());
-        st->retry_timer.expires_after(std::chrono::milliseconds(100));
-        st->retry_timer.async_wait([st](const boost::system::error_code& e) {
-            if (!e && st->socket.is_open()) {
-                do_accept(st);
-            }
-        });
-        return;
-    }
-    auto id = st->ctx->next_session_id.fetch_add(1, std::memory_order_relaxed);
-    std::shared_ptr<connection> conn;
-    {
-        std::lock_guard<std::mutex> guard{st->mtx};
-        if (st->stopping) {
-            return; // Not served: the socket closes here.
-        }
-        if (st->connections.size() >= st->cfg->max_connections) {
-            st->ctx->log->warn("connection_refused name={} reason=max-connections",
-                               st->cfg->name);
-        } else {
-            std::weak_ptr<acceptor::state> weak = st;
-            conn = std::make_shared<connection>(std::move(sock), id, st->ctx, st->cfg, st->sys,
-                                                st->server,
-                                                [weak](uint64_t i) { forget(weak, i); });
-            st->connections.emplace(id, conn);
-            st->ctx->connections->fetch_add(1, std::memory_order_relaxed);
-        }
-    }
-    if (conn) {
-        conn->start();
-    }
-    do_accept(st);
-}
-
-void do_accept(const state_ptr& st) {
-    st->socket.async_accept(
-        asio::make_strand(st->ioc),
-        asio::bind_executor(st->strand, [st](const boost::system::error_code& ec,
-                                             tcp::socket sock) {
-            on_accept(st, ec, std::move(sock));
-        }));
-}
-
-} // namespace
-
-acceptor::acceptor(asio::io_context& ioc,
+acceptor::acceptor(boost::asio::io_context& ioc,
                    std::shared_ptr<server_context> ctx,
                    config::acceptor_config cfg,
                    caf::actor_system& sys,
-                   server_actor server)
-    : state_(
-        std::make_shared<state>(ioc,
-                                std::move(ctx),
-                                std::make_shared<const config::acceptor_config>(std::move(cfg)),
-                                sys,
-                                std::move(server))) {}
-
-std::string acceptor::open() {
-    const auto& cfg = *state_->cfg;
-    auto& socket = state_->socket;
-    boost::system::error_code ec;
-    auto addr = asio::ip::make_address(cfg.host, ec);
-    if (ec) {
-        return "invalid host '" + cfg.host + "': " + ec.message();
-    }
-    tcp::endpoint ep{addr, cfg.port};
-    socket.open(ep.protocol(), ec);
-    if (!ec) {
-        socket.set_option(tcp::acceptor::reuse_address(true), ec);
-    }
-    if (!ec) {
-        socket.bind(ep, ec);
-    }
-    if (!ec) {
-        socket.listen(asio::socket_base::max_listen_connections, ec);
-    }
-    if (ec) {
-        return "cannot listen on " + cfg.host + ":" + std::to_string(cfg.port) + ": "
-               + ec.message();
-    }
-    port_ = socket.local_endpoint().port();
-    return {};
+                   server_actor server) {
+    auto shared_cfg = std::make_shared<const config::acceptor_config>(std::move(cfg));
+    // The actor system outlives every connection: the node runs the io threads dry and what
+    // was posted late before it ends the actor system (docs/architecture.md).
+    auto make = [ctx, shared_cfg, sys = &sys, server = std::move(server)](
+                    boost::asio::ip::tcp::socket sock, uint64_t id,
+                    accept_loop<connection>::close_hook on_close) {
+        return std::make_shared<connection>(std::move(sock), id, ctx, shared_cfg, *sys, server,
+                                            std::move(on_close));
+    };
+    loop_ = std::make_shared<accept_loop<connection>>(ioc, std::move(ctx), shared_cfg,
+                                                      std::move(make));
 }
 
-void acceptor::start() {
-    const auto& cfg = *state_->cfg;
-    state_->ctx->log->info("acceptor_listening name={} protocol={} host={} port={}", cfg.name,
-                           cfg.protocol, cfg.host, port_);
-    asio::post(state_->strand, [st = state_] { do_accept(st); });
+std::string acceptor::open() {
+    return loop_->open();
+}
+
+uint16_t acceptor::port() const {
+    return loop_->port();
 }
 
 const config::acceptor_config& acceptor::config() const {
-    return *state_->cfg;
+    return *loop_->config();
 }
 
-size_t acceptor::connection_count() const {
-    std::lock_guard<std::mutex> guard{state_->mtx};
-    return state_->connections.size();
+void acceptor::start() {
+    loop_->start();
 }
 
 void acceptor::shutdown() {
-    auto st = state_;
-    {
-        std::lock_guard<std::mutex> guard{st->mtx};
-        st->stopping = true;
-    }
-    // Closed on the strand (the socket is not thread-safe); this ends the accept loop. The
-    // io threads run until every acceptor has stopped, so the posted close always runs.
-    std::promise<void> closed;
-    asio::post(st->strand, [st, &closed] {
-        boost::system::error_code ignored;
-        st->socket.close(ignored);
-        st->retry_timer.cancel();
-        closed.set_value();
-    });
-    closed.get_future().wait();
-    std::unique_lock<std::mutex> guard{st->mtx};
-    for (auto& [id, c] : st->connections) {
-        c->post_shutdown();
-    }
-    if (!st->all_closed.wait_for(guard, std::chrono::seconds(5),
-                                 [&st] { return st->connections.empty(); })) {
-        // Their sessions still end: each session monitors the server actor, which stops next.
-        st->ctx->log->warn("acceptor_shutdown_timeout name={} open_connections={}", st->cfg->name,
-                           st->connections.size());
-    }
+    loop_->shutdown();
+}
+
+size_t acceptor::connection_count() const {
+    return loop_->connection_count();
 }
 
 } // namespace actormq

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "actors/broker/accept_loop.hpp"
 #include "actors/broker/server_context.hpp"
 #include "actors/fwd.hpp"
 
@@ -22,11 +23,8 @@ namespace actormq {
 
 class connection;
 
-/// One listening socket on the Asio threads; creates a `connection` per client.
-///
-/// Everything its Asio handlers and its connections' close hooks touch lives in a shared
-/// `state`, so a handler that runs after `shutdown` (or a connection that closes after the
-/// acceptor is gone) never reaches freed memory.
+/// One listening STOMP socket on the Asio threads; creates a `connection` per client. The loop
+/// itself (socket, connections, shutdown) is the shared `accept_loop`.
 class acceptor {
 public:
     acceptor(boost::asio::io_context& ioc,
@@ -39,7 +37,7 @@ public:
     std::string open();
 
     /// The bound port (the OS's choice when the config said 0).
-    uint16_t port() const { return port_; }
+    uint16_t port() const;
 
     /// The acceptor's settings.
     const config::acceptor_config& config() const;
@@ -53,12 +51,8 @@ public:
     /// Connections open right now.
     size_t connection_count() const;
 
-    /// What the acceptor shares with its handlers and its connections.
-    struct state;
-
 private:
-    std::shared_ptr<state> state_;
-    uint16_t port_ = 0;
+    std::shared_ptr<accept_loop<connection>> loop_;
 };
 
 } // namespace actormq

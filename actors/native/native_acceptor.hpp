@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "actors/broker/accept_loop.hpp"
 #include "actors/broker/server_context.hpp"
 #include "actors/fwd.hpp"
 #include "actors/native/topology_feed.hpp"
@@ -18,10 +19,12 @@ class actor_system;
 
 namespace actormq {
 
+class native_connection;
+
 /// The listening socket of a native acceptor (docs/protocol.md) on the Asio threads; creates a
-/// `native_connection` per client. The same shape as STOMP's `acceptor` (a shared state that
-/// outlives late handlers), plus the registry of sessions kept for reattach (§14), which every
-/// connection of this acceptor shares.
+/// `native_connection` per client on the shared `accept_loop`, gives every connection of this
+/// acceptor the registry of sessions kept for reattach (§14), and pushes each new topology to
+/// them (§12).
 class native_acceptor {
 public:
     native_acceptor(boost::asio::io_context& ioc,
@@ -35,7 +38,7 @@ public:
     std::string open();
 
     /// The bound port.
-    uint16_t port() const { return port_; }
+    uint16_t port() const;
 
     /// Starts accepting, and pushing every new topology to the authenticated connections.
     void start();
@@ -46,12 +49,11 @@ public:
     /// Connections open right now.
     size_t connection_count() const;
 
-    /// What the acceptor shares with its handlers and its connections.
-    struct state;
-
 private:
-    std::shared_ptr<state> state_;
-    uint16_t port_ = 0;
+    std::shared_ptr<accept_loop<native_connection>> loop_;
+    /// The node's native topology (null: none), and this acceptor's subscription to it.
+    std::shared_ptr<native_topology_feed> topology_;
+    uint64_t topology_subscription_ = 0;
 };
 
 } // namespace actormq
