@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
         // lock released by then), and stop() bounds each of its own waits (the longest: 30 s
         // for the journal to close). A stop that still hangs past all of them is a bug; this
         // last resort reports where it hung and ends the process rather than keep a backup
-        // waiting. It reads only the stage handle, which outlives the node.
+        // waiting. It reads only the stop report, which outlives the node.
         std::thread([report = n.report(), log] {
             std::this_thread::sleep_for(std::chrono::seconds(45));
             const char* at = report->stage.load();
