@@ -223,7 +223,7 @@ bool connection::on_connect(stomp::frame& f) {
 }
 
 void connection::write(std::string bytes) {
-    if (closed_ || sealed_ || bytes.empty()) {
+    if (closed_ || out_.sealed() || bytes.empty()) {
         return;
     }
     const uint64_t max = acceptor_->max_pending_output_bytes;
@@ -232,51 +232,41 @@ void connection::write(std::string bytes) {
         // frames; the write in flight is finished first) and end with ERROR.
         ctx_->wire_log->info("output_limit conn={} pending={} adding={} max={}", id_,
                              pending_output(), bytes.size(), max);
-        out_pending_.clear();
+        out_.drop_waiting();
         fail("limit max-pending-output-bytes (" + std::to_string(max) + ") reached",
              "the client did not read its frames fast enough; the frames not yet written were "
              "dropped");
         return;
     }
-    if (out_pending_.empty()) {
-        out_pending_.swap(bytes);
-    } else {
-        out_pending_.append(bytes);
-    }
+    out_.append(std::move(bytes));
     if (!writing_) {
         do_write();
     }
 }
 
 void connection::seal(std::string last) {
-    if (closed_ || sealed_) {
+    if (closed_ || !out_.seal(last)) {
         return;
     }
-    sealed_ = true;
     // Not bounded by max-pending-output-bytes: it is the last frame, and the bound may be
     // what it reports.
-    out_pending_.append(last);
-    if (!writing_ && !out_pending_.empty()) {
+    if (!writing_ && out_.has_waiting()) {
         do_write();
     }
 }
 
 uint64_t connection::pending_output() const {
-    return out_pending_.size() + (out_writing_.size() - write_offset_);
+    return out_.pending();
 }
 
 void connection::do_write() {
     writing_ = true;
-    if (write_offset_ == out_writing_.size()) {
-        out_writing_.clear();
-        write_offset_ = 0;
-        out_writing_.swap(out_pending_);
-    }
+    auto piece = out_.next();
     arm_write_timer();
     // write_some rather than async_write: each partial write is progress that restarts the
     // write timer, so a slow reader is not mistaken for one that stopped.
     socket_.async_write_some(
-        asio::buffer(out_writing_.data() + write_offset_, out_writing_.size() - write_offset_),
+        asio::buffer(piece.data(), piece.size()),
         [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
             self->on_write(ec, n);
         });
@@ -288,19 +278,16 @@ void connection::on_write(const boost::system::error_code& ec, size_t n) {
         close();
         return;
     }
-    write_offset_ += n;
     written_total_ += n;
     wrote_since_tick_ = true;
-    if (write_offset_ < out_writing_.size()) {
+    if (!out_.advance(n)) {
         do_write();
         return;
     }
-    out_writing_.clear();
-    write_offset_ = 0;
     if (session_) {
         caf::anon_send(session_, written_atom::value, written_total_);
     }
-    if (!out_pending_.empty()) {
+    if (out_.has_waiting()) {
         do_write();
         return;
     }
@@ -349,7 +336,7 @@ void connection::close_after_write() {
         return;
     }
     closing_ = true;
-    if (writing_ || !out_pending_.empty()) {
+    if (writing_ || out_.has_waiting()) {
         return; // The write handler calls back here when the output is empty.
     }
     lingering_ = true;
@@ -412,7 +399,7 @@ void connection::on_send_tick() {
     if (closed_ || closing_) {
         return;
     }
-    if (!wrote_since_tick_ && !writing_ && out_pending_.empty()) {
+    if (!wrote_since_tick_ && !writing_ && !out_.has_waiting()) {
         write("\n");
     }
     wrote_since_tick_ = false;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "actors/fwd.hpp"
+#include "actors/broker/output_buffer.hpp"
 #include "actors/broker/server_context.hpp"
 #include "protocol/stomp_codec.hpp"
 
@@ -92,15 +93,12 @@ private:
     stomp::parser parser_;
     session_actor session_;
     std::array<char, 64 * 1024> read_buf_{};
-    std::string out_pending_;
-    std::string out_writing_;
-    /// Bytes of `out_writing_` the socket has taken.
-    size_t write_offset_ = 0;
+    /// What waits to be written and the piece being written; sealed once the last frame (an
+    /// ERROR) is queued, after which later writes are dropped.
+    output_buffer out_;
     /// Tells a write timer that fires late which write it was armed for.
     uint64_t write_generation_ = 0;
     bool writing_ = false;
-    /// The last frame is queued; later writes are dropped.
-    bool sealed_ = false;
     bool reading_ = false;
     bool closing_ = false;
     bool closed_ = false;

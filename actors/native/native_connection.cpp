@@ -416,7 +416,7 @@ void native_connection::send_packet(const native::packet& p) {
 }
 
 void native_connection::write(std::string bytes) {
-    if (closed_ || sealed_ || bytes.empty()) {
+    if (closed_ || out_.sealed() || bytes.empty()) {
         return;
     }
     const uint64_t max = acceptor_->max_pending_output_bytes;
@@ -425,45 +425,35 @@ void native_connection::write(std::string bytes) {
         // with error.
         ctx_->wire_log->info("output_limit conn={} pending={} adding={} max={}", id_,
                              pending_output(), bytes.size(), max);
-        out_pending_.clear();
+        out_.drop_waiting();
         fail(error_code::limit_reached, limit_message("max-pending-output-bytes", max));
         return;
     }
-    if (out_pending_.empty()) {
-        out_pending_.swap(bytes);
-    } else {
-        out_pending_.append(bytes);
-    }
+    out_.append(std::move(bytes));
     if (!writing_) {
         do_write();
     }
 }
 
 void native_connection::seal(std::string last) {
-    if (closed_ || sealed_) {
+    if (closed_ || !out_.seal(last)) {
         return;
     }
-    sealed_ = true;
-    out_pending_.append(last);
-    if (!writing_ && !out_pending_.empty()) {
+    if (!writing_ && out_.has_waiting()) {
         do_write();
     }
 }
 
 uint64_t native_connection::pending_output() const {
-    return out_pending_.size() + (out_writing_.size() - write_offset_);
+    return out_.pending();
 }
 
 void native_connection::do_write() {
     writing_ = true;
-    if (write_offset_ == out_writing_.size()) {
-        out_writing_.clear();
-        write_offset_ = 0;
-        out_writing_.swap(out_pending_);
-    }
+    auto piece = out_.next();
     arm_write_timer();
     socket_.async_write_some(
-        asio::buffer(out_writing_.data() + write_offset_, out_writing_.size() - write_offset_),
+        asio::buffer(piece.data(), piece.size()),
         [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
             self->on_write(ec, n);
         });
@@ -475,14 +465,11 @@ void native_connection::on_write(const boost::system::error_code& ec, size_t n) 
         close(closing_ ? ending_ : ending::detach);
         return;
     }
-    write_offset_ += n;
-    if (write_offset_ < out_writing_.size()) {
+    if (!out_.advance(n)) {
         do_write();
         return;
     }
-    out_writing_.clear();
-    write_offset_ = 0;
-    if (!out_pending_.empty()) {
+    if (out_.has_waiting()) {
         do_write();
         return;
     }
@@ -510,7 +497,7 @@ void native_connection::arm_write_timer() {
 // -- ending ---------------------------------------------------------------------------------
 
 void native_connection::fail(error_code code, const std::string& message) {
-    if (closed_ || sealed_) {
+    if (closed_ || out_.sealed()) {
         return;
     }
     ctx_->wire_log->info("native_error conn={} code={} message=\"{}\"", id_,
@@ -542,7 +529,7 @@ void native_connection::close_after_write(ending how) {
         channels_.clear();
     }
     closing_ = true;
-    if (writing_ || !out_pending_.empty()) {
+    if (writing_ || out_.has_waiting()) {
         return; // on_write calls back here when the output is empty.
     }
     lingering_ = true;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "actors/broker/output_buffer.hpp"
 #include "actors/broker/server_context.hpp"
 #include "actors/fwd.hpp"
 #include "actors/native/native_session.hpp"
@@ -134,12 +135,11 @@ private:
     uint32_t ttl_ms_ = 0;
     std::map<uint32_t, channel_entry> channels_;
     std::array<char, 64 * 1024> read_buf_{};
-    std::string out_pending_;
-    std::string out_writing_;
-    size_t write_offset_ = 0;
+    /// What waits to be written and the piece being written; sealed once the last packet (an
+    /// error) is queued.
+    output_buffer out_;
     uint64_t write_generation_ = 0;
     bool writing_ = false;
-    bool sealed_ = false;
     bool reading_ = false;
     bool closing_ = false;
     bool closed_ = false;
