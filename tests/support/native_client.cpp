@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "support/native_client.hpp"
 
+#include "support/socket.hpp"
+
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
@@ -55,23 +57,10 @@ native_client::~native_client() {
 bool native_client::connect_tcp(uint16_t port) {
     close();
     reset_connection();
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd_ = connect_loopback(port, last_error_);
     if (fd_ < 0) {
-        last_error_ = std::strerror(errno);
         return false;
     }
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        last_error_ = std::strerror(errno);
-        close();
-        return false;
-    }
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
     return true;
 }
 
@@ -82,32 +71,7 @@ void native_client::reset_connection() {
 }
 
 bool native_client::send_raw(std::string_view bytes) {
-    auto deadline = in(std::chrono::seconds(10));
-    while (!bytes.empty()) {
-        if (fd_ < 0) {
-            last_error_ = "not connected";
-            return false;
-        }
-        auto n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-        if (n > 0) {
-            bytes.remove_prefix(static_cast<size_t>(n));
-            continue;
-        }
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            pollfd p{fd_, POLLOUT, 0};
-            if (::poll(&p, 1, ms_left(deadline)) <= 0) {
-                last_error_ = "write timed out";
-                return false;
-            }
-            continue;
-        }
-        last_error_ = std::strerror(errno);
-        return false;
-    }
-    return true;
+    return send_all(fd_, bytes, in(std::chrono::seconds(10)), last_error_);
 }
 
 bool native_client::send_packet(const native::packet& p) {
