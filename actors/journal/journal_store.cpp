@@ -431,7 +431,7 @@ struct store::impl {
     void create_segment(uint64_t seq);
     void ensure_ready();
     void advance();
-    void grow(uint64_t size);
+    void grow(uint64_t seq, uint64_t size);
     void mark_unsynced(uint64_t seq);
 };
 
@@ -638,13 +638,13 @@ void store::impl::advance() {
     ensure_ready();
 }
 
-// Extends the current segment (ftruncate: the new part reads as zeros).
-void store::impl::grow(uint64_t size) {
-    auto path = path_of(current);
-    if (::ftruncate(fd_of(current), static_cast<off_t>(size)) != 0) {
+// Extends a segment (ftruncate: the new part reads as zeros).
+void store::impl::grow(uint64_t seq, uint64_t size) {
+    auto path = path_of(seq);
+    if (::ftruncate(fd_of(seq), static_cast<off_t>(size)) != 0) {
         throw_os("ftruncate", path);
     }
-    segs.at(current).size = size;
+    segs.at(seq).size = size;
 }
 
 void store::impl::mark_unsynced(uint64_t seq) {
@@ -704,7 +704,7 @@ store::placement store::append(std::string_view bytes) {
         }
         if (s->used + bytes.size() > s->size) {
             // A batch larger than a segment: this segment is its own and grows to fit.
-            impl_->grow(s->used + bytes.size());
+            impl_->grow(impl_->current, s->used + bytes.size());
         }
     }
     placement p{impl_->current, s->used};
@@ -802,6 +802,58 @@ uint64_t store::bytes_used() const {
         }
     }
     return total;
+}
+
+uint64_t store::end_of(uint64_t file_seq) const {
+    auto it = impl_->segs.find(file_seq);
+    return it == impl_->segs.end() ? 0 : it->second.used;
+}
+
+std::string store::read_bytes(uint64_t file_seq, uint64_t offset, uint64_t max) {
+    auto it = impl_->segs.find(file_seq);
+    if (it == impl_->segs.end() || offset >= it->second.used) {
+        return {};
+    }
+    std::string out(static_cast<size_t>(std::min(max, it->second.used - offset)), '\0');
+    pread_all(impl_->fd_of(file_seq), out.data(), out.size(), offset, impl_->path_of(file_seq));
+    return out;
+}
+
+void store::open_mirror() {
+    impl_->reset();
+    make_directories(impl_->dir);
+    if (!impl_->list_segments().empty()) {
+        throw std::invalid_argument("journal: a mirror needs an empty directory, " + impl_->dir
+                                    + " holds segments");
+    }
+    impl_->opened = true;
+}
+
+void store::write_at(uint64_t file_seq, uint64_t offset, std::string_view bytes) {
+    if (!impl_->opened) {
+        throw std::logic_error("journal: write_at before open_mirror");
+    }
+    if (impl_->segs.count(file_seq) == 0) {
+        impl_->create_segment(file_seq);
+    }
+    auto& s = impl_->segs.at(file_seq);
+    if (offset + bytes.size() > s.size) {
+        impl_->grow(file_seq, offset + bytes.size());
+    }
+    pwrite_all(impl_->fd_of(file_seq), bytes.data(), bytes.size(), offset,
+               impl_->path_of(file_seq));
+    s.used = std::max(s.used, offset + bytes.size());
+    s.has_records = s.has_records || offset + bytes.size() > segment_header_bytes;
+    if (file_seq > impl_->current) {
+        // The live moved on: older segments only get removed now, so their files need no fd.
+        for (auto& [seq, seg] : impl_->segs) {
+            if (seq < file_seq) {
+                close_fd(seg.fd);
+            }
+        }
+        impl_->current = file_seq;
+    }
+    impl_->mark_unsynced(file_seq);
 }
 
 } // namespace actormq::journal

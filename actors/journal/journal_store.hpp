@@ -154,6 +154,26 @@ public:
     /// Bytes written into segments (headers and records), for status.
     uint64_t bytes_used() const;
 
+    // -- replication (docs/replication.md) ------------------------------------------------------
+    // The live reads its segments' bytes for a backup's initial sync; the backup keeps a mirror:
+    // the same segment files, written at the same places, so that at failover a normal open()
+    // of its directory finds the live's journal.
+
+    /// Where the bytes of a segment end (its header and records); 0 for an unknown segment.
+    uint64_t end_of(uint64_t file_seq) const;
+
+    /// Reads up to `max` bytes of a segment from `offset`, never past end_of(); empty at the end.
+    std::string read_bytes(uint64_t file_seq, uint64_t offset, uint64_t max);
+
+    /// Starts an empty mirror in the directory (which must hold no segment): no segment is
+    /// created until write_at() needs it. Use instead of open().
+    void open_mirror();
+
+    /// Mirror only: writes `bytes` at `offset` of segment `file_seq`, creating the segment
+    /// (header, zero fill, as open() would) when it does not exist yet and growing it when the
+    /// bytes pass its end. Not durable until sync().
+    void write_at(uint64_t file_seq, uint64_t offset, std::string_view bytes);
+
 private:
     struct impl;
     impl* impl_;

@@ -550,3 +550,75 @@ TEST_CASE("journal store: errors from the system name the operation and the path
         CHECK(std::string(e.what()).find(cfg.directory) != std::string::npos);
     }
 }
+
+TEST_CASE("journal store: a mirror fed chunks of the live's segments and its new appends opens "
+          "as the same journal") {
+    temp_dir live_dir;
+    temp_dir mirror_dir;
+    auto live_cfg = small_config(live_dir, 3);
+    auto mirror_cfg = small_config(mirror_dir, 3);
+    store live(live_cfg);
+    REQUIRE(live.open(corrupt_policy::refuse).error.empty());
+    // Six 1000-byte records: segments 1 and 2 (four fit in one).
+    append_records(live, 1, 6, 1000 - record_header_bytes);
+    // The snapshot a sync starts from: every segment with records, up to where its bytes end
+    // now (segments created ahead of use hold a header only, and the mirror makes its own).
+    std::vector<std::pair<uint64_t, uint64_t>> snapshot;
+    for (auto seq : live.segments()) {
+        if (live.end_of(seq) > header_bytes) {
+            snapshot.emplace_back(seq, live.end_of(seq));
+        }
+    }
+    CHECK(snapshot.size() == 2);
+    CHECK(live.end_of(1) == header_bytes + 4 * 1000);
+    CHECK(live.end_of(2) == header_bytes + 2 * 1000);
+    store mirror(mirror_cfg);
+    mirror.open_mirror();
+    // New appends reach the mirror while the copy is still under way: positions keep them
+    // apart from the copied bytes.
+    for (uint64_t id = 7; id <= 9; ++id) {
+        auto bytes = encoded(make_record(id, 1000 - record_header_bytes));
+        auto where = live.append(bytes);
+        mirror.write_at(where.file_seq, where.offset, bytes);
+    }
+    live.sync();
+    for (auto [seq, end] : snapshot) {
+        for (uint64_t off = 0; off < end; off += 300) {
+            auto chunk = live.read_bytes(seq, off, std::min<uint64_t>(300, end - off));
+            REQUIRE(chunk.size() == std::min<uint64_t>(300, end - off));
+            mirror.write_at(seq, off, chunk);
+        }
+    }
+    CHECK(live.read_bytes(1, live.end_of(1), 100).empty());
+    mirror.sync();
+    CHECK(mirror.end_of(3) == live.end_of(3));
+    CHECK(mirror.current_segment() == 3);
+    // A segment the live reclaims goes on the mirror too.
+    live.remove(1);
+    mirror.remove(1);
+    mirror.sync();
+    auto want = reopen(live_cfg);
+    auto got = reopen(mirror_cfg);
+    REQUIRE(want.error.empty());
+    REQUIRE(got.error.empty());
+    CHECK_FALSE(got.torn_tail);
+    CHECK(got.records.size() == 5);
+    REQUIRE(got.records.size() == want.records.size());
+    for (size_t i = 0; i < got.records.size(); ++i) {
+        CHECK(got.records[i].rec.id == want.records[i].rec.id);
+        CHECK(got.records[i].rec.payload == want.records[i].rec.payload);
+        CHECK(got.records[i].file_seq == want.records[i].file_seq);
+        CHECK(got.records[i].offset == want.records[i].offset);
+    }
+}
+
+TEST_CASE("journal store: a mirror refuses a directory that holds segments") {
+    temp_dir tmp;
+    auto cfg = small_config(tmp);
+    {
+        store s(cfg);
+        REQUIRE(s.open(corrupt_policy::refuse).error.empty());
+    }
+    store mirror(cfg);
+    CHECK_THROWS_AS(mirror.open_mirror(), std::invalid_argument);
+}
