@@ -3,6 +3,7 @@
 
 // Typed handles of the actors of one server instance (docs/architecture.md has the diagram).
 
+#include "actors/replication/messages.hpp"
 #include "protocol/journal_format.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/stomp_frame.hpp"
@@ -33,6 +34,15 @@ struct journal_stats {
     /// last bucket being +Inf (cumulative counts are made by the reader).
     std::vector<uint64_t> sync_buckets;
     double sync_seconds_sum = 0;
+    /// Replication (docs/replication.md): the attached backup's phase ("none", "copying",
+    /// "finishing", "in-sync"), batches sent and acknowledged, bytes not yet acknowledged,
+    /// and the initial sync's progress in bytes.
+    std::string replication = "none";
+    uint64_t replication_sent = 0;
+    uint64_t replication_acked = 0;
+    uint64_t replication_lag_bytes = 0;
+    uint64_t sync_sent = 0;
+    uint64_t sync_total = 0;
 };
 
 /// Upper bounds (seconds) of the journal's fsync histogram buckets, +Inf excluded.
@@ -58,7 +68,15 @@ using journal_actor = caf::typed_actor<
     // Open the files and read everything back (once, before the node serves).
     caf::replies_to<recover_atom>::with<std::shared_ptr<recovered_state>>,
     // Figures for the status actor.
-    caf::replies_to<stats_atom>::with<journal_stats>>;
+    caf::replies_to<stats_atom>::with<journal_stats>,
+    // A backup asks to replicate this journal: (backup name, group, its replica). Answered
+    // with the epoch and this journal's handle, or an error when a backup is attached already.
+    caf::replies_to<replication::pair_atom, std::string, std::string, caf::actor>::with<
+        replication::pair_reply>,
+    // The replica has every batch up to this number (of this epoch) on its disk.
+    caf::reacts_to<replication::ack_atom, uint64_t, uint64_t>,
+    // Checks the replica's acknowledgements against their deadline (sent to itself).
+    caf::reacts_to<caf::tick_atom>>;
 
 /// One client session: fed decoded frames by its connection, deliveries by queues.
 using session_actor = caf::typed_actor<

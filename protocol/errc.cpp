@@ -19,6 +19,10 @@ std::string to_string(errc e) {
             return "limit_reached";
         case errc::request_timeout:
             return "request_timeout";
+        case errc::already_paired:
+            return "already_paired";
+        case errc::bad_request:
+            return "bad_request";
     }
     return "unknown";
 }

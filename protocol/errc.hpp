@@ -22,6 +22,9 @@ enum class errc : uint8_t {
     limit_reached,         ///< a configured per-client or per-node limit was reached
     // -- requests between actors -----------------------------------------------------------------
     request_timeout,       ///< an actor did not answer within its configured bound
+    // -- replication (docs/replication.md) -------------------------------------------------------
+    already_paired,        ///< the live has a replicating backup already
+    bad_request,           ///< a request between nodes that is malformed
 };
 
 /// A stable lower-case name for the error ("no_such_address").

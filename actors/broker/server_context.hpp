@@ -53,6 +53,10 @@ struct server_context {
     /// "Failure model"). Must not block. Empty: nobody is told (the journal still refuses
     /// every later append).
     std::function<void()> on_journal_failure;
+    /// Called on the journal's thread when its replicating backup attaches, is in sync or is
+    /// lost: (event, backup name) with event "backup_attached", "backup_in_sync" or
+    /// "backup_lost". Must not block. Empty: nobody is told.
+    std::function<void(const std::string&, const std::string&)> on_replication;
     /// The node id this server serves (shared-store: taken from the lock file); "" for a
     /// live-only node.
     std::string node_id;

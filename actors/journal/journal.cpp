@@ -54,6 +54,13 @@ std::optional<journal_failure> journal_state::write_batch() {
     auto start = std::chrono::steady_clock::now();
     try {
         auto where = store->append(batch);
+        if (repl.attached()) {
+            // Out before our own fdatasync, so both disks sync at the same time.
+            repl.note_write(where.file_seq, where.offset, batch);
+            if (auto b = repl.take_batch(std::chrono::steady_clock::now())) {
+                send_batch(std::move(*b));
+            }
+        }
         store->sync();
         for (const auto& r : batch_records) {
             live.note(r, where.file_seq);
@@ -88,6 +95,12 @@ journal_stats journal_state::stats() const {
     s.segments_reclaimed = segments_reclaimed;
     s.sync_buckets = sync_buckets;
     s.sync_seconds_sum = sync_seconds_sum;
+    s.replication = replication::to_string(repl.phase());
+    s.replication_sent = repl.sent();
+    s.replication_acked = repl.acked();
+    s.replication_lag_bytes = repl.lag_bytes();
+    s.sync_sent = repl.sync_sent();
+    s.sync_total = repl.sync_total();
     return s;
 }
 
@@ -111,6 +124,7 @@ std::optional<journal_failure> journal_state::reclaim() {
                 }
             }
             store->remove(seg);
+            repl.note_remove(seg);
             live.drop(seg);
             present.erase(seg);
             ++segments_reclaimed;
@@ -156,6 +170,147 @@ void notify_failure(journal_ptr self) {
     }
 }
 
+/// Answers every append that waits for the replica: with its id (the backup is gone or
+/// dropped, so this server carries on alone) or with the journal's failure.
+void release_backup_waiters(journal_ptr self) {
+    auto& st = self->state;
+    auto waiting = std::move(st.repl_waiting);
+    st.repl_waiting.clear();
+    for (auto& rw : waiting) {
+        if (st.failure) {
+            rw.w.promise.deliver(append_error(st));
+        } else {
+            rw.w.promise.deliver(rw.w.last_id);
+        }
+    }
+}
+
+/// Sends the sync's next chunks as far as the window allows, then (with nothing left to
+/// copy) the batch that completes the sync.
+void pump_sync(journal_ptr self) {
+    auto& st = self->state;
+    auto now = std::chrono::steady_clock::now();
+    try {
+        while (auto c = st.repl.next_chunk()) {
+            auto bytes = st.store->read_bytes(c->file_seq, c->offset, c->length);
+            st.send_batch(st.repl.chunk_batch(*c, std::move(bytes), now));
+        }
+    } catch (const std::exception& e) {
+        fail(self, failure_of(e, "read"));
+        release_backup_waiters(self);
+        notify_failure(self);
+        return;
+    }
+    if (auto b = st.repl.take_batch(now)) {
+        st.send_batch(std::move(*b));
+    }
+}
+
+/// Lets the backup go: confirmations stop waiting for it and this server carries on alone
+/// (docs/replication.md, "Losing the backup"). The replica is told to stop, so it can never
+/// take over with a journal that misses what is confirmed from now on.
+void drop_replica(journal_ptr self, const char* reason) {
+    auto& st = self->state;
+    if (!st.replica) {
+        return;
+    }
+    st.ctx->log->warn("replication_backup_lost backup={} phase={} reason=\"{}\" action=alone",
+                      st.replica_name, replication::to_string(st.repl.phase()), reason);
+    self->demonitor(st.replica.address());
+    self->send_exit(st.replica, caf::exit_reason::user_shutdown);
+    st.replica = nullptr;
+    st.repl.detach();
+    release_backup_waiters(self);
+    if (st.ctx->on_replication) {
+        st.ctx->on_replication("backup_lost", st.replica_name);
+    }
+}
+
+/// The deadline of a replica's acknowledgements: a backup that holds a batch longer than
+/// initial-replication-sync-timeout is dropped. Runs every 100 ms while one is attached.
+void check_replica(journal_ptr self) {
+    auto& st = self->state;
+    st.repl_tick_scheduled = false;
+    if (!st.replica) {
+        return;
+    }
+    auto limit = std::chrono::milliseconds(
+        st.ctx->config.ha_policy.replication.initial_replication_sync_timeout);
+    auto oldest = st.repl.oldest_unacked();
+    if (oldest && std::chrono::steady_clock::now() - *oldest > limit) {
+        drop_replica(self, "no acknowledgement within initial-replication-sync-timeout");
+        return;
+    }
+    st.repl_tick_scheduled = true;
+    self->delayed_send(self, std::chrono::milliseconds(100), caf::tick_atom::value);
+}
+
+/// A backup asks to replicate this journal.
+caf::result<replication::pair_reply> attach_replica(journal_ptr self,
+                                                    const std::string& name,
+                                                    caf::actor replica) {
+    auto& st = self->state;
+    if (st.failure || !st.store) {
+        return append_error(st);
+    }
+    if (st.replica) {
+        return caf::make_error(errc::already_paired, "backup " + st.replica_name
+                                                         + " replicates this server");
+    }
+    if (!replica) {
+        return caf::make_error(errc::bad_request, std::string{"no replica"});
+    }
+    // Whatever is collected but not written yet goes out as an ordinary batch after this.
+    std::vector<replication::extent> snapshot;
+    for (auto seq : st.store->segments()) {
+        auto end = st.store->end_of(seq);
+        if (end > journal::segment_header_size) {
+            snapshot.push_back({seq, end});
+        }
+    }
+    st.replica = caf::actor_cast<replication::replica_actor>(replica);
+    st.replica_name = name;
+    self->monitor(replica);
+    st.repl.attach(++st.epochs, std::move(snapshot), std::chrono::steady_clock::now());
+    st.ctx->log->info("replication_backup_attached backup={} epoch={} sync_bytes={}", name,
+                      st.repl.epoch(), st.repl.sync_total());
+    if (st.ctx->on_replication) {
+        st.ctx->on_replication("backup_attached", name);
+    }
+    pump_sync(self);
+    if (!st.repl_tick_scheduled) {
+        st.repl_tick_scheduled = true;
+        self->delayed_send(self, std::chrono::milliseconds(100), caf::tick_atom::value);
+    }
+    return replication::pair_reply{st.ctx->node_id, st.repl.epoch(),
+                                   caf::actor_cast<caf::actor>(self)};
+}
+
+/// The replica has everything up to `seq` on disk.
+void on_replica_ack(journal_ptr self, uint64_t epoch, uint64_t seq) {
+    auto& st = self->state;
+    auto sender = self->current_sender();
+    if (!st.replica || !sender || sender->address() != st.replica.address()
+        || epoch != st.repl.epoch()) {
+        return;
+    }
+    bool now_in_sync = st.repl.on_ack(seq);
+    auto acked = st.repl.acked();
+    while (!st.repl_waiting.empty() && st.repl_waiting.front().seq <= acked) {
+        auto& rw = st.repl_waiting.front();
+        rw.w.promise.deliver(rw.w.last_id);
+        st.repl_waiting.pop_front();
+    }
+    if (now_in_sync) {
+        st.ctx->log->info("replication_in_sync backup={} epoch={} batches={} bytes={}",
+                          st.replica_name, epoch, acked, st.repl.sync_sent());
+        if (st.ctx->on_replication) {
+            st.ctx->on_replication("backup_in_sync", st.replica_name);
+        }
+    }
+    pump_sync(self);
+}
+
 /// Writes the batch and answers every append that waited for it.
 void flush(journal_ptr self) {
     auto& st = self->state;
@@ -170,11 +325,16 @@ void flush(journal_ptr self) {
     }
     auto waiting = std::move(st.waiting);
     st.waiting.clear();
+    // A backup that could take over must hold what is confirmed: those answers wait for
+    // its acknowledgement of the batch just sent (docs/replication.md, "Confirmation").
+    bool wait_for_backup = !st.failure && st.repl.confirm_needs_backup();
     for (auto& w : waiting) {
-        if (!st.failure) {
-            w.promise.deliver(w.last_id);
-        } else {
+        if (st.failure) {
             w.promise.deliver(append_error(st));
+        } else if (wait_for_backup) {
+            st.repl_waiting.push_back({std::move(w), st.repl.sent()});
+        } else {
+            w.promise.deliver(w.last_id);
         }
     }
     // Answers first, then housekeeping: reclaiming never delays a confirmation.
@@ -182,6 +342,13 @@ void flush(journal_ptr self) {
         if (auto err = st.reclaim()) {
             fail(self, std::move(*err));
         }
+        // A reclaimed segment's removal goes out now, not with the next write.
+        if (auto b = st.repl.take_batch(std::chrono::steady_clock::now())) {
+            st.send_batch(std::move(*b));
+        }
+    }
+    if (st.failure) {
+        release_backup_waiters(self);
     }
     notify_failure(self);
 }
@@ -265,6 +432,14 @@ std::shared_ptr<recovered_state> recover(journal_ptr self) {
 
 journal_actor::behavior_type journal_writer(journal_ptr self, std::shared_ptr<server_context> ctx) {
     self->state.ctx = std::move(ctx);
+    self->state.send_batch = [self](replication::batch b) {
+        self->send(self->state.replica, replication::data_atom::value, std::move(b));
+    };
+    self->set_down_handler([self](caf::down_msg& dm) {
+        if (self->state.replica && dm.source == self->state.replica.address()) {
+            drop_replica(self, "the backup's replica is gone");
+        }
+    });
     return {
         [self](append_atom, std::vector<journal::record>& records,
                bool sync) -> caf::result<uint64_t> {
@@ -294,6 +469,12 @@ journal_actor::behavior_type journal_writer(journal_ptr self, std::shared_ptr<se
         [self](flush_atom) { flush(self); },
         [self](recover_atom) { return recover(self); },
         [self](stats_atom) { return self->state.stats(); },
+        [self](replication::pair_atom, const std::string& name, const std::string&,
+               caf::actor& replica) { return attach_replica(self, name, std::move(replica)); },
+        [self](replication::ack_atom, uint64_t epoch, uint64_t seq) {
+            on_replica_ack(self, epoch, seq);
+        },
+        [self](caf::tick_atom) { check_replica(self); },
     };
 }
 

@@ -5,10 +5,13 @@
 #include "actors/fwd.hpp"
 #include "actors/journal/journal_liveness.hpp"
 #include "actors/journal/journal_store.hpp"
+#include "actors/replication/source.hpp"
 
 #include <caf/typed_response_promise.hpp>
 
 #include <chrono>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +53,22 @@ struct journal_state {
     uint64_t segments_reclaimed = 0;
     std::vector<waiter> waiting;
     bool flush_scheduled = false;
+
+    // Replication (docs/replication.md): the attached backup's replica, what it still needs
+    // and the confirmations that wait for it.
+    replication::source repl{replication::source::settings{}};
+    replication::replica_actor replica;
+    std::string replica_name;
+    uint64_t epochs = 0;
+    /// Appends on disk here, whose answers wait until the replica has batch `seq`.
+    struct repl_waiter {
+        waiter w;
+        uint64_t seq = 0;
+    };
+    std::deque<repl_waiter> repl_waiting;
+    bool repl_tick_scheduled = false;
+    /// Sends a batch to the replica (set by the actor; the state has no `self`).
+    std::function<void(replication::batch)> send_batch;
     /// Set when a write, sync or open failed: every later append fails too (the disk is not
     /// trusted, and a failed fdatasync may have dropped dirty pages for good).
     std::optional<journal_failure> failure;

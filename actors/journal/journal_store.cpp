@@ -24,7 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // Segment header: magic, u32 format version, u64 file_seq, zeros up to 64 bytes.
-constexpr uint64_t segment_header_bytes = 64;
+constexpr uint64_t segment_header_bytes = segment_header_size;
 constexpr char segment_magic[8] = {'A', 'C', 'T', 'O', 'R', 'M', 'Q', 'J'};
 constexpr uint32_t segment_version = 1;
 constexpr size_t version_offset = 8;

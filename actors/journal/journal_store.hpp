@@ -54,6 +54,9 @@ struct injected_fault {
 /// on bad input returns nothing and sets `error` to why.
 std::optional<injected_fault> parse_fault(const std::string& spec, std::string& error);
 
+/// Bytes of a segment's header: a segment whose bytes end here holds no record.
+constexpr uint64_t segment_header_size = 64;
+
 /// What the store needs from the config.
 struct store_config {
     std::string directory;
