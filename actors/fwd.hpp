@@ -10,8 +10,8 @@
 
 #include <caf/replies_to.hpp>
 #include <caf/stateful_actor.hpp>
-#include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include <string>
 #include <vector>
@@ -51,7 +51,7 @@ inline const std::vector<double>& sync_bounds_seconds() {
                                                0.01,   0.025,   0.05,   0.1,   0.25,   1.0};
     return bounds;
 }
-}
+} // namespace actormq
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actormq::journal_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<actormq::recovered_state>)
 
@@ -76,7 +76,9 @@ using journal_actor = caf::typed_actor<
     // The replica has every batch up to this number (of this epoch) on its disk.
     caf::reacts_to<replication::ack_atom, uint64_t, uint64_t>,
     // Checks the replica's acknowledgements against their deadline (sent to itself).
-    caf::reacts_to<caf::tick_atom>>;
+    caf::reacts_to<caf::tick_atom>,
+    // The vote after losing the backup was won: what waited for it is confirmed.
+    caf::reacts_to<replication::resume_atom>>;
 
 /// One client session: fed decoded frames by its connection, deliveries by queues.
 using session_actor = caf::typed_actor<

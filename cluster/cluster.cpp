@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cluster/cluster.hpp"
+
+#include "actors/replication/messages.hpp"
 #include "cluster/management.hpp"
 
 #include <caf/actor_cast.hpp>
@@ -128,6 +130,40 @@ struct cluster_state {
     std::map<std::string, peer_entry> peers;
     /// Joined members by their cluster actor.
     std::map<caf::actor_addr, member_entry> members;
+    /// The live journal that pairing requests go to (docs/replication.md); invalid while this
+    /// node serves nothing.
+    caf::actor replication_endpoint;
+    /// The largest number of live servers (distinct node ids) seen at once: the base of every
+    /// quorum (a member that vanished still counts).
+    uint32_t lives_seen_max = 0;
+
+    /// The member with this cluster address, or null.
+    member_entry* member_at(const std::string& cluster_address) {
+        for (auto& [addr, m] : members) {
+            if (m.info.cluster_address == cluster_address) {
+                return &m;
+            }
+        }
+        return nullptr;
+    }
+
+    /// Whether the current message comes from a joined member's cluster actor.
+    template <class Self>
+    bool from_member(Self* self) const {
+        auto sender = self->current_sender();
+        return sender && members.count(sender->address()) > 0;
+    }
+
+    /// This node's answer about `node_id`.
+    vote_answer answer(const std::string& node_id) const {
+        vote_answer a;
+        a.live_server = self_info.role == "live";
+        a.sees_live = !node_id.empty() && a.live_server && self_info.node_id == node_id;
+        for (const auto& [addr, m] : members) {
+            a.sees_live = a.sees_live || (m.info.role == "live" && m.info.node_id == node_id);
+        }
+        return a;
+    }
 
     /// How long any request to another node may take: the middleman's connection timeout
     /// (a peer silent that long is given up by CAF itself), at least one second.
@@ -219,9 +255,17 @@ struct cluster_state {
         self_info = std::move(info);
     }
 
-    void notify() const {
+    void notify() {
+        auto t = current();
+        std::set<std::string> lives;
+        for (const auto& m : t.members) {
+            if (m.role == "live" && !m.node_id.empty()) {
+                lives.insert(m.node_id);
+            }
+        }
+        lives_seen_max = std::max(lives_seen_max, static_cast<uint32_t>(lives.size()));
         if (on_change) {
-            on_change(current());
+            on_change(t);
         }
     }
 };
@@ -492,9 +536,122 @@ void on_announce(cluster_ptr self, member_info info) {
     }
 }
 
+/// The node asks a live (by cluster address) to take its replica: the request goes out from
+/// this cluster actor, which the live's cluster actor knows as a joined member.
+caf::result<replication::pair_reply> request_pairing(cluster_ptr self,
+                                                     const std::string& address,
+                                                     const std::string& name,
+                                                     const std::string& group,
+                                                     const caf::actor& replica) {
+    auto& st = self->state;
+    auto* m = st.member_at(address);
+    if (m == nullptr) {
+        return caf::make_error(cluster_errc::no_such_member, address);
+    }
+    auto rp = self->make_response_promise<replication::pair_reply>();
+    self->request(m->handle, st.remote_timeout(), replication::pair_atom::value, name, group,
+                  replica)
+        .then([rp](replication::pair_reply& r) mutable { rp.deliver(std::move(r)); },
+              [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+    return rp;
+}
+
+/// A joined member's backup asks to replicate the live this node serves.
+caf::result<replication::pair_reply> accept_pairing(cluster_ptr self,
+                                                    const std::string& name,
+                                                    const std::string& group,
+                                                    const caf::actor& replica) {
+    auto& st = self->state;
+    if (!st.from_member(self)) {
+        return caf::make_error(cluster_errc::not_a_member);
+    }
+    if (!st.replication_endpoint || st.self_info.role != "live") {
+        return caf::make_error(cluster_errc::not_serving);
+    }
+    if (group != st.self_info.group) {
+        return caf::make_error(cluster_errc::wrong_group, "backup group '" + group
+                                                              + "', live group '"
+                                                              + st.self_info.group + "'");
+    }
+    auto rp = self->make_response_promise<replication::pair_reply>();
+    self->request(st.replication_endpoint, st.remote_timeout(), replication::pair_atom::value, name,
+                  group, replica)
+        .then([rp](replication::pair_reply& r) mutable { rp.deliver(std::move(r)); },
+              [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+    return rp;
+}
+
+/// Asks every joined member about `node_id` and answers with the tally once each answered or
+/// `wait` passed (a member that does not answer counts as not answering, never as a vote).
+caf::result<vote_tally> run_quorum(cluster_ptr self, const std::string& node_id, uint32_t wait_ms) {
+    auto& st = self->state;
+    auto tally = std::make_shared<vote_tally>();
+    tally->node_id = node_id;
+    tally->lives_seen_max = st.lives_seen_max;
+    tally->asked = static_cast<uint32_t>(st.members.size());
+    auto rp = self->make_response_promise<vote_tally>();
+    if (st.members.empty()) {
+        rp.deliver(*tally);
+        return rp;
+    }
+    auto outstanding = std::make_shared<uint32_t>(tally->asked);
+    auto done = [rp, tally, outstanding]() mutable {
+        if (--*outstanding == 0) {
+            rp.deliver(*tally);
+        }
+    };
+    for (const auto& [addr, m] : st.members) {
+        self->request(m.handle, milliseconds{wait_ms}, vote_atom::value, node_id)
+            .then(
+                [tally, done](vote_answer& a) mutable {
+                    ++tally->answered;
+                    if (a.live_server) {
+                        ++tally->live_answers;
+                        ++(a.sees_live ? tally->lives_seeing : tally->lives_not_seeing);
+                    }
+                    done();
+                },
+                [done](caf::error&) mutable { done(); });
+    }
+    return rp;
+}
+
 /// The cluster actor once started: the local API and the protocol between members.
 caf::behavior running(cluster_ptr self) {
+    // Requests the facade delegates keep their original (in-process) sender.
+    auto local = [self] {
+        auto sender = self->current_sender();
+        return sender && sender->node() == self->node();
+    };
     return {
+        [=](replication::endpoint_atom, caf::actor& journal) {
+            if (local()) {
+                self->state.replication_endpoint = std::move(journal);
+            }
+        },
+        [=](replication::pair_atom, const std::string& address, const std::string& name,
+            const std::string& group, caf::actor& replica) -> caf::result<replication::pair_reply> {
+            if (!local()) {
+                return caf::make_error(cluster_errc::not_local);
+            }
+            return request_pairing(self, address, name, group, replica);
+        },
+        [=](replication::pair_atom, const std::string& name, const std::string& group,
+            caf::actor& replica) -> caf::result<replication::pair_reply> {
+            return accept_pairing(self, name, group, replica);
+        },
+        [=](quorum_atom, const std::string& node_id, uint32_t wait_ms) -> caf::result<vote_tally> {
+            if (!local()) {
+                return caf::make_error(cluster_errc::not_local);
+            }
+            return run_quorum(self, node_id, wait_ms);
+        },
+        [=](vote_atom, const std::string& node_id) -> caf::result<vote_answer> {
+            if (!self->state.from_member(self)) {
+                return caf::make_error(cluster_errc::not_a_member);
+            }
+            return self->state.answer(node_id);
+        },
         [=](caf::update_atom, member_info& info) { on_update(self, std::move(info)); },
         [=](caf::get_atom) -> caf::result<topology> {
             auto sender = self->current_sender();
@@ -520,8 +677,7 @@ caf::behavior running(cluster_ptr self) {
             auto sender = self->current_sender();
             auto from = sender ? caf::to_string(sender->node()) : std::string{"anonymous"};
             if (!st.credentials_ok(user, password)) {
-                st.log->warn("management_refused from={} reason=\"bad cluster credentials\"",
-                             from);
+                st.log->warn("management_refused from={} reason=\"bad cluster credentials\"", from);
                 return caf::make_error(cluster_errc::bad_credentials);
             }
             if (!st.management) {
@@ -596,6 +752,16 @@ caf::behavior cluster_facade(caf::event_based_actor* self,
         [=](caf::update_atom a, member_info& info) { self->send(cluster, a, std::move(info)); },
         [=](caf::get_atom a) { return self->delegate(cluster, a); },
         [=](manage_atom a, caf::actor& status) { self->send(cluster, a, std::move(status)); },
+        [=](replication::endpoint_atom a, caf::actor& journal) {
+            self->send(cluster, a, std::move(journal));
+        },
+        [=](replication::pair_atom a, const std::string& address, const std::string& name,
+            const std::string& group, caf::actor& replica) {
+            return self->delegate(cluster, a, address, name, group, std::move(replica));
+        },
+        [=](quorum_atom a, const std::string& node_id, uint32_t wait_ms) {
+            return self->delegate(cluster, a, node_id, wait_ms);
+        },
     };
 }
 
@@ -647,6 +813,21 @@ std::vector<topology::native_group> topology::native_groups() const {
     return out;
 }
 
+uint32_t votes_needed(const vote_tally& t, int32_t quorum_size) {
+    if (quorum_size > 0) {
+        return static_cast<uint32_t>(quorum_size);
+    }
+    return std::max<uint32_t>(t.lives_seen_max, 1) / 2 + 1;
+}
+
+bool live_is_gone(const vote_tally& t, int32_t quorum_size) {
+    return t.lives_seeing == 0 && 1 + t.lives_not_seeing >= votes_needed(t, quorum_size);
+}
+
+bool live_has_quorum(const vote_tally& t, int32_t quorum_size) {
+    return 1 + t.live_answers >= votes_needed(t, quorum_size);
+}
+
 std::string to_string(cluster_errc e) {
     switch (e) {
         case cluster_errc::none:
@@ -659,6 +840,14 @@ std::string to_string(cluster_errc e) {
             return "not_local";
         case cluster_errc::management_offline:
             return "management_offline";
+        case cluster_errc::not_a_member:
+            return "not_a_member";
+        case cluster_errc::no_such_member:
+            return "no_such_member";
+        case cluster_errc::not_serving:
+            return "not_serving";
+        case cluster_errc::wrong_group:
+            return "wrong_group";
     }
     return "unknown";
 }
@@ -679,6 +868,9 @@ bool same_secret(std::string_view a, std::string_view b) {
 void add_message_types(caf::actor_system_config& cfg) {
     cfg.add_message_type<member_info>("actormq::cluster::member_info");
     cfg.add_message_type<topology>("actormq::cluster::topology");
+    cfg.add_message_type<vote_answer>("actormq::cluster::vote_answer");
+    cfg.add_message_type<vote_tally>("actormq::cluster::vote_tally");
+    replication::add_message_types(cfg);
     cfg.add_error_category(caf::atom("cluster"),
                            [](uint8_t code, caf::atom_value, const caf::message& ctx) {
                                auto text = "cluster: " + to_string(static_cast<cluster_errc>(code));

@@ -53,13 +53,16 @@ struct member_info {
     /// order; empty when it has none. Last, so that brace-initialisations that end at
     /// `version` stay valid.
     std::vector<std::string> native_connectors{};
+    /// Replication's group-name (docs/replication.md): a backup pairs only with a live of its
+    /// group; "" for none.
+    std::string group{};
 };
 
 /// CAF 0.17 serialisation of `member_info`.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_info& x) {
     return f(caf::meta::type_name("actormq::cluster::member_info"), x.name, x.node_id, x.role,
-             x.connector, x.cluster_address, x.version, x.native_connectors);
+             x.connector, x.cluster_address, x.version, x.native_connectors, x.group);
 }
 
 /// Every member that has joined, this node included.
@@ -94,6 +97,55 @@ typename Inspector::result_type inspect(Inspector& f, topology& x) {
     return f(caf::meta::type_name("actormq::cluster::topology"), x.members);
 }
 
+/// What one member answered a quorum question about a node id.
+struct vote_answer {
+    /// The member serves (role "live"): only lives count in a quorum.
+    bool live_server = false;
+    /// It sees a live server with that node id (itself or a member it is connected to).
+    bool sees_live = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, vote_answer& x) {
+    return f(caf::meta::type_name("actormq::cluster::vote_answer"), x.live_server, x.sees_live);
+}
+
+/// The answers to one quorum question (docs/replication.md, "The vote").
+struct vote_tally {
+    /// The node id asked about.
+    std::string node_id;
+    /// The largest number of live servers (distinct node ids) this node has seen at once.
+    uint32_t lives_seen_max = 0;
+    /// Members asked, and those that answered in time.
+    uint32_t asked = 0;
+    uint32_t answered = 0;
+    /// Answers from live servers: all of them, those that see the node id served, and those
+    /// that do not.
+    uint32_t live_answers = 0;
+    uint32_t lives_seeing = 0;
+    uint32_t lives_not_seeing = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, vote_tally& x) {
+    return f(caf::meta::type_name("actormq::cluster::vote_tally"), x.node_id, x.lives_seen_max,
+             x.asked, x.answered, x.live_answers, x.lives_seeing, x.lives_not_seeing);
+}
+
+/// The votes a decision needs: `quorum_size` when positive, else more than half of the
+/// largest number of live servers seen (at least 1).
+uint32_t votes_needed(const vote_tally& t, int32_t quorum_size);
+
+/// A backup may take over node id `t.node_id`: no live server that answered still sees it
+/// served, and the backup's own vote plus the lives that agree it is gone reach
+/// votes_needed(). Counting the backup itself is what lets a lone pair fail over; docs/ha.md
+/// says what that risks.
+bool live_is_gone(const vote_tally& t, int32_t quorum_size);
+
+/// A live that lost its backup still has a quorum: itself plus the live servers that
+/// answered reach votes_needed().
+bool live_has_quorum(const vote_tally& t, int32_t quorum_size);
+
 /// Why a member refused a join; travels back to the joiner (category "cluster").
 enum class cluster_errc : uint8_t {
     none = 0,
@@ -101,6 +153,10 @@ enum class cluster_errc : uint8_t {
     not_a_remote_join,  ///< a join that did not come from another node's cluster actor
     not_local,          ///< a request only the node itself may make came from another node
     management_offline, ///< the node's status actor is not (yet) there to be managed
+    not_a_member,       ///< a pairing or vote request from a node that has not joined
+    no_such_member,     ///< a pairing request names a member this node does not know
+    not_serving,        ///< a pairing request reached a member that serves nothing to replicate
+    wrong_group,        ///< a pairing request from a backup of another group-name
 };
 
 /// A stable lower-case name for the error ("bad_credentials").
@@ -108,6 +164,14 @@ std::string to_string(cluster_errc e);
 
 /// The announcement of a member's new info to the others: (announce_atom, member_info).
 using announce_atom = caf::atom_constant<caf::atom("announce")>;
+
+/// Asks the cluster, through the facade, to pair this node's replica with the live at a
+/// cluster address: (pair_atom, cluster address, backup name, group, replica) ->
+/// replication::pair_reply. Remote: (pair_atom, name, group, replica), from a joined member.
+/// Runs a quorum vote about a node id: (quorum_atom, node_id, wait in ms) -> vote_tally.
+using quorum_atom = caf::atom_constant<caf::atom("quorum")>;
+/// One member's answer about a node id: (vote_atom, node_id) -> vote_answer.
+using vote_atom = caf::atom_constant<caf::atom("vote")>;
 
 /// Registers every type the cluster sends between nodes and its error category; call on the
 /// config before the actor_system exists (with the middleman loaded).

@@ -773,8 +773,8 @@ std::vector<field<H>> replication_common_fields() {
          nested_field<H, R, &H::replication, bool_field<R, &R::vote_on_replication_failure>>},
         {"quorum-size",
          nested_field<H, R, &H::replication, integer_field<R, int32_t, &R::quorum_size, -1, 1000>>},
-        {"vote-retries",
-         nested_field<H, R, &H::replication, integer_field<R, uint32_t, &R::vote_retries, 0, 1000>>},
+        {"vote-retries", nested_field<H, R, &H::replication,
+                                      integer_field<R, uint32_t, &R::vote_retries, 0, 1000>>},
         {"vote-retry-wait",
          nested_field<H, R, &H::replication,
                       integer_field<R, uint32_t, &R::vote_retry_wait, 1, 3600000>>},
@@ -792,11 +792,13 @@ const std::vector<field<ha_policy_config>>& replication_primary_fields() {
     using R = replication_config;
     static const std::vector<field<H>> fields = [] {
         auto f = replication_common_fields();
-        f.push_back({"check-for-live-server",
-                     nested_field<H, R, &H::replication, bool_field<R, &R::check_for_live_server>>});
+        f.push_back(
+            {"check-for-live-server",
+             nested_field<H, R, &H::replication, bool_field<R, &R::check_for_live_server>>});
         // The newer name of the same switch.
-        f.push_back({"check-for-active-server",
-                     nested_field<H, R, &H::replication, bool_field<R, &R::check_for_live_server>>});
+        f.push_back(
+            {"check-for-active-server",
+             nested_field<H, R, &H::replication, bool_field<R, &R::check_for_live_server>>});
         return f;
     }();
     return fields;
@@ -807,10 +809,11 @@ const std::vector<field<ha_policy_config>>& replication_backup_fields() {
     using R = replication_config;
     static const std::vector<field<H>> fields = [] {
         auto f = replication_common_fields();
-        f.push_back({"max-saved-replicated-journals-size",
-                     nested_field<H, R, &H::replication,
-                                  integer_field<R, uint32_t, &R::max_saved_replicated_journals_size,
-                                                0, 1000>>});
+        f.push_back(
+            {"max-saved-replicated-journals-size",
+             nested_field<
+                 H, R, &H::replication,
+                 integer_field<R, uint32_t, &R::max_saved_replicated_journals_size, 0, 1000>>});
         f.push_back({"allow-failback", bool_field<H, &H::allow_failback>});
         f.push_back({"restart-backup", bool_field<H, &H::restart_backup>});
         return f;
@@ -819,7 +822,9 @@ const std::vector<field<ha_policy_config>>& replication_backup_fields() {
 }
 
 /// Reads the one member a policy table may have; reports a second one, or none.
-const member* only_member(context& ctx, const member& where, const std::vector<member>& members,
+const member* only_member(context& ctx,
+                          const member& where,
+                          const std::vector<member>& members,
                           std::string_view expected) {
     if (members.empty()) {
         report(ctx, where, "expected one of " + std::string{expected});
@@ -874,15 +879,9 @@ void read_shared_store(context& ctx, const member& where, ha_policy_config& out)
     read_role(ctx, where, primary_fields(), backup_fields(), out);
 }
 
-/// [ha-policy.replication.primary] or [ha-policy.replication.backup]: every key is checked, then
-/// the table is refused as a whole, since replication is not built yet (issue 11) and
-/// --check-config must not pass a file the node cannot run.
+/// [ha-policy.replication.primary] or [ha-policy.replication.backup] (docs/replication.md).
 void read_replication(context& ctx, const member& where, ha_policy_config& out) {
-    if (read_role(ctx, where, replication_primary_fields(), replication_backup_fields(), out)) {
-        report_key(ctx, where,
-                   "ha-policy replication is not supported yet (its keys were checked; "
-                   "docs/configuration.md)");
-    }
+    read_role(ctx, where, replication_primary_fields(), replication_backup_fields(), out);
 }
 
 void read_ha_policy(context& ctx, const member& where, node_config& out) {
@@ -909,7 +908,8 @@ void read_ha_policy(context& ctx, const member& where, node_config& out) {
         out.ha_policy.kind = ha_kind::replication;
         read_replication(ctx, *policy, out.ha_policy);
     } else {
-        report_key(ctx, *policy, "unknown ha-policy; expected live-only, shared-store or replication");
+        report_key(ctx, *policy,
+                   "unknown ha-policy; expected live-only, shared-store or replication");
     }
 }
 
@@ -921,10 +921,11 @@ void read_members(context& ctx, const member& where, cluster_config& out) {
     for (size_t i = 0; i < members.size() && array != nullptr; ++i) {
         const auto& text = members[i];
         auto colon = text.rfind(':');
-        bool ok = colon != std::string::npos && colon > 0 && colon + 1 < text.size()
-                  && text.size() - colon - 1 <= 5
-                  && std::all_of(text.begin() + static_cast<std::ptrdiff_t>(colon) + 1, text.end(),
-                                 [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+        bool ok =
+            colon != std::string::npos && colon > 0 && colon + 1 < text.size()
+            && text.size() - colon - 1 <= 5
+            && std::all_of(text.begin() + static_cast<std::ptrdiff_t>(colon) + 1, text.end(),
+                           [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
         if (ok) {
             auto port = std::stoul(text.substr(colon + 1));
             ok = port >= 1 && port <= 65535;
@@ -1004,6 +1005,17 @@ void check_ha(context& ctx, const toml::table& root, const node_config& config) 
         report(ctx, point({"persistence-enabled"}, "persistence-enabled"),
                "must be true with ha-policy shared-store: the backup takes over from the journal");
     }
+    if (config.ha_policy.kind == ha_kind::replication && !has_error_under(ctx, "ha-policy")) {
+        if (!config.journal.persistence_enabled) {
+            report(ctx, point({"persistence-enabled"}, "persistence-enabled"),
+                   "must be true with ha-policy replication: the journal is what is replicated");
+        }
+        if (!config.cluster.enabled) {
+            report(ctx, point({"ha-policy"}, "ha-policy"),
+                   "ha-policy replication needs a [cluster] table: the backup finds its live, "
+                   "and the vote its members, through the cluster");
+        }
+    }
     if (config.cluster.enabled && config.cluster.password.empty()
         && !has_error_under(ctx, "cluster-password")) {
         member where = point({"cluster-password", "cluster"}, "cluster-password");
@@ -1057,7 +1069,7 @@ void journal_integer(context& ctx, const member& where, node_config& out) {
 
 void read_journal_directory(context& ctx, const member& where, node_config& out) {
     non_empty_string_field<journal_config, &journal_config::journal_directory>(ctx, where,
-                                                                                out.journal);
+                                                                               out.journal);
 }
 
 const std::vector<field<node_config>>& root_fields() {
@@ -1079,7 +1091,8 @@ const std::vector<field<node_config>>& root_fields() {
         {"journal-directory", read_journal_directory},
         {"journal-file-size",
          journal_integer<uint64_t, &journal_config::journal_file_size, 64 * 1024>},
-        {"journal-min-files", journal_integer<uint32_t, &journal_config::journal_min_files, 2, 1000>},
+        {"journal-min-files",
+         journal_integer<uint32_t, &journal_config::journal_min_files, 2, 1000>},
         {"journal-buffer-timeout",
          journal_integer<uint64_t, &journal_config::journal_buffer_timeout, 0, 1000000000>},
         {"journal-buffer-size",

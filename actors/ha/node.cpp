@@ -2,13 +2,14 @@
 #include "actors/ha/node.hpp"
 
 #include "actors/broker/acceptor.hpp"
-#include "actors/native/listener.hpp"
 #include "actors/broker/server.hpp"
 #include "actors/broker/server_context.hpp"
 #include "actors/ha/activation_driver.hpp"
 #include "actors/ha/node_manager.hpp"
+#include "actors/ha/replication_driver.hpp"
 #include "actors/journal/journal.hpp"
 #include "actors/journal/recovery.hpp"
+#include "actors/native/listener.hpp"
 #include "actors/status/status.hpp"
 #include "actors/web/web_server.hpp"
 #include "cluster/cluster.hpp"
@@ -154,6 +155,10 @@ struct node::impl {
     activation_actor driver;
     io_locks_actor lock_io;
     io_instance_actor instance_io;
+    /// The replication activation (docs/replication.md): its driver and the io actor that
+    /// moves old data aside. Invalid unless [ha-policy.replication].
+    caf::actor repl_driver;
+    caf::actor repl_files;
     std::mutex mtx;
     bool stopping = false;
     /// SIGTERM was sent to this process already (one is enough).
@@ -194,6 +199,13 @@ struct node::impl {
 
     /// Spawns the activation's io actors and its driver, and starts it.
     void start_activation();
+    /// The io actors both activations use (lock file, server instance).
+    void spawn_io();
+    /// Spawns the replication driver and starts it.
+    void start_replication();
+    struct repl_effects;
+    /// The lives a replicating backup may pair with, from a topology (call with cluster_mtx).
+    std::vector<std::string> pairing_candidates(const cluster::topology& t) const;
     /// Stops the driver (it deactivates and releases the locks), then its io actors.
     void stop_activation();
     /// Sends SIGTERM to this process once; `failed` makes main exit 1.
@@ -209,10 +221,15 @@ struct node::impl {
 
 void node::impl::stop_on_storage_failure() {
     stop_report->failed = true;
-    if (!storage_failed.exchange(true) && driver) {
+    if (!storage_failed.exchange(true)) {
         // Sent before the SIGTERM, so the driver knows it before the stop that follows:
         // a failed journal leaves the state "live" (docs/architecture.md, "Failure model").
-        caf::anon_send(driver, ha_fail_atom::value);
+        if (driver) {
+            caf::anon_send(driver, ha_fail_atom::value);
+        }
+        if (repl_driver) {
+            caf::anon_send(repl_driver, ha_fail_atom::value);
+        }
     }
     request_exit(true);
 }
@@ -313,7 +330,8 @@ void node::impl::event(const std::string& kind, const std::string& message, int6
 std::string node::impl::start_cluster() {
     const auto& first = cfg.acceptors.front();
     self_info.name = cfg.name;
-    self_info.role = cfg.ha_policy.kind == config::ha_kind::shared_store ? "starting" : "live";
+    self_info.role = cfg.ha_policy.kind == config::ha_kind::live_only ? "live" : "starting";
+    self_info.group = cfg.ha_policy.replication.group_name;
     self_info.node_id = locks ? locks->node_id() : std::string{};
     self_info.connector = first.host + ":" + std::to_string(ports[first.name]);
     for (const auto& a : cfg.acceptors) {
@@ -327,6 +345,9 @@ std::string node::impl::start_cluster() {
         refresh_view();
         if (status_actor) {
             caf::anon_send(status_actor, t);
+        }
+        if (repl_driver) {
+            caf::anon_send(repl_driver, repl_candidates_atom::value, pairing_candidates(t));
         }
     };
     auto started =
@@ -356,6 +377,23 @@ void node::impl::refresh_view() {
         }
         native_topology->set(std::move(groups));
     }
+}
+
+std::vector<std::string> node::impl::pairing_candidates(const cluster::topology& t) const {
+    std::vector<std::string> out;
+    if (cfg.ha_policy.kind != config::ha_kind::replication
+        || cfg.ha_policy.role != config::ha_role::backup) {
+        return out;
+    }
+    const auto& group = cfg.ha_policy.replication.group_name;
+    for (const auto& m : t.members) {
+        bool other = m.cluster_address != self_info.cluster_address;
+        if (other && m.role == "live" && !m.node_id.empty() && m.group == group
+            && t.backups_of(m.node_id).empty()) {
+            out.push_back(m.cluster_address);
+        }
+    }
+    return out;
 }
 
 void node::impl::announce(const std::string& role, const std::string& node_id) {
@@ -414,6 +452,18 @@ bool node::impl::load_instance(const std::string& node_id) {
     ctx->on_journal_failure = [this] {
         stop_on_storage_failure();
     };
+    ctx->on_replication = [this](const std::string& what, const std::string& backup) {
+        if (what == "backup_lost") {
+            event("backup_lost", "lost the replicating backup " + backup);
+            if (repl_driver) {
+                caf::anon_send(repl_driver, repl_lost_atom::value);
+            }
+        } else if (what == "backup_in_sync") {
+            event("backup_in_sync", "backup " + backup + " holds the whole journal");
+        } else {
+            event("backup_attached", "backup " + backup + " started its initial sync");
+        }
+    };
     current = std::make_unique<instance>();
     auto& in = *current;
     in.ctx = ctx;
@@ -450,6 +500,11 @@ bool node::impl::open_acceptors() {
     if (status_actor) {
         caf::anon_send(status_actor, instance_atom::value, in.srv, in.journal);
     }
+    if (repl_driver && cluster) {
+        // Serving: backups may now ask this journal to replicate it.
+        caf::anon_send(cluster, replication::endpoint_atom::value,
+                       caf::actor_cast<caf::actor>(in.journal));
+    }
     return true;
 }
 
@@ -460,6 +515,9 @@ void node::impl::deactivate(bool reserve_again) {
         return;
     }
     auto& in = *current;
+    if (repl_driver && cluster) {
+        caf::anon_send(cluster, replication::endpoint_atom::value, caf::actor{});
+    }
     if (storage_failed && in.srv) {
         // The journal answered the failed appends before it told us; a stats round through
         // the server, every address and queue lands behind those answers, so the sessions
@@ -613,8 +671,7 @@ void node::impl::effects::note(const activation::note& n, int64_t ms) {
     }
 }
 
-void node::impl::start_activation() {
-    const auto& hp = cfg.ha_policy;
+void node::impl::spawn_io() {
     lock_io = sys.spawn<caf::detached>(io_locks, locks.get());
     // The instance's blocking steps: journal recovery (scoped requests to the journal and the
     // server), binding acceptors, and the wait for the old journal's down message.
@@ -629,6 +686,11 @@ void node::impl::start_activation() {
                 },
             };
         });
+}
+
+void node::impl::start_activation() {
+    const auto& hp = cfg.ha_policy;
+    spawn_io();
     activation_setup setup;
     setup.settings.backup = hp.role == config::ha_role::backup;
     setup.settings.failover_on_shutdown = hp.failover_on_shutdown;
@@ -642,23 +704,147 @@ void node::impl::start_activation() {
     caf::anon_send(driver, ha_start_atom::value);
 }
 
+/// The replication activation's effects: log lines, the status page, the cluster, SIGTERM,
+/// the journal's held confirmations and the replica. Runs on the driver's thread.
+struct node::impl::repl_effects final : replication_effects {
+    impl& d;
+    explicit repl_effects(impl& owner) : d(owner) {}
+
+    void note(const repl_activation::note& n, int64_t failover_ms) override;
+    void exit_process(int status) override { d.request_exit(status != 0); }
+    void resume_journal() override {
+        if (d.current && d.current->journal) {
+            caf::anon_send(d.current->journal, replication::resume_atom::value);
+        }
+    }
+    caf::actor spawn_replica(const caf::actor& owner) override {
+        replication::replica_setup rs;
+        rs.directory = d.cfg.journal.journal_directory;
+        rs.file_size = d.cfg.journal.journal_file_size;
+        rs.owner = owner;
+        rs.log = d.log;
+        return replication::spawn_replica(d.sys, std::move(rs));
+    }
+};
+
+void node::impl::repl_effects::note(const repl_activation::note& n, int64_t ms) {
+    using k = repl_activation::note_kind;
+    bool backup = d.cfg.ha_policy.role == config::ha_role::backup;
+    const auto& id = n.node_id;
+    auto level =
+        n.kind == k::storage_failed || n.kind == k::activation_failed || n.kind == k::stepping_down
+            ? spdlog::level::err
+        : n.kind == k::pair_refused || n.kind == k::vote_lost || n.kind == k::replication_failed
+                || n.kind == k::live_lost
+            ? spdlog::level::warn
+            : spdlog::level::info;
+    d.log->log(level, "replication_{} node_id={} detail=\"{}\"{}", to_string(n.kind),
+               id.empty() ? "-" : id, n.detail,
+               ms >= 0 ? " failover_ms=" + std::to_string(ms) : std::string{});
+    switch (n.kind) {
+        case k::waiting_for_live:
+            d.announce("backup", "");
+            d.report("backup-waiting", "");
+            break;
+        case k::syncing:
+            d.announce("backup", id);
+            d.report("backup-syncing", id);
+            d.event("sync_started", "initial sync from " + n.detail);
+            break;
+        case k::in_sync:
+            d.report("backup", id);
+            d.event("in_sync", "holds the whole journal of node " + id);
+            break;
+        case k::vote_lost:
+        case k::voting:
+            d.event("vote", n.detail);
+            break;
+        case k::activating:
+            d.announce("starting", id);
+            d.report("starting", id);
+            d.event("vote_won", n.detail);
+            break;
+        case k::live:
+            d.announce("live", id);
+            d.report(backup ? "backup-active" : "live", id);
+            if (backup) {
+                d.event("failover",
+                        "backup took over node " + id + " in " + std::to_string(ms) + " ms", ms);
+            } else {
+                d.event("activated", "live for node " + id);
+            }
+            break;
+        case k::stepping_down:
+            d.announce("starting", id);
+            d.report("stopped", id);
+            d.event("stepping_down", "lost the backup and the quorum: stops serving");
+            break;
+        case k::restarting:
+        case k::replication_failed:
+        case k::pair_refused:
+            d.announce("starting", "");
+            d.report("backup-waiting", "");
+            break;
+        case k::stopped:
+            d.report("stopped", id);
+            break;
+        default:
+            break;
+    }
+}
+
+void node::impl::start_replication() {
+    const auto& hp = cfg.ha_policy;
+    const auto& rc = hp.replication;
+    spawn_io();
+    repl_files = sys.spawn<caf::detached>(replication_files, cfg.journal.journal_directory,
+                                          rc.max_saved_replicated_journals_size);
+    replication_setup setup;
+    setup.settings.backup = hp.role == config::ha_role::backup;
+    setup.settings.vote_on_replication_failure = rc.vote_on_replication_failure;
+    setup.settings.vote_retries = rc.vote_retries;
+    setup.settings.vote_retry_wait_ms = rc.vote_retry_wait;
+    setup.settings.retry_replication_wait_ms = rc.retry_replication_wait;
+    setup.quorum_size = rc.quorum_size;
+    setup.timeouts.vote = std::chrono::seconds(rc.quorum_vote_wait);
+    setup.timeouts.pair =
+        std::chrono::milliseconds(std::max<uint32_t>(cfg.cluster.connection_timeout_ms, 1000) * 3);
+    setup.name = cfg.name;
+    setup.group = rc.group_name;
+    setup.cluster = cluster;
+    setup.locks = lock_io;
+    setup.instance = instance_io;
+    setup.files = repl_files;
+    setup.effects = std::make_shared<repl_effects>(*this);
+    {
+        std::lock_guard<std::mutex> guard{cluster_mtx};
+        repl_driver = sys.spawn(replication_driver, std::move(setup));
+        caf::anon_send(repl_driver, ha_start_atom::value);
+        caf::anon_send(repl_driver, repl_candidates_atom::value, pairing_candidates(last_topology));
+    }
+}
+
 void node::impl::stop_activation() {
-    if (!driver) {
+    if (!driver && !repl_driver) {
         return;
     }
+    auto driving = driver ? caf::actor_cast<caf::actor>(driver) : repl_driver;
     caf::scoped_actor self{sys};
     // The driver ends once the instance is stopped and every lock it held released. Its own
     // requests are bounded (a journal load by one hour, a close by 90 s); this bound is above
     // them, and main's stop watchdog reports a stop that still hangs.
-    self->monitor(driver);
-    caf::anon_send(driver, ha_stop_atom::value);
+    self->monitor(driving);
+    caf::anon_send(driving, ha_stop_atom::value);
     self->receive([](const caf::down_msg&) {},
                   caf::after(std::chrono::seconds(7200)) >>
                       [&] { log->critical("ha_stop_timeout actor=activation"); });
     // Nothing is in flight to the io actors any more: end them, and wait, so that the lock
     // files and this node outlive every call on them.
-    for (const auto& io :
-         {caf::actor_cast<caf::actor>(lock_io), caf::actor_cast<caf::actor>(instance_io)}) {
+    for (const auto& io : {caf::actor_cast<caf::actor>(lock_io),
+                           caf::actor_cast<caf::actor>(instance_io), repl_files}) {
+        if (!io) {
+            continue;
+        }
         self->monitor(io);
         caf::anon_send_exit(io, caf::exit_reason::user_shutdown);
         self->receive([](const caf::down_msg&) {},
@@ -679,13 +865,14 @@ int node::start() {
     }
     const auto& hp = d.cfg.ha_policy;
     bool shared_store = hp.kind == config::ha_kind::shared_store;
+    bool replication = hp.kind == config::ha_kind::replication;
     if (d.cfg.journal.persistence_enabled) {
         d.locks = std::make_unique<node_manager>(d.cfg.journal.journal_directory);
         if (auto err = d.locks->open(); !err.empty()) {
             d.log->error("lock_file_failed reason=\"{}\"", err);
             return 1;
         }
-        // A live-only server owns its journal directory alone.
+        // A live-only or replicating server owns its journal directory alone.
         if (!shared_store && !d.locks->try_lock_live()) {
             d.log->error("journal_in_use directory={} reason=\"{} is locked by another server\"",
                          d.cfg.journal.journal_directory, d.locks->path());
@@ -709,7 +896,7 @@ int node::start() {
         }
     }
     nlohmann::json ports_json = nlohmann::json::object();
-    if (!shared_store) {
+    if (!shared_store && !replication) {
         std::string error;
         std::string node_id = d.locks ? d.locks->ensure_node_id(error) : std::string{};
         if (!d.lock_written(error) || !d.activate(node_id)) {
@@ -729,14 +916,17 @@ int node::start() {
         d.log->error("ports_file_failed path={}", pf);
         return 1;
     }
+    bool backup = hp.role == config::ha_role::backup;
     d.log->info("node_started name={} ha_policy={} ports={}", d.cfg.name,
-                !shared_store                        ? "live-only"
-                : hp.role == config::ha_role::backup ? "shared-store-backup"
-                                                     : "shared-store-primary",
+                shared_store  ? (backup ? "shared-store-backup" : "shared-store-primary")
+                : replication ? (backup ? "replication-backup" : "replication-primary")
+                              : "live-only",
                 ports_json.dump());
     d.event("started", "node " + d.cfg.name + " started (" + ports_json.dump() + ")");
     if (shared_store) {
         d.start_activation();
+    } else if (replication) {
+        d.start_replication();
     }
     return 0;
 }

@@ -6,6 +6,7 @@
 #include "actors/journal/recovery.hpp"
 #include "protocol/errc.hpp"
 
+#include <limits>
 #include <set>
 #include <system_error>
 
@@ -220,7 +221,12 @@ void drop_replica(journal_ptr self, const char* reason) {
     self->send_exit(st.replica, caf::exit_reason::user_shutdown);
     st.replica = nullptr;
     st.repl.detach();
-    release_backup_waiters(self);
+    if (st.ctx->config.ha_policy.replication.vote_on_replication_failure) {
+        // Nothing more is confirmed until the node knows this side keeps a quorum.
+        st.held_for_vote = true;
+    } else {
+        release_backup_waiters(self);
+    }
     if (st.ctx->on_replication) {
         st.ctx->on_replication("backup_lost", st.replica_name);
     }
@@ -246,16 +252,15 @@ void check_replica(journal_ptr self) {
 }
 
 /// A backup asks to replicate this journal.
-caf::result<replication::pair_reply> attach_replica(journal_ptr self,
-                                                    const std::string& name,
-                                                    caf::actor replica) {
+caf::result<replication::pair_reply>
+attach_replica(journal_ptr self, const std::string& name, caf::actor replica) {
     auto& st = self->state;
     if (st.failure || !st.store) {
         return append_error(st);
     }
     if (st.replica) {
-        return caf::make_error(errc::already_paired, "backup " + st.replica_name
-                                                         + " replicates this server");
+        return caf::make_error(errc::already_paired,
+                               "backup " + st.replica_name + " replicates this server");
     }
     if (!replica) {
         return caf::make_error(errc::bad_request, std::string{"no replica"});
@@ -327,12 +332,14 @@ void flush(journal_ptr self) {
     st.waiting.clear();
     // A backup that could take over must hold what is confirmed: those answers wait for
     // its acknowledgement of the batch just sent (docs/replication.md, "Confirmation").
-    bool wait_for_backup = !st.failure && st.repl.confirm_needs_backup();
+    bool wait_for_backup = !st.failure && (st.repl.confirm_needs_backup() || st.held_for_vote);
+    // Held for a vote: no acknowledgement releases these, only resume.
+    auto until = st.held_for_vote ? std::numeric_limits<uint64_t>::max() : st.repl.sent();
     for (auto& w : waiting) {
         if (st.failure) {
             w.promise.deliver(append_error(st));
         } else if (wait_for_backup) {
-            st.repl_waiting.push_back({std::move(w), st.repl.sent()});
+            st.repl_waiting.push_back({std::move(w), until});
         } else {
             w.promise.deliver(w.last_id);
         }
@@ -475,6 +482,15 @@ journal_actor::behavior_type journal_writer(journal_ptr self, std::shared_ptr<se
             on_replica_ack(self, epoch, seq);
         },
         [self](caf::tick_atom) { check_replica(self); },
+        [self](replication::resume_atom) {
+            auto& st = self->state;
+            if (st.held_for_vote) {
+                st.held_for_vote = false;
+                st.ctx->log->info("replication_resumed reason=\"quorum kept\" released={}",
+                                  st.repl_waiting.size());
+                release_backup_waiters(self);
+            }
+        },
     };
 }
 

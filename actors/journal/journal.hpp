@@ -67,6 +67,9 @@ struct journal_state {
     };
     std::deque<repl_waiter> repl_waiting;
     bool repl_tick_scheduled = false;
+    /// The backup was lost and vote-on-replication-failure is set: confirmations wait until
+    /// the node's vote is won (resume) or this server stops.
+    bool held_for_vote = false;
     /// Sends a batch to the replica (set by the actor; the state has no `self`).
     std::function<void(replication::batch)> send_batch;
     /// Set when a write, sync or open failed: every later append fails too (the disk is not

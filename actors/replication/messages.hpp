@@ -83,6 +83,9 @@ using ack_atom = caf::atom_constant<caf::atom("rack")>;
 /// (endpoint_atom, caf::actor), an invalid handle while nothing serves.
 using endpoint_atom = caf::atom_constant<caf::atom("rendpoint")>;
 
+/// Node -> live journal: the vote after losing the backup was won; confirm alone from now on.
+using resume_atom = caf::atom_constant<caf::atom("rresume")>;
+
 /// The replica as the live's journal sees it (the actor itself is dynamically typed).
 using replica_actor = caf::typed_actor<caf::reacts_to<data_atom, batch>>;
 

@@ -21,7 +21,8 @@ namespace fs = std::filesystem;
 using flush_atom = caf::atom_constant<caf::atom("rflush")>;
 
 bool has_suffix(const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return s.size() >= suffix.size()
+           && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 struct replica_state {

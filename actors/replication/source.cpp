@@ -63,7 +63,8 @@ void source::note_remove(uint64_t file_seq) {
             ++it;
             continue;
         }
-        sync_total_ -= std::min(sync_total_, it == todo_.begin() ? it->end - todo_offset_ : it->end);
+        sync_total_ -=
+            std::min(sync_total_, it == todo_.begin() ? it->end - todo_offset_ : it->end);
         if (it == todo_.begin()) {
             todo_offset_ = 0;
         }

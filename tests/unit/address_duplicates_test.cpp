@@ -73,6 +73,14 @@ journal_actor::behavior_type fake_journal(journal_actor::stateful_pointer<fake_j
             return caf::make_error(errc::journal_failed, std::string{"not in this test"});
         },
         [](stats_atom) { return journal_stats{}; },
+        // Replication is not part of these tests.
+        [](replication::pair_atom, const std::string&, const std::string&,
+           caf::actor&) -> caf::result<replication::pair_reply> {
+            return caf::make_error(errc::bad_request, std::string{"not in this test"});
+        },
+        [](replication::ack_atom, uint64_t, uint64_t) {},
+        [](caf::tick_atom) {},
+        [](replication::resume_atom) {},
     };
 }
 

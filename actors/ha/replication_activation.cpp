@@ -1,0 +1,540 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "actors/ha/replication_activation.hpp"
+
+#include <algorithm>
+#include <type_traits>
+
+namespace actormq::repl_activation {
+
+actions machine::handle(const event& e) {
+    actions out;
+    std::visit([&](const auto& ev) { on(ev, out); }, e);
+    return out;
+}
+
+void machine::add_note(note_kind k, std::string detail, actions& out) const {
+    out.emplace_back(note{k, node_id_, std::move(detail)});
+}
+
+void machine::timer(uint32_t ms, actions& out) {
+    busy_ = false;
+    out.emplace_back(schedule_tick{++generation_, ms});
+}
+
+// -- start and the backup's way to a live --------------------------------------------------------
+
+void machine::on(const start&, actions& out) {
+    if (phase_ != phase::idle) {
+        ++unexpected_;
+        return;
+    }
+    busy_ = true;
+    if (settings_.backup) {
+        phase_ = phase::preparing;
+        out.emplace_back(prepare_directory{});
+    } else {
+        phase_ = phase::claiming;
+        out.emplace_back(claim_node_id{});
+    }
+}
+
+void machine::on(const tick& t, actions& out) {
+    if (t.generation != generation_ || busy_ || stop_requested_) {
+        return;
+    }
+    switch (phase_) {
+        case phase::preparing:
+            busy_ = true;
+            out.emplace_back(prepare_directory{});
+            break;
+        case phase::voting:
+            vote(out);
+            break;
+        case phase::waiting:
+            try_pair(out);
+            break;
+        default:
+            break;
+    }
+}
+
+void machine::on(const candidates& c, actions& out) {
+    candidates_ = c.addresses;
+    if (phase_ == phase::waiting && !busy_ && !stop_requested_) {
+        try_pair(out);
+    }
+}
+
+void machine::on(const directory_ready& r, actions& out) {
+    if (phase_ != phase::preparing || !busy_) {
+        ++unexpected_;
+        return;
+    }
+    busy_ = false;
+    if (!r.error.empty()) {
+        exit_status_ = 1;
+        add_note(note_kind::storage_failed, r.error, out);
+        begin_stop(out);
+        return;
+    }
+    if (stop_requested_) {
+        begin_stop(out);
+        return;
+    }
+    phase_ = phase::waiting;
+    try_pair(out);
+}
+
+void machine::try_pair(actions& out) {
+    if (candidates_.empty()) {
+        phase_ = phase::waiting;
+        busy_ = false;
+        if (!waiting_logged_) {
+            waiting_logged_ = true;
+            add_note(note_kind::waiting_for_live, {}, out);
+        }
+        return;
+    }
+    waiting_logged_ = false;
+    lost_while_pairing_ = false;
+    pairing_with_ = candidates_.front();
+    phase_ = phase::pairing;
+    busy_ = true;
+    replica_ = true;
+    synced_ = false;
+    add_note(note_kind::pairing, pairing_with_, out);
+    out.emplace_back(pair_with{pairing_with_});
+}
+
+void machine::on(const paired& r, actions& out) {
+    if (phase_ != phase::pairing || !busy_) {
+        ++unexpected_;
+        return;
+    }
+    busy_ = false;
+    if (stop_requested_) {
+        begin_stop(out);
+        return;
+    }
+    if (lost_while_pairing_) {
+        lost_while_pairing_ = false;
+        start_over(note_kind::restarting, "the replica was lost while pairing", out);
+        return;
+    }
+    if (!r.ok) {
+        // Not this one for now; the topology tells when to look again.
+        candidates_.erase(std::remove(candidates_.begin(), candidates_.end(), pairing_with_),
+                          candidates_.end());
+        start_over(note_kind::pair_refused, pairing_with_ + ": " + r.error, out);
+        return;
+    }
+    node_id_ = r.node_id;
+    phase_ = phase::syncing;
+    add_note(note_kind::syncing, pairing_with_, out);
+}
+
+void machine::on(const replica_in_sync&, actions& out) {
+    if (phase_ != phase::syncing) {
+        // A report that crossed a stop or a restart: nothing to do.
+        return;
+    }
+    synced_ = true;
+    phase_ = phase::in_sync;
+    add_note(note_kind::in_sync, pairing_with_, out);
+}
+
+void machine::on(const replica_lost& r, actions& out) {
+    if (phase_ == phase::pairing) {
+        // The answer to the pairing request is still due; it decides (and fails or succeeds
+        // into a replica that is already lost, which the next report or the vote handles).
+        lost_while_pairing_ = true;
+        return;
+    }
+    if (phase_ != phase::syncing && phase_ != phase::in_sync) {
+        return;
+    }
+    bool may_take_over = r.synced && synced_;
+    add_note(note_kind::live_lost, may_take_over ? "in-sync" : "not-in-sync", out);
+    if (stop_requested_) {
+        begin_stop(out);
+        return;
+    }
+    if (!may_take_over) {
+        // Part of a journal is no journal: never serve it.
+        start_over(note_kind::restarting, "the live was lost before the sync completed", out);
+        return;
+    }
+    votes_ = 0;
+    phase_ = phase::voting;
+    vote(out);
+}
+
+void machine::on(const replica_failed& r, actions& out) {
+    if (phase_ == phase::closing || phase_ == phase::stopping || phase_ == phase::done) {
+        replica_ = false;
+        return;
+    }
+    if (phase_ == phase::pairing) {
+        lost_while_pairing_ = true;
+        return;
+    }
+    if (phase_ != phase::syncing && phase_ != phase::in_sync && phase_ != phase::voting) {
+        return;
+    }
+    // The replica is gone (it quit), so there is nothing to close.
+    replica_ = false;
+    synced_ = false;
+    start_over(note_kind::replication_failed, r.reason, out);
+}
+
+void machine::start_over(note_kind why, const std::string& detail, actions& out) {
+    add_note(why, detail, out);
+    synced_ = false;
+    take_over_ = false;
+    if (replica_) {
+        phase_ = phase::closing;
+        busy_ = true;
+        out.emplace_back(close_replica{});
+        return;
+    }
+    phase_ = phase::preparing;
+    timer(settings_.retry_replication_wait_ms, out);
+}
+
+void machine::vote(actions& out) {
+    ++votes_;
+    busy_ = true;
+    add_note(note_kind::voting,
+             "vote " + std::to_string(votes_) + " of " + std::to_string(1 + settings_.vote_retries),
+             out);
+    out.emplace_back(ask_vote{node_id_, false});
+}
+
+void machine::on(const vote_result& r, actions& out) {
+    if (!busy_ || (phase_ != phase::voting && !(own_vote_ && phase_ == phase::live))) {
+        ++unexpected_;
+        return;
+    }
+    busy_ = false;
+    if (own_vote_) {
+        own_vote_ = false;
+        if (stop_requested_) {
+            begin_stop(out);
+            return;
+        }
+        if (r.won) {
+            add_note(note_kind::quorum_kept, r.summary, out);
+            out.emplace_back(resume_journal{});
+            return;
+        }
+        add_note(note_kind::stepping_down, r.summary, out);
+        exit_status_ = 1;
+        phase_ = phase::stepping_down;
+        busy_ = true;
+        out.emplace_back(deactivate{});
+        return;
+    }
+    if (stop_requested_) {
+        begin_stop(out);
+        return;
+    }
+    if (r.won) {
+        add_note(note_kind::activating, "quorum-vote " + r.summary, out);
+        take_over_ = true;
+        phase_ = phase::closing;
+        busy_ = true;
+        out.emplace_back(close_replica{});
+        return;
+    }
+    add_note(note_kind::vote_lost, r.summary, out);
+    if (votes_ < 1 + settings_.vote_retries) {
+        timer(settings_.vote_retry_wait_ms, out);
+        return;
+    }
+    start_over(note_kind::restarting, "no quorum after " + std::to_string(votes_) + " votes", out);
+}
+
+void machine::on(const replica_closed& r, actions& out) {
+    if (!busy_ || (phase_ != phase::closing && phase_ != phase::stopping)) {
+        ++unexpected_;
+        return;
+    }
+    busy_ = false;
+    replica_ = false;
+    if (stop_requested_ || phase_ == phase::stopping) {
+        begin_stop(out);
+        return;
+    }
+    if (take_over_ && r.ok) {
+        take_over_ = false;
+        phase_ = phase::loading;
+        busy_ = true;
+        out.emplace_back(load_journal{node_id_});
+        return;
+    }
+    if (take_over_) {
+        take_over_ = false;
+        add_note(note_kind::replication_failed, "the replica could not sync its files", out);
+    }
+    synced_ = false;
+    phase_ = phase::preparing;
+    timer(settings_.retry_replication_wait_ms, out);
+}
+
+// -- serving --------------------------------------------------------------------------------------
+
+void machine::on(const node_id_claimed& r, actions& out) {
+    if (phase_ != phase::claiming || !busy_) {
+        ++unexpected_;
+        return;
+    }
+    busy_ = false;
+    if (!r.error.empty()) {
+        exit_status_ = 1;
+        add_note(note_kind::storage_failed, r.error, out);
+        begin_stop(out);
+        return;
+    }
+    node_id_ = r.node_id;
+    if (stop_requested_) {
+        begin_stop(out);
+        return;
+    }
+    phase_ = phase::loading;
+    busy_ = true;
+    out.emplace_back(load_journal{node_id_});
+}
+
+void machine::on(const journal_loaded& r, actions& out) {
+    if (phase_ != phase::loading || !busy_) {
+        ++unexpected_;
+        return;
+    }
+    busy_ = false;
+    if (!r.ok) {
+        exit_status_ = 1;
+        add_note(note_kind::activation_failed, "journal", out);
+        begin_stop(out);
+        return;
+    }
+    instance_ = true;
+    if (stop_requested_) {
+        begin_stop(out);
+        return;
+    }
+    phase_ = phase::opening;
+    busy_ = true;
+    out.emplace_back(open_acceptors{});
+}
+
+void machine::on(const acceptors_opened& r, actions& out) {
+    if (phase_ != phase::opening || !busy_) {
+        ++unexpected_;
+        return;
+    }
+    busy_ = false;
+    if (!r.ok) {
+        // The io side stopped the instance already.
+        instance_ = false;
+        exit_status_ = 1;
+        add_note(note_kind::activation_failed, "acceptor", out);
+        begin_stop(out);
+        return;
+    }
+    if (stop_requested_) {
+        begin_stop(out);
+        return;
+    }
+    phase_ = phase::live;
+    add_note(note_kind::live, settings_.backup ? "quorum-vote" : "primary", out);
+}
+
+void machine::on(const backup_lost&, actions& out) {
+    if (phase_ != phase::live || !settings_.vote_on_replication_failure || busy_
+        || stop_requested_) {
+        return;
+    }
+    own_vote_ = true;
+    busy_ = true;
+    add_note(note_kind::voting, "own quorum", out);
+    out.emplace_back(ask_vote{node_id_, true});
+}
+
+void machine::on(const deactivated&, actions& out) {
+    if (!busy_ || (phase_ != phase::stopping && phase_ != phase::stepping_down)) {
+        ++unexpected_;
+        return;
+    }
+    busy_ = false;
+    instance_ = false;
+    begin_stop(out);
+}
+
+// -- stopping -------------------------------------------------------------------------------------
+
+void machine::on(const storage_failure&, actions& out) {
+    exit_status_ = 1;
+    add_note(note_kind::storage_failed, "journal", out);
+    on(stop_request{}, out);
+}
+
+void machine::on(const stop_request&, actions& out) {
+    if (phase_ == phase::done) {
+        return;
+    }
+    stop_requested_ = true;
+    if (!busy_) {
+        begin_stop(out);
+    }
+}
+
+void machine::begin_stop(actions& out) {
+    phase_ = phase::stopping;
+    ++generation_; // every timer is stale now
+    if (replica_) {
+        busy_ = true;
+        out.emplace_back(close_replica{});
+        return;
+    }
+    if (instance_) {
+        busy_ = true;
+        out.emplace_back(deactivate{});
+        return;
+    }
+    finish_stop(out);
+}
+
+void machine::finish_stop(actions& out) {
+    phase_ = phase::done;
+    add_note(note_kind::stopped, {}, out);
+    if (exit_status_ != 0) {
+        out.emplace_back(exit_process{exit_status_});
+    }
+    out.emplace_back(finish{});
+}
+
+// -- names ----------------------------------------------------------------------------------------
+
+const char* to_string(phase p) {
+    switch (p) {
+        case phase::idle:
+            return "idle";
+        case phase::preparing:
+            return "preparing";
+        case phase::waiting:
+            return "waiting";
+        case phase::pairing:
+            return "pairing";
+        case phase::syncing:
+            return "syncing";
+        case phase::in_sync:
+            return "in-sync";
+        case phase::voting:
+            return "voting";
+        case phase::closing:
+            return "closing";
+        case phase::claiming:
+            return "claiming";
+        case phase::loading:
+            return "loading";
+        case phase::opening:
+            return "opening";
+        case phase::live:
+            return "live";
+        case phase::stepping_down:
+            return "stepping-down";
+        case phase::stopping:
+            return "stopping";
+        case phase::done:
+            return "done";
+    }
+    return "unknown";
+}
+
+const char* to_string(note_kind k) {
+    switch (k) {
+        case note_kind::waiting_for_live:
+            return "waiting_for_live";
+        case note_kind::pairing:
+            return "pairing";
+        case note_kind::pair_refused:
+            return "pair_refused";
+        case note_kind::syncing:
+            return "syncing";
+        case note_kind::in_sync:
+            return "in_sync";
+        case note_kind::live_lost:
+            return "live_lost";
+        case note_kind::voting:
+            return "voting";
+        case note_kind::vote_lost:
+            return "vote_lost";
+        case note_kind::activating:
+            return "activating";
+        case note_kind::live:
+            return "live";
+        case note_kind::replication_failed:
+            return "replication_failed";
+        case note_kind::restarting:
+            return "restarting";
+        case note_kind::quorum_kept:
+            return "quorum_kept";
+        case note_kind::stepping_down:
+            return "stepping_down";
+        case note_kind::activation_failed:
+            return "activation_failed";
+        case note_kind::stopped:
+            return "stopped";
+        case note_kind::storage_failed:
+            return "storage_failed";
+    }
+    return "unknown";
+}
+
+std::string to_string(const action& a) {
+    return std::visit(
+        [](const auto& x) -> std::string {
+            using t = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<t, prepare_directory>) {
+                return "prepare_directory";
+            } else if constexpr (std::is_same_v<t, pair_with>) {
+                return "pair_with(" + x.address + ")";
+            } else if constexpr (std::is_same_v<t, close_replica>) {
+                return "close_replica";
+            } else if constexpr (std::is_same_v<t, ask_vote>) {
+                return std::string{"ask_vote("} + (x.own ? "own" : "live") + ")";
+            } else if constexpr (std::is_same_v<t, claim_node_id>) {
+                return "claim_node_id";
+            } else if constexpr (std::is_same_v<t, load_journal>) {
+                return "load_journal(" + x.node_id + ")";
+            } else if constexpr (std::is_same_v<t, open_acceptors>) {
+                return "open_acceptors";
+            } else if constexpr (std::is_same_v<t, deactivate>) {
+                return "deactivate";
+            } else if constexpr (std::is_same_v<t, resume_journal>) {
+                return "resume_journal";
+            } else if constexpr (std::is_same_v<t, schedule_tick>) {
+                return "schedule_tick(" + std::to_string(x.generation) + "," + std::to_string(x.ms)
+                       + "ms)";
+            } else if constexpr (std::is_same_v<t, note>) {
+                return std::string{"note("} + to_string(x.kind) + ")";
+            } else if constexpr (std::is_same_v<t, exit_process>) {
+                return "exit_process(" + std::to_string(x.status) + ")";
+            } else {
+                return "finish";
+            }
+        },
+        a);
+}
+
+std::string to_string(const event& e) {
+    static const char* names[] = {
+        "start",           "tick",           "candidates",       "directory_ready", "paired",
+        "replica_in_sync", "replica_lost",   "replica_failed",   "replica_closed",  "vote_result",
+        "node_id_claimed", "journal_loaded", "acceptors_opened", "deactivated",     "backup_lost",
+        "storage_failure", "stop_request"};
+    static_assert(std::size(names) == std::variant_size_v<event>);
+    return names[e.index()];
+}
+
+} // namespace actormq::repl_activation

@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// The activation of a replicating server as data (docs/replication.md, "Activation"): events
+// in, actions out, no I/O and no CAF, like activation.hpp is for shared store. The driver
+// (replication_driver.hpp) turns actions into requests (to the cluster, the replica, the io
+// actors) and their answers back into events; tests feed events by hand.
+//
+// A backup: moves old data aside, waits for a live of its group without a backup, pairs,
+// receives the initial sync, and once in sync may take over when the live is lost, but only
+// after a quorum vote says the live is gone. A primary: serves its own journal; with
+// vote-on-replication-failure it stops serving when it lost its backup and has no quorum.
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace actormq::repl_activation {
+
+struct settings {
+    bool backup = false;
+    /// Primary: on losing the backup, keep serving only with a quorum.
+    bool vote_on_replication_failure = false;
+    /// Backup: after a vote that was not won, how often to ask again (then start over).
+    uint32_t vote_retries = 12;
+    uint32_t vote_retry_wait_ms = 2000;
+    /// Backup: the wait before pairing again after the pairing or the replica failed.
+    uint32_t retry_replication_wait_ms = 2000;
+};
+
+// -- events ---------------------------------------------------------------------------------------
+
+struct start {};
+/// A timer of this generation fired (older generations are stale).
+struct tick {
+    uint64_t generation = 0;
+};
+/// The lives this backup may pair with (its group, without a backup), by cluster address;
+/// sent at start and on every topology change.
+struct candidates {
+    std::vector<std::string> addresses;
+};
+/// Old data moved aside (or not: `error`).
+struct directory_ready {
+    std::string error;
+};
+/// The pairing request's answer: the live's node id, or why it refused.
+struct paired {
+    bool ok = false;
+    std::string node_id;
+    std::string error;
+};
+/// The replica's reports.
+struct replica_in_sync {};
+struct replica_lost {
+    /// Whether the mirror held the whole journal when the live went.
+    bool synced = false;
+};
+struct replica_failed {
+    std::string reason;
+};
+/// The replica closed its files (`ok`: everything applied is on disk).
+struct replica_closed {
+    bool ok = false;
+};
+/// A vote's outcome as the driver computed it from the tally (cluster::live_is_gone /
+/// live_has_quorum); `summary` names the counts for the log and the page.
+struct vote_result {
+    bool won = false;
+    std::string summary;
+};
+/// Primary: node id read or created (or `error`).
+struct node_id_claimed {
+    std::string node_id;
+    std::string error;
+};
+struct journal_loaded {
+    bool ok = false;
+};
+struct acceptors_opened {
+    bool ok = false;
+};
+struct deactivated {
+    bool ok = true;
+};
+/// Primary: the journal lost its replicating backup (and holds confirmations for the vote
+/// when vote-on-replication-failure is set).
+struct backup_lost {};
+struct storage_failure {};
+struct stop_request {};
+
+using event = std::variant<start,
+                           tick,
+                           candidates,
+                           directory_ready,
+                           paired,
+                           replica_in_sync,
+                           replica_lost,
+                           replica_failed,
+                           replica_closed,
+                           vote_result,
+                           node_id_claimed,
+                           journal_loaded,
+                           acceptors_opened,
+                           deactivated,
+                           backup_lost,
+                           storage_failure,
+                           stop_request>;
+
+// -- actions --------------------------------------------------------------------------------------
+
+/// Move old segments aside (oldreplica.N); answered by directory_ready.
+struct prepare_directory {};
+/// Spawn a replica and ask the live at `address` to pair with it; answered by paired, then
+/// the replica's reports.
+struct pair_with {
+    std::string address;
+};
+/// Close the replica (sync, close files); answered by replica_closed.
+struct close_replica {};
+/// Ask the cluster about `node_id`; answered by vote_result. `own`: a live checking its own
+/// quorum, else a backup asking whether its live is gone.
+struct ask_vote {
+    std::string node_id;
+    bool own = false;
+};
+/// Primary: read or create the node id; answered by node_id_claimed.
+struct claim_node_id {};
+/// Recover the journal into a new instance serving `node_id`; answered by journal_loaded.
+struct load_journal {
+    std::string node_id;
+};
+struct open_acceptors {};
+/// Stop the instance; answered by deactivated.
+struct deactivate {};
+/// Primary: the vote was won, the journal confirms alone from now on.
+struct resume_journal {};
+struct schedule_tick {
+    uint64_t generation = 0;
+    uint32_t ms = 0;
+};
+
+enum class note_kind : uint8_t {
+    waiting_for_live,   ///< backup: no live of its group without a backup
+    pairing,            ///< backup: asking a live
+    pair_refused,       ///< backup: the live said no (error)
+    syncing,            ///< backup: paired, the initial sync runs
+    in_sync,            ///< backup: holds the whole journal; may fail over
+    live_lost,          ///< backup: the live is gone (synced or not)
+    voting,             ///< a vote starts
+    vote_lost,          ///< not won (summary); retries or starts over
+    activating,         ///< the vote was won: loads the replicated journal (allowed_by)
+    live,               ///< serves
+    replication_failed, ///< backup: the replica failed; starts over
+    restarting,         ///< backup: starts over (after retry-replication-wait)
+    quorum_kept,        ///< primary: lost its backup, kept its quorum
+    stepping_down,      ///< primary: lost its backup and its quorum: stops serving
+    activation_failed,  ///< the journal or an acceptor failed
+    stopped,            ///< stopped
+    storage_failed,     ///< a directory or journal failure: exit 1
+};
+
+struct note {
+    note_kind kind = note_kind::live;
+    std::string node_id;
+    std::string detail;
+};
+
+struct exit_process {
+    int status = 0;
+};
+struct finish {};
+
+using action = std::variant<prepare_directory,
+                            pair_with,
+                            close_replica,
+                            ask_vote,
+                            claim_node_id,
+                            load_journal,
+                            open_acceptors,
+                            deactivate,
+                            resume_journal,
+                            schedule_tick,
+                            note,
+                            exit_process,
+                            finish>;
+using actions = std::vector<action>;
+
+enum class phase : uint8_t {
+    idle,
+    preparing, ///< backup: moving old data aside
+    waiting,   ///< backup: no candidate yet
+    pairing,   ///< backup: a pairing request is out
+    syncing,   ///< backup: paired, not yet in sync
+    in_sync,   ///< backup: may take over
+    voting,    ///< backup: the live is lost; a vote (or its retry wait) is under way
+    closing,   ///< backup: closing the replica (to start over or to take over)
+    claiming,  ///< primary: reading the node id
+    loading,
+    opening,
+    live,
+    stepping_down, ///< primary: deactivating after a lost quorum
+    stopping,
+    done,
+};
+
+const char* to_string(phase p);
+const char* to_string(note_kind k);
+std::string to_string(const action& a);
+std::string to_string(const event& e);
+
+class machine {
+public:
+    explicit machine(settings s) : settings_(s) {}
+
+    actions handle(const event& e);
+
+    phase current_phase() const { return phase_; }
+    const std::string& node_id() const { return node_id_; }
+    bool instance_up() const { return instance_; }
+    bool replica_up() const { return replica_; }
+    bool in_sync() const { return synced_; }
+    int exit_status() const { return exit_status_; }
+    /// Events that arrived where the machine did not expect them (0 in a correct driver).
+    uint64_t unexpected() const { return unexpected_; }
+    /// Whether the machine made this server serve `node_id` with a vote won (backup) or as
+    /// the primary: tests check no two machines ever do so at once for one node id.
+    bool serving() const { return phase_ == phase::live; }
+
+private:
+    void on(const start&, actions& out);
+    void on(const tick& t, actions& out);
+    void on(const candidates& c, actions& out);
+    void on(const directory_ready& r, actions& out);
+    void on(const paired& r, actions& out);
+    void on(const replica_in_sync&, actions& out);
+    void on(const replica_lost& r, actions& out);
+    void on(const replica_failed& r, actions& out);
+    void on(const replica_closed& r, actions& out);
+    void on(const vote_result& r, actions& out);
+    void on(const node_id_claimed& r, actions& out);
+    void on(const journal_loaded& r, actions& out);
+    void on(const acceptors_opened& r, actions& out);
+    void on(const deactivated& r, actions& out);
+    void on(const backup_lost&, actions& out);
+    void on(const storage_failure&, actions& out);
+    void on(const stop_request&, actions& out);
+
+    /// Backup: try the next candidate, or wait for one.
+    void try_pair(actions& out);
+    /// Backup: close the replica, then start over after retry-replication-wait.
+    void start_over(note_kind why, const std::string& detail, actions& out);
+    void vote(actions& out);
+    void timer(uint32_t ms, actions& out);
+    void begin_stop(actions& out);
+    void finish_stop(actions& out);
+    void add_note(note_kind k, std::string detail, actions& out) const;
+
+    settings settings_;
+    phase phase_ = phase::idle;
+    uint64_t generation_ = 0;
+    std::vector<std::string> candidates_;
+    std::string pairing_with_;
+    std::string node_id_;
+    bool replica_ = false;
+    bool synced_ = false;
+    bool instance_ = false;
+    bool stop_requested_ = false;
+    /// An answer is due (a request of the current phase is out).
+    bool busy_ = false;
+    /// After closing the replica: take over (true) or start over (false).
+    bool take_over_ = false;
+    /// The replica reported lost or failed before the pairing was answered.
+    bool lost_while_pairing_ = false;
+    /// Primary: a vote about its own quorum is under way.
+    bool own_vote_ = false;
+    uint32_t votes_ = 0;
+    bool waiting_logged_ = false;
+    int exit_status_ = 0;
+    uint64_t unexpected_ = 0;
+};
+
+} // namespace actormq::repl_activation

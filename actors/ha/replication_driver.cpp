@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "actors/ha/replication_driver.hpp"
+
+#include "cluster/cluster.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/message_view.hpp>
+#include <caf/scheduled_actor.hpp>
+#include <caf/sec.hpp>
+#include <spdlog/spdlog.h>
+
+#include <type_traits>
+
+namespace actormq {
+
+namespace {
+
+namespace ra = repl_activation;
+using driver_ptr = caf::stateful_actor<replication_driver_state>*;
+
+void run(driver_ptr self, const ra::actions& as);
+
+void feed(driver_ptr self, const ra::event& e) {
+    run(self, self->state.machine.handle(e));
+}
+
+std::shared_ptr<spdlog::logger> log() {
+    return spdlog::get("actors");
+}
+
+/// "gone 1 of 2 lives seen, 1 saw it served, needed 2" for logs and the page.
+std::string summary(const cluster::vote_tally& t, int32_t quorum_size) {
+    return "asked=" + std::to_string(t.asked) + " answered=" + std::to_string(t.answered)
+           + " lives_answered=" + std::to_string(t.live_answers)
+           + " lives_seeing=" + std::to_string(t.lives_seeing)
+           + " lives_not_seeing=" + std::to_string(t.lives_not_seeing)
+           + " lives_seen_max=" + std::to_string(t.lives_seen_max)
+           + " needed=" + std::to_string(cluster::votes_needed(t, quorum_size));
+}
+
+template <class Event, class Handle, class... Ts>
+void ask_instance(driver_ptr self, const Handle& io, caf::timespan timeout, Ts... xs) {
+    self->request(io, timeout, xs...)
+        .then([self](bool ok) { feed(self, Event{ok}); },
+              [self](const caf::error& e) {
+                  log()->error("ha_io_failed actor=io_instance error={}", caf::to_string(e));
+                  feed(self, Event{false});
+              });
+}
+
+void pair_with(driver_ptr self, const std::string& address) {
+    auto& st = self->state;
+    st.replica = st.setup.effects->spawn_replica(caf::actor_cast<caf::actor>(self));
+    self->monitor(st.replica);
+    self->request(st.setup.cluster, st.setup.timeouts.pair, replication::pair_atom::value, address,
+                  st.setup.name, st.setup.group, st.replica)
+        .then(
+            [self](replication::pair_reply& r) {
+                feed(self, ra::paired{true, r.node_id, {}});
+            },
+            [self](const caf::error& e) {
+                feed(self, ra::paired{false, {}, self->system().render(e)});
+            });
+}
+
+void close_replica(driver_ptr self) {
+    auto& st = self->state;
+    auto replica = st.replica;
+    st.replica = nullptr;
+    if (!replica) {
+        feed(self, ra::replica_closed{false});
+        return;
+    }
+    self->demonitor(replica);
+    self->request(replica, st.setup.timeouts.close, replication::close_atom::value)
+        .then([self](bool ok) { feed(self, ra::replica_closed{ok}); },
+              [self](const caf::error&) { feed(self, ra::replica_closed{false}); });
+}
+
+void ask_vote(driver_ptr self, const ra::ask_vote& v) {
+    auto& st = self->state;
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(st.setup.timeouts.vote);
+    auto own = v.own;
+    auto quorum = st.setup.quorum_size;
+    // The cluster answers within `wait` (each member's answer is bounded by it); the margin
+    // covers the hop to the cluster actor and back.
+    self->request(st.setup.cluster, st.setup.timeouts.vote + std::chrono::seconds(1),
+                  cluster::quorum_atom::value, v.node_id, static_cast<uint32_t>(wait.count()))
+        .then(
+            [self, own, quorum](cluster::vote_tally& t) {
+                bool won =
+                    own ? cluster::live_has_quorum(t, quorum) : cluster::live_is_gone(t, quorum);
+                feed(self, ra::vote_result{won, summary(t, quorum)});
+            },
+            [self](const caf::error& e) {
+                feed(self, ra::vote_result{false, "vote failed: " + self->system().render(e)});
+            });
+}
+
+void run_one(driver_ptr self, const ra::action& a) {
+    auto& st = self->state;
+    const auto& t = st.setup.timeouts;
+    std::visit(
+        [&](const auto& x) {
+            using type = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<type, ra::prepare_directory>) {
+                self->request(st.setup.files, t.close, repl_prepare_atom::value)
+                    .then([self](std::string& error) { feed(self, ra::directory_ready{error}); },
+                          [self](const caf::error& e) {
+                              feed(self, ra::directory_ready{caf::to_string(e)});
+                          });
+            } else if constexpr (std::is_same_v<type, ra::pair_with>) {
+                pair_with(self, x.address);
+            } else if constexpr (std::is_same_v<type, ra::close_replica>) {
+                close_replica(self);
+            } else if constexpr (std::is_same_v<type, ra::ask_vote>) {
+                ask_vote(self, x);
+            } else if constexpr (std::is_same_v<type, ra::claim_node_id>) {
+                self->request(st.setup.locks, t.instance.lock_request, ha_lock_atom::value,
+                              lock_op::claim_node_id, lock_state{})
+                    .then(
+                        [self](const lock_reply& r) {
+                            feed(self, ra::node_id_claimed{r.node_id, r.error});
+                        },
+                        [self](const caf::error& e) {
+                            feed(self, ra::node_id_claimed{{}, caf::to_string(e)});
+                        });
+            } else if constexpr (std::is_same_v<type, ra::load_journal>) {
+                ask_instance<ra::journal_loaded>(self, st.setup.instance, t.instance.load,
+                                                 ha_load_atom::value, x.node_id);
+            } else if constexpr (std::is_same_v<type, ra::open_acceptors>) {
+                ask_instance<ra::acceptors_opened>(self, st.setup.instance, t.instance.open,
+                                                   ha_open_atom::value);
+            } else if constexpr (std::is_same_v<type, ra::deactivate>) {
+                ask_instance<ra::deactivated>(self, st.setup.instance, t.instance.close,
+                                              ha_close_atom::value, true);
+            } else if constexpr (std::is_same_v<type, ra::resume_journal>) {
+                st.setup.effects->resume_journal();
+            } else if constexpr (std::is_same_v<type, ra::schedule_tick>) {
+                self->delayed_send(self, std::chrono::milliseconds(x.ms), ha_tick_atom::value,
+                                   x.generation);
+            } else if constexpr (std::is_same_v<type, ra::note>) {
+                int64_t ms = -1;
+                if (x.kind == ra::note_kind::live_lost) {
+                    st.lost_at = std::chrono::steady_clock::now();
+                } else if (x.kind == ra::note_kind::live && st.setup.settings.backup) {
+                    ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - st.lost_at)
+                             .count();
+                }
+                st.setup.effects->note(x, ms);
+            } else if constexpr (std::is_same_v<type, ra::exit_process>) {
+                st.setup.effects->exit_process(x.status);
+            } else {
+                static_assert(std::is_same_v<type, ra::finish>);
+                self->quit();
+            }
+        },
+        a);
+}
+
+void run(driver_ptr self, const ra::actions& as) {
+    for (const auto& a : as) {
+        run_one(self, a);
+    }
+}
+
+} // namespace
+
+caf::behavior replication_driver(driver_ptr self, replication_setup setup) {
+    self->state.machine = ra::machine{setup.settings};
+    self->state.setup = std::move(setup);
+    self->set_default_handler([self](caf::scheduled_actor*,
+                                     caf::message_view& x) -> caf::result<caf::message> {
+        ++self->state.unexpected;
+        log()->warn("unexpected_message actor=replication message={}", caf::to_string(x.content()));
+        return caf::sec::unexpected_message;
+    });
+    // The replica quit without a report (it failed before it could say so, or was killed).
+    self->set_down_handler([self](caf::down_msg& dm) {
+        if (self->state.replica && dm.source == self->state.replica.address()) {
+            self->state.replica = nullptr;
+            feed(self, ra::replica_failed{"the replica stopped: " + caf::to_string(dm.reason)});
+        }
+    });
+    return {
+        [self](ha_start_atom) { feed(self, ra::start{}); },
+        [self](ha_tick_atom, uint64_t generation) { feed(self, ra::tick{generation}); },
+        [self](ha_fail_atom) { feed(self, ra::storage_failure{}); },
+        [self](ha_stop_atom) { feed(self, ra::stop_request{}); },
+        [self](repl_candidates_atom, std::vector<std::string>& addresses) {
+            feed(self, ra::candidates{std::move(addresses)});
+        },
+        [self](repl_lost_atom) { feed(self, ra::backup_lost{}); },
+        [self](replication::report_atom, replication::replica_report& r) {
+            auto sender = self->current_sender();
+            if (!self->state.replica || !sender
+                || sender->address() != self->state.replica.address()) {
+                return; // a replica closed before
+            }
+            using k = replication::replica_report;
+            switch (r.kind) {
+                case k::progress:
+                    break;
+                case k::in_sync:
+                    feed(self, ra::replica_in_sync{});
+                    break;
+                case k::lost:
+                    feed(self, ra::replica_lost{r.synced});
+                    break;
+                case k::failed:
+                    self->demonitor(self->state.replica);
+                    self->state.replica = nullptr;
+                    feed(self, ra::replica_failed{r.reason});
+                    break;
+            }
+        },
+    };
+}
+
+caf::behavior
+replication_files(caf::event_based_actor*, std::string directory, uint32_t max_saved) {
+    return {
+        [directory, max_saved](repl_prepare_atom) {
+            return replication::move_aside(directory, "actormq-data", "amq", max_saved);
+        },
+    };
+}
+
+} // namespace actormq

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// The replication activation's driver (docs/replication.md, "Activation"): runs
+// repl_activation::machine on the scheduler. Its blocking steps go to detached io actors (the
+// lock file, the server instance, moving old data aside), its replica is a detached actor of
+// its own, and the cluster carries the pairing request and the vote.
+
+#include "actors/ha/activation_driver.hpp"
+#include "actors/ha/replication_activation.hpp"
+#include "actors/replication/replica.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace actormq {
+
+using repl_candidates_atom = caf::atom_constant<caf::atom("rcandid")>;
+using repl_lost_atom = caf::atom_constant<caf::atom("rlost")>;
+using repl_prepare_atom = caf::atom_constant<caf::atom("rprepare")>;
+
+/// What the driver cannot do as a message: log lines, the status page, the cluster's view of
+/// this node, SIGTERM and the journal's held confirmations. Called on the driver's thread;
+/// implementations must not block.
+class replication_effects {
+public:
+    virtual ~replication_effects() = default;
+    /// A note (log line, status, announcement). `failover_ms`: for a backup's `live` note,
+    /// the time from losing the live to serving; else -1.
+    virtual void note(const repl_activation::note& n, int64_t failover_ms) = 0;
+    virtual void exit_process(int status) = 0;
+    /// The primary kept its quorum: its journal confirms alone from now on.
+    virtual void resume_journal() = 0;
+    /// Spawns a replica that reports to `owner`.
+    virtual caf::actor spawn_replica(const caf::actor& owner) = 0;
+};
+
+/// Bounds of the driver's requests (style rule 12).
+struct replication_timeouts {
+    /// A pairing request crosses two cluster actors and the live's journal.
+    caf::timespan pair = std::chrono::seconds(10);
+    /// How long a vote waits for its answers (quorum-vote-wait, capped by the node).
+    caf::timespan vote = std::chrono::seconds(5);
+    /// The replica syncs and closes its files.
+    caf::timespan close = std::chrono::seconds(60);
+    activation_timeouts instance;
+};
+
+struct replication_setup {
+    repl_activation::settings settings;
+    replication_timeouts timeouts;
+    int32_t quorum_size = -1;
+    /// This node's name and group-name (the live checks the group).
+    std::string name;
+    std::string group;
+    /// The cluster facade (pairing and votes).
+    caf::actor cluster;
+    io_locks_actor locks;
+    io_instance_actor instance;
+    /// Moves old data aside: (repl_prepare_atom) -> std::string error ("" when done).
+    caf::actor files;
+    std::shared_ptr<replication_effects> effects;
+};
+
+struct replication_driver_state {
+    static inline const char* name = "replication";
+    repl_activation::machine machine{repl_activation::settings{}};
+    replication_setup setup;
+    caf::actor replica;
+    std::chrono::steady_clock::time_point lost_at;
+    uint64_t unexpected = 0;
+};
+
+/// The driver. Messages: ha_start_atom, ha_stop_atom, ha_fail_atom, (ha_tick_atom, uint64_t),
+/// (repl_candidates_atom, std::vector<std::string>) on every topology change,
+/// (repl_lost_atom) when the journal lost its backup, and the replica's reports.
+caf::behavior replication_driver(caf::stateful_actor<replication_driver_state>* self,
+                                 replication_setup setup);
+
+/// The files io actor: moves old segments of `directory` aside. Spawn it detached.
+caf::behavior
+replication_files(caf::event_based_actor* self, std::string directory, uint32_t max_saved);
+
+} // namespace actormq
