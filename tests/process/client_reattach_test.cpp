@@ -11,11 +11,15 @@
 #include <actormq/client/client.hpp>
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <cstdlib>
+#include <dirent.h>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <sys/syscall.h>
 #include <thread>
+#include <unistd.h>
 
 namespace actormq::test {
 
@@ -62,6 +66,26 @@ long resent_by_server(const std::string& log) {
         }
     }
     return total;
+}
+
+/// Sends `sig` to every thread of this process (the client library's threads among them).
+int signal_every_thread(int sig) {
+    int sent = 0;
+    DIR* d = ::opendir("/proc/self/task");
+    if (d == nullptr) {
+        return 0;
+    }
+    while (auto* e = ::readdir(d)) {
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        auto tid = std::strtol(e->d_name, nullptr, 10);
+        if (::syscall(SYS_tgkill, ::getpid(), tid, sig) == 0) {
+            ++sent;
+        }
+    }
+    ::closedir(d);
+    return sent;
 }
 
 } // namespace
@@ -233,6 +257,53 @@ TEST_CASE("client reattach: the TCP connection is cut while the server runs: the
     CHECK(count_of(log, "native_session_expired") == 0);
     MESSAGE(sent.load(), " messages across the cut; the server resent ", resent_by_server(log),
             " packets on reattach");
+    conn->close();
+}
+
+TEST_CASE("client reattach: a signal that interrupts the client's threads (EINTR) is not a "
+          "connection failure") {
+    ACTORMQ_START_NODE(node, native_node_config());
+    // reconnectAttempts=0: a failure the client imagined would end the connection (DISCONNECT).
+    ac::connection_factory cf("tcp://127.0.0.1:" + std::to_string(node.port("native"))
+                              + "?user=guest&password=guest");
+    auto conn = cf.create_connection();
+    events ev;
+    conn->add_failure_listener([&ev](ac::failure_event e, const std::string& why) {
+        std::lock_guard<std::mutex> g(ev.mu);
+        ev.seen.emplace_back(e, why);
+    });
+    // An application's handler without SA_RESTART, as std::signal installs on some systems:
+    // the interrupted poll and recv fail with EINTR.
+    struct sigaction sa {};
+    struct sigaction old {};
+    sa.sa_handler = [](int) {
+    };
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    REQUIRE(::sigaction(SIGUSR1, &sa, &old) == 0);
+    struct restore {
+        struct sigaction old;
+        ~restore() { ::sigaction(SIGUSR1, &old, nullptr); }
+    } restore_at_exit{old};
+
+    auto s = conn->create_session();
+    auto p = s->create_producer("eintr");
+    auto c = s->create_consumer("eintr");
+    conn->start();
+    for (int i = 0; i < 100; ++i) {
+        REQUIRE(signal_every_thread(SIGUSR1) >= 3); // this thread, the I/O and delivery threads
+        p->send(text("m" + std::to_string(i), true));
+        auto m = c->receive(std::chrono::seconds(10));
+        REQUIRE_MESSAGE(m.has_value(), "message ", i, " did not come back");
+        CHECK(m->body == "m" + std::to_string(i));
+        c->acknowledge(*m);
+    }
+    std::lock_guard<std::mutex> g(ev.mu);
+    std::string heard;
+    for (const auto& [e, why] : ev.seen) {
+        heard += std::string(ac::to_string(e)) + ": " + why + "; ";
+    }
+    CHECK_MESSAGE(ev.seen.empty(), "the listener heard ", heard);
     conn->close();
 }
 

@@ -59,7 +59,12 @@ int open_socket(const server_address& target, int64_t timeout_ms, std::string& w
         rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
         if (rc != 0 && errno == EINPROGRESS) {
             pollfd p{fd, POLLOUT, 0};
-            rc = ::poll(&p, 1, int(timeout_ms)) == 1 ? 0 : -1;
+            int ready = 0;
+            do {
+                // A signal for the application may land on this thread: not a failure.
+                ready = ::poll(&p, 1, int(timeout_ms));
+            } while (ready < 0 && errno == EINTR);
+            rc = ready == 1 ? 0 : -1;
             int err = rc == 0 ? 0 : ETIMEDOUT;
             socklen_t len = sizeof err;
             if (rc == 0) {
@@ -236,11 +241,18 @@ bool connection_core::try_connect(const server_address& target,
         }
         auto left = deadline - now_ms();
         pollfd pfd{fd, POLLIN, 0};
-        if (left <= 0 || ::poll(&pfd, 1, int(left)) != 1) {
+        int ready = left <= 0 ? 0 : ::poll(&pfd, 1, int(left));
+        if (ready < 0 && errno == EINTR) {
+            continue; // a signal for the application, not an answer: wait again
+        }
+        if (ready != 1) {
             return fail(target.to_string() + ": no answer to hello within callTimeout");
         }
         char tmp[4096];
         auto n = ::recv(fd, tmp, sizeof tmp, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
         if (n <= 0) {
             return fail(target.to_string() + " closed the connection during the handshake");
         }
@@ -275,11 +287,15 @@ void connection_core::read_socket(lock& l) {
     l.unlock();
     pollfd pfd{fd, POLLIN, 0};
     int rc = ::poll(&pfd, 1, timeout);
+    int poll_err = errno;
     char tmp[65536];
     ssize_t n = rc == 1 ? ::recv(fd, tmp, sizeof tmp, 0) : 0;
     int err = errno;
     l.lock();
-    if (fd != fd_ || closing_ || rc == 0) {
+    // A signal meant for the application may interrupt this thread's poll or recv (EINTR):
+    // that is no failure of the connection, so read again next turn.
+    bool interrupted = (rc < 0 && poll_err == EINTR) || (n < 0 && err == EINTR);
+    if (fd != fd_ || closing_ || rc == 0 || interrupted) {
         return;
     }
     if (n <= 0) {
@@ -630,6 +646,9 @@ void connection_core::write_raw(const std::string& bytes) {
     size_t off = 0;
     while (off < bytes.size()) {
         auto n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue; // interrupted by a signal before anything was written: write again
+        }
         if (n <= 0) {
             ::shutdown(fd_, SHUT_RDWR); // the reader sees it and starts the failover
             return;
