@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
     while (!example::should_stop(opt, sent)) {
         if (conn->backup_server() != backup) {
             backup = conn->backup_server();
-            say("backup is now " + (backup.empty() ? std::string("none (nobody named one)") : backup));
+            say("backup is now "
+                + (backup.empty() ? std::string("none (nobody named one)") : backup));
         }
         auto m = example::make_message(run, "m" + std::to_string(sent), true);
         send_confirmed(m);

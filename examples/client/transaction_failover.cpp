@@ -71,7 +71,8 @@ int main(int argc, char** argv) {
     while (!example::should_stop(opt, committed)) {
         if (conn->backup_server() != backup) {
             backup = conn->backup_server();
-            say("backup is now " + (backup.empty() ? std::string("none (nobody named one)") : backup));
+            say("backup is now "
+                + (backup.empty() ? std::string("none (nobody named one)") : backup));
         }
         // One transaction's messages, kept so a retry sends the very same objects (and so the
         // same duplicate ids).

@@ -166,7 +166,6 @@ void connection_core::io_loop() {
                 break;
             }
             if (ok) {
-                ++generation_;
                 feed(l, ev_connected{node_id, now_ms()});
                 if (machine_.state() == link_state::connected && !first_done_) {
                     first_done_ = true;
@@ -369,7 +368,7 @@ void connection_core::handle_session_packet(lock& l, const native::packet& p, si
         m.message_id = d->message_id;
         m.delivery_count = d->delivery_count;
         m.consumer_id = d->consumer_id;
-        m.generation = generation_;
+        m.generation = s.generation;
         c->second.consumed_bytes += int64_t(bytes);
         if (c->second.listener) {
             to_deliver_.emplace_back(key{p.channel, d->consumer_id}, std::move(m));
@@ -522,6 +521,9 @@ void connection_core::recreate_sessions(lock& l) {
             continue;
         }
         s.next_sequence = 1;
+        // Deliveries of the old incarnation are void: the new server redelivers them. A
+        // reattached session keeps its generation, so nothing of it is dropped (§14).
+        s.generation = ++generation_;
         s.out.reset();
         s.in.reset();
         s.attached = true;
@@ -588,7 +590,9 @@ void connection_core::delivery_loop() {
         auto [k, m] = std::move(to_deliver_.front());
         to_deliver_.pop_front();
         auto it = consumers_.find(k);
-        if (it == consumers_.end() || !it->second.listener || m.generation != generation_) {
+        auto owner = sessions_.find(k.first);
+        if (it == consumers_.end() || !it->second.listener || owner == sessions_.end()
+            || m.generation != owner->second.generation) {
             continue;
         }
         auto listener = it->second.listener;
@@ -716,6 +720,7 @@ uint32_t connection_core::create_session(bool transacted) {
     await_usable(l);
     auto ch = next_channel_++;
     auto& s = sessions_[ch];
+    s.generation = generation_;
     s.out = confirmation_window(options_.confirmation_window_size);
     s.in = confirmation_window(options_.confirmation_window_size);
     auto& rec = record_of(ch);
@@ -926,7 +931,8 @@ void connection_core::set_listener(uint32_t channel,
 void connection_core::acknowledge(uint32_t channel, const message& m) {
     lock l(mu_);
     await_usable(l);
-    if (m.generation != generation_) {
+    auto owner = sessions_.find(channel);
+    if (owner == sessions_.end() || m.generation != owner->second.generation) {
         return; // delivered before a failover: the new server redelivers it
     }
     auto& rec = record_of(channel);
