@@ -147,7 +147,50 @@ void native_connection::send_topology(std::optional<native::topology> t) {
 }
 
 void native_connection::post_shutdown() {
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close(ending::close); });
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->say_goodbye(); });
+}
+
+std::string native_connection::failover_target() const {
+    const auto& ha = ctx_->config.ha_policy;
+    // Only a primary whose stop hands over (failover-on-shutdown) has a backup that will serve
+    // next; a backup that gives way on failback, or a primary that leaves the lock "paused",
+    // has nobody to name (§15).
+    if (ha.kind == config::ha_kind::live_only || ha.role != config::ha_role::primary
+        || !ha.failover_on_shutdown || !topology_ || ctx_->node_id.empty()) {
+        return {};
+    }
+    auto t = topology_->current();
+    if (!t) {
+        return {};
+    }
+    for (const auto& m : t->members) {
+        if (m.node_id == ctx_->node_id) {
+            return m.backup;
+        }
+    }
+    return {};
+}
+
+void native_connection::say_goodbye() {
+    if (closed_ || closing_ || out_.sealed() || phase_ != phase::ready) {
+        close(ending::close);
+        return;
+    }
+    // §15: an orderly stop says so, and names the backup that takes over, so the client goes
+    // there at once instead of finding out from a closed socket and the topology.
+    auto redirect = failover_target();
+    ctx_->wire_log->debug("native_disconnect conn={} code=server_stopping redirect=\"{}\"", id_,
+                          redirect);
+    native::codec_limits limits;
+    limits.max_packet_bytes = client_max_packet_bytes_;
+    std::string out;
+    native::encode(native::make_packet(native::disconnect{error_code::server_stopping,
+                                                          "the server is stopping", redirect}),
+                   native::peer::server, limits, out);
+    seal(std::move(out));
+    // The sessions close at once, as after the client's own disconnect: this server no longer
+    // serves them, so none is kept for a reattach.
+    close_after_write(ending::close);
 }
 
 void native_connection::post_drop() {
@@ -452,11 +495,9 @@ void native_connection::do_write() {
     writing_ = true;
     auto piece = out_.next();
     arm_write_timer();
-    socket_.async_write_some(
-        asio::buffer(piece.data(), piece.size()),
-        [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-            self->on_write(ec, n);
-        });
+    socket_.async_write_some(asio::buffer(piece.data(), piece.size()),
+                             [self = shared_from_this()](const boost::system::error_code& ec,
+                                                         size_t n) { self->on_write(ec, n); });
 }
 
 void native_connection::on_write(const boost::system::error_code& ec, size_t n) {

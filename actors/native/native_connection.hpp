@@ -67,7 +67,9 @@ public:
     /// Sends `t` (§12) if the connection is authenticated and open (thread-safe).
     void post_topology(native::topology t);
 
-    /// Closes at once, for server shutdown (thread-safe); its sessions close.
+    /// For server shutdown (thread-safe): sends `disconnect` `server_stopping`, naming the
+    /// backup that takes over when there is one (docs/protocol.md §15), then closes; its
+    /// sessions close. Before authentication it just closes.
     void post_shutdown();
 
     /// Closes at once as if the socket failed (thread-safe): sessions with a confirmation
@@ -101,6 +103,11 @@ private:
                            uint32_t bytes,
                            std::map<uint32_t, std::vector<native_inbound>>& batches);
     void on_reattach(uint32_t channel, native::reattach_session& r);
+    /// The `redirect` of the `disconnect` sent on shutdown: the backup of this node id in the
+    /// topology when this primary's stop hands over to it, else "".
+    std::string failover_target() const;
+    /// Sends `disconnect` `server_stopping` and closes once it is written (post_shutdown).
+    void say_goodbye();
     native_link link_for(uint32_t channel);
     void send_packet(const native::packet& p);
     /// Sends `t` (none: this server alone), with this server added when it is not in it.

@@ -78,7 +78,8 @@ class ExamplesTest(unittest.TestCase):
         # The example pair with every port chosen by the OS and one journal directory for both.
         journal = tempfile.TemporaryDirectory(prefix="actormq-example-journal-")
         self.addCleanup(journal.cleanup)
-        common = ["--set", "acceptors.stomp.port=0", "--set", "cluster.port=0",
+        common = ["--set", "acceptors.stomp.port=0", "--set", "acceptors.native.port=0",
+                  "--set", "cluster.port=0",
                   "--set", f"journal-directory={journal.name}"]
         primary = Node(example_config("shared-store", "primary.toml"),
                        extra_args=common + ["--set", "cluster.members=[]"])

@@ -59,7 +59,12 @@ int open_socket(const server_address& target, int64_t timeout_ms, std::string& w
         rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
         if (rc != 0 && errno == EINPROGRESS) {
             pollfd p{fd, POLLOUT, 0};
-            rc = ::poll(&p, 1, int(timeout_ms)) == 1 ? 0 : -1;
+            int ready = 0;
+            do {
+                // A signal for the application may land on this thread: not a failure.
+                ready = ::poll(&p, 1, int(timeout_ms));
+            } while (ready < 0 && errno == EINTR);
+            rc = ready == 1 ? 0 : -1;
             int err = rc == 0 ? 0 : ETIMEDOUT;
             socklen_t len = sizeof err;
             if (rc == 0) {
@@ -161,7 +166,6 @@ void connection_core::io_loop() {
                 break;
             }
             if (ok) {
-                ++generation_;
                 feed(l, ev_connected{node_id, now_ms()});
                 if (machine_.state() == link_state::connected && !first_done_) {
                     first_done_ = true;
@@ -236,11 +240,18 @@ bool connection_core::try_connect(const server_address& target,
         }
         auto left = deadline - now_ms();
         pollfd pfd{fd, POLLIN, 0};
-        if (left <= 0 || ::poll(&pfd, 1, int(left)) != 1) {
+        int ready = left <= 0 ? 0 : ::poll(&pfd, 1, int(left));
+        if (ready < 0 && errno == EINTR) {
+            continue; // a signal for the application, not an answer: wait again
+        }
+        if (ready != 1) {
             return fail(target.to_string() + ": no answer to hello within callTimeout");
         }
         char tmp[4096];
         auto n = ::recv(fd, tmp, sizeof tmp, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
         if (n <= 0) {
             return fail(target.to_string() + " closed the connection during the handshake");
         }
@@ -275,11 +286,15 @@ void connection_core::read_socket(lock& l) {
     l.unlock();
     pollfd pfd{fd, POLLIN, 0};
     int rc = ::poll(&pfd, 1, timeout);
+    int poll_err = errno;
     char tmp[65536];
     ssize_t n = rc == 1 ? ::recv(fd, tmp, sizeof tmp, 0) : 0;
     int err = errno;
     l.lock();
-    if (fd != fd_ || closing_ || rc == 0) {
+    // A signal meant for the application may interrupt this thread's poll or recv (EINTR):
+    // that is no failure of the connection, so read again next turn.
+    bool interrupted = (rc < 0 && poll_err == EINTR) || (n < 0 && err == EINTR);
+    if (fd != fd_ || closing_ || rc == 0 || interrupted) {
         return;
     }
     if (n <= 0) {
@@ -353,7 +368,7 @@ void connection_core::handle_session_packet(lock& l, const native::packet& p, si
         m.message_id = d->message_id;
         m.delivery_count = d->delivery_count;
         m.consumer_id = d->consumer_id;
-        m.generation = generation_;
+        m.generation = s.generation;
         c->second.consumed_bytes += int64_t(bytes);
         if (c->second.listener) {
             to_deliver_.emplace_back(key{p.channel, d->consumer_id}, std::move(m));
@@ -506,6 +521,9 @@ void connection_core::recreate_sessions(lock& l) {
             continue;
         }
         s.next_sequence = 1;
+        // Deliveries of the old incarnation are void: the new server redelivers them. A
+        // reattached session keeps its generation, so nothing of it is dropped (§14).
+        s.generation = ++generation_;
         s.out.reset();
         s.in.reset();
         s.attached = true;
@@ -572,7 +590,9 @@ void connection_core::delivery_loop() {
         auto [k, m] = std::move(to_deliver_.front());
         to_deliver_.pop_front();
         auto it = consumers_.find(k);
-        if (it == consumers_.end() || !it->second.listener || m.generation != generation_) {
+        auto owner = sessions_.find(k.first);
+        if (it == consumers_.end() || !it->second.listener || owner == sessions_.end()
+            || m.generation != owner->second.generation) {
             continue;
         }
         auto listener = it->second.listener;
@@ -630,6 +650,9 @@ void connection_core::write_raw(const std::string& bytes) {
     size_t off = 0;
     while (off < bytes.size()) {
         auto n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue; // interrupted by a signal before anything was written: write again
+        }
         if (n <= 0) {
             ::shutdown(fd_, SHUT_RDWR); // the reader sees it and starts the failover
             return;
@@ -697,6 +720,7 @@ uint32_t connection_core::create_session(bool transacted) {
     await_usable(l);
     auto ch = next_channel_++;
     auto& s = sessions_[ch];
+    s.generation = generation_;
     s.out = confirmation_window(options_.confirmation_window_size);
     s.in = confirmation_window(options_.confirmation_window_size);
     auto& rec = record_of(ch);
@@ -907,7 +931,8 @@ void connection_core::set_listener(uint32_t channel,
 void connection_core::acknowledge(uint32_t channel, const message& m) {
     lock l(mu_);
     await_usable(l);
-    if (m.generation != generation_) {
+    auto owner = sessions_.find(channel);
+    if (owner == sessions_.end() || m.generation != owner->second.generation) {
         return; // delivered before a failover: the new server redelivers it
     }
     auto& rec = record_of(channel);

@@ -69,6 +69,9 @@ private:
         bool attached = true;
         bool closed = false;
         uint32_t next_id = 1;
+        /// The session's incarnation on a server: a failover that recreates the session
+        /// gives it a new one, a reattach keeps it. Deliveries carry it.
+        uint64_t generation = 1;
     };
     struct producer_rt {
         int64_t credit = 0;
@@ -133,7 +136,7 @@ private:
     std::optional<std::pair<error_kind, std::string>> dead_; ///< gave up: every call throws this
     bool first_done_ = false;
     std::optional<act_connect> next_connect_;
-    uint64_t generation_ = 1;
+    uint64_t generation_ = 1; ///< the last generation given to a session
     bool started_ = false;
     uint32_t next_channel_ = 1;
     std::map<uint32_t, session_rt> sessions_;

@@ -46,7 +46,9 @@ struct message {
     uint64_t message_id = 0;     ///< what acknowledge names
     uint32_t delivery_count = 0; ///< earlier deliveries of this message
     uint32_t consumer_id = 0;    ///< the consumer it was delivered to
-    uint64_t generation = 0;     ///< the connection's incarnation (acks across failover drop)
+    /// The session's incarnation: a failover that recreates the session starts a new one, and
+    /// acks of older deliveries are dropped (the new server redelivers them); a reattach keeps it.
+    uint64_t generation = 0;
 };
 
 /// How a queue's address routes (docs/protocol.md §11).
