@@ -154,13 +154,16 @@ struct cluster_state {
         return sender && members.count(sender->address()) > 0;
     }
 
-    /// This node's answer about `node_id`.
-    vote_answer answer(const std::string& node_id) const {
+    /// This node's answer to `asker` about `node_id`: whether a server other than the asker
+    /// serves it. (A live checking its own quorum asks too: it must not count itself, and it
+    /// learns whether its backup took over meanwhile.)
+    vote_answer answer(const caf::actor_addr& asker, const std::string& node_id) const {
         vote_answer a;
         a.live_server = self_info.role == "live";
         a.sees_live = !node_id.empty() && a.live_server && self_info.node_id == node_id;
         for (const auto& [addr, m] : members) {
-            a.sees_live = a.sees_live || (m.info.role == "live" && m.info.node_id == node_id);
+            a.sees_live = a.sees_live
+                          || (addr != asker && m.info.role == "live" && m.info.node_id == node_id);
         }
         return a;
     }
@@ -650,7 +653,7 @@ caf::behavior running(cluster_ptr self) {
             if (!self->state.from_member(self)) {
                 return caf::make_error(cluster_errc::not_a_member);
             }
-            return self->state.answer(node_id);
+            return self->state.answer(self->current_sender()->address(), node_id);
         },
         [=](caf::update_atom, member_info& info) { on_update(self, std::move(info)); },
         [=](caf::get_atom) -> caf::result<topology> {
@@ -825,7 +828,7 @@ bool live_is_gone(const vote_tally& t, int32_t quorum_size) {
 }
 
 bool live_has_quorum(const vote_tally& t, int32_t quorum_size) {
-    return 1 + t.live_answers >= votes_needed(t, quorum_size);
+    return t.lives_seeing == 0 && 1 + t.live_answers >= votes_needed(t, quorum_size);
 }
 
 std::string to_string(cluster_errc e) {

@@ -101,7 +101,8 @@ typename Inspector::result_type inspect(Inspector& f, topology& x) {
 struct vote_answer {
     /// The member serves (role "live"): only lives count in a quorum.
     bool live_server = false;
-    /// It sees a live server with that node id (itself or a member it is connected to).
+    /// It sees a server other than the asker serve that node id (itself, or a member it is
+    /// connected to).
     bool sees_live = false;
 };
 
@@ -142,8 +143,8 @@ uint32_t votes_needed(const vote_tally& t, int32_t quorum_size);
 /// says what that risks.
 bool live_is_gone(const vote_tally& t, int32_t quorum_size);
 
-/// A live that lost its backup still has a quorum: itself plus the live servers that
-/// answered reach votes_needed().
+/// A live that lost its backup still has a quorum: no other server serves its node id, and
+/// itself plus the live servers that answered reach votes_needed().
 bool live_has_quorum(const vote_tally& t, int32_t quorum_size);
 
 /// Why a member refused a join; travels back to the joiner (category "cluster").

@@ -97,6 +97,7 @@ void machine::try_pair(actions& out) {
     }
     waiting_logged_ = false;
     lost_while_pairing_ = false;
+    synced_early_ = false;
     pairing_with_ = candidates_.front();
     phase_ = phase::pairing;
     busy_ = true;
@@ -131,9 +132,17 @@ void machine::on(const paired& r, actions& out) {
     node_id_ = r.node_id;
     phase_ = phase::syncing;
     add_note(note_kind::syncing, pairing_with_, out);
+    if (synced_early_) {
+        on(replica_in_sync{}, out);
+    }
 }
 
 void machine::on(const replica_in_sync&, actions& out) {
+    if (phase_ == phase::pairing) {
+        // The live's batches can overtake its answer (they take the direct way): remember.
+        synced_early_ = true;
+        return;
+    }
     if (phase_ != phase::syncing) {
         // A report that crossed a stop or a restart: nothing to do.
         return;

@@ -273,6 +273,8 @@ private:
     bool take_over_ = false;
     /// The replica reported lost or failed before the pairing was answered.
     bool lost_while_pairing_ = false;
+    /// The replica reported in sync before the pairing was answered.
+    bool synced_early_ = false;
     /// Primary: a vote about its own quorum is under way.
     bool own_vote_ = false;
     uint32_t votes_ = 0;

@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: Apache-2.0
+// Replication with real nodes (docs/replication.md): a live streams its journal to a backup on
+// another node; the backup syncs what exists while producers keep sending, takes over after
+// SIGKILL or SIGSTOP of the live only when a quorum vote allows it, and a live that lost its
+// backup and its quorum stops serving. Every confirmed message is counted.
+#include "support/process_fixture.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace actormq::test {
+
+namespace {
+
+/// The cluster address of `node` as an item of a TOML array.
+std::string item(const node_process& node) {
+    return "\"127.0.0.1:" + std::to_string(node.port("cluster")) + "\"";
+}
+
+/// A node in a cluster (OS-chosen port, quick reconnects) that joins `members` (TOML array
+/// items), with `policy` as its [ha-policy...] table and small journal files, so that a
+/// sync spans several segments and the live reclaims some while it runs.
+std::string cluster_node(const std::string& members, const std::string& policy) {
+    return node_config("",
+                       policy + "\n[cluster]\nport = 0\nmembers = [" + members
+                           + "]\nreconnect-interval-ms = 50\nheartbeat-interval-ms = 200\n"
+                             "connection-timeout-ms = 1000\n",
+                       "cluster-user = \"actormq-cluster\"\ncluster-password = \"secret\"\n"
+                       "persistence-enabled = true\njournal-file-size = 131072\n");
+}
+
+/// [ha-policy.replication.ROLE] with short waits, so that tests see retries quickly.
+std::string replication(const std::string& role, const std::string& options = "") {
+    return "[ha-policy.replication." + role
+           + "]\nvote-retry-wait = 200\nretry-replication-wait = 200\nquorum-vote-wait = 1\n"
+           + options;
+}
+
+bool log_shows(const node_process& node, const std::string& text, deadline_t deadline = soon()) {
+    return wait_until(deadline, [&] { return node.log_text().find(text) != std::string::npos; });
+}
+
+/// One STOMP login; true if `port` serves.
+bool serves(uint16_t port) {
+    stomp_client c;
+    return c.connect_tcp(port)
+           && c.connect_stomp("guest", "guest", "1.2", "0,0", in(std::chrono::seconds(2))).cmd
+                  == command::connected;
+}
+
+/// A producer thread that sends numbered durable messages (PREFIX0, PREFIX1, ...: the duplicate
+/// id, then `padding` spaces in the body) to whichever of `ports` serves, resending an unconfirmed
+/// one (same id) after reconnecting.
+class producer {
+public:
+    explicit producer(std::vector<uint16_t> ports, std::string prefix = "m", size_t padding = 0)
+        : ports_(std::move(ports)),
+          prefix_(std::move(prefix)),
+          padding_(padding, ' '),
+          thread_([this] { run(); }) {}
+    ~producer() { stop(); }
+
+    void stop() {
+        done_ = true;
+        if (thread_.joinable()) {
+            thread_.join();
+        }
+    }
+    int count() const { return count_; }
+    std::set<std::string> confirmed() const {
+        std::lock_guard<std::mutex> guard{mtx_};
+        return confirmed_;
+    }
+    /// Waits until `n` more sends than now were confirmed.
+    bool wait_more(int n, deadline_t deadline = soon()) {
+        int from = count_;
+        return wait_until(deadline, [&] { return count_ >= from + n; });
+    }
+
+private:
+    void run() {
+        stomp_client c;
+        bool connected = false;
+        int next = 0;
+        std::string pending;
+        while (!done_ || !pending.empty()) {
+            if (!connected) {
+                for (auto port : ports_) {
+                    c.close();
+                    if (c.connect_tcp(port)
+                        && c.connect_stomp("guest", "guest", "1.2", "0,0",
+                                           in(std::chrono::seconds(2)))
+                                   .cmd
+                               == command::connected) {
+                        connected = true;
+                        break;
+                    }
+                }
+                if (done_ && !connected) {
+                    break; // nothing serves any more; `pending` was never confirmed
+                }
+                continue;
+            }
+            if (pending.empty()) {
+                pending = prefix_ + std::to_string(next++);
+            }
+            if (send_durable(c, "/queue/repl", pending, in(std::chrono::seconds(5)), padding_)) {
+                std::lock_guard<std::mutex> guard{mtx_};
+                confirmed_.insert(pending);
+                ++count_;
+                pending.clear();
+            } else {
+                connected = false;
+            }
+        }
+    }
+
+    std::vector<uint16_t> ports_;
+    std::string prefix_;
+    std::string padding_;
+    std::atomic<bool> done_{false};
+    std::atomic<int> count_{0};
+    mutable std::mutex mtx_;
+    std::set<std::string> confirmed_;
+    std::thread thread_;
+};
+
+/// Drains /queue/repl from `port`: how often each body arrived.
+std::map<std::string, int> drain(uint16_t port) {
+    stomp_client c;
+    REQUIRE(c.connect_tcp(port));
+    REQUIRE(c.connect_stomp("guest", "guest").cmd == command::connected);
+    REQUIRE(send_durable(c, "/queue/repl", "end"));
+    subscribe(c, "/queue/repl", "d");
+    std::map<std::string, int> seen;
+    while (seen.count("end") == 0) {
+        auto body = expect_message(c).body;
+        ++seen[body.substr(0, body.find(' '))]; // without the padding
+    }
+    seen.erase("end");
+    return seen;
+}
+
+/// Every confirmed message arrived exactly once, and nothing else arrived.
+void check_exactly_once(const std::set<std::string>& confirmed,
+                        const std::map<std::string, int>& seen) {
+    for (const auto& body : confirmed) {
+        auto it = seen.find(body);
+        CHECK_MESSAGE((it != seen.end() && it->second == 1), body, " arrived ",
+                      it == seen.end() ? 0 : it->second, " times");
+    }
+    for (const auto& [body, n] : seen) {
+        // A send cut off by the kill may be stored without its RECEIPT: it then arrives once,
+        // and its retry (same duplicate id) was refused as a duplicate or confirmed.
+        CHECK_MESSAGE(n == 1, body, " arrived ", n, " times");
+    }
+}
+
+} // namespace
+
+TEST_CASE("replication: a backup syncs a journal that holds messages while producers send, "
+          "then takes over after SIGKILL with every confirmed message exactly once") {
+    ACTORMQ_START_NODE(live, cluster_node("", replication("primary")), {"name=\"live\""});
+    REQUIRE(wait_until(soon(), [&] { return serves(live.port()); }));
+    // 600 messages of 1 KiB: several 128 KiB segments, so the sync copies more than one.
+    producer p({live.port()}, "m", 1024);
+    REQUIRE(p.wait_more(600));
+    ACTORMQ_START_NODE(backup, cluster_node(item(live), replication("backup")),
+                       {"name=\"backup\""});
+    REQUIRE(log_shows(backup, "replication_in_sync"));
+    REQUIRE(log_shows(live, "replication_in_sync backup=backup"));
+    CHECK(!serves(backup.port()));
+    REQUIRE(p.wait_more(200));
+    live.kill(SIGKILL);
+    REQUIRE(log_shows(backup, "replication_live node_id="));
+    CHECK(backup.log_text().find("replication_activating") != std::string::npos);
+    REQUIRE(wait_until(soon(), [&] { return serves(backup.port()); }));
+    producer after({backup.port()}, "n");
+    REQUIRE(after.wait_more(20));
+    after.stop();
+    p.stop();
+    auto confirmed = p.confirmed();
+    for (const auto& body : after.confirmed()) {
+        confirmed.insert(body);
+    }
+    check_exactly_once(confirmed, drain(backup.port()));
+}
+
+TEST_CASE("replication: a backup without a live to pair with waits and never serves") {
+    // A member that serves nothing: the backup finds no live of its group.
+    ACTORMQ_START_NODE(other, cluster_node("", replication("backup")), {"name=\"other\""});
+    ACTORMQ_START_NODE(backup, cluster_node(item(other), replication("backup")),
+                       {"name=\"backup\""});
+    REQUIRE(log_shows(backup, "replication_waiting_for_live"));
+    REQUIRE(log_shows(backup, "cluster_member_joined name=other"));
+    CHECK(!serves(backup.port()));
+    CHECK(!serves(other.port()));
+    CHECK(backup.running());
+}
+
+TEST_CASE("replication: a backup pairs only with a live of its group-name") {
+    ACTORMQ_START_NODE(fish, cluster_node("", replication("primary", "group-name = \"fish\"\n")),
+                       {"name=\"fish-live\""});
+    ACTORMQ_START_NODE(bird_backup,
+                       cluster_node(item(fish), replication("backup", "group-name = \"bird\"\n")),
+                       {"name=\"bird-backup\""});
+    REQUIRE(log_shows(bird_backup, "cluster_member_joined name=fish-live"));
+    REQUIRE(log_shows(bird_backup, "replication_waiting_for_live"));
+    ACTORMQ_START_NODE(fish_backup,
+                       cluster_node(item(fish), replication("backup", "group-name = \"fish\"\n")),
+                       {"name=\"fish-backup\""});
+    REQUIRE(log_shows(fish_backup, "replication_in_sync"));
+    REQUIRE(log_shows(fish, "replication_in_sync backup=fish-backup"));
+    CHECK(bird_backup.log_text().find("replication_pairing") == std::string::npos);
+}
+
+TEST_CASE("replication: with the live and the third live frozen the backup loses its vote and "
+          "stays passive, and takes over once the third live answers again") {
+    ACTORMQ_START_NODE(live, cluster_node("", replication("primary")), {"name=\"live\""});
+    ACTORMQ_START_NODE(third, cluster_node(item(live), ""), {"name=\"third\""});
+    ACTORMQ_START_NODE(backup, cluster_node(item(live) + "," + item(third), replication("backup")),
+                       {"name=\"backup\""});
+    REQUIRE(log_shows(backup, "replication_in_sync"));
+    REQUIRE(log_shows(backup, "cluster_member_joined name=third"));
+    REQUIRE(wait_until(soon(), [&] { return serves(live.port()); }));
+    {
+        stomp_client c;
+        login(c, live);
+        REQUIRE(send_durable(c, "/queue/repl", "before"));
+    }
+    live.kill(SIGSTOP);
+    third.kill(SIGSTOP);
+    // The backup sees both go (heart-beat timeout), then votes alone: 1 of the 2 lives it saw.
+    REQUIRE(log_shows(backup, "replication_vote_lost"));
+    CHECK(!serves(backup.port()));
+    third.kill(SIGCONT);
+    REQUIRE(log_shows(backup, "replication_live node_id="));
+    REQUIRE(serves(backup.port()));
+    auto seen = drain(backup.port());
+    CHECK(seen == std::map<std::string, int>{{"before", 1}});
+    live.kill(SIGCONT);
+    live.kill(SIGKILL);
+}
+
+TEST_CASE("replication: SIGSTOP of the live: the backup takes over with the third live's "
+          "vote, and the thawed live finds its node id served and stops serving") {
+    ACTORMQ_START_NODE(
+        live, cluster_node("", replication("primary", "vote-on-replication-failure = true\n")),
+        {"name=\"live\""});
+    ACTORMQ_START_NODE(third, cluster_node(item(live), ""), {"name=\"third\""});
+    ACTORMQ_START_NODE(backup, cluster_node(item(live) + "," + item(third), replication("backup")),
+                       {"name=\"backup\""});
+    REQUIRE(log_shows(backup, "replication_in_sync"));
+    REQUIRE(log_shows(backup, "cluster_member_joined name=third"));
+    REQUIRE(wait_until(soon(), [&] { return serves(live.port()); }));
+    producer p({live.port(), backup.port()});
+    REQUIRE(p.wait_more(100));
+    live.kill(SIGSTOP);
+    REQUIRE(log_shows(backup, "replication_live node_id="));
+    REQUIRE(p.wait_more(50));
+    live.kill(SIGCONT);
+    // The live hears its replica is gone, asks, learns its node id is served elsewhere.
+    REQUIRE(log_shows(live, "replication_stepping_down"));
+    auto status = live.wait_exit(soon());
+    REQUIRE(status.has_value());
+    CHECK(WIFEXITED(*status));
+    CHECK(WEXITSTATUS(*status) == 1);
+    p.stop();
+    auto seen = drain(backup.port());
+    check_exactly_once(p.confirmed(), seen);
+}
+
+} // namespace actormq::test
