@@ -174,6 +174,7 @@ void machine::on(const replica_lost& r, actions& out) {
         return;
     }
     votes_ = 0;
+    vote_void_ = false;
     phase_ = phase::voting;
     vote(out);
 }
@@ -193,6 +194,12 @@ void machine::on(const replica_failed& r, actions& out) {
     // The replica is gone (it quit), so there is nothing to close.
     replica_ = false;
     synced_ = false;
+    if (phase_ == phase::voting && busy_) {
+        // The vote's answer is still due; whatever it says, the mirror is not to be served.
+        vote_void_ = true;
+        add_note(note_kind::replication_failed, r.reason, out);
+        return;
+    }
     start_over(note_kind::replication_failed, r.reason, out);
 }
 
@@ -245,6 +252,11 @@ void machine::on(const vote_result& r, actions& out) {
     }
     if (stop_requested_) {
         begin_stop(out);
+        return;
+    }
+    if (vote_void_) {
+        vote_void_ = false;
+        start_over(note_kind::restarting, "the replica failed during the vote", out);
         return;
     }
     if (r.won) {

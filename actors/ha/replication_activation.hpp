@@ -275,6 +275,8 @@ private:
     bool lost_while_pairing_ = false;
     /// The replica reported in sync before the pairing was answered.
     bool synced_early_ = false;
+    /// The replica failed while a vote was out: its answer must not make this backup serve.
+    bool vote_void_ = false;
     /// Primary: a vote about its own quorum is under way.
     bool own_vote_ = false;
     uint32_t votes_ = 0;

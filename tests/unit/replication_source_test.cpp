@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+// The live's side of replication as data (actors/replication/source.cpp): sync chunks within
+// the window, numbered batches, cumulative acknowledgements and the phase that decides whether
+// a confirmation waits for the backup (docs/replication.md, "Confirmation").
+#include "actors/replication/source.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace actormq::replication;
+
+namespace {
+
+source::clock::time_point t0{};
+
+source small() {
+    source::settings s;
+    s.chunk_bytes = 100;
+    s.window_bytes = 250;
+    return source{s};
+}
+
+} // namespace
+
+TEST_CASE("replication source: the snapshot goes out in chunks within the window, and the "
+          "sync completes when the backup has the batch with the last chunk") {
+    auto src = small();
+    src.attach(7, {{1, 230}, {2, 64}, {3, 0}}, t0);
+    CHECK(src.phase() == sync_phase::copying);
+    CHECK(src.sync_total() == 294);
+    CHECK_FALSE(src.confirm_needs_backup());
+    std::vector<batch> sent;
+    while (auto c = src.next_chunk()) {
+        sent.push_back(src.chunk_batch(*c, std::string(c->length, 'x'), t0));
+    }
+    // 100 + 100 + 30 bytes of segment 1 fill the window (250 not yet reached after 230,
+    // then 294 > 250 after segment 2's 64): the fourth chunk went, nothing more is left.
+    REQUIRE(sent.size() == 4);
+    CHECK(sent[0].seq == 1);
+    CHECK(sent[0].epoch == 7);
+    CHECK(sent[0].ops[0].file_seq == 1);
+    CHECK(sent[0].ops[0].offset == 0);
+    CHECK(sent[2].ops[0].offset == 200);
+    CHECK(sent[2].ops[0].bytes.size() == 30);
+    CHECK(sent[3].ops[0].file_seq == 2);
+    CHECK(sent[3].sync_complete);
+    CHECK(src.phase() == sync_phase::finishing);
+    CHECK(src.confirm_needs_backup());
+    CHECK(src.lag_batches() == 4);
+    CHECK_FALSE(src.on_ack(3));
+    CHECK(src.phase() == sync_phase::finishing);
+    CHECK(src.on_ack(4));
+    CHECK(src.phase() == sync_phase::in_sync);
+    CHECK(src.lag_bytes() == 0);
+}
+
+TEST_CASE("replication source: the window holds chunks back until acknowledgements free it") {
+    auto src = small();
+    src.attach(1, {{1, 1000}}, t0);
+    int chunks = 0;
+    while (auto c = src.next_chunk()) {
+        src.chunk_batch(*c, std::string(c->length, 'x'), t0);
+        ++chunks;
+    }
+    CHECK(chunks == 3); // 300 bytes >= 250
+    src.on_ack(2);
+    CHECK(src.next_chunk().has_value());
+}
+
+TEST_CASE("replication source: writes and removals noted during a sync are numbered batches "
+          "between the chunks, and a removed segment is no longer copied") {
+    auto src = small();
+    src.attach(1, {{1, 150}, {2, 80}}, t0);
+    auto c = src.next_chunk();
+    REQUIRE(c);
+    auto b1 = src.chunk_batch(*c, std::string(100, 'a'), t0);
+    src.note_write(3, 64, "new");
+    src.note_remove(1);
+    auto b2 = src.take_batch(t0);
+    REQUIRE(b2);
+    CHECK(b2->seq == b1.seq + 1);
+    REQUIRE(b2->ops.size() == 2);
+    CHECK(b2->ops[0].kind == file_op::write);
+    CHECK(b2->ops[1].kind == file_op::remove);
+    // The rest of segment 1 is gone; segment 2 comes next.
+    c = src.next_chunk();
+    REQUIRE(c);
+    CHECK(c->file_seq == 2);
+    CHECK(src.sync_total() == 180);
+    CHECK_FALSE(src.take_batch(t0).has_value()); // nothing noted
+}
+
+TEST_CASE("replication source: an empty journal is in sync after one empty batch") {
+    auto src = small();
+    src.attach(1, {}, t0);
+    CHECK_FALSE(src.next_chunk().has_value());
+    auto b = src.take_batch(t0);
+    REQUIRE(b);
+    CHECK(b->ops.empty());
+    CHECK(b->sync_complete);
+    CHECK(src.on_ack(b->seq));
+    CHECK(src.phase() == sync_phase::in_sync);
+}
+
+TEST_CASE("replication source: stale, repeated and future acknowledgements are ignored") {
+    auto src = small();
+    src.attach(1, {}, t0);
+    auto b = src.take_batch(t0);
+    CHECK_FALSE(src.on_ack(5)); // never sent
+    CHECK(src.acked() == 0);
+    CHECK(src.on_ack(1));
+    CHECK_FALSE(src.on_ack(1));
+    src.detach();
+    CHECK(src.phase() == sync_phase::none);
+    CHECK_FALSE(src.on_ack(1));
+    src.note_write(1, 64, "x");
+    CHECK_FALSE(src.take_batch(t0).has_value());
+}
