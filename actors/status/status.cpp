@@ -5,11 +5,11 @@
 #include "cluster/management.hpp"
 
 #include <caf/send.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/sinks/base_sink.h>
 
 #include <ctime>
 #include <iomanip>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <unistd.h>
 
@@ -68,8 +68,8 @@ std::string utc_now() {
 }
 
 int64_t ms_since(std::chrono::steady_clock::time_point t) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::steady_clock::now() - t)
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now()
+                                                                 - t)
         .count();
 }
 
@@ -78,7 +78,15 @@ const char* routing_name(routing_type r) {
 }
 
 const char* policy_name(const config::node_config& cfg) {
-    return cfg.ha_policy.kind == config::ha_kind::shared_store ? "shared-store" : "live-only";
+    switch (cfg.ha_policy.kind) {
+        case config::ha_kind::shared_store:
+            return "shared-store";
+        case config::ha_kind::replication:
+            return "replication";
+        case config::ha_kind::live_only:
+            break;
+    }
+    return "live-only";
 }
 
 const char* ha_role_name(const config::node_config& cfg) {
@@ -186,11 +194,12 @@ void gather(status_ptr self) {
             return;
         }
         self->request(self->state.journal, timeout, stats_atom::value)
-            .then([self, finish](journal_stats& js) {
-                      self->state.journal_figures = std::move(js);
-                      finish();
-                  },
-                  [finish](caf::error&) { finish(); });
+            .then(
+                [self, finish](journal_stats& js) {
+                    self->state.journal_figures = std::move(js);
+                    finish();
+                },
+                [finish](caf::error&) { finish(); });
     };
     if (!st.server) {
         st.queues.clear();
@@ -198,16 +207,18 @@ void gather(status_ptr self) {
         return;
     }
     self->request(st.server, timeout, stats_atom::value)
-        .then([self, ask_journal](std::vector<queue_stats>& qs) {
-                  self->state.queues = std::move(qs);
-                  ask_journal();
-              },
-              [ask_journal](caf::error&) { ask_journal(); });
+        .then(
+            [self, ask_journal](std::vector<queue_stats>& qs) {
+                self->state.queues = std::move(qs);
+                ask_journal();
+            },
+            [ask_journal](caf::error&) { ask_journal(); });
 }
 
 } // namespace
 
-void status_state::add_event(const std::string& kind, const std::string& message,
+void status_state::add_event(const std::string& kind,
+                             const std::string& message,
                              int64_t duration_ms) {
     // Capped: a log line can quote a 64 KiB destination, and every WebSocket client gets each.
     json e = {{"seq", next_event},
@@ -267,11 +278,10 @@ std::string status_state::status_json(bool fresh) {
           {"uptime_ms", ms_since(started)},
           {"ha_policy", policy_name(*cfg)},
           {"ha_role", ha_role_name(*cfg)}}},
-        {"instances",
-         json::array({{{"name", cfg->name},
-                       {"role", role},
-                       {"node_id", node_id},
-                       {"since_ms", ms_since(role_since)}}})},
+        {"instances", json::array({{{"name", cfg->name},
+                                    {"role", role},
+                                    {"node_id", node_id},
+                                    {"since_ms", ms_since(role_since)}}})},
         {"members", members_doc},
         {"topology", topology_doc},
         {"connections", connections->load()},
@@ -286,6 +296,15 @@ std::string status_state::status_json(bool fresh) {
           {"last_batch_records", j.last_batch_records},
           {"last_sync_us", j.last_sync_us},
           {"segments_reclaimed_total", j.segments_reclaimed}}},
+        // The live's view of its replicating backup (docs/replication.md).
+        {"replication",
+         {{"backup", j.replication},
+          {"batches_sent", j.replication_sent},
+          {"batches_acknowledged", j.replication_acked},
+          {"lag_batches", j.replication_sent - j.replication_acked},
+          {"lag_bytes", j.replication_lag_bytes},
+          {"sync_bytes_sent", j.sync_sent},
+          {"sync_bytes_total", j.sync_total}}},
         {"events_last", board->last_event()},
     };
     return dump(doc);
@@ -329,6 +348,21 @@ std::string status_state::metrics_text() const {
     const auto& j = journal_figures;
     family(out, "actormq_journal_files", "gauge", "Journal segment files.");
     out << "actormq_journal_files " << j.files << '\n';
+    family(out, "actormq_replication_backup_in_sync", "gauge",
+           "1 when this live's replicating backup holds the whole journal.");
+    out << "actormq_replication_backup_in_sync " << (j.replication == "in-sync" ? 1 : 0) << '\n';
+    family(out, "actormq_replication_lag_batches", "gauge",
+           "Batches sent to the backup and not yet on its disk.");
+    out << "actormq_replication_lag_batches " << j.replication_sent - j.replication_acked << '\n';
+    family(out, "actormq_replication_lag_bytes", "gauge",
+           "Bytes sent to the backup and not yet on its disk.");
+    out << "actormq_replication_lag_bytes " << j.replication_lag_bytes << '\n';
+    family(out, "actormq_replication_sync_bytes_sent", "gauge",
+           "Initial sync: bytes of the journal sent to the backup so far.");
+    out << "actormq_replication_sync_bytes_sent " << j.sync_sent << '\n';
+    family(out, "actormq_replication_sync_bytes_total", "gauge",
+           "Initial sync: bytes of the journal the backup needs.");
+    out << "actormq_replication_sync_bytes_total " << j.sync_total << '\n';
     family(out, "actormq_journal_fsync_duration_seconds", "histogram",
            "Duration of one journal batch write and fdatasync.");
     const auto& bounds = sync_bounds_seconds();
@@ -370,8 +404,7 @@ protected:
         text += "] ";
         text.append(msg.payload.data(), msg.payload.size());
         const char* kind = msg.level >= spdlog::level::err ? "error" : "warning";
-        caf::anon_send(status_, event_atom::value, std::string{kind}, std::move(text),
-                       int64_t{-1});
+        caf::anon_send(status_, event_atom::value, std::string{kind}, std::move(text), int64_t{-1});
     }
     void flush_() override {}
 
