@@ -215,13 +215,16 @@ void drop_replica(journal_ptr self, const char* reason) {
     if (!st.replica) {
         return;
     }
-    st.ctx->log->warn("replication_backup_lost backup={} phase={} reason=\"{}\" action=alone",
-                      st.replica_name, replication::to_string(st.repl.phase()), reason);
+    bool vote = st.ctx->config.ha_policy.replication.vote_on_replication_failure;
+    // action=vote: confirmations wait for the node's quorum check; alone: they go on now.
+    st.ctx->log->warn("replication_backup_lost backup={} phase={} reason=\"{}\" action={}",
+                      st.replica_name, replication::to_string(st.repl.phase()), reason,
+                      vote ? "vote" : "alone");
     self->demonitor(st.replica.address());
     self->send_exit(st.replica, caf::exit_reason::user_shutdown);
     st.replica = nullptr;
     st.repl.detach();
-    if (st.ctx->config.ha_policy.replication.vote_on_replication_failure) {
+    if (vote) {
         // Nothing more is confirmed until the node knows this side keeps a quorum.
         st.held_for_vote = true;
     } else {
