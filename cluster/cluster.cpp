@@ -133,6 +133,8 @@ struct cluster_state {
     /// The live journal that pairing requests go to (docs/replication.md); invalid while this
     /// node serves nothing.
     caf::actor replication_endpoint;
+    /// The node's replication driver, asked to give way on a failback request.
+    caf::actor failback_endpoint;
     /// The largest number of live servers (distinct node ids) seen at once: the base of every
     /// quorum (a member that vanished still counts).
     uint32_t lives_seen_max = 0;
@@ -592,6 +594,12 @@ caf::result<vote_tally> run_quorum(cluster_ptr self, const std::string& node_id,
     tally->node_id = node_id;
     tally->lives_seen_max = st.lives_seen_max;
     tally->asked = static_cast<uint32_t>(st.members.size());
+    for (const auto& [address, p] : st.peers) {
+        if (!p.is_self) {
+            ++tally->peers_configured;
+            tally->peers_joined += p.member ? 1 : 0;
+        }
+    }
     auto rp = self->make_response_promise<vote_tally>();
     if (st.members.empty()) {
         rp.deliver(*tally);
@@ -648,6 +656,42 @@ caf::behavior running(cluster_ptr self) {
                 return caf::make_error(cluster_errc::not_local);
             }
             return run_quorum(self, node_id, wait_ms);
+        },
+        [=](failback_atom, caf::actor& driver) {
+            if (local()) {
+                self->state.failback_endpoint = std::move(driver);
+            }
+        },
+        [=](failback_atom, const std::string& address,
+            const std::string& node_id) -> caf::result<bool> {
+            auto& st = self->state;
+            if (!local()) {
+                return caf::make_error(cluster_errc::not_local);
+            }
+            auto* m = st.member_at(address);
+            if (m == nullptr) {
+                return caf::make_error(cluster_errc::no_such_member, address);
+            }
+            auto rp = self->make_response_promise<bool>();
+            self->request(m->handle, st.remote_timeout(), failback_atom::value, node_id)
+                .then([rp](bool ok) mutable { rp.deliver(ok); },
+                      [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+            return rp;
+        },
+        [=](failback_atom, const std::string& node_id) -> caf::result<bool> {
+            auto& st = self->state;
+            if (!st.from_member(self)) {
+                return caf::make_error(cluster_errc::not_a_member);
+            }
+            if (!st.failback_endpoint || st.self_info.node_id != node_id
+                || st.self_info.role != "live") {
+                return false;
+            }
+            auto rp = self->make_response_promise<bool>();
+            self->request(st.failback_endpoint, st.remote_timeout(), failback_atom::value)
+                .then([rp](bool ok) mutable { rp.deliver(ok); },
+                      [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+            return rp;
         },
         [=](vote_atom, const std::string& node_id) -> caf::result<vote_answer> {
             if (!self->state.from_member(self)) {
@@ -765,6 +809,10 @@ caf::behavior cluster_facade(caf::event_based_actor* self,
         [=](quorum_atom a, const std::string& node_id, uint32_t wait_ms) {
             return self->delegate(cluster, a, node_id, wait_ms);
         },
+        [=](failback_atom a, caf::actor& driver) { self->send(cluster, a, std::move(driver)); },
+        [=](failback_atom a, const std::string& address, const std::string& node_id) {
+            return self->delegate(cluster, a, address, node_id);
+        },
     };
 }
 
@@ -825,6 +873,10 @@ uint32_t votes_needed(const vote_tally& t, int32_t quorum_size) {
 
 bool live_is_gone(const vote_tally& t, int32_t quorum_size) {
     return t.lives_seeing == 0 && 1 + t.lives_not_seeing >= votes_needed(t, quorum_size);
+}
+
+bool nobody_serves(const vote_tally& t) {
+    return t.lives_seeing == 0 && 2 * (t.peers_joined + 1) > t.peers_configured + 1;
 }
 
 bool live_has_quorum(const vote_tally& t, int32_t quorum_size) {

@@ -125,12 +125,18 @@ struct vote_tally {
     uint32_t live_answers = 0;
     uint32_t lives_seeing = 0;
     uint32_t lives_not_seeing = 0;
+    /// The members of [cluster] members (this node's own address left out), and how many of
+    /// them have joined: a primary checking at start needs more than half of the configured
+    /// cluster before it may conclude that nobody serves its node id.
+    uint32_t peers_configured = 0;
+    uint32_t peers_joined = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, vote_tally& x) {
     return f(caf::meta::type_name("actormq::cluster::vote_tally"), x.node_id, x.lives_seen_max,
-             x.asked, x.answered, x.live_answers, x.lives_seeing, x.lives_not_seeing);
+             x.asked, x.answered, x.live_answers, x.lives_seeing, x.lives_not_seeing,
+             x.peers_configured, x.peers_joined);
 }
 
 /// The votes a decision needs: `quorum_size` when positive, else more than half of the
@@ -146,6 +152,11 @@ bool live_is_gone(const vote_tally& t, int32_t quorum_size);
 /// A live that lost its backup still has a quorum: no other server serves its node id, and
 /// itself plus the live servers that answered reach votes_needed().
 bool live_has_quorum(const vote_tally& t, int32_t quorum_size);
+
+/// A primary checking at start (check-for-live-server) may start live: nobody that answered
+/// sees its node id served, and it reached more than half of its configured cluster (itself
+/// included). It never starts live on the word of a minority.
+bool nobody_serves(const vote_tally& t);
 
 /// Why a member refused a join; travels back to the joiner (category "cluster").
 enum class cluster_errc : uint8_t {
@@ -173,6 +184,10 @@ using announce_atom = caf::atom_constant<caf::atom("announce")>;
 using quorum_atom = caf::atom_constant<caf::atom("quorum")>;
 /// One member's answer about a node id: (vote_atom, node_id) -> vote_answer.
 using vote_atom = caf::atom_constant<caf::atom("vote")>;
+/// Failback (docs/replication.md): local (failback_atom, caf::actor driver) registers the
+/// node's replication driver; local (failback_atom, cluster address, node_id) -> bool asks
+/// that member to give way; remote (failback_atom, node_id) -> bool is that request arriving.
+using failback_atom = caf::atom_constant<caf::atom("failback")>;
 
 /// Registers every type the cluster sends between nodes and its error category; call on the
 /// config before the actor_system exists (with the middleman loaded).

@@ -881,23 +881,7 @@ void read_shared_store(context& ctx, const member& where, ha_policy_config& out)
 
 /// [ha-policy.replication.primary] or [ha-policy.replication.backup] (docs/replication.md).
 void read_replication(context& ctx, const member& where, ha_policy_config& out) {
-    if (!read_role(ctx, where, replication_primary_fields(), replication_backup_fields(), out)
-        || !out.replication.check_for_live_server) {
-        return;
-    }
-    // Failback of a replicating primary is not built; a primary that silently started live
-    // with its old journal beside the backup that took over would serve one node id twice.
-    const toml::table* table = expect_table(ctx, where);
-    auto members = members_in_file_order(*table, where.path);
-    const toml::table* body = members.empty() ? nullptr : members[0].node->as_table();
-    for (const char* key : {"check-for-live-server", "check-for-active-server"}) {
-        if (auto at = body ? find_member(*body, key, members[0].path) : std::nullopt) {
-            report(ctx, *at,
-                   "true is not supported yet: failback of a replicating primary is not built "
-                   "(docs/replication.md, \"Not built yet\")");
-            return;
-        }
-    }
+    read_role(ctx, where, replication_primary_fields(), replication_backup_fields(), out);
 }
 
 void read_ha_policy(context& ctx, const member& where, node_config& out) {

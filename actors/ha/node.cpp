@@ -204,8 +204,6 @@ struct node::impl {
     /// Spawns the replication driver and starts it.
     void start_replication();
     struct repl_effects;
-    /// The lives a replicating backup may pair with, from a topology (call with cluster_mtx).
-    std::vector<std::string> pairing_candidates(const cluster::topology& t) const;
     /// Stops the driver (it deactivates and releases the locks), then its io actors.
     void stop_activation();
     /// Sends SIGTERM to this process once; `failed` makes main exit 1.
@@ -347,7 +345,7 @@ std::string node::impl::start_cluster() {
             caf::anon_send(status_actor, t);
         }
         if (repl_driver) {
-            caf::anon_send(repl_driver, repl_candidates_atom::value, pairing_candidates(t));
+            caf::anon_send(repl_driver, t);
         }
     };
     auto started =
@@ -377,23 +375,6 @@ void node::impl::refresh_view() {
         }
         native_topology->set(std::move(groups));
     }
-}
-
-std::vector<std::string> node::impl::pairing_candidates(const cluster::topology& t) const {
-    std::vector<std::string> out;
-    if (cfg.ha_policy.kind != config::ha_kind::replication
-        || cfg.ha_policy.role != config::ha_role::backup) {
-        return out;
-    }
-    const auto& group = cfg.ha_policy.replication.group_name;
-    for (const auto& m : t.members) {
-        bool other = m.cluster_address != self_info.cluster_address;
-        if (other && m.role == "live" && !m.node_id.empty() && m.group == group
-            && t.backups_of(m.node_id).empty()) {
-            out.push_back(m.cluster_address);
-        }
-    }
-    return out;
 }
 
 void node::impl::announce(const std::string& role, const std::string& node_id) {
@@ -805,12 +786,16 @@ void node::impl::start_replication() {
     setup.settings.vote_retries = rc.vote_retries;
     setup.settings.vote_retry_wait_ms = rc.vote_retry_wait;
     setup.settings.retry_replication_wait_ms = rc.retry_replication_wait;
+    setup.settings.check_for_live_server = rc.check_for_live_server;
+    setup.settings.allow_failback = hp.allow_failback;
+    setup.settings.restart_backup = hp.restart_backup;
     setup.quorum_size = rc.quorum_size;
     setup.timeouts.vote = std::chrono::seconds(rc.quorum_vote_wait);
     setup.timeouts.pair =
         std::chrono::milliseconds(std::max<uint32_t>(cfg.cluster.connection_timeout_ms, 1000) * 3);
     setup.name = cfg.name;
     setup.group = rc.group_name;
+    setup.cluster_address = self_info.cluster_address;
     setup.cluster = cluster;
     setup.locks = lock_io;
     setup.instance = instance_io;
@@ -820,7 +805,9 @@ void node::impl::start_replication() {
         std::lock_guard<std::mutex> guard{cluster_mtx};
         repl_driver = sys.spawn(replication_driver, std::move(setup));
         caf::anon_send(repl_driver, ha_start_atom::value);
-        caf::anon_send(repl_driver, repl_candidates_atom::value, pairing_candidates(last_topology));
+        caf::anon_send(repl_driver, last_topology);
+        // A primary asking for its node id back reaches this driver through the cluster.
+        caf::anon_send(cluster, cluster::failback_atom::value, repl_driver);
     }
 }
 

@@ -53,6 +53,14 @@ void machine::on(const tick& t, actions& out) {
         case phase::waiting:
             try_pair(out);
             break;
+        case phase::checking:
+            start_check(out);
+            break;
+        case phase::in_sync:
+            if (failback_) {
+                ask_failback(out);
+            }
+            break;
         default:
             break;
     }
@@ -150,6 +158,62 @@ void machine::on(const replica_in_sync&, actions& out) {
     synced_ = true;
     phase_ = phase::in_sync;
     add_note(note_kind::in_sync, pairing_with_, out);
+    if (failback_ && !stop_requested_) {
+        ask_failback(out);
+    }
+}
+
+void machine::ask_failback(actions& out) {
+    phase_ = phase::failing_back;
+    busy_ = true;
+    failback_agreed_ = false;
+    lost_while_failing_back_ = false;
+    add_note(note_kind::failing_back, pairing_with_, out);
+    out.emplace_back(request_failback{pairing_with_});
+}
+
+void machine::on(const failback_answer& r, actions& out) {
+    if (phase_ != phase::failing_back || !busy_) {
+        ++unexpected_;
+        return;
+    }
+    busy_ = false;
+    if (stop_requested_) {
+        begin_stop(out);
+        return;
+    }
+    if (vote_void_) {
+        vote_void_ = false;
+        start_over(note_kind::restarting, "the replica failed while failing back", out);
+        return;
+    }
+    if (r.ok) {
+        failback_agreed_ = true;
+        if (lost_while_failing_back_) {
+            take_over("failback", out);
+        }
+        return;
+    }
+    if (lost_while_failing_back_) {
+        // Not a handover: the server went while it was asked. An ordinary loss, in sync.
+        votes_ = 0;
+        vote_void_ = false;
+        phase_ = phase::voting;
+        vote(out);
+        return;
+    }
+    add_note(note_kind::failback_refused, r.error, out);
+    phase_ = phase::in_sync;
+    timer(settings_.vote_retry_wait_ms, out);
+}
+
+void machine::take_over(const std::string& allowed_by, actions& out) {
+    allowed_by_ = allowed_by;
+    add_note(note_kind::activating, allowed_by, out);
+    take_over_ = true;
+    phase_ = phase::closing;
+    busy_ = true;
+    out.emplace_back(close_replica{});
 }
 
 void machine::on(const replica_lost& r, actions& out) {
@@ -157,6 +221,21 @@ void machine::on(const replica_lost& r, actions& out) {
         // The answer to the pairing request is still due; it decides (and fails or succeeds
         // into a replica that is already lost, which the next report or the vote handles).
         lost_while_pairing_ = true;
+        return;
+    }
+    if (phase_ == phase::failing_back) {
+        add_note(note_kind::live_lost, "handed over", out);
+        if (busy_) {
+            lost_while_failing_back_ = true; // the answer decides: handover or loss
+            return;
+        }
+        if (stop_requested_) {
+            begin_stop(out);
+            return;
+        }
+        if (failback_agreed_) {
+            take_over("failback", out);
+        }
         return;
     }
     if (phase_ != phase::syncing && phase_ != phase::in_sync) {
@@ -188,7 +267,16 @@ void machine::on(const replica_failed& r, actions& out) {
         lost_while_pairing_ = true;
         return;
     }
-    if (phase_ != phase::syncing && phase_ != phase::in_sync && phase_ != phase::voting) {
+    if (phase_ != phase::syncing && phase_ != phase::in_sync && phase_ != phase::voting
+        && phase_ != phase::failing_back) {
+        return;
+    }
+    if (phase_ == phase::failing_back && busy_) {
+        // The failback answer is still due: whatever it says, this mirror is not served.
+        replica_ = false;
+        synced_ = false;
+        vote_void_ = true;
+        add_note(note_kind::replication_failed, r.reason, out);
         return;
     }
     // The replica is gone (it quit), so there is nothing to close.
@@ -223,15 +311,55 @@ void machine::vote(actions& out) {
     add_note(note_kind::voting,
              "vote " + std::to_string(votes_) + " of " + std::to_string(1 + settings_.vote_retries),
              out);
-    out.emplace_back(ask_vote{node_id_, false});
+    out.emplace_back(ask_vote{node_id_, question::live_gone});
+}
+
+void machine::start_check(actions& out) {
+    busy_ = true;
+    phase_ = phase::checking;
+    add_note(note_kind::checking, {}, out);
+    out.emplace_back(ask_vote{node_id_, question::start_check});
+}
+
+void machine::on_check(const vote_result& r, actions& out) {
+    if (stop_requested_) {
+        begin_stop(out);
+        return;
+    }
+    if (r.served) {
+        // Someone took over this node id: its journal is newer than ours. Sync from it as a
+        // backup (our old journal is moved aside), then ask for the node id back.
+        failback_ = true;
+        add_note(note_kind::found_served, r.summary, out);
+        phase_ = phase::preparing;
+        busy_ = true;
+        out.emplace_back(prepare_directory{});
+        return;
+    }
+    if (r.won) {
+        allowed_by_ = "no-other-server " + r.summary;
+        phase_ = phase::loading;
+        busy_ = true;
+        out.emplace_back(load_journal{node_id_});
+        return;
+    }
+    // Not enough of the cluster reached to know: never start live on a guess.
+    add_note(note_kind::vote_lost, r.summary, out);
+    timer(settings_.vote_retry_wait_ms, out);
 }
 
 void machine::on(const vote_result& r, actions& out) {
-    if (!busy_ || (phase_ != phase::voting && !(own_vote_ && phase_ == phase::live))) {
+    if (!busy_
+        || (phase_ != phase::voting && phase_ != phase::checking
+            && !(own_vote_ && phase_ == phase::live))) {
         ++unexpected_;
         return;
     }
     busy_ = false;
+    if (phase_ == phase::checking) {
+        on_check(r, out);
+        return;
+    }
     if (own_vote_) {
         own_vote_ = false;
         if (stop_requested_) {
@@ -260,11 +388,7 @@ void machine::on(const vote_result& r, actions& out) {
         return;
     }
     if (r.won) {
-        add_note(note_kind::activating, "quorum-vote " + r.summary, out);
-        take_over_ = true;
-        phase_ = phase::closing;
-        busy_ = true;
-        out.emplace_back(close_replica{});
+        take_over("quorum-vote " + r.summary, out);
         return;
     }
     add_note(note_kind::vote_lost, r.summary, out);
@@ -321,6 +445,11 @@ void machine::on(const node_id_claimed& r, actions& out) {
         begin_stop(out);
         return;
     }
+    if (settings_.check_for_live_server) {
+        start_check(out);
+        return;
+    }
+    allowed_by_ = "primary";
     phase_ = phase::loading;
     busy_ = true;
     out.emplace_back(load_journal{node_id_});
@@ -367,7 +496,7 @@ void machine::on(const acceptors_opened& r, actions& out) {
         return;
     }
     phase_ = phase::live;
-    add_note(note_kind::live, settings_.backup ? "quorum-vote" : "primary", out);
+    add_note(note_kind::live, allowed_by_, out);
 }
 
 void machine::on(const backup_lost&, actions& out) {
@@ -378,16 +507,42 @@ void machine::on(const backup_lost&, actions& out) {
     own_vote_ = true;
     busy_ = true;
     add_note(note_kind::voting, "own quorum", out);
-    out.emplace_back(ask_vote{node_id_, true});
+    out.emplace_back(ask_vote{node_id_, question::own_quorum});
+}
+
+void machine::on(const failback_requested&, actions& out) {
+    bool can = phase_ == phase::live && !busy_ && !stop_requested_ && settings_.backup
+               && settings_.allow_failback;
+    out.emplace_back(answer_failback{can});
+    if (!can) {
+        return;
+    }
+    add_note(note_kind::giving_way, {}, out);
+    phase_ = phase::giving_way;
+    busy_ = true;
+    out.emplace_back(deactivate{});
 }
 
 void machine::on(const deactivated&, actions& out) {
-    if (!busy_ || (phase_ != phase::stopping && phase_ != phase::stepping_down)) {
+    if (!busy_
+        || (phase_ != phase::stopping && phase_ != phase::stepping_down
+            && phase_ != phase::giving_way)) {
         ++unexpected_;
         return;
     }
     busy_ = false;
     instance_ = false;
+    if (phase_ == phase::giving_way && !stop_requested_) {
+        if (settings_.restart_backup) {
+            add_note(note_kind::backup_restarted, {}, out);
+            synced_ = false;
+            phase_ = phase::preparing;
+            busy_ = true;
+            out.emplace_back(prepare_directory{});
+            return;
+        }
+        add_note(note_kind::backup_exiting, {}, out);
+    }
     begin_stop(out);
 }
 
@@ -464,6 +619,12 @@ const char* to_string(phase p) {
             return "live";
         case phase::stepping_down:
             return "stepping-down";
+        case phase::checking:
+            return "checking";
+        case phase::failing_back:
+            return "failing-back";
+        case phase::giving_way:
+            return "giving-way";
         case phase::stopping:
             return "stopping";
         case phase::done:
@@ -508,6 +669,20 @@ const char* to_string(note_kind k) {
             return "stopped";
         case note_kind::storage_failed:
             return "storage_failed";
+        case note_kind::checking:
+            return "checking";
+        case note_kind::found_served:
+            return "found_served";
+        case note_kind::failing_back:
+            return "failing_back";
+        case note_kind::failback_refused:
+            return "failback_refused";
+        case note_kind::giving_way:
+            return "giving_way";
+        case note_kind::backup_restarted:
+            return "backup_restarted";
+        case note_kind::backup_exiting:
+            return "backup_exiting";
     }
     return "unknown";
 }
@@ -523,7 +698,15 @@ std::string to_string(const action& a) {
             } else if constexpr (std::is_same_v<t, close_replica>) {
                 return "close_replica";
             } else if constexpr (std::is_same_v<t, ask_vote>) {
-                return std::string{"ask_vote("} + (x.own ? "own" : "live") + ")";
+                return std::string{"ask_vote("}
+                       + (x.what == question::own_quorum    ? "own"
+                          : x.what == question::start_check ? "check"
+                                                            : "live")
+                       + ")";
+            } else if constexpr (std::is_same_v<t, request_failback>) {
+                return "request_failback(" + x.address + ")";
+            } else if constexpr (std::is_same_v<t, answer_failback>) {
+                return std::string{"answer_failback("} + (x.ok ? "yes" : "no") + ")";
             } else if constexpr (std::is_same_v<t, claim_node_id>) {
                 return "claim_node_id";
             } else if constexpr (std::is_same_v<t, load_journal>) {
@@ -549,11 +732,25 @@ std::string to_string(const action& a) {
 }
 
 std::string to_string(const event& e) {
-    static const char* names[] = {
-        "start",           "tick",           "candidates",       "directory_ready", "paired",
-        "replica_in_sync", "replica_lost",   "replica_failed",   "replica_closed",  "vote_result",
-        "node_id_claimed", "journal_loaded", "acceptors_opened", "deactivated",     "backup_lost",
-        "storage_failure", "stop_request"};
+    static const char* names[] = {"start",
+                                  "tick",
+                                  "candidates",
+                                  "directory_ready",
+                                  "paired",
+                                  "replica_in_sync",
+                                  "replica_lost",
+                                  "replica_failed",
+                                  "replica_closed",
+                                  "vote_result",
+                                  "node_id_claimed",
+                                  "journal_loaded",
+                                  "acceptors_opened",
+                                  "deactivated",
+                                  "backup_lost",
+                                  "failback_requested",
+                                  "failback_answer",
+                                  "storage_failure",
+                                  "stop_request"};
     static_assert(std::size(names) == std::variant_size_v<event>);
     return names[e.index()];
 }

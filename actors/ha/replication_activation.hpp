@@ -27,6 +27,13 @@ struct settings {
     uint32_t vote_retry_wait_ms = 2000;
     /// Backup: the wait before pairing again after the pairing or the replica failed.
     uint32_t retry_replication_wait_ms = 2000;
+    /// Primary: at start, ask whether a server serves this node id; if one does, sync from it
+    /// as a backup and ask it to give way (failback).
+    bool check_for_live_server = false;
+    /// Backup, once serving: give way when the primary asks (failback).
+    bool allow_failback = true;
+    /// Backup, after giving way: wait as a backup again (false: exit 0).
+    bool restart_backup = true;
 };
 
 // -- events ---------------------------------------------------------------------------------------
@@ -69,6 +76,16 @@ struct replica_closed {
 struct vote_result {
     bool won = false;
     std::string summary;
+    /// A start check only: a server other than this one serves the node id.
+    bool served = false;
+};
+/// A serving backup is asked to give way (by the primary that synced from it).
+struct failback_requested {};
+/// The answer to request_failback: the serving server agreed to give way (or not, or it
+/// could not be asked).
+struct failback_answer {
+    bool ok = false;
+    std::string error;
 };
 /// Primary: node id read or created (or `error`).
 struct node_id_claimed {
@@ -105,6 +122,8 @@ using event = std::variant<start,
                            acceptors_opened,
                            deactivated,
                            backup_lost,
+                           failback_requested,
+                           failback_answer,
                            storage_failure,
                            stop_request>;
 
@@ -119,11 +138,26 @@ struct pair_with {
 };
 /// Close the replica (sync, close files); answered by replica_closed.
 struct close_replica {};
-/// Ask the cluster about `node_id`; answered by vote_result. `own`: a live checking its own
-/// quorum, else a backup asking whether its live is gone.
+/// What a vote asks.
+enum class question : uint8_t {
+    live_gone,   ///< a backup: is my live gone?
+    own_quorum,  ///< a live that lost its backup: do I keep a quorum?
+    start_check, ///< a primary at start (check-for-live-server): does anyone serve my id?
+};
+
+/// Ask the cluster about `node_id`; answered by vote_result.
 struct ask_vote {
     std::string node_id;
-    bool own = false;
+    question what = question::live_gone;
+};
+/// Ask the server at `address` (serving this node id) to give way; answered by
+/// failback_answer.
+struct request_failback {
+    std::string address;
+};
+/// Answer a failback_requested.
+struct answer_failback {
+    bool ok = false;
 };
 /// Primary: read or create the node id; answered by node_id_claimed.
 struct claim_node_id {};
@@ -159,6 +193,13 @@ enum class note_kind : uint8_t {
     activation_failed,  ///< the journal or an acceptor failed
     stopped,            ///< stopped
     storage_failed,     ///< a directory or journal failure: exit 1
+    checking,           ///< primary (check-for-live-server): asks who serves its node id
+    found_served,       ///< primary: its node id is served elsewhere: syncs from there first
+    failing_back,       ///< primary, in sync: asks the serving server to give way
+    failback_refused,   ///< the serving server said no (or could not be asked); asks again
+    giving_way,         ///< backup, serving: the primary asked; stops serving
+    backup_restarted,   ///< backup, after giving way: waits as a backup again
+    backup_exiting,     ///< backup, after giving way: restart-backup is false
 };
 
 struct note {
@@ -181,6 +222,8 @@ using action = std::variant<prepare_directory,
                             open_acceptors,
                             deactivate,
                             resume_journal,
+                            request_failback,
+                            answer_failback,
                             schedule_tick,
                             note,
                             exit_process,
@@ -201,6 +244,9 @@ enum class phase : uint8_t {
     opening,
     live,
     stepping_down, ///< primary: deactivating after a lost quorum
+    checking,      ///< primary: the start check's vote
+    failing_back,  ///< primary, in sync: asked the serving server to give way
+    giving_way,    ///< backup, serving: deactivating for the primary
     stopping,
     done,
 };
@@ -227,6 +273,9 @@ public:
     /// Whether the machine made this server serve `node_id` with a vote won (backup) or as
     /// the primary: tests check no two machines ever do so at once for one node id.
     bool serving() const { return phase_ == phase::live; }
+    /// Whether this machine looks for the server of its own node id (a primary failing back)
+    /// rather than for a live of its group.
+    bool seeks_own_node() const { return failback_; }
 
 private:
     void on(const start&, actions& out);
@@ -244,6 +293,8 @@ private:
     void on(const acceptors_opened& r, actions& out);
     void on(const deactivated& r, actions& out);
     void on(const backup_lost&, actions& out);
+    void on(const failback_requested&, actions& out);
+    void on(const failback_answer& r, actions& out);
     void on(const storage_failure&, actions& out);
     void on(const stop_request&, actions& out);
 
@@ -252,6 +303,10 @@ private:
     /// Backup: close the replica, then start over after retry-replication-wait.
     void start_over(note_kind why, const std::string& detail, actions& out);
     void vote(actions& out);
+    void start_check(actions& out);
+    void on_check(const vote_result& r, actions& out);
+    void ask_failback(actions& out);
+    void take_over(const std::string& allowed_by, actions& out);
     void timer(uint32_t ms, actions& out);
     void begin_stop(actions& out);
     void finish_stop(actions& out);
@@ -279,6 +334,14 @@ private:
     bool vote_void_ = false;
     /// Primary: a vote about its own quorum is under way.
     bool own_vote_ = false;
+    /// Primary: its node id is served elsewhere; it syncs as a backup, then asks for it back.
+    bool failback_ = false;
+    /// Failing back: the serving server agreed; its journal going away is the handover.
+    bool failback_agreed_ = false;
+    /// Failing back: the replica reported the live lost before the answer came.
+    bool lost_while_failing_back_ = false;
+    /// What allowed the activation under way (for the `live` note).
+    std::string allowed_by_;
     uint32_t votes_ = 0;
     bool waiting_logged_ = false;
     int exit_status_ = 0;

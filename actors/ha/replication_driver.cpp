@@ -20,8 +20,37 @@ using driver_ptr = caf::stateful_actor<replication_driver_state>*;
 
 void run(driver_ptr self, const ra::actions& as);
 
+/// The servers the machine may pair with: the server of its own node id when it fails back,
+/// else the lives of its group that have no backup.
+std::vector<std::string> candidates_of(const replication_driver_state& st) {
+    std::vector<std::string> out;
+    const auto& t = st.topology;
+    const auto& m = st.machine;
+    for (const auto& member : t.members) {
+        if (member.cluster_address == st.setup.cluster_address || member.role != "live"
+            || member.node_id.empty()) {
+            continue;
+        }
+        bool fits = m.seeks_own_node()
+                        ? member.node_id == m.node_id()
+                        : member.group == st.setup.group && t.backups_of(member.node_id).empty();
+        if (fits) {
+            out.push_back(member.cluster_address);
+        }
+    }
+    return out;
+}
+
 void feed(driver_ptr self, const ra::event& e) {
     run(self, self->state.machine.handle(e));
+    // What the machine looks for may have changed with this event (a primary that found its
+    // node id served now looks for that server): give it the candidates anew if they differ.
+    auto& st = self->state;
+    auto now = candidates_of(st);
+    if (now != st.candidates) {
+        st.candidates = now;
+        run(self, st.machine.handle(ra::candidates{std::move(now)}));
+    }
 }
 
 std::shared_ptr<spdlog::logger> log() {
@@ -33,8 +62,9 @@ std::string summary(const cluster::vote_tally& t, int32_t quorum_size) {
     return "asked=" + std::to_string(t.asked) + " answered=" + std::to_string(t.answered)
            + " lives_answered=" + std::to_string(t.live_answers)
            + " lives_seeing=" + std::to_string(t.lives_seeing)
-           + " lives_not_seeing=" + std::to_string(t.lives_not_seeing)
-           + " lives_seen_max=" + std::to_string(t.lives_seen_max)
+           + " lives_not_seeing=" + std::to_string(t.lives_not_seeing) + " lives_seen_max="
+           + std::to_string(t.lives_seen_max) + " peers_joined=" + std::to_string(t.peers_joined)
+           + "/" + std::to_string(t.peers_configured)
            + " needed=" + std::to_string(cluster::votes_needed(t, quorum_size));
 }
 
@@ -80,17 +110,29 @@ void close_replica(driver_ptr self) {
 void ask_vote(driver_ptr self, const ra::ask_vote& v) {
     auto& st = self->state;
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(st.setup.timeouts.vote);
-    auto own = v.own;
+    auto what = v.what;
     auto quorum = st.setup.quorum_size;
     // The cluster answers within `wait` (each member's answer is bounded by it); the margin
     // covers the hop to the cluster actor and back.
     self->request(st.setup.cluster, st.setup.timeouts.vote + std::chrono::seconds(1),
                   cluster::quorum_atom::value, v.node_id, static_cast<uint32_t>(wait.count()))
         .then(
-            [self, own, quorum](cluster::vote_tally& t) {
-                bool won =
-                    own ? cluster::live_has_quorum(t, quorum) : cluster::live_is_gone(t, quorum);
-                feed(self, ra::vote_result{won, summary(t, quorum)});
+            [self, what, quorum](cluster::vote_tally& t) {
+                ra::vote_result r;
+                r.summary = summary(t, quorum);
+                switch (what) {
+                    case ra::question::live_gone:
+                        r.won = cluster::live_is_gone(t, quorum);
+                        break;
+                    case ra::question::own_quorum:
+                        r.won = cluster::live_has_quorum(t, quorum);
+                        break;
+                    case ra::question::start_check:
+                        r.served = t.lives_seeing > 0;
+                        r.won = cluster::nobody_serves(t);
+                        break;
+                }
+                feed(self, r);
             },
             [self](const caf::error& e) {
                 feed(self, ra::vote_result{false, "vote failed: " + self->system().render(e)});
@@ -136,6 +178,20 @@ void run_one(driver_ptr self, const ra::action& a) {
                                               ha_close_atom::value, true);
             } else if constexpr (std::is_same_v<type, ra::resume_journal>) {
                 st.setup.effects->resume_journal();
+            } else if constexpr (std::is_same_v<type, ra::request_failback>) {
+                self->request(st.setup.cluster, t.pair, cluster::failback_atom::value, x.address,
+                              st.machine.node_id())
+                    .then(
+                        [self](bool ok) {
+                            feed(self, ra::failback_answer{ok, "refused"});
+                        },
+                        [self](const caf::error& e) {
+                            feed(self, ra::failback_answer{false, self->system().render(e)});
+                        });
+            } else if constexpr (std::is_same_v<type, ra::answer_failback>) {
+                if (st.failback.pending()) {
+                    st.failback.deliver(x.ok);
+                }
             } else if constexpr (std::is_same_v<type, ra::schedule_tick>) {
                 self->delayed_send(self, std::chrono::milliseconds(x.ms), ha_tick_atom::value,
                                    x.generation);
@@ -188,8 +244,27 @@ caf::behavior replication_driver(driver_ptr self, replication_setup setup) {
         [self](ha_tick_atom, uint64_t generation) { feed(self, ra::tick{generation}); },
         [self](ha_fail_atom) { feed(self, ra::storage_failure{}); },
         [self](ha_stop_atom) { feed(self, ra::stop_request{}); },
-        [self](repl_candidates_atom, std::vector<std::string>& addresses) {
-            feed(self, ra::candidates{std::move(addresses)});
+        [self](cluster::topology& t) {
+            self->state.topology = std::move(t);
+            auto now = candidates_of(self->state);
+            if (now != self->state.candidates) {
+                self->state.candidates = now;
+                feed(self, ra::candidates{std::move(now)});
+            }
+        },
+        [self](cluster::failback_atom) -> caf::result<bool> {
+            auto& st = self->state;
+            if (st.failback.pending()) {
+                return false; // one at a time
+            }
+            auto rp = self->make_response_promise<bool>();
+            st.failback = rp;
+            feed(self, ra::failback_requested{});
+            if (st.failback.pending()) {
+                // The machine answers every request at once; an answer not given is a no.
+                st.failback.deliver(false);
+            }
+            return rp; // answered through st.failback
         },
         [self](repl_lost_atom) { feed(self, ra::backup_lost{}); },
         [self](replication::report_atom, replication::replica_report& r) {

@@ -9,9 +9,11 @@
 #include "actors/ha/activation_driver.hpp"
 #include "actors/ha/replication_activation.hpp"
 #include "actors/replication/replica.hpp"
+#include "cluster/cluster.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include <chrono>
 #include <functional>
@@ -21,7 +23,6 @@
 
 namespace actormq {
 
-using repl_candidates_atom = caf::atom_constant<caf::atom("rcandid")>;
 using repl_lost_atom = caf::atom_constant<caf::atom("rlost")>;
 using repl_prepare_atom = caf::atom_constant<caf::atom("rprepare")>;
 
@@ -56,9 +57,10 @@ struct replication_setup {
     repl_activation::settings settings;
     replication_timeouts timeouts;
     int32_t quorum_size = -1;
-    /// This node's name and group-name (the live checks the group).
+    /// This node's name, group-name (the live checks the group) and cluster address.
     std::string name;
     std::string group;
+    std::string cluster_address;
     /// The cluster facade (pairing and votes).
     caf::actor cluster;
     io_locks_actor locks;
@@ -74,12 +76,18 @@ struct replication_driver_state {
     replication_setup setup;
     caf::actor replica;
     std::chrono::steady_clock::time_point lost_at;
+    /// The newest topology, and the candidates last given to the machine.
+    cluster::topology topology;
+    std::vector<std::string> candidates;
+    /// A failback request waiting for the machine's answer.
+    caf::typed_response_promise<bool> failback;
     uint64_t unexpected = 0;
 };
 
 /// The driver. Messages: ha_start_atom, ha_stop_atom, ha_fail_atom, (ha_tick_atom, uint64_t),
-/// (repl_candidates_atom, std::vector<std::string>) on every topology change,
-/// (repl_lost_atom) when the journal lost its backup, and the replica's reports.
+/// the cluster's topology on every change, (repl_lost_atom) when the journal lost its backup,
+/// (cluster::failback_atom) -> bool when the primary asks this serving backup to give way,
+/// and the replica's reports.
 caf::behavior replication_driver(caf::stateful_actor<replication_driver_state>* self,
                                  replication_setup setup);
 

@@ -46,11 +46,6 @@ std::string item(const std::string& address) {
     return "\"" + address + "\"";
 }
 
-/// Polls until the node's log contains `text`.
-bool log_shows(const node_process& node, const std::string& text) {
-    return wait_until(soon(), [&] { return node.log_text().find(text) != std::string::npos; });
-}
-
 } // namespace
 
 TEST_CASE("cluster: join: two nodes find each other through one member list") {

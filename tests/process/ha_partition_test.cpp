@@ -37,17 +37,6 @@ std::string replication(const std::string& role) {
              "retry-replication-wait = 200\nquorum-vote-wait = 1\n";
 }
 
-bool log_shows(const node_process& node, const std::string& text, size_t times = 1) {
-    return wait_until(soon(), [&] {
-        auto log = node.log_text();
-        size_t n = 0;
-        for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) {
-            ++n;
-        }
-        return n >= times;
-    });
-}
-
 /// Sends durable probes with receipts to one node, again and again, and notes when each was
 /// confirmed. A probe that gets no receipt within 2 s is given up (a node holding its
 /// confirmations for a vote, or gone).

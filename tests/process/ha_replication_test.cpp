@@ -7,8 +7,10 @@
 
 #include <atomic>
 #include <csignal>
+#include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -38,10 +40,6 @@ std::string replication(const std::string& role, const std::string& options = ""
     return "[ha-policy.replication." + role
            + "]\nvote-retry-wait = 200\nretry-replication-wait = 200\nquorum-vote-wait = 1\n"
            + options;
-}
-
-bool log_shows(const node_process& node, const std::string& text, deadline_t deadline = soon()) {
-    return wait_until(deadline, [&] { return node.log_text().find(text) != std::string::npos; });
 }
 
 /// One STOMP login; true if `port` serves.
@@ -272,6 +270,53 @@ TEST_CASE("replication: SIGSTOP of the live: the backup takes over with the thir
     p.stop();
     auto seen = drain(backup.port());
     check_exactly_once(p.confirmed(), seen);
+}
+
+} // namespace actormq::test
+
+namespace actormq::test {
+
+TEST_CASE("replication: failback: a primary restarted with check-for-live-server syncs from the "
+          "backup that took over, takes its node id back, and the backup waits as a backup") {
+    temp_dir a_dir;
+    auto a_sets = [&](uint16_t port) {
+        std::vector<std::string> sets{"name=\"live\"", "journal-directory=" + a_dir.path + "/j"};
+        if (port != 0) {
+            sets.push_back("acceptors.stomp.port=" + std::to_string(port));
+        }
+        return sets;
+    };
+    const std::string primary = replication("primary", "check-for-live-server = true\n");
+    std::optional<node_process> a;
+    a.emplace(cluster_node("", primary), a_sets(0));
+    REQUIRE(a->wait_ready(soon()));
+    auto a_port = a->port();
+    REQUIRE(wait_until(soon(), [&] { return serves(a_port); }));
+    ACTORMQ_START_NODE(b, cluster_node(item(*a), replication("backup")), {"name=\"backup\""});
+    REQUIRE(log_shows(b, "replication_in_sync"));
+    producer p({a_port, b.port()});
+    REQUIRE(p.wait_more(100));
+    a->kill(SIGKILL);
+    REQUIRE(a->wait_exit(soon()).has_value());
+    REQUIRE(log_shows(b, "replication_live node_id="));
+    REQUIRE(p.wait_more(100));
+    // The primary comes back on its journal directory and port, and joins the backup.
+    a.reset();
+    a.emplace(cluster_node(item(b), primary), a_sets(a_port));
+    REQUIRE(a->wait_ready(soon()));
+    INFO("restarted primary:\n", a->log_tail(), "\nbackup:\n", b.log_tail());
+    REQUIRE(log_shows(*a, "replication_found_served"));
+    REQUIRE(log_shows(*a, "replication_live node_id="));
+    CHECK(a->log_text().find("detail=\"failback\"") != std::string::npos);
+    REQUIRE(log_shows(b, "replication_backup_restarted"));
+    REQUIRE(log_shows(b, "replication_in_sync", 2));
+    REQUIRE(wait_until(soon(), [&] { return serves(a_port); }));
+    REQUIRE(p.wait_more(100));
+    p.stop();
+    CHECK(!serves(b.port()));
+    check_exactly_once(p.confirmed(), drain(a_port));
+    // The old journal went aside, not away.
+    CHECK(std::filesystem::exists(a_dir.path + "/j/oldreplica.1"));
 }
 
 } // namespace actormq::test

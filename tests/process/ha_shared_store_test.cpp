@@ -55,9 +55,7 @@ stomp::frame wait_serving(const node_process& node, deadline_t deadline = soon()
 
 /// Waits until the node's log contains `text`.
 void wait_log(const node_process& node, const std::string& text) {
-    bool ok = wait_until(soon(), [&] {
-        return node.log_text().find(text) != std::string::npos;
-    });
+    bool ok = wait_until(soon(), [&] { return node.log_text().find(text) != std::string::npos; });
     INFO("tail of ", node.dir(), "/node.log:\n", node.log_tail());
     REQUIRE_MESSAGE(ok, "no '", text, "' in the log");
 }
@@ -113,7 +111,7 @@ TEST_CASE("ha: kill -9 of the live under load: the backup serves the same node i
                     if (c.connect_tcp(port)
                         && c.connect_stomp("guest", "guest", "1.2", "0,0",
                                            in(std::chrono::seconds(2)))
-                               .cmd
+                                   .cmd
                                == command::connected) {
                         connected = true;
                         break;
@@ -134,14 +132,14 @@ TEST_CASE("ha: kill -9 of the live under load: the backup serves the same node i
         }
     });
     // CHECK, not REQUIRE: the producer thread must be joined on every path.
-    CHECK_MESSAGE(wait_until(soon(), [&] { return confirmed_count > 50; }),
-                  "only ", confirmed_count.load(), " sends were confirmed before the kill");
+    CHECK_MESSAGE(wait_until(soon(), [&] { return confirmed_count > 50; }), "only ",
+                  confirmed_count.load(), " sends were confirmed before the kill");
     primary.kill(SIGKILL);
     auto after = wait_serving(backup);
     CHECK(header_of(after, "node-id") == node_id);
     int at_kill = confirmed_count;
-    CHECK_MESSAGE(wait_until(soon(), [&] { return confirmed_count > at_kill + 50; }),
-                  "only ", confirmed_count.load() - at_kill, " sends were confirmed after the kill");
+    CHECK_MESSAGE(wait_until(soon(), [&] { return confirmed_count > at_kill + 50; }), "only ",
+                  confirmed_count.load() - at_kill, " sends were confirmed after the kill");
     done = true;
     producer.join();
     REQUIRE(confirmed_count > at_kill);
@@ -276,8 +274,7 @@ TEST_CASE("ha: with a cluster, CONNECTED names the backup and, after failover, n
     ACTORMQ_START_NODE(primary, node_config("", "", top("primary", "")), ha_sets(store));
     wait_serving(primary);
     auto cluster_address = "\"127.0.0.1:" + std::to_string(primary.port("cluster")) + "\"";
-    ACTORMQ_START_NODE(backup, node_config("", "", top("backup", cluster_address)),
-                       ha_sets(store));
+    ACTORMQ_START_NODE(backup, node_config("", "", top("backup", cluster_address)), ha_sets(store));
     auto expected = "127.0.0.1:" + std::to_string(backup.port());
     std::optional<stomp::frame> connected;
     bool named = wait_until(soon(), [&] {

@@ -64,6 +64,18 @@ inline std::string node_config(const std::string& acceptor = "",
            + tail;
 }
 
+/// Waits until `text` appears in the node's log at least `times` times.
+inline bool log_shows(const node_process& node, const std::string& text, size_t times = 1) {
+    return wait_until(soon(), [&] {
+        auto log = node.log_text();
+        size_t n = 0;
+        for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) {
+            ++n;
+        }
+        return n >= times;
+    });
+}
+
 /// Declares `node_process var{args...}`, shows the tail of its log with any failure after
 /// this point, and requires the node to be ready.
 #define ACTORMQ_START_NODE(var, ...)                                                               \

@@ -865,15 +865,13 @@ vote-retry-wait = "soon"
                        "integer",
                        0)
           == 0);
-    // Failback of a replicating primary is not built: asking for it is refused at the key.
-    CHECK(errors_of(
-              std::string{"cluster-password = "
-                          "\"p\"\n[ha-policy.replication.primary]\ncheck-for-live-server = true\n"}
-              + cluster_with_user)
-          == std::vector<std::string>{
-              "cfg.toml:3:25: ha-policy.replication.primary.check-for-live-server: true is not "
-              "supported yet: failback of a replicating primary is not built "
-              "(docs/replication.md, \"Not built yet\")"});
+    auto check =
+        load_string(std::string{"cluster-password = \"p\"\n[ha-policy.replication.primary]\n"
+                                "check-for-live-server = true\n"}
+                        + cluster_with_user,
+                    "cfg.toml");
+    REQUIRE_MESSAGE(check.errors.empty(), messages(check));
+    CHECK(check.config->ha_policy.replication.check_for_live_server);
     // Replication needs the cluster and the journal.
     CHECK(errors_of(std::string{"[ha-policy.replication.primary]\n"} + one_user)
           == std::vector<std::string>{

@@ -102,7 +102,8 @@ TEST_CASE_FIXTURE(queue_fixture,
     CHECK(st.stats.redelivered == 3);
 }
 
-TEST_CASE_FIXTURE(queue_fixture, "queue: nack: the message comes back first with its count raised") {
+TEST_CASE_FIXTURE(queue_fixture,
+                  "queue: nack: the message comes back first with its count raised") {
     consumer(1, 0, false);
     add(1, 3);
     assign();

@@ -185,6 +185,81 @@ TEST_CASE("replication activation: without vote-on-replication-failure a lost ba
     CHECK(m.serving());
 }
 
+TEST_CASE("replication activation: a primary with check-for-live-server that finds its node "
+          "id served syncs from that server, asks it to give way, and takes over") {
+    ra::settings s;
+    s.check_for_live_server = true;
+    ra::machine m{s};
+    m.handle(ra::start{});
+    auto as = m.handle(ra::node_id_claimed{live_node, {}});
+    CHECK(show(as) == "note(checking); ask_vote(check)");
+    ra::vote_result served;
+    served.served = true;
+    as = m.handle(served);
+    CHECK(show(as) == "note(found_served); prepare_directory");
+    CHECK(m.seeks_own_node());
+    m.handle(ra::directory_ready{});
+    as = m.handle(ra::candidates{{live_address}});
+    CHECK(has<ra::pair_with>(as));
+    m.handle(ra::paired{true, live_node, {}});
+    as = m.handle(ra::replica_in_sync{});
+    CHECK(show(as) == "note(in_sync); note(failing_back); request_failback(127.0.0.1:7000)");
+    CHECK(m.handle(ra::failback_answer{true, {}}).empty());
+    as = m.handle(ra::replica_lost{true});
+    CHECK(show(as) == "note(live_lost); note(activating); close_replica");
+    as = m.handle(ra::replica_closed{true});
+    CHECK(show(as) == "load_journal(11111111-2222-3333-4444-555555555555)");
+    m.handle(ra::journal_loaded{true});
+    as = m.handle(ra::acceptors_opened{true});
+    CHECK(show(as) == "note(live)");
+    CHECK(m.serving());
+    CHECK(m.unexpected() == 0);
+}
+
+TEST_CASE("replication activation: a primary with check-for-live-server starts live only when "
+          "nobody serves its node id and it reached enough of the cluster") {
+    ra::settings s;
+    s.check_for_live_server = true;
+    ra::machine m{s};
+    m.handle(ra::start{});
+    m.handle(ra::node_id_claimed{live_node, {}});
+    auto as = m.handle(ra::vote_result{false, "peers_joined=0/2"});
+    CHECK(has_note(as, ra::note_kind::vote_lost));
+    REQUIRE(has<ra::schedule_tick>(as));
+    as = m.handle(ra::tick{std::get<ra::schedule_tick>(as.back()).generation});
+    CHECK(show(as) == "note(checking); ask_vote(check)");
+    as = m.handle(ra::vote_result{true, "peers_joined=2/2"});
+    CHECK(show(as) == "load_journal(11111111-2222-3333-4444-555555555555)");
+}
+
+TEST_CASE("replication activation: a serving backup gives way when asked, then waits as a "
+          "backup again; without allow-failback it refuses") {
+    for (bool allow : {true, false}) {
+        CAPTURE(allow);
+        auto settings = backup_settings();
+        settings.allow_failback = allow;
+        ra::machine m{settings};
+        sync_backup(m);
+        m.handle(ra::replica_lost{true});
+        m.handle(ra::vote_result{true, "won"});
+        m.handle(ra::replica_closed{true});
+        m.handle(ra::journal_loaded{true});
+        m.handle(ra::acceptors_opened{true});
+        REQUIRE(m.serving());
+        auto as = m.handle(ra::failback_requested{});
+        if (!allow) {
+            CHECK(show(as) == "answer_failback(no)");
+            CHECK(m.serving());
+            continue;
+        }
+        CHECK(show(as) == "answer_failback(yes); note(giving_way); deactivate");
+        as = m.handle(ra::deactivated{true});
+        CHECK(show(as) == "note(backup_restarted); prepare_directory");
+        CHECK(!m.serving());
+        CHECK(m.unexpected() == 0);
+    }
+}
+
 TEST_CASE("quorum: more than half of the largest number of lives seen, the asker's own vote "
           "included, and nobody still sees the live") {
     vote_tally t;
@@ -214,6 +289,20 @@ TEST_CASE("quorum: more than half of the largest number of lives seen, the asker
     t = vote_tally{};
     t.lives_seen_max = 3;
     CHECK_FALSE(actormq::cluster::live_has_quorum(t, -1));
+    // A primary's start check: more than half of the configured cluster, itself included.
+    t = vote_tally{};
+    t.peers_configured = 2;
+    t.peers_joined = 0;
+    CHECK_FALSE(actormq::cluster::nobody_serves(t));
+    t.peers_joined = 1;
+    CHECK(actormq::cluster::nobody_serves(t));
+    t.peers_configured = 1; // a lone pair: the other node must be reached
+    t.peers_joined = 0;
+    CHECK_FALSE(actormq::cluster::nobody_serves(t));
+    t.peers_joined = 1;
+    CHECK(actormq::cluster::nobody_serves(t));
+    t.lives_seeing = 1;
+    CHECK_FALSE(actormq::cluster::nobody_serves(t));
 }
 
 namespace {
@@ -268,7 +357,7 @@ struct world {
         due.push_back(ra::replica_closed{chance(90)});
     }
     void on(const ra::ask_vote& v) {
-        CHECK_FALSE(v.own);
+        CHECK(v.what == ra::question::live_gone);
         bool won = chance(40);
         vote_won_since_pairing = vote_won_since_pairing || won;
         due.push_back(ra::vote_result{won, won ? "won" : "lost"});
@@ -285,6 +374,8 @@ struct world {
     void on(const ra::open_acceptors&) { due.push_back(ra::acceptors_opened{chance(95)}); }
     void on(const ra::deactivate&) { due.push_back(ra::deactivated{true}); }
     void on(const ra::resume_journal&) { FAIL("a backup resumes no journal"); }
+    void on(const ra::request_failback&) { FAIL("a backup asks no failback"); }
+    void on(const ra::answer_failback&) {}
     void on(const ra::schedule_tick& t) {
         generation = t.generation;
         has_tick = true;

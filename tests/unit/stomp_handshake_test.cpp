@@ -26,9 +26,10 @@ config::security_config guest_only() {
 
 TEST_CASE("stomp handshake: version: the highest common version wins") {
     config::acceptor_config a;
-    auto r = negotiate(connect_frame({{"accept-version", "1.0,1.2, 1.1"}, {"login", "guest"},
-                                      {"passcode", "guest"}}),
-                       a, guest_only());
+    auto r = negotiate(
+        connect_frame(
+            {{"accept-version", "1.0,1.2, 1.1"}, {"login", "guest"}, {"passcode", "guest"}}),
+        a, guest_only());
     CHECK(r.accepted);
     CHECK(r.version == stomp::version::v1_2);
 }
@@ -49,9 +50,9 @@ TEST_CASE("stomp handshake: version: only unknown versions are refused") {
 
 TEST_CASE("stomp handshake: login: a wrong passcode and a missing login are refused") {
     config::acceptor_config a;
-    auto wrong = negotiate(connect_frame({{"accept-version", "1.2"}, {"login", "guest"},
-                                          {"passcode", "nope"}}),
-                           a, guest_only());
+    auto wrong = negotiate(
+        connect_frame({{"accept-version", "1.2"}, {"login", "guest"}, {"passcode", "nope"}}), a,
+        guest_only());
     CHECK_FALSE(wrong.accepted);
     CHECK(wrong.error.rfind("authentication failed", 0) == 0);
     auto missing = negotiate(connect_frame({{"accept-version", "1.2"}}), a, guest_only());
@@ -82,8 +83,10 @@ TEST_CASE("stomp handshake: heart-beat: each side takes the larger of offer and 
     config::acceptor_config a;
     a.heart_beat_send_ms = 1000;
     a.heart_beat_receive_ms = 3000;
-    auto r = negotiate(connect_frame({{"accept-version", "1.2"}, {"heart-beat", "5000,500"},
-                                      {"login", "guest"}, {"passcode", "guest"}}),
+    auto r = negotiate(connect_frame({{"accept-version", "1.2"},
+                                      {"heart-beat", "5000,500"},
+                                      {"login", "guest"},
+                                      {"passcode", "guest"}}),
                        a, guest_only());
     REQUIRE(r.accepted);
     CHECK(r.send_interval_ms == 1000);    // max(server can send 1000, client wants 500)
@@ -92,8 +95,10 @@ TEST_CASE("stomp handshake: heart-beat: each side takes the larger of offer and 
 
 TEST_CASE("stomp handshake: heart-beat: zero on either side switches a direction off") {
     config::acceptor_config a;
-    auto r = negotiate(connect_frame({{"accept-version", "1.2"}, {"heart-beat", "0,500"},
-                                      {"login", "guest"}, {"passcode", "guest"}}),
+    auto r = negotiate(connect_frame({{"accept-version", "1.2"},
+                                      {"heart-beat", "0,500"},
+                                      {"login", "guest"},
+                                      {"passcode", "guest"}}),
                        a, guest_only());
     REQUIRE(r.accepted);
     CHECK(r.receive_interval_ms == 0);
@@ -103,8 +108,10 @@ TEST_CASE("stomp handshake: heart-beat: zero on either side switches a direction
 TEST_CASE("stomp handshake: heart-beat: a malformed header is refused") {
     config::acceptor_config a;
     for (const char* bad : {"10", "a,b", "1,", ",1", "1,2,3", "-1,5"}) {
-        auto r = negotiate(connect_frame({{"accept-version", "1.2"}, {"heart-beat", bad},
-                                          {"login", "guest"}, {"passcode", "guest"}}),
+        auto r = negotiate(connect_frame({{"accept-version", "1.2"},
+                                          {"heart-beat", bad},
+                                          {"login", "guest"},
+                                          {"passcode", "guest"}}),
                            a, guest_only());
         CHECK_MESSAGE(!r.accepted, bad);
     }
