@@ -777,6 +777,13 @@ void node::impl::repl_effects::note(const repl_activation::note& n, int64_t ms) 
 void node::impl::start_replication() {
     const auto& hp = cfg.ha_policy;
     const auto& rc = hp.replication;
+    if (hp.role == config::ha_role::primary && !rc.check_for_live_server) {
+        // The reference text's warning: such a primary serves its node id beside the backup
+        // that took over, without the messages that backup confirmed since.
+        log->warn("replication_no_failback_check reason=\"check-for-live-server is false: if "
+                  "the backup took over while this server was down, this start serves the node "
+                  "id a second time with an older journal (docs/replication.md, Failback)\"");
+    }
     spawn_io();
     repl_files = sys.spawn<caf::detached>(replication_files, cfg.journal.journal_directory,
                                           rc.max_saved_replicated_journals_size);
