@@ -320,3 +320,71 @@ TEST_CASE("replication: failback: a primary restarted with check-for-live-server
 }
 
 } // namespace actormq::test
+
+namespace actormq::test {
+
+TEST_CASE("replication: the reference's fish and bird groups: 5 lives and 6 backups pair "
+          "within their groups, and the spare fish backup waits") {
+    // live1-3 and backup1-4 are fish, live4-5 and backup5-6 are bird; each node lists every
+    // node started before it, so every member knows every other.
+    std::vector<std::unique_ptr<node_process>> nodes;
+    std::string members;
+    auto add = [&](const std::string& name, const std::string& role, const std::string& group) {
+        nodes.push_back(std::make_unique<node_process>(
+            cluster_node(members, replication(role, "group-name = \"" + group + "\"\n")),
+            std::vector<std::string>{"name=\"" + name + "\""}));
+        REQUIRE(nodes.back()->wait_ready(soon()));
+        members += (members.empty() ? "" : ",") + item(*nodes.back());
+        return nodes.back().get();
+    };
+    std::vector<node_process*> fish_lives{add("live1", "primary", "fish"),
+                                          add("live2", "primary", "fish"),
+                                          add("live3", "primary", "fish")};
+    std::vector<node_process*> bird_lives{add("live4", "primary", "bird"),
+                                          add("live5", "primary", "bird")};
+    std::vector<node_process*> fish_backups{
+        add("backup1", "backup", "fish"), add("backup2", "backup", "fish"),
+        add("backup3", "backup", "fish"), add("backup4", "backup", "fish")};
+    std::vector<node_process*> bird_backups{add("backup5", "backup", "bird"),
+                                            add("backup6", "backup", "bird")};
+    // Every live gets exactly one backup of its own group.
+    for (auto* live : fish_lives) {
+        REQUIRE(log_shows(*live, "replication_in_sync backup=backup"));
+    }
+    for (auto* live : bird_lives) {
+        REQUIRE(log_shows(*live, "replication_in_sync backup=backup"));
+    }
+    auto paired_with = [](node_process* live) {
+        auto log = live->log_text();
+        auto at = log.find("replication_in_sync backup=");
+        return log.substr(at + 27, log.find(' ', at + 27) - (at + 27));
+    };
+    std::set<std::string> fish_paired;
+    for (auto* live : fish_lives) {
+        auto b = paired_with(live);
+        CHECK_MESSAGE((b == "backup1" || b == "backup2" || b == "backup3" || b == "backup4"), b);
+        fish_paired.insert(b);
+    }
+    CHECK(fish_paired.size() == 3);
+    std::set<std::string> bird_paired;
+    for (auto* live : bird_lives) {
+        auto b = paired_with(live);
+        CHECK_MESSAGE((b == "backup5" || b == "backup6"), b);
+        bird_paired.insert(b);
+    }
+    CHECK(bird_paired.size() == 2);
+    // The fish backup left over waits for a live of its group.
+    int waiting = 0;
+    for (auto* b : fish_backups) {
+        auto log = b->log_text();
+        bool synced = log.find("replication_in_sync") != std::string::npos;
+        waiting += synced ? 0 : 1;
+        CHECK(b->running());
+    }
+    CHECK(waiting == 1);
+    for (auto* b : bird_backups) {
+        CHECK(b->log_text().find("replication_in_sync") != std::string::npos);
+    }
+}
+
+} // namespace actormq::test
