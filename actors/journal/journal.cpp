@@ -450,6 +450,26 @@ journal_actor::behavior_type journal_writer(journal_ptr self, std::shared_ptr<se
             drop_replica(self, "the backup's replica is gone");
         }
     });
+    // Stopped (the server instance goes): every append still waiting gets an error now, so no
+    // session or address waits for an answer that can no longer come (a promise dropped
+    // unanswered is never answered: the requester would wait for its timeout, and the node's
+    // stop with it). Nothing unanswered here was confirmed.
+    self->set_exit_handler([self](caf::exit_msg& msg) {
+        auto& st = self->state;
+        auto refuse = [](journal_state::waiter& w) {
+            w.promise.deliver(
+                caf::make_error(errc::journal_failed, std::string{"the server is stopping"}));
+        };
+        for (auto& w : st.waiting) {
+            refuse(w);
+        }
+        st.waiting.clear();
+        for (auto& rw : st.repl_waiting) {
+            refuse(rw.w);
+        }
+        st.repl_waiting.clear();
+        self->quit(msg.reason);
+    });
     return {
         [self](append_atom, std::vector<journal::record>& records,
                bool sync) -> caf::result<uint64_t> {
