@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "protocol/journal_format.hpp"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <stdexcept>
+#include <zlib.h>
 
 namespace actormq::journal {
 
@@ -143,18 +142,22 @@ public:
     }
 
     bool str(std::string& out) {
+        std::string_view v;
+        if (!view(v)) {
+            return false;
+        }
+        out.assign(v.data(), v.size());
+        return true;
+    }
+
+    // A string left where it is: a view into the input.
+    bool view(std::string_view& out) {
         uint32_t n = 0;
         if (!u32(n) || !take(n)) {
             return false;
         }
-        out.assign(in_.data() + pos_ - n, n);
+        out = in_.substr(pos_ - n, n);
         return true;
-    }
-
-    // A string that is checked and passed over without being copied.
-    bool skip_str() {
-        uint32_t n = 0;
-        return u32(n) && take(n);
     }
 
     // A count of elements that each take at least `min_bytes`; a count the remaining input
@@ -232,6 +235,22 @@ void encode(const record& r, std::string& out) {
 // (header fields that are present are checked first). Whether a truncated record at the end of
 // a file is a torn write or damage is for the store to decide, which knows what follows.
 decode_status decode(const char* data, size_t size, record& out, size_t& consumed) {
+    record_view v;
+    auto st = decode(data, size, v, consumed);
+    if (st == decode_status::ok) {
+        out.type = v.type;
+        out.id = v.id;
+        out.tx_id = v.tx_id;
+        out.payload.assign(v.payload.data(), v.payload.size());
+    }
+    return st;
+}
+
+record to_record(const record_view& r) {
+    return record{r.type, r.id, r.tx_id, std::string{r.payload}};
+}
+
+decode_status decode(const char* data, size_t size, record_view& out, size_t& consumed) {
     consumed = 0;
     if (size < 4) {
         return decode_status::truncated;
@@ -252,7 +271,7 @@ decode_status decode(const char* data, size_t size, record& out, size_t& consume
     out.type = static_cast<record_type>(data[type_offset]);
     out.id = get_u64(data + id_offset);
     out.tx_id = get_u64(data + tx_id_offset);
-    out.payload.assign(data + record_header_bytes, length - record_header_bytes);
+    out.payload = std::string_view(data + record_header_bytes, length - record_header_bytes);
     consumed = length;
     return decode_status::ok;
 }
@@ -309,19 +328,17 @@ std::string encode_payload(const dup_payload& p) {
     return out;
 }
 
-bool decode_payload(std::string_view in, queue_payload& out) {
+bool decode_payload(std::string_view in, queue_view& out) {
     reader r(in);
     // Only anycast (0) and multicast (1) exist; anything else is damage, not a new mode.
-    return r.str(out.name) && r.str(out.address) && r.u8(out.routing) && out.routing <= 1
+    return r.view(out.name) && r.view(out.address) && r.u8(out.routing) && out.routing <= 1
            && r.done();
 }
 
-namespace {
-
-bool decode_message(std::string_view in, message_payload& out, bool with_body) {
+bool decode_payload(std::string_view in, message_view& out) {
     reader r(in);
     uint32_t n = 0;
-    if (!r.u64(out.message_id) || !r.str(out.address) || !r.str(out.destination)
+    if (!r.u64(out.message_id) || !r.view(out.address) || !r.view(out.destination)
         || !r.count(n, 8)) {
         return false;
     }
@@ -329,21 +346,91 @@ bool decode_message(std::string_view in, message_payload& out, bool with_body) {
     out.headers.reserve(std::min<size_t>(n, reserve_max));
     for (uint32_t i = 0; i < n; ++i) {
         auto& [name, value] = out.headers.emplace_back();
-        if (!r.str(name) || !r.str(value)) {
+        if (!r.view(name) || !r.view(value)) {
             return false;
         }
     }
-    if (!(with_body ? r.str(out.body) : r.skip_str()) || !r.count(n, 4)) {
+    if (!r.view(out.body) || !r.count(n, 4)) {
         return false;
     }
     out.queues.clear();
     out.queues.reserve(std::min<size_t>(n, reserve_max));
     for (uint32_t i = 0; i < n; ++i) {
-        if (!r.str(out.queues.emplace_back())) {
+        if (!r.view(out.queues.emplace_back())) {
             return false;
         }
     }
     return r.done();
+}
+
+bool decode_payload(std::string_view in, ack_view& out) {
+    reader r(in);
+    return r.view(out.queue) && r.u64(out.message_id) && r.done();
+}
+
+bool decode_payload(std::string_view in, tx_payload& out) {
+    reader r(in);
+    return r.u64(out.tx_id) && r.done();
+}
+
+bool decode_payload(std::string_view in, dup_view& out) {
+    reader r(in);
+    return r.view(out.address) && r.view(out.dup_id) && r.done();
+}
+
+bool decode_payload(const record_view& r, payload_view& out) {
+    switch (r.type) {
+        case record_type::add_queue:
+        case record_type::delete_queue:
+            return decode_payload(r.payload, out.queue);
+        case record_type::add_message:
+            return decode_payload(r.payload, out.message);
+        case record_type::ack:
+            return decode_payload(r.payload, out.ack);
+        case record_type::prepare:
+        case record_type::commit:
+        case record_type::rollback:
+            return decode_payload(r.payload, out.tx);
+        case record_type::duplicate_id:
+            return decode_payload(r.payload, out.dup);
+    }
+    return false;
+}
+
+// The owned decoders copy what the in-place ones found, so both accept exactly the same bytes.
+
+bool decode_payload(std::string_view in, queue_payload& out) {
+    queue_view v;
+    if (!decode_payload(in, v)) {
+        return false;
+    }
+    out.name.assign(v.name);
+    out.address.assign(v.address);
+    out.routing = v.routing;
+    return true;
+}
+
+namespace {
+
+bool decode_message(std::string_view in, message_payload& out, bool with_body) {
+    // One view per thread, so its vectors keep their capacity from call to call.
+    thread_local message_view v;
+    if (!decode_payload(in, v)) {
+        return false;
+    }
+    out.message_id = v.message_id;
+    out.address.assign(v.address);
+    out.destination.assign(v.destination);
+    out.headers.clear();
+    out.headers.reserve(v.headers.size());
+    for (const auto& [name, value] : v.headers) {
+        out.headers.emplace_back(std::string{name}, std::string{value});
+    }
+    if (with_body) {
+        out.body.assign(v.body);
+    }
+    out.queues.assign(v.queues.begin(), v.queues.end());
+    return true;
 }
 
 } // namespace
@@ -358,18 +445,23 @@ bool decode_message_metadata(std::string_view in, message_payload& out) {
 }
 
 bool decode_payload(std::string_view in, ack_payload& out) {
-    reader r(in);
-    return r.str(out.queue) && r.u64(out.message_id) && r.done();
-}
-
-bool decode_payload(std::string_view in, tx_payload& out) {
-    reader r(in);
-    return r.u64(out.tx_id) && r.done();
+    ack_view v;
+    if (!decode_payload(in, v)) {
+        return false;
+    }
+    out.queue.assign(v.queue);
+    out.message_id = v.message_id;
+    return true;
 }
 
 bool decode_payload(std::string_view in, dup_payload& out) {
-    reader r(in);
-    return r.str(out.address) && r.str(out.dup_id) && r.done();
+    dup_view v;
+    if (!decode_payload(in, v)) {
+        return false;
+    }
+    out.address.assign(v.address);
+    out.dup_id.assign(v.dup_id);
+    return true;
 }
 
 } // namespace actormq::journal

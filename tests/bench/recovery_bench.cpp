@@ -190,20 +190,13 @@ bool restore(std::shared_ptr<recovered_state> rs, uint64_t& queued) {
 
 int recover(const options& o) {
     bool with_restore = number(o, "--restore", 1) != 0;
-    auto policy = journal::corrupt_policy::refuse;
     auto start = clock_type::now();
     journal::store st(store_config_for(o));
-    auto opened = st.open(policy);
-    double open_s = since(start);
-    auto t = clock_type::now();
+    // What the journal actor does at recovery (journal.cpp, recover()).
     journal::liveness live{20000};
-    for (const auto& lr : opened.records) {
-        live.note(lr.rec, lr.file_seq);
-    }
-    double liveness_s = since(t);
-    t = clock_type::now();
-    auto rs = std::make_shared<recovered_state>(rebuild(opened, 20000, true, policy));
-    double rebuild_s = since(t);
+    journal::open_result opened;
+    auto rs =
+        std::make_shared<recovered_state>(recover_journal(st, live, recovery_options{}, opened));
     double journal_s = since(start);
     double journal_rss = peak_rss_mib();
     if (!rs->error.empty()) {
@@ -212,9 +205,8 @@ int recover(const options& o) {
     }
     auto records = rs->records;
     auto messages = rs->messages;
-    // What the node keeps until the server took it: the records are gone by then.
-    opened = journal::open_result{};
-    t = clock_type::now();
+    auto ph = rs->phases;
+    auto t = clock_type::now();
     uint64_t queued = 0;
     if (with_restore && !restore(std::move(rs), queued)) {
         std::cerr << "recover: the server did not restore the state\n";
@@ -222,12 +214,12 @@ int recover(const options& o) {
     }
     double restore_s = with_restore ? since(t) : 0.0;
     std::printf("{\"mode\":\"recover\",\"records\":%llu,\"messages\":%llu,\"queued\":%llu,"
-                "\"open_scan_s\":%.3f,\"liveness_s\":%.3f,\"rebuild_s\":%.3f,"
+                "\"read_s\":%.3f,\"check_s\":%.3f,\"replay_s\":%.3f,\"finish_s\":%.3f,"
                 "\"journal_total_s\":%.3f,\"restore_s\":%.3f,\"total_s\":%.3f,"
                 "\"peak_rss_journal_mib\":%.0f,\"peak_rss_mib\":%.0f}\n",
                 static_cast<unsigned long long>(records), static_cast<unsigned long long>(messages),
-                static_cast<unsigned long long>(queued), open_s, liveness_s, rebuild_s, journal_s,
-                restore_s, since(start), journal_rss, peak_rss_mib());
+                static_cast<unsigned long long>(queued), ph.read, ph.check, ph.replay, ph.finish,
+                journal_s, restore_s, since(start), journal_rss, peak_rss_mib());
     return 0;
 }
 
