@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <system_error>
 #include <unistd.h>
@@ -423,12 +424,13 @@ struct store::impl {
     /// Writes and syncs since open(), counted only while a fault is armed.
     uint64_t writes_done = 0;
     uint64_t syncs_done = 0;
-    /// open()'s read buffer: one segment at a time, reused, so reading a journal of any size
-    /// touches fresh memory only once (a new zeroed buffer per segment cost more than the reads).
-    std::unique_ptr<char[]> read_buf;
-    uint64_t read_buf_size = 0;
-    /// The segment read_buf holds, if any (the newest is read once to find it, then scanned).
-    std::optional<uint64_t> read_buf_seq;
+    /// open() reads one segment at a time through a read-only mapping of it: the records are
+    /// checked and decoded straight from the page cache, never copied whole (a pread into a
+    /// buffer cost a tenth of recovery in copying alone). Null when nothing is mapped.
+    char* mapped = nullptr;
+    uint64_t mapped_size = 0;
+    /// The segment mapped, if any (the newest is read once to find it, then scanned).
+    std::optional<uint64_t> mapped_seq;
     /// The valid records of the segment being scanned, handed to the visitor.
     std::vector<record_ref> batch;
 
@@ -493,9 +495,12 @@ void store::impl::reset() {
 }
 
 void store::impl::release_read_buffer() {
-    read_buf.reset();
-    read_buf_size = 0;
-    read_buf_seq.reset();
+    if (mapped != nullptr) {
+        ::munmap(mapped, mapped_size);
+    }
+    mapped = nullptr;
+    mapped_size = 0;
+    mapped_seq.reset();
     batch = {};
 }
 
@@ -538,27 +543,31 @@ int store::impl::fd_of(uint64_t seq) {
     return s.fd;
 }
 
-// Reads a whole segment into read_buf with one large sequential read (the kernel's readahead
-// then streams the file) and returns a view of it, valid until the next load().
+// Maps a whole segment read-only and returns a view of it, valid until the next load().
+// MAP_POPULATE maps every page in one go (the kernel reads ahead on a cold cache) instead of a
+// fault per page. A segment is never shortened while a node has it open (appends only grow the
+// current one), so the mapping cannot lose pages under the scan.
 std::string_view store::impl::load(uint64_t seq, open_result& res) {
     auto& s = segs.at(seq);
-    if (read_buf_seq != seq) {
-        if (s.size > read_buf_size) {
-            read_buf.reset();
-            read_buf.reset(new char[s.size]); // Not zeroed: every byte is read over.
-            read_buf_size = s.size;
+    if (mapped_seq != seq) {
+        release_read_buffer();
+        if (s.size == 0) {
+            return {};
         }
-        read_buf_seq.reset();
         auto start = std::chrono::steady_clock::now();
-        int fd = fd_of(seq);
-        ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-        pread_all(fd, read_buf.get(), s.size, 0, path_of(seq));
+        void* p = ::mmap(nullptr, s.size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd_of(seq), 0);
+        if (p == MAP_FAILED) {
+            throw_os("mmap", path_of(seq));
+        }
+        ::madvise(p, s.size, MADV_SEQUENTIAL);
+        mapped = static_cast<char*>(p);
+        mapped_size = s.size;
+        mapped_seq = seq;
         res.read_seconds +=
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         res.bytes_read += s.size;
-        read_buf_seq = seq;
     }
-    return {read_buf.get(), s.size};
+    return {mapped, s.size};
 }
 
 // Segment sequence numbers in the directory, oldest first; removes segments whose creation a
