@@ -195,8 +195,19 @@ int recover(const options& o) {
     // What the journal actor does at recovery (journal.cpp, recover()).
     journal::liveness live{20000};
     journal::open_result opened;
-    auto rs =
-        std::make_shared<recovered_state>(recover_journal(st, live, recovery_options{}, opened));
+    std::shared_ptr<recovered_state> rs;
+    auto run = [&] {
+        rs = std::make_shared<recovered_state>(
+            recover_journal(st, live, recovery_options{}, opened));
+    };
+    if (number(o, "--thread", 0) != 0) {
+        // As in a node: the journal actor is detached, so recovery runs on a thread of its own
+        // (and mallocs from a thread arena, not the main heap).
+        std::thread t{run};
+        t.join();
+    } else {
+        run();
+    }
     double journal_s = since(start);
     double journal_rss = peak_rss_mib();
     if (!rs->error.empty()) {
