@@ -7,9 +7,11 @@ Starts actormq-node on an existing journal directory (one filled by
   - the `journal_recovery_phases` and `journal_recovered` log lines (the journal is read),
   - the ports file appearing (the server holds every message and its acceptors listen),
   - the first TCP connection accepted on the STOMP port,
+  - the first MESSAGE a consumer of --queue (default q0) receives: the queue holds its
+    recovered messages and delivers,
 and the node's peak RSS (VmHWM) at that point. Then it stops the node with SIGTERM.
 
-usage: recovery_e2e.py NODE JOURNAL_DIR [--runs 3]
+usage: recovery_e2e.py NODE JOURNAL_DIR [--runs 3] [--queue q0]
 A benchmark, not a test: it polls the ports file every 2 ms, which is a measurement
 resolution, not a synchronisation.
 """
@@ -26,7 +28,22 @@ import threading
 import time
 
 
-def one_run(node, journal):
+def first_message(sock, queue):
+    """Subscribes to `queue` (client-individual, prefetch 1, never acked, so nothing is
+    written to the journal) and returns the monotonic time the first MESSAGE frame arrived."""
+    sock.sendall(b"CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\n\n\0")
+    sock.sendall(f"SUBSCRIBE\nid:1\ndestination:/queue/{queue}\nack:client-individual\n"
+                 "prefetch-count:1\n\n\0".encode())
+    data = b""
+    while b"MESSAGE\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise SystemExit(f"connection closed before a MESSAGE: {data[:200]!r}")
+        data += chunk
+    return time.monotonic()
+
+
+def one_run(node, journal, queue):
     work = tempfile.mkdtemp(prefix="actormq-recovery-e2e-")
     ports_file = os.path.join(work, "ports.json")
     cfg = os.path.join(work, "node.toml")
@@ -60,8 +77,9 @@ def one_run(node, journal):
     t_ports = time.monotonic() - start
     with open(ports_file) as f:
         port = json.load(f)["stomp"]
-    with socket.create_connection(("127.0.0.1", port), timeout=10):
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
         t_connect = time.monotonic() - start
+        t_message = first_message(sock, queue) - start if queue else None
     hwm = 0
     with open(f"/proc/{proc.pid}/status") as f:
         for line in f:
@@ -80,6 +98,7 @@ def one_run(node, journal):
         "journal_recovered_s": rec[0],
         "ports_file_s": t_ports,
         "first_connect_s": t_connect,
+        "first_message_s": t_message,
         "vm_hwm_mib": hwm,
         "node_fields": fields,
     }
@@ -90,13 +109,15 @@ def main():
         raise SystemExit(__doc__)
     node, journal = sys.argv[1], os.path.abspath(sys.argv[2])
     runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 3
+    queue = sys.argv[sys.argv.index("--queue") + 1] if "--queue" in sys.argv else "q0"
     results = []
     for _ in range(runs):
-        r = one_run(node, journal)
+        r = one_run(node, journal, queue)
         print(json.dumps(r), flush=True)
         results.append(r)
     med = {k: statistics.median(r[k] for r in results)
-           for k in ("journal_recovered_s", "ports_file_s", "first_connect_s", "vm_hwm_mib")}
+           for k in ("journal_recovered_s", "ports_file_s", "first_connect_s",
+                     "first_message_s", "vm_hwm_mib")}
     print(json.dumps({"median_of": runs, **med}))
 
 
