@@ -429,6 +429,8 @@ struct store::impl {
     /// buffer cost a tenth of recovery in copying alone). Null when nothing is mapped.
     char* mapped = nullptr;
     uint64_t mapped_size = 0;
+    /// Where a segment is read to when the file system cannot map it.
+    std::unique_ptr<char[]> fallback;
     /// The segment mapped, if any (the newest is read once to find it, then scanned).
     std::optional<uint64_t> mapped_seq;
     /// The valid records of the segment being scanned, handed to the visitor.
@@ -495,9 +497,10 @@ void store::impl::reset() {
 }
 
 void store::impl::release_read_buffer() {
-    if (mapped != nullptr) {
+    if (mapped != nullptr && !fallback) {
         ::munmap(mapped, mapped_size);
     }
+    fallback.reset();
     mapped = nullptr;
     mapped_size = 0;
     mapped_seq.reset();
@@ -556,11 +559,15 @@ std::string_view store::impl::load(uint64_t seq, open_result& res) {
         }
         auto start = std::chrono::steady_clock::now();
         void* p = ::mmap(nullptr, s.size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd_of(seq), 0);
-        if (p == MAP_FAILED) {
-            throw_os("mmap", path_of(seq));
+        if (p != MAP_FAILED) {
+            ::madvise(p, s.size, MADV_SEQUENTIAL);
+            mapped = static_cast<char*>(p);
+        } else {
+            // A file system that cannot map files: one large read instead.
+            fallback.reset(new char[s.size]);
+            pread_all(fd_of(seq), fallback.get(), s.size, 0, path_of(seq));
+            mapped = fallback.get();
         }
-        ::madvise(p, s.size, MADV_SEQUENTIAL);
-        mapped = static_cast<char*>(p);
         mapped_size = s.size;
         mapped_seq = seq;
         res.read_seconds +=
