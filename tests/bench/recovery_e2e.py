@@ -11,7 +11,8 @@ Starts actormq-node on an existing journal directory (one filled by
     recovered messages and delivers,
 and the node's peak RSS (VmHWM) at that point. Then it stops the node with SIGTERM.
 
-usage: recovery_e2e.py NODE JOURNAL_DIR [--runs 3] [--queue q0]
+usage: recovery_e2e.py NODE JOURNAL_DIR [--runs 3] [--queue q0] [--evict]
+--evict drops the journal's files from the page cache before each run (a cold start).
 A benchmark, not a test: it polls the ports file every 2 ms, which is a measurement
 resolution, not a synchronisation.
 """
@@ -41,6 +42,14 @@ def first_message(sock, queue):
             raise SystemExit(f"connection closed before a MESSAGE: {data[:200]!r}")
         data += chunk
     return time.monotonic()
+
+
+def evict(journal):
+    """Drops the journal's files (and nothing else) from the page cache, as after a reboot."""
+    for name in os.listdir(journal):
+        fd = os.open(os.path.join(journal, name), os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
 
 
 def one_run(node, journal, queue):
@@ -112,6 +121,8 @@ def main():
     queue = sys.argv[sys.argv.index("--queue") + 1] if "--queue" in sys.argv else "q0"
     results = []
     for _ in range(runs):
+        if "--evict" in sys.argv:
+            evict(journal)
         r = one_run(node, journal, queue)
         print(json.dumps(r), flush=True)
         results.append(r)
