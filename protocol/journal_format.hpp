@@ -14,14 +14,14 @@ namespace actormq::journal {
 
 /// The kinds of records. Values are on disk: never renumber, only add.
 enum class record_type : uint8_t {
-    add_queue = 1,      ///< a durable queue exists (queue_payload)
-    delete_queue = 2,   ///< a durable queue is gone (queue_payload, only `name` used)
-    add_message = 3,    ///< a durable message and the queues it was routed to (message_payload)
-    ack = 4,            ///< one queue is done with one message (ack_payload)
-    prepare = 5,        ///< a transaction is prepared (tx_payload)
-    commit = 6,         ///< a transaction's records take effect (tx_payload)
-    rollback = 7,       ///< a transaction's records are void (tx_payload)
-    duplicate_id = 8,   ///< a duplicate-detection id was accepted on an address (dup_payload)
+    add_queue = 1,    ///< a durable queue exists (queue_payload)
+    delete_queue = 2, ///< a durable queue is gone (queue_payload, only `name` used)
+    add_message = 3,  ///< a durable message and the queues it was routed to (message_payload)
+    ack = 4,          ///< one queue is done with one message (ack_payload)
+    prepare = 5,      ///< a transaction is prepared (tx_payload)
+    commit = 6,       ///< a transaction's records take effect (tx_payload)
+    rollback = 7,     ///< a transaction's records are void (tx_payload)
+    duplicate_id = 8, ///< a duplicate-detection id was accepted on an address (dup_payload)
 };
 
 /// One record as it is framed on disk. `id` increases by one per record across the journal.
@@ -50,18 +50,40 @@ void encode(const record& r, std::string& out);
 
 /// The outcome of decoding one record from a byte range.
 enum class decode_status : uint8_t {
-    ok,        ///< a whole, valid record; `consumed` bytes
-    end,       ///< the length field is zero: no record here (pre-allocated, unwritten space)
+    ok,  ///< a whole, valid record; `consumed` bytes
+    end, ///< the length field is zero: no record here (pre-allocated, unwritten space)
     /// The range ends inside the record (fewer than 4 bytes count as this, never as `end`).
     /// Only "need more bytes": every header field present is checked first, so each byte
     /// present is consistent with a valid record. Whether it is a torn tail is the store's
     /// decision (store::open), which knows what follows in the file.
     truncated,
-    corrupt,   ///< a bad length, unknown type, non-zero reserved bytes or a CRC mismatch
+    corrupt, ///< a bad length, unknown type, non-zero reserved bytes or a CRC mismatch
 };
 
 /// Decodes the record at the start of [data, data+size).
 decode_status decode(const char* data, size_t size, record& out, size_t& consumed);
+
+/// A record decoded in place: its header fields and a view of its payload in the caller's
+/// bytes (recovery reads millions of records and copies none of them whole).
+struct record_view {
+    record_type type = record_type::add_message;
+    uint64_t id = 0;
+    uint64_t tx_id = 0;
+    std::string_view payload;
+};
+
+/// Decodes like `decode` above, with the same checks and statuses, without copying the payload:
+/// `out.payload` points into [data, data+size).
+decode_status decode(const char* data, size_t size, record_view& out, size_t& consumed);
+
+/// An owned copy of a record decoded in place.
+record to_record(const record_view& r);
+
+/// Continues the CRC-32 `crc` over [data, data+size): the same value as zlib's
+/// `crc32(crc, data, size)`, computed by carry-less multiplication (PCLMULQDQ) where the CPU has
+/// it, which checks records several times faster than zlib's table loop (docs/journal.md,
+/// "Recovery phases"); zlib's loop elsewhere.
+uint32_t crc32_update(uint32_t crc, const char* data, size_t size);
 
 /// A human-readable reason for the last `corrupt` result of `decode` in this thread, such as
 /// "CRC mismatch" or "length 3 is shorter than a record header".
@@ -120,5 +142,58 @@ bool decode_payload(std::string_view in, dup_payload& out);
 /// Like decode_payload for a message, with the same checks, but leaves `out.body` empty
 /// instead of copying it (for bookkeeping that needs ids, headers and queues only).
 bool decode_message_metadata(std::string_view in, message_payload& out);
+
+// -- payloads decoded in place ------------------------------------------------------------
+// The same checks as decode_payload, but every string is a view into the input, so decoding
+// allocates nothing once the views' vectors have grown (recovery reuses one payload_view).
+
+/// add_queue / delete_queue, in place.
+struct queue_view {
+    std::string_view name;
+    std::string_view address;
+    uint8_t routing = 0;
+};
+
+/// add_message, in place.
+struct message_view {
+    uint64_t message_id = 0;
+    std::string_view address;
+    std::string_view destination;
+    std::vector<std::pair<std::string_view, std::string_view>> headers;
+    std::string_view body;
+    std::vector<std::string_view> queues;
+};
+
+/// ack, in place.
+struct ack_view {
+    std::string_view queue;
+    uint64_t message_id = 0;
+};
+
+/// duplicate_id, in place.
+struct dup_view {
+    std::string_view address;
+    std::string_view dup_id;
+};
+
+/// Deserialises a payload in place; false if the bytes do not form exactly one payload of
+/// that kind (the same rule as decode_payload).
+bool decode_payload(std::string_view in, queue_view& out);
+bool decode_payload(std::string_view in, message_view& out);
+bool decode_payload(std::string_view in, ack_view& out);
+bool decode_payload(std::string_view in, dup_view& out);
+
+/// Any record's payload decoded in place; only the member for the record's type is set.
+struct payload_view {
+    queue_view queue;     ///< add_queue, delete_queue
+    message_view message; ///< add_message
+    ack_view ack;         ///< ack
+    tx_payload tx;        ///< prepare, commit, rollback
+    dup_view dup;         ///< duplicate_id
+};
+
+/// Decodes `r.payload` as `r.type` says into the matching member of `out`; false if it does
+/// not decode as that kind.
+bool decode_payload(const record_view& r, payload_view& out);
 
 } // namespace actormq::journal

@@ -397,12 +397,17 @@ std::shared_ptr<recovered_state> recover(journal_ptr self) {
         auto policy = jc.journal_corrupt_record_policy == config::corrupt_record_policy::skip
                           ? journal::corrupt_policy::skip
                           : journal::corrupt_policy::refuse;
-        auto opened = st.store->open(policy);
+        // One pass over the files feeds both the liveness books and the replay
+        // (docs/journal.md, "Recovery phases").
         st.live = journal::liveness{jc.id_cache_size};
-        for (const auto& lr : opened.records) {
-            st.live.note(lr.rec, lr.file_seq);
-        }
-        *out = rebuild(opened, jc.id_cache_size, jc.persist_id_cache, policy);
+        journal::open_result opened;
+        *out = recover_journal(*st.store, st.live,
+                               recovery_options{jc.id_cache_size, jc.persist_id_cache, policy},
+                               opened);
+        const auto& ph = out->phases;
+        st.ctx->log->info("journal_recovery_phases read={:.3f} check={:.3f} replay={:.3f} "
+                          "finish={:.3f} bytes_read={}",
+                          ph.read, ph.check, ph.replay, ph.finish, out->bytes_read);
         st.next_id = out->max_record_id + 1;
         // Recovery rolled these back; say so on disk too, or their records would pin their
         // segments for ever (nothing else will ever end them).

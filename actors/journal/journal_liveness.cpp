@@ -8,52 +8,50 @@
 namespace actormq::journal {
 
 void liveness::note(const record& r, uint64_t seg) {
-    segs_[seg]; // Every segment that holds a record is known, even with nothing live.
+    record_view v{r.type, r.id, r.tx_id, r.payload};
+    payload_view p;
+    bool ok = decode_payload(v, p);
+    note(v, ok ? &p : nullptr, seg);
+}
+
+void liveness::note(const record_view& r, const payload_view* p, uint64_t seg) {
+    auto& s = segs_[seg]; // Every segment that holds a record is known, even with nothing live.
     if (r.type == record_type::commit || r.type == record_type::rollback) {
-        end_tx(r, seg);
+        if (p != nullptr) {
+            end_tx(r, p->tx, seg);
+        }
     } else if (r.tx_id != 0) {
-        open_tx_[r.tx_id].push_back({r, seg});
-        ++segs_[seg].open_tx;
-    } else {
-        apply(r, seg);
+        // Kept whole (and decoded again if it commits): only open transactions are held.
+        open_tx_[r.tx_id].push_back({to_record(r), seg});
+        ++s.open_tx;
+    } else if (p != nullptr) {
+        apply(r, *p, seg);
     }
 }
 
-void liveness::apply(const record& r, uint64_t seg) {
+void liveness::apply(const record_view& r, const payload_view& p, uint64_t seg) {
     switch (r.type) {
-        case record_type::add_queue: {
-            queue_payload p;
-            if (decode_payload(r.payload, p)) {
-                bindings_[p.name] = {r, seg};
+        case record_type::add_queue:
+            bindings_[std::string{p.queue.name}] = {to_record(r), seg};
+            return;
+        case record_type::delete_queue:
+            if (auto it = bindings_.find(std::string{p.queue.name}); it != bindings_.end()) {
+                bindings_.erase(it);
             }
             return;
-        }
-        case record_type::delete_queue: {
-            queue_payload p;
-            if (decode_payload(r.payload, p)) {
-                bindings_.erase(p.name);
-            }
-            return;
-        }
         case record_type::add_message:
-            return add_message(r, seg);
+            return add_message(p.message, seg);
         case record_type::ack:
-            return ack(r, seg);
-        case record_type::duplicate_id: {
-            dup_payload p;
-            if (decode_payload(r.payload, p)) {
-                remember_dup(p.address, p.dup_id, seg);
-            }
-            return;
-        }
+            return ack(p.ack, seg);
+        case record_type::duplicate_id:
+            return remember_dup(p.dup.address, p.dup.dup_id, seg);
         default:
             return;
     }
 }
 
-void liveness::add_message(const record& r, uint64_t seg) {
-    message_payload p;
-    if (!decode_message_metadata(r.payload, p) || p.queues.empty()) {
+void liveness::add_message(const message_view& p, uint64_t seg) {
+    if (p.queues.empty()) {
         return;
     }
     messages_[p.message_id] = {seg, static_cast<uint32_t>(p.queues.size())};
@@ -66,11 +64,7 @@ void liveness::add_message(const record& r, uint64_t seg) {
     }
 }
 
-void liveness::ack(const record& r, uint64_t seg) {
-    ack_payload p;
-    if (!decode_payload(r.payload, p)) {
-        return;
-    }
+void liveness::ack(const ack_view& p, uint64_t seg) {
     auto it = messages_.find(p.message_id);
     if (it == messages_.end()) {
         return;
@@ -85,23 +79,25 @@ void liveness::ack(const record& r, uint64_t seg) {
     }
 }
 
-void liveness::remember_dup(const std::string& address, const std::string& id, uint64_t seg) {
-    auto& d = dups_[address];
-    d.emplace_back(id, seg);
+void liveness::remember_dup(std::string_view address, std::string_view id, uint64_t seg) {
+    auto it = dups_.find(address);
+    if (it == dups_.end()) {
+        it = dups_.emplace(std::string{address}, std::deque<std::pair<std::string, uint64_t>>{})
+                 .first;
+    }
+    auto& d = it->second;
+    d.emplace_back(std::string{id}, seg);
     if (d.size() > id_cache_size_) {
         d.pop_front();
     }
 }
 
-void liveness::end_tx(const record& r, uint64_t seg) {
-    tx_payload p;
-    if (!decode_payload(r.payload, p)) {
-        return;
-    }
+void liveness::end_tx(const record_view& r, const tx_payload& p, uint64_t seg) {
     auto it = open_tx_.find(p.tx_id);
     if (it == open_tx_.end()) {
         return;
     }
+    payload_view pv;
     for (auto& part : it->second) {
         --segs_[part.seg].open_tx;
         if (r.type == record_type::commit) {
@@ -109,7 +105,10 @@ void liveness::end_tx(const record& r, uint64_t seg) {
             if (part.seg != seg) {
                 segs_[seg].depends_on.insert(part.seg);
             }
-            apply(part.rec, part.seg);
+            record_view v{part.rec.type, part.rec.id, part.rec.tx_id, part.rec.payload};
+            if (decode_payload(v, pv)) {
+                apply(v, pv, part.seg);
+            }
         }
     }
     open_tx_.erase(it);

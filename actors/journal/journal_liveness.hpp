@@ -9,9 +9,11 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -24,6 +26,11 @@ public:
 
     /// Notes a record written (or recovered) in segment `seg`.
     void note(const record& r, uint64_t seg);
+
+    /// Notes a record whose payload the caller already decoded (`p`, or null when it does not
+    /// decode as its type says), so recovery decodes each record once for this and the replay.
+    /// Keeps nothing that points into `r` or `p`.
+    void note(const record_view& r, const payload_view* p, uint64_t seg);
 
     /// Whether nothing in `seg` matters any more once its bindings and duplicate ids are
     /// re-appended elsewhere: no live message, no open transaction, and no ack or commit in
@@ -69,11 +76,11 @@ private:
         uint64_t seg = 0;
     };
 
-    void apply(const record& r, uint64_t seg);
-    void add_message(const record& r, uint64_t seg);
-    void ack(const record& r, uint64_t seg);
-    void remember_dup(const std::string& address, const std::string& id, uint64_t seg);
-    void end_tx(const record& r, uint64_t seg);
+    void apply(const record_view& r, const payload_view& p, uint64_t seg);
+    void add_message(const message_view& p, uint64_t seg);
+    void ack(const ack_view& p, uint64_t seg);
+    void remember_dup(std::string_view address, std::string_view id, uint64_t seg);
+    void end_tx(const record_view& r, const tx_payload& p, uint64_t seg);
 
     size_t id_cache_size_;
     std::map<uint64_t, segment> segs_;
@@ -81,7 +88,7 @@ private:
     /// Live queue bindings: name -> (the add_queue record, its segment).
     std::map<std::string, std::pair<record, uint64_t>> bindings_;
     /// Per address, the last id-cache-size duplicate ids and their segments.
-    std::map<std::string, std::deque<std::pair<std::string, uint64_t>>> dups_;
+    std::map<std::string, std::deque<std::pair<std::string, uint64_t>>, std::less<>> dups_;
     std::unordered_map<uint64_t, std::vector<tx_part>> open_tx_;
 };
 

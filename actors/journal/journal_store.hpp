@@ -7,6 +7,7 @@
 #include "protocol/journal_format.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -82,6 +83,19 @@ struct located_record {
     uint64_t offset = 0;
 };
 
+/// A valid record as open() reads it, with where it is. `rec.payload` points into the store's
+/// read buffer: it is valid only until the visitor returns.
+struct record_ref {
+    record_view rec;
+    uint64_t file_seq = 0;
+    uint64_t offset = 0;
+};
+
+/// Receives the valid records of one segment, in file order, as open() reads them (a segment
+/// damaged under policy skip may come in several parts). Returning false stops open(), which
+/// then fails like a refused journal (the visitor says why).
+using record_visitor = std::function<bool(const std::vector<record_ref>&)>;
+
 /// A corrupt record found by open().
 struct corruption {
     std::string file;
@@ -104,6 +118,11 @@ struct open_result {
     std::map<uint64_t, std::string> files;
     /// The fault the seam will inject (ACTORMQ_TEST_JOURNAL_FAULT was set), for the log.
     std::optional<injected_fault> fault;
+    /// Set when a record_visitor stopped open().
+    bool stopped = false;
+    /// Bytes read from segment files and the seconds spent in those reads (recovery phases).
+    uint64_t bytes_read = 0;
+    double read_seconds = 0;
     /// Non-empty when the journal cannot be opened; the exact message for the operator, e.g.
     /// "journal record at /d/actormq-data-0000000003.amq offset 4096 is corrupt: CRC mismatch".
     std::string error;
@@ -123,6 +142,12 @@ public:
     /// value is an error). Throws io_error when a system call fails. A torn tail (a damaged record
     /// in the newest segment after which no valid record follows) is cut off and zeroed silently.
     open_result open(corrupt_policy policy);
+
+    /// Like open(policy), but hands the valid records to `visit` segment by segment as they
+    /// are read instead of collecting them (`records` stays empty), so a journal of any size
+    /// is read with one segment's buffer and no copy of a record. Records reach `visit` in
+    /// journal order; a torn tail or a corrupt record is handled exactly as open(policy) does.
+    open_result open(corrupt_policy policy, const record_visitor& visit);
 
     /// Where an appended batch went.
     struct placement {

@@ -4,6 +4,7 @@
 // Rebuilding a server instance from its journal (docs/journal.md, "Recovery"). Pure code: it
 // turns the records the store read back into the queues, messages and duplicate ids to restore.
 
+#include "actors/journal/journal_liveness.hpp"
 #include "actors/journal/journal_store.hpp"
 #include "protocol/messages.hpp"
 
@@ -25,6 +26,25 @@ struct recovered_queue {
     std::vector<message_ptr> messages;
 };
 
+/// Where recovery's time went (docs/journal.md, "Recovery phases"), in seconds.
+struct recovery_phases {
+    /// Reading segment files (large sequential reads).
+    double read = 0;
+    /// Listing and checking segment headers, then framing and CRC-checking every record.
+    double check = 0;
+    /// Decoding each payload once and feeding it to the liveness books and the replay.
+    double replay = 0;
+    /// Handing the live messages to their queues in journal order.
+    double finish = 0;
+};
+
+/// What recovery needs from the config.
+struct recovery_options {
+    uint32_t id_cache_size = 20000;
+    bool persist_id_cache = true;
+    journal::corrupt_policy policy = journal::corrupt_policy::refuse;
+};
+
 /// Everything recovery found.
 struct recovered_state {
     std::vector<recovered_queue> queues;
@@ -44,6 +64,9 @@ struct recovered_state {
     std::vector<journal::corruption> corrupt;
     std::string error;
     double seconds = 0;
+    /// Bytes read from segment files and the phases' times (recover_journal only).
+    uint64_t bytes_read = 0;
+    recovery_phases phases;
 };
 
 /// Replays records in journal order: bindings, messages, acks, committed transactions (those
@@ -55,6 +78,17 @@ recovered_state rebuild(journal::open_result& opened,
                         uint32_t id_cache_size,
                         bool persist_id_cache,
                         journal::corrupt_policy policy = journal::corrupt_policy::refuse);
+
+/// Opens `store` and replays it in one pass: each record is read once (segment by segment,
+/// never held whole), decoded once, and fed both to `live` (the books of which segments still
+/// matter) and to the replay, which builds each message once, with its body copied once from the
+/// read buffer. Rebuilds exactly what `rebuild` does from `store.open(policy)`'s records. `opened`
+/// receives what the store reported besides the records (torn tail, corruption, the armed
+/// fault, the files).
+recovered_state recover_journal(journal::store& store,
+                                journal::liveness& live,
+                                const recovery_options& options,
+                                journal::open_result& opened);
 
 /// The address and queue names recovery gives the anycast queue of `address`.
 inline std::string anycast_queue_name(const std::string& address) {

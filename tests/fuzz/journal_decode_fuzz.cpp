@@ -5,7 +5,8 @@
 //     of it is `truncated` (truncated only ever means "need more bytes"),
 //   - every other status consumes nothing, and `truncated` really lacks bytes,
 //   - every payload decoder accepts a payload only if re-encoding gives the same bytes; they run
-//     on each ok record's payload and on the raw input.
+//     on each ok record's payload and on the raw input,
+//   - crc32_update (the CRC decode checks with) equals Boost.CRC's CRC-32 of the input.
 // A CRC-32 is too hard to guess, so when the high bit of byte 0 is set the rest of the input is
 // checked a second time with the CRC of every plausible record filled in; that lets the fuzzer
 // reach valid records and payloads without seeds.
@@ -120,6 +121,10 @@ std::string with_crcs(const char* bytes, size_t size) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto* bytes = reinterpret_cast<const char*>(data);
+    // The carry-less-multiply CRC that decode checks with is zlib's CRC-32, on any bytes.
+    boost::crc_32_type reference;
+    reference.process_bytes(data, size);
+    require(crc32_update(0, bytes, size) == reference.checksum());
     check_all(bytes, size);
     if (size > 0 && (data[0] & 0x80) != 0) {
         auto fixed = with_crcs(bytes + 1, size - 1);
