@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // actormq-crash: producers send durable messages while the node (or, with --pair, whichever
-// node of a shared-store live/backup pair serves) is SIGKILLed and restarted on a seeded
-// schedule; a final drain then checks that nothing confirmed was lost, duplicated or
-// invented, and that no transaction was torn. See docs/testing.md, "The crash harness".
+// node of a shared-store live/backup pair serves; with --replication, whichever node of a
+// replicating pair serves) is SIGKILLed and restarted on a seeded schedule; a final drain
+// then checks that nothing confirmed was lost, duplicated or invented, and that no
+// transaction was torn. See docs/testing.md, "The crash harness".
 #include "crash/drain.hpp"
 #include "crash/node_runner.hpp"
 #include "crash/options.hpp"
 #include "crash/pair_harness.hpp"
+#include "crash/replication_harness.hpp"
 #include "crash/schedule.hpp"
 #include "crash/traffic.hpp"
 
@@ -140,14 +142,17 @@ int main(int argc, char** argv) {
     if (dir.empty()) {
         return 2;
     }
+    const char* mode = o.pair ? " pair=shared-store" : "";
+    mode = o.replication ? " pair=replication+voter" : mode;
     std::printf("crash: seed=%llu kills=%u producers=%u tx-producers=%u%s%s dir=%s\n",
-                static_cast<unsigned long long>(o.seed), o.kills, o.producers, o.tx_producers,
-                o.pair ? " pair=shared-store" : "", consumers(o) ? " consumers=live" : "",
-                dir.c_str());
+                static_cast<unsigned long long>(o.seed), o.kills, o.producers, o.tx_producers, mode,
+                consumers(o) ? " consumers=live" : "", dir.c_str());
     for (const auto& s : o.sets) {
         std::printf("crash: node --set %s\n", s.c_str());
     }
-    int rc = o.pair ? run_pair(o, dir) : harness{o, dir}.run();
+    int rc = o.pair          ? run_pair(o, dir)
+             : o.replication ? run_replication(o, dir)
+                             : harness{o, dir}.run();
     if (rc == 0 && !o.keep && o.dir.empty()) {
         std::error_code ignored;
         std::filesystem::remove_all(dir, ignored);

@@ -184,6 +184,12 @@ std::optional<int> node_runner::stop(int sig) {
     return node_->wait_exit(test::in(limits_.exit));
 }
 
+void node_runner::signal(int sig) {
+    if (node_) {
+        node_->kill(sig);
+    }
+}
+
 std::optional<int> node_runner::exited() {
     if (!node_ || node_->running()) {
         return std::nullopt;

@@ -106,6 +106,10 @@ public:
     /// nullopt if the node did not exit by the deadline.
     std::optional<int> stop(int sig);
 
+    /// Sends `sig` (SIGSTOP, SIGCONT) to the current run's process if it still runs, without
+    /// waiting for anything and without touching its host slot.
+    void signal(int sig);
+
     /// The wait status if the current run's process has exited on its own (it is reaped),
     /// or nullopt while it runs (or before the first start).
     std::optional<int> exited();

@@ -11,15 +11,18 @@
 namespace actormq::crash {
 
 const char* const usage =
-    "usage: actormq-crash [--pair] [--kills N] [--producers P] [--tx-producers T] [--seed S]\n"
-    "                     [--consumers | --no-consumers] [--dir DIR] [--keep] [--node PATH]\n"
-    "                     [--set KEY=VALUE ...]\n"
+    "usage: actormq-crash [--pair | --replication] [--kills N] [--producers P]\n"
+    "                     [--tx-producers T] [--seed S] [--consumers | --no-consumers]\n"
+    "                     [--dir DIR] [--keep] [--node PATH] [--set KEY=VALUE ...]\n"
     "  --pair             a shared-store primary/backup pair instead of one node: each kill\n"
     "                     hits the node that serves, and the other one takes over\n"
+    "  --replication      a replicating live/backup pair and a voter: SIGKILL or SIGSTOP of\n"
+    "                     the live (the backup takes over), SIGKILL of a syncing backup\n"
     "  --consumers        one live consumer per producer's queue consumes (client-individual,\n"
-    "                     ACKs with receipts) while the kills go on (default with --pair)\n"
-    "  --no-consumers     only the final drain consumes (default without --pair)\n"
-    "  --kills N          SIGKILLs (default 5)\n"
+    "                     ACKs with receipts) while the kills go on (default with --pair and\n"
+    "                     --replication)\n"
+    "  --no-consumers     only the final drain consumes (default of the single node)\n"
+    "  --kills N          SIGKILLs (default 5); with --replication, faults of any kind\n"
     "  --producers P      plain producers, one connection each (default 2)\n"
     "  --tx-producers T   transaction producers (default 1)\n"
     "  --seed S           seed of the fault schedule (default: random, printed)\n"
@@ -90,8 +93,8 @@ bool parse_cli(int argc, char** argv, options& o) {
             std::fputs(usage, stdout);
             std::exit(0);
         }
-        if (a == "--keep" || a == "--pair") {
-            (a == "--keep" ? o.keep : o.pair) = true;
+        if (a == "--keep" || a == "--pair" || a == "--replication") {
+            (a == "--keep" ? o.keep : a == "--pair" ? o.pair : o.replication) = true;
             continue;
         }
         if (a == "--consumers" || a == "--no-consumers") {
@@ -105,6 +108,10 @@ bool parse_cli(int argc, char** argv, options& o) {
         }
         ++i;
     }
+    if (o.pair && o.replication) {
+        std::fprintf(stderr, "actormq-crash: --pair and --replication exclude each other\n");
+        return false;
+    }
     if (o.producers + o.tx_producers == 0) {
         std::fprintf(stderr, "actormq-crash: needs at least one producer\n");
         return false;
@@ -113,7 +120,8 @@ bool parse_cli(int argc, char** argv, options& o) {
 }
 
 std::string replay_command(const options& o) {
-    std::string out = std::string{"actormq-crash"} + (o.pair ? " --pair" : "") + " --kills "
+    std::string out = std::string{"actormq-crash"} + (o.pair ? " --pair" : "")
+                      + (o.replication ? " --replication" : "") + " --kills "
                       + std::to_string(o.kills) + " --producers " + std::to_string(o.producers)
                       + " --tx-producers " + std::to_string(o.tx_producers) + " --seed "
                       + std::to_string(o.seed);

@@ -16,6 +16,8 @@ struct options {
     uint64_t seed = 0;         ///< Seed of the fault schedule.
     bool seed_given = false;   ///< Whether --seed was given (else `pick_seed` draws one).
     bool pair = false;         ///< A shared-store live/backup pair instead of one node.
+    /// A replicating live/backup pair and a voter (docs/testing.md, "The replication mode").
+    bool replication = false;
     /// --consumers (true) or --no-consumers (false); nullopt: the mode's default.
     std::optional<bool> consumers_given;
     std::string dir;               ///< --dir, or "" for a fresh directory under /tmp.
@@ -24,10 +26,11 @@ struct options {
     std::vector<std::string> sets; ///< --set overrides for every node start.
 };
 
-/// Whether live consumers run: as given, else only in the pair mode. The single node keeps
-/// everything for the drain, so that every restart recovers a journal that only grows.
+/// Whether live consumers run: as given, else only in the pair and replication modes. The
+/// single node keeps everything for the drain, so that every restart recovers a journal that
+/// only grows.
 inline bool consumers(const options& o) {
-    return o.consumers_given.value_or(o.pair);
+    return o.consumers_given.value_or(o.pair || o.replication);
 }
 
 /// The usage text.

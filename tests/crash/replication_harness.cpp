@@ -1,0 +1,934 @@
+// SPDX-License-Identifier: Apache-2.0
+// actormq-crash --replication (docs/testing.md, "The replication mode"): two replicating
+// nodes, a and b, take turns as live and backup while a third, live-only node (the voter)
+// makes the quorum vote real; faults hit whichever node serves, a sampler thread checks that
+// never both serve at once, and the drain and verdict are those of the other modes.
+#include "crash/replication_harness.hpp"
+
+#include "crash/drain.hpp"
+#include "crash/node_runner.hpp"
+#include "crash/schedule.hpp"
+#include "crash/traffic.hpp"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <netinet/in.h>
+#include <optional>
+#include <poll.h>
+#include <random>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+namespace actormq::crash {
+
+namespace {
+
+using std::chrono::milliseconds;
+using test::in;
+using test::test_clock;
+
+/// From a SIGKILL or SIGSTOP of the live to the first RECEIPT from the node that took over.
+constexpr auto failover_max = milliseconds(30000);
+
+/// From the first start of a's primary until it serves.
+constexpr auto serve_max = milliseconds(30000);
+
+/// From a backup's start until it logs that it syncs, and until it logs that it is in sync.
+constexpr auto sync_max = milliseconds(30000);
+
+/// From the SIGCONT of a frozen live until it has stepped down and exited: twice the default
+/// `initial-replication-sync-timeout` (30 s), after which a live drops a backup that stopped
+/// acknowledging and holds its own vote, so that a live that missed the loss of its backup
+/// still ends and the sampler reports how long it served beside the new live.
+constexpr auto step_down_max = milliseconds(60000);
+
+/// From the SIGKILL of a syncing backup until the live confirms something again.
+constexpr auto live_goes_on_max = milliseconds(15000);
+
+/// How often the harness looks at a node's log for an event.
+constexpr auto log_poll = milliseconds(2);
+
+/// The sampler: the pause between two rounds (one probe of a, one of b), and how long one
+/// probe waits for CONNECTED before it counts the node as not serving.
+constexpr auto sample_gap = milliseconds(2);
+constexpr auto probe_wait = milliseconds(500);
+
+/// Log events of docs/replication.md (actormq-node's `replication_*` lines).
+constexpr const char* syncing_event = "replication_syncing";
+constexpr const char* in_sync_event = "replication_in_sync";
+constexpr const char* activating_event = "replication_activating";
+constexpr const char* live_event = "replication_live node_id=";
+constexpr const char* stepping_down_event = "replication_stepping_down";
+constexpr const char* quorum_kept_event = "replication_quorum_kept";
+/// The cluster's join line for the voter: a backup that has not seen it could win a vote alone.
+constexpr const char* voter_joined_event = "cluster_member_joined name=voter";
+
+int64_t ms_since(test_clock::time_point from, test_clock::time_point to = test_clock::now()) {
+    return std::chrono::duration_cast<milliseconds>(to - from).count();
+}
+
+// -- the schedule ---------------------------------------------------------------------------------
+
+enum class fault_kind : uint8_t {
+    kill_live,   ///< SIGKILL of the node that serves.
+    freeze_live, ///< SIGSTOP of the node that serves until the backup has taken over, SIGCONT.
+    kill_sync,   ///< SIGKILL of the backup once it logs that its initial sync runs.
+};
+
+const char* to_string(fault_kind k) {
+    switch (k) {
+        case fault_kind::kill_live:
+            return "kill";
+        case fault_kind::freeze_live:
+            return "freeze";
+        case fault_kind::kill_sync:
+            return "sync-kill";
+    }
+    return "?";
+}
+
+struct replication_fault {
+    fault_kind kind = fault_kind::kill_live;
+    /// Live faults: traffic once the backup is in sync (early: none).
+    traffic_phase before;
+};
+
+struct replication_schedule {
+    std::vector<replication_fault> faults;
+    traffic_phase tail;
+};
+
+/// The traffic phases are those of the single node's `plan` (every third one early); the kinds
+/// come from a second generator on the same seed: 20 % sync kills, 20 % freezes, the rest
+/// kills. Each kind is drawn for every fault, so one fault never shifts the draws of the rest.
+replication_schedule replication_plan(uint32_t faults, uint64_t seed) {
+    auto phases = plan(faults, seed);
+    std::mt19937_64 rng{seed ^ 0x7265706c69636174ULL};
+    std::uniform_int_distribution<int> percent{0, 99};
+    replication_schedule out;
+    for (uint32_t i = 0; i < faults; ++i) {
+        int p = percent(rng);
+        replication_fault f;
+        f.kind = p < 20   ? fault_kind::kill_sync
+                 : p < 40 ? fault_kind::freeze_live
+                          : fault_kind::kill_live;
+        f.before = phases[i];
+        out.faults.push_back(f);
+    }
+    out.tail = phases.back();
+    return out;
+}
+
+// -- the configs ----------------------------------------------------------------------------------
+
+std::string quoted(const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+        }
+        out += c;
+    }
+    return out + "\"";
+}
+
+/// The role of a node of the pair in its next run, or the voter.
+enum class repl_role : uint8_t { primary, backup, voter };
+
+/// The single node's config (journal in DIR/journal, acceptor, users, no address limit) with
+/// the cluster credentials, persistence, the replication table of `role` (none for the voter)
+/// and a [cluster] on port 0 (fixed later with --set) listing `members`.
+std::string replication_node_config(const std::string& dir,
+                                    repl_role role,
+                                    const std::vector<std::string>& members) {
+    std::string list;
+    for (const auto& m : members) {
+        list += (list.empty() ? "" : ", ") + quoted(m);
+    }
+    std::string ha;
+    if (role != repl_role::voter) {
+        // group-name keeps the backup from pairing with the voter, which is a live without
+        // a backup too.
+        ha = std::string{"\n[ha-policy.replication."}
+             + (role == repl_role::primary ? "primary" : "backup")
+             + "]\n"
+               "group-name = \"crash\"\n"
+               "vote-on-replication-failure = true\n"
+               "vote-retry-wait = 100\n"
+               "retry-replication-wait = 100\n"
+               "quorum-vote-wait = 2\n";
+    }
+    return "cluster-user = \"actormq-cluster\"\n"
+           "cluster-password = \"crash-replication\"\n"
+           "persistence-enabled = true\n"
+           + crash_node_config(dir) + ha
+           + "\n[cluster]\n"
+             "host = \"127.0.0.1\"\n"
+             "port = 0\n"
+             "reconnect-interval-ms = 50\n"
+             "members = ["
+           + list + "]\n";
+}
+
+// -- the split-brain sampler ----------------------------------------------------------------------
+
+/// Waits for `events` on `fd` until `deadline`; false on timeout or error.
+bool wait_fd(int fd, short events, test::deadline_t deadline) {
+    for (;;) {
+        pollfd p{fd, events, 0};
+        int r = ::poll(&p, 1, test::ms_left(deadline));
+        if (r > 0) {
+            return true;
+        }
+        if (r == 0 || errno != EINTR) {
+            return false;
+        }
+    }
+}
+
+/// One STOMP login to 127.0.0.1:`port` from 127.0.0.2: true if CONNECTED came in `wait`.
+/// The source address differs from the destination's, so a probe of a port nobody holds can
+/// never connect to itself (a loopback connect from an ephemeral port to the same port can)
+/// and so never keeps the port from a node about to bind it. Closed with a reset, so that
+/// thousands of probes leave no TIME_WAIT sockets behind.
+bool answers_connect(uint16_t port, milliseconds wait) {
+    auto deadline = in(wait);
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return false;
+    }
+    struct closer {
+        int fd;
+        ~closer() {
+            linger l{1, 0};
+            ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+            ::close(fd);
+        }
+    } guard{fd};
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    src.sin_addr.s_addr = htonl(0x7f000002);
+    sockaddr_in dst{};
+    dst.sin_family = AF_INET;
+    dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    dst.sin_port = htons(port);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+        return false;
+    }
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0 && errno != EINPROGRESS) {
+        return false;
+    }
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (!wait_fd(fd, POLLOUT, deadline) || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0
+        || err != 0) {
+        return false;
+    }
+    static const char frame[] = "CONNECT\naccept-version:1.2\nhost:localhost\nlogin:guest\n"
+                                "passcode:guest\nheart-beat:0,0\n\n";
+    // sizeof includes the terminating NUL, which ends the STOMP frame.
+    if (::send(fd, frame, sizeof frame, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof frame)) {
+        return false;
+    }
+    std::string got;
+    while (got.find('\0') == std::string::npos && got.size() < 4096) {
+        if (!wait_fd(fd, POLLIN, deadline)) {
+            return false;
+        }
+        char buf[512];
+        auto n = ::recv(fd, buf, sizeof buf, 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            return false;
+        }
+        got.append(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    }
+    auto start = got.find_first_not_of("\r\n");
+    return start != std::string::npos && got.compare(start, 10, "CONNECTED\n") == 0;
+}
+
+/// Probes a and b in turn, every `sample_gap`, on its own thread, and records each time both
+/// served at once. A node serves in one stretch per *epoch* (the main thread starts a new
+/// epoch with every signal and start it gives the node): a primary serves until it dies or
+/// steps down, a backup from its activation until it dies. So when b answered CONNECTED
+/// between two samples of a that both answered it in the same epoch, a served all along and
+/// both served at b's sample: an overlap. A sample whose epoch changed while it ran is
+/// discarded, and a node whose probes are off (frozen) gives none.
+class serving_sampler {
+public:
+    struct totals {
+        uint64_t samples = 0;             ///< Probes whose answer counts.
+        std::array<uint64_t, 2> served{}; ///< Of those, CONNECTED from a and from b.
+        uint64_t rounds = 0;              ///< Rounds (a probe of each).
+        uint64_t rounds_none = 0;         ///< Rounds in which neither served (a failover).
+        uint64_t rounds_both = 0;         ///< Rounds in which both answered CONNECTED.
+        uint64_t discarded = 0;           ///< Probes across a signal or start of their node.
+    };
+
+    ~serving_sampler() { stop(); }
+
+    /// Node n's STOMP port (known after its first start).
+    void set_port(size_t n, uint16_t port) { nodes_[n].port = port; }
+
+    /// Called by the main thread just before it signals or starts node n; `probe` false stops
+    /// the probes of n (a frozen node answers nothing and would only hold the sampler up).
+    void change(size_t n, bool probe) {
+        nodes_[n].probe = probe;
+        ++nodes_[n].epoch;
+    }
+
+    /// The fault under way, named in overlap reports.
+    void set_fault(uint32_t i) { fault_ = i; }
+
+    void start() {
+        t0_ = test_clock::now();
+        thread_ = std::thread([this] { run(); });
+    }
+
+    void stop() {
+        {
+            std::lock_guard<std::mutex> guard{mtx_};
+            stop_ = true;
+        }
+        cv_.notify_all();
+        if (thread_.joinable()) {
+            thread_.join();
+        }
+    }
+
+    /// The counts; read after `stop`.
+    const totals& counts() const { return totals_; }
+
+    /// One `two servers:` problem line per episode of overlapping samples (those less than
+    /// a second apart during one fault), with the nodes' wall-clock times, so that the lines
+    /// can be found in the nodes' logs; read after `stop`.
+    std::vector<std::string> overlaps() const {
+        std::vector<std::string> out;
+        for (const auto& e : episodes_) {
+            char buf[300];
+            std::snprintf(buf, sizeof buf,
+                          "two servers: %s answered CONNECTED while %s served before and after "
+                          "it, %llu sample(s) from %s to %s (%.3f-%.3f s into the run, fault %u)",
+                          e.between == 0 ? "a" : "b", e.between == 0 ? "b" : "a",
+                          static_cast<unsigned long long>(e.samples), e.first_wall.c_str(),
+                          e.last_wall.c_str(), e.first_at, e.last_at, e.fault);
+            out.emplace_back(buf);
+        }
+        return out;
+    }
+
+    /// How many samples overlapped.
+    uint64_t overlap_samples() const {
+        uint64_t n = 0;
+        for (const auto& e : episodes_) {
+            n += e.samples;
+        }
+        return n;
+    }
+
+private:
+    struct node {
+        std::atomic<uint16_t> port{0};
+        std::atomic<uint64_t> epoch{0};
+        std::atomic<bool> probe{true};
+    };
+    struct sample {
+        bool valid = false;
+        bool serving = false;
+        uint64_t epoch = 0;
+    };
+    /// Node `other` served at its last sample (in `epoch`) when the other node served at `at`;
+    /// decided by other's next sample.
+    struct suspicion {
+        bool open = false;
+        size_t other = 0;
+        uint64_t epoch = 0;
+        double at = 0;
+        uint32_t fault = 0;
+        std::string wall;
+    };
+    /// Overlapping samples of one fault, less than a second apart.
+    struct episode {
+        uint32_t fault = 0;
+        size_t between = 0;
+        double first_at = 0;
+        double last_at = 0;
+        std::string first_wall;
+        std::string last_wall;
+        uint64_t samples = 0;
+    };
+
+    /// The local time as the nodes' log lines write it (HH:MM:SS.mmm).
+    static std::string wall_clock() {
+        auto now = std::chrono::system_clock::now();
+        auto t = std::chrono::system_clock::to_time_t(now);
+        auto ms = std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+        std::tm tm{};
+        ::localtime_r(&t, &tm);
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%03lld", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                      static_cast<long long>(ms));
+        return buf;
+    }
+
+    void run() {
+        std::unique_lock<std::mutex> lock{mtx_};
+        while (!stop_) {
+            lock.unlock();
+            bool served[2] = {probe(0), probe(1)};
+            ++totals_.rounds;
+            totals_.rounds_none += !served[0] && !served[1] ? 1 : 0;
+            totals_.rounds_both += served[0] && served[1] ? 1 : 0;
+            lock.lock();
+            // The pace of the samples, not a synchronisation: stop() wakes it at once.
+            cv_.wait_for(lock, sample_gap, [this] { return stop_; });
+        }
+    }
+
+    /// One probe of node n, judged against the last sample of the other; whether it served.
+    bool probe(size_t n) {
+        auto& nd = nodes_[n];
+        uint64_t epoch = nd.epoch;
+        if (!nd.probe || nd.port == 0) {
+            forget(n);
+            return false;
+        }
+        double at = std::chrono::duration<double>(test_clock::now() - t0_).count();
+        bool serving = answers_connect(nd.port, probe_wait);
+        if (nd.epoch != epoch) {
+            ++totals_.discarded;
+            forget(n);
+            return false;
+        }
+        ++totals_.samples;
+        totals_.served[n] += serving ? 1 : 0;
+        if (open_.open && open_.other == n) {
+            if (serving && epoch == open_.epoch) {
+                note_overlap(1 - n);
+            }
+            open_.open = false;
+        }
+        const auto& other = last_[1 - n];
+        if (serving && other.valid && other.serving) {
+            open_ = suspicion{true, 1 - n, other.epoch, at, fault_.load(), wall_clock()};
+        }
+        last_[n] = sample{true, serving, epoch};
+        return serving;
+    }
+
+    /// Node `between` answered CONNECTED between two samples of the other that both did (the
+    /// open suspicion): adds it to the episode of its fault, or opens a new episode.
+    void note_overlap(size_t between) {
+        if (!episodes_.empty() && episodes_.back().fault == open_.fault
+            && open_.at - episodes_.back().last_at < 1.0) {
+            auto& e = episodes_.back();
+            e.last_at = open_.at;
+            e.last_wall = open_.wall;
+            ++e.samples;
+            return;
+        }
+        episodes_.push_back(
+            episode{open_.fault, between, open_.at, open_.at, open_.wall, open_.wall, 1});
+    }
+
+    /// Node n gave no sample: nothing before it chains to what comes after.
+    void forget(size_t n) {
+        last_[n].valid = false;
+        if (open_.open && open_.other == n) {
+            open_.open = false;
+        }
+    }
+
+    std::array<node, 2> nodes_;
+    std::atomic<uint32_t> fault_{0};
+    std::array<sample, 2> last_;
+    suspicion open_;
+    totals totals_;
+    std::vector<episode> episodes_;
+    test_clock::time_point t0_ = test_clock::now();
+    std::mutex mtx_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    std::thread thread_;
+};
+
+// -- log figures ----------------------------------------------------------------------------------
+
+/// The integer after `field` on every line of `logs` that holds `key`.
+std::vector<int64_t> log_figures(const std::vector<std::string>& logs,
+                                 const std::string& key,
+                                 const std::string& field) {
+    std::vector<int64_t> out;
+    for (const auto& path : logs) {
+        std::ifstream in{path};
+        for (std::string line; std::getline(in, line);) {
+            auto at = line.find(key);
+            at = at == std::string::npos ? at : line.find(field, at);
+            if (at != std::string::npos) {
+                out.push_back(std::atoll(line.c_str() + at + field.size()));
+            }
+        }
+    }
+    return out;
+}
+
+/// "n=.. p50=..ms p99=..ms max=..ms" of `ms`.
+std::string figures(std::vector<int64_t> ms) {
+    auto s = summarize(std::move(ms));
+    char buf[120];
+    std::snprintf(buf, sizeof buf, "n=%zu p50=%lldms p99=%lldms max=%lldms", s.n,
+                  static_cast<long long>(s.p50_ms), static_cast<long long>(s.p99_ms),
+                  static_cast<long long>(s.max_ms));
+    return buf;
+}
+
+// -- the harness ----------------------------------------------------------------------------------
+
+/// One replication-mode run: the three nodes, the traffic, the sampler, the schedule and the
+/// verdict. Node 0 is a, node 1 is b; `live_` is the one that serves.
+class replication_harness {
+public:
+    replication_harness(const options& o, std::string dir)
+        : opt_(o),
+          dir_(std::move(dir)),
+          traffic_(o.producers, o.tx_producers, consumers(o)),
+          a_(spec(0), traffic_.ctl()),
+          b_(spec(1), traffic_.ctl()),
+          voter_(spec(2), voter_ctl_) {
+        traffic_.ctl().host_count = 2;
+    }
+
+    /// Runs everything; the exit status (0 or 1).
+    int run() {
+        if (!start_nodes()) {
+            return finish();
+        }
+        sampler_.start();
+        traffic_.start();
+        auto schedule = replication_plan(opt_.kills, opt_.seed);
+        bool ok = true;
+        for (size_t i = 0; ok && i < schedule.faults.size(); ++i) {
+            sampler_.set_fault(static_cast<uint32_t>(i + 1));
+            ok = schedule.faults[i].kind == fault_kind::kill_sync
+                     ? kill_sync(i)
+                     : live_fault(i, schedule.faults[i]);
+        }
+        if (ok) {
+            ok = backup_ready("after the last fault").has_value();
+        }
+        if (ok) {
+            traffic_.run_phase(schedule.tail);
+        }
+        traffic_.stop(!ok);
+        end_.drained = ok && final_check();
+        sampler_.stop();
+        return finish();
+    }
+
+private:
+    node_runner& node(size_t n) { return n == 0 ? a_ : n == 1 ? b_ : voter_; }
+    node_runner& live() { return node(live_); }
+    node_runner& backup() { return node(1 - live_); }
+
+    /// Node n: in DIR/a, DIR/b or DIR/voter, each with its own journal there; the pair's
+    /// nodes fill host slots 0 and 1 of the clients' list, the voter its own control.
+    node_spec spec(size_t n) {
+        static const char* names[] = {"a", "b", "voter"};
+        node_spec s;
+        s.dir = dir_ + "/" + names[n];
+        s.log_prefix = names[n];
+        s.host = n == 2 ? 0 : static_cast<uint32_t>(n);
+        s.config = [this, n, dir = s.dir] {
+            std::vector<std::string> members;
+            for (size_t m = 0; m < 3; ++m) {
+                if (m != n && node(m).cluster_port() != 0) {
+                    members.push_back("127.0.0.1:" + std::to_string(node(m).cluster_port()));
+                }
+            }
+            return replication_node_config(dir, role_[n], members);
+        };
+        s.sets.push_back(std::string{"name="} + quoted(names[n]));
+        s.sets.insert(s.sets.end(), opt_.sets.begin(), opt_.sets.end());
+        return s;
+    }
+
+    bool problem(std::string what) {
+        end_.problems.push_back(std::move(what));
+        return false;
+    }
+
+    /// The voter, then a as primary until it serves, then b as backup, which must refuse
+    /// connections. Each learns the cluster addresses of those started before it.
+    bool start_nodes() {
+        for (const char* sub : {"/a", "/b", "/voter"}) {
+            std::error_code ec;
+            std::filesystem::create_directories(dir_ + sub, ec);
+        }
+        if (!voter_.start()) {
+            return problem("the voter did not start: " + voter_.problem());
+        }
+        if (!a_.start()) {
+            return problem("a did not start: " + a_.problem());
+        }
+        if (!a_.serving(in(serve_max))) {
+            return problem("a (primary) did not serve");
+        }
+        sampler_.change(1, true);
+        if (!b_.start()) {
+            return problem("b did not start: " + b_.problem());
+        }
+        backup_started_ = test_clock::now();
+        if (!b_.refuses_connections()) {
+            return problem("b (backup) accepts connections while a serves");
+        }
+        sampler_.set_port(0, a_.port());
+        sampler_.set_port(1, b_.port());
+        return true;
+    }
+
+    /// Whether `n`'s process still runs; if it exited on its own, a problem names its exit
+    /// status and log.
+    bool alive(node_runner& n, const std::string& when) {
+        auto status = n.exited();
+        if (!status) {
+            return true;
+        }
+        auto logs = n.log_paths();
+        return problem(when + ": " + n.name() + " exited on its own, "
+                       + node_runner::describe_status(*status) + " (log "
+                       + (logs.empty() ? std::string{"?"} : logs.back()) + ")");
+    }
+
+    bool all_alive(const std::string& when) {
+        return alive(live(), when) && alive(backup(), when) && alive(voter_, when);
+    }
+
+    /// Stops `n` with `sig` and waits for its exit; false (and a problem) unless it exits as
+    /// `sig` should make it.
+    bool stop_node(node_runner& n, int sig, const std::string& when) {
+        auto status = n.stop(sig);
+        if (status && node_runner::expected_exit(sig, *status)) {
+            return true;
+        }
+        return problem(when + ": " + n.name() + " "
+                       + (status ? node_runner::describe_status(*status) : "did not exit") + " on "
+                       + (sig == SIGTERM ? "SIGTERM" : "SIGKILL"));
+    }
+
+    /// Waits until `pred` holds or one of the three nodes exits; false (and a problem naming
+    /// `what`) if it does not hold by `limit`.
+    template <class Pred>
+    bool await(milliseconds limit, const std::string& what, Pred pred) {
+        bool ok = test::wait_until(
+            in(limit), [&] { return pred() || a_.exited() || b_.exited() || voter_.exited(); },
+            log_poll);
+        if (!all_alive(what)) {
+            return false;
+        }
+        if (!ok || !pred()) {
+            auto logs = backup().log_paths();
+            return problem(what + ": not within " + std::to_string(limit.count()) + " ms (logs "
+                           + live().log_paths().back() + ", " + logs.back() + ")");
+        }
+        return true;
+    }
+
+    /// Waits for the backup's `replication_in_sync` (and that it has seen the voter, without
+    /// which its vote would be its own); the ms since its start, or nullopt (a problem).
+    std::optional<int64_t> backup_ready(const std::string& when) {
+        auto& b = backup();
+        bool ok = await(sync_max, when + ": the backup " + b.name() + " in sync", [&] {
+            return b.log_count(in_sync_event) > 0 && b.log_count(voter_joined_event) > 0;
+        });
+        if (!ok) {
+            return std::nullopt;
+        }
+        auto ms = ms_since(backup_started_);
+        sync_ms_.push_back(ms);
+        return ms;
+    }
+
+    /// The head of a fault line: which fault, of whom, when, and the traffic since the last.
+    std::string fault_head(size_t i, fault_kind kind, const node_runner& victim) {
+        uint64_t confirmed = traffic_.ctl().confirmed;
+        char buf[200];
+        std::snprintf(buf, sizeof buf,
+                      "fault %zu/%u %s of %s (%s) after %llu confirmed (at %.2f s): +%llu", i + 1,
+                      opt_.kills, to_string(kind), victim.name().c_str(),
+                      kind == fault_kind::kill_sync ? "backup" : "live",
+                      static_cast<unsigned long long>(confirmed), traffic_.seconds(),
+                      static_cast<unsigned long long>(confirmed - confirmed_at_last_));
+        confirmed_at_last_ = confirmed;
+        return buf;
+    }
+
+    /// Starts node n again as a backup; false (and a problem) if it does not start.
+    bool restart_as_backup(size_t n, const std::string& when, int64_t& ms) {
+        role_[n] = repl_role::backup;
+        auto at = test_clock::now();
+        sampler_.change(n, true);
+        if (!node(n).start()) {
+            return problem(when + ": " + node(n).problem());
+        }
+        backup_started_ = test_clock::now();
+        ms = ms_since(at);
+        return true;
+    }
+
+    /// A fault of the live: once the backup is in sync and the traffic phase ran, SIGKILL or
+    /// SIGSTOP of the live; the backup must take over (for a freeze, the thawed live must then
+    /// step down); the failover time is to the first RECEIPT from the new live. The old live
+    /// restarts as a backup.
+    bool live_fault(size_t i, const replication_fault& f) {
+        auto label = "fault " + std::to_string(i + 1);
+        auto sync_ms = backup_ready(label);
+        if (!sync_ms) {
+            return false;
+        }
+        const char* trigger = traffic_.run_phase(f.before);
+        size_t victim_n = live_;
+        auto& victim = live();
+        auto& survivor = backup();
+        auto head = fault_head(i, f.kind, victim);
+        if (!all_alive(label + ", before the fault")) {
+            return false;
+        }
+        size_t lives_before = survivor.log_count(live_event);
+        auto& ctl = traffic_.ctl();
+        ctl.await_receipt_from(survivor.host());
+        auto fault_at = test_clock::now();
+        std::string thaw;
+        if (f.kind == fault_kind::kill_live) {
+            sampler_.change(victim_n, true);
+            if (!stop_node(victim, SIGKILL, label)) {
+                return false;
+            }
+        } else if (!freeze(victim_n, survivor, lives_before, label, thaw)) {
+            return false;
+        }
+        ++end_.kills;
+        bool ok = test::wait_until(
+            in(failover_max),
+            [&] { return ctl.awaited_receipt().has_value() || survivor.exited().has_value(); },
+            milliseconds(1));
+        ctl.awaited_host = -1;
+        if (!alive(survivor, label + ", waiting for the failover")) {
+            return false;
+        }
+        if (!ok) {
+            return problem(label + ": no RECEIPT from " + survivor.name() + " within "
+                           + std::to_string(failover_max.count()) + " ms of the "
+                           + to_string(f.kind));
+        }
+        if (survivor.log_count(activating_event) == 0
+            || survivor.log_count(live_event) <= lives_before) {
+            return problem(label + ": " + survivor.name() + " served without logging "
+                           + activating_event + " and " + live_event);
+        }
+        auto failover = ms_since(fault_at, *ctl.awaited_receipt());
+        failover_ms_.push_back(failover);
+        live_ = 1 - live_;
+        int64_t back_ms = 0;
+        if (!restart_as_backup(victim_n, "after " + label, back_ms)) {
+            return false;
+        }
+        std::printf("%s, trigger=%s, backup in sync %lld ms after its start; failover to %s in "
+                    "%lld ms%s; %s back as backup in %lld ms\n",
+                    head.c_str(), trigger, static_cast<long long>(*sync_ms),
+                    survivor.name().c_str(), static_cast<long long>(failover), thaw.c_str(),
+                    victim.name().c_str(), static_cast<long long>(back_ms));
+        return true;
+    }
+
+    /// SIGSTOP of the live (node `victim_n`) until `survivor` logs that it serves, then
+    /// SIGCONT: the thawed live must log `replication_stepping_down` and exit 1. `thaw` gets
+    /// the figures for the fault line.
+    bool freeze(size_t victim_n,
+                node_runner& survivor,
+                size_t lives_before,
+                const std::string& label,
+                std::string& thaw) {
+        auto& victim = node(victim_n);
+        auto frozen_at = test_clock::now();
+        // Clients and probes keep off a frozen node: it would hold them until it thaws.
+        victim.set_reachable(false);
+        sampler_.change(victim_n, false);
+        victim.signal(SIGSTOP);
+        bool took_over = test::wait_until(
+            in(failover_max),
+            [&] {
+                return survivor.log_count(live_event) > lives_before
+                       || survivor.exited().has_value() || voter_.exited().has_value();
+            },
+            log_poll);
+        auto serving_ms = ms_since(frozen_at);
+        sampler_.change(victim_n, true);
+        victim.signal(SIGCONT);
+        if (!alive(survivor, label + ", frozen live") || !alive(voter_, label + ", frozen live")) {
+            return false;
+        }
+        if (!took_over) {
+            return problem(label + ": " + survivor.name() + " did not take over from the frozen "
+                           + victim.name() + " within " + std::to_string(failover_max.count())
+                           + " ms");
+        }
+        auto thawed_at = test_clock::now();
+        bool exited = test::wait_until(
+            in(step_down_max), [&] { return victim.exited().has_value(); }, log_poll);
+        auto status = victim.exited();
+        if (!exited || !status || !WIFEXITED(*status) || WEXITSTATUS(*status) != 1
+            || victim.log_count(stepping_down_event) == 0) {
+            return problem(label + ": the thawed " + victim.name()
+                           + " did not step down (exit 1 "
+                             "after "
+                           + stepping_down_event + ") within "
+                           + std::to_string(step_down_max.count()) + " ms: "
+                           + (status ? node_runner::describe_status(*status) : "still runs")
+                           + " (log " + victim.log_paths().back() + ")");
+        }
+        char buf[160];
+        std::snprintf(buf, sizeof buf,
+                      " (%s served %lld ms after the SIGSTOP; %s stepped down "
+                      "%lld ms after the SIGCONT)",
+                      survivor.name().c_str(), static_cast<long long>(serving_ms),
+                      victim.name().c_str(), static_cast<long long>(ms_since(thawed_at)));
+        thaw = buf;
+        return true;
+    }
+
+    /// SIGKILL of the backup once it logs that its initial sync runs; the live must go on
+    /// confirming (after its own vote, since it lost its backup), and the backup restarts.
+    bool kill_sync(size_t i) {
+        auto label = "fault " + std::to_string(i + 1);
+        auto& b = backup();
+        auto& l = live();
+        if (!await(sync_max, label + ": the backup " + b.name() + " syncing",
+                   [&] { return b.log_count(syncing_event) > 0; })) {
+            return false;
+        }
+        bool synced = b.log_count(in_sync_event) > 0;
+        sync_kills_late_ += synced ? 1 : 0;
+        auto head = fault_head(i, fault_kind::kill_sync, b);
+        size_t kept = l.log_count(quorum_kept_event);
+        auto& ctl = traffic_.ctl();
+        ctl.await_receipt_from(l.host());
+        auto killed_at = test_clock::now();
+        sampler_.change(1 - live_, true);
+        if (!stop_node(b, SIGKILL, label)) {
+            return false;
+        }
+        ++end_.kills;
+        bool ok = test::wait_until(
+            in(live_goes_on_max),
+            [&] { return ctl.awaited_receipt().has_value() || l.exited().has_value(); },
+            milliseconds(1));
+        ctl.awaited_host = -1;
+        if (!alive(l, label + ", after the SIGKILL of the syncing backup")) {
+            return false;
+        }
+        if (!ok) {
+            return problem(label + ": no RECEIPT from the live " + l.name() + " within "
+                           + std::to_string(live_goes_on_max.count())
+                           + " ms of the SIGKILL of its syncing backup");
+        }
+        auto on_ms = ms_since(killed_at, *ctl.awaited_receipt());
+        int64_t back_ms = 0;
+        if (!restart_as_backup(1 - live_, "after " + label, back_ms)) {
+            return false;
+        }
+        std::printf("%s, %s; %s went on: next RECEIPT in %lld ms%s; %s back in %lld ms\n",
+                    head.c_str(),
+                    synced ? "late: its sync had completed" : "during its initial sync",
+                    l.name().c_str(), static_cast<long long>(on_ms),
+                    l.log_count(quorum_kept_event) > kept ? " (quorum kept)" : "", b.name().c_str(),
+                    static_cast<long long>(back_ms));
+        return true;
+    }
+
+    /// The drain from the live (its backup in sync), then SIGTERM of the backup, the live and
+    /// the voter (each must exit 0). True if the drain completed.
+    bool final_check() {
+        auto err = drain(live().port(), traffic_.book());
+        if (!err.empty()) {
+            problem(err);
+        }
+        sampler_.stop();
+        // The backup first, so that it never takes over; then the live, which has lost its
+        // backup and holds a vote of its own; the voter last.
+        stop_node(backup(), SIGTERM, "after the drain");
+        stop_node(live(), SIGTERM, "after the drain");
+        stop_node(voter_, SIGTERM, "after the drain");
+        return err.empty();
+    }
+
+    int finish() {
+        for (auto* n : {&a_, &b_, &voter_}) {
+            auto logs = n->log_paths();
+            end_.logs.insert(end_.logs.end(), logs.begin(), logs.end());
+        }
+        const auto& c = sampler_.counts();
+        for (const auto& o : sampler_.overlaps()) {
+            end_.problems.push_back(o);
+        }
+        char line[400];
+        std::snprintf(line, sizeof line,
+                      "sampler: samples=%llu a-served=%llu b-served=%llu rounds=%llu none=%llu "
+                      "both=%llu discarded=%llu overlaps=%llu\n",
+                      static_cast<unsigned long long>(c.samples),
+                      static_cast<unsigned long long>(c.served[0]),
+                      static_cast<unsigned long long>(c.served[1]),
+                      static_cast<unsigned long long>(c.rounds),
+                      static_cast<unsigned long long>(c.rounds_none),
+                      static_cast<unsigned long long>(c.rounds_both),
+                      static_cast<unsigned long long>(c.discarded),
+                      static_cast<unsigned long long>(sampler_.overlap_samples()));
+        auto needed = log_figures(end_.logs, activating_event, "needed=");
+        auto real = std::count_if(needed.begin(), needed.end(), [](int64_t n) { return n >= 2; });
+        end_.extra = line + std::string{"sync: "} + figures(sync_ms_)
+                     + " sync-kills-late=" + std::to_string(sync_kills_late_)
+                     + "\nvotes: won=" + std::to_string(needed.size())
+                     + " needing-2=" + std::to_string(real) + "; node failover (live lost to "
+                     + "serving): " + figures(log_figures(end_.logs, live_event, "failover_ms="))
+                     + "\n" + summarize(failover_ms_).line();
+        return report(opt_, traffic_, std::move(end_));
+    }
+
+    options opt_;
+    std::string dir_;
+    traffic traffic_;
+    traffic_control voter_ctl_;
+    /// The role of each node's next run: a starts as primary, b as backup; a node restarted
+    /// after a failover is a backup from then on (failback is not built).
+    std::array<repl_role, 3> role_{repl_role::primary, repl_role::backup, repl_role::voter};
+    node_runner a_;
+    node_runner b_;
+    node_runner voter_;
+    size_t live_ = 0;
+    serving_sampler sampler_;
+    run_end end_;
+    std::vector<int64_t> failover_ms_;
+    std::vector<int64_t> sync_ms_;
+    uint32_t sync_kills_late_ = 0;
+    test_clock::time_point backup_started_ = test_clock::now();
+    uint64_t confirmed_at_last_ = 0;
+};
+
+} // namespace
+
+int run_replication(const options& o, const std::string& dir) {
+    return replication_harness{o, dir}.run();
+}
+
+} // namespace actormq::crash
