@@ -195,6 +195,12 @@ bool connection::on_connect(stomp::frame& f) {
         fail(r.error, "", r.supported_versions);
         return false;
     }
+    if (!ctx_->lets_clients_in()) {
+        ctx_->wire_log->info("connect_refused conn={} reason=\"quorum check\"", id_);
+        fail("not serving", "this server lost its backup and is checking its quorum; try the "
+                            "other servers of its group");
+        return false;
+    }
     connected_ = true;
     connect_timer_.cancel();
     parser_.set_version(r.version);
@@ -216,8 +222,8 @@ bool connection::on_connect(stomp::frame& f) {
     stomp::encode(reply, r.version, out);
     write(std::move(out));
     arm_heart_beats(r.send_interval_ms, r.receive_interval_ms);
-    ctx_->wire_log->debug("connected conn={} user={} version={} hb_send_ms={} hb_recv_ms={}",
-                          id_, r.user, stomp::to_string(r.version), r.send_interval_ms,
+    ctx_->wire_log->debug("connected conn={} user={} version={} hb_send_ms={} hb_recv_ms={}", id_,
+                          r.user, stomp::to_string(r.version), r.send_interval_ms,
                           r.receive_interval_ms);
     return true;
 }
@@ -265,11 +271,9 @@ void connection::do_write() {
     arm_write_timer();
     // write_some rather than async_write: each partial write is progress that restarts the
     // write timer, so a slow reader is not mistaken for one that stopped.
-    socket_.async_write_some(
-        asio::buffer(piece.data(), piece.size()),
-        [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-            self->on_write(ec, n);
-        });
+    socket_.async_write_some(asio::buffer(piece.data(), piece.size()),
+                             [self = shared_from_this()](const boost::system::error_code& ec,
+                                                         size_t n) { self->on_write(ec, n); });
 }
 
 void connection::on_write(const boost::system::error_code& ec, size_t n) {

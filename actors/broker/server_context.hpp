@@ -66,6 +66,29 @@ struct server_context {
     std::shared_ptr<std::atomic<uint64_t>> connections = std::make_shared<std::atomic<uint64_t>>(0);
     /// Of those, the ones that completed CONNECT and have a session.
     std::shared_ptr<std::atomic<uint64_t>> sessions = std::make_shared<std::atomic<uint64_t>>(0);
+    /// False while this live has lost its replicating backup and holds every confirmation
+    /// for a quorum vote (vote-on-replication-failure, docs/replication.md): new clients are
+    /// refused, so they go to whichever server the vote leaves serving. Set by the journal.
+    std::atomic<bool> accepting{true};
+    /// While a replicating backup is attached, the journal's last look at it (steady clock,
+    /// ns since its epoch; 0: none attached). Older than the cluster's connection timeout
+    /// means this process stood still (a SIGSTOP) and its backup may have taken over, so a
+    /// new client is refused until the journal has looked again.
+    std::atomic<int64_t> replica_checked_ns{0};
+
+    /// Whether a new client may be let in now (see `accepting`, `replica_checked_ns`).
+    bool lets_clients_in() const {
+        if (!accepting.load()) {
+            return false;
+        }
+        auto checked = replica_checked_ns.load();
+        if (checked == 0) {
+            return true;
+        }
+        auto now = std::chrono::steady_clock::now().time_since_epoch();
+        auto limit = std::chrono::milliseconds(config.cluster.connection_timeout_ms);
+        return now - std::chrono::nanoseconds(checked) <= limit;
+    }
     std::atomic<uint64_t> next_message_id{1};
     std::atomic<uint64_t> next_tx_id{1};
     std::atomic<uint64_t> next_session_id{1};

@@ -223,10 +223,13 @@ void drop_replica(journal_ptr self, const char* reason) {
     self->demonitor(st.replica.address());
     self->send_exit(st.replica, caf::exit_reason::user_shutdown);
     st.replica = nullptr;
+    st.ctx->replica_checked_ns = 0;
     st.repl.detach();
     if (vote) {
-        // Nothing more is confirmed until the node knows this side keeps a quorum.
+        // Nothing more is confirmed, and no new client let in, until the node knows this side
+        // keeps a quorum.
         st.held_for_vote = true;
+        st.ctx->accepting = false;
     } else {
         release_backup_waiters(self);
     }
@@ -245,10 +248,45 @@ void check_replica(journal_ptr self) {
     }
     auto limit = std::chrono::milliseconds(
         st.ctx->config.ha_policy.replication.initial_replication_sync_timeout);
+    auto now = std::chrono::steady_clock::now();
+    auto stalled = now - st.last_check;
+    st.last_check = now;
+    st.ctx->replica_checked_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+    auto timeout = std::chrono::milliseconds(st.ctx->config.cluster.connection_timeout_ms);
+    if (stalled > timeout) {
+        // Longer than the backup waits before it calls this server lost: it may serve this
+        // node id now. Nothing more is confirmed until a vote says this side may go on.
+        drop_replica(self, "this server stood still longer than connection-timeout-ms");
+        return;
+    }
     auto oldest = st.repl.oldest_unacked();
-    if (oldest && std::chrono::steady_clock::now() - *oldest > limit) {
+    if (oldest && now - *oldest > limit) {
         drop_replica(self, "no acknowledgement within initial-replication-sync-timeout");
         return;
+    }
+    // The lease: ask the replica whether it is there, every half lease. A replica that is gone
+    // answers with an error at once (its node says so); one that cannot be reached, within
+    // the lease (twice the cluster's connection timeout).
+    auto lease = std::chrono::milliseconds(
+        2 * std::max<uint32_t>(st.ctx->config.cluster.connection_timeout_ms, 500));
+    if (!st.ping_out && now - st.last_pong > lease / 2) {
+        st.ping_out = true;
+        auto replica = st.replica;
+        self->request(replica, lease, replication::ping_atom::value)
+            .then(
+                [self, replica](bool) {
+                    if (self->state.replica == replica) {
+                        self->state.ping_out = false;
+                        self->state.last_pong = std::chrono::steady_clock::now();
+                    }
+                },
+                [self, replica](caf::error&) {
+                    if (self->state.replica == replica) {
+                        self->state.ping_out = false;
+                        drop_replica(self, "the replica did not answer within its lease");
+                    }
+                });
     }
     st.repl_tick_scheduled = true;
     self->delayed_send(self, std::chrono::milliseconds(100), caf::tick_atom::value);
@@ -278,6 +316,12 @@ attach_replica(journal_ptr self, const std::string& name, caf::actor replica) {
     }
     st.replica = caf::actor_cast<replication::replica_actor>(replica);
     st.replica_name = name;
+    st.ping_out = false;
+    st.last_pong = std::chrono::steady_clock::now();
+    st.last_check = st.last_pong;
+    st.ctx->replica_checked_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(st.last_check.time_since_epoch())
+            .count();
     self->monitor(replica);
     st.repl.attach(++st.epochs, std::move(snapshot), std::chrono::steady_clock::now());
     st.ctx->log->info("replication_backup_attached backup={} epoch={} sync_bytes={}", name,
@@ -514,6 +558,7 @@ journal_actor::behavior_type journal_writer(journal_ptr self, std::shared_ptr<se
             auto& st = self->state;
             if (st.held_for_vote) {
                 st.held_for_vote = false;
+                st.ctx->accepting = true;
                 st.ctx->log->info("replication_resumed reason=\"quorum kept\" released={}",
                                   st.repl_waiting.size());
                 release_backup_waiters(self);

@@ -70,6 +70,13 @@ struct journal_state {
     /// The backup was lost and vote-on-replication-failure is set: confirmations wait until
     /// the node's vote is won (resume) or this server stops.
     bool held_for_vote = false;
+    /// The replica's lease (docs/replication.md, "Losing the backup"): a ping is out, and
+    /// when the last answer came.
+    bool ping_out = false;
+    std::chrono::steady_clock::time_point last_pong{};
+    /// When the replica check last ran: a gap longer than the cluster's connection timeout
+    /// means this process stood still (SIGSTOP, a stall), and its backup may have taken over.
+    std::chrono::steady_clock::time_point last_check{};
     /// Sends a batch to the replica (set by the actor; the state has no `self`).
     std::function<void(replication::batch)> send_batch;
     /// Set when a write, sync or open failed: every later append fails too (the disk is not

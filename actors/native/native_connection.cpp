@@ -350,6 +350,12 @@ bool native_connection::on_authenticate(native::authenticate& a) {
         fail(error_code::authentication_failed, why);
         return false;
     }
+    if (!ctx_->lets_clients_in()) {
+        ctx_->wire_log->info("connect_refused conn={} reason=\"quorum check\"", id_);
+        fail(error_code::server_stopping,
+             "this server lost its backup and is checking its quorum; try its backup");
+        return false;
+    }
     user_ = a.user.empty() ? ctx_->config.security.anonymous_user : a.user;
     if (acceptor_->connection_ttl_override > 0) {
         ttl_ms_ = static_cast<uint32_t>(acceptor_->connection_ttl_override);

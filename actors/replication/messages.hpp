@@ -86,8 +86,14 @@ using endpoint_atom = caf::atom_constant<caf::atom("rendpoint")>;
 /// Node -> live journal: the vote after losing the backup was won; confirm alone from now on.
 using resume_atom = caf::atom_constant<caf::atom("rresume")>;
 
+/// Live journal -> replica: (ping_atom) -> true. The lease of a pairing: a replica that does
+/// not answer (gone, and its down message lost with a connection that closed while this
+/// process was frozen) is dropped within a bounded time even when no batch waits.
+using ping_atom = caf::atom_constant<caf::atom("rping")>;
+
 /// The replica as the live's journal sees it (the actor itself is dynamically typed).
-using replica_actor = caf::typed_actor<caf::reacts_to<data_atom, batch>>;
+using replica_actor =
+    caf::typed_actor<caf::reacts_to<data_atom, batch>, caf::replies_to<ping_atom>::with<bool>>;
 
 /// Registers the types above; call on every node's config before the actor system exists.
 void add_message_types(caf::actor_system_config& cfg);

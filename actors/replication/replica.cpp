@@ -182,6 +182,7 @@ caf::behavior replica(replica_ptr self, replica_setup setup) {
     return {
         [self](data_atom, batch& b) { apply(self, b); },
         [self](flush_atom) { flush(self); },
+        [](ping_atom) { return true; },
         [self](close_atom) -> caf::result<bool> {
             auto& s = self->state;
             flush(self);
