@@ -149,15 +149,18 @@ std::string shell::run(const invocation& inv) {
     }
     using handler = std::string (shell::*)(const std::vector<std::string>&, const invocation&);
     static const std::map<std::string, handler> handlers{
-        {"start", &shell::cmd_start},       {"restart", &shell::cmd_restart},
-        {"connect", &shell::cmd_connect},   {"stop", &shell::cmd_stop},
-        {"kill", &shell::cmd_kill},         {"login", &shell::cmd_login},
-        {"stomp-login", &shell::cmd_login}, {"nodes", &shell::cmd_nodes},
-        {"queues", &shell::cmd_queues},     {"events", &shell::cmd_events},
-        {"status", &shell::cmd_status},     {"send", &shell::cmd_send},
-        {"receive", &shell::cmd_receive},   {"wait", &shell::cmd_wait},
-        {"assert", &shell::cmd_assert},     {"log", &shell::cmd_log},
-        {"help", &shell::cmd_help},         {"echo", &shell::cmd_echo},
+        {"start", &shell::cmd_start},         {"restart", &shell::cmd_restart},
+        {"connect", &shell::cmd_connect},     {"stop", &shell::cmd_stop},
+        {"kill", &shell::cmd_kill},           {"login", &shell::cmd_login},
+        {"freeze", &shell::cmd_freeze},       {"thaw", &shell::cmd_thaw},
+        {"partition", &shell::cmd_partition}, {"heal", &shell::cmd_heal},
+        {"links", &shell::cmd_links},         {"verdict", &shell::cmd_verdict},
+        {"stomp-login", &shell::cmd_login},   {"nodes", &shell::cmd_nodes},
+        {"queues", &shell::cmd_queues},       {"events", &shell::cmd_events},
+        {"status", &shell::cmd_status},       {"send", &shell::cmd_send},
+        {"receive", &shell::cmd_receive},     {"wait", &shell::cmd_wait},
+        {"assert", &shell::cmd_assert},       {"log", &shell::cmd_log},
+        {"help", &shell::cmd_help},           {"echo", &shell::cmd_echo},
         {"quit", &shell::cmd_quit},
     };
     // Every command of the table in script.cpp has a handler here.
@@ -257,13 +260,15 @@ shell::launch(node_entry& e, const std::vector<std::string>& extra_sets, const i
     fs::create_directories(dir, ec);
     std::vector<std::string> argv{opts_.node_binary, "--config", e.config, "--set",
                                   "ports-file=" + dir + "/ports.json"};
-    for (const auto& s : e.sets) {
+    std::string links;
+    for (const auto& s : route_members(e, links)) {
         argv.insert(argv.end(), {"--set", s});
     }
     for (const auto& s : extra_sets) {
         argv.insert(argv.end(), {"--set", s});
     }
     e.status_actor = nullptr;
+    e.frozen = false;
     e.proc = std::make_unique<child>(dir, argv);
     if (auto err = e.proc->launch(); !err.empty()) {
         return err;
@@ -279,8 +284,8 @@ shell::launch(node_entry& e, const std::vector<std::string>& extra_sets, const i
     for (const auto& [name, port] : e.proc->ports()) {
         ports += " " + name + "=" + std::to_string(port);
     }
-    std::printf("started %s (pid %d):%s\n", e.name.c_str(), static_cast<int>(e.proc->pid()),
-                ports.c_str());
+    std::printf("started %s (pid %d):%s\n%s", e.name.c_str(), static_cast<int>(e.proc->pid()),
+                ports.c_str(), links.c_str());
     if (e.cluster_port == 0) {
         return "";
     }
@@ -315,6 +320,7 @@ std::string shell::cmd_start(const std::vector<std::string>& w, const invocation
     e.name = w[0];
     e.config = fs::absolute(config).lexically_normal().string();
     e.sets = inv.values("set");
+    e.no_proxy = inv.has("no-proxy");
     return launch(e, {}, inv);
 }
 
@@ -380,6 +386,11 @@ std::string shell::cmd_stop(const std::vector<std::string>& w, const invocation&
     }
     e->status_actor = nullptr;
     e->proc->signal(SIGTERM);
+    if (e->frozen) {
+        // A stopped process handles SIGTERM only once it runs again.
+        e->proc->signal(SIGCONT);
+        e->frozen = false;
+    }
     if (!e->proc->wait_exit(deadline_of(inv, stop_timeout))) {
         return w[0] + " did not exit after SIGTERM before the deadline (still running, pid "
                + std::to_string(e->proc->pid()) + ")";
@@ -395,6 +406,7 @@ std::string shell::cmd_kill(const std::vector<std::string>& w, const invocation&
         return error;
     }
     e->status_actor = nullptr;
+    e->frozen = false;
     e->proc->signal(SIGKILL);
     if (!e->proc->wait_exit(clock_type::now() + kill_timeout)) {
         return w[0] + " did not exit after SIGKILL";
