@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 #include <unistd.h>
 
 namespace actormq::shell {
@@ -21,6 +22,8 @@ constexpr milliseconds stop_timeout{30000};
 constexpr milliseconds kill_timeout{10000};
 constexpr milliseconds login_timeout{5000};
 constexpr milliseconds status_timeout{2000};
+/// How soon `start` asks again a node that said its management is not ready yet.
+constexpr milliseconds login_retry_interval{20};
 
 /// The deadline of a command: its --timeout, or `fallback`.
 clock_type::time_point deadline_of(const invocation& inv, milliseconds fallback) {
@@ -207,7 +210,7 @@ std::string shell::cmd_login(const std::vector<std::string>& w, const invocation
     return "";
 }
 
-std::string shell::ensure_management(node_entry& e) {
+std::string shell::ensure_management(node_entry& e, bool* not_ready) {
     if (e.status_actor) {
         return "";
     }
@@ -223,6 +226,9 @@ std::string shell::ensure_management(node_entry& e) {
     auto r = mgmt().open(e.host, e.cluster_port, opts_.cluster_user, opts_.cluster_password,
                          login_timeout);
     if (!r) {
+        if (not_ready != nullptr) {
+            *not_ready = r.not_ready;
+        }
         return "management of " + e.name + ": " + r.error;
     }
     e.status_actor = std::move(r.value);
@@ -294,7 +300,17 @@ shell::launch(node_entry& e, const std::vector<std::string>& extra_sets, const i
                     e.name.c_str());
         return "";
     }
-    return ensure_management(e);
+    // The ports file can come a moment before the node has made its management ready (it
+    // answers management_offline then): ask again until the start's deadline.
+    auto deadline = deadline_of(inv, start_timeout);
+    for (;;) {
+        bool not_ready = false;
+        auto err = ensure_management(e, &not_ready);
+        if (err.empty() || !not_ready || clock_type::now() >= deadline || !e.proc->running()) {
+            return err;
+        }
+        std::this_thread::sleep_for(login_retry_interval);
+    }
 }
 
 std::string shell::cmd_start(const std::vector<std::string>& w, const invocation& inv) {

@@ -136,8 +136,9 @@ private:
     std::string
     launch(node_entry& e, const std::vector<std::string>& extra_sets, const invocation& inv);
 
-    /// Connects management to `e` unless it already is; "" or the reason.
-    std::string ensure_management(node_entry& e);
+    /// Connects management to `e` unless it already is; "" or the reason. `not_ready` (when
+    /// given) tells whether the node said it is still starting.
+    std::string ensure_management(node_entry& e, bool* not_ready = nullptr);
 
     /// The node's status, fetched now.
     outcome<node_status> fetch_status(node_entry& e);

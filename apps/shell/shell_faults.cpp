@@ -218,8 +218,9 @@ std::string shell::cmd_partition(const std::vector<std::string>& w, const invoca
     }
     for (const auto& name : w) {
         if (nodes_.at(name).no_proxy) {
-            return name + " was started with --no-proxy: its own links to members go direct, "
-                          "so the shell cannot cut them";
+            return name
+                   + " was started with --no-proxy: its own links to members go direct, "
+                     "so the shell cannot cut them";
         }
     }
     auto between = links_between(w[0], w[1]);
