@@ -136,6 +136,34 @@ bool child::wait_exit(clock_type::time_point deadline) {
     return true;
 }
 
+namespace {
+
+/// The state letter of /proc/PID/stat ('T' stopped by a signal, 'S' sleeping, ...), or 0.
+char proc_state(pid_t pid) {
+    std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
+    std::string text;
+    std::getline(in, text);
+    // "PID (COMM) STATE ...": COMM may hold blanks and parentheses, so look after the last ')'.
+    auto close = text.rfind(')');
+    return close != std::string::npos && close + 2 < text.size() ? text[close + 2] : '\0';
+}
+
+} // namespace
+
+bool child::wait_stopped(bool stopped, clock_type::time_point deadline) {
+    while (running()) {
+        char state = proc_state(pid_);
+        if ((state == 'T') == stopped) {
+            return true;
+        }
+        if (clock_type::now() >= deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(poll_interval);
+    }
+    return false;
+}
+
 std::string child::exit_text() const {
     if (!status_) {
         return "";
@@ -194,6 +222,16 @@ uint16_t child::stomp_port() const {
         }
     }
     return 0;
+}
+
+uint64_t child::log_count(const std::string& text) const {
+    std::ifstream in{dir_ + "/node.log"};
+    uint64_t n = 0;
+    std::string line;
+    while (std::getline(in, line)) {
+        n += line.find(text) != std::string::npos ? 1 : 0;
+    }
+    return n;
 }
 
 std::string child::log_tail(size_t lines) const {

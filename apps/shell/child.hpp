@@ -35,8 +35,12 @@ public:
     /// Polls until the process exited (true) or `deadline` passed.
     bool wait_exit(clock_type::time_point deadline);
 
-    /// Whether the process still runs (reaps it if it exited).
+    /// Whether the process still runs (reaps it if it exited). A frozen process runs.
     bool running();
+
+    /// Polls /proc until the process is stopped by a signal (`stopped`, after SIGSTOP) or runs
+    /// on (after SIGCONT): true, or false when `deadline` passed or the process exited.
+    bool wait_stopped(bool stopped, clock_type::time_point deadline);
 
     /// "exit code N" / "killed by SIGKILL" once it exited; "" while it runs.
     std::string exit_text() const;
@@ -51,6 +55,9 @@ public:
 
     /// The last `lines` lines of node.log.
     std::string log_tail(size_t lines) const;
+
+    /// How many lines of node.log contain `text` (every run of this node: restarts append).
+    uint64_t log_count(const std::string& text) const;
 
     pid_t pid() const { return pid_; }
     const std::string& dir() const { return dir_; }

@@ -20,6 +20,9 @@ template <class T>
 struct outcome {
     T value{};
     std::string error; ///< "" on success
+    /// The node said it cannot be managed yet (cluster_errc::management_offline: it is still
+    /// starting): asking again shortly may succeed.
+    bool not_ready = false;
 
     explicit operator bool() const { return error.empty(); }
 };

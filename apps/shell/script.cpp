@@ -14,6 +14,8 @@ namespace {
 constexpr size_t any = SIZE_MAX;
 
 const option_spec timeout_opt{"timeout", true, false};
+/// `--count N` of the `log` condition: at least N matching lines.
+const option_spec count_opt{"count", true, false};
 
 /// The conditions of `wait` and `assert`: name and the number of words after it.
 struct condition_spec {
@@ -26,6 +28,7 @@ const std::vector<condition_spec>& conditions() {
     static const std::vector<condition_spec> all{
         {"role", 2, "role NODE ROLE"},
         {"depth", 3, "depth NODE QUEUE COUNT"},
+        {"log", 2, "log NODE TEXT [--count N]"},
         {"gone", 1, "gone NODE"},
         {"up", 1, "up NODE"},
     };
@@ -70,11 +73,11 @@ std::vector<command_spec> make_commands() {
          2,
          {}},
         {"start",
-         "start NAME CONFIG [--set KEY=VALUE ...] [--timeout DURATION]",
+         "start NAME CONFIG [--set KEY=VALUE ...] [--no-proxy] [--timeout DURATION]",
          "starts actormq-node with CONFIG as a child process called NAME",
          2,
          2,
-         {{"set", true, true}, timeout_opt}},
+         {{"set", true, true}, {"no-proxy"}, timeout_opt}},
         {"restart",
          "restart NAME [--timeout DURATION]",
          "starts a stopped or killed node again: same config, overrides and ports",
@@ -94,6 +97,31 @@ std::vector<command_spec> make_commands() {
          1,
          {timeout_opt}},
         {"kill", "kill NAME", "kills a child node with SIGKILL", 1, 1, {}},
+        {"freeze",
+         "freeze NAME",
+         "stops a child node with SIGSTOP: it keeps its sockets but does nothing",
+         1,
+         1,
+         {}},
+        {"thaw", "thaw NAME", "lets a frozen child node run again (SIGCONT)", 1, 1, {}},
+        {"partition",
+         "partition NODE NODE",
+         "cuts every cluster link between two child nodes (both keep running)",
+         2,
+         2,
+         {}},
+        {"heal",
+         "heal [NODE NODE]",
+         "restores the links between two nodes, or every cut link",
+         0,
+         2,
+         {}},
+        {"links",
+         "links",
+         "lists the cluster links the shell runs through its proxies, and which are cut",
+         0,
+         0,
+         {}},
         {"nodes", "nodes", "lists the nodes, their ports and their instances with roles", 0, 0, {}},
         {"queues",
          "queues [NODE]",
@@ -120,23 +148,30 @@ std::vector<command_spec> make_commands() {
           {"body", true, false},
           timeout_opt}},
         {"receive",
-         "receive NODE DESTINATION COUNT [--unique] [--timeout DURATION]",
-         "receives and acknowledges COUNT messages over STOMP",
+         "receive NODE DESTINATION COUNT|all [--unique] [--timeout DURATION]",
+         "receives and acknowledges COUNT messages (or all a queue holds) over STOMP",
          3,
          3,
          {{"unique"}, timeout_opt}},
+        {"verdict",
+         "verdict [DESTINATION]",
+         "counts lost, duplicated and unexpected messages of what send and receive did; "
+         "fails if any",
+         0,
+         1,
+         {}},
         {"wait",
          "wait CONDITION [--timeout DURATION]   CONDITION: " + condition_usages(),
          "polls until the condition holds; fails at the deadline",
          2,
          4,
-         {timeout_opt}},
+         {timeout_opt, count_opt}},
         {"assert",
          "assert CONDITION   CONDITION: " + condition_usages(),
          "checks the condition once; fails if it does not hold",
          2,
          4,
-         {}},
+         {count_opt}},
         {"log", "log NODE [LINES]", "shows the tail of a child node's log", 1, 2, {}},
         {"echo", "echo [WORD ...]", "prints its words", 0, any, {}},
         {"quit", "quit", "kills the child nodes and leaves the shell", 0, 0, {}},
@@ -177,7 +212,13 @@ std::string take_arguments(const std::vector<std::string>& words, invocation& in
         return "wrong number of arguments";
     }
     if (spec.name == "wait" || spec.name == "assert") {
+        if (inv.has("count") && inv.words[0] != "log") {
+            return "--count belongs to the condition 'log' only";
+        }
         return check_condition(inv.words);
+    }
+    if (spec.name == "heal" && inv.words.size() == 1) {
+        return "heal takes two nodes, or none for every link";
     }
     return "";
 }

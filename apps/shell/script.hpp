@@ -41,7 +41,7 @@ struct command_spec {
     std::vector<option_spec> options;
 };
 
-/// The command table (docs/shell.md lists the same commands, in this order).
+/// The command table, in the order `help` lists it (docs/shell.md describes each command).
 const std::vector<command_spec>& commands();
 
 /// The spec of `name`, or nullptr for an unknown command.

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 #include <unistd.h>
 
 namespace actormq::shell {
@@ -21,6 +22,8 @@ constexpr milliseconds stop_timeout{30000};
 constexpr milliseconds kill_timeout{10000};
 constexpr milliseconds login_timeout{5000};
 constexpr milliseconds status_timeout{2000};
+/// How soon `start` asks again a node that said its management is not ready yet.
+constexpr milliseconds login_retry_interval{20};
 
 /// The deadline of a command: its --timeout, or `fallback`.
 clock_type::time_point deadline_of(const invocation& inv, milliseconds fallback) {
@@ -149,15 +152,18 @@ std::string shell::run(const invocation& inv) {
     }
     using handler = std::string (shell::*)(const std::vector<std::string>&, const invocation&);
     static const std::map<std::string, handler> handlers{
-        {"start", &shell::cmd_start},       {"restart", &shell::cmd_restart},
-        {"connect", &shell::cmd_connect},   {"stop", &shell::cmd_stop},
-        {"kill", &shell::cmd_kill},         {"login", &shell::cmd_login},
-        {"stomp-login", &shell::cmd_login}, {"nodes", &shell::cmd_nodes},
-        {"queues", &shell::cmd_queues},     {"events", &shell::cmd_events},
-        {"status", &shell::cmd_status},     {"send", &shell::cmd_send},
-        {"receive", &shell::cmd_receive},   {"wait", &shell::cmd_wait},
-        {"assert", &shell::cmd_assert},     {"log", &shell::cmd_log},
-        {"help", &shell::cmd_help},         {"echo", &shell::cmd_echo},
+        {"start", &shell::cmd_start},         {"restart", &shell::cmd_restart},
+        {"connect", &shell::cmd_connect},     {"stop", &shell::cmd_stop},
+        {"kill", &shell::cmd_kill},           {"login", &shell::cmd_login},
+        {"freeze", &shell::cmd_freeze},       {"thaw", &shell::cmd_thaw},
+        {"partition", &shell::cmd_partition}, {"heal", &shell::cmd_heal},
+        {"links", &shell::cmd_links},         {"verdict", &shell::cmd_verdict},
+        {"stomp-login", &shell::cmd_login},   {"nodes", &shell::cmd_nodes},
+        {"queues", &shell::cmd_queues},       {"events", &shell::cmd_events},
+        {"status", &shell::cmd_status},       {"send", &shell::cmd_send},
+        {"receive", &shell::cmd_receive},     {"wait", &shell::cmd_wait},
+        {"assert", &shell::cmd_assert},       {"log", &shell::cmd_log},
+        {"help", &shell::cmd_help},           {"echo", &shell::cmd_echo},
         {"quit", &shell::cmd_quit},
     };
     // Every command of the table in script.cpp has a handler here.
@@ -204,7 +210,7 @@ std::string shell::cmd_login(const std::vector<std::string>& w, const invocation
     return "";
 }
 
-std::string shell::ensure_management(node_entry& e) {
+std::string shell::ensure_management(node_entry& e, bool* not_ready) {
     if (e.status_actor) {
         return "";
     }
@@ -220,6 +226,9 @@ std::string shell::ensure_management(node_entry& e) {
     auto r = mgmt().open(e.host, e.cluster_port, opts_.cluster_user, opts_.cluster_password,
                          login_timeout);
     if (!r) {
+        if (not_ready != nullptr) {
+            *not_ready = r.not_ready;
+        }
         return "management of " + e.name + ": " + r.error;
     }
     e.status_actor = std::move(r.value);
@@ -257,13 +266,15 @@ shell::launch(node_entry& e, const std::vector<std::string>& extra_sets, const i
     fs::create_directories(dir, ec);
     std::vector<std::string> argv{opts_.node_binary, "--config", e.config, "--set",
                                   "ports-file=" + dir + "/ports.json"};
-    for (const auto& s : e.sets) {
+    std::string links;
+    for (const auto& s : route_members(e, links)) {
         argv.insert(argv.end(), {"--set", s});
     }
     for (const auto& s : extra_sets) {
         argv.insert(argv.end(), {"--set", s});
     }
     e.status_actor = nullptr;
+    e.frozen = false;
     e.proc = std::make_unique<child>(dir, argv);
     if (auto err = e.proc->launch(); !err.empty()) {
         return err;
@@ -279,8 +290,8 @@ shell::launch(node_entry& e, const std::vector<std::string>& extra_sets, const i
     for (const auto& [name, port] : e.proc->ports()) {
         ports += " " + name + "=" + std::to_string(port);
     }
-    std::printf("started %s (pid %d):%s\n", e.name.c_str(), static_cast<int>(e.proc->pid()),
-                ports.c_str());
+    std::printf("started %s (pid %d):%s\n%s", e.name.c_str(), static_cast<int>(e.proc->pid()),
+                ports.c_str(), links.c_str());
     if (e.cluster_port == 0) {
         return "";
     }
@@ -289,7 +300,17 @@ shell::launch(node_entry& e, const std::vector<std::string>& extra_sets, const i
                     e.name.c_str());
         return "";
     }
-    return ensure_management(e);
+    // The ports file can come a moment before the node has made its management ready (it
+    // answers management_offline then): ask again until the start's deadline.
+    auto deadline = deadline_of(inv, start_timeout);
+    for (;;) {
+        bool not_ready = false;
+        auto err = ensure_management(e, &not_ready);
+        if (err.empty() || !not_ready || clock_type::now() >= deadline || !e.proc->running()) {
+            return err;
+        }
+        std::this_thread::sleep_for(login_retry_interval);
+    }
 }
 
 std::string shell::cmd_start(const std::vector<std::string>& w, const invocation& inv) {
@@ -315,6 +336,7 @@ std::string shell::cmd_start(const std::vector<std::string>& w, const invocation
     e.name = w[0];
     e.config = fs::absolute(config).lexically_normal().string();
     e.sets = inv.values("set");
+    e.no_proxy = inv.has("no-proxy");
     return launch(e, {}, inv);
 }
 
@@ -380,6 +402,11 @@ std::string shell::cmd_stop(const std::vector<std::string>& w, const invocation&
     }
     e->status_actor = nullptr;
     e->proc->signal(SIGTERM);
+    if (e->frozen) {
+        // A stopped process handles SIGTERM only once it runs again.
+        e->proc->signal(SIGCONT);
+        e->frozen = false;
+    }
     if (!e->proc->wait_exit(deadline_of(inv, stop_timeout))) {
         return w[0] + " did not exit after SIGTERM before the deadline (still running, pid "
                + std::to_string(e->proc->pid()) + ")";
@@ -395,6 +422,7 @@ std::string shell::cmd_kill(const std::vector<std::string>& w, const invocation&
         return error;
     }
     e->status_actor = nullptr;
+    e->frozen = false;
     e->proc->signal(SIGKILL);
     if (!e->proc->wait_exit(clock_type::now() + kill_timeout)) {
         return w[0] + " did not exit after SIGKILL";

@@ -5,7 +5,9 @@
 // the credentials, and one method per command. main.cpp feeds it parsed lines, from readline
 // or from a script.
 
+#include "apps/partition/partition_proxy.hpp"
 #include "apps/shell/child.hpp"
+#include "apps/shell/ledger.hpp"
 #include "apps/shell/management.hpp"
 #include "apps/shell/script.hpp"
 #include "apps/shell/status.hpp"
@@ -41,6 +43,18 @@ struct node_entry {
     uint16_t cluster_port = 0;
     uint16_t stomp_port = 0;
     caf::actor status_actor; ///< invalid until management is connected
+    bool frozen = false;     ///< stopped with SIGSTOP by `freeze`
+    bool no_proxy = false;   ///< `start --no-proxy`: its cluster links go direct
+};
+
+/// A cluster link the shell runs through a proxy (docs/shell.md, "partition"): `from` lists a
+/// member on this machine at `target_port`, and its member address was pointed at `proxy`,
+/// which forwards to that port. The node at the other end is whichever node of the shell has
+/// that cluster port, so a node may list members that start after it (fixed ports).
+struct cluster_link {
+    std::string from;
+    uint16_t target_port = 0;
+    std::unique_ptr<partition_proxy> proxy;
 };
 
 /// The outcome of one condition: whether it holds and what was seen.
@@ -77,6 +91,14 @@ private:
     std::string cmd_connect(const std::vector<std::string>& w, const invocation& inv);
     std::string cmd_stop(const std::vector<std::string>& w, const invocation& inv);
     std::string cmd_kill(const std::vector<std::string>& w, const invocation& inv);
+
+    // -- commands (shell_faults.cpp) ---------------------------------------------------------
+    std::string cmd_freeze(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_thaw(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_partition(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_heal(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_links(const std::vector<std::string>& w, const invocation& inv);
+    std::string cmd_verdict(const std::vector<std::string>& w, const invocation& inv);
     std::string cmd_login(const std::vector<std::string>& w, const invocation& inv);
     std::string cmd_echo(const std::vector<std::string>& w, const invocation& inv);
     std::string cmd_quit(const std::vector<std::string>& w, const invocation& inv);
@@ -87,8 +109,10 @@ private:
     std::string cmd_events(const std::vector<std::string>& w, const invocation& inv);
     std::string cmd_status(const std::vector<std::string>& w, const invocation& inv);
     /// The node, COUNT and STOMP port of `send` / `receive` (w[0], w[2]); "" or the error.
-    std::string traffic_args(const std::vector<std::string>& w, const invocation& inv,
-                             node_entry*& e, uint64_t& count);
+    std::string traffic_args(const std::vector<std::string>& w,
+                             const invocation& inv,
+                             node_entry*& e,
+                             uint64_t& count);
     std::string cmd_send(const std::vector<std::string>& w, const invocation& inv);
     std::string cmd_receive(const std::vector<std::string>& w, const invocation& inv);
     std::string cmd_wait(const std::vector<std::string>& w, const invocation& inv);
@@ -112,8 +136,9 @@ private:
     std::string
     launch(node_entry& e, const std::vector<std::string>& extra_sets, const invocation& inv);
 
-    /// Connects management to `e` unless it already is; "" or the reason.
-    std::string ensure_management(node_entry& e);
+    /// Connects management to `e` unless it already is; "" or the reason. `not_ready` (when
+    /// given) tells whether the node said it is still starting.
+    std::string ensure_management(node_entry& e, bool* not_ready = nullptr);
 
     /// The node's status, fetched now.
     outcome<node_status> fetch_status(node_entry& e);
@@ -121,13 +146,31 @@ private:
     /// The management client, started on first use.
     management& mgmt();
 
-    /// Evaluates a `wait` / `assert` condition once.
-    check_result check(const std::vector<std::string>& condition);
+    /// Evaluates a `wait` / `assert` condition once (`inv` carries its --count).
+    check_result check(const std::vector<std::string>& condition, const invocation& inv);
+
+    /// The --set list a launch of `e` passes: its own, with the cluster members that are
+    /// children of this shell pointed at a proxy of the link (created on first use), so that
+    /// `partition` can cut it. Adds a line per link to `report`.
+    std::vector<std::string> route_members(const node_entry& e, std::string& report);
+
+    /// The link from `from` to the cluster port `port`, created on first use.
+    cluster_link& link(const std::string& from, uint16_t port);
+
+    /// The node at the far end of `l`: the node whose cluster port is its target ("" if none).
+    std::string link_target(const cluster_link& l) const;
+
+    /// Every link between `a` and `b`, either way.
+    std::vector<cluster_link*> links_between(const std::string& a, const std::string& b);
 
     shell_options opts_;
     std::string tmp_;
     std::map<std::string, node_entry> nodes_;
     std::unique_ptr<management> mgmt_;
+    /// Proxied cluster links; their proxies' threads end with the shell.
+    std::vector<cluster_link> links_;
+    /// What send and receive did, for `verdict`.
+    ledger ledger_;
     bool quit_ = false;
 };
 

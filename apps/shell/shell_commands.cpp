@@ -46,9 +46,10 @@ std::string shell::cmd_nodes(const std::vector<std::string>&, const invocation&)
                 "CLUSTER", "INSTANCE", "ROLE", "NODE ID");
     for (auto& [name, e] : nodes_) {
         std::string pid = e.proc ? std::to_string(e.proc->pid()) : "-";
-        std::string process = !e.proc             ? "remote " + e.host
-                              : e.proc->running() ? "running"
-                                                  : e.proc->exit_text();
+        std::string process = !e.proc              ? "remote " + e.host
+                              : !e.proc->running() ? e.proc->exit_text()
+                              : e.frozen           ? "frozen (SIGSTOP)"
+                                                   : "running";
         std::printf("%-12s %-8s %-24s %-7s %-7s ", name.c_str(), pid.c_str(), process.c_str(),
                     port_text(e.stomp_port).c_str(), port_text(e.cluster_port).c_str());
         if (e.proc && !e.proc->running()) {
@@ -172,14 +173,17 @@ std::string shell::cmd_log(const std::vector<std::string>& w, const invocation&)
     return "";
 }
 
-std::string shell::traffic_args(const std::vector<std::string>& w, const invocation& inv,
-                                node_entry*& e, uint64_t& count) {
+std::string shell::traffic_args(const std::vector<std::string>& w,
+                                const invocation& inv,
+                                node_entry*& e,
+                                uint64_t& count) {
     std::string error;
     e = find(w[0], error);
     if (e == nullptr) {
         return error;
     }
-    auto parsed = parse_count(w[2]);
+    // `receive ... all` drains the queue; parse_count refuses "all" for `send`.
+    auto parsed = inv.spec->name == "receive" && w[2] == "all" ? 0ULL : parse_count(w[2]);
     if (!parsed) {
         return "bad COUNT '" + w[2] + "'\nusage: " + inv.spec->usage;
     }
@@ -205,6 +209,9 @@ std::string shell::cmd_send(const std::vector<std::string>& w, const invocation&
     p.body = inv.value("body").value_or("");
     stomp_target t{e->host, e->stomp_port, opts_.stomp_login, opts_.stomp_passcode};
     auto r = send_messages(t, p, deadline_of(inv, traffic_timeout));
+    for (const auto& m : r.sent) {
+        ledger_.sent(p.destination, m.body, m.dup_id, m.confirmed);
+    }
     if (!r.error.empty()) {
         return "send to " + w[0] + ": " + std::to_string(r.done) + " of " + w[2]
                + " sent: " + r.error;
@@ -221,9 +228,15 @@ std::string shell::cmd_receive(const std::vector<std::string>& w, const invocati
     if (auto error = traffic_args(w, inv, e, count); !error.empty()) {
         return error;
     }
-    receive_params p{w[1], count, inv.has("unique")};
+    receive_params p{w[1], count, inv.has("unique"), w[2] == "all"};
+    if (p.all && w[1].compare(0, 7, "/topic/") == 0) {
+        return "receive ... all drains a queue; " + w[1] + " is a topic";
+    }
     stomp_target t{e->host, e->stomp_port, opts_.stomp_login, opts_.stomp_passcode};
     auto r = receive_messages(t, p, deadline_of(inv, traffic_timeout));
+    for (const auto& body : r.received) {
+        ledger_.received(p.destination, body);
+    }
     if (!r.error.empty()) {
         return "receive from " + w[0] + ": " + r.error;
     }
@@ -233,13 +246,38 @@ std::string shell::cmd_receive(const std::vector<std::string>& w, const invocati
     return "";
 }
 
-check_result shell::check(const std::vector<std::string>& c) {
+check_result shell::check(const std::vector<std::string>& c, const invocation& inv) {
     check_result out;
     std::string error;
     auto* e = find(c[1], error);
     if (e == nullptr) {
         out.observed = error;
         out.final = true;
+        return out;
+    }
+    if (c[0] == "log") {
+        auto want = inv.value("count") ? parse_count(*inv.value("count")) : 1ULL;
+        if (!want || *want == 0) {
+            out.observed = "bad --count (a number, at least 1)";
+            out.final = true;
+            return out;
+        }
+        if (!e->proc) {
+            out.observed = c[1] + " was not started by this shell; its log is where it runs";
+            out.final = true;
+            return out;
+        }
+        // Ask whether it runs before reading: a node that had exited by then wrote every line
+        // it ever will (restart starts a new process, and a new wait).
+        bool was_running = e->proc->running();
+        auto n = e->proc->log_count(c[2]);
+        out.holds = n >= *want;
+        out.observed = "the log of " + c[1] + " has " + std::to_string(n) + " line(s) with '" + c[2]
+                       + "', expected at least " + std::to_string(*want);
+        out.final = !out.holds && !was_running;
+        if (out.final) {
+            out.observed += " (" + c[1] + " exited: " + e->proc->exit_text() + ")";
+        }
         return out;
     }
     if (c[0] == "gone") {
@@ -287,7 +325,7 @@ std::string shell::cmd_wait(const std::vector<std::string>& w, const invocation&
     auto start = clock_type::now();
     auto deadline = deadline_of(inv, wait_timeout);
     for (;;) {
-        auto r = check(w);
+        auto r = check(w, inv);
         if (r.holds) {
             auto ms = std::chrono::duration_cast<milliseconds>(clock_type::now() - start);
             std::printf("ok after %lld ms: %s\n", static_cast<long long>(ms.count()),
@@ -305,8 +343,8 @@ std::string shell::cmd_wait(const std::vector<std::string>& w, const invocation&
     }
 }
 
-std::string shell::cmd_assert(const std::vector<std::string>& w, const invocation&) {
-    auto r = check(w);
+std::string shell::cmd_assert(const std::vector<std::string>& w, const invocation& inv) {
+    auto r = check(w, inv);
     if (!r.holds) {
         return "assert failed: " + r.observed;
     }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace actormq::shell {
 
@@ -38,6 +39,19 @@ struct receive_params {
     uint64_t count = 0;
     /// Fail when a body arrives twice.
     bool unique = false;
+    /// Receive everything the queue holds (`count` is ignored): send an end marker to the
+    /// queue first, then receive up to it. Queues are FIFO, so the marker comes after every
+    /// message that was in the queue; no idle timeout guesses when the queue is empty.
+    bool all = false;
+};
+
+/// One message a send wrote, for the verdict (docs/shell.md, "verdict").
+struct sent_message {
+    std::string body;
+    std::string dup_id; ///< "" without --dup-ids
+    /// Its RECEIPT came. false: written, but not confirmed (no receipt asked, or the
+    /// connection failed before it came): it may or may not be stored.
+    bool confirmed = false;
 };
 
 /// The outcome of a send or receive: how many, and "" or why it stopped.
@@ -45,6 +59,10 @@ struct traffic_result {
     uint64_t done = 0;
     uint64_t distinct = 0; ///< receive: distinct bodies among `done`
     std::string error;
+    /// send: every message written, in order, also when the send failed part way.
+    std::vector<sent_message> sent;
+    /// receive: the body of every message received and acknowledged, also on failure.
+    std::vector<std::string> received;
 };
 
 /// Sends `p.count` messages, then DISCONNECTs with a receipt, so each message has been

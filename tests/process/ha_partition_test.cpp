@@ -5,7 +5,7 @@
 // checked: no partition yields two servers confirming for one node id, and the majority side
 // keeps serving. A prober sends a durable message with a receipt to A and to B all along; once
 // the backup has confirmed anything, the old live must never confirm again.
-#include "support/partition_proxy.hpp"
+#include "apps/partition/partition_proxy.hpp"
 #include "support/process_fixture.hpp"
 
 #include <atomic>

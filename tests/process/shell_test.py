@@ -246,6 +246,111 @@ class ShellTest(unittest.TestCase):
                           r.stderr)
             self.assertIn("management_refused", node.log_text())
 
+    # -- faults and the verdict ---------------------------------------------------------------
+
+    def test_freeze_stops_a_node_until_thaw(self):
+        path, r = self.run_script(
+            "stomp-login guest guest\n"
+            "start a node.toml\n"
+            "freeze a\n"
+            "nodes\n"
+            "send a q 1 --receipts --timeout 1s\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("froze a (pid", r.stdout)
+        self.assertRegex(r.stdout, r"\na +\d+ +frozen \(SIGSTOP\)")
+        self.assertIn(f"{path}:5: error: send to a: 0 of 1 sent", r.stderr)
+        _, r = self.run_script(
+            "stomp-login guest guest\n"
+            "start a node.toml\n"
+            "freeze a\n"
+            "thaw a\n"
+            "send a q 1 --receipts --timeout 10s\n"
+            "freeze a\n"
+            "stop a --timeout 10s\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("thawed a", r.stdout)
+        self.assertIn("stopped a (exit code 0)", r.stdout)
+        path, r = self.run_script("start a node.toml\nthaw a\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(f"{path}:2: error: a is not frozen", r.stderr)
+
+    def test_partition_cuts_a_cluster_link_and_heal_restores_it(self):
+        path, r = self.run_script(
+            "login actormq-cluster secret\n"
+            "start a cluster.toml --set name=a\n"
+            "start b cluster.toml --set name=b --set cluster.members=['127.0.0.1:${a.cluster}']\n"
+            "wait log a \"cluster_member_joined name=b\" --timeout 10s\n"
+            "links\n"
+            "partition a b\n"
+            "wait log a \"cluster_member_left name=b\" --timeout 10s\n"
+            "wait log b \"cluster_member_left name=a\" --timeout 10s\n"
+            "assert up a\n"
+            "heal\n"
+            "wait log a \"cluster_member_joined name=b\" --count 2 --timeout 10s\n"
+            "partition a a\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"cluster link b -> a \(127\.0\.0\.1:\d+\) through proxy")
+        self.assertRegex(r.stdout, r"\nb +a +\d+ +\d+ +open +1\n")
+        self.assertIn("cut 1 link(s) between a and b", r.stdout)
+        self.assertIn("healed 1 link(s)", r.stdout)
+        self.assertIn(f"{path}:12: error: partition needs two different nodes", r.stderr)
+        # Without a member list, there is no link to cut; --no-proxy leaves a node's links alone.
+        path, r = self.run_script(
+            "start a cluster.toml --set name=a\n"
+            "start b cluster.toml --set name=b --set cluster.members=['127.0.0.1:${a.cluster}'] "
+            "--no-proxy\n"
+            "links\n"
+            "partition a b\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("no proxied cluster links", r.stdout)
+        self.assertIn(f"{path}:4: error: b was started with --no-proxy", r.stderr)
+
+    def test_wait_log_counts_lines_and_stops_at_once_when_the_node_exited(self):
+        path, r = self.run_script(
+            "start a node.toml\n"
+            "wait log a node_started --timeout 10s\n"
+            "assert log a node_started --count 1\n"
+            "kill a\n"
+            "wait log a node_started --count 2 --timeout 60s\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stderr, re.escape(f"{path}:5: error: wait failed: the log of a has 1 "
+                                             "line(s) with 'node_started', expected at least 2"))
+        path, r = self.run_script("start a node.toml\nwait depth a q 0 --count 2\n")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn(f"{path}:2: syntax error: wait: --count belongs to the condition 'log'",
+                      r.stderr)
+
+    def test_verdict_counts_confirmed_messages_that_were_lost(self):
+        # node.toml keeps no journal: what it confirmed is gone after a kill.
+        path, r = self.run_script(
+            "stomp-login guest guest\n"
+            "start a node.toml\n"
+            "send a q 5 --receipts --dup-ids q\n"
+            "kill a\n"
+            "restart a\n"
+            "receive a q all --timeout 10s\n"
+            "verdict\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("received 0 message(s) from q on a", r.stdout)
+        self.assertRegex(r.stdout, r"\nq +5 +5 +0 +5 +0 +0\n")
+        self.assertIn(f"{path}:7: error: verdict failed: q: 5 lost (e.g. 'message 1')", r.stderr)
+
+    def test_verdict_counts_messages_no_send_of_this_shell_wrote(self):
+        journal = os.path.join(self.dir, "journal")
+        start = (f"start a node.toml --set persistence-enabled=true "
+                 f"--set journal-directory={journal}\n")
+        _, r = self.run_script("stomp-login guest guest\n" + start
+                               + "send a /queue/q 2 --persistent --receipts\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        path, r = self.run_script("stomp-login guest guest\n" + start
+                                  + "receive a q all --timeout 10s\nverdict q\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(f"{path}:4: error: verdict failed: q: 2 unexpected (e.g. 'message 1')",
+                      r.stderr)
+        path, r = self.run_script("verdict\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(f"{path}:1: error: nothing to judge", r.stderr)
+
     # -- process handling and interactive use ----------------------------------------------
 
     def test_sigterm_to_the_shell_kills_its_nodes(self):
@@ -307,7 +412,51 @@ class ShellTest(unittest.TestCase):
                 os.waitpid(pid, 0)
             os.close(fd)
 
+    def test_management_answers_after_a_quiet_spell_longer_than_the_connection_timeout(self):
+        # The node drops a cluster connection silent for connection-timeout-ms; the shell's
+        # heart-beats keep its management link up. A failed command does not end an interactive
+        # session, so a `wait` that runs out makes the quiet spell (no sleep in the test).
+        with open(os.path.join(self.dir, "quick.toml"), "w") as f:
+            f.write(NODE_CONFIG + CLUSTER + "heartbeat-interval-ms = 50\n"
+                    "connection-timeout-ms = 150\n")
+        env = dict(self.env, HOME=self.dir, TERM="dumb", ACTORMQ_CLUSTER_USER="actormq-cluster",
+                   ACTORMQ_CLUSTER_PASSWORD="secret")
+        binary = shell_binary()
+        pid, fd = pty.fork()
+        if pid == 0:
+            try:
+                os.chdir(self.dir)
+                os.execve(binary, [binary], env)
+            finally:
+                os._exit(127)  # never run the rest of the suite in the child
+        try:
+            out = self._pty_expect(fd, "actormq> ", b"")
+            os.write(fd, b"start a quick.toml\r")
+            out = self._pty_expect(fd, "started a", out)
+            os.write(fd, b"assert up a\r")
+            out = self._pty_expect(fd, "ok: a answers", out)
+            # A child's `gone` is a process check: 800 ms without a word to its management.
+            os.write(fd, b"wait gone a --timeout 800ms\r")
+            out = self._pty_expect(fd, "wait timed out", out)
+            os.write(fd, b"assert up a\r")
+            os.write(fd, b"echo ${a.host}-done\r")
+            # The typed line shows ${a.host}; only the echo's output has the address, and all
+            # the assert printed comes before it.
+            self._pty_expect(fd, "127.0.0.1-done", out)
+            self.assertNotIn(b"assert failed", self._pty_before)
+            self.assertIn(b"ok: a answers", self._pty_before)
+            os.write(fd, b"quit\r")
+            os.waitpid(pid, 0)
+            pid = 0
+        finally:
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            os.close(fd)
+
     def _pty_expect(self, fd, text, seen):
+        """Reads until `text` arrived; returns what followed it, and keeps what came before it
+        (from `seen` on) in self._pty_before."""
         deadline = time.monotonic() + DEFAULT_TIMEOUT
         while text.encode() not in seen:
             left = deadline - time.monotonic()
@@ -320,6 +469,7 @@ class ShellTest(unittest.TestCase):
                     chunk = b""
                 self.assertTrue(chunk, f"the shell closed its terminal; got {seen!r}")
                 seen += chunk
+        self._pty_before = seen[:seen.index(text.encode())]
         return seen[seen.index(text.encode()) + len(text):]
 
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "support/partition_proxy.hpp"
+#include "apps/partition/partition_proxy.hpp"
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <vector>
 
-namespace actormq::test {
+namespace actormq {
 
 namespace {
 
@@ -226,4 +226,9 @@ uint64_t partition_proxy::connections() const {
     return impl_->accepted;
 }
 
-} // namespace actormq::test
+bool partition_proxy::blocked() const {
+    std::lock_guard<std::mutex> guard{impl_->mtx};
+    return impl_->blocked;
+}
+
+} // namespace actormq

@@ -1,21 +1,26 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-// A network partition for process tests, as a TCP proxy in front of a node's cluster port
-// (docs/testing.md, "Partitions"). Nodes list each other through proxies, so every link
-// between two nodes runs through one; `block()` then drops every byte on it, both ways, while
-// the sockets stay open (the nodes see silence, as in a real partition, and find out through
-// their heart-beat timeout), and new connections hang. `heal()` closes whatever was open
-// during the partition (its streams lost bytes) and forwards again, so the nodes reconnect.
+// A network partition between two nodes, as a TCP proxy in front of a node's cluster port
+// (docs/testing.md, "Partitions"; docs/shell.md, "partition"). Nodes list each other through
+// proxies, so every link between two nodes runs through one; `block()` then drops every byte on it,
+// both ways, while the sockets stay open (the nodes see silence, as in a real partition, and find
+// out through their heart-beat timeout), and new connections hang. `heal()` closes whatever was
+// open during the partition (its streams lost bytes) and forwards again, so the nodes reconnect.
 //
 // Why a proxy and not nft rules in a private network namespace: every node listens on
 // 127.0.0.1 and connects from it, so a rule cannot tell which node a packet comes from; the
 // proxy is the link between exactly two nodes.
+//
+// It lives here, in a library of its own beside the programs, rather than in tests/support,
+// because two users link it: the process tests (tests/process/ha_partition_test.cpp) and
+// actormq-shell's `partition` / `heal` (apps/shell), which ships without the tests. It needs
+// nothing but POSIX sockets and a thread.
 
 #include <cstdint>
 #include <memory>
 
-namespace actormq::test {
+namespace actormq {
 
 class partition_proxy {
 public:
@@ -38,9 +43,12 @@ public:
     /// Connections forwarded since the start (for test messages).
     uint64_t connections() const;
 
+    /// Whether the link is cut (between block() and heal()).
+    bool blocked() const;
+
 private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };
 
-} // namespace actormq::test
+} // namespace actormq
