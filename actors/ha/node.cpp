@@ -353,10 +353,18 @@ std::string node::impl::start_cluster() {
     if (!started.error.empty()) {
         return started.error;
     }
+    // Management clients (actormq-shell) that present the cluster credentials get this. Handed
+    // over before start() writes the ports file, which tells a shell the node is ready: a
+    // request from the same sender behind it returns only once the cluster actor has it. (Not
+    // under cluster_mtx: the cluster actor takes that mutex in on_change.)
+    {
+        caf::scoped_actor self{sys};
+        self->send(started.handle, cluster::manage_atom::value, status_actor);
+        self->request(started.handle, std::chrono::seconds(5), caf::get_atom::value)
+            .receive([](cluster::topology&) {}, [](caf::error&) {});
+    }
     std::lock_guard<std::mutex> guard{cluster_mtx};
     cluster = started.handle;
-    // Management clients (actormq-shell) that present the cluster credentials get this.
-    caf::anon_send(cluster, cluster::manage_atom::value, status_actor);
     ports["cluster"] = started.port;
     self_info.cluster_address = cfg.cluster.host + ":" + std::to_string(started.port);
     return {};
