@@ -16,6 +16,29 @@ void machine::add_note(note_kind k, std::string detail, actions& out) const {
     out.emplace_back(note{k, node_id_, std::move(detail)});
 }
 
+bool machine::answered(phase p) {
+    if (phase_ != p || !busy_) {
+        ++unexpected_;
+        return false;
+    }
+    busy_ = false;
+    return true;
+}
+
+bool machine::stopping_now(actions& out) {
+    if (!stop_requested_) {
+        return false;
+    }
+    begin_stop(out);
+    return true;
+}
+
+void machine::fail_stop(note_kind why, const std::string& detail, actions& out) {
+    exit_status_ = 1;
+    add_note(why, detail, out);
+    begin_stop(out);
+}
+
 void machine::timer(uint32_t ms, actions& out) {
     busy_ = false;
     out.emplace_back(schedule_tick{++generation_, ms});
@@ -74,19 +97,14 @@ void machine::on(const candidates& c, actions& out) {
 }
 
 void machine::on(const directory_ready& r, actions& out) {
-    if (phase_ != phase::preparing || !busy_) {
-        ++unexpected_;
+    if (!answered(phase::preparing)) {
         return;
     }
-    busy_ = false;
     if (!r.error.empty()) {
-        exit_status_ = 1;
-        add_note(note_kind::storage_failed, r.error, out);
-        begin_stop(out);
+        fail_stop(note_kind::storage_failed, r.error, out);
         return;
     }
-    if (stop_requested_) {
-        begin_stop(out);
+    if (stopping_now(out)) {
         return;
     }
     phase_ = phase::waiting;
@@ -116,13 +134,10 @@ void machine::try_pair(actions& out) {
 }
 
 void machine::on(const paired& r, actions& out) {
-    if (phase_ != phase::pairing || !busy_) {
-        ++unexpected_;
+    if (!answered(phase::pairing)) {
         return;
     }
-    busy_ = false;
-    if (stop_requested_) {
-        begin_stop(out);
+    if (stopping_now(out)) {
         return;
     }
     if (lost_while_pairing_) {
@@ -173,13 +188,10 @@ void machine::ask_failback(actions& out) {
 }
 
 void machine::on(const failback_answer& r, actions& out) {
-    if (phase_ != phase::failing_back || !busy_) {
-        ++unexpected_;
+    if (!answered(phase::failing_back)) {
         return;
     }
-    busy_ = false;
-    if (stop_requested_) {
-        begin_stop(out);
+    if (stopping_now(out)) {
         return;
     }
     if (vote_void_) {
@@ -229,8 +241,7 @@ void machine::on(const replica_lost& r, actions& out) {
             lost_while_failing_back_ = true; // the answer decides: handover or loss
             return;
         }
-        if (stop_requested_) {
-            begin_stop(out);
+        if (stopping_now(out)) {
             return;
         }
         if (failback_agreed_) {
@@ -243,8 +254,7 @@ void machine::on(const replica_lost& r, actions& out) {
     }
     bool may_take_over = r.synced && synced_;
     add_note(note_kind::live_lost, may_take_over ? "in-sync" : "not-in-sync", out);
-    if (stop_requested_) {
-        begin_stop(out);
+    if (stopping_now(out)) {
         return;
     }
     if (!may_take_over) {
@@ -322,8 +332,7 @@ void machine::start_check(actions& out) {
 }
 
 void machine::on_check(const vote_result& r, actions& out) {
-    if (stop_requested_) {
-        begin_stop(out);
+    if (stopping_now(out)) {
         return;
     }
     if (r.served) {
@@ -362,8 +371,7 @@ void machine::on(const vote_result& r, actions& out) {
     }
     if (own_vote_) {
         own_vote_ = false;
-        if (stop_requested_) {
-            begin_stop(out);
+        if (stopping_now(out)) {
             return;
         }
         if (r.won) {
@@ -378,8 +386,7 @@ void machine::on(const vote_result& r, actions& out) {
         out.emplace_back(deactivate{});
         return;
     }
-    if (stop_requested_) {
-        begin_stop(out);
+    if (stopping_now(out)) {
         return;
     }
     if (vote_void_) {
@@ -429,20 +436,15 @@ void machine::on(const replica_closed& r, actions& out) {
 // -- serving --------------------------------------------------------------------------------------
 
 void machine::on(const node_id_claimed& r, actions& out) {
-    if (phase_ != phase::claiming || !busy_) {
-        ++unexpected_;
+    if (!answered(phase::claiming)) {
         return;
     }
-    busy_ = false;
     if (!r.error.empty()) {
-        exit_status_ = 1;
-        add_note(note_kind::storage_failed, r.error, out);
-        begin_stop(out);
+        fail_stop(note_kind::storage_failed, r.error, out);
         return;
     }
     node_id_ = r.node_id;
-    if (stop_requested_) {
-        begin_stop(out);
+    if (stopping_now(out)) {
         return;
     }
     if (settings_.check_for_live_server) {
@@ -456,20 +458,15 @@ void machine::on(const node_id_claimed& r, actions& out) {
 }
 
 void machine::on(const journal_loaded& r, actions& out) {
-    if (phase_ != phase::loading || !busy_) {
-        ++unexpected_;
+    if (!answered(phase::loading)) {
         return;
     }
-    busy_ = false;
     if (!r.ok) {
-        exit_status_ = 1;
-        add_note(note_kind::activation_failed, "journal", out);
-        begin_stop(out);
+        fail_stop(note_kind::activation_failed, "journal", out);
         return;
     }
     instance_ = true;
-    if (stop_requested_) {
-        begin_stop(out);
+    if (stopping_now(out)) {
         return;
     }
     phase_ = phase::opening;
@@ -478,21 +475,16 @@ void machine::on(const journal_loaded& r, actions& out) {
 }
 
 void machine::on(const acceptors_opened& r, actions& out) {
-    if (phase_ != phase::opening || !busy_) {
-        ++unexpected_;
+    if (!answered(phase::opening)) {
         return;
     }
-    busy_ = false;
     if (!r.ok) {
         // The io side stopped the instance already.
         instance_ = false;
-        exit_status_ = 1;
-        add_note(note_kind::activation_failed, "acceptor", out);
-        begin_stop(out);
+        fail_stop(note_kind::activation_failed, "acceptor", out);
         return;
     }
-    if (stop_requested_) {
-        begin_stop(out);
+    if (stopping_now(out)) {
         return;
     }
     phase_ = phase::live;

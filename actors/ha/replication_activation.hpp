@@ -310,6 +310,13 @@ private:
     void timer(uint32_t ms, actions& out);
     void begin_stop(actions& out);
     void finish_stop(actions& out);
+    /// The answer to the request of phase `p` arrived; false (and counted as unexpected) when
+    /// none was due.
+    bool answered(phase p);
+    /// A stop that came while an answer was due: carry it out now; true if so.
+    bool stopping_now(actions& out);
+    /// A failure that ends this server: note it, exit status 1, stop.
+    void fail_stop(note_kind why, const std::string& detail, actions& out);
     void add_note(note_kind k, std::string detail, actions& out) const;
 
     settings settings_;

@@ -49,10 +49,10 @@ constexpr auto serve_max = milliseconds(30000);
 /// From a backup's start until it logs that it syncs, and until it logs that it is in sync.
 constexpr auto sync_max = milliseconds(30000);
 
-/// From the SIGCONT of a frozen live until it has stepped down and exited: twice the default
-/// `initial-replication-sync-timeout` (30 s), after which a live drops a backup that stopped
-/// acknowledging and holds its own vote, so that a live that missed the loss of its backup
-/// still ends and the sampler reports how long it served beside the new live.
+/// From the SIGCONT of a frozen live until it has stepped down and exited. The live notices
+/// at its journal's first look after the SIGCONT (docs/replication.md, "The lease") and then
+/// waits at most quorum-vote-wait for its vote; the bound is generous so that a live that
+/// missed the loss of its backup still ends and the sampler reports how long it served.
 constexpr auto step_down_max = milliseconds(60000);
 
 /// From the SIGKILL of a syncing backup until the live confirms something again.
