@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Shared-store HA driven by a real third-party client: Debian's python3-stomp (stomp.py 8).
+"""HA driven by a real third-party client: Debian's python3-stomp (stomp.py 8).
 
 Each test starts a primary and a backup (real actormq-node processes, tests/process/
-actormq_node.py) that share one journal directory, with every port chosen by the OS and read
-from the ports files. Clients know both servers (stomp.py's host list) and reconnect with
+actormq_node.py), with every port chosen by the OS and read from the ports files: a shared-store
+pair on one journal directory, or a replicating pair with a journal each (docs/replication.md). Clients know both servers (stomp.py's host list) and reconnect with
 stomp.py's own reconnect loop after the live is killed (docs/ha.md, "What clients do"):
 
     ACTORMQ_NODE=build/actormq-node /usr/bin/python3 tests/process/ha_py_test.py -v
@@ -36,9 +36,9 @@ WAIT = DEFAULT_TIMEOUT
 FAILOVER_WAIT = 30.0
 
 
-def node_config(name, role, journal, members=(), **policy):
-    """The TOML of one node of the pair; `policy` adds keys to its [ha-policy] table."""
-    keys = dict({"lock-poll-interval-ms": 10}, **policy)
+def node_config(name, role, journal, members=(), kind="shared-store", **policy):
+    """The TOML of one node of the pair; `policy` adds keys to its [ha-policy.KIND] table."""
+    keys = dict({"lock-poll-interval-ms": 10} if kind == "shared-store" else {}, **policy)
     lines = "\n".join(f"{k} = {str(v).lower() if isinstance(v, bool) else v}"
                       for k, v in keys.items())
     return f"""\
@@ -47,7 +47,9 @@ journal-directory = "{journal}"
 cluster-user = "actormq-cluster"
 cluster-password = "ha-test"
 
-[ha-policy.shared-store.{role}]
+persistence-enabled = true
+
+[ha-policy.{kind}.{role}]
 {lines}
 
 [cluster]
@@ -130,26 +132,39 @@ class PairFixture(unittest.TestCase):
     """A primary and a backup on one journal directory; the primary is live at the start."""
 
     failover_on_shutdown = False
+    kind = "shared-store"
+    # The log lines of a backup that waits, and of one that took over.
+    backup_ready_log = "ha_waiting_for_live"
+    took_over_log = "ha_live"
+
+    def policy(self, role):
+        """The keys of the role's [ha-policy] table."""
+        if role == "primary":
+            return {"failover-on-shutdown": self.failover_on_shutdown}
+        return {"allow-failback": True, "restart-backup": True}
+
+    def journal_of(self, role):
+        return self.journal
 
     def setUp(self):
         self._journal = tempfile.TemporaryDirectory(prefix="actormq-ha-journal-")
         self.addCleanup(self._journal.cleanup)
         self.journal = os.path.join(self._journal.name, "journal")
         self.clients = []
-        self.primary = Node(node_config("primary", "primary", self.journal,
-                                        **{"failover-on-shutdown": self.failover_on_shutdown}))
+        self.primary = Node(node_config("primary", "primary", self.journal_of("primary"),
+                                        kind=self.kind, **self.policy("primary")))
         self.addCleanup(self.primary.cleanup)
         self.primary.start()
         # The primary must hold the lock before the backup starts, or the backup would find no
         # live server and become live itself.
         wait_until(self.primary.accepts_connections, WAIT,
                    lambda: f"the primary to serve\n{self.primary.describe()}")
-        self.backup = Node(node_config("backup", "backup", self.journal,
-                                       members=self.cluster_ports(self.primary),
-                                       **{"allow-failback": True, "restart-backup": True}))
+        self.backup = Node(node_config("backup", "backup", self.journal_of("backup"),
+                                       members=self.cluster_ports(self.primary), kind=self.kind,
+                                       **self.policy("backup")))
         self.addCleanup(self.backup.cleanup)
         self.backup.start()
-        self.backup.wait_for_log("ha_waiting_for_live")
+        self.backup.wait_for_log(self.backup_ready_log)
         self.assertFalse(self.backup.accepts_connections(), "a passive backup accepted a client")
 
     def tearDown(self):
@@ -265,7 +280,7 @@ class SharedStorePairTest(PairFixture):
         in_flight = self.send(producer, range(100, 200))
         headers = self.kill_primary_and_reconnect(producer, prec)
         self.assertEqual(headers.get("node-id"), node_id, "the backup serves another node id")
-        self.assertIn(f"node_id={node_id}", self.backup.wait_for_log("ha_live"))
+        self.assertIn(f"node_id={node_id}", self.backup.wait_for_log(self.took_over_log))
 
         # Resend what has no receipt, and the last ten that do, with their original ids: the
         # backup knows every id the live journaled, so none of them is stored twice.
@@ -344,6 +359,27 @@ class FailoverOnShutdownTest(PairFixture):
         self.assertEqual(self.on(conn), self.backup.port)
         self.assertEqual(headers.get("node-id"), node_id)
         self.consume_all(range(50))
+
+
+class ReplicatedPairTest(PairFixture):
+    """The same client-side checks against a replicating pair: each node has its own journal,
+    the backup is in sync before the tests start, and takes over after its vote (a lone pair:
+    its own vote is the quorum, docs/replication.md)."""
+
+    kind = "replication"
+    backup_ready_log = "replication_in_sync"
+    took_over_log = "replication_live "
+
+    def policy(self, role):
+        return {"vote-retry-wait": 100, "retry-replication-wait": 100}
+
+    def journal_of(self, role):
+        return os.path.join(self._journal.name, role)
+
+    test_sigkill_of_live_fails_over_to_backup_with_every_confirmed_message_once = (
+        SharedStorePairTest.test_sigkill_of_live_fails_over_to_backup_with_every_confirmed_message_once)
+    test_connected_names_the_node_id_and_the_backup_connector = (
+        SharedStorePairTest.test_connected_names_the_node_id_and_the_backup_connector)
 
 
 if __name__ == "__main__":
