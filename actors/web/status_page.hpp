@@ -162,6 +162,13 @@ footer { color: var(--muted); font-size: 12px; text-align: center; padding-botto
       <div><dt>Last fsync</dt><dd data-field="last_sync_us">–</dd></div>
       <div><dt>Segments reclaimed</dt><dd data-field="segments_reclaimed_total">–</dd></div>
     </dl>
+    <h2>Replication <small>this live's backup</small></h2>
+    <dl id="replication">
+      <div><dt>Backup</dt><dd id="repl-backup">–</dd></div>
+      <div><dt>Initial sync</dt><dd id="repl-sync">–</dd></div>
+      <div><dt>Lag</dt><dd id="repl-lag">–</dd></div>
+      <div><dt>Batches acknowledged</dt><dd id="repl-acked">–</dd></div>
+    </dl>
   </section>
   <section id="s-events">
     <h2>Event log <small id="events-note">newest first</small></h2>
@@ -278,6 +285,18 @@ function renderJournal(s) {
   });
 }
 
+// The live's replicating backup (docs/replication.md): its phase, the initial sync's progress
+// and how far it is behind.
+function renderReplication(s) {
+  const r = s.replication || {};
+  $('repl-backup').textContent = r.backup || 'none';
+  const total = r.sync_bytes_total || 0, sent = r.sync_bytes_sent || 0;
+  $('repl-sync').textContent = r.backup === 'none' || r.backup === undefined ? '–'
+    : bytes(sent) + ' of ' + bytes(total) + (total > 0 ? ' (' + Math.floor(100 * sent / total) + ' %)' : '');
+  $('repl-lag').textContent = num(r.lag_batches) + ' batches, ' + bytes(r.lag_bytes);
+  $('repl-acked').textContent = num(r.batches_acknowledged) + ' of ' + num(r.batches_sent);
+}
+
 function renderStatus(s) {
   renderNode(s);
   renderInstances(s);
@@ -286,6 +305,7 @@ function renderStatus(s) {
   $('sessions').textContent = num(s.sessions);
   renderQueues(s);
   renderJournal(s);
+  renderReplication(s);
   document.body.dataset.ready = 'true';
 }
 
