@@ -3,6 +3,7 @@
 // another node; the backup syncs what exists while producers keep sending, takes over after
 // SIGKILL or SIGSTOP of the live only when a quorum vote allows it, and a live that lost its
 // backup and its quorum stops serving. Every confirmed message is counted.
+#include "support/failover_producer.hpp"
 #include "support/process_fixture.hpp"
 
 #include <atomic>
@@ -50,83 +51,6 @@ bool serves(uint16_t port) {
                   == command::connected;
 }
 
-/// A producer thread that sends numbered durable messages (PREFIX0, PREFIX1, ...: the duplicate
-/// id, then `padding` spaces in the body) to whichever of `ports` serves, resending an unconfirmed
-/// one (same id) after reconnecting.
-class producer {
-public:
-    explicit producer(std::vector<uint16_t> ports, std::string prefix = "m", size_t padding = 0)
-        : ports_(std::move(ports)),
-          prefix_(std::move(prefix)),
-          padding_(padding, ' '),
-          thread_([this] { run(); }) {}
-    ~producer() { stop(); }
-
-    void stop() {
-        done_ = true;
-        if (thread_.joinable()) {
-            thread_.join();
-        }
-    }
-    int count() const { return count_; }
-    std::set<std::string> confirmed() const {
-        std::lock_guard<std::mutex> guard{mtx_};
-        return confirmed_;
-    }
-    /// Waits until `n` more sends than now were confirmed.
-    bool wait_more(int n, deadline_t deadline = soon()) {
-        int from = count_;
-        return wait_until(deadline, [&] { return count_ >= from + n; });
-    }
-
-private:
-    void run() {
-        stomp_client c;
-        bool connected = false;
-        int next = 0;
-        std::string pending;
-        while (!done_ || !pending.empty()) {
-            if (!connected) {
-                for (auto port : ports_) {
-                    c.close();
-                    if (c.connect_tcp(port)
-                        && c.connect_stomp("guest", "guest", "1.2", "0,0",
-                                           in(std::chrono::seconds(2)))
-                                   .cmd
-                               == command::connected) {
-                        connected = true;
-                        break;
-                    }
-                }
-                if (done_ && !connected) {
-                    break; // nothing serves any more; `pending` was never confirmed
-                }
-                continue;
-            }
-            if (pending.empty()) {
-                pending = prefix_ + std::to_string(next++);
-            }
-            if (send_durable(c, "/queue/repl", pending, in(std::chrono::seconds(5)), padding_)) {
-                std::lock_guard<std::mutex> guard{mtx_};
-                confirmed_.insert(pending);
-                ++count_;
-                pending.clear();
-            } else {
-                connected = false;
-            }
-        }
-    }
-
-    std::vector<uint16_t> ports_;
-    std::string prefix_;
-    std::string padding_;
-    std::atomic<bool> done_{false};
-    std::atomic<int> count_{0};
-    mutable std::mutex mtx_;
-    std::set<std::string> confirmed_;
-    std::thread thread_;
-};
-
 /// Drains /queue/repl from `port`: how often each body arrived.
 std::map<std::string, int> drain(uint16_t port) {
     stomp_client c;
@@ -165,7 +89,7 @@ TEST_CASE("replication: a backup syncs a journal that holds messages while produ
     ACTORMQ_START_NODE(live, cluster_node("", replication("primary")), {"name=\"live\""});
     REQUIRE(wait_until(soon(), [&] { return serves(live.port()); }));
     // 600 messages of 1 KiB: several 128 KiB segments, so the sync copies more than one.
-    producer p({live.port()}, "m", 1024);
+    producer p("/queue/repl", {live.port()}, "m", 1024);
     REQUIRE(p.wait_more(600));
     ACTORMQ_START_NODE(backup, cluster_node(item(live), replication("backup")),
                        {"name=\"backup\""});
@@ -177,7 +101,7 @@ TEST_CASE("replication: a backup syncs a journal that holds messages while produ
     REQUIRE(log_shows(backup, "replication_live node_id="));
     CHECK(backup.log_text().find("replication_activating") != std::string::npos);
     REQUIRE(wait_until(soon(), [&] { return serves(backup.port()); }));
-    producer after({backup.port()}, "n");
+    producer after("/queue/repl", {backup.port()}, "n");
     REQUIRE(after.wait_more(20));
     after.stop();
     p.stop();
@@ -255,7 +179,7 @@ TEST_CASE("replication: SIGSTOP of the live: the backup takes over with the thir
     REQUIRE(log_shows(backup, "replication_in_sync"));
     REQUIRE(log_shows(backup, "cluster_member_joined name=third"));
     REQUIRE(wait_until(soon(), [&] { return serves(live.port()); }));
-    producer p({live.port(), backup.port()});
+    producer p("/queue/repl", {live.port(), backup.port()});
     REQUIRE(p.wait_more(100));
     live.kill(SIGSTOP);
     REQUIRE(log_shows(backup, "replication_live node_id="));
@@ -294,7 +218,7 @@ TEST_CASE("replication: failback: a primary restarted with check-for-live-server
     REQUIRE(wait_until(soon(), [&] { return serves(a_port); }));
     ACTORMQ_START_NODE(b, cluster_node(item(*a), replication("backup")), {"name=\"backup\""});
     REQUIRE(log_shows(b, "replication_in_sync"));
-    producer p({a_port, b.port()});
+    producer p("/queue/repl", {a_port, b.port()});
     REQUIRE(p.wait_more(100));
     a->kill(SIGKILL);
     REQUIRE(a->wait_exit(soon()).has_value());

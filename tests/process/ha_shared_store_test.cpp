@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Shared-store HA with real nodes (docs/ha.md): a primary and a backup on one journal directory,
 // SIGKILL and SIGTERM of the live, failback, and a backup that starts alone.
+#include "support/failover_producer.hpp"
 #include "support/process_fixture.hpp"
 
 #include <atomic>
@@ -96,53 +97,14 @@ TEST_CASE("ha: kill -9 of the live under load: the backup serves the same node i
 
     // One producer sends until told to stop; every send carries a duplicate id, and a send
     // that was not confirmed is sent again (same id) after reconnecting to whichever serves.
-    std::atomic<bool> done{false};
-    std::atomic<int> confirmed_count{0};
-    std::set<std::string> confirmed;
-    std::thread producer([&] {
-        stomp_client c;
-        bool connected = false;
-        int next = 0;
-        std::string pending;
-        while (!done || !pending.empty()) {
-            if (!connected) {
-                for (uint16_t port : {primary.port(), backup.port()}) {
-                    c.close();
-                    if (c.connect_tcp(port)
-                        && c.connect_stomp("guest", "guest", "1.2", "0,0",
-                                           in(std::chrono::seconds(2)))
-                                   .cmd
-                               == command::connected) {
-                        connected = true;
-                        break;
-                    }
-                }
-                continue;
-            }
-            if (pending.empty()) {
-                pending = "m" + std::to_string(next++);
-            }
-            if (send_confirmed(c, pending)) {
-                confirmed.insert(pending);
-                ++confirmed_count;
-                pending.clear();
-            } else {
-                connected = false;
-            }
-        }
-    });
-    // CHECK, not REQUIRE: the producer thread must be joined on every path.
-    CHECK_MESSAGE(wait_until(soon(), [&] { return confirmed_count > 50; }), "only ",
-                  confirmed_count.load(), " sends were confirmed before the kill");
+    producer p("/queue/ha", {primary.port(), backup.port()});
+    CHECK_MESSAGE(p.wait_more(51), "only ", p.count(), " sends were confirmed before the kill");
     primary.kill(SIGKILL);
     auto after = wait_serving(backup);
     CHECK(header_of(after, "node-id") == node_id);
-    int at_kill = confirmed_count;
-    CHECK_MESSAGE(wait_until(soon(), [&] { return confirmed_count > at_kill + 50; }), "only ",
-                  confirmed_count.load() - at_kill, " sends were confirmed after the kill");
-    done = true;
-    producer.join();
-    REQUIRE(confirmed_count > at_kill);
+    CHECK_MESSAGE(p.wait_more(51), "only ", p.count(), " sends were confirmed in all");
+    p.stop();
+    auto confirmed = p.confirmed();
 
     auto seen = drain(backup.port());
     for (const auto& body : confirmed) {
