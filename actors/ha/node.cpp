@@ -5,6 +5,7 @@
 #include "actors/broker/server.hpp"
 #include "actors/broker/server_context.hpp"
 #include "actors/ha/activation_driver.hpp"
+#include "actors/ha/node_impl.hpp"
 #include "actors/ha/node_manager.hpp"
 #include "actors/ha/replication_driver.hpp"
 #include "actors/journal/journal.hpp"
@@ -98,124 +99,12 @@ bool report_recovery(const server_context& ctx, const recovered_state& rs) {
     return true;
 }
 
-/// One activation of the server: its journal, its actors and its listening acceptors. A
-/// shared-store backup creates one each time it takes over and drops it when it gives way.
-struct instance {
-    std::shared_ptr<server_context> ctx;
-    journal_actor journal;
-    server_actor srv;
-    std::vector<std::unique_ptr<listener>> acceptors;
-};
-
 } // namespace
 
-struct node::impl {
-    config::node_config cfg;
-    std::shared_ptr<spdlog::logger> log;
-    // The io_context outlives the actor system: sessions hold connections bound to it.
-    boost::asio::io_context ioc;
-    caf::actor_system_config caf_cfg;
-    caf::actor_system sys;
-    std::vector<std::thread> io_threads;
-    std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
-
-    /// The port of every acceptor, fixed at the first bind so each activation listens on it.
-    std::map<std::string, uint16_t> ports;
-    /// While no instance serves, the acceptors' ports are held by sockets that are bound but
-    /// not listening: clients get "connection refused", and no other process takes the port.
-    std::vector<tcp::acceptor> reserved;
-
-    std::unique_ptr<node_manager> locks;
-    std::shared_ptr<ha_view> view = std::make_shared<ha_view>();
-    std::unique_ptr<instance> current;
-
-    /// The status actor, what it publishes, and the connection count every activation's
-    /// acceptors keep; the log sink that turns warnings and errors into events.
-    std::shared_ptr<status_board> board = std::make_shared<status_board>();
-    std::shared_ptr<std::atomic<uint64_t>> connections = std::make_shared<std::atomic<uint64_t>>(0);
-    std::shared_ptr<std::atomic<uint64_t>> sessions = std::make_shared<std::atomic<uint64_t>>(0);
-    caf::actor status_actor;
-    std::unique_ptr<web_server> web;
-    std::shared_ptr<spdlog::sinks::sink> event_sink;
-    std::shared_ptr<spdlog::sinks::dist_sink_mt> log_sink;
-
-    /// The cluster's local handle (invalid without [cluster]), what this node last told it,
-    /// and the last topology it reported; guarded by `cluster_mtx`.
-    caf::actor cluster;
-    std::mutex cluster_mtx;
-    cluster::member_info self_info;
-    cluster::topology last_topology;
-    /// The native topology every activation's native acceptors push (docs/protocol.md §12);
-    /// set from the cluster's topology, never set without [cluster].
-    std::shared_ptr<native_topology_feed> native_topology =
-        std::make_shared<native_topology_feed>();
-
-    /// The shared-store activation: its driver and the io actors that do its blocking steps
-    /// (docs/architecture.md, "Activation"). Invalid handles for a live-only node.
-    activation_actor driver;
-    io_locks_actor lock_io;
-    io_instance_actor instance_io;
-    /// The replication activation (docs/replication.md): its driver and the io actor that
-    /// moves old data aside. Invalid unless [ha-policy.replication].
-    caf::actor repl_driver;
-    caf::actor repl_files;
-    std::mutex mtx;
-    bool stopping = false;
-    /// SIGTERM was sent to this process already (one is enough).
-    std::atomic<bool> sigterm_sent{false};
-    /// Set when the journal or the lock file's state byte could not be written: this server
-    /// stops, and leaves the state "live" so a shared-store backup takes over (docs/ha.md).
-    std::atomic<bool> storage_failed{false};
-    /// How far stop() got, for the stuck-shutdown report of main.
-    /// Shared with main's watchdog, which may read it while this node is being destroyed.
-    std::shared_ptr<node::stop_report> stop_report = std::make_shared<node::stop_report>();
-
-    explicit impl(config::node_config c)
-        : cfg(std::move(c)),
-          log(spdlog::get("actors")),
-          sys(caf_config(caf_cfg, cfg)) {}
-
-    std::string reserve_ports();
-    std::string start_cluster();
-    /// Tells the cluster this node's role and node id (a no-op without a cluster).
-    void announce(const std::string& role, const std::string& node_id);
-    /// Recomputes the backup connectors CONNECTED names; call with `cluster_mtx` held.
-    void refresh_view();
-    /// Loads the journal into a new instance, then listens (a live-only node's start).
-    bool activate(const std::string& node_id);
-    /// Recovers the journal into a new instance (server actor included); false: it failed and
-    /// the instance is gone again.
-    bool load_instance(const std::string& node_id);
-    /// Listens on the reserved ports; false: an acceptor failed and the instance is gone.
-    bool open_acceptors();
-    void start_status();
-    void stop_status();
-    /// Tells the status actor this node's role (live, backup, backup-active, ...).
-    void report(const std::string& role, const std::string& node_id);
-    /// Adds an event to the status actor's log (`duration_ms` < 0: none).
-    void event(const std::string& kind, const std::string& message, int64_t duration_ms = -1);
-    void deactivate(bool reserve_again);
-    bool recover(instance& inst);
-
-    /// Spawns the activation's io actors and its driver, and starts it.
-    void start_activation();
-    /// The io actors both activations use (lock file, server instance).
-    void spawn_io();
-    /// Spawns the replication driver and starts it.
-    void start_replication();
-    struct repl_effects;
-    /// Stops the driver (it deactivates and releases the locks), then its io actors.
-    void stop_activation();
-    /// Sends SIGTERM to this process once; `failed` makes main exit 1.
-    void request_exit(bool failed);
-    struct effects;
-    /// The journal or the lock file failed: mark the node failed and stop it through the same
-    /// SIGTERM path an operator uses (main then exits 1). Called from any thread; never blocks.
-    void stop_on_storage_failure();
-    /// True when a write of the lock file succeeded (`error` empty); otherwise logs the
-    /// journal_failed line and stops the node.
-    bool lock_written(const std::string& error);
-};
+node::impl::impl(config::node_config c)
+    : cfg(std::move(c)),
+      log(spdlog::get("actors")),
+      sys(caf_config(caf_cfg, cfg)) {}
 
 void node::impl::stop_on_storage_failure() {
     stop_report->failed = true;
@@ -396,7 +285,7 @@ void node::impl::announce(const std::string& role, const std::string& node_id) {
 }
 
 /// Opens the journal and replays it into the new server before any client can connect.
-bool node::impl::recover(instance& inst) {
+bool node::impl::recover(node_instance& inst) {
     auto& ctx = *inst.ctx;
     inst.journal = sys.spawn<caf::detached>(journal_writer, inst.ctx);
     ctx.journal = inst.journal;
@@ -453,7 +342,7 @@ bool node::impl::load_instance(const std::string& node_id) {
             event("backup_attached", "backup " + backup + " started its initial sync");
         }
     };
-    current = std::make_unique<instance>();
+    current = std::make_unique<node_instance>();
     auto& in = *current;
     in.ctx = ctx;
     if (cfg.journal.persistence_enabled) {
@@ -691,139 +580,6 @@ void node::impl::start_activation() {
     setup.effects = std::make_shared<effects>(*this);
     driver = sys.spawn(activation_driver, std::move(setup));
     caf::anon_send(driver, ha_start_atom::value);
-}
-
-/// The replication activation's effects: log lines, the status page, the cluster, SIGTERM,
-/// the journal's held confirmations and the replica. Runs on the driver's thread.
-struct node::impl::repl_effects final : replication_effects {
-    impl& d;
-    explicit repl_effects(impl& owner) : d(owner) {}
-
-    void note(const repl_activation::note& n, int64_t failover_ms) override;
-    void exit_process(int status) override { d.request_exit(status != 0); }
-    void resume_journal() override {
-        if (d.current && d.current->journal) {
-            caf::anon_send(d.current->journal, replication::resume_atom::value);
-        }
-    }
-    caf::actor spawn_replica(const caf::actor& owner) override {
-        replication::replica_setup rs;
-        rs.directory = d.cfg.journal.journal_directory;
-        rs.file_size = d.cfg.journal.journal_file_size;
-        rs.owner = owner;
-        rs.log = d.log;
-        return replication::spawn_replica(d.sys, std::move(rs));
-    }
-};
-
-void node::impl::repl_effects::note(const repl_activation::note& n, int64_t ms) {
-    using k = repl_activation::note_kind;
-    bool backup = d.cfg.ha_policy.role == config::ha_role::backup;
-    const auto& id = n.node_id;
-    auto level =
-        n.kind == k::storage_failed || n.kind == k::activation_failed || n.kind == k::stepping_down
-            ? spdlog::level::err
-        : n.kind == k::pair_refused || n.kind == k::vote_lost || n.kind == k::replication_failed
-                || n.kind == k::live_lost
-            ? spdlog::level::warn
-            : spdlog::level::info;
-    d.log->log(level, "replication_{} node_id={} detail=\"{}\"{}", to_string(n.kind),
-               id.empty() ? "-" : id, n.detail,
-               ms >= 0 ? " failover_ms=" + std::to_string(ms) : std::string{});
-    switch (n.kind) {
-        case k::waiting_for_live:
-            d.announce("backup", "");
-            d.report("backup-waiting", "");
-            break;
-        case k::syncing:
-            d.announce("backup", id);
-            d.report("backup-syncing", id);
-            d.event("sync_started", "initial sync from " + n.detail);
-            break;
-        case k::in_sync:
-            d.report("backup", id);
-            d.event("in_sync", "holds the whole journal of node " + id);
-            break;
-        case k::vote_lost:
-        case k::voting:
-            d.event("vote", n.detail);
-            break;
-        case k::activating:
-            d.announce("starting", id);
-            d.report("starting", id);
-            d.event("vote_won", n.detail);
-            break;
-        case k::live:
-            d.announce("live", id);
-            d.report(backup ? "backup-active" : "live", id);
-            if (backup) {
-                d.event("failover",
-                        "backup took over node " + id + " in " + std::to_string(ms) + " ms", ms);
-            } else {
-                d.event("activated", "live for node " + id);
-            }
-            break;
-        case k::stepping_down:
-            d.announce("starting", id);
-            d.report("stopped", id);
-            d.event("stepping_down", "lost the backup and the quorum: stops serving");
-            break;
-        case k::restarting:
-        case k::replication_failed:
-        case k::pair_refused:
-            d.announce("starting", "");
-            d.report("backup-waiting", "");
-            break;
-        case k::stopped:
-            d.report("stopped", id);
-            break;
-        default:
-            break;
-    }
-}
-
-void node::impl::start_replication() {
-    const auto& hp = cfg.ha_policy;
-    const auto& rc = hp.replication;
-    if (hp.role == config::ha_role::primary && !rc.check_for_live_server) {
-        // The reference text's warning: such a primary serves its node id beside the backup
-        // that took over, without the messages that backup confirmed since.
-        log->warn("replication_no_failback_check reason=\"check-for-live-server is false: if "
-                  "the backup took over while this server was down, this start serves the node "
-                  "id a second time with an older journal (docs/replication.md, Failback)\"");
-    }
-    spawn_io();
-    repl_files = sys.spawn<caf::detached>(replication_files, cfg.journal.journal_directory,
-                                          rc.max_saved_replicated_journals_size);
-    replication_setup setup;
-    setup.settings.backup = hp.role == config::ha_role::backup;
-    setup.settings.vote_on_replication_failure = rc.vote_on_replication_failure;
-    setup.settings.vote_retries = rc.vote_retries;
-    setup.settings.vote_retry_wait_ms = rc.vote_retry_wait;
-    setup.settings.retry_replication_wait_ms = rc.retry_replication_wait;
-    setup.settings.check_for_live_server = rc.check_for_live_server;
-    setup.settings.allow_failback = hp.allow_failback;
-    setup.settings.restart_backup = hp.restart_backup;
-    setup.quorum_size = rc.quorum_size;
-    setup.timeouts.vote = std::chrono::seconds(rc.quorum_vote_wait);
-    setup.timeouts.pair =
-        std::chrono::milliseconds(std::max<uint32_t>(cfg.cluster.connection_timeout_ms, 1000) * 3);
-    setup.name = cfg.name;
-    setup.group = rc.group_name;
-    setup.cluster_address = self_info.cluster_address;
-    setup.cluster = cluster;
-    setup.locks = lock_io;
-    setup.instance = instance_io;
-    setup.files = repl_files;
-    setup.effects = std::make_shared<repl_effects>(*this);
-    {
-        std::lock_guard<std::mutex> guard{cluster_mtx};
-        repl_driver = sys.spawn(replication_driver, std::move(setup));
-        caf::anon_send(repl_driver, ha_start_atom::value);
-        caf::anon_send(repl_driver, last_topology);
-        // A primary asking for its node id back reaches this driver through the cluster.
-        caf::anon_send(cluster, cluster::failback_atom::value, repl_driver);
-    }
 }
 
 void node::impl::stop_activation() {

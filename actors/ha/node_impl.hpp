@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// The inside of `node` (actors/ha/node.hpp), shared by its source files: node.cpp (start, stop,
+// instances, the shared-store activation's effects) and node_replication.cpp (the replication
+// activation's effects). Nothing outside actors/ha/node*.cpp includes it.
+
+#include "actors/broker/server_context.hpp"
+#include "actors/fwd.hpp"
+#include "actors/ha/activation_driver.hpp"
+#include "actors/ha/node.hpp"
+#include "actors/ha/node_manager.hpp"
+#include "actors/native/listener.hpp"
+#include "actors/native/topology_feed.hpp"
+#include "actors/web/status_board.hpp"
+#include "actors/web/web_server.hpp"
+#include "cluster/cluster.hpp"
+#include "config/node_config.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <spdlog/sinks/dist_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace actormq {
+
+/// One activation of the server: its journal, its actors and its listening acceptors. A
+/// shared-store backup creates one each time it takes over and drops it when it gives way.
+struct node_instance {
+    std::shared_ptr<server_context> ctx;
+    journal_actor journal;
+    server_actor srv;
+    std::vector<std::unique_ptr<listener>> acceptors;
+};
+
+struct node::impl {
+    config::node_config cfg;
+    std::shared_ptr<spdlog::logger> log;
+    // The io_context outlives the actor system: sessions hold connections bound to it.
+    boost::asio::io_context ioc;
+    caf::actor_system_config caf_cfg;
+    caf::actor_system sys;
+    std::vector<std::thread> io_threads;
+    std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
+
+    /// The port of every acceptor, fixed at the first bind so each activation listens on it.
+    std::map<std::string, uint16_t> ports;
+    /// While no instance serves, the acceptors' ports are held by sockets that are bound but
+    /// not listening: clients get "connection refused", and no other process takes the port.
+    std::vector<boost::asio::ip::tcp::acceptor> reserved;
+
+    std::unique_ptr<node_manager> locks;
+    std::shared_ptr<ha_view> view = std::make_shared<ha_view>();
+    std::unique_ptr<node_instance> current;
+
+    /// The status actor, what it publishes, and the connection count every activation's
+    /// acceptors keep; the log sink that turns warnings and errors into events.
+    std::shared_ptr<status_board> board = std::make_shared<status_board>();
+    std::shared_ptr<std::atomic<uint64_t>> connections = std::make_shared<std::atomic<uint64_t>>(0);
+    std::shared_ptr<std::atomic<uint64_t>> sessions = std::make_shared<std::atomic<uint64_t>>(0);
+    caf::actor status_actor;
+    std::unique_ptr<web_server> web;
+    std::shared_ptr<spdlog::sinks::sink> event_sink;
+    std::shared_ptr<spdlog::sinks::dist_sink_mt> log_sink;
+
+    /// The cluster's local handle (invalid without [cluster]), what this node last told it,
+    /// and the last topology it reported; guarded by `cluster_mtx`.
+    caf::actor cluster;
+    std::mutex cluster_mtx;
+    cluster::member_info self_info;
+    cluster::topology last_topology;
+    /// The native topology every activation's native acceptors push (docs/protocol.md §12);
+    /// set from the cluster's topology, never set without [cluster].
+    std::shared_ptr<native_topology_feed> native_topology =
+        std::make_shared<native_topology_feed>();
+
+    /// The shared-store activation: its driver and the io actors that do its blocking steps
+    /// (docs/architecture.md, "Activation"). Invalid handles for a live-only node.
+    activation_actor driver;
+    io_locks_actor lock_io;
+    io_instance_actor instance_io;
+    /// The replication activation (docs/replication.md): its driver and the io actor that
+    /// moves old data aside. Invalid unless [ha-policy.replication].
+    caf::actor repl_driver;
+    caf::actor repl_files;
+    std::mutex mtx;
+    bool stopping = false;
+    /// SIGTERM was sent to this process already (one is enough).
+    std::atomic<bool> sigterm_sent{false};
+    /// Set when the journal or the lock file's state byte could not be written: this server
+    /// stops, and leaves the state "live" so a shared-store backup takes over (docs/ha.md).
+    std::atomic<bool> storage_failed{false};
+    /// How far stop() got, for the stuck-shutdown report of main.
+    /// Shared with main's watchdog, which may read it while this node is being destroyed.
+    std::shared_ptr<node::stop_report> stop_report = std::make_shared<node::stop_report>();
+
+    explicit impl(config::node_config c);
+
+    std::string reserve_ports();
+    std::string start_cluster();
+    /// Tells the cluster this node's role and node id (a no-op without a cluster).
+    void announce(const std::string& role, const std::string& node_id);
+    /// Recomputes the backup connectors CONNECTED names; call with `cluster_mtx` held.
+    void refresh_view();
+    /// Loads the journal into a new instance, then listens (a live-only node's start).
+    bool activate(const std::string& node_id);
+    /// Recovers the journal into a new instance (server actor included); false: it failed and
+    /// the instance is gone again.
+    bool load_instance(const std::string& node_id);
+    /// Listens on the reserved ports; false: an acceptor failed and the instance is gone.
+    bool open_acceptors();
+    void start_status();
+    void stop_status();
+    /// Tells the status actor this node's role (live, backup, backup-active, ...).
+    void report(const std::string& role, const std::string& node_id);
+    /// Adds an event to the status actor's log (`duration_ms` < 0: none).
+    void event(const std::string& kind, const std::string& message, int64_t duration_ms = -1);
+    void deactivate(bool reserve_again);
+    bool recover(node_instance& inst);
+
+    /// Spawns the activation's io actors and its driver, and starts it.
+    void start_activation();
+    /// The io actors both activations use (lock file, server instance).
+    void spawn_io();
+    /// Spawns the replication driver and starts it.
+    void start_replication();
+    struct repl_effects;
+    /// Stops the driver (it deactivates and releases the locks), then its io actors.
+    void stop_activation();
+    /// Sends SIGTERM to this process once; `failed` makes main exit 1.
+    void request_exit(bool failed);
+    struct effects;
+    /// The journal or the lock file failed: mark the node failed and stop it through the same
+    /// SIGTERM path an operator uses (main then exits 1). Called from any thread; never blocks.
+    void stop_on_storage_failure();
+    /// True when a write of the lock file succeeded (`error` empty); otherwise logs the
+    /// journal_failed line and stops the node.
+    bool lock_written(const std::string& error);
+};
+
+} // namespace actormq

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: Apache-2.0
+// The replication activation's side of the node (docs/replication.md): its effects (log lines,
+// status, the cluster's view of this node, the journal's held confirmations, the replica) and
+// the driver's start.
+#include "actors/ha/node_impl.hpp"
+#include "actors/ha/replication_driver.hpp"
+#include "actors/replication/replica.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+
+#include <algorithm>
+
+namespace actormq {
+
+/// The replication activation's effects: log lines, the status page, the cluster, SIGTERM,
+/// the journal's held confirmations and the replica. Runs on the driver's thread.
+struct node::impl::repl_effects final : replication_effects {
+    impl& d;
+    explicit repl_effects(impl& owner) : d(owner) {}
+
+    void note(const repl_activation::note& n, int64_t failover_ms) override;
+    void exit_process(int status) override { d.request_exit(status != 0); }
+    void resume_journal() override {
+        if (d.current && d.current->journal) {
+            caf::anon_send(d.current->journal, replication::resume_atom::value);
+        }
+    }
+    caf::actor spawn_replica(const caf::actor& owner) override {
+        replication::replica_setup rs;
+        rs.directory = d.cfg.journal.journal_directory;
+        rs.file_size = d.cfg.journal.journal_file_size;
+        rs.owner = owner;
+        rs.log = d.log;
+        return replication::spawn_replica(d.sys, std::move(rs));
+    }
+};
+
+void node::impl::repl_effects::note(const repl_activation::note& n, int64_t ms) {
+    using k = repl_activation::note_kind;
+    bool backup = d.cfg.ha_policy.role == config::ha_role::backup;
+    const auto& id = n.node_id;
+    auto level =
+        n.kind == k::storage_failed || n.kind == k::activation_failed || n.kind == k::stepping_down
+            ? spdlog::level::err
+        : n.kind == k::pair_refused || n.kind == k::vote_lost || n.kind == k::replication_failed
+                || n.kind == k::live_lost
+            ? spdlog::level::warn
+            : spdlog::level::info;
+    d.log->log(level, "replication_{} node_id={} detail=\"{}\"{}", to_string(n.kind),
+               id.empty() ? "-" : id, n.detail,
+               ms >= 0 ? " failover_ms=" + std::to_string(ms) : std::string{});
+    switch (n.kind) {
+        case k::waiting_for_live:
+            d.announce("backup", "");
+            d.report("backup-waiting", "");
+            break;
+        case k::syncing:
+            d.announce("backup", id);
+            d.report("backup-syncing", id);
+            d.event("sync_started", "initial sync from " + n.detail);
+            break;
+        case k::in_sync:
+            d.report("backup", id);
+            d.event("in_sync", "holds the whole journal of node " + id);
+            break;
+        case k::vote_lost:
+        case k::voting:
+            d.event("vote", n.detail);
+            break;
+        case k::activating:
+            d.announce("starting", id);
+            d.report("starting", id);
+            d.event("vote_won", n.detail);
+            break;
+        case k::live:
+            d.announce("live", id);
+            d.report(backup ? "backup-active" : "live", id);
+            if (backup) {
+                d.event("failover",
+                        "backup took over node " + id + " in " + std::to_string(ms) + " ms", ms);
+            } else {
+                d.event("activated", "live for node " + id);
+            }
+            break;
+        case k::stepping_down:
+            d.announce("starting", id);
+            d.report("stopped", id);
+            d.event("stepping_down", "lost the backup and the quorum: stops serving");
+            break;
+        case k::restarting:
+        case k::replication_failed:
+        case k::pair_refused:
+            d.announce("starting", "");
+            d.report("backup-waiting", "");
+            break;
+        case k::stopped:
+            d.report("stopped", id);
+            break;
+        default:
+            break;
+    }
+}
+
+void node::impl::start_replication() {
+    const auto& hp = cfg.ha_policy;
+    const auto& rc = hp.replication;
+    if (hp.role == config::ha_role::primary && !rc.check_for_live_server) {
+        // The reference text's warning: such a primary serves its node id beside the backup
+        // that took over, without the messages that backup confirmed since.
+        log->warn("replication_no_failback_check reason=\"check-for-live-server is false: if "
+                  "the backup took over while this server was down, this start serves the node "
+                  "id a second time with an older journal (docs/replication.md, Failback)\"");
+    }
+    spawn_io();
+    repl_files = sys.spawn<caf::detached>(replication_files, cfg.journal.journal_directory,
+                                          rc.max_saved_replicated_journals_size);
+    replication_setup setup;
+    setup.settings.backup = hp.role == config::ha_role::backup;
+    setup.settings.vote_on_replication_failure = rc.vote_on_replication_failure;
+    setup.settings.vote_retries = rc.vote_retries;
+    setup.settings.vote_retry_wait_ms = rc.vote_retry_wait;
+    setup.settings.retry_replication_wait_ms = rc.retry_replication_wait;
+    setup.settings.check_for_live_server = rc.check_for_live_server;
+    setup.settings.allow_failback = hp.allow_failback;
+    setup.settings.restart_backup = hp.restart_backup;
+    setup.quorum_size = rc.quorum_size;
+    setup.timeouts.vote = std::chrono::seconds(rc.quorum_vote_wait);
+    setup.timeouts.pair =
+        std::chrono::milliseconds(std::max<uint32_t>(cfg.cluster.connection_timeout_ms, 1000) * 3);
+    setup.name = cfg.name;
+    setup.group = rc.group_name;
+    setup.cluster_address = self_info.cluster_address;
+    setup.cluster = cluster;
+    setup.locks = lock_io;
+    setup.instance = instance_io;
+    setup.files = repl_files;
+    setup.effects = std::make_shared<repl_effects>(*this);
+    {
+        std::lock_guard<std::mutex> guard{cluster_mtx};
+        repl_driver = sys.spawn(replication_driver, std::move(setup));
+        caf::anon_send(repl_driver, ha_start_atom::value);
+        caf::anon_send(repl_driver, last_topology);
+        // A primary asking for its node id back reaches this driver through the cluster.
+        caf::anon_send(cluster, cluster::failback_atom::value, repl_driver);
+    }
+}
+
+} // namespace actormq
