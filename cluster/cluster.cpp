@@ -2,6 +2,7 @@
 #include "cluster/cluster.hpp"
 
 #include "actors/replication/messages.hpp"
+#include "cluster/cluster_state.hpp"
 #include "cluster/management.hpp"
 
 #include <caf/actor_cast.hpp>
@@ -28,8 +29,7 @@ namespace actormq::cluster {
 
 namespace {
 
-using std::chrono::milliseconds;
-using steady = std::chrono::steady_clock;
+using namespace detail;
 
 /// Facade -> cluster actor, once: the bound port; the sender becomes the trusted facade.
 using start_atom = caf::atom_constant<caf::atom("start")>;
@@ -40,48 +40,6 @@ constexpr milliseconds refused_retry_interval{3000};
 
 /// The reason text the refusing member sends back (never the password itself).
 constexpr const char* bad_credentials_text = "bad cluster credentials";
-
-/// One entry of cfg.members: where to join, and the member reached through it.
-struct peer_entry {
-    std::string host;
-    uint16_t port = 0;
-    /// The member this address led to; null while not joined.
-    caf::actor_addr member;
-    /// The address turned out to be this node (another spelling of its own address).
-    bool is_self = false;
-    /// A connect or join request is under way.
-    bool in_flight = false;
-    /// No attempt before this time (set after a refusal).
-    steady::time_point retry_after{};
-    /// Failed attempts in a row; only the first is logged.
-    uint32_t failures = 0;
-};
-
-/// A member that has joined.
-struct member_entry {
-    caf::actor handle;
-    member_info info;
-};
-
-/// Splits "HOST:PORT" (an IPv6 host in brackets); nullopt when it is not of that form.
-std::optional<std::pair<std::string, uint16_t>> split_address(const std::string& address) {
-    auto colon = address.rfind(':');
-    if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
-        return std::nullopt;
-    }
-    std::string host = address.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-        host = host.substr(1, host.size() - 2);
-    }
-    uint16_t port = 0;
-    const char* first = address.data() + colon + 1;
-    const char* last = address.data() + address.size();
-    auto [end, ec] = std::from_chars(first, last, port);
-    if (ec != std::errc{} || end != last || port == 0) {
-        return std::nullopt;
-    }
-    return std::make_pair(std::move(host), port);
-}
 
 /// A short reason for logs: the sec / exit_reason name, or the system's rendering.
 std::string describe(caf::actor_system& sys, const caf::error& err) {
@@ -109,173 +67,6 @@ std::string label(const member_info& info) {
     }
     return out;
 }
-
-/// The cluster actor's state. Methods hold the logic; the behaviour only dispatches.
-struct cluster_state {
-    static inline const char* name = "cluster";
-
-    config::cluster_config config;
-    member_info self_info;
-    std::function<void(const topology&)> on_change;
-    std::shared_ptr<spdlog::logger> log;
-    /// The local facade, the only sender allowed to change `self_info`.
-    caf::actor_addr facade;
-    /// The node's status actor, handed to management clients (actormq-shell) that present the
-    /// cluster credentials.
-    caf::actor management;
-    bool started = false;
-    /// A tick is scheduled.
-    bool tick_pending = false;
-    /// cfg.members by their "HOST:PORT" text.
-    std::map<std::string, peer_entry> peers;
-    /// Joined members by their cluster actor.
-    std::map<caf::actor_addr, member_entry> members;
-    /// The live journal that pairing requests go to (docs/replication.md); invalid while this
-    /// node serves nothing.
-    caf::actor replication_endpoint;
-    /// The node's replication driver, asked to give way on a failback request.
-    caf::actor failback_endpoint;
-    /// The largest number of live servers (distinct node ids) seen at once: the base of every
-    /// quorum (a member that vanished still counts).
-    uint32_t lives_seen_max = 0;
-
-    /// The member with this cluster address, or null.
-    member_entry* member_at(const std::string& cluster_address) {
-        for (auto& [addr, m] : members) {
-            if (m.info.cluster_address == cluster_address) {
-                return &m;
-            }
-        }
-        return nullptr;
-    }
-
-    /// Whether the current message comes from a joined member's cluster actor.
-    template <class Self>
-    bool from_member(Self* self) const {
-        auto sender = self->current_sender();
-        return sender && members.count(sender->address()) > 0;
-    }
-
-    /// This node's answer to `asker` about `node_id`: whether a server other than the asker
-    /// serves it. (A live checking its own quorum asks too: it must not count itself, and it
-    /// learns whether its backup took over meanwhile.)
-    vote_answer answer(const caf::actor_addr& asker, const std::string& node_id) const {
-        vote_answer a;
-        a.live_server = self_info.role == "live";
-        a.sees_live = !node_id.empty() && a.live_server && self_info.node_id == node_id;
-        for (const auto& [addr, m] : members) {
-            a.sees_live = a.sees_live
-                          || (addr != asker && m.info.role == "live" && m.info.node_id == node_id);
-        }
-        return a;
-    }
-
-    /// How long any request to another node may take: the middleman's connection timeout
-    /// (a peer silent that long is given up by CAF itself), at least one second.
-    milliseconds remote_timeout() const {
-        return milliseconds{std::max<uint32_t>(config.connection_timeout_ms, 1000)};
-    }
-
-    /// This node followed by every joined member.
-    topology current() const {
-        topology t;
-        t.members.push_back(self_info);
-        for (const auto& [addr, m] : members) {
-            t.members.push_back(m.info);
-        }
-        std::sort(t.members.begin() + 1, t.members.end(), [](const auto& a, const auto& b) {
-            return std::tie(a.name, a.cluster_address) < std::tie(b.name, b.cluster_address);
-        });
-        return t;
-    }
-
-    /// Whether a joiner's credentials are this cluster's. An unset password admits no one.
-    bool credentials_ok(const std::string& user, const std::string& password) const {
-        bool user_ok = same_secret(user, config.user);
-        bool password_ok = same_secret(password, config.password);
-        return !config.password.empty() && user_ok && password_ok;
-    }
-
-    /// Takes cfg.members apart; entries that are not HOST:PORT or name this node are dropped.
-    void load_peers() {
-        for (const auto& address : config.members) {
-            auto parts = split_address(address);
-            if (!parts) {
-                log->error("cluster_member_invalid address={} reason=\"not HOST:PORT\"", address);
-                continue;
-            }
-            if (address == self_info.cluster_address) {
-                continue;
-            }
-            auto& p = peers[address];
-            p.host = parts->first;
-            p.port = parts->second;
-        }
-    }
-
-    /// Records that the peers at `address` lead to `member` (no more join attempts there).
-    void link_peers(const std::string& address, const caf::actor_addr& member) {
-        auto i = peers.find(address);
-        if (i != peers.end()) {
-            i->second.member = member;
-            i->second.failures = 0;
-        }
-    }
-
-    /// Forgets `member` in every peer entry; returns whether any must be retried now.
-    bool unlink_peers(const caf::actor_addr& member) {
-        bool any = false;
-        for (auto& [address, p] : peers) {
-            if (p.member == member) {
-                p.member = caf::actor_addr{};
-                p.retry_after = steady::now();
-                any = true;
-            }
-        }
-        return any;
-    }
-
-    /// Whether some configured peer is neither joined nor this node.
-    bool peers_waiting() const {
-        return std::any_of(peers.begin(), peers.end(),
-                           [](const auto& kv) { return !kv.second.is_self && !kv.second.member; });
-    }
-
-    /// Applies a member's info; returns true when it is new or newer than what we had.
-    bool apply_info(const caf::actor_addr& from, member_info info) {
-        auto& m = members.at(from);
-        if (info.version <= m.info.version) {
-            return false;
-        }
-        m.info = std::move(info);
-        return true;
-    }
-
-    /// This node's new info from the node: keeps the cluster address, bumps the version.
-    void set_self(member_info info) {
-        if (info.cluster_address.empty()) {
-            info.cluster_address = self_info.cluster_address;
-        }
-        info.version = self_info.version + 1;
-        self_info = std::move(info);
-    }
-
-    void notify() {
-        auto t = current();
-        std::set<std::string> lives;
-        for (const auto& m : t.members) {
-            if (m.role == "live" && !m.node_id.empty()) {
-                lives.insert(m.node_id);
-            }
-        }
-        lives_seen_max = std::max(lives_seen_max, static_cast<uint32_t>(lives.size()));
-        if (on_change) {
-            on_change(t);
-        }
-    }
-};
-
-using cluster_ptr = caf::stateful_actor<cluster_state>*;
 
 /// Logs an unexpected message at warn and drops it (style rule 14).
 /// What a management client (actormq-shell) gets after a login: it answers the two read-only
@@ -541,92 +332,6 @@ void on_announce(cluster_ptr self, member_info info) {
     }
 }
 
-/// The node asks a live (by cluster address) to take its replica: the request goes out from
-/// this cluster actor, which the live's cluster actor knows as a joined member.
-caf::result<replication::pair_reply> request_pairing(cluster_ptr self,
-                                                     const std::string& address,
-                                                     const std::string& name,
-                                                     const std::string& group,
-                                                     const caf::actor& replica) {
-    auto& st = self->state;
-    auto* m = st.member_at(address);
-    if (m == nullptr) {
-        return caf::make_error(cluster_errc::no_such_member, address);
-    }
-    auto rp = self->make_response_promise<replication::pair_reply>();
-    self->request(m->handle, st.remote_timeout(), replication::pair_atom::value, name, group,
-                  replica)
-        .then([rp](replication::pair_reply& r) mutable { rp.deliver(std::move(r)); },
-              [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
-    return rp;
-}
-
-/// A joined member's backup asks to replicate the live this node serves.
-caf::result<replication::pair_reply> accept_pairing(cluster_ptr self,
-                                                    const std::string& name,
-                                                    const std::string& group,
-                                                    const caf::actor& replica) {
-    auto& st = self->state;
-    if (!st.from_member(self)) {
-        return caf::make_error(cluster_errc::not_a_member);
-    }
-    if (!st.replication_endpoint || st.self_info.role != "live") {
-        return caf::make_error(cluster_errc::not_serving);
-    }
-    if (group != st.self_info.group) {
-        return caf::make_error(cluster_errc::wrong_group, "backup group '" + group
-                                                              + "', live group '"
-                                                              + st.self_info.group + "'");
-    }
-    auto rp = self->make_response_promise<replication::pair_reply>();
-    self->request(st.replication_endpoint, st.remote_timeout(), replication::pair_atom::value, name,
-                  group, replica)
-        .then([rp](replication::pair_reply& r) mutable { rp.deliver(std::move(r)); },
-              [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
-    return rp;
-}
-
-/// Asks every joined member about `node_id` and answers with the tally once each answered or
-/// `wait` passed (a member that does not answer counts as not answering, never as a vote).
-caf::result<vote_tally> run_quorum(cluster_ptr self, const std::string& node_id, uint32_t wait_ms) {
-    auto& st = self->state;
-    auto tally = std::make_shared<vote_tally>();
-    tally->node_id = node_id;
-    tally->lives_seen_max = st.lives_seen_max;
-    tally->asked = static_cast<uint32_t>(st.members.size());
-    for (const auto& [address, p] : st.peers) {
-        if (!p.is_self) {
-            ++tally->peers_configured;
-            tally->peers_joined += p.member ? 1 : 0;
-        }
-    }
-    auto rp = self->make_response_promise<vote_tally>();
-    if (st.members.empty()) {
-        rp.deliver(*tally);
-        return rp;
-    }
-    auto outstanding = std::make_shared<uint32_t>(tally->asked);
-    auto done = [rp, tally, outstanding]() mutable {
-        if (--*outstanding == 0) {
-            rp.deliver(*tally);
-        }
-    };
-    for (const auto& [addr, m] : st.members) {
-        self->request(m.handle, milliseconds{wait_ms}, vote_atom::value, node_id)
-            .then(
-                [tally, done](vote_answer& a) mutable {
-                    ++tally->answered;
-                    if (a.live_server) {
-                        ++tally->live_answers;
-                        ++(a.sees_live ? tally->lives_seeing : tally->lives_not_seeing);
-                    }
-                    done();
-                },
-                [done](caf::error&) mutable { done(); });
-    }
-    return rp;
-}
-
 /// The cluster actor once started: the local API and the protocol between members.
 caf::behavior running(cluster_ptr self) {
     // Requests the facade delegates keep their original (in-process) sender.
@@ -664,34 +369,13 @@ caf::behavior running(cluster_ptr self) {
         },
         [=](failback_atom, const std::string& address,
             const std::string& node_id) -> caf::result<bool> {
-            auto& st = self->state;
             if (!local()) {
                 return caf::make_error(cluster_errc::not_local);
             }
-            auto* m = st.member_at(address);
-            if (m == nullptr) {
-                return caf::make_error(cluster_errc::no_such_member, address);
-            }
-            auto rp = self->make_response_promise<bool>();
-            self->request(m->handle, st.remote_timeout(), failback_atom::value, node_id)
-                .then([rp](bool ok) mutable { rp.deliver(ok); },
-                      [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
-            return rp;
+            return request_failback(self, address, node_id);
         },
         [=](failback_atom, const std::string& node_id) -> caf::result<bool> {
-            auto& st = self->state;
-            if (!st.from_member(self)) {
-                return caf::make_error(cluster_errc::not_a_member);
-            }
-            if (!st.failback_endpoint || st.self_info.node_id != node_id
-                || st.self_info.role != "live") {
-                return false;
-            }
-            auto rp = self->make_response_promise<bool>();
-            self->request(st.failback_endpoint, st.remote_timeout(), failback_atom::value)
-                .then([rp](bool ok) mutable { rp.deliver(ok); },
-                      [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
-            return rp;
+            return accept_failback(self, node_id);
         },
         [=](vote_atom, const std::string& node_id) -> caf::result<vote_answer> {
             if (!self->state.from_member(self)) {
@@ -862,25 +546,6 @@ std::vector<topology::native_group> topology::native_groups() const {
         }
     }
     return out;
-}
-
-uint32_t votes_needed(const vote_tally& t, int32_t quorum_size) {
-    if (quorum_size > 0) {
-        return static_cast<uint32_t>(quorum_size);
-    }
-    return std::max<uint32_t>(t.lives_seen_max, 1) / 2 + 1;
-}
-
-bool live_is_gone(const vote_tally& t, int32_t quorum_size) {
-    return t.lives_seeing == 0 && 1 + t.lives_not_seeing >= votes_needed(t, quorum_size);
-}
-
-bool nobody_serves(const vote_tally& t) {
-    return t.lives_seeing == 0 && 2 * (t.peers_joined + 1) > t.peers_configured + 1;
-}
-
-bool live_has_quorum(const vote_tally& t, int32_t quorum_size) {
-    return t.lives_seeing == 0 && 1 + t.live_answers >= votes_needed(t, quorum_size);
 }
 
 std::string to_string(cluster_errc e) {

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: Apache-2.0
+// The cluster's part in replication (docs/replication.md): pairing requests, quorum votes and
+// failback requests between members, and the quorum arithmetic.
+#include "cluster/cluster_state.hpp"
+
+namespace actormq::cluster {
+
+namespace detail {
+
+/// The node asks a live (by cluster address) to take its replica: the request goes out from
+/// this cluster actor, which the live's cluster actor knows as a joined member.
+caf::result<replication::pair_reply> request_pairing(cluster_ptr self,
+                                                     const std::string& address,
+                                                     const std::string& name,
+                                                     const std::string& group,
+                                                     const caf::actor& replica) {
+    auto& st = self->state;
+    auto* m = st.member_at(address);
+    if (m == nullptr) {
+        return caf::make_error(cluster_errc::no_such_member, address);
+    }
+    return pass_on<replication::pair_reply>(self, m->handle, replication::pair_atom::value, name,
+                                            group, replica);
+}
+
+/// A joined member's backup asks to replicate the live this node serves.
+caf::result<replication::pair_reply> accept_pairing(cluster_ptr self,
+                                                    const std::string& name,
+                                                    const std::string& group,
+                                                    const caf::actor& replica) {
+    auto& st = self->state;
+    if (!st.from_member(self)) {
+        return caf::make_error(cluster_errc::not_a_member);
+    }
+    if (!st.replication_endpoint || st.self_info.role != "live") {
+        return caf::make_error(cluster_errc::not_serving);
+    }
+    if (group != st.self_info.group) {
+        return caf::make_error(cluster_errc::wrong_group, "backup group '" + group
+                                                              + "', live group '"
+                                                              + st.self_info.group + "'");
+    }
+    auto rp = self->make_response_promise<replication::pair_reply>();
+    self->request(st.replication_endpoint, st.remote_timeout(), replication::pair_atom::value, name,
+                  group, replica)
+        .then([rp](replication::pair_reply& r) mutable { rp.deliver(std::move(r)); },
+              [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+    return rp;
+}
+
+/// Asks every joined member about `node_id` and answers with the tally once each answered or
+/// `wait` passed (a member that does not answer counts as not answering, never as a vote).
+caf::result<vote_tally> run_quorum(cluster_ptr self, const std::string& node_id, uint32_t wait_ms) {
+    auto& st = self->state;
+    auto tally = std::make_shared<vote_tally>();
+    tally->node_id = node_id;
+    tally->lives_seen_max = st.lives_seen_max;
+    tally->asked = static_cast<uint32_t>(st.members.size());
+    for (const auto& [address, p] : st.peers) {
+        if (!p.is_self) {
+            ++tally->peers_configured;
+            tally->peers_joined += p.member ? 1 : 0;
+        }
+    }
+    auto rp = self->make_response_promise<vote_tally>();
+    if (st.members.empty()) {
+        rp.deliver(*tally);
+        return rp;
+    }
+    auto outstanding = std::make_shared<uint32_t>(tally->asked);
+    auto done = [rp, tally, outstanding]() mutable {
+        if (--*outstanding == 0) {
+            rp.deliver(*tally);
+        }
+    };
+    for (const auto& [addr, m] : st.members) {
+        self->request(m.handle, milliseconds{wait_ms}, vote_atom::value, node_id)
+            .then(
+                [tally, done](vote_answer& a) mutable {
+                    ++tally->answered;
+                    if (a.live_server) {
+                        ++tally->live_answers;
+                        ++(a.sees_live ? tally->lives_seeing : tally->lives_not_seeing);
+                    }
+                    done();
+                },
+                [done](caf::error&) mutable { done(); });
+    }
+    return rp;
+}
+
+caf::result<bool>
+request_failback(cluster_ptr self, const std::string& address, const std::string& node_id) {
+    auto* m = self->state.member_at(address);
+    if (m == nullptr) {
+        return caf::make_error(cluster_errc::no_such_member, address);
+    }
+    return pass_on<bool>(self, m->handle, failback_atom::value, node_id);
+}
+
+caf::result<bool> accept_failback(cluster_ptr self, const std::string& node_id) {
+    auto& st = self->state;
+    if (!st.from_member(self)) {
+        return caf::make_error(cluster_errc::not_a_member);
+    }
+    if (!st.failback_endpoint || st.self_info.node_id != node_id || st.self_info.role != "live") {
+        return false;
+    }
+    return pass_on<bool>(self, st.failback_endpoint, failback_atom::value);
+}
+
+} // namespace detail
+
+uint32_t votes_needed(const vote_tally& t, int32_t quorum_size) {
+    if (quorum_size > 0) {
+        return static_cast<uint32_t>(quorum_size);
+    }
+    return std::max<uint32_t>(t.lives_seen_max, 1) / 2 + 1;
+}
+
+bool live_is_gone(const vote_tally& t, int32_t quorum_size) {
+    return t.lives_seeing == 0 && 1 + t.lives_not_seeing >= votes_needed(t, quorum_size);
+}
+
+bool nobody_serves(const vote_tally& t) {
+    return t.lives_seeing == 0 && 2 * (t.peers_joined + 1) > t.peers_configured + 1;
+}
+
+bool live_has_quorum(const vote_tally& t, int32_t quorum_size) {
+    return t.lives_seeing == 0 && 1 + t.live_answers >= votes_needed(t, quorum_size);
+}
+
+} // namespace actormq::cluster

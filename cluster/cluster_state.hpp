@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// The cluster actor's state (cluster/cluster.hpp), shared by its source files: cluster.cpp
+// (membership, joins, the facade) and cluster_replication.cpp (pairing, votes, failback
+// requests). Nothing outside cluster/ includes it.
+
+#include "actors/replication/messages.hpp"
+#include "cluster/cluster.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_addr.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/response_promise.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>
+
+namespace actormq::cluster::detail {
+
+using std::chrono::milliseconds;
+using steady = std::chrono::steady_clock;
+
+/// One entry of cfg.members: where to join, and the member reached through it.
+struct peer_entry {
+    std::string host;
+    uint16_t port = 0;
+    /// The member this address led to; null while not joined.
+    caf::actor_addr member;
+    /// The address turned out to be this node (another spelling of its own address).
+    bool is_self = false;
+    /// A connect or join request is under way.
+    bool in_flight = false;
+    /// No attempt before this time (set after a refusal).
+    steady::time_point retry_after{};
+    /// Failed attempts in a row; only the first is logged.
+    uint32_t failures = 0;
+};
+
+/// A member that has joined.
+struct member_entry {
+    caf::actor handle;
+    member_info info;
+};
+
+/// Splits "HOST:PORT" (an IPv6 host in brackets); nullopt when it is not of that form.
+inline std::optional<std::pair<std::string, uint16_t>> split_address(const std::string& address) {
+    auto colon = address.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
+        return std::nullopt;
+    }
+    std::string host = address.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+    }
+    uint16_t port = 0;
+    const char* first = address.data() + colon + 1;
+    const char* last = address.data() + address.size();
+    auto [end, ec] = std::from_chars(first, last, port);
+    if (ec != std::errc{} || end != last || port == 0) {
+        return std::nullopt;
+    }
+    return std::make_pair(std::move(host), port);
+}
+
+/// The cluster actor's state. Methods hold the logic; the behaviour only dispatches.
+struct cluster_state {
+    static inline const char* name = "cluster";
+
+    config::cluster_config config;
+    member_info self_info;
+    std::function<void(const topology&)> on_change;
+    std::shared_ptr<spdlog::logger> log;
+    /// The local facade, the only sender allowed to change `self_info`.
+    caf::actor_addr facade;
+    /// The node's status actor, handed to management clients (actormq-shell) that present the
+    /// cluster credentials.
+    caf::actor management;
+    bool started = false;
+    /// A tick is scheduled.
+    bool tick_pending = false;
+    /// cfg.members by their "HOST:PORT" text.
+    std::map<std::string, peer_entry> peers;
+    /// Joined members by their cluster actor.
+    std::map<caf::actor_addr, member_entry> members;
+    /// The live journal that pairing requests go to (docs/replication.md); invalid while this
+    /// node serves nothing.
+    caf::actor replication_endpoint;
+    /// The node's replication driver, asked to give way on a failback request.
+    caf::actor failback_endpoint;
+    /// The largest number of live servers (distinct node ids) seen at once: the base of every
+    /// quorum (a member that vanished still counts).
+    uint32_t lives_seen_max = 0;
+
+    /// The member with this cluster address, or null.
+    member_entry* member_at(const std::string& cluster_address) {
+        for (auto& [addr, m] : members) {
+            if (m.info.cluster_address == cluster_address) {
+                return &m;
+            }
+        }
+        return nullptr;
+    }
+
+    /// Whether the current message comes from a joined member's cluster actor.
+    template <class Self>
+    bool from_member(Self* self) const {
+        auto sender = self->current_sender();
+        return sender && members.count(sender->address()) > 0;
+    }
+
+    /// This node's answer to `asker` about `node_id`: whether a server other than the asker
+    /// serves it. (A live checking its own quorum asks too: it must not count itself, and it
+    /// learns whether its backup took over meanwhile.)
+    vote_answer answer(const caf::actor_addr& asker, const std::string& node_id) const {
+        vote_answer a;
+        a.live_server = self_info.role == "live";
+        a.sees_live = !node_id.empty() && a.live_server && self_info.node_id == node_id;
+        for (const auto& [addr, m] : members) {
+            a.sees_live = a.sees_live
+                          || (addr != asker && m.info.role == "live" && m.info.node_id == node_id);
+        }
+        return a;
+    }
+
+    /// How long any request to another node may take: the middleman's connection timeout
+    /// (a peer silent that long is given up by CAF itself), at least one second.
+    milliseconds remote_timeout() const {
+        return milliseconds{std::max<uint32_t>(config.connection_timeout_ms, 1000)};
+    }
+
+    /// This node followed by every joined member.
+    topology current() const {
+        topology t;
+        t.members.push_back(self_info);
+        for (const auto& [addr, m] : members) {
+            t.members.push_back(m.info);
+        }
+        std::sort(t.members.begin() + 1, t.members.end(), [](const auto& a, const auto& b) {
+            return std::tie(a.name, a.cluster_address) < std::tie(b.name, b.cluster_address);
+        });
+        return t;
+    }
+
+    /// Whether a joiner's credentials are this cluster's. An unset password admits no one.
+    bool credentials_ok(const std::string& user, const std::string& password) const {
+        bool user_ok = same_secret(user, config.user);
+        bool password_ok = same_secret(password, config.password);
+        return !config.password.empty() && user_ok && password_ok;
+    }
+
+    /// Takes cfg.members apart; entries that are not HOST:PORT or name this node are dropped.
+    void load_peers() {
+        for (const auto& address : config.members) {
+            auto parts = split_address(address);
+            if (!parts) {
+                log->error("cluster_member_invalid address={} reason=\"not HOST:PORT\"", address);
+                continue;
+            }
+            if (address == self_info.cluster_address) {
+                continue;
+            }
+            auto& p = peers[address];
+            p.host = parts->first;
+            p.port = parts->second;
+        }
+    }
+
+    /// Records that the peers at `address` lead to `member` (no more join attempts there).
+    void link_peers(const std::string& address, const caf::actor_addr& member) {
+        auto i = peers.find(address);
+        if (i != peers.end()) {
+            i->second.member = member;
+            i->second.failures = 0;
+        }
+    }
+
+    /// Forgets `member` in every peer entry; returns whether any must be retried now.
+    bool unlink_peers(const caf::actor_addr& member) {
+        bool any = false;
+        for (auto& [address, p] : peers) {
+            if (p.member == member) {
+                p.member = caf::actor_addr{};
+                p.retry_after = steady::now();
+                any = true;
+            }
+        }
+        return any;
+    }
+
+    /// Whether some configured peer is neither joined nor this node.
+    bool peers_waiting() const {
+        return std::any_of(peers.begin(), peers.end(),
+                           [](const auto& kv) { return !kv.second.is_self && !kv.second.member; });
+    }
+
+    /// Applies a member's info; returns true when it is new or newer than what we had.
+    bool apply_info(const caf::actor_addr& from, member_info info) {
+        auto& m = members.at(from);
+        if (info.version <= m.info.version) {
+            return false;
+        }
+        m.info = std::move(info);
+        return true;
+    }
+
+    /// This node's new info from the node: keeps the cluster address, bumps the version.
+    void set_self(member_info info) {
+        if (info.cluster_address.empty()) {
+            info.cluster_address = self_info.cluster_address;
+        }
+        info.version = self_info.version + 1;
+        self_info = std::move(info);
+    }
+
+    void notify() {
+        auto t = current();
+        std::set<std::string> lives;
+        for (const auto& m : t.members) {
+            if (m.role == "live" && !m.node_id.empty()) {
+                lives.insert(m.node_id);
+            }
+        }
+        lives_seen_max = std::max(lives_seen_max, static_cast<uint32_t>(lives.size()));
+        if (on_change) {
+            on_change(t);
+        }
+    }
+};
+
+using cluster_ptr = caf::stateful_actor<cluster_state>*;
+
+/// Asks `dest` (`xs`, within the members' timeout) and answers the current request with what
+/// comes back, error included: how this actor passes a request on to another node or to the
+/// node's own actors.
+template <class T, class Dest, class... Ts>
+caf::typed_response_promise<T> pass_on(cluster_ptr self, const Dest& dest, Ts&&... xs) {
+    auto rp = self->template make_response_promise<T>();
+    self->request(dest, self->state.remote_timeout(), std::forward<Ts>(xs)...)
+        .then([rp](T& answer) mutable { rp.deliver(std::move(answer)); },
+              [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+    return rp;
+}
+
+/// The node asks the live at a cluster address to take its replica.
+caf::result<replication::pair_reply> request_pairing(cluster_ptr self,
+                                                     const std::string& address,
+                                                     const std::string& name,
+                                                     const std::string& group,
+                                                     const caf::actor& replica);
+/// A joined member's backup asks to replicate the live this node serves.
+caf::result<replication::pair_reply> accept_pairing(cluster_ptr self,
+                                                    const std::string& name,
+                                                    const std::string& group,
+                                                    const caf::actor& replica);
+/// Asks every joined member about `node_id`; answers with the tally.
+caf::result<vote_tally> run_quorum(cluster_ptr self, const std::string& node_id, uint32_t wait_ms);
+/// The node's primary asks the member at `address`, which serves `node_id`, to give way.
+caf::result<bool>
+request_failback(cluster_ptr self, const std::string& address, const std::string& node_id);
+/// A joined member asks this node, serving `node_id`, to give way: the driver decides.
+caf::result<bool> accept_failback(cluster_ptr self, const std::string& node_id);
+
+} // namespace actormq::cluster::detail
