@@ -11,13 +11,15 @@
 namespace actormq::crash {
 
 const char* const usage =
-    "usage: actormq-crash [--pair | --replication] [--kills N] [--producers P]\n"
+    "usage: actormq-crash [--pair | --replication [--partitions M]] [--kills N] [--producers P]\n"
     "                     [--tx-producers T] [--seed S] [--consumers | --no-consumers]\n"
     "                     [--dir DIR] [--keep] [--node PATH] [--set KEY=VALUE ...]\n"
     "  --pair             a shared-store primary/backup pair instead of one node: each kill\n"
     "                     hits the node that serves, and the other one takes over\n"
     "  --replication      a replicating live/backup pair and a voter: SIGKILL or SIGSTOP of\n"
     "                     the live (the backup takes over), SIGKILL of a syncing backup\n"
+    "  --partitions M     with --replication: M network partitions besides the N kills\n"
+    "                     (the live cut off, the backup cut off, the voter cut off)\n"
     "  --consumers        one live consumer per producer's queue consumes (client-individual,\n"
     "                     ACKs with receipts) while the kills go on (default with --pair and\n"
     "                     --replication)\n"
@@ -62,6 +64,9 @@ bool parse_valued(const std::string& a, const char* v, options& o) {
     }
     if (a == "--kills") {
         return parse_u32(v, o.kills);
+    }
+    if (a == "--partitions") {
+        return parse_u32(v, o.partitions);
     }
     if (a == "--producers") {
         return parse_u32(v, o.producers);
@@ -112,6 +117,10 @@ bool parse_cli(int argc, char** argv, options& o) {
         std::fprintf(stderr, "actormq-crash: --pair and --replication exclude each other\n");
         return false;
     }
+    if (o.partitions > 0 && !o.replication) {
+        std::fprintf(stderr, "actormq-crash: --partitions needs --replication\n");
+        return false;
+    }
     if (o.producers + o.tx_producers == 0) {
         std::fprintf(stderr, "actormq-crash: needs at least one producer\n");
         return false;
@@ -122,9 +131,10 @@ bool parse_cli(int argc, char** argv, options& o) {
 std::string replay_command(const options& o) {
     std::string out = std::string{"actormq-crash"} + (o.pair ? " --pair" : "")
                       + (o.replication ? " --replication" : "") + " --kills "
-                      + std::to_string(o.kills) + " --producers " + std::to_string(o.producers)
-                      + " --tx-producers " + std::to_string(o.tx_producers) + " --seed "
-                      + std::to_string(o.seed);
+                      + std::to_string(o.kills)
+                      + (o.partitions > 0 ? " --partitions " + std::to_string(o.partitions) : "")
+                      + " --producers " + std::to_string(o.producers) + " --tx-producers "
+                      + std::to_string(o.tx_producers) + " --seed " + std::to_string(o.seed);
     if (o.consumers_given) {
         out += *o.consumers_given ? " --consumers" : " --no-consumers";
     }

@@ -18,6 +18,9 @@ struct options {
     bool pair = false;         ///< A shared-store live/backup pair instead of one node.
     /// A replicating live/backup pair and a voter (docs/testing.md, "The replication mode").
     bool replication = false;
+    /// With --replication: network partitions (three kinds, docs/testing.md, "The replication
+    /// mode"), drawn among the `kills` faults on the same seed.
+    uint32_t partitions = 0;
     /// --consumers (true) or --no-consumers (false); nullopt: the mode's default.
     std::optional<bool> consumers_given;
     std::string dir;               ///< --dir, or "" for a fresh directory under /tmp.

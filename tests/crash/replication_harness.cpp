@@ -5,6 +5,7 @@
 // never both serve at once, and the drain and verdict are those of the other modes.
 #include "crash/replication_harness.hpp"
 
+#include "apps/partition/partition_proxy.hpp"
 #include "crash/drain.hpp"
 #include "crash/node_runner.hpp"
 #include "crash/schedule.hpp"
@@ -22,6 +23,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <netinet/in.h>
 #include <optional>
@@ -58,6 +60,11 @@ constexpr auto step_down_max = milliseconds(60000);
 /// From the SIGKILL of a syncing backup until the live confirms something again.
 constexpr auto live_goes_on_max = milliseconds(15000);
 
+/// From cutting a link until the partition's outcome is in the logs (the live stepped down and
+/// the backup serves; the backup started over and the live kept its quorum; both saw the
+/// voter leave), and from the heal until the nodes are whole again.
+constexpr auto partition_max = milliseconds(30000);
+
 /// How often the harness looks at a node's log for an event.
 constexpr auto log_poll = milliseconds(2);
 
@@ -75,6 +82,12 @@ constexpr const char* stepping_down_event = "replication_stepping_down";
 constexpr const char* quorum_kept_event = "replication_quorum_kept";
 /// The cluster's join line for the voter: a backup that has not seen it could win a vote alone.
 constexpr const char* voter_joined_event = "cluster_member_joined name=voter";
+constexpr const char* voter_left_event = "cluster_member_left name=voter";
+constexpr const char* restarting_event = "replication_restarting";
+constexpr const char* live_lost_event = "replication_live_lost";
+constexpr const char* backup_lost_event = "replication_backup_lost";
+/// The live's line when a backup completed its sync with it.
+constexpr const char* paired_event = "replication_in_sync backup=";
 
 int64_t ms_since(test_clock::time_point from, test_clock::time_point to = test_clock::now()) {
     return std::chrono::duration_cast<milliseconds>(to - from).count();
@@ -86,6 +99,9 @@ enum class fault_kind : uint8_t {
     kill_live,   ///< SIGKILL of the node that serves.
     freeze_live, ///< SIGSTOP of the node that serves until the backup has taken over, SIGCONT.
     kill_sync,   ///< SIGKILL of the backup once it logs that its initial sync runs.
+    cut_live,    ///< The live cut off from the backup and the voter: it steps down.
+    cut_backup,  ///< The backup cut off from the live: the live keeps its quorum.
+    cut_voter,   ///< The voter cut off from both: nothing changes.
 };
 
 const char* to_string(fault_kind k) {
@@ -96,13 +112,19 @@ const char* to_string(fault_kind k) {
             return "freeze";
         case fault_kind::kill_sync:
             return "sync-kill";
+        case fault_kind::cut_live:
+            return "cut-live";
+        case fault_kind::cut_backup:
+            return "cut-backup";
+        case fault_kind::cut_voter:
+            return "cut-voter";
     }
     return "?";
 }
 
 struct replication_fault {
     fault_kind kind = fault_kind::kill_live;
-    /// Live faults: traffic once the backup is in sync (early: none).
+    /// Live faults and partitions: traffic once the backup is in sync (early: none).
     traffic_phase before;
 };
 
@@ -114,7 +136,12 @@ struct replication_schedule {
 /// The traffic phases are those of the single node's `plan` (every third one early); the kinds
 /// come from a second generator on the same seed: 20 % sync kills, 20 % freezes, the rest
 /// kills. Each kind is drawn for every fault, so one fault never shifts the draws of the rest.
-replication_schedule replication_plan(uint32_t faults, uint64_t seed) {
+///
+/// `partitions` more faults are then placed among them (each before a kill drawn from a third
+/// generator, or after the last), with their own traffic phases from a fourth; their kinds come
+/// in blocks of three, each block the three kinds in a drawn order, so that any three or more
+/// include each kind. With no partitions the schedule is the same as without the option.
+replication_schedule replication_plan(uint32_t faults, uint32_t partitions, uint64_t seed) {
     auto phases = plan(faults, seed);
     std::mt19937_64 rng{seed ^ 0x7265706c69636174ULL};
     std::uniform_int_distribution<int> percent{0, 99};
@@ -129,6 +156,37 @@ replication_schedule replication_plan(uint32_t faults, uint64_t seed) {
         out.faults.push_back(f);
     }
     out.tail = phases.back();
+    if (partitions == 0) {
+        return out;
+    }
+    auto cut_phases = plan(partitions, seed ^ 0x7061727469746e73ULL);
+    std::mt19937_64 cut_rng{seed ^ 0x6375742d6c696e6bULL};
+    std::uniform_int_distribution<uint32_t> where{0, faults};
+    std::vector<std::pair<uint32_t, replication_fault>> cuts;
+    std::array<fault_kind, 3> kinds{fault_kind::cut_live, fault_kind::cut_backup,
+                                    fault_kind::cut_voter};
+    for (uint32_t i = 0; i < partitions; ++i) {
+        if (i % 3 == 0) {
+            std::shuffle(kinds.begin(), kinds.end(), cut_rng);
+        }
+        replication_fault f;
+        f.kind = kinds[i % 3];
+        f.before = cut_phases[i];
+        cuts.emplace_back(where(cut_rng), f);
+    }
+    std::stable_sort(cuts.begin(), cuts.end(),
+                     [](const auto& x, const auto& y) { return x.first < y.first; });
+    std::vector<replication_fault> merged;
+    size_t c = 0;
+    for (uint32_t k = 0; k <= faults; ++k) {
+        for (; c < cuts.size() && cuts[c].first == k; ++c) {
+            merged.push_back(cuts[c].second);
+        }
+        if (k < faults) {
+            merged.push_back(out.faults[k]);
+        }
+    }
+    out.faults = std::move(merged);
     return out;
 }
 
@@ -517,13 +575,25 @@ public:
         }
         sampler_.start();
         traffic_.start();
-        auto schedule = replication_plan(opt_.kills, opt_.seed);
+        auto schedule = replication_plan(opt_.kills, opt_.partitions, opt_.seed);
+        faults_ = static_cast<uint32_t>(schedule.faults.size());
         bool ok = true;
         for (size_t i = 0; ok && i < schedule.faults.size(); ++i) {
             sampler_.set_fault(static_cast<uint32_t>(i + 1));
-            ok = schedule.faults[i].kind == fault_kind::kill_sync
-                     ? kill_sync(i)
-                     : live_fault(i, schedule.faults[i]);
+            const auto& f = schedule.faults[i];
+            switch (f.kind) {
+                case fault_kind::kill_sync:
+                    ok = kill_sync(i);
+                    break;
+                case fault_kind::cut_backup:
+                    ok = cut_backup(i, f);
+                    break;
+                case fault_kind::cut_voter:
+                    ok = cut_voter(i, f);
+                    break;
+                default:
+                    ok = live_fault(i, f);
+            }
         }
         if (ok) {
             ok = backup_ready("after the last fault").has_value();
@@ -543,7 +613,9 @@ private:
     node_runner& backup() { return node(1 - live_); }
 
     /// Node n: in DIR/a, DIR/b or DIR/voter, each with its own journal there; the pair's
-    /// nodes fill host slots 0 and 1 of the clients' list, the voter its own control.
+    /// nodes fill host slots 0 and 1 of the clients' list, the voter its own control. Each
+    /// lists the cluster addresses of the nodes started before it through the proxies of its
+    /// links (`link`), so that the harness can cut any link.
     node_spec spec(size_t n) {
         static const char* names[] = {"a", "b", "voter"};
         node_spec s;
@@ -554,7 +626,7 @@ private:
             std::vector<std::string> members;
             for (size_t m = 0; m < 3; ++m) {
                 if (m != n && node(m).cluster_port() != 0) {
-                    members.push_back("127.0.0.1:" + std::to_string(node(m).cluster_port()));
+                    members.push_back("127.0.0.1:" + std::to_string(link(n, m).port()));
                 }
             }
             return replication_node_config(dir, role_[n], members);
@@ -562,6 +634,37 @@ private:
         s.sets.push_back(std::string{"name="} + quoted(names[n]));
         s.sets.insert(s.sets.end(), opt_.sets.begin(), opt_.sets.end());
         return s;
+    }
+
+    /// The proxy through which node `from` reaches node `to`'s cluster port, made at its
+    /// first use (`to` has started: a node keeps its ports across restarts, so the proxy
+    /// stays for the whole run); blocked if the link is cut. Only nodes of the run connect
+    /// through it: clients and the sampler go to the STOMP ports directly.
+    partition_proxy& link(size_t from, size_t to) {
+        auto& p = proxies_[{from, to}];
+        if (!p) {
+            p = std::make_unique<partition_proxy>(node(to).cluster_port());
+            if (cut_[std::min(from, to)][std::max(from, to)]) {
+                p->block();
+            }
+        }
+        return *p;
+    }
+
+    /// Cuts (`cut` true) or heals the link between nodes x and y, both ways.
+    void set_cut(size_t x, size_t y, bool cut) {
+        cut_[std::min(x, y)][std::max(x, y)] = cut;
+        for (auto key : {std::make_pair(x, y), std::make_pair(y, x)}) {
+            auto it = proxies_.find(key);
+            if (it == proxies_.end()) {
+                continue;
+            }
+            if (cut) {
+                it->second->block();
+            } else {
+                it->second->heal();
+            }
+        }
     }
 
     bool problem(std::string what) {
@@ -666,8 +769,10 @@ private:
         char buf[200];
         std::snprintf(buf, sizeof buf,
                       "fault %zu/%u %s of %s (%s) after %llu confirmed (at %.2f s): +%llu", i + 1,
-                      opt_.kills, to_string(kind), victim.name().c_str(),
-                      kind == fault_kind::kill_sync ? "backup" : "live",
+                      faults_, to_string(kind), victim.name().c_str(),
+                      kind == fault_kind::kill_sync || kind == fault_kind::cut_backup ? "backup"
+                      : kind == fault_kind::cut_voter                                 ? "voter"
+                                                                                      : "live",
                       static_cast<unsigned long long>(confirmed), traffic_.seconds(),
                       static_cast<unsigned long long>(confirmed - confirmed_at_last_));
         confirmed_at_last_ = confirmed;
@@ -688,9 +793,9 @@ private:
     }
 
     /// A fault of the live: once the backup is in sync and the traffic phase ran, SIGKILL or
-    /// SIGSTOP of the live; the backup must take over (for a freeze, the thawed live must then
-    /// step down); the failover time is to the first RECEIPT from the new live. The old live
-    /// restarts as a backup.
+    /// SIGSTOP of the live, or its links to the backup and the voter cut; the backup must
+    /// take over (for a freeze or a cut, the old live must then step down); the failover time
+    /// is to the first RECEIPT from the new live. The old live restarts as a backup.
     bool live_fault(size_t i, const replication_fault& f) {
         auto label = "fault " + std::to_string(i + 1);
         auto sync_ms = backup_ready(label);
@@ -715,10 +820,18 @@ private:
             if (!stop_node(victim, SIGKILL, label)) {
                 return false;
             }
+        } else if (f.kind == fault_kind::cut_live) {
+            if (!isolate_live(victim_n, survivor, lives_before, label, thaw)) {
+                return false;
+            }
         } else if (!freeze(victim_n, survivor, lives_before, label, thaw)) {
             return false;
         }
-        ++end_.kills;
+        if (f.kind == fault_kind::cut_live) {
+            ++partitions_[0];
+        } else {
+            ++end_.kills;
+        }
         bool ok = test::wait_until(
             in(failover_max),
             [&] { return ctl.awaited_receipt().has_value() || survivor.exited().has_value(); },
@@ -738,7 +851,7 @@ private:
                            + activating_event + " and " + live_event);
         }
         auto failover = ms_since(fault_at, *ctl.awaited_receipt());
-        failover_ms_.push_back(failover);
+        (f.kind == fault_kind::cut_live ? cut_failover_ms_ : failover_ms_).push_back(failover);
         live_ = 1 - live_;
         int64_t back_ms = 0;
         if (!restart_as_backup(victim_n, "after " + label, back_ms)) {
@@ -805,6 +918,215 @@ private:
                       survivor.name().c_str(), static_cast<long long>(serving_ms),
                       victim.name().c_str(), static_cast<long long>(ms_since(thawed_at)));
         thaw = buf;
+        return true;
+    }
+
+    /// The live (node `victim_n`) cut off from `survivor` and the voter until `survivor` logs
+    /// that it serves and the old live has stepped down (`replication_stepping_down`, exit 1),
+    /// then healed. `note` gets the figures for the fault line.
+    bool isolate_live(size_t victim_n,
+                      node_runner& survivor,
+                      size_t lives_before,
+                      const std::string& label,
+                      std::string& note) {
+        auto& victim = node(victim_n);
+        auto cut_at = test_clock::now();
+        set_cut(victim_n, 1 - victim_n, true);
+        set_cut(victim_n, 2, true);
+        std::optional<test_clock::time_point> served_at;
+        std::optional<test_clock::time_point> down_at;
+        test::wait_until(
+            in(partition_max),
+            [&] {
+                if (!served_at && survivor.log_count(live_event) > lives_before) {
+                    served_at = test_clock::now();
+                }
+                if (!down_at && victim.exited()) {
+                    down_at = test_clock::now();
+                }
+                return (served_at && down_at) || survivor.exited().has_value()
+                       || voter_.exited().has_value();
+            },
+            log_poll);
+        set_cut(victim_n, 1 - victim_n, false);
+        set_cut(victim_n, 2, false);
+        if (!alive(survivor, label + ", live cut off")
+            || !alive(voter_, label + ", live cut off")) {
+            return false;
+        }
+        if (!served_at) {
+            return problem(label + ": " + survivor.name() + " did not take over from the cut-off "
+                           + victim.name() + " within " + std::to_string(partition_max.count())
+                           + " ms (log " + survivor.log_paths().back() + ")");
+        }
+        auto status = victim.exited();
+        if (!status || !WIFEXITED(*status) || WEXITSTATUS(*status) != 1
+            || victim.log_count(stepping_down_event) == 0) {
+            return problem(label + ": the cut-off " + victim.name()
+                           + " did not step down (exit 1 after " + stepping_down_event + ") within "
+                           + std::to_string(partition_max.count()) + " ms: "
+                           + (status ? node_runner::describe_status(*status) : "still runs")
+                           + " (log " + victim.log_paths().back() + ")");
+        }
+        cut_takeover_ms_.push_back(ms_since(cut_at, *served_at));
+        cut_step_down_ms_.push_back(ms_since(cut_at, *down_at));
+        char buf[200];
+        std::snprintf(buf, sizeof buf,
+                      " (%s served %lld ms after the cut; %s stepped down %lld ms after it; "
+                      "healed then)",
+                      survivor.name().c_str(), static_cast<long long>(cut_takeover_ms_.back()),
+                      victim.name().c_str(), static_cast<long long>(cut_step_down_ms_.back()));
+        note = buf;
+        return true;
+    }
+
+    /// Waits (at most `live_goes_on_max`) for a RECEIPT from the live; false (and a problem).
+    bool live_confirms(const std::string& label, const std::string& during) {
+        auto& l = live();
+        auto& ctl = traffic_.ctl();
+        ctl.await_receipt_from(l.host());
+        bool ok = test::wait_until(
+            in(live_goes_on_max),
+            [&] { return ctl.awaited_receipt().has_value() || l.exited().has_value(); },
+            milliseconds(1));
+        ctl.awaited_host = -1;
+        if (!alive(l, label + ", " + during)) {
+            return false;
+        }
+        if (!ok) {
+            return problem(label + ": no RECEIPT from the live " + l.name() + " within "
+                           + std::to_string(live_goes_on_max.count()) + " ms " + during);
+        }
+        return true;
+    }
+
+    /// The backup cut off from the live (the voter still sees both), once it is in sync: the
+    /// live must keep its quorum (`replication_quorum_kept`) and confirm, the backup must lose
+    /// its votes and start over (`replication_restarting`) and never serve; after the heal it
+    /// must pair and be in sync again.
+    bool cut_backup(size_t i, const replication_fault& f) {
+        auto label = "fault " + std::to_string(i + 1);
+        auto sync_ms = backup_ready(label);
+        if (!sync_ms) {
+            return false;
+        }
+        const char* trigger = traffic_.run_phase(f.before);
+        auto& b = backup();
+        auto& l = live();
+        auto head = fault_head(i, f.kind, b);
+        if (!all_alive(label + ", before the cut")) {
+            return false;
+        }
+        size_t kept = l.log_count(quorum_kept_event);
+        size_t restarts = b.log_count(restarting_event);
+        size_t b_lives = b.log_count(live_event);
+        size_t synced = b.log_count(in_sync_event);
+        size_t paired = l.log_count(paired_event);
+        ++partitions_[1];
+        auto cut_at = test_clock::now();
+        set_cut(live_, 1 - live_, true);
+        std::optional<test_clock::time_point> kept_at;
+        std::optional<test_clock::time_point> over_at;
+        bool ok = await(partition_max,
+                        label + ": " + l.name() + " keeping its quorum and " + b.name()
+                            + " starting over while cut off",
+                        [&] {
+                            if (!kept_at && l.log_count(quorum_kept_event) > kept) {
+                                kept_at = test_clock::now();
+                            }
+                            if (!over_at && b.log_count(restarting_event) > restarts) {
+                                over_at = test_clock::now();
+                            }
+                            return kept_at && over_at;
+                        })
+                  && live_confirms(label, "while its backup is cut off");
+        auto healed_at = test_clock::now();
+        set_cut(live_, 1 - live_, false);
+        if (!ok) {
+            return false;
+        }
+        if (b.log_count(live_event) > b_lives) {
+            return problem(label + ": the cut-off backup " + b.name() + " logged " + live_event
+                           + " (log " + b.log_paths().back() + ")");
+        }
+        if (!await(sync_max, label + ": " + b.name() + " in sync again after the heal", [&] {
+                return b.log_count(in_sync_event) > synced && l.log_count(paired_event) > paired;
+            })) {
+            return false;
+        }
+        auto resync = ms_since(healed_at);
+        cut_backup_kept_ms_.push_back(ms_since(cut_at, *kept_at));
+        cut_backup_over_ms_.push_back(ms_since(cut_at, *over_at));
+        cut_resync_ms_.push_back(resync);
+        std::printf("%s, trigger=%s, backup in sync %lld ms after its start; %s kept its quorum "
+                    "%lld ms after the cut and confirmed on, %s started over %lld ms after it; "
+                    "healed, %s in sync again %lld ms after the heal\n",
+                    head.c_str(), trigger, static_cast<long long>(*sync_ms), l.name().c_str(),
+                    static_cast<long long>(cut_backup_kept_ms_.back()), b.name().c_str(),
+                    static_cast<long long>(cut_backup_over_ms_.back()), b.name().c_str(),
+                    static_cast<long long>(resync));
+        return true;
+    }
+
+    /// The voter cut off from a and b: both must see it leave, the live must go on confirming
+    /// and neither may lose its peer (`replication_live_lost`, `replication_backup_lost`);
+    /// after the heal both must see it join again.
+    bool cut_voter(size_t i, const replication_fault& f) {
+        auto label = "fault " + std::to_string(i + 1);
+        auto sync_ms = backup_ready(label);
+        if (!sync_ms) {
+            return false;
+        }
+        const char* trigger = traffic_.run_phase(f.before);
+        auto& b = backup();
+        auto& l = live();
+        auto head = fault_head(i, f.kind, voter_);
+        if (!all_alive(label + ", before the cut")) {
+            return false;
+        }
+        size_t l_left = l.log_count(voter_left_event);
+        size_t b_left = b.log_count(voter_left_event);
+        size_t l_joined = l.log_count(voter_joined_event);
+        size_t b_joined = b.log_count(voter_joined_event);
+        size_t live_lost = b.log_count(live_lost_event);
+        size_t backup_lost = l.log_count(backup_lost_event);
+        ++partitions_[2];
+        auto cut_at = test_clock::now();
+        set_cut(2, 0, true);
+        set_cut(2, 1, true);
+        bool ok = await(partition_max, label + ": a and b seeing the voter leave",
+                        [&] {
+                            return l.log_count(voter_left_event) > l_left
+                                   && b.log_count(voter_left_event) > b_left;
+                        })
+                  && live_confirms(label, "while the voter is cut off");
+        auto left_ms = ms_since(cut_at);
+        auto healed_at = test_clock::now();
+        set_cut(2, 0, false);
+        set_cut(2, 1, false);
+        if (!ok) {
+            return false;
+        }
+        if (!await(partition_max, label + ": a and b seeing the voter again after the heal", [&] {
+                return l.log_count(voter_joined_event) > l_joined
+                       && b.log_count(voter_joined_event) > b_joined;
+            })) {
+            return false;
+        }
+        auto rejoin = ms_since(healed_at);
+        if (b.log_count(live_lost_event) > live_lost
+            || l.log_count(backup_lost_event) > backup_lost) {
+            return problem(label + ": cutting off the voter made " + b.name() + " log "
+                           + live_lost_event + " or " + l.name() + " log " + backup_lost_event
+                           + " (logs " + l.log_paths().back() + ", " + b.log_paths().back() + ")");
+        }
+        cut_voter_left_ms_.push_back(left_ms);
+        cut_voter_rejoin_ms_.push_back(rejoin);
+        std::printf("%s, trigger=%s, backup in sync %lld ms after its start; a and b saw it leave "
+                    "and %s confirmed on within %lld ms of the cut; healed, both saw it join "
+                    "again %lld ms after the heal\n",
+                    head.c_str(), trigger, static_cast<long long>(*sync_ms), l.name().c_str(),
+                    static_cast<long long>(left_ms), static_cast<long long>(rejoin));
         return true;
     }
 
@@ -902,6 +1224,19 @@ private:
                      + " needing-2=" + std::to_string(real) + "; node failover (live lost to "
                      + "serving): " + figures(log_figures(end_.logs, live_event, "failover_ms="))
                      + "\n" + summarize(failover_ms_).line();
+        if (opt_.partitions > 0) {
+            end_.extra += "\npartitions: cut-live=" + std::to_string(partitions_[0])
+                          + " cut-backup=" + std::to_string(partitions_[1])
+                          + " cut-voter=" + std::to_string(partitions_[2])
+                          + "\ncut-live: backup serving " + figures(cut_takeover_ms_)
+                          + "; old live stepped down " + figures(cut_step_down_ms_)
+                          + "; clients' failover " + figures(cut_failover_ms_)
+                          + "\ncut-backup: quorum kept " + figures(cut_backup_kept_ms_)
+                          + "; backup started over " + figures(cut_backup_over_ms_)
+                          + "; in sync after the heal " + figures(cut_resync_ms_)
+                          + "\ncut-voter: both saw it leave " + figures(cut_voter_left_ms_)
+                          + "; joined after the heal " + figures(cut_voter_rejoin_ms_);
+        }
         return report(opt_, traffic_, std::move(end_));
     }
 
@@ -921,6 +1256,26 @@ private:
     std::vector<int64_t> failover_ms_;
     std::vector<int64_t> sync_ms_;
     uint32_t sync_kills_late_ = 0;
+    /// Faults in the schedule (kills and partitions).
+    uint32_t faults_ = 0;
+    /// The proxies of the cluster links: (from, to) is how node `from` reaches node `to`.
+    std::map<std::pair<size_t, size_t>, std::unique_ptr<partition_proxy>> proxies_;
+    /// cut_[x][y] (x < y): whether the link between x and y is cut.
+    std::array<std::array<bool, 3>, 3> cut_{};
+    /// Partitions done: cut-live, cut-backup, cut-voter.
+    std::array<uint32_t, 3> partitions_{};
+    /// Times to outcome (ms): cut to the backup's replication_live, to the old live's exit,
+    /// to the clients' first RECEIPT from the new live.
+    std::vector<int64_t> cut_takeover_ms_;
+    std::vector<int64_t> cut_step_down_ms_;
+    std::vector<int64_t> cut_failover_ms_;
+    /// Cut to the live's quorum_kept and to the backup's restarting; heal to in sync.
+    std::vector<int64_t> cut_backup_kept_ms_;
+    std::vector<int64_t> cut_backup_over_ms_;
+    std::vector<int64_t> cut_resync_ms_;
+    /// Cut to both nodes (and the live's next RECEIPT) seeing the voter leave; heal to join.
+    std::vector<int64_t> cut_voter_left_ms_;
+    std::vector<int64_t> cut_voter_rejoin_ms_;
     test_clock::time_point backup_started_ = test_clock::now();
     uint64_t confirmed_at_last_ = 0;
 };
