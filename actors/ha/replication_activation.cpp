@@ -146,9 +146,9 @@ void machine::on(const paired& r, actions& out) {
         return;
     }
     if (!r.ok) {
-        // Not this one for now; the topology tells when to look again.
-        candidates_.erase(std::remove(candidates_.begin(), candidates_.end(), pairing_with_),
-                          candidates_.end());
+        // Asked again after retry-replication-wait, this live or another: a refusal can be a
+        // request that got lost (a timeout), and a live that has a backup by then drops out of
+        // the candidates with the next topology.
         start_over(note_kind::pair_refused, pairing_with_ + ": " + r.error, out);
         return;
     }

@@ -216,6 +216,10 @@ void drop_replica(journal_ptr self, const char* reason) {
         return;
     }
     bool vote = st.ctx->config.ha_policy.replication.vote_on_replication_failure;
+    if (vote) {
+        // First of all: no new client from here on (see below).
+        st.ctx->accepting = false;
+    }
     // action=vote: confirmations wait for the node's quorum check; alone: they go on now.
     st.ctx->log->warn("replication_backup_lost backup={} phase={} reason=\"{}\" action={}",
                       st.replica_name, replication::to_string(st.repl.phase()), reason,
@@ -251,15 +255,17 @@ void check_replica(journal_ptr self) {
     auto now = std::chrono::steady_clock::now();
     auto stalled = now - st.last_check;
     st.last_check = now;
-    st.ctx->replica_checked_ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
     auto timeout = std::chrono::milliseconds(st.ctx->config.cluster.connection_timeout_ms);
+    // Checked before the look below is published: until this server knows whether it may go
+    // on, its stale look keeps new clients out (server_context::lets_clients_in).
     if (stalled > timeout) {
         // Longer than the backup waits before it calls this server lost: it may serve this
         // node id now. Nothing more is confirmed until a vote says this side may go on.
         drop_replica(self, "this server stood still longer than connection-timeout-ms");
         return;
     }
+    st.ctx->replica_checked_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
     auto oldest = st.repl.oldest_unacked();
     if (oldest && now - *oldest > limit) {
         drop_replica(self, "no acknowledgement within initial-replication-sync-timeout");

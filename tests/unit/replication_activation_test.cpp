@@ -125,16 +125,21 @@ TEST_CASE("replication activation: a lost vote is asked again vote-retries times
     CHECK(!m.serving());
 }
 
-TEST_CASE("replication activation: a refused pairing drops that live until the topology "
-          "names it again") {
+TEST_CASE("replication activation: a refused or lost pairing request is asked again after "
+          "retry-replication-wait") {
     ra::machine m{backup_settings()};
     m.handle(ra::start{});
     m.handle(ra::directory_ready{});
     m.handle(ra::candidates{{live_address}});
-    auto as = m.handle(ra::paired{false, {}, "already_paired"});
+    auto as = m.handle(ra::paired{false, {}, "request_timeout"});
     CHECK(has_note(as, ra::note_kind::pair_refused));
-    m.handle(ra::replica_closed{true});
+    as = m.handle(ra::replica_closed{true});
+    REQUIRE(has<ra::schedule_tick>(as));
     CHECK(m.current_phase() == ra::phase::preparing);
+    as = m.handle(ra::tick{std::get<ra::schedule_tick>(as.back()).generation});
+    CHECK(show(as) == "prepare_directory");
+    as = m.handle(ra::directory_ready{});
+    CHECK(show(as) == "note(pairing); pair_with(127.0.0.1:7000)");
 }
 
 TEST_CASE("replication activation: batches that overtake the pairing answer still count") {
