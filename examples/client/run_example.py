@@ -13,53 +13,19 @@ backup, or reattached to the same server), stops it with SIGINT and checks its s
 "lost 0, duplicated 0, unexpected 0" and exit status 0. Every wait polls against a deadline.
 """
 import os
-import queue
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(os.path.dirname(HERE))
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(SOURCE, "tests", "process"))
 
-from actormq_node import DEFAULT_TIMEOUT, Node, wait_until  # noqa: E402
+from actormq_node import DEFAULT_TIMEOUT, Lines, Node, wait_until  # noqa: E402
 
 FAILOVER_EXAMPLES = ("transaction_failover", "failover", "application_failover")
-
-
-class Lines:
-    """The example's output, line by line, read with deadlines."""
-
-    def __init__(self, proc):
-        self.proc = proc
-        self.seen = []
-        self._queue = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, predicate, what, timeout=DEFAULT_TIMEOUT * 3):
-        """Returns the first new line for which predicate(line) holds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._queue.get(timeout=max(deadline - time.monotonic(), 0.0))
-            except queue.Empty:
-                line = None
-            if line is None:  # the deadline passed or the example closed its output
-                raise AssertionError(f"no line with {what}; the example printed:\n"
-                                     + "\n".join(self.seen))
-            self.seen.append(line)
-            print(line, flush=True)
-            if predicate(line):
-                return line
 
 
 def example_config(name):
@@ -106,7 +72,7 @@ def main():
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         cleanups.append(lambda: proc.poll() is None and proc.kill())
         cleanups.append(proc.stdout.close)
-        lines = Lines(proc)
+        lines = Lines(proc, echo=True)
         lines.wait_for(lambda l: l.startswith(f"connected to {live}"), "the first connection")
         if name in ("transaction_failover", "failover"):
             # ha=true: the client must know the backup before the live dies.

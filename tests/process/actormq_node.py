@@ -10,6 +10,7 @@ output goes to DIR/node.log. Every wait polls a condition against a deadline.
 """
 
 import json
+import queue
 import os
 import signal
 import socket
@@ -260,3 +261,37 @@ def run_within(fn, what, timeout=DEFAULT_TIMEOUT):
     if "error" in outcome:
         raise outcome["error"]
     return outcome.get("value")
+
+
+class Lines:
+    """The output of a child process, line by line, read with deadlines; `echo` prints each
+    line as it is read."""
+
+    def __init__(self, proc, echo=False):
+        self.proc = proc
+        self.echo = echo
+        self.seen = []
+        self._queue = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, predicate, what, timeout=DEFAULT_TIMEOUT * 3):
+        """Returns the first new line for which predicate(line) holds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._queue.get(timeout=max(deadline - time.monotonic(), 0.0))
+            except queue.Empty:
+                line = None
+            if line is None:  # the deadline passed or the process closed its output
+                raise AssertionError(f"no line with {what}; output so far:\n"
+                                     + "\n".join(self.seen))
+            self.seen.append(line)
+            if self.echo:
+                print(line, flush=True)
+            if predicate(line):
+                return line

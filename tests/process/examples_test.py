@@ -2,19 +2,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """The examples a newcomer runs from the README work against real nodes."""
 import os
-import queue
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import unittest
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from actormq_node import DEFAULT_TIMEOUT, Node, wait_until  # noqa: E402
+from actormq_node import DEFAULT_TIMEOUT, Lines, Node, wait_until  # noqa: E402
 
 SOURCE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = os.path.join(SOURCE, "examples")
@@ -28,36 +25,6 @@ def example_config(*path):
 def run_first_message(port):
     return subprocess.run(["/usr/bin/python3", os.path.join(EXAMPLES, "first_message.py"),
                            str(port)], capture_output=True, text=True, timeout=30)
-
-
-class Lines:
-    """The output of a child process, line by line, read with deadlines."""
-
-    def __init__(self, proc):
-        self.proc = proc
-        self.seen = []
-        self._queue = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, predicate, what, timeout=DEFAULT_TIMEOUT * 3):
-        """Returns the first new line for which predicate(line) holds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._queue.get(timeout=max(deadline - time.monotonic(), 0.0))
-            except queue.Empty:
-                line = None
-            if line is None:  # the deadline passed or the process closed its output
-                raise AssertionError(f"no line with {what}; output so far:\n"
-                                     + "\n".join(self.seen))
-            self.seen.append(line)
-            if predicate(line):
-                return line
 
 
 class ExamplesTest(unittest.TestCase):
