@@ -43,6 +43,9 @@ struct journal_stats {
     uint64_t replication_lag_bytes = 0;
     uint64_t sync_sent = 0;
     uint64_t sync_total = 0;
+    /// Batches whose acknowledgement came back, and the sum of their round trips (µs).
+    uint64_t replication_acks = 0;
+    uint64_t replication_ack_us_sum = 0;
 };
 
 /// Upper bounds (seconds) of the journal's fsync histogram buckets, +Inf excluded.

@@ -102,6 +102,8 @@ journal_stats journal_state::stats() const {
     s.replication_lag_bytes = repl.lag_bytes();
     s.sync_sent = repl.sync_sent();
     s.sync_total = repl.sync_total();
+    s.replication_acks = acks_before_detach + repl.acks_measured();
+    s.replication_ack_us_sum = ack_us_before_detach + repl.ack_us_sum();
     return s;
 }
 
@@ -228,6 +230,8 @@ void drop_replica(journal_ptr self, const char* reason) {
     self->send_exit(st.replica, caf::exit_reason::user_shutdown);
     st.replica = nullptr;
     st.ctx->replica_checked_ns = 0;
+    st.acks_before_detach += st.repl.acks_measured();
+    st.ack_us_before_detach += st.repl.ack_us_sum();
     st.repl.detach();
     if (vote) {
         // Nothing more is confirmed, and no new client let in, until the node knows this side

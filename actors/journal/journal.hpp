@@ -70,6 +70,9 @@ struct journal_state {
     /// The backup was lost and vote-on-replication-failure is set: confirmations wait until
     /// the node's vote is won (resume) or this server stops.
     bool held_for_vote = false;
+    /// The round-trip figures of backups attached before (the source starts over at attach).
+    uint64_t acks_before_detach = 0;
+    uint64_t ack_us_before_detach = 0;
     /// The replica's lease (docs/replication.md, "Losing the backup"): a ping is out, and
     /// when the last answer came.
     bool ping_out = false;

@@ -137,12 +137,16 @@ batch source::chunk_batch(const chunk& c, std::string bytes, clock::time_point n
     return make_batch(std::move(ops), got, now);
 }
 
-bool source::on_ack(uint64_t seq) {
+bool source::on_ack(uint64_t seq, clock::time_point now) {
     if (!attached() || seq <= acked_ || seq >= next_seq_) {
         return false;
     }
     acked_ = seq;
     while (!unacked_.empty() && unacked_.front().seq <= seq) {
+        ++acks_measured_;
+        ack_us_sum_ += static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(now - unacked_.front().sent)
+                .count());
         unacked_bytes_ -= unacked_.front().bytes;
         unacked_sync_bytes_ -= unacked_.front().sync_bytes;
         unacked_.pop_front();

@@ -83,7 +83,7 @@ public:
     batch chunk_batch(const chunk& c, std::string bytes, clock::time_point now);
 
     /// The backup has every batch up to `seq` on disk. Returns true when this made it in sync.
-    bool on_ack(uint64_t seq);
+    bool on_ack(uint64_t seq, clock::time_point now = clock::now());
 
     /// The highest batch number sent, and acknowledged.
     uint64_t sent() const { return next_seq_ - 1; }
@@ -91,6 +91,10 @@ public:
     /// Batches and bytes sent but not acknowledged (the replication lag).
     uint64_t lag_batches() const { return sent() - acked_; }
     uint64_t lag_bytes() const { return unacked_bytes_; }
+    /// From sending a batch to its acknowledgement (the replication round trip, the backup's
+    /// fdatasync included): how many were measured and their sum, in microseconds.
+    uint64_t acks_measured() const { return acks_measured_; }
+    uint64_t ack_us_sum() const { return ack_us_sum_; }
     /// Since when the oldest unacknowledged batch waits (nullopt: none waits).
     std::optional<clock::time_point> oldest_unacked() const;
     /// Initial sync progress.
@@ -125,6 +129,8 @@ private:
     uint64_t unacked_sync_bytes_ = 0;
     uint64_t sync_sent_ = 0;
     uint64_t sync_total_ = 0;
+    uint64_t acks_measured_ = 0;
+    uint64_t ack_us_sum_ = 0;
 };
 
 } // namespace actormq::replication

@@ -304,7 +304,10 @@ std::string status_state::status_json(bool fresh) {
           {"lag_batches", j.replication_sent - j.replication_acked},
           {"lag_bytes", j.replication_lag_bytes},
           {"sync_bytes_sent", j.sync_sent},
-          {"sync_bytes_total", j.sync_total}}},
+          {"sync_bytes_total", j.sync_total},
+          {"acks_total", j.replication_acks},
+          {"ack_round_trip_us_avg",
+           j.replication_acks == 0 ? 0 : j.replication_ack_us_sum / j.replication_acks}}},
         {"events_last", board->last_event()},
     };
     return dump(doc);
@@ -363,6 +366,12 @@ std::string status_state::metrics_text() const {
     family(out, "actormq_replication_sync_bytes_total", "gauge",
            "Initial sync: bytes of the journal the backup needs.");
     out << "actormq_replication_sync_bytes_total " << j.sync_total << '\n';
+    family(out, "actormq_replication_ack_round_trip_seconds", "summary",
+           "From sending a batch to the backup until its acknowledgement (its fdatasync "
+           "included).");
+    out << "actormq_replication_ack_round_trip_seconds_sum " << std::setprecision(15)
+        << static_cast<double>(j.replication_ack_us_sum) / 1e6 << '\n';
+    out << "actormq_replication_ack_round_trip_seconds_count " << j.replication_acks << '\n';
     family(out, "actormq_journal_fsync_duration_seconds", "histogram",
            "Duration of one journal batch write and fdatasync.");
     const auto& bounds = sync_bounds_seconds();

@@ -115,3 +115,17 @@ TEST_CASE("replication source: stale, repeated and future acknowledgements are i
     src.note_write(1, 64, "x");
     CHECK_FALSE(src.take_batch(t0).has_value());
 }
+
+TEST_CASE("replication source: every acknowledged batch's round trip is measured") {
+    auto src = small();
+    src.attach(1, {}, t0);
+    auto first = src.take_batch(t0); // sent at t0
+    REQUIRE(first);
+    src.note_write(1, 64, "x");
+    auto second = src.take_batch(t0 + std::chrono::microseconds(100));
+    REQUIRE(second);
+    // One acknowledgement covers both: 500 µs and 400 µs after they went out.
+    CHECK(src.on_ack(second->seq, t0 + std::chrono::microseconds(500)));
+    CHECK(src.acks_measured() == 2);
+    CHECK(src.ack_us_sum() == 900);
+}
