@@ -792,24 +792,50 @@ private:
         return true;
     }
 
+    /// How every fault of a pair in sync begins: its label, the backup's sync time, the
+    /// traffic phase that ran before it, and its head line.
+    struct fault_start {
+        std::string label;
+        int64_t sync_ms = 0;
+        const char* trigger = "";
+        std::string head;
+    };
+
+    /// Waits until the backup is in sync, runs the fault's traffic phase, writes the head line
+    /// naming `target()` and checks that every node still runs ("..., before the `what`");
+    /// nullopt (with a problem noted) when a step fails. `target` is asked after the traffic
+    /// phase, as the fault hits whoever has the role then.
+    template <class Target>
+    std::optional<fault_start>
+    start_fault(size_t i, const replication_fault& f, const char* what, Target target) {
+        fault_start out;
+        out.label = "fault " + std::to_string(i + 1);
+        auto sync_ms = backup_ready(out.label);
+        if (!sync_ms) {
+            return std::nullopt;
+        }
+        out.sync_ms = *sync_ms;
+        out.trigger = traffic_.run_phase(f.before);
+        out.head = fault_head(i, f.kind, target());
+        if (!all_alive(out.label + ", before the " + what)) {
+            return std::nullopt;
+        }
+        return out;
+    }
+
     /// A fault of the live: once the backup is in sync and the traffic phase ran, SIGKILL or
     /// SIGSTOP of the live, or its links to the backup and the voter cut; the backup must
     /// take over (for a freeze or a cut, the old live must then step down); the failover time
     /// is to the first RECEIPT from the new live. The old live restarts as a backup.
     bool live_fault(size_t i, const replication_fault& f) {
-        auto label = "fault " + std::to_string(i + 1);
-        auto sync_ms = backup_ready(label);
-        if (!sync_ms) {
+        auto start = start_fault(i, f, "fault", [this]() -> const node_runner& { return live(); });
+        if (!start) {
             return false;
         }
-        const char* trigger = traffic_.run_phase(f.before);
+        const auto& [label, sync_ms, trigger, head] = *start;
         size_t victim_n = live_;
         auto& victim = live();
         auto& survivor = backup();
-        auto head = fault_head(i, f.kind, victim);
-        if (!all_alive(label + ", before the fault")) {
-            return false;
-        }
         size_t lives_before = survivor.log_count(live_event);
         auto& ctl = traffic_.ctl();
         ctl.await_receipt_from(survivor.host());
@@ -859,9 +885,9 @@ private:
         }
         std::printf("%s, trigger=%s, backup in sync %lld ms after its start; failover to %s in "
                     "%lld ms%s; %s back as backup in %lld ms\n",
-                    head.c_str(), trigger, static_cast<long long>(*sync_ms),
-                    survivor.name().c_str(), static_cast<long long>(failover), thaw.c_str(),
-                    victim.name().c_str(), static_cast<long long>(back_ms));
+                    head.c_str(), trigger, static_cast<long long>(sync_ms), survivor.name().c_str(),
+                    static_cast<long long>(failover), thaw.c_str(), victim.name().c_str(),
+                    static_cast<long long>(back_ms));
         return true;
     }
 
@@ -1005,18 +1031,13 @@ private:
     /// its votes and start over (`replication_restarting`) and never serve; after the heal it
     /// must pair and be in sync again.
     bool cut_backup(size_t i, const replication_fault& f) {
-        auto label = "fault " + std::to_string(i + 1);
-        auto sync_ms = backup_ready(label);
-        if (!sync_ms) {
+        auto start = start_fault(i, f, "cut", [this]() -> const node_runner& { return backup(); });
+        if (!start) {
             return false;
         }
-        const char* trigger = traffic_.run_phase(f.before);
+        const auto& [label, sync_ms, trigger, head] = *start;
         auto& b = backup();
         auto& l = live();
-        auto head = fault_head(i, f.kind, b);
-        if (!all_alive(label + ", before the cut")) {
-            return false;
-        }
         size_t kept = l.log_count(quorum_kept_event);
         size_t restarts = b.log_count(restarting_event);
         size_t b_lives = b.log_count(live_event);
@@ -1061,7 +1082,7 @@ private:
         std::printf("%s, trigger=%s, backup in sync %lld ms after its start; %s kept its quorum "
                     "%lld ms after the cut and confirmed on, %s started over %lld ms after it; "
                     "healed, %s in sync again %lld ms after the heal\n",
-                    head.c_str(), trigger, static_cast<long long>(*sync_ms), l.name().c_str(),
+                    head.c_str(), trigger, static_cast<long long>(sync_ms), l.name().c_str(),
                     static_cast<long long>(cut_backup_kept_ms_.back()), b.name().c_str(),
                     static_cast<long long>(cut_backup_over_ms_.back()), b.name().c_str(),
                     static_cast<long long>(resync));
@@ -1072,18 +1093,13 @@ private:
     /// and neither may lose its peer (`replication_live_lost`, `replication_backup_lost`);
     /// after the heal both must see it join again.
     bool cut_voter(size_t i, const replication_fault& f) {
-        auto label = "fault " + std::to_string(i + 1);
-        auto sync_ms = backup_ready(label);
-        if (!sync_ms) {
+        auto start = start_fault(i, f, "cut", [this]() -> const node_runner& { return voter_; });
+        if (!start) {
             return false;
         }
-        const char* trigger = traffic_.run_phase(f.before);
+        const auto& [label, sync_ms, trigger, head] = *start;
         auto& b = backup();
         auto& l = live();
-        auto head = fault_head(i, f.kind, voter_);
-        if (!all_alive(label + ", before the cut")) {
-            return false;
-        }
         size_t l_left = l.log_count(voter_left_event);
         size_t b_left = b.log_count(voter_left_event);
         size_t l_joined = l.log_count(voter_joined_event);
@@ -1125,7 +1141,7 @@ private:
         std::printf("%s, trigger=%s, backup in sync %lld ms after its start; a and b saw it leave "
                     "and %s confirmed on within %lld ms of the cut; healed, both saw it join "
                     "again %lld ms after the heal\n",
-                    head.c_str(), trigger, static_cast<long long>(*sync_ms), l.name().c_str(),
+                    head.c_str(), trigger, static_cast<long long>(sync_ms), l.name().c_str(),
                     static_cast<long long>(left_ms), static_cast<long long>(rejoin));
         return true;
     }
