@@ -66,15 +66,19 @@ private:
         int n = 0;
         while (!done_) {
             stomp_client c;
-            if (!c.connect_tcp(port_)
-                || c.connect_stomp("guest", "guest", "1.2", "0,0", in(std::chrono::seconds(2))).cmd
-                       != command::connected) {
-                // Not serving (yet, or any more): try again shortly. A retry interval, not a wait
-                // for something to happen; the test waits on what the prober counted.
-                std::this_thread::sleep_for(std::chrono::milliseconds(5));
-                continue;
-            }
-            while (!done_) {
+            // The node may not serve (yet, or any more): tried again at wait_until's poll
+            // interval until it does or the prober stops; the test waits on what it counted.
+            bool connected = false;
+            wait_until(in(std::chrono::seconds(1)), [&] {
+                c.close();
+                connected =
+                    c.connect_tcp(port_)
+                    && c.connect_stomp("guest", "guest", "1.2", "0,0", in(std::chrono::seconds(2)))
+                               .cmd
+                           == command::connected;
+                return connected || done_;
+            });
+            while (connected && !done_) {
                 auto id = "probe-" + std::to_string(port_) + "-" + std::to_string(n++);
                 if (!send_durable(c, "/queue/probe", id, in(std::chrono::seconds(2)))) {
                     break;
