@@ -76,6 +76,12 @@ struct server_context {
     /// new client is refused until the journal has looked again.
     std::atomic<int64_t> replica_checked_ns{0};
 
+    /// The journal looked at its replica at `t` (see `replica_checked_ns`).
+    void replica_checked(std::chrono::steady_clock::time_point t) {
+        replica_checked_ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+    }
+
     /// Whether a new client may be let in now (see `accepting`, `replica_checked_ns`).
     bool lets_clients_in() const {
         if (!accepting.load()) {

@@ -268,8 +268,7 @@ void check_replica(journal_ptr self) {
         drop_replica(self, "this server stood still longer than connection-timeout-ms");
         return;
     }
-    st.ctx->replica_checked_ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+    st.ctx->replica_checked(now);
     auto oldest = st.repl.oldest_unacked();
     if (oldest && now - *oldest > limit) {
         drop_replica(self, "no acknowledgement within initial-replication-sync-timeout");
@@ -329,9 +328,7 @@ attach_replica(journal_ptr self, const std::string& name, caf::actor replica) {
     st.ping_out = false;
     st.last_pong = std::chrono::steady_clock::now();
     st.last_check = st.last_pong;
-    st.ctx->replica_checked_ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(st.last_check.time_since_epoch())
-            .count();
+    st.ctx->replica_checked(st.last_check);
     self->monitor(replica);
     st.repl.attach(++st.epochs, std::move(snapshot), std::chrono::steady_clock::now());
     st.ctx->log->info("replication_backup_attached backup={} epoch={} sync_bytes={}", name,
