@@ -4,6 +4,7 @@
 // (failover-on-shutdown) sends every native connection `disconnect` `server_stopping` naming
 // that backup, and the client library goes there at once, even without `ha` (so without the
 // topology), and every confirmed durable send is on the backup exactly once.
+#include "support/client_sender.hpp"
 #include "support/native_fixture.hpp"
 
 #include <actormq/client/client.hpp>
@@ -78,13 +79,6 @@ struct pair {
                            [&] { return topology_names(primary->port("native"), backup_native); }));
     }
 };
-
-ac::message durable(const std::string& body) {
-    ac::message m;
-    m.body = body;
-    m.durable = true;
-    return m;
-}
 
 /// What the failure listener saw, in order.
 struct events {
@@ -176,57 +170,22 @@ TEST_CASE("client disconnect: SIGTERM of the live while a client sends: the clie
     auto s = conn->create_session();
     auto producer = s->create_producer("stop-q");
     producer->set_auto_duplicate_ids(true);
-    std::atomic<bool> stop{false};
-    std::atomic<int> confirmed{0};
-    std::atomic<int> unblocked{0};
-    std::atomic<bool> producer_failed{false};
-    std::string producer_error; // written by the producer thread before producer_failed
-    std::thread sender([&] {
-        try {
-            for (int i = 0; !stop; ++i) {
-                auto m = durable("m" + std::to_string(i));
-                for (;;) {
-                    try {
-                        producer->send(m);
-                        break;
-                    } catch (const ac::client_error& e) {
-                        if (e.kind() != ac::error_kind::unblocked) {
-                            throw;
-                        }
-                        ++unblocked; // the answer was lost in the failover: send it again
-                    }
-                }
-                ++confirmed;
-            }
-        } catch (const std::exception& e) {
-            producer_error = e.what();
-            producer_failed = true;
-        }
-    });
-    auto joiner = [&] {
-        stop = true;
-        if (sender.joinable()) {
-            sender.join();
-        }
-    };
-    struct join_at_exit {
-        std::function<void()> f;
-        ~join_at_exit() { f(); }
-    } guard{joiner};
+    retrying_sender sender{producer};
 
-    REQUIRE(wait_until(soon(), [&] { return confirmed >= 20 || producer_failed; }));
+    REQUIRE(wait_until(soon(), [&] { return sender.confirmed >= 20 || sender.failed; }));
     p.primary->kill(SIGTERM);
     bool failed_over = wait_until(soon(), [&] { return ev.has(ac::failure_event::failover); });
     REQUIRE_MESSAGE(failed_over, "the failure listener never saw FAILOVER");
     CHECK(conn->current_server() == p.backup_native);
     auto why = ev.reason_of(ac::failure_event::failure_detected);
     CHECK_MESSAGE(why.find("server_stopping") != std::string::npos, why);
-    int at_failover = confirmed;
-    REQUIRE(wait_until(soon(), [&] { return confirmed >= at_failover + 20 || producer_failed; }));
-    joiner();
-    REQUIRE_MESSAGE(producer_error.empty(), producer_error);
+    int at_failover = sender.confirmed;
+    REQUIRE(
+        wait_until(soon(), [&] { return sender.confirmed >= at_failover + 20 || sender.failed; }));
+    sender.stop();
+    REQUIRE_MESSAGE(sender.error().empty(), sender.error());
     CHECK_FALSE(ev.has(ac::failure_event::disconnect));
-    int sent = confirmed;
+    int sent = sender.confirmed;
     auto end = durable("end");
     producer->send(end);
     conn->close();
@@ -239,7 +198,7 @@ TEST_CASE("client disconnect: SIGTERM of the live while a client sends: the clie
     }
     // The send in flight when the sender stopped was confirmed too, so nothing else is there.
     CHECK(seen.size() == static_cast<size_t>(sent) + 1);
-    MESSAGE("confirmed ", sent, " sends, ", unblocked.load(), " resent after UNBLOCKED");
+    MESSAGE("confirmed ", sent, " sends, ", sender.unblocked.load(), " resent after UNBLOCKED");
 }
 
 } // namespace actormq::test

@@ -4,6 +4,7 @@
 // the pushed topology, fails over by itself when the live is SIGKILLed, and with automatic
 // duplicate ids every confirmed durable send is on the backup exactly once; a transaction with
 // work in flight at the kill is rolled back and its retry commits once.
+#include "support/client_sender.hpp"
 #include "support/native_fixture.hpp"
 
 #include <actormq/client/client.hpp>
@@ -36,13 +37,6 @@ std::vector<std::string> on_store(const temp_dir& store) {
 bool native_serves(uint16_t port) {
     native_client c;
     return c.connect_tcp(port) && c.login("guest", "guest", 0);
-}
-
-ac::message durable(const std::string& body) {
-    ac::message m;
-    m.body = body;
-    m.durable = true;
-    return m;
 }
 
 /// What the failure listener saw.
@@ -118,45 +112,9 @@ TEST_CASE("client failover: SIGKILL of the live; sends and a transaction go on o
     auto s = conn->create_session();
     auto p = s->create_producer("fo");
     p->set_auto_duplicate_ids(true);
-    std::atomic<bool> stop{false};
-    std::atomic<int> confirmed{0};
-    std::atomic<int> unblocked{0};
-    std::atomic<bool> producer_failed{false};
-    std::string producer_error; // written by the producer thread before producer_failed
-    std::thread producer([&] {
-        try {
-            for (int i = 0; !stop; ++i) {
-                auto m = durable("m" + std::to_string(i));
-                for (;;) {
-                    try {
-                        p->send(m);
-                        break;
-                    } catch (const ac::client_error& e) {
-                        if (e.kind() != ac::error_kind::unblocked) {
-                            throw;
-                        }
-                        ++unblocked; // the answer was lost in the failover: send it again
-                    }
-                }
-                ++confirmed;
-            }
-        } catch (const std::exception& e) {
-            producer_error = e.what();
-            producer_failed = true;
-        }
-    });
-    auto joiner = [&] {
-        stop = true;
-        if (producer.joinable()) {
-            producer.join();
-        }
-    };
-    struct join_at_exit {
-        std::function<void()> f;
-        ~join_at_exit() { f(); }
-    } guard{joiner};
+    retrying_sender sender{p};
 
-    REQUIRE(wait_until(soon(), [&] { return confirmed >= 20 || producer_failed; }));
+    REQUIRE(wait_until(soon(), [&] { return sender.confirmed >= 20 || sender.failed; }));
     primary.kill(SIGKILL);
     bool failed_over = wait_until(soon(), [&] { return ev.has(ac::failure_event::failover); });
     REQUIRE_MESSAGE(failed_over, "the failure listener never saw FAILOVER");
@@ -164,12 +122,13 @@ TEST_CASE("client failover: SIGKILL of the live; sends and a transaction go on o
     // The backup, now live, has no backup of its own: its topology (newer than the dead
     // live's, although it counts separately) says so.
     CHECK(wait_until(soon(), [&] { return conn->backup_server().empty(); }));
-    int at_failover = confirmed;
-    REQUIRE(wait_until(soon(), [&] { return confirmed >= at_failover + 20 || producer_failed; }));
-    joiner();
-    REQUIRE_MESSAGE(producer_error.empty(), producer_error);
+    int at_failover = sender.confirmed;
+    REQUIRE(
+        wait_until(soon(), [&] { return sender.confirmed >= at_failover + 20 || sender.failed; }));
+    sender.stop();
+    REQUIRE_MESSAGE(sender.error().empty(), sender.error());
     CHECK_FALSE(ev.has(ac::failure_event::disconnect));
-    int sent = confirmed;
+    int sent = sender.confirmed;
 
     // The transaction that had work before the failover is rollback-only.
     bool rolled_back = false;
@@ -204,7 +163,7 @@ TEST_CASE("client failover: SIGKILL of the live; sends and a transaction go on o
     CHECK(tx_seen["t-a"] == 1);
     CHECK(tx_seen["t-b"] == 1);
     CHECK(tx_seen.size() == 3);
-    MESSAGE("confirmed ", sent, " sends, ", unblocked.load(), " resent after UNBLOCKED");
+    MESSAGE("confirmed ", sent, " sends, ", sender.unblocked.load(), " resent after UNBLOCKED");
 }
 
 } // namespace actormq::test
