@@ -57,6 +57,16 @@ caf::actor_system_config& caf_config(caf::actor_system_config& cfg, const config
                 caf::timespan{std::chrono::milliseconds(nc.cluster.heartbeat_interval_ms)});
         cfg.set("middleman.connection-timeout",
                 caf::timespan{std::chrono::milliseconds(nc.cluster.connection_timeout_ms)});
+        // Incoming messages are deserialized on the middleman's own thread and go straight to
+        // their actor. CAF's default on two cores is one helper that takes each message to a
+        // scheduler worker first: one more thread wake-up per message, which cost a replicated
+        // confirmation 60-80 us of its round trip to the backup (docs/benchmarks.md,
+        // "Replication"). ACTORMQ_MM_WORKERS overrides it for such measurements.
+        size_t workers = 0;
+        if (const char* w = std::getenv("ACTORMQ_MM_WORKERS")) {
+            workers = static_cast<size_t>(std::strtoul(w, nullptr, 10));
+        }
+        cfg.set("middleman.workers", workers);
         cluster::add_message_types(cfg);
     }
     cfg.load<caf::io::middleman>();
