@@ -64,14 +64,20 @@ void node::impl::repl_effects::note(const repl_activation::note& n, int64_t ms) 
             d.report("backup", id);
             d.event("in_sync", "holds the whole journal of node " + id);
             break;
-        case k::vote_lost:
+        // Votes go to the page's "HA decisions" with their counts (docs/web.md).
         case k::voting:
             d.event("vote", n.detail);
+            break;
+        case k::vote_lost:
+            d.event("vote_lost", n.detail);
+            break;
+        case k::quorum_kept:
+            d.event("quorum_kept", n.detail);
             break;
         case k::activating:
             d.announce("starting", id);
             d.report("starting", id);
-            d.event("vote_won", n.detail);
+            d.event(n.detail.rfind("quorum-vote", 0) == 0 ? "vote_won" : "activating", n.detail);
             break;
         case k::live:
             d.announce("live", id);
@@ -86,7 +92,7 @@ void node::impl::repl_effects::note(const repl_activation::note& n, int64_t ms) 
         case k::stepping_down:
             d.announce("starting", id);
             d.report("stopped", id);
-            d.event("stepping_down", "lost the backup and the quorum: stops serving");
+            d.event("stepping_down", "lost the backup and the quorum, stops serving: " + n.detail);
             break;
         case k::restarting:
         case k::replication_failed:

@@ -7,6 +7,7 @@
 #include <caf/send.hpp>
 #include <spdlog/sinks/base_sink.h>
 
+#include <algorithm>
 #include <ctime>
 #include <iomanip>
 #include <nlohmann/json.hpp>
@@ -233,8 +234,74 @@ void status_state::add_event(const std::string& kind,
     } else if (kind == "failback") {
         ++failbacks;
     }
+    remember_ha(e);
     board->add_event(next_event, dump(e));
     ++next_event;
+}
+
+void status_state::remember_ha(const json& event) {
+    const auto& kind = event["kind"].get_ref<const std::string&>();
+    // The replication backup's vote (docs/replication.md, "The quorum vote"): asked, lost, or
+    // won (then the activation follows); a live's own-quorum check that failed steps down.
+    static const std::map<std::string, std::string> vote_outcomes = {
+        {"vote", "asked"},          {"vote_lost", "lost"},           {"vote_won", "won"},
+        {"quorum_kept", "quorum-kept"}, {"stepping_down", "stepped-down"}};
+    auto keep = [](json& list, json entry) {
+        list.push_back(std::move(entry));
+        if (list.size() > ha_history_max) {
+            list.erase(list.begin());
+        }
+    };
+    if (auto v = vote_outcomes.find(kind); v != vote_outcomes.end()) {
+        if (v->second == "won" || v->second == "quorum-kept") {
+            ++votes_won;
+        } else if (v->second == "lost" || v->second == "stepped-down") {
+            ++votes_lost;
+        }
+        const auto& message = event["message"].get_ref<const std::string&>();
+        keep(votes, {{"seq", event["seq"]},
+                     {"time", event["time"]},
+                     {"outcome", v->second},
+                     {"counts", counts_of(message)},
+                     {"detail", message}});
+    } else if (kind == "failover" || kind == "failback" || kind == "activated") {
+        json entry = {{"seq", event["seq"]},
+                      {"time", event["time"]},
+                      {"kind", kind},
+                      {"detail", event["message"]}};
+        if (event.contains("duration_ms")) {
+            entry["duration_ms"] = event["duration_ms"];
+        }
+        keep(activations, std::move(entry));
+    }
+}
+
+json counts_of(const std::string& message) {
+    json out = json::object();
+    std::istringstream words{message};
+    std::string word;
+    while (words >> word) {
+        auto eq = word.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == word.size()) {
+            continue;
+        }
+        auto key = word.substr(0, eq);
+        auto value = word.substr(eq + 1);
+        // "peers_joined=1/2": the joined members of the configured ones.
+        auto slash = value.find('/');
+        auto digits = [](const std::string& d) {
+            return !d.empty() && d.size() < 10
+                   && std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
+        };
+        if (slash != std::string::npos && digits(value.substr(0, slash))
+            && digits(value.substr(slash + 1))) {
+            out[key] = std::stoul(value.substr(0, slash));
+            out[key + "_of"] = std::stoul(value.substr(slash + 1));
+        } else if (digits(value)) {
+            out[key] = std::stoul(value);
+        }
+    }
+    return out;
 }
 
 std::string status_state::status_json(bool fresh) {
@@ -308,6 +375,12 @@ std::string status_state::status_json(bool fresh) {
           {"acks_total", j.replication_acks},
           {"ack_round_trip_us_avg",
            j.replication_acks == 0 ? 0 : j.replication_ack_us_sum / j.replication_acks}}},
+        // The last votes and activations (docs/web.md, "HA decisions").
+        {"ha",
+         {{"votes", votes},
+          {"votes_won_total", votes_won},
+          {"votes_lost_total", votes_lost},
+          {"activations", activations}}},
         {"events_last", board->last_event()},
     };
     return dump(doc);
@@ -348,6 +421,11 @@ std::string status_state::metrics_text() const {
     family(out, "actormq_failbacks_total", "counter",
            "Times this node became live again after a backup gave way.");
     out << "actormq_failbacks_total " << failbacks << '\n';
+    family(out, "actormq_votes_total", "counter",
+           "Quorum votes this node decided: won (it took over), lost (it waited, or a live "
+           "without its quorum stepped down).");
+    out << "actormq_votes_total{outcome=\"won\"} " << votes_won << '\n';
+    out << "actormq_votes_total{outcome=\"lost\"} " << votes_lost << '\n';
     const auto& j = journal_figures;
     family(out, "actormq_journal_files", "gauge", "Journal segment files.");
     out << "actormq_journal_files " << j.files << '\n';

@@ -54,8 +54,16 @@ struct status_state {
     uint64_t next_event = 1;
     uint64_t failovers = 0;
     uint64_t failbacks = 0;
+    /// The last quorum votes and activations (failovers, failbacks) with their counts and
+    /// durations, newest last, at most ha_history_max of each (docs/web.md, "HA decisions").
+    nlohmann::json votes = nlohmann::json::array();
+    nlohmann::json activations = nlohmann::json::array();
+    uint64_t votes_won = 0;
+    uint64_t votes_lost = 0;
     bool gathering = false;
 
+    /// Keeps a vote or an activation event in `votes` / `activations`.
+    void remember_ha(const nlohmann::json& event);
     /// Adds an event to the board; `duration_ms` < 0 means none.
     void add_event(const std::string& kind, const std::string& message, int64_t duration_ms);
     /// Builds and publishes the status JSON and the metrics text; `fresh` after a gather (the
@@ -83,6 +91,13 @@ std::shared_ptr<spdlog::sinks::sink> make_event_sink(caf::actor status);
 
 /// Longest event message kept (bytes); longer ones are cut at a UTF-8 boundary.
 constexpr size_t event_message_max = 1024;
+
+/// Votes and activations kept for /api/status and the page.
+constexpr size_t ha_history_max = 20;
+
+/// The "key=value" words of an HA event's message whose values are counts, as a JSON object
+/// ("quorum-vote asked=2 answered=2 needed=2" -> {"asked": 2, "answered": 2, "needed": 2}).
+nlohmann::json counts_of(const std::string& message);
 
 /// Milliseconds between two publications of the status.
 constexpr std::chrono::milliseconds status_interval{250};

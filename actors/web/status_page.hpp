@@ -168,7 +168,13 @@ footer { color: var(--muted); font-size: 12px; text-align: center; padding-botto
       <div><dt>Initial sync</dt><dd id="repl-sync">–</dd></div>
       <div><dt>Lag</dt><dd id="repl-lag">–</dd></div>
       <div><dt>Batches acknowledged</dt><dd id="repl-acked">–</dd></div>
+      <div><dt>Acknowledgement round trip</dt><dd id="repl-rtt">–</dd></div>
     </dl>
+    <h2>HA decisions <small id="ha-note">votes and activations, newest first</small></h2>
+    <table><thead><tr><th>Time</th><th>Decision</th><th class="num">Asked</th>
+      <th class="num">Answered</th><th class="num">Lives seeing it</th><th class="num">Needed</th>
+      <th class="num">Took</th><th>Detail</th></tr></thead>
+    <tbody id="ha-decisions"></tbody></table>
   </section>
   <section id="s-events">
     <h2>Event log <small id="events-note">newest first</small></h2>
@@ -295,6 +301,27 @@ function renderReplication(s) {
     : bytes(sent) + ' of ' + bytes(total) + (total > 0 ? ' (' + Math.floor(100 * sent / total) + ' %)' : '');
   $('repl-lag').textContent = num(r.lag_batches) + ' batches, ' + bytes(r.lag_bytes);
   $('repl-acked').textContent = num(r.batches_acknowledged) + ' of ' + num(r.batches_sent);
+  $('repl-rtt').textContent = r.acks_total ? num(r.ack_round_trip_us_avg) + ' µs average' : '–';
+}
+
+// The quorum votes (asked, lost, won) and the activations with how long they took
+// (docs/web.md, "HA decisions").
+function renderHa(s) {
+  const h = s.ha || {};
+  const list = (h.votes || []).map((v) => ({ seq: v.seq, time: v.time, what: 'vote ' + v.outcome,
+    c: v.counts || {}, detail: v.detail }))
+    .concat((h.activations || []).map((a) => ({ seq: a.seq, time: a.time, what: a.kind, c: {},
+      ms: a.duration_ms, detail: a.detail })))
+    .sort((a, b) => b.seq - a.seq);
+  $('ha-note').textContent = num(h.votes_won_total) + ' won, ' + num(h.votes_lost_total) +
+    ' lost; newest first';
+  rows($('ha-decisions'), list, 8, (d) =>
+    '<tr class="ha-decision" data-what="' + esc(d.what) + '"><td>' + esc(clock(new Date(d.time))) +
+    '</td><td>' + esc(d.what) + '</td><td class="num">' + num(d.c.asked) + '</td>' +
+    '<td class="num">' + num(d.c.answered) + '</td><td class="num">' + num(d.c.lives_seeing) +
+    '</td><td class="num">' + num(d.c.needed) + '</td><td class="num">' +
+    (typeof d.ms === 'number' ? duration(d.ms) : '–') + '</td><td class="mono">' + esc(d.detail) +
+    '</td></tr>');
 }
 
 function renderStatus(s) {
@@ -306,6 +333,7 @@ function renderStatus(s) {
   renderQueues(s);
   renderJournal(s);
   renderReplication(s);
+  renderHa(s);
   document.body.dataset.ready = 'true';
 }
 

@@ -5,6 +5,9 @@
 // backup and its quorum stops serving. Every confirmed message is counted.
 #include "support/failover_producer.hpp"
 #include "support/process_fixture.hpp"
+#include "support/web_client.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <csignal>
@@ -164,6 +167,32 @@ TEST_CASE("replication: with the live and the third live frozen the backup loses
     REQUIRE(serves(backup.port()));
     auto seen = drain(backup.port());
     CHECK(seen == std::map<std::string, int>{{"before", 1}});
+    // The page's "HA decisions": the lost vote and the won one with their counts, then the
+    // failover with its duration (docs/web.md).
+    nlohmann::json ha;
+    REQUIRE(wait_until(soon(), [&] {
+        auto c = http_exchange(backup.port("web"), http_request("/api/status"), soon());
+        ha = c.status() == 200 ? nlohmann::json::parse(c.body(), nullptr, false)["ha"]
+                               : nlohmann::json{};
+        return ha.is_object() && !ha["activations"].empty();
+    }));
+    std::map<std::string, nlohmann::json> last;
+    for (const auto& v : ha["votes"]) {
+        last[v["outcome"].get<std::string>()] = v;
+    }
+    REQUIRE(last.count("lost") == 1);
+    REQUIRE(last.count("won") == 1);
+    CHECK(last["lost"]["counts"]["needed"] == 2);
+    CHECK(last["lost"]["counts"]["lives_not_seeing"] <= 1);
+    CHECK(last["won"]["counts"]["needed"] == 2);
+    CHECK(last["won"]["counts"]["lives_not_seeing"] == 1);
+    CHECK(ha["votes_won_total"] == 1);
+    CHECK(ha["votes_lost_total"] >= 1);
+    const auto& failover = ha["activations"].back();
+    CHECK(failover["kind"] == "failover");
+    CHECK(failover["duration_ms"].is_number());
+    auto metrics = http_exchange(backup.port("web"), http_request("/metrics"), soon()).body();
+    CHECK(metrics.find("actormq_votes_total{outcome=\"won\"} 1") != std::string::npos);
     live.kill(SIGCONT);
     live.kill(SIGKILL);
 }
