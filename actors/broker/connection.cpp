@@ -53,6 +53,8 @@ connection::connection(tcp::socket socket,
 void connection::start() {
     boost::system::error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
+    // Reads happen only once the socket is readable, and then without blocking (do_read).
+    socket_.non_blocking(true, ignored);
     connect_timer_.expires_after(std::chrono::milliseconds(acceptor_->connect_timeout_ms));
     connect_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (!ec && !self->connected_ && !self->closing_) {
@@ -95,12 +97,32 @@ void connection::do_read() {
         return;
     }
     reading_ = true;
-    socket_.async_read_some(asio::buffer(read_buf_),
-                            [self = shared_from_this()](const boost::system::error_code& ec,
-                                                        size_t n) { self->on_read(ec, n); });
+    // Waits for data without a buffer, then reads into the io thread's own: an idle connection
+    // holds no read buffer at all (docs/benchmarks.md, "Scale on one node": 64 KiB per idle
+    // connection before). The parser keeps what a partial frame needs.
+    socket_.async_wait(tcp::socket::wait_read,
+                       [self = shared_from_this()](const boost::system::error_code& ec) {
+                           self->on_readable(ec);
+                       });
 }
 
-void connection::on_read(const boost::system::error_code& ec, size_t n) {
+void connection::on_readable(const boost::system::error_code& ec) {
+    thread_local std::array<char, 64 * 1024> buf;
+    if (ec) {
+        on_read(ec, buf.data(), 0);
+        return;
+    }
+    boost::system::error_code rec;
+    size_t n = socket_.read_some(asio::buffer(buf), rec);
+    if (rec == asio::error::would_block || rec == asio::error::try_again) {
+        reading_ = false;
+        do_read();
+        return;
+    }
+    on_read(rec, buf.data(), n);
+}
+
+void connection::on_read(const boost::system::error_code& ec, const char* data, size_t n) {
     reading_ = false;
     if (closed_) {
         // A read that completed just before close() ran (e.g. at shutdown) must not be
@@ -116,7 +138,7 @@ void connection::on_read(const boost::system::error_code& ec, size_t n) {
         do_read(); // Discard what a client sends after ERROR until it closes.
         return;
     }
-    parser_.feed(read_buf_.data(), n);
+    parser_.feed(data, n);
     unhanded_bytes_ += n;
     if (!take_frames()) {
         return;

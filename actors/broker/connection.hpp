@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-#include "actors/fwd.hpp"
 #include "actors/broker/output_buffer.hpp"
 #include "actors/broker/server_context.hpp"
+#include "actors/fwd.hpp"
 #include "protocol/stomp_codec.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -62,7 +62,8 @@ public:
 
 private:
     void do_read();
-    void on_read(const boost::system::error_code& ec, size_t n);
+    void on_readable(const boost::system::error_code& ec);
+    void on_read(const boost::system::error_code& ec, const char* data, size_t n);
     bool take_frames();
     bool on_connect(stomp::frame& f);
     void write(std::string bytes);
@@ -92,7 +93,6 @@ private:
     close_hook on_close_;
     stomp::parser parser_;
     session_actor session_;
-    std::array<char, 64 * 1024> read_buf_{};
     /// What waits to be written and the piece being written; sealed once the last frame (an
     /// ERROR) is queued, after which later writes are dropped.
     output_buffer out_;

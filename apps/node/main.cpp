@@ -7,13 +7,15 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
-#include <cstdlib>
-#include <thread>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
+#include <sys/resource.h>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -42,8 +44,8 @@ bool parse_cli(int argc, char** argv, cli& out) {
             std::fputs(usage, stdout);
             std::exit(0);
         } else {
-            std::fprintf(stderr, "actormq-node: unknown or incomplete argument '%s'\n%s",
-                         a.c_str(), usage);
+            std::fprintf(stderr, "actormq-node: unknown or incomplete argument '%s'\n%s", a.c_str(),
+                         usage);
             return false;
         }
     }
@@ -80,6 +82,41 @@ sigset_t block_stop_signals() {
 
 } // namespace
 
+/// File descriptors the node may need besides its client connections: journal segments and
+/// lock files, cluster links, the web server's clients, log and pipe descriptors.
+constexpr rlim_t fd_reserve = 1024;
+
+/// Raises the soft limit on open files towards what the acceptors' max-connections need (the
+/// shell's default of 1024 would refuse the 1025th client with EMFILE long before
+/// max-connections). Never above the hard limit, which only an administrator can raise; a
+/// limit still below the need is said at start, with the way out.
+void raise_fd_limit(const actormq::config::node_config& cfg,
+                    const std::shared_ptr<spdlog::logger>& log) {
+    rlim_t need = fd_reserve;
+    for (const auto& a : cfg.acceptors) {
+        need += a.max_connections;
+    }
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+        return;
+    }
+    rlim_t before = lim.rlim_cur;
+    if (lim.rlim_cur < need) {
+        lim.rlim_cur = lim.rlim_max == RLIM_INFINITY ? need : std::min(need, lim.rlim_max);
+        if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+            lim.rlim_cur = before;
+        }
+    }
+    if (lim.rlim_cur < need) {
+        log->warn("fd_limit_low soft={} hard={} needed={} reason=\"the acceptors' max-connections "
+                  "plus {} for journal, cluster and web\" action=\"raise the hard limit (ulimit "
+                  "-Hn, systemd LimitNOFILE) or lower max-connections\"",
+                  lim.rlim_cur, lim.rlim_max, need, fd_reserve);
+    } else if (lim.rlim_cur != before) {
+        log->info("fd_limit_raised from={} to={}", before, lim.rlim_cur);
+    }
+}
+
 int main(int argc, char** argv) {
     cli args;
     if (!parse_cli(argc, argv, args)) {
@@ -101,6 +138,7 @@ int main(int argc, char** argv) {
     make_loggers(loaded.config->log_level);
     auto signals = block_stop_signals();
     auto log = spdlog::get("node");
+    raise_fd_limit(*loaded.config, log);
     int rc = 0;
     {
         actormq::node n{std::move(*loaded.config)};
