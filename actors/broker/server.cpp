@@ -7,6 +7,7 @@
 #include "protocol/errc.hpp"
 
 #include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -15,6 +16,19 @@ namespace actormq {
 namespace {
 
 using server_ptr = server_actor::stateful_pointer<server_state>;
+using gathered_atom = caf::atom_constant<caf::atom("gathered")>;
+
+/// An address lives and dies with its server, as if linked: the server monitors it and ends
+/// every address when it ends itself (~server_state). Not a CAF link: linking scans the
+/// server's list of links and monitors each time, so 100,000 addresses cost O(n^2) (creating
+/// them slowed to a stop near 45,000, docs/benchmarks.md "Scale on one node"); a monitor is
+/// one entry on the address's side.
+address_actor
+spawn_address(server_ptr self, const std::string& name, std::shared_ptr<address_seed> seed) {
+    auto a = self->spawn(address, self->state.ctx, name, std::move(seed));
+    self->monitor(a);
+    return a;
+}
 
 caf::result<address_actor> lookup(server_ptr self, std::string& name, bool create) {
     auto& st = self->state;
@@ -44,7 +58,7 @@ caf::result<address_actor> lookup(server_ptr self, std::string& name, bool creat
         return caf::make_error(errc::limit_reached, std::string{"max-auto-created-queues"},
                                uint64_t{cfg.max_auto_created_queues});
     }
-    auto a = self->spawn<caf::linked>(address, st.ctx, name, std::shared_ptr<address_seed>{});
+    auto a = spawn_address(self, name, std::shared_ptr<address_seed>{});
     st.ctx->log->info("address_created address={}", name);
     st.addresses.emplace(std::move(name), a);
     return a;
@@ -71,39 +85,72 @@ uint64_t restore(server_ptr self, recovered_state& rs) {
         seed->duplicate_ids = std::move(ids);
     }
     for (auto& [name, seed] : seeds) {
-        auto a = self->spawn<caf::linked>(address, st.ctx, name, seed);
-        st.addresses.emplace(name, a);
+        st.addresses.emplace(name, spawn_address(self, name, seed));
     }
     return restored;
 }
 
+/// Gathers the figures of `addrs` for one stats request, then ends once every answer is in
+/// or timed out.
+using gatherer_actor = caf::typed_actor<caf::replies_to<stats_atom>::with<std::vector<queue_stats>>,
+                                        caf::reacts_to<gathered_atom>>;
+
+gatherer_actor::behavior_type stats_gatherer(gatherer_actor::pointer self,
+                                             std::vector<address_actor> addrs,
+                                             std::chrono::milliseconds timeout) {
+    return {
+        [self, addrs, timeout](stats_atom) {
+            self->delayed_send(self, timeout + std::chrono::milliseconds(100),
+                               gathered_atom::value);
+            return gather_stats<std::vector<queue_stats>>(self, addrs, timeout);
+        },
+        [self](gathered_atom) { self->quit(); },
+    };
+}
+
 } // namespace
+
+server_state::~server_state() {
+    // Runs when the server actor ends, whatever ended it (CAF destroys a stateful actor's
+    // state as it terminates): nothing can reach these addresses through it any more.
+    for (const auto& [name, a] : addresses) {
+        caf::anon_send_exit(caf::actor_cast<caf::actor>(a), caf::exit_reason::user_shutdown);
+    }
+}
 
 server_actor::behavior_type server(server_ptr self, std::shared_ptr<server_context> ctx) {
     self->state.ctx = std::move(ctx);
+    // An address that fails takes the server down with it, as a link did; the server's end
+    // ends every address (~server_state).
+    self->set_down_handler([self](caf::down_msg& dm) {
+        if (dm.reason && dm.reason != caf::exit_reason::user_shutdown) {
+            self->quit(dm.reason);
+        }
+    });
     return {
-        [self](lookup_atom, std::string& name, bool create) {
-            return lookup(self, name, create);
-        },
+        [self](lookup_atom, std::string& name, bool create) { return lookup(self, name, create); },
         [self](remove_atom, const std::string& name) {
             auto& addrs = self->state.addresses;
             if (auto i = addrs.find(name); i != addrs.end()) {
                 self->send(i->second, remove_atom::value);
-                self->unlink_from(i->second);
+                self->demonitor(i->second.address());
                 addrs.erase(i);
                 self->state.ctx->log->info("address_removed address={}", name);
             }
         },
-        [self](recover_atom, std::shared_ptr<recovered_state>& rs) {
-            return restore(self, *rs);
-        },
-        [self](stats_atom) -> caf::result<std::vector<queue_stats>> {
+        [self](recover_atom, std::shared_ptr<recovered_state>& rs) { return restore(self, *rs); },
+        [self](stats_atom) -> caf::delegated<std::vector<queue_stats>> {
             std::vector<address_actor> addrs;
+            addrs.reserve(self->state.addresses.size());
             for (const auto& [n, a] : self->state.addresses) {
                 addrs.push_back(a);
             }
-            return gather_stats<std::vector<queue_stats>>(self, addrs,
-                                                          self->state.ctx->request_timeout());
+            // Asked and answered by a helper: with 100,000 addresses their answers would
+            // queue in this mailbox ahead of clients' lookups (docs/benchmarks.md, "Scale on
+            // one node").
+            auto g =
+                self->spawn(stats_gatherer, std::move(addrs), self->state.ctx->request_timeout());
+            return self->delegate(g, stats_atom::value);
         },
     };
 }

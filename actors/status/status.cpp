@@ -185,9 +185,12 @@ void gather(status_ptr self) {
     }
     st.gathering = true;
     auto timeout = std::chrono::milliseconds(st.cfg->request_timeout_ms);
-    auto finish = [self] {
-        self->state.gathering = false;
-        self->state.publish(true);
+    auto started = std::chrono::steady_clock::now();
+    auto finish = [self, started] {
+        auto& s = self->state;
+        s.gathering = false;
+        s.publish(true);
+        s.last_gather = std::chrono::steady_clock::now() - started;
     };
     auto ask_journal = [self, finish, timeout] {
         if (!self->state.journal) {
@@ -239,13 +242,25 @@ void status_state::add_event(const std::string& kind,
     ++next_event;
 }
 
+std::chrono::milliseconds status_state::gather_pause() const {
+    // A gather asks every address and queue for its figures: with 100,000 queues one takes
+    // about a second of the server's time, and asking every 250 ms left clients' requests
+    // waiting behind the answers (docs/benchmarks.md, "Scale on one node"). So the pause is at
+    // least four gathers long: figures get older, the server stays free for its clients.
+    auto pause = std::chrono::duration_cast<std::chrono::milliseconds>(4 * last_gather);
+    return std::clamp(pause, status_interval, status_interval_max);
+}
+
 void status_state::remember_ha(const json& event) {
     const auto& kind = event["kind"].get_ref<const std::string&>();
     // The replication backup's vote (docs/replication.md, "The quorum vote"): asked, lost, or
     // won (then the activation follows); a live's own-quorum check that failed steps down.
     static const std::map<std::string, std::string> vote_outcomes = {
-        {"vote", "asked"},          {"vote_lost", "lost"},           {"vote_won", "won"},
-        {"quorum_kept", "quorum-kept"}, {"stepping_down", "stepped-down"}};
+        {"vote", "asked"},
+        {"vote_lost", "lost"},
+        {"vote_won", "won"},
+        {"quorum_kept", "quorum-kept"},
+        {"stepping_down", "stepped-down"}};
     auto keep = [](json& list, json entry) {
         list.push_back(std::move(entry));
         if (list.size() > ha_history_max) {
@@ -536,7 +551,7 @@ caf::behavior status(caf::stateful_actor<status_state>* self,
         [self](cluster::topology& t) { note_members(self, t); },
         [self](caf::tick_atom) {
             gather(self);
-            self->delayed_send(self, status_interval, caf::tick_atom::value);
+            self->delayed_send(self, self->state.gather_pause(), caf::tick_atom::value);
         },
         [self](caf::get_atom) { return *self->state.board->status_json(); },
         [self](cluster::events_atom, uint64_t since) {

@@ -7,13 +7,13 @@
 
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/sinks/sink.h>
 
 #include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace actormq {
@@ -61,6 +61,11 @@ struct status_state {
     uint64_t votes_won = 0;
     uint64_t votes_lost = 0;
     bool gathering = false;
+    /// How long the last gather of queue and journal figures took.
+    std::chrono::steady_clock::duration last_gather{};
+
+    /// How long to wait before the next gather: status_interval, longer when gathers are slow.
+    std::chrono::milliseconds gather_pause() const;
 
     /// Keeps a vote or an activation event in `votes` / `activations`.
     void remember_ha(const nlohmann::json& event);
@@ -101,5 +106,8 @@ nlohmann::json counts_of(const std::string& message);
 
 /// Milliseconds between two publications of the status.
 constexpr std::chrono::milliseconds status_interval{250};
+
+/// The longest pause between two gathers, however long they take.
+constexpr std::chrono::milliseconds status_interval_max{10000};
 
 } // namespace actormq

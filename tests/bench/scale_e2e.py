@@ -274,7 +274,14 @@ def main():
     finally:
         if not node.running():
             print(node.describe(), file=sys.stderr)
-        node.stop()
+        t0 = time.monotonic()
+        try:
+            node.stop(timeout=120)
+            stuck = [line for line in node.log_text().splitlines() if "node_stop_stuck" in line]
+            print(json.dumps({"part": "stop", "seconds": round(time.monotonic() - t0, 2),
+                              "stuck": stuck}), flush=True)
+        except AssertionError as e:
+            print(f"stop: {e}", file=sys.stderr)
 
 
 if __name__ == "__main__":
