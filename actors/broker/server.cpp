@@ -16,7 +16,6 @@ namespace actormq {
 namespace {
 
 using server_ptr = server_actor::stateful_pointer<server_state>;
-using gathered_atom = caf::atom_constant<caf::atom("gathered")>;
 
 /// An address lives and dies with its server, as if linked: the server monitors it and ends
 /// every address when it ends itself (~server_state). Not a CAF link: linking scans the
@@ -92,19 +91,19 @@ uint64_t restore(server_ptr self, recovered_state& rs) {
 
 /// Gathers the figures of `addrs` for one stats request, then ends once every answer is in
 /// or timed out.
-using gatherer_actor = caf::typed_actor<caf::replies_to<stats_atom>::with<std::vector<queue_stats>>,
-                                        caf::reacts_to<gathered_atom>>;
+using gatherer_actor =
+    caf::typed_actor<caf::replies_to<stats_atom>::with<std::vector<queue_stats>>>;
 
+/// Gathers the figures of `addrs` for one stats request and ends once it has answered (every
+/// address answered or timed out).
 gatherer_actor::behavior_type stats_gatherer(gatherer_actor::pointer self,
                                              std::vector<address_actor> addrs,
                                              std::chrono::milliseconds timeout) {
     return {
         [self, addrs, timeout](stats_atom) {
-            self->delayed_send(self, timeout + std::chrono::milliseconds(100),
-                               gathered_atom::value);
-            return gather_stats<std::vector<queue_stats>>(self, addrs, timeout);
+            return gather_stats<std::vector<queue_stats>>(self, addrs, timeout,
+                                                          [self] { self->quit(); });
         },
-        [self](gathered_atom) { self->quit(); },
     };
 }
 

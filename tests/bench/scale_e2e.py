@@ -55,9 +55,9 @@ def threads(pid):
     return len(os.listdir(f"/proc/{pid}/task"))
 
 
-def config(journal_max_frame):
+def config(journal_max_frame, log_level):
     return f"""name = "scale"
-log-level = "warn"
+log-level = "{log_level}"
 persistence-enabled = true
 journal-directory = "journal"
 max-auto-created-queues = 1000000
@@ -203,7 +203,8 @@ def part_consumers(node, c, m, tool):
                   receipt=1, inflight=64, ack="client-individual", prefetch=10,
                   dest="/queue/fan", idle=60)
     _, peak = rss(node.pid)
-    return {"part": "consumers", "consumers": c, "messages": m, "rate": r.get("rate"),
+    return {"part": "consumers", "consumers": c, "messages": m, "rate": r.get("msgs_per_s"),
+            "e2e_p50_us": (r.get("e2e_us") or {}).get("p50"),
             "lost": r.get("lost"), "duplicates": r.get("duplicates"),
             "errors": r.get("errors"), "exit_code": r["exit_code"], "rss_base": base,
             "rss_peak": peak, "threads": threads(node.pid)}
@@ -217,10 +218,11 @@ def part_sizes(node, tool):
                       persistent=1, receipt=1, ack="client-individual", prefetch=4,
                       dest=f"/queue/size-{size}", idle=60)
         _, peak = rss(node.pid)
-        rate = r.get("rate") or 0
+        rate = r.get("msgs_per_s") or 0
         rows.append({"size": size, "count": count, "rate": rate,
                      "mib_per_s": round(rate * size / (1 << 20), 1),
-                     "receipt_p50_us": r.get("receipt_p50_us"), "lost": r.get("lost"),
+                     "receipt_p50_us": (r.get("receipt_rtt_us") or {}).get("p50"),
+                     "e2e_p50_us": (r.get("e2e_us") or {}).get("p50"), "lost": r.get("lost"),
                      "duplicates": r.get("duplicates"), "exit_code": r["exit_code"],
                      "rss_peak": peak})
     return {"part": "sizes", "rows": rows}
@@ -244,6 +246,8 @@ def main():
     ap.add_argument("--consumers", type=int, default=1000)
     ap.add_argument("--consumer-messages", type=int, default=20000)
     ap.add_argument("--stompload", default="/tmp/actormq-bench/stompload")
+    ap.add_argument("--log-level", default="warn")
+    ap.add_argument("--keep-log", help="copy the node's log here at the end")
     a = ap.parse_args()
     parts = a.parts.split(",")
     # The client side needs a descriptor per connection too.
@@ -251,7 +255,7 @@ def main():
     want = a.connections + a.consumers + 1024
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
-    node = Node(config(11 << 20), binary=a.node)
+    node = Node(config(11 << 20, a.log_level), binary=a.node)
     node.start()
     try:
         if "idle" in parts:
@@ -277,11 +281,15 @@ def main():
         t0 = time.monotonic()
         try:
             node.stop(timeout=120)
-            stuck = [line for line in node.log_text().splitlines() if "node_stop_stuck" in line]
+            stuck = [line for line in node.log_text().splitlines()
+                     if "node_stop_stuck" in line or "io_threads_busy" in line]
             print(json.dumps({"part": "stop", "seconds": round(time.monotonic() - t0, 2),
                               "stuck": stuck}), flush=True)
         except AssertionError as e:
             print(f"stop: {e}", file=sys.stderr)
+        if a.keep_log:
+            with open(a.keep_log, "w") as f:
+                f.write(node.log_text())
 
 
 if __name__ == "__main__":
