@@ -550,7 +550,11 @@ caf::behavior status(caf::stateful_actor<status_state>* self,
                int64_t duration_ms) { self->state.add_event(kind, message, duration_ms); },
         [self](cluster::topology& t) { note_members(self, t); },
         [self](caf::tick_atom) {
-            gather(self);
+            // Nobody reads the figures (no page open, no scrape, no shell): no gather. A
+            // reader after a quiet spell gets figures up to one pause old, then fresh ones.
+            if (self->state.board->read_within(status_watch_window)) {
+                gather(self);
+            }
             self->delayed_send(self, self->state.gather_pause(), caf::tick_atom::value);
         },
         [self](caf::get_atom) { return *self->state.board->status_json(); },

@@ -107,6 +107,10 @@ nlohmann::json counts_of(const std::string& message);
 /// Milliseconds between two publications of the status.
 constexpr std::chrono::milliseconds status_interval{250};
 
+/// How long after the last read of /api/status or /metrics (or the shell's status) the status
+/// actor keeps gathering: above Prometheus' usual 15 s scrape interval.
+constexpr std::chrono::seconds status_watch_window{60};
+
 /// The longest pause between two gathers, however long they take.
 constexpr std::chrono::milliseconds status_interval_max{10000};
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -19,12 +20,23 @@ class status_board {
 public:
     /// The latest `GET /api/status` document (JSON text); "{}" before the first publish.
     std::shared_ptr<const std::string> status_json() const {
+        note_read();
         return std::atomic_load(&status_);
     }
 
     /// The latest `GET /metrics` text (Prometheus text exposition format 0.0.4).
     std::shared_ptr<const std::string> metrics_text() const {
+        note_read();
         return std::atomic_load(&metrics_);
+    }
+
+    /// Whether anyone read the status or the metrics within `window`. The status actor gathers
+    /// figures only then: a gather asks every queue, which a node with 100,000 queues should
+    /// not do four times a second for nobody (docs/web.md, "How it works").
+    bool read_within(std::chrono::steady_clock::duration window) const {
+        auto last = last_read_.load(std::memory_order_relaxed);
+        auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+        return last != 0 && now - last <= window.count();
     }
 
     /// `{"events":[...],"last":N}`: the events with a sequence number above `since`, oldest
@@ -53,6 +65,13 @@ public:
     static constexpr size_t capacity = 1000;
 
 private:
+    void note_read() const {
+        last_read_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                         std::memory_order_relaxed);
+    }
+
+    /// When status or metrics were last read (steady_clock ticks; 0: never).
+    mutable std::atomic<std::chrono::steady_clock::rep> last_read_{0};
     std::shared_ptr<const std::string> status_ = std::make_shared<const std::string>("{}");
     std::shared_ptr<const std::string> metrics_ = std::make_shared<const std::string>("");
     mutable std::mutex mtx_;

@@ -183,6 +183,7 @@ def part_queues(node, q):
     return {"part": "queues", "queues": q, "create_seconds": round(created, 2),
             "create_rate_per_s": round(q / created), "rss_base": base, "rss_with": with_queues,
             "bytes_per_queue": round((with_queues - base) / q), "read_back_ok": ok,
+            "read_back": "" if ok else frame[:200].decode(errors="replace"),
             "threads": threads(node.pid)}
 
 
