@@ -243,10 +243,10 @@ void status_state::add_event(const std::string& kind,
 }
 
 std::chrono::milliseconds status_state::gather_pause() const {
-    // A gather asks every address and queue for its figures: with 100,000 queues one takes
-    // about a second of the server's time, and asking every 250 ms left clients' requests
-    // waiting behind the answers (docs/benchmarks.md, "Scale on one node"). So the pause is at
-    // least four gathers long: figures get older, the server stays free for its clients.
+    // A gather asks every address and queue for its figures, so it grows with their number:
+    // with 100,000 queues, gathering every 250 ms left clients' requests waiting behind the
+    // answers (docs/benchmarks.md, "Scale on one node"). So the pause is at least four gathers
+    // long: figures get older, the node stays free for its clients.
     auto pause = std::chrono::duration_cast<std::chrono::milliseconds>(4 * last_gather);
     return std::clamp(pause, status_interval, status_interval_max);
 }
