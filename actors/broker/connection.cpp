@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "actors/broker/connection.hpp"
 
+#include "actors/broker/read_when_readable.hpp"
 #include "actors/broker/session.hpp"
 #include "actors/broker/stomp_handshake.hpp"
 #include "protocol/assert.hpp"
@@ -97,29 +98,9 @@ void connection::do_read() {
         return;
     }
     reading_ = true;
-    // Waits for data without a buffer, then reads into the io thread's own: an idle connection
-    // holds no read buffer at all (docs/benchmarks.md, "Scale on one node": 64 KiB per idle
-    // connection before). The parser keeps what a partial frame needs.
-    socket_.async_wait(tcp::socket::wait_read,
-                       [self = shared_from_this()](const boost::system::error_code& ec) {
-                           self->on_readable(ec);
-                       });
-}
-
-void connection::on_readable(const boost::system::error_code& ec) {
-    thread_local std::array<char, 64 * 1024> buf;
-    if (ec) {
-        on_read(ec, buf.data(), 0);
-        return;
-    }
-    boost::system::error_code rec;
-    size_t n = socket_.read_some(asio::buffer(buf), rec);
-    if (rec == asio::error::would_block || rec == asio::error::try_again) {
-        reading_ = false;
-        do_read();
-        return;
-    }
-    on_read(rec, buf.data(), n);
+    read_when_readable(
+        socket_, [self = shared_from_this()](const boost::system::error_code& ec, const char* data,
+                                             size_t n) { self->on_read(ec, data, n); });
 }
 
 void connection::on_read(const boost::system::error_code& ec, const char* data, size_t n) {

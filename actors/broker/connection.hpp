@@ -62,7 +62,6 @@ public:
 
 private:
     void do_read();
-    void on_readable(const boost::system::error_code& ec);
     void on_read(const boost::system::error_code& ec, const char* data, size_t n);
     bool take_frames();
     bool on_connect(stomp::frame& f);

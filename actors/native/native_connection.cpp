@@ -4,6 +4,7 @@
 // (actors/broker/connection.cpp), copied because that file is STOMP's own.
 #include "actors/native/native_connection.hpp"
 
+#include "actors/broker/read_when_readable.hpp"
 #include "protocol/assert.hpp"
 
 #include <boost/asio/post.hpp>
@@ -74,6 +75,8 @@ native_connection::native_connection(tcp::socket socket,
 void native_connection::start() {
     boost::system::error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
+    // Reads happen only once the socket is readable, and then without blocking (do_read).
+    socket_.non_blocking(true, ignored);
     last_read_ = std::chrono::steady_clock::now();
     auth_timer_.expires_after(std::chrono::milliseconds(acceptor_->connect_timeout_ms));
     auth_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
@@ -205,12 +208,12 @@ void native_connection::do_read() {
         return;
     }
     reading_ = true;
-    socket_.async_read_some(asio::buffer(read_buf_),
-                            [self = shared_from_this()](const boost::system::error_code& ec,
-                                                        size_t n) { self->on_read(ec, n); });
+    read_when_readable(
+        socket_, [self = shared_from_this()](const boost::system::error_code& ec, const char* data,
+                                             size_t n) { self->on_read(ec, data, n); });
 }
 
-void native_connection::on_read(const boost::system::error_code& ec, size_t n) {
+void native_connection::on_read(const boost::system::error_code& ec, const char* data, size_t n) {
     reading_ = false;
     if (closed_) {
         return;
@@ -226,7 +229,7 @@ void native_connection::on_read(const boost::system::error_code& ec, size_t n) {
         do_read(); // Discard what a client sends after our last packet until it closes.
         return;
     }
-    decoder_.feed(read_buf_.data(), n);
+    decoder_.feed(data, n);
     if (!take_packets()) {
         return;
     }

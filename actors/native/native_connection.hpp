@@ -91,7 +91,7 @@ private:
     };
 
     void do_read();
-    void on_read(const boost::system::error_code& ec, size_t n);
+    void on_read(const boost::system::error_code& ec, const char* data, size_t n);
     bool take_packets();
     bool on_connection_packet(native::packet& p);
     bool on_hello(native::hello& h);
@@ -141,7 +141,6 @@ private:
     uint32_t client_max_packet_bytes_ = native::min_max_packet_bytes;
     uint32_t ttl_ms_ = 0;
     std::map<uint32_t, channel_entry> channels_;
-    std::array<char, 64 * 1024> read_buf_{};
     /// What waits to be written and the piece being written; sealed once the last packet (an
     /// error) is queued.
     output_buffer out_;
