@@ -27,6 +27,10 @@ struct journal_stats {
     uint64_t files = 0;
     uint64_t bytes = 0;
     uint64_t batches = 0;
+    /// Records written in all batches: records_total / batches is what group commit shares.
+    uint64_t records = 0;
+    /// Appends whose sender waits for the fdatasync (a confirmation), in all batches.
+    uint64_t synced_appends = 0;
     uint64_t last_batch_records = 0;
     uint64_t last_sync_us = 0;
     uint64_t segments_reclaimed = 0;

@@ -70,6 +70,7 @@ std::optional<journal_failure> journal_state::write_batch() {
         return failure_of(e, "append");
     }
     last_batch_records = batch_records.size();
+    records_written += batch_records.size();
     batch_records.clear();
     last_sync = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - start);
@@ -91,6 +92,8 @@ journal_stats journal_state::stats() const {
         s.bytes = s.files * ctx->config.journal.journal_file_size;
     }
     s.batches = batches;
+    s.records = records_written;
+    s.synced_appends = synced_appends;
     s.last_batch_records = last_batch_records;
     s.last_sync_us = static_cast<uint64_t>(last_sync.count());
     s.segments_reclaimed = segments_reclaimed;
@@ -384,6 +387,7 @@ void flush(journal_ptr self) {
     }
     auto waiting = std::move(st.waiting);
     st.waiting.clear();
+    st.synced_appends += waiting.size();
     // A backup that could take over must hold what is confirmed: those answers wait for
     // its acknowledgement of the batch just sent (docs/replication.md, "Confirmation").
     bool wait_for_backup = !st.failure && (st.repl.confirm_needs_backup() || st.held_for_vote);

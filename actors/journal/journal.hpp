@@ -90,6 +90,8 @@ struct journal_state {
 
     // Figures for status and benchmarks.
     uint64_t batches = 0;
+    uint64_t records_written = 0;
+    uint64_t synced_appends = 0;
     uint64_t last_batch_bytes = 0;
     uint64_t last_batch_records = 0;
     std::chrono::microseconds last_sync{0};

@@ -375,6 +375,8 @@ std::string status_state::status_json(bool fresh) {
           {"files", j.files},
           {"bytes", j.bytes},
           {"batches_total", j.batches},
+          {"records_total", j.records},
+          {"synced_appends_total", j.synced_appends},
           {"last_batch_records", j.last_batch_records},
           {"last_sync_us", j.last_sync_us},
           {"segments_reclaimed_total", j.segments_reclaimed}}},
@@ -444,6 +446,15 @@ std::string status_state::metrics_text() const {
     const auto& j = journal_figures;
     family(out, "actormq_journal_files", "gauge", "Journal segment files.");
     out << "actormq_journal_files " << j.files << '\n';
+    family(out, "actormq_journal_batches_total", "counter",
+           "Journal batches written (one write and one fdatasync each).");
+    out << "actormq_journal_batches_total " << j.batches << '\n';
+    family(out, "actormq_journal_records_total", "counter",
+           "Journal records written; divided by the batches, what group commit shares.");
+    out << "actormq_journal_records_total " << j.records << '\n';
+    family(out, "actormq_journal_synced_appends_total", "counter",
+           "Appends whose sender waited for the fdatasync (confirmations), in all batches.");
+    out << "actormq_journal_synced_appends_total " << j.synced_appends << '\n';
     family(out, "actormq_replication_backup_in_sync", "gauge",
            "1 when this live's replicating backup holds the whole journal.");
     out << "actormq_replication_backup_in_sync " << (j.replication == "in-sync" ? 1 : 0) << '\n';
