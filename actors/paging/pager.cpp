@@ -382,9 +382,22 @@ void page_store::collect_dup_ids(const char* data, size_t size) {
     }
 }
 
+std::string page_store::sync() {
+    for (auto n : dirty_) {
+        for (auto& f : files_) {
+            if (f.number == n && ::fdatasync(read_fd(f)) != 0) {
+                return failure(path_of(n), "fdatasync", errno);
+            }
+        }
+    }
+    dirty_.clear();
+    return {};
+}
+
 std::string page_store::write(const std::vector<message_ptr>& msgs,
-                              const std::vector<std::string>& queues) {
-    std::vector<size_t> touched;
+                              const std::vector<std::string>& queues,
+                              bool sync_now) {
+    auto& touched = dirty_;
     std::string out;
     page_message pm;
     pm.queues = queues;
@@ -438,14 +451,7 @@ std::string page_store::write(const std::vector<message_ptr>& msgs,
     if (auto e = flush(); !e.empty()) {
         return e;
     }
-    for (auto n : touched) {
-        for (auto& f : files_) {
-            if (f.number == n && ::fdatasync(read_fd(f)) != 0) {
-                return failure(path_of(n), "fdatasync", errno);
-            }
-        }
-    }
-    return {};
+    return sync_now ? sync() : std::string{};
 }
 
 page_batch page_store::read(int64_t budget, std::string& error) {
@@ -543,6 +549,29 @@ std::string page_store::moved(const page_cursor& c) {
     return {};
 }
 
+namespace {
+
+/// Syncs the writes not synced yet and answers them (with the latched error when it fails).
+template <class Refuse>
+void sync_writes(pager_actor::stateful_pointer<pager_state> self, Refuse& refuse) {
+    auto& st = self->state;
+    if (st.unsynced.empty()) {
+        return;
+    }
+    auto waiting = std::move(st.unsynced);
+    st.unsynced.clear();
+    std::string e = st.failed.empty() ? st.store->sync() : st.failed;
+    for (auto& p : waiting) {
+        if (e.empty()) {
+            p.deliver(true);
+        } else {
+            p.deliver(refuse(e));
+        }
+    }
+}
+
+} // namespace
+
 pager_actor::behavior_type pager(pager_actor::stateful_pointer<pager_state> self,
                                  store_options opts,
                                  std::shared_ptr<spdlog::logger> log) {
@@ -571,12 +600,23 @@ pager_actor::behavior_type pager(pager_actor::stateful_pointer<pager_state> self
             if (!self->state.failed.empty()) {
                 return refuse(self->state.failed);
             }
-            if (auto e = self->state.store->write(msgs, queues); !e.empty()) {
+            if (auto e = self->state.store->write(msgs, queues, false); !e.empty()) {
                 return refuse(e);
             }
-            return true;
+            // Group commit, as the journal does: the flush lands behind every write already in
+            // the mailbox, so they all share its one fdatasync.
+            auto& st = self->state;
+            if (st.unsynced.empty()) {
+                self->send(self, flush_atom::value);
+            }
+            st.unsynced.push_back(self->make_response_promise<bool>());
+            return st.unsynced.back();
         },
+        [self, refuse](flush_atom) { sync_writes(self, refuse); },
         [self, refuse](read_atom, int64_t budget) -> caf::result<page_batch> {
+            // Nothing is read back, and no cursor passes it, before it is on disk: a cursor
+            // beyond a torn tail would hide the records written after the cut.
+            sync_writes(self, refuse);
             if (!self->state.failed.empty()) {
                 return refuse(self->state.failed);
             }
@@ -588,6 +628,7 @@ pager_actor::behavior_type pager(pager_actor::stateful_pointer<pager_state> self
             return batch;
         },
         [self, refuse](moved_atom, const page_cursor& c) -> caf::result<bool> {
+            sync_writes(self, refuse);
             if (!self->state.failed.empty()) {
                 return refuse(self->state.failed);
             }

@@ -14,6 +14,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 #include <spdlog/logger.h>
 
 #include <cstdint>
@@ -87,9 +88,15 @@ public:
     /// The duplicate ids open() found (see open_result).
     std::vector<std::string> take_dup_ids() { return std::move(dup_ids_); }
 
-    /// Appends messages (with the queues they were routed to) and syncs the files written.
-    /// Returns "" or an error naming the file and the call.
-    std::string write(const std::vector<message_ptr>& msgs, const std::vector<std::string>& queues);
+    /// Appends messages (with the queues they were routed to); with `sync`, syncs the files
+    /// written, otherwise they stay dirty until sync(). Returns "" or an error naming the file
+    /// and the call.
+    std::string write(const std::vector<message_ptr>& msgs,
+                      const std::vector<std::string>& queues,
+                      bool sync = true);
+
+    /// Syncs every file written since the last sync.
+    std::string sync();
 
     /// Reads messages from the read position until `budget` bytes (memory_bytes() times the
     /// number of queues) are reached; at least one when any is left. Advances the read
@@ -137,6 +144,8 @@ private:
     uint64_t buffer_file_ = 0;
     uint64_t buffer_offset_ = 0;
     std::vector<std::string> dup_ids_;
+    /// Files written and not synced yet.
+    std::vector<uint64_t> dirty_;
     /// Where the first message of the last read batch starts.
     page_cursor first_read_;
 };
@@ -164,6 +173,8 @@ using pager_actor = caf::typed_actor<
     caf::replies_to<open_atom, std::shared_ptr<open_request>>::with<open_result>,
     // Page out messages routed to these queues; answered once synced.
     caf::replies_to<write_atom, std::vector<message_ptr>, std::vector<std::string>>::with<bool>,
+    // Sync what was written and answer those writes (sent to itself behind queued writes).
+    caf::reacts_to<flush_atom>,
     // Read back up to this many bytes.
     caf::replies_to<read_atom, int64_t>::with<page_batch>,
     // Everything before this position is in memory and journaled: record it, free files.
@@ -175,6 +186,8 @@ struct pager_state {
     std::shared_ptr<spdlog::logger> log;
     /// The first failure; every later request is refused with it.
     std::string failed;
+    /// Writes done and not synced yet: one fdatasync answers them all (group commit).
+    std::vector<caf::typed_response_promise<bool>> unsynced;
 };
 
 /// The behaviour of a pager (spawn it detached: every handler blocks on files).
