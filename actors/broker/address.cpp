@@ -421,8 +421,10 @@ bool fits(const address_state& st, routing_type routing, const std::vector<messa
     return st.usage->bytes.load(std::memory_order_relaxed) + bytes <= st.usage->max_bytes;
 }
 
-// -- paging (docs/journal.md, "Paging")
-// ------------------------------------------------------------
+// -- paging (docs/journal.md, "Paging") ----------------------------------------------------------
+
+/// Most message bytes one page-in read asks for.
+constexpr int64_t page_in_chunk_bytes = 2 * 1024 * 1024;
 
 void maybe_page_in(address_ptr self);
 void route_paged(address_ptr self,
@@ -726,7 +728,11 @@ void maybe_page_in(address_ptr self) {
     if (st.usage->max_bytes >= 0 && used >= st.usage->max_bytes) {
         return;
     }
-    int64_t budget = st.usage->max_bytes < 0 ? int64_t{1} << 20 : st.usage->max_bytes - used;
+    // At most page_in_chunk_bytes per read: a batch is held twice on its way in (the messages
+    // and their journal records), so smaller reads keep the node's memory near max-size-bytes
+    // while consumers catch up.
+    int64_t budget = st.usage->max_bytes < 0 ? page_in_chunk_bytes : st.usage->max_bytes - used;
+    budget = std::min(budget, page_in_chunk_bytes);
     st.paging_in = true;
     self->request(*st.pager, caf::infinite, paging::read_atom::value, budget)
         .then([self](paging::page_batch& b) { on_page_batch(self, b); },
