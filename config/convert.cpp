@@ -1041,9 +1041,9 @@ void check_ha(context& ctx, const toml::table& root, const node_config& config) 
                 at = find_member(*entry->node->as_table(), "address-full-policy", entry->path);
             }
             member where = at ? *at
-                               : member{nullptr, nullptr,
-                                        join_key(join_key("address-settings", settings.match),
-                                                 "address-full-policy")};
+                              : member{nullptr, nullptr,
+                                       join_key(join_key("address-settings", settings.match),
+                                                "address-full-policy")};
             report(ctx, where,
                    "PAGE cannot be used with ha-policy replication yet: page files are not "
                    "replicated, so a backup would take over without the paged messages");
