@@ -2,6 +2,7 @@
 // Paging seen from outside (docs/journal.md, "Paging"): an address with
 // address-full-policy = "PAGE" past max-size-bytes writes new messages to page files and reads
 // them back in order; what was confirmed survives SIGKILL exactly once.
+#include "support/failover_producer.hpp"
 #include "support/process_fixture.hpp"
 
 #include <doctest/doctest.h>
@@ -9,6 +10,7 @@
 #include <csignal>
 #include <filesystem>
 #include <map>
+#include <memory>
 
 using namespace actormq;
 using namespace actormq::test;
@@ -279,4 +281,49 @@ TEST_CASE("paging: a shared-store backup serves the paged messages after the liv
     }));
     INFO(backup.log_tail());
     CHECK(drain(backup, "/queue/ha") == range("m", 0, 200));
+}
+
+TEST_CASE("paging: five SIGKILLs under a producer: every confirmed message once, in order") {
+    temp_dir d;
+    auto start = [&](int i, uint16_t port) {
+        auto sets = paging_sets(d.path);
+        if (port != 0) {
+            sets.push_back("acceptors.stomp.port=" + std::to_string(port));
+        }
+        auto node = std::make_unique<node_process>(
+            node_placement{d.path, "node-" + std::to_string(i) + ".log"}, paging_config(), sets);
+        REQUIRE(node->wait_ready(soon()));
+        return node;
+    };
+    auto node = start(0, 0);
+    uint16_t port = node->port();
+    // Duplicate ids and resends after each kill; about 1 KiB each, so most of it is paged.
+    producer p("/queue/crash", {port}, "m", 1000);
+    for (int i = 1; i <= 5; ++i) {
+        REQUIRE_MESSAGE(p.wait_more(120), "only ", p.count(), " confirmed");
+        kill9(*node);
+        node = start(i, port);
+    }
+    REQUIRE(p.wait_more(50));
+    p.stop();
+    CHECK(log_shows(*node, "address_paging address=crash"));
+    auto confirmed = p.confirmed();
+    auto got = drain(*node, "/queue/crash");
+    std::map<std::string, int> seen;
+    long last = -1;
+    bool ordered = true;
+    for (auto b : got) {
+        b.erase(b.find_last_not_of(' ') + 1);
+        ++seen[b];
+        long n = std::stol(b.substr(1));
+        ordered = ordered && n > last;
+        last = n;
+    }
+    for (const auto& b : confirmed) {
+        CHECK_MESSAGE(seen[b] == 1, b, " arrived ", seen[b], " times");
+    }
+    for (const auto& [b, n] : seen) {
+        CHECK_MESSAGE(n == 1, b, " arrived ", n, " times");
+    }
+    CHECK(ordered);
 }
