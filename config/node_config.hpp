@@ -13,6 +13,7 @@ enum class address_full_policy : uint8_t {
     block, ///< stop reading from the producers' sockets until space frees
     fail,  ///< answer the producer with ERROR
     drop,  ///< drop the message silently (a requested RECEIPT is still sent)
+    page,  ///< write new messages to page files and read them back as consumers catch up
 };
 
 /// Settings applied to every address whose name matches `match` (Artemis wildcard syntax:
@@ -23,6 +24,12 @@ struct address_settings {
     /// -1 means unbounded.
     int64_t max_size_bytes = 100 * 1024 * 1024;
     address_full_policy full_policy = address_full_policy::block;
+    /// PAGE: bytes of one page file; the next file begins once a file holds this many.
+    int64_t page_size_bytes = 10 * 1024 * 1024;
+    /// PAGE: page files an address keeps open at once for reading back (Artemis counts the
+    /// pages it caches; ActorMQ reads pages through the kernel's page cache and caches only
+    /// their descriptors).
+    uint32_t page_max_cache_size = 5;
     bool auto_create_queues = true;
     bool auto_create_addresses = true;
 };
@@ -128,6 +135,9 @@ struct journal_config {
     bool persistence_enabled = true;
     /// Relative paths are taken from the node's working directory.
     std::string journal_directory = "data/journal";
+    /// Where addresses with address-full-policy PAGE keep their page files, one directory per
+    /// address (a shared-store backup must name the same directory as its live).
+    std::string paging_directory = "data/paging";
     /// Bytes of one journal segment file.
     uint64_t journal_file_size = 10 * 1024 * 1024;
     /// Segment files kept created and zero-filled ahead of use.

@@ -51,6 +51,20 @@ std::vector<queue_actor> address_state::targets(routing_type routing) const {
     return out;
 }
 
+std::vector<std::string> address_state::target_names(routing_type routing) const {
+    std::vector<std::string> out;
+    if (routing == routing_type::anycast) {
+        if (anycast) {
+            out.push_back(anycast_queue_name(address));
+        }
+    } else {
+        for (const auto& [n, q] : subscriptions) {
+            out.push_back(n);
+        }
+    }
+    return out;
+}
+
 const std::string* address_state::duplicate_id(const broker_message& m) {
     for (const auto& [k, v] : m.headers) {
         if (k == duplicate_id_header) {
@@ -99,6 +113,11 @@ queue_actor spawn_queue(address_ptr self,
                         std::vector<message_ptr> initial = {}) {
     auto& st = self->state;
     queue_args args{std::move(name), st.address, routing, durable, std::move(initial)};
+    if (st.settings.full_policy == config::address_full_policy::page && st.usage->max_bytes > 0) {
+        // Page-in reads a quarter of max-size-bytes at a time at least: the queue says when
+        // its address dropped below three quarters, not each time one message left.
+        args.space_mark = st.usage->max_bytes - st.usage->max_bytes / 4;
+    }
     return self->spawn<caf::linked>(queue, st.ctx, st.usage, caf::actor_cast<address_actor>(self),
                                     std::move(args));
 }
@@ -140,7 +159,10 @@ struct taken {
 /// journal, or repeats one of this batch, is dropped (in the second case the new operation
 /// depends on the holder, see pending_op::depends_on). The room check is per message, so a
 /// batch cannot carry the address past max-size-bytes by more than one.
-taken take_while_room(address_ptr self, std::vector<message_ptr>& msgs, size_t copies) {
+taken take_while_room(address_ptr self,
+                      std::vector<message_ptr>& msgs,
+                      size_t copies,
+                      bool limited = true) {
     auto& st = self->state;
     int64_t used = st.usage->bytes.load(std::memory_order_relaxed);
     int64_t bytes = 0;
@@ -162,7 +184,7 @@ taken take_while_room(address_ptr self, std::vector<message_ptr>& msgs, size_t c
                 continue;
             }
         }
-        if (st.usage->max_bytes >= 0 && used + bytes >= st.usage->max_bytes) {
+        if (limited && st.usage->max_bytes >= 0 && used + bytes >= st.usage->max_bytes) {
             break;
         }
         if (dup != nullptr) {
@@ -173,7 +195,9 @@ taken take_while_room(address_ptr self, std::vector<message_ptr>& msgs, size_t c
         out.accepted.push_back(std::move(msgs[n]));
     }
     msgs.erase(msgs.begin(), msgs.begin() + static_cast<ptrdiff_t>(n));
-    st.usage->bytes.fetch_add(bytes, std::memory_order_relaxed);
+    if (limited) {
+        st.usage->bytes.fetch_add(bytes, std::memory_order_relaxed);
+    }
     return out;
 }
 
@@ -397,6 +421,328 @@ bool fits(const address_state& st, routing_type routing, const std::vector<messa
     return st.usage->bytes.load(std::memory_order_relaxed) + bytes <= st.usage->max_bytes;
 }
 
+// -- paging (docs/journal.md, "Paging") ----------------------------------------------------------
+
+/// Most message bytes one page-in read asks for.
+constexpr int64_t page_in_chunk_bytes = 2 * 1024 * 1024;
+
+void maybe_page_in(address_ptr self);
+void route_paged(address_ptr self,
+                 routing_type routing,
+                 std::vector<message_ptr>& msgs,
+                 caf::typed_response_promise<route_status> p,
+                 op_origin origin);
+
+/// Marks paged operation `id` one step nearer to done (its page write or its journal record).
+void paged_step_done(address_ptr self, uint64_t id) {
+    for (auto& o : self->state.ops) {
+        if (o.id == id && o.paged && --o.waits <= 0) {
+            o.ready = true;
+        }
+    }
+    complete_ready(self);
+}
+
+/// Spawns the pager and asks it to open the page files; `req` says what recovery put in
+/// memory. Answers come in order, so writes and reads asked later find the store open.
+void start_pager(address_ptr self, std::shared_ptr<paging::open_request> req) {
+    auto& st = self->state;
+    paging::store_options opts;
+    opts.directory =
+        st.ctx->config.journal.paging_directory + "/" + paging::directory_name(st.address);
+    opts.address = st.address;
+    opts.page_size_bytes = static_cast<uint64_t>(st.settings.page_size_bytes);
+    opts.max_open_files = st.settings.page_max_cache_size;
+    // Without a journal nothing survives a restart, and neither does anything paged.
+    opts.keep = static_cast<bool>(st.ctx->journal);
+    st.pager =
+        self->spawn<caf::detached + caf::linked>(paging::pager, std::move(opts), st.ctx->log);
+    // No timeout, as for the journal: the pager answers every request (with an error once a
+    // file call failed), and it is linked to this address, so neither outlives the other.
+    self->request(*st.pager, caf::infinite, paging::open_atom::value, std::move(req))
+        .then(
+            [self](paging::open_result& r) {
+                auto& st = self->state;
+                for (auto& id : r.dup_ids) {
+                    st.duplicates.insert(id);
+                }
+                if (r.has_unread) {
+                    st.paging = true;
+                    st.ctx->log->info("address_paging address={} resumed=true", st.address);
+                }
+                for (auto& [q, msgs] : st.seed_held) {
+                    self->send(q, enqueue_atom::value, std::move(msgs));
+                }
+                st.seed_held.clear();
+                st.opening = false;
+                // What arrived while the pager opened goes on in its order.
+                auto waiting = std::move(st.blocked);
+                st.blocked.clear();
+                for (auto& b : waiting) {
+                    route_paged(self, b.routing, b.msgs, b.promise,
+                                op_origin{b.depends_on, b.failure});
+                }
+                maybe_page_in(self);
+            },
+            [self](caf::error& e) {
+                auto& st = self->state;
+                st.ctx->log->error("address_paging_failed address={} error=\"{}\"", st.address,
+                                   caf::to_string(e));
+                for (auto& b : st.blocked) {
+                    b.promise.deliver(e);
+                }
+                st.blocked.clear();
+                // The journal's messages are still good; they are served without the pages.
+                for (auto& [q, msgs] : st.seed_held) {
+                    self->send(q, enqueue_atom::value, std::move(msgs));
+                }
+                st.seed_held.clear();
+                st.opening = false;
+            });
+}
+
+/// Writes messages to the page files instead of the queues. Duplicates are dropped as in
+/// take_while_room; the producer is answered once the page files (and the journal record of
+/// the messages' duplicate ids) are synced.
+void page_some(address_ptr self,
+               routing_type routing,
+               std::vector<message_ptr>& msgs,
+               caf::typed_response_promise<route_status> p,
+               op_origin origin) {
+    auto& st = self->state;
+    auto names = st.target_names(routing);
+    if (names.empty()) {
+        msgs.clear();
+        start_op(self, routing, {}, {}, std::move(p), route_status::routed, std::move(origin));
+        return;
+    }
+    auto what = take_while_room(self, msgs, names.size(), false);
+    msgs.clear();
+    address_state::pending_op op;
+    op.id = st.next_op++;
+    op.paged = true;
+    op.promise = std::move(p);
+    op.dup_ids = std::move(what.dup_ids);
+    for (const auto& d : op.dup_ids) {
+        st.in_flight[d] = address_state::id_owner{false, op.id};
+    }
+    op.depends_on = std::move(origin.depends_on);
+    op.depends_on.insert(op.depends_on.end(), what.depends_on.begin(), what.depends_on.end());
+    op.failure = std::move(origin.failure);
+    if (what.accepted.empty()) {
+        op.ready = true;
+        st.ops.push_back(std::move(op));
+        complete_ready(self);
+        return;
+    }
+    // The ids of persistent messages are journaled (duplicate_id records) once the page
+    // write is synced, so a restart remembers them; before that they are in the page file,
+    // whose newest two files the pager reads them back from at open.
+    std::vector<journal::record> dup_records;
+    if (st.ctx->journal && st.durable && st.ctx->config.journal.persist_id_cache) {
+        for (const auto& m : what.accepted) {
+            if (const auto* dup = address_state::duplicate_id(*m); dup && m->persistent) {
+                journal::record r;
+                r.type = journal::record_type::duplicate_id;
+                r.payload = journal::encode_payload(journal::dup_payload{st.address, *dup});
+                dup_records.push_back(std::move(r));
+            }
+        }
+    }
+    op.waits = dup_records.empty() ? 1 : 2;
+    auto id = op.id;
+    st.paged_out += what.accepted.size();
+    st.ops.push_back(std::move(op));
+    ++st.page_writes;
+    self->request(*st.pager, caf::infinite, paging::write_atom::value, std::move(what.accepted),
+                  std::move(names))
+        .then(
+            [self, id, dup_records = std::move(dup_records)](bool) mutable {
+                --self->state.page_writes;
+                if (!dup_records.empty()) {
+                    bool sync = self->state.ctx->config.journal.journal_sync_non_transactional;
+                    // No timeout: see start_op.
+                    self->request(self->state.ctx->journal, caf::infinite, append_atom::value,
+                                  std::move(dup_records), sync)
+                        .then([self, id](uint64_t) { paged_step_done(self, id); },
+                              [self, id](caf::error& e) {
+                                  op_failed(self, id, e);
+                                  complete_ready(self);
+                              });
+                }
+                paged_step_done(self, id);
+                maybe_page_in(self);
+            },
+            [self, id](caf::error& e) {
+                --self->state.page_writes;
+                self->state.ctx->log->error("page_write_failed address={} error=\"{}\"",
+                                            self->state.address, caf::to_string(e));
+                op_failed(self, id, e);
+                complete_ready(self);
+            });
+}
+
+/// PAGE: routes what fits to the queues while the address is not paging, and pages the rest
+/// and everything after it, so paged messages always come after the ones in memory.
+void route_paged(address_ptr self,
+                 routing_type routing,
+                 std::vector<message_ptr>& msgs,
+                 caf::typed_response_promise<route_status> p,
+                 op_origin origin) {
+    auto& st = self->state;
+    if (!st.paging) {
+        auto rest = route_some(self, routing, msgs, p, route_status::routed, origin);
+        if (rest.empty()) {
+            return;
+        }
+        msgs = std::move(rest);
+        st.paging = true;
+        st.ctx->log->info("address_paging address={} bytes={} max={}", st.address,
+                          st.usage->bytes.load(), st.usage->max_bytes);
+        if (!st.pager) {
+            start_pager(self, std::make_shared<paging::open_request>());
+        }
+    } else if (const auto* id = held_by_transaction(st, msgs)) {
+        p.deliver(caf::make_error(errc::duplicate_in_flight, *id));
+        return;
+    }
+    if (routing == routing_type::anycast) {
+        ensure_anycast(self);
+    }
+    page_some(self, routing, msgs, std::move(p), std::move(origin));
+}
+
+/// The queue actors and durable names for the queues a paged message was routed to.
+void page_targets(const address_state& st,
+                  const std::vector<std::string>& names,
+                  std::vector<queue_actor>& targets,
+                  std::vector<std::string>& durable) {
+    for (const auto& n : names) {
+        if (st.anycast && n == anycast_queue_name(st.address)) {
+            targets.push_back(*st.anycast);
+            if (st.durable) {
+                durable.push_back(n);
+            }
+        } else if (auto it = st.subscriptions.find(n); it != st.subscriptions.end()) {
+            targets.push_back(it->second);
+            if (st.durable && st.durable_subscriptions.count(n) != 0) {
+                durable.push_back(n);
+            }
+        }
+    }
+}
+
+/// A batch read back from the page files: journal the persistent messages (from now on the
+/// journal holds them, like any message in memory), record the cursor past them, then hand
+/// them to their queues in page order.
+void on_page_batch(address_ptr self, paging::page_batch& b) {
+    auto& st = self->state;
+    std::vector<journal::record> records;
+    std::vector<address_state::pending_op> batch_ops;
+    for (size_t i = 0; i < b.msgs.size(); ++i) {
+        std::vector<queue_actor> targets;
+        std::vector<std::string> durable;
+        page_targets(st, b.queues[i], targets, durable);
+        if (targets.empty()) {
+            continue; // Its queues are gone: nothing to deliver it to.
+        }
+        const auto& m = b.msgs[i];
+        st.usage->bytes += m->memory_bytes() * static_cast<int64_t>(targets.size());
+        if (m->persistent && !durable.empty() && st.ctx->journal) {
+            journal::message_payload p{m->id,      m->address, m->destination,
+                                       m->headers, m->body,    std::move(durable)};
+            journal::record r;
+            r.type = journal::record_type::add_message;
+            r.payload = journal::encode_payload(p);
+            records.push_back(std::move(r));
+        }
+        if (batch_ops.empty() || batch_ops.back().targets != targets) {
+            batch_ops.emplace_back();
+            batch_ops.back().targets = std::move(targets);
+        }
+        batch_ops.back().msgs.push_back(m);
+    }
+    st.paged_in += b.msgs.size();
+    std::vector<uint64_t> ids;
+    for (auto& op : batch_ops) {
+        op.id = st.next_op++;
+        ids.push_back(op.id);
+        st.ops.push_back(std::move(op));
+    }
+    auto next = b.next;
+    bool at_end = b.at_end;
+    auto release = [self, ids, at_end] {
+        auto& st = self->state;
+        for (auto& o : st.ops) {
+            if (std::find(ids.begin(), ids.end(), o.id) != ids.end()) {
+                o.ready = true;
+            }
+        }
+        complete_ready(self);
+        st.paging_in = false;
+        if (at_end && st.page_writes == 0) {
+            st.paging = false;
+            st.ctx->log->info("address_paging_done address={} paged_in={}", st.address,
+                              st.paged_in);
+        }
+        maybe_page_in(self);
+    };
+    auto fail = [self, ids](caf::error& e) {
+        auto& st = self->state;
+        // Nothing of the batch reaches a queue; it stays in the page files (the cursor did not
+        // move past it) and comes back after a restart.
+        st.ctx->log->error("page_in_failed address={} error=\"{}\"", st.address, caf::to_string(e));
+        for (auto& o : st.ops) {
+            if (std::find(ids.begin(), ids.end(), o.id) != ids.end()) {
+                for (const auto& m : o.msgs) {
+                    st.usage->bytes -= m->memory_bytes() * static_cast<int64_t>(o.targets.size());
+                }
+                o.msgs.clear();
+                o.ready = true;
+            }
+        }
+        complete_ready(self);
+    };
+    auto move_cursor = [self, next, release, fail] {
+        // The cursor is synced before any of the batch reaches a consumer: a message a
+        // consumer acked can never come back from the page files.
+        self->request(*self->state.pager, caf::infinite, paging::moved_atom::value, next)
+            .then([release](bool) { release(); }, fail);
+    };
+    if (records.empty()) {
+        move_cursor();
+        return;
+    }
+    // No timeout: see start_op.
+    self->request(st.ctx->journal, caf::infinite, append_atom::value, std::move(records), true)
+        .then([move_cursor](uint64_t) { move_cursor(); }, fail);
+}
+
+/// Reads back from the page files while the address has room (below max-size-bytes).
+void maybe_page_in(address_ptr self) {
+    auto& st = self->state;
+    if (!st.pager || !st.paging || st.paging_in || st.opening) {
+        return;
+    }
+    int64_t used = st.usage->bytes.load(std::memory_order_relaxed);
+    if (st.usage->max_bytes >= 0 && used >= st.usage->max_bytes) {
+        return;
+    }
+    // At most page_in_chunk_bytes per read: a batch is held twice on its way in (the messages
+    // and their journal records), so smaller reads keep the node's memory near max-size-bytes
+    // while consumers catch up.
+    int64_t budget = st.usage->max_bytes < 0 ? page_in_chunk_bytes : st.usage->max_bytes - used;
+    budget = std::min(budget, page_in_chunk_bytes);
+    st.paging_in = true;
+    self->request(*st.pager, caf::infinite, paging::read_atom::value, budget)
+        .then([self](paging::page_batch& b) { on_page_batch(self, b); },
+              [self](caf::error& e) {
+                  // The pager latched a failure: the paged messages stay on disk.
+                  self->state.ctx->log->error("page_in_failed address={} error=\"{}\"",
+                                              self->state.address, caf::to_string(e));
+              });
+}
+
 caf::result<route_status>
 route(address_ptr self, routing_type routing, std::vector<message_ptr>& msgs) {
     auto& st = self->state;
@@ -407,6 +753,14 @@ route(address_ptr self, routing_type routing, std::vector<message_ptr>& msgs) {
         return route_status::full;
     }
     auto p = self->make_response_promise<route_status>();
+    if (policy == config::address_full_policy::page) {
+        if (st.opening) {
+            st.blocked.push_back({p, routing, std::move(msgs), {}, std::nullopt});
+        } else {
+            route_paged(self, routing, msgs, p, op_origin{});
+        }
+        return p;
+    }
     if (!st.blocked.empty()) {
         // Producers already waiting go first, so a new batch never overtakes them.
         st.blocked.push_back({p, routing, std::move(msgs), {}, std::nullopt});
@@ -567,6 +921,14 @@ address_actor::behavior_type address(address_ptr self,
     st.usage = std::make_shared<address_usage>();
     st.usage->max_bytes = st.settings.max_size_bytes;
     st.duplicates = duplicate_cache{st.ctx->config.journal.id_cache_size};
+    bool page = st.settings.full_policy == config::address_full_policy::page;
+    std::shared_ptr<paging::open_request> open;
+    if (seed && page) {
+        // Page files may be left from before the restart: the journal's messages wait until
+        // the pager has skipped the page records they repeat (paging::page_store::open).
+        open = std::make_shared<paging::open_request>();
+        st.opening = true;
+    }
     if (seed) {
         for (const auto& id : seed->duplicate_ids) {
             st.duplicates.insert(id);
@@ -576,7 +938,20 @@ address_actor::behavior_type address(address_ptr self,
             for (const auto& m : q.messages) {
                 st.usage->bytes += m->memory_bytes();
             }
-            auto h = spawn_queue(self, q.name, q.routing, st.durable, std::move(q.messages));
+            if (open) {
+                open->durable_queues.insert(q.name);
+                for (const auto& m : q.messages) {
+                    open->seed_ids.insert(m->id);
+                }
+            }
+            std::vector<message_ptr> initial;
+            if (!open) {
+                initial = std::move(q.messages);
+            }
+            auto h = spawn_queue(self, q.name, q.routing, st.durable, std::move(initial));
+            if (open) {
+                st.seed_held.emplace_back(h, std::move(q.messages));
+            }
             if (q.routing == routing_type::anycast) {
                 st.anycast = h;
             } else {
@@ -584,6 +959,9 @@ address_actor::behavior_type address(address_ptr self,
                 st.durable_subscriptions.insert(q.name);
             }
         }
+    }
+    if (open) {
+        start_pager(self, std::move(open));
     }
     return {
         [self](route_atom, routing_type routing, std::vector<message_ptr>& msgs) {
@@ -605,7 +983,13 @@ address_actor::behavior_type address(address_ptr self,
                 self->state.durable_subscriptions.erase(name);
             }
         },
-        [self](space_atom) { drain_blocked(self); },
+        [self](space_atom) {
+            if (self->state.settings.full_policy == config::address_full_policy::page) {
+                maybe_page_in(self);
+            } else {
+                drain_blocked(self);
+            }
+        },
         [self](stats_atom) -> caf::result<std::vector<queue_stats>> {
             auto qs = self->state.targets(routing_type::multicast);
             if (self->state.anycast) {

@@ -4,6 +4,7 @@
 #include "actors/broker/server_context.hpp"
 #include "actors/fwd.hpp"
 #include "actors/journal/recovery.hpp"
+#include "actors/paging/pager.hpp"
 
 #include <caf/typed_response_promise.hpp>
 
@@ -77,6 +78,10 @@ struct address_state {
         std::vector<uint64_t> depends_on;
         /// The error the producer gets: the journal failed this op or one it depends on.
         std::optional<caf::error> failure;
+        /// PAGE: its messages went to the page files, not to queues; it is ready once the
+        /// page write and the journal record of its duplicate ids are synced (`waits` left).
+        bool paged = false;
+        int waits = 0;
     };
 
     /// Who holds a duplicate id that is not on disk yet.
@@ -110,6 +115,27 @@ struct address_state {
     /// retry after a failure is stored, never confirmed as a duplicate of nothing.
     std::unordered_map<std::string, id_owner> in_flight;
     uint64_t duplicates_dropped = 0;
+
+    // -- paging (address-full-policy PAGE, docs/journal.md "Paging") --------------------------
+    /// The detached actor that owns this address's page files; spawned at start when the
+    /// journal gave the address back, or when it first pages.
+    std::optional<paging::pager_actor> pager;
+    /// New messages go to the page files (set when the address was full; cleared once
+    /// everything paged was read back and no page write is on its way).
+    bool paging = false;
+    /// The pager is opening after a restart: routes wait in `blocked`, and the messages the
+    /// journal gave back wait in `seed_held`, until it has skipped what they repeat.
+    bool opening = false;
+    std::vector<std::pair<queue_actor, std::vector<message_ptr>>> seed_held;
+    /// A read from the page files (and its journal and cursor steps) is on its way.
+    bool paging_in = false;
+    /// Page writes asked for and not answered yet.
+    uint64_t page_writes = 0;
+    uint64_t paged_out = 0;
+    uint64_t paged_in = 0;
+
+    /// The names of the queues a message with this routing type goes to.
+    std::vector<std::string> target_names(routing_type routing) const;
 
     /// The queues a message with this routing type goes to.
     std::vector<queue_actor> targets(routing_type routing) const;

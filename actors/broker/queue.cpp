@@ -4,8 +4,8 @@
 #include "protocol/assert.hpp"
 
 #include <caf/event_based_actor.hpp>
-#include <caf/stateful_actor.hpp>
 #include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
@@ -119,7 +119,8 @@ void queue_state::remove_session(const caf::actor_addr& session) {
     monitored.erase(session);
 }
 
-void queue_state::ack(const caf::actor_addr& session, uint64_t key,
+void queue_state::ack(const caf::actor_addr& session,
+                      uint64_t key,
                       const std::vector<uint64_t>& ids) {
     auto* c = find(session, key);
     int64_t freed = 0;
@@ -169,7 +170,8 @@ void queue_state::forget_durable() {
     durable = false;
 }
 
-void queue_state::nack(const caf::actor_addr& session, uint64_t key,
+void queue_state::nack(const caf::actor_addr& session,
+                       uint64_t key,
                        const std::vector<uint64_t>& ids) {
     auto* c = find(session, key);
     std::vector<entry> back;
@@ -194,7 +196,8 @@ void queue_state::release(int64_t bytes) {
     int64_t before = usage->bytes.fetch_sub(bytes, std::memory_order_relaxed);
     // Only what was counted in is counted out: the address's usage never goes negative.
     ACTORMQ_ASSERT(before >= bytes);
-    if (usage->max_bytes >= 0 && before >= usage->max_bytes && before - bytes < usage->max_bytes) {
+    int64_t mark = space_mark >= 0 ? space_mark : usage->max_bytes;
+    if (usage->max_bytes >= 0 && before >= mark && before - bytes < mark) {
         crossed_below = true;
     }
 }
@@ -241,8 +244,10 @@ void dispatch(queue_ptr self) {
 
 } // namespace
 
-queue_actor::behavior_type queue(queue_ptr self, std::shared_ptr<server_context> ctx,
-                                 std::shared_ptr<address_usage> usage, address_actor owner,
+queue_actor::behavior_type queue(queue_ptr self,
+                                 std::shared_ptr<server_context> ctx,
+                                 std::shared_ptr<address_usage> usage,
+                                 address_actor owner,
                                  queue_args args) {
     auto& st = self->state;
     st.ctx = std::move(ctx);
@@ -252,6 +257,7 @@ queue_actor::behavior_type queue(queue_ptr self, std::shared_ptr<server_context>
     st.stats.address = std::move(args.address);
     st.stats.routing = args.routing;
     st.durable = args.durable;
+    st.space_mark = args.space_mark;
     st.enqueue(args.initial);
     // Counted for max-auto-created-queues while the actor lives, however it ends.
     st.ctx->queue_count.fetch_add(1, std::memory_order_relaxed);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-#include "actors/fwd.hpp"
 #include "actors/broker/server_context.hpp"
+#include "actors/fwd.hpp"
 
 #include <cstdint>
 #include <deque>
@@ -58,6 +58,8 @@ struct queue_state {
     bool more_ready = false;
     /// Whether persistent messages in this queue are journaled (acks then write records).
     bool durable = false;
+    /// See queue_args::space_mark.
+    int64_t space_mark = -1;
     /// Ack records collected while handling one message, appended once at its end.
     std::vector<journal::record> ack_records;
 
@@ -111,12 +113,16 @@ struct queue_args {
     bool durable = false;
     /// Messages recovered from the journal, in queue order.
     std::vector<message_ptr> initial;
+    /// When not negative, the queue tells its address when the address's bytes fall below
+    /// this mark instead of below max-size-bytes (PAGE: page-in reads in large pieces).
+    int64_t space_mark = -1;
 };
 
 /// The behaviour of a queue actor.
 queue_actor::behavior_type queue(queue_actor::stateful_pointer<queue_state> self,
                                  std::shared_ptr<server_context> ctx,
-                                 std::shared_ptr<address_usage> usage, address_actor owner,
+                                 std::shared_ptr<address_usage> usage,
+                                 address_actor owner,
                                  queue_args args);
 
 } // namespace actormq

@@ -63,6 +63,7 @@ journal-sync-non-transactional = false
 journal-corrupt-record-policy = "skip"
 id-cache-size = 500
 persist-id-cache = false
+paging-directory = "/var/lib/actormq/paging"
 
 [acceptors.zeta]
 protocol = "stomp"
@@ -109,6 +110,11 @@ auto-create-addresses = false
 [address-settings."orders.*"]
 max-size-bytes = 1000
 address-full-policy = "Fail"
+
+[address-settings."logs.#"]
+address-full-policy = "page"
+page-size-bytes = 131072
+page-max-cache-size = 3
 )";
 
 /// A shared-store backup with a cluster, every HA and cluster key set to a non-default value.
@@ -271,7 +277,7 @@ TEST_CASE("config: load: a full file loads with every value") {
     CHECK(config.security.users[1].password == "secret");
     CHECK(config.security.users[1].roles == std::vector<std::string>{"admin", "amq"});
 
-    REQUIRE(config.address_settings_list.size() == 2);
+    REQUIRE(config.address_settings_list.size() == 3);
     const auto& all = config.address_settings_list[0];
     CHECK(all.match == "#");
     CHECK(all.max_size_bytes == -1);
@@ -283,6 +289,13 @@ TEST_CASE("config: load: a full file loads with every value") {
     CHECK(orders.max_size_bytes == 1000);
     CHECK(orders.full_policy == address_full_policy::fail);
     CHECK(orders.auto_create_queues);
+    CHECK(config.journal.paging_directory == "/var/lib/actormq/paging");
+    auto logs = config.settings_for("logs.app");
+    CHECK(logs.full_policy == address_full_policy::page);
+    CHECK(logs.page_size_bytes == 131072);
+    CHECK(logs.page_max_cache_size == 3);
+    CHECK(config.settings_for("orders.eu").page_size_bytes == 10 * 1024 * 1024);
+    CHECK(config.settings_for("orders.eu").page_max_cache_size == 5);
 }
 
 TEST_CASE("config: load: an integer is accepted for the ttl modifier") {
@@ -332,11 +345,11 @@ TEST_CASE("config: docs: every key of the full file has a row in docs/configurat
         INFO("key: " << line.substr(0, equals));
         CHECK(docs.str().find("| `" + line.substr(0, equals) + "` |") != std::string::npos);
     }
-    // Every key the loader knows: 23 top-level, 21 per acceptor, 2 security, 2 per user, 4 per
+    // Every key the loader knows: 24 top-level, 21 per acceptor, 2 security, 2 per user, 6 per
     // address-settings table, 4 of the backup role (the primary's are a subset, and the alias
     // failover-on-server-shutdown is documented with them), 6 cluster of which host and port
     // share their names with acceptor keys, 3 web of which only `enabled` is a new name.
-    CHECK(keys.size() == 61);
+    CHECK(keys.size() == 64);
 }
 
 // -- errors ---------------------------------------------------------------------------------------
@@ -492,7 +505,7 @@ port = -1
 [security]
 allow-anonymous = "yes"
 [address-settings."#"]
-address-full-policy = "PAGE"
+address-full-policy = "SPILL"
 )");
     CHECK(errors
           == std::vector<std::string>{
@@ -503,24 +516,25 @@ address-full-policy = "PAGE"
               "cfg.toml:6:19: security.allow-anonymous: expected a boolean, found a "
               "string",
               "cfg.toml:8:23: address-settings.\"#\".address-full-policy: "
-              "address-full-policy PAGE is not supported yet",
+              "unknown policy 'SPILL'; expected BLOCK, FAIL, DROP or PAGE",
           });
 }
 
-TEST_CASE("config: load: address-full-policy PAGE is rejected as not supported yet") {
+TEST_CASE("config: load: address-full-policy PAGE is read; page sizes out of range are named") {
     auto errors = errors_of(std::string{"[address-settings.\"orders.#\"]\n"}
-                            + "address-full-policy = \"page\"\n" + one_user);
-    CHECK(errors
-          == std::vector<std::string>{
-              "cfg.toml:2:23: address-settings.\"orders.#\".address-full-policy: "
-              "address-full-policy PAGE is not supported yet",
-          });
+                            + "address-full-policy = \"page\"\npage-size-bytes = 100\n"
+                            + "page-max-cache-size = 0\n" + one_user);
+    REQUIRE(errors.size() == 2);
+    CHECK(errors[0].rfind("cfg.toml:3:19: address-settings.\"orders.#\".page-size-bytes: ", 0)
+          == 0);
+    CHECK(errors[1].rfind("cfg.toml:4:23: address-settings.\"orders.#\".page-max-cache-size: ", 0)
+          == 0);
     auto other = errors_of(std::string{"[address-settings.\"#\"]\n"}
                            + "address-full-policy = \"SPILL\"\n" + one_user);
     CHECK(other
           == std::vector<std::string>{
               "cfg.toml:2:23: address-settings.\"#\".address-full-policy: unknown policy "
-              "'SPILL'; expected BLOCK, FAIL or DROP",
+              "'SPILL'; expected BLOCK, FAIL, DROP or PAGE",
           });
 }
 
@@ -877,6 +891,27 @@ vote-retry-wait = "soon"
           == std::vector<std::string>{
               "cfg.toml:1:1: ha-policy: ha-policy replication needs a [cluster] table: the "
               "backup finds its live, and the vote its members, through the cluster"});
+}
+
+TEST_CASE("config: ha: PAGE with replication is an error naming file, line and key") {
+    auto result = load_string(std::string{"cluster-password = \"p\"\n"
+                                          "[ha-policy.replication.primary]\n"
+                                          "[address-settings.\"logs.#\"]\n"
+                                          "address-full-policy = \"PAGE\"\n"}
+                                  + cluster_with_user,
+                              "cfg.toml");
+    REQUIRE(result.errors.size() == 1);
+    CHECK(result.errors[0].to_string()
+          == "cfg.toml:4:23: address-settings.\"logs.#\".address-full-policy: PAGE cannot be "
+             "used with ha-policy replication yet: page files are not replicated, so a backup "
+             "would take over without the paged messages");
+    // The same settings with shared-store are fine: the backup reads the same directory.
+    auto shared = load_string(std::string{"[ha-policy.shared-store.primary]\n"
+                                          "[address-settings.\"logs.#\"]\n"
+                                          "address-full-policy = \"PAGE\"\n"}
+                                  + one_user,
+                              "cfg.toml");
+    CHECK(shared.errors.empty());
 }
 
 TEST_CASE("config: ha: errors name file, line and key") {

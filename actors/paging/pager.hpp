@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// The page store of one address (docs/journal.md, "Paging"): page files written in order,
+// read back in order, and a cursor file that says what has left them. `page_store` is plain
+// blocking file code; `pager` is the detached actor that runs it for an address.
+
+#include "protocol/messages.hpp"
+#include "protocol/page_format.hpp"
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+#include <spdlog/logger.h>
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+namespace actormq::paging {
+
+/// What a page store needs from the config.
+struct store_options {
+    /// This address's directory (paging-directory / directory_name(address)).
+    std::string directory;
+    std::string address;
+    /// A page file is closed and the next one begun once it holds this many bytes.
+    uint64_t page_size_bytes = 10 * 1024 * 1024;
+    /// Page files kept open at once for reading (page-max-cache-size).
+    uint32_t max_open_files = 5;
+    /// Whether what is on disk may be kept at open (false: persistence is off or the address
+    /// is temporary, so old page files are deleted).
+    bool keep = true;
+};
+
+/// What the owning address knows at start about what recovery already put in memory.
+struct open_request {
+    /// Ids of the persistent messages the journal gave back to this address's queues.
+    std::unordered_set<uint64_t> seed_ids;
+    /// The durable queues of this address (after a restart only those can hold anything).
+    std::set<std::string> durable_queues;
+};
+
+/// What opening found.
+struct open_result {
+    /// Records are left to read.
+    bool has_unread = false;
+    /// The duplicate-detection ids of the persistent messages in the newest two page files:
+    /// a crash may have come between a page write and the journal record of its ids.
+    std::vector<std::string> dup_ids;
+};
+
+/// Messages read back from the page files, in page order, and where reading stopped.
+struct page_batch {
+    std::vector<message_ptr> msgs;
+    /// The queues each message was routed to when it was paged (parallel to `msgs`).
+    std::vector<std::vector<std::string>> queues;
+    /// The position after the last record read: what to confirm with `moved`.
+    page_cursor next;
+    /// Nothing written is left to read.
+    bool at_end = true;
+};
+
+/// Blocking file code of one address's page store. Not thread-safe; one pager owns it.
+class page_store {
+public:
+    explicit page_store(store_options opts);
+    ~page_store();
+    page_store(const page_store&) = delete;
+    page_store& operator=(const page_store&) = delete;
+
+    /// Reads what is on disk: the page files, the last valid cursor, the newest file's written
+    /// end (a torn tail is cut). Records before that end are from before this start: the
+    /// non-persistent ones, those only for queues that are gone, and those the journal gave
+    /// back already (`req.seed_ids`, a page-in whose cursor did not reach the disk) are
+    /// skipped, and the cursor is moved past every such record at the head and synced, so the
+    /// journal's copy cannot be consumed while the page copy is still ahead of the cursor.
+    /// Returns "" or an error naming the file and offset.
+    std::string open(open_request req);
+
+    /// The duplicate ids open() found (see open_result).
+    std::vector<std::string> take_dup_ids() { return std::move(dup_ids_); }
+
+    /// Appends messages (with the queues they were routed to); with `sync`, syncs the files
+    /// written, otherwise they stay dirty until sync(). Returns "" or an error naming the file
+    /// and the call.
+    std::string write(const std::vector<message_ptr>& msgs,
+                      const std::vector<std::string>& queues,
+                      bool sync = true);
+
+    /// Syncs every file written since the last sync.
+    std::string sync();
+
+    /// Reads messages from the read position until `budget` bytes (memory_bytes() times the
+    /// number of queues) are reached; at least one when any is left. Advances the read
+    /// position, not the cursor. `error` is set when a record does not decode.
+    page_batch read(int64_t budget, std::string& error);
+
+    /// Records durably that everything before `c` has left the page files, then deletes the
+    /// files wholly before it. Returns "" or an error.
+    std::string moved(const page_cursor& c);
+
+    /// Whether records are written that the read position has not passed.
+    bool has_unread() const;
+
+    /// Page files on disk now.
+    size_t files() const { return files_.size(); }
+
+private:
+    struct file_info {
+        uint64_t number = 0;
+        uint64_t size = 0;
+        int fd = -1;
+    };
+
+    std::string path_of(uint64_t n) const;
+    std::string new_file(uint64_t n);
+    int read_fd(file_info& f);
+    bool skippable(const page_message& m) const;
+    bool before_boundary(const page_cursor& c) const;
+    /// Makes [offset, offset+need) of file `f` available in the read buffer; false at its end.
+    bool fill(file_info& f, uint64_t offset, size_t need);
+    std::string write_cursor(const page_cursor& c);
+    void collect_dup_ids(const char* data, size_t size);
+
+    store_options opts_;
+    std::vector<file_info> files_;
+    /// Where the next read starts, and where the durable cursor is.
+    page_cursor read_pos_;
+    page_cursor cursor_;
+    /// The written end at open: records before it are from before this start.
+    page_cursor boundary_;
+    open_request seed_;
+    int cursor_fd_ = -1;
+    uint64_t cursor_bytes_ = 0;
+    std::string buffer_;
+    uint64_t buffer_file_ = 0;
+    uint64_t buffer_offset_ = 0;
+    std::vector<std::string> dup_ids_;
+    /// Files written and not synced yet.
+    std::vector<uint64_t> dirty_;
+    /// Where the first message of the last read batch starts.
+    page_cursor first_read_;
+};
+
+using open_atom = caf::atom_constant<caf::atom("pgopen")>;
+using write_atom = caf::atom_constant<caf::atom("pgwrite")>;
+using read_atom = caf::atom_constant<caf::atom("pgread")>;
+using moved_atom = caf::atom_constant<caf::atom("pgmoved")>;
+
+} // namespace actormq::paging
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actormq::paging::open_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actormq::paging::open_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actormq::paging::page_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actormq::paging::page_cursor)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<actormq::paging::open_request>)
+
+namespace actormq::paging {
+
+/// The detached actor that owns one address's page store; every answer comes once the files
+/// are synced. A failed file call is answered with errc::journal_failed (context: the file and
+/// the call) and every later request too, as the journal does.
+using pager_actor = caf::typed_actor<
+    // Open the store (the first request, before any other).
+    caf::replies_to<open_atom, std::shared_ptr<open_request>>::with<open_result>,
+    // Page out messages routed to these queues; answered once synced.
+    caf::replies_to<write_atom, std::vector<message_ptr>, std::vector<std::string>>::with<bool>,
+    // Sync what was written and answer those writes (sent to itself behind queued writes).
+    caf::reacts_to<flush_atom>,
+    // Read back up to this many bytes.
+    caf::replies_to<read_atom, int64_t>::with<page_batch>,
+    // Everything before this position is in memory and journaled: record it, free files.
+    caf::replies_to<moved_atom, page_cursor>::with<bool>>;
+
+struct pager_state {
+    static inline const char* name = "io_pager";
+    std::unique_ptr<page_store> store;
+    std::shared_ptr<spdlog::logger> log;
+    /// The first failure; every later request is refused with it.
+    std::string failed;
+    /// Writes done and not synced yet: one fdatasync answers them all (group commit).
+    std::vector<caf::typed_response_promise<bool>> unsynced;
+};
+
+/// The behaviour of a pager (spawn it detached: every handler blocks on files).
+pager_actor::behavior_type pager(pager_actor::stateful_pointer<pager_state> self,
+                                 store_options opts,
+                                 std::shared_ptr<spdlog::logger> log);
+
+} // namespace actormq::paging
