@@ -599,10 +599,14 @@ void connection_core::recreate_sessions(lock& l) {
         }
     }
     for (auto& [ch, body] : todo) {
+        // `start` gets no ok (docs/protocol.md §4): waiting for one kept a started connection
+        // failing over until callTimeout, and its consumers' acks timed out meanwhile.
+        bool answered = !std::holds_alternative<native::start>(body);
         auto seq = send_stream(l, ch, std::move(body));
-        auto& p = pending_[{ch, seq}];
-        p.internal = true;
-        ++recreating_;
+        if (answered) {
+            pending_[{ch, seq}].internal = true;
+            ++recreating_;
+        }
     }
     if (recreating_ == 0) {
         feed(l, ev_recreated{true, now_ms()});
