@@ -131,8 +131,10 @@ void connection_core::close() {
     } else {
         closing_ = true;
         if (fd_ >= 0 && !dead_) {
-            // An orderly goodbye: the server closes the sessions at once (§15).
+            // An orderly goodbye: the server closes the sessions at once (§15), and returns
+            // what they have not acknowledged to the queues: the coalesced acks go first.
             try {
+                emit_all_acks(l);
                 write(native::make_packet(
                     native::disconnect{native::error_code::internal_error, "client closed", ""}));
             } catch (...) {
@@ -304,14 +306,7 @@ void connection_core::read_socket(lock& l) {
         return;
     }
     // Coalesced acks and deferred packets queued by callers go out before this thread sleeps.
-    if (acks_pending_) {
-        acks_pending_ = false;
-        for (auto& [ch, s] : sessions_) {
-            if (s.acks_pending && !s.closed) {
-                emit_acks(l, ch);
-            }
-        }
-    }
+    emit_all_acks(l);
     flush_out();
     if (fd_ < 0) {
         return;
@@ -718,6 +713,18 @@ void connection_core::wake_io() {
     if (wake_fd_ >= 0 && std::this_thread::get_id() != io_.get_id()) {
         uint64_t one = 1;
         (void)!::write(wake_fd_, &one, sizeof one);
+    }
+}
+
+void connection_core::emit_all_acks(lock& l) {
+    if (!acks_pending_) {
+        return;
+    }
+    acks_pending_ = false;
+    for (auto& [ch, s] : sessions_) {
+        if (s.acks_pending && !s.closed) {
+            emit_acks(l, ch);
+        }
     }
 }
 

@@ -141,6 +141,8 @@ private:
     void flush_out();
     /// Sends the coalesced cumulative acks of `channel`'s consumers (deferrable packets).
     void emit_acks(lock& l, uint32_t channel);
+    /// emit_acks for every session that has coalesced acks.
+    void emit_all_acks(lock& l);
     /// Wakes the I/O thread's poll (from another thread) so that it writes deferred output.
     void wake_io();
     session_rt& session_of(uint32_t channel);
