@@ -14,11 +14,12 @@
 #   C  4P/4C, persistent, a confirmation per send, client-individual, 20k in total
 #   D  1P/0C, persistent, synchronous send, no consumer, 5k (drained and counted afterwards)
 # Environment: BENCH_KIT (default ../shared/bench from the repository root), NATIVELOAD (default
-# build/actormq-nativeload), LOAD_ARGS for both generators (e.g. "--login guest --passcode guest").
+# build/actormq-nativeload), LOAD_ARGS for both generators (e.g. "--login guest --passcode guest"),
+# NATIVE_ARGS for actormq-nativeload only (e.g. "--url-params producerWindowSize=-1").
 set -euo pipefail
 REPS=3; DIR=/tmp/actormq-bench
 while [ $# -gt 0 ]; do case $1 in --reps) REPS=$2; shift 2;; --dir) DIR=$2; shift 2;; *) break;; esac; done
-[ $# -eq 3 ] || { sed -n 3,17p "$0"; exit 2; }
+[ $# -eq 3 ] || { sed -n 3,18p "$0"; exit 2; }
 SCEN=$1; SPORT=$2; NPORT=$3
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 KIT=${BENCH_KIT:-$ROOT/../shared/bench}
@@ -39,10 +40,10 @@ OUT=$DIR/native-$SCEN-$(date +%s).jsonl
 echo "# scenario $SCEN, $REPS reps, raw lines in $OUT" >&2
 for rep in $(seq 1 "$REPS"); do
   for target in stomp native; do
-    if [ $target = stomp ]; then gen="$DIR/stompload"; port=$SPORT; else gen=$NATIVELOAD; port=$NPORT; fi
+    if [ $target = stomp ]; then gen="$DIR/stompload"; port=$SPORT; extra=""; else gen=$NATIVELOAD; port=$NPORT; extra=${NATIVE_ARGS:-}; fi
     dest="/queue/native-compare.$SCEN.$rep.$target.$$"
     load0=$(cut -d' ' -f1 /proc/loadavg)
-    line=$("$gen" --port "$port" --dest "$dest" --label $target --idle 30 $ARGS ${LOAD_ARGS:-} 2>>"$DIR/stderr.log" || true)
+    line=$("$gen" --port "$port" --dest "$dest" --label $target --idle 30 $ARGS ${LOAD_ARGS:-} $extra 2>>"$DIR/stderr.log" || true)
     [ -n "$line" ] || line='{"ok":false,"msgs_per_s":0}'
     if [ "$SCEN" = D ]; then
       got=$("$gen" --port "$port" --dest "$dest" --drain 1 --idle 3 --ack client-individual --prefetch 1000 ${LOAD_ARGS:-} 2>>"$DIR/stderr.log" | grep -o '"received":[0-9]*' | cut -d: -f2 || echo 0)
