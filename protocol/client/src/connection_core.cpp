@@ -307,6 +307,7 @@ void connection_core::read_socket(lock& l) {
     }
     // Coalesced acks and deferred packets queued by callers go out before this thread sleeps.
     emit_all_acks(l);
+    bool wrote = !out_.empty();
     flush_out();
     if (fd_ < 0) {
         return;
@@ -314,6 +315,13 @@ void connection_core::read_socket(lock& l) {
     int fd = fd_;
     auto period = options_.client_failure_check_period_ms;
     int timeout = int(period > 0 ? std::min<int64_t>(period / 4 + 1, 100) : 100);
+    // While callers keep queueing deferred packets, look again within a millisecond instead
+    // of being woken for each: one write for everything queued meanwhile (a deferred packet
+    // waits at most that long; an idle connection is woken as before).
+    io_lingering_ = wrote;
+    if (wrote) {
+        timeout = 1;
+    }
     l.unlock();
     pollfd pfd[2] = {{fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     int rc = ::poll(pfd, wake_fd_ >= 0 ? 2 : 1, timeout);
@@ -702,7 +710,7 @@ void connection_core::write_raw(const std::string& bytes, bool deferrable) {
     out_ += bytes;
     if (!deferrable || out_.size() >= out_flush_bytes) {
         flush_out();
-    } else if (was_empty) {
+    } else if (was_empty && !io_lingering_) {
         wake_io();
     }
 }

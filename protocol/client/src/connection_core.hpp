@@ -160,8 +160,10 @@ private:
     std::string rx_;
     std::string out_;                 ///< deferred packets not yet written (write_raw)
     bool deliveries_waiting_ = false; ///< deliveries of the current read not yet notified
-    bool acks_pending_ = false;       ///< some session has acks_pending: the I/O thread emits them
-    int wake_fd_ = -1;                ///< an eventfd that wakes the I/O thread's poll to write out_
+    /// The I/O thread wrote deferred output and looks again within 1 ms: no wake needed.
+    bool io_lingering_ = false;
+    bool acks_pending_ = false; ///< some session has acks_pending: the I/O thread emits them
+    int wake_fd_ = -1;          ///< an eventfd that wakes the I/O thread's poll to write out_
     bool closing_ = false;
     std::optional<std::pair<error_kind, std::string>> dead_; ///< gave up: every call throws this
     bool first_done_ = false;
