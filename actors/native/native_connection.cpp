@@ -254,6 +254,7 @@ void native_connection::maybe_resume_reading() {
 bool native_connection::take_packets() {
     std::map<uint32_t, std::vector<native_inbound>> batches;
     bool ok = true;
+    bool leaving = false;
     for (;;) {
         size_t before = decoder_.buffered();
         native::packet p;
@@ -273,6 +274,14 @@ bool native_connection::take_packets() {
         auto bytes = static_cast<uint32_t>(before - decoder_.buffered());
         ctx_->wire_log->trace("packet conn={} type={} channel={} sequence={} bytes={}", id_,
                               native::to_string(p.type()), p.channel, p.sequence, bytes);
+        if (p.channel == 0
+            && (p.type() == native::packet_type::disconnect
+                || p.type() == native::packet_type::error)) {
+            // The client is leaving; the session packets it sent before (in this read, too)
+            // go to their sessions first, so that its last sends and acks are not lost.
+            leaving = true;
+            break;
+        }
         ok = p.channel == 0 ? on_connection_packet(p) : on_session_packet(p, bytes, batches);
         if (!ok || closing_ || closed_) {
             break;
@@ -290,6 +299,12 @@ bool native_connection::take_packets() {
             it->second.unconfirmed += in.bytes;
         }
         caf::anon_send(it->second.session, npackets_atom::value, id_, std::move(batch));
+    }
+    if (leaving) {
+        // Its sessions close at once, none is kept (§14, §15); `closed` reaches each session
+        // after the batch above (one sender, one mailbox, in order).
+        close(ending::close);
+        return false;
     }
     return ok && !closing_;
 }

@@ -16,9 +16,12 @@ namespace actormq::crash {
 /// What one client thread's connection saw, for the report; filled by its thread, read after
 /// the join.
 struct link_stats {
-    uint64_t connects = 0;   ///< Successful STOMP connects (the first one included).
-    uint64_t errors = 0;     ///< ERROR frames received.
-    uint64_t stalls = 0;     ///< Times no receipt came within the stall limit.
+    uint64_t connects = 0; ///< Successful STOMP connects (the first one included).
+    uint64_t errors = 0;   ///< ERROR frames received.
+    uint64_t stalls = 0;   ///< Times no receipt came within the stall limit.
+    /// Native mode: blocking calls that threw TIMEOUT (no answer, and no failover, within
+    /// callTimeout). The pair fails over in well under a second, so any is a problem.
+    uint64_t timeouts = 0;
     bool gave_up = false;    ///< Stopped early: no node served in time, or too many errors.
     std::string first_error; ///< The first ERROR frame or the reason it gave up.
 };

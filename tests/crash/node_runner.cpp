@@ -52,7 +52,8 @@ const char* to_string(pair_role role) {
 
 std::string pair_node_config(pair_role role,
                              const std::string& journal_dir,
-                             const std::vector<std::string>& members) {
+                             const std::vector<std::string>& members,
+                             bool native_acceptor) {
     std::string list;
     for (const auto& m : members) {
         list += (list.empty() ? "" : ", ") + toml_string(m);
@@ -76,7 +77,12 @@ std::string pair_node_config(pair_role role,
              "host = \"127.0.0.1\"\n"
              "port = 0\n"
              "members = ["
-           + list + "]\n";
+           + list + "]\n"
+           + (native_acceptor ? "\n[acceptors.native]\n"
+                                "protocol = \"native\"\n"
+                                "host = \"127.0.0.1\"\n"
+                                "port = 0\n"
+                              : "");
 }
 
 node_runner::node_runner(node_spec spec, traffic_control& ctl, node_limits limits)
@@ -109,6 +115,9 @@ bool node_runner::start() {
     if (cluster_port_ != 0) {
         sets.push_back("cluster.port=" + std::to_string(cluster_port_));
     }
+    if (native_port_ != 0) {
+        sets.push_back("acceptors.native.port=" + std::to_string(native_port_));
+    }
     ++runs_;
     try {
         node_ = std::make_unique<test::node_process>(where, spec_.config(), sets);
@@ -123,6 +132,12 @@ bool node_runner::start() {
     }
     auto port = node_->port("stomp");
     auto cluster_port = node_->port("cluster");
+    auto native_port = node_->port("native");
+    if (native_port_ != 0 && native_port != native_port_) {
+        problem_ = spec_.log_prefix + " run " + run + " bound native " + std::to_string(native_port)
+                   + ", not " + std::to_string(native_port_);
+        return false;
+    }
     if ((port_ != 0 && port != port_) || (cluster_port_ != 0 && cluster_port != cluster_port_)) {
         problem_ = spec_.log_prefix + " run " + run + " bound stomp " + std::to_string(port)
                    + " and cluster " + std::to_string(cluster_port) + ", not "
@@ -131,8 +146,10 @@ bool node_runner::start() {
     }
     port_ = port;
     cluster_port_ = cluster_port;
+    native_port_ = native_port;
     auto& slot = ctl_.hosts[spec_.host];
     slot.port = port_;
+    slot.native_port = native_port_;
     slot.up = true;
     return true;
 }

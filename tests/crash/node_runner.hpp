@@ -34,10 +34,13 @@ const char* to_string(pair_role role);
 /// acceptor, users and address settings of `crash_node_config`, name "primary" or "backup",
 /// the shared `journal_dir`, [ha-policy.shared-store.<role>] with allow-failback and
 /// restart-backup, and a [cluster] on port 0 (fixed later with --set) that lists `members`
-/// ("HOST:PORT" cluster addresses of the other node).
+/// ("HOST:PORT" cluster addresses of the other node). With `native_acceptor`, also a native
+/// acceptor on 127.0.0.1 port 0 (fixed later with --set), which the topology announces to
+/// native clients (the native mode, docs/testing.md).
 std::string pair_node_config(pair_role role,
                              const std::string& journal_dir,
-                             const std::vector<std::string>& members);
+                             const std::vector<std::string>& members,
+                             bool native_acceptor = false);
 
 /// What one node of a crash run is: where it lives, how it is configured and which slot of
 /// the producers' host list it fills.
@@ -102,6 +105,9 @@ public:
     /// The cluster port (0 before the first start, or when the node has no [cluster]).
     uint16_t cluster_port() const { return cluster_port_; }
 
+    /// The native acceptor's port (0 before the first start, or when the node has none).
+    uint16_t native_port() const { return native_port_; }
+
     /// Marks its host slot down, sends `sig` and waits for the exit; the wait status, or
     /// nullopt if the node did not exit by the deadline.
     std::optional<int> stop(int sig);
@@ -136,6 +142,7 @@ private:
     std::unique_ptr<test::node_process> node_;
     uint16_t port_ = 0;
     uint16_t cluster_port_ = 0;
+    uint16_t native_port_ = 0;
     uint32_t runs_ = 0;
     std::string problem_;
 };

@@ -11,11 +11,14 @@
 namespace actormq::crash {
 
 const char* const usage =
-    "usage: actormq-crash [--pair | --replication [--partitions M]] [--kills N] [--producers P]\n"
+    "usage: actormq-crash [--pair [--native] | --replication [--partitions M]] [--kills N]\n"
+    "                     [--producers P]\n"
     "                     [--tx-producers T] [--seed S] [--consumers | --no-consumers]\n"
     "                     [--dir DIR] [--keep] [--node PATH] [--set KEY=VALUE ...]\n"
     "  --pair             a shared-store primary/backup pair instead of one node: each kill\n"
     "                     hits the node that serves, and the other one takes over\n"
+    "  --native           with --pair: producers and consumers are native clients (the client\n"
+    "                     library, ha=true, duplicate ids) that fail over by themselves\n"
     "  --replication      a replicating live/backup pair and a voter: SIGKILL or SIGSTOP of\n"
     "                     the live (the backup takes over), SIGKILL of a syncing backup\n"
     "  --partitions M     with --replication: M network partitions besides the N kills\n"
@@ -98,6 +101,10 @@ bool parse_cli(int argc, char** argv, options& o) {
             std::fputs(usage, stdout);
             std::exit(0);
         }
+        if (a == "--native") {
+            o.native = true;
+            continue;
+        }
         if (a == "--keep" || a == "--pair" || a == "--replication") {
             (a == "--keep" ? o.keep : a == "--pair" ? o.pair : o.replication) = true;
             continue;
@@ -117,6 +124,10 @@ bool parse_cli(int argc, char** argv, options& o) {
         std::fprintf(stderr, "actormq-crash: --pair and --replication exclude each other\n");
         return false;
     }
+    if (o.native && !o.pair) {
+        std::fprintf(stderr, "actormq-crash: --native needs --pair\n");
+        return false;
+    }
     if (o.partitions > 0 && !o.replication) {
         std::fprintf(stderr, "actormq-crash: --partitions needs --replication\n");
         return false;
@@ -130,8 +141,8 @@ bool parse_cli(int argc, char** argv, options& o) {
 
 std::string replay_command(const options& o) {
     std::string out = std::string{"actormq-crash"} + (o.pair ? " --pair" : "")
-                      + (o.replication ? " --replication" : "") + " --kills "
-                      + std::to_string(o.kills)
+                      + (o.native ? " --native" : "") + (o.replication ? " --replication" : "")
+                      + " --kills " + std::to_string(o.kills)
                       + (o.partitions > 0 ? " --partitions " + std::to_string(o.partitions) : "")
                       + " --producers " + std::to_string(o.producers) + " --tx-producers "
                       + std::to_string(o.tx_producers) + " --seed " + std::to_string(o.seed);

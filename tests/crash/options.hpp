@@ -16,6 +16,9 @@ struct options {
     uint64_t seed = 0;         ///< Seed of the fault schedule.
     bool seed_given = false;   ///< Whether --seed was given (else `pick_seed` draws one).
     bool pair = false;         ///< A shared-store live/backup pair instead of one node.
+    /// With --pair: the producers and consumers are native clients written with the client
+    /// library and `ha=true` (docs/testing.md, "The native mode").
+    bool native = false;
     /// A replicating live/backup pair and a voter (docs/testing.md, "The replication mode").
     bool replication = false;
     /// With --replication: network partitions (three kinds, docs/testing.md, "The replication

@@ -91,7 +91,7 @@ public:
     pair_harness(const options& o, std::string dir)
         : opt_(o),
           dir_(std::move(dir)),
-          traffic_(o.producers, o.tx_producers, consumers(o)),
+          traffic_(o.producers, o.tx_producers, consumers(o), o.native),
           primary_(spec(pair_role::primary), traffic_.ctl()),
           backup_(spec(pair_role::backup), traffic_.ctl()) {
         traffic_.ctl().host_count = 2;
@@ -131,7 +131,7 @@ private:
             if (other.cluster_port() != 0) {
                 members.push_back("127.0.0.1:" + std::to_string(other.cluster_port()));
             }
-            return pair_node_config(role, journal, members);
+            return pair_node_config(role, journal, members, opt_.native);
         };
         // test::node_process points each node at its own DIR/journal; this set comes later
         // and wins, and the caller's sets come after it.

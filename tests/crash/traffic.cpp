@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "crash/traffic.hpp"
 
+#include "crash/native_clients.hpp"
+
 #include <algorithm>
 #include <cstdio>
 
@@ -40,8 +42,9 @@ void warn(const std::string& who, const link_stats& s) {
 
 } // namespace
 
-traffic::traffic(uint32_t producers, uint32_t tx_producers, bool consumers)
-    : book_(producers, tx_producers),
+traffic::traffic(uint32_t producers, uint32_t tx_producers, bool consumers, bool native)
+    : native_(native),
+      book_(producers, tx_producers),
       stats_(book_.streams().size()),
       consumer_stats_(consumers ? book_.streams().size() : 0) {
     ctl_.consuming = consumers;
@@ -50,12 +53,15 @@ traffic::traffic(uint32_t producers, uint32_t tx_producers, bool consumers)
 void traffic::start() {
     t0_ = test_clock::now();
     auto& streams = book_.streams();
+    auto consumer_body = native_ ? run_native_consumer : run_consumer;
     for (size_t i = 0; i < consumer_stats_.size(); ++i) {
-        consumer_threads_.emplace_back(run_consumer, std::ref(ctl_), std::cref(consumer_limits_),
+        consumer_threads_.emplace_back(consumer_body, std::ref(ctl_), std::cref(consumer_limits_),
                                        std::ref(book_), i, std::ref(consumer_stats_[i]));
     }
     for (size_t i = 0; i < streams.size(); ++i) {
-        auto body = streams[i].kind == stream_kind::plain ? run_plain_producer : run_tx_producer;
+        auto body = streams[i].kind == stream_kind::plain
+                        ? (native_ ? run_native_plain_producer : run_plain_producer)
+                        : (native_ ? run_native_tx_producer : run_tx_producer);
         threads_.emplace_back(body, std::ref(ctl_), std::cref(limits_), std::ref(streams[i]),
                               std::ref(stats_[i]));
     }
@@ -93,6 +99,17 @@ const char* traffic::run_phase(const traffic_phase& p) {
         },
         std::chrono::milliseconds(1));
     return by_count ? "count" : "time";
+}
+
+uint64_t traffic::timeouts() const {
+    uint64_t n = 0;
+    for (const auto& s : stats_) {
+        n += s.timeouts;
+    }
+    for (const auto& c : consumer_stats_) {
+        n += c.timeouts;
+    }
+    return n;
 }
 
 double traffic::seconds() const {
@@ -172,6 +189,11 @@ int report(const options& o, traffic& t, run_end end) {
     std::printf("%s\n%s\n", v.line(end.kills).c_str(), v.tx_line().c_str());
     if (!end.drained) {
         end.problems.push_back("the drain did not complete: 'received' is incomplete");
+    }
+    if (auto n = t.timeouts(); n > 0) {
+        end.problems.push_back(std::to_string(n)
+                               + " blocking calls of native clients timed out (callTimeout): "
+                                 "the client did not recover from a failover in time");
     }
     for (const auto& p : end.problems) {
         std::printf("problem: %s\n", p.c_str());

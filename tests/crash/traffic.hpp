@@ -18,8 +18,8 @@ namespace actormq::crash {
 class traffic {
 public:
     /// One stream per producer, and with `consumers` one live consumer per stream; none
-    /// started yet.
-    traffic(uint32_t producers, uint32_t tx_producers, bool consumers);
+    /// started yet. With `native`, the clients are the native mode's (crash/native_clients.hpp).
+    traffic(uint32_t producers, uint32_t tx_producers, bool consumers, bool native = false);
 
     traffic(const traffic&) = delete;
     traffic& operator=(const traffic&) = delete;
@@ -44,6 +44,9 @@ public:
     /// client in trouble.
     void print(const verdict& v) const;
 
+    /// Blocking calls of native clients that threw TIMEOUT, over all clients.
+    uint64_t timeouts() const;
+
     /// Whether live consumers run.
     bool consuming() const { return !consumer_stats_.empty(); }
 
@@ -55,6 +58,7 @@ private:
     void print_consumers(const verdict& v, uint64_t backlog_waits) const;
 
     traffic_control ctl_;
+    bool native_ = false;
     producer_limits limits_;
     ledger book_;
     consumer_limits consumer_limits_;

@@ -25,6 +25,9 @@ struct host_slot {
 
     /// The node's STOMP port; the same across restarts.
     std::atomic<uint16_t> port{0};
+
+    /// The node's native port (the native mode; 0 without one); the same across restarts.
+    std::atomic<uint16_t> native_port{0};
 };
 
 /// What the killer (main thread) and the producer and consumer threads share; all of it

@@ -11,6 +11,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <random>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,6 +24,10 @@ int64_t now_ms() {
                std::chrono::steady_clock::now().time_since_epoch())
         .count();
 }
+
+/// Deferred packets are written once this many bytes are queued (or sooner, see write_raw):
+/// the size the shared bench kit's STOMP load generator coalesces its writes to.
+constexpr size_t out_flush_bytes = 16 * 1024;
 
 std::string make_uuid() {
     static std::mutex mu;
@@ -93,10 +98,14 @@ connection_core::connection_core(connection_options options, std::string user, s
     : options_(std::move(options)),
       user_(std::move(user)),
       password_(std::move(password)),
-      machine_(options_) {}
+      machine_(options_),
+      wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
 
 connection_core::~connection_core() {
     close();
+    if (wake_fd_ >= 0) {
+        ::close(wake_fd_);
+    }
 }
 
 // -- life cycle ----------------------------------------------------------------------------------
@@ -122,8 +131,10 @@ void connection_core::close() {
     } else {
         closing_ = true;
         if (fd_ >= 0 && !dead_) {
-            // An orderly goodbye: the server closes the sessions at once (§15).
+            // An orderly goodbye: the server closes the sessions at once (§15), and returns
+            // what they have not acknowledged to the queues: the coalesced acks go first.
             try {
+                emit_all_acks(l);
                 write(native::make_packet(
                     native::disconnect{native::error_code::internal_error, "client closed", ""}));
             } catch (...) {
@@ -260,12 +271,16 @@ bool connection_core::try_connect(const server_address& target,
 }
 
 void connection_core::read_socket(lock& l) {
-    // Packets already buffered first (the handshake may have read past authenticated).
-    while (fd_ >= 0 && !rx_.empty()) {
+    // Packets already buffered first (the handshake may have read past authenticated). The
+    // decoded ones are erased once at the end: erasing each from the front moved the rest of a
+    // 64 KiB read for every packet.
+    size_t at = 0;
+    while (fd_ >= 0 && at < rx_.size()) {
         native::packet p;
         size_t used = 0;
         native::codec_failure f;
-        auto st = native::decode(rx_.data(), rx_.size(), native::peer::server, limits_, p, used, f);
+        auto st = native::decode(rx_.data() + at, rx_.size() - at, native::peer::server, limits_, p,
+                                 used, f);
         if (st == native::decode_status::need_more) {
             break;
         }
@@ -274,27 +289,56 @@ void connection_core::read_socket(lock& l) {
                  ev_socket_closed{"malformed packet from the server: " + f.describe(), now_ms()});
             return;
         }
-        rx_.erase(0, used);
+        at += used;
         handle_packet(l, p, used);
+        if (rx_.size() < at) {
+            at = 0; // the socket was dropped meanwhile, and rx_ with it
+            break;
+        }
     }
+    rx_.erase(0, at);
+    if (deliveries_waiting_) {
+        // One wake for every delivery of this read, not one each (see handle_session_packet).
+        deliveries_waiting_ = false;
+        cv_.notify_all();
+    }
+    if (fd_ < 0) {
+        return;
+    }
+    // Coalesced acks and deferred packets queued by callers go out before this thread sleeps.
+    emit_all_acks(l);
+    bool wrote = !out_.empty();
+    flush_out();
     if (fd_ < 0) {
         return;
     }
     int fd = fd_;
     auto period = options_.client_failure_check_period_ms;
     int timeout = int(period > 0 ? std::min<int64_t>(period / 4 + 1, 100) : 100);
+    // While callers keep queueing deferred packets, look again within a millisecond instead
+    // of being woken for each: one write for everything queued meanwhile (a deferred packet
+    // waits at most that long; an idle connection is woken as before).
+    io_lingering_ = wrote;
+    if (wrote) {
+        timeout = 1;
+    }
     l.unlock();
-    pollfd pfd{fd, POLLIN, 0};
-    int rc = ::poll(&pfd, 1, timeout);
+    pollfd pfd[2] = {{fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    int rc = ::poll(pfd, wake_fd_ >= 0 ? 2 : 1, timeout);
     int poll_err = errno;
+    if (rc > 0 && (pfd[1].revents & POLLIN) != 0) {
+        uint64_t ignored = 0;
+        (void)!::read(wake_fd_, &ignored, sizeof ignored); // a caller queued output
+    }
+    bool readable = rc > 0 && pfd[0].revents != 0;
     char tmp[65536];
-    ssize_t n = rc == 1 ? ::recv(fd, tmp, sizeof tmp, 0) : 0;
+    ssize_t n = readable ? ::recv(fd, tmp, sizeof tmp, 0) : 0;
     int err = errno;
     l.lock();
     // A signal meant for the application may interrupt this thread's poll or recv (EINTR):
     // that is no failure of the connection, so read again next turn.
     bool interrupted = (rc < 0 && poll_err == EINTR) || (n < 0 && err == EINTR);
-    if (fd != fd_ || closing_ || rc == 0 || interrupted) {
+    if (fd != fd_ || closing_ || !readable || interrupted) {
         return;
     }
     if (n <= 0) {
@@ -370,12 +414,15 @@ void connection_core::handle_session_packet(lock& l, const native::packet& p, si
         m.consumer_id = d->consumer_id;
         m.generation = s.generation;
         c->second.consumed_bytes += int64_t(bytes);
+        if (!record_of(p.channel).transacted) {
+            c->second.unacked.push_back(d->message_id);
+        }
         if (c->second.listener) {
             to_deliver_.emplace_back(key{p.channel, d->consumer_id}, std::move(m));
         } else {
             c->second.buffer.push_back(std::move(m));
         }
-        cv_.notify_all();
+        deliveries_waiting_ = true; // read_socket wakes the receivers once the read is handled
     } else if (auto* pc = std::get_if<native::producer_credit>(&p.body)) {
         producers_[{p.channel, pc->producer_id}].credit += pc->bytes;
         cv_.notify_all();
@@ -435,7 +482,11 @@ void connection_core::complete(lock& l,
 }
 
 void connection_core::feed(lock& l, const event& e) {
-    run(l, machine_.handle(e));
+    auto actions = machine_.handle(e);
+    if (actions.empty() && std::holds_alternative<ev_packet>(e)) {
+        return; // only the time of the last packet changed: nothing to run, nobody to wake
+    }
+    run(l, actions);
 }
 
 void connection_core::run(lock& l, const std::vector<action>& actions) {
@@ -485,6 +536,7 @@ void connection_core::drop_socket() {
         fd_ = -1;
     }
     rx_.clear();
+    out_.clear(); // the window replays what matters on a reattach; a failover recreates
     for (auto& [ch, s] : sessions_) {
         s.attached = false;
     }
@@ -527,11 +579,14 @@ void connection_core::recreate_sessions(lock& l) {
         s.out.reset();
         s.in.reset();
         s.attached = true;
+        s.acks_pending = false;
         auto& rec = record_of(ch);
         for (auto& [k, c] : consumers_) {
             if (k.first == ch) {
                 c.buffer.clear(); // the new server redelivers them
                 c.consumed_bytes = 0;
+                c.unacked.clear(); // and their acks, pending or not, mean nothing there
+                c.ack_through.reset();
             }
         }
         for (auto& [k, p] : producers_) {
@@ -547,10 +602,14 @@ void connection_core::recreate_sessions(lock& l) {
         }
     }
     for (auto& [ch, body] : todo) {
+        // `start` gets no ok (docs/protocol.md §4): waiting for one kept a started connection
+        // failing over until callTimeout, and its consumers' acks timed out meanwhile.
+        bool answered = !std::holds_alternative<native::start>(body);
         auto seq = send_stream(l, ch, std::move(body));
-        auto& p = pending_[{ch, seq}];
-        p.internal = true;
-        ++recreating_;
+        if (answered) {
+            pending_[{ch, seq}].internal = true;
+            ++recreating_;
+        }
     }
     if (recreating_ == 0) {
         feed(l, ev_recreated{true, now_ms()});
@@ -643,28 +702,83 @@ void connection_core::write(const native::packet& p) {
     write_raw(bytes);
 }
 
-void connection_core::write_raw(const std::string& bytes) {
+void connection_core::write_raw(const std::string& bytes, bool deferrable) {
     if (fd_ < 0) {
         return; // the I/O thread notices the failure and the window replays what matters
     }
+    bool was_empty = out_.empty();
+    out_ += bytes;
+    if (!deferrable || out_.size() >= out_flush_bytes) {
+        flush_out();
+    } else if (was_empty && !io_lingering_) {
+        wake_io();
+    }
+}
+
+void connection_core::wake_io() {
+    // The I/O thread writes deferred output when it wakes, with whatever callers queue
+    // meanwhile; it flushes before each poll anyway, so it needs no wake for its own.
+    if (wake_fd_ >= 0 && std::this_thread::get_id() != io_.get_id()) {
+        uint64_t one = 1;
+        (void)!::write(wake_fd_, &one, sizeof one);
+    }
+}
+
+void connection_core::emit_all_acks(lock& l) {
+    if (!acks_pending_) {
+        return;
+    }
+    acks_pending_ = false;
+    for (auto& [ch, s] : sessions_) {
+        if (s.acks_pending && !s.closed) {
+            emit_acks(l, ch);
+        }
+    }
+}
+
+void connection_core::emit_acks(lock& l, uint32_t channel) {
+    auto s = sessions_.find(channel);
+    if (s == sessions_.end() || !s->second.acks_pending) {
+        return;
+    }
+    s->second.acks_pending = false; // first: send_stream below must not come back here
+    for (auto it = consumers_.lower_bound({channel, 0});
+         it != consumers_.end() && it->first.first == channel; ++it) {
+        if (auto through = it->second.ack_through) {
+            it->second.ack_through.reset();
+            send_stream(
+                l, channel,
+                native::ack{it->first.second, *through, native::ack_mode::cumulative, false},
+                nullptr, true);
+        }
+    }
+}
+
+void connection_core::flush_out() {
+    if (fd_ < 0 || out_.empty()) {
+        out_.clear();
+        return;
+    }
     size_t off = 0;
-    while (off < bytes.size()) {
-        auto n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    while (off < out_.size()) {
+        auto n = ::send(fd_, out_.data() + off, out_.size() - off, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) {
             continue; // interrupted by a signal before anything was written: write again
         }
         if (n <= 0) {
             ::shutdown(fd_, SHUT_RDWR); // the reader sees it and starts the failover
-            return;
+            break;
         }
         off += size_t(n);
     }
+    out_.clear();
 }
 
-uint64_t connection_core::send_stream(lock& l,
-                                      uint32_t channel,
-                                      native::packet_body body,
-                                      size_t* size_out) {
+uint64_t connection_core::send_stream(
+    lock& l, uint32_t channel, native::packet_body body, size_t* size_out, bool deferrable) {
+    if (acks_pending_ && session_of(channel).acks_pending) {
+        emit_acks(l, channel); // the session's earlier acks keep their place in its stream
+    }
     auto& s = session_of(channel);
     auto seq = s.next_sequence;
     native::packet p{channel, seq, std::move(body)};
@@ -687,7 +801,7 @@ uint64_t connection_core::send_stream(lock& l,
         *size_out = bytes.size();
     }
     s.out.keep(seq, bytes);
-    write_raw(bytes);
+    write_raw(bytes, deferrable);
     return seq;
 }
 
@@ -810,6 +924,9 @@ void connection_core::send(uint32_t channel, uint32_t id, message& m, send_compl
                              .count();
     }
     if (options_.producer_window_size >= 0) {
+        if (producers_[{channel, id}].credit <= 0) {
+            flush_out(); // the server grants credit for what it has routed: let it have it
+        }
         auto deadline = clock::now() + std::chrono::milliseconds(options_.call_timeout_ms);
         bool ok = cv_.wait_until(l, deadline, [&] {
             return dead_ || producers_[{channel, id}].credit > 0;
@@ -843,7 +960,7 @@ void connection_core::send(uint32_t channel, uint32_t id, message& m, send_compl
         return;
     }
     if (!confirm) {
-        send_stream(l, channel, std::move(s), &size);
+        send_stream(l, channel, std::move(s), &size, true);
         producers_[{channel, id}].credit -= int64_t(size);
         return;
     }
@@ -910,7 +1027,7 @@ connection_core::receive(uint32_t channel, uint32_t id, std::chrono::millisecond
         && machine_.state() == link_state::connected) {
         auto bytes = uint32_t(it->second.consumed_bytes);
         it->second.consumed_bytes = 0;
-        send_stream(l, channel, native::credit{id, bytes});
+        send_stream(l, channel, native::credit{id, bytes}, nullptr, true);
     }
     return m;
 }
@@ -943,17 +1060,40 @@ void connection_core::acknowledge(uint32_t channel, const message& m) {
     native::ack a{m.consumer_id, m.message_id, native::ack_mode::individual, confirm};
     // Consumer credit for listeners: their messages never pass receive().
     auto c = consumers_.find({channel, m.consumer_id});
+    bool coalesced = false;
+    if (c != consumers_.end() && !rec.transacted) {
+        auto& unacked = c->second.unacked;
+        if (!confirm && !unacked.empty() && unacked.front() == m.message_id) {
+            // Acks in delivery order (the common case) coalesce: a cumulative ack of the last
+            // one says the same as all of them, in one packet and one request on the server.
+            unacked.pop_front();
+            c->second.ack_through = m.message_id;
+            coalesced = true;
+            if (!owner->second.acks_pending) {
+                owner->second.acks_pending = true;
+                if (!acks_pending_) {
+                    acks_pending_ = true;
+                    wake_io();
+                }
+            }
+        } else {
+            auto at = std::find(unacked.begin(), unacked.end(), m.message_id);
+            if (at != unacked.end()) {
+                unacked.erase(at);
+            }
+        }
+    }
     auto window = options_.consumer_window_size;
     if (c != consumers_.end() && c->second.listener && window > 0
         && c->second.consumed_bytes >= window / 2) {
         auto bytes = uint32_t(c->second.consumed_bytes);
         c->second.consumed_bytes = 0;
-        send_stream(l, channel, native::credit{m.consumer_id, bytes});
+        send_stream(l, channel, native::credit{m.consumer_id, bytes}, nullptr, true);
     }
     if (confirm) {
         call(l, channel, a);
-    } else {
-        send_stream(l, channel, a);
+    } else if (!coalesced) {
+        send_stream(l, channel, a, nullptr, true);
     }
 }
 

@@ -72,6 +72,8 @@ private:
         /// The session's incarnation on a server: a failover that recreates the session
         /// gives it a new one, a reattach keeps it. Deliveries carry it.
         uint64_t generation = 1;
+        /// Some consumer of this session holds a coalesced ack not yet sent (emit_acks).
+        bool acks_pending = false;
     };
     struct producer_rt {
         int64_t credit = 0;
@@ -85,6 +87,13 @@ private:
         int64_t consumed_bytes = 0;
         bool closed = false;
         std::string closed_reason;
+        /// Message ids delivered in this generation and not acknowledged yet, in delivery
+        /// order (non-transacted sessions only): an ack of the oldest one is coalesced.
+        std::deque<uint64_t> unacked;
+        /// The newest of a run of in-order acks not sent yet: one cumulative ack of it stands
+        /// for all of them (docs/protocol.md §8), sent before the session's next packet or by
+        /// the I/O thread.
+        std::optional<uint64_t> ack_through;
     };
     using key = std::pair<uint32_t, uint32_t>;
 
@@ -108,8 +117,13 @@ private:
     void await_usable(lock& l);
     /// Sends a stream packet on `channel`; returns its sequence.
     /// `size_out` gets the packet's bytes.
-    uint64_t
-    send_stream(lock& l, uint32_t channel, native::packet_body body, size_t* size_out = nullptr);
+    /// `deferrable`: the packet needs no prompt answer (a send or ack without confirmation, a
+    /// credit), so it may wait in the output buffer for the next write (see write_raw).
+    uint64_t send_stream(lock& l,
+                         uint32_t channel,
+                         native::packet_body body,
+                         size_t* size_out = nullptr,
+                         bool deferrable = false);
     /// Sends a request and waits for its answer; throws its error.
     /// A send's packet size is taken from `producer`'s credit.
     void call(lock& l,
@@ -118,7 +132,19 @@ private:
               bool is_commit = false,
               const std::pair<uint32_t, uint32_t>* producer = nullptr);
     void write(const native::packet& p);
-    void write_raw(const std::string& bytes);
+    /// Queues `bytes` for the socket. A packet that is not `deferrable` goes out at once, with
+    /// everything queued before it; deferrable ones are coalesced (up to out_flush_bytes) and
+    /// written by the next write, by the I/O thread (woken through wake_fd_), or when the
+    /// buffer is full: one syscall for many fire-and-forget sends or acks instead of one each.
+    void write_raw(const std::string& bytes, bool deferrable = false);
+    /// Writes out_ to the socket (under the lock).
+    void flush_out();
+    /// Sends the coalesced cumulative acks of `channel`'s consumers (deferrable packets).
+    void emit_acks(lock& l, uint32_t channel);
+    /// emit_acks for every session that has coalesced acks.
+    void emit_all_acks(lock& l);
+    /// Wakes the I/O thread's poll (from another thread) so that it writes deferred output.
+    void wake_io();
     session_rt& session_of(uint32_t channel);
     session_record& record_of(uint32_t channel);
 
@@ -132,6 +158,12 @@ private:
     failover_machine machine_;
     int fd_ = -1;
     std::string rx_;
+    std::string out_;                 ///< deferred packets not yet written (write_raw)
+    bool deliveries_waiting_ = false; ///< deliveries of the current read not yet notified
+    /// The I/O thread wrote deferred output and looks again within 1 ms: no wake needed.
+    bool io_lingering_ = false;
+    bool acks_pending_ = false; ///< some session has acks_pending: the I/O thread emits them
+    int wake_fd_ = -1;          ///< an eventfd that wakes the I/O thread's poll to write out_
     bool closing_ = false;
     std::optional<std::pair<error_kind, std::string>> dead_; ///< gave up: every call throws this
     bool first_done_ = false;
