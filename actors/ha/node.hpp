@@ -8,6 +8,8 @@
 
 namespace actormq {
 
+struct server_instance;
+
 /// One running actormq-node: the CAF actor system, the Asio threads serving client sockets,
 /// the server instance's actors and its acceptors. Loggers "actors" and "protocol" must exist.
 class node {
@@ -41,6 +43,7 @@ public:
     std::shared_ptr<const stop_report> report() const;
 
 private:
+    friend struct server_instance;
     struct impl;
     std::unique_ptr<impl> impl_;
 };

@@ -887,8 +887,8 @@ allow-failback = true
     CHECK(errors
           == std::vector<std::string>{
               "cfg.toml:2:1: ha-policy.shared-store.primary.allow-failback: unknown key",
-              "cfg.toml:3:12: ha-policy.live-only: only one of live-only, shared-store or "
-              "replication may be given; 'shared-store' is already"});
+              "cfg.toml:3:12: ha-policy.live-only: only one of live-only, shared-store, "
+              "replication or colocated may be given; 'shared-store' is already"});
     CHECK(errors_of(std::string{"[ha-policy.shared-store.backup]\nrestart-backup = 1\n"} + one_user)
           == std::vector<std::string>{"cfg.toml:2:18: ha-policy.shared-store.backup.restart-backup:"
                                       " expected a boolean, found an integer"});
