@@ -307,6 +307,13 @@ struct node_config {
     /// In file order; lookups pick the most specific match (see settings_for).
     std::vector<address_settings> address_settings_list;
 
+    // -- where the config came from (not keys) -----------------------------------------------
+
+    /// The TOML text and the overrides it was loaded from: a colocated backup's host parses
+    /// the live's configuration again from them (docs/ha.md, "Colocated backups").
+    std::string source_text;
+    std::vector<std::string> source_overrides;
+
     /// Returns the settings of the most specific `match` for `address`: an exact name beats any
     /// wildcard, then fewer wildcards, then a longer pattern. Falls back to the defaults.
     address_settings settings_for(std::string_view address) const;

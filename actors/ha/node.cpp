@@ -45,7 +45,8 @@ namespace {
 using tcp = boost::asio::ip::tcp;
 
 /// CAF settings taken from the node config (caf-notes.md §3, §7, §9: our own main, no INI file).
-caf::actor_system_config& caf_config(caf::actor_system_config& cfg, const config::node_config& nc) {
+caf::actor_system_config&
+caf_config(caf::actor_system_config& cfg, const config::node_config& nc, node::impl* d) {
     if (nc.scheduler_max_threads > 0) {
         cfg.set("scheduler.max-threads", static_cast<size_t>(nc.scheduler_max_threads));
     }
@@ -58,6 +59,7 @@ caf::actor_system_config& caf_config(caf::actor_system_config& cfg, const config
         cfg.set("middleman.connection-timeout",
                 caf::timespan{std::chrono::milliseconds(nc.cluster.connection_timeout_ms)});
         cluster::add_message_types(cfg);
+        add_colocation_type(cfg, d);
     }
     cfg.load<caf::io::middleman>();
     return cfg;
@@ -115,7 +117,12 @@ config::node_config own_instance_config(const config::node_config& nc) {
 node::impl::impl(config::node_config c)
     : cfg(std::move(c)),
       log(spdlog::get("actors")),
-      sys(caf_config(caf_cfg, cfg)) {}
+      sys(caf_config(caf_cfg, cfg, this)),
+      // A colocated backup's spawn must be redeemed within this time after its grant.
+      book(std::make_shared<colocation_book>(cfg.ha_policy.kind == config::ha_kind::colocated
+                                                 ? cfg.ha_policy.colocated.max_backups
+                                                 : 0,
+                                             std::chrono::seconds(30))) {}
 
 server_instance::server_instance(node::impl& owner, config::node_config c, bool is_colocated)
     : host(owner),
@@ -272,6 +279,9 @@ std::string server_instance::start_cluster() {
         }
         if (repl_driver) {
             caf::anon_send(repl_driver, t);
+        }
+        if (!colocated && host.requester) {
+            caf::anon_send(host.requester, t);
         }
     };
     auto started =
@@ -760,6 +770,7 @@ int node::start() {
     if (shared_store || replication) {
         own.start_ha();
     }
+    d.start_colocation();
     return 0;
 }
 
@@ -779,10 +790,11 @@ void node::impl::drop_hosted(const std::string& name) {
     std::lock_guard<std::mutex> guard{instances_mtx};
     droppers.emplace_back([this, inst = std::shared_ptr<server_instance>(std::move(gone))] {
         inst->stop();
-        if (status_actor) {
-            caf::anon_send(status_actor, role_atom::value, inst->name, std::string{"gone"},
-                           std::string{});
+        book->release(inst->slot);
+        if (inst->handle) {
+            caf::anon_send_exit(inst->handle, caf::exit_reason::user_shutdown);
         }
+        report_gone(inst->name);
         log->info("colocated_instance_stopped instance={}", inst->name);
     });
 }
@@ -792,10 +804,16 @@ void node::impl::stop_hosted() {
     std::vector<std::thread> threads;
     {
         std::lock_guard<std::mutex> guard{instances_mtx};
+        stopping_hosted = true;
         all.swap(hosted);
     }
     for (auto& [name, inst] : all) {
         inst->stop();
+        book->release(inst->slot);
+        if (inst->handle) {
+            caf::anon_send_exit(inst->handle, caf::exit_reason::user_shutdown);
+        }
+        report_gone(name);
         log->info("colocated_instance_stopped instance={}", name);
     }
     {
@@ -831,6 +849,7 @@ void node::stop() {
         d.own->event("stopping", "node " + d.cfg.name + " is stopping");
     }
     d.stop_report->stage = "colocated";
+    d.stop_colocation();
     d.stop_hosted();
     d.stop_report->stage = "activation";
     if (d.own) {

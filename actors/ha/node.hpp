@@ -42,9 +42,10 @@ public:
     /// The node's stop report; the handle outlives the node.
     std::shared_ptr<const stop_report> report() const;
 
-private:
-    friend struct server_instance;
+    /// The inside (actors/ha/node_impl.hpp); named here so the node's source files can use it.
     struct impl;
+
+private:
     std::unique_ptr<impl> impl_;
 };
 

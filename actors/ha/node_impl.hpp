@@ -8,6 +8,7 @@
 #include "actors/broker/server_context.hpp"
 #include "actors/fwd.hpp"
 #include "actors/ha/activation_driver.hpp"
+#include "actors/ha/colocation.hpp"
 #include "actors/ha/node.hpp"
 #include "actors/ha/node_manager.hpp"
 #include "actors/native/listener.hpp"
@@ -30,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -95,6 +97,12 @@ struct server_instance {
     /// Set when the journal or the lock file's state byte could not be written: this server
     /// stops, and leaves the state "live" so a shared-store backup takes over (docs/ha.md).
     std::atomic<bool> storage_failed{false};
+    /// A colocated backup's live: the node id it pairs with; "" otherwise.
+    std::string live_node_id;
+    /// A colocated backup's N (of colocated_backup_N); 0 for the node's own instance.
+    uint32_t slot = 0;
+    /// A colocated backup's actor (the handle its requester monitors); ended with it.
+    caf::actor handle;
     /// The instance's stop was asked for already (a colocated one stops alone).
     std::atomic<bool> stop_requested{false};
 
@@ -193,6 +201,40 @@ struct node::impl {
     /// Stops every colocated instance; blocking (the node's stop).
     void stop_hosted();
     std::vector<std::thread> droppers;
+    /// Set once the node stops its colocated instances: no new one is taken in.
+    bool stopping_hosted = false;
+
+    // -- colocated backups (actors/ha/node_colocation.cpp, docs/ha.md) --------------------------
+
+    /// The backups this node runs or promised (max-backups; 0 unless [ha-policy.colocated]).
+    std::shared_ptr<colocation_book> book;
+    /// Answers other lives' backup requests (registered with the cluster).
+    caf::actor endpoint;
+    /// Asks other lives for this node's backup (request-backup).
+    caf::actor requester;
+    /// Checks a remote spawn's credentials and ticket; the slot, or nullopt (logged).
+    std::optional<uint32_t> admit(const cluster::colocated_spec& spec);
+    /// Builds and starts the colocated instance a spawn asked for; "" or why it could not.
+    /// Blocking (ports, lock file, cluster member): called on a detached actor.
+    std::string start_hosted(const cluster::colocated_spec& spec, caf::actor handle);
+    /// Tells the status actor an instance is gone.
+    void report_gone(const std::string& name);
+    /// Spawns the endpoint and, with request-backup, the requester (after the cluster started).
+    void start_colocation();
+    void stop_colocation();
 };
+
+/// Registers the colocated_backup actor type (before the actor system exists); `d` outlives
+/// every actor it spawns.
+void add_colocation_type(caf::actor_system_config& cc, node::impl* d);
+
+/// The config of colocated backup N (spec.slot) of the live whose config is `live`, run on the
+/// node whose config is `here` (its own cluster address `own_cluster_address`): "" and `out`,
+/// or why not (docs/ha.md, "Colocated backups").
+std::string colocated_instance_config(const config::node_config& live,
+                                      const config::node_config& here,
+                                      const cluster::colocated_spec& spec,
+                                      const std::string& own_cluster_address,
+                                      config::node_config& out);
 
 } // namespace actormq

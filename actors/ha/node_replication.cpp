@@ -131,6 +131,7 @@ void server_instance::start_replication() {
     setup.name = cfg.name;
     setup.group = rc.group_name;
     setup.cluster_address = self_info.cluster_address;
+    setup.live_node_id = live_node_id;
     setup.cluster = cluster;
     setup.locks = lock_io;
     setup.instance = instance_io;
