@@ -15,7 +15,7 @@ struct config_error {
     std::string file; ///< the config file, or "--set" for a command-line override
     uint32_t line = 0;
     uint32_t column = 0;
-    std::string key; ///< the dotted key, e.g. "acceptors.stomp.port"
+    std::string key;  ///< the dotted key, e.g. "acceptors.stomp.port"
     std::string reason;
 
     /// "FILE:LINE:COLUMN: KEY: REASON", the form every config message takes.
@@ -33,8 +33,7 @@ struct load_result {
 load_result load_file(const std::string& path, const std::vector<std::string>& overrides = {});
 
 /// The same for TOML text; `source_name` stands in for the file name in errors.
-load_result load_string(std::string_view text,
-                        std::string_view source_name,
+load_result load_string(std::string_view text, std::string_view source_name,
                         const std::vector<std::string>& overrides = {});
 
 } // namespace actormq::config
