@@ -1013,9 +1013,9 @@ request-backups = true
 check-for-live-server = true
 )"} + cluster_with_user);
     REQUIRE(bad.size() == 4);
-    CHECK(bad[0].rfind("cfg.toml:3:15: ha-policy.colocated.max-backups: must be between 0 and 100",
-                       0)
-          == 0);
+    CHECK(
+        bad[0].rfind("cfg.toml:3:15: ha-policy.colocated.max-backups: must be between 0 and 100", 0)
+        == 0);
     CHECK(bad[1].rfind("cfg.toml:4:22: ha-policy.colocated.backup-port-offset: expected an "
                        "integer",
                        0)
