@@ -8,17 +8,52 @@
 #include "support/process_fixture.hpp"
 #include "support/web_client.hpp"
 
+#include <arpa/inet.h>
 #include <csignal>
 #include <filesystem>
 #include <map>
+#include <netinet/in.h>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace actormq::test {
 
 namespace {
 
 using json = nlohmann::json;
+
+/// Whether `port` can be bound on 127.0.0.1 right now.
+bool port_free(uint16_t port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+}
+
+/// A port P below the OS's ephemeral range (32768 and up) with P and P + offset free. A live on
+/// an OS-chosen port would put its backup's offset port among the ephemeral ports, where any
+/// connection on this busy machine may hold it (seen: EADDRINUSE in about 1 run of 20).
+uint16_t port_pair(uint16_t offset) {
+    static std::mt19937 rng{std::random_device{}()};
+    std::uniform_int_distribution<int> pick(20000, 32000 - offset);
+    for (int tries = 0; tries < 1000; ++tries) {
+        auto p = static_cast<uint16_t>(pick(rng));
+        if (port_free(p) && port_free(static_cast<uint16_t>(p + offset))) {
+            return p;
+        }
+    }
+    FAIL("no free port pair");
+    return 0;
+}
 
 std::string item(const node_process& node) {
     return "\"127.0.0.1:" + std::to_string(node.port("cluster")) + "\"";
@@ -75,18 +110,24 @@ std::vector<std::string> named(const std::string& name) {
     return {"name=\"" + name + "\""};
 }
 
+/// `sets` with the stomp acceptor on `port`.
+std::vector<std::string> with_port(std::vector<std::string> sets, uint16_t port) {
+    sets.push_back("acceptors.stomp.port=" + std::to_string(port));
+    return sets;
+}
+
 } // namespace
 
 TEST_CASE("colocated: a live with request-backup gets colocated_backup_1 on another live node, "
           "with ports shifted by backup-port-offset and its own journal directory") {
     ACTORMQ_START_NODE(host, colocated_node("", "max-backups = 1\n"), named("host"));
     ACTORMQ_START_NODE(
-        live, colocated_node(item(host), "request-backup = true\nbackup-port-offset = 7\n"),
-        named("live"));
+        live, colocated_node(item(host), "request-backup = true\nbackup-port-offset = 101\n"),
+        with_port(named("live"), port_pair(101)));
     REQUIRE(log_shows(host, "colocation_request_granted live=live"));
     REQUIRE(log_shows(live, "colocated_backup_started"));
     REQUIRE(log_shows(host, "colocated_instance_started instance=colocated_backup_1 live=live"));
-    auto shifted = std::to_string(live.port() + 7);
+    auto shifted = std::to_string(live.port() + 101);
     CHECK(host.log_text().find("stomp=127.0.0.1:" + shifted) != std::string::npos);
     REQUIRE(log_shows(live, "replication_in_sync"));
     REQUIRE(
@@ -98,7 +139,7 @@ TEST_CASE("colocated: a live with request-backup gets colocated_backup_1 on anot
                        "colocated=\"true\"} 0")
           != std::string::npos);
     // A backup does not serve until it takes over.
-    CHECK(!serves(live.port() + 7));
+    CHECK(!serves(live.port() + 101));
 }
 
 TEST_CASE("colocated: a host refuses a request past max-backups, and the refused live asks the "
@@ -125,13 +166,13 @@ TEST_CASE("colocated: excludes keep an acceptor's port, the others are shifted")
     ACTORMQ_START_NODE(
         live,
         colocated_node(item(host),
-                       "request-backup = true\nbackup-port-offset = 5\nexcludes = [\"stomp\"]\n",
-                       "\n[acceptors.other]\nport = 0\n"),
+                       "request-backup = true\nbackup-port-offset = 105\nexcludes = [\"stomp\"]\n",
+                       "\n[acceptors.other]\nport = " + std::to_string(port_pair(105)) + "\n"),
         named("live"));
     REQUIRE(log_shows(host, "colocated_instance_started instance=colocated_backup_1"));
     auto log = host.log_text();
     CHECK(log.find("stomp=127.0.0.2:" + std::to_string(live.port())) != std::string::npos);
-    CHECK(log.find("other=127.0.0.2:" + std::to_string(live.port("other") + 5))
+    CHECK(log.find("other=127.0.0.2:" + std::to_string(live.port("other") + 105))
           != std::string::npos);
 }
 
@@ -149,10 +190,10 @@ TEST_CASE("colocated: after SIGKILL of the live its colocated backup takes over 
           "live's messages on the offset port") {
     ACTORMQ_START_NODE(host, colocated_node("", "max-backups = 1\n"), named("host"));
     ACTORMQ_START_NODE(
-        live, colocated_node(item(host), "request-backup = true\nbackup-port-offset = 9\n"),
-        named("live"));
+        live, colocated_node(item(host), "request-backup = true\nbackup-port-offset = 109\n"),
+        with_port(named("live"), port_pair(109)));
     REQUIRE(log_shows(live, "replication_in_sync"));
-    uint16_t offset_port = static_cast<uint16_t>(live.port() + 9);
+    uint16_t offset_port = static_cast<uint16_t>(live.port() + 109);
     std::set<std::string> sent;
     {
         stomp_client c;
