@@ -3,6 +3,7 @@
 
 #include "actors/replication/messages.hpp"
 #include "cluster/cluster_state.hpp"
+#include "cluster/colocation.hpp"
 #include "cluster/management.hpp"
 
 #include <caf/actor_cast.hpp>
@@ -157,7 +158,9 @@ caf::result<member_info> handle_join(cluster_ptr self,
                      bad_credentials_text);
         return caf::make_error(cluster_errc::bad_credentials, bad_credentials_text);
     }
-    if (!who || who.node() == self->node()) {
+    // Another server instance of this process may join (a colocated backup's member), but not
+    // this actor itself.
+    if (!who || who.address() == self->address()) {
         return caf::make_error(cluster_errc::not_a_remote_join);
     }
     if (record_member(self, std::move(who), std::move(info))) {
@@ -226,7 +229,9 @@ void on_connected(cluster_ptr self,
                   const caf::node_id& nid,
                   const caf::strong_actor_ptr& ptr) {
     auto& p = self->state.peers[address];
-    if (nid == self->node()) {
+    // A cluster actor of this process other than this one is a member like any other: the
+    // node's own and its colocated backups' (docs/ha.md, "Colocated backups").
+    if (nid == self->node() && ptr == self->ctrl()) {
         // Another spelling of our own address: never try it again.
         p.in_flight = false;
         p.is_self = true;
@@ -377,6 +382,19 @@ caf::behavior running(cluster_ptr self) {
         [=](failback_atom, const std::string& node_id) -> caf::result<bool> {
             return accept_failback(self, node_id);
         },
+        [=](backup_request_atom, caf::actor& endpoint) {
+            if (local()) {
+                self->state.colocation_endpoint = std::move(endpoint);
+            }
+        },
+        [=](backup_request_atom, const std::string& address) -> caf::result<caf::message> {
+            if (!local()) {
+                return caf::make_error(cluster_errc::not_local);
+            }
+            return request_backup(self, address);
+        },
+        [=](backup_request_atom, const std::string& name, const std::string& node_id)
+            -> caf::result<backup_grant> { return accept_backup_request(self, name, node_id); },
         [=](vote_atom, const std::string& node_id) -> caf::result<vote_answer> {
             if (!self->state.from_member(self)) {
                 return caf::make_error(cluster_errc::not_a_member);
@@ -494,6 +512,12 @@ caf::behavior cluster_facade(caf::event_based_actor* self,
             return self->delegate(cluster, a, node_id, wait_ms);
         },
         [=](failback_atom a, caf::actor& driver) { self->send(cluster, a, std::move(driver)); },
+        [=](backup_request_atom a, caf::actor& endpoint) {
+            self->send(cluster, a, std::move(endpoint));
+        },
+        [=](backup_request_atom a, const std::string& address) {
+            return self->delegate(cluster, a, address);
+        },
         [=](failback_atom a, const std::string& address, const std::string& node_id) {
             return self->delegate(cluster, a, address, node_id);
         },
@@ -568,6 +592,12 @@ std::string to_string(cluster_errc e) {
             return "not_serving";
         case cluster_errc::wrong_group:
             return "wrong_group";
+        case cluster_errc::not_hosting:
+            return "not_hosting";
+        case cluster_errc::backups_full:
+            return "backups_full";
+        case cluster_errc::backup_failed:
+            return "backup_failed";
     }
     return "unknown";
 }
@@ -590,6 +620,8 @@ void add_message_types(caf::actor_system_config& cfg) {
     cfg.add_message_type<topology>("actormq::cluster::topology");
     cfg.add_message_type<vote_answer>("actormq::cluster::vote_answer");
     cfg.add_message_type<vote_tally>("actormq::cluster::vote_tally");
+    cfg.add_message_type<backup_grant>("actormq::cluster::backup_grant");
+    cfg.add_message_type<colocated_spec>("actormq::cluster::colocated_spec");
     replication::add_message_types(cfg);
     cfg.add_error_category(caf::atom("cluster"),
                            [](uint8_t code, caf::atom_value, const caf::message& ctx) {

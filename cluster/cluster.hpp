@@ -162,13 +162,16 @@ bool nobody_serves(const vote_tally& t);
 enum class cluster_errc : uint8_t {
     none = 0,
     bad_credentials,    ///< cluster-user or cluster-password did not match
-    not_a_remote_join,  ///< a join that did not come from another node's cluster actor
+    not_a_remote_join,  ///< a join without a joiner, or from the cluster actor itself
     not_local,          ///< a request only the node itself may make came from another node
     management_offline, ///< the node's status actor is not (yet) there to be managed
     not_a_member,       ///< a pairing or vote request from a node that has not joined
     no_such_member,     ///< a pairing request names a member this node does not know
     not_serving,        ///< a pairing request reached a member that serves nothing to replicate
     wrong_group,        ///< a pairing request from a backup of another group-name
+    not_hosting,        ///< a backup request reached a member that runs no colocated backups
+    backups_full,       ///< a backup request reached a member that runs max-backups already
+    backup_failed,      ///< a colocated backup could not start on its host (the host logs why)
 };
 
 /// A stable lower-case name for the error ("bad_credentials").

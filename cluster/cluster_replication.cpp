@@ -109,6 +109,35 @@ caf::result<bool> accept_failback(cluster_ptr self, const std::string& node_id) 
     return pass_on<bool>(self, st.failback_endpoint, failback_atom::value);
 }
 
+caf::result<caf::message> request_backup(cluster_ptr self, const std::string& address) {
+    auto& st = self->state;
+    auto* m = st.member_at(address);
+    if (m == nullptr) {
+        return caf::make_error(cluster_errc::no_such_member, address);
+    }
+    auto host = m->handle.node();
+    auto rp = self->make_response_promise();
+    self->request(m->handle, st.remote_timeout(), backup_request_atom::value, st.self_info.name,
+                  st.self_info.node_id)
+        .then([rp, host](backup_grant& g) mutable { rp.deliver(std::move(g), host); },
+              [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+    return rp;
+}
+
+caf::result<backup_grant>
+accept_backup_request(cluster_ptr self, const std::string& name, const std::string& node_id) {
+    auto& st = self->state;
+    if (!st.from_member(self)) {
+        st.log->warn("colocation_request_refused from={} reason=\"not a member\"", name);
+        return caf::make_error(cluster_errc::not_a_member);
+    }
+    if (!st.colocation_endpoint) {
+        return caf::make_error(cluster_errc::not_hosting);
+    }
+    return pass_on<backup_grant>(self, st.colocation_endpoint, backup_request_atom::value, name,
+                                 node_id);
+}
+
 } // namespace detail
 
 uint32_t votes_needed(const vote_tally& t, int32_t quorum_size) {

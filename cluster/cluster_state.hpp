@@ -7,6 +7,7 @@
 
 #include "actors/replication/messages.hpp"
 #include "cluster/cluster.hpp"
+#include "cluster/colocation.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_addr.hpp>
@@ -100,6 +101,9 @@ struct cluster_state {
     caf::actor replication_endpoint;
     /// The node's replication driver, asked to give way on a failback request.
     caf::actor failback_endpoint;
+    /// The node's colocation endpoint, asked to run a backup for a member (docs/ha.md,
+    /// "Colocated backups"); invalid when the node runs none.
+    caf::actor colocation_endpoint;
     /// The largest number of live servers (distinct node ids) seen at once: the base of every
     /// quorum (a member that vanished still counts).
     uint32_t lives_seen_max = 0;
@@ -270,6 +274,12 @@ caf::result<vote_tally> run_quorum(cluster_ptr self, const std::string& node_id,
 /// The node's primary asks the member at `address`, which serves `node_id`, to give way.
 caf::result<bool>
 request_failback(cluster_ptr self, const std::string& address, const std::string& node_id);
+/// The node asks the member at `address` to run a colocated backup for it; answers with the
+/// grant and the host's CAF node (for the remote spawn).
+caf::result<caf::message> request_backup(cluster_ptr self, const std::string& address);
+/// A joined member asks this node to run a colocated backup of its live `node_id`.
+caf::result<backup_grant>
+accept_backup_request(cluster_ptr self, const std::string& name, const std::string& node_id);
 /// A joined member asks this node, serving `node_id`, to give way: the driver decides.
 caf::result<bool> accept_failback(cluster_ptr self, const std::string& node_id);
 

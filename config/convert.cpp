@@ -866,7 +866,7 @@ bool read_role(context& ctx,
         out.role = ha_role::backup;
         fields = &backup;
     } else if (name == "colocated") {
-        report_key(ctx, *role, "colocated backups are not supported yet");
+        report_key(ctx, *role, "colocated is a policy of its own: write [ha-policy.colocated]");
         return false;
     } else {
         report_key(ctx, *role, "unknown role; expected primary (master) or backup (slave)");
@@ -887,6 +887,71 @@ void read_replication(context& ctx, const member& where, ha_policy_config& out) 
     read_role(ctx, where, replication_primary_fields(), replication_backup_fields(), out);
 }
 
+// -- colocated backups (docs/ha.md, "Colocated backups") ------------------------------------------
+
+/// [ha-policy.colocated.primary] (alias master): the replication primary keys of this node.
+void read_colocated_primary(context& ctx, const member& where, ha_policy_config& out) {
+    if (const toml::table* body = expect_table(ctx, where)) {
+        read_fields(ctx, *body, where.path, replication_primary_fields(), {}, out);
+    }
+}
+
+/// [ha-policy.colocated.backup] (alias slave): the replication backup keys of the backups this
+/// node asks for; read as a backup's policy, then kept in colocated_config.
+void read_colocated_backup(context& ctx, const member& where, ha_policy_config& out) {
+    const toml::table* body = expect_table(ctx, where);
+    if (body == nullptr) {
+        return;
+    }
+    ha_policy_config backup;
+    backup.replication = out.colocated.backup;
+    backup.allow_failback = out.colocated.backup_allow_failback;
+    backup.restart_backup = out.colocated.backup_restart_backup;
+    read_fields(ctx, *body, where.path, replication_backup_fields(), {}, backup);
+    out.colocated.backup = backup.replication;
+    out.colocated.backup_allow_failback = backup.allow_failback;
+    out.colocated.backup_restart_backup = backup.restart_backup;
+}
+
+void read_colocated_excludes(context& ctx, const member& where, colocated_config& out) {
+    read_string_list(ctx, where, out.excludes);
+}
+
+const std::vector<field<ha_policy_config>>& colocated_fields() {
+    using H = ha_policy_config;
+    using C = colocated_config;
+    static const std::vector<field<H>> fields = {
+        {"request-backup", nested_field<H, C, &H::colocated, bool_field<C, &C::request_backup>>},
+        {"max-backups",
+         nested_field<H, C, &H::colocated, integer_field<C, uint32_t, &C::max_backups, 0, 100>>},
+        {"backup-request-retries",
+         nested_field<H, C, &H::colocated,
+                      integer_field<C, int32_t, &C::backup_request_retries, -1, 1000000>>},
+        {"backup-request-retry-interval",
+         nested_field<H, C, &H::colocated,
+                      integer_field<C, uint32_t, &C::backup_request_retry_interval, 1, 3600000>>},
+        {"backup-port-offset",
+         nested_field<H, C, &H::colocated,
+                      integer_field<C, uint32_t, &C::backup_port_offset, 1, 65535>>},
+        {"excludes", nested_field<H, C, &H::colocated, read_colocated_excludes>},
+        {"primary", read_colocated_primary},
+        {"master", read_colocated_primary},
+        {"backup", read_colocated_backup},
+        {"slave", read_colocated_backup},
+    };
+    return fields;
+}
+
+/// [ha-policy.colocated]: the node is a replicating primary that asks for, and runs, colocated
+/// backups.
+void read_colocated(context& ctx, const member& where, ha_policy_config& out) {
+    out.kind = ha_kind::colocated;
+    out.role = ha_role::primary;
+    if (const toml::table* body = expect_table(ctx, where)) {
+        read_fields(ctx, *body, where.path, colocated_fields(), {}, out);
+    }
+}
+
 void read_ha_policy(context& ctx, const member& where, node_config& out) {
     const toml::table* table = expect_table(ctx, where);
     if (table == nullptr) {
@@ -894,7 +959,7 @@ void read_ha_policy(context& ctx, const member& where, node_config& out) {
     }
     auto members = members_in_file_order(*table, where.path);
     const member* policy =
-        only_member(ctx, where, members, "live-only, shared-store or replication");
+        only_member(ctx, where, members, "live-only, shared-store, replication or colocated");
     if (policy == nullptr) {
         return;
     }
@@ -910,9 +975,11 @@ void read_ha_policy(context& ctx, const member& where, node_config& out) {
     } else if (name == "replication") {
         out.ha_policy.kind = ha_kind::replication;
         read_replication(ctx, *policy, out.ha_policy);
+    } else if (name == "colocated") {
+        read_colocated(ctx, *policy, out.ha_policy);
     } else {
         report_key(ctx, *policy,
-                   "unknown ha-policy; expected live-only, shared-store or replication");
+                   "unknown ha-policy; expected live-only, shared-store, replication or colocated");
     }
 }
 
@@ -993,6 +1060,25 @@ void read_web(context& ctx, const member& where, node_config& out) {
     }
 }
 
+/// [ha-policy.colocated] replicates, so it needs what replication needs.
+void check_colocated(context& ctx,
+                     const node_config& config,
+                     const member& policy,
+                     const member& persistence) {
+    if (config.ha_policy.kind != ha_kind::colocated || has_error_under(ctx, "ha-policy")) {
+        return;
+    }
+    if (!config.journal.persistence_enabled) {
+        report(ctx, persistence,
+               "must be true with ha-policy colocated: the journal is what is replicated");
+    }
+    if (!config.cluster.enabled) {
+        report(ctx, policy,
+               "ha-policy colocated needs a [cluster] table: backups are asked for, and run, "
+               "through the cluster");
+    }
+}
+
 /// Checks across [ha-policy], [cluster] and the journal keys.
 void check_ha(context& ctx, const toml::table& root, const node_config& config) {
     auto point = [&](std::initializer_list<std::string_view> names, std::string fallback) {
@@ -1019,7 +1105,9 @@ void check_ha(context& ctx, const toml::table& root, const node_config& config) 
                    "and the vote its members, through the cluster");
         }
     }
-    if (config.ha_policy.kind == ha_kind::replication && !has_error_under(ctx, "ha-policy")) {
+    bool replicates = config.ha_policy.kind == ha_kind::replication
+                      || config.ha_policy.kind == ha_kind::colocated;
+    if (replicates && !has_error_under(ctx, "ha-policy")) {
         // Page files are not replicated yet (docs/journal.md, "Paging"): a backup would take
         // over without the paged messages. Each PAGE setting is named where it is written.
         for (const auto& settings : config.address_settings_list) {
@@ -1049,6 +1137,8 @@ void check_ha(context& ctx, const toml::table& root, const node_config& config) 
                    "replicated, so a backup would take over without the paged messages");
         }
     }
+    check_colocated(ctx, config, point({"ha-policy"}, "ha-policy"),
+                    point({"persistence-enabled"}, "persistence-enabled"));
     if (config.cluster.enabled && config.cluster.password.empty()
         && !has_error_under(ctx, "cluster-password")) {
         member where = point({"cluster-password", "cluster"}, "cluster-password");

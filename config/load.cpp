@@ -293,7 +293,13 @@ load_result load_string(std::string_view text,
     std::vector<config_error> errors;
     toml::table root;
     bool parsed = parse_document(text, name, root, errors);
-    return finish(std::move(root), parsed, name, overrides, std::move(errors));
+    auto result = finish(std::move(root), parsed, name, overrides, std::move(errors));
+    if (result.config) {
+        // Kept for colocated backups: the host parses the live's configuration again.
+        result.config->source_text = std::string{text};
+        result.config->source_overrides = overrides;
+    }
+    return result;
 }
 
 load_result load_file(const std::string& path, const std::vector<std::string>& overrides) {

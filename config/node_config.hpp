@@ -165,6 +165,7 @@ enum class ha_kind : uint8_t {
     live_only,    ///< no backup (the default)
     shared_store, ///< live and backup share one journal directory and its lock file
     replication,  ///< the live streams its journal to a backup on another node (issue 11)
+    colocated,    ///< replication, with the backup started on another live node (issue 13)
 };
 
 enum class ha_role : uint8_t {
@@ -203,6 +204,32 @@ struct replication_config {
     uint32_t retry_replication_wait = 2000;
 };
 
+/// [ha-policy.colocated] (reference text "Colocated Backup Servers"): this node serves as a
+/// replicating live ([ha-policy.colocated.primary], the replication primary keys), asks other
+/// live nodes to run its backup, and runs backups for others ([ha-policy.colocated.backup],
+/// the replication backup keys, applies to the backups it asks for). Only replication is
+/// supported as the store of a colocated pair; shared-store is not (docs/ha.md).
+struct colocated_config {
+    /// Whether this node asks another live node to start a backup for it.
+    bool request_backup = false;
+    /// How many colocated backups this node runs for others at most.
+    uint32_t max_backups = 1;
+    /// How many times a request goes round the live nodes before giving up; -1: for ever.
+    int32_t backup_request_retries = -1;
+    /// Milliseconds between two rounds of requests.
+    uint32_t backup_request_retry_interval = 5000;
+    /// Added, times the backup's number N, to each port of a backup this node runs for others
+    /// (colocated_backup_N listens on the live's port + N * offset).
+    uint32_t backup_port_offset = 100;
+    /// Acceptor names whose port the backup keeps unshifted.
+    std::vector<std::string> excludes;
+    /// The replication keys of the backups this node asks for ([ha-policy.colocated.backup]),
+    /// with its allow-failback and restart-backup.
+    replication_config backup;
+    bool backup_allow_failback = true;
+    bool backup_restart_backup = true;
+};
+
 struct ha_policy_config {
     ha_kind kind = ha_kind::live_only;
     ha_role role = ha_role::primary;
@@ -216,8 +243,10 @@ struct ha_policy_config {
     /// Milliseconds between two attempts to take the lock file's locks, and between two looks
     /// at its state while serving (so a failback request is seen within this time).
     uint32_t lock_poll_interval_ms = 10;
-    /// The replication keys when `kind` is replication.
+    /// The replication keys when `kind` is replication (colocated: the primary's).
     replication_config replication;
+    /// The colocated keys when `kind` is colocated.
+    colocated_config colocated;
 };
 
 /// The cluster: how this node finds and talks to the others (CAF middleman). TOML: [cluster],
@@ -287,6 +316,13 @@ struct node_config {
     web_config web;
     /// In file order; lookups pick the most specific match (see settings_for).
     std::vector<address_settings> address_settings_list;
+
+    // -- where the config came from (not keys) -----------------------------------------------
+
+    /// The TOML text and the overrides it was loaded from: a colocated backup's host parses
+    /// the live's configuration again from them (docs/ha.md, "Colocated backups").
+    std::string source_text;
+    std::vector<std::string> source_overrides;
 
     /// Returns the settings of the most specific `match` for `address`: an exact name beats any
     /// wildcard, then fewer wildcards, then a longer pattern. Falls back to the defaults.

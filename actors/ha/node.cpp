@@ -45,7 +45,8 @@ namespace {
 using tcp = boost::asio::ip::tcp;
 
 /// CAF settings taken from the node config (caf-notes.md §3, §7, §9: our own main, no INI file).
-caf::actor_system_config& caf_config(caf::actor_system_config& cfg, const config::node_config& nc) {
+caf::actor_system_config&
+caf_config(caf::actor_system_config& cfg, const config::node_config& nc, node::impl* d) {
     if (nc.scheduler_max_threads > 0) {
         cfg.set("scheduler.max-threads", static_cast<size_t>(nc.scheduler_max_threads));
     }
@@ -68,6 +69,7 @@ caf::actor_system_config& caf_config(caf::actor_system_config& cfg, const config
         }
         cfg.set("middleman.workers", workers);
         cluster::add_message_types(cfg);
+        add_colocation_type(cfg, d);
     }
     cfg.load<caf::io::middleman>();
     return cfg;
@@ -109,15 +111,42 @@ bool report_recovery(const server_context& ctx, const recovered_state& rs) {
     return true;
 }
 
+/// The config of the node's own server instance: the node's; under [ha-policy.colocated] it
+/// is a replicating primary (the keys of [ha-policy.colocated.primary]).
+config::node_config own_instance_config(const config::node_config& nc) {
+    auto out = nc;
+    if (out.ha_policy.kind == config::ha_kind::colocated) {
+        out.ha_policy.kind = config::ha_kind::replication;
+        out.ha_policy.role = config::ha_role::primary;
+    }
+    return out;
+}
+
 } // namespace
 
 node::impl::impl(config::node_config c)
     : cfg(std::move(c)),
       log(spdlog::get("actors")),
-      sys(caf_config(caf_cfg, cfg)) {}
+      sys(caf_config(caf_cfg, cfg, this)),
+      // A colocated backup's spawn must be redeemed within this time after its grant.
+      book(std::make_shared<colocation_book>(cfg.ha_policy.kind == config::ha_kind::colocated
+                                                 ? cfg.ha_policy.colocated.max_backups
+                                                 : 0,
+                                             std::chrono::seconds(30))) {}
 
-void node::impl::stop_on_storage_failure() {
-    stop_report->failed = true;
+server_instance::server_instance(node::impl& owner, config::node_config c, bool is_colocated)
+    : host(owner),
+      name(c.name),
+      colocated(is_colocated),
+      cfg(std::move(c)),
+      log(owner.log),
+      sys(owner.sys),
+      ioc(owner.ioc) {}
+
+void server_instance::stop_on_storage_failure() {
+    if (!colocated) {
+        host.stop_report->failed = true;
+    }
     if (!storage_failed.exchange(true)) {
         // Sent before the SIGTERM, so the driver knows it before the stop that follows:
         // a failed journal leaves the state "live" (docs/architecture.md, "Failure model").
@@ -131,6 +160,17 @@ void node::impl::stop_on_storage_failure() {
     request_exit(true);
 }
 
+void server_instance::request_exit(bool failed) {
+    if (!colocated) {
+        host.request_exit(failed);
+        return;
+    }
+    if (!stop_requested.exchange(true)) {
+        log->warn("colocated_instance_exit instance={} failed={}", name, failed);
+        host.drop_hosted(name);
+    }
+}
+
 void node::impl::request_exit(bool failed) {
     if (failed) {
         stop_report->failed = true;
@@ -140,7 +180,7 @@ void node::impl::request_exit(bool failed) {
     }
 }
 
-bool node::impl::lock_written(const std::string& error) {
+bool server_instance::lock_written(const std::string& error) {
     if (error.empty()) {
         return true;
     }
@@ -158,7 +198,7 @@ node::~node() {
 }
 
 /// Binds (without listening) every acceptor's port, so it is known before the node serves.
-std::string node::impl::reserve_ports() {
+std::string server_instance::reserve_ports() {
     reserved.clear();
     for (const auto& a : cfg.acceptors) {
         boost::system::error_code ec;
@@ -212,19 +252,23 @@ void node::impl::stop_status() {
     }
 }
 
-void node::impl::report(const std::string& role, const std::string& node_id) {
-    if (status_actor) {
-        caf::anon_send(status_actor, role_atom::value, role, node_id);
+void server_instance::report(const std::string& role, const std::string& node_id) {
+    if (host.status_actor) {
+        caf::anon_send(host.status_actor, role_atom::value, name, role, node_id);
     }
 }
 
-void node::impl::event(const std::string& kind, const std::string& message, int64_t duration_ms) {
-    if (status_actor) {
-        caf::anon_send(status_actor, event_atom::value, kind, message, duration_ms);
+void server_instance::event(const std::string& kind,
+                            const std::string& message,
+                            int64_t duration_ms) {
+    if (host.status_actor) {
+        // A colocated backup's events name it: the node's log holds every instance's.
+        auto text = colocated ? "[" + name + "] " + message : message;
+        caf::anon_send(host.status_actor, event_atom::value, kind, text, duration_ms);
     }
 }
 
-std::string node::impl::start_cluster() {
+std::string server_instance::start_cluster() {
     const auto& first = cfg.acceptors.front();
     self_info.name = cfg.name;
     self_info.role = cfg.ha_policy.kind == config::ha_kind::live_only ? "live" : "starting";
@@ -240,11 +284,14 @@ std::string node::impl::start_cluster() {
         std::lock_guard<std::mutex> guard{cluster_mtx};
         last_topology = t;
         refresh_view();
-        if (status_actor) {
-            caf::anon_send(status_actor, t);
+        if (host.status_actor && !colocated) {
+            caf::anon_send(host.status_actor, t);
         }
         if (repl_driver) {
             caf::anon_send(repl_driver, t);
+        }
+        if (!colocated && host.requester) {
+            caf::anon_send(host.requester, t);
         }
     };
     auto started =
@@ -258,7 +305,9 @@ std::string node::impl::start_cluster() {
     // under cluster_mtx: the cluster actor takes that mutex in on_change.)
     {
         caf::scoped_actor self{sys};
-        self->send(started.handle, cluster::manage_atom::value, status_actor);
+        if (!colocated) {
+            self->send(started.handle, cluster::manage_atom::value, host.status_actor);
+        }
         self->request(started.handle, std::chrono::seconds(5), caf::get_atom::value)
             .receive([](cluster::topology&) {}, [](caf::error&) {});
     }
@@ -269,7 +318,7 @@ std::string node::impl::start_cluster() {
     return {};
 }
 
-void node::impl::refresh_view() {
+void server_instance::refresh_view() {
     std::string joined;
     for (const auto& c : last_topology.backups_of(self_info.node_id)) {
         joined += (joined.empty() ? "" : ",") + c;
@@ -284,7 +333,7 @@ void node::impl::refresh_view() {
     }
 }
 
-void node::impl::announce(const std::string& role, const std::string& node_id) {
+void server_instance::announce(const std::string& role, const std::string& node_id) {
     std::lock_guard<std::mutex> guard{cluster_mtx};
     self_info.role = role;
     self_info.node_id = node_id;
@@ -295,7 +344,7 @@ void node::impl::announce(const std::string& role, const std::string& node_id) {
 }
 
 /// Opens the journal and replays it into the new server before any client can connect.
-bool node::impl::recover(node_instance& inst) {
+bool server_instance::recover(node_instance& inst) {
     auto& ctx = *inst.ctx;
     inst.journal = sys.spawn<caf::detached>(journal_writer, inst.ctx);
     ctx.journal = inst.journal;
@@ -322,19 +371,19 @@ bool node::impl::recover(node_instance& inst) {
 
 /// Loads the journal, starts the server's actors and listens on the reserved ports. Returns
 /// false (everything it started stopped again) when any step fails.
-bool node::impl::activate(const std::string& node_id) {
+bool server_instance::activate(const std::string& node_id) {
     return load_instance(node_id) && open_acceptors();
 }
 
-bool node::impl::load_instance(const std::string& node_id) {
+bool server_instance::load_instance(const std::string& node_id) {
     auto ctx = std::make_shared<server_context>();
     ctx->config = cfg;
     ctx->log = log;
     ctx->wire_log = spdlog::get("protocol");
     ctx->node_id = node_id;
     ctx->ha = view;
-    ctx->connections = connections;
-    ctx->sessions = sessions;
+    ctx->connections = host.connections;
+    ctx->sessions = host.sessions;
     // The journal already logged journal_failed; `this` outlives the journal, which
     // deactivate() waits for.
     ctx->on_journal_failure = [this] {
@@ -366,7 +415,7 @@ bool node::impl::load_instance(const std::string& node_id) {
     return true;
 }
 
-bool node::impl::open_acceptors() {
+bool server_instance::open_acceptors() {
     if (!current) {
         return false;
     }
@@ -385,8 +434,8 @@ bool node::impl::open_acceptors() {
     for (auto& acc : in.acceptors) {
         acc->start();
     }
-    if (status_actor) {
-        caf::anon_send(status_actor, instance_atom::value, in.srv, in.journal);
+    if (host.status_actor) {
+        caf::anon_send(host.status_actor, instance_atom::value, name, in.srv, in.journal);
     }
     if (repl_driver && cluster) {
         // Serving: backups may now ask this journal to replicate it.
@@ -398,7 +447,7 @@ bool node::impl::open_acceptors() {
 
 /// Closes every client connection and stops the server's actors; returns once the journal
 /// is closed, so no record of this server reaches the disk afterwards.
-void node::impl::deactivate(bool reserve_again) {
+void server_instance::deactivate(bool reserve_again) {
     if (!current) {
         return;
     }
@@ -419,7 +468,7 @@ void node::impl::deactivate(bool reserve_again) {
         // went away. (A connection that flushed its writes before closing would make this
         // unnecessary.)
         auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
-        while (connections->load() > 0 && std::chrono::steady_clock::now() < until) {
+        while (host.connections->load() > 0 && std::chrono::steady_clock::now() < until) {
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
     }
@@ -446,8 +495,9 @@ void node::impl::deactivate(bool reserve_again) {
     // ctx->journal stays set: the old instance's actors may still read it while they stop,
     // and messages to the stopped journal are simply dropped.
     current.reset();
-    if (status_actor) {
-        caf::anon_send(status_actor, instance_atom::value, server_actor{}, journal_actor{});
+    if (host.status_actor) {
+        caf::anon_send(host.status_actor, instance_atom::value, name, server_actor{},
+                       journal_actor{});
     }
     if (reserve_again) {
         if (auto err = reserve_ports(); !err.empty()) {
@@ -459,15 +509,15 @@ void node::impl::deactivate(bool reserve_again) {
 /// The activation's effects on the node: log lines, the status page, the cluster and SIGTERM.
 /// Runs on the driver's scheduler thread: nothing here blocks (the cluster's mutex guards a
 /// few assignments).
-struct node::impl::effects final : activation_effects {
-    impl& d;
-    explicit effects(impl& owner) : d(owner) {}
+struct server_instance::effects final : activation_effects {
+    server_instance& d;
+    explicit effects(server_instance& owner) : d(owner) {}
 
     void note(const activation::note& n, int64_t activation_ms) override;
     void exit_process(int status) override { d.request_exit(status != 0); }
 };
 
-void node::impl::effects::note(const activation::note& n, int64_t ms) {
+void server_instance::effects::note(const activation::note& n, int64_t ms) {
     using k = activation::note_kind;
     bool backup = d.cfg.ha_policy.role == config::ha_role::backup;
     const auto& id = n.node_id;
@@ -559,7 +609,7 @@ void node::impl::effects::note(const activation::note& n, int64_t ms) {
     }
 }
 
-void node::impl::spawn_io() {
+void server_instance::spawn_io() {
     lock_io = sys.spawn<caf::detached>(io_locks, locks.get());
     // The instance's blocking steps: journal recovery (scoped requests to the journal and the
     // server), binding acceptors, and the wait for the old journal's down message.
@@ -576,7 +626,7 @@ void node::impl::spawn_io() {
         });
 }
 
-void node::impl::start_activation() {
+void server_instance::start_activation() {
     const auto& hp = cfg.ha_policy;
     spawn_io();
     activation_setup setup;
@@ -592,7 +642,7 @@ void node::impl::start_activation() {
     caf::anon_send(driver, ha_start_atom::value);
 }
 
-void node::impl::stop_activation() {
+void server_instance::stop_activation() {
     if (!driver && !repl_driver) {
         return;
     }
@@ -621,31 +671,72 @@ void node::impl::stop_activation() {
     }
 }
 
+std::string server_instance::open_locks() {
+    if (!cfg.journal.persistence_enabled) {
+        return {};
+    }
+    locks = std::make_unique<node_manager>(cfg.journal.journal_directory);
+    if (auto err = locks->open(); !err.empty()) {
+        return "lock_file_failed reason=\"" + err + "\"";
+    }
+    // A live-only or replicating server owns its journal directory alone.
+    if (cfg.ha_policy.kind != config::ha_kind::shared_store && !locks->try_lock_live()) {
+        return "journal_in_use directory=" + cfg.journal.journal_directory + " reason=\""
+               + locks->path() + " is locked by another server\"";
+    }
+    return {};
+}
+
+bool server_instance::start_ha() {
+    const auto& hp = cfg.ha_policy;
+    if (hp.kind == config::ha_kind::shared_store) {
+        start_activation();
+        return true;
+    }
+    if (hp.kind == config::ha_kind::replication) {
+        start_replication();
+        return true;
+    }
+    std::string error;
+    std::string node_id = locks ? locks->ensure_node_id(error) : std::string{};
+    if (!lock_written(error) || !activate(node_id)) {
+        return false;
+    }
+    if (locks && !lock_written(locks->set_state(lock_state::live))) {
+        return false;
+    }
+    announce("live", node_id);
+    report("live", node_id);
+    return true;
+}
+
+void server_instance::stop() {
+    stop_activation();
+    deactivate(false);
+    reserved.clear();
+    if (cluster) {
+        // Blocks until the cluster actor is gone: it must not call on_change afterwards.
+        cluster::stop(sys, cluster);
+        std::lock_guard<std::mutex> guard{cluster_mtx};
+        cluster = nullptr;
+    }
+}
+
 int node::start() {
     auto& d = *impl_;
     d.work = std::make_unique<decltype(d.work)::element_type>(d.ioc.get_executor());
     for (uint32_t i = 0; i < d.cfg.io_threads; ++i) {
         d.io_threads.emplace_back([&d] { d.ioc.run(); });
     }
-    if (auto err = d.reserve_ports(); !err.empty()) {
+    d.own = std::make_unique<server_instance>(d, own_instance_config(d.cfg), false);
+    auto& own = *d.own;
+    if (auto err = own.reserve_ports(); !err.empty()) {
         d.log->error("acceptor_failed reason=\"{}\"", err);
         return 1;
     }
-    const auto& hp = d.cfg.ha_policy;
-    bool shared_store = hp.kind == config::ha_kind::shared_store;
-    bool replication = hp.kind == config::ha_kind::replication;
-    if (d.cfg.journal.persistence_enabled) {
-        d.locks = std::make_unique<node_manager>(d.cfg.journal.journal_directory);
-        if (auto err = d.locks->open(); !err.empty()) {
-            d.log->error("lock_file_failed reason=\"{}\"", err);
-            return 1;
-        }
-        // A live-only or replicating server owns its journal directory alone.
-        if (!shared_store && !d.locks->try_lock_live()) {
-            d.log->error("journal_in_use directory={} reason=\"{} is locked by another server\"",
-                         d.cfg.journal.journal_directory, d.locks->path());
-            return 1;
-        }
+    if (auto err = own.open_locks(); !err.empty()) {
+        d.log->error("{}", err);
+        return 1;
     }
     d.start_status();
     if (d.cfg.web.enabled) {
@@ -654,29 +745,23 @@ int node::start() {
             d.log->error("web_failed reason=\"{}\"", err);
             return 1;
         }
-        d.ports["web"] = d.web->port();
+        own.ports["web"] = d.web->port();
         d.web->start();
     }
     if (d.cfg.cluster.enabled) {
-        if (auto err = d.start_cluster(); !err.empty()) {
+        if (auto err = own.start_cluster(); !err.empty()) {
             d.log->error("cluster_failed reason=\"{}\"", err);
             return 1;
         }
     }
-    nlohmann::json ports_json = nlohmann::json::object();
-    if (!shared_store && !replication) {
-        std::string error;
-        std::string node_id = d.locks ? d.locks->ensure_node_id(error) : std::string{};
-        if (!d.lock_written(error) || !d.activate(node_id)) {
-            return 1;
-        }
-        if (d.locks && !d.lock_written(d.locks->set_state(lock_state::live))) {
-            return 1;
-        }
-        d.announce("live", node_id);
-        d.report("live", node_id);
+    const auto& hp = own.cfg.ha_policy;
+    bool shared_store = hp.kind == config::ha_kind::shared_store;
+    bool replication = hp.kind == config::ha_kind::replication;
+    if (!shared_store && !replication && !own.start_ha()) {
+        return 1;
     }
-    for (const auto& [name, port] : d.ports) {
+    nlohmann::json ports_json = nlohmann::json::object();
+    for (const auto& [name, port] : own.ports) {
         ports_json[name] = port;
     }
     const auto& pf = d.cfg.ports_file;
@@ -686,17 +771,68 @@ int node::start() {
     }
     bool backup = hp.role == config::ha_role::backup;
     d.log->info("node_started name={} ha_policy={} ports={}", d.cfg.name,
-                shared_store  ? (backup ? "shared-store-backup" : "shared-store-primary")
-                : replication ? (backup ? "replication-backup" : "replication-primary")
-                              : "live-only",
+                d.cfg.ha_policy.kind == config::ha_kind::colocated ? "colocated"
+                : shared_store ? (backup ? "shared-store-backup" : "shared-store-primary")
+                : replication  ? (backup ? "replication-backup" : "replication-primary")
+                               : "live-only",
                 ports_json.dump());
-    d.event("started", "node " + d.cfg.name + " started (" + ports_json.dump() + ")");
-    if (shared_store) {
-        d.start_activation();
-    } else if (replication) {
-        d.start_replication();
+    own.event("started", "node " + d.cfg.name + " started (" + ports_json.dump() + ")");
+    if (shared_store || replication) {
+        own.start_ha();
     }
+    d.start_colocation();
     return 0;
+}
+
+void node::impl::drop_hosted(const std::string& name) {
+    std::unique_ptr<server_instance> gone;
+    {
+        std::lock_guard<std::mutex> guard{instances_mtx};
+        auto it = hosted.find(name);
+        if (it == hosted.end()) {
+            return;
+        }
+        gone = std::move(it->second);
+        hosted.erase(it);
+    }
+    // Stopping blocks (the driver, the journal, the cluster member): on a thread of its own,
+    // joined when the node stops.
+    std::lock_guard<std::mutex> guard{instances_mtx};
+    droppers.emplace_back([this, inst = std::shared_ptr<server_instance>(std::move(gone))] {
+        inst->stop();
+        book->release(inst->slot);
+        if (inst->handle) {
+            caf::anon_send_exit(inst->handle, caf::exit_reason::user_shutdown);
+        }
+        report_gone(inst->name);
+        log->info("colocated_instance_stopped instance={}", inst->name);
+    });
+}
+
+void node::impl::stop_hosted() {
+    std::map<std::string, std::unique_ptr<server_instance>> all;
+    std::vector<std::thread> threads;
+    {
+        std::lock_guard<std::mutex> guard{instances_mtx};
+        stopping_hosted = true;
+        all.swap(hosted);
+    }
+    for (auto& [name, inst] : all) {
+        inst->stop();
+        book->release(inst->slot);
+        if (inst->handle) {
+            caf::anon_send_exit(inst->handle, caf::exit_reason::user_shutdown);
+        }
+        report_gone(name);
+        log->info("colocated_instance_stopped instance={}", name);
+    }
+    {
+        std::lock_guard<std::mutex> guard{instances_mtx};
+        threads.swap(droppers);
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
 }
 
 std::shared_ptr<const node::stop_report> node::report() const {
@@ -719,21 +855,28 @@ void node::stop() {
         }
         d.stopping = true;
     }
-    d.event("stopping", "node " + d.cfg.name + " is stopping");
+    if (d.own) {
+        d.own->event("stopping", "node " + d.cfg.name + " is stopping");
+    }
+    d.stop_report->stage = "colocated";
+    d.stop_colocation();
+    d.stop_hosted();
     d.stop_report->stage = "activation";
-    d.stop_activation();
-    d.stop_report->stage = "deactivate";
-    d.deactivate(false);
-    d.reserved.clear();
+    if (d.own) {
+        d.own->stop_activation();
+        d.stop_report->stage = "deactivate";
+        d.own->deactivate(false);
+        d.own->reserved.clear();
+    }
     d.stop_report->stage = "web";
     if (d.web) {
         d.web->stop();
     }
     d.stop_report->stage = "cluster";
-    if (d.cluster) {
+    if (d.own && d.own->cluster) {
         // Blocks until the cluster actor is gone: it must not call on_change afterwards.
-        cluster::stop(d.sys, d.cluster);
-        d.cluster = nullptr;
+        cluster::stop(d.sys, d.own->cluster);
+        d.own->cluster = nullptr;
     }
     d.stop_report->stage = "status";
     d.stop_status();

@@ -8,6 +8,8 @@
 
 namespace actormq {
 
+struct server_instance;
+
 /// One running actormq-node: the CAF actor system, the Asio threads serving client sockets,
 /// the server instance's actors and its acceptors. Loggers "actors" and "protocol" must exist.
 class node {
@@ -40,8 +42,10 @@ public:
     /// The node's stop report; the handle outlives the node.
     std::shared_ptr<const stop_report> report() const;
 
-private:
+    /// The inside (actors/ha/node_impl.hpp); named here so the node's source files can use it.
     struct impl;
+
+private:
     std::unique_ptr<impl> impl_;
 };
 

@@ -8,6 +8,7 @@
 #include "actors/broker/server_context.hpp"
 #include "actors/fwd.hpp"
 #include "actors/ha/activation_driver.hpp"
+#include "actors/ha/colocation.hpp"
 #include "actors/ha/node.hpp"
 #include "actors/ha/node_manager.hpp"
 #include "actors/native/listener.hpp"
@@ -30,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,15 +47,22 @@ struct node_instance {
     std::vector<std::unique_ptr<listener>> acceptors;
 };
 
-struct node::impl {
+/// One server instance the node hosts (../shared/design.md, "Processes"): the node's own
+/// server, or a colocated backup another node asked it to run (docs/ha.md, "Colocated
+/// backups"). Each has its own config (name, ports, journal directory, HA role), node id, lock
+/// file, acceptors, cluster member and activation driver; they share the node's actor system,
+/// Asio threads and status actor.
+struct server_instance {
+    server_instance(node::impl& owner, config::node_config c, bool is_colocated);
+
+    node::impl& host;
+    /// The instance's name: the node's name for its own, colocated_backup_N for the others.
+    std::string name;
+    bool colocated = false;
     config::node_config cfg;
     std::shared_ptr<spdlog::logger> log;
-    // The io_context outlives the actor system: sessions hold connections bound to it.
-    boost::asio::io_context ioc;
-    caf::actor_system_config caf_cfg;
-    caf::actor_system sys;
-    std::vector<std::thread> io_threads;
-    std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
+    caf::actor_system& sys;
+    boost::asio::io_context& ioc;
 
     /// The port of every acceptor, fixed at the first bind so each activation listens on it.
     std::map<std::string, uint16_t> ports;
@@ -65,18 +74,8 @@ struct node::impl {
     std::shared_ptr<ha_view> view = std::make_shared<ha_view>();
     std::unique_ptr<node_instance> current;
 
-    /// The status actor, what it publishes, and the connection count every activation's
-    /// acceptors keep; the log sink that turns warnings and errors into events.
-    std::shared_ptr<status_board> board = std::make_shared<status_board>();
-    std::shared_ptr<std::atomic<uint64_t>> connections = std::make_shared<std::atomic<uint64_t>>(0);
-    std::shared_ptr<std::atomic<uint64_t>> sessions = std::make_shared<std::atomic<uint64_t>>(0);
-    caf::actor status_actor;
-    std::unique_ptr<web_server> web;
-    std::shared_ptr<spdlog::sinks::sink> event_sink;
-    std::shared_ptr<spdlog::sinks::dist_sink_mt> log_sink;
-
-    /// The cluster's local handle (invalid without [cluster]), what this node last told it,
-    /// and the last topology it reported; guarded by `cluster_mtx`.
+    /// The cluster's local handle (invalid without [cluster]), what this instance last told
+    /// it, and the last topology it reported; guarded by `cluster_mtx`.
     caf::actor cluster;
     std::mutex cluster_mtx;
     cluster::member_info self_info;
@@ -95,22 +94,23 @@ struct node::impl {
     /// moves old data aside. Invalid unless [ha-policy.replication].
     caf::actor repl_driver;
     caf::actor repl_files;
-    std::mutex mtx;
-    bool stopping = false;
-    /// SIGTERM was sent to this process already (one is enough).
-    std::atomic<bool> sigterm_sent{false};
     /// Set when the journal or the lock file's state byte could not be written: this server
     /// stops, and leaves the state "live" so a shared-store backup takes over (docs/ha.md).
     std::atomic<bool> storage_failed{false};
-    /// How far stop() got, for the stuck-shutdown report of main.
-    /// Shared with main's watchdog, which may read it while this node is being destroyed.
-    std::shared_ptr<node::stop_report> stop_report = std::make_shared<node::stop_report>();
-
-    explicit impl(config::node_config c);
+    /// A colocated backup's live: the node id it pairs with; "" otherwise.
+    std::string live_node_id;
+    /// A colocated backup's N (of colocated_backup_N); 0 for the node's own instance.
+    uint32_t slot = 0;
+    /// A colocated backup's actor (the handle its requester monitors); ended with it.
+    caf::actor handle;
+    /// The instance's stop was asked for already (a colocated one stops alone).
+    std::atomic<bool> stop_requested{false};
 
     std::string reserve_ports();
+    /// Opens the lock file and, unless shared-store, takes the live lock: "" or the reason.
+    std::string open_locks();
     std::string start_cluster();
-    /// Tells the cluster this node's role and node id (a no-op without a cluster).
+    /// Tells the cluster this instance's role and node id (a no-op without a cluster).
     void announce(const std::string& role, const std::string& node_id);
     /// Recomputes the backup connectors CONNECTED names; call with `cluster_mtx` held.
     void refresh_view();
@@ -121,14 +121,15 @@ struct node::impl {
     bool load_instance(const std::string& node_id);
     /// Listens on the reserved ports; false: an acceptor failed and the instance is gone.
     bool open_acceptors();
-    void start_status();
-    void stop_status();
-    /// Tells the status actor this node's role (live, backup, backup-active, ...).
+    /// Tells the status actor this instance's role (live, backup, backup-active, ...).
     void report(const std::string& role, const std::string& node_id);
     /// Adds an event to the status actor's log (`duration_ms` < 0: none).
     void event(const std::string& kind, const std::string& message, int64_t duration_ms = -1);
     void deactivate(bool reserve_again);
     bool recover(node_instance& inst);
+    /// Starts the activation its HA policy asks for: a live-only instance loads and serves at
+    /// once (false: it could not), the others spawn their driver.
+    bool start_ha();
 
     /// Spawns the activation's io actors and its driver, and starts it.
     void start_activation();
@@ -139,15 +140,101 @@ struct node::impl {
     struct repl_effects;
     /// Stops the driver (it deactivates and releases the locks), then its io actors.
     void stop_activation();
-    /// Sends SIGTERM to this process once; `failed` makes main exit 1.
+    /// Stops everything of the instance: driver, acceptors, journal, cluster member.
+    /// Blocking; never on a scheduler thread.
+    void stop();
+    /// The instance asks to end: the node's own instance ends the process (SIGTERM once;
+    /// `failed` makes main exit 1), a colocated one stops alone.
     void request_exit(bool failed);
     struct effects;
-    /// The journal or the lock file failed: mark the node failed and stop it through the same
-    /// SIGTERM path an operator uses (main then exits 1). Called from any thread; never blocks.
+    /// The journal or the lock file failed: mark the instance failed and stop it through the
+    /// same path an operator uses. Called from any thread; never blocks.
     void stop_on_storage_failure();
     /// True when a write of the lock file succeeded (`error` empty); otherwise logs the
-    /// journal_failed line and stops the node.
+    /// journal_failed line and stops the instance.
     bool lock_written(const std::string& error);
 };
+
+struct node::impl {
+    config::node_config cfg;
+    std::shared_ptr<spdlog::logger> log;
+    // The io_context outlives the actor system: sessions hold connections bound to it.
+    boost::asio::io_context ioc;
+    caf::actor_system_config caf_cfg;
+    caf::actor_system sys;
+    std::vector<std::thread> io_threads;
+    std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
+
+    /// The node's own server instance.
+    std::unique_ptr<server_instance> own;
+    /// The colocated backups it hosts, by name; guarded by `instances_mtx`.
+    std::mutex instances_mtx;
+    std::map<std::string, std::unique_ptr<server_instance>> hosted;
+
+    /// The status actor, what it publishes, and the connection count every activation's
+    /// acceptors keep; the log sink that turns warnings and errors into events.
+    std::shared_ptr<status_board> board = std::make_shared<status_board>();
+    std::shared_ptr<std::atomic<uint64_t>> connections = std::make_shared<std::atomic<uint64_t>>(0);
+    std::shared_ptr<std::atomic<uint64_t>> sessions = std::make_shared<std::atomic<uint64_t>>(0);
+    caf::actor status_actor;
+    std::unique_ptr<web_server> web;
+    std::shared_ptr<spdlog::sinks::sink> event_sink;
+    std::shared_ptr<spdlog::sinks::dist_sink_mt> log_sink;
+
+    std::mutex mtx;
+    bool stopping = false;
+    /// SIGTERM was sent to this process already (one is enough).
+    std::atomic<bool> sigterm_sent{false};
+    /// How far stop() got, for the stuck-shutdown report of main.
+    /// Shared with main's watchdog, which may read it while this node is being destroyed.
+    std::shared_ptr<node::stop_report> stop_report = std::make_shared<node::stop_report>();
+
+    explicit impl(config::node_config c);
+
+    void start_status();
+    void stop_status();
+    /// Sends SIGTERM to this process once; `failed` makes main exit 1.
+    void request_exit(bool failed);
+    /// Stops and forgets the colocated instance `name` (from any thread, never blocking: a
+    /// detached thread does the stop and is joined when the node stops).
+    void drop_hosted(const std::string& name);
+    /// Stops every colocated instance; blocking (the node's stop).
+    void stop_hosted();
+    std::vector<std::thread> droppers;
+    /// Set once the node stops its colocated instances: no new one is taken in.
+    bool stopping_hosted = false;
+
+    // -- colocated backups (actors/ha/node_colocation.cpp, docs/ha.md) --------------------------
+
+    /// The backups this node runs or promised (max-backups; 0 unless [ha-policy.colocated]).
+    std::shared_ptr<colocation_book> book;
+    /// Answers other lives' backup requests (registered with the cluster).
+    caf::actor endpoint;
+    /// Asks other lives for this node's backup (request-backup).
+    caf::actor requester;
+    /// Checks a remote spawn's credentials and ticket; the slot, or nullopt (logged).
+    std::optional<uint32_t> admit(const cluster::colocated_spec& spec);
+    /// Builds and starts the colocated instance a spawn asked for; "" or why it could not.
+    /// Blocking (ports, lock file, cluster member): called on a detached actor.
+    std::string start_hosted(const cluster::colocated_spec& spec, caf::actor handle);
+    /// Tells the status actor an instance is gone.
+    void report_gone(const std::string& name);
+    /// Spawns the endpoint and, with request-backup, the requester (after the cluster started).
+    void start_colocation();
+    void stop_colocation();
+};
+
+/// Registers the colocated_backup actor type (before the actor system exists); `d` outlives
+/// every actor it spawns.
+void add_colocation_type(caf::actor_system_config& cc, node::impl* d);
+
+/// The config of colocated backup N (spec.slot) of the live whose config is `live`, run on the
+/// node whose config is `here` (its own cluster address `own_cluster_address`): "" and `out`,
+/// or why not (docs/ha.md, "Colocated backups").
+std::string colocated_instance_config(const config::node_config& live,
+                                      const config::node_config& here,
+                                      const cluster::colocated_spec& spec,
+                                      const std::string& own_cluster_address,
+                                      config::node_config& out);
 
 } // namespace actormq

@@ -15,9 +15,9 @@ namespace actormq {
 
 /// The replication activation's effects: log lines, the status page, the cluster, SIGTERM,
 /// the journal's held confirmations and the replica. Runs on the driver's thread.
-struct node::impl::repl_effects final : replication_effects {
-    impl& d;
-    explicit repl_effects(impl& owner) : d(owner) {}
+struct server_instance::repl_effects final : replication_effects {
+    server_instance& d;
+    explicit repl_effects(server_instance& owner) : d(owner) {}
 
     void note(const repl_activation::note& n, int64_t failover_ms) override;
     void exit_process(int status) override { d.request_exit(status != 0); }
@@ -36,7 +36,7 @@ struct node::impl::repl_effects final : replication_effects {
     }
 };
 
-void node::impl::repl_effects::note(const repl_activation::note& n, int64_t ms) {
+void server_instance::repl_effects::note(const repl_activation::note& n, int64_t ms) {
     using k = repl_activation::note_kind;
     bool backup = d.cfg.ha_policy.role == config::ha_role::backup;
     const auto& id = n.node_id;
@@ -108,7 +108,7 @@ void node::impl::repl_effects::note(const repl_activation::note& n, int64_t ms) 
     }
 }
 
-void node::impl::start_replication() {
+void server_instance::start_replication() {
     const auto& hp = cfg.ha_policy;
     const auto& rc = hp.replication;
     if (hp.role == config::ha_role::primary && !rc.check_for_live_server) {
@@ -137,6 +137,7 @@ void node::impl::start_replication() {
     setup.name = cfg.name;
     setup.group = rc.group_name;
     setup.cluster_address = self_info.cluster_address;
+    setup.live_node_id = live_node_id;
     setup.cluster = cluster;
     setup.locks = lock_io;
     setup.instance = instance_io;

@@ -31,7 +31,9 @@ std::vector<std::string> candidates_of(const replication_driver_state& st) {
             || member.node_id.empty()) {
             continue;
         }
-        bool fits = m.seeks_own_node()
+        // A colocated backup was asked for by one live: it pairs with that one only.
+        bool fits = !st.setup.live_node_id.empty() ? member.node_id == st.setup.live_node_id
+                    : m.seeks_own_node()
                         ? member.node_id == m.node_id()
                         : member.group == st.setup.group && t.backups_of(member.node_id).empty();
         if (fits) {

@@ -61,6 +61,9 @@ struct replication_setup {
     std::string name;
     std::string group;
     std::string cluster_address;
+    /// A colocated backup's live (docs/ha.md, "Colocated backups"): it pairs with the server of
+    /// this node id only; "" for any live of its group.
+    std::string live_node_id;
     /// The cluster facade (pairing and votes).
     caf::actor cluster;
     io_locks_actor locks;

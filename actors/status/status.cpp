@@ -84,6 +84,8 @@ const char* policy_name(const config::node_config& cfg) {
             return "shared-store";
         case config::ha_kind::replication:
             return "replication";
+        case config::ha_kind::colocated:
+            return "colocated";
         case config::ha_kind::live_only:
             break;
     }
@@ -360,10 +362,7 @@ std::string status_state::status_json(bool fresh) {
           {"uptime_ms", ms_since(started)},
           {"ha_policy", policy_name(*cfg)},
           {"ha_role", ha_role_name(*cfg)}}},
-        {"instances", json::array({{{"name", cfg->name},
-                                    {"role", role},
-                                    {"node_id", node_id},
-                                    {"since_ms", ms_since(role_since)}}})},
+        {"instances", instances_json()},
         {"members", members_doc},
         {"topology", topology_doc},
         {"connections", connections->load()},
@@ -403,6 +402,22 @@ std::string status_state::status_json(bool fresh) {
     return dump(doc);
 }
 
+json status_state::instances_json() const {
+    json out = json::array({{{"name", cfg->name},
+                             {"role", role},
+                             {"node_id", node_id},
+                             {"colocated", false},
+                             {"since_ms", ms_since(role_since)}}});
+    for (const auto& [name, h] : hosted) {
+        out.push_back({{"name", name},
+                       {"role", h.role},
+                       {"node_id", h.node_id},
+                       {"colocated", true},
+                       {"since_ms", ms_since(h.since)}});
+    }
+    return out;
+}
+
 std::string status_state::metrics_text() const {
     std::ostringstream out;
     auto per_queue = [&](const char* name, const char* type, const char* help, auto value) {
@@ -435,6 +450,18 @@ std::string status_state::metrics_text() const {
            "Times this node took over as the live server of its node id from a dead or stopped "
            "live.");
     out << "actormq_failovers_total " << failovers << '\n';
+    family(out, "actormq_instance_live", "gauge",
+           "1 when the server instance serves clients; one series per instance of the node (its "
+           "own and the colocated backups it hosts).");
+    auto serving = [](const std::string& r) {
+        return r == "live" || r == "backup-active" ? 1 : 0;
+    };
+    out << "actormq_instance_live{instance=\"" << label(cfg->name) << "\",role=\"" << label(role)
+        << "\",colocated=\"false\"} " << serving(role) << '\n';
+    for (const auto& [name, h] : hosted) {
+        out << "actormq_instance_live{instance=\"" << label(name) << "\",role=\"" << label(h.role)
+            << "\",colocated=\"true\"} " << serving(h.role) << '\n';
+    }
     family(out, "actormq_failbacks_total", "counter",
            "Times this node became live again after a backup gave way.");
     out << "actormq_failbacks_total " << failbacks << '\n';
@@ -544,18 +571,35 @@ caf::behavior status(caf::stateful_actor<status_state>* self,
     st.publish();
     self->send(self, caf::tick_atom::value);
     return {
-        [self](role_atom, std::string& role, std::string& node_id) {
+        [self](role_atom, const std::string& instance, std::string& role, std::string& node_id) {
             auto& st = self->state;
-            st.role = std::move(role);
-            st.node_id = std::move(node_id);
-            st.role_since = std::chrono::steady_clock::now();
+            if (instance == st.cfg->name) {
+                st.role = std::move(role);
+                st.node_id = std::move(node_id);
+                st.role_since = std::chrono::steady_clock::now();
+            } else if (role == "gone") {
+                st.hosted.erase(instance);
+            } else {
+                auto& h = st.hosted[instance];
+                h.role = std::move(role);
+                h.node_id = std::move(node_id);
+                h.since = std::chrono::steady_clock::now();
+            }
             st.publish();
         },
-        [self](instance_atom, server_actor& srv, journal_actor& journal) {
-            self->state.server = std::move(srv);
-            self->state.journal = std::move(journal);
-            self->state.queues.clear();
-            self->state.journal_figures = journal_stats{};
+        [self](instance_atom, const std::string& instance, server_actor& srv,
+               journal_actor& journal) {
+            auto& st = self->state;
+            if (instance != st.cfg->name) {
+                auto& h = st.hosted[instance];
+                h.server = std::move(srv);
+                h.journal = std::move(journal);
+                return;
+            }
+            st.server = std::move(srv);
+            st.journal = std::move(journal);
+            st.queues.clear();
+            st.journal_figures = journal_stats{};
         },
         [self](event_atom, const std::string& kind, const std::string& message,
                int64_t duration_ms) { self->state.add_event(kind, message, duration_ms); },

@@ -33,11 +33,23 @@ struct status_state {
     std::shared_ptr<std::atomic<uint64_t>> sessions;
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
+    /// The node's own server instance (named like the node).
     std::string role = "starting";
     std::string node_id;
     std::chrono::steady_clock::time_point role_since = started;
     server_actor server;
     journal_actor journal;
+
+    /// A colocated backup instance the node hosts (docs/ha.md, "Colocated backups").
+    struct hosted_instance {
+        std::string role = "starting";
+        std::string node_id;
+        std::chrono::steady_clock::time_point since = std::chrono::steady_clock::now();
+        server_actor server;
+        journal_actor journal;
+    };
+    /// The colocated instances by name; one whose role becomes "gone" is dropped.
+    std::map<std::string, hosted_instance> hosted;
 
     /// The cluster's last topology as JSON (members, topology), and member names by address
     /// (to tell joins from leaves).
@@ -76,11 +88,13 @@ struct status_state {
     void publish(bool fresh = false);
     std::string status_json(bool fresh);
     std::string metrics_text() const;
+    /// The "instances" array: the own instance first, then the colocated ones by name.
+    nlohmann::json instances_json() const;
 };
 
 /// The status actor. Messages:
-///   (role_atom, role, node_id)                    this node's instance changed role
-///   (instance_atom, server_actor, journal_actor)  the actors of the current activation
+///   (role_atom, instance, role, node_id)          an instance changed role ("gone": it ended)
+///   (instance_atom, instance, server, journal)    the actors of an instance's activation
 ///   (event_atom, kind, message, duration_ms)      an event for the log (duration -1: none)
 ///   (cluster::topology)                           the cluster's new topology
 ///   (caf::get_atom) -> std::string                the status JSON (management, shell)

@@ -922,8 +922,8 @@ allow-failback = true
     CHECK(errors
           == std::vector<std::string>{
               "cfg.toml:2:1: ha-policy.shared-store.primary.allow-failback: unknown key",
-              "cfg.toml:3:12: ha-policy.live-only: only one of live-only, shared-store or "
-              "replication may be given; 'shared-store' is already"});
+              "cfg.toml:3:12: ha-policy.live-only: only one of live-only, shared-store, "
+              "replication or colocated may be given; 'shared-store' is already"});
     CHECK(errors_of(std::string{"[ha-policy.shared-store.backup]\nrestart-backup = 1\n"} + one_user)
           == std::vector<std::string>{"cfg.toml:2:18: ha-policy.shared-store.backup.restart-backup:"
                                       " expected a boolean, found an integer"});
@@ -993,4 +993,75 @@ TEST_CASE("config: acceptors: a native acceptor reads its keys; a bad one names 
               "cfg.toml:3:27: acceptors.n.connection-ttl-override: must be -1 (the client's TTL) "
               "or at least 1, found 0",
               "cfg.toml:4:20: acceptors.n.max-packet-bytes: must be at least 1024, found 100"});
+}
+
+TEST_CASE("config: ha: colocated takes the reference table's keys with Artemis's defaults and "
+          "its primary and backup tables") {
+    auto plain = load_string(std::string{"cluster-password = \"p\"\n[ha-policy.colocated]\n"}
+                                 + cluster_with_user,
+                             "cfg.toml");
+    REQUIRE_MESSAGE(plain.errors.empty(), messages(plain));
+    const auto& d = plain.config->ha_policy;
+    CHECK(d.kind == ha_kind::colocated);
+    CHECK_FALSE(d.colocated.request_backup);
+    CHECK(d.colocated.max_backups == 1);
+    CHECK(d.colocated.backup_request_retries == -1);
+    CHECK(d.colocated.backup_request_retry_interval == 5000);
+    CHECK(d.colocated.backup_port_offset == 100);
+    CHECK(d.colocated.excludes.empty());
+    auto full = load_string(std::string{R"(cluster-password = "p"
+[ha-policy.colocated]
+request-backup = true
+max-backups = 3
+backup-request-retries = 4
+backup-request-retry-interval = 250
+backup-port-offset = 10
+excludes = ["stomp"]
+[ha-policy.colocated.primary]
+group-name = "g"
+[ha-policy.colocated.slave]
+quorum-size = 2
+allow-failback = false
+)"} + cluster_with_user,
+                            "cfg.toml");
+    REQUIRE_MESSAGE(full.errors.empty(), messages(full));
+    const auto& c = full.config->ha_policy;
+    CHECK(c.colocated.request_backup);
+    CHECK(c.colocated.max_backups == 3);
+    CHECK(c.colocated.backup_request_retries == 4);
+    CHECK(c.colocated.backup_request_retry_interval == 250);
+    CHECK(c.colocated.backup_port_offset == 10);
+    CHECK(c.colocated.excludes == std::vector<std::string>{"stomp"});
+    CHECK(c.replication.group_name == "g");
+    CHECK(c.colocated.backup.quorum_size == 2);
+    CHECK_FALSE(c.colocated.backup_allow_failback);
+    CHECK(c.replication.quorum_size == -1); // the backup table does not touch the primary's
+}
+
+TEST_CASE("config: ha: colocated errors name file, line and key") {
+    auto bad = errors_of(std::string{R"(cluster-password = "p"
+[ha-policy.colocated]
+max-backups = -1
+backup-port-offset = "x"
+request-backups = true
+[ha-policy.colocated.backup]
+check-for-live-server = true
+)"} + cluster_with_user);
+    REQUIRE(bad.size() == 4);
+    CHECK(
+        bad[0].rfind("cfg.toml:3:15: ha-policy.colocated.max-backups: must be between 0 and 100", 0)
+        == 0);
+    CHECK(bad[1].rfind("cfg.toml:4:22: ha-policy.colocated.backup-port-offset: expected an "
+                       "integer",
+                       0)
+          == 0);
+    CHECK(bad[2].rfind("cfg.toml:5:1: ha-policy.colocated.request-backups: unknown key", 0) == 0);
+    CHECK(bad[3].rfind("cfg.toml:7:1: ha-policy.colocated.backup.check-for-live-server: unknown "
+                       "key",
+                       0)
+          == 0);
+    CHECK(errors_of(std::string{"[ha-policy.colocated]\n"} + one_user)
+          == std::vector<std::string>{
+              "cfg.toml:1:1: ha-policy: ha-policy colocated needs a [cluster] table: backups are "
+              "asked for, and run, through the cluster"});
 }

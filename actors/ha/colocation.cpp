@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "actors/ha/colocation.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/io/middleman_actor.hpp>
+#include <caf/message_view.hpp>
+#include <caf/scheduled_actor.hpp>
+#include <caf/sec.hpp>
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+namespace actormq {
+
+namespace {
+
+std::shared_ptr<spdlog::logger> log() {
+    return spdlog::get("actors");
+}
+
+using requester_ptr = caf::stateful_actor<backup_requester_state>*;
+using phase = backup_requester_state::phase;
+
+void try_next(requester_ptr self);
+
+/// Asks the middleman to spawn the backup on the host that granted it (caf-notes.md §4: the
+/// asynchronous form of remote_spawn, never the blocking call on a worker).
+void spawn_backup(requester_ptr self,
+                  const std::string& address,
+                  cluster::backup_grant g,
+                  caf::node_id host) {
+    auto& st = self->state;
+    st.now = phase::spawning;
+    auto spec = st.spec;
+    spec.ticket = g.ticket;
+    spec.slot = g.slot;
+    spec.live_node_id = st.topology.members.front().node_id;
+    auto name = "colocated_backup_" + std::to_string(g.slot);
+    self->request(st.middleman, st.settings.timeout, caf::spawn_atom::value, host,
+                  std::string{cluster::colocated_actor_type}, caf::make_message(std::move(spec)),
+                  std::set<std::string>{})
+        .then(
+            [self, address, name, h = g.host](caf::strong_actor_ptr& p) {
+                auto& st = self->state;
+                if (!p) {
+                    log()->warn("colocation_spawn_failed host={} reason=\"no actor\"", address);
+                    st.now = phase::waiting;
+                    try_next(self);
+                    return;
+                }
+                st.backup = caf::actor_cast<caf::actor>(p);
+                st.backup_host = address;
+                self->monitor(st.backup);
+                st.now = phase::backed_up;
+                log()->info("colocated_backup_started host={} host_name={} name={}", address, h,
+                            name);
+            },
+            [self, address](caf::error& e) {
+                log()->warn("colocation_spawn_failed host={} reason=\"{}\"", address,
+                            self->system().render(e));
+                self->state.now = phase::waiting;
+                try_next(self);
+            });
+}
+
+void ask(requester_ptr self, const std::string& address) {
+    auto& st = self->state;
+    st.now = phase::asking;
+    st.tried.insert(address);
+    log()->info("colocation_request host={}", address);
+    self->request(st.cluster, st.settings.timeout, cluster::backup_request_atom::value, address)
+        .then(
+            [self, address](cluster::backup_grant& g, caf::node_id& host) {
+                spawn_backup(self, address, std::move(g), std::move(host));
+            },
+            [self, address](caf::error& e) {
+                log()->info("colocation_request_refused host={} reason=\"{}\"", address,
+                            self->system().render(e));
+                self->state.now = phase::waiting;
+                try_next(self);
+            });
+}
+
+void try_next(requester_ptr self) {
+    auto& st = self->state;
+    if (st.now != phase::waiting || !st.serving()) {
+        return;
+    }
+    if (auto next = st.next_candidate()) {
+        ask(self, *next);
+        return;
+    }
+    ++st.rounds;
+    st.tried.clear();
+    if (!st.may_retry()) {
+        st.now = phase::given_up;
+        log()->warn("colocation_given_up rounds={} reason=\"no live node runs a backup for this "
+                    "node (backup-request-retries)\"",
+                    st.rounds);
+        return;
+    }
+    st.now = phase::retry_wait;
+    self->delayed_send(self, st.settings.retry_interval, caf::tick_atom::value);
+}
+
+} // namespace
+
+bool is_colocated_name(const std::string& name) {
+    return name.rfind("colocated_backup_", 0) == 0;
+}
+
+colocation_book::colocation_book(uint32_t max_backups, std::chrono::milliseconds ticket_ttl)
+    : max_(max_backups),
+      ttl_(ticket_ttl),
+      next_ticket_(std::random_device{}()) {
+    // Tickets only tie a spawn to the grant before it; the credentials that come with the
+    // spawn are what keeps strangers out. A random start still makes them hard to guess.
+    next_ticket_ = (next_ticket_ << 32) ^ std::random_device{}();
+}
+
+void colocation_book::expire(std::chrono::steady_clock::time_point now) {
+    for (auto it = promised_.begin(); it != promised_.end();) {
+        it = it->second.expires < now ? promised_.erase(it) : std::next(it);
+    }
+}
+
+std::optional<cluster::backup_grant> colocation_book::reserve(const std::string& host) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto now = std::chrono::steady_clock::now();
+    expire(now);
+    if (running_.size() + promised_.size() >= max_) {
+        return std::nullopt;
+    }
+    // The lowest free N: a backup's ports and directory stay the same when it is asked for
+    // again after its predecessor ended.
+    std::set<uint32_t> taken = running_;
+    for (const auto& [t, p] : promised_) {
+        taken.insert(p.slot);
+    }
+    uint32_t slot = 1;
+    while (taken.count(slot) > 0) {
+        ++slot;
+    }
+    uint64_t ticket = ++next_ticket_;
+    promised_[ticket] = promise{slot, now + ttl_};
+    return cluster::backup_grant{host, slot, ticket};
+}
+
+bool colocation_book::redeem(uint64_t ticket, uint32_t slot) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    expire(std::chrono::steady_clock::now());
+    auto it = promised_.find(ticket);
+    if (it == promised_.end() || it->second.slot != slot) {
+        return false;
+    }
+    promised_.erase(it);
+    running_.insert(slot);
+    return true;
+}
+
+void colocation_book::release(uint32_t slot) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    running_.erase(slot);
+}
+
+size_t colocation_book::running() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return running_.size();
+}
+
+caf::behavior colocation_endpoint(caf::event_based_actor* self,
+                                  std::shared_ptr<colocation_book> book,
+                                  std::string host_name) {
+    self->set_default_handler([](caf::scheduled_actor*,
+                                 caf::message_view& x) -> caf::result<caf::message> {
+        log()->warn("unexpected_message actor=colocation message={}", caf::to_string(x.content()));
+        return caf::sec::unexpected_message;
+    });
+    return {
+        [book, host_name](cluster::backup_request_atom, const std::string& live,
+                          const std::string& node_id) -> caf::result<cluster::backup_grant> {
+            auto g = book->reserve(host_name);
+            if (!g) {
+                log()->info("colocation_request_refused live={} node_id={} reason=backups_full",
+                            live, node_id);
+                return caf::make_error(cluster::cluster_errc::backups_full);
+            }
+            log()->info("colocation_request_granted live={} node_id={} slot={}", live, node_id,
+                        g->slot);
+            return *g;
+        },
+    };
+}
+
+bool backup_requester_state::serving() const {
+    return !topology.members.empty() && topology.members.front().role == "live"
+           && !topology.members.front().node_id.empty();
+}
+
+std::optional<std::string> backup_requester_state::next_candidate() const {
+    for (size_t i = 1; i < topology.members.size(); ++i) {
+        const auto& m = topology.members[i];
+        if (m.role == "live" && !is_colocated_name(m.name) && !m.cluster_address.empty()
+            && m.cluster_address != topology.members.front().cluster_address
+            && tried.count(m.cluster_address) == 0) {
+            return m.cluster_address;
+        }
+    }
+    return std::nullopt;
+}
+
+bool backup_requester_state::may_retry() const {
+    return settings.retries < 0 || rounds <= static_cast<uint32_t>(settings.retries);
+}
+
+caf::behavior backup_requester(caf::stateful_actor<backup_requester_state>* self,
+                               requester_settings settings,
+                               caf::actor cluster,
+                               caf::actor middleman,
+                               cluster::colocated_spec spec) {
+    auto& st = self->state;
+    st.settings = settings;
+    st.cluster = std::move(cluster);
+    st.middleman = std::move(middleman);
+    st.spec = std::move(spec);
+    self->set_default_handler(
+        [](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
+            log()->warn("unexpected_message actor=backup_requester message={}",
+                        caf::to_string(x.content()));
+            return caf::sec::unexpected_message;
+        });
+    // The host died, or the backup could not start there: ask again, the next live first.
+    self->set_down_handler([self](caf::down_msg& dm) {
+        auto& st = self->state;
+        if (!st.backup || dm.source != st.backup.address()) {
+            return;
+        }
+        log()->warn("colocated_backup_lost host={} reason=\"{}\"", st.backup_host,
+                    self->system().render(dm.reason));
+        st.backup = nullptr;
+        st.tried.clear();
+        st.tried.insert(st.backup_host);
+        st.rounds = 0;
+        st.now = phase::waiting;
+        try_next(self);
+    });
+    return {
+        [self](cluster::topology& t) {
+            self->state.topology = std::move(t);
+            try_next(self);
+        },
+        [self](caf::tick_atom) {
+            if (self->state.now == phase::retry_wait) {
+                self->state.now = phase::waiting;
+                try_next(self);
+            }
+        },
+    };
+}
+
+} // namespace actormq

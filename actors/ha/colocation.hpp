@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// Colocated backups (docs/ha.md, "Colocated backups"; cluster/colocation.hpp for the protocol):
+// the host's book of the backups it runs, the endpoint that answers backup requests, and the
+// requester a live with request-backup runs to get its backup started on another live node.
+
+#include "cluster/cluster.hpp"
+#include "cluster/colocation.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+namespace actormq {
+
+/// The backups a host runs or has promised (max-backups): read by the endpoint actor and by
+/// the spawn factory, which runs on the middleman's spawn server; hence a mutex.
+class colocation_book {
+public:
+    colocation_book(uint32_t max_backups, std::chrono::milliseconds ticket_ttl);
+
+    /// A slot and ticket for a new backup, or nullopt when max-backups are taken.
+    std::optional<cluster::backup_grant> reserve(const std::string& host);
+    /// Turns the ticket granted for `slot` into a running backup; false for an unknown,
+    /// expired or already used ticket.
+    bool redeem(uint64_t ticket, uint32_t slot);
+    /// The backup in `slot` ended: the slot is free again.
+    void release(uint32_t slot);
+    /// Backups running now.
+    size_t running() const;
+
+private:
+    struct promise {
+        uint32_t slot;
+        std::chrono::steady_clock::time_point expires;
+    };
+    void expire(std::chrono::steady_clock::time_point now);
+    mutable std::mutex mtx_;
+    uint32_t max_;
+    std::chrono::milliseconds ttl_;
+    std::map<uint64_t, promise> promised_;
+    std::set<uint32_t> running_;
+    uint64_t next_ticket_;
+};
+
+/// The host's endpoint: (backup_request_atom, live name, live node id) -> backup_grant, or
+/// cluster_errc::backups_full. Registered with the node's cluster actor.
+caf::behavior colocation_endpoint(caf::event_based_actor* self,
+                                  std::shared_ptr<colocation_book> book,
+                                  std::string host_name);
+
+/// The requester's settings (the [ha-policy.colocated] keys of the live).
+struct requester_settings {
+    /// Rounds over the live nodes after the first; -1: for ever.
+    int32_t retries = -1;
+    std::chrono::milliseconds retry_interval{5000};
+    /// Bound of one request (to the cluster, to the middleman).
+    std::chrono::milliseconds timeout{10000};
+};
+
+/// The requester's state: which live it asks, which it asked this round, its backup.
+struct backup_requester_state {
+    static inline const char* name = "backup_requester";
+
+    enum class phase : uint8_t { waiting, asking, spawning, backed_up, retry_wait, given_up };
+
+    requester_settings settings;
+    /// The node's cluster facade and the middleman actor (remote spawn).
+    caf::actor cluster;
+    caf::actor middleman;
+    /// What every spawn carries; ticket, slot and node id are filled per request.
+    cluster::colocated_spec spec;
+    cluster::topology topology;
+    phase now = phase::waiting;
+    /// Live nodes asked in this round (cluster addresses).
+    std::set<std::string> tried;
+    uint32_t rounds = 0;
+    caf::actor backup;
+    std::string backup_host;
+
+    /// Whether this node serves (so it has a node id a backup can pair with).
+    bool serving() const;
+    /// The next live node to ask in this round: serving, not this node, not a colocated backup,
+    /// not tried yet; in topology order.
+    std::optional<std::string> next_candidate() const;
+    /// A round ended without a backup: whether another round may start (retries).
+    bool may_retry() const;
+};
+
+/// The requester. Messages: the cluster's topology on every change, (caf::tick_atom) for a
+/// retry, and the down message of its backup.
+caf::behavior backup_requester(caf::stateful_actor<backup_requester_state>* self,
+                               requester_settings settings,
+                               caf::actor cluster,
+                               caf::actor middleman,
+                               cluster::colocated_spec spec);
+
+/// Whether a member name is a colocated backup's (colocated_backup_N).
+bool is_colocated_name(const std::string& name);
+
+} // namespace actormq

@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: Apache-2.0
+// Colocated backups on the node's side (docs/ha.md, "Colocated backups"): the actor type other
+// nodes spawn here, the instance it starts, and the requester and endpoint the node runs.
+#include "actors/ha/colocation.hpp"
+#include "actors/ha/node_impl.hpp"
+#include "actors/status/status.hpp"
+#include "config/load.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_factory.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/send.hpp>
+
+#include <algorithm>
+
+namespace actormq {
+
+namespace {
+
+using ha_done_atom = caf::atom_constant<caf::atom("hadone")>;
+
+/// The acceptor host of the host node for an acceptor of the live: the backup runs on this
+/// node, so it listens where this node's acceptor of that name (else its first) listens.
+std::string local_host(const config::node_config& here, const std::string& acceptor) {
+    for (const auto& a : here.acceptors) {
+        if (a.name == acceptor) {
+            return a.host;
+        }
+    }
+    return here.acceptors.empty() ? std::string{"127.0.0.1"} : here.acceptors.front().host;
+}
+
+} // namespace
+
+std::string colocated_instance_config(const config::node_config& live,
+                                      const config::node_config& here,
+                                      const cluster::colocated_spec& spec,
+                                      const std::string& own_cluster_address,
+                                      config::node_config& out) {
+    out = live;
+    out.name = "colocated_backup_" + std::to_string(spec.slot);
+    const auto& co = live.ha_policy.colocated;
+    auto group = live.ha_policy.replication.group_name;
+    out.ha_policy.kind = config::ha_kind::replication;
+    out.ha_policy.role = config::ha_role::backup;
+    out.ha_policy.replication = co.backup;
+    // It pairs with the live that asked for it, so it takes the live's group.
+    out.ha_policy.replication.group_name = group;
+    out.ha_policy.allow_failback = co.backup_allow_failback;
+    out.ha_policy.restart_backup = co.backup_restart_backup;
+    for (auto& a : out.acceptors) {
+        auto it = std::find(spec.acceptor_names.begin(), spec.acceptor_names.end(), a.name);
+        if (it == spec.acceptor_names.end()) {
+            return "the live did not say which port its acceptor " + a.name + " bound";
+        }
+        uint32_t port = spec.acceptor_ports[static_cast<size_t>(it - spec.acceptor_names.begin())];
+        bool excluded = std::count(co.excludes.begin(), co.excludes.end(), a.name) > 0;
+        if (!excluded) {
+            port += co.backup_port_offset * spec.slot;
+        }
+        if (port == 0 || port > 65535) {
+            return "acceptor " + a.name + ": port " + std::to_string(port) + " is out of range";
+        }
+        a.port = static_cast<uint16_t>(port);
+        a.host = local_host(here, a.name);
+    }
+    out.journal.journal_directory = here.journal.journal_directory + "/" + out.name;
+    out.cluster = here.cluster;
+    out.cluster.port = 0;
+    for (const auto& m : {own_cluster_address, spec.live_cluster_address}) {
+        if (!m.empty()
+            && std::find(out.cluster.members.begin(), out.cluster.members.end(), m)
+                   == out.cluster.members.end()) {
+            out.cluster.members.push_back(m);
+        }
+    }
+    out.web.enabled = false;
+    out.ports_file.clear();
+    return {};
+}
+
+std::optional<uint32_t> node::impl::admit(const cluster::colocated_spec& spec) {
+    const auto& cc = cfg.cluster;
+    bool user_ok = cluster::same_secret(spec.user, cc.user);
+    bool password_ok = cluster::same_secret(spec.password, cc.password);
+    if (!cc.enabled || cc.password.empty() || !user_ok || !password_ok) {
+        log->warn("colocation_spawn_refused live={} reason=\"bad cluster credentials\"",
+                  spec.live_name);
+        return std::nullopt;
+    }
+    if (!book || !book->redeem(spec.ticket, spec.slot)) {
+        log->warn("colocation_spawn_refused live={} slot={} reason=\"no backup was granted for "
+                  "this ticket\"",
+                  spec.live_name, spec.slot);
+        return std::nullopt;
+    }
+    return spec.slot;
+}
+
+std::string node::impl::start_hosted(const cluster::colocated_spec& spec, caf::actor handle) {
+    auto loaded =
+        config::load_string(spec.config_text, spec.live_name + ".toml", spec.config_overrides);
+    if (!loaded.config) {
+        return "the live's configuration does not load here: "
+               + (loaded.errors.empty() ? std::string{"?"} : loaded.errors.front().to_string());
+    }
+    config::node_config c;
+    std::string own_address;
+    if (own) {
+        std::lock_guard<std::mutex> guard{own->cluster_mtx};
+        own_address = own->self_info.cluster_address;
+    }
+    if (auto err = colocated_instance_config(*loaded.config, cfg, spec, own_address, c);
+        !err.empty()) {
+        return err;
+    }
+    auto inst = std::make_unique<server_instance>(*this, std::move(c), true);
+    inst->slot = spec.slot;
+    inst->live_node_id = spec.live_node_id;
+    inst->handle = std::move(handle);
+    inst->report("starting", spec.live_node_id);
+    std::string err = inst->reserve_ports();
+    if (err.empty()) {
+        err = inst->open_locks();
+    }
+    if (err.empty()) {
+        err = inst->start_cluster();
+    }
+    if (!err.empty()) {
+        inst->stop();
+        report_gone(inst->name);
+        return err;
+    }
+    auto name = inst->name;
+    server_instance* started = inst.get();
+    {
+        std::lock_guard<std::mutex> guard{instances_mtx};
+        if (!stopping_hosted) {
+            hosted[name] = std::move(inst);
+        }
+    }
+    if (inst) { // not handed over: the node is stopping
+        inst->stop();
+        report_gone(name);
+        return "the node is stopping";
+    }
+    std::string ports;
+    for (const auto& a : started->cfg.acceptors) {
+        ports += (ports.empty() ? "" : ",") + a.name + "=" + a.host + ":"
+                 + std::to_string(started->ports[a.name]);
+    }
+    log->info("colocated_instance_started instance={} live={} node_id={} journal={} acceptors={}",
+              name, spec.live_name, spec.live_node_id, started->cfg.journal.journal_directory,
+              ports);
+    started->start_ha();
+    return {};
+}
+
+void node::impl::report_gone(const std::string& name) {
+    if (status_actor) {
+        caf::anon_send(status_actor, role_atom::value, name, std::string{"gone"}, std::string{});
+    }
+}
+
+namespace {
+
+/// The actor another node spawns here: the colocated backup instance's handle, which its
+/// requester monitors. It starts the instance on a detached actor (binding ports, the lock
+/// file and publishing the cluster member block) and ends when the instance ends.
+caf::behavior colocated_backup(caf::event_based_actor* self,
+                               node::impl* host,
+                               uint32_t slot,
+                               cluster::colocated_spec spec) {
+    auto me = caf::actor_cast<caf::actor>(self);
+    auto io = self->system().spawn<caf::detached>(
+        [host, spec, me](caf::event_based_actor*) -> caf::behavior {
+            return {[host, spec, me](ha_start_atom) {
+                return host->start_hosted(spec, me);
+            }};
+        });
+    // Starting takes a journal directory and a cluster member: seconds, not minutes.
+    self->request(io, std::chrono::minutes(5), ha_start_atom::value)
+        .then(
+            [self, host, slot, io](std::string& error) {
+                self->send_exit(io, caf::exit_reason::user_shutdown);
+                if (!error.empty()) {
+                    host->log->error("colocated_instance_failed slot={} reason=\"{}\"", slot,
+                                     error);
+                    host->book->release(slot);
+                    self->quit(caf::make_error(cluster::cluster_errc::backup_failed));
+                }
+            },
+            [self, host, slot](caf::error& e) {
+                host->log->error("colocated_instance_failed slot={} reason=\"{}\"", slot,
+                                 self->system().render(e));
+                host->book->release(slot);
+                self->quit(caf::make_error(cluster::cluster_errc::backup_failed));
+            });
+    return {
+        [](ha_done_atom) {},
+    };
+}
+
+} // namespace
+
+void add_colocation_type(caf::actor_system_config& cc, node::impl* d) {
+    // add_actor_type's own factory would spawn first and check later; this one checks the
+    // cluster credentials and the ticket first, so a stranger's spawn fails and nothing starts.
+    cc.add_actor_factory(
+        cluster::colocated_actor_type,
+        [d](caf::actor_config& ac, caf::message& msg) -> caf::actor_factory_result {
+            if (!msg.match_elements<cluster::colocated_spec>()) {
+                return {};
+            }
+            auto slot = d->admit(msg.get_as<cluster::colocated_spec>(0));
+            if (!slot) {
+                return {};
+            }
+            auto make = caf::make_actor_factory(
+                [d, s = *slot](caf::event_based_actor* self, cluster::colocated_spec spec) {
+                    return colocated_backup(self, d, s, std::move(spec));
+                });
+            return make(ac, msg);
+        });
+}
+
+void node::impl::start_colocation() {
+    const auto& hp = cfg.ha_policy;
+    if (hp.kind != config::ha_kind::colocated || !own || !own->cluster) {
+        return;
+    }
+    endpoint = sys.spawn(colocation_endpoint, book, cfg.name);
+    caf::anon_send(own->cluster, cluster::backup_request_atom::value, endpoint);
+    if (!hp.colocated.request_backup) {
+        return;
+    }
+    requester_settings rs;
+    rs.retries = hp.colocated.backup_request_retries;
+    rs.retry_interval = std::chrono::milliseconds(hp.colocated.backup_request_retry_interval);
+    rs.timeout = std::chrono::milliseconds(std::max<uint32_t>(cfg.request_timeout_ms, 1000) * 2);
+    cluster::colocated_spec spec;
+    spec.user = cfg.cluster.user;
+    spec.password = cfg.cluster.password;
+    spec.live_name = cfg.name;
+    spec.config_text = cfg.source_text;
+    spec.config_overrides = cfg.source_overrides;
+    for (const auto& a : cfg.acceptors) {
+        spec.acceptor_names.push_back(a.name);
+        spec.acceptor_ports.push_back(own->ports[a.name]);
+    }
+    std::lock_guard<std::mutex> guard{own->cluster_mtx};
+    // The topology goes to the requester from the cluster's on_change, under this mutex.
+    spec.live_cluster_address = own->self_info.cluster_address;
+    requester =
+        sys.spawn(backup_requester, rs, own->cluster,
+                  caf::actor_cast<caf::actor>(sys.middleman().actor_handle()), std::move(spec));
+    caf::anon_send(requester, own->last_topology);
+}
+
+void node::impl::stop_colocation() {
+    std::unique_lock<std::mutex> guard;
+    if (own) {
+        guard = std::unique_lock<std::mutex>{own->cluster_mtx};
+    }
+    for (auto* a : {&requester, &endpoint}) {
+        if (*a) {
+            caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
+            *a = nullptr;
+        }
+    }
+}
+
+} // namespace actormq

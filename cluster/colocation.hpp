@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+// Colocated backups between nodes (docs/ha.md, "Colocated backups"): what a live asks another
+// live node for, what that node answers, and what the remote spawn carries.
+//
+//   1. requesting node -> its cluster facade: (backup_request_atom, host cluster address)
+//        -> (backup_grant, caf::node_id of the host)
+//      The cluster actor passes the request on to the member at that address, which checks
+//      that it comes from a joined member (who proved the cluster credentials) and hands it to
+//      its node's colocation endpoint: a grant (slot N, one-time ticket) or an error
+//      (not_hosting, backups_full).
+//   2. requesting node -> its middleman: (spawn_atom, host node, "colocated_backup",
+//      make_message(colocated_spec), {}) -> the backup instance's handle on the host. The host
+//      spawns only for the cluster credentials and a ticket it granted.
+
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace actormq::cluster {
+
+/// (backup_request_atom, ...): see the header comment; locally (backup_request_atom,
+/// caf::actor endpoint) registers the node's colocation endpoint with its cluster actor.
+using backup_request_atom = caf::atom_constant<caf::atom("bkrequest")>;
+
+/// The name under which a node registers the backup instance's actor type (add_actor_type).
+constexpr const char* colocated_actor_type = "colocated_backup";
+
+/// A host's yes to a backup request: the backup will be colocated_backup_N, and the spawn must
+/// present `ticket`.
+struct backup_grant {
+    /// The host node's name (for logs).
+    std::string host;
+    /// N of colocated_backup_N (1, 2, ...).
+    uint32_t slot = 0;
+    uint64_t ticket = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, backup_grant& x) {
+    return f(caf::meta::type_name("actormq::cluster::backup_grant"), x.host, x.slot, x.ticket);
+}
+
+/// The remote spawn's argument: who asks, with which credentials and ticket, and the live's
+/// configuration (its TOML text and --set overrides, and the ports it bound).
+struct colocated_spec {
+    std::string user;
+    std::string password;
+    uint64_t ticket = 0;
+    uint32_t slot = 0;
+    /// The live's name, node id and cluster address.
+    std::string live_name;
+    std::string live_node_id;
+    std::string live_cluster_address;
+    /// The live's config file text and overrides, parsed again by the host.
+    std::string config_text;
+    std::vector<std::string> config_overrides;
+    /// The live's acceptors (by name) and the ports they bound.
+    std::vector<std::string> acceptor_names;
+    std::vector<uint16_t> acceptor_ports;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, colocated_spec& x) {
+    return f(caf::meta::type_name("actormq::cluster::colocated_spec"), x.user, x.password, x.ticket,
+             x.slot, x.live_name, x.live_node_id, x.live_cluster_address, x.config_text,
+             x.config_overrides, x.acceptor_names, x.acceptor_ports);
+}
+
+} // namespace actormq::cluster
