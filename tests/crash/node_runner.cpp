@@ -43,7 +43,8 @@ std::string crash_node_config(const std::string& dir) {
     return "name = \"crash\"\n"
            "log-level = \"info\"\n"
            "journal-directory = "
-           + toml_string(dir + "/journal") + "\n" + common_tables;
+           + toml_string(dir + "/journal") + "\npaging-directory = " + toml_string(dir + "/paging")
+           + "\n" + common_tables;
 }
 
 const char* to_string(pair_role role) {
@@ -72,7 +73,10 @@ std::string pair_node_config(pair_role role,
              "cluster-user = \"actormq-cluster\"\n"
              "cluster-password = \"crash-pair\"\n"
              "journal-directory = "
-           + toml_string(journal_dir) + "\n" + common_tables + ha
+           + toml_string(journal_dir) + "\n"
+           // Shared like the journal: the backup reads the live's page files at failover.
+           + "paging-directory = " + toml_string(journal_dir + "-paging") + "\n" + common_tables
+           + ha
            + "\n[cluster]\n"
              "host = \"127.0.0.1\"\n"
              "port = 0\n"

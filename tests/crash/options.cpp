@@ -11,7 +11,8 @@
 namespace actormq::crash {
 
 const char* const usage =
-    "usage: actormq-crash [--pair [--native] | --replication [--partitions M]] [--kills N]\n"
+    "usage: actormq-crash [--pair [--native] | --replication [--partitions M]] [--paging]\n"
+    "                     [--kills N]\n"
     "                     [--producers P]\n"
     "                     [--tx-producers T] [--seed S] [--consumers | --no-consumers]\n"
     "                     [--dir DIR] [--keep] [--node PATH] [--set KEY=VALUE ...]\n"
@@ -23,6 +24,8 @@ const char* const usage =
     "                     the live (the backup takes over), SIGKILL of a syncing backup\n"
     "  --partitions M     with --replication: M network partitions besides the N kills\n"
     "                     (the live cut off, the backup cut off, the voter cut off)\n"
+    "  --paging           every address pages past 64 KiB (PAGE, 64 KiB page files): most\n"
+    "                     messages the kills hit sit in page files (not with --replication)\n"
     "  --consumers        one live consumer per producer's queue consumes (client-individual,\n"
     "                     ACKs with receipts) while the kills go on (default with --pair and\n"
     "                     --replication)\n"
@@ -101,8 +104,8 @@ bool parse_cli(int argc, char** argv, options& o) {
             std::fputs(usage, stdout);
             std::exit(0);
         }
-        if (a == "--native") {
-            o.native = true;
+        if (a == "--native" || a == "--paging") {
+            (a == "--native" ? o.native : o.paging) = true;
             continue;
         }
         if (a == "--keep" || a == "--pair" || a == "--replication") {
@@ -123,6 +126,19 @@ bool parse_cli(int argc, char** argv, options& o) {
     if (o.pair && o.replication) {
         std::fprintf(stderr, "actormq-crash: --pair and --replication exclude each other\n");
         return false;
+    }
+    if (o.paging && o.replication) {
+        std::fprintf(stderr, "actormq-crash: --paging and --replication exclude each other (page "
+                             "files are not replicated yet)\n");
+        return false;
+    }
+    if (o.paging) {
+        // Small limits so that nearly everything past the first few hundred messages pages.
+        for (const char* s : {"address-settings.\"#\".address-full-policy=\"PAGE\"",
+                              "address-settings.\"#\".max-size-bytes=65536",
+                              "address-settings.\"#\".page-size-bytes=65536"}) {
+            o.sets.emplace_back(s);
+        }
     }
     if (o.native && !o.pair) {
         std::fprintf(stderr, "actormq-crash: --native needs --pair\n");

@@ -19,6 +19,10 @@ struct options {
     /// With --pair: the producers and consumers are native clients written with the client
     /// library and `ha=true` (docs/testing.md, "The native mode").
     bool native = false;
+    /// Every address pages past 64 KiB (docs/testing.md, "The paging mode"): the messages the
+    /// kills hit are mostly in page files. Not with --replication (page files are not
+    /// replicated).
+    bool paging = false;
     /// A replicating live/backup pair and a voter (docs/testing.md, "The replication mode").
     bool replication = false;
     /// With --replication: network partitions (three kinds, docs/testing.md, "The replication
