@@ -15,7 +15,12 @@ namespace actormq {
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-    return spdlog::get("actors");
+    if (auto l = spdlog::get("actors")) {
+        return l;
+    }
+    // Without main's loggers (embedded use, the deterministic tests): a logger with no sink.
+    static const auto quiet = std::make_shared<spdlog::logger>("colocation");
+    return quiet;
 }
 
 using requester_ptr = caf::stateful_actor<backup_requester_state>*;
