@@ -286,6 +286,7 @@ shell::launch(node_entry& e, const std::vector<std::string>& extra_sets, const i
     }
     e.cluster_port = e.proc->port("cluster");
     e.stomp_port = e.proc->stomp_port();
+    e.native_port = e.proc->port("native");
     std::string ports;
     for (const auto& [name, port] : e.proc->ports()) {
         ports += " " + name + "=" + std::to_string(port);

@@ -42,6 +42,8 @@ struct node_entry {
     std::string host = "127.0.0.1";
     uint16_t cluster_port = 0;
     uint16_t stomp_port = 0;
+    /// The acceptor named "native" (send / receive --native); 0: none known.
+    uint16_t native_port = 0;
     caf::actor status_actor; ///< invalid until management is connected
     bool frozen = false;     ///< stopped with SIGSTOP by `freeze`
     bool no_proxy = false;   ///< `start --no-proxy`: its cluster links go direct

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The shell's commands that look at nodes (nodes, queues, events, status, log), move messages
 // (send, receive) and check conditions (wait, assert).
+#include "apps/shell/native_traffic.hpp"
 #include "apps/shell/shell.hpp"
 #include "apps/shell/traffic.hpp"
 
@@ -187,7 +188,10 @@ std::string shell::traffic_args(const std::vector<std::string>& w,
     if (!parsed) {
         return "bad COUNT '" + w[2] + "'\nusage: " + inv.spec->usage;
     }
-    if (e->stomp_port == 0) {
+    if (inv.has("native") && e->native_port == 0) {
+        return w[0] + " has no acceptor named \"native\" (send and receive --native use it)";
+    }
+    if (!inv.has("native") && e->stomp_port == 0) {
         return w[0] + " has no known STOMP port (connect ... --stomp PORT)";
     }
     count = *parsed;
@@ -207,8 +211,11 @@ std::string shell::cmd_send(const std::vector<std::string>& w, const invocation&
     p.receipts = inv.has("receipts");
     p.dup_id_prefix = inv.value("dup-ids").value_or("");
     p.body = inv.value("body").value_or("");
-    stomp_target t{e->host, e->stomp_port, opts_.stomp_login, opts_.stomp_passcode};
-    auto r = send_messages(t, p, deadline_of(inv, traffic_timeout));
+    bool native = inv.has("native");
+    stomp_target t{e->host, native ? e->native_port : e->stomp_port, opts_.stomp_login,
+                   opts_.stomp_passcode};
+    auto deadline = deadline_of(inv, traffic_timeout);
+    auto r = native ? send_native(t, p, deadline) : send_messages(t, p, deadline);
     for (const auto& m : r.sent) {
         ledger_.sent(p.destination, m.body, m.dup_id, m.confirmed);
     }
@@ -216,8 +223,9 @@ std::string shell::cmd_send(const std::vector<std::string>& w, const invocation&
         return "send to " + w[0] + ": " + std::to_string(r.done) + " of " + w[2]
                + " sent: " + r.error;
     }
-    std::printf("sent %llu message(s) to %s on %s%s%s\n", static_cast<unsigned long long>(r.done),
-                p.destination.c_str(), w[0].c_str(), p.persistent ? ", persistent" : "",
+    std::printf("sent %llu message(s) to %s on %s%s%s%s\n", static_cast<unsigned long long>(r.done),
+                p.destination.c_str(), w[0].c_str(), native ? " (native)" : "",
+                p.persistent ? ", persistent" : "",
                 p.receipts ? ", each confirmed by a receipt" : "");
     return "";
 }
@@ -232,8 +240,11 @@ std::string shell::cmd_receive(const std::vector<std::string>& w, const invocati
     if (p.all && w[1].compare(0, 7, "/topic/") == 0) {
         return "receive ... all drains a queue; " + w[1] + " is a topic";
     }
-    stomp_target t{e->host, e->stomp_port, opts_.stomp_login, opts_.stomp_passcode};
-    auto r = receive_messages(t, p, deadline_of(inv, traffic_timeout));
+    bool native = inv.has("native");
+    stomp_target t{e->host, native ? e->native_port : e->stomp_port, opts_.stomp_login,
+                   opts_.stomp_passcode};
+    auto deadline = deadline_of(inv, traffic_timeout);
+    auto r = native ? receive_native(t, p, deadline) : receive_messages(t, p, deadline);
     for (const auto& body : r.received) {
         ledger_.received(p.destination, body);
     }

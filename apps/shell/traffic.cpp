@@ -62,13 +62,6 @@ std::string await_receipts(stomp_client& c,
     return "";
 }
 
-/// The body of the end marker of `receive ... all`: unique per shell process and call, so it
-/// can never be taken for a message of the scenario or of another shell.
-std::string end_marker() {
-    static uint64_t n = 0;
-    return "actormq-shell end of queue " + std::to_string(::getpid()) + "-" + std::to_string(++n);
-}
-
 /// Sends the end marker with a receipt and waits for it: the marker is then behind every
 /// message the queue held.
 std::string send_marker(stomp_client& c,
@@ -91,6 +84,11 @@ std::string send_marker(stomp_client& c,
 }
 
 } // namespace
+
+std::string end_marker() {
+    static uint64_t n = 0;
+    return "actormq-shell end of queue " + std::to_string(::getpid()) + "-" + std::to_string(++n);
+}
 
 traffic_result send_messages(const stomp_target& t,
                              const send_params& p,

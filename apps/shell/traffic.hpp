@@ -65,6 +65,10 @@ struct traffic_result {
     std::vector<std::string> received;
 };
 
+/// The body of the end marker of `receive ... all`: unique per shell process and call, so it
+/// can never be taken for a message of the scenario or of another shell.
+std::string end_marker();
+
 /// Sends `p.count` messages, then DISCONNECTs with a receipt, so each message has been
 /// routed when this returns.
 traffic_result send_messages(const stomp_target& t,

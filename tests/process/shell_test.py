@@ -34,6 +34,9 @@ cluster-user = "actormq-cluster"
 cluster-password = "secret"
 [acceptors.stomp]
 port = 0
+[acceptors.native]
+protocol = "native"
+port = 0
 [security]
 allow-anonymous = false
 [security.users.guest]
@@ -178,6 +181,21 @@ class ShellTest(unittest.TestCase):
         self.assertIn("sent 50 message(s) to /queue/work on a", r.stdout)
         self.assertIn("received 50 message(s) from /queue/work on a (50 distinct)", r.stdout)
         self.assertIn("stopped a (exit code 0)", r.stdout)
+
+    def test_native_send_and_receive_meet_stomp_on_the_same_queues(self):
+        _, r = self.run_script(
+            "stomp-login guest guest\n"
+            "start a node.toml\n"
+            "send a /queue/n2s 30 --receipts --dup-ids n --native\n"
+            "send a /queue/s2n 20 --receipts\n"
+            "receive a /queue/n2s all --unique --timeout 10s\n"
+            "receive a /queue/s2n 20 --unique --native --timeout 10s\n"
+            "send a /topic/t 1 --native\n")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("sent 30 message(s) to /queue/n2s on a (native)", r.stdout)
+        self.assertIn("received 30 message(s) from /queue/n2s on a (30 distinct)", r.stdout)
+        self.assertIn("received 20 message(s) from /queue/s2n on a (20 distinct)", r.stdout)
+        self.assertIn("--native sends to queues only (/topic/t is a topic)", r.stderr)
 
     def test_receive_that_misses_its_deadline_fails(self):
         path, r = self.run_script(
