@@ -5,6 +5,7 @@
 // reattaches its sessions, which the server kept: each side replays what the other had not
 // received, so nothing is lost and nothing arrives twice, no call fails, an open transaction
 // still commits, and the failure listeners see FAILURE_DETECTED then FAILOVER ("reattached").
+#include "apps/partition/partition_proxy.hpp"
 #include "support/native_fixture.hpp"
 #include "support/net_cut.hpp"
 
@@ -312,6 +313,76 @@ TEST_CASE("client reattach: a signal that interrupts the client's threads (EINTR
         heard += std::string(ac::to_string(e)) + ": " + why + "; ";
     }
     CHECK_MESSAGE(ev.seen.empty(), "the listener heard ", heard);
+    conn->close();
+}
+
+} // namespace actormq::test
+
+namespace actormq::test {
+
+TEST_CASE("client reattach: a cut longer than connectionTTL: the server drops the sessions, the "
+          "client finds them gone, recreates them and goes on; the transaction with work before "
+          "the cut rolls back; nothing confirmed lost, nothing twice") {
+    ACTORMQ_START_NODE(node, native_node_config());
+    // The client's link runs through a proxy that can go silent both ways with the sockets
+    // open, as a real network cut does (apps/partition/partition_proxy.hpp).
+    partition_proxy proxy{node.port("native")};
+    const int ttl_ms = 1000;
+    ac::connection_factory cf("tcp://127.0.0.1:" + std::to_string(proxy.port())
+                              + "?reconnectAttempts=-1&retryInterval=50"
+                                "&confirmationWindowSize=65536&clientFailureCheckPeriod=300"
+                                "&connectionTTL="
+                              + std::to_string(ttl_ms) + "&user=guest&password=guest");
+    auto conn = cf.create_connection();
+    events ev;
+    conn->add_failure_listener([&ev](ac::failure_event e, const std::string& why) {
+        std::lock_guard<std::mutex> g(ev.mu);
+        ev.seen.emplace_back(e, why);
+    });
+    auto tx = conn->create_session(true);
+    tx->create_producer("ttl-q")->send(text("tx-before-the-cut", true));
+    auto out = conn->create_session();
+    auto producer = out->create_producer("ttl-q");
+    for (int i = 0; i < 20; ++i) {
+        producer->send(text("before-" + std::to_string(i), true)); // confirmed: blocking
+    }
+
+    proxy.block();
+    // The client hears nothing for clientFailureCheckPeriod and gives the connection up (the
+    // proxy passes its close on); the server keeps both sessions for the TTL, then ends them.
+    REQUIRE(log_shows(node, "native_session_expired", 2));
+    proxy.heal();
+    // The client reconnects, asks to reattach, is told the sessions are gone, recreates them.
+    REQUIRE(wait_until(soon(), [&] { return ev.has(ac::failure_event::failover); }));
+    CHECK(!ev.has(ac::failure_event::disconnect));
+    CHECK(log_shows(node, "reattach_not_found"));
+
+    // The transaction had work before the failure: its commit is refused, then it can go again.
+    bool rolled_back = false;
+    try {
+        tx->commit();
+    } catch (const ac::client_error& e) {
+        rolled_back = e.kind() == ac::error_kind::transaction_rolled_back;
+    }
+    CHECK(rolled_back);
+    for (int i = 0; i < 20; ++i) {
+        producer->send(text("after-" + std::to_string(i), true));
+    }
+    auto in = conn->create_session();
+    auto consumer = in->create_consumer("ttl-q");
+    conn->start();
+    std::map<std::string, int> seen;
+    while (seen.size() < 40) {
+        auto m = consumer->receive(std::chrono::seconds(10));
+        REQUIRE_MESSAGE(m.has_value(), "only ", seen.size(), " of 40 arrived");
+        consumer->acknowledge(*m);
+        ++seen[m->body];
+    }
+    CHECK(!consumer->receive(std::chrono::milliseconds(300)).has_value());
+    for (const auto& [body, n] : seen) {
+        CHECK_MESSAGE(n == 1, body, " arrived ", n, " times");
+        CHECK(body.rfind("tx-", 0) != 0);
+    }
     conn->close();
 }
 
