@@ -98,7 +98,7 @@ queue_actor spawn_queue(address_ptr self,
                         bool durable,
                         std::vector<message_ptr> initial = {}) {
     auto& st = self->state;
-    queue_args args{std::move(name), st.address, routing, durable, std::move(initial)};
+    queue_args args{std::move(name), st.address, routing, durable, std::move(initial), {}, {}};
     return self->spawn<caf::linked>(queue, st.ctx, st.usage, caf::actor_cast<address_actor>(self),
                                     std::move(args));
 }
@@ -511,6 +511,29 @@ void finish_tx(address_ptr self, uint64_t tx_id, bool commit) {
     auto& st = self->state;
     auto it = st.held.find(tx_id);
     if (it == st.held.end()) {
+        // Not held here: an XA branch recovery restored (its messages are staged in the
+        // queues; its duplicate ids wait in in_flight), so the queues decide.
+        for (auto i = st.in_flight.begin(); i != st.in_flight.end();) {
+            if (i->second.tx && i->second.id == tx_id) {
+                if (commit) {
+                    st.duplicates.insert(i->first);
+                }
+                i = st.in_flight.erase(i);
+            } else {
+                ++i;
+            }
+        }
+        auto qs = st.targets(routing_type::multicast);
+        if (st.anycast) {
+            qs.push_back(*st.anycast);
+        }
+        for (auto& q : qs) {
+            if (commit) {
+                self->send(q, commit_atom::value, tx_id);
+            } else {
+                self->send(q, rollback_atom::value, tx_id);
+            }
+        }
         return;
     }
     auto op = std::move(it->second);
@@ -576,7 +599,24 @@ address_actor::behavior_type address(address_ptr self,
             for (const auto& m : q.messages) {
                 st.usage->bytes += m->memory_bytes();
             }
-            auto h = spawn_queue(self, q.name, q.routing, st.durable, std::move(q.messages));
+            // Prepared XA branches (recovery): what they acked and what they routed here
+            // count too; their duplicate ids are held for them until their outcome.
+            for (const auto& part : {&q.held, &q.staged}) {
+                for (const auto& [tx, msgs] : *part) {
+                    for (const auto& m : msgs) {
+                        st.usage->bytes += m->memory_bytes();
+                        if (const auto* dup = address_state::duplicate_id(*m);
+                            dup != nullptr && part == &q.staged) {
+                            st.in_flight[*dup] = address_state::id_owner{true, tx};
+                        }
+                    }
+                }
+            }
+            queue_args args{q.name,          st.address,          q.routing, st.durable,
+                            std::move(q.messages), std::move(q.staged), std::move(q.held)};
+            auto h = self->spawn<caf::linked>(queue, st.ctx, st.usage,
+                                              caf::actor_cast<address_actor>(self),
+                                              std::move(args));
             if (q.routing == routing_type::anycast) {
                 st.anycast = h;
             } else {

@@ -316,6 +316,7 @@ TEST_CASE("journal format: decode_payload: rejects short input and trailing byte
     check_rejects_bad_lengths(full_message());
     check_rejects_bad_lengths(ack_payload{"q", 5});
     check_rejects_bad_lengths(tx_payload{5});
+    check_rejects_bad_lengths(tx_payload{5, "xid"});
     check_rejects_bad_lengths(dup_payload{"a", "d"});
 }
 
@@ -405,4 +406,19 @@ TEST_CASE("journal format: crc32_update: a flipped bit anywhere in a long buffer
             CHECK(crc32_update(0, copy.data(), copy.size()) != clean);
         }
     }
+}
+
+TEST_CASE("journal format: a prepare record's payload carries its xid; without one it is the "
+          "8-byte transaction id as before") {
+    tx_payload in{42, std::string("\x41\0\0\0\x01g\x00", 7)}, out;
+    auto bytes = encode_payload(in);
+    REQUIRE(decode_payload(bytes, out));
+    CHECK(out.tx_id == 42);
+    CHECK(out.xid == in.xid);
+    CHECK(encode_payload(tx_payload{42}).size() == 8);
+    REQUIRE(decode_payload(encode_payload(tx_payload{42}), out));
+    CHECK(out.xid.empty());
+    // An empty xid written out would be a second encoding of "none": refused.
+    auto empty_xid = encode_payload(tx_payload{42}) + std::string(4, '\0');
+    CHECK_FALSE(decode_payload(empty_xid, out));
 }
