@@ -10,6 +10,7 @@
 #include <actormq/client/client.hpp>
 #include <algorithm>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <map>
@@ -129,6 +130,23 @@ bool unread_bytes_at(uint16_t port) {
     return false;
 }
 
+/// Every thread of process `pid` is stopped (state T in /proc/PID/task/TID/stat).
+bool all_threads_stopped(pid_t pid) {
+    auto dir = "/proc/" + std::to_string(pid) + "/task";
+    std::error_code ec;
+    size_t n = 0;
+    for (const auto& t : std::filesystem::directory_iterator(dir, ec)) {
+        std::ifstream in(t.path() / "stat");
+        std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        auto close = stat.rfind(')');
+        if (close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] != 'T') {
+            return false;
+        }
+        ++n;
+    }
+    return !ec && n > 0;
+}
+
 /// The top of a shared-store pair member's config (as client_failover_test.cpp).
 std::string pair_top(const std::string& role, const std::string& members) {
     return "cluster-password = \"pair\"\n[cluster]\nport = 0\nmembers = [" + members
@@ -160,8 +178,8 @@ struct pair_fixture {
     std::string backup_address;
 
     pair_fixture() {
-        live = std::make_unique<node_process>(
-            native_node_config("", "", pair_top("primary", "")), journal_in(store));
+        live = std::make_unique<node_process>(native_node_config("", "", pair_top("primary", "")),
+                                              journal_in(store));
         REQUIRE(live->wait_ready(soon()));
         REQUIRE(wait_until(soon(), [&] { return native_serves(live->port("native")); }));
         auto members = "\"127.0.0.1:" + std::to_string(live->port("cluster")) + "\"";
@@ -169,8 +187,8 @@ struct pair_fixture {
             native_node_config("", "", pair_top("backup", members)), journal_in(store));
         REQUIRE(backup->wait_ready(soon()));
         backup_address = "127.0.0.1:" + std::to_string(backup->port("native"));
-        ac::connection_factory cf(
-            url(live->port("native"), "&ha=true&reconnectAttempts=-1&retryInterval=50"
+        ac::connection_factory cf(url(live->port("native"),
+                                      "&ha=true&reconnectAttempts=-1&retryInterval=50"
                                       "&clientFailureCheckPeriod=60000"));
         conn = cf.create_connection();
         conn->add_failure_listener([this](ac::failure_event e, const std::string&) {
@@ -188,6 +206,7 @@ struct pair_fixture {
     }
 
     void await_failover() {
+        INFO("tail of the backup's log:\n", backup->log_tail());
         bool done = wait_until(soon(), [&] { return ev.has(ac::failure_event::failover); });
         REQUIRE_MESSAGE(done, "the failure listener never saw FAILOVER");
         CHECK(conn->current_server() == backup_address);
@@ -215,7 +234,8 @@ TEST_CASE("client xa: a prepared branch survives SIGKILL; recover lists it and i
     }
     {
         ACTORMQ_START_NODE(node, native_node_config(), journal_in(journal));
-        CHECK(node.log_text().find("journal_prepared_restored transactions=1") != std::string::npos);
+        CHECK(node.log_text().find("journal_prepared_restored transactions=1")
+              != std::string::npos);
         ac::connection_factory cf(url(node.port("native")));
         auto conn = cf.create_connection();
         auto s = conn->create_xa_session();
@@ -320,7 +340,7 @@ TEST_CASE("client xa: commit and rollback from another connection; XA errors") {
         try {
             f();
         } catch (const ac::client_error& e) {
-            return e.kind() == ac::error_kind::server ? int(e.server_code())
+            return e.kind() == ac::error_kind::server                    ? int(e.server_code())
                    : e.kind() == ac::error_kind::transaction_rolled_back ? -2
                                                                          : -3;
         }
@@ -414,6 +434,8 @@ TEST_CASE("client xa: a commit in flight when the live dies throws XA_RETRY; its
     // Stopped, the live cannot answer: the commit is surely in flight when it dies.
     auto live_port = pair.live->port("native");
     pair.live->kill(SIGSTOP);
+    // kill() returns before every thread has stopped: wait until none can read any more.
+    REQUIRE(wait_until(soon(), [&] { return all_threads_stopped(pair.live->pid()); }));
     auto commit = std::async(std::launch::async, [&] {
         try {
             s->xa_commit(x);

@@ -553,7 +553,12 @@ void connection_core::recreate_sessions(lock& l) {
         }
     }
     for (auto& [ch, body] : todo) {
+        // `start` gets no answer (§4): waiting for one would never end the recreation.
+        bool answered = !std::holds_alternative<native::start>(body);
         auto seq = send_stream(l, ch, std::move(body));
+        if (!answered) {
+            continue;
+        }
         auto& p = pending_[{ch, seq}];
         p.internal = true;
         ++recreating_;
