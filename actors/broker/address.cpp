@@ -612,11 +612,15 @@ address_actor::behavior_type address(address_ptr self,
                     }
                 }
             }
-            queue_args args{q.name,          st.address,          q.routing, st.durable,
-                            std::move(q.messages), std::move(q.staged), std::move(q.held)};
-            auto h = self->spawn<caf::linked>(queue, st.ctx, st.usage,
-                                              caf::actor_cast<address_actor>(self),
-                                              std::move(args));
+            queue_args args{q.name,
+                            st.address,
+                            q.routing,
+                            st.durable,
+                            std::move(q.messages),
+                            std::move(q.staged),
+                            std::move(q.held)};
+            auto h = self->spawn<caf::linked>(
+                queue, st.ctx, st.usage, caf::actor_cast<address_actor>(self), std::move(args));
             if (q.routing == routing_type::anycast) {
                 st.anycast = h;
             } else {

@@ -139,8 +139,10 @@ void queue_state::ack(const caf::actor_addr& session, uint64_t key,
     release(freed);
 }
 
-void queue_state::hold(const caf::actor_addr& session, uint64_t key,
-                       const std::vector<uint64_t>& ids, uint64_t tx_id) {
+void queue_state::hold(const caf::actor_addr& session,
+                       uint64_t key,
+                       const std::vector<uint64_t>& ids,
+                       uint64_t tx_id) {
     auto* c = find(session, key);
     auto& h = held[tx_id];
     for (auto id : ids) {

@@ -98,7 +98,9 @@ struct queue_state {
     void ack(const caf::actor_addr& session, uint64_t key, const std::vector<uint64_t>& ids);
 
     /// Moves acknowledged messages to `held[tx_id]` (with their ack records collected).
-    void hold(const caf::actor_addr& session, uint64_t key, const std::vector<uint64_t>& ids,
+    void hold(const caf::actor_addr& session,
+              uint64_t key,
+              const std::vector<uint64_t>& ids,
               uint64_t tx_id);
 
     /// Ends the prepared transaction `tx_id` here: commit drops its held messages and enqueues

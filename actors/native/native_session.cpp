@@ -822,8 +822,8 @@ void on_xa_start(self_ptr self, native::xa_start& x) {
     }
     if (!st.xa_bound.empty()) {
         return fail(self, st.seq, error_code::xa_protocol,
-                    "the session is bound to the branch "
-                        + xid_text(*xid_of_key(st.xa_bound)) + "; xa_end it first");
+                    "the session is bound to the branch " + xid_text(*xid_of_key(st.xa_bound))
+                        + "; xa_end it first");
     }
     auto key = xid_key(x.id);
     auto& reg = *st.ctx->xa;
@@ -996,11 +996,14 @@ void on_xa_prepare(self_ptr self, native::xa_prepare& x) {
     if (!b) {
         return;
     }
-    if (b->phase == xa_phase::rollback_only && owns(self, *b, x.id)) {
-        forget_branch(self, key);
-        return fail(self, st.seq, error_code::transaction_rolled_back,
-                    "the branch " + xid_text(x.id)
-                        + " was marked rollback-only (xa_end with fail) and is rolled back");
+    if (b->phase == xa_phase::rollback_only) {
+        if (owns(self, *b, x.id)) {
+            forget_branch(self, key);
+            fail(self, st.seq, error_code::transaction_rolled_back,
+                 "the branch " + xid_text(x.id)
+                     + " was marked rollback-only (xa_end with fail) and is rolled back");
+        }
+        return;
     }
     if (b->phase != xa_phase::ended) {
         return fail(self, st.seq, error_code::xa_protocol,
@@ -1073,11 +1076,8 @@ void on_xa_prepare(self_ptr self, native::xa_prepare& x) {
 
 /// Commits or rolls back a prepared branch this session claimed (phase finishing): the
 /// outcome record first (synced), then its addresses and queues release or drop what they hold.
-void finish_prepared(self_ptr self,
-                     const std::string& key,
-                     const native::xid& id,
-                     const xa_branch& b,
-                     bool commit) {
+void finish_prepared(
+    self_ptr self, const std::string& key, const native::xid& id, const xa_branch& b, bool commit) {
     auto& st = self->state;
     auto seq = st.seq;
     auto apply = [self, key, id, b, commit, seq] {
@@ -1117,20 +1117,31 @@ void finish_prepared(self_ptr self,
     journal::record r;
     r.type = commit ? journal::record_type::commit : journal::record_type::rollback;
     r.payload = journal::encode_payload(journal::tx_payload{b.tx_id});
+    // Like a commit, the session waits for it and a close waits until it is settled: the
+    // claimed branch must leave `finishing` either way.
     st.waiting = true;
+    st.committing = true;
+    auto settled = [self] {
+        auto& st = self->state;
+        st.waiting = false;
+        st.committing = false;
+        if (st.close_deferred) {
+            end_session(self);
+            return;
+        }
+        pump(self);
+        flush(self);
+    };
     // Bounded by request-timeout-ms.
     self->request(st.ctx->journal, st.ctx->request_timeout(), append_atom::value,
                   std::vector<journal::record>{r}, true)
         .then(
-            [self, apply](uint64_t) {
-                self->state.waiting = false;
+            [apply, settled](uint64_t) {
                 apply();
-                pump(self);
-                flush(self);
+                settled();
             },
-            [self, key, id, seq, commit](caf::error& e) {
+            [self, key, id, seq, commit, settled](caf::error& e) {
                 auto& st = self->state;
-                st.waiting = false;
                 // The record may or may not be on disk: the branch stays prepared, and the
                 // same call again settles it (a second outcome record is harmless).
                 st.ctx->xa->move(key, xa_phase::finishing, xa_phase::prepared);
@@ -1139,8 +1150,7 @@ void finish_prepared(self_ptr self,
                      std::string{"the journal did not confirm the "}
                          + (commit ? "commit" : "rollback") + " record of " + xid_text(id) + " ("
                          + text + "); the branch is still prepared: retry");
-                pump(self);
-                flush(self);
+                settled();
             });
 }
 
@@ -1170,8 +1180,11 @@ void on_xa_commit(self_ptr self, native::xa_commit& x) {
                                 + " is not prepared: xa_prepare it first, or commit with "
                                   "one_phase");
             }
-            if (!owns(self, *b, x.id) || !reg.move(key, xa_phase::ended, xa_phase::finishing)) {
+            if (!owns(self, *b, x.id)) {
                 return;
+            }
+            if (!reg.move(key, xa_phase::ended, xa_phase::finishing)) {
+                break; // answered below with the phase it is in now
             }
             {
                 auto tx = std::move(st.xa_work[key]);
@@ -1191,8 +1204,8 @@ void on_xa_commit(self_ptr self, native::xa_commit& x) {
     }
     auto now = reg.find(key);
     fail(self, st.seq, error_code::xa_protocol,
-         "the branch " + xid_text(x.id) + " is "
-             + (now ? phase_name(now->phase) : "gone") + "; it cannot be committed now");
+         "the branch " + xid_text(x.id) + " is " + (now ? phase_name(now->phase) : "gone")
+             + "; it cannot be committed now");
 }
 
 void on_xa_rollback(self_ptr self, native::xa_rollback& x) {
@@ -1221,7 +1234,8 @@ void on_xa_rollback(self_ptr self, native::xa_rollback& x) {
     }
     fail(self, st.seq, error_code::xa_protocol,
          "the branch " + xid_text(x.id) + " is " + phase_name(b->phase)
-             + "; it cannot be rolled back now" + (b->phase == xa_phase::active ? " (xa_end it first)" : ""));
+             + "; it cannot be rolled back now"
+             + (b->phase == xa_phase::active ? " (xa_end it first)" : ""));
 }
 
 void on_xa_recover(self_ptr self) {

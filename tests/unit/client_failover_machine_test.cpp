@@ -280,7 +280,8 @@ TEST_CASE("xa: a failover dooms branches with work and recreates every unprepare
                           + (en->flag == actormq::native::xa_end_flag::fail ? " fail" : " ok"));
         }
     }
-    CHECK(got == std::vector<std::string>{"start idle", "end idle ok", "start bound",
-                                          "start worked", "end worked fail"});
+    CHECK(got
+          == std::vector<std::string>{"start idle", "end idle ok", "start bound", "start worked",
+                                      "end worked fail"});
     CHECK(xa_key(bound) != xa_key(actormq::native::xid{1, "boun", "d"}));
 }

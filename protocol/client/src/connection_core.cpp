@@ -1061,9 +1061,7 @@ bool connection_core::xa(uint32_t channel) {
     return record_of(channel).xa;
 }
 
-void connection_core::xa_start(uint32_t channel,
-                               const native::xid& x,
-                               native::xa_start_flag flag) {
+void connection_core::xa_start(uint32_t channel, const native::xid& x, native::xa_start_flag flag) {
     lock l(mu_);
     xa_record_of(channel);
     call(l, channel, native::xa_start{x, flag});

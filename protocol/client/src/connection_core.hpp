@@ -63,12 +63,12 @@ private:
     struct pending {
         bool done = false;
         std::exception_ptr error;
-        bool is_commit = false;     ///< unblocked as TRANSACTION_ROLLED_BACK
-        bool is_xa_outcome = false; ///< xa_prepare / xa_commit: unblocked as XA_RETRY
+        bool is_commit = false;        ///< unblocked as TRANSACTION_ROLLED_BACK
+        bool is_xa_outcome = false;    ///< xa_prepare / xa_commit: unblocked as XA_RETRY
         std::vector<native::xid> xids; ///< xa_recovered's answer
-        bool internal = false;      ///< part of recreating a session after failover
-        send_completion completion; ///< asynchronous send
-        bool waited = false;        ///< a caller blocks on it
+        bool internal = false;         ///< part of recreating a session after failover
+        send_completion completion;    ///< asynchronous send
+        bool waited = false;           ///< a caller blocks on it
     };
     /// A session's runtime: sequences and windows (its record is in machine_.sessions).
     struct session_rt {

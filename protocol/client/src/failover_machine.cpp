@@ -82,7 +82,7 @@ std::vector<native::packet_body> recreation_packets(const session_record& s) {
         out.emplace_back(native::xa_start{b.id, native::xa_start_flag::none});
         if (key != s.xa_bound) {
             out.emplace_back(native::xa_end{b.id, b.doomed ? native::xa_end_flag::fail
-                                                             : native::xa_end_flag::success});
+                                                           : native::xa_end_flag::success});
         }
     }
     if (s.started) {
