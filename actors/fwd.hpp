@@ -112,6 +112,15 @@ using queue_actor = caf::typed_actor<
     caf::replies_to<ack_atom, session_actor, uint64_t, std::vector<uint64_t>, uint64_t>::with<bool>,
     // Refuse messages by id: they go back to the head of the queue for redelivery.
     caf::reacts_to<nack_atom, session_actor, uint64_t, std::vector<uint64_t>>,
+    // A prepared XA transaction `tx_id` acknowledges messages by id: journaled with it and
+    // held (never delivered again) until its commit or rollback; answered once queued.
+    caf::replies_to<hold_atom, session_actor, uint64_t, std::vector<uint64_t>, uint64_t>::with<
+        bool>,
+    // The prepared transaction committed: its held messages are gone, its staged ones (restored
+    // by recovery) join the queue.
+    caf::reacts_to<commit_atom, uint64_t>,
+    // It rolled back: its held messages return to the queue, its staged ones are dropped.
+    caf::reacts_to<rollback_atom, uint64_t>,
     caf::replies_to<stats_atom>::with<queue_stats>,
     // Delete the queue: its messages are dropped, its consumers forgotten.
     caf::reacts_to<remove_atom>>;

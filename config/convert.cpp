@@ -1214,6 +1214,7 @@ const std::vector<field<node_config>>& root_fields() {
         {"max-auto-created-addresses",
          integer_field<N, uint32_t, &N::max_auto_created_addresses, 1>},
         {"max-auto-created-queues", integer_field<N, uint32_t, &N::max_auto_created_queues, 1>},
+        {"max-prepared-transactions", integer_field<N, uint32_t, &N::max_prepared_transactions, 1>},
         {"security-enabled", read_security_enabled},
         {"persistence-enabled", journal_bool<bool, &journal_config::persistence_enabled>},
         {"journal-directory", read_journal_directory},

@@ -307,6 +307,9 @@ struct node_config {
     /// queues, including restored ones); a SEND or SUBSCRIBE that would create one more gets
     /// ERROR.
     uint32_t max_auto_created_queues = 100000;
+    /// Most XA branches that may be prepared and undecided on the server at once (restored
+    /// ones included); a native xa_prepare beyond it gets fail limit_reached.
+    uint32_t max_prepared_transactions = 1000;
 
     journal_config journal;
     std::vector<acceptor_config> acceptors;

@@ -410,6 +410,9 @@ std::string encode_payload(const ack_payload& p) {
 std::string encode_payload(const tx_payload& p) {
     std::string out;
     put_u64(out, p.tx_id);
+    if (!p.xid.empty()) {
+        put_str(out, p.xid);
+    }
     return out;
 }
 
@@ -462,7 +465,20 @@ bool decode_payload(std::string_view in, ack_view& out) {
 
 bool decode_payload(std::string_view in, tx_payload& out) {
     reader r(in);
-    return r.u64(out.tx_id) && r.done();
+    if (!r.u64(out.tx_id)) {
+        return false;
+    }
+    out.xid.clear();
+    if (r.done()) {
+        return true;
+    }
+    // An xid, when present, is not empty: one encoding per value.
+    std::string_view xid;
+    if (!r.view(xid) || xid.empty() || !r.done()) {
+        return false;
+    }
+    out.xid.assign(xid);
+    return true;
 }
 
 bool decode_payload(std::string_view in, dup_view& out) {

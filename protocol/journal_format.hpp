@@ -116,7 +116,17 @@ struct ack_payload {
 
 /// prepare / commit / rollback.
 struct tx_payload {
+    /// A constructor, not an aggregate: most records name only the id (`tx_payload{id}`).
+    tx_payload(uint64_t id = 0, std::string global_id = {})
+        : tx_id(id),
+          xid(std::move(global_id)) {}
+
     uint64_t tx_id = 0;
+    /// prepare only: the transaction's global id as its protocol encodes it (an XA xid,
+    /// docs/journal.md "Prepared transactions"); empty: none. On disk it follows `tx_id` as a
+    /// length-prefixed string, and only when not empty, so a record without it is 8 bytes as
+    /// before.
+    std::string xid;
 };
 
 /// duplicate_id: `dup_id` was accepted on `address`.

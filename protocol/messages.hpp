@@ -117,5 +117,7 @@ using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using recover_atom = caf::atom_constant<caf::atom("recover")>;
 using commit_atom = caf::atom_constant<caf::atom("commit")>;
 using rollback_atom = caf::atom_constant<caf::atom("rollback")>;
+/// Hold acknowledged messages for a prepared XA transaction (queue_actor).
+using hold_atom = caf::atom_constant<caf::atom("hold")>;
 
 } // namespace actormq

@@ -110,9 +110,12 @@ queue_actor spawn_queue(address_ptr self,
                         std::string name,
                         routing_type routing,
                         bool durable,
-                        std::vector<message_ptr> initial = {}) {
+                        std::vector<message_ptr> initial = {},
+                        std::map<uint64_t, std::vector<message_ptr>> staged = {},
+                        std::map<uint64_t, std::vector<message_ptr>> held = {}) {
     auto& st = self->state;
-    queue_args args{std::move(name), st.address, routing, durable, std::move(initial)};
+    queue_args args{std::move(name),    st.address,        routing,         durable,
+                    std::move(initial), std::move(staged), std::move(held), -1};
     if (st.settings.full_policy == config::address_full_policy::page && st.usage->max_bytes > 0) {
         // Page-in reads a quarter of max-size-bytes at a time at least: the queue says when
         // its address dropped below three quarters, not each time one message left.
@@ -865,6 +868,29 @@ void finish_tx(address_ptr self, uint64_t tx_id, bool commit) {
     auto& st = self->state;
     auto it = st.held.find(tx_id);
     if (it == st.held.end()) {
+        // Not held here: an XA branch recovery restored (its messages are staged in the
+        // queues; its duplicate ids wait in in_flight), so the queues decide.
+        for (auto i = st.in_flight.begin(); i != st.in_flight.end();) {
+            if (i->second.tx && i->second.id == tx_id) {
+                if (commit) {
+                    st.duplicates.insert(i->first);
+                }
+                i = st.in_flight.erase(i);
+            } else {
+                ++i;
+            }
+        }
+        auto qs = st.targets(routing_type::multicast);
+        if (st.anycast) {
+            qs.push_back(*st.anycast);
+        }
+        for (auto& q : qs) {
+            if (commit) {
+                self->send(q, commit_atom::value, tx_id);
+            } else {
+                self->send(q, rollback_atom::value, tx_id);
+            }
+        }
         return;
     }
     auto op = std::move(it->second);
@@ -938,6 +964,19 @@ address_actor::behavior_type address(address_ptr self,
             for (const auto& m : q.messages) {
                 st.usage->bytes += m->memory_bytes();
             }
+            // Prepared XA branches (recovery): what they acked and what they routed here
+            // count too; their duplicate ids are held for them until their outcome.
+            for (const auto& part : {&q.held, &q.staged}) {
+                for (const auto& [tx, msgs] : *part) {
+                    for (const auto& m : msgs) {
+                        st.usage->bytes += m->memory_bytes();
+                        if (const auto* dup = address_state::duplicate_id(*m);
+                            dup != nullptr && part == &q.staged) {
+                            st.in_flight[*dup] = address_state::id_owner{true, tx};
+                        }
+                    }
+                }
+            }
             if (open) {
                 open->durable_queues.insert(q.name);
                 for (const auto& m : q.messages) {
@@ -948,7 +987,8 @@ address_actor::behavior_type address(address_ptr self,
             if (!open) {
                 initial = std::move(q.messages);
             }
-            auto h = spawn_queue(self, q.name, q.routing, st.durable, std::move(initial));
+            auto h = spawn_queue(self, q.name, q.routing, st.durable, std::move(initial),
+                                 std::move(q.staged), std::move(q.held));
             if (open) {
                 st.seed_held.emplace_back(h, std::move(q.messages));
             }

@@ -140,6 +140,56 @@ void queue_state::ack(const caf::actor_addr& session,
     release(freed);
 }
 
+void queue_state::hold(const caf::actor_addr& session,
+                       uint64_t key,
+                       const std::vector<uint64_t>& ids,
+                       uint64_t tx_id) {
+    auto* c = find(session, key);
+    auto& h = held[tx_id];
+    for (auto id : ids) {
+        auto i = in_flight.find(id);
+        if (i == in_flight.end() || i->second.session != session || i->second.key != key) {
+            continue;
+        }
+        consumed(*i->second.e.msg);
+        h.push_back(std::move(i->second.e));
+        in_flight.erase(i);
+        if (c != nullptr && c->outstanding > 0) {
+            --c->outstanding;
+        }
+    }
+}
+
+void queue_state::finish_prepared(uint64_t tx_id, bool commit) {
+    if (auto h = held.find(tx_id); h != held.end()) {
+        auto entries = std::move(h->second);
+        held.erase(h);
+        if (commit) {
+            int64_t freed = 0;
+            for (const auto& e : entries) {
+                freed += e.msg->memory_bytes();
+            }
+            stats.acked += entries.size();
+            release(freed);
+        } else {
+            requeue(std::move(entries));
+        }
+    }
+    if (auto s = staged.find(tx_id); s != staged.end()) {
+        auto msgs = std::move(s->second);
+        staged.erase(s);
+        if (commit) {
+            enqueue(msgs);
+        } else {
+            int64_t freed = 0;
+            for (const auto& m : msgs) {
+                freed += m->memory_bytes();
+            }
+            release(freed);
+        }
+    }
+}
+
 void queue_state::consumed(const broker_message& m) {
     if (!durable || !m.persistent) {
         return;
@@ -210,6 +260,18 @@ void queue_state::clear() {
     for (auto& [id, f] : in_flight) {
         freed += f.e.msg->memory_bytes();
     }
+    for (auto& [tx, entries] : held) {
+        for (auto& e : entries) {
+            freed += e.msg->memory_bytes();
+        }
+    }
+    for (auto& [tx, msgs] : staged) {
+        for (auto& m : msgs) {
+            freed += m->memory_bytes();
+        }
+    }
+    held.clear();
+    staged.clear();
     pending.clear();
     in_flight.clear();
     consumers.clear();
@@ -259,6 +321,13 @@ queue_actor::behavior_type queue(queue_ptr self,
     st.durable = args.durable;
     st.space_mark = args.space_mark;
     st.enqueue(args.initial);
+    st.staged = std::move(args.staged);
+    for (auto& [tx, msgs] : args.held) {
+        auto& h = st.held[tx];
+        for (auto& m : msgs) {
+            h.push_back(queue_state::entry{std::move(m), 1}); // delivered before the restart
+        }
+    }
     // Counted for max-auto-created-queues while the actor lives, however it ends.
     st.ctx->queue_count.fetch_add(1, std::memory_order_relaxed);
     self->attach_functor(
@@ -319,6 +388,28 @@ queue_actor::behavior_type queue(queue_ptr self,
             }
             dispatch(self);
             return true;
+        },
+        [self](hold_atom, const session_actor& s, uint64_t key, const std::vector<uint64_t>& ids,
+               uint64_t tx_id) {
+            auto& st = self->state;
+            st.hold(s.address(), key, ids, tx_id);
+            if (auto records = st.take_ack_records(); !records.empty()) {
+                for (auto& r : records) {
+                    r.tx_id = tx_id;
+                }
+                // The session's prepare record follows these and seals them.
+                caf::anon_send(st.ctx->journal, append_atom::value, std::move(records), false);
+            }
+            dispatch(self);
+            return true;
+        },
+        [self](commit_atom, uint64_t tx_id) {
+            self->state.finish_prepared(tx_id, true);
+            dispatch(self);
+        },
+        [self](rollback_atom, uint64_t tx_id) {
+            self->state.finish_prepared(tx_id, false);
+            dispatch(self);
         },
         [self](nack_atom, const session_actor& s, uint64_t key, const std::vector<uint64_t>& ids) {
             self->state.nack(s.address(), key, ids);

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -60,6 +61,12 @@ struct queue_state {
     bool durable = false;
     /// See queue_args::space_mark.
     int64_t space_mark = -1;
+    /// Messages acknowledged by prepared XA transactions, by transaction id (never delivered
+    /// until the rollback).
+    std::map<uint64_t, std::vector<entry>> held;
+    /// Messages prepared transactions routed here before a restart, by transaction id
+    /// (recovery's `staged`), released at the commit.
+    std::map<uint64_t, std::vector<message_ptr>> staged;
     /// Ack records collected while handling one message, appended once at its end.
     std::vector<journal::record> ack_records;
 
@@ -92,6 +99,16 @@ struct queue_state {
     /// Acknowledges messages: they leave the queue. Unknown ids are ignored.
     void ack(const caf::actor_addr& session, uint64_t key, const std::vector<uint64_t>& ids);
 
+    /// Moves acknowledged messages to `held[tx_id]` (with their ack records collected).
+    void hold(const caf::actor_addr& session,
+              uint64_t key,
+              const std::vector<uint64_t>& ids,
+              uint64_t tx_id);
+
+    /// Ends the prepared transaction `tx_id` here: commit drops its held messages and enqueues
+    /// its staged ones; rollback requeues the held ones and drops the staged ones.
+    void finish_prepared(uint64_t tx_id, bool commit);
+
     /// Puts messages back at the head for redelivery.
     void nack(const caf::actor_addr& session, uint64_t key, const std::vector<uint64_t>& ids);
 
@@ -113,6 +130,10 @@ struct queue_args {
     bool durable = false;
     /// Messages recovered from the journal, in queue order.
     std::vector<message_ptr> initial;
+    /// Recovered prepared transactions: messages they routed here, and messages of this queue
+    /// they acknowledged (recovered_queue).
+    std::map<uint64_t, std::vector<message_ptr>> staged;
+    std::map<uint64_t, std::vector<message_ptr>> held;
     /// When not negative, the queue tells its address when the address's bytes fall below
     /// this mark instead of below max-size-bytes (PAGE: page-in reads in large pieces).
     int64_t space_mark = -1;

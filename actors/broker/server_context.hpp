@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "actors/broker/xa_registry.hpp"
 #include "actors/fwd.hpp"
 #include "config/node_config.hpp"
 
@@ -95,6 +96,8 @@ struct server_context {
         auto limit = std::chrono::milliseconds(config.cluster.connection_timeout_ms);
         return now - std::chrono::nanoseconds(checked) <= limit;
     }
+    /// The XA branches of this server instance by xid (xa_registry.hpp says why here).
+    std::shared_ptr<xa_registry> xa = std::make_shared<xa_registry>();
     std::atomic<uint64_t> next_message_id{1};
     std::atomic<uint64_t> next_tx_id{1};
     std::atomic<uint64_t> next_session_id{1};

@@ -464,8 +464,17 @@ std::shared_ptr<recovered_state> recover(journal_ptr self) {
                           "finish={:.3f} bytes_read={}",
                           ph.read, ph.check, ph.replay, ph.finish, out->bytes_read);
         st.next_id = out->max_record_id + 1;
-        // Recovery rolled these back; say so on disk too, or their records would pin their
-        // segments for ever (nothing else will ever end them).
+        // Prepared transactions are undecided, not rolled back: their records stay pinned
+        // (journal_liveness) and the server's XA table lists them until a client commits or
+        // rolls them back (docs/journal.md, "Prepared transactions").
+        for (const auto& p : out->prepared) {
+            st.ctx->xa->restore(p.xid, p.tx_id, p.addresses);
+        }
+        if (!out->prepared.empty()) {
+            st.ctx->log->info("journal_prepared_restored transactions={}", out->prepared.size());
+        }
+        // Recovery rolled the others back; say so on disk too, or their records would pin
+        // their segments for ever (nothing else will ever end them).
         std::vector<journal::record> ends;
         for (auto tx : st.live.open_transactions()) {
             journal::record r;

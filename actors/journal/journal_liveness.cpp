@@ -20,6 +20,10 @@ void liveness::note(const record_view& r, const payload_view* p, uint64_t seg) {
         if (p != nullptr) {
             end_tx(r, p->tx, seg);
         }
+    } else if (r.type == record_type::prepare) {
+        if (p != nullptr && prepared_.emplace(p->tx.tx_id, seg).second) {
+            ++s.open_tx; // the prepare record pins its segment like the records it seals
+        }
     } else if (r.tx_id != 0) {
         // Kept whole (and decoded again if it commits): only open transactions are held.
         open_tx_[r.tx_id].push_back({to_record(r), seg});
@@ -93,6 +97,15 @@ void liveness::remember_dup(std::string_view address, std::string_view id, uint6
 }
 
 void liveness::end_tx(const record_view& r, const tx_payload& p, uint64_t seg) {
+    if (auto pr = prepared_.find(p.tx_id); pr != prepared_.end()) {
+        --segs_[pr->second].open_tx;
+        // Whichever the outcome: its record must outlive the prepare record, or recovery
+        // would find the transaction prepared again.
+        if (pr->second != seg) {
+            segs_[seg].depends_on.insert(pr->second);
+        }
+        prepared_.erase(pr);
+    }
     auto it = open_tx_.find(p.tx_id);
     if (it == open_tx_.end()) {
         return;

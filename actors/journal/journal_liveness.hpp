@@ -32,18 +32,26 @@ public:
     /// Keeps nothing that points into `r` or `p`.
     void note(const record_view& r, const payload_view* p, uint64_t seg);
 
-    /// Whether nothing in `seg` matters any more once its bindings and duplicate ids are
-    /// re-appended elsewhere: no live message, no open transaction, and no ack or commit in
-    /// it that refers to a segment still in `present`.
-    /// Transactions with records but neither a commit nor a rollback record.
+    /// Transactions with records but neither a prepare, a commit nor a rollback record: what
+    /// recovery rolls back. A prepared transaction is not among them (it waits for its
+    /// outcome, docs/journal.md "Prepared transactions").
     std::vector<uint64_t> open_transactions() const {
         std::vector<uint64_t> ids;
         for (const auto& [id, parts] : open_tx_) {
-            ids.push_back(id);
+            if (prepared_.count(id) == 0) {
+                ids.push_back(id);
+            }
         }
         return ids;
     }
 
+    /// Prepared transactions not yet committed or rolled back.
+    size_t prepared_count() const { return prepared_.size(); }
+
+    /// Whether nothing in `seg` matters any more once its bindings and duplicate ids are
+    /// re-appended elsewhere: no live message, no open or prepared transaction (its records
+    /// and its prepare record), and no ack or commit in it that refers to a segment still in
+    /// `present`.
     bool reclaimable(uint64_t seg, const std::set<uint64_t>& present) const;
 
     /// The records to re-append before `seg` is deleted (its live bindings and the duplicate
@@ -90,6 +98,9 @@ private:
     /// Per address, the last id-cache-size duplicate ids and their segments.
     std::map<std::string, std::deque<std::pair<std::string, uint64_t>>, std::less<>> dups_;
     std::unordered_map<uint64_t, std::vector<tx_part>> open_tx_;
+    /// Prepared transactions and the segment of their prepare record, which stays until
+    /// the commit or rollback: without it recovery would roll the transaction back.
+    std::unordered_map<uint64_t, uint64_t> prepared_;
 };
 
 } // namespace actormq::journal

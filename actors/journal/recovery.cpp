@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <limits>
+#include <set>
 #include <unordered_map>
 
 namespace actormq {
@@ -128,6 +129,8 @@ struct replay {
     std::map<std::string, std::deque<std::string>, std::less<>> dup;
     /// Records of transactions not yet ended, kept whole until their commit or rollback.
     std::unordered_map<uint64_t, std::vector<journal::record>> open_tx;
+    /// Transactions with a prepare record and no outcome yet: their xids.
+    std::map<uint64_t, std::string> prepared;
     /// Payloads whose CRC is good but which do not decode (reported after the store's).
     std::vector<journal::corruption> corrupt;
     /// Reused for every record, so decoding allocates nothing once its vectors have grown.
@@ -155,6 +158,19 @@ struct replay {
         if (d.size() > options.id_cache_size) {
             d.pop_front();
         }
+    }
+
+    static std::shared_ptr<broker_message> make_message(const journal::message_view& p) {
+        auto msg = std::make_shared<broker_message>();
+        msg->id = p.message_id;
+        msg->address.assign(p.address);
+        msg->destination.assign(p.destination);
+        for (const auto& [k, v] : p.headers) {
+            msg->headers.emplace_back(std::string{k}, std::string{v});
+        }
+        msg->body.assign(p.body);
+        msg->persistent = true;
+        return msg;
     }
 
     void add_message(const journal::message_view& p) {
@@ -246,8 +262,13 @@ struct replay {
 
     void transaction_end(record_type type, const journal::tx_payload& p) {
         out.max_tx_id = std::max(out.max_tx_id, p.tx_id);
+        if (type == record_type::prepare) {
+            prepared[p.tx_id] = p.xid;
+            return;
+        }
+        prepared.erase(p.tx_id);
         auto it = open_tx.find(p.tx_id);
-        if (type == record_type::prepare || it == open_tx.end()) {
+        if (it == open_tx.end()) {
             return;
         }
         if (type == record_type::commit) {
@@ -300,8 +321,51 @@ struct replay {
         return true;
     }
 
+    /// Keeps the prepared transactions (docs/journal.md, "Prepared transactions"): their
+    /// messages are staged in the queues they were routed to, and the messages they
+    /// acknowledged are marked held (`held_acks`, placed by finish()). Their records leave
+    /// `open_tx`, so they are not counted as rolled back.
+    void keep_prepared(std::map<std::pair<std::string, uint64_t>, uint64_t>& held_acks) {
+        for (auto& [tx, xid] : prepared) {
+            recovered_prepared rp;
+            rp.tx_id = tx;
+            rp.xid = xid;
+            std::set<std::string> addresses;
+            auto parts = open_tx.find(tx);
+            if (parts != open_tx.end()) {
+                for (const auto& r : parts->second) {
+                    ACTORMQ_ASSERT(journal::decode_payload(
+                        record_view{r.type, r.id, r.tx_id, r.payload}, tx_payload));
+                    if (r.type == record_type::add_message) {
+                        const auto& m = tx_payload.message;
+                        out.max_message_id = std::max(out.max_message_id, m.message_id);
+                        message_ptr msg = make_message(m);
+                        for (auto qn : m.queues) {
+                            if (auto q = queues.find(qn); q != queues.end()) {
+                                q->second.staged[tx].push_back(msg);
+                                addresses.insert(q->second.address);
+                            }
+                        }
+                    } else if (r.type == record_type::ack) {
+                        const auto& a = tx_payload.ack;
+                        if (auto q = queues.find(a.queue); q != queues.end()) {
+                            held_acks[{std::string{a.queue}, a.message_id}] = tx;
+                            addresses.insert(q->second.address);
+                        }
+                    }
+                    // A duplicate_id record of the transaction counts only at its commit.
+                }
+                open_tx.erase(parts);
+            }
+            rp.addresses.assign(addresses.begin(), addresses.end());
+            out.prepared.push_back(std::move(rp));
+        }
+    }
+
     /// Hands every live message to the queues that still hold it, in journal order.
     void finish() {
+        std::map<std::pair<std::string, uint64_t>, uint64_t> held_acks;
+        keep_prepared(held_acks);
         std::vector<recovered_queue*> target(queue_names.size(), nullptr);
         std::vector<size_t> counts(queue_names.size(), 0);
         for (size_t i = 0; i < queue_names.size(); ++i) {
@@ -332,10 +396,18 @@ struct replay {
             message_ptr msg = std::move(m.msg);
             bool held = false;
             each_queue(m, [&](uint32_t q) {
-                if (target[q] != nullptr) {
-                    target[q]->messages.push_back(msg);
-                    held = true;
+                if (target[q] == nullptr) {
+                    return;
                 }
+                held = true;
+                if (!held_acks.empty()) {
+                    auto h = held_acks.find({queue_names[q], msg->id});
+                    if (h != held_acks.end()) {
+                        target[q]->held[h->second].push_back(msg);
+                        return;
+                    }
+                }
+                target[q]->messages.push_back(msg);
             });
             out.messages += held ? 1 : 0;
         }

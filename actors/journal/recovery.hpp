@@ -24,6 +24,22 @@ struct recovered_queue {
     std::string address;
     routing_type routing = routing_type::anycast;
     std::vector<message_ptr> messages;
+    /// Messages that prepared transactions routed here, by transaction id: they join the
+    /// queue at its commit and go at its rollback.
+    std::map<uint64_t, std::vector<message_ptr>> staged;
+    /// Messages of this queue that prepared transactions acknowledged, by transaction id:
+    /// never delivered; gone at the commit, back in the queue at the rollback.
+    std::map<uint64_t, std::vector<message_ptr>> held;
+};
+
+/// A transaction with a prepare record and neither a commit nor a rollback record
+/// (docs/journal.md, "Prepared transactions"): recovery keeps it, undecided.
+struct recovered_prepared {
+    uint64_t tx_id = 0;
+    /// The global id its prepare record carries (an encoded XA xid).
+    std::string xid;
+    /// The addresses whose queues hold its staged messages or its acknowledged ones.
+    std::vector<std::string> addresses;
 };
 
 /// Where recovery's time went (docs/journal.md, "Recovery phases"), in seconds.
@@ -55,8 +71,10 @@ struct recovered_state {
     uint64_t max_tx_id = 0;
     uint64_t records = 0;
     uint64_t messages = 0;
-    /// Transactions without a COMMIT record, rolled back.
+    /// Transactions without a COMMIT record, rolled back (prepared ones are not).
     uint64_t rolled_back_transactions = 0;
+    /// Prepared transactions, undecided, by transaction id order.
+    std::vector<recovered_prepared> prepared;
     /// What the store reported: a torn tail cut off, corrupt records skipped, or an error.
     bool torn_tail = false;
     std::string torn_file;
@@ -70,7 +88,8 @@ struct recovered_state {
 };
 
 /// Replays records in journal order: bindings, messages, acks, committed transactions (those
-/// without a commit record are dropped), duplicate ids (when `persist_id_cache`). A record
+/// without a commit record are dropped, except prepared ones, which are kept in `prepared`,
+/// `staged` and `held`), duplicate ids (when `persist_id_cache`). A record
 /// whose CRC is good but whose payload does not decode is corrupt like any other: with
 /// `policy` refuse, `error` names its file and offset and nothing is rebuilt; with skip it is
 /// listed in `corrupt` and left out. Never dropped without a word.

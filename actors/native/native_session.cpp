@@ -267,8 +267,8 @@ void on_send(self_ptr self, native::send& s, uint32_t bytes) {
     }
     auto routing = routing_of(s.msg);
     auto body_bytes = s.msg.body.size();
-    if (st.transacted) {
-        auto& t = st.tx;
+    if (auto* tp = st.current_tx()) {
+        auto& t = *tp;
         const auto& lim = st.params.limits;
         if (t.messages + 1 > lim.max_messages_per_transaction) {
             return fail_limit(self, seq, "max-messages-per-transaction",
@@ -289,13 +289,15 @@ void on_send(self_ptr self, native::send& s, uint32_t bytes) {
         self, address, true,
         [self, address, routing, msg, seq, confirm, pid, bytes](const address_actor& a) mutable {
             auto& st = self->state;
-            if (!st.transacted) {
+            // The packets after this one waited for the lookup: the same transaction is current.
+            auto* t = st.current_tx();
+            if (t == nullptr) {
                 add_send(self, a, address, routing, std::move(msg), seq, confirm, pid, bytes);
                 return;
             }
-            // Held by the session until commit (§9); its credit returns now, the transaction's
-            // own limits bound what it holds.
-            st.tx.sends.push_back({a, address, routing, std::move(msg)});
+            // Held by the session until commit (§9) or prepare (§10); its credit returns now,
+            // the transaction's own limits bound what it holds.
+            t->sends.push_back({a, address, routing, std::move(msg)});
             if (confirm) {
                 ok(self, seq);
             }
@@ -510,8 +512,8 @@ void on_ack(self_ptr self, native::ack& a) {
                     "no unacknowledged message " + std::to_string(a.message_id) + " on consumer "
                         + std::to_string(a.consumer_id));
     }
-    if (st.transacted) {
-        st.tx.acks.push_back({c->key, c->queue, std::move(ids)});
+    if (auto* t = st.current_tx()) {
+        t->acks.push_back({c->key, c->queue, std::move(ids)});
         if (a.confirm) {
             ok(self, seq);
         }
@@ -562,6 +564,8 @@ struct commit_run {
     size_t waiting = 0;
     bool duplicate = false;
     bool ended = false;
+    /// A one-phase commit of an XA branch (§10): its key, erased from the table at the end.
+    std::string xa_key;
 };
 
 /// Ends a commit: the prepared addresses release (commit) or drop (rollback) its messages, as
@@ -595,6 +599,9 @@ void commit_end(self_ptr self,
     run->groups.clear();
     run->acks.clear();
     run->ended = true;
+    if (!run->xa_key.empty()) {
+        st.ctx->xa->erase(run->xa_key);
+    }
     st.committing = false;
     st.waiting = false;
     if (st.close_deferred) {
@@ -677,12 +684,13 @@ void commit_prepared(self_ptr self, const std::shared_ptr<commit_run>& run) {
     flush(self);
 }
 
-void on_commit(self_ptr self) {
+/// Commits `tx` in one phase (§9; §10 xa_commit one_phase of the branch `xa_key`).
+void start_commit(self_ptr self, native_session_state::transaction tx, std::string xa_key = {}) {
     auto& st = self->state;
     auto run = std::make_shared<commit_run>();
     run->tx_id = st.ctx->next_tx_id.fetch_add(1, std::memory_order_relaxed);
     run->seq = st.seq;
-    auto tx = std::exchange(st.tx, native_session_state::transaction{});
+    run->xa_key = std::move(xa_key);
     run->acks = std::move(tx.acks);
     std::map<std::string, size_t> index;
     for (auto& s : tx.sends) {
@@ -719,6 +727,11 @@ void on_commit(self_ptr self) {
     }
 }
 
+void on_commit(self_ptr self) {
+    auto& st = self->state;
+    start_commit(self, std::exchange(st.tx, native_session_state::transaction{}));
+}
+
 void on_rollback(self_ptr self) {
     auto& st = self->state;
     auto tx = std::exchange(st.tx, native_session_state::transaction{});
@@ -726,6 +739,518 @@ void on_rollback(self_ptr self) {
         self->send(a.queue, nack_atom::value, session_actor{self}, a.key, std::move(a.ids));
     }
     ok(self, st.seq);
+}
+
+// -- two-phase transactions (§10) -----------------------------------------------------------
+
+/// Returns unprepared work: acked deliveries go back to their queues, sends are dropped.
+void drop_work(self_ptr self, native_session_state::transaction& tx) {
+    for (auto& a : tx.acks) {
+        self->send(a.queue, nack_atom::value, session_actor{self}, a.key, std::move(a.ids));
+    }
+    tx = {};
+}
+
+/// Forgets an unprepared branch of this session and rolls its work back.
+void forget_branch(self_ptr self, const std::string& key) {
+    auto& st = self->state;
+    if (auto it = st.xa_work.find(key); it != st.xa_work.end()) {
+        drop_work(self, it->second);
+        st.xa_work.erase(it);
+    }
+    if (st.xa_bound == key) {
+        st.xa_bound.clear();
+    }
+    st.ctx->xa->erase(key);
+}
+
+const char* phase_name(xa_phase p) {
+    switch (p) {
+        case xa_phase::active:
+            return "active";
+        case xa_phase::suspended:
+            return "suspended";
+        case xa_phase::ended:
+            return "ended";
+        case xa_phase::rollback_only:
+            return "rollback-only";
+        case xa_phase::preparing:
+            return "being prepared";
+        case xa_phase::prepared:
+            return "prepared";
+        case xa_phase::finishing:
+            return "being committed or rolled back";
+    }
+    return "unknown";
+}
+
+/// The branch `x` if it exists; otherwise answers xa_unknown_xid.
+std::optional<xa_branch> find_branch(self_ptr self, const native::xid& x, const std::string& key) {
+    auto b = self->state.ctx->xa->find(key);
+    if (!b) {
+        fail(self, self->state.seq, error_code::xa_unknown_xid,
+             "no transaction branch with xid " + xid_text(x));
+    }
+    return b;
+}
+
+/// Whether this session may act on the unprepared branch `b` (its work is here); otherwise
+/// answers xa_protocol.
+bool owns(self_ptr self, const xa_branch& b, const native::xid& x) {
+    if (b.owner == self->address()) {
+        return true;
+    }
+    fail(self, self->state.seq, error_code::xa_protocol,
+         "the branch " + xid_text(x) + " is " + phase_name(b.phase)
+             + " and its work is on another session: end, prepare or commit it one-phase there");
+    return false;
+}
+
+bool xa_session(self_ptr self) {
+    if (self->state.xa) {
+        return true;
+    }
+    fail(self, self->state.seq, error_code::xa_protocol,
+         "the session is not an XA session (create_session with xa true)");
+    return false;
+}
+
+void on_xa_start(self_ptr self, native::xa_start& x) {
+    auto& st = self->state;
+    if (!xa_session(self)) {
+        return;
+    }
+    if (!st.xa_bound.empty()) {
+        return fail(self, st.seq, error_code::xa_protocol,
+                    "the session is bound to the branch " + xid_text(*xid_of_key(st.xa_bound))
+                        + "; xa_end it first");
+    }
+    auto key = xid_key(x.id);
+    auto& reg = *st.ctx->xa;
+    if (x.flag == native::xa_start_flag::none) {
+        if (!reg.start(key, self->address())) {
+            return fail(self, st.seq, error_code::xa_duplicate_xid,
+                        "a transaction branch with xid " + xid_text(x.id) + " exists");
+        }
+        st.xa_work[key];
+    } else {
+        auto b = find_branch(self, x.id, key);
+        if (!b || !owns(self, *b, x.id)) {
+            return;
+        }
+        auto from = x.flag == native::xa_start_flag::join ? xa_phase::ended : xa_phase::suspended;
+        if (!reg.move(key, from, xa_phase::active)) {
+            return fail(self, st.seq, error_code::xa_protocol,
+                        std::string{x.flag == native::xa_start_flag::join ? "join" : "resume"}
+                            + " of the branch " + xid_text(x.id) + ", which is "
+                            + phase_name(b->phase) + " (join needs ended, resume suspended)");
+        }
+    }
+    st.xa_bound = key;
+    ok(self, st.seq);
+}
+
+void on_xa_end(self_ptr self, native::xa_end& x) {
+    auto& st = self->state;
+    if (!xa_session(self)) {
+        return;
+    }
+    auto key = xid_key(x.id);
+    if (st.xa_bound != key) {
+        if (auto b = find_branch(self, x.id, key)) {
+            fail(self, st.seq, error_code::xa_protocol,
+                 "the branch " + xid_text(x.id) + " is not bound to this session (it is "
+                     + phase_name(b->phase) + ")");
+        }
+        return;
+    }
+    auto to = x.flag == native::xa_end_flag::success ? xa_phase::ended
+              : x.flag == native::xa_end_flag::fail  ? xa_phase::rollback_only
+                                                     : xa_phase::suspended;
+    st.ctx->xa->move(key, xa_phase::active, to);
+    st.xa_bound.clear();
+    ok(self, st.seq);
+}
+
+/// A prepare in progress: the branch's sends go to their addresses and its acks to their
+/// queues, each tagged with the transaction id, then the prepare record seals them.
+struct prepare_run {
+    std::string key;
+    native::xid id;
+    uint64_t tx_id = 0;
+    uint64_t seq = 0;
+    native_session_state::transaction tx;
+    std::vector<address_actor> addresses;
+    std::vector<queue_actor> queues;
+    size_t waiting = 0;
+    bool duplicate = false;
+    bool ended = false;
+};
+
+/// Ends a prepare that did not complete: whatever was staged goes, the branch is forgotten
+/// (XA_RB*), and a rollback record voids the records already written.
+void prepare_failed(self_ptr self,
+                    const std::shared_ptr<prepare_run>& run,
+                    error_code code,
+                    const std::string& text) {
+    auto& st = self->state;
+    if (run->ended) {
+        return;
+    }
+    run->ended = true;
+    if (st.ctx->journal) {
+        journal::record r;
+        r.type = journal::record_type::rollback;
+        r.payload = journal::encode_payload(journal::tx_payload{run->tx_id});
+        caf::anon_send(st.ctx->journal, append_atom::value, std::vector<journal::record>{r}, false);
+    }
+    for (const auto& a : run->addresses) {
+        self->send(a, rollback_atom::value, run->tx_id);
+    }
+    for (const auto& q : run->queues) {
+        self->send(q, rollback_atom::value, run->tx_id); // held acks go back to the queue
+    }
+    drop_work(self, run->tx); // acks not held yet
+    st.ctx->xa->erase(run->key);
+    st.committing = false;
+    st.waiting = false;
+    fail(self, run->seq, code, text);
+    if (st.close_deferred) {
+        end_session(self);
+        return;
+    }
+    pump(self);
+    flush(self);
+}
+
+void prepare_record(self_ptr self, const std::shared_ptr<prepare_run>& run) {
+    auto& st = self->state;
+    auto done = [self, run] {
+        auto& st = self->state;
+        run->ended = true;
+        st.ctx->xa->prepared(run->key, run->tx_id, std::move(run->addresses),
+                             std::move(run->queues));
+        st.ctx->wire_log->debug("native_xa_prepared session={} xid={} tx={}", st.params.id,
+                                xid_text(run->id), run->tx_id);
+        st.committing = false;
+        st.waiting = false;
+        ok(self, run->seq);
+        if (st.close_deferred) {
+            end_session(self);
+            return;
+        }
+        pump(self);
+        flush(self);
+    };
+    if (!st.ctx->journal) {
+        return done();
+    }
+    journal::record r;
+    r.type = journal::record_type::prepare;
+    r.payload = journal::encode_payload(journal::tx_payload{run->tx_id, run->key});
+    // Always synced: a prepared branch must survive a crash whatever journal-sync-* say.
+    // Bounded by request-timeout-ms.
+    self->request(st.ctx->journal, st.ctx->request_timeout(), append_atom::value,
+                  std::vector<journal::record>{r}, true)
+        .then([done](uint64_t) { done(); },
+              [self, run](caf::error& e) {
+                  auto [code, text] = code_of(e);
+                  prepare_failed(self, run,
+                                 code == error_code::journal_failed ? code
+                                                                    : error_code::request_timeout,
+                                 "the journal did not confirm the prepare record (" + text
+                                     + "); the branch was rolled back");
+              });
+}
+
+void prepare_acks(self_ptr self, const std::shared_ptr<prepare_run>& run) {
+    auto& st = self->state;
+    auto acks = std::move(run->tx.acks);
+    run->tx.acks.clear();
+    for (auto& a : acks) {
+        ++run->waiting;
+        run->queues.push_back(a.queue);
+        self->request(a.queue, st.ctx->request_timeout(), hold_atom::value, session_actor{self},
+                      a.key, std::move(a.ids), run->tx_id)
+            .then(
+                [self, run](bool) {
+                    if (--run->waiting == 0 && !run->ended) {
+                        prepare_record(self, run);
+                    }
+                },
+                [self, run](caf::error& e) {
+                    auto [code, text] = code_of(e);
+                    prepare_failed(self, run, error_code::transaction_rolled_back,
+                                   "the branch could not be prepared: " + text);
+                });
+    }
+    if (run->waiting == 0) {
+        prepare_record(self, run);
+    }
+}
+
+void on_xa_prepare(self_ptr self, native::xa_prepare& x) {
+    auto& st = self->state;
+    auto key = xid_key(x.id);
+    auto b = find_branch(self, x.id, key);
+    if (!b) {
+        return;
+    }
+    if (b->phase == xa_phase::rollback_only) {
+        if (owns(self, *b, x.id)) {
+            forget_branch(self, key);
+            fail(self, st.seq, error_code::transaction_rolled_back,
+                 "the branch " + xid_text(x.id)
+                     + " was marked rollback-only (xa_end with fail) and is rolled back");
+        }
+        return;
+    }
+    if (b->phase != xa_phase::ended) {
+        return fail(self, st.seq, error_code::xa_protocol,
+                    "the branch " + xid_text(x.id) + " is " + phase_name(b->phase)
+                        + "; only an ended branch may be prepared");
+    }
+    if (!owns(self, *b, x.id)) {
+        return;
+    }
+    auto max = st.ctx->config.max_prepared_transactions;
+    if (!st.ctx->xa->reserve_prepare(key, max)) {
+        return fail_limit(self, st.seq, "max-prepared-transactions", max);
+    }
+    auto run = std::make_shared<prepare_run>();
+    run->key = key;
+    run->id = x.id;
+    run->tx_id = st.ctx->next_tx_id.fetch_add(1, std::memory_order_relaxed);
+    run->seq = st.seq;
+    run->tx = std::move(st.xa_work[key]);
+    st.xa_work.erase(key);
+    st.waiting = true;
+    st.committing = true;
+    // The sends grouped by address and routing, as a commit does.
+    std::map<std::string, size_t> index;
+    std::vector<std::pair<address_actor, std::pair<routing_type, std::vector<message_ptr>>>> groups;
+    for (auto& s : run->tx.sends) {
+        auto [it, added] = index.emplace(batch_key(s.address, s.routing), groups.size());
+        if (added) {
+            groups.push_back({s.addr, {s.routing, {}}});
+        }
+        groups[it->second].second.second.push_back(std::move(s.msg));
+    }
+    run->tx.sends.clear();
+    if (groups.empty()) {
+        return prepare_acks(self, run);
+    }
+    run->waiting = groups.size();
+    for (auto& [addr, batch] : groups) {
+        self->request(addr, st.ctx->request_timeout(), route_atom::value, batch.first,
+                      std::move(batch.second), run->tx_id)
+            .then(
+                [self, run, a = addr](route_status s) {
+                    if (run->ended) {
+                        return;
+                    }
+                    if (s == route_status::duplicate) {
+                        run->duplicate = true;
+                    } else {
+                        run->addresses.push_back(a);
+                    }
+                    if (--run->waiting > 0) {
+                        return;
+                    }
+                    if (run->duplicate) {
+                        return prepare_failed(
+                            self, run, error_code::duplicate_id,
+                            "a message of the branch carries a duplicate id ("
+                                + std::string{duplicate_id_header}
+                                + ") that was already accepted; the branch was rolled back");
+                    }
+                    prepare_acks(self, run);
+                },
+                [self, run](caf::error& e) {
+                    auto [code, text] = code_of(e);
+                    prepare_failed(self, run, error_code::transaction_rolled_back,
+                                   "the branch could not be prepared: " + text);
+                });
+    }
+}
+
+/// Commits or rolls back a prepared branch this session claimed (phase finishing): the
+/// outcome record first (synced), then its addresses and queues release or drop what they hold.
+void finish_prepared(
+    self_ptr self, const std::string& key, const native::xid& id, const xa_branch& b, bool commit) {
+    auto& st = self->state;
+    auto seq = st.seq;
+    auto apply = [self, key, id, b, commit, seq] {
+        auto& st = self->state;
+        auto tell = [self, commit, tx = b.tx_id](const auto& handle) {
+            if (commit) {
+                self->send(handle, commit_atom::value, tx);
+            } else {
+                self->send(handle, rollback_atom::value, tx);
+            }
+        };
+        for (const auto& a : b.addresses) {
+            tell(a);
+        }
+        for (const auto& q : b.queues) {
+            tell(q);
+        }
+        for (const auto& name : b.address_names) {
+            // Restored by recovery: the address forwards to its queues.
+            self->request(st.server, st.ctx->request_timeout(), lookup_atom::value, name, false)
+                .then([tell](address_actor& a) { tell(a); },
+                      [self, name](caf::error& e) {
+                          self->state.ctx->log->warn(
+                              "native_xa_address_lost address={} error=\"{}\"", name,
+                              caf::to_string(e));
+                      });
+        }
+        st.ctx->xa->erase(key);
+        st.ctx->wire_log->debug("native_xa_{} session={} xid={} tx={}",
+                                commit ? "committed" : "rolled_back", st.params.id, xid_text(id),
+                                b.tx_id);
+        ok(self, seq);
+    };
+    if (!st.ctx->journal) {
+        return apply();
+    }
+    journal::record r;
+    r.type = commit ? journal::record_type::commit : journal::record_type::rollback;
+    r.payload = journal::encode_payload(journal::tx_payload{b.tx_id});
+    // Like a commit, the session waits for it and a close waits until it is settled: the
+    // claimed branch must leave `finishing` either way.
+    st.waiting = true;
+    st.committing = true;
+    auto settled = [self] {
+        auto& st = self->state;
+        st.waiting = false;
+        st.committing = false;
+        if (st.close_deferred) {
+            end_session(self);
+            return;
+        }
+        pump(self);
+        flush(self);
+    };
+    // Bounded by request-timeout-ms.
+    self->request(st.ctx->journal, st.ctx->request_timeout(), append_atom::value,
+                  std::vector<journal::record>{r}, true)
+        .then(
+            [apply, settled](uint64_t) {
+                apply();
+                settled();
+            },
+            [self, key, id, seq, commit, settled](caf::error& e) {
+                auto& st = self->state;
+                // The record may or may not be on disk: the branch stays prepared, and the
+                // same call again settles it (a second outcome record is harmless).
+                st.ctx->xa->move(key, xa_phase::finishing, xa_phase::prepared);
+                auto [code, text] = code_of(e);
+                fail(self, seq, error_code::xa_retry,
+                     std::string{"the journal did not confirm the "}
+                         + (commit ? "commit" : "rollback") + " record of " + xid_text(id) + " ("
+                         + text + "); the branch is still prepared: retry");
+                settled();
+            });
+}
+
+void on_xa_commit(self_ptr self, native::xa_commit& x) {
+    auto& st = self->state;
+    auto key = xid_key(x.id);
+    auto b = find_branch(self, x.id, key);
+    if (!b) {
+        return;
+    }
+    auto& reg = *st.ctx->xa;
+    switch (b->phase) {
+        case xa_phase::prepared:
+            if (x.one_phase) {
+                return fail(self, st.seq, error_code::xa_protocol,
+                            "the branch " + xid_text(x.id)
+                                + " is prepared: commit it without one_phase");
+            }
+            if (!reg.move(key, xa_phase::prepared, xa_phase::finishing)) {
+                break; // another session got there first
+            }
+            return finish_prepared(self, key, x.id, *b, true);
+        case xa_phase::ended:
+            if (!x.one_phase) {
+                return fail(self, st.seq, error_code::xa_protocol,
+                            "the branch " + xid_text(x.id)
+                                + " is not prepared: xa_prepare it first, or commit with "
+                                  "one_phase");
+            }
+            if (!owns(self, *b, x.id)) {
+                return;
+            }
+            if (!reg.move(key, xa_phase::ended, xa_phase::finishing)) {
+                break; // answered below with the phase it is in now
+            }
+            {
+                auto tx = std::move(st.xa_work[key]);
+                st.xa_work.erase(key);
+                return start_commit(self, std::move(tx), key);
+            }
+        case xa_phase::rollback_only:
+            if (owns(self, *b, x.id)) {
+                forget_branch(self, key);
+                fail(self, st.seq, error_code::transaction_rolled_back,
+                     "the branch " + xid_text(x.id)
+                         + " was marked rollback-only (xa_end with fail) and is rolled back");
+            }
+            return;
+        default:
+            break;
+    }
+    auto now = reg.find(key);
+    fail(self, st.seq, error_code::xa_protocol,
+         "the branch " + xid_text(x.id) + " is " + (now ? phase_name(now->phase) : "gone")
+             + "; it cannot be committed now");
+}
+
+void on_xa_rollback(self_ptr self, native::xa_rollback& x) {
+    auto& st = self->state;
+    auto key = xid_key(x.id);
+    auto b = find_branch(self, x.id, key);
+    if (!b) {
+        return;
+    }
+    switch (b->phase) {
+        case xa_phase::prepared:
+            if (!st.ctx->xa->move(key, xa_phase::prepared, xa_phase::finishing)) {
+                break;
+            }
+            return finish_prepared(self, key, x.id, *b, false);
+        case xa_phase::ended:
+        case xa_phase::rollback_only:
+        case xa_phase::suspended:
+            if (owns(self, *b, x.id)) {
+                forget_branch(self, key);
+                ok(self, st.seq);
+            }
+            return;
+        default:
+            break;
+    }
+    fail(self, st.seq, error_code::xa_protocol,
+         "the branch " + xid_text(x.id) + " is " + phase_name(b->phase)
+             + "; it cannot be rolled back now"
+             + (b->phase == xa_phase::active ? " (xa_end it first)" : ""));
+}
+
+void on_xa_recover(self_ptr self) {
+    auto& st = self->state;
+    native::xa_recovered r;
+    r.correlation = st.seq;
+    for (const auto& key : st.ctx->xa->prepared_keys()) {
+        if (r.xids.size() >= st.out_limits().max_list_entries) {
+            break; // §16; the rest shows once these are finished
+        }
+        if (auto x = xid_of_key(key)) {
+            r.xids.push_back(std::move(*x));
+        }
+    }
+    st.emit(std::move(r));
 }
 
 // -- queues (§11) ---------------------------------------------------------------------------
@@ -840,6 +1365,12 @@ void end_session(self_ptr self) {
     }
     st.consumers.clear();
     st.tx = {};
+    // Unprepared XA branches end with their session (their work is here); prepared ones
+    // belong to the server and wait for anyone's commit or rollback (§10).
+    for (const auto& key : st.ctx->xa->owned_by(self->address())) {
+        forget_branch(self, key);
+    }
+    st.xa_work.clear();
     for (const auto& ref : st.temp_queues) {
         delete_queue(self, ref);
     }
@@ -869,10 +1400,9 @@ void on_create_session(self_ptr self, native::create_session& cs) {
         fail(self, seq, code, std::move(text));
         end_session(self);
     };
-    if (cs.xa) {
-        return refuse(error_code::internal_error,
-                      "not_supported: XA sessions (docs/protocol.md §10) are not implemented by "
-                      "this server yet");
+    if (cs.xa && cs.transacted) {
+        return refuse(error_code::xa_protocol,
+                      "a session is transacted (local transactions) or XA, not both");
     }
     const auto max_window = st.params.limits.max_confirmation_window_bytes;
     if (cs.confirmation_window_bytes > 0
@@ -890,6 +1420,7 @@ void on_create_session(self_ptr self, native::create_session& cs) {
     st.created = true;
     st.session_name = cs.name;
     st.transacted = cs.transacted;
+    st.xa = cs.xa;
     st.window = cs.confirmation_window_bytes;
     ok(self, seq);
 }
@@ -956,13 +1487,17 @@ void handle(self_ptr self, native_inbound& in) {
         case packet_type::delete_queue:
             return on_delete_queue(self, std::get<native::delete_queue>(body));
         case packet_type::xa_start:
+            return on_xa_start(self, std::get<native::xa_start>(body));
         case packet_type::xa_end:
+            return on_xa_end(self, std::get<native::xa_end>(body));
         case packet_type::xa_prepare:
+            return on_xa_prepare(self, std::get<native::xa_prepare>(body));
         case packet_type::xa_commit:
+            return on_xa_commit(self, std::get<native::xa_commit>(body));
         case packet_type::xa_rollback:
+            return on_xa_rollback(self, std::get<native::xa_rollback>(body));
         case packet_type::xa_recover:
-            return fail_not_supported(
-                self, st.seq, std::string{native::to_string(t)} + " (docs/protocol.md §10)");
+            return on_xa_recover(self);
         default:
             // The decoder lets only client stream packets through on a session's channel.
             return connection_error(self, error_code::unexpected_packet,

@@ -236,6 +236,12 @@ struct native_session_state {
     // From create_session (§4).
     std::string session_name;
     bool transacted = false;
+    /// An XA session (§10): work inside a branch belongs to it, work outside is not transacted.
+    bool xa = false;
+    /// The key (xid_key) of the branch bound to the session now; empty: none.
+    std::string xa_bound;
+    /// The work of each branch this session started and has not prepared or ended yet.
+    std::map<std::string, transaction> xa_work;
     int32_t window = -1;
     bool created = false;
 
@@ -290,7 +296,21 @@ struct native_session_state {
 
     /// Drops kept packets up to and including `last` (§14).
     void confirmed(uint64_t last);
+
+    /// The transaction the session's sends and acks join now: the local one of a transacted
+    /// session, the bound branch's in an XA session, or none.
+    transaction* current_tx();
 };
+
+/// The key of an xid in the server's XA table and in the journal's prepare record: format id
+/// (u32 little-endian), then gtrid and bqual, each a u8 length and its bytes.
+std::string xid_key(const native::xid& x);
+
+/// The xid of a key; nullopt when the bytes are not one.
+std::optional<native::xid> xid_of_key(std::string_view key);
+
+/// "format_id:gtrid:bqual" with the parts in hex, for texts and logs.
+std::string xid_text(const native::xid& x);
 
 /// The behaviour of a native session actor. A connection spawns it for a create_session, which
 /// is the first packet it hands it.

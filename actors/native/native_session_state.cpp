@@ -181,3 +181,72 @@ void native_session_state::confirmed(uint64_t last) {
 }
 
 } // namespace actormq
+
+namespace actormq {
+
+native_session_state::transaction* native_session_state::current_tx() {
+    if (transacted) {
+        return &tx;
+    }
+    if (xa && !xa_bound.empty()) {
+        return &xa_work[xa_bound];
+    }
+    return nullptr;
+}
+
+std::string xid_key(const native::xid& x) {
+    std::string out;
+    auto f = static_cast<uint32_t>(x.format_id);
+    for (int i = 0; i < 4; ++i) {
+        out.push_back(static_cast<char>((f >> (8 * i)) & 0xff));
+    }
+    out.push_back(static_cast<char>(x.gtrid.size()));
+    out += x.gtrid;
+    out.push_back(static_cast<char>(x.bqual.size()));
+    out += x.bqual;
+    return out;
+}
+
+std::optional<native::xid> xid_of_key(std::string_view key) {
+    if (key.size() < 6) {
+        return std::nullopt;
+    }
+    native::xid x;
+    uint32_t f = 0;
+    for (size_t i = 0; i < 4; ++i) {
+        f |= static_cast<uint32_t>(static_cast<unsigned char>(key[i])) << (8 * i);
+    }
+    x.format_id = static_cast<int32_t>(f);
+    size_t pos = 4;
+    auto part = [&](std::string& out) {
+        if (pos >= key.size()) {
+            return false;
+        }
+        size_t n = static_cast<unsigned char>(key[pos++]);
+        if (n > native::xid_part_max_bytes || key.size() - pos < n) {
+            return false;
+        }
+        out.assign(key.substr(pos, n));
+        pos += n;
+        return true;
+    };
+    if (!part(x.gtrid) || x.gtrid.empty() || !part(x.bqual) || pos != key.size()) {
+        return std::nullopt;
+    }
+    return x;
+}
+
+std::string xid_text(const native::xid& x) {
+    static const char* digits = "0123456789abcdef";
+    auto hex = [](const std::string& s) {
+        std::string out;
+        for (unsigned char c : s) {
+            out.push_back(digits[c >> 4]);
+            out.push_back(digits[c & 15]);
+        }
+        return out;
+    };
+    return std::to_string(x.format_id) + ":" + hex(x.gtrid) + ":" + hex(x.bqual);
+}
+
+} // namespace actormq

@@ -191,19 +191,21 @@ def main():
     parser.add_argument("--queue", default="failover-demo")
     args = parser.parse_args()
 
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # The handler only sets a flag: it runs in the main thread between two bytecodes, and
+    # threading.Event.set() there can deadlock on the lock Event.wait() holds at that moment.
+    stop = {"requested": False}
+    signal.signal(signal.SIGINT, lambda *_: stop.update(requested=True))
     client = FailoverClient([int(p) for p in args.ports.split(",")], args.queue)
     say("Ctrl-C stops sending, waits for the confirmed messages and prints a summary")
     confirmed = set()
     try:
         client.connect()
         seq = 0
-        while not stop.is_set() and (args.count == 0 or seq < args.count):
+        while not stop["requested"] and (args.count == 0 or seq < args.count):
             client.send(seq)
             confirmed.add(seq)
             seq += 1
-            stop.wait(args.interval_ms / 1000.0)
+            time.sleep(args.interval_ms / 1000.0)
         client.drain(confirmed)
     except ConnectFailedException:
         say(f"no server of {args.ports} accepted a connection; giving up")

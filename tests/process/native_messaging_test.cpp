@@ -211,8 +211,10 @@ TEST_CASE("native: requests: unknown producer, consumer and anonymous sends are 
     require_fail(c.call(1, native::close_consumer{3}), error_code::no_such_consumer,
                  "unknown consumer");
     require_fail(c.call(1, native::commit{}), error_code::not_transacted, "commit");
-    auto text = require_fail(c.call(1, native::xa_recover{}), error_code::internal_error, "xa");
-    CHECK(text.find("not_supported") != std::string::npos);
+    // XA calls that need an XA session (docs/protocol.md §10).
+    auto text = require_fail(c.call(1, native::xa_start{native::xid{1, "g", ""}, {}}),
+                             error_code::xa_protocol, "xa_start");
+    CHECK(text.find("not an XA session") != std::string::npos);
     // A stream packet on a channel without a session.
     auto seq = c.request(5, native::start{});
     auto p = c.response(5, seq, soon());

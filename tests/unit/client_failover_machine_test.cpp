@@ -246,3 +246,42 @@ TEST_CASE("confirmation window: keep, confirm, replay, and the half-window confi
     CHECK_FALSE(w.received(2, 30)); // a replayed packet is dropped
     CHECK(w.last_received() == 2);
 }
+
+TEST_CASE("xa: a failover dooms branches with work and recreates every unprepared branch, "
+          "ended ones with fail when doomed") {
+    auto m = connected_pair("ha=true&reconnectAttempts=-1&retryInterval=50&maxRetryInterval=50");
+    auto s = session("x1");
+    s.transacted = false;
+    s.xa = true;
+    actormq::native::xid bound{1, "bound", ""};
+    actormq::native::xid worked{1, "worked", "q"};
+    actormq::native::xid idle{1, "idle", ""};
+    s.xa_branches[xa_key(bound)] = xa_branch_record{bound, true, false};
+    s.xa_branches[xa_key(worked)] = xa_branch_record{worked, true, false};
+    s.xa_branches[xa_key(idle)] = xa_branch_record{idle, false, false};
+    s.xa_bound = xa_key(bound);
+    m.sessions[1] = s;
+    CHECK(words(m.handle(ev_socket_closed{"eof", 10}))
+          == w{"drop", "notify FAILURE_DETECTED", "unblock", "connect backup:2 @10"});
+    auto& r = m.sessions[1];
+    CHECK(r.xa_branches[xa_key(bound)].doomed);
+    CHECK(r.xa_branches[xa_key(worked)].doomed);
+    CHECK_FALSE(r.xa_branches[xa_key(idle)].doomed);
+    auto p = recreation_packets(r);
+    REQUIRE(p.size() == 6);
+    CHECK(std::get<actormq::native::create_session>(p[0]).xa);
+    // In key order: idle (start, end success), bound (start only), worked (start, end fail).
+    std::vector<std::string> got;
+    for (size_t i = 1; i < p.size(); ++i) {
+        if (auto* st = std::get_if<actormq::native::xa_start>(&p[i])) {
+            got.push_back("start " + st->id.gtrid);
+        } else if (auto* en = std::get_if<actormq::native::xa_end>(&p[i])) {
+            got.push_back("end " + en->id.gtrid
+                          + (en->flag == actormq::native::xa_end_flag::fail ? " fail" : " ok"));
+        }
+    }
+    CHECK(got
+          == std::vector<std::string>{"start idle", "end idle ok", "start bound", "start worked",
+                                      "end worked fail"});
+    CHECK(xa_key(bound) != xa_key(actormq::native::xid{1, "boun", "d"}));
+}

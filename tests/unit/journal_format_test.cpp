@@ -406,3 +406,25 @@ TEST_CASE("journal format: crc32_update: a flipped bit anywhere in a long buffer
         }
     }
 }
+
+TEST_CASE("journal format: a prepare record's payload carries its xid; without one it is the "
+          "8-byte transaction id as before") {
+    tx_payload in{42, std::string("\x41\0\0\0\x01g\x00", 7)}, out;
+    auto bytes = encode_payload(in);
+    REQUIRE(decode_payload(bytes, out));
+    CHECK(out.tx_id == 42);
+    CHECK(out.xid == in.xid);
+    // Cut anywhere inside the xid, or with bytes after it: refused. (Cut right after the id
+    // it is a valid payload without an xid: a prepare record is written whole or not at all.)
+    for (size_t n = 9; n < bytes.size(); ++n) {
+        CAPTURE(n);
+        CHECK_FALSE(decode_payload(std::string_view(bytes).substr(0, n), out));
+    }
+    CHECK_FALSE(decode_payload(bytes + "x", out));
+    CHECK(encode_payload(tx_payload{42}).size() == 8);
+    REQUIRE(decode_payload(encode_payload(tx_payload{42}), out));
+    CHECK(out.xid.empty());
+    // An empty xid written out would be a second encoding of "none": refused.
+    auto empty_xid = encode_payload(tx_payload{42}) + std::string(4, '\0');
+    CHECK_FALSE(decode_payload(empty_xid, out));
+}

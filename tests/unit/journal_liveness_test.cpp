@@ -122,3 +122,28 @@ TEST_CASE("journal liveness: an unfinished transaction pins its segment until a 
     CHECK(l.open_transactions().empty());
     CHECK(l.reclaimable(1, present));
 }
+
+TEST_CASE("journal liveness: a prepared transaction pins its records and its prepare record "
+          "until its outcome, and is not rolled back by recovery") {
+    liveness l;
+    l.note(message(1, 5), 1);
+    record prepare;
+    prepare.type = record_type::prepare;
+    prepare.payload = encode_payload(tx_payload{5, "xid"});
+    l.note(prepare, 2);
+    l.note(message(2, 6), 2); // open, not prepared
+    std::set<uint64_t> present{1, 2, 3};
+    CHECK_FALSE(l.reclaimable(1, present));
+    CHECK_FALSE(l.reclaimable(2, present));
+    CHECK(l.open_transactions() == std::vector<uint64_t>{6});
+    CHECK(l.prepared_count() == 1);
+    l.note(end(record_type::rollback, 6), 3);
+    l.note(end(record_type::rollback, 5), 3);
+    CHECK(l.prepared_count() == 0);
+    CHECK(l.reclaimable(1, present));
+    CHECK(l.reclaimable(2, present));
+    // The outcome outlives the prepare record, or the branch would come back prepared.
+    CHECK_FALSE(l.reclaimable(3, present));
+    present.erase(2);
+    CHECK(l.reclaimable(3, present));
+}

@@ -395,3 +395,64 @@ TEST_CASE("journal recovery: payloads decoded in place equal the owned decoding"
     r.type = record_type::duplicate_id; // the same bytes are not a duplicate-id payload
     CHECK_FALSE(decode_payload(r, pv));
 }
+
+TEST_CASE("journal recovery: a prepared transaction is kept undecided: its messages staged, "
+          "what it acknowledged held, its xid listed, nothing rolled back") {
+    temp_dir tmp;
+    auto cfg = small_config(tmp);
+    {
+        store st{cfg};
+        REQUIRE(st.open(corrupt_policy::refuse).error.empty());
+        journal_writer w{st};
+        w.queue("in", "in");
+        w.queue("out", "out");
+        w.message(1, "in", {"in"});
+        w.message(2, "in", {"in"});
+        // Prepared: a send to "out" and an ack of in/1.
+        w.message(10, "out", {"out"}, 5, "dup-10");
+        w.add(record_type::ack, encode_payload(ack_payload{"in", 1}), 5);
+        w.add(record_type::prepare, encode_payload(tx_payload{5, "xid-5"}));
+        // Prepared, then committed: applied as any commit.
+        w.message(11, "out", {"out"}, 6);
+        w.add(record_type::prepare, encode_payload(tx_payload{6, "xid-6"}));
+        w.end(record_type::commit, 6);
+        // Prepared, then rolled back: gone.
+        w.message(12, "out", {"out"}, 7);
+        w.add(record_type::prepare, encode_payload(tx_payload{7, "xid-7"}));
+        w.end(record_type::rollback, 7);
+        // Never prepared: rolled back by recovery.
+        w.message(13, "out", {"out"}, 8);
+        st.sync();
+    }
+    store st{cfg};
+    journal::liveness live{100};
+    open_result opened;
+    auto rs =
+        recover_journal(st, live, recovery_options{100, true, corrupt_policy::refuse}, opened);
+    REQUIRE(rs.error.empty());
+    REQUIRE(rs.prepared.size() == 1);
+    CHECK(rs.prepared[0].tx_id == 5);
+    CHECK(rs.prepared[0].xid == "xid-5");
+    CHECK(rs.prepared[0].addresses == std::vector<std::string>{"in", "out"});
+    CHECK(rs.rolled_back_transactions == 1);
+    // Its staged message counts for the ids (the rolled back ones do not, as before).
+    CHECK(rs.max_message_id == 11);
+    const auto* in = find_queue(rs, "in");
+    const auto* out = find_queue(rs, "out");
+    REQUIRE(in != nullptr);
+    REQUIRE(out != nullptr);
+    CHECK(ids_of(*in) == std::vector<uint64_t>{2});
+    REQUIRE(in->held.count(5) == 1);
+    REQUIRE(in->held.at(5).size() == 1);
+    CHECK(in->held.at(5)[0]->id == 1);
+    CHECK(ids_of(*out) == std::vector<uint64_t>{11});
+    REQUIRE(out->staged.count(5) == 1);
+    REQUIRE(out->staged.at(5).size() == 1);
+    CHECK(out->staged.at(5)[0]->id == 10);
+    CHECK(out->staged.at(5)[0]->body == "body-10");
+    // Its duplicate id counts only at its commit.
+    CHECK(rs.duplicate_ids["out"].empty());
+    // The books agree: the prepared one is not among those to roll back.
+    CHECK(live.open_transactions() == std::vector<uint64_t>{8});
+    CHECK(live.prepared_count() == 1);
+}

@@ -100,6 +100,44 @@ bool session::transacted() const {
     return core_->transacted(channel_);
 }
 
+namespace {
+native::xid to_native(const xid& x) {
+    return native::xid{x.format_id, x.gtrid, x.bqual};
+}
+} // namespace
+
+void session::xa_start(const xid& x, xa_start_flag flag) {
+    core_->xa_start(channel_, to_native(x), static_cast<native::xa_start_flag>(flag));
+}
+
+void session::xa_end(const xid& x, xa_end_flag flag) {
+    core_->xa_end(channel_, to_native(x), static_cast<native::xa_end_flag>(flag));
+}
+
+void session::xa_prepare(const xid& x) {
+    core_->xa_prepare(channel_, to_native(x));
+}
+
+void session::xa_commit(const xid& x, bool one_phase) {
+    core_->xa_commit(channel_, to_native(x), one_phase);
+}
+
+void session::xa_rollback(const xid& x) {
+    core_->xa_rollback(channel_, to_native(x));
+}
+
+std::vector<xid> session::xa_recover() {
+    std::vector<xid> out;
+    for (auto& x : core_->xa_recover(channel_)) {
+        out.push_back(xid{x.format_id, std::move(x.gtrid), std::move(x.bqual)});
+    }
+    return out;
+}
+
+bool session::xa() const {
+    return core_->xa(channel_);
+}
+
 void session::close() {
     core_->close_session(channel_);
 }
@@ -114,6 +152,11 @@ connection::~connection() {
 
 std::shared_ptr<session> connection::create_session(bool transacted) {
     auto ch = core_->create_session(transacted);
+    return std::shared_ptr<session>(new session(core_, ch));
+}
+
+std::shared_ptr<session> connection::create_xa_session() {
+    auto ch = core_->create_session(false, true);
     return std::shared_ptr<session>(new session(core_, ch));
 }
 

@@ -388,10 +388,16 @@ void connection_core::handle_session_packet(lock& l, const native::packet& p, si
     }
     if (auto* ok = std::get_if<native::ok>(&p.body)) {
         complete(l, p.channel, ok->correlation, nullptr);
+    } else if (auto* xr = std::get_if<native::xa_recovered>(&p.body)) {
+        if (auto it = pending_.find({p.channel, xr->correlation}); it != pending_.end()) {
+            it->second.xids = xr->xids;
+        }
+        complete(l, p.channel, xr->correlation, nullptr);
     } else if (auto* f = std::get_if<native::fail>(&p.body)) {
         auto kind = f->code == native::error_code::transaction_rolled_back
                         ? error_kind::transaction_rolled_back
-                        : error_kind::server;
+                    : f->code == native::error_code::xa_retry ? error_kind::xa_retry
+                                                              : error_kind::server;
         complete(l, p.channel, f->correlation,
                  error_ptr(kind, std::string(to_string(f->code)) + ": " + f->message,
                            uint16_t(f->code)));
@@ -623,8 +629,12 @@ void connection_core::unblock_all(error_kind kind, const std::string& why) {
             it = pending_.erase(it);
             continue;
         }
-        auto k = kind == error_kind::unblocked && p.is_commit ? error_kind::transaction_rolled_back
-                                                              : kind;
+        auto k = kind;
+        if (kind == error_kind::unblocked && p.is_xa_outcome) {
+            k = error_kind::xa_retry; // prepared or not, committed or not: nobody knows yet
+        } else if (kind == error_kind::unblocked && p.is_commit) {
+            k = error_kind::transaction_rolled_back;
+        }
         auto e = error_ptr(k, why);
         if (p.completion) {
             auto done = std::move(p.completion);
@@ -805,8 +815,13 @@ uint64_t connection_core::send_stream(
     return seq;
 }
 
-void connection_core::call(
-    lock& l, uint32_t channel, native::packet_body body, bool is_commit, const key* producer) {
+void connection_core::call(lock& l,
+                           uint32_t channel,
+                           native::packet_body body,
+                           bool is_commit,
+                           const key* producer,
+                           bool is_xa_outcome,
+                           std::vector<native::xid>* xids) {
     await_usable(l);
     size_t size = 0;
     auto seq = send_stream(l, channel, std::move(body), &size);
@@ -816,10 +831,14 @@ void connection_core::call(
     key k{channel, seq};
     auto& p = pending_[k];
     p.is_commit = is_commit;
+    p.is_xa_outcome = is_xa_outcome;
     p.waited = true;
     auto deadline = clock::now() + std::chrono::milliseconds(options_.call_timeout_ms);
     bool answered = cv_.wait_until(l, deadline, [&] { return pending_[k].done; });
     auto error = pending_[k].error;
+    if (xids != nullptr) {
+        *xids = std::move(pending_[k].xids);
+    }
     pending_.erase(k);
     if (!answered) {
         throw client_error(error_kind::timeout, "no answer within callTimeout");
@@ -829,7 +848,7 @@ void connection_core::call(
     }
 }
 
-uint32_t connection_core::create_session(bool transacted) {
+uint32_t connection_core::create_session(bool transacted, bool xa) {
     lock l(mu_);
     await_usable(l);
     auto ch = next_channel_++;
@@ -840,7 +859,8 @@ uint32_t connection_core::create_session(bool transacted) {
     auto& rec = record_of(ch);
     rec.name = make_uuid();
     rec.transacted = transacted;
-    native::create_session cs{rec.name, transacted, false, options_.confirmation_window_size};
+    rec.xa = xa;
+    native::create_session cs{rec.name, transacted, xa, options_.confirmation_window_size};
     try {
         call(l, ch, cs);
     } catch (...) {
@@ -939,18 +959,17 @@ void connection_core::send(uint32_t channel, uint32_t id, message& m, send_compl
         }
     }
     auto& rec = record_of(channel);
+    bool in_tx = rec.transacted || !rec.xa_bound.empty();
     bool confirm =
         async != nullptr
-        || (!rec.transacted
+        || (!in_tx
             && (m.durable ? options_.block_on_durable_send : options_.block_on_non_durable_send));
     native::send s;
     s.producer_id = id;
     s.confirm = confirm;
     s.msg = native::message{m.address,      m.durable,      m.priority, m.expiration_ms,
                             m.timestamp_ms, m.duplicate_id, m.headers,  m.body};
-    if (rec.transacted) {
-        rec.transaction_has_work = true;
-    }
+    note_work(rec);
     // Each send's whole packet is taken from the producer's credit (§5).
     size_t size = 0;
     if (async != nullptr) {
@@ -1053,10 +1072,8 @@ void connection_core::acknowledge(uint32_t channel, const message& m) {
         return; // delivered before a failover: the new server redelivers it
     }
     auto& rec = record_of(channel);
-    bool confirm = options_.block_on_acknowledge && !rec.transacted;
-    if (rec.transacted) {
-        rec.transaction_has_work = true;
-    }
+    bool confirm = options_.block_on_acknowledge && !rec.transacted && rec.xa_bound.empty();
+    note_work(rec);
     native::ack a{m.consumer_id, m.message_id, native::ack_mode::individual, confirm};
     // Consumer credit for listeners: their messages never pass receive().
     auto c = consumers_.find({channel, m.consumer_id});
@@ -1151,6 +1168,111 @@ void connection_core::rollback(uint32_t channel) {
 bool connection_core::transacted(uint32_t channel) {
     lock l(mu_);
     return record_of(channel).transacted;
+}
+
+// -- XA (docs/protocol.md §10, §17) --------------------------------------------------------------
+
+void connection_core::note_work(session_record& rec) {
+    if (rec.transacted) {
+        rec.transaction_has_work = true;
+    }
+    if (!rec.xa_bound.empty()) {
+        rec.xa_branches[rec.xa_bound].has_work = true;
+    }
+}
+
+session_record& connection_core::xa_record_of(uint32_t channel) {
+    session_of(channel); // throws CLOSED
+    auto& rec = record_of(channel);
+    if (!rec.xa) {
+        throw client_error(error_kind::illegal_state,
+                           "an XA call on a session that is not XA (use create_xa_session)");
+    }
+    return rec;
+}
+
+bool connection_core::xa(uint32_t channel) {
+    lock l(mu_);
+    return record_of(channel).xa;
+}
+
+void connection_core::xa_start(uint32_t channel, const native::xid& x, native::xa_start_flag flag) {
+    lock l(mu_);
+    xa_record_of(channel);
+    call(l, channel, native::xa_start{x, flag});
+    auto& rec = record_of(channel);
+    auto key = xa_key(x);
+    auto& b = rec.xa_branches[key];
+    b.id = x;
+    rec.xa_bound = key;
+}
+
+void connection_core::xa_end(uint32_t channel, const native::xid& x, native::xa_end_flag flag) {
+    lock l(mu_);
+    auto& rec = xa_record_of(channel);
+    auto key = xa_key(x);
+    auto it = rec.xa_branches.find(key);
+    if (it != rec.xa_branches.end() && it->second.doomed) {
+        // Its work was lost in a failover: the server rolls it back at prepare or commit.
+        flag = native::xa_end_flag::fail;
+    }
+    call(l, channel, native::xa_end{x, flag});
+    auto& rec2 = record_of(channel);
+    if (rec2.xa_bound == key) {
+        rec2.xa_bound.clear();
+    }
+}
+
+void connection_core::xa_prepare(uint32_t channel, const native::xid& x) {
+    lock l(mu_);
+    xa_record_of(channel);
+    auto key = xa_key(x);
+    try {
+        call(l, channel, native::xa_prepare{x}, false, nullptr, true);
+    } catch (const client_error& e) {
+        // Kept only while the server still has the branch ended here; after XA_RETRY it is
+        // prepared or gone on the new server, never to be recreated from this session.
+        bool kept = e.kind() == error_kind::server
+                    && e.server_code() != uint16_t(native::error_code::xa_unknown_xid);
+        if (!kept) {
+            record_of(channel).xa_branches.erase(key);
+        }
+        throw;
+    }
+    record_of(channel).xa_branches.erase(key);
+}
+
+void connection_core::xa_commit(uint32_t channel, const native::xid& x, bool one_phase) {
+    lock l(mu_);
+    xa_record_of(channel);
+    auto key = xa_key(x);
+    try {
+        call(l, channel, native::xa_commit{x, one_phase}, false, nullptr, true);
+    } catch (const client_error& e) {
+        bool kept = e.kind() == error_kind::server
+                    && e.server_code() != uint16_t(native::error_code::xa_unknown_xid);
+        if (!kept) {
+            record_of(channel).xa_branches.erase(key);
+        }
+        throw;
+    }
+    record_of(channel).xa_branches.erase(key);
+}
+
+void connection_core::xa_rollback(uint32_t channel, const native::xid& x) {
+    lock l(mu_);
+    xa_record_of(channel);
+    auto key = xa_key(x);
+    call(l, channel, native::xa_rollback{x});
+    record_of(channel).xa_branches.erase(key);
+}
+
+std::vector<native::xid> connection_core::xa_recover(uint32_t channel) {
+    lock l(mu_);
+    xa_record_of(channel);
+    std::vector<native::xid> out;
+    call(l, channel, native::xa_recover{}, false, nullptr, false, &out);
+    return out;
 }
 
 void connection_core::add_failure_listener(failure_listener l2) {

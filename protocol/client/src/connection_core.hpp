@@ -26,7 +26,7 @@ public:
     void open();
     void close();
 
-    uint32_t create_session(bool transacted);
+    uint32_t create_session(bool transacted, bool xa = false);
     void close_session(uint32_t channel);
     void start();
     uint32_t create_producer(uint32_t channel, const std::string& address);
@@ -43,6 +43,13 @@ public:
     void commit(uint32_t channel);
     void rollback(uint32_t channel);
     bool transacted(uint32_t channel);
+    void xa_start(uint32_t channel, const native::xid& x, native::xa_start_flag flag);
+    void xa_end(uint32_t channel, const native::xid& x, native::xa_end_flag flag);
+    void xa_prepare(uint32_t channel, const native::xid& x);
+    void xa_commit(uint32_t channel, const native::xid& x, bool one_phase);
+    void xa_rollback(uint32_t channel, const native::xid& x);
+    std::vector<native::xid> xa_recover(uint32_t channel);
+    bool xa(uint32_t channel);
     void add_failure_listener(failure_listener l);
     std::string node_id();
     std::string current_server();
@@ -56,10 +63,12 @@ private:
     struct pending {
         bool done = false;
         std::exception_ptr error;
-        bool is_commit = false;     ///< unblocked as TRANSACTION_ROLLED_BACK
-        bool internal = false;      ///< part of recreating a session after failover
-        send_completion completion; ///< asynchronous send
-        bool waited = false;        ///< a caller blocks on it
+        bool is_commit = false;        ///< unblocked as TRANSACTION_ROLLED_BACK
+        bool is_xa_outcome = false;    ///< xa_prepare / xa_commit: unblocked as XA_RETRY
+        std::vector<native::xid> xids; ///< xa_recovered's answer
+        bool internal = false;         ///< part of recreating a session after failover
+        send_completion completion;    ///< asynchronous send
+        bool waited = false;           ///< a caller blocks on it
     };
     /// A session's runtime: sequences and windows (its record is in machine_.sessions).
     struct session_rt {
@@ -130,7 +139,13 @@ private:
               uint32_t channel,
               native::packet_body body,
               bool is_commit = false,
-              const std::pair<uint32_t, uint32_t>* producer = nullptr);
+              const std::pair<uint32_t, uint32_t>* producer = nullptr,
+              bool is_xa_outcome = false,
+              std::vector<native::xid>* xids = nullptr);
+    /// The XA session's record; throws ILLEGAL_STATE when the session is not XA.
+    session_record& xa_record_of(uint32_t channel);
+    /// Notes work (a send or an ack) of the session's transaction or bound XA branch.
+    void note_work(session_record& rec);
     void write(const native::packet& p);
     /// Queues `bytes` for the socket. A packet that is not `deferrable` goes out at once, with
     /// everything queued before it; deferrable ones are coalesced (up to out_flush_bytes) and

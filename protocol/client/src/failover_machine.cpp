@@ -78,9 +78,23 @@ std::vector<native::packet_body> recreation_packets(const session_record& s) {
         out.emplace_back(
             native::create_consumer{id, c.queue, c.filter, c.window_bytes, c.browse_only});
     }
+    for (auto& [key, b] : s.xa_branches) {
+        out.emplace_back(native::xa_start{b.id, native::xa_start_flag::none});
+        if (key != s.xa_bound) {
+            out.emplace_back(native::xa_end{b.id, b.doomed ? native::xa_end_flag::fail
+                                                           : native::xa_end_flag::success});
+        }
+    }
     if (s.started) {
         out.emplace_back(native::start{});
     }
+    return out;
+}
+
+std::string xa_key(const native::xid& x) {
+    std::string out = std::to_string(x.format_id);
+    out += ':' + std::to_string(x.gtrid.size()) + ':' + x.gtrid;
+    out += ':' + std::to_string(x.bqual.size()) + ':' + x.bqual;
     return out;
 }
 
@@ -360,6 +374,9 @@ void failover_machine::unblock(std::vector<action>& out) {
     for (auto& [channel, s] : sessions) {
         if (s.transaction_has_work) {
             s.rollback_only = true;
+        }
+        for (auto& [key, b] : s.xa_branches) {
+            b.doomed = b.doomed || b.has_work;
         }
     }
     out.emplace_back(act_unblock{});

@@ -93,6 +93,15 @@ struct consumer_record {
     bool browse_only = false;
 };
 
+/// An XA branch a session started and has not prepared yet.
+struct xa_branch_record {
+    native::xid id;
+    /// Sends or acks joined it.
+    bool has_work = false;
+    /// A failover lost its work: it can only roll back.
+    bool doomed = false;
+};
+
 /// Everything about one session that a new server must be told again.
 struct session_record {
     std::string name;
@@ -107,10 +116,20 @@ struct session_record {
     bool transaction_has_work = false;
     /// The next commit throws TRANSACTION_ROLLED_BACK (and rolls back).
     bool rollback_only = false;
+    /// XA (§10): the branches this session started and has not prepared or finished, by
+    /// xa_key, and the one bound now ("" none). A failover recreates them on the new server
+    /// (xa_start, and xa_end when not bound); one with work before it is rollback-only
+    /// (`doomed`: its xa_end says fail, so the server rolls it back at prepare or commit).
+    std::map<std::string, xa_branch_record> xa_branches;
+    std::string xa_bound;
 };
 
+/// A stable key for an xid (format id, then each part with its length).
+std::string xa_key(const native::xid& x);
+
 /// The packet bodies that recreate `s` on a new server, in order: create_session, its
-/// volatile queues, producers, consumers, and start if it was started. Their sequences are
+/// volatile queues, producers, consumers, its unprepared XA branches (xa_start, then xa_end
+/// for those not bound: with fail when doomed), and start if it was started. Their sequences are
 /// 1, 2, ... in this order.
 std::vector<native::packet_body> recreation_packets(const session_record& s);
 

@@ -51,6 +51,32 @@ struct message {
     uint64_t generation = 0;
 };
 
+/// An XA transaction branch id (docs/protocol.md §10), as X/Open defines it.
+struct xid {
+    int32_t format_id = 0;
+    std::string gtrid; ///< the global transaction id, 1..64 bytes
+    std::string bqual; ///< the branch qualifier, 0..64 bytes
+
+    bool operator==(const xid& o) const {
+        return format_id == o.format_id && gtrid == o.gtrid && bqual == o.bqual;
+    }
+    bool operator!=(const xid& o) const { return !(*this == o); }
+};
+
+/// How xa_start binds the session (XAResource.start's flags).
+enum class xa_start_flag : uint8_t {
+    none = 0,   ///< a new branch (TMNOFLAGS)
+    join = 1,   ///< an ended branch of this session again (TMJOIN)
+    resume = 2, ///< a suspended branch of this session (TMRESUME)
+};
+
+/// How xa_end unbinds it (XAResource.end's flags).
+enum class xa_end_flag : uint8_t {
+    success = 0, ///< the work is complete (TMSUCCESS)
+    fail = 1,    ///< the branch may only roll back (TMFAIL)
+    suspend = 2, ///< the work pauses, to be resumed (TMSUSPEND)
+};
+
 /// How a queue's address routes (docs/protocol.md §11).
 enum class routing_type : uint8_t { anycast = 0, multicast = 1 };
 
@@ -128,6 +154,31 @@ public:
     void rollback();
     /// True for a transacted session.
     bool transacted() const;
+
+    // -- XA (docs/client.md "XA"); only on a session from create_xa_session() --
+    // Errors from the server are client_error kind server with server_code() the wire code:
+    // 19 xa_unknown_xid (XAER_NOTA), 20 xa_protocol (XAER_PROTO), 21 xa_duplicate_xid
+    // (XAER_DUPID), 22 limit_reached (max-prepared-transactions).
+
+    /// Binds the session's following sends and acks to the branch `x`.
+    void xa_start(const xid& x, xa_start_flag flag = xa_start_flag::none);
+    /// Unbinds the session from `x`. A branch with work before a failover ends as fail.
+    void xa_end(const xid& x, xa_end_flag flag = xa_end_flag::success);
+    /// Prepares `x`: its work is on disk, undecided, and survives crashes and failovers.
+    /// Throws TRANSACTION_ROLLED_BACK when the branch was rolled back instead (rollback-only
+    /// after a failover or xa_end fail, a duplicate id), XA_RETRY when a failover hid the
+    /// outcome (xa_recover then says whether it is prepared).
+    void xa_prepare(const xid& x);
+    /// Commits `x` (prepared, or with `one_phase` an ended one), from any session of any
+    /// connection. XA_RETRY when a failover hid the outcome: call it again (xa_unknown_xid
+    /// then means it had committed).
+    void xa_commit(const xid& x, bool one_phase = false);
+    /// Rolls `x` back, from any session of any connection when it is prepared.
+    void xa_rollback(const xid& x);
+    /// The prepared branches of the server.
+    std::vector<xid> xa_recover();
+    /// True for an XA session.
+    bool xa() const;
     /// Closes the session, its producers and consumers.
     void close();
 
@@ -144,6 +195,9 @@ public:
     ~connection();
     /// Opens a session.
     std::shared_ptr<session> create_session(bool transacted = false);
+    /// Opens an XA session: its work inside a branch (session::xa_start) belongs to the branch,
+    /// its work outside any branch is not transacted.
+    std::shared_ptr<session> create_xa_session();
     /// Starts deliveries to every consumer (JMS Connection.start), now and after failover.
     void start();
     /// Adds a failure listener (FAILURE_DETECTED, FAILOVER, DISCONNECT).
