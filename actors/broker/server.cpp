@@ -89,8 +89,7 @@ uint64_t restore(server_ptr self, recovered_state& rs) {
     return restored;
 }
 
-/// Gathers the figures of `addrs` for one stats request, then ends once every answer is in
-/// or timed out.
+/// The helper that answers one stats request for the server.
 using gatherer_actor =
     caf::typed_actor<caf::replies_to<stats_atom>::with<std::vector<queue_stats>>>;
 
