@@ -203,12 +203,18 @@ bool backup_requester_state::serving() const {
 }
 
 std::optional<std::string> backup_requester_state::next_candidate() const {
-    for (size_t i = 1; i < topology.members.size(); ++i) {
-        const auto& m = topology.members[i];
-        if (m.role == "live" && !is_colocated_name(m.name) && !m.cluster_address.empty()
-            && m.cluster_address != topology.members.front().cluster_address
-            && tried.count(m.cluster_address) == 0) {
-            return m.cluster_address;
+    // The others come in name order; asking first those named after this node, then those
+    // before it, makes nodes that all start together form a ring (a asks b, b asks c, c asks a)
+    // instead of all asking the first name (docs/ha.md, "Colocated backups").
+    const auto& me = topology.members.front();
+    for (bool after_me : {true, false}) {
+        for (size_t i = 1; i < topology.members.size(); ++i) {
+            const auto& m = topology.members[i];
+            if ((m.name > me.name) == after_me && m.role == "live" && !is_colocated_name(m.name)
+                && !m.cluster_address.empty() && m.cluster_address != me.cluster_address
+                && tried.count(m.cluster_address) == 0) {
+                return m.cluster_address;
+            }
         }
     }
     return std::nullopt;

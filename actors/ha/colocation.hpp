@@ -90,7 +90,7 @@ struct backup_requester_state {
     /// Whether this node serves (so it has a node id a backup can pair with).
     bool serving() const;
     /// The next live node to ask in this round: serving, not this node, not a colocated backup,
-    /// not tried yet; in topology order.
+    /// not tried yet; those named after this node first, then those before it (a ring).
     std::optional<std::string> next_candidate() const;
     /// A round ended without a backup: whether another round may start (retries).
     bool may_retry() const;

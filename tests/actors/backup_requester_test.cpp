@@ -118,10 +118,12 @@ struct fixture : actormq::test::deterministic {
         run();
     }
 
-    /// This node ("me", live on port 100) first, then `others`.
-    void show(std::vector<cluster::member_info> others, const std::string& my_role = "live") {
+    /// This node (`my_name`, live on port 100) first, then `others`.
+    void show(std::vector<cluster::member_info> others,
+              const std::string& my_role = "live",
+              const std::string& my_name = "me") {
         cluster::topology t;
-        t.members.push_back(member("me", my_role, 100));
+        t.members.push_back(member(my_name, my_role, 100));
         for (auto& m : others) {
             t.members.push_back(std::move(m));
         }
@@ -166,6 +168,17 @@ TEST_CASE_FIXTURE(fixture,
     show(three_lives);
     CHECK(rec.asked.size() == 2);
     CHECK(rec.most_held == 1);
+}
+
+TEST_CASE_FIXTURE(fixture,
+                  "backup requester: those named after it first, then those before: "
+                  "nodes that start together form a ring") {
+    show({member("a", "live", 101), member("c", "live", 103), member("d", "live", 104)}, "live",
+         "b");
+    REQUIRE(rec.asked == std::vector<std::string>{"127.0.0.1:103"});
+    cluster_answers("refuse");
+    cluster_answers("refuse");
+    CHECK(rec.asked == std::vector<std::string>{"127.0.0.1:103", "127.0.0.1:104", "127.0.0.1:101"});
 }
 
 TEST_CASE_FIXTURE(fixture, "backup requester: a node that does not serve asks nobody") {
