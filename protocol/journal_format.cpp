@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "protocol/journal_format.hpp"
 
+#include "protocol/little_endian.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 #include <zlib.h>
@@ -12,6 +14,12 @@
 namespace actormq::journal {
 
 namespace {
+
+using le::get_u32;
+using le::get_u64;
+using le::put_u16;
+using le::put_u32;
+using le::put_u64;
 
 // Offsets inside the record header (see the framing comment in the header).
 constexpr size_t type_offset = 4;
@@ -25,39 +33,6 @@ constexpr size_t crc_offset = 24;
 constexpr size_t reserve_max = 1024;
 
 thread_local std::string corrupt_reason;
-
-void put_u16(std::string& out, uint16_t v) {
-    out.push_back(static_cast<char>(v & 0xff));
-    out.push_back(static_cast<char>(v >> 8));
-}
-
-void put_u32(std::string& out, uint32_t v) {
-    for (int i = 0; i < 4; ++i) {
-        out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-    }
-}
-
-void put_u64(std::string& out, uint64_t v) {
-    for (int i = 0; i < 8; ++i) {
-        out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-    }
-}
-
-uint32_t get_u32(const char* p) {
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; --i) {
-        v = (v << 8) | static_cast<unsigned char>(p[i]);
-    }
-    return v;
-}
-
-uint64_t get_u64(const char* p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) {
-        v = (v << 8) | static_cast<unsigned char>(p[i]);
-    }
-    return v;
-}
 
 bool known_type(uint8_t t) {
     return t >= static_cast<uint8_t>(record_type::add_queue)

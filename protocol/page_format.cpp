@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "protocol/page_format.hpp"
 
+#include "protocol/little_endian.hpp"
+
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -9,6 +11,11 @@
 namespace actormq::paging {
 
 namespace {
+
+using le::get_u32;
+using le::get_u64;
+using le::put_u32;
+using le::put_u64;
 
 constexpr char magic[] = "ACTORMQP";
 constexpr uint32_t format_version = 1;
@@ -21,37 +28,9 @@ decode_status corrupt(std::string_view reason) {
     return decode_status::corrupt;
 }
 
-void put_u32(std::string& out, uint32_t v) {
-    for (int i = 0; i < 4; ++i) {
-        out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-    }
-}
-
-void put_u64(std::string& out, uint64_t v) {
-    for (int i = 0; i < 8; ++i) {
-        out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-    }
-}
-
 void put_str(std::string& out, std::string_view s) {
     put_u32(out, static_cast<uint32_t>(s.size()));
     out.append(s.data(), s.size());
-}
-
-uint32_t get_u32(const char* p) {
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; --i) {
-        v = (v << 8) | static_cast<unsigned char>(p[i]);
-    }
-    return v;
-}
-
-uint64_t get_u64(const char* p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) {
-        v = (v << 8) | static_cast<unsigned char>(p[i]);
-    }
-    return v;
 }
 
 uint32_t record_crc(const char* data, size_t size) {
