@@ -12,6 +12,9 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <functional>
+#include <memory>
+
 namespace actormq {
 
 namespace {
@@ -1080,7 +1083,10 @@ void finish_prepared(
     self_ptr self, const std::string& key, const native::xid& id, const xa_branch& b, bool commit) {
     auto& st = self->state;
     auto seq = st.seq;
-    auto apply = [self, key, id, b, commit, seq] {
+    // `after` runs once every address and queue of the branch was told, so that the answer
+    // (and the next packet of this session) comes after the outcome is on its way to them: a
+    // message sent after the answer must not overtake the branch's messages.
+    auto apply = [self, key, id, b, commit, seq](std::function<void()> after) {
         auto& st = self->state;
         auto tell = [self, commit, tx = b.tx_id](const auto& handle) {
             if (commit) {
@@ -1095,24 +1101,41 @@ void finish_prepared(
         for (const auto& q : b.queues) {
             tell(q);
         }
-        for (const auto& name : b.address_names) {
-            // Restored by recovery: the address forwards to its queues.
-            self->request(st.server, st.ctx->request_timeout(), lookup_atom::value, name, false)
-                .then([tell](address_actor& a) { tell(a); },
-                      [self, name](caf::error& e) {
-                          self->state.ctx->log->warn(
-                              "native_xa_address_lost address={} error=\"{}\"", name,
-                              caf::to_string(e));
-                      });
+        auto finish = [self, key, id, commit, seq, tx = b.tx_id, after] {
+            auto& st = self->state;
+            st.ctx->xa->erase(key);
+            st.ctx->wire_log->debug("native_xa_{} session={} xid={} tx={}",
+                                    commit ? "committed" : "rolled_back", st.params.id,
+                                    xid_text(id), tx);
+            ok(self, seq);
+            after();
+        };
+        if (b.address_names.empty()) {
+            return finish();
         }
-        st.ctx->xa->erase(key);
-        st.ctx->wire_log->debug("native_xa_{} session={} xid={} tx={}",
-                                commit ? "committed" : "rolled_back", st.params.id, xid_text(id),
-                                b.tx_id);
-        ok(self, seq);
+        auto left = std::make_shared<size_t>(b.address_names.size());
+        for (const auto& name : b.address_names) {
+            // Restored by recovery: the address forwards to its queues. Bounded by
+            // request-timeout-ms.
+            self->request(st.server, st.ctx->request_timeout(), lookup_atom::value, name, false)
+                .then(
+                    [tell, finish, left](address_actor& a) {
+                        tell(a);
+                        if (--*left == 0) {
+                            finish();
+                        }
+                    },
+                    [self, name, finish, left](caf::error& e) {
+                        self->state.ctx->log->warn("native_xa_address_lost address={} error=\"{}\"",
+                                                   name, caf::to_string(e));
+                        if (--*left == 0) {
+                            finish();
+                        }
+                    });
+        }
     };
     if (!st.ctx->journal) {
-        return apply();
+        return apply([] {});
     }
     journal::record r;
     r.type = commit ? journal::record_type::commit : journal::record_type::rollback;
@@ -1135,23 +1158,19 @@ void finish_prepared(
     // Bounded by request-timeout-ms.
     self->request(st.ctx->journal, st.ctx->request_timeout(), append_atom::value,
                   std::vector<journal::record>{r}, true)
-        .then(
-            [apply, settled](uint64_t) {
-                apply();
-                settled();
-            },
-            [self, key, id, seq, commit, settled](caf::error& e) {
-                auto& st = self->state;
-                // The record may or may not be on disk: the branch stays prepared, and the
-                // same call again settles it (a second outcome record is harmless).
-                st.ctx->xa->move(key, xa_phase::finishing, xa_phase::prepared);
-                auto [code, text] = code_of(e);
-                fail(self, seq, error_code::xa_retry,
-                     std::string{"the journal did not confirm the "}
-                         + (commit ? "commit" : "rollback") + " record of " + xid_text(id) + " ("
-                         + text + "); the branch is still prepared: retry");
-                settled();
-            });
+        .then([apply, settled](uint64_t) { apply(settled); },
+              [self, key, id, seq, commit, settled](caf::error& e) {
+                  auto& st = self->state;
+                  // The record may or may not be on disk: the branch stays prepared, and the
+                  // same call again settles it (a second outcome record is harmless).
+                  st.ctx->xa->move(key, xa_phase::finishing, xa_phase::prepared);
+                  auto [code, text] = code_of(e);
+                  fail(self, seq, error_code::xa_retry,
+                       std::string{"the journal did not confirm the "}
+                           + (commit ? "commit" : "rollback") + " record of " + xid_text(id) + " ("
+                           + text + "); the branch is still prepared: retry");
+                  settled();
+              });
 }
 
 void on_xa_commit(self_ptr self, native::xa_commit& x) {

@@ -108,10 +108,12 @@ std::string prepare_branch(ac::connection& conn,
 
 /// The server-side socket of the native port `port` has unread bytes (a request reached a
 /// stopped server): read from /proc/net/tcp, where loopback connections show both ends.
-bool unread_bytes_at(uint16_t port) {
+/// The most bytes any established connection to `port` holds unread (its receive queue).
+unsigned long unread_bytes_at(uint16_t port) {
     std::ifstream in("/proc/net/tcp");
     std::string line;
     std::getline(in, line); // header
+    unsigned long most = 0;
     char want[8];
     std::snprintf(want, sizeof want, "%04X", port);
     while (std::getline(in, line)) {
@@ -123,11 +125,11 @@ bool unread_bytes_at(uint16_t port) {
         if (colon == std::string::npos || q == std::string::npos || st != "01") {
             continue;
         }
-        if (local.substr(colon + 1) == want && std::stoul(queues.substr(q + 1), nullptr, 16) > 0) {
-            return true;
+        if (local.substr(colon + 1) == want) {
+            most = std::max(most, std::stoul(queues.substr(q + 1), nullptr, 16));
         }
     }
-    return false;
+    return most;
 }
 
 /// Every thread of process `pid` is stopped (state T in /proc/PID/task/TID/stat).
@@ -436,6 +438,9 @@ TEST_CASE("client xa: a commit in flight when the live dies throws XA_RETRY; its
     pair.live->kill(SIGSTOP);
     // kill() returns before every thread has stopped: wait until none can read any more.
     REQUIRE(wait_until(soon(), [&] { return all_threads_stopped(pair.live->pid()); }));
+    // Bytes the client sent before (batched acks, a ping) may sit unread already: the commit
+    // is in flight once there are more.
+    auto before = unread_bytes_at(live_port);
     auto commit = std::async(std::launch::async, [&] {
         try {
             s->xa_commit(x);
@@ -444,7 +449,7 @@ TEST_CASE("client xa: a commit in flight when the live dies throws XA_RETRY; its
             return std::string{ac::to_string(e.kind())} + " " + e.what();
         }
     });
-    bool reached = wait_until(soon(), [&] { return unread_bytes_at(live_port); });
+    bool reached = wait_until(soon(), [&] { return unread_bytes_at(live_port) > before; });
     REQUIRE_MESSAGE(reached, "the commit never reached the stopped live");
     pair.live->kill(SIGKILL);
     auto outcome = commit.get();
