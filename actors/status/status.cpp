@@ -129,6 +129,17 @@ void family(std::ostringstream& out, const char* name, const char* type, const c
     out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
 }
 
+/// A family with one unlabelled series.
+template <class Value>
+void single(std::ostringstream& out,
+            const char* name,
+            const char* type,
+            const char* help,
+            const Value& value) {
+    family(out, name, type, help);
+    out << name << ' ' << value << '\n';
+}
+
 /// Notes joins and leaves between the previous member list and `t`.
 void note_members(status_ptr self, const cluster::topology& t) {
     auto& st = self->state;
@@ -440,16 +451,15 @@ std::string status_state::metrics_text() const {
               [](const queue_stats& q) { return q.in_flight; });
     per_queue("actormq_queue_consumers", "gauge", "Consumers subscribed to the queue.",
               [](const queue_stats& q) { return q.consumers; });
-    family(out, "actormq_connections", "gauge", "Client connections open.");
-    out << "actormq_connections " << connections->load() << '\n';
-    family(out, "actormq_sessions", "gauge", "Client connections past CONNECT, with a session.");
-    out << "actormq_sessions " << sessions->load() << '\n';
-    family(out, "actormq_server_live", "gauge", "1 when this node serves clients.");
-    out << "actormq_server_live " << (role == "live" || role == "backup-active" ? 1 : 0) << '\n';
-    family(out, "actormq_failovers_total", "counter",
+    single(out, "actormq_connections", "gauge", "Client connections open.", connections->load());
+    single(out, "actormq_sessions", "gauge", "Client connections past CONNECT, with a session.",
+           sessions->load());
+    single(out, "actormq_server_live", "gauge", "1 when this node serves clients.",
+           (role == "live" || role == "backup-active" ? 1 : 0));
+    single(out, "actormq_failovers_total", "counter",
            "Times this node took over as the live server of its node id from a dead or stopped "
-           "live.");
-    out << "actormq_failovers_total " << failovers << '\n';
+           "live.",
+           failovers);
     family(out, "actormq_instance_live", "gauge",
            "1 when the server instance serves clients; one series per instance of the node (its "
            "own and the colocated backups it hosts).");
@@ -462,41 +472,34 @@ std::string status_state::metrics_text() const {
         out << "actormq_instance_live{instance=\"" << label(name) << "\",role=\"" << label(h.role)
             << "\",colocated=\"true\"} " << serving(h.role) << '\n';
     }
-    family(out, "actormq_failbacks_total", "counter",
-           "Times this node became live again after a backup gave way.");
-    out << "actormq_failbacks_total " << failbacks << '\n';
+    single(out, "actormq_failbacks_total", "counter",
+           "Times this node became live again after a backup gave way.", failbacks);
     family(out, "actormq_votes_total", "counter",
            "Quorum votes this node decided: won (it took over), lost (it waited, or a live "
            "without its quorum stepped down).");
     out << "actormq_votes_total{outcome=\"won\"} " << votes_won << '\n';
     out << "actormq_votes_total{outcome=\"lost\"} " << votes_lost << '\n';
     const auto& j = journal_figures;
-    family(out, "actormq_journal_files", "gauge", "Journal segment files.");
-    out << "actormq_journal_files " << j.files << '\n';
-    family(out, "actormq_journal_batches_total", "counter",
-           "Journal batches written (one write and one fdatasync each).");
-    out << "actormq_journal_batches_total " << j.batches << '\n';
-    family(out, "actormq_journal_records_total", "counter",
-           "Journal records written; divided by the batches, what group commit shares.");
-    out << "actormq_journal_records_total " << j.records << '\n';
-    family(out, "actormq_journal_synced_appends_total", "counter",
-           "Appends whose sender waited for the fdatasync (confirmations), in all batches.");
-    out << "actormq_journal_synced_appends_total " << j.synced_appends << '\n';
-    family(out, "actormq_replication_backup_in_sync", "gauge",
-           "1 when this live's replicating backup holds the whole journal.");
-    out << "actormq_replication_backup_in_sync " << (j.replication == "in-sync" ? 1 : 0) << '\n';
-    family(out, "actormq_replication_lag_batches", "gauge",
-           "Batches sent to the backup and not yet on its disk.");
-    out << "actormq_replication_lag_batches " << j.replication_sent - j.replication_acked << '\n';
-    family(out, "actormq_replication_lag_bytes", "gauge",
-           "Bytes sent to the backup and not yet on its disk.");
-    out << "actormq_replication_lag_bytes " << j.replication_lag_bytes << '\n';
-    family(out, "actormq_replication_sync_bytes_sent", "gauge",
-           "Initial sync: bytes of the journal sent to the backup so far.");
-    out << "actormq_replication_sync_bytes_sent " << j.sync_sent << '\n';
-    family(out, "actormq_replication_sync_bytes_total", "gauge",
-           "Initial sync: bytes of the journal the backup needs.");
-    out << "actormq_replication_sync_bytes_total " << j.sync_total << '\n';
+    single(out, "actormq_journal_files", "gauge", "Journal segment files.", j.files);
+    single(out, "actormq_journal_batches_total", "counter",
+           "Journal batches written (one write and one fdatasync each).", j.batches);
+    single(out, "actormq_journal_records_total", "counter",
+           "Journal records written; divided by the batches, what group commit shares.", j.records);
+    single(out, "actormq_journal_synced_appends_total", "counter",
+           "Appends whose sender waited for the fdatasync (confirmations), in all batches.",
+           j.synced_appends);
+    single(out, "actormq_replication_backup_in_sync", "gauge",
+           "1 when this live's replicating backup holds the whole journal.",
+           (j.replication == "in-sync" ? 1 : 0));
+    single(out, "actormq_replication_lag_batches", "gauge",
+           "Batches sent to the backup and not yet on its disk.",
+           j.replication_sent - j.replication_acked);
+    single(out, "actormq_replication_lag_bytes", "gauge",
+           "Bytes sent to the backup and not yet on its disk.", j.replication_lag_bytes);
+    single(out, "actormq_replication_sync_bytes_sent", "gauge",
+           "Initial sync: bytes of the journal sent to the backup so far.", j.sync_sent);
+    single(out, "actormq_replication_sync_bytes_total", "gauge",
+           "Initial sync: bytes of the journal the backup needs.", j.sync_total);
     family(out, "actormq_replication_ack_round_trip_seconds", "summary",
            "From sending a batch to the backup until its acknowledgement (its fdatasync "
            "included).");
