@@ -313,7 +313,7 @@ void start_op(address_ptr self,
     // No timeout, on purpose: the journal answers every append, with its id once the batch is
     // synced or with errc::journal_failed (latched after the first failure; its handler
     // cannot throw). It is a detached actor stopped only by deactivate(), which stops the
-    // server and its linked addresses too, so no address outlives it waiting. A timeout here
+    // server, and the server ends its addresses, so no address outlives it waiting. A timeout here
     // would be worse than a wait: the append may still land, and answering an error while
     // forgetting the ids would let the producer's retry store the message a second time.
     self->request(st.ctx->journal, caf::infinite, append_atom::value, std::move(records), sync)
@@ -557,6 +557,7 @@ void page_some(address_ptr self,
     st.paged_out += what.accepted.size();
     st.ops.push_back(std::move(op));
     ++st.page_writes;
+    // No timeout: see start_pager (the pager answers every request).
     self->request(*st.pager, caf::infinite, paging::write_atom::value, std::move(what.accepted),
                   std::move(names))
         .then(
@@ -709,6 +710,7 @@ void on_page_batch(address_ptr self, paging::page_batch& b) {
     auto move_cursor = [self, next, release, fail] {
         // The cursor is synced before any of the batch reaches a consumer: a message a
         // consumer acked can never come back from the page files.
+        // No timeout: see start_pager (the pager answers every request).
         self->request(*self->state.pager, caf::infinite, paging::moved_atom::value, next)
             .then([release](bool) { release(); }, fail);
     };
@@ -737,6 +739,7 @@ void maybe_page_in(address_ptr self) {
     int64_t budget = st.usage->max_bytes < 0 ? page_in_chunk_bytes : st.usage->max_bytes - used;
     budget = std::min(budget, page_in_chunk_bytes);
     st.paging_in = true;
+    // No timeout: see start_pager (the pager answers every request).
     self->request(*st.pager, caf::infinite, paging::read_atom::value, budget)
         .then([self](paging::page_batch& b) { on_page_batch(self, b); },
               [self](caf::error& e) {
