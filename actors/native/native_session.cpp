@@ -558,11 +558,61 @@ void on_nack(self_ptr self, native::nack& n) {
 // -- local transactions (§9) ----------------------------------------------------------------
 
 /// One commit in progress: its sends grouped by address, and how many answers are missing.
+/// A transaction's sends, one group per address and routing, in the order of their first send.
+using send_groups =
+    std::vector<std::pair<address_actor, std::pair<routing_type, std::vector<message_ptr>>>>;
+
+send_groups group_sends(std::vector<native_session_state::tx_send>& sends) {
+    send_groups groups;
+    std::map<std::string, size_t> index;
+    for (auto& s : sends) {
+        auto [it, added] = index.emplace(batch_key(s.address, s.routing), groups.size());
+        if (added) {
+            groups.push_back({s.addr, {s.routing, {}}});
+        }
+        groups[it->second].second.second.push_back(std::move(s.msg));
+    }
+    return groups;
+}
+
+/// Stages each group at its address under `run->tx_id` (a local commit or an XA prepare: a
+/// run with `waiting`, `duplicate` and `ended`), noting in `run->*staged` every address that
+/// staged; `routed()` once every address answered, `failed(error)` for an error (after which
+/// the run is ended and later answers are ignored).
+template <class Run, class Routed, class Failed>
+void stage_groups(self_ptr self,
+                  const send_groups& groups,
+                  const std::shared_ptr<Run>& run,
+                  std::vector<address_actor> Run::*staged,
+                  Routed routed,
+                  Failed failed) {
+    run->waiting = groups.size();
+    for (const auto& [addr, batch] : groups) {
+        self->request(addr, self->state.ctx->request_timeout(), route_atom::value, batch.first,
+                      batch.second, run->tx_id)
+            .then(
+                [run, staged, routed, a = addr](route_status s) {
+                    if (run->ended) {
+                        return;
+                    }
+                    if (s == route_status::duplicate) {
+                        run->duplicate = true;
+                    } else {
+                        ((*run).*staged).push_back(a);
+                    }
+                    if (--run->waiting == 0) {
+                        routed();
+                    }
+                },
+                [failed](caf::error& e) { failed(e); });
+    }
+}
+
 struct commit_run {
     uint64_t tx_id = 0;
     uint64_t seq = 0;
     std::vector<native_session_state::tx_ack> acks;
-    std::vector<std::pair<address_actor, std::pair<routing_type, std::vector<message_ptr>>>> groups;
+    send_groups groups;
     std::vector<address_actor> prepared;
     size_t waiting = 0;
     bool duplicate = false;
@@ -695,39 +745,15 @@ void start_commit(self_ptr self, native_session_state::transaction tx, std::stri
     run->seq = st.seq;
     run->xa_key = std::move(xa_key);
     run->acks = std::move(tx.acks);
-    std::map<std::string, size_t> index;
-    for (auto& s : tx.sends) {
-        auto [it, added] = index.emplace(batch_key(s.address, s.routing), run->groups.size());
-        if (added) {
-            run->groups.push_back({s.addr, {s.routing, {}}});
-        }
-        run->groups[it->second].second.second.push_back(std::move(s.msg));
-    }
+    run->groups = group_sends(tx.sends);
     st.waiting = true;
     st.committing = true;
     if (run->groups.empty()) {
         return commit_prepared(self, run);
     }
-    run->waiting = run->groups.size();
-    for (auto& [addr, batch] : run->groups) {
-        self->request(addr, st.ctx->request_timeout(), route_atom::value, batch.first, batch.second,
-                      run->tx_id)
-            .then(
-                [self, run, a = addr](route_status s) {
-                    if (run->ended) {
-                        return;
-                    }
-                    if (s == route_status::duplicate) {
-                        run->duplicate = true;
-                    } else {
-                        run->prepared.push_back(a);
-                    }
-                    if (--run->waiting == 0) {
-                        commit_prepared(self, run);
-                    }
-                },
-                [self, run](caf::error& e) { commit_failed(self, run, e); });
-    }
+    stage_groups(
+        self, run->groups, run, &commit_run::prepared, [self, run] { commit_prepared(self, run); },
+        [self, run](caf::error& e) { commit_failed(self, run, e); });
 }
 
 void on_commit(self_ptr self) {
@@ -1029,52 +1055,28 @@ void on_xa_prepare(self_ptr self, native::xa_prepare& x) {
     st.xa_work.erase(key);
     st.waiting = true;
     st.committing = true;
-    // The sends grouped by address and routing, as a commit does.
-    std::map<std::string, size_t> index;
-    std::vector<std::pair<address_actor, std::pair<routing_type, std::vector<message_ptr>>>> groups;
-    for (auto& s : run->tx.sends) {
-        auto [it, added] = index.emplace(batch_key(s.address, s.routing), groups.size());
-        if (added) {
-            groups.push_back({s.addr, {s.routing, {}}});
-        }
-        groups[it->second].second.second.push_back(std::move(s.msg));
-    }
+    auto groups = group_sends(run->tx.sends);
     run->tx.sends.clear();
     if (groups.empty()) {
         return prepare_acks(self, run);
     }
-    run->waiting = groups.size();
-    for (auto& [addr, batch] : groups) {
-        self->request(addr, st.ctx->request_timeout(), route_atom::value, batch.first,
-                      std::move(batch.second), run->tx_id)
-            .then(
-                [self, run, a = addr](route_status s) {
-                    if (run->ended) {
-                        return;
-                    }
-                    if (s == route_status::duplicate) {
-                        run->duplicate = true;
-                    } else {
-                        run->addresses.push_back(a);
-                    }
-                    if (--run->waiting > 0) {
-                        return;
-                    }
-                    if (run->duplicate) {
-                        return prepare_failed(
-                            self, run, error_code::duplicate_id,
-                            "a message of the branch carries a duplicate id ("
-                                + std::string{duplicate_id_header}
-                                + ") that was already accepted; the branch was rolled back");
-                    }
-                    prepare_acks(self, run);
-                },
-                [self, run](caf::error& e) {
-                    auto [code, text] = code_of(e);
-                    prepare_failed(self, run, error_code::transaction_rolled_back,
-                                   "the branch could not be prepared: " + text);
-                });
-    }
+    stage_groups(
+        self, groups, run, &prepare_run::addresses,
+        [self, run] {
+            if (run->duplicate) {
+                return prepare_failed(
+                    self, run, error_code::duplicate_id,
+                    "a message of the branch carries a duplicate id ("
+                        + std::string{duplicate_id_header}
+                        + ") that was already accepted; the branch was rolled back");
+            }
+            prepare_acks(self, run);
+        },
+        [self, run](caf::error& e) {
+            auto [code, text] = code_of(e);
+            prepare_failed(self, run, error_code::transaction_rolled_back,
+                           "the branch could not be prepared: " + text);
+        });
 }
 
 /// Commits or rolls back a prepared branch this session claimed (phase finishing): the
