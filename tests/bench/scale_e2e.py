@@ -107,8 +107,13 @@ def durable_round_trip(port):
     return time.monotonic() - t0
 
 
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
 def part_connections(node, n):
     base, _ = rss(node.pid)
+    base_fds = open_fds(node.pid)
     conns = []
     sel = selectors.DefaultSelector()
     t0 = time.monotonic()
@@ -141,8 +146,15 @@ def part_connections(node, n):
     for s in conns:
         s.close()
     t1 = time.monotonic()
-    # The node closes its side when it reads EOF; RSS after that (allocator keeps some).
-    time.sleep(2.0)
+    # The node closes its side when it reads EOF: done once its descriptors are back to what
+    # they were (a few may come and go: the journal, the probe's connection). RSS after that
+    # shows what the allocator keeps.
+    deadline = t1 + 60
+    while open_fds(node.pid) > base_fds + 8:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the node still holds {open_fds(node.pid)} descriptors 60 s "
+                             f"after the clients closed (had {base_fds})")
+        time.sleep(0.01)  # the poll interval of this wait, not a synchronisation
     after, _ = rss(node.pid)
     return {"part": "connections", "connections": n, "open_seconds": round(opened, 2),
             "open_rate_per_s": round(n / opened), "rss_base": base, "rss_with": with_conns,
