@@ -56,13 +56,16 @@ struct member_info {
     /// Replication's group-name (docs/replication.md): a backup pairs only with a live of its
     /// group; "" for none.
     std::string group{};
+    /// The activation sequence of the journal it serves, or holds as a journal it served
+    /// (docs/replication.md, "Which journal is newest"); 0 for none.
+    uint64_t sequence = 0;
 };
 
 /// CAF 0.17 serialisation of `member_info`.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_info& x) {
     return f(caf::meta::type_name("actormq::cluster::member_info"), x.name, x.node_id, x.role,
-             x.connector, x.cluster_address, x.version, x.native_connectors, x.group);
+             x.connector, x.cluster_address, x.version, x.native_connectors, x.group, x.sequence);
 }
 
 /// Every member that has joined, this node included.
@@ -104,11 +107,14 @@ struct vote_answer {
     /// It sees a server other than the asker serve that node id (itself, or a member it is
     /// connected to).
     bool sees_live = false;
+    /// The highest activation sequence of that node id it has seen announced since it started.
+    uint64_t sequence_seen = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, vote_answer& x) {
-    return f(caf::meta::type_name("actormq::cluster::vote_answer"), x.live_server, x.sees_live);
+    return f(caf::meta::type_name("actormq::cluster::vote_answer"), x.live_server, x.sees_live,
+             x.sequence_seen);
 }
 
 /// The answers to one quorum question (docs/replication.md, "The vote").
@@ -130,13 +136,16 @@ struct vote_tally {
     /// cluster before it may conclude that nobody serves its node id.
     uint32_t peers_configured = 0;
     uint32_t peers_joined = 0;
+    /// The highest activation sequence of the node id seen by this node or any member that
+    /// answered.
+    uint64_t sequence_max = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, vote_tally& x) {
     return f(caf::meta::type_name("actormq::cluster::vote_tally"), x.node_id, x.lives_seen_max,
              x.asked, x.answered, x.live_answers, x.lives_seeing, x.lives_not_seeing,
-             x.peers_configured, x.peers_joined);
+             x.peers_configured, x.peers_joined, x.sequence_max);
 }
 
 /// The votes a decision needs: `quorum_size` when positive, else more than half of the

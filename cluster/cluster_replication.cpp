@@ -43,8 +43,12 @@ caf::result<replication::pair_reply> accept_pairing(cluster_ptr self,
     auto rp = self->make_response_promise<replication::pair_reply>();
     self->request(st.replication_endpoint, st.remote_timeout(), replication::pair_atom::value, name,
                   group, replica)
-        .then([rp](replication::pair_reply& r) mutable { rp.deliver(std::move(r)); },
-              [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+        .then(
+            [rp, sequence = st.self_info.sequence](replication::pair_reply& r) mutable {
+                r.sequence = sequence;
+                rp.deliver(std::move(r));
+            },
+            [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
     return rp;
 }
 
@@ -55,6 +59,7 @@ caf::result<vote_tally> run_quorum(cluster_ptr self, const std::string& node_id,
     auto tally = std::make_shared<vote_tally>();
     tally->node_id = node_id;
     tally->lives_seen_max = st.lives_seen_max;
+    tally->sequence_max = st.sequence_seen(node_id);
     tally->asked = static_cast<uint32_t>(st.members.size());
     for (const auto& [address, p] : st.peers) {
         if (!p.is_self) {
@@ -78,6 +83,7 @@ caf::result<vote_tally> run_quorum(cluster_ptr self, const std::string& node_id,
             .then(
                 [tally, done](vote_answer& a) mutable {
                     ++tally->answered;
+                    tally->sequence_max = std::max(tally->sequence_max, a.sequence_seen);
                     if (a.live_server) {
                         ++tally->live_answers;
                         ++(a.sees_live ? tally->lives_seeing : tally->lives_not_seeing);

@@ -107,6 +107,15 @@ struct cluster_state {
     /// The largest number of live servers (distinct node ids) seen at once: the base of every
     /// quorum (a member that vanished still counts).
     uint32_t lives_seen_max = 0;
+    /// The highest activation sequence announced for each node id since this node started
+    /// (by a server serving it or holding a journal it served): what a vote reports so that no
+    /// server starts live on an older journal (docs/replication.md, "Which journal is newest").
+    std::map<std::string, uint64_t> sequences_seen;
+
+    uint64_t sequence_seen(const std::string& node_id) const {
+        auto i = sequences_seen.find(node_id);
+        return i == sequences_seen.end() ? 0 : i->second;
+    }
 
     /// The member with this cluster address, or null.
     member_entry* member_at(const std::string& cluster_address) {
@@ -130,6 +139,7 @@ struct cluster_state {
     /// learns whether its backup took over meanwhile.)
     vote_answer answer(const caf::actor_addr& asker, const std::string& node_id) const {
         vote_answer a;
+        a.sequence_seen = sequence_seen(node_id);
         a.live_server = self_info.role == "live";
         a.sees_live = !node_id.empty() && a.live_server && self_info.node_id == node_id;
         for (const auto& [addr, m] : members) {
@@ -235,6 +245,10 @@ struct cluster_state {
         for (const auto& m : t.members) {
             if (m.role == "live" && !m.node_id.empty()) {
                 lives.insert(m.node_id);
+            }
+            if (!m.node_id.empty() && m.sequence > 0) {
+                auto& seen = sequences_seen[m.node_id];
+                seen = std::max(seen, m.sequence);
             }
         }
         lives_seen_max = std::max(lives_seen_max, static_cast<uint32_t>(lives.size()));

@@ -11,6 +11,7 @@
 #include "actors/journal/journal.hpp"
 #include "actors/journal/recovery.hpp"
 #include "actors/native/listener.hpp"
+#include "actors/replication/activation_record.hpp"
 #include "actors/status/status.hpp"
 #include "actors/web/web_server.hpp"
 #include "cluster/cluster.hpp"
@@ -274,6 +275,19 @@ std::string server_instance::start_cluster() {
     self_info.role = cfg.ha_policy.kind == config::ha_kind::live_only ? "live" : "starting";
     self_info.group = cfg.ha_policy.replication.group_name;
     self_info.node_id = locks ? locks->node_id() : std::string{};
+    if (cfg.ha_policy.kind == config::ha_kind::replication
+        || cfg.ha_policy.kind == config::ha_kind::colocated) {
+        // The journal this server last served, if any, is known to the cluster from the first
+        // announcement on, before any vote could ask about it (docs/replication.md, "Which
+        // journal is newest"). A file of a few dozen bytes, read like the node id above.
+        replication::activation_record rec;
+        if (replication::read_activation(cfg.journal.journal_directory, rec).empty()
+            && !rec.node_id.empty()
+            && (self_info.node_id.empty() || self_info.node_id == rec.node_id)) {
+            self_info.node_id = rec.node_id;
+            self_info.sequence = rec.sequence;
+        }
+    }
     self_info.connector = first.host + ":" + std::to_string(ports[first.name]);
     for (const auto& a : cfg.acceptors) {
         if (a.protocol == "native") {
@@ -333,10 +347,13 @@ void server_instance::refresh_view() {
     }
 }
 
-void server_instance::announce(const std::string& role, const std::string& node_id) {
+void server_instance::announce(const std::string& role,
+                               const std::string& node_id,
+                               uint64_t sequence) {
     std::lock_guard<std::mutex> guard{cluster_mtx};
     self_info.role = role;
     self_info.node_id = node_id;
+    self_info.sequence = sequence;
     refresh_view();
     if (cluster) {
         caf::anon_send(cluster, caf::update_atom::value, self_info);

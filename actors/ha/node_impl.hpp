@@ -111,7 +111,8 @@ struct server_instance {
     std::string open_locks();
     std::string start_cluster();
     /// Tells the cluster this instance's role and node id (a no-op without a cluster).
-    void announce(const std::string& role, const std::string& node_id);
+    /// `sequence`: the activation sequence of the journal served or held (replication only).
+    void announce(const std::string& role, const std::string& node_id, uint64_t sequence = 0);
     /// Recomputes the backup connectors CONNECTED names; call with `cluster_mtx` held.
     void refresh_view();
     /// Loads the journal into a new instance, then listens (a live-only node's start).

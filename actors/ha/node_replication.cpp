@@ -44,7 +44,7 @@ void server_instance::repl_effects::note(const repl_activation::note& n, int64_t
         n.kind == k::storage_failed || n.kind == k::activation_failed || n.kind == k::stepping_down
             ? spdlog::level::err
         : n.kind == k::pair_refused || n.kind == k::vote_lost || n.kind == k::replication_failed
-                || n.kind == k::live_lost
+                || n.kind == k::live_lost || n.kind == k::stale_journal
             ? spdlog::level::warn
             : spdlog::level::info;
     d.log->log(level, "replication_{} node_id={} detail=\"{}\"{}", to_string(n.kind),
@@ -56,7 +56,7 @@ void server_instance::repl_effects::note(const repl_activation::note& n, int64_t
             d.report("backup-waiting", "");
             break;
         case k::syncing:
-            d.announce("backup", id);
+            d.announce("backup", id, n.sequence);
             d.report("backup-syncing", id);
             d.event("sync_started", "initial sync from " + n.detail);
             break;
@@ -75,22 +75,22 @@ void server_instance::repl_effects::note(const repl_activation::note& n, int64_t
             d.event("quorum_kept", n.detail);
             break;
         case k::activating:
-            d.announce("starting", id);
+            d.announce("starting", id, n.sequence);
             d.report("starting", id);
             d.event(n.detail.rfind("quorum-vote", 0) == 0 ? "vote_won" : "activating", n.detail);
             break;
         case k::live:
-            d.announce("live", id);
+            d.announce("live", id, n.sequence);
             d.report(backup ? "backup-active" : "live", id);
-            if (backup) {
+            if (backup && ms >= 0) {
                 d.event("failover",
                         "backup took over node " + id + " in " + std::to_string(ms) + " ms", ms);
             } else {
-                d.event("activated", "live for node " + id);
+                d.event("activated", "live for node " + id + " (" + n.detail + ")");
             }
             break;
         case k::stepping_down:
-            d.announce("starting", id);
+            d.announce("starting", id, n.sequence);
             d.report("stopped", id);
             d.event("stepping_down", "lost the backup and the quorum, stops serving: " + n.detail);
             break;
@@ -102,6 +102,17 @@ void server_instance::repl_effects::note(const repl_activation::note& n, int64_t
             break;
         case k::stopped:
             d.report("stopped", id);
+            break;
+        // Tell the cluster which journal this server holds, so that no other server starts
+        // live on an older one meanwhile (docs/replication.md, "Which journal is newest").
+        case k::held_journal:
+            d.announce("starting", id, n.sequence);
+            d.report("starting", id);
+            d.event("held_journal", "holds the journal it served for node " + id + ": " + n.detail);
+            break;
+        case k::stale_journal:
+            d.announce("starting", id, n.sequence);
+            d.event("stale_journal", n.detail);
             break;
         default:
             break;

@@ -13,7 +13,7 @@ actions machine::handle(const event& e) {
 }
 
 void machine::add_note(note_kind k, std::string detail, actions& out) const {
-    out.emplace_back(note{k, node_id_, std::move(detail)});
+    out.emplace_back(note{k, node_id_, std::move(detail), sequence_});
 }
 
 bool machine::answered(phase p) {
@@ -67,8 +67,9 @@ void machine::on(const tick& t, actions& out) {
     }
     switch (phase_) {
         case phase::preparing:
+            // A retry: this server has decided to be a plain backup by now.
             busy_ = true;
-            out.emplace_back(prepare_directory{});
+            out.emplace_back(prepare_directory{true});
             break;
         case phase::voting:
             vote(out);
@@ -107,8 +108,27 @@ void machine::on(const directory_ready& r, actions& out) {
     if (stopping_now(out)) {
         return;
     }
+    if (!r.held_node_id.empty()) {
+        // This backup served that node id and stopped before anyone took it back: its journal
+        // may be the only one with what it confirmed. Ask who serves it before moving it aside.
+        held_ = true;
+        node_id_ = r.held_node_id;
+        sequence_ = r.held_sequence;
+        add_note(note_kind::held_journal, "activation sequence " + std::to_string(sequence_), out);
+        start_check(out);
+        return;
+    }
     phase_ = phase::waiting;
     try_pair(out);
+}
+
+void machine::release_held(actions& out) {
+    held_ = false;
+    node_id_.clear();
+    sequence_ = 0;
+    phase_ = phase::preparing;
+    busy_ = true;
+    out.emplace_back(prepare_directory{true});
 }
 
 void machine::try_pair(actions& out) {
@@ -153,6 +173,7 @@ void machine::on(const paired& r, actions& out) {
         return;
     }
     node_id_ = r.node_id;
+    sequence_ = r.sequence;
     phase_ = phase::syncing;
     add_note(note_kind::syncing, pairing_with_, out);
     if (synced_early_) {
@@ -336,20 +357,38 @@ void machine::on_check(const vote_result& r, actions& out) {
         return;
     }
     if (r.served) {
+        add_note(note_kind::found_served, r.summary, out);
+        if (held_) {
+            // Served elsewhere, so that server's journal is at least as new: be its backup.
+            release_held(out);
+            return;
+        }
         // Someone took over this node id: its journal is newer than ours. Sync from it as a
         // backup (our old journal is moved aside), then ask for the node id back.
         failback_ = true;
-        add_note(note_kind::found_served, r.summary, out);
         phase_ = phase::preparing;
         busy_ = true;
-        out.emplace_back(prepare_directory{});
+        out.emplace_back(prepare_directory{true});
+        return;
+    }
+    if (r.won && sequence_seen_ > sequence_) {
+        // A server that is down now served this node id after this journal was last served:
+        // starting on it would lose what that server confirmed. The primary waits for that
+        // server (it then finds it serving and fails back); a backup holding it gives it up.
+        add_note(note_kind::stale_journal,
+                 "this journal's activation sequence is " + std::to_string(sequence_)
+                     + ", the cluster has seen " + std::to_string(sequence_seen_) + "; "
+                     + r.summary,
+                 out);
+        if (held_) {
+            release_held(out);
+            return;
+        }
+        timer(settings_.vote_retry_wait_ms, out);
         return;
     }
     if (r.won) {
-        allowed_by_ = "no-other-server " + r.summary;
-        phase_ = phase::loading;
-        busy_ = true;
-        out.emplace_back(load_journal{node_id_});
+        activate((held_ ? "newest-journal " : "no-other-server ") + r.summary, out);
         return;
     }
     // Not enough of the cluster reached to know: never start live on a guess.
@@ -365,6 +404,7 @@ void machine::on(const vote_result& r, actions& out) {
         return;
     }
     busy_ = false;
+    sequence_seen_ = std::max(sequence_seen_, r.sequence_max);
     if (phase_ == phase::checking) {
         on_check(r, out);
         return;
@@ -419,9 +459,7 @@ void machine::on(const replica_closed& r, actions& out) {
     }
     if (take_over_ && r.ok) {
         take_over_ = false;
-        phase_ = phase::loading;
-        busy_ = true;
-        out.emplace_back(load_journal{node_id_});
+        activate(allowed_by_, out);
         return;
     }
     if (take_over_) {
@@ -444,6 +482,7 @@ void machine::on(const node_id_claimed& r, actions& out) {
         return;
     }
     node_id_ = r.node_id;
+    sequence_ = r.sequence;
     if (stopping_now(out)) {
         return;
     }
@@ -451,10 +490,16 @@ void machine::on(const node_id_claimed& r, actions& out) {
         start_check(out);
         return;
     }
-    allowed_by_ = "primary";
+    activate("primary", out);
+}
+
+void machine::activate(const std::string& allowed_by, actions& out) {
+    allowed_by_ = allowed_by;
+    held_ = false;
+    sequence_ = std::max(sequence_, sequence_seen_) + 1;
     phase_ = phase::loading;
     busy_ = true;
-    out.emplace_back(load_journal{node_id_});
+    out.emplace_back(load_journal{node_id_, sequence_});
 }
 
 void machine::on(const journal_loaded& r, actions& out) {
@@ -530,7 +575,7 @@ void machine::on(const deactivated&, actions& out) {
             synced_ = false;
             phase_ = phase::preparing;
             busy_ = true;
-            out.emplace_back(prepare_directory{});
+            out.emplace_back(prepare_directory{true});
             return;
         }
         add_note(note_kind::backup_exiting, {}, out);
@@ -675,6 +720,10 @@ const char* to_string(note_kind k) {
             return "backup_restarted";
         case note_kind::backup_exiting:
             return "backup_exiting";
+        case note_kind::held_journal:
+            return "held_journal";
+        case note_kind::stale_journal:
+            return "stale_journal";
     }
     return "unknown";
 }
@@ -684,7 +733,7 @@ std::string to_string(const action& a) {
         [](const auto& x) -> std::string {
             using t = std::decay_t<decltype(x)>;
             if constexpr (std::is_same_v<t, prepare_directory>) {
-                return "prepare_directory";
+                return x.discard_record ? "prepare_directory(discard)" : "prepare_directory";
             } else if constexpr (std::is_same_v<t, pair_with>) {
                 return "pair_with(" + x.address + ")";
             } else if constexpr (std::is_same_v<t, close_replica>) {

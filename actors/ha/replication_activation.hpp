@@ -10,6 +10,13 @@
 // receives the initial sync, and once in sync may take over when the live is lost, but only
 // after a quorum vote says the live is gone. A primary: serves its own journal; with
 // vote-on-replication-failure it stops serving when it lost its backup and has no quorum.
+//
+// Every activation (a primary starting live, a backup taking over, a failback) gets the next
+// activation sequence of its node id, written to the journal's directory before the journal
+// is loaded (docs/replication.md, "Which journal is newest"). A server whose journal has a
+// lower sequence than one the cluster has seen never starts live on it, and a backup whose
+// directory holds a journal it served starts live on it when nobody serves that node id and
+// nobody has seen a newer one.
 
 #include <cstdint>
 #include <string>
@@ -48,15 +55,21 @@ struct tick {
 struct candidates {
     std::vector<std::string> addresses;
 };
-/// Old data moved aside (or not: `error`).
+/// Old data moved aside (or not: `error`). When the directory held a journal this server
+/// served (an activation record) and prepare_directory did not say to discard it, nothing was
+/// moved and `held_node_id` / `held_sequence` name it.
 struct directory_ready {
     std::string error;
+    std::string held_node_id{};
+    uint64_t held_sequence = 0;
 };
 /// The pairing request's answer: the live's node id, or why it refused.
 struct paired {
     bool ok = false;
     std::string node_id;
     std::string error;
+    /// The live's activation sequence.
+    uint64_t sequence = 0;
 };
 /// The replica's reports.
 struct replica_in_sync {};
@@ -78,6 +91,9 @@ struct vote_result {
     std::string summary;
     /// A start check only: a server other than this one serves the node id.
     bool served = false;
+    /// The highest activation sequence of the node id that any member answering has seen
+    /// (served, or held by a server that served it).
+    uint64_t sequence_max = 0;
 };
 /// A serving backup is asked to give way (by the primary that synced from it).
 struct failback_requested {};
@@ -91,6 +107,8 @@ struct failback_answer {
 struct node_id_claimed {
     std::string node_id;
     std::string error;
+    /// The activation sequence recorded in the journal's directory for this node id (0: none).
+    uint64_t sequence = 0;
 };
 struct journal_loaded {
     bool ok = false;
@@ -129,8 +147,12 @@ using event = std::variant<start,
 
 // -- actions --------------------------------------------------------------------------------------
 
-/// Move old segments aside (oldreplica.N); answered by directory_ready.
-struct prepare_directory {};
+/// Move old segments aside (oldreplica.N); answered by directory_ready. Unless
+/// `discard_record`, a directory holding a journal this server served is left as it is and
+/// the answer names that journal.
+struct prepare_directory {
+    bool discard_record = false;
+};
 /// Spawn a replica and ask the live at `address` to pair with it; answered by paired, then
 /// the replica's reports.
 struct pair_with {
@@ -161,9 +183,11 @@ struct answer_failback {
 };
 /// Primary: read or create the node id; answered by node_id_claimed.
 struct claim_node_id {};
-/// Recover the journal into a new instance serving `node_id`; answered by journal_loaded.
+/// Record `sequence` as the activation of `node_id` in the journal's directory (durably),
+/// then recover the journal into a new instance serving it; answered by journal_loaded.
 struct load_journal {
     std::string node_id;
+    uint64_t sequence = 0;
 };
 struct open_acceptors {};
 /// Stop the instance; answered by deactivated.
@@ -200,12 +224,16 @@ enum class note_kind : uint8_t {
     giving_way,         ///< backup, serving: the primary asked; stops serving
     backup_restarted,   ///< backup, after giving way: waits as a backup again
     backup_exiting,     ///< backup, after giving way: restart-backup is false
+    held_journal,       ///< backup: its directory holds a journal it served; checks who serves
+    stale_journal,      ///< the cluster has seen a newer journal of the node id than this one
 };
 
 struct note {
     note_kind kind = note_kind::live;
     std::string node_id;
     std::string detail;
+    /// The activation sequence of the journal this server serves or holds (0: none).
+    uint64_t sequence = 0;
 };
 
 struct exit_process {
@@ -276,6 +304,8 @@ public:
     /// Whether this machine looks for the server of its own node id (a primary failing back)
     /// rather than for a live of its group.
     bool seeks_own_node() const { return failback_; }
+    /// The activation sequence of the journal this server serves or holds (0: none).
+    uint64_t sequence() const { return sequence_; }
 
 private:
     void on(const start&, actions& out);
@@ -307,6 +337,11 @@ private:
     void on_check(const vote_result& r, actions& out);
     void ask_failback(actions& out);
     void take_over(const std::string& allowed_by, actions& out);
+    /// Serve `node_id_` with the next activation sequence (recorded before the journal loads).
+    void activate(const std::string& allowed_by, actions& out);
+    /// A backup gives up the journal it held (served elsewhere, or stale): move it aside and
+    /// wait for a live as any backup does.
+    void release_held(actions& out);
     void timer(uint32_t ms, actions& out);
     void begin_stop(actions& out);
     void finish_stop(actions& out);
@@ -350,6 +385,12 @@ private:
     /// What allowed the activation under way (for the `live` note).
     std::string allowed_by_;
     uint32_t votes_ = 0;
+    /// The activation sequence of the journal served or held, and the highest one the cluster
+    /// reported for the node id.
+    uint64_t sequence_ = 0;
+    uint64_t sequence_seen_ = 0;
+    /// Backup: its directory holds a journal it served; the start check decides about it.
+    bool held_ = false;
     bool waiting_logged_ = false;
     int exit_status_ = 0;
     uint64_t unexpected_ = 0;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "actors/ha/replication_driver.hpp"
 
+#include "actors/replication/activation_record.hpp"
 #include "cluster/cluster.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -9,6 +10,7 @@
 #include <caf/sec.hpp>
 #include <spdlog/spdlog.h>
 
+#include <tuple>
 #include <type_traits>
 
 namespace actormq {
@@ -88,10 +90,52 @@ void pair_with(driver_ptr self, const std::string& address) {
                   st.setup.name, st.setup.group, st.replica)
         .then(
             [self](replication::pair_reply& r) {
-                feed(self, ra::paired{true, r.node_id, {}});
+                feed(self, ra::paired{true, r.node_id, {}, r.sequence});
             },
             [self](const caf::error& e) {
                 feed(self, ra::paired{false, {}, self->system().render(e)});
+            });
+}
+
+/// The primary's claimed node id, with the activation sequence its directory records for it.
+void read_sequence(driver_ptr self, const std::string& node_id) {
+    auto& st = self->state;
+    self->request(st.setup.files, st.setup.timeouts.close, repl_record_atom::value)
+        .then(
+            [self, node_id](std::string& error, std::string& recorded, uint64_t sequence) {
+                // A record of another node id (a directory reused by hand) says nothing about
+                // this one.
+                feed(self, ra::node_id_claimed{node_id, error, recorded == node_id ? sequence : 0});
+            },
+            [self, node_id](const caf::error& e) {
+                feed(self, ra::node_id_claimed{node_id, caf::to_string(e)});
+            });
+}
+
+/// Records the activation durably, then loads the journal: a crash in between leaves a
+/// record one ahead of what served, which only makes this journal count as newer than it is
+/// by one activation of itself.
+void record_and_load(driver_ptr self, const ra::load_journal& x) {
+    auto& st = self->state;
+    auto load = [self, node_id = x.node_id] {
+        auto& s = self->state;
+        ask_instance<ra::journal_loaded>(self, s.setup.instance, s.setup.timeouts.instance.load,
+                                         ha_load_atom::value, node_id);
+    };
+    self->request(st.setup.files, st.setup.timeouts.close, repl_record_atom::value, x.node_id,
+                  x.sequence)
+        .then(
+            [self, load](std::string& error) {
+                if (!error.empty()) {
+                    log()->error("replication_record_failed error=\"{}\"", error);
+                    feed(self, ra::journal_loaded{false});
+                    return;
+                }
+                load();
+            },
+            [self](const caf::error& e) {
+                log()->error("replication_record_failed error={}", caf::to_string(e));
+                feed(self, ra::journal_loaded{false});
             });
 }
 
@@ -122,6 +166,7 @@ void ask_vote(driver_ptr self, const ra::ask_vote& v) {
             [self, what, quorum](cluster::vote_tally& t) {
                 ra::vote_result r;
                 r.summary = summary(t, quorum);
+                r.sequence_max = t.sequence_max;
                 switch (what) {
                     case ra::question::live_gone:
                         r.won = cluster::live_is_gone(t, quorum);
@@ -148,11 +193,14 @@ void run_one(driver_ptr self, const ra::action& a) {
         [&](const auto& x) {
             using type = std::decay_t<decltype(x)>;
             if constexpr (std::is_same_v<type, ra::prepare_directory>) {
-                self->request(st.setup.files, t.close, repl_prepare_atom::value)
-                    .then([self](std::string& error) { feed(self, ra::directory_ready{error}); },
-                          [self](const caf::error& e) {
-                              feed(self, ra::directory_ready{caf::to_string(e)});
-                          });
+                self->request(st.setup.files, t.close, repl_prepare_atom::value, x.discard_record)
+                    .then(
+                        [self](std::string& error, std::string& held, uint64_t sequence) {
+                            feed(self, ra::directory_ready{error, held, sequence});
+                        },
+                        [self](const caf::error& e) {
+                            feed(self, ra::directory_ready{caf::to_string(e)});
+                        });
             } else if constexpr (std::is_same_v<type, ra::pair_with>) {
                 pair_with(self, x.address);
             } else if constexpr (std::is_same_v<type, ra::close_replica>) {
@@ -164,14 +212,17 @@ void run_one(driver_ptr self, const ra::action& a) {
                               lock_op::claim_node_id, lock_state{})
                     .then(
                         [self](const lock_reply& r) {
-                            feed(self, ra::node_id_claimed{r.node_id, r.error});
+                            if (!r.error.empty()) {
+                                feed(self, ra::node_id_claimed{r.node_id, r.error});
+                                return;
+                            }
+                            read_sequence(self, r.node_id);
                         },
                         [self](const caf::error& e) {
                             feed(self, ra::node_id_claimed{{}, caf::to_string(e)});
                         });
             } else if constexpr (std::is_same_v<type, ra::load_journal>) {
-                ask_instance<ra::journal_loaded>(self, st.setup.instance, t.instance.load,
-                                                 ha_load_atom::value, x.node_id);
+                record_and_load(self, x);
             } else if constexpr (std::is_same_v<type, ra::open_acceptors>) {
                 ask_instance<ra::acceptors_opened>(self, st.setup.instance, t.instance.open,
                                                    ha_open_atom::value);
@@ -201,10 +252,14 @@ void run_one(driver_ptr self, const ra::action& a) {
                 int64_t ms = -1;
                 if (x.kind == ra::note_kind::live_lost) {
                     st.lost_at = std::chrono::steady_clock::now();
-                } else if (x.kind == ra::note_kind::live && st.setup.settings.backup) {
+                } else if (x.kind == ra::note_kind::live && st.setup.settings.backup
+                           && st.lost_at) {
+                    // A failover: timed from the loss. A backup starting on a journal it held
+                    // lost nothing here, so it reports no duration.
                     ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::steady_clock::now() - st.lost_at)
+                             std::chrono::steady_clock::now() - *st.lost_at)
                              .count();
+                    st.lost_at.reset();
                 }
                 st.setup.effects->note(x, ms);
             } else if constexpr (std::is_same_v<type, ra::exit_process>) {
@@ -297,9 +352,25 @@ caf::behavior replication_driver(driver_ptr self, replication_setup setup) {
 
 caf::behavior
 replication_files(caf::event_based_actor*, std::string directory, uint32_t max_saved) {
+    using held = std::tuple<std::string, std::string, uint64_t>;
+    auto read = [directory]() -> held {
+        replication::activation_record rec;
+        auto error = replication::read_activation(directory, rec);
+        return {error, rec.node_id, rec.sequence};
+    };
     return {
-        [directory, max_saved](repl_prepare_atom) {
-            return replication::move_aside(directory, "actormq-data", "amq", max_saved);
+        [directory, max_saved, read](repl_prepare_atom, bool discard_record) -> held {
+            if (!discard_record) {
+                auto r = read();
+                if (!std::get<0>(r).empty() || !std::get<1>(r).empty()) {
+                    return r; // a journal this server served: the machine decides
+                }
+            }
+            return {replication::move_aside(directory, "actormq-data", "amq", max_saved), {}, 0};
+        },
+        [read](repl_record_atom) -> held { return read(); },
+        [directory](repl_record_atom, const std::string& node_id, uint64_t sequence) {
+            return replication::write_activation(directory, {node_id, sequence});
         },
     };
 }

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@ namespace actormq {
 
 using repl_lost_atom = caf::atom_constant<caf::atom("rlost")>;
 using repl_prepare_atom = caf::atom_constant<caf::atom("rprepare")>;
+using repl_record_atom = caf::atom_constant<caf::atom("rrecord")>;
 
 /// What the driver cannot do as a message: log lines, the status page, the cluster's view of
 /// this node, SIGTERM and the journal's held confirmations. Called on the driver's thread;
@@ -78,7 +80,8 @@ struct replication_driver_state {
     repl_activation::machine machine{repl_activation::settings{}};
     replication_setup setup;
     caf::actor replica;
-    std::chrono::steady_clock::time_point lost_at;
+    /// When the live was lost (a backup's failover is timed from it); empty otherwise.
+    std::optional<std::chrono::steady_clock::time_point> lost_at;
     /// The newest topology, and the candidates last given to the machine.
     cluster::topology topology;
     std::vector<std::string> candidates;
@@ -94,7 +97,11 @@ struct replication_driver_state {
 caf::behavior replication_driver(caf::stateful_actor<replication_driver_state>* self,
                                  replication_setup setup);
 
-/// The files io actor: moves old segments of `directory` aside. Spawn it detached.
+/// The files io actor of `directory`: (repl_prepare_atom, bool discard_record) moves old
+/// segments aside, unless the directory holds a journal this server served and
+/// `discard_record` is false (answer: error, held node id, held sequence);
+/// (repl_record_atom) reads the activation record (error, node id, sequence);
+/// (repl_record_atom, node id, sequence) writes it (error). Spawn it detached.
 caf::behavior
 replication_files(caf::event_based_actor* self, std::string directory, uint32_t max_saved);
 

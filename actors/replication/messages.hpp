@@ -65,12 +65,14 @@ struct pair_reply {
     uint64_t epoch = 0;
     /// The live's journal, which streams the batches and takes the acknowledgements.
     caf::actor source;
+    /// The live's activation sequence (set by the live's cluster actor).
+    uint64_t sequence = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pair_reply& x) {
     return f(caf::meta::type_name("actormq::replication::pair_reply"), x.node_id, x.epoch,
-             x.source);
+             x.source, x.sequence);
 }
 
 /// Backup -> live (through both cluster actors): (pair_atom, backup name, group, replica).

@@ -2,6 +2,7 @@
 #include "actors/replication/replica.hpp"
 
 #include "actors/journal/journal_store.hpp"
+#include "actors/replication/activation_record.hpp"
 
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
@@ -221,8 +222,11 @@ std::string move_aside(const std::string& directory,
             } catch (const std::exception&) {
                 // Not one of ours: left alone.
             }
-        } else if (name.rfind(prefix + "-", 0) == 0
-                   && (has_suffix(name, "." + extension) || has_suffix(name, ".tmp"))) {
+        } else if ((name.rfind(prefix + "-", 0) == 0
+                    && (has_suffix(name, "." + extension) || has_suffix(name, ".tmp")))
+                   || name == activation_file_name
+                   || name == std::string{activation_file_name} + ".tmp") {
+            // The activation record goes with the journal it describes.
             segments.push_back(entry.path());
         }
     }

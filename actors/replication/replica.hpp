@@ -60,7 +60,8 @@ using close_atom = caf::atom_constant<caf::atom("rclose")>;
 /// journal then sends it batches, and the replica monitors the first sender it hears from.
 caf::actor spawn_replica(caf::actor_system& sys, replica_setup setup);
 
-/// Moves the journal segments in `directory` aside into `directory/oldreplica.N` (N one more
+/// Moves the journal segments (and the activation record) in `directory` aside into
+/// `directory/oldreplica.N` (N one more
 /// than the highest present), keeping at most `max_saved` such folders (the oldest go first;
 /// 0 keeps none). Returns "" or why it failed. Blocking: call from an io actor.
 std::string move_aside(const std::string& directory,

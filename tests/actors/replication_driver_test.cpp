@@ -17,6 +17,7 @@
 #include <deque>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 using namespace actormq;
@@ -101,7 +102,11 @@ caf::behavior test_io(caf::event_based_actor*, record* r) {
         },
         [](ha_open_atom) { return true; },
         [](ha_close_atom, bool) { return true; },
-        [](repl_prepare_atom) { return std::string{}; },
+        [](repl_prepare_atom, bool) {
+            return std::make_tuple(std::string{}, std::string{}, uint64_t{0});
+        },
+        [](repl_record_atom) { return std::make_tuple(std::string{}, std::string{}, uint64_t{0}); },
+        [](repl_record_atom, const std::string&, uint64_t) { return std::string{}; },
     };
 }
 

@@ -7,13 +7,12 @@
 #include "support/process_fixture.hpp"
 #include "support/web_client.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <thread>
@@ -344,6 +343,81 @@ TEST_CASE("replication: the reference's fish and bird groups: 5 lives and 6 back
     for (auto* b : bird_backups) {
         CHECK(b->log_text().find("replication_in_sync") != std::string::npos);
     }
+}
+
+} // namespace actormq::test
+
+namespace actormq::test {
+
+TEST_CASE("replication: after the backup that took over is killed too, the restarted primary "
+          "does not start on its older journal; the backup restarted on its own journal serves "
+          "it, and the primary fails back from it with every confirmed message exactly once") {
+    temp_dir a_dir;
+    temp_dir b_dir;
+    ACTORMQ_START_NODE(voter, cluster_node("", ""), {"name=\"voter\""});
+    const std::string primary = replication("primary", "check-for-live-server = true\n");
+    // A restarted node keeps its ports: the other members name its cluster port, clients its
+    // STOMP port.
+    auto sets = [](const std::string& name, const temp_dir& dir, uint16_t stomp = 0,
+                   uint16_t cluster = 0) {
+        std::vector<std::string> s{"name=\"" + name + "\"", "journal-directory=" + dir.path + "/j"};
+        if (stomp != 0) {
+            s.push_back("acceptors.stomp.port=" + std::to_string(stomp));
+            s.push_back("cluster.port=" + std::to_string(cluster));
+        }
+        return s;
+    };
+    std::optional<node_process> a;
+    a.emplace(cluster_node(item(voter), primary), sets("live", a_dir));
+    REQUIRE(a->wait_ready(soon()));
+    const auto a_port = a->port();
+    const auto a_cluster = item(*a);
+    REQUIRE(wait_until(soon(), [&] { return serves(a_port); }));
+    std::optional<node_process> b;
+    b.emplace(cluster_node(a_cluster + "," + item(voter), replication("backup")),
+              sets("backup", b_dir));
+    REQUIRE(b->wait_ready(soon()));
+    const auto b_port = b->port();
+    const auto b_cluster = item(*b);
+    REQUIRE(log_shows(*b, "replication_in_sync"));
+    producer p("/queue/repl", {a_port, b_port});
+    REQUIRE(p.wait_more(100));
+    a->kill(SIGKILL);
+    REQUIRE(a->wait_exit(soon()).has_value());
+    REQUIRE(log_shows(*b, "replication_live node_id="));
+    // Messages only the backup's journal holds.
+    REQUIRE(p.wait_more(100));
+    b->kill(SIGKILL);
+    REQUIRE(b->wait_exit(soon()).has_value());
+    auto confirmed_before = p.confirmed().size();
+    const auto a_cluster_port = a->port("cluster");
+    a.reset();
+    a.emplace(cluster_node(b_cluster + "," + item(voter), primary),
+              sets("live", a_dir, a_port, a_cluster_port));
+    REQUIRE(a->wait_ready(soon()));
+    INFO("primary:\n", a->log_tail());
+    // The voter saw the backup serve with a newer activation sequence: the primary waits.
+    REQUIRE(log_shows(*a, "replication_stale_journal"));
+    CHECK(!serves(a_port));
+    CHECK(p.confirmed().size() == confirmed_before);
+    const auto b_cluster_port = b->port("cluster");
+    b.reset();
+    b.emplace(cluster_node(a_cluster + "," + item(voter), replication("backup")),
+              sets("backup", b_dir, b_port, b_cluster_port));
+    REQUIRE(b->wait_ready(soon()));
+    INFO("backup:\n", b->log_tail());
+    REQUIRE(log_shows(*b, "replication_held_journal"));
+    REQUIRE(log_shows(*b, "replication_live node_id="));
+    CHECK(b->log_text().find("detail=\"newest-journal") != std::string::npos);
+    // The primary finds its node id served, syncs from the backup and takes it back.
+    REQUIRE(log_shows(*a, "replication_found_served"));
+    REQUIRE(log_shows(*a, "replication_live node_id="));
+    CHECK(a->log_text().find("detail=\"failback\"") != std::string::npos);
+    REQUIRE(log_shows(*b, "replication_backup_restarted"));
+    REQUIRE(wait_until(soon(), [&] { return serves(a_port); }));
+    REQUIRE(p.wait_more(50));
+    p.stop();
+    check_exactly_once(p.confirmed(), drain(a_port));
 }
 
 } // namespace actormq::test

@@ -101,7 +101,7 @@ TEST_CASE("replication activation: a backup that loses its live before the sync 
     as = m.handle(ra::replica_closed{true});
     CHECK(show(as) == "schedule_tick(1,2000ms)");
     as = m.handle(ra::tick{1});
-    CHECK(show(as) == "prepare_directory");
+    CHECK(show(as) == "prepare_directory(discard)");
     CHECK(!has<ra::load_journal>(as));
 }
 
@@ -137,7 +137,7 @@ TEST_CASE("replication activation: a refused or lost pairing request is asked ag
     REQUIRE(has<ra::schedule_tick>(as));
     CHECK(m.current_phase() == ra::phase::preparing);
     as = m.handle(ra::tick{std::get<ra::schedule_tick>(as.back()).generation});
-    CHECK(show(as) == "prepare_directory");
+    CHECK(show(as) == "prepare_directory(discard)");
     as = m.handle(ra::directory_ready{});
     CHECK(show(as) == "note(pairing); pair_with(127.0.0.1:7000)");
 }
@@ -201,7 +201,7 @@ TEST_CASE("replication activation: a primary with check-for-live-server that fin
     ra::vote_result served;
     served.served = true;
     as = m.handle(served);
-    CHECK(show(as) == "note(found_served); prepare_directory");
+    CHECK(show(as) == "note(found_served); prepare_directory(discard)");
     CHECK(m.seeks_own_node());
     m.handle(ra::directory_ready{});
     as = m.handle(ra::candidates{{live_address}});
@@ -237,6 +237,111 @@ TEST_CASE("replication activation: a primary with check-for-live-server starts l
     CHECK(show(as) == "load_journal(11111111-2222-3333-4444-555555555555)");
 }
 
+uint64_t loaded_sequence(const ra::actions& as) {
+    for (const auto& a : as) {
+        if (auto l = std::get_if<ra::load_journal>(&a)) {
+            return l->sequence;
+        }
+    }
+    FAIL("no load_journal in: " << show(as));
+    return 0;
+}
+
+ra::vote_result check_answer(bool won, bool served, uint64_t sequence_max) {
+    ra::vote_result r{won, "x", served};
+    r.sequence_max = sequence_max;
+    return r;
+}
+
+TEST_CASE("replication activation: every activation records the next activation sequence "
+          "(the live's plus one at a failover, past any the cluster reported)") {
+    ra::machine m{backup_settings()};
+    m.handle(ra::start{});
+    m.handle(ra::directory_ready{});
+    m.handle(ra::candidates{{live_address}});
+    m.handle(ra::paired{true, live_node, {}, 4});
+    m.handle(ra::replica_in_sync{});
+    CHECK(m.sequence() == 4);
+    m.handle(ra::replica_lost{true});
+    m.handle(check_answer(true, false, 6));
+    auto as = m.handle(ra::replica_closed{true});
+    CHECK(loaded_sequence(as) == 7);
+    ra::machine p{ra::settings{}};
+    p.handle(ra::start{});
+    as = p.handle(ra::node_id_claimed{live_node, {}, 2});
+    CHECK(loaded_sequence(as) == 3);
+}
+
+TEST_CASE("replication activation: a backup holding a journal it served starts live on it when "
+          "nobody serves the node id and nobody saw a newer journal") {
+    ra::machine m{backup_settings()};
+    CHECK(show(m.handle(ra::start{})) == "prepare_directory");
+    auto as = m.handle(ra::directory_ready{{}, live_node, 2});
+    CHECK(show(as) == "note(held_journal); note(checking); ask_vote(check)");
+    CHECK(m.node_id() == live_node);
+    // Not enough of the cluster reached: ask again, never start on a guess.
+    as = m.handle(check_answer(false, false, 0));
+    REQUIRE(has<ra::schedule_tick>(as));
+    as = m.handle(ra::tick{std::get<ra::schedule_tick>(as.back()).generation});
+    CHECK(show(as) == "note(checking); ask_vote(check)");
+    as = m.handle(check_answer(true, false, 2));
+    CHECK(loaded_sequence(as) == 3);
+    m.handle(ra::journal_loaded{true});
+    as = m.handle(ra::acceptors_opened{true});
+    CHECK(show(as) == "note(live)");
+    CHECK(m.serving());
+    CHECK(m.unexpected() == 0);
+}
+
+TEST_CASE("replication activation: a backup holding a journal it served gives it up when the "
+          "node id is served elsewhere or the cluster saw a newer journal") {
+    for (bool served : {true, false}) {
+        CAPTURE(served);
+        ra::machine m{backup_settings()};
+        m.handle(ra::start{});
+        m.handle(ra::directory_ready{{}, live_node, 2});
+        auto as = m.handle(check_answer(!served, served, served ? 0 : 5));
+        CHECK(show(as)
+              == (served ? "note(found_served); prepare_directory(discard)"
+                         : "note(stale_journal); prepare_directory(discard)"));
+        CHECK(m.node_id().empty());
+        CHECK(m.sequence() == 0);
+        as = m.handle(ra::directory_ready{});
+        CHECK(show(as) == "note(waiting_for_live)");
+        as = m.handle(ra::candidates{{live_address}});
+        CHECK(has<ra::pair_with>(as));
+        CHECK(!m.serving());
+        CHECK(m.unexpected() == 0);
+    }
+}
+
+TEST_CASE("replication activation: a primary whose journal is older than one the cluster saw "
+          "waits for the server holding the newer one, then fails back from it") {
+    ra::settings s;
+    s.check_for_live_server = true;
+    ra::machine m{s};
+    m.handle(ra::start{});
+    m.handle(ra::node_id_claimed{live_node, {}, 1});
+    auto as = m.handle(check_answer(true, false, 2));
+    CHECK(has_note(as, ra::note_kind::stale_journal));
+    CHECK(!has<ra::load_journal>(as));
+    REQUIRE(has<ra::schedule_tick>(as));
+    as = m.handle(ra::tick{std::get<ra::schedule_tick>(as.back()).generation});
+    CHECK(show(as) == "note(checking); ask_vote(check)");
+    // The holder came back and serves (with the next sequence): sync from it, fail back.
+    as = m.handle(check_answer(false, true, 3));
+    CHECK(show(as) == "note(found_served); prepare_directory(discard)");
+    m.handle(ra::directory_ready{});
+    m.handle(ra::candidates{{live_address}});
+    m.handle(ra::paired{true, live_node, {}, 3});
+    m.handle(ra::replica_in_sync{});
+    m.handle(ra::failback_answer{true, {}});
+    m.handle(ra::replica_lost{true});
+    as = m.handle(ra::replica_closed{true});
+    CHECK(loaded_sequence(as) == 4);
+    CHECK(m.unexpected() == 0);
+}
+
 TEST_CASE("replication activation: a serving backup gives way when asked, then waits as a "
           "backup again; without allow-failback it refuses") {
     for (bool allow : {true, false}) {
@@ -259,7 +364,7 @@ TEST_CASE("replication activation: a serving backup gives way when asked, then w
         }
         CHECK(show(as) == "answer_failback(yes); note(giving_way); deactivate");
         as = m.handle(ra::deactivated{true});
-        CHECK(show(as) == "note(backup_restarted); prepare_directory");
+        CHECK(show(as) == "note(backup_restarted); prepare_directory(discard)");
         CHECK(!m.serving());
         CHECK(m.unexpected() == 0);
     }
