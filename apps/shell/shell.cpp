@@ -7,6 +7,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <netinet/in.h>
+#include <random>
+#include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
 
@@ -44,6 +47,66 @@ std::string make_tmp_dir() {
         return "";
     }
     return pattern;
+}
+
+/// A free loopback port below the kernel's ephemeral range, or 0 when none is found. The OS's
+/// own choice for port 0 comes from that range, where every process's outgoing connections
+/// (and other tests' listeners) take their local ports too, so a node killed and restarted on
+/// the port it had could find it taken meanwhile; below the range only an explicit bind takes
+/// a port.
+uint16_t pick_restartable_port() {
+    unsigned low = 32768;
+    unsigned high = 60999;
+    if (FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+        if (std::fscanf(f, "%u %u", &low, &high) != 2) {
+            low = 32768;
+        }
+        std::fclose(f);
+    }
+    constexpr unsigned first = 10000;
+    if (low <= first + 1000) {
+        return 0;
+    }
+    static std::mt19937 rng{std::random_device{}()};
+    std::uniform_int_distribution<unsigned> pick(first, low - 1);
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        auto port = static_cast<uint16_t>(pick(rng));
+        int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            return 0;
+        }
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+        ::close(fd);
+        if (free) {
+            return port;
+        }
+    }
+    return 0;
+}
+
+/// `sets` with each "KEY.port=0" given a port from pick_restartable_port() (left 0 when none
+/// is found): the node still reports its ports in its ports file as before.
+std::vector<std::string> pick_ports(std::vector<std::string> sets) {
+    for (auto& s : sets) {
+        auto eq = s.find('=');
+        if (eq == std::string::npos || s.substr(eq + 1) != "0") {
+            continue;
+        }
+        auto key = s.substr(0, eq);
+        bool is_port =
+            key == "port" || (key.size() > 5 && key.compare(key.size() - 5, 5, ".port") == 0);
+        if (!is_port) {
+            continue;
+        }
+        if (auto port = pick_restartable_port(); port != 0) {
+            s = key + "=" + std::to_string(port);
+        }
+    }
+    return sets;
 }
 
 /// The --set overrides that pin a restarted node to the ports it had.
@@ -336,7 +399,7 @@ std::string shell::cmd_start(const std::vector<std::string>& w, const invocation
     e = node_entry{};
     e.name = w[0];
     e.config = fs::absolute(config).lexically_normal().string();
-    e.sets = inv.values("set");
+    e.sets = pick_ports(inv.values("set"));
     e.no_proxy = inv.has("no-proxy");
     return launch(e, {}, inv);
 }
