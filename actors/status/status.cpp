@@ -151,7 +151,8 @@ void note_members(status_ptr self, const cluster::topology& t) {
                            {"node_id", m.node_id},
                            {"role", m.role},
                            {"connector", m.connector},
-                           {"cluster_address", m.cluster_address}});
+                           {"cluster_address", m.cluster_address},
+                           {"activation_sequence", m.sequence}});
         if (i > 0) { // the first is this node itself
             now[m.cluster_address] = m.name;
         }

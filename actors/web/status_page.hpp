@@ -248,7 +248,9 @@ function renderCluster(s) {
   $('member-count').textContent = members.length + ' member' + (members.length === 1 ? '' : 's');
   rows($('members'), members, 4, (m) =>
     '<tr data-member="' + esc(m.name) + '" data-role="' + esc(m.role) + '"><td>' + esc(m.name) +
-    '<div class="mono">' + esc(m.node_id) + '</div></td><td><span class="badge role role-' +
+    '<div class="mono">' + esc(m.node_id) +
+    (m.activation_sequence ? ' #' + esc(String(m.activation_sequence)) : '') +
+    '</div></td><td><span class="badge role role-' +
     esc(m.role) + '">' + esc(m.role) + '</span></td><td class="mono">' + esc(m.connector) +
     '</td><td class="mono">' + esc(m.cluster_address) + '</td></tr>');
   rows($('topology'), topo, 3, (t) =>

@@ -418,6 +418,20 @@ TEST_CASE("replication: after the backup that took over is killed too, the resta
     REQUIRE(p.wait_more(50));
     p.stop();
     check_exactly_once(p.confirmed(), drain(a_port));
+    // Four activations of the node id: the primary's first start, the failover, the backup
+    // starting on its journal, the failback. The status page shows the sequence per member
+    // (its figures are gathered while someone reads them: the first read can be older).
+    nlohmann::json self;
+    REQUIRE(wait_until(soon(), [&] {
+        auto c = http_exchange(a->port("web"), http_request("/api/status"), soon());
+        auto members = c.status() == 200
+                           ? nlohmann::json::parse(c.body(), nullptr, false)["members"]
+                           : nlohmann::json{};
+        self = members.is_array() && !members.empty() ? members[0] : nlohmann::json{};
+        return self.is_object() && self["role"] == "live";
+    }));
+    CHECK(self["name"] == "live");
+    CHECK(self["activation_sequence"] == 4);
 }
 
 } // namespace actormq::test
