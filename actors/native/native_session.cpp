@@ -25,6 +25,7 @@ using native::packet_type;
 
 void pump(self_ptr self);
 void end_session(self_ptr self);
+void end_after_input(self_ptr self);
 
 /// Posts what the handlers wrote and the input bytes that are done to the connection.
 void flush(self_ptr self) {
@@ -1538,6 +1539,27 @@ void pump(self_ptr self) {
     }
     route_batches(self);
     pump_deliveries(self);
+    if (st.draining && !st.closing && st.inbox.empty() && !st.waiting && !st.committing) {
+        end_session(self);
+    }
+}
+
+/// The connection ended (the client's disconnect, a socket failure of a session without a
+/// confirmation window, or the TTL of a detached one): the packets it handed over before are
+/// still handled as usual (routed, stored, acknowledged, committed), and then the session ends
+/// (pump). A client whose last sends are followed at once by its close must not lose them,
+/// even when they wait for their address's lookup. Nothing is written any more.
+void end_after_input(self_ptr self) {
+    auto& st = self->state;
+    if (st.closing || st.draining) {
+        return;
+    }
+    st.draining = true;
+    st.attached = false;
+    st.link.conn.reset();
+    st.out.clear();
+    st.confirm_due = 0;
+    pump(self);
 }
 
 /// Packets from the connection: control packets at once, stream packets checked against the
@@ -1594,8 +1616,11 @@ void on_detach(self_ptr self, uint64_t conn_id) {
     if (conn_id != st.link.conn_id || !st.attached) {
         return;
     }
-    if (st.window <= 0 || !st.created || st.closing) {
-        return end_session(self);
+    if (st.closing || st.draining) {
+        return;
+    }
+    if (st.window <= 0 || !st.created) {
+        return end_after_input(self);
     }
     st.attached = false;
     st.link.conn.reset();
@@ -1612,7 +1637,7 @@ void on_detach(self_ptr self, uint64_t conn_id) {
 /// what the other has not received.
 void on_attach(self_ptr self, native_link& link, const std::string& user, uint64_t last_received) {
     auto& st = self->state;
-    if (user != st.params.user || st.closing || !st.created) {
+    if (user != st.params.user || st.closing || st.draining || !st.created) {
         native::packet p{link.channel, 0, native::session_reattached{false, 0}};
         std::string bytes;
         native::codec_limits limits;
@@ -1694,7 +1719,7 @@ native_session_actor::behavior_type native_session(self_ptr self,
         [self](detach_atom, uint64_t conn_id) { on_detach(self, conn_id); },
         [self](closed_atom, uint64_t conn_id) {
             if (conn_id == self->state.link.conn_id) {
-                end_session(self);
+                end_after_input(self);
             }
         },
         [self](attach_atom, native_link& link, const std::string& user, uint64_t last) {
@@ -1705,7 +1730,7 @@ native_session_actor::behavior_type native_session(self_ptr self,
             if (!st.attached && generation == st.detach_generation) {
                 st.ctx->wire_log->debug("native_session_expired session={} name=\"{}\"",
                                         st.params.id, st.session_name);
-                end_session(self);
+                end_after_input(self);
             }
         },
     };

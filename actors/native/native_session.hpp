@@ -261,6 +261,9 @@ struct native_session_state {
     bool closing = false;
     bool committing = false;
     bool close_deferred = false;
+    /// The connection is gone but packets it handed over are still being handled; the
+    /// session ends once they are (end_after_input).
+    bool draining = false;
     int64_t outstanding_bytes = 0;
     /// The sequence of the packet being handled.
     uint64_t seq = 0;
