@@ -117,7 +117,9 @@ public:
     void set_message_listener(std::function<void(message)> listener);
     /// Acknowledges `m` (individually); blocks until stored with blockOnAcknowledge. In a
     /// transacted session it takes effect at commit. A message delivered before a failover
-    /// is not acknowledged (the new server redelivers it).
+    /// cannot be acknowledged (the new server delivers it again): with blockOnAcknowledge
+    /// this throws ACK_LOST; in a transaction or XA branch, that transaction can only roll
+    /// back (commit throws TRANSACTION_ROLLED_BACK); otherwise nothing happens.
     void acknowledge(const message& m);
     /// Closes the consumer; its unacknowledged messages go back to the queue.
     void close();
