@@ -363,9 +363,10 @@ TEST_CASE("client xa: commit and rollback from another connection; XA errors") {
     auto x4 = make_xid("other-4");
     sa->xa_start(x4);
     CHECK(code_of([&] { sa->xa_prepare(x4); }) == int(error_code::xa_protocol)); // not ended
+    // Still active on a: no other session may prepare or commit it.
+    CHECK(code_of([&] { sb->xa_commit(x4, true); }) == int(error_code::xa_protocol));
     sa->xa_end(x4);
     CHECK(code_of([&] { sa->xa_commit(x4); }) == int(error_code::xa_protocol)); // not prepared
-    CHECK(code_of([&] { sb->xa_commit(x4, true); }) == int(error_code::xa_protocol)); // not b's
     // One phase on its own session commits an ended branch.
     auto pa = sa->create_producer("o-out");
     sa->xa_start(x4, ac::xa_start_flag::join);
@@ -462,6 +463,92 @@ TEST_CASE("client xa: a commit in flight when the live dies throws XA_RETRY; its
     s->xa_commit(x);
     CHECK(drain(conn, "rt-out") == once({"out-0", "out-1"}));
     CHECK(drain(conn, "rt-in").empty());
+}
+
+TEST_CASE("client xa: another session prepares, commits one-phase or rolls back a branch "
+          "that ended elsewhere; an active or suspended one is XAER_PROTO, an unknown one "
+          "XAER_NOTA") {
+    ACTORMQ_START_NODE(node, native_node_config());
+    ac::connection_factory cf(url(node.port("native")));
+    auto a = cf.create_connection();
+    auto b = cf.create_connection();
+    put(*a, "ad-in", {"in-0", "in-1", "in-2"});
+    auto sa = a->create_xa_session();
+    auto ca = sa->create_consumer("ad-in");
+    auto pa = sa->create_producer("ad-out");
+    a->start();
+    auto sb = b->create_xa_session();
+    auto code_of = [](const std::function<void()>& f) -> int {
+        try {
+            f();
+        } catch (const ac::client_error& e) {
+            INFO(e.what());
+            return e.kind() == ac::error_kind::server                    ? int(e.server_code())
+                   : e.kind() == ac::error_kind::transaction_rolled_back ? -2
+                                                                         : -3;
+        }
+        return 0;
+    };
+    using native::error_code;
+    /// On a: branch `x` acknowledges the next message of ad-in (if `ack`) and sends `body`.
+    auto work = [&](const ac::xid& x, bool ack, const std::string& body) {
+        sa->xa_start(x);
+        if (ack) {
+            auto m = ca->receive(std::chrono::seconds(10));
+            REQUIRE(m.has_value());
+            ca->acknowledge(*m);
+        }
+        pa->send(durable(body));
+    };
+    // Two-phase from b: prepare, listed, commit.
+    auto y1 = make_xid("adopt-1");
+    work(y1, true, "y1-out"); // acknowledges in-0
+    sa->xa_end(y1);
+    CHECK(code_of([&] { sb->xa_prepare(y1); }) == 0);
+    CHECK(contains(sb->xa_recover(), y1));
+    CHECK(code_of([&] { sb->xa_commit(y1); }) == 0);
+    // One phase from b.
+    auto y2 = make_xid("adopt-2");
+    work(y2, true, "y2-out"); // acknowledges in-1
+    sa->xa_end(y2);
+    CHECK(code_of([&] { sb->xa_commit(y2, true); }) == 0);
+    // Rollback from b: its send goes, its acknowledged in-2 returns to the queue.
+    auto y3 = make_xid("adopt-3");
+    work(y3, true, "y3-out");
+    sa->xa_end(y3);
+    CHECK(code_of([&] { sb->xa_rollback(y3); }) == 0);
+    // Ended with fail: b's prepare rolls it back (XA_RB*), after which it is unknown.
+    auto y4 = make_xid("adopt-4");
+    work(y4, false, "y4-out");
+    sa->xa_end(y4, ac::xa_end_flag::fail);
+    CHECK(code_of([&] { sb->xa_prepare(y4); }) == -2);
+    CHECK(code_of([&] { sb->xa_commit(y4, true); }) == int(error_code::xa_unknown_xid));
+    // Active on a, then suspended on a: XAER_PROTO for b, and a can still finish it.
+    auto y5 = make_xid("adopt-5");
+    work(y5, false, "y5-out");
+    CHECK(code_of([&] { sb->xa_prepare(y5); }) == int(error_code::xa_protocol));
+    CHECK(code_of([&] { sb->xa_commit(y5, true); }) == int(error_code::xa_protocol));
+    CHECK(code_of([&] { sb->xa_rollback(y5); }) == int(error_code::xa_protocol));
+    sa->xa_end(y5, ac::xa_end_flag::suspend);
+    CHECK(code_of([&] { sb->xa_prepare(y5); }) == int(error_code::xa_protocol));
+    CHECK(code_of([&] { sb->xa_commit(y5, true); }) == int(error_code::xa_protocol));
+    sa->xa_start(y5, ac::xa_start_flag::resume);
+    sa->xa_end(y5);
+    sa->xa_commit(y5, true);
+    // Unknown.
+    CHECK(code_of([&] { sb->xa_prepare(make_xid("nobody")); }) == int(error_code::xa_unknown_xid));
+    CHECK(code_of([&] { sb->xa_commit(make_xid("nobody"), true); })
+          == int(error_code::xa_unknown_xid));
+    // An ended branch whose session closed went with it.
+    auto y6 = make_xid("adopt-6");
+    work(y6, false, "y6-out");
+    sa->xa_end(y6);
+    sa->close();
+    CHECK(code_of([&] { sb->xa_commit(y6, true); }) == int(error_code::xa_unknown_xid));
+
+    CHECK(sb->xa_recover().empty());
+    CHECK(drain(*b, "ad-out") == once({"y1-out", "y2-out", "y5-out"}));
+    CHECK(drain(*b, "ad-in") == once({"in-2"}));
 }
 
 } // namespace actormq::test
