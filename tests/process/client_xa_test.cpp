@@ -551,4 +551,71 @@ TEST_CASE("client xa: another session prepares, commits one-phase or rolls back 
     CHECK(drain(*b, "ad-in") == once({"in-2"}));
 }
 
+namespace {
+
+/// A replicating pair member serving native clients: [ha-policy.replication.ROLE] with short
+/// waits, a cluster joining `members` (TOML array items), a persistent journal in its own
+/// directory (as tests/process/ha_replication_test.cpp).
+std::string replication_member(const std::string& role, const std::string& members) {
+    return native_node_config(
+        "",
+        "[ha-policy.replication." + role
+            + "]\nvote-retry-wait = 200\nretry-replication-wait = 200\nquorum-vote-wait = 1\n"
+              "[cluster]\nport = 0\nmembers = ["
+            + members
+            + "]\nreconnect-interval-ms = 50\nheartbeat-interval-ms = 200\n"
+              "connection-timeout-ms = 1000\n",
+        "cluster-user = \"actormq-cluster\"\ncluster-password = \"secret\"\n"
+        "persistence-enabled = true\n");
+}
+
+} // namespace
+
+TEST_CASE("client xa: replication: a branch prepared on the live is listed by the backup after "
+          "SIGKILL of the live, and its commit there delivers it once") {
+    ACTORMQ_START_NODE(live, replication_member("primary", ""), {"name=\"live\""});
+    REQUIRE(wait_until(soon(), [&] { return native_serves(live.port("native")); }));
+    ACTORMQ_START_NODE(
+        backup,
+        replication_member("backup", "\"127.0.0.1:" + std::to_string(live.port("cluster")) + "\""),
+        {"name=\"backup\""});
+    REQUIRE(log_shows(backup, "replication_in_sync"));
+    REQUIRE(log_shows(live, "replication_in_sync backup=backup"));
+    const auto backup_address = "127.0.0.1:" + std::to_string(backup.port("native"));
+    ac::connection_factory cf(url(live.port("native"),
+                                  "&ha=true&reconnectAttempts=-1&retryInterval=50"
+                                  "&clientFailureCheckPeriod=60000"));
+    auto conn = cf.create_connection();
+    events ev;
+    conn->add_failure_listener([&ev](ac::failure_event e, const std::string&) {
+        std::lock_guard<std::mutex> g(ev.mu);
+        ev.seen.push_back(e);
+    });
+    bool named = wait_until(soon(), [&] { return conn->backup_server() == backup_address; });
+    REQUIRE_MESSAGE(named, "the client never learnt the backup ", backup_address, " (it knows '",
+                    conn->backup_server(), "')");
+
+    put(*conn, "rx-in", {"in-0", "in-1"});
+    auto x = make_xid("replicated");
+    CHECK(prepare_branch(*conn, x, "rx-in", "rx-out", {"out-0", "out-1"}) == "in-0");
+    live.kill(SIGKILL);
+    {
+        INFO("tail of the backup's log:\n", backup.log_tail());
+        REQUIRE(log_shows(backup, "replication_live node_id="));
+        bool failed_over = wait_until(soon(), [&] { return ev.has(ac::failure_event::failover); });
+        REQUIRE_MESSAGE(failed_over, "the failure listener never saw FAILOVER");
+    }
+    CHECK(conn->current_server() == backup_address);
+    auto s = conn->create_xa_session();
+    auto listed = s->xa_recover();
+    CHECK(contains(listed, x));
+    s->xa_commit(x);
+    CHECK(s->xa_recover().empty());
+    // The branch's messages once, its acknowledged in-0 gone for good.
+    CHECK(drain(*conn, "rx-out") == once({"out-0", "out-1"}));
+    CHECK(drain(*conn, "rx-in") == once({"in-1"}));
+    CHECK_FALSE(ev.has(ac::failure_event::disconnect));
+    conn->close();
+}
+
 } // namespace actormq::test
