@@ -1136,7 +1136,9 @@ void connection_core::ack_of_lost_delivery(session_record& rec, const message& m
         return;
     }
     if (options_.block_on_acknowledge) {
-        throw client_error(error_kind::ack_lost,
+        // UNBLOCKED, as for a blocking ack that a failover cut off: either way the application
+        // must expect the message again, and code that handles the one handles the other.
+        throw client_error(error_kind::unblocked,
                            "message " + std::to_string(m.message_id)
                                + " was delivered before a failover; the server that serves now "
                                  "did not apply this acknowledgement and delivers the message "

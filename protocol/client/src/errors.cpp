@@ -23,8 +23,6 @@ std::string_view to_string(error_kind k) {
             return "ILLEGAL_STATE";
         case error_kind::server:
             return "SERVER_ERROR";
-        case error_kind::ack_lost:
-            return "ACK_LOST";
     }
     return "UNKNOWN";
 }

@@ -118,7 +118,7 @@ public:
     /// Acknowledges `m` (individually); blocks until stored with blockOnAcknowledge. In a
     /// transacted session it takes effect at commit. A message delivered before a failover
     /// cannot be acknowledged (the new server delivers it again): with blockOnAcknowledge
-    /// this throws ACK_LOST; in a transaction or XA branch, that transaction can only roll
+    /// this throws UNBLOCKED; in a transaction or XA branch, that transaction can only roll
     /// back (commit throws TRANSACTION_ROLLED_BACK); otherwise nothing happens.
     void acknowledge(const message& m);
     /// Closes the consumer; its unacknowledged messages go back to the queue.

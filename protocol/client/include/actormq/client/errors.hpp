@@ -23,10 +23,6 @@ enum class error_kind : uint8_t {
     closed,                  ///< the connection, session, producer or consumer is closed
     illegal_state,           ///< a call that is wrong here (commit on a session not transacted)
     server,                  ///< the server refused the request; see server_code()
-    /// acknowledge (with blockOnAcknowledge) of a message delivered before a failover: the
-    /// server that serves now never delivered it to this session, so the ack is not applied
-    /// and that server delivers the message again
-    ack_lost,
 };
 
 /// A stable upper-case name, as Artemis's ("UNBLOCKED", "TRANSACTION_ROLLED_BACK").
