@@ -47,7 +47,8 @@ struct message {
     uint32_t delivery_count = 0; ///< earlier deliveries of this message
     uint32_t consumer_id = 0;    ///< the consumer it was delivered to
     /// The session's incarnation: a failover that recreates the session starts a new one, and
-    /// acks of older deliveries are dropped (the new server redelivers them); a reattach keeps it.
+    /// acks of older deliveries are not applied (the new server redelivers them; see
+    /// consumer::acknowledge); a reattach keeps it.
     uint64_t generation = 0;
 };
 
