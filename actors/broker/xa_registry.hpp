@@ -36,8 +36,9 @@ enum class xa_phase : uint8_t {
     finishing,     ///< a session commits or rolls it back now
 };
 
-/// One branch. Before it is prepared, its work (sends, acks) is kept by its owner session;
-/// once prepared, the journal and the addresses and queues named here hold it.
+/// One branch. Before it is prepared, its work (sends, acks) is kept by its owner session
+/// (another session that prepares, commits or rolls it back takes it over first); once
+/// prepared, the journal and the addresses and queues named here hold it.
 struct xa_branch {
     xa_phase phase = xa_phase::active;
     /// The session that started it (and keeps its work until prepare).
@@ -94,6 +95,22 @@ public:
             return false;
         }
         it->second.phase = xa_phase::preparing;
+        return true;
+    }
+
+    /// Makes `to` the owner of an ended (or rollback-only) unprepared branch still owned by
+    /// `from`, for a session that prepares, commits or rolls back a branch another session
+    /// worked on; false (nothing changed) when the branch is gone, in another phase or owned
+    /// by someone else by now.
+    bool take_over(const std::string& key, const caf::actor_addr& from, caf::actor_addr to) {
+        std::lock_guard<std::mutex> g{mu_};
+        auto it = branches_.find(key);
+        if (it == branches_.end() || it->second.owner != from || it->second.tx_id != 0
+            || (it->second.phase != xa_phase::ended
+                && it->second.phase != xa_phase::rollback_only)) {
+            return false;
+        }
+        it->second.owner = std::move(to);
         return true;
     }
 

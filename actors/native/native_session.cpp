@@ -25,6 +25,7 @@ using native::packet_type;
 
 void pump(self_ptr self);
 void end_session(self_ptr self);
+void end_after_input(self_ptr self);
 
 /// Posts what the handlers wrote and the input bytes that are done to the connection.
 void flush(self_ptr self) {
@@ -516,7 +517,7 @@ void on_ack(self_ptr self, native::ack& a) {
                         + std::to_string(a.consumer_id));
     }
     if (auto* t = st.current_tx()) {
-        t->acks.push_back({c->key, c->queue, std::move(ids)});
+        t->acks.push_back({c->key, c->queue, std::move(ids), session_actor{self}});
         if (a.confirm) {
             ok(self, seq);
         }
@@ -645,7 +646,7 @@ void commit_end(self_ptr self,
         // §9: acknowledged deliveries of a transaction that did not commit return to their
         // queues. (Acks already journaled with the tx id are void without its commit record.)
         for (auto& a : run->acks) {
-            self->send(a.queue, nack_atom::value, session_actor{self}, a.key, std::move(a.ids));
+            self->send(a.queue, nack_atom::value, a.session, a.key, std::move(a.ids));
         }
     }
     run->prepared.clear();
@@ -709,8 +710,8 @@ void commit_acks(self_ptr self, const std::shared_ptr<commit_run>& run) {
     auto& st = self->state;
     for (const auto& a : run->acks) {
         ++run->waiting;
-        self->request(a.queue, st.ctx->request_timeout(), ack_atom::value, session_actor{self},
-                      a.key, a.ids, run->tx_id)
+        self->request(a.queue, st.ctx->request_timeout(), ack_atom::value, a.session, a.key, a.ids,
+                      run->tx_id)
             .then(
                 [self, run](bool) {
                     if (--run->waiting == 0 && !run->ended) {
@@ -765,7 +766,7 @@ void on_rollback(self_ptr self) {
     auto& st = self->state;
     auto tx = std::exchange(st.tx, native_session_state::transaction{});
     for (auto& a : tx.acks) {
-        self->send(a.queue, nack_atom::value, session_actor{self}, a.key, std::move(a.ids));
+        self->send(a.queue, nack_atom::value, a.session, a.key, std::move(a.ids));
     }
     ok(self, st.seq);
 }
@@ -775,7 +776,7 @@ void on_rollback(self_ptr self) {
 /// Returns unprepared work: acked deliveries go back to their queues, sends are dropped.
 void drop_work(self_ptr self, native_session_state::transaction& tx) {
     for (auto& a : tx.acks) {
-        self->send(a.queue, nack_atom::value, session_actor{self}, a.key, std::move(a.ids));
+        self->send(a.queue, nack_atom::value, a.session, a.key, std::move(a.ids));
     }
     tx = {};
 }
@@ -823,16 +824,86 @@ std::optional<xa_branch> find_branch(self_ptr self, const native::xid& x, const 
     return b;
 }
 
-/// Whether this session may act on the unprepared branch `b` (its work is here); otherwise
-/// answers xa_protocol.
-bool owns(self_ptr self, const xa_branch& b, const native::xid& x) {
+void adopt_branch(self_ptr self,
+                  const std::string& key,
+                  const native::xid& x,
+                  const caf::actor_addr& from,
+                  std::function<void()> retry);
+
+/// Whether this session may act on the unprepared branch `b` now (its work is here). An ended
+/// branch, or one ended with fail, is no longer associated with any session: X/Open XA lets
+/// any thread of control prepare, commit or roll it back, and Artemis's server does so from
+/// any session. With `retry` this session then takes the branch over (adopt_branch) and runs
+/// `retry` (the same call again) once the work is here. A branch that is active or suspended
+/// on another session, or any other branch without `retry` (join, resume), answers
+/// xa_protocol (XAER_PROTO).
+bool owns(self_ptr self,
+          const xa_branch& b,
+          const native::xid& x,
+          std::function<void()> retry = nullptr) {
     if (b.owner == self->address()) {
         return true;
     }
+    if (retry && (b.phase == xa_phase::ended || b.phase == xa_phase::rollback_only)) {
+        adopt_branch(self, xid_key(x), x, b.owner, std::move(retry));
+        return false;
+    }
     fail(self, self->state.seq, error_code::xa_protocol,
          "the branch " + xid_text(x) + " is " + phase_name(b.phase)
-             + " and its work is on another session: end, prepare or commit it one-phase there");
+             + " and its work is on another session: end it there first");
     return false;
+}
+
+/// Takes the unprepared branch `key` over from the session `from`: this session becomes its
+/// owner and asks `from` for its work; the packets after this one wait. Then `retry` runs the
+/// call again with the work here. When `from` has ended meanwhile, its work went with it (its
+/// consumers' deliveries returned to their queues): the branch is rolled back (XA_RB).
+void adopt_branch(self_ptr self,
+                  const std::string& key,
+                  const native::xid& x,
+                  const caf::actor_addr& from,
+                  std::function<void()> retry) {
+    auto& st = self->state;
+    auto seq = st.seq;
+    auto owner = caf::actor_cast<native_session_actor>(from);
+    if (!st.ctx->xa->take_over(key, from, self->address())) {
+        return fail(self, seq, error_code::xa_protocol,
+                    "the branch " + xid_text(x)
+                        + " changed while this session took it over; "
+                          "call again");
+    }
+    auto lost = [self, key, x, seq](const std::string& why) {
+        auto& st = self->state;
+        st.ctx->xa->erase(key);
+        fail(self, seq, error_code::transaction_rolled_back,
+             "the branch " + xid_text(x) + " is rolled back: " + why);
+    };
+    if (!owner) {
+        return lost("the session that did its work has ended");
+    }
+    st.waiting = true;
+    // Bounded by request-timeout-ms; the owner answers from its mailbox at once.
+    self->request(owner, st.ctx->request_timeout(), xa_take_atom::value, key)
+        .then(
+            [self, key, seq, retry, lost](native_branch_work& w) {
+                auto& st = self->state;
+                st.waiting = false;
+                if (!w) {
+                    lost("the session that did its work no longer has it");
+                } else {
+                    st.xa_work[key] = std::move(*w);
+                    st.seq = seq;
+                    retry();
+                }
+                pump(self);
+                flush(self);
+            },
+            [self, lost](caf::error& e) {
+                self->state.waiting = false;
+                lost("the session that did its work has ended (" + caf::to_string(e) + ")");
+                pump(self);
+                flush(self);
+            });
 }
 
 bool xa_session(self_ptr self) {
@@ -999,8 +1070,8 @@ void prepare_acks(self_ptr self, const std::shared_ptr<prepare_run>& run) {
     for (auto& a : acks) {
         ++run->waiting;
         run->queues.push_back(a.queue);
-        self->request(a.queue, st.ctx->request_timeout(), hold_atom::value, session_actor{self},
-                      a.key, std::move(a.ids), run->tx_id)
+        self->request(a.queue, st.ctx->request_timeout(), hold_atom::value, a.session, a.key,
+                      std::move(a.ids), run->tx_id)
             .then(
                 [self, run](bool) {
                     if (--run->waiting == 0 && !run->ended) {
@@ -1025,8 +1096,11 @@ void on_xa_prepare(self_ptr self, native::xa_prepare& x) {
     if (!b) {
         return;
     }
+    auto again = [self, x]() mutable {
+        on_xa_prepare(self, x);
+    };
     if (b->phase == xa_phase::rollback_only) {
-        if (owns(self, *b, x.id)) {
+        if (owns(self, *b, x.id, again)) {
             forget_branch(self, key);
             fail(self, st.seq, error_code::transaction_rolled_back,
                  "the branch " + xid_text(x.id)
@@ -1039,7 +1113,7 @@ void on_xa_prepare(self_ptr self, native::xa_prepare& x) {
                     "the branch " + xid_text(x.id) + " is " + phase_name(b->phase)
                         + "; only an ended branch may be prepared");
     }
-    if (!owns(self, *b, x.id)) {
+    if (!owns(self, *b, x.id, again)) {
         return;
     }
     auto max = st.ctx->config.max_prepared_transactions;
@@ -1183,6 +1257,9 @@ void on_xa_commit(self_ptr self, native::xa_commit& x) {
         return;
     }
     auto& reg = *st.ctx->xa;
+    auto again = [self, x]() mutable {
+        on_xa_commit(self, x);
+    };
     switch (b->phase) {
         case xa_phase::prepared:
             if (x.one_phase) {
@@ -1201,7 +1278,7 @@ void on_xa_commit(self_ptr self, native::xa_commit& x) {
                                 + " is not prepared: xa_prepare it first, or commit with "
                                   "one_phase");
             }
-            if (!owns(self, *b, x.id)) {
+            if (!owns(self, *b, x.id, again)) {
                 return;
             }
             if (!reg.move(key, xa_phase::ended, xa_phase::finishing)) {
@@ -1213,7 +1290,7 @@ void on_xa_commit(self_ptr self, native::xa_commit& x) {
                 return start_commit(self, std::move(tx), key);
             }
         case xa_phase::rollback_only:
-            if (owns(self, *b, x.id)) {
+            if (owns(self, *b, x.id, again)) {
                 forget_branch(self, key);
                 fail(self, st.seq, error_code::transaction_rolled_back,
                      "the branch " + xid_text(x.id)
@@ -1245,7 +1322,7 @@ void on_xa_rollback(self_ptr self, native::xa_rollback& x) {
         case xa_phase::ended:
         case xa_phase::rollback_only:
         case xa_phase::suspended:
-            if (owns(self, *b, x.id)) {
+            if (owns(self, *b, x.id, [self, x]() mutable { on_xa_rollback(self, x); })) {
                 forget_branch(self, key);
                 ok(self, st.seq);
             }
@@ -1538,6 +1615,27 @@ void pump(self_ptr self) {
     }
     route_batches(self);
     pump_deliveries(self);
+    if (st.draining && !st.closing && st.inbox.empty() && !st.waiting && !st.committing) {
+        end_session(self);
+    }
+}
+
+/// The connection ended (the client's disconnect, a socket failure of a session without a
+/// confirmation window, or the TTL of a detached one): the packets it handed over before are
+/// still handled as usual (routed, stored, acknowledged, committed), and then the session ends
+/// (pump). A client whose last sends are followed at once by its close must not lose them,
+/// even when they wait for their address's lookup. Nothing is written any more.
+void end_after_input(self_ptr self) {
+    auto& st = self->state;
+    if (st.closing || st.draining) {
+        return;
+    }
+    st.draining = true;
+    st.attached = false;
+    st.link.conn.reset();
+    st.out.clear();
+    st.confirm_due = 0;
+    pump(self);
 }
 
 /// Packets from the connection: control packets at once, stream packets checked against the
@@ -1594,8 +1692,11 @@ void on_detach(self_ptr self, uint64_t conn_id) {
     if (conn_id != st.link.conn_id || !st.attached) {
         return;
     }
-    if (st.window <= 0 || !st.created || st.closing) {
-        return end_session(self);
+    if (st.closing || st.draining) {
+        return;
+    }
+    if (st.window <= 0 || !st.created) {
+        return end_after_input(self);
     }
     st.attached = false;
     st.link.conn.reset();
@@ -1612,7 +1713,7 @@ void on_detach(self_ptr self, uint64_t conn_id) {
 /// what the other has not received.
 void on_attach(self_ptr self, native_link& link, const std::string& user, uint64_t last_received) {
     auto& st = self->state;
-    if (user != st.params.user || st.closing || !st.created) {
+    if (user != st.params.user || st.closing || st.draining || !st.created) {
         native::packet p{link.channel, 0, native::session_reattached{false, 0}};
         std::string bytes;
         native::codec_limits limits;
@@ -1694,18 +1795,28 @@ native_session_actor::behavior_type native_session(self_ptr self,
         [self](detach_atom, uint64_t conn_id) { on_detach(self, conn_id); },
         [self](closed_atom, uint64_t conn_id) {
             if (conn_id == self->state.link.conn_id) {
-                end_session(self);
+                end_after_input(self);
             }
         },
         [self](attach_atom, native_link& link, const std::string& user, uint64_t last) {
             on_attach(self, link, user, last);
+        },
+        [self](xa_take_atom, const std::string& key) -> native_branch_work {
+            auto& st = self->state;
+            auto it = st.xa_work.find(key);
+            if (it == st.xa_work.end()) {
+                return nullptr;
+            }
+            auto work = std::make_shared<native_transaction>(std::move(it->second));
+            st.xa_work.erase(it);
+            return work;
         },
         [self](expire_atom, uint64_t generation) {
             auto& st = self->state;
             if (!st.attached && generation == st.detach_generation) {
                 st.ctx->wire_log->debug("native_session_expired session={} name=\"{}\"",
                                         st.params.id, st.session_name);
-                end_session(self);
+                end_after_input(self);
             }
         },
     };

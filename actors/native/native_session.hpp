@@ -43,10 +43,41 @@ struct native_link {
     uint32_t client_max_packet_bytes = 0;
 };
 
+/// A send inside a transaction or XA branch, routed at commit or prepare.
+struct native_tx_send {
+    address_actor addr;
+    std::string address;
+    routing_type routing = routing_type::anycast;
+    message_ptr msg;
+};
+
+/// Acks inside a transaction or XA branch, applied at commit or prepare (or returned at
+/// rollback). `session` is the session whose consumer `key` received them: the queue knows a
+/// delivery by both, and an XA branch may be prepared or committed by another session.
+struct native_tx_ack {
+    uint64_t key = 0;
+    queue_actor queue;
+    std::vector<uint64_t> ids;
+    session_actor session;
+};
+
+/// The work of a transaction or of an unprepared XA branch.
+struct native_transaction {
+    std::vector<native_tx_send> sends;
+    std::vector<native_tx_ack> acks;
+    uint64_t messages = 0;
+    uint64_t body_bytes = 0;
+};
+
+/// The work of an XA branch handed from the session that did it to the one that prepares,
+/// commits or rolls it back (null: that session no longer has it).
+using native_branch_work = std::shared_ptr<native_transaction>;
+
 } // namespace actormq
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<actormq::native_inbound>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actormq::native_link)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actormq::native_branch_work)
 
 namespace actormq {
 
@@ -54,6 +85,7 @@ using npackets_atom = caf::atom_constant<caf::atom("npackets")>;
 using attach_atom = caf::atom_constant<caf::atom("attach")>;
 using detach_atom = caf::atom_constant<caf::atom("detach")>;
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
+using xa_take_atom = caf::atom_constant<caf::atom("xatake")>;
 
 /// A native session. It extends STOMP's session interface so queues, which know sessions by
 /// that handle, deliver to it and take its acks unchanged (frames_atom is never sent to it).
@@ -69,7 +101,10 @@ using native_session_actor = session_actor::extend<
     // reattach_session (§14): bind to a new connection; (user, client's last_received).
     caf::reacts_to<attach_atom, native_link, std::string, uint64_t>,
     // The connection TTL after a detach has passed; the number names the detach it is for.
-    caf::reacts_to<expire_atom, uint64_t>>;
+    caf::reacts_to<expire_atom, uint64_t>,
+    // Another session took over the unprepared XA branch with this key (docs/protocol.md §10:
+    // any session may prepare, commit or roll back an ended branch): hand over its work.
+    caf::replies_to<xa_take_atom, std::string>::with<native_branch_work>>;
 
 /// Sessions with a confirmation window, by name, so a reattach finds them (§14). Shared by the
 /// connections of one acceptor; a session removes itself when it ends.
@@ -189,27 +224,9 @@ struct native_session_state {
         std::deque<uint64_t> unacked;
     };
 
-    /// A send inside the transaction, routed at commit.
-    struct tx_send {
-        address_actor addr;
-        std::string address;
-        routing_type routing = routing_type::anycast;
-        message_ptr msg;
-    };
-
-    /// Acks inside the transaction, applied at commit (or returned at rollback).
-    struct tx_ack {
-        uint64_t key = 0;
-        queue_actor queue;
-        std::vector<uint64_t> ids;
-    };
-
-    struct transaction {
-        std::vector<tx_send> sends;
-        std::vector<tx_ack> acks;
-        uint64_t messages = 0;
-        uint64_t body_bytes = 0;
-    };
+    using tx_send = native_tx_send;
+    using tx_ack = native_tx_ack;
+    using transaction = native_transaction;
 
     /// Sends to one address collected while handling packets, routed as one request.
     struct route_batch {
@@ -261,6 +278,9 @@ struct native_session_state {
     bool closing = false;
     bool committing = false;
     bool close_deferred = false;
+    /// The connection is gone but packets it handed over are still being handled; the
+    /// session ends once they are (end_after_input).
+    bool draining = false;
     int64_t outstanding_bytes = 0;
     /// The sequence of the packet being handled.
     uint64_t seq = 0;

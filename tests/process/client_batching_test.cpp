@@ -134,12 +134,8 @@ TEST_CASE("client: fire-and-forget sends right before the connection's close all
     ac::connection_factory cf(url_of(node));
     auto writer = cf.create_connection();
     auto p = writer->create_session()->create_producer("batch.goodbye");
-    // A blocking send first: the session then knows the address, and routes the sends below
-    // without a lookup (sends still waiting for a first lookup when the connection closes are
-    // dropped with the session; see docs/benchmarks.md, "Native protocol against STOMP").
-    auto first = text("g-first");
-    first.durable = true;
-    p->send(first);
+    // The producer is new: the session has not looked the address up yet, so when the close
+    // comes most of these sends still wait behind that lookup. They must all arrive.
     for (int i = 0; i < 200; ++i) {
         p->send(text("g" + std::to_string(i)));
     }
@@ -151,10 +147,9 @@ TEST_CASE("client: fire-and-forget sends right before the connection's close all
     auto c = reader->create_session()->create_consumer("batch.goodbye");
     reader->start();
     auto got = receive_all(*c, std::chrono::milliseconds(1000));
-    REQUIRE(got.size() == 201);
-    CHECK(got[0] == "g-first");
+    REQUIRE(got.size() == 200);
     for (int i = 0; i < 200; ++i) {
-        CHECK(got[size_t(i) + 1] == "g" + std::to_string(i));
+        CHECK(got[size_t(i)] == "g" + std::to_string(i));
     }
 }
 

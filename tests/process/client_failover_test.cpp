@@ -166,4 +166,84 @@ TEST_CASE("client failover: SIGKILL of the live; sends and a transaction go on o
     MESSAGE("confirmed ", sent, " sends, ", sender.unblocked.load(), " resent after UNBLOCKED");
 }
 
+TEST_CASE("client failover: an ack of a message delivered before the failover throws UNBLOCKED "
+          "(blockOnAcknowledge) or rolls the transaction back, and the backup delivers it "
+          "again") {
+    temp_dir store;
+    ACTORMQ_START_NODE(primary, native_node_config("", "", pair_top("primary", "")),
+                       on_store(store));
+    REQUIRE(wait_until(soon(), [&] { return native_serves(primary.port("native")); }));
+    auto cluster_address = "\"127.0.0.1:" + std::to_string(primary.port("cluster")) + "\"";
+    ACTORMQ_START_NODE(backup, native_node_config("", "", pair_top("backup", cluster_address)),
+                       on_store(store));
+    ac::connection_factory cf("tcp://127.0.0.1:" + std::to_string(primary.port("native"))
+                              + "?ha=true&reconnectAttempts=-1&retryInterval=50"
+                                "&blockOnAcknowledge=true&user=guest&password=guest");
+    auto conn = cf.create_connection();
+    events ev;
+    conn->add_failure_listener([&ev](ac::failure_event e, const std::string&) {
+        std::lock_guard<std::mutex> g(ev.mu);
+        ev.seen.push_back(e);
+    });
+    auto expected_backup = "127.0.0.1:" + std::to_string(backup.port("native"));
+    REQUIRE(wait_until(soon(), [&] { return conn->backup_server() == expected_backup; }));
+    {
+        auto s = conn->create_session();
+        s->create_producer("fo-ack")->send(durable("a1"));
+        s->create_producer("fo-ack-tx")->send(durable("t1"));
+        s->close();
+    }
+    auto plain = conn->create_session();
+    auto c = plain->create_consumer("fo-ack");
+    auto tx = conn->create_session(true);
+    auto tc = tx->create_consumer("fo-ack-tx");
+    conn->start();
+    auto a1 = c->receive(std::chrono::seconds(10));
+    auto t1 = tc->receive(std::chrono::seconds(10));
+    REQUIRE(a1.has_value());
+    REQUIRE(t1.has_value());
+
+    primary.kill(SIGKILL);
+    REQUIRE(wait_until(soon(), [&] { return ev.has(ac::failure_event::failover); }));
+    CHECK(conn->current_server() == expected_backup);
+
+    auto kind_of = [](const std::function<void()>& f) -> std::string {
+        try {
+            f();
+        } catch (const ac::client_error& e) {
+            INFO(e.what());
+            return std::string{ac::to_string(e.kind())};
+        }
+        return "ok";
+    };
+    // The backup never delivered a1 to this session: the blocking ack says it was not applied.
+    CHECK(kind_of([&] { c->acknowledge(*a1); }) == "UNBLOCKED");
+    // In a transaction (which had no work at the failover) the ack cannot join it either: the
+    // commit rolls back instead of committing without it.
+    CHECK(kind_of([&] { tc->acknowledge(*t1); }) == "ok");
+    CHECK(kind_of([&] { tx->commit(); }) == "TRANSACTION_ROLLED_BACK");
+    // Both come again, and their acks now work.
+    auto a1_again = c->receive(std::chrono::seconds(10));
+    REQUIRE(a1_again.has_value());
+    CHECK(a1_again->body == "a1");
+    c->acknowledge(*a1_again);
+    auto t1_again = tc->receive(std::chrono::seconds(10));
+    REQUIRE(t1_again.has_value());
+    CHECK(t1_again->body == "t1");
+    tc->acknowledge(*t1_again);
+    tx->commit();
+    conn->close();
+    // Nothing is left: each was acknowledged once, on the backup.
+    ac::connection_factory direct("tcp://127.0.0.1:" + std::to_string(backup.port("native"))
+                                  + "?user=guest&password=guest");
+    auto marker = direct.create_connection();
+    auto ms = marker->create_session();
+    ms->create_producer("fo-ack")->send(durable("end"));
+    ms->create_producer("fo-ack-tx")->send(durable("end"));
+    marker->close();
+    const std::map<std::string, int> only_end{{"end", 1}};
+    CHECK(drain(backup.port("native"), "fo-ack", "end") == only_end);
+    CHECK(drain(backup.port("native"), "fo-ack-tx", "end") == only_end);
+}
+
 } // namespace actormq::test

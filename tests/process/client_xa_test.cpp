@@ -363,9 +363,10 @@ TEST_CASE("client xa: commit and rollback from another connection; XA errors") {
     auto x4 = make_xid("other-4");
     sa->xa_start(x4);
     CHECK(code_of([&] { sa->xa_prepare(x4); }) == int(error_code::xa_protocol)); // not ended
+    // Still active on a: no other session may prepare or commit it.
+    CHECK(code_of([&] { sb->xa_commit(x4, true); }) == int(error_code::xa_protocol));
     sa->xa_end(x4);
     CHECK(code_of([&] { sa->xa_commit(x4); }) == int(error_code::xa_protocol)); // not prepared
-    CHECK(code_of([&] { sb->xa_commit(x4, true); }) == int(error_code::xa_protocol)); // not b's
     // One phase on its own session commits an ended branch.
     auto pa = sa->create_producer("o-out");
     sa->xa_start(x4, ac::xa_start_flag::join);
@@ -462,6 +463,159 @@ TEST_CASE("client xa: a commit in flight when the live dies throws XA_RETRY; its
     s->xa_commit(x);
     CHECK(drain(conn, "rt-out") == once({"out-0", "out-1"}));
     CHECK(drain(conn, "rt-in").empty());
+}
+
+TEST_CASE("client xa: another session prepares, commits one-phase or rolls back a branch "
+          "that ended elsewhere; an active or suspended one is XAER_PROTO, an unknown one "
+          "XAER_NOTA") {
+    ACTORMQ_START_NODE(node, native_node_config());
+    ac::connection_factory cf(url(node.port("native")));
+    auto a = cf.create_connection();
+    auto b = cf.create_connection();
+    put(*a, "ad-in", {"in-0", "in-1", "in-2"});
+    auto sa = a->create_xa_session();
+    auto ca = sa->create_consumer("ad-in");
+    auto pa = sa->create_producer("ad-out");
+    a->start();
+    auto sb = b->create_xa_session();
+    auto code_of = [](const std::function<void()>& f) -> int {
+        try {
+            f();
+        } catch (const ac::client_error& e) {
+            INFO(e.what());
+            return e.kind() == ac::error_kind::server                    ? int(e.server_code())
+                   : e.kind() == ac::error_kind::transaction_rolled_back ? -2
+                                                                         : -3;
+        }
+        return 0;
+    };
+    using native::error_code;
+    /// On a: branch `x` acknowledges the next message of ad-in (if `ack`) and sends `body`.
+    auto work = [&](const ac::xid& x, bool ack, const std::string& body) {
+        sa->xa_start(x);
+        if (ack) {
+            auto m = ca->receive(std::chrono::seconds(10));
+            REQUIRE(m.has_value());
+            ca->acknowledge(*m);
+        }
+        pa->send(durable(body));
+    };
+    // Two-phase from b: prepare, listed, commit.
+    auto y1 = make_xid("adopt-1");
+    work(y1, true, "y1-out"); // acknowledges in-0
+    sa->xa_end(y1);
+    CHECK(code_of([&] { sb->xa_prepare(y1); }) == 0);
+    CHECK(contains(sb->xa_recover(), y1));
+    CHECK(code_of([&] { sb->xa_commit(y1); }) == 0);
+    // One phase from b.
+    auto y2 = make_xid("adopt-2");
+    work(y2, true, "y2-out"); // acknowledges in-1
+    sa->xa_end(y2);
+    CHECK(code_of([&] { sb->xa_commit(y2, true); }) == 0);
+    // Rollback from b: its send goes, its acknowledged in-2 returns to the queue.
+    auto y3 = make_xid("adopt-3");
+    work(y3, true, "y3-out");
+    sa->xa_end(y3);
+    CHECK(code_of([&] { sb->xa_rollback(y3); }) == 0);
+    // Ended with fail: b's prepare rolls it back (XA_RB*), after which it is unknown.
+    auto y4 = make_xid("adopt-4");
+    work(y4, false, "y4-out");
+    sa->xa_end(y4, ac::xa_end_flag::fail);
+    CHECK(code_of([&] { sb->xa_prepare(y4); }) == -2);
+    CHECK(code_of([&] { sb->xa_commit(y4, true); }) == int(error_code::xa_unknown_xid));
+    // Active on a, then suspended on a: XAER_PROTO for b, and a can still finish it.
+    auto y5 = make_xid("adopt-5");
+    work(y5, false, "y5-out");
+    CHECK(code_of([&] { sb->xa_prepare(y5); }) == int(error_code::xa_protocol));
+    CHECK(code_of([&] { sb->xa_commit(y5, true); }) == int(error_code::xa_protocol));
+    CHECK(code_of([&] { sb->xa_rollback(y5); }) == int(error_code::xa_protocol));
+    sa->xa_end(y5, ac::xa_end_flag::suspend);
+    CHECK(code_of([&] { sb->xa_prepare(y5); }) == int(error_code::xa_protocol));
+    CHECK(code_of([&] { sb->xa_commit(y5, true); }) == int(error_code::xa_protocol));
+    sa->xa_start(y5, ac::xa_start_flag::resume);
+    sa->xa_end(y5);
+    sa->xa_commit(y5, true);
+    // Unknown.
+    CHECK(code_of([&] { sb->xa_prepare(make_xid("nobody")); }) == int(error_code::xa_unknown_xid));
+    CHECK(code_of([&] { sb->xa_commit(make_xid("nobody"), true); })
+          == int(error_code::xa_unknown_xid));
+    // An ended branch whose session closed went with it.
+    auto y6 = make_xid("adopt-6");
+    work(y6, false, "y6-out");
+    sa->xa_end(y6);
+    sa->close();
+    CHECK(code_of([&] { sb->xa_commit(y6, true); }) == int(error_code::xa_unknown_xid));
+
+    CHECK(sb->xa_recover().empty());
+    CHECK(drain(*b, "ad-out") == once({"y1-out", "y2-out", "y5-out"}));
+    CHECK(drain(*b, "ad-in") == once({"in-2"}));
+}
+
+namespace {
+
+/// A replicating pair member serving native clients: [ha-policy.replication.ROLE] with short
+/// waits, a cluster joining `members` (TOML array items), a persistent journal in its own
+/// directory (as tests/process/ha_replication_test.cpp).
+std::string replication_member(const std::string& role, const std::string& members) {
+    return native_node_config(
+        "",
+        "[ha-policy.replication." + role
+            + "]\nvote-retry-wait = 200\nretry-replication-wait = 200\nquorum-vote-wait = 1\n"
+              "[cluster]\nport = 0\nmembers = ["
+            + members
+            + "]\nreconnect-interval-ms = 50\nheartbeat-interval-ms = 200\n"
+              "connection-timeout-ms = 1000\n",
+        "cluster-user = \"actormq-cluster\"\ncluster-password = \"secret\"\n"
+        "persistence-enabled = true\n");
+}
+
+} // namespace
+
+TEST_CASE("client xa: replication: a branch prepared on the live is listed by the backup after "
+          "SIGKILL of the live, and its commit there delivers it once") {
+    ACTORMQ_START_NODE(live, replication_member("primary", ""), {"name=\"live\""});
+    REQUIRE(wait_until(soon(), [&] { return native_serves(live.port("native")); }));
+    ACTORMQ_START_NODE(
+        backup,
+        replication_member("backup", "\"127.0.0.1:" + std::to_string(live.port("cluster")) + "\""),
+        {"name=\"backup\""});
+    REQUIRE(log_shows(backup, "replication_in_sync"));
+    REQUIRE(log_shows(live, "replication_in_sync backup=backup"));
+    const auto backup_address = "127.0.0.1:" + std::to_string(backup.port("native"));
+    ac::connection_factory cf(url(live.port("native"),
+                                  "&ha=true&reconnectAttempts=-1&retryInterval=50"
+                                  "&clientFailureCheckPeriod=60000"));
+    auto conn = cf.create_connection();
+    events ev;
+    conn->add_failure_listener([&ev](ac::failure_event e, const std::string&) {
+        std::lock_guard<std::mutex> g(ev.mu);
+        ev.seen.push_back(e);
+    });
+    bool named = wait_until(soon(), [&] { return conn->backup_server() == backup_address; });
+    REQUIRE_MESSAGE(named, "the client never learnt the backup ", backup_address, " (it knows '",
+                    conn->backup_server(), "')");
+
+    put(*conn, "rx-in", {"in-0", "in-1"});
+    auto x = make_xid("replicated");
+    CHECK(prepare_branch(*conn, x, "rx-in", "rx-out", {"out-0", "out-1"}) == "in-0");
+    live.kill(SIGKILL);
+    {
+        INFO("tail of the backup's log:\n", backup.log_tail());
+        REQUIRE(log_shows(backup, "replication_live node_id="));
+        bool failed_over = wait_until(soon(), [&] { return ev.has(ac::failure_event::failover); });
+        REQUIRE_MESSAGE(failed_over, "the failure listener never saw FAILOVER");
+    }
+    CHECK(conn->current_server() == backup_address);
+    auto s = conn->create_xa_session();
+    auto listed = s->xa_recover();
+    CHECK(contains(listed, x));
+    s->xa_commit(x);
+    CHECK(s->xa_recover().empty());
+    // The branch's messages once, its acknowledged in-0 gone for good.
+    CHECK(drain(*conn, "rx-out") == once({"out-0", "out-1"}));
+    CHECK(drain(*conn, "rx-in") == once({"in-1"}));
+    CHECK_FALSE(ev.has(ac::failure_event::disconnect));
+    conn->close();
 }
 
 } // namespace actormq::test

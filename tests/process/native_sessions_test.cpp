@@ -154,8 +154,6 @@ TEST_CASE("native: producer credit: granted after create_producer, given back on
     CHECK(std::get<native::producer_credit>(back->body).bytes > 200);
 }
 
-} // namespace actormq::test
-
 namespace actormq::test {
 
 TEST_CASE("native: reattach: a session with a window survives a dropped connection") {
@@ -216,6 +214,96 @@ TEST_CASE("native: reattach: after the TTL the session is gone and its deliverie
     REQUIRE(r.has_value());
     CHECK_FALSE(r->found);
     CHECK(stomp_bodies(node, "/queue/tq") == std::vector<std::string>{"unacked"});
+}
+
+} // namespace actormq::test
+
+namespace {
+
+/// On a fresh connection: a session (with `window` as its confirmation window), then in one
+/// write a new producer, durable and non-durable sends to two new addresses (so the first send
+/// of each waits for its address's lookup and every later packet waits behind it) and, with
+/// `say_disconnect`, the disconnect; then the socket closes. The server reads them together,
+/// so the close reaches the session while the sends still wait for the lookup. Every send must
+/// be stored all the same: the server handles what it received before the close.
+void sends_then_close(const node_process& node,
+                      const std::string& tag,
+                      bool say_disconnect,
+                      int32_t window) {
+    native_client c;
+    native_login(c, node);
+    require_ok(c.open_session(1, "s-" + tag, false, window), "create_session");
+    std::string bytes;
+    uint64_t seq = 2; // create_session was 1
+    auto add = [&](native::packet p) {
+        REQUIRE(native::encode(p, native::peer::client, native::codec_limits{}, bytes).code
+                == native::codec_error::none);
+    };
+    add(native::packet{1, seq++, native::create_producer{1, "", -1}});
+    for (int i = 0; i < 20; ++i) {
+        auto address = (i % 2 == 0 ? "even." : "odd.") + tag;
+        auto m = native_message(address, tag + "-" + std::to_string(i), i % 4 < 2);
+        add(native::packet{1, seq++, native::send{1, false, std::move(m)}});
+    }
+    if (say_disconnect) {
+        add(native::make_packet(
+            native::disconnect{native::error_code::internal_error, "client closed", ""}));
+    }
+    REQUIRE(c.send_raw(bytes));
+    c.close();
+}
+
+/// The bodies a STOMP consumer of `dest` gets: `n` of them (each waited for with a deadline,
+/// since the server may still be storing them after the close), then whatever came before an
+/// END marker sent after them (nothing, when exactly `n` were stored).
+std::vector<std::string> stomp_take(const node_process& node, const std::string& dest, size_t n) {
+    stomp_client s;
+    login(s, node);
+    subscribe(s, dest, "d");
+    std::vector<std::string> out;
+    while (out.size() < n) {
+        out.push_back(expect_message(s).body);
+    }
+    send_routed(s, dest, "END");
+    for (;;) {
+        auto m = expect_message(s);
+        if (m.body == "END") {
+            return out;
+        }
+        out.push_back(m.body);
+    }
+}
+
+std::vector<std::string> expected_bodies(const std::string& tag, int first) {
+    std::vector<std::string> out;
+    for (int i = first; i < 20; i += 2) {
+        out.push_back(tag + "-" + std::to_string(i));
+    }
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("native: close: sends of a new producer right before disconnect are all stored") {
+    ACTORMQ_START_NODE(node, native_node_config());
+    sends_then_close(node, "bye", true, -1);
+    CHECK(stomp_take(node, "/queue/even.bye", 10) == expected_bodies("bye", 0));
+    CHECK(stomp_take(node, "/queue/odd.bye", 10) == expected_bodies("bye", 1));
+}
+
+TEST_CASE("native: close: sends right before the socket closes are all stored (no window)") {
+    ACTORMQ_START_NODE(node, native_node_config());
+    sends_then_close(node, "fin", false, -1);
+    CHECK(stomp_take(node, "/queue/even.fin", 10) == expected_bodies("fin", 0));
+    CHECK(stomp_take(node, "/queue/odd.fin", 10) == expected_bodies("fin", 1));
+}
+
+TEST_CASE("native: close: a session with a confirmation window stores its last sends before "
+          "disconnect") {
+    ACTORMQ_START_NODE(node, native_node_config());
+    sends_then_close(node, "win", true, 65536);
+    CHECK(stomp_take(node, "/queue/even.win", 10) == expected_bodies("win", 0));
+    CHECK(stomp_take(node, "/queue/odd.win", 10) == expected_bodies("win", 1));
 }
 
 } // namespace actormq::test

@@ -1068,10 +1068,13 @@ void connection_core::acknowledge(uint32_t channel, const message& m) {
     lock l(mu_);
     await_usable(l);
     auto owner = sessions_.find(channel);
-    if (owner == sessions_.end() || m.generation != owner->second.generation) {
-        return; // delivered before a failover: the new server redelivers it
+    if (owner == sessions_.end()) {
+        return;
     }
     auto& rec = record_of(channel);
+    if (m.generation != owner->second.generation) {
+        return ack_of_lost_delivery(rec, m);
+    }
     bool confirm = options_.block_on_acknowledge && !rec.transacted && rec.xa_bound.empty();
     note_work(rec);
     native::ack a{m.consumer_id, m.message_id, native::ack_mode::individual, confirm};
@@ -1112,6 +1115,37 @@ void connection_core::acknowledge(uint32_t channel, const message& m) {
     } else if (!coalesced) {
         send_stream(l, channel, a, nullptr, true);
     }
+}
+
+void connection_core::ack_of_lost_delivery(session_record& rec, const message& m) {
+    // The session was recreated on another server, which never delivered `m` to it: the ack
+    // cannot be applied there, and that server delivers the message again (to this consumer
+    // or another). Artemis's server refuses such an ack as well ("could not find reference";
+    // an error with blockOnAcknowledge, and the transaction becomes rollback-only); here the
+    // client knows by the generation and says so without a round trip.
+    if (rec.transacted) {
+        // A commit without this ack would be a partial transaction: it rolls back instead.
+        rec.transaction_has_work = true;
+        rec.rollback_only = true;
+        return;
+    }
+    if (!rec.xa_bound.empty()) {
+        auto& b = rec.xa_branches[rec.xa_bound];
+        b.has_work = true;
+        b.doomed = true; // xa_end says fail: prepare or commit rolls it back
+        return;
+    }
+    if (options_.block_on_acknowledge) {
+        // UNBLOCKED, as for a blocking ack that a failover cut off: either way the application
+        // must expect the message again, and code that handles the one handles the other.
+        throw client_error(error_kind::unblocked,
+                           "message " + std::to_string(m.message_id)
+                               + " was delivered before a failover; the server that serves now "
+                                 "did not apply this acknowledgement and delivers the message "
+                                 "again");
+    }
+    // Without blockOnAcknowledge an ack is never confirmed, so a lost one is not reported
+    // either (docs/client.md "Acknowledgements and failover").
 }
 
 void connection_core::create_queue(uint32_t channel, native::create_queue q) {

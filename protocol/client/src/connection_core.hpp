@@ -146,6 +146,10 @@ private:
     session_record& xa_record_of(uint32_t channel);
     /// Notes work (a send or an ack) of the session's transaction or bound XA branch.
     void note_work(session_record& rec);
+    /// acknowledge() of `m`, delivered in an earlier generation of the session (before a
+    /// failover): a transaction or bound XA branch becomes rollback-only; otherwise UNBLOCKED
+    /// is thrown with blockOnAcknowledge, and nothing happens without it.
+    void ack_of_lost_delivery(session_record& rec, const message& m);
     void write(const native::packet& p);
     /// Queues `bytes` for the socket. A packet that is not `deferrable` goes out at once, with
     /// everything queued before it; deferrable ones are coalesced (up to out_flush_bytes) and

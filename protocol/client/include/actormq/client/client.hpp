@@ -47,7 +47,8 @@ struct message {
     uint32_t delivery_count = 0; ///< earlier deliveries of this message
     uint32_t consumer_id = 0;    ///< the consumer it was delivered to
     /// The session's incarnation: a failover that recreates the session starts a new one, and
-    /// acks of older deliveries are dropped (the new server redelivers them); a reattach keeps it.
+    /// acks of older deliveries are not applied (the new server redelivers them; see
+    /// consumer::acknowledge); a reattach keeps it.
     uint64_t generation = 0;
 };
 
@@ -117,7 +118,9 @@ public:
     void set_message_listener(std::function<void(message)> listener);
     /// Acknowledges `m` (individually); blocks until stored with blockOnAcknowledge. In a
     /// transacted session it takes effect at commit. A message delivered before a failover
-    /// is not acknowledged (the new server redelivers it).
+    /// cannot be acknowledged (the new server delivers it again): with blockOnAcknowledge
+    /// this throws UNBLOCKED; in a transaction or XA branch, that transaction can only roll
+    /// back (commit throws TRANSACTION_ROLLED_BACK); otherwise nothing happens.
     void acknowledge(const message& m);
     /// Closes the consumer; its unacknowledged messages go back to the queue.
     void close();
