@@ -56,13 +56,16 @@ struct member_info {
     /// Replication's group-name (docs/replication.md): a backup pairs only with a live of its
     /// group; "" for none.
     std::string group{};
+    /// A colocated backup's host: the name of the node whose process runs it (docs/ha.md,
+    /// "Colocated backups"); "" for a node's own server instance.
+    std::string hosted_by{};
 };
 
 /// CAF 0.17 serialisation of `member_info`.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_info& x) {
     return f(caf::meta::type_name("actormq::cluster::member_info"), x.name, x.node_id, x.role,
-             x.connector, x.cluster_address, x.version, x.native_connectors, x.group);
+             x.connector, x.cluster_address, x.version, x.native_connectors, x.group, x.hosted_by);
 }
 
 /// Every member that has joined, this node included.
