@@ -216,13 +216,13 @@ private:
         samplers_[prev(n)].change(1, true);
     }
 
-    /// Waits until `pred` holds or a node exits; false (and a problem naming `what`) if not
-    /// by `limit`.
+    /// Waits until `pred` holds or a node (other than `down`, killed) exits; false (and a
+    /// problem naming `what`) if not by `limit`.
     template <class Pred>
-    bool await(milliseconds limit, const std::string& what, Pred pred) {
+    bool await(milliseconds limit, const std::string& what, Pred pred, size_t down = ring_size) {
         auto someone_exited = [&] {
-            for (auto& n : nodes_) {
-                if (n->exited()) {
+            for (size_t n = 0; n < ring_size; ++n) {
+                if (n != down && nodes_[n]->exited()) {
                     return true;
                 }
             }
@@ -230,8 +230,8 @@ private:
         };
         bool ok = test::wait_until(
             in(limit), [&] { return pred() || someone_exited(); }, log_poll);
-        for (auto& n : nodes_) {
-            if (!checks_.alive(*n, what)) {
+        for (size_t n = 0; n < ring_size; ++n) {
+            if (n != down && !checks_.alive(*nodes_[n], what)) {
                 return false;
             }
         }
@@ -311,15 +311,17 @@ private:
             return false;
         }
         ++end_.kills;
-        if (!await(failover_max, label + ": " + names[host] + " serving " + names[v] + "'s node id",
-                   [&] { return node(host).log_count(live_event) > lives_before; })) {
+        if (!await(
+                failover_max, label + ": " + names[host] + " serving " + names[v] + "'s node id",
+                [&] { return node(host).log_count(live_event) > lives_before; }, v)) {
             return false;
         }
         auto takeover_ms = ms_since(killed_at);
         std::string clients;
         if (v == 0) {
-            if (!await(failover_max, label + ": a RECEIPT from a's backup on b",
-                       [&] { return ctl.awaited_receipt().has_value(); })) {
+            if (!await(
+                    failover_max, label + ": a RECEIPT from a's backup on b",
+                    [&] { return ctl.awaited_receipt().has_value(); }, v)) {
                 return false;
             }
             failover_ms_.push_back(ms_since(killed_at, *ctl.awaited_receipt()));
