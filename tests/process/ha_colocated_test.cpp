@@ -435,3 +435,61 @@ TEST_CASE("colocated: ring: SIGKILL of each node in turn: its neighbour's coloca
 }
 
 } // namespace actormq::test
+
+namespace actormq::test {
+
+TEST_CASE("colocated: with restart-backup = false the colocated backup ends after the failback, "
+          "its host frees the slot, and the returning live gets a new backup there") {
+    ACTORMQ_START_NODE(host, colocated_node("", "max-backups = 1\n"), named("host"));
+    temp_dir journal;
+    uint16_t port = port_pair(117);
+    // The backup table of the live (it travels with the request): no restart after giving way.
+    auto config =
+        node_config("",
+                    "[ha-policy.colocated]\nrequest-backup = true\nbackup-port-offset = 117\n"
+                    "backup-request-retry-interval = 200\n"
+                    "[ha-policy.colocated.primary]\ncheck-for-live-server = true\n"
+                    "vote-retry-wait = 200\nretry-replication-wait = 200\nquorum-vote-wait = 1\n"
+                    "[ha-policy.colocated.backup]\nrestart-backup = false\n"
+                    "vote-retry-wait = 200\nretry-replication-wait = 200\nquorum-vote-wait = 1\n"
+                    "[cluster]\nport = 0\nmembers = ["
+                        + item(host)
+                        + "]\nreconnect-interval-ms = 50\nheartbeat-interval-ms = 200\n"
+                          "connection-timeout-ms = 1000\n",
+                    "cluster-user = \"actormq-cluster\"\ncluster-password = \"secret\"\n"
+                    "persistence-enabled = true\n");
+    auto sets = with_port(named("live"), port);
+    sets.push_back("journal-directory=" + journal.path + "/j");
+    // Its backup reaches it at the cluster address it had when it asked: the live keeps it.
+    std::set<uint16_t> taken{port, static_cast<uint16_t>(port + 117)};
+    sets.push_back("cluster.port=" + std::to_string(free_port(taken)));
+    auto live = std::make_unique<node_process>(config, sets);
+    REQUIRE(live->wait_ready(soon()));
+    INFO("host:\n", host.log_tail());
+    REQUIRE(log_shows(*live, "replication_in_sync backup=colocated_backup_1"));
+    {
+        stomp_client c;
+        login(c, *live);
+        REQUIRE(send_durable(c, "/queue/once", "before"));
+    }
+    live->kill(SIGKILL);
+    REQUIRE(live->wait_exit(soon()).has_value());
+    REQUIRE(log_shows(host, "failover_ms="));
+    live.reset();
+    live = std::make_unique<node_process>(config, sets);
+    REQUIRE(live->wait_ready(soon()));
+    REQUIRE(log_shows(*live, "replication_found_served"));
+    REQUIRE(log_shows(*live, "detail=\"failback\""));
+    // The old backup ends and frees its slot; the live asks again and gets colocated_backup_1
+    // once more, which syncs with it.
+    REQUIRE(log_shows(host, "colocated_instance_stopped instance=colocated_backup_1"));
+    REQUIRE(log_shows(host, "colocated_instance_started instance=colocated_backup_1 live=live", 2));
+    REQUIRE(log_shows(*live, "replication_in_sync backup=colocated_backup_1"));
+    CHECK(live->log_text().find("colocated_backup_present") == std::string::npos);
+    stomp_client c;
+    login(c, *live);
+    subscribe(c, "/queue/once", "s");
+    CHECK(expect_message(c).body == "before");
+}
+
+} // namespace actormq::test
