@@ -490,6 +490,18 @@ struct ring_sim : actormq::test::deterministic {
         advance(d);
         settle_down();
     }
+
+    /// a, b and c a second apart, then ten seconds for the requests.
+    void start_one_after_another() {
+        start("a");
+        wait(1s);
+        start("b");
+        wait(1s);
+        start("c");
+        for (int i = 0; i < 10; ++i) {
+            wait(1s);
+        }
+    }
 };
 
 } // namespace
@@ -499,14 +511,7 @@ TEST_CASE("backup requester: three nodes started one after another form the ring
     for (bool static_members : {true, false}) {
         INFO("static members: ", static_members);
         ring_sim sim{2s, static_members};
-        sim.start("a");
-        sim.wait(1s);
-        sim.start("b");
-        sim.wait(1s);
-        sim.start("c");
-        for (int i = 0; i < 10; ++i) {
-            sim.wait(1s);
-        }
+        sim.start_one_after_another();
         CHECK(sim.nodes["a"].backed_up_on == "b");
         CHECK(sim.nodes["b"].backed_up_on == "c");
         CHECK(sim.nodes["c"].backed_up_on == "a");
@@ -516,14 +521,7 @@ TEST_CASE("backup requester: three nodes started one after another form the ring
 TEST_CASE("backup requester: without the settle wait, nodes started one after another do not "
           "form a->b->c->a: b asks a, the only one there") {
     ring_sim sim{0s, true};
-    sim.start("a");
-    sim.wait(1s);
-    sim.start("b");
-    sim.wait(1s);
-    sim.start("c");
-    for (int i = 0; i < 10; ++i) {
-        sim.wait(1s);
-    }
+    sim.start_one_after_another();
     // b asks a (the only one there), c asks b (a hosts one already), a's retry finds b full
     // and c free.
     CHECK(sim.nodes["b"].backed_up_on == "a");
