@@ -121,6 +121,7 @@ struct backup_requester_state {
     /// The cluster address of a member that backs up this node's node id (a backup that a
     /// previous run of this node asked for, paired with it again after a failback), or "".
     std::string backup_member() const;
+    /// Whether backup_member() names one.
     bool has_backup_in_topology() const;
     /// Whether a member has the cluster address `address` ("" never).
     bool is_member(const std::string& address) const;
