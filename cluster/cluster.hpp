@@ -59,13 +59,17 @@ struct member_info {
     /// The activation sequence of the journal it serves, or holds as a journal it served
     /// (docs/replication.md, "Which journal is newest"); 0 for none.
     uint64_t sequence = 0;
+    /// A colocated backup's host: the name of the node whose process runs it (docs/ha.md,
+    /// "Colocated backups"); "" for a node's own server instance.
+    std::string hosted_by{};
 };
 
 /// CAF 0.17 serialisation of `member_info`.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, member_info& x) {
     return f(caf::meta::type_name("actormq::cluster::member_info"), x.name, x.node_id, x.role,
-             x.connector, x.cluster_address, x.version, x.native_connectors, x.group, x.sequence);
+             x.connector, x.cluster_address, x.version, x.native_connectors, x.group, x.sequence,
+             x.hosted_by);
 }
 
 /// Every member that has joined, this node included.

@@ -218,6 +218,10 @@ struct colocated_config {
     int32_t backup_request_retries = -1;
     /// Milliseconds between two rounds of requests.
     uint32_t backup_request_retry_interval = 5000;
+    /// Milliseconds without a topology change before this node asks for its backup after it
+    /// starts serving (earlier once every configured member is there; at most three times
+    /// this); 0 asks at once (docs/ha.md, "Colocated backups").
+    uint32_t backup_request_settle_ms = 10000;
     /// Added, times the backup's number N, to each port of a backup this node runs for others
     /// (colocated_backup_N listens on the live's port + N * offset).
     uint32_t backup_port_offset = 100;

@@ -8,7 +8,9 @@
 #include <caf/sec.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <random>
+#include <tuple>
 
 namespace actormq {
 
@@ -25,6 +27,7 @@ std::shared_ptr<spdlog::logger> log() {
 
 using requester_ptr = caf::stateful_actor<backup_requester_state>*;
 using phase = backup_requester_state::phase;
+using settle_atom = caf::atom_constant<caf::atom("settle")>;
 
 void try_next(requester_ptr self);
 
@@ -86,10 +89,43 @@ void ask(requester_ptr self, const std::string& address) {
             });
 }
 
+/// Starts (or, on a topology change, re-arms the quiet timer of) the settle wait.
+void settle(requester_ptr self) {
+    auto& st = self->state;
+    if (st.now != phase::settling) {
+        st.now = phase::settling;
+        st.bound_timer = ++st.timers;
+        self->delayed_send(self, st.settings.settle * 3, settle_atom::value, st.bound_timer);
+        log()->info("colocation_settling wait_ms={} members_expected={}",
+                    st.settings.settle.count(), st.settings.expected.size());
+    }
+    st.quiet_timer = ++st.timers;
+    self->delayed_send(self, st.settings.settle, settle_atom::value, st.quiet_timer);
+}
+
 void try_next(requester_ptr self) {
     auto& st = self->state;
     if (st.now != phase::waiting || !st.serving()) {
         return;
+    }
+    if (!st.backup && st.has_backup_in_topology()) {
+        // A backup this node asked for before it restarted, paired with it again (failback
+        // with restart-backup): nothing to ask for while it is there.
+        st.now = phase::backed_up;
+        st.adopted = st.backup_member();
+        log()->info("colocated_backup_present member={} reason=\"a member backs up this node id\"",
+                    st.adopted);
+        return;
+    }
+    if (!st.settled) {
+        if (st.settings.settle.count() > 0 && !st.cluster_settled()) {
+            settle(self);
+            return;
+        }
+        st.settled = true;
+        if (st.settings.settle.count() > 0) {
+            log()->info("colocation_settled reason=members");
+        }
     }
     if (auto next = st.next_candidate()) {
         ask(self, *next);
@@ -106,6 +142,48 @@ void try_next(requester_ptr self) {
     }
     st.now = phase::retry_wait;
     self->delayed_send(self, st.settings.retry_interval, caf::tick_atom::value);
+}
+
+/// A new topology: what it changes for the requester.
+void on_topology(requester_ptr self, cluster::topology& t) {
+    auto& st = self->state;
+    st.topology = std::move(t);
+    bool serving = st.serving();
+    if (serving != st.was_serving) {
+        // Each time this node starts serving (its start, a failback) the cluster settles
+        // first: others may be starting too, or its old backup may be pairing with it again.
+        st.settled = false;
+        st.was_serving = serving;
+        if (st.now == phase::settling) {
+            st.now = phase::waiting;
+        }
+    }
+    if (st.now == phase::backed_up && !st.backup && !st.has_backup_in_topology()
+        && !st.is_member(st.adopted)) {
+        // Gone from the topology (its host died, or it ended): not a backup starting over
+        // (which stays a member while it syncs again).
+        log()->warn("colocated_backup_lost member={} reason=\"no member backs up this node id "
+                    "any more\"",
+                    st.adopted);
+        st.adopted.clear();
+        st.settled = true; // as for a spawned backup's down message: ask at once
+        st.tried.clear();
+        st.rounds = 0;
+        st.now = phase::waiting;
+    }
+    if (st.now == phase::settling) {
+        if (!st.backup && st.has_backup_in_topology()) {
+            st.now = phase::waiting; // try_next takes it as this node's backup
+        } else if (st.cluster_settled()) {
+            log()->info("colocation_settled reason=members");
+            st.now = phase::waiting;
+            st.settled = true;
+        } else {
+            settle(self); // the quiet time starts again
+            return;
+        }
+    }
+    try_next(self);
 }
 
 } // namespace
@@ -202,22 +280,80 @@ bool backup_requester_state::serving() const {
            && !topology.members.front().node_id.empty();
 }
 
+std::string backup_requester_state::backup_member() const {
+    if (!serving()) {
+        return {};
+    }
+    const auto& me = topology.members.front();
+    for (size_t i = 1; i < topology.members.size(); ++i) {
+        const auto& m = topology.members[i];
+        if (m.role == "backup" && m.node_id == me.node_id && !m.cluster_address.empty()) {
+            return m.cluster_address;
+        }
+    }
+    return {};
+}
+
+bool backup_requester_state::has_backup_in_topology() const {
+    return !backup_member().empty();
+}
+
+bool backup_requester_state::is_member(const std::string& address) const {
+    return !address.empty()
+           && std::any_of(topology.members.begin(), topology.members.end(),
+                          [&](const auto& m) { return m.cluster_address == address; });
+}
+
+bool backup_requester_state::cluster_settled() const {
+    if (settings.expected.empty()) {
+        return false; // nothing to count: only the quiet time tells
+    }
+    for (const auto& address : settings.expected) {
+        auto it = std::find_if(topology.members.begin(), topology.members.end(),
+                               [&](const auto& m) { return m.cluster_address == address; });
+        if (it == topology.members.end()) {
+            return false;
+        }
+    }
+    for (size_t i = 1; i < topology.members.size(); ++i) {
+        const auto& m = topology.members[i];
+        bool pairing = is_colocated_name(m.name) && m.role == "backup" && m.node_id.empty();
+        if (m.role == "starting" || m.role.empty() || pairing) {
+            return false;
+        }
+    }
+    return true;
+}
+
+size_t backup_requester_state::hosted_by(const std::string& name) const {
+    return static_cast<size_t>(
+        std::count_if(topology.members.begin(), topology.members.end(),
+                      [&](const auto& m) { return !name.empty() && m.hosted_by == name; }));
+}
+
 std::optional<std::string> backup_requester_state::next_candidate() const {
     // The others come in name order; asking first those named after this node, then those
     // before it, makes nodes that all start together form a ring (a asks b, b asks c, c asks a)
-    // instead of all asking the first name (docs/ha.md, "Colocated backups").
+    // instead of all asking the first name (docs/ha.md, "Colocated backups"). A live that runs
+    // fewer colocated backups goes before one that runs more, whatever its name: with
+    // max-backups above 1, one node would otherwise end up with the backups of all the others.
     const auto& me = topology.members.front();
-    for (bool after_me : {true, false}) {
-        for (size_t i = 1; i < topology.members.size(); ++i) {
-            const auto& m = topology.members[i];
-            if ((m.name > me.name) == after_me && m.role == "live" && !is_colocated_name(m.name)
-                && !m.cluster_address.empty() && m.cluster_address != me.cluster_address
-                && tried.count(m.cluster_address) == 0) {
-                return m.cluster_address;
-            }
+    std::optional<std::tuple<size_t, bool, size_t>> best;
+    for (size_t i = 1; i < topology.members.size(); ++i) {
+        const auto& m = topology.members[i];
+        if (m.role != "live" || is_colocated_name(m.name) || m.cluster_address.empty()
+            || m.cluster_address == me.cluster_address || tried.count(m.cluster_address) > 0) {
+            continue;
+        }
+        auto rank = std::make_tuple(hosted_by(m.name), m.name < me.name, i);
+        if (!best || rank < *best) {
+            best = rank;
         }
     }
-    return std::nullopt;
+    if (!best) {
+        return std::nullopt;
+    }
+    return topology.members[std::get<2>(*best)].cluster_address;
 }
 
 bool backup_requester_state::may_retry() const {
@@ -256,8 +392,16 @@ caf::behavior backup_requester(caf::stateful_actor<backup_requester_state>* self
         try_next(self);
     });
     return {
-        [self](cluster::topology& t) {
-            self->state.topology = std::move(t);
+        [self](cluster::topology& t) { on_topology(self, t); },
+        [self](settle_atom, uint64_t timer) {
+            auto& st = self->state;
+            if (st.now != phase::settling || (timer != st.quiet_timer && timer != st.bound_timer)) {
+                return;
+            }
+            log()->info("colocation_settled reason={}",
+                        timer == st.quiet_timer ? "quiet" : "bound");
+            st.now = phase::waiting;
+            st.settled = true;
             try_next(self);
         },
         [self](caf::tick_atom) {

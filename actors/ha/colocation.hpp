@@ -19,6 +19,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace actormq {
 
@@ -65,13 +66,28 @@ struct requester_settings {
     std::chrono::milliseconds retry_interval{5000};
     /// Bound of one request (to the cluster, to the middleman).
     std::chrono::milliseconds timeout{10000};
+    /// The settle wait, each time this node's own instance starts serving: it asks once the
+    /// topology has not changed for this long (backup-request-settle-ms), or earlier when the
+    /// configured members are all there, or at the latest after three times this; 0: at once.
+    std::chrono::milliseconds settle{10000};
+    /// The cluster addresses of the configured static members ([cluster] members): the
+    /// cluster has settled when each of them has been heard from.
+    std::vector<std::string> expected;
 };
 
 /// The requester's state: which live it asks, which it asked this round, its backup.
 struct backup_requester_state {
     static inline const char* name = "backup_requester";
 
-    enum class phase : uint8_t { waiting, asking, spawning, backed_up, retry_wait, given_up };
+    enum class phase : uint8_t {
+        waiting,
+        settling,
+        asking,
+        spawning,
+        backed_up,
+        retry_wait,
+        given_up
+    };
 
     requester_settings settings;
     /// The node's cluster facade and the middleman actor (remote spawn).
@@ -86,18 +102,44 @@ struct backup_requester_state {
     uint32_t rounds = 0;
     caf::actor backup;
     std::string backup_host;
+    /// The cluster address of a backup found in the topology rather than spawned by this
+    /// requester (see backup_member()); "" when none.
+    std::string adopted;
+    /// Whether the settle wait is over since this node last started serving (the cluster
+    /// settled, or `settings.settle` passed); reset when it stops serving.
+    bool settled = false;
+    /// Whether the node served at the last topology (to see it start serving).
+    bool was_serving = false;
+    /// The settle timers in force: the quiet one (re-armed on every topology change) and the
+    /// bound (armed once); numbered from `timers`, so that a stale one is ignored.
+    uint64_t quiet_timer = 0;
+    uint64_t bound_timer = 0;
+    uint64_t timers = 0;
 
     /// Whether this node serves (so it has a node id a backup can pair with).
     bool serving() const;
+    /// The cluster address of a member that backs up this node's node id (a backup that a
+    /// previous run of this node asked for, paired with it again after a failback), or "".
+    std::string backup_member() const;
+    /// Whether backup_member() names one.
+    bool has_backup_in_topology() const;
+    /// Whether a member has the cluster address `address` ("" never).
+    bool is_member(const std::string& address) const;
+    /// Whether the cluster looks settled: every configured member heard from, none starting,
+    /// and no colocated backup waiting to pair (its live may be this node, back again).
+    bool cluster_settled() const;
+    /// How many colocated backups the member named `name` runs, by the topology.
+    size_t hosted_by(const std::string& name) const;
     /// The next live node to ask in this round: serving, not this node, not a colocated backup,
-    /// not tried yet; those named after this node first, then those before it (a ring).
+    /// not tried yet; those hosting the fewest colocated backups first, and among them those
+    /// named after this node first, then those before it (a ring).
     std::optional<std::string> next_candidate() const;
     /// A round ended without a backup: whether another round may start (retries).
     bool may_retry() const;
 };
 
 /// The requester. Messages: the cluster's topology on every change, (caf::tick_atom) for a
-/// retry, and the down message of its backup.
+/// retry, (settle_atom, n) when a settle wait ends, and the down message of its backup.
 caf::behavior backup_requester(caf::stateful_actor<backup_requester_state>* self,
                                requester_settings settings,
                                caf::actor cluster,

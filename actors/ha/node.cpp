@@ -274,6 +274,7 @@ std::string server_instance::start_cluster() {
     self_info.name = cfg.name;
     self_info.role = cfg.ha_policy.kind == config::ha_kind::live_only ? "live" : "starting";
     self_info.group = cfg.ha_policy.replication.group_name;
+    self_info.hosted_by = colocated ? host.cfg.name : std::string{};
     self_info.node_id = locks ? locks->node_id() : std::string{};
     if (cfg.ha_policy.kind == config::ha_kind::replication
         || cfg.ha_policy.kind == config::ha_kind::colocated) {

@@ -238,6 +238,8 @@ void node::impl::start_colocation() {
     rs.retries = hp.colocated.backup_request_retries;
     rs.retry_interval = std::chrono::milliseconds(hp.colocated.backup_request_retry_interval);
     rs.timeout = std::chrono::milliseconds(std::max<uint32_t>(cfg.request_timeout_ms, 1000) * 2);
+    rs.settle = std::chrono::milliseconds(hp.colocated.backup_request_settle_ms);
+    rs.expected = cfg.cluster.members;
     cluster::colocated_spec spec;
     spec.user = cfg.cluster.user;
     spec.password = cfg.cluster.password;

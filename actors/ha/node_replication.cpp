@@ -114,6 +114,13 @@ void server_instance::repl_effects::note(const repl_activation::note& n, int64_t
             d.announce("starting", id, n.sequence);
             d.event("stale_journal", n.detail);
             break;
+        case k::backup_exiting:
+            // restart-backup = false: a colocated backup that gave way ends, and its host frees
+            // the slot (docs/ha.md, "Colocated backups"); the driver finishes its stop first.
+            if (d.colocated) {
+                d.request_exit(false);
+            }
+            break;
         default:
             break;
     }

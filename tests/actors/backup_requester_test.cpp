@@ -108,11 +108,17 @@ struct fixture : actormq::test::deterministic {
     caf::actor middleman = track(sys.spawn(test_middleman, &rec));
     caf::actor requester;
 
-    explicit fixture(int32_t retries = -1) {
+    /// `settle` 0: the requester asks as soon as it serves (the settle wait has cases of its
+    /// own below).
+    explicit fixture(int32_t retries = -1,
+                     std::chrono::milliseconds settle = 0ms,
+                     std::vector<std::string> expected = {}) {
         requester_settings s;
         s.retries = retries;
         s.retry_interval = 5s;
         s.timeout = 10s;
+        s.settle = settle;
+        s.expected = std::move(expected);
         requester =
             track(sys.spawn(backup_requester, s, cluster, middleman, cluster::colocated_spec{}));
         run();
@@ -276,4 +282,249 @@ TEST_CASE("backup requester: seeded answers — one request at a time, each live
             CHECK(f.state().backup == nullptr);
         }
     }
+}
+
+// -- the settle wait and the choice of host -------------------------------------------------------
+
+namespace {
+
+/// A member that backs up `live`'s node id, run by `host` (a colocated backup), in `role`.
+cluster::member_info colocated(const std::string& live,
+                               const std::string& host,
+                               int port,
+                               const std::string& role = "backup",
+                               int slot = 1) {
+    auto m = member("colocated_backup_" + std::to_string(slot), role, port);
+    m.node_id = role == "backup" && live.empty() ? "" : "id-" + live;
+    m.hosted_by = host;
+    return m;
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(fixture,
+                  "backup requester: a live that runs no colocated backup goes before one that "
+                  "runs one, whatever the ring order") {
+    // "me" would ask a first (after it, by name), but a runs d's backup already.
+    show({member("a", "live", 101), member("b", "live", 102), member("d", "live", 105),
+          colocated("d", "a", 106)},
+         "live", "c");
+    CHECK(rec.asked == std::vector<std::string>{"127.0.0.1:105"});
+    cluster_answers("refuse");
+    CHECK(rec.asked.back() == "127.0.0.1:102"); // b before a: a hosts one
+    cluster_answers("refuse");
+    CHECK(rec.asked.back() == "127.0.0.1:101");
+}
+
+TEST_CASE("backup requester: settle: it waits until every configured member is there and none "
+          "is starting, or the topology has been quiet for the settle time") {
+    SUBCASE("configured members") {
+        fixture f{-1, 2s, {"127.0.0.1:101", "127.0.0.1:102"}};
+        f.show({member("a", "live", 101)});
+        CHECK(f.rec.asked.empty());
+        CHECK(f.state().now == phase::settling);
+        f.show({member("a", "live", 101), member("b", "starting", 102)});
+        CHECK(f.rec.asked.empty());
+        f.show({member("a", "live", 101), member("b", "live", 102)});
+        CHECK(f.rec.asked == std::vector<std::string>{"127.0.0.1:101"});
+    }
+    SUBCASE("a colocated backup waiting to pair holds it back; once paired with it, it is this "
+            "node's backup and nobody is asked") {
+        fixture f{-1, 2s, {"127.0.0.1:101"}};
+        f.show({member("a", "live", 101), colocated("", "a", 106)});
+        CHECK(f.state().now == phase::settling);
+        f.show({member("a", "live", 101), colocated("me", "a", 106)});
+        CHECK(f.state().now == phase::backed_up);
+        CHECK(f.state().adopted == "127.0.0.1:106");
+        // Starting over (it syncs again) is not a loss.
+        f.show({member("a", "live", 101), colocated("", "a", 106)});
+        CHECK(f.state().now == phase::backed_up);
+        // Gone with its host: asked for again at once, elsewhere.
+        f.show({member("b", "live", 102)});
+        CHECK(f.rec.asked == std::vector<std::string>{"127.0.0.1:102"});
+    }
+    SUBCASE("quiet time, re-armed by every change; at the latest three times the settle time") {
+        fixture f{-1, 2s};
+        f.show({member("a", "live", 101)});
+        f.advance(1500ms);
+        f.run();
+        f.show({member("a", "live", 101), member("b", "live", 102)});
+        f.advance(1500ms);
+        f.run();
+        CHECK(f.rec.asked.empty()); // 3 s in, 1.5 s quiet
+        f.advance(500ms);
+        f.run();
+        CHECK(f.rec.asked == std::vector<std::string>{"127.0.0.1:101"});
+    }
+    SUBCASE("bounded") {
+        fixture f{-1, 2s};
+        for (int i = 0; i < 4; ++i) {
+            if (i % 2 == 0) {
+                f.show({member("a", "live", 101)});
+            } else {
+                f.show({member("a", "live", 101), member("b", "starting", 102)});
+            }
+            f.advance(1500ms);
+            f.run();
+        }
+        // 6 s after it began: asked, though the topology never stayed 2 s the same.
+        CHECK(f.rec.asked == std::vector<std::string>{"127.0.0.1:101"});
+    }
+}
+
+namespace {
+
+/// Three nodes, each with a requester, a cluster facade that answers backup requests from the
+/// hosts' books (max-backups 1) and a middleman whose spawns add the colocated backup to every
+/// topology: enough of a cluster to see which ring the requesters form.
+struct ring_sim : actormq::test::deterministic {
+    struct node {
+        std::string name;
+        int port = 0;
+        bool started = false;
+        caf::actor requester;
+        std::string granted_by; ///< the host of the last grant
+        std::string backed_up_on;
+        size_t hosting = 0;
+    };
+    std::map<std::string, node> nodes;
+
+    static caf::behavior sim_cluster(caf::event_based_actor* self, ring_sim* sim, std::string me) {
+        return {
+            [=](cluster::backup_request_atom,
+                const std::string& address) -> caf::result<cluster::backup_grant, caf::node_id> {
+                for (auto& [name, n] : sim->nodes) {
+                    if ("127.0.0.1:" + std::to_string(n.port) == address && n.started) {
+                        if (n.hosting >= 1) {
+                            return caf::make_error(cluster::cluster_errc::backups_full);
+                        }
+                        ++n.hosting;
+                        sim->nodes[me].granted_by = name;
+                        return {cluster::backup_grant{name, 1, 7}, self->system().node()};
+                    }
+                }
+                return caf::make_error(cluster::cluster_errc::no_such_member);
+            }};
+    }
+
+    static caf::behavior
+    sim_middleman(caf::event_based_actor* self, ring_sim* sim, std::string me) {
+        return {[=](caf::spawn_atom, const caf::node_id&, const std::string&, const caf::message&,
+                    const std::set<std::string>&) -> caf::strong_actor_ptr {
+            auto b = self->spawn(test_backup);
+            sim->nodes[me].backed_up_on = sim->nodes[me].granted_by;
+            sim->publish_later = true;
+            return caf::actor_cast<caf::strong_actor_ptr>(b);
+        }};
+    }
+
+    bool publish_later = false;
+
+    ring_sim(std::chrono::milliseconds settle, bool static_members) {
+        int port = 101;
+        std::vector<std::string> all;
+        for (auto name : {"a", "b", "c"}) {
+            all.push_back("127.0.0.1:" + std::to_string(port));
+            auto& n = nodes[name];
+            n.name = name;
+            n.port = port++;
+        }
+        for (auto& [name, n] : nodes) {
+            requester_settings s;
+            s.retry_interval = 5s;
+            s.settle = settle;
+            if (static_members) {
+                for (const auto& a : all) {
+                    if (a != "127.0.0.1:" + std::to_string(n.port)) {
+                        s.expected.push_back(a);
+                    }
+                }
+            }
+            n.requester = track(
+                sys.spawn(backup_requester, s, track(sys.spawn(sim_cluster, this, name)),
+                          track(sys.spawn(sim_middleman, this, name)), cluster::colocated_spec{}));
+        }
+        run();
+    }
+
+    /// Every started node's topology: itself first, then the other started nodes and the
+    /// colocated backups, by name.
+    void publish() {
+        for (auto& [name, n] : nodes) {
+            if (!n.started) {
+                continue;
+            }
+            cluster::topology t;
+            t.members.push_back(member(name, "live", n.port));
+            int port = 200;
+            for (auto& [other, o] : nodes) {
+                if (o.started && other != name) {
+                    t.members.push_back(member(other, "live", o.port));
+                }
+                if (!o.backed_up_on.empty()) {
+                    t.members.push_back(colocated(other, o.backed_up_on, port++));
+                }
+            }
+            caf::anon_send(n.requester, t);
+        }
+    }
+
+    /// Runs until idle, publishing the topology again after each spawn.
+    void settle_down() {
+        do {
+            publish_later = false;
+            run();
+            if (publish_later) {
+                publish();
+            }
+        } while (publish_later);
+    }
+
+    void start(const std::string& name) {
+        nodes[name].started = true;
+        publish();
+        settle_down();
+    }
+
+    void wait(caf::timespan d) {
+        advance(d);
+        settle_down();
+    }
+
+    /// a, b and c a second apart, then ten seconds for the requests.
+    void start_one_after_another() {
+        start("a");
+        wait(1s);
+        start("b");
+        wait(1s);
+        start("c");
+        for (int i = 0; i < 10; ++i) {
+            wait(1s);
+        }
+    }
+};
+
+} // namespace
+
+TEST_CASE("backup requester: three nodes started one after another form the ring a->b->c->a "
+          "with the settle wait") {
+    for (bool static_members : {true, false}) {
+        INFO("static members: ", static_members);
+        ring_sim sim{2s, static_members};
+        sim.start_one_after_another();
+        CHECK(sim.nodes["a"].backed_up_on == "b");
+        CHECK(sim.nodes["b"].backed_up_on == "c");
+        CHECK(sim.nodes["c"].backed_up_on == "a");
+    }
+}
+
+TEST_CASE("backup requester: without the settle wait, nodes started one after another do not "
+          "form a->b->c->a: b asks a, the only one there") {
+    ring_sim sim{0s, true};
+    sim.start_one_after_another();
+    // b asks a (the only one there), c asks b (a hosts one already), a's retry finds b full
+    // and c free.
+    CHECK(sim.nodes["b"].backed_up_on == "a");
+    CHECK(sim.nodes["c"].backed_up_on == "b");
+    CHECK(sim.nodes["a"].backed_up_on == "c");
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // actormq-crash: producers send durable messages while the node (or, with --pair, whichever
 // node of a shared-store live/backup pair serves; with --replication, whichever node of a
-// replicating pair serves) is SIGKILLed and restarted on a seeded schedule; a final drain
+// replicating pair serves; with --ring, any node of a ring of three colocated nodes) is
+// SIGKILLed and restarted on a seeded schedule; a final drain
 // then checks that nothing confirmed was lost, duplicated or invented, and that no
 // transaction was torn. See docs/testing.md, "The crash harness".
 #include "crash/drain.hpp"
@@ -9,6 +10,7 @@
 #include "crash/options.hpp"
 #include "crash/pair_harness.hpp"
 #include "crash/replication_harness.hpp"
+#include "crash/ring_harness.hpp"
 #include "crash/schedule.hpp"
 #include "crash/traffic.hpp"
 
@@ -144,6 +146,7 @@ int main(int argc, char** argv) {
     }
     const char* mode = o.pair ? " pair=shared-store" : "";
     mode = o.replication ? " pair=replication+voter" : mode;
+    mode = o.ring ? " ring=a,b,c" : mode;
     std::printf("crash: seed=%llu kills=%u producers=%u tx-producers=%u%s%s dir=%s\n",
                 static_cast<unsigned long long>(o.seed), o.kills, o.producers, o.tx_producers, mode,
                 consumers(o) ? " consumers=live" : "", dir.c_str());
@@ -152,6 +155,7 @@ int main(int argc, char** argv) {
     }
     int rc = o.pair          ? run_pair(o, dir)
              : o.replication ? run_replication(o, dir)
+             : o.ring        ? run_ring(o, dir)
                              : harness{o, dir}.run();
     if (rc == 0 && !o.keep && o.dir.empty()) {
         std::error_code ignored;

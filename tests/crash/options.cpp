@@ -11,7 +11,8 @@
 namespace actormq::crash {
 
 const char* const usage =
-    "usage: actormq-crash [--pair [--native] | --replication [--partitions M]] [--paging]\n"
+    "usage: actormq-crash [--pair [--native] | --replication [--partitions M] | --ring]\n"
+    "                     [--paging]\n"
     "                     [--kills N]\n"
     "                     [--producers P]\n"
     "                     [--tx-producers T] [--seed S] [--consumers | --no-consumers]\n"
@@ -22,6 +23,9 @@ const char* const usage =
     "                     library, ha=true, duplicate ids) that fail over by themselves\n"
     "  --replication      a replicating live/backup pair and a voter: SIGKILL or SIGSTOP of\n"
     "                     the live (the backup takes over), SIGKILL of a syncing backup\n"
+    "  --ring             a ring of three colocated nodes (a, b, c; each live, each running\n"
+    "                     the backup of the next): SIGKILL of a ring node at random, clients\n"
+    "                     of a follow it to its backup on b and back\n"
     "  --partitions M     with --replication: M network partitions besides the N kills\n"
     "                     (the live cut off, the backup cut off, the voter cut off)\n"
     "  --paging           every address pages past 64 KiB (PAGE, 64 KiB page files): most\n"
@@ -108,8 +112,11 @@ bool parse_cli(int argc, char** argv, options& o) {
             (a == "--native" ? o.native : o.paging) = true;
             continue;
         }
-        if (a == "--keep" || a == "--pair" || a == "--replication") {
-            (a == "--keep" ? o.keep : a == "--pair" ? o.pair : o.replication) = true;
+        if (a == "--keep" || a == "--pair" || a == "--replication" || a == "--ring") {
+            (a == "--keep"          ? o.keep
+             : a == "--pair"        ? o.pair
+             : a == "--replication" ? o.replication
+                                    : o.ring) = true;
             continue;
         }
         if (a == "--consumers" || a == "--no-consumers") {
@@ -123,8 +130,14 @@ bool parse_cli(int argc, char** argv, options& o) {
         }
         ++i;
     }
-    if (o.pair && o.replication) {
-        std::fprintf(stderr, "actormq-crash: --pair and --replication exclude each other\n");
+    if (int(o.pair) + int(o.replication) + int(o.ring) > 1) {
+        std::fprintf(stderr,
+                     "actormq-crash: --pair, --replication and --ring exclude each other\n");
+        return false;
+    }
+    if (o.paging && o.ring) {
+        std::fprintf(stderr, "actormq-crash: --paging and --ring exclude each other (page files "
+                             "are not replicated yet)\n");
         return false;
     }
     if (o.paging && o.replication) {
@@ -158,7 +171,7 @@ bool parse_cli(int argc, char** argv, options& o) {
 std::string replay_command(const options& o) {
     std::string out = std::string{"actormq-crash"} + (o.pair ? " --pair" : "")
                       + (o.native ? " --native" : "") + (o.replication ? " --replication" : "")
-                      + " --kills " + std::to_string(o.kills)
+                      + (o.ring ? " --ring" : "") + " --kills " + std::to_string(o.kills)
                       + (o.partitions > 0 ? " --partitions " + std::to_string(o.partitions) : "")
                       + " --producers " + std::to_string(o.producers) + " --tx-producers "
                       + std::to_string(o.tx_producers) + " --seed " + std::to_string(o.seed);

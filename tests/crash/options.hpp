@@ -25,6 +25,9 @@ struct options {
     bool paging = false;
     /// A replicating live/backup pair and a voter (docs/testing.md, "The replication mode").
     bool replication = false;
+    /// A ring of three colocated nodes (docs/testing.md, "The ring mode"): SIGKILL of a ring
+    /// node at random, the clients of a's node id follow through a and its backup on b.
+    bool ring = false;
     /// With --replication: network partitions (three kinds, docs/testing.md, "The replication
     /// mode"), drawn among the `kills` faults on the same seed.
     uint32_t partitions = 0;
@@ -36,11 +39,11 @@ struct options {
     std::vector<std::string> sets; ///< --set overrides for every node start.
 };
 
-/// Whether live consumers run: as given, else only in the pair and replication modes. The
+/// Whether live consumers run: as given, else only in the pair, replication and ring modes. The
 /// single node keeps everything for the drain, so that every restart recovers a journal that
 /// only grows.
 inline bool consumers(const options& o) {
-    return o.consumers_given.value_or(o.pair || o.replication);
+    return o.consumers_given.value_or(o.pair || o.replication || o.ring);
 }
 
 /// The usage text.

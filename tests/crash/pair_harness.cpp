@@ -2,6 +2,7 @@
 #include "crash/pair_harness.hpp"
 
 #include "crash/drain.hpp"
+#include "crash/harness_glue.hpp"
 #include "crash/node_runner.hpp"
 #include "crash/schedule.hpp"
 #include "crash/traffic.hpp"
@@ -40,10 +41,6 @@ constexpr const char* failing_back_event = "ha_failing_back";
 constexpr const char* giving_way_event = "ha_giving_way";
 constexpr const char* backup_restarted_event = "ha_backup_restarted";
 
-int64_t ms_since(test_clock::time_point from, test_clock::time_point to = test_clock::now()) {
-    return std::chrono::duration_cast<milliseconds>(to - from).count();
-}
-
 /// The size of the journal: its segment files (docs/journal.md) and their bytes.
 struct journal_size {
     uintmax_t bytes = 0;
@@ -62,25 +59,6 @@ journal_size measure(const std::string& dir) {
         auto bytes = e.file_size(size_ec);
         out.bytes += size_ec ? 0 : bytes;
         ++out.files;
-    }
-    return out;
-}
-
-/// The `activation_ms=` of every `ha_live` line in `logs`: how long each activation (lock,
-/// journal load, listen) took inside the node.
-std::vector<int64_t> activation_times(const std::vector<std::string>& logs) {
-    static const std::string key = "ha_live ";
-    static const std::string field = "activation_ms=";
-    std::vector<int64_t> out;
-    for (const auto& path : logs) {
-        std::ifstream in{path};
-        for (std::string line; std::getline(in, line);) {
-            auto at = line.find(key);
-            at = at == std::string::npos ? at : line.find(field, at);
-            if (at != std::string::npos) {
-                out.push_back(std::atoll(line.c_str() + at + field.size()));
-            }
-        }
     }
     return out;
 }
@@ -140,10 +118,7 @@ private:
         return s;
     }
 
-    bool problem(std::string what) {
-        end_.problems.push_back(std::move(what));
-        return false;
-    }
+    bool problem(std::string what) { return checks_.problem(std::move(what)); }
 
     /// The primary first (cluster port 0), until it serves; then the backup, which learns
     /// the primary's cluster address and must stay passive.
@@ -166,15 +141,8 @@ private:
         return true;
     }
 
-    /// Stops `n` with `sig`; false (and a problem noted) unless it exits as it should.
     bool stop_node(node_runner& n, int sig, const std::string& when) {
-        auto status = n.stop(sig);
-        if (status && node_runner::expected_exit(sig, *status)) {
-            return true;
-        }
-        return problem(when + ": the " + n.name() + " "
-                       + (status ? node_runner::describe_status(*status) : "did not exit") + " on "
-                       + (sig == SIGTERM ? "SIGTERM" : "SIGKILL"));
+        return checks_.stop_node(n, sig, when);
     }
 
     /// SIGKILLs `victim` (which serves) and waits for the first RECEIPT from `survivor`:
@@ -210,18 +178,7 @@ private:
         return ms;
     }
 
-    /// Whether `n`'s process still runs; if it exited on its own (a crash), a problem names
-    /// its exit status and log.
-    bool alive(node_runner& n, const std::string& when) {
-        auto status = n.exited();
-        if (!status) {
-            return true;
-        }
-        auto logs = n.log_paths();
-        return problem(when + ": the " + n.name() + " exited on its own, "
-                       + node_runner::describe_status(*status) + " (log "
-                       + (logs.empty() ? std::string{"?"} : logs.back()) + ")");
-    }
+    bool alive(node_runner& n, const std::string& when) { return checks_.alive(n, when); }
 
     /// Waits until `n`'s log holds more than `seen` lines with `event`.
     bool await_event(const node_runner& n, const char* event, size_t seen) {
@@ -358,7 +315,7 @@ private:
         end_.logs.insert(end_.logs.end(), backup_logs.begin(), backup_logs.end());
         // The failover is the backup's activation (mostly the journal load) plus the
         // clients' reconnect; the activation line shows how much of it is the first.
-        auto activation = summarize(activation_times(end_.logs));
+        auto activation = summarize(log_figures(end_.logs, "ha_live ", "activation_ms="));
         char journal[160];
         std::snprintf(journal, sizeof journal,
                       "journal: max=%.1f MiB in %zu segments (at a kill); activation: n=%zu "
@@ -377,6 +334,7 @@ private:
     node_runner primary_;
     node_runner backup_;
     run_end end_;
+    node_checks checks_{end_.problems, "the "};
     std::vector<int64_t> failover_ms_;
     /// The largest journal seen at a kill.
     journal_size journal_max_;

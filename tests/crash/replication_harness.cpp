@@ -7,8 +7,10 @@
 
 #include "apps/partition/partition_proxy.hpp"
 #include "crash/drain.hpp"
+#include "crash/harness_glue.hpp"
 #include "crash/node_runner.hpp"
 #include "crash/schedule.hpp"
+#include "crash/serving_sampler.hpp"
 #include "crash/traffic.hpp"
 
 #include <algorithm>
@@ -68,11 +70,6 @@ constexpr auto partition_max = milliseconds(30000);
 /// How often the harness looks at a node's log for an event.
 constexpr auto log_poll = milliseconds(2);
 
-/// The sampler: the pause between two rounds (one probe of a, one of b), and how long one
-/// probe waits for CONNECTED before it counts the node as not serving.
-constexpr auto sample_gap = milliseconds(2);
-constexpr auto probe_wait = milliseconds(500);
-
 /// Log events of docs/replication.md (actormq-node's `replication_*` lines).
 constexpr const char* syncing_event = "replication_syncing";
 constexpr const char* in_sync_event = "replication_in_sync";
@@ -88,10 +85,6 @@ constexpr const char* live_lost_event = "replication_live_lost";
 constexpr const char* backup_lost_event = "replication_backup_lost";
 /// The live's line when a backup completed its sync with it.
 constexpr const char* paired_event = "replication_in_sync backup=";
-
-int64_t ms_since(test_clock::time_point from, test_clock::time_point to = test_clock::now()) {
-    return std::chrono::duration_cast<milliseconds>(to - from).count();
-}
 
 // -- the schedule ---------------------------------------------------------------------------------
 
@@ -241,317 +234,6 @@ std::string replication_node_config(const std::string& dir,
            + list + "]\n";
 }
 
-// -- the split-brain sampler ----------------------------------------------------------------------
-
-/// Waits for `events` on `fd` until `deadline`; false on timeout or error.
-bool wait_fd(int fd, short events, test::deadline_t deadline) {
-    for (;;) {
-        pollfd p{fd, events, 0};
-        int r = ::poll(&p, 1, test::ms_left(deadline));
-        if (r > 0) {
-            return true;
-        }
-        if (r == 0 || errno != EINTR) {
-            return false;
-        }
-    }
-}
-
-/// One STOMP login to 127.0.0.1:`port` from 127.0.0.2: true if CONNECTED came in `wait`.
-/// The source address differs from the destination's, so a probe of a port nobody holds can
-/// never connect to itself (a loopback connect from an ephemeral port to the same port can)
-/// and so never keeps the port from a node about to bind it. Closed with a reset, so that
-/// thousands of probes leave no TIME_WAIT sockets behind.
-bool answers_connect(uint16_t port, milliseconds wait) {
-    auto deadline = in(wait);
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        return false;
-    }
-    struct closer {
-        int fd;
-        ~closer() {
-            linger l{1, 0};
-            ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-            ::close(fd);
-        }
-    } guard{fd};
-    sockaddr_in src{};
-    src.sin_family = AF_INET;
-    src.sin_addr.s_addr = htonl(0x7f000002);
-    sockaddr_in dst{};
-    dst.sin_family = AF_INET;
-    dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    dst.sin_port = htons(port);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
-        return false;
-    }
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0 && errno != EINPROGRESS) {
-        return false;
-    }
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (!wait_fd(fd, POLLOUT, deadline) || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0
-        || err != 0) {
-        return false;
-    }
-    static const char frame[] = "CONNECT\naccept-version:1.2\nhost:localhost\nlogin:guest\n"
-                                "passcode:guest\nheart-beat:0,0\n\n";
-    // sizeof includes the terminating NUL, which ends the STOMP frame.
-    if (::send(fd, frame, sizeof frame, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof frame)) {
-        return false;
-    }
-    std::string got;
-    while (got.find('\0') == std::string::npos && got.size() < 4096) {
-        if (!wait_fd(fd, POLLIN, deadline)) {
-            return false;
-        }
-        char buf[512];
-        auto n = ::recv(fd, buf, sizeof buf, 0);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-            return false;
-        }
-        got.append(buf, n > 0 ? static_cast<size_t>(n) : 0);
-    }
-    auto start = got.find_first_not_of("\r\n");
-    return start != std::string::npos && got.compare(start, 10, "CONNECTED\n") == 0;
-}
-
-/// Probes a and b in turn, every `sample_gap`, on its own thread, and records each time both
-/// served at once. A node serves in one stretch per *epoch* (the main thread starts a new
-/// epoch with every signal and start it gives the node): a primary serves until it dies or
-/// steps down, a backup from its activation until it dies. So when b answered CONNECTED
-/// between two samples of a that both answered it in the same epoch, a served all along and
-/// both served at b's sample: an overlap. A sample whose epoch changed while it ran is
-/// discarded, and a node whose probes are off (frozen) gives none.
-class serving_sampler {
-public:
-    struct totals {
-        uint64_t samples = 0;             ///< Probes whose answer counts.
-        std::array<uint64_t, 2> served{}; ///< Of those, CONNECTED from a and from b.
-        uint64_t rounds = 0;              ///< Rounds (a probe of each).
-        uint64_t rounds_none = 0;         ///< Rounds in which neither served (a failover).
-        uint64_t rounds_both = 0;         ///< Rounds in which both answered CONNECTED.
-        uint64_t discarded = 0;           ///< Probes across a signal or start of their node.
-    };
-
-    ~serving_sampler() { stop(); }
-
-    /// Node n's STOMP port (known after its first start).
-    void set_port(size_t n, uint16_t port) { nodes_[n].port = port; }
-
-    /// Called by the main thread just before it signals or starts node n; `probe` false stops
-    /// the probes of n (a frozen node answers nothing and would only hold the sampler up).
-    void change(size_t n, bool probe) {
-        nodes_[n].probe = probe;
-        ++nodes_[n].epoch;
-    }
-
-    /// The fault under way, named in overlap reports.
-    void set_fault(uint32_t i) { fault_ = i; }
-
-    void start() {
-        t0_ = test_clock::now();
-        thread_ = std::thread([this] { run(); });
-    }
-
-    void stop() {
-        {
-            std::lock_guard<std::mutex> guard{mtx_};
-            stop_ = true;
-        }
-        cv_.notify_all();
-        if (thread_.joinable()) {
-            thread_.join();
-        }
-    }
-
-    /// The counts; read after `stop`.
-    const totals& counts() const { return totals_; }
-
-    /// One `two servers:` problem line per episode of overlapping samples (those less than
-    /// a second apart during one fault), with the nodes' wall-clock times, so that the lines
-    /// can be found in the nodes' logs; read after `stop`.
-    std::vector<std::string> overlaps() const {
-        std::vector<std::string> out;
-        for (const auto& e : episodes_) {
-            char buf[300];
-            std::snprintf(buf, sizeof buf,
-                          "two servers: %s answered CONNECTED while %s served before and after "
-                          "it, %llu sample(s) from %s to %s (%.3f-%.3f s into the run, fault %u)",
-                          e.between == 0 ? "a" : "b", e.between == 0 ? "b" : "a",
-                          static_cast<unsigned long long>(e.samples), e.first_wall.c_str(),
-                          e.last_wall.c_str(), e.first_at, e.last_at, e.fault);
-            out.emplace_back(buf);
-        }
-        return out;
-    }
-
-    /// How many samples overlapped.
-    uint64_t overlap_samples() const {
-        uint64_t n = 0;
-        for (const auto& e : episodes_) {
-            n += e.samples;
-        }
-        return n;
-    }
-
-private:
-    struct node {
-        std::atomic<uint16_t> port{0};
-        std::atomic<uint64_t> epoch{0};
-        std::atomic<bool> probe{true};
-    };
-    struct sample {
-        bool valid = false;
-        bool serving = false;
-        uint64_t epoch = 0;
-    };
-    /// Node `other` served at its last sample (in `epoch`) when the other node served at `at`;
-    /// decided by other's next sample.
-    struct suspicion {
-        bool open = false;
-        size_t other = 0;
-        uint64_t epoch = 0;
-        double at = 0;
-        uint32_t fault = 0;
-        std::string wall;
-    };
-    /// Overlapping samples of one fault, less than a second apart.
-    struct episode {
-        uint32_t fault = 0;
-        size_t between = 0;
-        double first_at = 0;
-        double last_at = 0;
-        std::string first_wall;
-        std::string last_wall;
-        uint64_t samples = 0;
-    };
-
-    /// The local time as the nodes' log lines write it (HH:MM:SS.mmm).
-    static std::string wall_clock() {
-        auto now = std::chrono::system_clock::now();
-        auto t = std::chrono::system_clock::to_time_t(now);
-        auto ms = std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
-        std::tm tm{};
-        ::localtime_r(&t, &tm);
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%03lld", tm.tm_hour, tm.tm_min, tm.tm_sec,
-                      static_cast<long long>(ms));
-        return buf;
-    }
-
-    void run() {
-        std::unique_lock<std::mutex> lock{mtx_};
-        while (!stop_) {
-            lock.unlock();
-            bool served[2] = {probe(0), probe(1)};
-            ++totals_.rounds;
-            totals_.rounds_none += !served[0] && !served[1] ? 1 : 0;
-            totals_.rounds_both += served[0] && served[1] ? 1 : 0;
-            lock.lock();
-            // The pace of the samples, not a synchronisation: stop() wakes it at once.
-            cv_.wait_for(lock, sample_gap, [this] { return stop_; });
-        }
-    }
-
-    /// One probe of node n, judged against the last sample of the other; whether it served.
-    bool probe(size_t n) {
-        auto& nd = nodes_[n];
-        uint64_t epoch = nd.epoch;
-        if (!nd.probe || nd.port == 0) {
-            forget(n);
-            return false;
-        }
-        double at = std::chrono::duration<double>(test_clock::now() - t0_).count();
-        bool serving = answers_connect(nd.port, probe_wait);
-        if (nd.epoch != epoch) {
-            ++totals_.discarded;
-            forget(n);
-            return false;
-        }
-        ++totals_.samples;
-        totals_.served[n] += serving ? 1 : 0;
-        if (open_.open && open_.other == n) {
-            if (serving && epoch == open_.epoch) {
-                note_overlap(1 - n);
-            }
-            open_.open = false;
-        }
-        const auto& other = last_[1 - n];
-        if (serving && other.valid && other.serving) {
-            open_ = suspicion{true, 1 - n, other.epoch, at, fault_.load(), wall_clock()};
-        }
-        last_[n] = sample{true, serving, epoch};
-        return serving;
-    }
-
-    /// Node `between` answered CONNECTED between two samples of the other that both did (the
-    /// open suspicion): adds it to the episode of its fault, or opens a new episode.
-    void note_overlap(size_t between) {
-        if (!episodes_.empty() && episodes_.back().fault == open_.fault
-            && open_.at - episodes_.back().last_at < 1.0) {
-            auto& e = episodes_.back();
-            e.last_at = open_.at;
-            e.last_wall = open_.wall;
-            ++e.samples;
-            return;
-        }
-        episodes_.push_back(
-            episode{open_.fault, between, open_.at, open_.at, open_.wall, open_.wall, 1});
-    }
-
-    /// Node n gave no sample: nothing before it chains to what comes after.
-    void forget(size_t n) {
-        last_[n].valid = false;
-        if (open_.open && open_.other == n) {
-            open_.open = false;
-        }
-    }
-
-    std::array<node, 2> nodes_;
-    std::atomic<uint32_t> fault_{0};
-    std::array<sample, 2> last_;
-    suspicion open_;
-    totals totals_;
-    std::vector<episode> episodes_;
-    test_clock::time_point t0_ = test_clock::now();
-    std::mutex mtx_;
-    std::condition_variable cv_;
-    bool stop_ = false;
-    std::thread thread_;
-};
-
-// -- log figures ----------------------------------------------------------------------------------
-
-/// The integer after `field` on every line of `logs` that holds `key`.
-std::vector<int64_t> log_figures(const std::vector<std::string>& logs,
-                                 const std::string& key,
-                                 const std::string& field) {
-    std::vector<int64_t> out;
-    for (const auto& path : logs) {
-        std::ifstream in{path};
-        for (std::string line; std::getline(in, line);) {
-            auto at = line.find(key);
-            at = at == std::string::npos ? at : line.find(field, at);
-            if (at != std::string::npos) {
-                out.push_back(std::atoll(line.c_str() + at + field.size()));
-            }
-        }
-    }
-    return out;
-}
-
-/// "n=.. p50=..ms p99=..ms max=..ms" of `ms`.
-std::string figures(std::vector<int64_t> ms) {
-    auto s = summarize(std::move(ms));
-    char buf[120];
-    std::snprintf(buf, sizeof buf, "n=%zu p50=%lldms p99=%lldms max=%lldms", s.n,
-                  static_cast<long long>(s.p50_ms), static_cast<long long>(s.p99_ms),
-                  static_cast<long long>(s.max_ms));
-    return buf;
-}
-
 // -- the harness ----------------------------------------------------------------------------------
 
 /// One replication-mode run: the three nodes, the traffic, the sampler, the schedule and the
@@ -667,10 +349,7 @@ private:
         }
     }
 
-    bool problem(std::string what) {
-        end_.problems.push_back(std::move(what));
-        return false;
-    }
+    bool problem(std::string what) { return checks_.problem(std::move(what)); }
 
     /// The voter, then a as primary until it serves, then b as backup, which must refuse
     /// connections. Each learns the cluster addresses of those started before it.
@@ -701,33 +380,14 @@ private:
         return true;
     }
 
-    /// Whether `n`'s process still runs; if it exited on its own, a problem names its exit
-    /// status and log.
-    bool alive(node_runner& n, const std::string& when) {
-        auto status = n.exited();
-        if (!status) {
-            return true;
-        }
-        auto logs = n.log_paths();
-        return problem(when + ": " + n.name() + " exited on its own, "
-                       + node_runner::describe_status(*status) + " (log "
-                       + (logs.empty() ? std::string{"?"} : logs.back()) + ")");
-    }
+    bool alive(node_runner& n, const std::string& when) { return checks_.alive(n, when); }
 
     bool all_alive(const std::string& when) {
         return alive(live(), when) && alive(backup(), when) && alive(voter_, when);
     }
 
-    /// Stops `n` with `sig` and waits for its exit; false (and a problem) unless it exits as
-    /// `sig` should make it.
     bool stop_node(node_runner& n, int sig, const std::string& when) {
-        auto status = n.stop(sig);
-        if (status && node_runner::expected_exit(sig, *status)) {
-            return true;
-        }
-        return problem(when + ": " + n.name() + " "
-                       + (status ? node_runner::describe_status(*status) : "did not exit") + " on "
-                       + (sig == SIGTERM ? "SIGTERM" : "SIGKILL"));
+        return checks_.stop_node(n, sig, when);
     }
 
     /// Waits until `pred` holds or one of the three nodes exits; false (and a problem naming
@@ -1269,6 +929,7 @@ private:
     size_t live_ = 0;
     serving_sampler sampler_;
     run_end end_;
+    node_checks checks_{end_.problems, ""};
     std::vector<int64_t> failover_ms_;
     std::vector<int64_t> sync_ms_;
     uint32_t sync_kills_late_ = 0;

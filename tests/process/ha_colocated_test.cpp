@@ -2,16 +2,19 @@
 // Colocated backups with real nodes (docs/ha.md, "Colocated backups"): a live with
 // request-backup asks another live node, which runs its backup as colocated_backup_N with
 // ports shifted by backup-port-offset (excludes keep theirs) and a journal directory of its
-// own; max-backups refuses more; a node with the wrong cluster credentials gets nothing; and
-// after a SIGKILL of the live its colocated backup serves the live's clients on the offset port.
+// own; max-backups refuses more; a node with the wrong cluster credentials gets nothing; after
+// a SIGKILL of the live its colocated backup serves the live's clients on the offset port; and
+// three nodes form a ring that survives a SIGKILL of each in turn, failback included.
 #include "support/failover_producer.hpp"
 #include "support/process_fixture.hpp"
 #include "support/web_client.hpp"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <csignal>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <netinet/in.h>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -218,6 +221,275 @@ TEST_CASE("colocated: after SIGKILL of the live its colocated backup takes over 
         got.insert(expect_message(c).body);
     }
     CHECK(got == sent);
+}
+
+} // namespace actormq::test
+
+// -- the ring (examples/colocated/, docs/ha.md "Walk-through: a ring of three") -------------------
+
+namespace actormq::test {
+
+namespace {
+
+/// A free port of 20000-32000 not in `taken` (added to it).
+uint16_t free_port(std::set<uint16_t>& taken) {
+    static std::mt19937 rng{std::random_device{}()};
+    std::uniform_int_distribution<int> pick(20000, 32000);
+    for (int tries = 0; tries < 1000; ++tries) {
+        auto p = static_cast<uint16_t>(pick(rng));
+        if (taken.count(p) == 0 && port_free(p)) {
+            taken.insert(p);
+            return p;
+        }
+    }
+    FAIL("no free port");
+    return 0;
+}
+
+/// Three colocated nodes a, b and c on fixed ports (so that a restarted node comes back where
+/// it was), each live with request-backup and max-backups 1, each listing the other two as
+/// static members, each journal in a directory that outlives a restart.
+struct ring {
+    static constexpr uint16_t offset = 113;
+    const std::vector<std::string> names{"a", "b", "c"};
+    std::map<std::string, uint16_t> stomp;
+    std::map<std::string, uint16_t> cluster;
+    std::map<std::string, std::unique_ptr<temp_dir>> dirs;
+    std::map<std::string, std::unique_ptr<node_process>> nodes;
+    std::map<std::string, int> starts;
+
+    ring() {
+        std::set<uint16_t> taken;
+        for (const auto& n : names) {
+            auto p = port_pair(offset);
+            while (taken.count(p) > 0 || taken.count(static_cast<uint16_t>(p + offset)) > 0) {
+                p = port_pair(offset);
+            }
+            stomp[n] = p;
+            taken.insert(p);
+            taken.insert(static_cast<uint16_t>(p + offset));
+        }
+        for (const auto& n : names) {
+            cluster[n] = free_port(taken);
+            dirs[n] = std::make_unique<temp_dir>();
+        }
+    }
+
+    std::string config(const std::string& name) const {
+        std::string members;
+        for (const auto& n : names) {
+            if (n != name) {
+                members += (members.empty() ? "\"" : ",\"") + std::string{"127.0.0.1:"}
+                           + std::to_string(cluster.at(n)) + "\"";
+            }
+        }
+        return colocated_node(members,
+                              "request-backup = true\nmax-backups = 1\nbackup-port-offset = "
+                                  + std::to_string(offset)
+                                  + "\nbackup-request-settle-ms = 3000\n"
+                                    "[ha-policy.colocated.primary]\ncheck-for-live-server = true\n"
+                                    "vote-retry-wait = 200\nretry-replication-wait = 200\n"
+                                    "quorum-vote-wait = 1\n");
+    }
+
+    void start(const std::string& name) {
+        nodes[name].reset();
+        nodes[name] = std::make_unique<node_process>(
+            config(name),
+            std::vector<std::string>{"name=\"" + name + "\"",
+                                     "acceptors.stomp.port=" + std::to_string(stomp[name]),
+                                     "cluster.port=" + std::to_string(cluster[name]),
+                                     "journal-directory=" + dirs[name]->path + "/journal"});
+        ++starts[name];
+        REQUIRE(nodes[name]->wait_ready(soon()));
+    }
+
+    node_process& operator[](const std::string& name) { return *nodes.at(name); }
+
+    /// The node after `name` in the ring: the one that runs its backup.
+    std::string next(const std::string& name) const {
+        auto it = std::find(names.begin(), names.end(), name);
+        return ++it == names.end() ? names.front() : *it;
+    }
+
+    /// The ring is whole: every node serves as live and runs one colocated backup, in sync.
+    bool whole() {
+        for (const auto& n : names) {
+            if (!nodes[n] || instance_role(*nodes[n], n) != "live"
+                || instance_role(*nodes[n], "colocated_backup_1") != "backup") {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    std::string tails() {
+        std::string out;
+        for (const auto& n : names) {
+            if (nodes[n]) {
+                out += "\n--- " + n + " ---\n" + nodes[n]->log_tail(30);
+            }
+        }
+        return out;
+    }
+};
+
+/// Drains `queue` from `port`: how often each body arrived.
+std::map<std::string, int> drain(uint16_t port, const std::string& queue) {
+    stomp_client c;
+    REQUIRE(c.connect_tcp(port));
+    REQUIRE(c.connect_stomp("guest", "guest").cmd == command::connected);
+    REQUIRE(send_durable(c, queue, "end"));
+    subscribe(c, queue, "d");
+    std::map<std::string, int> seen;
+    while (seen.count("end") == 0) {
+        ++seen[expect_message(c, in(std::chrono::seconds(30))).body];
+    }
+    seen.erase("end");
+    return seen;
+}
+
+} // namespace
+
+TEST_CASE("colocated: ring: three nodes started one after another form the ring a->b->c->a "
+          "(each waits for the cluster to settle before it asks)") {
+    ring r;
+    for (const auto& n : r.names) {
+        r.start(n);
+    }
+    INFO(r.tails());
+    for (const auto& n : r.names) {
+        REQUIRE(log_shows(r[r.next(n)],
+                          "colocated_instance_started instance=colocated_backup_1 live=" + n));
+    }
+    REQUIRE(wait_until(in(std::chrono::seconds(30)), [&] { return r.whole(); }));
+}
+
+TEST_CASE("colocated: ring: SIGKILL of each node in turn: its neighbour's colocated backup takes "
+          "over, the node fails back when it returns, and the ring is whole again; every "
+          "confirmed message exactly once") {
+    ring r;
+    for (const auto& n : r.names) {
+        r.start(n);
+    }
+    INFO(r.tails());
+    REQUIRE(wait_until(in(std::chrono::seconds(30)), [&] { return r.whole(); }));
+    // One producer per node, with the node's port and its backup's (offset) port as host list;
+    // duplicate ids make every resend after a failover safe.
+    std::map<std::string, std::unique_ptr<producer>> producers;
+    for (const auto& n : r.names) {
+        producers[n] = std::make_unique<producer>(
+            "/queue/ring-" + n,
+            std::vector<uint16_t>{r.stomp[n], static_cast<uint16_t>(r.stomp[n] + ring::offset)},
+            n + "-");
+        REQUIRE(producers[n]->wait_more(50));
+    }
+    for (const auto& victim : r.names) {
+        CAPTURE(victim);
+        auto host = r.next(victim);
+        r[victim].kill(SIGKILL);
+        REQUIRE(r[victim].wait_exit(soon()).has_value());
+        // The neighbour's colocated backup takes over and the victim's producer carries on
+        // there; the other producers do not stop.
+        REQUIRE(wait_until(in(std::chrono::seconds(20)), [&] {
+            return instance_role(r[host], "colocated_backup_1") == "backup-active";
+        }));
+        for (const auto& n : r.names) {
+            REQUIRE(producers[n]->wait_more(20, in(std::chrono::seconds(20))));
+        }
+        // Back on its journal and ports: it syncs from the colocated backup that serves its
+        // node id, takes it back, and that backup waits as its backup again.
+        r.start(victim);
+        REQUIRE(log_shows(r[victim], "replication_found_served"));
+        REQUIRE(wait_until(in(std::chrono::seconds(30)), [&] { return r.whole(); }));
+        CHECK(r[victim].log_text().find("detail=\"failback\"") != std::string::npos);
+        for (const auto& n : r.names) {
+            REQUIRE(producers[n]->wait_more(20, in(std::chrono::seconds(20))));
+        }
+    }
+    for (const auto& n : r.names) {
+        producers[n]->stop();
+    }
+    size_t confirmed = 0;
+    for (const auto& n : r.names) {
+        auto want = producers[n]->confirmed();
+        auto seen = drain(r.stomp[n], "/queue/ring-" + n);
+        confirmed += want.size();
+        size_t lost = 0;
+        size_t duplicated = 0;
+        size_t unexpected = 0;
+        for (const auto& body : want) {
+            auto it = seen.find(body);
+            lost += it == seen.end() ? 1 : 0;
+            duplicated += it != seen.end() && it->second > 1 ? 1 : 0;
+        }
+        for (const auto& [body, times] : seen) {
+            unexpected += want.count(body) == 0 && times > 0 ? 1 : 0;
+        }
+        CAPTURE(n);
+        CHECK(lost == 0);
+        CHECK(duplicated == 0);
+        CHECK(unexpected == 0);
+    }
+    MESSAGE("ring: ", confirmed, " confirmed messages over three kills");
+}
+
+} // namespace actormq::test
+
+namespace actormq::test {
+
+TEST_CASE("colocated: with restart-backup = false the colocated backup ends after the failback, "
+          "its host frees the slot, and the returning live gets a new backup there") {
+    ACTORMQ_START_NODE(host, colocated_node("", "max-backups = 1\n"), named("host"));
+    temp_dir journal;
+    uint16_t port = port_pair(117);
+    // The backup table of the live (it travels with the request): no restart after giving way.
+    auto config =
+        node_config("",
+                    "[ha-policy.colocated]\nrequest-backup = true\nbackup-port-offset = 117\n"
+                    "backup-request-retry-interval = 200\n"
+                    "[ha-policy.colocated.primary]\ncheck-for-live-server = true\n"
+                    "vote-retry-wait = 200\nretry-replication-wait = 200\nquorum-vote-wait = 1\n"
+                    "[ha-policy.colocated.backup]\nrestart-backup = false\n"
+                    "vote-retry-wait = 200\nretry-replication-wait = 200\nquorum-vote-wait = 1\n"
+                    "[cluster]\nport = 0\nmembers = ["
+                        + item(host)
+                        + "]\nreconnect-interval-ms = 50\nheartbeat-interval-ms = 200\n"
+                          "connection-timeout-ms = 1000\n",
+                    "cluster-user = \"actormq-cluster\"\ncluster-password = \"secret\"\n"
+                    "persistence-enabled = true\n");
+    auto sets = with_port(named("live"), port);
+    sets.push_back("journal-directory=" + journal.path + "/j");
+    // Its backup reaches it at the cluster address it had when it asked: the live keeps it.
+    std::set<uint16_t> taken{port, static_cast<uint16_t>(port + 117)};
+    sets.push_back("cluster.port=" + std::to_string(free_port(taken)));
+    auto live = std::make_unique<node_process>(config, sets);
+    REQUIRE(live->wait_ready(soon()));
+    INFO("host:\n", host.log_tail());
+    REQUIRE(log_shows(*live, "replication_in_sync backup=colocated_backup_1"));
+    {
+        stomp_client c;
+        login(c, *live);
+        REQUIRE(send_durable(c, "/queue/once", "before"));
+    }
+    live->kill(SIGKILL);
+    REQUIRE(live->wait_exit(soon()).has_value());
+    REQUIRE(log_shows(host, "failover_ms="));
+    live.reset();
+    live = std::make_unique<node_process>(config, sets);
+    REQUIRE(live->wait_ready(soon()));
+    REQUIRE(log_shows(*live, "replication_found_served"));
+    REQUIRE(log_shows(*live, "detail=\"failback\""));
+    // The old backup ends and frees its slot; the live asks again and gets colocated_backup_1
+    // once more, which syncs with it.
+    REQUIRE(log_shows(host, "colocated_instance_stopped instance=colocated_backup_1"));
+    REQUIRE(log_shows(host, "colocated_instance_started instance=colocated_backup_1 live=live", 2));
+    REQUIRE(log_shows(*live, "replication_in_sync backup=colocated_backup_1"));
+    CHECK(live->log_text().find("colocated_backup_present") == std::string::npos);
+    stomp_client c;
+    login(c, *live);
+    subscribe(c, "/queue/once", "s");
+    CHECK(expect_message(c).body == "before");
 }
 
 } // namespace actormq::test
