@@ -115,11 +115,10 @@ void server_instance::repl_effects::note(const repl_activation::note& n, int64_t
             d.event("stale_journal", n.detail);
             break;
         case k::backup_exiting:
-            // restart-backup = false: a colocated backup that gave way ends, and its host frees
-            // the slot (docs/ha.md, "Colocated backups"); the driver finishes its stop first.
-            if (d.colocated) {
-                d.request_exit(false);
-            }
+            // restart-backup = false: a backup that gave way ends with status 0 (a colocated
+            // one ends its instance, and its host frees the slot: docs/ha.md, "Colocated
+            // backups"); the driver finishes its stop first.
+            d.request_exit(false);
             break;
         default:
             break;

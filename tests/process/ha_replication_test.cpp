@@ -275,6 +275,40 @@ TEST_CASE("replication: failback: a primary restarted with check-for-live-server
 
 namespace actormq::test {
 
+TEST_CASE("replication: a backup with restart-backup = false exits with status 0 after giving "
+          "way to its primary") {
+    temp_dir a_dir;
+    const std::string primary = replication("primary", "check-for-live-server = true\n");
+    auto sets = [&](uint16_t stomp, uint16_t cluster) {
+        std::vector<std::string> s{"name=\"live\"", "journal-directory=" + a_dir.path + "/j"};
+        if (stomp != 0) {
+            s.push_back("acceptors.stomp.port=" + std::to_string(stomp));
+            s.push_back("cluster.port=" + std::to_string(cluster));
+        }
+        return s;
+    };
+    std::optional<node_process> a;
+    a.emplace(cluster_node("", primary), sets(0, 0));
+    REQUIRE(a->wait_ready(soon()));
+    const auto a_port = a->port();
+    const auto a_cluster_port = a->port("cluster");
+    ACTORMQ_START_NODE(b, cluster_node(item(*a), replication("backup", "restart-backup = false\n")),
+                       {"name=\"backup\""});
+    REQUIRE(log_shows(b, "replication_in_sync"));
+    a->kill(SIGKILL);
+    REQUIRE(a->wait_exit(soon()).has_value());
+    REQUIRE(log_shows(b, "replication_live node_id="));
+    a.reset();
+    a.emplace(cluster_node(item(b), primary), sets(a_port, a_cluster_port));
+    REQUIRE(a->wait_ready(soon()));
+    REQUIRE(log_shows(*a, "replication_live node_id="));
+    REQUIRE(log_shows(b, "replication_backup_exiting"));
+    auto status = b.wait_exit(soon());
+    REQUIRE(status.has_value());
+    CHECK(WIFEXITED(*status));
+    CHECK(WEXITSTATUS(*status) == 0);
+}
+
 TEST_CASE("replication: the reference's fish and bird groups: 5 lives and 6 backups pair "
           "within their groups, and the spare fish backup waits") {
     // live1-3 and backup1-4 are fish, live4-5 and backup5-6 are bird; each node lists every
