@@ -47,9 +47,8 @@ struct scale_down_message {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, scale_down_message& x) {
-    return f(caf::meta::type_name("actormq::cluster::scale_down_message"), x.source_id,
-             x.address, x.destination, x.routing, x.queues, x.header_names, x.header_values,
-             x.body, x.xid);
+    return f(caf::meta::type_name("actormq::cluster::scale_down_message"), x.source_id, x.address,
+             x.destination, x.routing, x.queues, x.header_names, x.header_values, x.body, x.xid);
 }
 
 /// One batch. The source sends the next only after this one's answer.

@@ -120,8 +120,8 @@ void answer(caf::event_based_actor* self, const inbound_ptr& in) {
             in->ctx->xa->prepared(xid, tx, in->tx_addresses[xid], {});
         }
         in->tx_addresses.clear();
-        in->log->debug("scale_down_batch_stored from={} seq={} messages={}",
-                       in->batch.source_name, in->batch.seq, in->batch.messages.size());
+        in->log->debug("scale_down_batch_stored from={} seq={} messages={}", in->batch.source_name,
+                       in->batch.seq, in->batch.messages.size());
         in->rp.deliver(in->ack);
     };
     if (records.empty() || !ctx.journal) {
@@ -288,7 +288,7 @@ scale_down_message to_wire(const unit& u, const std::string& xid) {
 /// Units in queue order: each anycast queue's messages, then, per multicast address, each
 /// message once with every subscription queue holding it.
 std::vector<unit> units_of(const std::vector<recovered_queue>& queues,
-                           std::map<std::string, std::vector<message_ptr>> recovered_queue::*part,
+                           std::map<uint64_t, std::vector<message_ptr>> recovered_queue::*part,
                            uint64_t tx) {
     std::vector<unit> out;
     std::unordered_map<uint64_t, size_t> multicast;
@@ -352,8 +352,8 @@ caf::behavior scale_down_endpoint(caf::event_based_actor* self,
                                   std::shared_ptr<scale_down_inbox> inbox,
                                   std::shared_ptr<spdlog::logger> log) {
     return {
-        [self, inbox, log](scale_down_atom, scale_down_batch& batch)
-            -> caf::result<scale_down_ack> {
+        [self, inbox, log](scale_down_atom,
+                           scale_down_batch& batch) -> caf::result<scale_down_ack> {
             auto [ctx, srv] = inbox->get();
             if (!ctx || !srv) {
                 return caf::make_error(cluster_errc::not_scaling_target, "not serving");

@@ -11,12 +11,12 @@
 #include "support/process_fixture.hpp"
 
 #include <actormq/client/client.hpp>
-
 #include <algorithm>
 #include <csignal>
 #include <map>
 #include <mutex>
 #include <string>
+#include <sys/wait.h>
 #include <vector>
 
 namespace actormq::test {
@@ -36,8 +36,7 @@ std::string live_node(const std::string& members,
     std::string policy = scale_down ? "[ha-policy.live-only.scale-down]\n" + *scale_down + "\n"
                                     : std::string{"[ha-policy.live-only]\n"};
     return native_node_config("",
-                              policy
-                                  + "[cluster]\nport = 0\nmembers = [" + members
+                              policy + "[cluster]\nport = 0\nmembers = [" + members
                                   + "]\nreconnect-interval-ms = 50\nheartbeat-interval-ms = 200\n"
                                     "connection-timeout-ms = 1000\n",
                               "cluster-password = \"secret\"\npersistence-enabled = true\n");
@@ -50,6 +49,12 @@ std::vector<std::string> named(const std::string& name,
         out.push_back("journal-directory=" + journal);
     }
     return out;
+}
+
+/// The value of header `name` of `f`, or "".
+std::string header(const stomp::frame& f, std::string_view name) {
+    const auto* v = f.find(name);
+    return v != nullptr ? *v : std::string{};
 }
 
 /// Sends each body durably to `destination`, each confirmed by a RECEIPT.
@@ -109,10 +114,10 @@ struct two_lives {
     }
 };
 
-/// The value of header `name` of `f`, or "".
-std::string header(const stomp::frame& f, std::string_view name) {
-    const auto* v = f.find(name);
-    return v != nullptr ? *v : std::string{};
+/// The exit status of `node` once it ended (within 60 s), or -1.
+int exit_code(node_process& node) {
+    auto status = node.wait_exit(in(std::chrono::seconds(60)));
+    return status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
 }
 
 std::string stomp_address(const node_process& node) {
@@ -142,9 +147,7 @@ TEST_CASE("scale-down: SIGTERM moves every durable message, delivered-unacknowle
     REQUIRE_MESSAGE(err.has_value(), "no ERROR before the close");
     CHECK(header(*err, "message") == "the server is scaling down");
     CHECK(header(*err, "scale-down-to") == stomp_address(*n.target));
-    auto rc = n.source->wait_exit(in(std::chrono::seconds(60)));
-    REQUIRE(rc.has_value());
-    CHECK(*rc == 0);
+    CHECK(exit_code(*n.source) == 0);
     CHECK(log_shows(*n.source, "scale_down_done target=target messages=300"));
 
     auto moved = drain(*n.target, "/queue/orders");
@@ -162,7 +165,7 @@ TEST_CASE("scale-down: the order caveat of the reference text: the target's own 
     put(*n.target, "/queue/spread", odd);
     put(*n.source, "/queue/spread", even);
     n.source->kill(SIGTERM);
-    REQUIRE(n.source->wait_exit(in(std::chrono::seconds(60))) == std::optional<int>{0});
+    REQUIRE(exit_code(*n.source) == 0);
     expected = odd;
     expected.insert(expected.end(), even.begin(), even.end());
     CHECK(join(drain(*n.target, "/queue/spread")) == join(expected));
@@ -182,7 +185,7 @@ TEST_CASE("scale-down: native clients get the scale_down notice naming the targe
     const auto& d = std::get<native::disconnect>(bye->body);
     CHECK(d.code == native::error_code::server_stopping);
     CHECK(d.redirect == native_address(*n.target));
-    CHECK(n.source->wait_exit(in(std::chrono::seconds(60))) == std::optional<int>{0});
+    CHECK(exit_code(*n.source) == 0);
 }
 
 TEST_CASE("scale-down: the client library tells its failure listener and follows to the target, "
@@ -200,7 +203,7 @@ TEST_CASE("scale-down: the client library tells its failure listener and follows
         reasons.push_back(why);
     });
     n.source->kill(SIGTERM);
-    REQUIRE(n.source->wait_exit(in(std::chrono::seconds(60))) == std::optional<int>{0});
+    REQUIRE(exit_code(*n.source) == 0);
     REQUIRE(wait_until(soon(), [&] {
         std::lock_guard<std::mutex> g(mu);
         for (const auto& r : reasons) {
@@ -243,7 +246,7 @@ TEST_CASE("scale-down: a prepared XA branch moves whole: the target lists it, an
         conn->close();
     }
     n.source->kill(SIGTERM);
-    REQUIRE(n.source->wait_exit(in(std::chrono::seconds(60))) == std::optional<int>{0});
+    REQUIRE(exit_code(*n.source) == 0);
     CHECK(log_shows(*n.source, "prepared_moved=1 prepared_kept=0"));
     ac::connection_factory cf("tcp://127.0.0.1:" + std::to_string(n.target->port("native"))
                               + "?user=guest&password=guest");
@@ -271,9 +274,7 @@ TEST_CASE("scale-down: the target killed mid-copy: the stop fails with a clear l
     // Batches of one message: kill the target once it stored a few, well before the end.
     REQUIRE(log_shows(*n->target, "scale_down_batch_stored from=source seq=20 "));
     n->target->kill(SIGKILL);
-    auto rc = n->source->wait_exit(in(std::chrono::seconds(60)));
-    REQUIRE(rc.has_value());
-    CHECK(*rc == 1);
+    CHECK(exit_code(*n->source) == 1);
     CHECK(log_shows(*n->source, "scale_down_failed target=target"));
     CHECK(log_shows(*n->source, "messages_kept=true"));
 
@@ -283,7 +284,7 @@ TEST_CASE("scale-down: the target killed mid-copy: the stop fails with a clear l
     n.reset();
     two_lives again("", source_journal, target_journal);
     again.source->kill(SIGTERM);
-    REQUIRE(again.source->wait_exit(in(std::chrono::seconds(60))) == std::optional<int>{0});
+    REQUIRE(exit_code(*again.source) == 0);
     auto moved = drain(*again.target, "/queue/keep");
     std::map<std::string, int> seen;
     for (const auto& b : moved) {
@@ -303,11 +304,42 @@ TEST_CASE("scale-down: without a live to go to the stop fails and the journal ke
         ACTORMQ_START_NODE(alone, live_node("", std::string{}), named("alone", journal));
         put(alone, "/queue/stay", {"s1", "s2"});
         alone.kill(SIGTERM);
-        CHECK(alone.wait_exit(in(std::chrono::seconds(60))) == std::optional<int>{1});
+        CHECK(exit_code(alone) == 1);
         CHECK(log_shows(alone, "scale_down_failed reason=\"no live member to scale down to\""));
     }
     ACTORMQ_START_NODE(back, live_node(""), named("alone", journal));
     CHECK(drain(back, "/queue/stay") == std::vector<std::string>{"s1", "s2"});
+}
+
+TEST_CASE("scale-down: a shared-store backup with scale-down takes over from its killed live, "
+          "then scales down to the other live at once instead of serving") {
+    temp_dir store;
+    ACTORMQ_START_NODE(target, live_node(""), named("target"));
+    auto members = cluster_item(target);
+    auto pair_node = [&](const std::string& role, const std::string& extra) {
+        return native_node_config("",
+                                  "[ha-policy.shared-store." + role + "]\n" + extra
+                                      + "[cluster]\nport = 0\nmembers = [" + members
+                                      + "]\nreconnect-interval-ms = 50\n"
+                                        "heartbeat-interval-ms = 200\n"
+                                        "connection-timeout-ms = 1000\n",
+                                  "cluster-password = \"secret\"\npersistence-enabled = true\n");
+    };
+    ACTORMQ_START_NODE(primary, pair_node("primary", ""),
+                       named("primary", store.path + "/journal"));
+    ACTORMQ_START_NODE(backup,
+                       pair_node("backup", "[ha-policy.shared-store.backup.scale-down]\n"
+                                           "group-name = \"\"\n"),
+                       named("backup", store.path + "/journal"));
+    REQUIRE(log_shows(primary, "ha_live"));
+    REQUIRE(log_shows(backup, "ha_waiting_for_live"));
+    auto bodies = numbered(50, "f");
+    put(primary, "/queue/failover", bodies);
+    primary.kill(SIGKILL);
+    REQUIRE(log_shows(backup, "scale_down_after_failover"));
+    CHECK(exit_code(backup) == 0);
+    CHECK(log_shows(backup, "scale_down_done target=target messages=50"));
+    CHECK(drain(target, "/queue/failover") == bodies);
 }
 
 } // namespace actormq::test
