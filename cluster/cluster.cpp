@@ -282,6 +282,16 @@ void on_member_down(cluster_ptr self, const caf::down_msg& dm) {
     }
     st.log->info("cluster_member_left name={} reason={}", i->second.info.name,
                  describe(self->system(), dm.reason));
+    // A scale-down batch waiting for this member fails now, not at its timeout.
+    for (auto w = st.scale_down_waiting.begin(); w != st.scale_down_waiting.end();) {
+        if (w->second.first != dm.source) {
+            ++w;
+            continue;
+        }
+        w->second.second.deliver(caf::make_error(
+            cluster_errc::scale_down_failed, "member " + i->second.info.name + " left the cluster"));
+        w = st.scale_down_waiting.erase(w);
+    }
     st.members.erase(i);
     st.unlink_peers(dm.source);
     st.notify();

@@ -17,10 +17,22 @@ caf::result<scale_down_ack> send_scale_down(cluster_ptr self,
     // durable message is synced to its disk. A target that dies is noticed sooner: the
     // middleman's connection timeout closes the link and the request fails with it.
     auto rp = self->make_response_promise<scale_down_ack>();
+    auto key = self->state.next_scale_down++;
+    self->state.scale_down_waiting.emplace(key, std::make_pair(m->handle.address(), rp));
+    // Whichever comes first answers: the member's answer, the timeout, or its leaving
+    // (on_member_down, which also forgets the entry); a promise answers once.
+    auto forget = [self, key] { self->state.scale_down_waiting.erase(key); };
     self->request(m->handle, milliseconds{timeout_ms}, scale_down_atom::value, std::move(batch),
                   timeout_ms)
-        .then([rp](scale_down_ack& a) mutable { rp.deliver(std::move(a)); },
-              [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+        .then(
+            [rp, forget](scale_down_ack& a) mutable {
+                forget();
+                rp.deliver(std::move(a));
+            },
+            [rp, forget](caf::error& e) mutable {
+                forget();
+                rp.deliver(std::move(e));
+            });
     return rp;
 }
 

@@ -108,6 +108,10 @@ struct cluster_state {
     /// The node's scale-down endpoint, which stores batches a stopping member sends here
     /// (docs/ha.md, "Scale-down"); invalid when the node takes none.
     caf::actor scale_down_endpoint;
+    /// Scale-down batches sent to a member and not answered yet, failed when it leaves.
+    std::map<uint64_t, std::pair<caf::actor_addr, caf::typed_response_promise<scale_down_ack>>>
+        scale_down_waiting;
+    uint64_t next_scale_down = 0;
     /// The largest number of live servers (distinct node ids) seen at once: the base of every
     /// quorum (a member that vanished still counts).
     uint32_t lives_seen_max = 0;

@@ -274,6 +274,7 @@ TEST_CASE("scale-down: the target killed mid-copy: the stop fails with a clear l
     // Batches of one message: kill the target once it stored a few, well before the end.
     REQUIRE(log_shows(*n->target, "scale_down_batch_stored from=source seq=20 "));
     n->target->kill(SIGKILL);
+    INFO("source log:\n", n->source->log_tail(60));
     CHECK(exit_code(*n->source) == 1);
     CHECK(log_shows(*n->source, "scale_down_failed target=target"));
     CHECK(log_shows(*n->source, "messages_kept=true"));
