@@ -275,6 +275,7 @@ TEST_CASE("scale-down: the target killed mid-copy: the stop fails with a clear l
     REQUIRE(log_shows(*n->target, "scale_down_batch_stored from=source seq=20 "));
     n->target->kill(SIGKILL);
     INFO("source log:\n", n->source->log_tail(60));
+    INFO("target log:\n", n->target->log_tail(30));
     CHECK(exit_code(*n->source) == 1);
     CHECK(log_shows(*n->source, "scale_down_failed target=target"));
     CHECK(log_shows(*n->source, "messages_kept=true"));
