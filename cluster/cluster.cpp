@@ -288,8 +288,9 @@ void on_member_down(cluster_ptr self, const caf::down_msg& dm) {
             ++w;
             continue;
         }
-        w->second.second.deliver(caf::make_error(
-            cluster_errc::scale_down_failed, "member " + i->second.info.name + " left the cluster"));
+        w->second.second.deliver(
+            caf::make_error(cluster_errc::scale_down_failed,
+                            "member " + i->second.info.name + " left the cluster"));
         w = st.scale_down_waiting.erase(w);
     }
     st.members.erase(i);
@@ -417,8 +418,8 @@ caf::behavior running(cluster_ptr self) {
             }
             return send_scale_down(self, address, std::move(batch), timeout_ms);
         },
-        [=](scale_down_atom, scale_down_batch& batch, uint32_t timeout_ms)
-            -> caf::result<scale_down_ack> {
+        [=](scale_down_atom, scale_down_batch& batch,
+            uint32_t timeout_ms) -> caf::result<scale_down_ack> {
             return accept_scale_down(self, std::move(batch), timeout_ms);
         },
         [=](vote_atom, const std::string& node_id) -> caf::result<vote_answer> {
@@ -544,7 +545,9 @@ caf::behavior cluster_facade(caf::event_based_actor* self,
         [=](backup_request_atom a, const std::string& address) {
             return self->delegate(cluster, a, address);
         },
-        [=](scale_down_atom a, caf::actor& endpoint) { self->send(cluster, a, std::move(endpoint)); },
+        [=](scale_down_atom a, caf::actor& endpoint) {
+            self->send(cluster, a, std::move(endpoint));
+        },
         [=](scale_down_atom a, const std::string& address, scale_down_batch& batch,
             uint32_t timeout_ms) {
             return self->delegate(cluster, a, address, std::move(batch), timeout_ms);

@@ -21,7 +21,9 @@ caf::result<scale_down_ack> send_scale_down(cluster_ptr self,
     self->state.scale_down_waiting.emplace(key, std::make_pair(m->handle.address(), rp));
     // Whichever comes first answers: the member's answer, the timeout, or its leaving
     // (on_member_down, which also forgets the entry); a promise answers once.
-    auto forget = [self, key] { self->state.scale_down_waiting.erase(key); };
+    auto forget = [self, key] {
+        self->state.scale_down_waiting.erase(key);
+    };
     self->request(m->handle, milliseconds{timeout_ms}, scale_down_atom::value, std::move(batch),
                   timeout_ms)
         .then(

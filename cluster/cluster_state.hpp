@@ -289,9 +289,10 @@ caf::result<caf::message> request_backup(cluster_ptr self, const std::string& ad
 caf::result<backup_grant>
 accept_backup_request(cluster_ptr self, const std::string& name, const std::string& node_id);
 /// Sends a scale-down batch to the member at `address` (this node is stopping).
-caf::result<scale_down_ack>
-send_scale_down(cluster_ptr self, const std::string& address, scale_down_batch batch,
-                uint32_t timeout_ms);
+caf::result<scale_down_ack> send_scale_down(cluster_ptr self,
+                                            const std::string& address,
+                                            scale_down_batch batch,
+                                            uint32_t timeout_ms);
 /// A joined member that is stopping sends this live a scale-down batch.
 caf::result<scale_down_ack>
 accept_scale_down(cluster_ptr self, scale_down_batch batch, uint32_t timeout_ms);

@@ -742,7 +742,7 @@ void check_security(context& ctx, const toml::table& root, const security_config
 
 void read_host_ports(context& ctx, const member& where, std::vector<std::string>& out);
 
-// -- scale-down (docs/ha.md, "Scale-down") ---------------------------------------------------------
+// -- scale-down (docs/ha.md) ----------------------------------------------------------------------
 
 void read_scale_down_connectors(context& ctx, const member& where, scale_down_config& out) {
     read_host_ports(ctx, where, out.connectors);

@@ -769,8 +769,8 @@ void server_instance::scale_down_on_stop() {
         host.stop_report->failed = true;
         return;
     }
-    auto native = target->native_connectors.empty() ? std::string{}
-                                                    : target->native_connectors.front();
+    auto native =
+        target->native_connectors.empty() ? std::string{} : target->native_connectors.front();
     log->info("scale_down_started target={} cluster_address={} stomp={} native={}", target->name,
               target->cluster_address, target->connector, native.empty() ? "-" : native);
     event("scale_down_started", "scaling down to " + target->name);
@@ -799,8 +799,8 @@ void server_instance::scale_down_on_stop() {
               "prepared_moved={} prepared_kept={} seconds={:.3f} messages_per_second={:.0f}",
               target->name, rep.messages, rep.bytes, rep.batches, rep.duplicates,
               rep.prepared_moved, rep.prepared_kept, rep.seconds, rate);
-    event("scale_down_done", "moved " + std::to_string(rep.messages) + " messages to "
-                                 + target->name);
+    event("scale_down_done",
+          "moved " + std::to_string(rep.messages) + " messages to " + target->name);
 }
 
 int node::start() {

@@ -1070,8 +1070,8 @@ check-for-live-server = true
 
 TEST_CASE("config: ha: scale-down is off by default; a live-only scale-down table turns it on "
           "with its keys") {
-    auto plain = load_string(std::string{"cluster-password = \"p\"\n"} + cluster_with_user,
-                             "cfg.toml");
+    auto plain =
+        load_string(std::string{"cluster-password = \"p\"\n"} + cluster_with_user, "cfg.toml");
     REQUIRE_MESSAGE(plain.errors.empty(), messages(plain));
     const auto& d = plain.config->ha_policy.scale_down;
     CHECK_FALSE(d.enabled);
@@ -1091,8 +1091,7 @@ batch-timeout-ms = 2000
     const auto& c = full.config->ha_policy;
     CHECK(c.kind == ha_kind::live_only);
     CHECK(c.scale_down.enabled);
-    CHECK(c.scale_down.connectors
-          == std::vector<std::string>{"127.0.0.1:7001", "10.0.0.2:7001"});
+    CHECK(c.scale_down.connectors == std::vector<std::string>{"127.0.0.1:7001", "10.0.0.2:7001"});
     CHECK(c.scale_down.group_name == "blue");
     CHECK(c.scale_down.batch_messages == 50);
     CHECK(c.scale_down.batch_timeout_ms == 2000);
@@ -1126,9 +1125,9 @@ TEST_CASE("config: ha: a shared-store or replication backup takes scale-down; a 
                              + cluster_with_user);
     REQUIRE(primary.size() == 1);
     INFO(primary[0]);
-    CHECK(primary[0].rfind("cfg.toml:2:33: ha-policy.shared-store.primary.scale-down: unknown key",
-                           0)
-          == 0);
+    CHECK(
+        primary[0].rfind("cfg.toml:2:33: ha-policy.shared-store.primary.scale-down: unknown key", 0)
+        == 0);
 }
 
 TEST_CASE("config: ha: scale-down errors name file, line and key") {
