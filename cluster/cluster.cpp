@@ -282,6 +282,17 @@ void on_member_down(cluster_ptr self, const caf::down_msg& dm) {
     }
     st.log->info("cluster_member_left name={} reason={}", i->second.info.name,
                  describe(self->system(), dm.reason));
+    // A scale-down batch waiting for this member fails now, not at its timeout.
+    for (auto w = st.scale_down_waiting.begin(); w != st.scale_down_waiting.end();) {
+        if (w->second.first != dm.source) {
+            ++w;
+            continue;
+        }
+        w->second.second.deliver(
+            caf::make_error(cluster_errc::scale_down_failed,
+                            "member " + i->second.info.name + " left the cluster"));
+        w = st.scale_down_waiting.erase(w);
+    }
     st.members.erase(i);
     st.unlink_peers(dm.source);
     st.notify();
@@ -395,6 +406,22 @@ caf::behavior running(cluster_ptr self) {
         },
         [=](backup_request_atom, const std::string& name, const std::string& node_id)
             -> caf::result<backup_grant> { return accept_backup_request(self, name, node_id); },
+        [=](scale_down_atom, caf::actor& endpoint) {
+            if (local()) {
+                self->state.scale_down_endpoint = std::move(endpoint);
+            }
+        },
+        [=](scale_down_atom, const std::string& address, scale_down_batch& batch,
+            uint32_t timeout_ms) -> caf::result<scale_down_ack> {
+            if (!local()) {
+                return caf::make_error(cluster_errc::not_local);
+            }
+            return send_scale_down(self, address, std::move(batch), timeout_ms);
+        },
+        [=](scale_down_atom, scale_down_batch& batch,
+            uint32_t timeout_ms) -> caf::result<scale_down_ack> {
+            return accept_scale_down(self, std::move(batch), timeout_ms);
+        },
         [=](vote_atom, const std::string& node_id) -> caf::result<vote_answer> {
             if (!self->state.from_member(self)) {
                 return caf::make_error(cluster_errc::not_a_member);
@@ -518,6 +545,13 @@ caf::behavior cluster_facade(caf::event_based_actor* self,
         [=](backup_request_atom a, const std::string& address) {
             return self->delegate(cluster, a, address);
         },
+        [=](scale_down_atom a, caf::actor& endpoint) {
+            self->send(cluster, a, std::move(endpoint));
+        },
+        [=](scale_down_atom a, const std::string& address, scale_down_batch& batch,
+            uint32_t timeout_ms) {
+            return self->delegate(cluster, a, address, std::move(batch), timeout_ms);
+        },
         [=](failback_atom a, const std::string& address, const std::string& node_id) {
             return self->delegate(cluster, a, address, node_id);
         },
@@ -598,6 +632,10 @@ std::string to_string(cluster_errc e) {
             return "backups_full";
         case cluster_errc::backup_failed:
             return "backup_failed";
+        case cluster_errc::not_scaling_target:
+            return "not_scaling_target";
+        case cluster_errc::scale_down_failed:
+            return "scale_down_failed";
     }
     return "unknown";
 }
@@ -622,6 +660,11 @@ void add_message_types(caf::actor_system_config& cfg) {
     cfg.add_message_type<vote_tally>("actormq::cluster::vote_tally");
     cfg.add_message_type<backup_grant>("actormq::cluster::backup_grant");
     cfg.add_message_type<colocated_spec>("actormq::cluster::colocated_spec");
+    cfg.add_message_type<scale_down_message>("actormq::cluster::scale_down_message");
+    cfg.add_message_type<std::vector<scale_down_message>>(
+        "std::vector<actormq::cluster::scale_down_message>");
+    cfg.add_message_type<scale_down_batch>("actormq::cluster::scale_down_batch");
+    cfg.add_message_type<scale_down_ack>("actormq::cluster::scale_down_ack");
     replication::add_message_types(cfg);
     cfg.add_error_category(caf::atom("cluster"),
                            [](uint8_t code, caf::atom_value, const caf::message& ctx) {

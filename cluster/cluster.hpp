@@ -185,6 +185,8 @@ enum class cluster_errc : uint8_t {
     not_hosting,        ///< a backup request reached a member that runs no colocated backups
     backups_full,       ///< a backup request reached a member that runs max-backups already
     backup_failed,      ///< a colocated backup could not start on its host (the host logs why)
+    not_scaling_target, ///< a scale-down batch reached a member that serves nothing to take it
+    scale_down_failed,  ///< the target could not store a scale-down batch (the text says why)
 };
 
 /// A stable lower-case name for the error ("bad_credentials").

@@ -8,6 +8,7 @@
 #include "actors/replication/messages.hpp"
 #include "cluster/cluster.hpp"
 #include "cluster/colocation.hpp"
+#include "cluster/scale_down.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_addr.hpp>
@@ -104,6 +105,13 @@ struct cluster_state {
     /// The node's colocation endpoint, asked to run a backup for a member (docs/ha.md,
     /// "Colocated backups"); invalid when the node runs none.
     caf::actor colocation_endpoint;
+    /// The node's scale-down endpoint, which stores batches a stopping member sends here
+    /// (docs/ha.md, "Scale-down"); invalid when the node takes none.
+    caf::actor scale_down_endpoint;
+    /// Scale-down batches sent to a member and not answered yet, failed when it leaves.
+    std::map<uint64_t, std::pair<caf::actor_addr, caf::typed_response_promise<scale_down_ack>>>
+        scale_down_waiting;
+    uint64_t next_scale_down = 0;
     /// The largest number of live servers (distinct node ids) seen at once: the base of every
     /// quorum (a member that vanished still counts).
     uint32_t lives_seen_max = 0;
@@ -294,6 +302,14 @@ caf::result<caf::message> request_backup(cluster_ptr self, const std::string& ad
 /// A joined member asks this node to run a colocated backup of its live `node_id`.
 caf::result<backup_grant>
 accept_backup_request(cluster_ptr self, const std::string& name, const std::string& node_id);
+/// Sends a scale-down batch to the member at `address` (this node is stopping).
+caf::result<scale_down_ack> send_scale_down(cluster_ptr self,
+                                            const std::string& address,
+                                            scale_down_batch batch,
+                                            uint32_t timeout_ms);
+/// A joined member that is stopping sends this live a scale-down batch.
+caf::result<scale_down_ack>
+accept_scale_down(cluster_ptr self, scale_down_batch batch, uint32_t timeout_ms);
 /// A joined member asks this node, serving `node_id`, to give way: the driver decides.
 caf::result<bool> accept_failback(cluster_ptr self, const std::string& node_id);
 

@@ -740,6 +740,44 @@ void check_security(context& ctx, const toml::table& root, const security_config
 
 // -- HA policy and cluster ------------------------------------------------------------------------
 
+void read_host_ports(context& ctx, const member& where, std::vector<std::string>& out);
+
+// -- scale-down (docs/ha.md) ----------------------------------------------------------------------
+
+void read_scale_down_connectors(context& ctx, const member& where, scale_down_config& out) {
+    read_host_ports(ctx, where, out.connectors);
+}
+
+const std::vector<field<scale_down_config>>& scale_down_fields() {
+    using S = scale_down_config;
+    static const std::vector<field<S>> fields = {
+        {"enabled", bool_field<S, &S::enabled>},
+        {"connectors", read_scale_down_connectors},
+        {"group-name", string_field<S, &S::group_name>},
+        {"batch-messages", integer_field<S, uint32_t, &S::batch_messages, 1, 100000>},
+        {"batch-timeout-ms", integer_field<S, uint32_t, &S::batch_timeout_ms, 100, 3600000>},
+    };
+    return fields;
+}
+
+/// A `scale-down` table: present means enabled unless it says otherwise.
+void read_scale_down(context& ctx, const member& where, ha_policy_config& out) {
+    const toml::table* body = expect_table(ctx, where);
+    if (body == nullptr) {
+        return;
+    }
+    out.scale_down.enabled = true;
+    read_fields(ctx, *body, where.path, scale_down_fields(), {}, out.scale_down);
+}
+
+/// [ha-policy.live-only]: only its scale-down table.
+const std::vector<field<ha_policy_config>>& live_only_fields() {
+    static const std::vector<field<ha_policy_config>> fields = {
+        {"scale-down", read_scale_down},
+    };
+    return fields;
+}
+
 const std::vector<field<ha_policy_config>>& primary_fields() {
     using H = ha_policy_config;
     static const std::vector<field<H>> fields = {
@@ -759,6 +797,7 @@ const std::vector<field<ha_policy_config>>& backup_fields() {
         {"allow-failback", bool_field<H, &H::allow_failback>},
         {"restart-backup", bool_field<H, &H::restart_backup>},
         {"lock-poll-interval-ms", integer_field<H, uint32_t, &H::lock_poll_interval_ms, 1, 10000>},
+        {"scale-down", read_scale_down},
     };
     return fields;
 }
@@ -819,6 +858,7 @@ const std::vector<field<ha_policy_config>>& replication_backup_fields() {
                  integer_field<R, uint32_t, &R::max_saved_replicated_journals_size, 0, 1000>>});
         f.push_back({"allow-failback", bool_field<H, &H::allow_failback>});
         f.push_back({"restart-backup", bool_field<H, &H::restart_backup>});
+        f.push_back({"scale-down", read_scale_down});
         return f;
     }();
     return fields;
@@ -908,6 +948,11 @@ void read_colocated_backup(context& ctx, const member& where, ha_policy_config& 
     backup.allow_failback = out.colocated.backup_allow_failback;
     backup.restart_backup = out.colocated.backup_restart_backup;
     read_fields(ctx, *body, where.path, replication_backup_fields(), {}, backup);
+    if (auto at = find_member(*body, "scale-down", where.path)) {
+        // The colocated backup's config is built on its host from the live's; scale-down does
+        // not travel with it yet (docs/ha.md, "Scale-down").
+        report_key(ctx, *at, "scale-down is not supported for colocated backups yet");
+    }
     out.colocated.backup = backup.replication;
     out.colocated.backup_allow_failback = backup.allow_failback;
     out.colocated.backup_restart_backup = backup.restart_backup;
@@ -970,7 +1015,8 @@ void read_ha_policy(context& ctx, const member& where, node_config& out) {
     if (name == "live-only") {
         out.ha_policy.kind = ha_kind::live_only;
         if (const toml::table* body = expect_table(ctx, *policy)) {
-            read_fields<ha_policy_config>(ctx, *body, policy->path, {}, {}, out.ha_policy);
+            read_fields<ha_policy_config>(ctx, *body, policy->path, live_only_fields(), {},
+                                          out.ha_policy);
         }
     } else if (name == "shared-store") {
         out.ha_policy.kind = ha_kind::shared_store;
@@ -987,7 +1033,7 @@ void read_ha_policy(context& ctx, const member& where, node_config& out) {
 }
 
 /// Reads "HOST:PORT" cluster member addresses; each needs a host and a port 1-65535.
-void read_members(context& ctx, const member& where, cluster_config& out) {
+void read_host_ports(context& ctx, const member& where, std::vector<std::string>& out) {
     std::vector<std::string> members;
     read_string_list(ctx, where, members);
     const auto* array = where.node->as_array();
@@ -1008,7 +1054,11 @@ void read_members(context& ctx, const member& where, cluster_config& out) {
             report(ctx, item, "expected \"HOST:PORT\" with a port 1-65535, found \"" + text + "\"");
         }
     }
-    out.members = std::move(members);
+    out = std::move(members);
+}
+
+void read_members(context& ctx, const member& where, cluster_config& out) {
+    read_host_ports(ctx, where, out.members);
 }
 
 const std::vector<field<cluster_config>>& cluster_fields() {
@@ -1139,6 +1189,12 @@ void check_ha(context& ctx, const toml::table& root, const node_config& config) 
                    "PAGE cannot be used with ha-policy replication yet: page files are not "
                    "replicated, so a backup would take over without the paged messages");
         }
+    }
+    if (config.ha_policy.scale_down.enabled && !config.cluster.enabled
+        && !has_error_under(ctx, "ha-policy")) {
+        report(ctx, point({"ha-policy"}, "ha-policy"),
+               "scale-down needs a [cluster] table: the messages go to another live through "
+               "the cluster");
     }
     check_colocated(ctx, config, point({"ha-policy"}, "ha-policy"),
                     point({"persistence-enabled"}, "persistence-enabled"));

@@ -234,6 +234,29 @@ struct colocated_config {
     bool backup_restart_backup = true;
 };
 
+/// Scale-down (reference text "Scaling Down"; docs/ha.md, "Scale-down"): on a graceful stop a
+/// live copies its messages and prepared transactions to another live of the cluster, and a
+/// backup does so right after it failed over instead of serving. TOML:
+/// [ha-policy.live-only.scale-down], or `scale-down` inside the backup table of shared-store or
+/// replication.
+struct scale_down_config {
+    /// Whether the server scales down. A `scale-down` table turns it on unless it says
+    /// `enabled = false`.
+    bool enabled = false;
+    /// Cluster addresses ("HOST:PORT" of a member's [cluster] port, as in [cluster] members)
+    /// tried in order; empty: any live member of the cluster (the static members stand in for
+    /// Artemis's discovery group).
+    std::vector<std::string> connectors;
+    /// Only a live announcing this group is a target (a node announces its replication
+    /// group-name, or else its scale-down group-name); empty: any group.
+    std::string group_name;
+    /// Messages per batch sent to the target (each batch is confirmed durably before the next
+    /// goes, and before the source drops it from its own journal).
+    uint32_t batch_messages = 1000;
+    /// Milliseconds a batch may take to be confirmed before the scale-down gives up.
+    uint32_t batch_timeout_ms = 30000;
+};
+
 struct ha_policy_config {
     ha_kind kind = ha_kind::live_only;
     ha_role role = ha_role::primary;
@@ -251,6 +274,9 @@ struct ha_policy_config {
     replication_config replication;
     /// The colocated keys when `kind` is colocated.
     colocated_config colocated;
+    /// Live-only, or a shared-store / replication backup: scale down when stopped (a backup:
+    /// right after it failed over).
+    scale_down_config scale_down;
 };
 
 /// The cluster: how this node finds and talks to the others (CAF middleman). TOML: [cluster],

@@ -90,7 +90,23 @@ void connection::post_close(std::string last) {
 }
 
 void connection::post_shutdown() {
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close(); });
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+        // Scale-down (docs/ha.md): a connected client is told where this server's messages go,
+        // in an ERROR whose `scale-down-to` header names the target's STOMP acceptor.
+        auto to = self->ctx_->ha ? self->ctx_->ha->scale_down_stomp() : std::string{};
+        if (to.empty() || !self->connected_ || self->closing_ || self->closed_) {
+            self->close();
+            return;
+        }
+        stomp::frame f;
+        f.cmd = stomp::command::error;
+        f.add("message", "the server is scaling down");
+        f.add("scale-down-to", to);
+        std::string out;
+        stomp::encode(f, self->version_, out);
+        self->seal(std::move(out));
+        self->close_after_write();
+    });
 }
 
 void connection::do_read() {

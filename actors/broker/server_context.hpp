@@ -34,9 +34,27 @@ public:
         return backups_;
     }
 
+    /// Scale-down (docs/ha.md): the target's STOMP and native "HOST:PORT", set by the node
+    /// just before it closes its clients; connections closed then name it.
+    void set_scale_down(std::string stomp, std::string native) {
+        std::lock_guard<std::mutex> guard{mtx_};
+        scale_down_stomp_ = std::move(stomp);
+        scale_down_native_ = std::move(native);
+    }
+    std::string scale_down_stomp() const {
+        std::lock_guard<std::mutex> guard{mtx_};
+        return scale_down_stomp_;
+    }
+    std::string scale_down_native() const {
+        std::lock_guard<std::mutex> guard{mtx_};
+        return scale_down_native_;
+    }
+
 private:
     mutable std::mutex mtx_;
     std::string backups_;
+    std::string scale_down_stomp_;
+    std::string scale_down_native_;
 };
 
 /// What every actor of one server instance shares: its config, its loggers and the id

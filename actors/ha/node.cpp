@@ -275,6 +275,10 @@ std::string server_instance::start_cluster() {
     self_info.role = cfg.ha_policy.kind == config::ha_kind::live_only ? "live" : "starting";
     self_info.group = cfg.ha_policy.replication.group_name;
     self_info.hosted_by = colocated ? host.cfg.name : std::string{};
+    if (self_info.group.empty()) {
+        // A live-only node's group is its scale-down group (docs/ha.md, "Scale-down").
+        self_info.group = cfg.ha_policy.scale_down.group_name;
+    }
     self_info.node_id = locks ? locks->node_id() : std::string{};
     if (cfg.ha_policy.kind == config::ha_kind::replication
         || cfg.ha_policy.kind == config::ha_kind::colocated) {
@@ -455,6 +459,9 @@ bool server_instance::open_acceptors() {
     if (host.status_actor) {
         caf::anon_send(host.status_actor, instance_atom::value, name, in.srv, in.journal);
     }
+    if (!colocated) {
+        host.scale_inbox->set(in.ctx, in.srv); // scale-down batches may come in now
+    }
     if (repl_driver && cluster) {
         // Serving: backups may now ask this journal to replicate it.
         caf::anon_send(cluster, replication::endpoint_atom::value,
@@ -470,6 +477,9 @@ void server_instance::deactivate(bool reserve_again) {
         return;
     }
     auto& in = *current;
+    if (!colocated) {
+        host.scale_inbox->clear();
+    }
     if (repl_driver && cluster) {
         caf::anon_send(cluster, replication::endpoint_atom::value, caf::actor{});
     }
@@ -572,6 +582,7 @@ void server_instance::effects::note(const activation::note& n, int64_t ms) {
             if (backup) {
                 d.event("failover",
                         "backup took over node " + id + " in " + std::to_string(ms) + " ms", ms);
+                d.scale_down_after_failover();
             } else if (n.failing_back) {
                 d.event("failback",
                         "primary is live again for node " + id + " after " + std::to_string(ms)
@@ -740,6 +751,76 @@ void server_instance::stop() {
     }
 }
 
+void server_instance::scale_down_after_failover() {
+    const auto& hp = cfg.ha_policy;
+    if (hp.role != config::ha_role::backup || !hp.scale_down.enabled || colocated) {
+        return;
+    }
+    // Reference text "Scale Down and Backups": instead of serving, the backup scales down at
+    // once; the stop that follows does it (scale_down_on_stop).
+    log->info("scale_down_after_failover node_id={}", self_info.node_id);
+    request_exit(false);
+}
+
+void server_instance::scale_down_on_stop() {
+    const auto& sd = cfg.ha_policy.scale_down;
+    if (!sd.enabled || !current || !cluster || colocated) {
+        return;
+    }
+    cluster::topology t;
+    cluster::member_info me;
+    {
+        std::lock_guard<std::mutex> guard{cluster_mtx};
+        t = last_topology;
+        me = self_info;
+    }
+    if (me.role != "live") {
+        return; // not serving: nothing of this server's is anywhere else's to take over
+    }
+    auto target = pick_scale_down_target(t, me, sd);
+    if (!target) {
+        log->error("scale_down_failed reason=\"no live member{} to scale down to\" "
+                   "action=stop messages_kept=true",
+                   sd.group_name.empty() ? "" : " of group '" + sd.group_name + "'");
+        event("scale_down_failed", "no live member to scale down to; the journal keeps every "
+                                   "message");
+        host.stop_report->failed = true;
+        return;
+    }
+    auto native =
+        target->native_connectors.empty() ? std::string{} : target->native_connectors.front();
+    log->info("scale_down_started target={} cluster_address={} stomp={} native={}", target->name,
+              target->cluster_address, target->connector, native.empty() ? "-" : native);
+    event("scale_down_started", "scaling down to " + target->name);
+    // Every client is told the target as its connection closes, then this server's actors and
+    // its journal stop: nothing changes the journal while it is read back.
+    view->set_scale_down(target->connector, native);
+    deactivate(false);
+    scale_down_job job;
+    job.cfg = cfg;
+    job.log = log;
+    job.cluster = cluster;
+    job.target = *target;
+    job.name = name;
+    job.node_id = me.node_id;
+    auto rep = run_scale_down(sys, job);
+    if (!rep.ok) {
+        log->error("scale_down_failed target={} reason=\"{}\" moved_messages={} batches={} "
+                   "action=stop messages_kept=true",
+                   target->name, rep.error, rep.messages, rep.batches);
+        event("scale_down_failed", rep.error);
+        host.stop_report->failed = true;
+        return;
+    }
+    auto rate = rep.seconds > 0 ? static_cast<double>(rep.messages) / rep.seconds : 0.0;
+    log->info("scale_down_done target={} messages={} bytes={} batches={} duplicates={} "
+              "prepared_moved={} prepared_kept={} seconds={:.3f} messages_per_second={:.0f}",
+              target->name, rep.messages, rep.bytes, rep.batches, rep.duplicates,
+              rep.prepared_moved, rep.prepared_kept, rep.seconds, rate);
+    event("scale_down_done",
+          "moved " + std::to_string(rep.messages) + " messages to " + target->name);
+}
+
 int node::start() {
     auto& d = *impl_;
     d.work = std::make_unique<decltype(d.work)::element_type>(d.ioc.get_executor());
@@ -771,6 +852,9 @@ int node::start() {
             d.log->error("cluster_failed reason=\"{}\"", err);
             return 1;
         }
+        // Any live of the cluster may be the target of another's scale-down.
+        d.scale_endpoint = d.sys.spawn(scale_down_endpoint, d.scale_inbox, d.log);
+        caf::anon_send(own.cluster, cluster::scale_down_atom::value, d.scale_endpoint);
     }
     const auto& hp = own.cfg.ha_policy;
     bool shared_store = hp.kind == config::ha_kind::shared_store;
@@ -879,6 +963,10 @@ void node::stop() {
     d.stop_report->stage = "colocated";
     d.stop_colocation();
     d.stop_hosted();
+    if (d.own) {
+        d.stop_report->stage = "scale-down";
+        d.own->scale_down_on_stop();
+    }
     d.stop_report->stage = "activation";
     if (d.own) {
         d.own->stop_activation();
@@ -891,6 +979,10 @@ void node::stop() {
         d.web->stop();
     }
     d.stop_report->stage = "cluster";
+    if (d.scale_endpoint) {
+        caf::anon_send_exit(d.scale_endpoint, caf::exit_reason::user_shutdown);
+        d.scale_endpoint = nullptr;
+    }
     if (d.own && d.own->cluster) {
         // Blocks until the cluster actor is gone: it must not call on_change afterwards.
         cluster::stop(d.sys, d.own->cluster);

@@ -11,6 +11,7 @@
 #include "actors/ha/colocation.hpp"
 #include "actors/ha/node.hpp"
 #include "actors/ha/node_manager.hpp"
+#include "actors/ha/scale_down.hpp"
 #include "actors/native/listener.hpp"
 #include "actors/native/topology_feed.hpp"
 #include "actors/web/status_board.hpp"
@@ -154,6 +155,12 @@ struct server_instance {
     /// True when a write of the lock file succeeded (`error` empty); otherwise logs the
     /// journal_failed line and stops the instance.
     bool lock_written(const std::string& error);
+    /// With scale-down, a serving instance closes its clients (telling them the target),
+    /// stops, and moves its journal's content to another live (actors/ha/scale_down.hpp).
+    /// Blocking: the node's stop. A failure is logged and makes the exit status 1.
+    void scale_down_on_stop();
+    /// A backup with scale-down that just took over stops at once, and so scales down.
+    void scale_down_after_failover();
 };
 
 struct node::impl {
@@ -204,6 +211,11 @@ struct node::impl {
     std::vector<std::thread> droppers;
     /// Set once the node stops its colocated instances: no new one is taken in.
     bool stopping_hosted = false;
+
+    /// Scale-down's target side: what its endpoint routes into (the own instance's server
+    /// while it serves), and the endpoint registered with the cluster.
+    std::shared_ptr<scale_down_inbox> scale_inbox = std::make_shared<scale_down_inbox>();
+    caf::actor scale_endpoint;
 
     // -- colocated backups (actors/ha/node_colocation.cpp, docs/ha.md) --------------------------
 

@@ -85,6 +85,7 @@ void server_instance::repl_effects::note(const repl_activation::note& n, int64_t
             if (backup && ms >= 0) {
                 d.event("failover",
                         "backup took over node " + id + " in " + std::to_string(ms) + " ms", ms);
+                d.scale_down_after_failover();
             } else {
                 d.event("activated", "live for node " + id + " (" + n.detail + ")");
             }

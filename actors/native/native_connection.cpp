@@ -182,11 +182,17 @@ void native_connection::say_goodbye() {
     // §15: an orderly stop says so, and names the backup that takes over, so the client goes
     // there at once instead of finding out from a closed socket and the topology.
     auto redirect = failover_target();
-    ctx_->wire_log->debug("native_disconnect conn={} code=server_stopping redirect=\"{}\"", id_,
-                          redirect);
     native::codec_limits limits;
     limits.max_packet_bytes = client_max_packet_bytes_;
     std::string out;
+    // Scale-down (docs/ha.md): the notice first, and the target is where the client goes.
+    if (auto to = ctx_->ha ? ctx_->ha->scale_down_native() : std::string{}; !to.empty()) {
+        native::encode(native::make_packet(native::scale_down{to, "the server is scaling down"}),
+                       native::peer::server, limits, out);
+        redirect = to;
+    }
+    ctx_->wire_log->debug("native_disconnect conn={} code=server_stopping redirect=\"{}\"", id_,
+                          redirect);
     native::encode(native::make_packet(native::disconnect{error_code::server_stopping,
                                                           "the server is stopping", redirect}),
                    native::peer::server, limits, out);

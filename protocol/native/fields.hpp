@@ -347,6 +347,12 @@ void body(F& f, consumer_closed& p) {
 }
 
 template <class F>
+void body(F& f, scale_down& p) {
+    f("target", p.target);
+    f("message", p.message);
+}
+
+template <class F>
 void body(F& f, xa_recovered& p) {
     correlation(f, p.correlation);
     list(f, "xids", p.xids, f.limits().max_list_entries, xid_min_bytes);

@@ -53,6 +53,7 @@ constexpr std::array<packet_type_info, packet_type_count> type_table{{
     {packet_type::producer_credit, "producer_credit", strm, false, true},
     {packet_type::consumer_closed, "consumer_closed", strm, false, true},
     {packet_type::xa_recovered, "xa_recovered", strm, false, true},
+    {packet_type::scale_down, "scale_down", conn, false, true},
 }};
 
 // Built once: a code's position in type_table, or -1.

@@ -80,6 +80,8 @@ enum class packet_type : uint8_t {
     producer_credit = 73,
     consumer_closed = 74,
     xa_recovered = 75,
+    // Added after version 1's first set; a connection packet, server to client.
+    scale_down = 76,
 };
 
 /// Which end of a connection wrote a packet.
@@ -520,6 +522,16 @@ struct xa_recovered {
     std::vector<xid> xids;
 };
 
+/// The server is stopping and scaling down (docs/ha.md, "Scale-down"): its messages and
+/// prepared transactions go to the live at `target`; a disconnect follows. Connection packet,
+/// server to client.
+struct scale_down {
+    static constexpr packet_type type = packet_type::scale_down;
+    /// HOST:PORT of the target's native acceptor.
+    std::string target;
+    std::string message;
+};
+
 // -- the packet ----------------------------------------------------------------------------------
 
 /// Every body, one alternative per packet type.
@@ -562,7 +574,8 @@ using packet_body = std::variant<hello,
                                  deliver,
                                  producer_credit,
                                  consumer_closed,
-                                 xa_recovered>;
+                                 xa_recovered,
+                                 scale_down>;
 
 /// How many packet types this version defines.
 constexpr size_t packet_type_count = std::variant_size_v<packet_body>;

@@ -1065,3 +1065,113 @@ check-for-live-server = true
               "cfg.toml:1:1: ha-policy: ha-policy colocated needs a [cluster] table: backups are "
               "asked for, and run, through the cluster"});
 }
+
+// -- scale-down (docs/ha.md, "Scale-down") --------------------------------------------------------
+
+TEST_CASE("config: ha: scale-down is off by default; a live-only scale-down table turns it on "
+          "with its keys") {
+    auto plain =
+        load_string(std::string{"cluster-password = \"p\"\n"} + cluster_with_user, "cfg.toml");
+    REQUIRE_MESSAGE(plain.errors.empty(), messages(plain));
+    const auto& d = plain.config->ha_policy.scale_down;
+    CHECK_FALSE(d.enabled);
+    CHECK(d.connectors.empty());
+    CHECK(d.group_name.empty());
+    CHECK(d.batch_messages == 1000);
+    CHECK(d.batch_timeout_ms == 30000);
+    auto full = load_string(std::string{R"(cluster-password = "p"
+[ha-policy.live-only.scale-down]
+connectors = ["127.0.0.1:7001", "10.0.0.2:7001"]
+group-name = "blue"
+batch-messages = 50
+batch-timeout-ms = 2000
+)"} + cluster_with_user,
+                            "cfg.toml");
+    REQUIRE_MESSAGE(full.errors.empty(), messages(full));
+    const auto& c = full.config->ha_policy;
+    CHECK(c.kind == ha_kind::live_only);
+    CHECK(c.scale_down.enabled);
+    CHECK(c.scale_down.connectors == std::vector<std::string>{"127.0.0.1:7001", "10.0.0.2:7001"});
+    CHECK(c.scale_down.group_name == "blue");
+    CHECK(c.scale_down.batch_messages == 50);
+    CHECK(c.scale_down.batch_timeout_ms == 2000);
+    auto off = load_string(std::string{"cluster-password = \"p\"\n"
+                                       "[ha-policy.live-only.scale-down]\nenabled = false\n"}
+                               + cluster_with_user,
+                           "cfg.toml");
+    REQUIRE_MESSAGE(off.errors.empty(), messages(off));
+    CHECK_FALSE(off.config->ha_policy.scale_down.enabled);
+}
+
+TEST_CASE("config: ha: a shared-store or replication backup takes scale-down; a primary does "
+          "not") {
+    auto shared = load_string(std::string{"cluster-password = \"p\"\n"
+                                          "[ha-policy.shared-store.slave.scale-down]\n"
+                                          "group-name = \"g\"\n"}
+                                  + cluster_with_user,
+                              "cfg.toml");
+    REQUIRE_MESSAGE(shared.errors.empty(), messages(shared));
+    CHECK(shared.config->ha_policy.role == ha_role::backup);
+    CHECK(shared.config->ha_policy.scale_down.enabled);
+    CHECK(shared.config->ha_policy.scale_down.group_name == "g");
+    auto repl = load_string(std::string{"cluster-password = \"p\"\n"
+                                        "[ha-policy.replication.backup.scale-down]\n"}
+                                + cluster_with_user,
+                            "cfg.toml");
+    REQUIRE_MESSAGE(repl.errors.empty(), messages(repl));
+    CHECK(repl.config->ha_policy.scale_down.enabled);
+    auto primary = errors_of(std::string{"cluster-password = \"p\"\n"
+                                         "[ha-policy.shared-store.primary.scale-down]\n"}
+                             + cluster_with_user);
+    REQUIRE(primary.size() == 1);
+    INFO(primary[0]);
+    CHECK(
+        primary[0].rfind("cfg.toml:2:33: ha-policy.shared-store.primary.scale-down: unknown key", 0)
+        == 0);
+}
+
+TEST_CASE("config: ha: scale-down errors name file, line and key") {
+    auto bad = errors_of(std::string{R"(cluster-password = "p"
+[ha-policy.live-only.scale-down]
+connectors = ["nohost"]
+batch-messages = 0
+group = "x"
+)"} + cluster_with_user);
+    REQUIRE(bad.size() == 3);
+    CHECK(bad[0].rfind("cfg.toml:3:15: ha-policy.live-only.scale-down.connectors[0]: expected "
+                       "\"HOST:PORT\"",
+                       0)
+          == 0);
+    CHECK(bad[1].rfind("cfg.toml:4:18: ha-policy.live-only.scale-down.batch-messages: must be "
+                       "between 1 and 100000",
+                       0)
+          == 0);
+    CHECK(bad[2].rfind("cfg.toml:5:1: ha-policy.live-only.scale-down.group: unknown key", 0) == 0);
+    CHECK(errors_of(std::string{"[ha-policy.live-only.scale-down]\n"} + one_user)
+          == std::vector<std::string>{
+              "cfg.toml:1:1: ha-policy: scale-down needs a [cluster] table: the messages go to "
+              "another live through the cluster"});
+    auto colocated = errors_of(std::string{R"(cluster-password = "p"
+persistence-enabled = true
+[ha-policy.colocated.backup.scale-down]
+)"} + cluster_with_user);
+    REQUIRE(colocated.size() == 1);
+    CHECK(colocated[0].find("scale-down is not supported for colocated backups yet")
+          != std::string::npos);
+}
+
+TEST_CASE("config: docs: every scale-down key has a row in docs/configuration.md") {
+    std::ifstream in(ACTORMQ_SOURCE_DIR "/docs/configuration.md");
+    REQUIRE(in.good());
+    std::stringstream docs;
+    docs << in.rdbuf();
+    auto text = docs.str();
+    auto start = text.find("### `[ha-policy.live-only.scale-down]`");
+    REQUIRE(start != std::string::npos);
+    auto section = text.substr(start, text.find("\n#", start + 1) - start);
+    for (const char* key :
+         {"enabled", "connectors", "group-name", "batch-messages", "batch-timeout-ms"}) {
+        INFO("key: " << key);
+        CHECK(section.find("| `" + std::string{key} + "` |") != std::string::npos);
+    }
+}

@@ -83,6 +83,7 @@ std::vector<packet> sample_packets() {
     v.push_back(make_packet(3, 4, producer_credit{4, 65536}));
     v.push_back(make_packet(3, 5, consumer_closed{8, error_code::no_such_queue, "deleted"}));
     v.push_back(make_packet(3, 6, xa_recovered{22, {sample_xid(5), sample_xid(6)}}));
+    v.push_back(make_packet(scale_down{"127.0.0.1:61617", "the server is scaling down"}));
     return v;
 }
 
@@ -365,7 +366,7 @@ TEST_CASE("native codec: malformed: a length below the header is packet_too_smal
 }
 
 TEST_CASE("native codec: malformed: a type code that is no packet type is unknown_type") {
-    for (uint8_t code : {0, 10, 23, 46, 69, 76, 255}) {
+    for (uint8_t code : {0, 10, 23, 46, 69, 77, 255}) {
         refused(raw(code, 0, 0, ""), peer::client, codec_error::unknown_type, "type", 4);
     }
 }

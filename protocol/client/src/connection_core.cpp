@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <utility>
 
 namespace actormq::client::detail {
 
@@ -361,10 +362,14 @@ void connection_core::handle_packet(lock& l, const native::packet& p, size_t byt
         write(native::make_packet(native::pong{ping->nonce}));
     } else if (auto* t = std::get_if<native::topology>(&p.body)) {
         feed(l, ev_topology{t->version, t->members});
+    } else if (auto* sd = std::get_if<native::scale_down>(&p.body)) {
+        scale_down_target_ = sd->target; // the disconnect that follows goes there
     } else if (auto* d = std::get_if<native::disconnect>(&p.body)) {
+        auto target = std::exchange(scale_down_target_, std::string{});
         feed(l, ev_server_disconnect{"server said disconnect: " + std::string(to_string(d->code))
-                                         + ": " + d->message,
-                                     d->redirect, now_ms()});
+                                         + ": " + d->message
+                                         + (target.empty() ? "" : "; scaling down to " + target),
+                                     d->redirect.empty() ? target : d->redirect, now_ms()});
     } else if (auto* e = std::get_if<native::error>(&p.body)) {
         feed(l,
              ev_socket_closed{

@@ -177,6 +177,8 @@ private:
     failover_machine machine_;
     int fd_ = -1;
     std::string rx_;
+    /// The live the server said it scales down to (a scale_down packet); "" when none.
+    std::string scale_down_target_;
     std::string out_;                 ///< deferred packets not yet written (write_raw)
     bool deliveries_waiting_ = false; ///< deliveries of the current read not yet notified
     /// The I/O thread wrote deferred output and looks again within 1 ms: no wake needed.
