@@ -155,6 +155,15 @@ int main(int argc, char** argv) {
         // waiting. It reads only the stop report, which outlives the node.
         std::thread([report = n.report(), log] {
             std::this_thread::sleep_for(std::chrono::seconds(45));
+            // A scale-down moves the whole backlog and may take longer; it cannot hang, since
+            // each of its batches fails the stop after batch-timeout-ms. The stages after it get
+            // the same 45 s again.
+            if (std::strcmp(report->stage.load(), "scale-down") == 0) {
+                while (std::strcmp(report->stage.load(), "scale-down") == 0) {
+                    std::this_thread::sleep_for(std::chrono::seconds(1));
+                }
+                std::this_thread::sleep_for(std::chrono::seconds(45));
+            }
             const char* at = report->stage.load();
             bool settled = std::strcmp(at, "running") != 0 && std::strcmp(at, "activation") != 0
                            && std::strcmp(at, "deactivate") != 0;
