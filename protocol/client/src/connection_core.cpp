@@ -1238,6 +1238,12 @@ void connection_core::xa_start(uint32_t channel, const native::xid& x, native::x
     auto key = xa_key(x);
     auto& b = rec.xa_branches[key];
     b.id = x;
+    b.suspended = false;
+    if (flag == native::xa_start_flag::join) {
+        // The branch was forgotten at its xa_end and may hold work from before: a failover
+        // while it is bound must doom it, or its prepare would commit only the later part.
+        b.has_work = true;
+    }
     rec.xa_bound = key;
 }
 
@@ -1254,6 +1260,19 @@ void connection_core::xa_end(uint32_t channel, const native::xid& x, native::xa_
     auto& rec2 = record_of(channel);
     if (rec2.xa_bound == key) {
         rec2.xa_bound.clear();
+    }
+    if (flag == native::xa_end_flag::suspend) {
+        if (auto it2 = rec2.xa_branches.find(key); it2 != rec2.xa_branches.end()) {
+            it2->second.suspended = true;
+        }
+    } else {
+        // Ended: from now on any session may prepare, commit or roll it back (§10), and this
+        // one is not told. Recreating it at a failover could bring back a branch finished
+        // elsewhere (refused as a duplicate when it was prepared, or found rollback-only by a
+        // retried commit that had committed), so it is forgotten as Artemis's client forgets
+        // its xid at end; its work, when a failover loses it, makes its prepare or commit
+        // answer xa_unknown_xid on the new server.
+        rec2.xa_branches.erase(key);
     }
 }
 
