@@ -192,16 +192,20 @@ void route_batches(self_ptr self) {
         auto msgs = std::move(b->msgs);
         // caf::infinite on purpose, as in STOMP's session: a route waits while a BLOCK address
         // is full, and that wait is the producer's back-pressure. It cannot keep the session
-        // alive: the session quits when its connection closes or the server goes down.
+        // alive for ever: once its connection closed, the session waits for its routes at
+        // most request-timeout-ms (on_drain_timeout), and it quits when the server goes down.
+        ++st.routes_in_flight;
         self->request(b->addr, caf::infinite, route_atom::value, b->routing, std::move(msgs))
             .then(
                 [self, b](route_status s) {
+                    --self->state.routes_in_flight;
                     on_routed(self, *b, s);
                     pump(self);
                     flush(self);
                 },
                 [self, b](caf::error& e) {
                     auto& st = self->state;
+                    --st.routes_in_flight;
                     st.outstanding_bytes -= b->bytes;
                     st.addresses.erase(b->address);
                     for (auto seq : b->confirms) {
@@ -1013,6 +1017,28 @@ void end_after_input(self_ptr self) {
     st.out.clear();
     st.confirm_due = 0;
     pump(self);
+    if (!st.closing) {
+        self->delayed_send(self, st.ctx->request_timeout(), drain_timeout_atom::value);
+    }
+}
+
+/// request-timeout-ms after the connection closed, the session still handles what it handed
+/// over: its routes wait, typically on an address whose address-full-policy is BLOCK and that
+/// nobody drains, and the packets behind them wait for those. Without a bound the session (its
+/// consumers' deliveries, its memory) would stay for as long as the address stays full. The
+/// routes already sent still complete at their address; the answers and the packets not
+/// handled are dropped.
+void on_drain_timeout(self_ptr self) {
+    auto& st = self->state;
+    if (!st.draining || st.closing) {
+        return;
+    }
+    st.ctx->log->warn("native_session_drain_timeout session={} name=\"{}\" routes={} packets={} "
+                      "waited_ms={}",
+                      st.params.id, st.session_name, st.routes_in_flight, st.inbox.size(),
+                      st.ctx->request_timeout().count());
+    st.inbox.clear();
+    end_session(self);
 }
 
 /// Packets from the connection: control packets at once, stream packets checked against the
@@ -1183,6 +1209,7 @@ native_session_actor::behavior_type native_session(self_ptr self,
         [self](xa_take_atom, const std::string& key) -> native_branch_work {
             return on_xa_take(self, key);
         },
+        [self](drain_timeout_atom) { on_drain_timeout(self); },
         [self](expire_atom, uint64_t generation) {
             auto& st = self->state;
             if (!st.attached && generation == st.detach_generation) {
