@@ -86,6 +86,7 @@ using attach_atom = caf::atom_constant<caf::atom("attach")>;
 using detach_atom = caf::atom_constant<caf::atom("detach")>;
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
 using xa_take_atom = caf::atom_constant<caf::atom("xatake")>;
+using drain_timeout_atom = caf::atom_constant<caf::atom("draintmo")>;
 
 /// A native session. It extends STOMP's session interface so queues, which know sessions by
 /// that handle, deliver to it and take its acks unchanged (frames_atom is never sent to it).
@@ -104,7 +105,9 @@ using native_session_actor = session_actor::extend<
     caf::reacts_to<expire_atom, uint64_t>,
     // Another session took over the unprepared XA branch with this key (docs/protocol.md §10:
     // any session may prepare, commit or roll back an ended branch): hand over its work.
-    caf::replies_to<xa_take_atom, std::string>::with<native_branch_work>>;
+    caf::replies_to<xa_take_atom, std::string>::with<native_branch_work>,
+    // request-timeout-ms after the connection closed: whatever still waits is dropped.
+    caf::reacts_to<drain_timeout_atom>>;
 
 /// Sessions with a confirmation window, by name, so a reattach finds them (§14). Shared by the
 /// connections of one acceptor; a session removes itself when it ends.
@@ -281,6 +284,8 @@ struct native_session_state {
     /// The connection is gone but packets it handed over are still being handled; the
     /// session ends once they are (end_after_input).
     bool draining = false;
+    /// Route requests sent and not answered yet (route_batches).
+    uint64_t routes_in_flight = 0;
     int64_t outstanding_bytes = 0;
     /// The sequence of the packet being handled.
     uint64_t seq = 0;

@@ -551,6 +551,62 @@ TEST_CASE("client xa: another session prepares, commits one-phase or rolls back 
     CHECK(drain(*b, "ad-in") == once({"in-2"}));
 }
 
+TEST_CASE("client xa: a branch another session finished before the failover is not "
+          "recreated on the backup by the session that did its work") {
+    pair_fixture pair;
+    auto& conn = *pair.conn;
+    put(conn, "to-in", {"in-0", "in-1"});
+    auto sa = conn.create_xa_session();
+    auto ca = sa->create_consumer("to-in");
+    auto pa = sa->create_producer("to-out");
+    conn.start();
+    auto sb = conn.create_xa_session();
+    /// On sa: branch `x` acknowledges the next message of to-in and sends `body`, then ends.
+    auto work = [&](const ac::xid& x, const std::string& body) {
+        sa->xa_start(x);
+        auto m = ca->receive(std::chrono::seconds(10));
+        REQUIRE(m.has_value());
+        ca->acknowledge(*m);
+        pa->send(durable(body));
+        sa->xa_end(x);
+    };
+    // sb commits one branch in one phase and prepares the other; both did their work on sa.
+    auto committed = make_xid("taken-commit");
+    work(committed, "c-out");
+    sb->xa_commit(committed, true);
+    auto prepared = make_xid("taken-prepare");
+    work(prepared, "p-out");
+    sb->xa_prepare(prepared);
+
+    pair.live->kill(SIGKILL);
+    // sa recreating `prepared` on the backup was refused (XAER_DUPID: the journal has it),
+    // and the client retried the failover for ever.
+    pair.await_failover();
+    // The backup knows `committed` no more (a retried commit learns it is gone, not that it
+    // rolled back: sa had recreated it there as rollback-only), and `prepared` only as prepared.
+    int code = 0;
+    try {
+        sb->xa_commit(committed, true);
+    } catch (const ac::client_error& e) {
+        INFO(e.what());
+        code = e.kind() == ac::error_kind::server ? int(e.server_code()) : -1;
+    }
+    CHECK(code == int(native::error_code::xa_unknown_xid));
+    CHECK(contains(sb->xa_recover(), prepared));
+    sb->xa_commit(prepared);
+    CHECK(sb->xa_recover().empty());
+    // sa goes on as an XA session on the backup.
+    auto y = make_xid("after");
+    sa->xa_start(y);
+    pa->send(durable("y-out"));
+    sa->xa_end(y);
+    sa->xa_commit(y, true);
+    ca->close(); // so that the drain of to-in gets its marker
+    CHECK(drain(conn, "to-out") == once({"c-out", "p-out", "y-out"}));
+    CHECK(drain(conn, "to-in").empty());
+    CHECK_FALSE(pair.ev.has(ac::failure_event::disconnect));
+}
+
 namespace {
 
 /// A replicating pair member serving native clients: [ha-policy.replication.ROLE] with short

@@ -307,3 +307,46 @@ TEST_CASE("native: close: a session with a confirmation window stores its last s
 }
 
 } // namespace actormq::test
+
+namespace actormq::test {
+
+TEST_CASE("native: close: a session whose sends wait on a full BLOCK address ends "
+          "request-timeout-ms after its connection closed, and its deliveries return") {
+    // A BLOCK address that holds one message, and a 4 KiB read window: once the first 2000-byte
+    // send is stored the address is full, the second waits there, the third is handled (the
+    // bytes in flight are still under the window) and the fourth waits behind them.
+    ACTORMQ_START_NODE(node, native_node_config("read-window-bytes = 4096\n",
+                                                "[address-settings.\"full\"]\n"
+                                                "max-size-bytes = 1000\n"
+                                                "address-full-policy = \"BLOCK\"\n",
+                                                "request-timeout-ms = 1000\n"));
+    {
+        stomp_client s;
+        login(s, node);
+        send_routed(s, "/queue/held", "held");
+    }
+    native_client c;
+    native_login(c, node);
+    require_ok(c.open_session(1, "blocked"), "create_session");
+    native_consume(c, 1, 1, "held");
+    CHECK(expect_deliver(c).msg.body == "held"); // not acknowledged
+    require_ok(c.call(1, native::create_producer{1, "", -1}), "create_producer");
+    const std::string body(2000, 'f');
+    require_ok(c.call(1, native::send{1, true, native_message("full", body)}), "first send");
+    for (int i = 0; i < 3; ++i) {
+        c.request(1, native::send{1, false, native_message("full", body)});
+    }
+    c.close();
+    // The session ends once request-timeout-ms passed after the close (it waited for the full
+    // address for ever), saying so; its consumer goes and the unacknowledged delivery returns.
+    CHECK(log_shows(node, "native_session_drain_timeout session="));
+    CHECK(log_shows(node, "name=\"blocked\" routes="));
+    CHECK(log_shows(node, "packets=1 waited_ms=1000"));
+    stomp_client again;
+    login(again, node);
+    subscribe(again, "/queue/held", "h");
+    auto m = expect_message(again);
+    CHECK(m.body == "held");
+}
+
+} // namespace actormq::test

@@ -17,6 +17,12 @@
 
 namespace actormq::client::detail {
 
+/// Milliseconds of the steady clock, the time the failover_machine's events carry.
+int64_t now_ms();
+
+/// A client_error of `k` with `text` (and a server's `code`), as an exception_ptr.
+std::exception_ptr error_ptr(error_kind k, const std::string& text, uint16_t code = 0);
+
 class connection_core : public std::enable_shared_from_this<connection_core> {
 public:
     connection_core(connection_options options, std::string user, std::string password);
@@ -106,7 +112,7 @@ private:
     };
     using key = std::pair<uint32_t, uint32_t>;
 
-    // -- I/O thread ---
+    // -- I/O thread (the failover_machine's events and actions: connection_failover.cpp) ---
     void io_loop();
     bool try_connect(const server_address& target, std::string& node_id, std::string& why);
     void read_socket(lock& l);

@@ -81,8 +81,10 @@ std::vector<native::packet_body> recreation_packets(const session_record& s) {
     for (auto& [key, b] : s.xa_branches) {
         out.emplace_back(native::xa_start{b.id, native::xa_start_flag::none});
         if (key != s.xa_bound) {
-            out.emplace_back(native::xa_end{b.id, b.doomed ? native::xa_end_flag::fail
-                                                           : native::xa_end_flag::success});
+            auto flag = b.suspended ? native::xa_end_flag::suspend
+                        : b.doomed  ? native::xa_end_flag::fail
+                                    : native::xa_end_flag::success;
+            out.emplace_back(native::xa_end{b.id, flag});
         }
     }
     if (s.started) {

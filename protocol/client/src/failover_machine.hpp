@@ -93,13 +93,16 @@ struct consumer_record {
     bool browse_only = false;
 };
 
-/// An XA branch a session started and has not prepared yet.
+/// An XA branch bound to a session, or suspended on it: one that only this session may
+/// go on with (docs/client.md "XA").
 struct xa_branch_record {
     native::xid id;
     /// Sends or acks joined it.
     bool has_work = false;
     /// A failover lost its work: it can only roll back.
     bool doomed = false;
+    /// Ended with suspend (only this session may resume it); otherwise bound now.
+    bool suspended = false;
 };
 
 /// Everything about one session that a new server must be told again.
@@ -116,10 +119,13 @@ struct session_record {
     bool transaction_has_work = false;
     /// The next commit throws TRANSACTION_ROLLED_BACK (and rolls back).
     bool rollback_only = false;
-    /// XA (§10): the branches this session started and has not prepared or finished, by
-    /// xa_key, and the one bound now ("" none). A failover recreates them on the new server
-    /// (xa_start, and xa_end when not bound); one with work before it is rollback-only
-    /// (`doomed`: its xa_end says fail, so the server rolls it back at prepare or commit).
+    /// XA (§10): the branches bound to this session or suspended on it, by xa_key, and the
+    /// one bound now ("" none). A branch ended with success or fail is forgotten, as
+    /// Artemis's client forgets its xid at end: any session may prepare, commit or roll it
+    /// back from then on, so this one cannot know whether it still exists. A failover
+    /// recreates the kept ones on the new server (xa_start, and xa_end with suspend for a
+    /// suspended one); one with work before it is rollback-only (`doomed`: its next xa_end
+    /// says fail, so the server rolls it back at prepare or commit).
     std::map<std::string, xa_branch_record> xa_branches;
     std::string xa_bound;
 };
@@ -128,8 +134,9 @@ struct session_record {
 std::string xa_key(const native::xid& x);
 
 /// The packet bodies that recreate `s` on a new server, in order: create_session, its
-/// volatile queues, producers, consumers, its unprepared XA branches (xa_start, then xa_end
-/// for those not bound: with fail when doomed), and start if it was started. Their sequences are
+/// volatile queues, producers, consumers, its kept XA branches (xa_start, then xa_end for
+/// those not bound: suspend for a suspended one, else fail when doomed and success when not),
+/// and start if it was started. Their sequences are
 /// 1, 2, ... in this order.
 std::vector<native::packet_body> recreation_packets(const session_record& s);
 
