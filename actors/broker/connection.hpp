@@ -46,11 +46,12 @@ public:
     /// Starts reading and the CONNECT timer.
     void start();
 
-    /// Appends bytes to the output and writes them (thread-safe).
-    void post_write(std::string bytes);
-
-    /// The session finished with this many bytes of frames (thread-safe).
-    void post_confirm(uint64_t bytes);
+    /// Appends `bytes` to the output and writes them, then counts `confirmed` bytes of frames
+    /// as done by the session (reading resumes once under the window); thread-safe. One
+    /// hand-off to the connection's thread for both, because each post wakes that thread and
+    /// on the durable path a RECEIPT and the confirmation of the SEND's bytes are due together.
+    /// Either part may be empty.
+    void post_output(std::string bytes, uint64_t confirmed);
 
     /// Writes `last` then closes (thread-safe).
     void post_close(std::string last);
@@ -66,6 +67,8 @@ private:
     bool take_frames();
     bool on_connect(stomp::frame& f);
     void write(std::string bytes);
+    /// The session is done with `bytes` of frames: reading resumes once under the window.
+    void confirm(uint64_t bytes);
     /// Appends the last frame the client gets (ERROR) and drops every later write.
     void seal(std::string last);
     void do_write();
