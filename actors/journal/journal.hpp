@@ -123,7 +123,7 @@ struct journal_state {
 
     /// How much longer the batch may wait for appends that are likely on their way before it
     /// is written: while fewer appends wait for it than the larger of the last two batches
-    /// answered, at most one write + fdatasync's duration (`last_sync`, capped by
+    /// answered (less those still held for the backup's acknowledgement), at most one write + fdatasync's duration (`last_sync`, capped by
     /// `gather_max`) from its first record; zero when it should go now.
     std::chrono::nanoseconds gather_left(std::chrono::steady_clock::time_point now) const;
 

@@ -63,6 +63,17 @@ TEST_CASE("journal: group commit: a batch waits at most one fdatasync's duration
     CHECK(f.st.gather_left(f.now) == journal_state::gather_max);
 }
 
+TEST_CASE("journal: group commit: appends held for the backup are not waited for") {
+    fixture f;
+    f.st.note_answered(4);
+    f.batch(2, 0us);
+    CHECK(f.st.gather_left(f.now) == 200us);
+    // Two of the last batch's appenders wait for the replica's acknowledgement: they cannot
+    // send their next record before it, so the two here are all that can come.
+    f.st.repl_waiting.resize(2);
+    CHECK(f.st.gather_left(f.now) == 0ns);
+}
+
 TEST_CASE("journal: group commit: a lone synchronous producer never waits") {
     fixture f;
     f.st.note_answered(1);
