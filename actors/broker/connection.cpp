@@ -294,7 +294,7 @@ void connection::on_write(const boost::system::error_code& ec, size_t n) {
         do_write();
         return;
     }
-    if (session_) {
+    if (session_ && written_total_ >= report_written_from_.load()) {
         caf::anon_send(session_, written_atom::value, written_total_);
     }
     if (out_.has_waiting()) {

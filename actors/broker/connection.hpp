@@ -10,8 +10,10 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -52,6 +54,13 @@ public:
     /// on the durable path a RECEIPT and the confirmation of the SEND's bytes are due together.
     /// Either part may be empty.
     void post_output(std::string bytes, uint64_t confirmed);
+
+    /// Reports the bytes written to the session (written_atom) from the first write after
+    /// which `offset` bytes are written, at every write completion until the session moves the
+    /// mark (thread-safe). The session sets it before it posts the bytes it waits for, so no
+    /// report it needs can be missed; without a mark nothing is reported, and a write costs no
+    /// wake-up of a scheduler thread (docs/benchmarks.md, "Fewer hand-offs").
+    void want_written(uint64_t offset) { report_written_from_.store(offset); }
 
     /// Writes `last` then closes (thread-safe).
     void post_close(std::string last);
@@ -115,6 +124,8 @@ private:
     /// Bytes handed to the session and not yet confirmed.
     uint64_t unconfirmed_bytes_ = 0;
     uint64_t written_total_ = 0;
+    /// want_written: report once written_total_ reaches it (set by the session's thread).
+    std::atomic<uint64_t> report_written_from_{std::numeric_limits<uint64_t>::max()};
     bool read_since_check_ = false;
     bool wrote_since_tick_ = false;
     uint32_t send_interval_ms_ = 0;

@@ -13,6 +13,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <charconv>
+#include <limits>
 
 namespace actormq {
 
@@ -868,6 +869,10 @@ void on_deliver(session_ptr self, uint64_t key, std::vector<delivery>& batch) {
     }
     if (s.mode == ack_mode::automatic) {
         auto end = st.posted_total + st.out.size();
+        if (st.marks.empty() && st.conn) {
+            // Before the bytes are posted (flush below), so their write cannot go unreported.
+            st.conn->want_written(end);
+        }
         st.marks.push_back({end, key, static_cast<uint32_t>(batch.size())});
     }
     flush(self);
@@ -879,6 +884,12 @@ void on_written(session_ptr self, uint64_t total) {
     while (!st.marks.empty() && st.marks.front().end_offset <= total) {
         credits[st.marks.front().key] += st.marks.front().count;
         st.marks.pop_front();
+    }
+    if (st.conn) {
+        // The next report that matters; the bytes of every mark left were posted already, so
+        // a write that passed one reports, since this never exceeds the oldest mark's end.
+        st.conn->want_written(st.marks.empty() ? std::numeric_limits<uint64_t>::max()
+                                               : st.marks.front().end_offset);
     }
     for (auto& [key, n] : credits) {
         if (auto it = st.subs.find(key); it != st.subs.end()) {
