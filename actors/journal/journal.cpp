@@ -98,6 +98,9 @@ journal_state::gather_left(std::chrono::steady_clock::time_point now) const {
     // Appends confirmed here but held for the backup's acknowledgement cannot bring their
     // next record yet (docs/replication.md, "Confirmation"): nobody waits for them.
     expected -= std::min(expected, repl_waiting.size());
+    // A stream (pipelined producers, hundreds of appends a batch) needs no company: its
+    // records keep coming, and waiting for as many as last time would only idle the disk.
+    expected = std::min(expected, gather_waiters_max);
     if (waiting.empty() || waiting.size() >= expected || failure
         || batch.size() >= ctx->config.journal.journal_buffer_size) {
         return std::chrono::nanoseconds{0};

@@ -123,8 +123,9 @@ struct journal_state {
 
     /// How much longer the batch may wait for appends that are likely on their way before it
     /// is written: while fewer appends wait for it than the larger of the last two batches
-    /// answered (less those still held for the backup's acknowledgement), at most one write + fdatasync's duration (`last_sync`, capped by
-    /// `gather_max`) from its first record; zero when it should go now.
+    /// answered (less those still held for the backup's acknowledgement), at most one write +
+    /// fdatasync's duration (`last_sync`, capped by `gather_max`) from its first record; zero when
+    /// it should go now.
     std::chrono::nanoseconds gather_left(std::chrono::steady_clock::time_point now) const;
 
     /// Remembers how many synced appends the batch just written answered (gather_left).
@@ -132,6 +133,10 @@ struct journal_state {
 
     /// The longest a batch ever waits for company, whatever the last fdatasync took.
     static constexpr std::chrono::microseconds gather_max{500};
+
+    /// A batch with this many appends waiting for it never waits for more: the fdatasync is
+    /// shared enough, and streams of appends (pipelined producers) must not idle the disk.
+    static constexpr size_t gather_waiters_max = 32;
 
     /// How long the journal's thread spins (yielding) for the next append after answering a
     /// batch, before it sleeps: idle_spin_max when the last idle spell was shorter than that

@@ -74,6 +74,16 @@ TEST_CASE("journal: group commit: appends held for the backup are not waited for
     CHECK(f.st.gather_left(f.now) == 0ns);
 }
 
+TEST_CASE("journal: group commit: a batch of a stream waits for no more than "
+          "gather_waiters_max") {
+    fixture f;
+    f.st.note_answered(300);
+    f.batch(journal_state::gather_waiters_max - 1, 0us);
+    CHECK(f.st.gather_left(f.now) == 200us);
+    f.batch(journal_state::gather_waiters_max, 0us);
+    CHECK(f.st.gather_left(f.now) == 0ns);
+}
+
 TEST_CASE("journal: group commit: a lone synchronous producer never waits") {
     fixture f;
     f.st.note_answered(1);
