@@ -31,12 +31,13 @@ void flush(session_ptr self) {
     if (!st.conn || (st.out.empty() && st.confirm_due == 0)) {
         return;
     }
-    if (st.out.empty() && st.confirm_due < st.params.limits.read_window_bytes / 2) {
-        // A confirmation alone waits for output or for half the read window: the connection
-        // reads on while less than the window is unconfirmed, and a synchronous producer's
-        // SEND (confirmed when handled) then rides with its RECEIPT (posted once routed), one
-        // wake-up of the Asio thread instead of two. Frames still in the inbox are handled
-        // whatever is held here, so what is held only grows until it goes.
+    if (st.out.empty() && !st.receipts.empty()
+        && st.confirm_due < st.params.limits.read_window_bytes / 2) {
+        // A confirmation alone waits for the RECEIPT that is due (or for half the read
+        // window): the connection reads on while less than the window is unconfirmed, and a
+        // synchronous producer's SEND (confirmed when handled) then rides with its RECEIPT
+        // (posted once routed), one wake-up of the Asio thread instead of two. Without a
+        // RECEIPT to wait for (fire and forget) nothing is held, so the window stays whole.
         return;
     }
     // One post for both: each post wakes the connection's thread, and on the durable path a
