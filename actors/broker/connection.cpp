@@ -66,20 +66,23 @@ void connection::start() {
     do_read();
 }
 
-void connection::post_write(std::string bytes) {
-    asio::post(socket_.get_executor(), [self = shared_from_this(), b = std::move(bytes)]() mutable {
-        self->write(std::move(b));
-    });
+void connection::post_output(std::string bytes, uint64_t confirmed) {
+    asio::post(socket_.get_executor(),
+               [self = shared_from_this(), b = std::move(bytes), confirmed]() mutable {
+                   if (!b.empty()) {
+                       self->write(std::move(b));
+                   }
+                   if (confirmed > 0) {
+                       self->confirm(confirmed);
+                   }
+               });
 }
 
-void connection::post_confirm(uint64_t bytes) {
-    asio::post(socket_.get_executor(), [self = shared_from_this(), bytes] {
-        self->unconfirmed_bytes_ -= std::min(bytes, self->unconfirmed_bytes_);
-        if (!self->reading_ && !self->closing_
-            && self->unconfirmed_bytes_ < self->acceptor_->read_window_bytes) {
-            self->do_read();
-        }
-    });
+void connection::confirm(uint64_t bytes) {
+    unconfirmed_bytes_ -= std::min(bytes, unconfirmed_bytes_);
+    if (!reading_ && !closing_ && unconfirmed_bytes_ < acceptor_->read_window_bytes) {
+        do_read();
+    }
 }
 
 void connection::post_close(std::string last) {
@@ -307,7 +310,7 @@ void connection::on_write(const boost::system::error_code& ec, size_t n) {
         do_write();
         return;
     }
-    if (session_) {
+    if (session_ && written_total_ >= report_written_from_.load()) {
         caf::anon_send(session_, written_atom::value, written_total_);
     }
     if (out_.has_waiting()) {

@@ -10,8 +10,10 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -46,11 +48,19 @@ public:
     /// Starts reading and the CONNECT timer.
     void start();
 
-    /// Appends bytes to the output and writes them (thread-safe).
-    void post_write(std::string bytes);
+    /// Appends `bytes` to the output and writes them, then counts `confirmed` bytes of frames
+    /// as done by the session (reading resumes once under the window); thread-safe. One
+    /// hand-off to the connection's thread for both, because each post wakes that thread and
+    /// on the durable path a RECEIPT and the confirmation of the SEND's bytes are due together.
+    /// Either part may be empty.
+    void post_output(std::string bytes, uint64_t confirmed);
 
-    /// The session finished with this many bytes of frames (thread-safe).
-    void post_confirm(uint64_t bytes);
+    /// Reports the bytes written to the session (written_atom) from the first write after
+    /// which `offset` bytes are written, at every write completion until the session moves the
+    /// mark (thread-safe). The session sets it before it posts the bytes it waits for, so no
+    /// report it needs can be missed; without a mark nothing is reported, and a write costs no
+    /// wake-up of a scheduler thread (docs/benchmarks.md, "Fewer hand-offs").
+    void want_written(uint64_t offset) { report_written_from_.store(offset); }
 
     /// Writes `last` then closes (thread-safe).
     void post_close(std::string last);
@@ -66,6 +76,8 @@ private:
     bool take_frames();
     bool on_connect(stomp::frame& f);
     void write(std::string bytes);
+    /// The session is done with `bytes` of frames: reading resumes once under the window.
+    void confirm(uint64_t bytes);
     /// Appends the last frame the client gets (ERROR) and drops every later write.
     void seal(std::string last);
     void do_write();
@@ -112,6 +124,8 @@ private:
     /// Bytes handed to the session and not yet confirmed.
     uint64_t unconfirmed_bytes_ = 0;
     uint64_t written_total_ = 0;
+    /// want_written: report once written_total_ reaches it (set by the session's thread).
+    std::atomic<uint64_t> report_written_from_{std::numeric_limits<uint64_t>::max()};
     bool read_since_check_ = false;
     bool wrote_since_tick_ = false;
     uint32_t send_interval_ms_ = 0;

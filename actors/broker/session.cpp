@@ -13,6 +13,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <charconv>
+#include <limits>
 
 namespace actormq {
 
@@ -27,19 +28,30 @@ void on_closed(session_ptr self);
 /// Posts what the handlers wrote and the input bytes that are done to the connection.
 void flush(session_ptr self) {
     auto& st = self->state;
-    if (!st.out.empty() && st.conn) {
-        st.posted_total += st.out.size();
-        st.conn->post_write(std::move(st.out));
-        st.out.clear();
+    if (!st.conn || (st.out.empty() && st.confirm_due == 0)) {
+        return;
     }
-    if (st.confirm_due > 0 && st.conn) {
-        st.conn->post_confirm(st.confirm_due);
-        st.confirm_due = 0;
+    if (st.out.empty() && !st.receipts.empty()
+        && st.confirm_due < st.params.limits.read_window_bytes / 2) {
+        // A confirmation alone waits for the RECEIPT that is due (or for half the read
+        // window): the connection reads on while less than the window is unconfirmed, and a
+        // synchronous producer's SEND (confirmed when handled) then rides with its RECEIPT
+        // (posted once routed), one wake-up of the Asio thread instead of two. Without a
+        // RECEIPT to wait for (fire and forget) nothing is held, so the window stays whole.
+        return;
     }
+    // One post for both: each post wakes the connection's thread, and on the durable path a
+    // RECEIPT and the confirmation of the SEND's bytes are due together.
+    st.posted_total += st.out.size();
+    st.conn->post_output(std::move(st.out), st.confirm_due);
+    st.out.clear();
+    st.confirm_due = 0;
 }
 
 /// Sends ERROR and closes the connection; later frames are ignored.
-void fail(session_ptr self, const std::string& message, const std::string& detail,
+void fail(session_ptr self,
+          const std::string& message,
+          const std::string& detail,
           const stomp::frame* f = nullptr) {
     auto& st = self->state;
     if (st.closing) {
@@ -128,7 +140,10 @@ void receipt_for(session_ptr self, const stomp::frame& f, bool close_after = fal
     add_receipt(self, receipt_of(f), close_after);
 }
 
-void on_routed(session_ptr self, uint64_t first_seq, int64_t bytes, const std::string& address,
+void on_routed(session_ptr self,
+               uint64_t first_seq,
+               int64_t bytes,
+               const std::string& address,
                route_status status) {
     auto& st = self->state;
     auto routed = st.outstanding.find(first_seq);
@@ -158,22 +173,22 @@ void route_batches(session_ptr self) {
         // (its connection closed) or on the server's down message, and an unanswered route
         // only holds back this client's later frames (docs/stomp.md, "Limits").
         self->request(b.addr, caf::infinite, route_atom::value, b.routing, std::move(b.msgs))
-            .then([self, first, bytes, name = name](route_status s) {
-                      on_routed(self, first, bytes, name, s);
-                      flush(self);
-                  },
-                  [self, name = name](caf::error& e) {
-                      // The address was deleted (a temporary queue whose owner left): forget it,
-                      // so the next SEND looks it up again.
-                      self->state.addresses.erase(name);
-                      if (e == caf::sec::request_receiver_down) {
-                          fail(self, "no such destination '" + name + "'",
-                               "the address was deleted");
-                      } else {
-                          fail(self, "cannot route to '" + name + "'", reason_of(e));
-                      }
-                      flush(self);
-                  });
+            .then(
+                [self, first, bytes, name = name](route_status s) {
+                    on_routed(self, first, bytes, name, s);
+                    flush(self);
+                },
+                [self, name = name](caf::error& e) {
+                    // The address was deleted (a temporary queue whose owner left): forget it,
+                    // so the next SEND looks it up again.
+                    self->state.addresses.erase(name);
+                    if (e == caf::sec::request_receiver_down) {
+                        fail(self, "no such destination '" + name + "'", "the address was deleted");
+                    } else {
+                        fail(self, "cannot route to '" + name + "'", reason_of(e));
+                    }
+                    flush(self);
+                });
     }
     st.open_batches.clear();
 }
@@ -184,7 +199,9 @@ std::string batch_key(const std::string& address, routing_type routing) {
 }
 
 /// Adds one message to the batch of its address (or to its transaction).
-void add_send(session_ptr self, const address_actor& addr, const destination_ref& d,
+void add_send(session_ptr self,
+              const address_actor& addr,
+              const destination_ref& d,
               message_ptr msg) {
     auto& st = self->state;
     auto& b = st.open_batches[batch_key(d.address, d.routing)];
@@ -247,8 +264,8 @@ const std::string* require(session_ptr self, const stomp::frame& f, const char* 
 }
 
 /// Where a frame's destination leads; on an invalid one, ERROR and nullopt.
-std::optional<destination_ref> resolve_or_fail(session_ptr self, const stomp::frame& f,
-                                               const std::string& destination) {
+std::optional<destination_ref>
+resolve_or_fail(session_ptr self, const stomp::frame& f, const std::string& destination) {
     std::string err;
     auto d = self->state.resolve(destination, err);
     if (!d) {
@@ -392,7 +409,8 @@ void on_subscribe(session_ptr self, stomp::frame& f) {
     }
     s.key = st.next_key++;
     s.queue_name = "sub." + std::to_string(st.params.id) + "." + std::to_string(s.key);
-    if (const auto* name = durable_name(f); name != nullptr && d->routing == routing_type::multicast) {
+    if (const auto* name = durable_name(f);
+        name != nullptr && d->routing == routing_type::multicast) {
         if (st.params.client_id.empty()) {
             fail(self, "durable subscription needs a client-id",
                  "send a 'client-id' header with CONNECT to subscribe durably", &f);
@@ -434,7 +452,8 @@ void on_subscribe(session_ptr self, stomp::frame& f) {
 /// Forgets a subscription: its unacked messages go back to the queue for redelivery. A
 /// non-durable topic subscription's queue goes with it; a durable one's stays unless
 /// `delete_durable` (UNSUBSCRIBE naming the durable subscription).
-void drop_subscription(session_ptr self, session_state::subscription& s,
+void drop_subscription(session_ptr self,
+                       session_state::subscription& s,
                        bool delete_durable = false) {
     auto& st = self->state;
     for (const auto& u : s.unacked) {
@@ -562,8 +581,7 @@ void commit_end(session_ptr self,
         journal::record r;
         r.type = journal::record_type::rollback;
         r.payload = journal::encode_payload(journal::tx_payload{run->tx_id});
-        caf::anon_send(st.ctx->journal, append_atom::value, std::vector<journal::record>{r},
-                       false);
+        caf::anon_send(st.ctx->journal, append_atom::value, std::vector<journal::record>{r}, false);
     }
     if (commit) {
         for (const auto& a : run->prepared) {
@@ -585,8 +603,7 @@ void commit_end(session_ptr self,
 }
 
 /// A COMMIT that could not finish: nothing of it is released, and the client hears why.
-void commit_failed(session_ptr self, const std::shared_ptr<commit_run>& run,
-                   const caf::error& e) {
+void commit_failed(session_ptr self, const std::shared_ptr<commit_run>& run, const caf::error& e) {
     if (run->ended) {
         return; // An earlier answer of this COMMIT already failed it.
     }
@@ -675,7 +692,9 @@ void commit_prepared(session_ptr self, const std::shared_ptr<commit_run>& run) {
 
 /// COMMIT: phase 1 asks every address to prepare its messages (docs/journal.md,
 /// "Transactions"). Frames after the COMMIT wait until it is done.
-void commit(session_ptr self, const std::string& name, session_state::transaction tx,
+void commit(session_ptr self,
+            const std::string& name,
+            session_state::transaction tx,
             std::optional<std::string> receipt) {
     auto& st = self->state;
     auto run = std::make_shared<commit_run>();
@@ -859,6 +878,10 @@ void on_deliver(session_ptr self, uint64_t key, std::vector<delivery>& batch) {
     }
     if (s.mode == ack_mode::automatic) {
         auto end = st.posted_total + st.out.size();
+        if (st.marks.empty() && st.conn) {
+            // Before the bytes are posted (flush below), so their write cannot go unreported.
+            st.conn->want_written(end);
+        }
         st.marks.push_back({end, key, static_cast<uint32_t>(batch.size())});
     }
     flush(self);
@@ -870,6 +893,12 @@ void on_written(session_ptr self, uint64_t total) {
     while (!st.marks.empty() && st.marks.front().end_offset <= total) {
         credits[st.marks.front().key] += st.marks.front().count;
         st.marks.pop_front();
+    }
+    if (st.conn) {
+        // The next report that matters; the bytes of every mark left were posted already, so
+        // a write that passed one reports, since this never exceeds the oldest mark's end.
+        st.conn->want_written(st.marks.empty() ? std::numeric_limits<uint64_t>::max()
+                                               : st.marks.front().end_offset);
     }
     for (auto& [key, n] : credits) {
         if (auto it = st.subs.find(key); it != st.subs.end()) {
@@ -914,8 +943,10 @@ void on_down(session_ptr self, const caf::down_msg& dm) {
 
 } // namespace
 
-session_actor::behavior_type session(session_ptr self, std::shared_ptr<server_context> ctx,
-                                     server_actor server, std::shared_ptr<connection> conn,
+session_actor::behavior_type session(session_ptr self,
+                                     std::shared_ptr<server_context> ctx,
+                                     server_actor server,
+                                     std::shared_ptr<connection> conn,
                                      session_params params) {
     auto& st = self->state;
     st.ctx = std::move(ctx);

@@ -9,6 +9,7 @@
 
 #include <caf/typed_response_promise.hpp>
 
+#include <array>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -53,6 +54,21 @@ struct journal_state {
     uint64_t segments_reclaimed = 0;
     std::vector<waiter> waiting;
     bool flush_scheduled = false;
+
+    // Group commit that waits for company (docs/journal.md, "Group commit"): when the first
+    // record of the batch arrived, and how many appends that wait for the disk each of the
+    // last two batches answered (the clients likely to come back with their next record).
+    std::chrono::steady_clock::time_point batch_started{};
+    std::array<size_t, 2> recent_waiters{};
+    /// Batches that waited for company, and the nanoseconds they waited in all.
+    uint64_t gathered_batches = 0;
+    uint64_t gathered_ns = 0;
+    /// The batch being collected waited for company at least once.
+    bool gathering = false;
+    /// When the last batch was answered, and how long the journal then stood idle before the
+    /// first record of the next one (idle_spin).
+    std::chrono::steady_clock::time_point last_answered{};
+    std::chrono::nanoseconds last_idle{std::chrono::nanoseconds::max()};
 
     // Replication (docs/replication.md): the attached backup's replica, what it still needs
     // and the confirmations that wait for it.
@@ -104,6 +120,31 @@ struct journal_state {
     /// Assigns ids and encodes `records` into the batch; returns the last id. Throws (and
     /// leaves the batch as it was) when encode() refuses a record.
     uint64_t add(std::vector<journal::record>& records);
+
+    /// How much longer the batch may wait for appends that are likely on their way before it
+    /// is written: while fewer appends wait for it than the larger of the last two batches
+    /// answered (less those still held for the backup's acknowledgement), at most one write +
+    /// fdatasync's duration (`last_sync`, capped by `gather_max`) from its first record; zero when
+    /// it should go now.
+    std::chrono::nanoseconds gather_left(std::chrono::steady_clock::time_point now) const;
+
+    /// Remembers how many synced appends the batch just written answered (gather_left).
+    void note_answered(size_t synced);
+
+    /// The longest a batch ever waits for company, whatever the last fdatasync took.
+    static constexpr std::chrono::microseconds gather_max{500};
+
+    /// A batch with this many appends waiting for it never waits for more: the fdatasync is
+    /// shared enough, and streams of appends (pipelined producers) must not idle the disk.
+    static constexpr size_t gather_waiters_max = 32;
+
+    /// How long the journal's thread spins (yielding) for the next append after answering a
+    /// batch, before it sleeps: idle_spin_max when the last idle spell was shorter than that
+    /// (appends come often, and one that finds the thread awake costs its sender no wake-up),
+    /// else zero (a lone synchronous producer: spinning would only burn the CPU it needs).
+    std::chrono::nanoseconds idle_spin() const;
+
+    static constexpr std::chrono::microseconds idle_spin_max{100};
 
     /// Writes and syncs the batch; returns nothing or why it failed.
     std::optional<journal_failure> write_batch();

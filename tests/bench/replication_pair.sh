@@ -9,7 +9,13 @@
 set -euo pipefail
 NODE=${NODE:-$(cd "$(dirname "$0")/../.." && pwd)/build/actormq-node}
 DIR=${DIR:-/tmp/actormq-repl-bench}
-stop() { pkill -f "actormq-node --config $DIR/" || true; }
+# Stops the nodes this script started (their pids are in $DIR/pids), and only those.
+stop() {
+  if [ -f "$DIR/pids" ]; then
+    for p in $(cat "$DIR/pids"); do kill "$p" 2>/dev/null || true; done
+    rm -f "$DIR/pids"
+  fi
+}
 if [ "${1:-}" = stop ]; then stop; exit 0; fi
 stop; sleep 0.5
 rm -rf "$DIR" /dev/shm/actormq-repl-bench-B; mkdir -p "$DIR"
@@ -65,9 +71,10 @@ enabled = false
 allow-anonymous = true
 T
 if [ -n "${2:-}" ]; then export ACTORMQ_MM_WORKERS=$2; else unset ACTORMQ_MM_WORKERS; fi
-for n in L P; do nohup "$NODE" --config "$DIR/$n.toml" > "$DIR/$n.log" 2>&1 & done
+for n in L P; do nohup "$NODE" --config "$DIR/$n.toml" > "$DIR/$n.log" 2>&1 & echo $! >> "$DIR/pids"; done
 sleep 1
 nohup "$NODE" --config "$DIR/B.toml" > "$DIR/B.log" 2>&1 &
+echo $! >> "$DIR/pids"
 for _ in $(seq 100); do
   if curl -s -u guest:guest localhost:8199/api/status | grep -q '"backup":"in-sync"'; then
     echo "in sync"; exit 0
