@@ -960,25 +960,37 @@ void node::stop() {
     if (d.own) {
         d.own->event("stopping", "node " + d.cfg.name + " is stopping");
     }
-    d.stop_report->stage = "colocated";
+    // Each stage that takes longer than half a second is logged, so that a slow or stuck stop
+    // says where its time went (the harness's exit deadline, the watchdog in apps/node).
+    auto stage_began = std::chrono::steady_clock::now();
+    auto stage = [&d, &stage_began](const char* next) {
+        auto now = std::chrono::steady_clock::now();
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - stage_began).count();
+        if (ms > 500) {
+            d.log->warn("node_stop_slow stage={} ms={}", d.stop_report->stage.load(), ms);
+        }
+        stage_began = now;
+        d.stop_report->stage = next;
+    };
+    stage("colocated");
     d.stop_colocation();
     d.stop_hosted();
     if (d.own) {
-        d.stop_report->stage = "scale-down";
+        stage("scale-down");
         d.own->scale_down_on_stop();
     }
-    d.stop_report->stage = "activation";
+    stage("activation");
     if (d.own) {
         d.own->stop_activation();
-        d.stop_report->stage = "deactivate";
+        stage("deactivate");
         d.own->deactivate(false);
         d.own->reserved.clear();
     }
-    d.stop_report->stage = "web";
+    stage("web");
     if (d.web) {
         d.web->stop();
     }
-    d.stop_report->stage = "cluster";
+    stage("cluster");
     if (d.scale_endpoint) {
         caf::anon_send_exit(d.scale_endpoint, caf::exit_reason::user_shutdown);
         d.scale_endpoint = nullptr;
@@ -988,9 +1000,9 @@ void node::stop() {
         cluster::stop(d.sys, d.own->cluster);
         d.own->cluster = nullptr;
     }
-    d.stop_report->stage = "status";
+    stage("status");
     d.stop_status();
-    d.stop_report->stage = "io-threads";
+    stage("io-threads");
     // Let the io threads run out of work rather than stop them: every socket is closed by now,
     // so each pending operation completes (operation_aborted) and drops what its handler holds
     // (a connection, an acceptor's state, and through them the server context with its journal
@@ -1018,12 +1030,12 @@ void node::stop() {
     // actor, alive, and ~actor_system waited for its thread for ever (issue 10, item 6:
     // node_stop_stuck stage=actor-system). So: wait for every actor to end, then run what they
     // posted, on this thread, before the actor system goes.
-    d.stop_report->stage = "actors";
+    stage("actors");
     d.sys.await_all_actors_done();
-    d.stop_report->stage = "late-io";
+    stage("late-io");
     d.ioc.restart();
     d.ioc.poll();
-    d.stop_report->stage = "actor-system";
+    stage("actor-system");
 }
 
 } // namespace actormq

@@ -4,8 +4,11 @@
 #include "support/stomp_client.hpp"
 
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 #include <sys/wait.h>
+#include <unistd.h>
 
 namespace actormq::crash {
 
@@ -73,7 +76,8 @@ std::string pair_node_config(pair_role role,
              "cluster-user = \"actormq-cluster\"\n"
              "cluster-password = \"crash-pair\"\n"
              "journal-directory = "
-           + toml_string(journal_dir) + "\n"
+           + toml_string(journal_dir)
+           + "\n"
            // Shared like the journal: the backup reads the live's page files at failover.
            + "paging-directory = " + toml_string(journal_dir + "-paging") + "\n" + common_tables
            + ha
@@ -202,7 +206,27 @@ std::optional<int> node_runner::stop(int sig) {
         return std::nullopt;
     }
     node_->kill(sig);
-    return node_->wait_exit(test::in(limits_.exit));
+    auto status = node_->wait_exit(test::in(limits_.exit));
+    if (!status && sig == SIGTERM) {
+        dump_stacks();
+    }
+    return status;
+}
+
+void node_runner::dump_stacks() {
+    // A stop that hangs is a bug to find, not to wait out: keep every thread's stack (gdb, when
+    // installed) beside the node's log before the harness kills it.
+    auto logs = log_paths();
+    if (!node_ || logs.empty() || ::access("/usr/bin/gdb", X_OK) != 0) {
+        return;
+    }
+    auto out = logs.back() + ".stacks.txt";
+    auto cmd = "/usr/bin/gdb -p " + std::to_string(node_->pid())
+               + " -batch -ex 'thread apply all bt' > '" + out + "' 2>&1";
+    if (std::system(cmd.c_str()) == 0) {
+        std::fprintf(stderr, "stacks of %s (did not exit on SIGTERM): %s\n",
+                     spec_.log_prefix.c_str(), out.c_str());
+    }
 }
 
 void node_runner::signal(int sig) {

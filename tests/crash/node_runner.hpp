@@ -136,6 +136,12 @@ public:
     std::vector<std::string> log_paths() const;
 
 private:
+    /// Writes every thread's stack of the running node to LOG.stacks.txt (gdb), for a stop
+    /// that did not end.
+    void dump_stacks();
+
+public:
+private:
     node_spec spec_;
     traffic_control& ctl_;
     node_limits limits_;
