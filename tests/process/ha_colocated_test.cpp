@@ -137,6 +137,18 @@ TEST_CASE("colocated: a live with request-backup gets colocated_backup_1 on anot
         wait_until(soon(), [&] { return instance_role(host, "colocated_backup_1") == "backup"; }));
     CHECK(instance_role(host, "host") == "live");
     CHECK(std::filesystem::is_directory(host.dir() + "/journal/colocated_backup_1"));
+    // The passive backup's entry names its journal and has no queues: it serves none yet.
+    json backup;
+    auto status = get_json(host, "/api/status");
+    for (const auto& i : status["instances"]) {
+        if (i.value("name", "") == "colocated_backup_1") {
+            backup = i;
+        }
+    }
+    INFO("colocated instance entry: ", backup.dump());
+    CHECK(backup["journal"]["enabled"] == true);
+    CHECK(backup["journal"]["directory"] == host.dir() + "/journal/colocated_backup_1");
+    CHECK(backup["queues"] == json::array());
     auto metrics = http_exchange(host.port("web"), http_request("/metrics"), soon()).body();
     CHECK(metrics.find("actormq_instance_live{instance=\"colocated_backup_1\",role=\"backup\","
                        "colocated=\"true\"} 0")
