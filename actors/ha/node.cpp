@@ -142,7 +142,14 @@ server_instance::server_instance(node::impl& owner, config::node_config c, bool 
       cfg(std::move(c)),
       log(owner.log),
       sys(owner.sys),
-      ioc(owner.ioc) {}
+      ioc(owner.ioc) {
+    if (!colocated) {
+        status_info.connections = host.connections;
+        status_info.sessions = host.sessions;
+    }
+    status_info.persistence_enabled = cfg.journal.persistence_enabled;
+    status_info.journal_directory = cfg.journal.journal_directory;
+}
 
 void server_instance::stop_on_storage_failure() {
     if (!colocated) {
@@ -229,7 +236,9 @@ std::string server_instance::reserve_ports() {
 
 void node::impl::start_status() {
     auto shared_cfg = std::make_shared<const config::node_config>(cfg);
-    status_actor = sys.spawn(status, shared_cfg, board, connections, sessions);
+    instance_info own_info{connections, sessions, cfg.journal.persistence_enabled,
+                           cfg.journal.journal_directory};
+    status_actor = sys.spawn(status, shared_cfg, board, std::move(own_info));
     event_sink = make_event_sink(status_actor);
     // main's loggers write through one distributing sink; without it (embedded use) no
     // log line becomes an event.
@@ -404,8 +413,8 @@ bool server_instance::load_instance(const std::string& node_id) {
     ctx->wire_log = spdlog::get("protocol");
     ctx->node_id = node_id;
     ctx->ha = view;
-    ctx->connections = host.connections;
-    ctx->sessions = host.sessions;
+    ctx->connections = status_info.connections;
+    ctx->sessions = status_info.sessions;
     // The journal already logged journal_failed; `this` outlives the journal, which
     // deactivate() waits for.
     ctx->on_journal_failure = [this] {
@@ -457,7 +466,8 @@ bool server_instance::open_acceptors() {
         acc->start();
     }
     if (host.status_actor) {
-        caf::anon_send(host.status_actor, instance_atom::value, name, in.srv, in.journal);
+        caf::anon_send(host.status_actor, instance_atom::value, name, in.srv, in.journal,
+                       status_info);
     }
     if (!colocated) {
         host.scale_inbox->set(in.ctx, in.srv); // scale-down batches may come in now
@@ -496,7 +506,7 @@ void server_instance::deactivate(bool reserve_again) {
         // went away. (A connection that flushed its writes before closing would make this
         // unnecessary.)
         auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
-        while (host.connections->load() > 0 && std::chrono::steady_clock::now() < until) {
+        while (status_info.connections->load() > 0 && std::chrono::steady_clock::now() < until) {
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
     }
@@ -525,7 +535,7 @@ void server_instance::deactivate(bool reserve_again) {
     current.reset();
     if (host.status_actor) {
         caf::anon_send(host.status_actor, instance_atom::value, name, server_actor{},
-                       journal_actor{});
+                       journal_actor{}, status_info);
     }
     if (reserve_again) {
         if (auto err = reserve_ports(); !err.empty()) {

@@ -119,6 +119,12 @@ std::string node::impl::start_hosted(const cluster::colocated_spec& spec, caf::a
     inst->live_node_id = spec.live_node_id;
     inst->handle = std::move(handle);
     inst->report("starting", spec.live_node_id);
+    if (status_actor) {
+        // Its journal's place and counters before its first activation: a passive backup's
+        // entry in /api/status names its journal directory too.
+        caf::anon_send(status_actor, instance_atom::value, inst->name, server_actor{},
+                       journal_actor{}, inst->status_info);
+    }
     std::string err = inst->reserve_ports();
     if (err.empty()) {
         err = inst->open_locks();

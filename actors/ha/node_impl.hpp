@@ -14,6 +14,7 @@
 #include "actors/ha/scale_down.hpp"
 #include "actors/native/listener.hpp"
 #include "actors/native/topology_feed.hpp"
+#include "actors/status/status.hpp"
 #include "actors/web/status_board.hpp"
 #include "actors/web/web_server.hpp"
 #include "cluster/cluster.hpp"
@@ -64,6 +65,10 @@ struct server_instance {
     std::shared_ptr<spdlog::logger> log;
     caf::actor_system& sys;
     boost::asio::io_context& ioc;
+
+    /// The connections and sessions open on this instance (the node's counters for its own)
+    /// and its journal's place, for the status actor.
+    instance_info status_info;
 
     /// The port of every acceptor, fixed at the first bind so each activation listens on it.
     std::map<std::string, uint16_t> ports;
@@ -179,8 +184,9 @@ struct node::impl {
     std::mutex instances_mtx;
     std::map<std::string, std::unique_ptr<server_instance>> hosted;
 
-    /// The status actor, what it publishes, and the connection count every activation's
-    /// acceptors keep; the log sink that turns warnings and errors into events.
+    /// The status actor, what it publishes, and the connection counts of the own instance's
+    /// activations (each colocated instance keeps its own); the log sink that turns warnings
+    /// and errors into events.
     std::shared_ptr<status_board> board = std::make_shared<status_board>();
     std::shared_ptr<std::atomic<uint64_t>> connections = std::make_shared<std::atomic<uint64_t>>(0);
     std::shared_ptr<std::atomic<uint64_t>> sessions = std::make_shared<std::atomic<uint64_t>>(0);

@@ -191,46 +191,141 @@ void note_members(status_ptr self, const cluster::topology& t) {
     st.topology_doc = std::move(topology);
 }
 
-/// Asks the server for its queues and the journal for its figures, then publishes.
+/// Asks instance `name`'s server for its queues and its journal for its figures, then calls
+/// `done`. The instance may be gone (or start a new activation) before the answers come: they
+/// land where `name` is then, or nowhere.
+template <class Done>
+void gather_one(status_ptr self, const std::string& name, Done done) {
+    auto* f = self->state.figures_of(name);
+    if (f == nullptr) {
+        done();
+        return;
+    }
+    auto timeout = std::chrono::milliseconds(self->state.cfg->request_timeout_ms);
+    auto journal = f->journal;
+    auto ask_journal = [self, name, journal, done, timeout] {
+        if (!journal) {
+            done();
+            return;
+        }
+        self->request(journal, timeout, stats_atom::value)
+            .then(
+                [self, name, done](journal_stats& js) {
+                    if (auto* g = self->state.figures_of(name)) {
+                        g->journal_figures = std::move(js);
+                    }
+                    done();
+                },
+                [done](caf::error&) { done(); });
+    };
+    if (!f->server) {
+        f->queues.clear();
+        ask_journal();
+        return;
+    }
+    self->request(f->server, timeout, stats_atom::value)
+        .then(
+            [self, name, ask_journal](std::vector<queue_stats>& qs) {
+                if (auto* g = self->state.figures_of(name)) {
+                    g->queues = std::move(qs);
+                }
+                ask_journal();
+            },
+            [ask_journal](caf::error&) { ask_journal(); });
+}
+
+/// Gathers the figures of every instance of the node (its own and the colocated ones, at
+/// once), then publishes.
 void gather(status_ptr self) {
     auto& st = self->state;
     if (st.gathering) {
         return;
     }
     st.gathering = true;
-    auto timeout = std::chrono::milliseconds(st.cfg->request_timeout_ms);
+    std::vector<std::string> names{st.cfg->name};
+    for (const auto& [name, h] : st.hosted) {
+        names.push_back(name);
+    }
     auto started = std::chrono::steady_clock::now();
-    auto finish = [self, started] {
+    auto pending = std::make_shared<size_t>(names.size());
+    auto done = [self, started, pending] {
+        if (--*pending > 0) {
+            return;
+        }
         auto& s = self->state;
         s.gathering = false;
         s.publish(true);
         s.last_gather = std::chrono::steady_clock::now() - started;
     };
-    auto ask_journal = [self, finish, timeout] {
-        if (!self->state.journal) {
-            finish();
-            return;
-        }
-        self->request(self->state.journal, timeout, stats_atom::value)
-            .then(
-                [self, finish](journal_stats& js) {
-                    self->state.journal_figures = std::move(js);
-                    finish();
-                },
-                [finish](caf::error&) { finish(); });
-    };
-    if (!st.server) {
-        st.queues.clear();
-        ask_journal();
-        return;
+    for (const auto& name : names) {
+        gather_one(self, name, done);
     }
-    self->request(st.server, timeout, stats_atom::value)
-        .then(
-            [self, ask_journal](std::vector<queue_stats>& qs) {
-                self->state.queues = std::move(qs);
-                ask_journal();
-            },
-            [ask_journal](caf::error&) { ask_journal(); });
+}
+
+/// The "queues" array of one instance's figures; moves its rate window when `fresh`.
+json queues_json(status_state::instance_figures& f, bool fresh, double dt) {
+    json qs = json::array();
+    std::map<std::string, std::pair<uint64_t, uint64_t>> totals;
+    for (const auto& q : f.queues) {
+        auto key = q.address + "/" + q.name;
+        totals[key] = {q.enqueued, q.acked};
+        double in_rate = 0;
+        double out_rate = 0;
+        if (auto p = f.previous.find(key); p != f.previous.end() && dt > 0) {
+            in_rate = static_cast<double>(q.enqueued - std::min(q.enqueued, p->second.first)) / dt;
+            out_rate = static_cast<double>(q.acked - std::min(q.acked, p->second.second)) / dt;
+        }
+        qs.push_back({{"address", q.address},
+                      {"name", q.name},
+                      {"routing", routing_name(q.routing)},
+                      {"depth", q.depth},
+                      {"in_flight", q.in_flight},
+                      {"consumers", q.consumers},
+                      {"enqueued_total", q.enqueued},
+                      {"delivered_total", q.delivered},
+                      {"acked_total", q.acked},
+                      {"redelivered_total", q.redelivered},
+                      {"enqueue_rate", in_rate},
+                      {"dequeue_rate", out_rate}});
+    }
+    if (fresh) {
+        // Only a new gather moves the rate window; a publish for a role change reuses it.
+        f.previous = std::move(totals);
+    }
+    return qs;
+}
+
+/// The "journal" object of one instance.
+json journal_json(const instance_info& info, const journal_stats& j) {
+    return {{"enabled", info.persistence_enabled},
+            {"directory", info.journal_directory},
+            {"files", j.files},
+            {"bytes", j.bytes},
+            {"batches_total", j.batches},
+            {"records_total", j.records},
+            {"synced_appends_total", j.synced_appends},
+            {"last_batch_records", j.last_batch_records},
+            {"last_sync_us", j.last_sync_us},
+            {"segments_reclaimed_total", j.segments_reclaimed}};
+}
+
+/// The "replication" object of one instance: the live's view of its replicating backup
+/// (docs/replication.md).
+json replication_json(const journal_stats& j) {
+    return {{"backup", j.replication},
+            {"batches_sent", j.replication_sent},
+            {"batches_acknowledged", j.replication_acked},
+            {"lag_batches", j.replication_sent - j.replication_acked},
+            {"lag_bytes", j.replication_lag_bytes},
+            {"sync_bytes_sent", j.sync_sent},
+            {"sync_bytes_total", j.sync_total},
+            {"acks_total", j.replication_acks},
+            {"ack_round_trip_us_avg",
+             j.replication_acks == 0 ? 0 : j.replication_ack_us_sum / j.replication_acks}};
+}
+
+uint64_t load(const std::shared_ptr<std::atomic<uint64_t>>& counter) {
+    return counter ? counter->load() : 0;
 }
 
 } // namespace
@@ -333,39 +428,39 @@ json counts_of(const std::string& message) {
     return out;
 }
 
+status_state::instance_figures* status_state::figures_of(const std::string& name) {
+    if (name == cfg->name) {
+        return &own;
+    }
+    auto h = hosted.find(name);
+    return h == hosted.end() ? nullptr : &h->second.figures;
+}
+
+uint64_t status_state::connections_total() const {
+    uint64_t n = load(own.info.connections);
+    for (const auto& [name, h] : hosted) {
+        n += load(h.figures.info.connections);
+    }
+    return n;
+}
+
+uint64_t status_state::sessions_total() const {
+    uint64_t n = load(own.info.sessions);
+    for (const auto& [name, h] : hosted) {
+        n += load(h.figures.info.sessions);
+    }
+    return n;
+}
+
 std::string status_state::status_json(bool fresh) {
     auto now = std::chrono::steady_clock::now();
     double dt = std::chrono::duration<double>(now - previous_at).count();
-    json qs = json::array();
-    std::map<std::string, std::pair<uint64_t, uint64_t>> totals;
-    for (const auto& q : queues) {
-        auto key = q.address + "/" + q.name;
-        totals[key] = {q.enqueued, q.acked};
-        double in_rate = 0;
-        double out_rate = 0;
-        if (auto p = previous.find(key); p != previous.end() && dt > 0) {
-            in_rate = static_cast<double>(q.enqueued - std::min(q.enqueued, p->second.first)) / dt;
-            out_rate = static_cast<double>(q.acked - std::min(q.acked, p->second.second)) / dt;
-        }
-        qs.push_back({{"address", q.address},
-                      {"name", q.name},
-                      {"routing", routing_name(q.routing)},
-                      {"depth", q.depth},
-                      {"in_flight", q.in_flight},
-                      {"consumers", q.consumers},
-                      {"enqueued_total", q.enqueued},
-                      {"delivered_total", q.delivered},
-                      {"acked_total", q.acked},
-                      {"redelivered_total", q.redelivered},
-                      {"enqueue_rate", in_rate},
-                      {"dequeue_rate", out_rate}});
-    }
+    auto qs = queues_json(own, fresh, dt);
+    auto instances = instances_json(fresh, dt);
     if (fresh) {
-        // Only a new gather moves the rate window; a publish for a role change reuses it.
-        previous = std::move(totals);
         previous_at = now;
     }
-    const auto& j = journal_figures;
+    const auto& j = own.journal_figures;
     json doc = {
         {"node",
          {{"name", cfg->name},
@@ -374,35 +469,16 @@ std::string status_state::status_json(bool fresh) {
           {"uptime_ms", ms_since(started)},
           {"ha_policy", policy_name(*cfg)},
           {"ha_role", ha_role_name(*cfg)}}},
-        {"instances", instances_json()},
+        {"instances", std::move(instances)},
         {"members", members_doc},
         {"topology", topology_doc},
-        {"connections", connections->load()},
-        {"sessions", sessions->load()},
+        // Every instance's: the clients of the node as a whole.
+        {"connections", connections_total()},
+        {"sessions", sessions_total()},
+        // The node's own instance's; a colocated one's are in its entry of "instances".
         {"queues", std::move(qs)},
-        {"journal",
-         {{"enabled", cfg->journal.persistence_enabled},
-          {"directory", cfg->journal.journal_directory},
-          {"files", j.files},
-          {"bytes", j.bytes},
-          {"batches_total", j.batches},
-          {"records_total", j.records},
-          {"synced_appends_total", j.synced_appends},
-          {"last_batch_records", j.last_batch_records},
-          {"last_sync_us", j.last_sync_us},
-          {"segments_reclaimed_total", j.segments_reclaimed}}},
-        // The live's view of its replicating backup (docs/replication.md).
-        {"replication",
-         {{"backup", j.replication},
-          {"batches_sent", j.replication_sent},
-          {"batches_acknowledged", j.replication_acked},
-          {"lag_batches", j.replication_sent - j.replication_acked},
-          {"lag_bytes", j.replication_lag_bytes},
-          {"sync_bytes_sent", j.sync_sent},
-          {"sync_bytes_total", j.sync_total},
-          {"acks_total", j.replication_acks},
-          {"ack_round_trip_us_avg",
-           j.replication_acks == 0 ? 0 : j.replication_ack_us_sum / j.replication_acks}}},
+        {"journal", journal_json(own.info, j)},
+        {"replication", replication_json(j)},
         // The last votes and activations (docs/web.md, "HA decisions").
         {"ha",
          {{"votes", votes},
@@ -414,29 +490,51 @@ std::string status_state::status_json(bool fresh) {
     return dump(doc);
 }
 
-json status_state::instances_json() const {
+json status_state::instances_json(bool fresh, double dt) {
     json out = json::array({{{"name", cfg->name},
                              {"role", role},
                              {"node_id", node_id},
                              {"colocated", false},
-                             {"since_ms", ms_since(role_since)}}});
-    for (const auto& [name, h] : hosted) {
+                             {"since_ms", ms_since(role_since)},
+                             {"connections", load(own.info.connections)},
+                             {"sessions", load(own.info.sessions)}}});
+    for (auto& [name, h] : hosted) {
+        auto& f = h.figures;
         out.push_back({{"name", name},
                        {"role", h.role},
                        {"node_id", h.node_id},
                        {"colocated", true},
-                       {"since_ms", ms_since(h.since)}});
+                       {"since_ms", ms_since(h.since)},
+                       {"connections", load(f.info.connections)},
+                       {"sessions", load(f.info.sessions)},
+                       {"queues", queues_json(f, fresh, dt)},
+                       {"journal", journal_json(f.info, f.journal_figures)},
+                       {"replication", replication_json(f.journal_figures)}});
     }
     return out;
 }
 
 std::string status_state::metrics_text() const {
     std::ostringstream out;
+    // Every instance of the node with its label value: its own first, then the colocated ones.
+    std::vector<std::pair<std::string, const instance_figures*>> all{{label(cfg->name), &own}};
+    for (const auto& [name, h] : hosted) {
+        all.emplace_back(label(name), &h.figures);
+    }
     auto per_queue = [&](const char* name, const char* type, const char* help, auto value) {
         family(out, name, type, help);
-        for (const auto& q : queues) {
-            out << name << "{address=\"" << label(q.address) << "\",queue=\"" << label(q.name)
-                << "\"} " << value(q) << '\n';
+        for (const auto& [inst, f] : all) {
+            for (const auto& q : f->queues) {
+                out << name << "{instance=\"" << inst << "\",address=\"" << label(q.address)
+                    << "\",queue=\"" << label(q.name) << "\"} " << value(q) << '\n';
+            }
+        }
+    };
+    // A family with one series per instance, from its journal's figures.
+    auto per_instance = [&](const char* name, const char* type, const char* help, auto value) {
+        family(out, name, type, help);
+        for (const auto& [inst, f] : all) {
+            out << name << "{instance=\"" << inst << "\"} " << value(*f) << '\n';
         }
     };
     per_queue("actormq_queue_messages_enqueued_total", "counter", "Messages added to the queue.",
@@ -452,9 +550,10 @@ std::string status_state::metrics_text() const {
               [](const queue_stats& q) { return q.in_flight; });
     per_queue("actormq_queue_consumers", "gauge", "Consumers subscribed to the queue.",
               [](const queue_stats& q) { return q.consumers; });
-    single(out, "actormq_connections", "gauge", "Client connections open.", connections->load());
-    single(out, "actormq_sessions", "gauge", "Client connections past CONNECT, with a session.",
-           sessions->load());
+    single(out, "actormq_connections", "gauge", "Client connections open, on every instance.",
+           connections_total());
+    single(out, "actormq_sessions", "gauge",
+           "Client connections past CONNECT, with a session, on every instance.", sessions_total());
     single(out, "actormq_server_live", "gauge", "1 when this node serves clients.",
            (role == "live" || role == "backup-active" ? 1 : 0));
     single(out, "actormq_failovers_total", "counter",
@@ -480,50 +579,73 @@ std::string status_state::metrics_text() const {
            "without its quorum stepped down).");
     out << "actormq_votes_total{outcome=\"won\"} " << votes_won << '\n';
     out << "actormq_votes_total{outcome=\"lost\"} " << votes_lost << '\n';
-    const auto& j = journal_figures;
-    single(out, "actormq_journal_files", "gauge", "Journal segment files.", j.files);
-    single(out, "actormq_journal_batches_total", "counter",
-           "Journal batches written (one write and one fdatasync each).", j.batches);
-    single(out, "actormq_journal_records_total", "counter",
-           "Journal records written; divided by the batches, what group commit shares.", j.records);
-    single(out, "actormq_journal_synced_appends_total", "counter",
-           "Appends whose sender waited for the fdatasync (confirmations), in all batches.",
-           j.synced_appends);
-    single(out, "actormq_replication_backup_in_sync", "gauge",
-           "1 when this live's replicating backup holds the whole journal.",
-           (j.replication == "in-sync" ? 1 : 0));
-    single(out, "actormq_replication_lag_batches", "gauge",
-           "Batches sent to the backup and not yet on its disk.",
-           j.replication_sent - j.replication_acked);
-    single(out, "actormq_replication_lag_bytes", "gauge",
-           "Bytes sent to the backup and not yet on its disk.", j.replication_lag_bytes);
-    single(out, "actormq_replication_sync_bytes_sent", "gauge",
-           "Initial sync: bytes of the journal sent to the backup so far.", j.sync_sent);
-    single(out, "actormq_replication_sync_bytes_total", "gauge",
-           "Initial sync: bytes of the journal the backup needs.", j.sync_total);
+    using fig = instance_figures;
+    per_instance("actormq_instance_connections", "gauge",
+                 "Client connections open on the instance.",
+                 [](const fig& f) { return load(f.info.connections); });
+    per_instance("actormq_instance_sessions", "gauge",
+                 "Client connections past CONNECT on the instance, with a session.",
+                 [](const fig& f) { return load(f.info.sessions); });
+    per_instance("actormq_journal_files", "gauge", "Journal segment files.",
+                 [](const fig& f) { return f.journal_figures.files; });
+    per_instance("actormq_journal_batches_total", "counter",
+                 "Journal batches written (one write and one fdatasync each).",
+                 [](const fig& f) { return f.journal_figures.batches; });
+    per_instance("actormq_journal_records_total", "counter",
+                 "Journal records written; divided by the batches, what group commit shares.",
+                 [](const fig& f) { return f.journal_figures.records; });
+    per_instance("actormq_journal_synced_appends_total", "counter",
+                 "Appends whose sender waited for the fdatasync (confirmations), in all batches.",
+                 [](const fig& f) { return f.journal_figures.synced_appends; });
+    per_instance("actormq_replication_backup_in_sync", "gauge",
+                 "1 when this live's replicating backup holds the whole journal.",
+                 [](const fig& f) { return f.journal_figures.replication == "in-sync" ? 1 : 0; });
+    per_instance("actormq_replication_lag_batches", "gauge",
+                 "Batches sent to the backup and not yet on its disk.", [](const fig& f) {
+                     return f.journal_figures.replication_sent
+                            - f.journal_figures.replication_acked;
+                 });
+    per_instance("actormq_replication_lag_bytes", "gauge",
+                 "Bytes sent to the backup and not yet on its disk.",
+                 [](const fig& f) { return f.journal_figures.replication_lag_bytes; });
+    per_instance("actormq_replication_sync_bytes_sent", "gauge",
+                 "Initial sync: bytes of the journal sent to the backup so far.",
+                 [](const fig& f) { return f.journal_figures.sync_sent; });
+    per_instance("actormq_replication_sync_bytes_total", "gauge",
+                 "Initial sync: bytes of the journal the backup needs.",
+                 [](const fig& f) { return f.journal_figures.sync_total; });
     family(out, "actormq_replication_ack_round_trip_seconds", "summary",
            "From sending a batch to the backup until its acknowledgement (its fdatasync "
            "included).");
-    out << "actormq_replication_ack_round_trip_seconds_sum " << std::setprecision(15)
-        << static_cast<double>(j.replication_ack_us_sum) / 1e6 << '\n';
-    out << "actormq_replication_ack_round_trip_seconds_count " << j.replication_acks << '\n';
+    for (const auto& [inst, f] : all) {
+        const auto& j = f->journal_figures;
+        out << "actormq_replication_ack_round_trip_seconds_sum{instance=\"" << inst << "\"} "
+            << std::setprecision(15) << static_cast<double>(j.replication_ack_us_sum) / 1e6 << '\n';
+        out << "actormq_replication_ack_round_trip_seconds_count{instance=\"" << inst << "\"} "
+            << j.replication_acks << '\n';
+    }
     family(out, "actormq_journal_fsync_duration_seconds", "histogram",
            "Duration of one journal batch write and fdatasync.");
     const auto& bounds = sync_bounds_seconds();
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i <= bounds.size(); ++i) {
-        cumulative += i < j.sync_buckets.size() ? j.sync_buckets[i] : 0;
-        out << "actormq_journal_fsync_duration_seconds_bucket{le=\"";
-        if (i < bounds.size()) {
-            out << bounds[i];
-        } else {
-            out << "+Inf";
+    for (const auto& [inst, f] : all) {
+        const auto& j = f->journal_figures;
+        uint64_t cumulative = 0;
+        for (size_t i = 0; i <= bounds.size(); ++i) {
+            cumulative += i < j.sync_buckets.size() ? j.sync_buckets[i] : 0;
+            out << "actormq_journal_fsync_duration_seconds_bucket{instance=\"" << inst
+                << "\",le=\"";
+            if (i < bounds.size()) {
+                out << bounds[i];
+            } else {
+                out << "+Inf";
+            }
+            out << "\"} " << cumulative << '\n';
         }
-        out << "\"} " << cumulative << '\n';
+        out << "actormq_journal_fsync_duration_seconds_sum{instance=\"" << inst << "\"} "
+            << std::setprecision(15) << j.sync_seconds_sum << '\n';
+        out << "actormq_journal_fsync_duration_seconds_count{instance=\"" << inst << "\"} "
+            << cumulative << '\n';
     }
-    out << "actormq_journal_fsync_duration_seconds_sum " << std::setprecision(15)
-        << j.sync_seconds_sum << '\n';
-    out << "actormq_journal_fsync_duration_seconds_count " << cumulative << '\n';
     return out.str();
 }
 
@@ -565,13 +687,11 @@ std::shared_ptr<spdlog::sinks::sink> make_event_sink(caf::actor status) {
 caf::behavior status(caf::stateful_actor<status_state>* self,
                      std::shared_ptr<const config::node_config> cfg,
                      std::shared_ptr<status_board> board,
-                     std::shared_ptr<std::atomic<uint64_t>> connections,
-                     std::shared_ptr<std::atomic<uint64_t>> sessions) {
+                     instance_info own) {
     auto& st = self->state;
-    st.sessions = std::move(sessions);
     st.cfg = std::move(cfg);
     st.board = std::move(board);
-    st.connections = std::move(connections);
+    st.own.info = std::move(own);
     st.publish();
     self->send(self, caf::tick_atom::value);
     return {
@@ -592,18 +712,17 @@ caf::behavior status(caf::stateful_actor<status_state>* self,
             st.publish();
         },
         [self](instance_atom, const std::string& instance, server_actor& srv,
-               journal_actor& journal) {
+               journal_actor& journal, instance_info& info) {
             auto& st = self->state;
-            if (instance != st.cfg->name) {
-                auto& h = st.hosted[instance];
-                h.server = std::move(srv);
-                h.journal = std::move(journal);
-                return;
+            if (instance != st.cfg->name && st.hosted.count(instance) == 0) {
+                return; // gone already: a late word of its last activation
             }
-            st.server = std::move(srv);
-            st.journal = std::move(journal);
-            st.queues.clear();
-            st.journal_figures = journal_stats{};
+            auto& f = *st.figures_of(instance);
+            f.server = std::move(srv);
+            f.journal = std::move(journal);
+            f.info = std::move(info);
+            f.queues.clear();
+            f.journal_figures = journal_stats{};
         },
         [self](event_atom, const std::string& kind, const std::string& message,
                int64_t duration_ms) { self->state.add_event(kind, message, duration_ms); },

@@ -134,7 +134,8 @@ footer { color: var(--muted); font-size: 12px; text-align: center; padding-botto
   </section>
   <section id="s-instances">
     <h2>Server instances <small id="instances-note"></small></h2>
-    <table><thead><tr><th>Name</th><th>Role</th><th>Node id</th><th class="num">In role for</th></tr></thead>
+    <table><thead><tr><th>Name</th><th>Role</th><th>Node id</th><th class="num">In role for</th>
+      <th class="num">Connections</th><th class="num">Queues</th><th class="num">Journal</th></tr></thead>
     <tbody id="instances"></tbody></table>
   </section>
   <section id="s-cluster">
@@ -146,7 +147,7 @@ footer { color: var(--muted); font-size: 12px; text-align: center; padding-botto
   </section>
   <section id="s-queues">
     <h2>Queues <small>rates are messages per second</small></h2>
-    <table><thead><tr><th>Address</th><th>Queue</th><th>Routing</th><th class="num">Depth</th>
+    <table><thead><tr><th>Instance</th><th>Address</th><th>Queue</th><th>Routing</th><th class="num">Depth</th>
       <th class="num">In flight</th><th class="num">Consumers</th><th class="num">Enqueue/s</th>
       <th class="num">Dequeue/s</th><th class="num">Enqueued</th><th class="num">Delivered</th>
       <th class="num">Acked</th><th class="num">Redelivered</th></tr></thead>
@@ -234,13 +235,25 @@ function renderNode(s) {
   st.pid = n.pid || st.pid;
 }
 
+// Every instance of the node (its own, then the colocated backups it hosts) with its queues and
+// journal: the own instance's are the top-level ones of /api/status (docs/web.md).
+function instanceList(s) {
+  return (s.instances || []).map((i) => i.colocated ? i
+    : Object.assign({}, i, { queues: s.queues || [], journal: s.journal || {} }));
+}
+
 function renderInstances(s) {
-  const list = s.instances || [];
-  rows($('instances'), list, 4, (i) =>
-    '<tr class="instance" data-role="' + esc(i.role) + '" data-node-id="' + esc(i.node_id) + '">' +
-    '<td>' + esc(i.name) + '</td><td><span class="badge role role-' + esc(i.role) + '">' +
+  const list = instanceList(s);
+  rows($('instances'), list, 7, (i) =>
+    '<tr class="instance" data-instance="' + esc(i.name) + '" data-role="' + esc(i.role) +
+    '" data-node-id="' + esc(i.node_id) + '" data-colocated="' + (i.colocated ? 'true' : 'false') +
+    '"><td>' + esc(i.name) + '</td><td><span class="badge role role-' + esc(i.role) + '">' +
     esc(i.role) + '</span></td><td class="mono">' + esc(i.node_id) + '</td>' +
-    '<td class="num">' + duration(i.since_ms) + '</td></tr>');
+    '<td class="num">' + duration(i.since_ms) + '</td>' +
+    '<td class="num connections">' + num(i.connections) + '</td>' +
+    '<td class="num queues">' + num((i.queues || []).length) + '</td>' +
+    '<td class="num journal" title="' + esc((i.journal || {}).directory || '') + '">' +
+    (typeof (i.journal || {}).bytes === 'number' ? bytes(i.journal.bytes) : '–') + '</td></tr>');
 }
 
 function renderCluster(s) {
@@ -260,16 +273,18 @@ function renderCluster(s) {
 }
 
 function renderQueues(s) {
-  const qs = s.queues || [];
+  const qs = [];
+  instanceList(s).forEach((i) =>
+    (i.queues || []).forEach((q) => qs.push(Object.assign({ instance: i.name }, q))));
   const maxDepth = Math.max(1, ...qs.map((q) => q.depth || 0));
   let depth = 0, inFlight = 0;
   qs.forEach((q) => { depth += q.depth || 0; inFlight += q.in_flight || 0; });
   $('queue-count').textContent = num(qs.length);
   $('total-depth').textContent = num(depth);
   $('total-in-flight').textContent = num(inFlight);
-  rows($('queues'), qs, 12, (q) =>
-    '<tr data-queue="' + esc(q.name) + '" data-address="' + esc(q.address) + '"><td>' +
-    esc(q.address) + '</td><td>' + esc(q.name) + '</td><td>' + esc(q.routing) + '</td>' +
+  rows($('queues'), qs, 13, (q) =>
+    '<tr data-queue="' + esc(q.name) + '" data-address="' + esc(q.address) + '" data-instance="' +
+    esc(q.instance) + '"><td class="instance">' + esc(q.instance) + '</td><td>' + esc(q.address) + '</td><td>' + esc(q.name) + '</td><td>' + esc(q.routing) + '</td>' +
     '<td class="num depth" data-value="' + esc(q.depth) + '">' + num(q.depth) + '<div class="bar"><i style="width:' +
     Math.round(100 * (q.depth || 0) / maxDepth) + '%"></i></div></td>' +
     '<td class="num in-flight">' + num(q.in_flight) + '</td>' +

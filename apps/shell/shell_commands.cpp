@@ -43,8 +43,8 @@ std::string shell::cmd_nodes(const std::vector<std::string>&, const invocation&)
         std::printf("no nodes (start NAME CONFIG, or connect NAME HOST:PORT)\n");
         return "";
     }
-    std::printf("%-12s %-8s %-24s %-7s %-7s %-12s %-14s %s\n", "NODE", "PID", "PROCESS", "STOMP",
-                "CLUSTER", "INSTANCE", "ROLE", "NODE ID");
+    std::printf("%-12s %-8s %-24s %-7s %-7s %-18s %-14s %-16s %5s %6s\n", "NODE", "PID", "PROCESS",
+                "STOMP", "CLUSTER", "INSTANCE", "ROLE", "NODE ID", "CONNS", "QUEUES");
     for (auto& [name, e] : nodes_) {
         std::string pid = e.proc ? std::to_string(e.proc->pid()) : "-";
         std::string process = !e.proc              ? "remote " + e.host
@@ -71,8 +71,9 @@ std::string shell::cmd_nodes(const std::vector<std::string>&, const invocation&)
                 std::printf("%-62s ", "");
             }
             first = false;
-            std::printf("%-12s %-14s %s\n", i.name.c_str(), i.role.c_str(),
-                        short_id(i.node_id).c_str());
+            std::printf("%-18s %-14s %-16s %5llu %6llu\n", i.name.c_str(), i.role.c_str(),
+                        short_id(i.node_id).c_str(), static_cast<unsigned long long>(i.connections),
+                        static_cast<unsigned long long>(i.queue_count));
         }
     }
     return "";
@@ -83,8 +84,8 @@ std::string shell::cmd_queues(const std::vector<std::string>& w, const invocatio
     if (!w.empty() && find(w[0], error) == nullptr) {
         return error;
     }
-    std::printf("%-12s %-24s %-9s %8s %9s %9s %10s %10s\n", "NODE", "QUEUE", "ROUTING", "DEPTH",
-                "IN-FLIGHT", "CONSUMERS", "ENQUEUED", "ACKED");
+    std::printf("%-12s %-18s %-24s %-9s %8s %9s %9s %10s %10s\n", "NODE", "INSTANCE", "QUEUE",
+                "ROUTING", "DEPTH", "IN-FLIGHT", "CONSUMERS", "ENQUEUED", "ACKED");
     for (auto& [name, e] : nodes_) {
         if (!w.empty() && name != w[0]) {
             continue;
@@ -98,8 +99,9 @@ std::string shell::cmd_queues(const std::vector<std::string>& w, const invocatio
             continue;
         }
         for (const auto& q : st.value.queues) {
-            std::printf("%-12s %-24s %-9s %8llu %9llu %9llu %10llu %10llu\n", name.c_str(),
-                        q.name.c_str(), q.routing.c_str(), static_cast<unsigned long long>(q.depth),
+            std::printf("%-12s %-18s %-24s %-9s %8llu %9llu %9llu %10llu %10llu\n", name.c_str(),
+                        q.instance.c_str(), q.name.c_str(), q.routing.c_str(),
+                        static_cast<unsigned long long>(q.depth),
                         static_cast<unsigned long long>(q.in_flight),
                         static_cast<unsigned long long>(q.consumers),
                         static_cast<unsigned long long>(q.enqueued_total),

@@ -55,26 +55,39 @@ std::optional<node_status> parse_status(const std::string& text, std::string& er
         out.ha_policy = text_of(*n, "ha_policy");
         out.ha_role = text_of(*n, "ha_role");
     }
-    for (const auto& i : array_of(j, "instances")) {
-        if (i.is_object()) {
-            out.instances.push_back(
-                {text_of(i, "name"), text_of(i, "role"), text_of(i, "node_id")});
+    auto add_queues = [&out](const json& list, const std::string& instance) -> uint64_t {
+        uint64_t n = 0;
+        for (const auto& q : list) {
+            if (!q.is_object()) {
+                continue;
+            }
+            queue_status s;
+            s.instance = instance;
+            s.address = text_of(q, "address");
+            s.name = text_of(q, "name");
+            s.routing = text_of(q, "routing");
+            s.depth = count_of(q, "depth");
+            s.in_flight = count_of(q, "in_flight");
+            s.consumers = count_of(q, "consumers");
+            s.enqueued_total = count_of(q, "enqueued_total");
+            s.acked_total = count_of(q, "acked_total");
+            out.queues.push_back(std::move(s));
+            ++n;
         }
-    }
-    for (const auto& q : array_of(j, "queues")) {
-        if (!q.is_object()) {
+        return n;
+    };
+    // The own instance's queues are the top-level ones; a colocated instance carries its own.
+    uint64_t own_queues = add_queues(array_of(j, "queues"), out.name);
+    for (const auto& i : array_of(j, "instances")) {
+        if (!i.is_object()) {
             continue;
         }
-        queue_status s;
-        s.address = text_of(q, "address");
-        s.name = text_of(q, "name");
-        s.routing = text_of(q, "routing");
-        s.depth = count_of(q, "depth");
-        s.in_flight = count_of(q, "in_flight");
-        s.consumers = count_of(q, "consumers");
-        s.enqueued_total = count_of(q, "enqueued_total");
-        s.acked_total = count_of(q, "acked_total");
-        out.queues.push_back(std::move(s));
+        instance_status s{text_of(i, "name"), text_of(i, "role"), text_of(i, "node_id")};
+        auto colocated = i.find("colocated");
+        s.colocated = colocated != i.end() && colocated->is_boolean() && colocated->get<bool>();
+        s.connections = count_of(i, "connections");
+        s.queue_count = s.colocated ? add_queues(array_of(i, "queues"), s.name) : own_queues;
+        out.instances.push_back(std::move(s));
     }
     out.connections = count_of(j, "connections");
     return out;

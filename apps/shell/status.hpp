@@ -15,10 +15,16 @@ struct instance_status {
     std::string name;
     std::string role; ///< live, backup, backup-active, failing-back, paused, starting, stopped
     std::string node_id;
+    bool colocated = false;
+    uint64_t connections = 0;
+    /// Its queues: the top-level `queues[]` for the node's own, `instances[].queues[]` else.
+    uint64_t queue_count = 0;
 };
 
-/// One queue: `queues[]`.
+/// One queue: `queues[]`, or a colocated instance's `instances[].queues[]`.
 struct queue_status {
+    /// The server instance that serves it (the node's own or a colocated backup).
+    std::string instance;
     std::string address;
     std::string name;
     std::string routing;
@@ -35,13 +41,15 @@ struct node_status {
     std::string ha_policy;
     std::string ha_role;
     std::vector<instance_status> instances;
+    /// Every instance's queues: the node's own first, then each colocated instance's.
     std::vector<queue_status> queues;
     uint64_t connections = 0;
 
     /// `instances[0].role`: the role that conditions test ("" when there is no instance).
     std::string role() const { return instances.empty() ? "" : instances.front().role; }
 
-    /// The queue called `name` (a "/queue/" prefix is ignored), or nullptr.
+    /// The queue called `name` (a "/queue/" prefix is ignored), or nullptr; the node's own
+    /// instance's first, then the colocated instances'.
     const queue_status* find_queue(const std::string& name) const;
 };
 

@@ -137,6 +137,18 @@ TEST_CASE("colocated: a live with request-backup gets colocated_backup_1 on anot
         wait_until(soon(), [&] { return instance_role(host, "colocated_backup_1") == "backup"; }));
     CHECK(instance_role(host, "host") == "live");
     CHECK(std::filesystem::is_directory(host.dir() + "/journal/colocated_backup_1"));
+    // The passive backup's entry names its journal and has no queues: it serves none yet.
+    json backup;
+    auto status = get_json(host, "/api/status");
+    for (const auto& i : status["instances"]) {
+        if (i.value("name", "") == "colocated_backup_1") {
+            backup = i;
+        }
+    }
+    INFO("colocated instance entry: ", backup.dump());
+    CHECK(backup["journal"]["enabled"] == true);
+    CHECK(backup["journal"]["directory"] == host.dir() + "/journal/colocated_backup_1");
+    CHECK(backup["queues"] == json::array());
     auto metrics = http_exchange(host.port("web"), http_request("/metrics"), soon()).body();
     CHECK(metrics.find("actormq_instance_live{instance=\"colocated_backup_1\",role=\"backup\","
                        "colocated=\"true\"} 0")
@@ -215,6 +227,55 @@ TEST_CASE("colocated: after SIGKILL of the live its colocated backup takes over 
     stomp_client c;
     REQUIRE(c.connect_tcp(offset_port));
     REQUIRE(c.connect_stomp("guest", "guest").cmd == command::connected);
+    // The host's /api/status and /metrics show the queue the colocated instance serves, with
+    // its 50 messages, under that instance (docs/web.md), and its client connection.
+    json entry;
+    bool shown = wait_until(soon(), [&] {
+        entry = json{};
+        auto s = get_json(host, "/api/status");
+        if (!s.is_object()) {
+            return false;
+        }
+        for (const auto& i : s["instances"]) {
+            if (i.value("name", "") == "colocated_backup_1") {
+                entry = i;
+            }
+        }
+        if (!entry.is_object() || entry.value("connections", 0) < 1) {
+            return false;
+        }
+        for (const auto& q : entry["queues"]) {
+            if (q.value("name", "") == "colo" && q.value("depth", 0) == 50) {
+                return true;
+            }
+        }
+        return false;
+    });
+    INFO("colocated instance entry: ", entry.dump());
+    CHECK(shown);
+    CHECK(entry["journal"]["directory"].get<std::string>().find("colocated_backup_1")
+          != std::string::npos);
+    CHECK(entry["journal"]["enabled"] == true);
+    CHECK(entry["journal"]["files"].get<uint64_t>() >= 1);
+    auto own = get_json(host, "/api/status");
+    for (const auto& q : own["queues"]) {
+        CHECK(q.value("name", "") != "colo"); // the top-level queues are the host's own
+    }
+    std::string metrics;
+    CHECK(wait_until(soon(), [&] {
+        metrics = http_exchange(host.port("web"), http_request("/metrics"), soon()).body();
+        return metrics.find("actormq_queue_depth_messages{instance=\"colocated_backup_1\","
+                            "address=\"colo\",queue=\"colo\"} 50\n")
+               != std::string::npos;
+    }));
+    CHECK(metrics.find("actormq_queue_messages_enqueued_total{instance=\"colocated_backup_1\","
+                       "address=\"colo\",queue=\"colo\"} 50\n")
+          != std::string::npos);
+    CHECK(metrics.find("actormq_journal_files{instance=\"colocated_backup_1\"} ")
+          != std::string::npos);
+    CHECK(metrics.find("actormq_journal_files{instance=\"host\"} ") != std::string::npos);
+    CHECK(metrics.find("actormq_instance_connections{instance=\"colocated_backup_1\"} 1\n")
+          != std::string::npos);
     subscribe(c, "/queue/colo", "s");
     std::set<std::string> got;
     while (got.size() < sent.size()) {

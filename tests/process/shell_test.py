@@ -240,7 +240,7 @@ class ShellTest(unittest.TestCase):
         self.assertIn("stopped a (exit code 0)", r.stdout)
         self.assertRegex(r.stdout, r"\n +1 \S+ started ")
         self.assertRegex(r.stdout, r"\na +\d+ +running .* live ")
-        self.assertRegex(r.stdout, r"\na +orders +anycast +7 ")
+        self.assertRegex(r.stdout, r"\na +shelltest +orders +anycast +7 ")
 
     def test_connect_manages_a_node_the_shell_did_not_start(self):
         with Node(NODE_CONFIG + CLUSTER) as node:

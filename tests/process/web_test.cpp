@@ -97,7 +97,7 @@ TEST_CASE("web: /api/status and /metrics: queue depth and counters follow the me
     CHECK(q["enqueued_total"] == 30);
     CHECK(q["consumers"] == 0);
     std::string metrics;
-    const std::string labels = "{address=\"web\",queue=\"web\"}";
+    const std::string labels = "{instance=\"test\",address=\"web\",queue=\"web\"}";
     CHECK(wait_until(soon(), [&] {
         metrics = get_metrics(node);
         return sample(metrics, "actormq_queue_depth_messages" + labels) == 30;
@@ -134,10 +134,14 @@ TEST_CASE("web: a queue name that is not UTF-8 shows as U+FFFD and the status ke
     ACTORMQ_START_NODE(node, node_config());
     stomp_client c;
     login(c, node);
-    send_routed(c, "/queue/bad\xff" "name", "x");
+    send_routed(c,
+                "/queue/bad\xff"
+                "name",
+                "x");
     json q;
     bool shown = wait_until(soon(), [&] {
-        q = queue_of(get_json(node, "/api/status"), "bad\xef\xbf\xbd" "name");
+        q = queue_of(get_json(node, "/api/status"), "bad\xef\xbf\xbd"
+                                                    "name");
         return q.is_object() && q["depth"] == 1;
     });
     CHECK_MESSAGE(shown, "the status never showed the queue");
