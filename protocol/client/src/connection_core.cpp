@@ -641,6 +641,9 @@ uint64_t connection_core::send_stream(
         throw client_error(error_kind::illegal_state, "cannot encode: " + f.describe());
     }
     if (!s.out.has_room(bytes.size())) {
+        // The lock is released while waiting: the connection may fail and reattach, or fail
+        // over, meanwhile.
+        auto generation = s.generation;
         auto deadline = clock::now() + std::chrono::milliseconds(options_.call_timeout_ms);
         if (!cv_.wait_until(l, deadline, [&] { return dead_ || s.out.has_room(bytes.size()); })) {
             throw client_error(error_kind::timeout, "no confirmation within callTimeout");
@@ -648,13 +651,31 @@ uint64_t connection_core::send_stream(
         if (dead_) {
             throw client_error(dead_->first, dead_->second);
         }
+        if (s.generation != generation) {
+            // A failover recreated the session (its numbering starts again): this packet's
+            // number means nothing there.
+            throw client_error(error_kind::unblocked,
+                               "the session failed over while the send waited for window room");
+        }
+        if (s.next_sequence != seq) {
+            // Another thread sent on this session meanwhile: take the next number.
+            seq = s.next_sequence;
+            p.sequence = seq;
+            bytes.clear();
+            native::encode(p, native::peer::client, limits_, bytes);
+        }
     }
     ++s.next_sequence;
     if (size_out != nullptr) {
         *size_out = bytes.size();
     }
     s.out.keep(seq, bytes);
-    write_raw(bytes, deferrable);
+    if (s.attached) {
+        write_raw(bytes, deferrable);
+    }
+    // Otherwise a reattach is under way: the window resends the packet after the server's
+    // answer names what it has (§14). Written now, it would reach the server before the
+    // packets the window resends, out of order.
     return seq;
 }
 
