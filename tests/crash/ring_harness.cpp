@@ -14,19 +14,16 @@
 #include "crash/schedule.hpp"
 #include "crash/serving_sampler.hpp"
 #include "crash/traffic.hpp"
+#include "support/socket.hpp"
 
-#include <arpa/inet.h>
 #include <array>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
-#include <netinet/in.h>
 #include <optional>
 #include <random>
 #include <set>
-#include <sys/socket.h>
-#include <unistd.h>
 
 namespace actormq::crash {
 
@@ -67,20 +64,6 @@ size_t prev(size_t n) {
     return (n + ring_size - 1) % ring_size;
 }
 
-/// Whether 127.0.0.1:`port` can be bound now.
-bool port_free(uint16_t port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
-}
-
 /// Fixed ports below the OS's ephemeral range (a backup's port is its live's plus the
 /// offset; among ephemeral ports any connection could hold it): per node a STOMP port P with
 /// P + offset free, and a cluster port, all different.
@@ -96,8 +79,8 @@ struct ring_ports {
             for (int tries = 0; tries < 10000; ++tries) {
                 auto p = static_cast<uint16_t>(pick(rng));
                 auto q = static_cast<uint16_t>(p + port_offset);
-                if (taken.count(p) == 0 && port_free(p)
-                    && (!with_offset || (taken.count(q) == 0 && port_free(q)))) {
+                if (taken.count(p) == 0 && test::port_free(p)
+                    && (!with_offset || (taken.count(q) == 0 && test::port_free(q)))) {
                     taken.insert(p);
                     if (with_offset) {
                         taken.insert(q);

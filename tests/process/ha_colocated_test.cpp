@@ -7,40 +7,23 @@
 // three nodes form a ring that survives a SIGKILL of each in turn, failback included.
 #include "support/failover_producer.hpp"
 #include "support/process_fixture.hpp"
+#include "support/socket.hpp"
 #include "support/web_client.hpp"
 
 #include <algorithm>
-#include <arpa/inet.h>
 #include <csignal>
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <netinet/in.h>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
-#include <sys/socket.h>
-#include <unistd.h>
 
 namespace actormq::test {
 
 namespace {
 
 using json = nlohmann::json;
-
-/// Whether `port` can be bound on 127.0.0.1 right now.
-bool port_free(uint16_t port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
-}
 
 /// A port P below the OS's ephemeral range (32768 and up) with P and P + offset free. A live on
 /// an OS-chosen port would put its backup's offset port among the ephemeral ports, where any

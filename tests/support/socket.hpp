@@ -18,4 +18,7 @@ int connect_loopback(uint16_t port, std::string& error);
 /// until `deadline`; false with `error` set when it could not.
 bool send_all(int fd, std::string_view bytes, deadline_t deadline, std::string& error);
 
+/// Whether 127.0.0.1:`port` can be bound right now (SO_REUSEADDR, as the node's listeners).
+bool port_free(uint16_t port);
+
 } // namespace actormq::test
