@@ -1142,30 +1142,25 @@ void connection_core::xa_end(uint32_t channel, const native::xid& x, native::xa_
 
 void connection_core::xa_prepare(uint32_t channel, const native::xid& x) {
     lock l(mu_);
-    xa_record_of(channel);
-    auto key = xa_key(x);
-    try {
-        call(l, channel, native::xa_prepare{x}, false, nullptr, true);
-    } catch (const client_error& e) {
-        // Kept only while the server still has the branch ended here; after XA_RETRY it is
-        // prepared or gone on the new server, never to be recreated from this session.
-        bool kept = e.kind() == error_kind::server
-                    && e.server_code() != uint16_t(native::error_code::xa_unknown_xid);
-        if (!kept) {
-            record_of(channel).xa_branches.erase(key);
-        }
-        throw;
-    }
-    record_of(channel).xa_branches.erase(key);
+    xa_outcome(l, channel, x, native::xa_prepare{x});
 }
 
 void connection_core::xa_commit(uint32_t channel, const native::xid& x, bool one_phase) {
     lock l(mu_);
+    xa_outcome(l, channel, x, native::xa_commit{x, one_phase});
+}
+
+void connection_core::xa_outcome(lock& l,
+                                 uint32_t channel,
+                                 const native::xid& x,
+                                 native::packet_body body) {
     xa_record_of(channel);
     auto key = xa_key(x);
     try {
-        call(l, channel, native::xa_commit{x, one_phase}, false, nullptr, true);
+        call(l, channel, std::move(body), false, nullptr, true);
     } catch (const client_error& e) {
+        // Kept only while the server still has the branch ended here; after XA_RETRY it is
+        // prepared or gone on the new server, never to be recreated from this session.
         bool kept = e.kind() == error_kind::server
                     && e.server_code() != uint16_t(native::error_code::xa_unknown_xid);
         if (!kept) {

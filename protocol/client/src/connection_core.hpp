@@ -148,6 +148,9 @@ private:
               const std::pair<uint32_t, uint32_t>* producer = nullptr,
               bool is_xa_outcome = false,
               std::vector<native::xid>* xids = nullptr);
+    /// Sends an XA prepare or commit of `x` and waits for it; the branch leaves the session's
+    /// records unless the server still holds it ended here (an error other than unknown xid).
+    void xa_outcome(lock& l, uint32_t channel, const native::xid& x, native::packet_body body);
     /// The XA session's record; throws ILLEGAL_STATE when the session is not XA.
     session_record& xa_record_of(uint32_t channel);
     /// Notes work (a send or an ack) of the session's transaction or bound XA branch.
