@@ -35,12 +35,6 @@ std::vector<std::string> on_store(const temp_dir& store) {
     return {"journal-directory=" + store.path + "/journal"};
 }
 
-/// True once a native client can log in on `port`.
-bool native_serves(uint16_t port) {
-    native_client c;
-    return c.connect_tcp(port) && c.login("guest", "guest", 0);
-}
-
 /// True once a native client on `port` is told `backup` is the backup of its node id.
 bool topology_names(uint16_t port, const std::string& backup) {
     native_client c;

@@ -22,33 +22,10 @@ namespace {
 
 namespace ac = actormq::client;
 
-/// The top of one pair member's config: a cluster (joining `members`) and its shared-store role.
-std::string pair_top(const std::string& role, const std::string& members) {
-    return "cluster-password = \"pair\"\n[cluster]\nport = 0\nmembers = [" + members
-           + "]\n[ha-policy.shared-store." + role + "]\n";
-}
-
 /// The --set list that puts a node on the shared journal.
 std::vector<std::string> on_store(const temp_dir& store) {
     return {"journal-directory=" + store.path + "/journal"};
 }
-
-/// True once a native client can log in on `port`.
-bool native_serves(uint16_t port) {
-    native_client c;
-    return c.connect_tcp(port) && c.login("guest", "guest", 0);
-}
-
-/// What the failure listener saw.
-struct events {
-    std::mutex mu;
-    std::vector<ac::failure_event> seen;
-
-    bool has(ac::failure_event e) {
-        std::lock_guard<std::mutex> g(mu);
-        return std::find(seen.begin(), seen.end(), e) != seen.end();
-    }
-};
 
 /// Drains `queue` on `port` (a plain connection, no failover) until `end` arrives; returns how
 /// often each body came.
@@ -82,7 +59,7 @@ TEST_CASE("client failover: SIGKILL of the live; sends and a transaction go on o
                               + "?ha=true&reconnectAttempts=-1&retryInterval=50"
                                 "&user=guest&password=guest");
     auto conn = cf.create_connection();
-    events ev;
+    failure_events ev;
     conn->add_failure_listener([&ev](ac::failure_event e, const std::string&) {
         std::lock_guard<std::mutex> g(ev.mu);
         ev.seen.push_back(e);
@@ -180,7 +157,7 @@ TEST_CASE("client failover: an ack of a message delivered before the failover th
                               + "?ha=true&reconnectAttempts=-1&retryInterval=50"
                                 "&blockOnAcknowledge=true&user=guest&password=guest");
     auto conn = cf.create_connection();
-    events ev;
+    failure_events ev;
     conn->add_failure_listener([&ev](ac::failure_event e, const std::string&) {
         std::lock_guard<std::mutex> g(ev.mu);
         ev.seen.push_back(e);

@@ -149,26 +149,6 @@ bool all_threads_stopped(pid_t pid) {
     return !ec && n > 0;
 }
 
-/// The top of a shared-store pair member's config (as client_failover_test.cpp).
-std::string pair_top(const std::string& role, const std::string& members) {
-    return "cluster-password = \"pair\"\n[cluster]\nport = 0\nmembers = [" + members
-           + "]\n[ha-policy.shared-store." + role + "]\n";
-}
-
-bool native_serves(uint16_t port) {
-    native_client c;
-    return c.connect_tcp(port) && c.login("guest", "guest", 0);
-}
-
-struct events {
-    std::mutex mu;
-    std::vector<ac::failure_event> seen;
-    bool has(ac::failure_event e) {
-        std::lock_guard<std::mutex> g(mu);
-        return std::find(seen.begin(), seen.end(), e) != seen.end();
-    }
-};
-
 /// A shared-store live with a cluster and its backup, both serving native clients; the client
 /// `conn` (ha=true) is connected to the live and has learnt the backup.
 struct pair_fixture {
@@ -176,7 +156,7 @@ struct pair_fixture {
     std::unique_ptr<node_process> live;
     std::unique_ptr<node_process> backup;
     std::shared_ptr<ac::connection> conn;
-    events ev;
+    failure_events ev;
     std::string backup_address;
 
     pair_fixture() {
@@ -642,7 +622,7 @@ TEST_CASE("client xa: replication: a branch prepared on the live is listed by th
                                   "&ha=true&reconnectAttempts=-1&retryInterval=50"
                                   "&clientFailureCheckPeriod=60000"));
     auto conn = cf.create_connection();
-    events ev;
+    failure_events ev;
     conn->add_failure_listener([&ev](ac::failure_event e, const std::string&) {
         std::lock_guard<std::mutex> g(ev.mu);
         ev.seen.push_back(e);

@@ -6,13 +6,42 @@
 // would: a send that fails with UNBLOCKED (its answer was lost in the failover) is sent again,
 // the same message with the same automatic duplicate id.
 
+#include "support/native_client.hpp"
+
 #include <actormq/client/client.hpp>
+#include <algorithm>
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace actormq::test {
+
+/// The top of a shared-store pair member's config: a cluster (joining `members`, TOML array
+/// items) and its shared-store role.
+inline std::string pair_top(const std::string& role, const std::string& members) {
+    return "cluster-password = \"pair\"\n[cluster]\nport = 0\nmembers = [" + members
+           + "]\n[ha-policy.shared-store." + role + "]\n";
+}
+
+/// True once a native client can log in on `port`.
+inline bool native_serves(uint16_t port) {
+    native_client c;
+    return c.connect_tcp(port) && c.login("guest", "guest", 0);
+}
+
+/// What a failure listener saw.
+struct failure_events {
+    std::mutex mu;
+    std::vector<client::failure_event> seen;
+
+    bool has(client::failure_event e) {
+        std::lock_guard<std::mutex> g(mu);
+        return std::find(seen.begin(), seen.end(), e) != seen.end();
+    }
+};
 
 /// A durable message with `body`.
 inline client::message durable(const std::string& body) {
