@@ -68,8 +68,7 @@ void machine::on(const tick& t, actions& out) {
     switch (phase_) {
         case phase::preparing:
             // A retry: this server has decided to be a plain backup by now.
-            busy_ = true;
-            out.emplace_back(prepare_directory{true});
+            prepare_as_backup(out);
             break;
         case phase::voting:
             vote(out);
@@ -122,13 +121,17 @@ void machine::on(const directory_ready& r, actions& out) {
     try_pair(out);
 }
 
+void machine::prepare_as_backup(actions& out) {
+    phase_ = phase::preparing;
+    busy_ = true;
+    out.emplace_back(prepare_directory{true});
+}
+
 void machine::release_held(actions& out) {
     held_ = false;
     node_id_.clear();
     sequence_ = 0;
-    phase_ = phase::preparing;
-    busy_ = true;
-    out.emplace_back(prepare_directory{true});
+    prepare_as_backup(out);
 }
 
 void machine::try_pair(actions& out) {
@@ -366,9 +369,7 @@ void machine::on_check(const vote_result& r, actions& out) {
         // Someone took over this node id: its journal is newer than ours. Sync from it as a
         // backup (our old journal is moved aside), then ask for the node id back.
         failback_ = true;
-        phase_ = phase::preparing;
-        busy_ = true;
-        out.emplace_back(prepare_directory{true});
+        prepare_as_backup(out);
         return;
     }
     if (r.won && sequence_seen_ > sequence_) {
@@ -573,9 +574,7 @@ void machine::on(const deactivated&, actions& out) {
         if (settings_.restart_backup) {
             add_note(note_kind::backup_restarted, {}, out);
             synced_ = false;
-            phase_ = phase::preparing;
-            busy_ = true;
-            out.emplace_back(prepare_directory{true});
+            prepare_as_backup(out);
             return;
         }
         add_note(note_kind::backup_exiting, {}, out);

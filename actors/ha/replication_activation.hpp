@@ -339,6 +339,9 @@ private:
     void take_over(const std::string& allowed_by, actions& out);
     /// Serve `node_id_` with the next activation sequence (recorded before the journal loads).
     void activate(const std::string& allowed_by, actions& out);
+    /// Move this directory's journal (and its activation record) aside, to wait for a live as
+    /// a plain backup; answered by directory_ready.
+    void prepare_as_backup(actions& out);
     /// A backup gives up the journal it held (served elsewhere, or stale): move it aside and
     /// wait for a live as any backup does.
     void release_held(actions& out);
