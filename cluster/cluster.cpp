@@ -378,6 +378,18 @@ caf::behavior running(cluster_ptr self) {
             }
             return run_quorum(self, node_id, wait_ms);
         },
+        [=](vote_release_atom, const std::string& node_id) {
+            auto& st = self->state;
+            auto sender = self->current_sender();
+            if (local()) {
+                release_grants(self, node_id);
+            } else if (sender && st.from_member(self)) {
+                auto g = st.grants.find(node_id);
+                if (g != st.grants.end() && g->second.asker == sender->address()) {
+                    st.grants.erase(g);
+                }
+            }
+        },
         [=](failback_atom, caf::actor& driver) {
             if (local()) {
                 self->state.failback_endpoint = std::move(driver);
@@ -422,11 +434,12 @@ caf::behavior running(cluster_ptr self) {
             uint32_t timeout_ms) -> caf::result<scale_down_ack> {
             return accept_scale_down(self, std::move(batch), timeout_ms);
         },
-        [=](vote_atom, const std::string& node_id) -> caf::result<vote_answer> {
+        [=](vote_atom, const std::string& node_id, uint32_t wait_ms) -> caf::result<vote_answer> {
             if (!self->state.from_member(self)) {
                 return caf::make_error(cluster_errc::not_a_member);
             }
-            return self->state.answer(self->current_sender()->address(), node_id);
+            return self->state.vote(self->current_sender()->address(), node_id, wait_ms,
+                                    std::chrono::steady_clock::now(), self->address());
         },
         [=](caf::update_atom, member_info& info) { on_update(self, std::move(info)); },
         [=](caf::get_atom) -> caf::result<topology> {
@@ -538,6 +551,7 @@ caf::behavior cluster_facade(caf::event_based_actor* self,
         [=](quorum_atom a, const std::string& node_id, uint32_t wait_ms) {
             return self->delegate(cluster, a, node_id, wait_ms);
         },
+        [=](vote_release_atom a, const std::string& node_id) { self->send(cluster, a, node_id); },
         [=](failback_atom a, caf::actor& driver) { self->send(cluster, a, std::move(driver)); },
         [=](backup_request_atom a, caf::actor& endpoint) {
             self->send(cluster, a, std::move(endpoint));

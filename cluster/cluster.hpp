@@ -113,12 +113,16 @@ struct vote_answer {
     bool sees_live = false;
     /// The highest activation sequence of that node id it has seen announced since it started.
     uint64_t sequence_seen = 0;
+    /// Another server may be taking that node id over right now: this member told another
+    /// asker it is gone a moment ago, or is asking about it itself (cluster_state::vote).
+    /// Counts from every member, live or not.
+    bool claimed = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, vote_answer& x) {
     return f(caf::meta::type_name("actormq::cluster::vote_answer"), x.live_server, x.sees_live,
-             x.sequence_seen);
+             x.sequence_seen, x.claimed);
 }
 
 /// The answers to one quorum question (docs/replication.md, "The vote").
@@ -143,13 +147,16 @@ struct vote_tally {
     /// The highest activation sequence of the node id seen by this node or any member that
     /// answered.
     uint64_t sequence_max = 0;
+    /// Answers that said another server may be taking the node id over right now
+    /// (vote_answer::claimed): no decision to serve it is taken while any did.
+    uint32_t claims = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, vote_tally& x) {
     return f(caf::meta::type_name("actormq::cluster::vote_tally"), x.node_id, x.lives_seen_max,
              x.asked, x.answered, x.live_answers, x.lives_seeing, x.lives_not_seeing,
-             x.peers_configured, x.peers_joined, x.sequence_max);
+             x.peers_configured, x.peers_joined, x.sequence_max, x.claims);
 }
 
 /// The votes a decision needs: `quorum_size` when positive, else more than half of the
@@ -167,8 +174,9 @@ bool live_is_gone(const vote_tally& t, int32_t quorum_size);
 bool live_has_quorum(const vote_tally& t, int32_t quorum_size);
 
 /// A primary checking at start (check-for-live-server) may start live: nobody that answered
-/// sees its node id served, and it reached more than half of its configured cluster (itself
-/// included). It never starts live on the word of a minority.
+/// sees its node id served, and more than half of its configured cluster (itself included)
+/// answered. It never starts live on the word of a minority. Each of the three decisions also
+/// needs that no answer claimed the node id (vote_answer::claimed).
 bool nobody_serves(const vote_tally& t);
 
 /// Why a member refused a join; travels back to the joiner (category "cluster").
@@ -200,8 +208,13 @@ using announce_atom = caf::atom_constant<caf::atom("announce")>;
 /// replication::pair_reply. Remote: (pair_atom, name, group, replica), from a joined member.
 /// Runs a quorum vote about a node id: (quorum_atom, node_id, wait in ms) -> vote_tally.
 using quorum_atom = caf::atom_constant<caf::atom("quorum")>;
-/// One member's answer about a node id: (vote_atom, node_id) -> vote_answer.
+/// One member's answer about a node id: (vote_atom, node_id, the asker's wait in ms) ->
+/// vote_answer.
 using vote_atom = caf::atom_constant<caf::atom("vote")>;
+/// A vote that decided nothing gives back what it was granted (cluster_state::vote): local
+/// (vote_release_atom, node_id) from the node's driver, then remote (vote_release_atom,
+/// node_id) to every member whose answer granted it.
+using vote_release_atom = caf::atom_constant<caf::atom("vrelease")>;
 /// Failback (docs/replication.md): local (failback_atom, caf::actor driver) registers the
 /// node's replication driver; local (failback_atom, cluster address, node_id) -> bool asks
 /// that member to give way; remote (failback_atom, node_id) -> bool is that request arriving.

@@ -61,6 +61,10 @@ caf::result<vote_tally> run_quorum(cluster_ptr self, const std::string& node_id,
     tally->lives_seen_max = st.lives_seen_max;
     tally->sequence_max = st.sequence_seen(node_id);
     tally->asked = static_cast<uint32_t>(st.members.size());
+    // While this node asks (and until its announcement can follow), it tells other askers
+    // about this node id that it may be taking it over (cluster_state::vote).
+    st.grants[node_id] = cluster_state::vote_grant{self->address(), std::chrono::steady_clock::now()
+                                                                        + st.grant_time(wait_ms)};
     for (const auto& [address, p] : st.peers) {
         if (!p.is_self) {
             ++tally->peers_configured;
@@ -72,6 +76,8 @@ caf::result<vote_tally> run_quorum(cluster_ptr self, const std::string& node_id,
         rp.deliver(*tally);
         return rp;
     }
+    auto& granted = st.granted_by[node_id];
+    granted.clear();
     auto outstanding = std::make_shared<uint32_t>(tally->asked);
     auto done = [rp, tally, outstanding]() mutable {
         if (--*outstanding == 0) {
@@ -79,11 +85,15 @@ caf::result<vote_tally> run_quorum(cluster_ptr self, const std::string& node_id,
         }
     };
     for (const auto& [addr, m] : st.members) {
-        self->request(m.handle, milliseconds{wait_ms}, vote_atom::value, node_id)
+        self->request(m.handle, milliseconds{wait_ms}, vote_atom::value, node_id, wait_ms)
             .then(
-                [tally, done](vote_answer& a) mutable {
+                [self, tally, done, node_id, member = m.handle](vote_answer& a) mutable {
+                    if (!a.sees_live && !a.claimed) {
+                        self->state.granted_by[node_id].push_back(member);
+                    }
                     ++tally->answered;
                     tally->sequence_max = std::max(tally->sequence_max, a.sequence_seen);
+                    tally->claims += a.claimed ? 1 : 0;
                     if (a.live_server) {
                         ++tally->live_answers;
                         ++(a.sees_live ? tally->lives_seeing : tally->lives_not_seeing);
@@ -93,6 +103,22 @@ caf::result<vote_tally> run_quorum(cluster_ptr self, const std::string& node_id,
                 [done](caf::error&) mutable { done(); });
     }
     return rp;
+}
+
+void release_grants(cluster_ptr self, const std::string& node_id) {
+    auto& st = self->state;
+    auto own = st.grants.find(node_id);
+    if (own != st.grants.end() && own->second.asker == self->address()) {
+        st.grants.erase(own);
+    }
+    auto g = st.granted_by.find(node_id);
+    if (g == st.granted_by.end()) {
+        return;
+    }
+    for (const auto& member : g->second) {
+        self->send(member, vote_release_atom::value, node_id);
+    }
+    st.granted_by.erase(g);
 }
 
 caf::result<bool>
@@ -154,15 +180,20 @@ uint32_t votes_needed(const vote_tally& t, int32_t quorum_size) {
 }
 
 bool live_is_gone(const vote_tally& t, int32_t quorum_size) {
-    return t.lives_seeing == 0 && 1 + t.lives_not_seeing >= votes_needed(t, quorum_size);
+    return t.lives_seeing == 0 && t.claims == 0
+           && 1 + t.lives_not_seeing >= votes_needed(t, quorum_size);
 }
 
 bool nobody_serves(const vote_tally& t) {
-    return t.lives_seeing == 0 && 2 * (t.peers_joined + 1) > t.peers_configured + 1;
+    // Joined peers that did not answer in time say nothing: one of them may have told another
+    // server the node id is gone (a grant), so only answers count towards the majority.
+    auto reached = std::min(t.peers_joined, t.answered);
+    return t.lives_seeing == 0 && t.claims == 0 && 2 * (reached + 1) > t.peers_configured + 1;
 }
 
 bool live_has_quorum(const vote_tally& t, int32_t quorum_size) {
-    return t.lives_seeing == 0 && 1 + t.live_answers >= votes_needed(t, quorum_size);
+    return t.lives_seeing == 0 && t.claims == 0
+           && 1 + t.live_answers >= votes_needed(t, quorum_size);
 }
 
 } // namespace actormq::cluster

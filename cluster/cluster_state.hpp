@@ -125,6 +125,17 @@ struct cluster_state {
         return i == sequences_seen.end() ? 0 : i->second;
     }
 
+    /// A "gone" answer this node gave a member about a node id (`vote`): the member may be
+    /// taking that node id over right now, before its announcement reaches anyone.
+    struct vote_grant {
+        caf::actor_addr asker;
+        std::chrono::steady_clock::time_point until;
+    };
+    std::map<std::string, vote_grant> grants;
+    /// The members whose answer to this node's last vote about a node id granted it
+    /// (release_grants gives those grants back).
+    std::map<std::string, std::vector<caf::actor>> granted_by;
+
     /// The member with this cluster address, or null.
     member_entry* member_at(const std::string& cluster_address) {
         for (auto& [addr, m] : members) {
@@ -155,6 +166,43 @@ struct cluster_state {
                           || (addr != asker && m.info.role == "live" && m.info.node_id == node_id);
         }
         return a;
+    }
+
+    /// This node's vote for `asker` about `node_id` (docs/replication.md, "The vote"): the
+    /// answer above, and one rule on top. A "gone" answer lets the asker take the node id over,
+    /// but the asker's announcement ("starting" with its new activation sequence) reaches this
+    /// node only after the asker counted its answers. Until then, another asker (a primary
+    /// restarting, a backup holding a journal it served) would be told nobody serves the node
+    /// id and could start live beside the winner. So a "gone" answer is a grant: while it
+    /// stands, every other asker is told the node id is claimed (vote_answer::claimed), and
+    /// decides nothing but asks again later. It stands while the asker is a member, for the
+    /// asker's whole wait for answers (`wait_ms`, sent with the question) plus one remote
+    /// timeout for its announcement to arrive; by then the announcement (role and sequence)
+    /// speaks for it. A node asking itself holds such a grant too (run_quorum), so a server
+    /// that asks it meanwhile learns the same from it.
+    vote_answer vote(const caf::actor_addr& asker,
+                     const std::string& node_id,
+                     uint32_t wait_ms,
+                     std::chrono::steady_clock::time_point now,
+                     const caf::actor_addr& self_address) {
+        auto a = answer(asker, node_id);
+        if (a.sees_live || node_id.empty()) {
+            return a;
+        }
+        auto g = grants.find(node_id);
+        if (g != grants.end() && g->second.asker != asker && now < g->second.until
+            && (g->second.asker == self_address || members.count(g->second.asker) > 0)) {
+            a.claimed = true;
+            return a;
+        }
+        grants[node_id] = vote_grant{asker, now + grant_time(wait_ms)};
+        return a;
+    }
+
+    /// How long a grant stands: the asker's whole wait for answers, then one remote timeout
+    /// for its announcement to arrive.
+    milliseconds grant_time(uint32_t wait_ms) const {
+        return milliseconds{wait_ms} + remote_timeout();
     }
 
     /// How long any request to another node may take: the middleman's connection timeout
@@ -293,6 +341,10 @@ caf::result<replication::pair_reply> accept_pairing(cluster_ptr self,
                                                     const caf::actor& replica);
 /// Asks every joined member about `node_id`; answers with the tally.
 caf::result<vote_tally> run_quorum(cluster_ptr self, const std::string& node_id, uint32_t wait_ms);
+
+/// This node's last vote about `node_id` decided nothing: drop its own grant and tell every
+/// member that granted it to drop theirs, so that another server's vote is not held up.
+void release_grants(cluster_ptr self, const std::string& node_id);
 /// The node's primary asks the member at `address`, which serves `node_id`, to give way.
 caf::result<bool>
 request_failback(cluster_ptr self, const std::string& address, const std::string& node_id);

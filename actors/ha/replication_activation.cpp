@@ -392,9 +392,10 @@ void machine::on_check(const vote_result& r, actions& out) {
         activate((held_ ? "newest-journal " : "no-other-server ") + r.summary, out);
         return;
     }
-    // Not enough of the cluster reached to know: never start live on a guess.
+    // Not enough of the cluster reached to know, or another server may be taking the node id
+    // over right now: never start live on a guess.
     add_note(note_kind::vote_lost, r.summary, out);
-    timer(settings_.vote_retry_wait_ms, out);
+    timer(settings_.vote_retry_wait_ms + r.retry_jitter_ms, out);
 }
 
 void machine::on(const vote_result& r, actions& out) {
@@ -441,7 +442,7 @@ void machine::on(const vote_result& r, actions& out) {
     }
     add_note(note_kind::vote_lost, r.summary, out);
     if (votes_ < 1 + settings_.vote_retries) {
-        timer(settings_.vote_retry_wait_ms, out);
+        timer(settings_.vote_retry_wait_ms + r.retry_jitter_ms, out);
         return;
     }
     start_over(note_kind::restarting, "no quorum after " + std::to_string(votes_) + " votes", out);

@@ -94,6 +94,9 @@ struct vote_result {
     /// The highest activation sequence of the node id that any member answering has seen
     /// (served, or held by a server that served it).
     uint64_t sequence_max = 0;
+    /// Added to the wait before the vote is asked again, when another server claimed the
+    /// node id meanwhile (the driver draws it at random; tests give it by hand).
+    uint32_t retry_jitter_ms = 0;
 };
 /// A serving backup is asked to give way (by the primary that synced from it).
 struct failback_requested {};

@@ -69,7 +69,8 @@ std::string summary(const cluster::vote_tally& t, int32_t quorum_size) {
            + " lives_not_seeing=" + std::to_string(t.lives_not_seeing) + " lives_seen_max="
            + std::to_string(t.lives_seen_max) + " peers_joined=" + std::to_string(t.peers_joined)
            + "/" + std::to_string(t.peers_configured)
-           + " needed=" + std::to_string(cluster::votes_needed(t, quorum_size));
+           + " needed=" + std::to_string(cluster::votes_needed(t, quorum_size))
+           + (t.claims > 0 ? " claimed_by_another=" + std::to_string(t.claims) : std::string{});
 }
 
 template <class Event, class Handle, class... Ts>
@@ -163,7 +164,7 @@ void ask_vote(driver_ptr self, const ra::ask_vote& v) {
     self->request(st.setup.cluster, st.setup.timeouts.vote + std::chrono::seconds(1),
                   cluster::quorum_atom::value, v.node_id, static_cast<uint32_t>(wait.count()))
         .then(
-            [self, what, quorum](cluster::vote_tally& t) {
+            [self, what, quorum, node_id = v.node_id](cluster::vote_tally& t) {
                 ra::vote_result r;
                 r.summary = summary(t, quorum);
                 r.sequence_max = t.sequence_max;
@@ -179,7 +180,24 @@ void ask_vote(driver_ptr self, const ra::ask_vote& v) {
                         r.won = cluster::nobody_serves(t);
                         break;
                 }
+                if (t.claims > 0) {
+                    // Two servers asking at once each hold the other up (cluster_state::vote):
+                    // a random part of the retry wait keeps them from meeting again.
+                    auto& st = self->state;
+                    std::uniform_int_distribution<uint32_t> part{
+                        0, st.setup.settings.vote_retry_wait_ms / 2};
+                    r.retry_jitter_ms = part(st.random);
+                }
                 feed(self, r);
+                // Unless the machine acts on the vote (takes the node id over, starts on its
+                // journal, keeps serving), what the vote was granted would only hold up
+                // another server's vote (cluster_state::vote): give it back.
+                auto ph = self->state.machine.current_phase();
+                if (ph != ra::phase::closing && ph != ra::phase::loading && ph != ra::phase::opening
+                    && ph != ra::phase::live) {
+                    self->send(self->state.setup.cluster, cluster::vote_release_atom::value,
+                               node_id);
+                }
             },
             [self](const caf::error& e) {
                 feed(self, ra::vote_result{false, "vote failed: " + self->system().render(e)});

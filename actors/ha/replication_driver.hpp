@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,8 @@ struct replication_driver_state {
     /// A failback request waiting for the machine's answer.
     caf::typed_response_promise<bool> failback;
     uint64_t unexpected = 0;
+    /// Draws the random part of a vote's retry wait after a claimed vote (seeded per driver).
+    std::minstd_rand random{std::random_device{}()};
 };
 
 /// The driver. Messages: ha_start_atom, ha_stop_atom, ha_fail_atom, (ha_tick_atom, uint64_t),

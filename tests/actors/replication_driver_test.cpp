@@ -36,6 +36,7 @@ struct record {
     std::vector<std::string> notes;
     bool in_sync_reported = false;
     bool vote_won = false;
+    int releases = 0;
     int loads = 0;
     int replicas = 0;
     bool exited = false;
@@ -87,6 +88,8 @@ caf::behavior test_cluster(caf::event_based_actor* self, record* r) {
             r->held.emplace_back("vote", rp);
             return rp;
         },
+        // A vote that decided nothing gives back what it was granted (cluster_state::vote).
+        [=](cluster::vote_release_atom, const std::string&) { ++r->releases; },
         [=](answer_atom, const std::string& kind) { deliver(r, kind); },
     };
 }
@@ -243,6 +246,7 @@ TEST_CASE_FIXTURE(fixture,
     run();
     CHECK(noted(rec, "vote_lost"));
     CHECK(rec.held.empty());
+    CHECK(rec.releases == 1);
     advance(2s); // vote-retry-wait
     run();
     REQUIRE(!rec.held.empty()); // asked again

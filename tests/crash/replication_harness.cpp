@@ -531,8 +531,12 @@ private:
                            + std::to_string(failover_max.count()) + " ms of the "
                            + to_string(f.kind));
         }
-        if (survivor.log_count(activating_event) == 0
-            || survivor.log_count(live_event) <= lives_before) {
+        // The new live's acceptor opens just before its driver logs the activation, so a
+        // client may have its RECEIPT a moment before the line is written: wait for it.
+        if (!test::wait_until(in(milliseconds(5000)), [&] {
+                return survivor.log_count(activating_event) > 0
+                       && survivor.log_count(live_event) > lives_before;
+            })) {
             return problem(label + ": " + survivor.name() + " served without logging "
                            + activating_event + " and " + live_event);
         }

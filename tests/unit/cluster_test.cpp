@@ -312,3 +312,83 @@ TEST_CASE("cluster: credentials: secrets compare equal only when identical") {
     CHECK_FALSE(cluster::same_secret("change-me", ""));
     CHECK_FALSE(cluster::same_secret(std::string_view("a\0b", 3), "a"));
 }
+
+namespace {
+
+/// `m` runs a quorum vote about `node_id` (what a backup or a restarting primary does).
+cluster::vote_tally quorum(test_member& m, const std::string& node_id, uint32_t wait_ms) {
+    caf::scoped_actor self{m.sys};
+    cluster::vote_tally out;
+    self->request(m.started.handle, 5s, cluster::quorum_atom::value, node_id, wait_ms)
+        .receive([&](cluster::vote_tally& t) { out = std::move(t); },
+                 [&](caf::error& err) { FAIL_CHECK(m.sys.render(err)); });
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("cluster: vote: a gone answer stands for its asker until its announcement can arrive") {
+    // The race found by the crash harness (tests/crash/REPLICATION-FINDINGS.md, finding 6): the
+    // voter told backup b that node id X is gone; before b's announcement of its take-over
+    // reached the voter, a restarting a asked about X, was told nobody serves it, and started
+    // live beside b.
+    test_member voter{{"voter", {}}};
+    auto b = std::make_unique<test_member>(member_spec{"b", {voter.address()}});
+    test_member a{{"a", {voter.address(), b->address()}}};
+    REQUIRE(wait_until(soon(), [&] {
+        return voter.seen().members.size() == 3 && b->seen().members.size() == 3
+               && a.seen().members.size() == 3;
+    }));
+    voter.update({"voter", "voter-id", "live", "127.0.0.1:1voter", "", 0});
+    REQUIRE(wait_until(soon(), [&] { return a.seen().live_of("voter-id") == "127.0.0.1:1voter"; }));
+
+    auto b_vote = quorum(*b, "X", 500);
+    CHECK(b_vote.live_answers == 1);
+    CHECK(b_vote.lives_not_seeing == 1);
+    CHECK(cluster::nobody_serves(b_vote));
+
+    // b has not announced anything yet: the voter, and b itself (it asked a moment ago), tell
+    // a that X is claimed, so a decides nothing.
+    auto a_vote = quorum(a, "X", 500);
+    CHECK(a_vote.lives_seeing == 0);
+    CHECK(a_vote.claims == 2);
+    CHECK_FALSE(cluster::nobody_serves(a_vote));
+    CHECK_FALSE(cluster::live_is_gone(a_vote, 0));
+    // a asked too, so b's vote now meets a's claim (a's own grant, held while it asks): two
+    // askers hold each other up until one gives its grants back.
+    CHECK(quorum(*b, "X", 500).claims == 1);
+    {
+        caf::scoped_actor self{a.sys};
+        self->send(a.started.handle, cluster::vote_release_atom::value, std::string{"X"});
+    }
+    // Once a's release reached every member, b's vote is not held up (its own grants stand).
+    CHECK(wait_until(soon(), [&] { return quorum(*b, "X", 500).claims == 0; }));
+    // Another node id is not covered.
+    CHECK(quorum(a, "Y", 500).claims == 0);
+
+    // b goes away: its grant goes with it (a's own questions above granted a nothing the
+    // voter holds against a).
+    b.reset();
+    REQUIRE(wait_until(soon(), [&] { return !voter.knows("b") && !a.knows("b"); }));
+    auto after = quorum(a, "X", 500);
+    CHECK(after.claims == 0);
+    CHECK(after.lives_not_seeing == 1);
+}
+
+TEST_CASE("cluster: vote: a grant ends after the asker's wait and one remote timeout") {
+    test_member voter{{"voter", {}}};
+    test_member b{{"b", {voter.address()}}};
+    test_member a{{"a", {voter.address(), b.address()}}};
+    REQUIRE(wait_until(
+        soon(), [&] { return voter.seen().members.size() == 3 && a.seen().members.size() == 3; }));
+    voter.update({"voter", "voter-id", "live", "127.0.0.1:1voter", "", 0});
+    REQUIRE(wait_until(soon(), [&] { return a.seen().live_of("voter-id") == "127.0.0.1:1voter"; }));
+    CHECK(cluster::nobody_serves(quorum(b, "X", 100)));
+    CHECK(quorum(a, "X", 100).claims == 2);
+    // b never announced a take-over (it lost, or is slow): after 100 ms + the voter's remote
+    // timeout (1 s here) the voter answers from what it sees again.
+    CHECK(wait_until(soon(), [&] {
+        auto t = quorum(a, "X", 100);
+        return t.answered == 2 && t.claims == 0;
+    }));
+}

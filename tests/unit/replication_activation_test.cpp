@@ -399,20 +399,40 @@ TEST_CASE("quorum: more than half of the largest number of lives seen, the asker
     t = vote_tally{};
     t.lives_seen_max = 3;
     CHECK_FALSE(actormq::cluster::live_has_quorum(t, -1));
-    // A primary's start check: more than half of the configured cluster, itself included.
+    // A primary's start check: more than half of the configured cluster, itself included,
+    // answered.
     t = vote_tally{};
     t.peers_configured = 2;
     t.peers_joined = 0;
     CHECK_FALSE(actormq::cluster::nobody_serves(t));
     t.peers_joined = 1;
+    t.answered = 1;
     CHECK(actormq::cluster::nobody_serves(t));
+    t.answered = 0; // joined, but its answer did not come in time: it says nothing
+    CHECK_FALSE(actormq::cluster::nobody_serves(t));
     t.peers_configured = 1; // a lone pair: the other node must be reached
     t.peers_joined = 0;
     CHECK_FALSE(actormq::cluster::nobody_serves(t));
     t.peers_joined = 1;
+    t.answered = 1;
     CHECK(actormq::cluster::nobody_serves(t));
     t.lives_seeing = 1;
     CHECK_FALSE(actormq::cluster::nobody_serves(t));
+    // Another server may be taking the node id over (a grant, or it asks itself): none of the
+    // three decisions is taken.
+    t.lives_seeing = 0;
+    t.claims = 1;
+    CHECK_FALSE(actormq::cluster::nobody_serves(t));
+    t = vote_tally{};
+    t.lives_seen_max = 2;
+    t.lives_not_seeing = 1;
+    t.claims = 1;
+    CHECK_FALSE(actormq::cluster::live_is_gone(t, -1));
+    t.live_answers = 1;
+    CHECK_FALSE(actormq::cluster::live_has_quorum(t, -1));
+    t.claims = 0;
+    CHECK(actormq::cluster::live_is_gone(t, -1));
+    CHECK(actormq::cluster::live_has_quorum(t, -1));
 }
 
 namespace {
