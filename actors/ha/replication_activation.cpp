@@ -549,6 +549,24 @@ void machine::on(const backup_lost&, actions& out) {
     out.emplace_back(ask_vote{node_id_, question::own_quorum});
 }
 
+void machine::on(const rival_live& r, actions& out) {
+    // Busy (a vote, a failback under way): the driver tells again after that event.
+    if (phase_ != phase::live || busy_ || stop_requested_) {
+        return;
+    }
+    if (r.sequence < sequence_ || (r.sequence == sequence_ && !r.rival_keeps_on_tie)) {
+        return; // the rival steps down
+    }
+    add_note(note_kind::stepping_down,
+             r.name + " serves this node id too, with activation sequence "
+                 + std::to_string(r.sequence) + " (this server: " + std::to_string(sequence_) + ")",
+             out);
+    exit_status_ = 1;
+    phase_ = phase::stepping_down;
+    busy_ = true;
+    out.emplace_back(deactivate{});
+}
+
 void machine::on(const failback_requested&, actions& out) {
     bool can = phase_ == phase::live && !busy_ && !stop_requested_ && settings_.backup
                && settings_.allow_failback;
@@ -788,6 +806,7 @@ std::string to_string(const event& e) {
                                   "acceptors_opened",
                                   "deactivated",
                                   "backup_lost",
+                                  "rival_live",
                                   "failback_requested",
                                   "failback_answer",
                                   "storage_failure",

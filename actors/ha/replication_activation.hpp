@@ -125,6 +125,15 @@ struct deactivated {
 /// Primary: the journal lost its replicating backup (and holds confirmations for the vote
 /// when vote-on-replication-failure is set).
 struct backup_lost {};
+/// Another member announces itself live with this server's node id: two servers serve it,
+/// which the votes exist to prevent (docs/replication.md, "Two servers for one node id").
+/// The one whose activation sequence is lower steps down; on equal sequences the driver says
+/// which one keeps serving (`rival_keeps_on_tie`, the same answer on both sides).
+struct rival_live {
+    std::string name;
+    uint64_t sequence = 0;
+    bool rival_keeps_on_tie = false;
+};
 struct storage_failure {};
 struct stop_request {};
 
@@ -143,6 +152,7 @@ using event = std::variant<start,
                            acceptors_opened,
                            deactivated,
                            backup_lost,
+                           rival_live,
                            failback_requested,
                            failback_answer,
                            storage_failure,
@@ -326,6 +336,7 @@ private:
     void on(const acceptors_opened& r, actions& out);
     void on(const deactivated& r, actions& out);
     void on(const backup_lost&, actions& out);
+    void on(const rival_live& r, actions& out);
     void on(const failback_requested&, actions& out);
     void on(const failback_answer& r, actions& out);
     void on(const storage_failure&, actions& out);

@@ -45,6 +45,23 @@ std::vector<std::string> candidates_of(const replication_driver_state& st) {
     return out;
 }
 
+/// Another member that announces itself live with the node id this server serves, if any.
+std::optional<ra::rival_live> rival_of(const replication_driver_state& st) {
+    const auto& m = st.machine;
+    if (m.current_phase() != ra::phase::live || m.node_id().empty()) {
+        return std::nullopt;
+    }
+    for (const auto& member : st.topology.members) {
+        if (member.cluster_address != st.setup.cluster_address && member.role == "live"
+            && member.node_id == m.node_id()) {
+            // Both sides compare the same two addresses, so they agree on who keeps serving.
+            return ra::rival_live{member.name, member.sequence,
+                                  member.cluster_address < st.setup.cluster_address};
+        }
+    }
+    return std::nullopt;
+}
+
 void feed(driver_ptr self, const ra::event& e) {
     run(self, self->state.machine.handle(e));
     // What the machine looks for may have changed with this event (a primary that found its
@@ -54,6 +71,11 @@ void feed(driver_ptr self, const ra::event& e) {
     if (now != st.candidates) {
         st.candidates = now;
         run(self, st.machine.handle(ra::candidates{std::move(now)}));
+    }
+    // After every event, not only on a topology change: a machine busy when the rival
+    // appeared decides once it is not.
+    if (auto rival = rival_of(st)) {
+        run(self, st.machine.handle(*rival));
     }
 }
 
@@ -325,6 +347,8 @@ caf::behavior replication_driver(driver_ptr self, replication_setup setup) {
             if (now != self->state.candidates) {
                 self->state.candidates = now;
                 feed(self, ra::candidates{std::move(now)});
+            } else if (auto rival = rival_of(self->state)) {
+                feed(self, *rival);
             }
         },
         [self](cluster::failback_atom) -> caf::result<bool> {

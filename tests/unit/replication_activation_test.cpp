@@ -179,6 +179,50 @@ TEST_CASE("replication activation: a primary with vote-on-replication-failure ke
     }
 }
 
+TEST_CASE("replication activation: a live that sees another server serve its node id steps "
+          "down when that one's activation sequence is higher, or equal and it keeps on a tie") {
+    struct row {
+        uint64_t rival_sequence;
+        bool rival_keeps_on_tie;
+        bool steps_down;
+    };
+    // The primary below activates with sequence 1 (its directory recorded none).
+    for (auto r :
+         {row{2, false, true}, row{1, true, true}, row{1, false, false}, row{0, true, false}}) {
+        CAPTURE(r.rival_sequence);
+        CAPTURE(r.rival_keeps_on_tie);
+        ra::machine m{ra::settings{}};
+        m.handle(ra::start{});
+        m.handle(ra::node_id_claimed{live_node, {}});
+        m.handle(ra::journal_loaded{true});
+        m.handle(ra::acceptors_opened{true});
+        REQUIRE(m.serving());
+        REQUIRE(m.sequence() == 1);
+        auto as = m.handle(ra::rival_live{"b", r.rival_sequence, r.rival_keeps_on_tie});
+        if (r.steps_down) {
+            CHECK(show(as) == "note(stepping_down); deactivate");
+            as = m.handle(ra::deactivated{true});
+            CHECK(show(as) == "note(stopped); exit_process(1); finish");
+        } else {
+            CHECK(as.empty());
+            CHECK(m.serving());
+        }
+        CHECK(m.unexpected() == 0);
+    }
+    // Busy with its own vote, it waits: the driver tells it again after the vote's answer.
+    ra::settings s;
+    s.vote_on_replication_failure = true;
+    ra::machine m{s};
+    m.handle(ra::start{});
+    m.handle(ra::node_id_claimed{live_node, {}});
+    m.handle(ra::journal_loaded{true});
+    m.handle(ra::acceptors_opened{true});
+    m.handle(ra::backup_lost{});
+    CHECK(m.handle(ra::rival_live{"b", 5, false}).empty());
+    CHECK(show(m.handle(ra::vote_result{true, "x"})) == "note(quorum_kept); resume_journal");
+    CHECK(show(m.handle(ra::rival_live{"b", 5, false})) == "note(stepping_down); deactivate");
+}
+
 TEST_CASE("replication activation: without vote-on-replication-failure a lost backup changes "
           "nothing") {
     ra::machine m{ra::settings{}};
