@@ -214,8 +214,10 @@ caf::behavior colocated_backup(caf::event_based_actor* self,
                                cluster::colocated_spec spec) {
     auto me = caf::actor_cast<caf::actor>(self);
     auto name = "colocated_backup_" + std::to_string(slot);
-    // Its requester released it before it had started (see release_atom): stop it once started.
+    // A release (see release_atom) can come while the instance still starts on the detached
+    // actor: it is stopped only once started, never beside its start.
     auto released = std::make_shared<bool>(false);
+    auto started = std::make_shared<bool>(false);
     auto io = self->system().spawn<caf::detached>(
         [host, spec, me](caf::event_based_actor*) -> caf::behavior {
             return {[host, spec, me](ha_start_atom) {
@@ -225,15 +227,18 @@ caf::behavior colocated_backup(caf::event_based_actor* self,
     // Starting takes a journal directory and a cluster member: seconds, not minutes.
     self->request(io, std::chrono::minutes(5), ha_start_atom::value)
         .then(
-            [self, host, slot, io, name, released](std::string& error) {
+            [self, host, slot, io, name, released, started](std::string& error) {
                 self->send_exit(io, caf::exit_reason::user_shutdown);
                 if (!error.empty()) {
                     host->log->error("colocated_instance_failed slot={} reason=\"{}\"", slot,
                                      error);
                     host->book->release(slot);
                     self->quit(caf::make_error(cluster::cluster_errc::backup_failed));
-                } else if (*released) {
-                    host->drop_hosted(name);
+                } else {
+                    *started = true;
+                    if (*released) {
+                        host->drop_hosted(name);
+                    }
                 }
             },
             [self, host, slot](caf::error& e) {
@@ -247,12 +252,14 @@ caf::behavior colocated_backup(caf::event_based_actor* self,
         // The live it backs up has a better backup coming (a stand-in whose primary came back,
         // docs/ha.md): the instance ends, its slot is freed; its directory stays until the next
         // backup in this slot moves it aside, as every backup that starts does.
-        [host, name, released](cluster::release_atom) {
+        [host, name, released, started](cluster::release_atom) {
             host->log->info("colocated_instance_released instance={} reason=\"its requester "
                             "released it\"",
                             name);
             *released = true;
-            host->drop_hosted(name);
+            if (*started) {
+                host->drop_hosted(name);
+            }
         },
     };
 }
