@@ -27,6 +27,12 @@ namespace actormq::cluster {
 /// caf::actor endpoint) registers the node's colocation endpoint with its cluster actor.
 using backup_request_atom = caf::atom_constant<caf::atom("bkrequest")>;
 
+/// Sent by a requester to the backup it spawned (the actor the spawn returned): end that
+/// backup instance and free its slot. A stand-in (a colocated backup that took over) sends it
+/// when the primary of its node id comes back, so that the primary can pair and fail back and
+/// the extra backup never outlives the server it backed up (docs/ha.md, "Colocated backups").
+using release_atom = caf::atom_constant<caf::atom("bkrelease")>;
+
 /// The name under which a node registers the backup instance's actor type (add_actor_type).
 constexpr const char* colocated_actor_type = "colocated_backup";
 
@@ -62,13 +68,17 @@ struct colocated_spec {
     /// The live's acceptors (by name) and the ports they bound.
     std::vector<std::string> acceptor_names;
     std::vector<uint16_t> acceptor_ports;
+    /// The cluster address of the node whose node id this is (its own primary): the live's
+    /// own address when a node asks, the original node's when a stand-in (a colocated backup
+    /// that took over) asks. The backup joins it too, and hands it on if it takes over.
+    std::string primary_cluster_address;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, colocated_spec& x) {
     return f(caf::meta::type_name("actormq::cluster::colocated_spec"), x.user, x.password, x.ticket,
              x.slot, x.live_name, x.live_node_id, x.live_cluster_address, x.config_text,
-             x.config_overrides, x.acceptor_names, x.acceptor_ports);
+             x.config_overrides, x.acceptor_names, x.acceptor_ports, x.primary_cluster_address);
 }
 
 } // namespace actormq::cluster

@@ -31,6 +31,41 @@ using settle_atom = caf::atom_constant<caf::atom("settle")>;
 
 void try_next(requester_ptr self);
 
+/// Ends the backup this requester spawned: its host stops the instance and frees the slot.
+void release(requester_ptr self, const caf::actor& backup, const std::string& host) {
+    log()->info("colocated_backup_released host={} primary={} reason=\"the primary of this node "
+                "id is a member again: it pairs with this server and fails back\"",
+                host, self->state.settings.primary);
+    self->demonitor(backup);
+    self->send(backup, cluster::release_atom::value);
+}
+
+/// A stand-in whose primary is back gives up its backup and asks for none (see
+/// requester_settings::primary); true when it yields. Requests under way finish first: their
+/// answers come back here.
+bool yield_to_primary(requester_ptr self) {
+    auto& st = self->state;
+    if (!st.primary_back() || st.now == phase::asking || st.now == phase::spawning) {
+        return false;
+    }
+    if (st.backup) {
+        release(self, st.backup, st.backup_host);
+        st.backup = nullptr;
+        st.backup_host.clear();
+    }
+    st.adopted.clear();
+    if (st.now != phase::yielding) {
+        st.now = phase::yielding;
+        if (!st.serving()) {
+            return true; // a passive instance whose live is there: the usual case, no news
+        }
+        log()->info("colocation_yielding primary={} reason=\"the primary of this node id is a "
+                    "member again\"",
+                    st.settings.primary);
+    }
+    return true;
+}
+
 /// Asks the middleman to spawn the backup on the host that granted it (caf-notes.md §4: the
 /// asynchronous form of remote_spawn, never the blocking call on a worker).
 void spawn_backup(requester_ptr self,
@@ -38,6 +73,12 @@ void spawn_backup(requester_ptr self,
                   cluster::backup_grant g,
                   caf::node_id host) {
     auto& st = self->state;
+    if (st.primary_back()) {
+        // Granted while the primary came back: the grant's ticket just expires on the host.
+        st.now = phase::waiting;
+        yield_to_primary(self);
+        return;
+    }
     st.now = phase::spawning;
     auto spec = st.spec;
     spec.ticket = g.ticket;
@@ -54,6 +95,12 @@ void spawn_backup(requester_ptr self,
                     log()->warn("colocation_spawn_failed host={} reason=\"no actor\"", address);
                     st.now = phase::waiting;
                     try_next(self);
+                    return;
+                }
+                if (st.primary_back()) {
+                    release(self, caf::actor_cast<caf::actor>(p), address);
+                    st.now = phase::waiting;
+                    yield_to_primary(self);
                     return;
                 }
                 st.backup = caf::actor_cast<caf::actor>(p);
@@ -105,7 +152,7 @@ void settle(requester_ptr self) {
 
 void try_next(requester_ptr self) {
     auto& st = self->state;
-    if (st.now != phase::waiting || !st.serving()) {
+    if (st.now != phase::waiting || !st.serving() || yield_to_primary(self)) {
         return;
     }
     if (!st.backup && st.has_backup_in_topology()) {
@@ -148,6 +195,18 @@ void try_next(requester_ptr self) {
 void on_topology(requester_ptr self, cluster::topology& t) {
     auto& st = self->state;
     st.topology = std::move(t);
+    if (yield_to_primary(self)) {
+        return;
+    }
+    if (st.now == phase::yielding) {
+        // The primary left again before it failed back: this node id needs a backup again.
+        if (st.serving()) {
+            log()->info("colocation_primary_gone primary={}", st.settings.primary);
+        }
+        st.now = phase::waiting;
+        st.tried.clear();
+        st.rounds = 0;
+    }
     bool serving = st.serving();
     if (serving != st.was_serving) {
         // Each time this node starts serving (its start, a failback) the cluster settles
@@ -294,6 +353,10 @@ std::string backup_requester_state::backup_member() const {
     return {};
 }
 
+bool backup_requester_state::primary_back() const {
+    return !settings.primary.empty() && is_member(settings.primary);
+}
+
 bool backup_requester_state::has_backup_in_topology() const {
     return !backup_member().empty();
 }
@@ -342,7 +405,8 @@ std::optional<std::string> backup_requester_state::next_candidate() const {
     for (size_t i = 1; i < topology.members.size(); ++i) {
         const auto& m = topology.members[i];
         if (m.role != "live" || is_colocated_name(m.name) || m.cluster_address.empty()
-            || m.cluster_address == me.cluster_address || tried.count(m.cluster_address) > 0) {
+            || m.cluster_address == me.cluster_address || tried.count(m.cluster_address) > 0
+            || (!me.hosted_by.empty() && m.name == me.hosted_by)) {
             continue;
         }
         auto rank = std::make_tuple(hosted_by(m.name), m.name < me.name, i);
@@ -379,6 +443,13 @@ caf::behavior backup_requester(caf::stateful_actor<backup_requester_state>* self
     // The host died, or the backup could not start there: ask again, the next live first.
     self->set_down_handler([self](caf::down_msg& dm) {
         auto& st = self->state;
+        if (st.owner && dm.source == st.owner.address()) {
+            // The instance ended (its node stops, or it gave way for good): so does its
+            // requester. A backup it runs stays: it is the backup of a node id that may still
+            // need it.
+            self->quit();
+            return;
+        }
         if (!st.backup || dm.source != st.backup.address()) {
             return;
         }
@@ -411,6 +482,21 @@ caf::behavior backup_requester(caf::stateful_actor<backup_requester_state>* self
             }
         },
     };
+}
+
+caf::behavior stand_in_requester(caf::stateful_actor<backup_requester_state>* self,
+                                 requester_settings settings,
+                                 caf::actor cluster,
+                                 caf::actor middleman,
+                                 cluster::colocated_spec spec,
+                                 caf::actor owner) {
+    auto b = backup_requester(self, std::move(settings), std::move(cluster), std::move(middleman),
+                              std::move(spec));
+    self->state.owner = std::move(owner);
+    if (self->state.owner) {
+        self->monitor(self->state.owner);
+    }
+    return b;
 }
 
 } // namespace actormq

@@ -73,6 +73,11 @@ struct requester_settings {
     /// The cluster addresses of the configured static members ([cluster] members): the
     /// cluster has settled when each of them has been heard from.
     std::vector<std::string> expected;
+    /// A stand-in's primary ("" for a node's own requester): the cluster address of the node
+    /// whose node id the stand-in serves. While a member has that address the stand-in holds
+    /// no backup and asks for none: that node came back, pairs with the stand-in and fails
+    /// back, and a live pairs with one backup at a time (docs/ha.md, "Colocated backups").
+    std::string primary;
 };
 
 /// The requester's state: which live it asks, which it asked this round, its backup.
@@ -86,7 +91,9 @@ struct backup_requester_state {
         spawning,
         backed_up,
         retry_wait,
-        given_up
+        given_up,
+        /// A stand-in whose primary is a member again: no backup, no request.
+        yielding
     };
 
     requester_settings settings;
@@ -115,12 +122,16 @@ struct backup_requester_state {
     uint64_t quiet_timer = 0;
     uint64_t bound_timer = 0;
     uint64_t timers = 0;
+    /// A stand-in's instance (the colocated backup's actor): the requester ends with it.
+    caf::actor owner;
 
     /// Whether this node serves (so it has a node id a backup can pair with).
     bool serving() const;
     /// The cluster address of a member that backs up this node's node id (a backup that a
     /// previous run of this node asked for, paired with it again after a failback), or "".
     std::string backup_member() const;
+    /// Whether a stand-in's primary (settings.primary) is a member.
+    bool primary_back() const;
     /// Whether backup_member() names one.
     bool has_backup_in_topology() const;
     /// Whether a member has the cluster address `address` ("" never).
@@ -131,8 +142,9 @@ struct backup_requester_state {
     /// How many colocated backups the member named `name` runs, by the topology.
     size_t hosted_by(const std::string& name) const;
     /// The next live node to ask in this round: serving, not this node, not a colocated backup,
-    /// not tried yet; those hosting the fewest colocated backups first, and among them those
-    /// named after this node first, then those before it (a ring).
+    /// not tried yet, not the node that runs this instance (a stand-in's host: its backup
+    /// must survive that node); those hosting the fewest colocated backups first, and among
+    /// them those named after this node first, then those before it (a ring).
     std::optional<std::string> next_candidate() const;
     /// A round ended without a backup: whether another round may start (retries).
     bool may_retry() const;
@@ -145,6 +157,18 @@ caf::behavior backup_requester(caf::stateful_actor<backup_requester_state>* self
                                caf::actor cluster,
                                caf::actor middleman,
                                cluster::colocated_spec spec);
+
+/// The requester of a colocated backup instance, run from its start: idle while the instance
+/// is a backup; once it took over its live's node id it asks for a backup of its own (a
+/// stand-in), with the live's colocated settings, never on `owner`'s host, and releases that
+/// backup when `settings.primary` joins again. It ends when `owner` (the instance's actor)
+/// ends.
+caf::behavior stand_in_requester(caf::stateful_actor<backup_requester_state>* self,
+                                 requester_settings settings,
+                                 caf::actor cluster,
+                                 caf::actor middleman,
+                                 cluster::colocated_spec spec,
+                                 caf::actor owner);
 
 /// Whether a member name is a colocated backup's (colocated_backup_N).
 bool is_colocated_name(const std::string& name);

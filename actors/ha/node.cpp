@@ -318,8 +318,8 @@ std::string server_instance::start_cluster() {
         if (repl_driver) {
             caf::anon_send(repl_driver, t);
         }
-        if (!colocated && host.requester) {
-            caf::anon_send(host.requester, t);
+        if (const auto& req = colocated ? requester : host.requester; req) {
+            caf::anon_send(req, t);
         }
     };
     auto started =

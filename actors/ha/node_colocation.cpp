@@ -67,7 +67,10 @@ std::string colocated_instance_config(const config::node_config& live,
     out.journal.journal_directory = here.journal.journal_directory + "/" + out.name;
     out.cluster = here.cluster;
     out.cluster.port = 0;
-    for (const auto& m : {own_cluster_address, spec.live_cluster_address}) {
+    // The primary of the node id too: when this backup takes over from a stand-in, the node
+    // that comes back finds it there (docs/ha.md, "Colocated backups").
+    for (const auto& m :
+         {own_cluster_address, spec.live_cluster_address, spec.primary_cluster_address}) {
         if (!m.empty()
             && std::find(out.cluster.members.begin(), out.cluster.members.end(), m)
                    == out.cluster.members.end()) {
@@ -158,8 +161,40 @@ std::string node::impl::start_hosted(const cluster::colocated_spec& spec, caf::a
     log->info("colocated_instance_started instance={} live={} node_id={} journal={} acceptors={}",
               name, spec.live_name, spec.live_node_id, started->cfg.journal.journal_directory,
               ports);
+    start_stand_in(*started, spec);
     started->start_ha();
     return {};
+}
+
+void node::impl::start_stand_in(server_instance& inst, const cluster::colocated_spec& hosted_spec) {
+    // The live's colocated settings travel with its config: a stand-in asks as its live did.
+    const auto& co = inst.cfg.ha_policy.colocated;
+    requester_settings rs;
+    rs.retries = co.backup_request_retries;
+    rs.retry_interval = std::chrono::milliseconds(co.backup_request_retry_interval);
+    rs.timeout = std::chrono::milliseconds(std::max<uint32_t>(cfg.request_timeout_ms, 1000) * 2);
+    // No settle wait: the ring is formed, and this node id has no backup from the moment the
+    // instance serves.
+    rs.settle = std::chrono::milliseconds(0);
+    rs.primary = hosted_spec.primary_cluster_address.empty() ? hosted_spec.live_cluster_address
+                                                             : hosted_spec.primary_cluster_address;
+    cluster::colocated_spec spec;
+    spec.user = cfg.cluster.user;
+    spec.password = cfg.cluster.password;
+    spec.live_name = hosted_spec.live_name;
+    spec.config_text = hosted_spec.config_text;
+    spec.config_overrides = hosted_spec.config_overrides;
+    spec.primary_cluster_address = rs.primary;
+    for (const auto& a : inst.cfg.acceptors) {
+        spec.acceptor_names.push_back(a.name);
+        spec.acceptor_ports.push_back(inst.ports[a.name]);
+    }
+    std::lock_guard<std::mutex> guard{inst.cluster_mtx};
+    spec.live_cluster_address = inst.self_info.cluster_address;
+    inst.requester = sys.spawn(stand_in_requester, rs, inst.cluster,
+                               caf::actor_cast<caf::actor>(sys.middleman().actor_handle()),
+                               std::move(spec), inst.handle);
+    caf::anon_send(inst.requester, inst.last_topology);
 }
 
 void node::impl::report_gone(const std::string& name) {
@@ -178,6 +213,11 @@ caf::behavior colocated_backup(caf::event_based_actor* self,
                                uint32_t slot,
                                cluster::colocated_spec spec) {
     auto me = caf::actor_cast<caf::actor>(self);
+    auto name = "colocated_backup_" + std::to_string(slot);
+    // A release (see release_atom) can come while the instance still starts on the detached
+    // actor: it is stopped only once started, never beside its start.
+    auto released = std::make_shared<bool>(false);
+    auto started = std::make_shared<bool>(false);
     auto io = self->system().spawn<caf::detached>(
         [host, spec, me](caf::event_based_actor*) -> caf::behavior {
             return {[host, spec, me](ha_start_atom) {
@@ -187,13 +227,18 @@ caf::behavior colocated_backup(caf::event_based_actor* self,
     // Starting takes a journal directory and a cluster member: seconds, not minutes.
     self->request(io, std::chrono::minutes(5), ha_start_atom::value)
         .then(
-            [self, host, slot, io](std::string& error) {
+            [self, host, slot, io, name, released, started](std::string& error) {
                 self->send_exit(io, caf::exit_reason::user_shutdown);
                 if (!error.empty()) {
                     host->log->error("colocated_instance_failed slot={} reason=\"{}\"", slot,
                                      error);
                     host->book->release(slot);
                     self->quit(caf::make_error(cluster::cluster_errc::backup_failed));
+                } else {
+                    *started = true;
+                    if (*released) {
+                        host->drop_hosted(name);
+                    }
                 }
             },
             [self, host, slot](caf::error& e) {
@@ -204,6 +249,18 @@ caf::behavior colocated_backup(caf::event_based_actor* self,
             });
     return {
         [](ha_done_atom) {},
+        // The live it backs up has a better backup coming (a stand-in whose primary came back,
+        // docs/ha.md): the instance ends, its slot is freed; its directory stays until the next
+        // backup in this slot moves it aside, as every backup that starts does.
+        [host, name, released, started](cluster::release_atom) {
+            host->log->info("colocated_instance_released instance={} reason=\"its requester "
+                            "released it\"",
+                            name);
+            *released = true;
+            if (*started) {
+                host->drop_hosted(name);
+            }
+        },
     };
 }
 
@@ -259,6 +316,7 @@ void node::impl::start_colocation() {
     std::lock_guard<std::mutex> guard{own->cluster_mtx};
     // The topology goes to the requester from the cluster's on_change, under this mutex.
     spec.live_cluster_address = own->self_info.cluster_address;
+    spec.primary_cluster_address = spec.live_cluster_address;
     requester =
         sys.spawn(backup_requester, rs, own->cluster,
                   caf::actor_cast<caf::actor>(sys.middleman().actor_handle()), std::move(spec));

@@ -109,6 +109,9 @@ struct server_instance {
     uint32_t slot = 0;
     /// A colocated backup's actor (the handle its requester monitors); ended with it.
     caf::actor handle;
+    /// A colocated backup's stand-in requester (it asks for a backup once the instance took
+    /// over; actors/ha/colocation.hpp); guarded by `cluster_mtx`, fed its topology.
+    caf::actor requester;
     /// The instance's stop was asked for already (a colocated one stops alone).
     std::atomic<bool> stop_requested{false};
 
@@ -236,6 +239,8 @@ struct node::impl {
     /// Builds and starts the colocated instance a spawn asked for; "" or why it could not.
     /// Blocking (ports, lock file, cluster member): called on a detached actor.
     std::string start_hosted(const cluster::colocated_spec& spec, caf::actor handle);
+    /// Spawns the stand-in requester of the colocated instance `inst` started for `spec`.
+    void start_stand_in(server_instance& inst, const cluster::colocated_spec& spec);
     /// Tells the status actor an instance is gone.
     void report_gone(const std::string& name);
     /// Spawns the endpoint and, with request-backup, the requester (after the cluster started).

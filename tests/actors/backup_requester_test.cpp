@@ -37,12 +37,26 @@ struct record {
     std::deque<std::pair<std::string, caf::response_promise>> requests;
     std::deque<std::pair<std::string, caf::response_promise>> spawns;
     std::vector<caf::actor> backups;
+    /// The backups told to end (release_atom), by index into `backups`.
+    std::vector<size_t> released;
     size_t most_held = 0;
 };
 
 /// A running backup: does nothing until it is ended.
 caf::behavior test_backup(caf::event_based_actor*) {
     return {[](caf::tick_atom) {
+    }};
+}
+
+/// A running backup that records a release (its index in `r->backups`).
+caf::behavior recording_backup(caf::event_based_actor* self, record* r) {
+    return {[=](cluster::release_atom) {
+        auto me = caf::actor_cast<caf::actor>(self);
+        for (size_t i = 0; i < r->backups.size(); ++i) {
+            if (r->backups[i] == me) {
+                r->released.push_back(i);
+            }
+        }
     }};
 }
 
@@ -87,7 +101,7 @@ caf::behavior test_middleman(caf::event_based_actor* self, record* r) {
             auto rp = r->spawns.front().second;
             r->spawns.pop_front();
             if (how == "spawn") {
-                auto b = self->spawn(test_backup);
+                auto b = self->spawn(recording_backup, r);
                 r->backups.push_back(b);
                 rp.deliver(caf::actor_cast<caf::strong_actor_ptr>(b));
             } else {
@@ -527,4 +541,177 @@ TEST_CASE("backup requester: without the settle wait, nodes started one after an
     CHECK(sim.nodes["b"].backed_up_on == "a");
     CHECK(sim.nodes["c"].backed_up_on == "b");
     CHECK(sim.nodes["a"].backed_up_on == "c");
+}
+
+// -- the stand-in: a colocated backup that took over asks for a backup of its own ----------------
+
+namespace {
+
+/// A stand-in requester: colocated_backup_1 on host b, for the node id of a (cluster address
+/// 127.0.0.1:101, its primary), itself at 127.0.0.1:100.
+struct stand_in_fixture : actormq::test::deterministic {
+    record rec;
+    caf::actor cluster = track(sys.spawn(test_cluster, &rec));
+    caf::actor middleman = track(sys.spawn(test_middleman, &rec));
+    caf::actor owner = sys.spawn(test_backup);
+    caf::actor requester;
+
+    stand_in_fixture() {
+        requester_settings s;
+        s.retry_interval = 5s;
+        s.timeout = 10s;
+        s.settle = 0ms;
+        s.primary = "127.0.0.1:101";
+        requester = track(
+            sys.spawn(stand_in_requester, s, cluster, middleman, cluster::colocated_spec{}, owner));
+        run();
+    }
+
+    ~stand_in_fixture() { caf::anon_send_exit(owner, caf::exit_reason::user_shutdown); }
+
+    /// The stand-in (serving a's node id when `role` is live) first, then `others`.
+    void show(std::vector<cluster::member_info> others, const std::string& role) {
+        cluster::topology t;
+        auto me = member("colocated_backup_1", role, 100);
+        me.node_id = "id-a";
+        me.hosted_by = "b";
+        t.members.push_back(me);
+        for (auto& m : others) {
+            t.members.push_back(std::move(m));
+        }
+        caf::anon_send(requester, t);
+        run();
+    }
+
+    void cluster_answers(const std::string& how) {
+        caf::anon_send(cluster, answer_atom::value, how);
+        run();
+    }
+
+    void middleman_answers(const std::string& how) {
+        caf::anon_send(middleman, answer_atom::value, how);
+        run();
+    }
+
+    const backup_requester_state& state() { return state_of<backup_requester_state>(requester); }
+};
+
+/// The cluster while a is down: b (the stand-in's host), c, d, and the colocated backup of b's
+/// node id on c.
+std::vector<cluster::member_info> without_a() {
+    return {member("b", "live", 102), member("c", "live", 103), member("d", "live", 104),
+            colocated("b", "c", 106)};
+}
+
+std::vector<cluster::member_info> with_a(const std::string& role) {
+    auto all = without_a();
+    auto a = member("a", role, 101);
+    a.node_id = "id-a";
+    all.insert(all.begin(), a);
+    return all;
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(stand_in_fixture,
+                  "backup requester: a stand-in asks nobody while it is a backup; once it serves "
+                  "it asks, never its own host, a live without a backup first") {
+    show(with_a("live"), "backup");
+    show(without_a(), "backup");
+    CHECK(rec.asked.empty());
+    show(without_a(), "live");
+    // d before c (c runs b's backup); b, its host, never.
+    REQUIRE(rec.asked == std::vector<std::string>{"127.0.0.1:104"});
+    cluster_answers("refuse");
+    REQUIRE(rec.asked == std::vector<std::string>{"127.0.0.1:104", "127.0.0.1:103"});
+    cluster_answers("refuse");
+    CHECK(state().now == phase::retry_wait);
+    advance(5s);
+    run();
+    CHECK(rec.asked.size() == 3);
+    CHECK(rec.asked.back() == "127.0.0.1:104");
+}
+
+TEST_CASE_FIXTURE(stand_in_fixture,
+                  "backup requester: when the stand-in's primary joins again it releases its "
+                  "backup and asks nobody; if the primary leaves again it asks again") {
+    show(without_a(), "live");
+    cluster_answers("grant");
+    middleman_answers("spawn");
+    REQUIRE(state().now == phase::backed_up);
+    REQUIRE(rec.backups.size() == 1);
+    // a is back (checking, then syncing as the stand-in's backup): the extra backup ends, so
+    // that a can pair (a live replicates to one backup at a time).
+    show(with_a("starting"), "live");
+    CHECK(rec.released == std::vector<size_t>{0});
+    CHECK(state().now == phase::yielding);
+    CHECK(state().backup == nullptr);
+    show(with_a("backup"), "live");
+    advance(60s);
+    run();
+    CHECK(rec.asked.size() == 1);
+    CHECK(rec.released.size() == 1);
+    // The release's down message is no loss: nothing is asked for.
+    caf::anon_send_exit(rec.backups.front(), caf::exit_reason::user_shutdown);
+    run();
+    CHECK(rec.asked.size() == 1);
+    // a failed back: the stand-in is a backup again (of a) and stays quiet.
+    show(with_a("live"), "backup");
+    CHECK(rec.asked.size() == 1);
+    SUBCASE("a dies again before it failed back: the stand-in asks again") {
+        show(with_a("backup"), "live");
+        show(without_a(), "live");
+        CHECK(rec.asked.size() == 2);
+        CHECK(state().now == phase::asking);
+    }
+}
+
+TEST_CASE_FIXTURE(stand_in_fixture,
+                  "backup requester: a grant or a spawn that completes after the primary came "
+                  "back leaves no backup behind") {
+    show(without_a(), "live");
+    SUBCASE("granted after: no spawn") {
+        show(with_a("starting"), "live");
+        CHECK(state().now == phase::asking);
+        cluster_answers("grant");
+        CHECK(rec.spawned.empty());
+        CHECK(state().now == phase::yielding);
+    }
+    SUBCASE("spawned after: released at once") {
+        cluster_answers("grant");
+        show(with_a("starting"), "live");
+        CHECK(state().now == phase::spawning);
+        middleman_answers("spawn");
+        CHECK(rec.released == std::vector<size_t>{0});
+        CHECK(state().backup == nullptr);
+        CHECK(state().now == phase::yielding);
+    }
+    advance(60s);
+    run();
+    CHECK(rec.asked.size() == 1);
+}
+
+TEST_CASE_FIXTURE(stand_in_fixture,
+                  "backup requester: a stand-in ends with its instance, and leaves its backup "
+                  "running (a node id may still need it)") {
+    show(without_a(), "live");
+    cluster_answers("grant");
+    middleman_answers("spawn");
+    REQUIRE(state().now == phase::backed_up);
+    caf::anon_send_exit(owner, caf::exit_reason::user_shutdown);
+    run();
+    auto ptr = caf::actor_cast<caf::abstract_actor*>(requester);
+    CHECK(ptr->getf(caf::abstract_actor::is_terminated_flag));
+    CHECK(rec.released.empty());
+}
+
+TEST_CASE_FIXTURE(fixture,
+                  "backup requester: a node's own requester has no primary: a member of its "
+                  "node id never makes it yield") {
+    show(three_lives);
+    cluster_answers("grant");
+    middleman_answers("spawn");
+    show(three_lives);
+    CHECK(state().now == phase::backed_up);
+    CHECK(rec.released.empty());
 }

@@ -2,10 +2,11 @@
 // actormq-crash --ring (docs/testing.md, "The ring mode"): a ring of three colocated nodes
 // (docs/ha.md, "Colocated backups"). Each kill hits a node drawn at random; its live fails
 // over to its colocated backup on the next node, it comes back and fails back, and the node
-// whose backup ran in the killed process gets a new one there; only then the next kill. The
-// clients work on a's node id through a and its backup on b; a sampler per node id checks
-// that never two instances serve it at once; the drain and verdict are those of the other
-// modes.
+// whose backup ran in the killed process gets a new one there; only then the next kill.
+// Every node id has clients of its own (producers with duplicate ids and consumers, through
+// the node and its backup on the next node) and a ledger of its own; a sampler per node id
+// checks that never two instances serve it at once; each node id is drained from its node at
+// the end and judged as in the other modes, and the ring's verdict adds them up.
 #include "crash/ring_harness.hpp"
 
 #include "crash/drain.hpp"
@@ -40,8 +41,8 @@ constexpr std::array<const char*, ring_size> names{"a", "b", "c"};
 /// Each node runs one backup, colocated_backup_1, on its live's ports plus this.
 constexpr uint16_t port_offset = 100;
 
-/// From a SIGKILL to the first RECEIPT from a's backup (a killed), and to the killed node's
-/// neighbour serving its node id.
+/// From a SIGKILL to the first RECEIPT from the killed node's backup, and to the killed
+/// node's neighbour serving its node id.
 constexpr auto failover_max = milliseconds(30000);
 
 /// From the starts until every node serves, and from a restart until the ring is whole again
@@ -138,10 +139,14 @@ public:
     ring_harness(const options& o, std::string dir)
         : opt_(o),
           dir_(std::move(dir)),
-          ports_(o.seed),
-          traffic_(o.producers, o.tx_producers, consumers(o)) {
-        // Host 0: a; host 1: a's backup on b, up while b's process is.
-        traffic_.ctl().host_count = 2;
+          ports_(o.seed) {
+        for (size_t n = 0; n < ring_size; ++n) {
+            // The clients of node n's node id. Host 0: node n; host 1: its backup on the next
+            // node, up while that node's process is.
+            traffic_[n] = std::make_unique<traffic>(o.producers, o.tx_producers, consumers(o));
+            ctl(n).host_count = 2;
+            ctl(n).hosts[1].port = static_cast<uint16_t>(ports_.stomp[n] + port_offset);
+        }
         for (size_t n = 0; n < ring_size; ++n) {
             node_spec s;
             s.dir = dir_ + "/" + names[n];
@@ -154,12 +159,11 @@ public:
                       "acceptors.stomp.port=" + std::to_string(ports_.stomp[n]),
                       "cluster.port=" + std::to_string(ports_.cluster[n])};
             s.sets.insert(s.sets.end(), opt_.sets.begin(), opt_.sets.end());
-            // Only a's runner drives a host slot of the clients; b and c have one of their own.
-            nodes_[n] = std::make_unique<node_runner>(s, n == 0 ? traffic_.ctl() : spare_[n]);
+            // Node n's runner keeps host 0 of its own node id's clients up to date.
+            nodes_[n] = std::make_unique<node_runner>(s, ctl(n));
             samplers_[n].set_port(0, ports_.stomp[n]);
             samplers_[n].set_port(1, static_cast<uint16_t>(ports_.stomp[n] + port_offset));
         }
-        traffic_.ctl().hosts[1].port = static_cast<uint16_t>(ports_.stomp[0] + port_offset);
     }
 
     int run() {
@@ -173,24 +177,32 @@ public:
         if (!start_ring()) {
             return finish();
         }
-        traffic_.start();
+        for (auto& t : traffic_) {
+            t->start();
+        }
+        // The phases count a's confirmations (the three node ids' clients run alike).
         auto phases = plan(opt_.kills, opt_.seed);
         std::mt19937_64 rng{opt_.seed};
         bool ok = true;
         for (uint32_t i = 0; ok && i < opt_.kills; ++i) {
-            const char* trigger = traffic_.run_phase(phases[i]);
+            const char* trigger = traffic_[0]->run_phase(phases[i]);
             ok = kill_one(i, static_cast<size_t>(rng() % ring_size), trigger);
         }
         if (ok) {
-            traffic_.run_phase(phases.back());
+            traffic_[0]->run_phase(phases.back());
         }
-        traffic_.stop(!ok);
+        for (auto& t : traffic_) {
+            t->stop(!ok);
+        }
         end_.drained = ok && final_check();
         return finish();
     }
 
 private:
     node_runner& node(size_t n) { return *nodes_[n]; }
+
+    /// What the clients of node n's node id share with the killer.
+    traffic_control& ctl(size_t n) { return traffic_[n]->ctl(); }
 
     /// Node n is signalled or started: a new epoch for the probes of its own port and of the
     /// backup port it hosts (the previous node's).
@@ -250,7 +262,9 @@ private:
                                        + " did not start: " + node(n).problem());
             }
         }
-        traffic_.ctl().hosts[1].up = true;
+        for (size_t n = 0; n < ring_size; ++n) {
+            ctl(n).hosts[1].up = true;
+        }
         if (!await(whole_max, "the ring's start", [&] { return whole({1, 1, 1}); })) {
             return false;
         }
@@ -270,24 +284,24 @@ private:
     /// back; the ring is whole again.
     bool kill_one(uint32_t i, size_t v, const char* trigger) {
         auto label = "kill " + std::to_string(i + 1) + " (" + names[v] + ")";
-        auto& ctl = traffic_.ctl();
         auto host = next(v);
         auto lives_before = node(host).log_count(live_event);
         // After the restart: v's backup in sync in its new run, and the previous node's (which
         // ran in v's process) in sync once more than before.
         std::array<size_t, ring_size> paired{1, 1, 1};
         paired[prev(v)] = node(prev(v)).log_count(paired_event) + 1;
-        uint64_t confirmed = ctl.confirmed;
+        uint64_t confirmed = 0;
+        for (size_t n = 0; n < ring_size; ++n) {
+            confirmed += ctl(n).confirmed;
+        }
         for (auto& s : samplers_) {
             s.set_fault(i + 1);
         }
-        if (v == 0) {
-            ctl.await_receipt_from(1);
-            samplers_[0].change(1, true); // a's backup may serve again in this epoch of b
-        }
-        if (v == 1) {
-            ctl.hosts[1].up = false;
-        }
+        // v's clients: their first RECEIPT from v's backup on the next node ends the failover.
+        ctl(v).await_receipt_from(1);
+        samplers_[v].change(1, true); // v's backup may serve again in this epoch of its host
+        // The previous node's backup ran in v's process.
+        ctl(prev(v)).hosts[1].up = false;
         change(v);
         auto killed_at = test_clock::now();
         if (!checks_.stop_node(node(v), SIGKILL, label)) {
@@ -300,25 +314,22 @@ private:
             return false;
         }
         auto takeover_ms = ms_since(killed_at);
-        std::string clients;
-        if (v == 0) {
-            if (!await(
-                    failover_max, label + ": a RECEIPT from a's backup on b",
-                    [&] { return ctl.awaited_receipt().has_value(); }, v)) {
-                return false;
-            }
-            failover_ms_.push_back(ms_since(killed_at, *ctl.awaited_receipt()));
-            ctl.awaited_host = -1;
-            clients = ", clients on b after " + std::to_string(failover_ms_.back()) + " ms";
+        if (!await(
+                failover_max,
+                label + ": a RECEIPT from " + names[v] + "'s backup on " + names[host],
+                [&] { return ctl(v).awaited_receipt().has_value(); }, v)) {
+            return false;
         }
+        failover_ms_.push_back(ms_since(killed_at, *ctl(v).awaited_receipt()));
+        ctl(v).awaited_host = -1;
+        auto clients = std::string{", clients on "} + names[host] + " after "
+                       + std::to_string(failover_ms_.back()) + " ms";
         change(v);
         auto restart_at = test_clock::now();
         if (!node(v).start()) {
             return checks_.problem(label + ": the restart failed: " + node(v).problem());
         }
-        if (v == 1) {
-            ctl.hosts[1].up = true;
-        }
+        ctl(prev(v)).hosts[1].up = true;
         if (!await(whole_max, label + ": the ring whole again", [&] { return whole(paired); })) {
             return false;
         }
@@ -332,11 +343,16 @@ private:
         return true;
     }
 
-    /// Drains a (which serves its node id again), then SIGTERM to every node.
+    /// Drains every node id from its node (each serves its own again), then SIGTERM to every
+    /// node.
     bool final_check() {
-        auto err = drain(node(0).port(), traffic_.book());
-        if (!err.empty()) {
-            checks_.problem(err);
+        std::string err;
+        for (size_t n = 0; n < ring_size; ++n) {
+            auto e = drain(node(n).port(), traffic_[n]->book());
+            if (!e.empty()) {
+                err = std::string{names[n]} + "'s node id: " + e;
+                checks_.problem(err);
+            }
         }
         for (size_t n = 0; n < ring_size; ++n) {
             change(n);
@@ -369,18 +385,46 @@ private:
             buf, sizeof buf, "sampler: %llu samples of the three node ids, %llu with two servers\n",
             static_cast<unsigned long long>(samples), static_cast<unsigned long long>(overlaps));
         end_.extra =
-            buf + std::string{"failover (a's clients, SIGKILL to first RECEIPT on b): "}
+            buf
+            + std::string{"failover (the killed node's clients, SIGKILL to first RECEIPT from its "
+                          "backup): "}
             + figures(failover_ms_) + "\nfailover (in the nodes, failover_ms): "
             + figures(log_figures(end_.logs, live_event, "failover_ms="))
             + "\nring whole again (restart to every backup in sync): " + figures(whole_ms_);
-        return report(opt_, traffic_, std::move(end_));
+        // One report per node id (its traffic and verdict); the run's figures and problems
+        // with the last. Then the ring's verdict, the sum of the three.
+        int status = 0;
+        verdict sum;
+        for (size_t n = 0; n < ring_size; ++n) {
+            run_end e;
+            e.kills = end_.kills;
+            e.drained = end_.drained;
+            if (n + 1 == ring_size) {
+                e.extra = end_.extra;
+                e.problems = end_.problems;
+                e.logs = end_.logs;
+            }
+            std::printf("node id of %s (clients on %s, then its backup on %s):\n", names[n],
+                        names[n], names[next(n)]);
+            status |= report(opt_, *traffic_[n], std::move(e));
+            auto v = traffic_[n]->book().judge(0);
+            sum.confirmed += v.confirmed;
+            sum.received += v.received;
+            sum.lost += v.lost;
+            sum.duplicated += v.duplicated;
+            sum.unexpected += v.unexpected;
+            sum.recovered += v.recovered;
+            sum.redelivered += v.redelivered;
+            sum.tx_partial += v.tx_partial;
+        }
+        std::printf("ring %s\n", sum.line(end_.kills).c_str());
+        return status;
     }
 
     options opt_;
     std::string dir_;
     ring_ports ports_;
-    traffic traffic_;
-    std::array<traffic_control, ring_size> spare_;
+    std::array<std::unique_ptr<traffic>, ring_size> traffic_;
     std::array<std::unique_ptr<node_runner>, ring_size> nodes_;
     std::array<serving_sampler, ring_size> samplers_;
     run_end end_;

@@ -296,22 +296,34 @@ uint16_t free_port(std::set<uint16_t>& taken) {
 struct ring {
     static constexpr uint16_t offset = 113;
     const std::vector<std::string> names{"a", "b", "c"};
+    /// max-backups of every node.
+    uint32_t max_backups = 1;
     std::map<std::string, uint16_t> stomp;
     std::map<std::string, uint16_t> cluster;
     std::map<std::string, std::unique_ptr<temp_dir>> dirs;
     std::map<std::string, std::unique_ptr<node_process>> nodes;
     std::map<std::string, int> starts;
 
-    ring() {
+    /// With max-backups 2 a stand-in's backup listens on P + 3 x offset (its live's P + offset,
+    /// shifted again as the host's colocated_backup_2): P to P + 3 x offset are kept free.
+    explicit ring(uint32_t max = 1) : max_backups(max) {
         std::set<uint16_t> taken;
         for (const auto& n : names) {
-            auto p = port_pair(offset);
-            while (taken.count(p) > 0 || taken.count(static_cast<uint16_t>(p + offset)) > 0) {
-                p = port_pair(offset);
+            uint16_t p = 0;
+            for (int tries = 0; tries < 1000 && p == 0; ++tries) {
+                auto candidate = port_pair(3 * offset);
+                bool ok = true;
+                for (int k = 0; k <= 3; ++k) {
+                    auto q = static_cast<uint16_t>(candidate + k * offset);
+                    ok = ok && taken.count(q) == 0 && port_free(q);
+                }
+                p = ok ? candidate : 0;
             }
+            REQUIRE(p != 0);
             stomp[n] = p;
-            taken.insert(p);
-            taken.insert(static_cast<uint16_t>(p + offset));
+            for (int k = 0; k <= 3; ++k) {
+                taken.insert(static_cast<uint16_t>(p + k * offset));
+            }
         }
         for (const auto& n : names) {
             cluster[n] = free_port(taken);
@@ -328,8 +340,8 @@ struct ring {
             }
         }
         return colocated_node(members,
-                              "request-backup = true\nmax-backups = 1\nbackup-port-offset = "
-                                  + std::to_string(offset)
+                              "request-backup = true\nmax-backups = " + std::to_string(max_backups)
+                                  + "\nbackup-port-offset = " + std::to_string(offset)
                                   + "\nbackup-request-settle-ms = 3000\n"
                                     "[ha-policy.colocated.primary]\ncheck-for-live-server = true\n"
                                     "vote-retry-wait = 200\nretry-replication-wait = 200\n"
@@ -534,6 +546,151 @@ TEST_CASE("colocated: with restart-backup = false the colocated backup ends afte
     login(c, *live);
     subscribe(c, "/queue/once", "s");
     CHECK(expect_message(c).body == "before");
+}
+
+} // namespace actormq::test
+
+// -- a colocated backup that took over asks for a backup of its own (docs/ha.md, "Stand-ins") ----
+
+namespace actormq::test {
+
+namespace {
+
+/// Lost, duplicated and unexpected messages of `want` (the confirmed sends) in `seen`.
+struct tally {
+    size_t lost = 0;
+    size_t duplicated = 0;
+    size_t unexpected = 0;
+};
+
+tally count(const std::set<std::string>& want, const std::map<std::string, int>& seen) {
+    tally t;
+    for (const auto& body : want) {
+        auto it = seen.find(body);
+        t.lost += it == seen.end() ? 1 : 0;
+        t.duplicated += it != seen.end() && it->second > 1 ? 1 : 0;
+    }
+    for (const auto& [body, times] : seen) {
+        t.unexpected += want.count(body) == 0 && times > 0 ? 1 : 0;
+    }
+    return t;
+}
+
+/// A ring with max-backups 2 under one producer per node id, whose host list names every
+/// place that node id can be served: the node, its colocated backup on the next node (P +
+/// offset) and the stand-in's backup on the node after (P + 3 x offset). Kills a and waits
+/// until b's colocated_backup_1 serves a's node id and has its own backup, colocated_backup_2
+/// on c, in sync.
+struct stand_in_ring {
+    ring r{2};
+    std::map<std::string, std::unique_ptr<producer>> producers;
+
+    stand_in_ring() {
+        for (const auto& n : r.names) {
+            r.start(n);
+        }
+        REQUIRE(wait_until(in(std::chrono::seconds(30)), [&] { return r.whole(); }));
+        for (const auto& n : r.names) {
+            auto p = r.stomp[n];
+            producers[n] = std::make_unique<producer>(
+                "/queue/ring-" + n,
+                std::vector<uint16_t>{p, static_cast<uint16_t>(p + ring::offset),
+                                      static_cast<uint16_t>(p + 3 * ring::offset)},
+                n + "-");
+            REQUIRE(producers[n]->wait_more(30));
+        }
+        r["a"].kill(SIGKILL);
+        REQUIRE(r["a"].wait_exit(soon()).has_value());
+        REQUIRE(wait_until(in(std::chrono::seconds(20)), [&] {
+            return instance_role(r["b"], "colocated_backup_1") == "backup-active";
+        }));
+        // The stand-in asks c (never b, its host): c runs it as its colocated_backup_2, on
+        // the stand-in's port shifted again, and b's log shows the stand-in's journal in sync.
+        // (b's own requester logged the first such line when the ring formed.)
+        REQUIRE(log_shows(
+            r["b"], "colocated_backup_started host=127.0.0.1:" + std::to_string(r.cluster["c"]),
+            2));
+        REQUIRE(log_shows(r["c"], "colocated_instance_started instance=colocated_backup_2 live=a"));
+        CHECK(r["c"].log_text().find("stomp=127.0.0.1:"
+                                     + std::to_string(r.stomp["a"] + 3 * ring::offset))
+              != std::string::npos);
+        REQUIRE(log_shows(r["b"], "replication_in_sync backup=colocated_backup_2"));
+        for (const auto& n : r.names) {
+            REQUIRE(producers[n]->wait_more(20, in(std::chrono::seconds(20))));
+        }
+    }
+
+    /// Stops the producers and drains each node id's queue from `ports` (by node): every
+    /// confirmed message exactly once.
+    void verdict(const std::map<std::string, uint16_t>& ports) {
+        for (const auto& n : r.names) {
+            producers[n]->stop();
+        }
+        size_t confirmed = 0;
+        for (const auto& n : r.names) {
+            auto want = producers[n]->confirmed();
+            confirmed += want.size();
+            auto t = count(want, drain(ports.at(n), "/queue/ring-" + n));
+            CAPTURE(n);
+            CHECK(t.lost == 0);
+            CHECK(t.duplicated == 0);
+            CHECK(t.unexpected == 0);
+        }
+        MESSAGE("stand-in ring: ", confirmed, " confirmed messages");
+    }
+};
+
+} // namespace
+
+TEST_CASE("colocated: stand-in: a colocated backup that took over gets a backup of its own on "
+          "another node; a second SIGKILL (its host) leaves every node id served, every "
+          "confirmed message exactly once") {
+    stand_in_ring s;
+    auto& r = s.r;
+    INFO(r.tails());
+    // b dies too: b's node id fails over to its colocated backup on c, a's to the stand-in's
+    // backup on c.
+    r["b"].kill(SIGKILL);
+    REQUIRE(r["b"].wait_exit(soon()).has_value());
+    REQUIRE(wait_until(in(std::chrono::seconds(20)), [&] {
+        return instance_role(r["c"], "colocated_backup_1") == "backup-active"
+               && instance_role(r["c"], "colocated_backup_2") == "backup-active";
+    }));
+    for (const auto& n : r.names) {
+        REQUIRE(s.producers[n]->wait_more(20, in(std::chrono::seconds(20))));
+    }
+    s.verdict({{"a", static_cast<uint16_t>(r.stomp["a"] + 3 * ring::offset)},
+               {"b", static_cast<uint16_t>(r.stomp["b"] + ring::offset)},
+               {"c", r.stomp["c"]}});
+}
+
+TEST_CASE("colocated: stand-in: when the node comes back the stand-in releases its backup (it "
+          "ends on its host), the node fails back, and the stand-in is its backup again") {
+    stand_in_ring s;
+    auto& r = s.r;
+    INFO(r.tails());
+    r.start("a");
+    // a joins: the stand-in ends its extra backup, so that a can pair with it (a live
+    // replicates to one backup at a time); the instance on c stops and frees its slot.
+    REQUIRE(log_shows(r["b"], "colocated_backup_released"));
+    REQUIRE(log_shows(r["c"], "colocated_instance_released instance=colocated_backup_2"));
+    REQUIRE(log_shows(r["c"], "colocated_instance_stopped instance=colocated_backup_2"));
+    REQUIRE(log_shows(r["a"], "detail=\"failback\""));
+    REQUIRE(log_shows(r["a"], "replication_in_sync backup=colocated_backup_1"));
+    REQUIRE(wait_until(in(std::chrono::seconds(20)), [&] {
+        return instance_role(r["a"], "a") == "live"
+               && instance_role(r["b"], "colocated_backup_1") == "backup";
+    }));
+    // Nothing serves a's node id but a: not the stand-in's old backup (ended), not the
+    // stand-in (a backup again).
+    auto role = instance_role(r["c"], "colocated_backup_2");
+    CHECK((role.empty() || role == "gone"));
+    CHECK(!serves(static_cast<uint16_t>(r.stomp["a"] + 3 * ring::offset)));
+    CHECK(!serves(static_cast<uint16_t>(r.stomp["a"] + ring::offset)));
+    for (const auto& n : r.names) {
+        REQUIRE(s.producers[n]->wait_more(20, in(std::chrono::seconds(20))));
+    }
+    s.verdict({{"a", r.stomp["a"]}, {"b", r.stomp["b"]}, {"c", r.stomp["c"]}});
 }
 
 } // namespace actormq::test
