@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "connection_core.hpp"
 
+#include "test_seam_impl.hpp"
+
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
@@ -291,6 +293,13 @@ void connection_core::read_socket(lock& l) {
             return;
         }
         at += used;
+        if (test_seam::detail::active()
+            && std::holds_alternative<native::session_reattached>(p.body)) {
+            // A test holds the reattach's answer here, unlocked, while a caller goes on.
+            l.unlock();
+            test_seam::detail::call(test_seam::point::reattach_answer);
+            l.lock();
+        }
         handle_packet(l, p, used);
         if (rx_.size() < at) {
             at = 0; // the socket was dropped meanwhile, and rx_ with it
@@ -645,8 +654,20 @@ uint64_t connection_core::send_stream(
         // over, meanwhile.
         auto generation = s.generation;
         auto deadline = clock::now() + std::chrono::milliseconds(options_.call_timeout_ms);
-        if (!cv_.wait_until(l, deadline, [&] { return dead_ || s.out.has_room(bytes.size()); })) {
+        auto room = [&] {
+            return dead_ || s.out.has_room(bytes.size());
+        };
+        if (!cv_.wait_until(l, deadline, room)) {
             throw client_error(error_kind::timeout, "no confirmation within callTimeout");
+        }
+        if (test_seam::detail::active() && !dead_) {
+            // A test holds the send here, unlocked, while it fails the connection.
+            l.unlock();
+            test_seam::detail::call(test_seam::point::send_window_room);
+            l.lock();
+            if (!cv_.wait_until(l, deadline, room)) {
+                throw client_error(error_kind::timeout, "no confirmation within callTimeout");
+            }
         }
         if (dead_) {
             throw client_error(dead_->first, dead_->second);
