@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <random>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -118,6 +119,9 @@ void connection_core::open() {
     run(l, machine_.start(now_ms()));
     io_ = std::thread([this] { io_loop(); });
     delivery_ = std::thread([this] { delivery_loop(); });
+    // Named, so that a profile or `top -H` tells the library's threads from the application's.
+    ::pthread_setname_np(io_.native_handle(), "actormq-io");
+    ::pthread_setname_np(delivery_.native_handle(), "actormq-deliver");
     cv_.wait(l, [this] { return first_done_; });
     if (dead_) {
         auto why = dead_->second;
@@ -151,6 +155,7 @@ void connection_core::close() {
         }
         unblock_all(error_kind::closed, "the connection is closed");
         cv_.notify_all();
+        delivery_cv_.notify_all();
         l.unlock();
     }
     if (io_.joinable() && io_.get_id() != std::this_thread::get_id()) {
@@ -290,7 +295,7 @@ void connection_core::read_socket(lock& l) {
         if (st == native::decode_status::error) {
             feed(l,
                  ev_socket_closed{"malformed packet from the server: " + f.describe(), now_ms()});
-            return;
+            break; // rx_ is cleared: what was decoded before still wakes its waiters below
         }
         at += used;
         if (test_seam::detail::active()
@@ -307,12 +312,21 @@ void connection_core::read_socket(lock& l) {
         }
     }
     rx_.erase(0, at);
-    if (deliveries_waiting_) {
-        // One wake for every delivery of this read, not one each (see handle_session_packet).
-        deliveries_waiting_ = false;
-        cv_.notify_all();
-    }
+    // One wake for everything this read brought (deliveries, credit, window room, answers),
+    // not one per packet, and given once the lock is released below: a caller woken under it
+    // would block on the lock at once (one more sleep and wake) while this thread writes.
+    bool wake_callers = std::exchange(callers_waiting_, false);
+    bool wake_delivery = std::exchange(listener_deliveries_waiting_, false);
+    auto wake = [&] {
+        if (wake_callers) {
+            cv_.notify_all();
+        }
+        if (wake_delivery) {
+            delivery_cv_.notify_one();
+        }
+    };
     if (fd_ < 0) {
+        wake();
         return;
     }
     // Coalesced acks and deferred packets queued by callers go out before this thread sleeps.
@@ -320,6 +334,7 @@ void connection_core::read_socket(lock& l) {
     bool wrote = !out_.empty();
     flush_out();
     if (fd_ < 0) {
+        wake();
         return;
     }
     int fd = fd_;
@@ -333,6 +348,7 @@ void connection_core::read_socket(lock& l) {
         timeout = 1;
     }
     l.unlock();
+    wake();
     pollfd pfd[2] = {{fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     int rc = ::poll(pfd, wake_fd_ >= 0 ? 2 : 1, timeout);
     int poll_err = errno;
@@ -361,7 +377,7 @@ void connection_core::read_socket(lock& l) {
     feed(l, ev_packet{now_ms()});
 }
 
-void connection_core::handle_packet(lock& l, const native::packet& p, size_t bytes) {
+void connection_core::handle_packet(lock& l, native::packet& p, size_t bytes) {
     feed(l, ev_packet{now_ms()});
     if (p.channel != 0) {
         handle_session_packet(l, p, bytes);
@@ -386,7 +402,7 @@ void connection_core::handle_packet(lock& l, const native::packet& p, size_t byt
     }
 }
 
-void connection_core::handle_session_packet(lock& l, const native::packet& p, size_t bytes) {
+void connection_core::handle_session_packet(lock& l, native::packet& p, size_t bytes) {
     auto it = sessions_.find(p.channel);
     if (it == sessions_.end()) {
         return;
@@ -421,14 +437,14 @@ void connection_core::handle_session_packet(lock& l, const native::packet& p, si
             return;
         }
         message m;
-        m.address = d->msg.address;
+        m.address = std::move(d->msg.address);
         m.durable = d->msg.durable;
         m.priority = d->msg.priority;
         m.expiration_ms = d->msg.expiration_ms;
         m.timestamp_ms = d->msg.timestamp_ms;
-        m.duplicate_id = d->msg.duplicate_id;
-        m.headers = d->msg.headers;
-        m.body = d->msg.body;
+        m.duplicate_id = std::move(d->msg.duplicate_id);
+        m.headers = std::move(d->msg.headers); // the packet is not used after this
+        m.body = std::move(d->msg.body);
         m.message_id = d->message_id;
         m.delivery_count = d->delivery_count;
         m.consumer_id = d->consumer_id;
@@ -437,15 +453,17 @@ void connection_core::handle_session_packet(lock& l, const native::packet& p, si
         if (!record_of(p.channel).transacted) {
             c->second.unacked.push_back(d->message_id);
         }
+        // read_socket wakes the receivers (or the delivery thread) once the read is handled.
         if (c->second.listener) {
             to_deliver_.emplace_back(key{p.channel, d->consumer_id}, std::move(m));
+            listener_deliveries_waiting_ = true;
         } else {
             c->second.buffer.push_back(std::move(m));
+            callers_waiting_ = true;
         }
-        deliveries_waiting_ = true; // read_socket wakes the receivers once the read is handled
     } else if (auto* pc = std::get_if<native::producer_credit>(&p.body)) {
         producers_[{p.channel, pc->producer_id}].credit += pc->bytes;
-        cv_.notify_all();
+        callers_waiting_ = true; // read_socket wakes the producers once the read is handled
     } else if (auto* cc = std::get_if<native::consumer_closed>(&p.body)) {
         auto& c = consumers_[{p.channel, cc->consumer_id}];
         c.closed = true;
@@ -453,7 +471,7 @@ void connection_core::handle_session_packet(lock& l, const native::packet& p, si
         cv_.notify_all();
     } else if (auto* pc2 = std::get_if<native::packets_confirmed>(&p.body)) {
         s.out.confirmed(pc2->last);
-        cv_.notify_all();
+        callers_waiting_ = true;
     } else if (auto* r = std::get_if<native::session_reattached>(&p.body)) {
         if (reattaching_ == 0) {
             return;
@@ -498,13 +516,13 @@ void connection_core::complete(lock& l,
     }
     p.done = true;
     p.error = e;
-    cv_.notify_all();
+    callers_waiting_ = true; // complete() runs in read_socket, which wakes the caller
 }
 
 void connection_core::delivery_loop() {
     lock l(mu_);
     while (true) {
-        cv_.wait(l, [this] { return closing_ || !to_deliver_.empty(); });
+        delivery_cv_.wait(l, [this] { return closing_ || !to_deliver_.empty(); });
         if (closing_) {
             return;
         }
@@ -946,7 +964,7 @@ void connection_core::set_listener(uint32_t channel,
         to_deliver_.emplace_back(key{channel, id}, std::move(c.buffer.front()));
         c.buffer.pop_front();
     }
-    cv_.notify_all();
+    delivery_cv_.notify_all();
 }
 
 void connection_core::acknowledge(uint32_t channel, const message& m) {
@@ -978,7 +996,9 @@ void connection_core::acknowledge(uint32_t channel, const message& m) {
                 owner->second.acks_pending = true;
                 if (!acks_pending_) {
                     acks_pending_ = true;
-                    wake_io();
+                    if (!io_lingering_) {
+                        wake_io(); // else the I/O thread looks again within 1 ms anyway
+                    }
                 }
             }
         } else {
