@@ -278,10 +278,9 @@ bool connection_core::try_connect(const server_address& target,
     }
 }
 
-void connection_core::read_socket(lock& l) {
-    // Packets already buffered first (the handshake may have read past authenticated). The
-    // decoded ones are erased once at the end: erasing each from the front moved the rest of a
-    // 64 KiB read for every packet.
+void connection_core::handle_buffered(lock& l) {
+    // The decoded packets are erased once at the end: erasing each from the front moved the
+    // rest of a 64 KiB read for every packet.
     size_t at = 0;
     while (fd_ >= 0 && at < rx_.size()) {
         native::packet p;
@@ -295,7 +294,7 @@ void connection_core::read_socket(lock& l) {
         if (st == native::decode_status::error) {
             feed(l,
                  ev_socket_closed{"malformed packet from the server: " + f.describe(), now_ms()});
-            break; // rx_ is cleared: what was decoded before still wakes its waiters below
+            break; // what was decoded before still wakes its waiters (read_socket)
         }
         at += used;
         if (test_seam::detail::active()
@@ -312,6 +311,11 @@ void connection_core::read_socket(lock& l) {
         }
     }
     rx_.erase(0, at);
+}
+
+void connection_core::read_socket(lock& l) {
+    // Packets already buffered first (the handshake may have read past authenticated).
+    handle_buffered(l);
     // One wake for everything this read brought (deliveries, credit, window room, answers),
     // not one per packet, and given once the lock is released below: a caller woken under it
     // would block on the lock at once (one more sleep and wake) while this thread writes.
@@ -659,6 +663,37 @@ void connection_core::flush_out() {
     out_.clear();
 }
 
+void connection_core::await_window_room(lock& l, session_rt& s, size_t bytes) {
+    // The lock is released while waiting: the connection may fail and reattach, or fail over,
+    // meanwhile.
+    auto generation = s.generation;
+    auto deadline = clock::now() + std::chrono::milliseconds(options_.call_timeout_ms);
+    auto room = [&] {
+        return dead_ || s.out.has_room(bytes);
+    };
+    if (!cv_.wait_until(l, deadline, room)) {
+        throw client_error(error_kind::timeout, "no confirmation within callTimeout");
+    }
+    if (test_seam::detail::active() && !dead_) {
+        // A test holds the send here, unlocked, while it fails the connection.
+        l.unlock();
+        test_seam::detail::call(test_seam::point::send_window_room);
+        l.lock();
+        if (!cv_.wait_until(l, deadline, room)) {
+            throw client_error(error_kind::timeout, "no confirmation within callTimeout");
+        }
+    }
+    if (dead_) {
+        throw client_error(dead_->first, dead_->second);
+    }
+    if (s.generation != generation) {
+        // A failover recreated the session (its numbering starts again): the packet's number
+        // means nothing there.
+        throw client_error(error_kind::unblocked,
+                           "the session failed over while the send waited for window room");
+    }
+}
+
 uint64_t connection_core::send_stream(
     lock& l, uint32_t channel, native::packet_body body, size_t* size_out, bool deferrable) {
     if (acks_pending_ && session_of(channel).acks_pending) {
@@ -673,34 +708,7 @@ uint64_t connection_core::send_stream(
         throw client_error(error_kind::illegal_state, "cannot encode: " + f.describe());
     }
     if (!s.out.has_room(bytes.size())) {
-        // The lock is released while waiting: the connection may fail and reattach, or fail
-        // over, meanwhile.
-        auto generation = s.generation;
-        auto deadline = clock::now() + std::chrono::milliseconds(options_.call_timeout_ms);
-        auto room = [&] {
-            return dead_ || s.out.has_room(bytes.size());
-        };
-        if (!cv_.wait_until(l, deadline, room)) {
-            throw client_error(error_kind::timeout, "no confirmation within callTimeout");
-        }
-        if (test_seam::detail::active() && !dead_) {
-            // A test holds the send here, unlocked, while it fails the connection.
-            l.unlock();
-            test_seam::detail::call(test_seam::point::send_window_room);
-            l.lock();
-            if (!cv_.wait_until(l, deadline, room)) {
-                throw client_error(error_kind::timeout, "no confirmation within callTimeout");
-            }
-        }
-        if (dead_) {
-            throw client_error(dead_->first, dead_->second);
-        }
-        if (s.generation != generation) {
-            // A failover recreated the session (its numbering starts again): this packet's
-            // number means nothing there.
-            throw client_error(error_kind::unblocked,
-                               "the session failed over while the send waited for window room");
-        }
+        await_window_room(l, s, bytes.size());
         if (s.next_sequence != seq) {
             // Another thread sent on this session meanwhile: take the next number.
             seq = s.next_sequence;

@@ -116,6 +116,8 @@ private:
     void io_loop();
     bool try_connect(const server_address& target, std::string& node_id, std::string& why);
     void read_socket(lock& l);
+    /// Decodes and handles the packets buffered in rx_ (read_socket).
+    void handle_buffered(lock& l);
     void handle_packet(lock& l, native::packet& p, size_t bytes);
     void handle_session_packet(lock& l, native::packet& p, size_t bytes);
     void feed(lock& l, const event& e);
@@ -130,6 +132,10 @@ private:
     // -- caller side ---
     /// Waits until the connection works (failover in progress: up to callTimeout).
     void await_usable(lock& l);
+    /// Waits, the lock released, until `s`'s confirmation window has room for `bytes`;
+    /// throws TIMEOUT, the connection's end, or UNBLOCKED when a failover recreated the
+    /// session meanwhile.
+    void await_window_room(lock& l, session_rt& s, size_t bytes);
     /// Sends a stream packet on `channel`; returns its sequence.
     /// `size_out` gets the packet's bytes.
     /// `deferrable`: the packet needs no prompt answer (a send or ack without confirmation, a
