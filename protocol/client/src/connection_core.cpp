@@ -721,13 +721,15 @@ uint64_t connection_core::send_stream(
     if (size_out != nullptr) {
         *size_out = bytes.size();
     }
-    s.out.keep(seq, bytes);
+    // A detached session is reattaching: the window resends the packet after the server's
+    // answer names what it has (§14). Written now, it would reach the server before the
+    // packets the window resends, out of order.
     if (s.attached) {
         write_raw(bytes, deferrable);
     }
-    // Otherwise a reattach is under way: the window resends the packet after the server's
-    // answer names what it has (§14). Written now, it would reach the server before the
-    // packets the window resends, out of order.
+    if (s.out.enabled()) {
+        s.out.keep(seq, std::move(bytes)); // without a window, no copy of every packet
+    }
     return seq;
 }
 
