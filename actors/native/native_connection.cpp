@@ -105,6 +105,22 @@ void native_connection::post_confirm(uint32_t channel, uint64_t bytes) {
     });
 }
 
+void native_connection::post_output(std::string bytes, uint32_t channel, uint64_t confirmed) {
+    asio::post(socket_.get_executor(),
+               [self = shared_from_this(), b = std::move(bytes), channel, confirmed]() mutable {
+                   if (!b.empty()) {
+                       self->write(std::move(b));
+                   }
+                   if (confirmed > 0) {
+                       auto it = self->channels_.find(channel);
+                       if (it != self->channels_.end()) {
+                           it->second.unconfirmed -= std::min(confirmed, it->second.unconfirmed);
+                       }
+                       self->maybe_resume_reading();
+                   }
+               });
+}
+
 void native_connection::post_session_ended(uint32_t channel, caf::actor_addr who) {
     asio::post(socket_.get_executor(), [self = shared_from_this(), channel, who] {
         auto it = self->channels_.find(channel);

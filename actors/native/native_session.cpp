@@ -28,14 +28,13 @@ void flush(self_ptr self) {
         st.confirm_due = 0;
         return;
     }
-    if (!st.out.empty()) {
-        st.link.conn->post_write(std::move(st.out));
-        st.out.clear();
+    if (st.out.empty() && st.confirm_due == 0) {
+        return;
     }
-    if (st.confirm_due > 0) {
-        st.link.conn->post_confirm(st.link.channel, st.confirm_due);
-        st.confirm_due = 0;
-    }
+    // One hand-off to the connection's thread for both: each post may wake it.
+    st.link.conn->post_output(std::move(st.out), st.link.channel, st.confirm_due);
+    st.out.clear();
+    st.confirm_due = 0;
 }
 
 /// A fatal connection error (§15): the connection sends `error` and closes, and tells this

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "connection_core.hpp"
 
+#include "test_seam_impl.hpp"
+
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
@@ -10,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <random>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -116,6 +119,9 @@ void connection_core::open() {
     run(l, machine_.start(now_ms()));
     io_ = std::thread([this] { io_loop(); });
     delivery_ = std::thread([this] { delivery_loop(); });
+    // Named, so that a profile or `top -H` tells the library's threads from the application's.
+    ::pthread_setname_np(io_.native_handle(), "actormq-io");
+    ::pthread_setname_np(delivery_.native_handle(), "actormq-deliver");
     cv_.wait(l, [this] { return first_done_; });
     if (dead_) {
         auto why = dead_->second;
@@ -149,6 +155,7 @@ void connection_core::close() {
         }
         unblock_all(error_kind::closed, "the connection is closed");
         cv_.notify_all();
+        delivery_cv_.notify_all();
         l.unlock();
     }
     if (io_.joinable() && io_.get_id() != std::this_thread::get_id()) {
@@ -271,10 +278,9 @@ bool connection_core::try_connect(const server_address& target,
     }
 }
 
-void connection_core::read_socket(lock& l) {
-    // Packets already buffered first (the handshake may have read past authenticated). The
-    // decoded ones are erased once at the end: erasing each from the front moved the rest of a
-    // 64 KiB read for every packet.
+void connection_core::handle_buffered(lock& l) {
+    // The decoded packets are erased once at the end: erasing each from the front moved the
+    // rest of a 64 KiB read for every packet.
     size_t at = 0;
     while (fd_ >= 0 && at < rx_.size()) {
         native::packet p;
@@ -288,9 +294,16 @@ void connection_core::read_socket(lock& l) {
         if (st == native::decode_status::error) {
             feed(l,
                  ev_socket_closed{"malformed packet from the server: " + f.describe(), now_ms()});
-            return;
+            break; // what was decoded before still wakes its waiters (read_socket)
         }
         at += used;
+        if (test_seam::detail::active()
+            && std::holds_alternative<native::session_reattached>(p.body)) {
+            // A test holds the reattach's answer here, unlocked, while a caller goes on.
+            l.unlock();
+            test_seam::detail::call(test_seam::point::reattach_answer);
+            l.lock();
+        }
         handle_packet(l, p, used);
         if (rx_.size() < at) {
             at = 0; // the socket was dropped meanwhile, and rx_ with it
@@ -298,12 +311,26 @@ void connection_core::read_socket(lock& l) {
         }
     }
     rx_.erase(0, at);
-    if (deliveries_waiting_) {
-        // One wake for every delivery of this read, not one each (see handle_session_packet).
-        deliveries_waiting_ = false;
-        cv_.notify_all();
-    }
+}
+
+void connection_core::read_socket(lock& l) {
+    // Packets already buffered first (the handshake may have read past authenticated).
+    handle_buffered(l);
+    // One wake for everything this read brought (deliveries, credit, window room, answers),
+    // not one per packet, and given once the lock is released below: a caller woken under it
+    // would block on the lock at once (one more sleep and wake) while this thread writes.
+    bool wake_callers = std::exchange(callers_waiting_, false);
+    bool wake_delivery = std::exchange(listener_deliveries_waiting_, false);
+    auto wake = [&] {
+        if (wake_callers) {
+            cv_.notify_all();
+        }
+        if (wake_delivery) {
+            delivery_cv_.notify_one();
+        }
+    };
     if (fd_ < 0) {
+        wake();
         return;
     }
     // Coalesced acks and deferred packets queued by callers go out before this thread sleeps.
@@ -311,6 +338,7 @@ void connection_core::read_socket(lock& l) {
     bool wrote = !out_.empty();
     flush_out();
     if (fd_ < 0) {
+        wake();
         return;
     }
     int fd = fd_;
@@ -324,6 +352,7 @@ void connection_core::read_socket(lock& l) {
         timeout = 1;
     }
     l.unlock();
+    wake();
     pollfd pfd[2] = {{fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     int rc = ::poll(pfd, wake_fd_ >= 0 ? 2 : 1, timeout);
     int poll_err = errno;
@@ -352,8 +381,10 @@ void connection_core::read_socket(lock& l) {
     feed(l, ev_packet{now_ms()});
 }
 
-void connection_core::handle_packet(lock& l, const native::packet& p, size_t bytes) {
-    feed(l, ev_packet{now_ms()});
+void connection_core::handle_packet(lock& l, native::packet& p, size_t bytes) {
+    // The time of the last packet is noted once per read (read_socket), not per packet: a
+    // clock read and a pass through the failover machine for each delivery cost more than the
+    // delivery's own bookkeeping.
     if (p.channel != 0) {
         handle_session_packet(l, p, bytes);
         return;
@@ -377,7 +408,7 @@ void connection_core::handle_packet(lock& l, const native::packet& p, size_t byt
     }
 }
 
-void connection_core::handle_session_packet(lock& l, const native::packet& p, size_t bytes) {
+void connection_core::handle_session_packet(lock& l, native::packet& p, size_t bytes) {
     auto it = sessions_.find(p.channel);
     if (it == sessions_.end()) {
         return;
@@ -412,14 +443,14 @@ void connection_core::handle_session_packet(lock& l, const native::packet& p, si
             return;
         }
         message m;
-        m.address = d->msg.address;
+        m.address = std::move(d->msg.address);
         m.durable = d->msg.durable;
         m.priority = d->msg.priority;
         m.expiration_ms = d->msg.expiration_ms;
         m.timestamp_ms = d->msg.timestamp_ms;
-        m.duplicate_id = d->msg.duplicate_id;
-        m.headers = d->msg.headers;
-        m.body = d->msg.body;
+        m.duplicate_id = std::move(d->msg.duplicate_id);
+        m.headers = std::move(d->msg.headers); // the packet is not used after this
+        m.body = std::move(d->msg.body);
         m.message_id = d->message_id;
         m.delivery_count = d->delivery_count;
         m.consumer_id = d->consumer_id;
@@ -428,15 +459,17 @@ void connection_core::handle_session_packet(lock& l, const native::packet& p, si
         if (!record_of(p.channel).transacted) {
             c->second.unacked.push_back(d->message_id);
         }
+        // read_socket wakes the receivers (or the delivery thread) once the read is handled.
         if (c->second.listener) {
             to_deliver_.emplace_back(key{p.channel, d->consumer_id}, std::move(m));
+            listener_deliveries_waiting_ = true;
         } else {
             c->second.buffer.push_back(std::move(m));
+            callers_waiting_ = true;
         }
-        deliveries_waiting_ = true; // read_socket wakes the receivers once the read is handled
     } else if (auto* pc = std::get_if<native::producer_credit>(&p.body)) {
         producers_[{p.channel, pc->producer_id}].credit += pc->bytes;
-        cv_.notify_all();
+        callers_waiting_ = true; // read_socket wakes the producers once the read is handled
     } else if (auto* cc = std::get_if<native::consumer_closed>(&p.body)) {
         auto& c = consumers_[{p.channel, cc->consumer_id}];
         c.closed = true;
@@ -444,7 +477,7 @@ void connection_core::handle_session_packet(lock& l, const native::packet& p, si
         cv_.notify_all();
     } else if (auto* pc2 = std::get_if<native::packets_confirmed>(&p.body)) {
         s.out.confirmed(pc2->last);
-        cv_.notify_all();
+        callers_waiting_ = true;
     } else if (auto* r = std::get_if<native::session_reattached>(&p.body)) {
         if (reattaching_ == 0) {
             return;
@@ -489,13 +522,13 @@ void connection_core::complete(lock& l,
     }
     p.done = true;
     p.error = e;
-    cv_.notify_all();
+    callers_waiting_ = true; // complete() runs in read_socket, which wakes the caller
 }
 
 void connection_core::delivery_loop() {
     lock l(mu_);
     while (true) {
-        cv_.wait(l, [this] { return closing_ || !to_deliver_.empty(); });
+        delivery_cv_.wait(l, [this] { return closing_ || !to_deliver_.empty(); });
         if (closing_) {
             return;
         }
@@ -521,6 +554,9 @@ void connection_core::delivery_loop() {
 // -- the caller side -----------------------------------------------------------------------------
 
 void connection_core::await_usable(lock& l) {
+    if (!dead_ && machine_.state() == link_state::connected && fd_ >= 0) {
+        return; // the common case, without reading the clock for a deadline
+    }
     auto deadline = clock::now() + std::chrono::milliseconds(options_.call_timeout_ms);
     bool ok = cv_.wait_until(l, deadline, [this] {
         return dead_ || (machine_.state() == link_state::connected && fd_ >= 0);
@@ -627,6 +663,37 @@ void connection_core::flush_out() {
     out_.clear();
 }
 
+void connection_core::await_window_room(lock& l, session_rt& s, size_t bytes) {
+    // The lock is released while waiting: the connection may fail and reattach, or fail over,
+    // meanwhile.
+    auto generation = s.generation;
+    auto deadline = clock::now() + std::chrono::milliseconds(options_.call_timeout_ms);
+    auto room = [&] {
+        return dead_ || s.out.has_room(bytes);
+    };
+    if (!cv_.wait_until(l, deadline, room)) {
+        throw client_error(error_kind::timeout, "no confirmation within callTimeout");
+    }
+    if (test_seam::detail::active() && !dead_) {
+        // A test holds the send here, unlocked, while it fails the connection.
+        l.unlock();
+        test_seam::detail::call(test_seam::point::send_window_room);
+        l.lock();
+        if (!cv_.wait_until(l, deadline, room)) {
+            throw client_error(error_kind::timeout, "no confirmation within callTimeout");
+        }
+    }
+    if (dead_) {
+        throw client_error(dead_->first, dead_->second);
+    }
+    if (s.generation != generation) {
+        // A failover recreated the session (its numbering starts again): the packet's number
+        // means nothing there.
+        throw client_error(error_kind::unblocked,
+                           "the session failed over while the send waited for window room");
+    }
+}
+
 uint64_t connection_core::send_stream(
     lock& l, uint32_t channel, native::packet_body body, size_t* size_out, bool deferrable) {
     if (acks_pending_ && session_of(channel).acks_pending) {
@@ -641,22 +708,7 @@ uint64_t connection_core::send_stream(
         throw client_error(error_kind::illegal_state, "cannot encode: " + f.describe());
     }
     if (!s.out.has_room(bytes.size())) {
-        // The lock is released while waiting: the connection may fail and reattach, or fail
-        // over, meanwhile.
-        auto generation = s.generation;
-        auto deadline = clock::now() + std::chrono::milliseconds(options_.call_timeout_ms);
-        if (!cv_.wait_until(l, deadline, [&] { return dead_ || s.out.has_room(bytes.size()); })) {
-            throw client_error(error_kind::timeout, "no confirmation within callTimeout");
-        }
-        if (dead_) {
-            throw client_error(dead_->first, dead_->second);
-        }
-        if (s.generation != generation) {
-            // A failover recreated the session (its numbering starts again): this packet's
-            // number means nothing there.
-            throw client_error(error_kind::unblocked,
-                               "the session failed over while the send waited for window room");
-        }
+        await_window_room(l, s, bytes.size());
         if (s.next_sequence != seq) {
             // Another thread sent on this session meanwhile: take the next number.
             seq = s.next_sequence;
@@ -669,13 +721,15 @@ uint64_t connection_core::send_stream(
     if (size_out != nullptr) {
         *size_out = bytes.size();
     }
-    s.out.keep(seq, bytes);
+    // A detached session is reattaching: the window resends the packet after the server's
+    // answer names what it has (§14). Written now, it would reach the server before the
+    // packets the window resends, out of order.
     if (s.attached) {
         write_raw(bytes, deferrable);
     }
-    // Otherwise a reattach is under way: the window resends the packet after the server's
-    // answer names what it has (§14). Written now, it would reach the server before the
-    // packets the window resends, out of order.
+    if (s.out.enabled()) {
+        s.out.keep(seq, std::move(bytes)); // without a window, no copy of every packet
+    }
     return seq;
 }
 
@@ -808,13 +862,14 @@ void connection_core::send(uint32_t channel, uint32_t id, message& m, send_compl
                              .count();
     }
     if (options_.producer_window_size >= 0) {
-        if (producers_[{channel, id}].credit <= 0) {
+        bool ok = p.credit > 0; // the common case: no clock read for a deadline
+        if (!ok) {
             flush_out(); // the server grants credit for what it has routed: let it have it
+            auto deadline = clock::now() + std::chrono::milliseconds(options_.call_timeout_ms);
+            ok = cv_.wait_until(l, deadline, [&] {
+                return dead_ || producers_[{channel, id}].credit > 0;
+            });
         }
-        auto deadline = clock::now() + std::chrono::milliseconds(options_.call_timeout_ms);
-        bool ok = cv_.wait_until(l, deadline, [&] {
-            return dead_ || producers_[{channel, id}].credit > 0;
-        });
         if (dead_) {
             throw client_error(dead_->first, dead_->second);
         }
@@ -888,10 +943,13 @@ connection_core::receive(uint32_t channel, uint32_t id, std::chrono::millisecond
     if (consumers_.count(k) == 0) {
         throw client_error(error_kind::closed, "the consumer is closed");
     }
-    cv_.wait_for(l, t, [&] {
+    auto ready = [&] {
         auto it = consumers_.find(k);
         return dead_ || it == consumers_.end() || !it->second.buffer.empty() || it->second.closed;
-    });
+    };
+    if (!ready()) { // a message already buffered is taken without reading the clock
+        cv_.wait_for(l, t, ready);
+    }
     auto it = consumers_.find(k);
     if (it == consumers_.end() || (it->second.buffer.empty() && it->second.closed)) {
         throw client_error(error_kind::closed, "the consumer is closed");
@@ -925,7 +983,7 @@ void connection_core::set_listener(uint32_t channel,
         to_deliver_.emplace_back(key{channel, id}, std::move(c.buffer.front()));
         c.buffer.pop_front();
     }
-    cv_.notify_all();
+    delivery_cv_.notify_all();
 }
 
 void connection_core::acknowledge(uint32_t channel, const message& m) {
@@ -957,7 +1015,9 @@ void connection_core::acknowledge(uint32_t channel, const message& m) {
                 owner->second.acks_pending = true;
                 if (!acks_pending_) {
                     acks_pending_ = true;
-                    wake_io();
+                    if (!io_lingering_) {
+                        wake_io(); // else the I/O thread looks again within 1 ms anyway
+                    }
                 }
             }
         } else {

@@ -116,8 +116,10 @@ private:
     void io_loop();
     bool try_connect(const server_address& target, std::string& node_id, std::string& why);
     void read_socket(lock& l);
-    void handle_packet(lock& l, const native::packet& p, size_t bytes);
-    void handle_session_packet(lock& l, const native::packet& p, size_t bytes);
+    /// Decodes and handles the packets buffered in rx_ (read_socket).
+    void handle_buffered(lock& l);
+    void handle_packet(lock& l, native::packet& p, size_t bytes);
+    void handle_session_packet(lock& l, native::packet& p, size_t bytes);
     void feed(lock& l, const event& e);
     void run(lock& l, const std::vector<action>& actions);
     void drop_socket();
@@ -130,6 +132,10 @@ private:
     // -- caller side ---
     /// Waits until the connection works (failover in progress: up to callTimeout).
     void await_usable(lock& l);
+    /// Waits, the lock released, until `s`'s confirmation window has room for `bytes`;
+    /// throws TIMEOUT, the connection's end, or UNBLOCKED when a failover recreated the
+    /// session meanwhile.
+    void await_window_room(lock& l, session_rt& s, size_t bytes);
     /// Sends a stream packet on `channel`; returns its sequence.
     /// `size_out` gets the packet's bytes.
     /// `deferrable`: the packet needs no prompt answer (a send or ack without confirmation, a
@@ -183,13 +189,20 @@ private:
 
     std::mutex mu_;
     std::condition_variable cv_;
+    /// The delivery thread's own: it waits only for to_deliver_ and closing_, so the many
+    /// notifications of cv_ (credit, answers, window room) do not wake it for nothing.
+    std::condition_variable delivery_cv_;
     failover_machine machine_;
     int fd_ = -1;
     std::string rx_;
     /// The live the server said it scales down to (a scale_down packet); "" when none.
     std::string scale_down_target_;
-    std::string out_;                 ///< deferred packets not yet written (write_raw)
-    bool deliveries_waiting_ = false; ///< deliveries of the current read not yet notified
+    std::string out_; ///< deferred packets not yet written (write_raw)
+    /// The current read brought something callers wait for (deliveries, producer credit,
+    /// window room, answers): read_socket notifies cv_ once, after releasing the lock.
+    bool callers_waiting_ = false;
+    /// Deliveries for listeners of the current read not yet notified (delivery_cv_).
+    bool listener_deliveries_waiting_ = false;
     /// The I/O thread wrote deferred output and looks again within 1 ms: no wake needed.
     bool io_lingering_ = false;
     bool acks_pending_ = false; ///< some session has acks_pending: the I/O thread emits them
