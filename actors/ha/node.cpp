@@ -451,7 +451,10 @@ bool server_instance::open_acceptors() {
         return false;
     }
     auto& in = *current;
-    reserved.clear();
+    // The reservations stay bound until every listener is: both sides set SO_REUSEADDR and a
+    // reservation never listens, so the kernel lets the listener bind beside it. Closing them
+    // first left the port free for a moment, and another process's outgoing connection could
+    // take it as its local port (acceptor_failed ... Address already in use, seen in tests).
     for (auto a : cfg.acceptors) {
         a.port = ports[a.name];
         auto acc = make_listener(ioc, in.ctx, a, sys, in.srv, native_topology);
@@ -462,6 +465,7 @@ bool server_instance::open_acceptors() {
         }
         in.acceptors.push_back(std::move(acc));
     }
+    reserved.clear();
     for (auto& acc : in.acceptors) {
         acc->start();
     }
