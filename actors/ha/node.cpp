@@ -22,6 +22,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/io/basp_broker.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
@@ -1046,6 +1047,25 @@ void node::stop() {
     // posted, on this thread, before the actor system goes.
     stage("actors");
     d.sys.await_all_actors_done();
+    // CAF 0.17.6: an actor that a remote node monitors (the replica, watched by its live's
+    // journal; a journal, watched by its replica) sends its down message to the BASP broker,
+    // with itself as the sender. One still in the broker's mailbox when ~actor_system stops
+    // the middleman is never handled, and the reference it holds keeps the ended actor from
+    // being destroyed, so ~actor_system waited for that detached actor's thread for ever
+    // (tests/crash/REPLICATION-FINDINGS.md, finding 5; found in a core dump). Every such
+    // message is in the broker's mailbox by now (every actor has ended): ask the broker
+    // something and wait for its answer, which comes after them. Bounded: past 5 s the stop
+    // goes on (and would hang as before, which the stop watchdog reports).
+    stage("middleman");
+    {
+        auto basp = d.sys.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
+        caf::scoped_actor self{d.sys};
+        self->request(basp, std::chrono::seconds(5), caf::get_atom::value, caf::node_id{})
+            .receive([](const caf::node_id&, const std::string&, uint16_t) {},
+                     [&](const caf::error& e) {
+                         d.log->warn("middleman_drain_failed error={}", d.sys.render(e));
+                     });
+    }
     stage("late-io");
     d.ioc.restart();
     d.ioc.poll();
