@@ -58,6 +58,11 @@ journal_actor::behavior_type fake_journal(journal_actor::stateful_pointer<fake_j
             self->state.held.push_back(p);
             return p;
         },
+        // Sessions' receipt hooks are not part of these tests.
+        [](append_atom, std::vector<journal::record>&, bool,
+           confirm_hook_ptr&) -> caf::result<uint64_t> {
+            return caf::make_error(errc::bad_request, std::string{"not in this test"});
+        },
         [self, script](flush_atom) {
             for (auto& p : self->state.held) {
                 if (script->fail) {
