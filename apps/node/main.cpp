@@ -139,13 +139,6 @@ int main(int argc, char** argv) {
     auto signals = block_stop_signals();
     auto log = spdlog::get("node");
     raise_fd_limit(*loaded.config, log);
-    if (loaded.config->scheduler_max_threads == 0) {
-        // One CAF worker per core (the key's documented meaning). CAF's own default is at least
-        // four, and on a two-core machine every hand-off into CAF then tends to wake a worker
-        // that sleeps, where two workers would more often find one awake (docs/benchmarks.md,
-        // "The RECEIPT from the journal's thread").
-        loaded.config->scheduler_max_threads = std::max(1u, std::thread::hardware_concurrency());
-    }
     int rc = 0;
     {
         actormq::node n{std::move(*loaded.config)};
