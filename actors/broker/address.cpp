@@ -318,34 +318,32 @@ void start_op(address_ptr self,
     // server, and the server ends its addresses, so no address outlives it waiting. A timeout here
     // would be worse than a wait: the append may still land, and answering an error while
     // forgetting the ids would let the producer's retry store the message a second time.
-    auto pending = [&] {
-        auto& op = st.ops.back();
-        // The producer's answer must mean exactly "this append is confirmed": not when it also
-        // waits for another operation's duplicates, failed already, or is not "routed".
-        if (hook && sync && op.promise && op.depends_on.empty() && !op.failure
-            && op.status == route_status::routed) {
-            return self->request(st.ctx->journal, caf::infinite, append_atom::value,
-                                 std::move(records), sync, std::move(hook));
-        }
-        return self->request(st.ctx->journal, caf::infinite, append_atom::value, std::move(records),
-                             sync);
-    }();
-    pending.then(
-        [self, id](uint64_t) {
-            for (auto& o : self->state.ops) {
-                if (o.id == id) {
-                    o.ready = true;
+    // The hook goes along only when the producer's answer means exactly "this append is
+    // confirmed": not when it also waits for another operation's duplicates, failed already,
+    // or is not "routed" (a null hook is simply not run).
+    const auto& op_now = st.ops.back();
+    if (!sync || !op_now.promise || !op_now.depends_on.empty() || op_now.failure
+        || op_now.status != route_status::routed) {
+        hook = nullptr;
+    }
+    self->request(st.ctx->journal, caf::infinite, append_atom::value, std::move(records), sync,
+                  std::move(hook))
+        .then(
+            [self, id](uint64_t) {
+                for (auto& o : self->state.ops) {
+                    if (o.id == id) {
+                        o.ready = true;
+                    }
                 }
-            }
-            complete_ready(self);
-        },
-        [self, id](caf::error& e) {
-            // The journal cannot write: nothing of this batch is confirmed or delivered.
-            self->state.ctx->log->error("journal_append_failed address={} error=\"{}\"",
-                                        self->state.address, caf::to_string(e));
-            op_failed(self, id, e);
-            complete_ready(self);
-        });
+                complete_ready(self);
+            },
+            [self, id](caf::error& e) {
+                // The journal cannot write: nothing of this batch is confirmed or delivered.
+                self->state.ctx->log->error("journal_append_failed address={} error=\"{}\"",
+                                            self->state.address, caf::to_string(e));
+                op_failed(self, id, e);
+                complete_ready(self);
+            });
 }
 
 /// A transaction holding the duplicate id of one of `msgs`, if any.
