@@ -3,6 +3,7 @@
 
 // Typed handles of the actors of one server instance (docs/architecture.md has the diagram).
 
+#include "actors/journal/confirm_hook.hpp"
 #include "actors/replication/messages.hpp"
 #include "protocol/journal_format.hpp"
 #include "protocol/messages.hpp"
@@ -70,6 +71,10 @@ using journal_actor = caf::typed_actor<
     // Append records (ids are assigned here). With `true` the answer comes once they are on
     // disk, with `false` once they are queued. The answer is the id of the last record.
     caf::replies_to<append_atom, std::vector<journal::record>, bool>::with<uint64_t>,
+    // The same, synchronous, and the hook runs on the journal's thread once the records are
+    // confirmed, just before the answer (docs/journal.md, "Confirming on the journal's thread").
+    caf::replies_to<append_atom, std::vector<journal::record>, bool, confirm_hook_ptr>::with<
+        uint64_t>,
     // Write and sync what has been appended (sent to itself behind queued appends).
     caf::reacts_to<flush_atom>,
     // Open the files and read everything back (once, before the node serves).
@@ -128,6 +133,10 @@ using queue_actor = caf::typed_actor<
 /// One address: routes to its queues, enforces max-size-bytes and the full policy.
 using address_actor = caf::typed_actor<
     caf::replies_to<route_atom, routing_type, std::vector<message_ptr>>::with<route_status>,
+    // The same, and the hook rides with the batch's journal append when the whole batch goes
+    // to the journal as one append that nothing else holds back; it is not run otherwise.
+    caf::replies_to<route_atom, routing_type, std::vector<message_ptr>, confirm_hook_ptr>::with<
+        route_status>,
     // Prepare the messages of transaction `tx_id`: duplicates refuse the whole batch;
     // otherwise they are journaled with the transaction and held until commit or rollback.
     caf::replies_to<route_atom, routing_type, std::vector<message_ptr>, uint64_t>::with<

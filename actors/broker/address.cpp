@@ -279,14 +279,16 @@ struct op_origin {
 };
 
 /// Starts the journal step for accepted messages (if any must be durable) and queues the
-/// operation behind earlier ones.
+/// operation behind earlier ones. `hook` rides with the journal append only when the producer's
+/// answer depends on that append alone (confirm_hook.hpp); otherwise it is not run.
 void start_op(address_ptr self,
               routing_type routing,
               std::vector<queue_actor> targets,
               taken what,
               std::optional<caf::typed_response_promise<route_status>> promise,
               route_status status,
-              op_origin origin = {}) {
+              op_origin origin = {},
+              confirm_hook_ptr hook = nullptr) {
     auto& st = self->state;
     auto records = st.records_for(what.accepted, routing);
     address_state::pending_op op;
@@ -316,7 +318,16 @@ void start_op(address_ptr self,
     // server, and the server ends its addresses, so no address outlives it waiting. A timeout here
     // would be worse than a wait: the append may still land, and answering an error while
     // forgetting the ids would let the producer's retry store the message a second time.
-    self->request(st.ctx->journal, caf::infinite, append_atom::value, std::move(records), sync)
+    // The hook goes along only when the producer's answer means exactly "this append is
+    // confirmed": not when it also waits for another operation's duplicates, failed already,
+    // or is not "routed" (a null hook is simply not run).
+    const auto& op_now = st.ops.back();
+    if (!sync || !op_now.promise || !op_now.depends_on.empty() || op_now.failure
+        || op_now.status != route_status::routed) {
+        hook = nullptr;
+    }
+    self->request(st.ctx->journal, caf::infinite, append_atom::value, std::move(records), sync,
+                  std::move(hook))
         .then(
             [self, id](uint64_t) {
                 for (auto& o : self->state.ops) {
@@ -358,7 +369,8 @@ std::vector<message_ptr> route_some(address_ptr self,
                                     std::vector<message_ptr>& msgs,
                                     caf::typed_response_promise<route_status> p,
                                     route_status status,
-                                    op_origin& origin) {
+                                    op_origin& origin,
+                                    confirm_hook_ptr hook = nullptr) {
     auto& st = self->state;
     if (const auto* id = held_by_transaction(st, msgs)) {
         // Its first copy belongs to a transaction not committed yet: whether it will be
@@ -381,7 +393,7 @@ std::vector<message_ptr> route_some(address_ptr self,
     auto what = take_while_room(self, msgs, qs.size());
     if (msgs.empty()) {
         start_op(self, routing, std::move(qs), std::move(what), std::move(p), status,
-                 std::move(origin));
+                 std::move(origin), std::move(hook));
         return {};
     }
     // A part: its producer is answered with the last part, which inherits what this waits for.
@@ -749,8 +761,10 @@ void maybe_page_in(address_ptr self) {
               });
 }
 
-caf::result<route_status>
-route(address_ptr self, routing_type routing, std::vector<message_ptr>& msgs) {
+caf::result<route_status> route(address_ptr self,
+                                routing_type routing,
+                                std::vector<message_ptr>& msgs,
+                                confirm_hook_ptr hook = nullptr) {
     auto& st = self->state;
     auto policy = st.settings.full_policy;
     if (policy == config::address_full_policy::fail && !fits(st, routing, msgs)) {
@@ -774,7 +788,7 @@ route(address_ptr self, routing_type routing, std::vector<message_ptr>& msgs) {
     }
     auto status = route_status::routed;
     op_origin origin;
-    auto rest = route_some(self, routing, msgs, p, status, origin);
+    auto rest = route_some(self, routing, msgs, p, status, origin, std::move(hook));
     if (rest.empty()) {
         return p;
     }
@@ -1010,6 +1024,8 @@ address_actor::behavior_type address(address_ptr self,
         [self](route_atom, routing_type routing, std::vector<message_ptr>& msgs) {
             return route(self, routing, msgs);
         },
+        [self](route_atom, routing_type routing, std::vector<message_ptr>& msgs,
+               confirm_hook_ptr& hook) { return route(self, routing, msgs, std::move(hook)); },
         [self](route_atom, routing_type routing, std::vector<message_ptr>& msgs, uint64_t tx_id) {
             return prepare_tx(self, routing, msgs, tx_id);
         },

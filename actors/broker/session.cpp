@@ -12,6 +12,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 
@@ -24,6 +25,7 @@ using stomp::command;
 
 void pump(session_ptr self);
 void on_closed(session_ptr self);
+void settle_armed(session_ptr self, uint64_t first_seq);
 
 /// Posts what the handlers wrote and the input bytes that are done to the connection.
 void flush(session_ptr self) {
@@ -149,6 +151,7 @@ void on_routed(session_ptr self,
     auto routed = st.outstanding.find(first_seq);
     ACTORMQ_ASSERT(routed != st.outstanding.end()); // Each batch is answered once.
     st.outstanding.erase(routed);
+    settle_armed(self, first_seq);
     st.outstanding_bytes -= bytes;
     ACTORMQ_ASSERT(st.outstanding_bytes >= 0);
     if (status == route_status::full) {
@@ -160,9 +163,80 @@ void on_routed(session_ptr self,
     pump(self);
 }
 
+/// The route of batch `first_seq` was answered: a RECEIPT the journal was to post and did not
+/// (its address kept the hook, or the append failed) goes back to the session's own queue,
+/// with the input bytes it was to confirm.
+void settle_armed(session_ptr self, uint64_t first_seq) {
+    auto& st = self->state;
+    if (!st.armed || st.armed->first_seq != first_seq) {
+        return;
+    }
+    auto a = std::move(*st.armed);
+    st.armed.reset();
+    // The answer follows the hook's run (the journal runs it first), so `fired` is final here.
+    if (a.hook->fired.load(std::memory_order_acquire)) {
+        ++st.receipts_by_journal;
+        return;
+    }
+    ++st.receipts_hook_unused;
+    st.posted_total -= a.receipt_bytes;
+    st.confirm_due += a.confirmed;
+    // Before any later frame's receipt: the deque stays in frame order.
+    auto at = std::lower_bound(
+        st.receipts.begin(), st.receipts.end(), a.receipt.seq,
+        [](const session_state::pending_receipt& r, uint64_t seq) { return r.seq < seq; });
+    st.receipts.insert(at, std::move(a.receipt));
+}
+
+/// When the one batch about to be routed is all that the only pending RECEIPT waits for, the
+/// journal may post that RECEIPT itself the moment the batch's append is confirmed (synced,
+/// and held by the backup when replicating): the client hears one thread hand-off sooner
+/// (journal -> connection, not journal -> scheduler worker -> connection; docs/benchmarks.md,
+/// "The RECEIPT from the journal's thread"). Only then: with anything else in flight the
+/// RECEIPTs could overtake each other, which the session's own queue prevents. Returns the
+/// hook to send with the route, or null.
+confirm_hook_ptr arm_receipt(session_ptr self) {
+    auto& st = self->state;
+    if (!st.ctx->journal || !st.conn || st.closing || st.armed || st.open_batches.size() != 1
+        || st.outstanding.size() != 1 || st.receipts.size() != 1) {
+        return nullptr;
+    }
+    const auto& b = st.open_batches.begin()->second;
+    const auto& r = st.receipts.front();
+    if (r.close_after || r.receipt_id.empty() || *st.outstanding.begin() != b.first_seq
+        || r.seq < b.first_seq) {
+        return nullptr;
+    }
+    session_state::armed_receipt a;
+    a.first_seq = b.first_seq;
+    a.receipt = std::move(st.receipts.front());
+    st.receipts.pop_front();
+    // Encoded here, in the client's version, by the session's own encoder.
+    std::string bytes;
+    std::swap(bytes, st.out);
+    st.append_receipt(a.receipt.receipt_id);
+    std::swap(bytes, st.out);
+    a.receipt_bytes = bytes.size();
+    // Counted as posted now, though the journal posts them later: a MESSAGE posted meanwhile
+    // then gets a write mark past these bytes too, so an auto-ack credit can come late but
+    // never early (on_deliver).
+    st.posted_total += a.receipt_bytes;
+    // The confirmation of the frames' bytes rides with the RECEIPT (flush).
+    a.confirmed = st.confirm_due;
+    st.confirm_due = 0;
+    a.hook = std::make_shared<confirm_hook>();
+    a.hook->run = [conn = st.conn, bytes = std::move(bytes), n = a.confirmed]() mutable {
+        conn->post_output(std::move(bytes), n);
+    };
+    auto hook = a.hook;
+    st.armed = std::move(a);
+    return hook;
+}
+
 /// Sends every collected batch to its address.
 void route_batches(session_ptr self) {
     auto& st = self->state;
+    auto hook = arm_receipt(self);
     for (auto& [key, b] : st.open_batches) {
         auto first = b.first_seq;
         auto bytes = b.bytes;
@@ -172,23 +246,30 @@ void route_batches(session_ptr self) {
         // BLOCK into FAIL). It cannot keep the session alive: the session quits on closed_atom
         // (its connection closed) or on the server's down message, and an unanswered route
         // only holds back this client's later frames (docs/stomp.md, "Limits").
-        self->request(b.addr, caf::infinite, route_atom::value, b.routing, std::move(b.msgs))
-            .then(
-                [self, first, bytes, name = name](route_status s) {
-                    on_routed(self, first, bytes, name, s);
-                    flush(self);
-                },
-                [self, name = name](caf::error& e) {
-                    // The address was deleted (a temporary queue whose owner left): forget it,
-                    // so the next SEND looks it up again.
-                    self->state.addresses.erase(name);
-                    if (e == caf::sec::request_receiver_down) {
-                        fail(self, "no such destination '" + name + "'", "the address was deleted");
-                    } else {
-                        fail(self, "cannot route to '" + name + "'", reason_of(e));
-                    }
-                    flush(self);
-                });
+        auto pending = hook ? self->request(b.addr, caf::infinite, route_atom::value, b.routing,
+                                            std::move(b.msgs), std::move(hook))
+                            : self->request(b.addr, caf::infinite, route_atom::value, b.routing,
+                                            std::move(b.msgs));
+        pending.then(
+            [self, first, bytes, name = name](route_status s) {
+                on_routed(self, first, bytes, name, s);
+                flush(self);
+            },
+            [self, first, name = name](caf::error& e) {
+                // Not routed: a RECEIPT armed for it must not be sent by anyone.
+                if (self->state.armed && self->state.armed->first_seq == first) {
+                    self->state.armed.reset();
+                }
+                // The address was deleted (a temporary queue whose owner left): forget it,
+                // so the next SEND looks it up again.
+                self->state.addresses.erase(name);
+                if (e == caf::sec::request_receiver_down) {
+                    fail(self, "no such destination '" + name + "'", "the address was deleted");
+                } else {
+                    fail(self, "cannot route to '" + name + "'", reason_of(e));
+                }
+                flush(self);
+            });
     }
     st.open_batches.clear();
 }
@@ -921,7 +1002,10 @@ void on_closed(session_ptr self) {
     for (const auto& name : st.temp_addresses) {
         self->send(st.server, remove_atom::value, name);
     }
-    st.ctx->wire_log->debug("session_closed session={} user={}", st.params.id, st.params.user);
+    st.ctx->wire_log->debug("session_closed session={} user={} receipts_by_journal={} "
+                            "receipts_hook_unused={}",
+                            st.params.id, st.params.user, st.receipts_by_journal,
+                            st.receipts_hook_unused);
     st.conn.reset();
     self->quit();
 }

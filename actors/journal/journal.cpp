@@ -225,7 +225,7 @@ void release_backup_waiters(journal_ptr self) {
         if (st.failure) {
             rw.w.promise.deliver(append_error(st));
         } else {
-            rw.w.promise.deliver(rw.w.last_id);
+            rw.w.confirm();
         }
     }
 }
@@ -399,7 +399,7 @@ void on_replica_ack(journal_ptr self, uint64_t epoch, uint64_t seq) {
     auto acked = st.repl.acked();
     while (!st.repl_waiting.empty() && st.repl_waiting.front().seq <= acked) {
         auto& rw = st.repl_waiting.front();
-        rw.w.promise.deliver(rw.w.last_id);
+        rw.w.confirm();
         st.repl_waiting.pop_front();
     }
     if (now_in_sync) {
@@ -473,7 +473,7 @@ void flush(journal_ptr self) {
         } else if (wait_for_backup) {
             st.repl_waiting.push_back({std::move(w), until});
         } else {
-            w.promise.deliver(w.last_id);
+            w.confirm();
         }
     }
     // Answers first, then housekeeping: reclaiming never delays a confirmation.
@@ -585,6 +585,34 @@ std::shared_ptr<recovered_state> recover(journal_ptr self) {
     return out;
 }
 
+/// Adds records to the batch; a synchronous append is answered (and its hook run) once the
+/// batch is confirmed, any other at once.
+caf::result<uint64_t>
+append(journal_ptr self, std::vector<journal::record>& records, bool sync, confirm_hook_ptr hook) {
+    auto& st = self->state;
+    if (st.failure || !st.store) {
+        return append_error(st);
+    }
+    uint64_t last = 0;
+    try {
+        last = st.add(records);
+    } catch (const std::exception& e) {
+        // A record too large or malformed: refused alone, nothing of it was written, so the
+        // journal stays healthy. Caught here because an exception would end the actor and
+        // leave appends waiting on it unanswered.
+        return caf::make_error(errc::journal_failed, std::string{"record refused: "} + e.what());
+    }
+    if (!sync) {
+        // Answered now: nothing waits for the disk, so the hook's owner does its work itself.
+        schedule_flush(self);
+        return last;
+    }
+    auto p = self->make_response_promise<uint64_t>();
+    st.waiting.push_back({p, last, std::move(hook)});
+    schedule_flush(self);
+    return p;
+}
+
 } // namespace
 
 journal_actor::behavior_type journal_writer(journal_ptr self, std::shared_ptr<server_context> ctx) {
@@ -619,29 +647,10 @@ journal_actor::behavior_type journal_writer(journal_ptr self, std::shared_ptr<se
     });
     return {
         [self](append_atom, std::vector<journal::record>& records,
-               bool sync) -> caf::result<uint64_t> {
-            auto& st = self->state;
-            if (st.failure || !st.store) {
-                return append_error(st);
-            }
-            uint64_t last = 0;
-            try {
-                last = st.add(records);
-            } catch (const std::exception& e) {
-                // A record too large or malformed: refused alone, nothing of it was written,
-                // so the journal stays healthy. Caught here because an exception would end the
-                // actor and leave appends waiting on it unanswered.
-                return caf::make_error(errc::journal_failed,
-                                       std::string{"record refused: "} + e.what());
-            }
-            if (!sync) {
-                schedule_flush(self);
-                return last;
-            }
-            auto p = self->make_response_promise<uint64_t>();
-            st.waiting.push_back({p, last});
-            schedule_flush(self);
-            return p;
+               bool sync) -> caf::result<uint64_t> { return append(self, records, sync, nullptr); },
+        [self](append_atom, std::vector<journal::record>& records, bool sync,
+               confirm_hook_ptr& hook) -> caf::result<uint64_t> {
+            return append(self, records, sync, std::move(hook));
         },
         [self](flush_atom) { flush(self); },
         [self](recover_atom) { return recover(self); },

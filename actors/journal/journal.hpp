@@ -41,6 +41,16 @@ struct journal_state {
     struct waiter {
         caf::typed_response_promise<uint64_t> promise;
         uint64_t last_id = 0;
+        /// Run just before the answer, once the append is confirmed (confirm_hook.hpp).
+        confirm_hook_ptr hook;
+
+        /// The append is confirmed: runs the hook, then answers with the last id.
+        void confirm() {
+            if (hook) {
+                hook->fire();
+            }
+            promise.deliver(last_id);
+        }
     };
 
     std::shared_ptr<server_context> ctx;

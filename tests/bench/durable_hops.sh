@@ -5,6 +5,7 @@
 # then prints, per message, who woke whom, and for each thread how often it was switched in, how
 # long it waited from its wake-up until it ran (the wake-up cost) and how much CPU it used.
 #   tests/bench/durable_hops.sh PORT D|C [COUNT]     (run as root; perf from linux-perf)
+#   STOMPLOAD_ARGS="--login guest --passcode guest" adds stompload options (as for compare.sh).
 # Thread names: the node's Asio threads carry the binary's name, CAF's scheduler workers
 # "caf.multiplexer" (sic, CAF 0.17.6), detached actors (the journal) "caf.actor", CAF's timer
 # thread "caf.clock"; stompload is the client.
@@ -23,7 +24,8 @@ NODE_PID=$(ss -ltnp | grep "127.0.0.1:$PORT " | grep -o 'pid=[0-9]*' | head -1 |
 [ -n "$NODE_PID" ] || { echo "nothing listens on 127.0.0.1:$PORT" >&2; exit 2; }
 OUT=$(mktemp -d /tmp/durable-hops-XXXXXX)
 perf sched record -o "$OUT/sched.data" -- "$KIT/stompload" --port "$PORT" --dest "/queue/hops.$SCEN.$$" \
-  --size 1024 --idle 30 $ARGS > "$OUT/stompload.json" 2> "$OUT/perf.log"
+  --size 1024 --idle 30 $ARGS ${STOMPLOAD_ARGS:-} > "$OUT/stompload.json" 2> "$OUT/perf.log" \
+  || { echo "stompload failed:" >&2; tail -3 "$OUT/perf.log" >&2; rm -rf "$OUT"; exit 1; }
 grep -o '"msgs_per_s":[0-9.]*\|"receipt_rtt_us":{[^}]*}' "$OUT/stompload.json"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
 perf sched timehist -i "$OUT/sched.data" -w 2> /dev/null > "$OUT/timehist.txt"
