@@ -452,12 +452,17 @@ void start_pager(address_ptr self, std::shared_ptr<paging::open_request> req) {
     auto& st = self->state;
     paging::store_options opts;
     opts.directory =
-        st.ctx->config.journal.paging_directory + "/" + paging::directory_name(st.address);
+        config::paging_directory_of(st.ctx->config.journal) + "/"
+        + paging::directory_name(st.address);
     opts.address = st.address;
     opts.page_size_bytes = static_cast<uint64_t>(st.settings.page_size_bytes);
     opts.max_open_files = st.settings.page_max_cache_size;
     // Without a journal nothing survives a restart, and neither does anything paged.
     opts.keep = static_cast<bool>(st.ctx->journal);
+    if (st.ctx->config.ha_policy.kind == config::ha_kind::replication
+        || st.ctx->config.ha_policy.kind == config::ha_kind::colocated) {
+        opts.replicate_to = st.ctx->journal; // docs/replication.md, "Paging"
+    }
     st.pager =
         self->spawn<caf::detached + caf::linked>(paging::pager, std::move(opts), st.ctx->log);
     // No timeout, as for the journal: the pager answers every request (with an error once a
