@@ -906,7 +906,7 @@ TEST_CASE("config: ha: PAGE with replication is accepted; a paging-directory wit
     CHECK_MESSAGE(result.errors.empty(), messages(result));
     // The default paging directory lies inside the journal directory.
     REQUIRE(result.config);
-    CHECK(config::paging_directory_of(result.config->journal) == "data/journal/paging");
+    CHECK(actormq::config::paging_directory_of(result.config->journal) == "data/journal/paging");
     auto colocated = load_string(std::string{"cluster-password = \"p\"\n"
                                              "paging-directory = \"/srv/pages\"\n"
                                              "[ha-policy.colocated]\n"}
@@ -914,7 +914,7 @@ TEST_CASE("config: ha: PAGE with replication is accepted; a paging-directory wit
                                  "cfg.toml");
     REQUIRE(colocated.errors.size() == 1);
     CHECK(colocated.errors[0].to_string()
-          == "cfg.toml:2:1: paging-directory: cannot be set with ha-policy colocated: each "
+          == "cfg.toml:2:20: paging-directory: cannot be set with ha-policy colocated: each "
              "colocated backup keeps its page files in its own journal directory (leave "
              "paging-directory unset)");
     // The same settings with shared-store are fine: the backup reads the same directory.
