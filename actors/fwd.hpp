@@ -90,7 +90,11 @@ using journal_actor = caf::typed_actor<
     // Checks the replica's acknowledgements against their deadline (sent to itself).
     caf::reacts_to<caf::tick_atom>,
     // The vote after losing the backup was won: what waited for it is confirmed.
-    caf::reacts_to<replication::resume_atom>>;
+    caf::reacts_to<replication::resume_atom>,
+    // A pager's page file operations join the replication stream; answered as a synced
+    // append is (docs/replication.md, "Paging").
+    caf::replies_to<replication::page_ops_atom, std::vector<replication::file_op>>::with<
+        uint64_t>>;
 
 /// One client session: fed decoded frames by its connection, deliveries by queues.
 using session_actor = caf::typed_actor<

@@ -1158,37 +1158,14 @@ void check_ha(context& ctx, const toml::table& root, const node_config& config) 
                    "and the vote its members, through the cluster");
         }
     }
-    bool replicates = config.ha_policy.kind == ha_kind::replication
-                      || config.ha_policy.kind == ha_kind::colocated;
-    if (replicates && !has_error_under(ctx, "ha-policy")) {
-        // Page files are not replicated yet (docs/journal.md, "Paging"): a backup would take
-        // over without the paged messages. Each PAGE setting is named where it is written.
-        for (const auto& settings : config.address_settings_list) {
-            if (settings.full_policy != address_full_policy::page) {
-                continue;
-            }
-            auto table = find_member(root, "address-settings", "");
-            const toml::table* all = table ? table->node->as_table() : nullptr;
-            std::optional<member> entry;
-            if (all != nullptr) {
-                for (const auto& e : members_in_file_order(*all, "address-settings")) {
-                    if (e.key->str() == settings.match) {
-                        entry = e;
-                    }
-                }
-            }
-            std::optional<member> at;
-            if (entry && entry->node->as_table() != nullptr) {
-                at = find_member(*entry->node->as_table(), "address-full-policy", entry->path);
-            }
-            member where = at ? *at
-                              : member{nullptr, nullptr,
-                                       join_key(join_key("address-settings", settings.match),
-                                                "address-full-policy")};
-            report(ctx, where,
-                   "PAGE cannot be used with ha-policy replication yet: page files are not "
-                   "replicated, so a backup would take over without the paged messages");
-        }
+    if (config.ha_policy.kind == ha_kind::colocated && !config.journal.paging_directory.empty()
+        && !has_error_under(ctx, "ha-policy")) {
+        // Replication carries the page files (docs/replication.md, "Paging"). A colocated
+        // backup instance takes its live's settings with its own journal directory; the default
+        // paging directory lies inside it, but one set here would be its host's own.
+        report(ctx, point({"paging-directory"}, "paging-directory"),
+               "cannot be set with ha-policy colocated: each colocated backup keeps its page "
+               "files in its own journal directory (leave paging-directory unset)");
     }
     if (config.ha_policy.scale_down.enabled && !config.cluster.enabled
         && !has_error_under(ctx, "ha-policy")) {

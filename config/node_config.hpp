@@ -23,7 +23,10 @@ struct address_settings {
     /// Bytes of message bodies and headers an address may hold before its full policy applies.
     /// -1 means unbounded.
     int64_t max_size_bytes = 100 * 1024 * 1024;
-    address_full_policy full_policy = address_full_policy::block;
+    /// PAGE by default, as in Artemis: past max-size-bytes a slow consumer's backlog goes to
+    /// page files, not to memory, and producers are neither blocked nor refused
+    /// (docs/configuration.md, "Defaults that differ").
+    address_full_policy full_policy = address_full_policy::page;
     /// PAGE: bytes of one page file; the next file begins once a file holds this many.
     int64_t page_size_bytes = 10 * 1024 * 1024;
     /// PAGE: page files an address keeps open at once for reading back (Artemis counts the
@@ -136,8 +139,10 @@ struct journal_config {
     /// Relative paths are taken from the node's working directory.
     std::string journal_directory = "data/journal";
     /// Where addresses with address-full-policy PAGE keep their page files, one directory per
-    /// address (a shared-store backup must name the same directory as its live).
-    std::string paging_directory = "data/paging";
+    /// address. Empty (the default): "paging" inside journal_directory, so the pages go with
+    /// their journal (a shared-store backup shares both, a replicating backup and a colocated
+    /// backup instance each have their own). Read it through paging_directory_of().
+    std::string paging_directory;
     /// Bytes of one journal segment file.
     uint64_t journal_file_size = 10 * 1024 * 1024;
     /// Segment files kept created and zero-filled ahead of use.
@@ -157,6 +162,12 @@ struct journal_config {
     /// Whether duplicate-detection ids are journaled (so they survive a restart).
     bool persist_id_cache = true;
 };
+
+/// The paging directory in use: paging-directory when set, else "paging" inside the journal
+/// directory (docs/journal.md, "Paging").
+inline std::string paging_directory_of(const journal_config& j) {
+    return j.paging_directory.empty() ? j.journal_directory + "/paging" : j.paging_directory;
+}
 
 /// The HA policy (reference text "HA Policies"): which strategy, and this node's role in it.
 /// TOML: [ha-policy.live-only], [ha-policy.shared-store.primary] (alias `master`) or

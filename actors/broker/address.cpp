@@ -16,6 +16,8 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
+#include <filesystem>
+#include <system_error>
 #include <unordered_set>
 
 namespace actormq {
@@ -463,13 +465,17 @@ void paged_step_done(address_ptr self, uint64_t id) {
 void start_pager(address_ptr self, std::shared_ptr<paging::open_request> req) {
     auto& st = self->state;
     paging::store_options opts;
-    opts.directory =
-        st.ctx->config.journal.paging_directory + "/" + paging::directory_name(st.address);
+    opts.directory = config::paging_directory_of(st.ctx->config.journal) + "/"
+                     + paging::directory_name(st.address);
     opts.address = st.address;
     opts.page_size_bytes = static_cast<uint64_t>(st.settings.page_size_bytes);
     opts.max_open_files = st.settings.page_max_cache_size;
     // Without a journal nothing survives a restart, and neither does anything paged.
     opts.keep = static_cast<bool>(st.ctx->journal);
+    if (st.ctx->config.ha_policy.kind == config::ha_kind::replication
+        || st.ctx->config.ha_policy.kind == config::ha_kind::colocated) {
+        opts.replicate_to = st.ctx->journal; // docs/replication.md, "Paging"
+    }
     st.pager =
         self->spawn<caf::detached + caf::linked>(paging::pager, std::move(opts), st.ctx->log);
     // No timeout, as for the journal: the pager answers every request (with an error once a
@@ -966,7 +972,14 @@ address_actor::behavior_type address(address_ptr self,
     st.duplicates = duplicate_cache{st.ctx->config.journal.id_cache_size};
     bool page = st.settings.full_policy == config::address_full_policy::page;
     std::shared_ptr<paging::open_request> open;
-    if (seed && page) {
+    // PAGE is the default policy: only an address that has a page directory (it paged before)
+    // opens a pager at start, so a node with many durable queues does not start a pager thread
+    // for each. One directory lookup at start, never on the message path.
+    std::error_code no_dir;
+    if (seed && page
+        && std::filesystem::is_directory(config::paging_directory_of(st.ctx->config.journal) + "/"
+                                             + paging::directory_name(st.address),
+                                         no_dir)) {
         // Page files may be left from before the restart: the journal's messages wait until
         // the pager has skipped the page records they repeat (paging::page_store::open).
         open = std::make_shared<paging::open_request>();

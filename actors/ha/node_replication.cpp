@@ -30,6 +30,12 @@ struct server_instance::repl_effects final : replication_effects {
         replication::replica_setup rs;
         rs.directory = d.cfg.journal.journal_directory;
         rs.file_size = d.cfg.journal.journal_file_size;
+        // The mirror empties this directory at start. A colocated backup instance's default
+        // one lies in its own journal directory; a paging-directory set explicitly would be its
+        // host's (refused with ha-policy colocated at config time), so it is never touched.
+        if (!d.colocated || d.cfg.journal.paging_directory.empty()) {
+            rs.paging_directory = config::paging_directory_of(d.cfg.journal);
+        }
         rs.owner = owner;
         rs.log = d.log;
         return replication::spawn_replica(d.sys, std::move(rs));

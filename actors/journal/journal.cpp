@@ -4,6 +4,7 @@
 #include "actors/journal/journal.hpp"
 
 #include "actors/journal/recovery.hpp"
+#include "actors/paging/page_mirror.hpp"
 #include "protocol/errc.hpp"
 
 #include <limits>
@@ -237,7 +238,10 @@ void pump_sync(journal_ptr self) {
     auto now = std::chrono::steady_clock::now();
     try {
         while (auto c = st.repl.next_chunk()) {
-            auto bytes = st.store->read_bytes(c->file_seq, c->offset, c->length);
+            auto bytes = c->path.empty() ? st.store->read_bytes(c->file_seq, c->offset, c->length)
+                                         : paging::read_page_chunk(
+                                             config::paging_directory_of(st.ctx->config.journal), c->path,
+                                             c->offset, c->length);
             st.send_batch(st.repl.chunk_batch(*c, std::move(bytes), now));
         }
     } catch (const std::exception& e) {
@@ -362,8 +366,12 @@ attach_replica(journal_ptr self, const std::string& name, caf::actor replica) {
     for (auto seq : st.store->segments()) {
         auto end = st.store->end_of(seq);
         if (end > journal::segment_header_size) {
-            snapshot.push_back({seq, end});
+            snapshot.push_back({seq, end, {}});
         }
+    }
+    // The page files are part of what the backup must hold (docs/replication.md, "Paging").
+    for (auto& e : paging::page_snapshot(config::paging_directory_of(st.ctx->config.journal))) {
+        snapshot.push_back(std::move(e));
     }
     st.replica = caf::actor_cast<replication::replica_actor>(replica);
     st.replica_name = name;
@@ -385,6 +393,26 @@ attach_replica(journal_ptr self, const std::string& name, caf::actor replica) {
     }
     return replication::pair_reply{st.ctx->node_id, st.repl.epoch(),
                                    caf::actor_cast<caf::actor>(self)};
+}
+
+/// A pager's file operations (docs/replication.md, "Paging"): they join the stream behind
+/// every batch sent before, and the answer waits for the backup as a synced append's does.
+caf::result<uint64_t> replicate_page_ops(journal_ptr self, std::vector<replication::file_op> ops) {
+    auto& st = self->state;
+    if (st.failure || !st.store) {
+        return append_error(st);
+    }
+    st.repl.note_page_ops(std::move(ops));
+    if (auto b = st.repl.take_batch(std::chrono::steady_clock::now())) {
+        st.send_batch(std::move(*b));
+    }
+    if (!st.repl.confirm_needs_backup() && !st.held_for_vote) {
+        return uint64_t{0};
+    }
+    auto until = st.held_for_vote ? std::numeric_limits<uint64_t>::max() : st.repl.sent();
+    auto p = self->make_response_promise<uint64_t>();
+    st.repl_waiting.push_back({journal_state::waiter{p, 0}, until});
+    return p;
 }
 
 /// The replica has everything up to `seq` on disk.
@@ -661,6 +689,9 @@ journal_actor::behavior_type journal_writer(journal_ptr self, std::shared_ptr<se
             on_replica_ack(self, epoch, seq);
         },
         [self](caf::tick_atom) { check_replica(self); },
+        [self](replication::page_ops_atom, std::vector<replication::file_op>& ops) {
+            return replicate_page_ops(self, std::move(ops));
+        },
         [self](replication::resume_atom) {
             auto& st = self->state;
             if (st.held_for_vote) {

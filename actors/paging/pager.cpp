@@ -34,7 +34,20 @@ constexpr uint64_t cursor_file_max_bytes = 64 * 1024;
 
 } // namespace
 
-page_store::page_store(store_options opts) : opts_(std::move(opts)) {}
+page_store::page_store(store_options opts) : opts_(std::move(opts)) {
+    replicate_ = static_cast<bool>(opts_.replicate_to);
+    relative_ = fs::path{opts_.directory}.filename().string();
+}
+
+void page_store::note(uint8_t kind,
+                      const std::string& name,
+                      uint64_t offset,
+                      std::string_view bytes) {
+    if (replicate_) {
+        ops_.push_back(
+            replication::file_op{kind, 0, offset, std::string{bytes}, relative_ + "/" + name});
+    }
+}
 
 page_store::~page_store() {
     for (auto& f : files_) {
@@ -56,6 +69,7 @@ std::string page_store::new_file(uint64_t n) {
     if (auto e = replace_file(opts_.directory, path, file_header()); !e.empty()) {
         return e;
     }
+    note(replication::file_op::page_replace, page_file_name(n), 0, file_header());
     file_info f;
     f.number = n;
     f.size = file_header_bytes;
@@ -147,6 +161,7 @@ std::string page_store::write_cursor(const page_cursor& c) {
         if (auto e = replace_file(opts_.directory, path, bytes); !e.empty()) {
             return e;
         }
+        note(replication::file_op::page_replace, cursor_file_name, 0, bytes);
         cursor_fd_ = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
         if (cursor_fd_ < 0) {
             return failure(path, "open", errno);
@@ -161,6 +176,7 @@ std::string page_store::write_cursor(const page_cursor& c) {
     if (::fdatasync(cursor_fd_) != 0) {
         return failure(path, "fdatasync", errno);
     }
+    note(replication::file_op::page_write, cursor_file_name, cursor_bytes_, rec);
     cursor_bytes_ += rec.size();
     cursor_ = c;
     return {};
@@ -180,6 +196,9 @@ std::string page_store::open(open_request req) {
         if (!opts_.keep || (name.size() > 4 && name.substr(name.size() - 4) == ".tmp")) {
             // Left over from a start without persistence, or a half-made file: never used.
             fs::remove(entry.path(), ec);
+            if (parse_page_file_name(name, n) || name == cursor_file_name) {
+                note(replication::file_op::page_remove, name, 0);
+            }
         } else if (parse_page_file_name(name, n)) {
             numbers.push_back(n);
         }
@@ -206,6 +225,7 @@ std::string page_store::open(open_request req) {
         if (have_cursor && n < cursor_.file && n != numbers.back()) {
             // Wholly before the cursor: its deletion was interrupted.
             fs::remove(path_of(n), ec);
+            note(replication::file_op::page_remove, page_file_name(n), 0);
             continue;
         }
         file_info f;
@@ -256,6 +276,7 @@ std::string page_store::open(open_request req) {
         if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(at)) != 0 || ::fdatasync(fd) != 0) {
             return failure(path_of(last.number), "ftruncate", errno);
         }
+        note(replication::file_op::page_truncate, page_file_name(last.number), at);
     }
     last.size = at;
     boundary_ = page_cursor{last.number, last.size};
@@ -335,6 +356,7 @@ std::string page_store::write(const std::vector<message_ptr>& msgs,
         if (!write_all(fd, out.data(), out.size(), f.size)) {
             return failure(path_of(f.number), "pwrite", errno);
         }
+        note(replication::file_op::page_write, page_file_name(f.number), f.size, out);
         f.size += out.size();
         if (touched.empty() || touched.back() != f.number) {
             touched.push_back(f.number);
@@ -466,6 +488,7 @@ std::string page_store::moved(const page_cursor& c) {
         if (::unlink(path_of(f.number).c_str()) != 0 && errno != ENOENT) {
             return failure(path_of(f.number), "unlink", errno);
         }
+        note(replication::file_op::page_remove, page_file_name(f.number), 0);
         files_.erase(files_.begin());
     }
     return {};
@@ -473,23 +496,68 @@ std::string page_store::moved(const page_cursor& c) {
 
 namespace {
 
-/// Syncs the writes not synced yet and answers them (with the latched error when it fails).
-template <class Refuse>
-void sync_writes(pager_actor::stateful_pointer<pager_state> self, Refuse& refuse) {
+using pager_ptr = pager_actor::stateful_pointer<pager_state>;
+
+/// Latches the first failure (every later request is refused with it) and answers every
+/// waiting write with it.
+caf::error refuse(pager_ptr self, const std::string& e) {
     auto& st = self->state;
-    if (st.unsynced.empty()) {
+    if (st.failed.empty()) {
+        st.failed = e;
+        st.log->error("page_failed {} action=refuse", e);
+    }
+    auto err = caf::make_error(errc::journal_failed, st.failed);
+    auto waiting = std::move(st.writes);
+    st.writes.clear();
+    for (auto& w : waiting) {
+        w.promise.deliver(err);
+    }
+    return err;
+}
+
+/// Answers the writes at the head that are synced and, when replicating, held by the backup.
+void answer_writes(pager_ptr self) {
+    auto& st = self->state;
+    while (!st.writes.empty() && st.writes.front().synced && st.writes.front().replicated) {
+        st.writes.front().promise.deliver(true);
+        st.writes.pop_front();
+    }
+}
+
+/// Syncs the writes not synced yet and answers those the backup holds too.
+void sync_writes(pager_ptr self) {
+    auto& st = self->state;
+    if (!st.unsynced || !st.failed.empty()) {
         return;
     }
-    auto waiting = std::move(st.unsynced);
-    st.unsynced.clear();
-    std::string e = st.failed.empty() ? st.store->sync() : st.failed;
-    for (auto& p : waiting) {
-        if (e.empty()) {
-            p.deliver(true);
-        } else {
-            p.deliver(refuse(e));
-        }
+    st.unsynced = false;
+    if (auto e = st.store->sync(); !e.empty()) {
+        refuse(self, e);
+        return;
     }
+    for (auto& w : st.writes) {
+        w.synced = true;
+    }
+    answer_writes(self);
+}
+
+/// Sends the store's recorded operations to the journal (docs/replication.md, "Paging");
+/// `done` runs with the journal's answer: no error, or the latched failure (at once when
+/// nothing is recorded or nothing is replicated). The operations leave before this pager's own
+/// fdatasync, so both disks sync at the same time, as the journal's batches do.
+template <class Done>
+void replicate(pager_ptr self, Done done) {
+    auto& st = self->state;
+    auto ops = st.store->take_ops();
+    if (!st.journal || ops.empty()) {
+        done(caf::error{});
+        return;
+    }
+    // No timeout: the journal answers every request (with an error once it failed or when
+    // the server stops), and a confirmation held for a vote must wait as long as the vote.
+    self->request(st.journal, caf::infinite, replication::page_ops_atom::value, std::move(ops))
+        .then([done](uint64_t) mutable { done(caf::error{}); },
+              [self, done](caf::error& e) mutable { done(refuse(self, caf::to_string(e))); });
 }
 
 } // namespace
@@ -497,67 +565,96 @@ void sync_writes(pager_actor::stateful_pointer<pager_state> self, Refuse& refuse
 pager_actor::behavior_type pager(pager_actor::stateful_pointer<pager_state> self,
                                  store_options opts,
                                  std::shared_ptr<spdlog::logger> log) {
+    self->state.journal = opts.replicate_to;
     self->state.store = std::make_unique<page_store>(std::move(opts));
     self->state.log = std::move(log);
-    // Every failed file call is latched: after it nothing more is written or confirmed.
-    auto refuse = [self](std::string e) {
-        if (self->state.failed.empty()) {
-            self->state.failed = e;
-            self->state.log->error("page_failed {} action=refuse", e);
-        }
-        return caf::make_error(errc::journal_failed, self->state.failed);
-    };
     return {
-        [self, refuse](open_atom, std::shared_ptr<open_request>& req) -> caf::result<open_result> {
-            if (!self->state.failed.empty()) {
-                return refuse(self->state.failed);
+        [self](open_atom, std::shared_ptr<open_request>& req) -> caf::result<open_result> {
+            auto& st = self->state;
+            if (!st.failed.empty()) {
+                return refuse(self, st.failed);
             }
-            if (auto e = self->state.store->open(std::move(*req)); !e.empty()) {
-                return refuse(e);
+            if (auto e = st.store->open(std::move(*req)); !e.empty()) {
+                return refuse(self, e);
             }
-            return open_result{self->state.store->has_unread(), self->state.store->take_dup_ids()};
+            open_result r{st.store->has_unread(), st.store->take_dup_ids()};
+            auto p = self->make_response_promise<open_result>();
+            replicate(self, [p, r](const caf::error& e) mutable {
+                if (e) {
+                    p.deliver(e);
+                } else {
+                    p.deliver(std::move(r));
+                }
+            });
+            return p;
         },
-        [self, refuse](write_atom, const std::vector<message_ptr>& msgs,
-                       const std::vector<std::string>& queues) -> caf::result<bool> {
-            if (!self->state.failed.empty()) {
-                return refuse(self->state.failed);
+        [self](write_atom, const std::vector<message_ptr>& msgs,
+               const std::vector<std::string>& queues) -> caf::result<bool> {
+            auto& st = self->state;
+            if (!st.failed.empty()) {
+                return refuse(self, st.failed);
             }
-            if (auto e = self->state.store->write(msgs, queues, false); !e.empty()) {
-                return refuse(e);
+            if (auto e = st.store->write(msgs, queues, false); !e.empty()) {
+                return refuse(self, e);
             }
             // Group commit, as the journal does: the flush lands behind every write already in
             // the mailbox, so they all share its one fdatasync.
-            auto& st = self->state;
-            if (st.unsynced.empty()) {
+            if (!st.unsynced) {
+                st.unsynced = true;
                 self->send(self, flush_atom::value);
             }
-            st.unsynced.push_back(self->make_response_promise<bool>());
-            return st.unsynced.back();
+            auto n = st.next_write++;
+            st.writes.push_back({self->make_response_promise<bool>(), n, false, false});
+            auto p = st.writes.back().promise;
+            replicate(self, [self, n](const caf::error& e) {
+                if (e) {
+                    return; // refuse() answered every waiting write.
+                }
+                for (auto& w : self->state.writes) {
+                    if (w.number == n) {
+                        w.replicated = true;
+                    }
+                }
+                answer_writes(self);
+            });
+            return p;
         },
-        [self, refuse](flush_atom) { sync_writes(self, refuse); },
-        [self, refuse](read_atom, int64_t budget) -> caf::result<page_batch> {
+        [self](flush_atom) { sync_writes(self); },
+        [self](read_atom, int64_t budget) -> caf::result<page_batch> {
             // Nothing is read back, and no cursor passes it, before it is on disk: a cursor
             // beyond a torn tail would hide the records written after the cut.
-            sync_writes(self, refuse);
-            if (!self->state.failed.empty()) {
-                return refuse(self->state.failed);
+            sync_writes(self);
+            auto& st = self->state;
+            if (!st.failed.empty()) {
+                return refuse(self, st.failed);
             }
             std::string error;
-            auto batch = self->state.store->read(budget, error);
+            auto batch = st.store->read(budget, error);
             if (!error.empty()) {
-                return refuse(error);
+                return refuse(self, error);
             }
             return batch;
         },
-        [self, refuse](moved_atom, const page_cursor& c) -> caf::result<bool> {
-            sync_writes(self, refuse);
-            if (!self->state.failed.empty()) {
-                return refuse(self->state.failed);
+        [self](moved_atom, const page_cursor& c) -> caf::result<bool> {
+            sync_writes(self);
+            auto& st = self->state;
+            if (!st.failed.empty()) {
+                return refuse(self, st.failed);
             }
-            if (auto e = self->state.store->moved(c); !e.empty()) {
-                return refuse(e);
+            if (auto e = st.store->moved(c); !e.empty()) {
+                return refuse(self, e);
             }
-            return true;
+            // The backup holds the cursor before the address hands the messages on: an
+            // acknowledgement of one of them reaches the backup only after it.
+            auto p = self->make_response_promise<bool>();
+            replicate(self, [p](const caf::error& e) mutable {
+                if (e) {
+                    p.deliver(e);
+                } else {
+                    p.deliver(true);
+                }
+            });
+            return p;
         },
     };
 }

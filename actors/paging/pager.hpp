@@ -5,6 +5,8 @@
 // read back in order, and a cursor file that says what has left them. `page_store` is plain
 // blocking file code; `pager` is the detached actor that runs it for an address.
 
+#include "actors/fwd.hpp"
+#include "actors/replication/messages.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/page_format.hpp"
 
@@ -18,9 +20,11 @@
 #include <spdlog/logger.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -38,6 +42,10 @@ struct store_options {
     /// Whether what is on disk may be kept at open (false: persistence is off or the address
     /// is temporary, so old page files are deleted).
     bool keep = true;
+    /// With ha-policy replication, the server's journal: every file operation goes to it, so
+    /// it reaches the backup in order with the journal's records, and an answer waits for
+    /// the backup as a journal append does (docs/replication.md, "Paging"). Null: none.
+    journal_actor replicate_to;
 };
 
 /// What the owning address knows at start about what recovery already put in memory.
@@ -113,6 +121,10 @@ public:
     /// Page files on disk now.
     size_t files() const { return files_.size(); }
 
+    /// The file operations done since the last call, for the backup (only recorded when
+    /// `replicate_to` is set): the same bytes at the same places, in their order.
+    std::vector<replication::file_op> take_ops() { return std::move(ops_); }
+
 private:
     struct file_info {
         uint64_t number = 0;
@@ -129,6 +141,8 @@ private:
     bool fill(file_info& f, uint64_t offset, size_t need);
     std::string write_cursor(const page_cursor& c);
     void collect_dup_ids(const char* data, size_t size);
+    /// Records an operation on file `name` of this address for the backup.
+    void note(uint8_t kind, const std::string& name, uint64_t offset, std::string_view bytes = {});
 
     store_options opts_;
     std::vector<file_info> files_;
@@ -148,6 +162,10 @@ private:
     std::vector<uint64_t> dirty_;
     /// Where the first message of the last read batch starts.
     page_cursor first_read_;
+    /// Whether operations are recorded, this directory's name, and what is recorded.
+    bool replicate_ = false;
+    std::string relative_;
+    std::vector<replication::file_op> ops_;
 };
 
 using open_atom = caf::atom_constant<caf::atom("pgopen")>;
@@ -186,8 +204,20 @@ struct pager_state {
     std::shared_ptr<spdlog::logger> log;
     /// The first failure; every later request is refused with it.
     std::string failed;
-    /// Writes done and not synced yet: one fdatasync answers them all (group commit).
-    std::vector<caf::typed_response_promise<bool>> unsynced;
+    /// A write waits for its fdatasync here and, when replicating, for the journal's answer
+    /// that the backup holds it; answered in order once both came.
+    struct waiting_write {
+        caf::typed_response_promise<bool> promise;
+        uint64_t number = 0;
+        bool synced = false;
+        bool replicated = true;
+    };
+    std::deque<waiting_write> writes;
+    /// Writes done and not synced yet (one fdatasync covers them all: group commit).
+    bool unsynced = false;
+    uint64_t next_write = 1;
+    /// Where the operations go (store_options::replicate_to).
+    journal_actor journal;
 };
 
 /// The behaviour of a pager (spawn it detached: every handler blocks on files).

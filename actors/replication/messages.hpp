@@ -19,22 +19,30 @@
 
 namespace actormq::replication {
 
-/// One operation on the live's journal files, repeated on the backup's mirror.
+/// One operation on the live's journal files or page files, repeated on the backup's mirror.
 struct file_op {
     enum kind_t : uint8_t {
         write = 0,  ///< `bytes` at `offset` of segment `file_seq` (a batch or a sync chunk)
         remove = 1, ///< segment `file_seq` was reclaimed
+        // Paging (docs/replication.md, "Paging"): `path` names a file of the paging directory
+        // as "ADDRESS-DIRECTORY/FILE", the same on both nodes.
+        page_write = 2,    ///< `bytes` at `offset` of `path` (created if missing)
+        page_replace = 3,  ///< `path` becomes `bytes` whole (a new page file, a cursor rewrite)
+        page_truncate = 4, ///< `path` is cut to `offset` bytes (a torn tail cut at open)
+        page_remove = 5,   ///< `path` was deleted
     };
     uint8_t kind = write;
     uint64_t file_seq = 0;
     uint64_t offset = 0;
     std::string bytes;
+    /// Page operations only: the file, relative to the paging directory.
+    std::string path;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, file_op& x) {
     return f(caf::meta::type_name("actormq::replication::file_op"), x.kind, x.file_seq, x.offset,
-             x.bytes);
+             x.bytes, x.path);
 }
 
 /// A numbered group of operations. Sequence numbers start at 1 in each epoch (one pairing)
@@ -84,6 +92,12 @@ using ack_atom = caf::atom_constant<caf::atom("rack")>;
 /// The node registers its live journal with the cluster as the pairing endpoint:
 /// (endpoint_atom, caf::actor), an invalid handle while nothing serves.
 using endpoint_atom = caf::atom_constant<caf::atom("rendpoint")>;
+
+/// Pager -> its server's journal: (page_ops_atom, std::vector<file_op>) -> uint64_t. The page
+/// file operations join the replication stream behind every batch sent before; the answer
+/// comes as an append's would: at once without a backup that could take over, else once the
+/// backup acknowledged them (docs/replication.md, "Paging").
+using page_ops_atom = caf::atom_constant<caf::atom("rpageops")>;
 
 /// Node -> live journal: the vote after losing the backup was won; confirm alone from now on.
 using resume_atom = caf::atom_constant<caf::atom("rresume")>;

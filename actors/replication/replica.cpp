@@ -2,6 +2,7 @@
 #include "actors/replication/replica.hpp"
 
 #include "actors/journal/journal_store.hpp"
+#include "actors/paging/page_mirror.hpp"
 #include "actors/replication/activation_record.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <optional>
 #include <set>
+#include <stdexcept>
 
 namespace actormq::replication {
 
@@ -30,6 +32,8 @@ struct replica_state {
     static inline const char* name = "replica";
     replica_setup setup;
     std::unique_ptr<journal::store> store;
+    /// The live's page files (null without a paging directory).
+    std::unique_ptr<paging::page_mirror> pages;
     /// The live's journal, learnt from the first batch, and its epoch.
     caf::actor_addr source;
     uint64_t epoch = 0;
@@ -46,6 +50,25 @@ struct replica_state {
 };
 
 using replica_ptr = caf::stateful_actor<replica_state>*;
+
+/// The newest `oldreplica.N` in the journal directory ("" when none): the journal moved aside
+/// just before this replica started, whose page files go with it.
+std::string newest_saved(const std::string& directory) {
+    const std::string saved_prefix = "oldreplica.";
+    std::error_code ec;
+    uint64_t best = 0;
+    for (const auto& entry : fs::directory_iterator(directory, ec)) {
+        auto name = entry.path().filename().string();
+        if (entry.is_directory() && name.rfind(saved_prefix, 0) == 0) {
+            try {
+                best = std::max<uint64_t>(best, std::stoull(name.substr(saved_prefix.size())));
+            } catch (const std::exception&) {
+                // Not one of ours.
+            }
+        }
+    }
+    return best == 0 ? std::string{} : directory + "/" + saved_prefix + std::to_string(best);
+}
 
 void report(replica_ptr self, replica_report::kind_t kind, std::string reason = {}) {
     auto& st = self->state;
@@ -85,6 +108,12 @@ void flush(replica_ptr self) {
     } catch (const std::exception& e) {
         fail(self, e.what());
         return;
+    }
+    if (st.pages) {
+        if (auto e = st.pages->sync(); !e.empty()) {
+            fail(self, e);
+            return;
+        }
     }
     st.acked = st.applied;
     self->send(caf::actor_cast<caf::actor>(st.source), ack_atom::value, st.epoch, st.acked);
@@ -129,6 +158,15 @@ void apply(replica_ptr self, batch& b) {
                 st.store->write_at(op.file_seq, op.offset, op.bytes);
             } else if (op.kind == file_op::remove) {
                 st.store->remove(op.file_seq);
+            } else if (op.kind >= file_op::page_write && op.kind <= file_op::page_remove) {
+                if (!st.pages) {
+                    fail(self, "a page operation, and no paging directory to mirror it");
+                    return;
+                }
+                if (auto e = st.pages->apply(op); !e.empty()) {
+                    fail(self, e);
+                    return;
+                }
             } else {
                 fail(self, "unknown operation " + std::to_string(op.kind));
                 return;
@@ -162,6 +200,12 @@ caf::behavior replica(replica_ptr self, replica_setup setup) {
     try {
         st.store = std::make_unique<journal::store>(sc);
         st.store->open_mirror();
+        if (!st.setup.paging_directory.empty()) {
+            st.pages = std::make_unique<paging::page_mirror>(st.setup.paging_directory);
+            if (auto e = st.pages->reset(newest_saved(st.setup.directory)); !e.empty()) {
+                throw std::runtime_error{"paging directory: " + e};
+            }
+        }
     } catch (const std::exception& e) {
         st.setup.log->error("replica_failed reason=\"{}\"", e.what());
         st.failed = true;

@@ -47,6 +47,10 @@ struct replica_setup {
     uint64_t file_size = 10 * 1024 * 1024;
     std::string prefix = "actormq-data";
     std::string extension = "amq";
+    /// The paging directory the live's page files are mirrored into (docs/replication.md,
+    /// "Paging"); emptied at start (moved into the journal's newest oldreplica.N when there
+    /// is one). Empty: a page operation fails the pairing.
+    std::string paging_directory;
     /// Told every replica_report, as (report_atom, replica_report).
     caf::actor owner;
     std::shared_ptr<spdlog::logger> log;

@@ -50,16 +50,32 @@ void source::note_write(uint64_t file_seq, uint64_t offset, std::string_view byt
     if (!attached() || bytes.empty()) {
         return;
     }
-    pending_.push_back(file_op{file_op::write, file_seq, offset, std::string{bytes}});
+    pending_.push_back(file_op{file_op::write, file_seq, offset, std::string{bytes}, {}});
 }
 
 void source::note_remove(uint64_t file_seq) {
     if (!attached()) {
         return;
     }
-    pending_.push_back(file_op{file_op::remove, file_seq, 0, {}});
+    pending_.push_back(file_op{file_op::remove, file_seq, 0, {}, {}});
+    drop_todo(file_seq, {});
+}
+
+void source::note_page_ops(std::vector<file_op> ops) {
+    if (!attached()) {
+        return;
+    }
+    for (auto& op : ops) {
+        if (op.kind == file_op::page_remove || op.kind == file_op::page_replace) {
+            drop_todo(0, op.path);
+        }
+        pending_.push_back(std::move(op));
+    }
+}
+
+void source::drop_todo(uint64_t file_seq, const std::string& path) {
     for (auto it = todo_.begin(); it != todo_.end();) {
-        if (it->file_seq != file_seq) {
+        if (it->path != path || (path.empty() && it->file_seq != file_seq)) {
             ++it;
             continue;
         }
@@ -115,7 +131,8 @@ std::optional<source::chunk> source::next_chunk() const {
         return std::nullopt;
     }
     const auto& e = todo_.front();
-    return chunk{e.file_seq, todo_offset_, std::min(settings_.chunk_bytes, e.end - todo_offset_)};
+    return chunk{e.file_seq, todo_offset_, std::min(settings_.chunk_bytes, e.end - todo_offset_),
+                 e.path};
 }
 
 batch source::chunk_batch(const chunk& c, std::string bytes, clock::time_point now) {
@@ -132,7 +149,8 @@ batch source::chunk_batch(const chunk& c, std::string bytes, clock::time_point n
     sync_sent_ += got;
     std::vector<file_op> ops;
     if (got > 0) {
-        ops.push_back(file_op{file_op::write, c.file_seq, c.offset, std::move(bytes)});
+        auto kind = c.path.empty() ? file_op::write : file_op::page_write;
+        ops.push_back(file_op{kind, c.file_seq, c.offset, std::move(bytes), c.path});
     }
     return make_batch(std::move(ops), got, now);
 }

@@ -18,10 +18,12 @@
 
 namespace actormq::replication {
 
-/// A segment of the snapshot an initial sync copies: its bytes [0, end).
+/// A file of the snapshot an initial sync copies: its bytes [0, end). A journal segment, or
+/// with a `path` a page file of the paging directory (docs/replication.md, "Paging").
 struct extent {
     uint64_t file_seq = 0;
     uint64_t end = 0;
+    std::string path;
 };
 
 /// Where the attached backup stands.
@@ -66,6 +68,10 @@ public:
     void note_write(uint64_t file_seq, uint64_t offset, std::string_view bytes);
     /// A segment was removed; chunks of it not yet sent are dropped.
     void note_remove(uint64_t file_seq);
+    /// A pager's operations on its page files (file_op::page_*); they go out with the next
+    /// take_batch(), in their order. A page file removed or replaced whole is dropped from
+    /// what the sync still copies: the operation carries what the backup must hold.
+    void note_page_ops(std::vector<file_op> ops);
 
     /// The operations noted since the last call as the next numbered batch, if any; an empty
     /// batch when the sync has nothing left to copy and only waits for its last batch.
@@ -76,6 +82,8 @@ public:
         uint64_t file_seq = 0;
         uint64_t offset = 0;
         uint64_t length = 0;
+        /// A page file's chunk: the file (empty for a journal segment).
+        std::string path;
     };
     std::optional<chunk> next_chunk() const;
     /// The chunk's bytes as the next batch. `bytes` may be shorter than asked (the segment
@@ -112,6 +120,8 @@ private:
     batch make_batch(std::vector<file_op> ops, uint64_t sync_bytes, clock::time_point now);
     /// Moves to `finishing` once no chunk is left.
     void check_copied(batch& b);
+    /// Drops what the sync still had to copy of the file (segment `file_seq`, or `path`).
+    void drop_todo(uint64_t file_seq, const std::string& path);
 
     settings settings_;
     sync_phase phase_ = sync_phase::none;

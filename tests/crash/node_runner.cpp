@@ -46,7 +46,9 @@ std::string crash_node_config(const std::string& dir) {
     return "name = \"crash\"\n"
            "log-level = \"info\"\n"
            "journal-directory = "
-           + toml_string(dir + "/journal") + "\npaging-directory = " + toml_string(dir + "/paging")
+           + toml_string(dir + "/journal")
+           // The page files go to the default, "paging" inside the journal directory: each node
+           // has its own, and a colocated ring node may not name one (docs/configuration.md).
            + "\n" + common_tables;
 }
 

@@ -85,6 +85,7 @@ journal_actor::behavior_type fake_journal(journal_actor::stateful_pointer<fake_j
         [](replication::ack_atom, uint64_t, uint64_t) {},
         [](caf::tick_atom) {},
         [](replication::resume_atom) {},
+        [](replication::page_ops_atom, std::vector<replication::file_op>&) { return uint64_t{0}; },
     };
 }
 

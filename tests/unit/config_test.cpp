@@ -776,7 +776,8 @@ TEST_CASE("config: settings_for: no match gives the defaults under '#'") {
     auto settings = config.settings_for("news");
     CHECK(settings.match == "#");
     CHECK(settings.max_size_bytes == address_settings{}.max_size_bytes);
-    CHECK(settings.full_policy == address_full_policy::block);
+    // Paging is the default (issue 14): one slow consumer cannot fill the memory.
+    CHECK(settings.full_policy == address_full_policy::page);
 }
 
 // -- HA policy and cluster ------------------------------------------------------------------------
@@ -893,18 +894,29 @@ vote-retry-wait = "soon"
               "backup finds its live, and the vote its members, through the cluster"});
 }
 
-TEST_CASE("config: ha: PAGE with replication is an error naming file, line and key") {
+TEST_CASE("config: ha: PAGE with replication is accepted; a paging-directory with colocated is "
+          "an error naming file, line and key") {
+    // Replication carries the page files (docs/replication.md, "Paging").
     auto result = load_string(std::string{"cluster-password = \"p\"\n"
                                           "[ha-policy.replication.primary]\n"
                                           "[address-settings.\"logs.#\"]\n"
                                           "address-full-policy = \"PAGE\"\n"}
                                   + cluster_with_user,
                               "cfg.toml");
-    REQUIRE(result.errors.size() == 1);
-    CHECK(result.errors[0].to_string()
-          == "cfg.toml:4:23: address-settings.\"logs.#\".address-full-policy: PAGE cannot be "
-             "used with ha-policy replication yet: page files are not replicated, so a backup "
-             "would take over without the paged messages");
+    CHECK_MESSAGE(result.errors.empty(), messages(result));
+    // The default paging directory lies inside the journal directory.
+    REQUIRE(result.config);
+    CHECK(actormq::config::paging_directory_of(result.config->journal) == "data/journal/paging");
+    auto colocated = load_string(std::string{"cluster-password = \"p\"\n"
+                                             "paging-directory = \"/srv/pages\"\n"
+                                             "[ha-policy.colocated]\n"}
+                                     + cluster_with_user,
+                                 "cfg.toml");
+    REQUIRE(colocated.errors.size() == 1);
+    CHECK(colocated.errors[0].to_string()
+          == "cfg.toml:2:20: paging-directory: cannot be set with ha-policy colocated: each "
+             "colocated backup keeps its page files in its own journal directory (leave "
+             "paging-directory unset)");
     // The same settings with shared-store are fine: the backup reads the same directory.
     auto shared = load_string(std::string{"[ha-policy.shared-store.primary]\n"
                                           "[address-settings.\"logs.#\"]\n"

@@ -24,7 +24,7 @@ source small() {
 TEST_CASE("replication source: the snapshot goes out in chunks within the window, and the "
           "sync completes when the backup has the batch with the last chunk") {
     auto src = small();
-    src.attach(7, {{1, 230}, {2, 64}, {3, 0}}, t0);
+    src.attach(7, {{1, 230, {}}, {2, 64, {}}, {3, 0, {}}}, t0);
     CHECK(src.phase() == sync_phase::copying);
     CHECK(src.sync_total() == 294);
     CHECK_FALSE(src.confirm_needs_backup());
@@ -55,7 +55,7 @@ TEST_CASE("replication source: the snapshot goes out in chunks within the window
 
 TEST_CASE("replication source: the window holds chunks back until acknowledgements free it") {
     auto src = small();
-    src.attach(1, {{1, 1000}}, t0);
+    src.attach(1, {{1, 1000, {}}}, t0);
     int chunks = 0;
     while (auto c = src.next_chunk()) {
         src.chunk_batch(*c, std::string(c->length, 'x'), t0);
@@ -69,7 +69,7 @@ TEST_CASE("replication source: the window holds chunks back until acknowledgemen
 TEST_CASE("replication source: writes and removals noted during a sync are numbered batches "
           "between the chunks, and a removed segment is no longer copied") {
     auto src = small();
-    src.attach(1, {{1, 150}, {2, 80}}, t0);
+    src.attach(1, {{1, 150, {}}, {2, 80, {}}}, t0);
     auto c = src.next_chunk();
     REQUIRE(c);
     auto b1 = src.chunk_batch(*c, std::string(100, 'a'), t0);
@@ -128,4 +128,48 @@ TEST_CASE("replication source: every acknowledged batch's round trip is measured
     CHECK(src.on_ack(second->seq, t0 + std::chrono::microseconds(500)));
     CHECK(src.acks_measured() == 2);
     CHECK(src.ack_us_sum() == 900);
+}
+
+TEST_CASE("replication source: page files are chunks of the sync with their path, a pager's "
+          "operations go out in order, and a page file removed or replaced is not copied") {
+    auto src = small();
+    src.attach(1, {{1, 50, {}}, {0, 120, "q/page-0000000001.amqpage"}, {0, 40, "q/cursor.amqpage"}},
+               t0);
+    CHECK(src.sync_total() == 210);
+    auto c = src.next_chunk();
+    REQUIRE(c);
+    CHECK(c->path.empty());
+    auto b1 = src.chunk_batch(*c, std::string(50, 'j'), t0);
+    CHECK(b1.ops[0].kind == file_op::write);
+    c = src.next_chunk();
+    REQUIRE(c);
+    CHECK(c->path == "q/page-0000000001.amqpage");
+    CHECK(c->length == 100);
+    auto b2 = src.chunk_batch(*c, std::string(100, 'p'), t0);
+    REQUIRE(b2.ops.size() == 1);
+    CHECK(b2.ops[0].kind == file_op::page_write);
+    CHECK(b2.ops[0].path == "q/page-0000000001.amqpage");
+    CHECK(b2.ops[0].offset == 0);
+    // The pager appends to the page file, rewrites the cursor and deletes the page file:
+    // the operations keep their order, and neither file is copied any more.
+    src.note_page_ops({{file_op::page_write, 0, 120, "rec", "q/page-0000000001.amqpage"},
+                       {file_op::page_replace, 0, 0, "cursor", "q/cursor.amqpage"},
+                       {file_op::page_remove, 0, 0, {}, "q/page-0000000001.amqpage"}});
+    auto b3 = src.take_batch(t0);
+    REQUIRE(b3);
+    REQUIRE(b3->ops.size() == 3);
+    CHECK(b3->ops[0].kind == file_op::page_write);
+    CHECK(b3->ops[1].kind == file_op::page_replace);
+    CHECK(b3->ops[2].kind == file_op::page_remove);
+    CHECK_FALSE(src.next_chunk().has_value());
+    CHECK(src.sync_total() == 150);
+    // Nothing was left to copy once the operations were noted: their batch completes the sync.
+    CHECK(b3->sync_complete);
+    CHECK(src.phase() == sync_phase::finishing);
+}
+
+TEST_CASE("replication source: a pager's operations without a backup are dropped") {
+    auto src = small();
+    src.note_page_ops({{file_op::page_write, 0, 0, "x", "q/page-0000000001.amqpage"}});
+    CHECK_FALSE(src.take_batch(t0).has_value());
 }
