@@ -411,7 +411,7 @@ caf::result<uint64_t> replicate_page_ops(journal_ptr self, std::vector<replicati
     }
     auto until = st.held_for_vote ? std::numeric_limits<uint64_t>::max() : st.repl.sent();
     auto p = self->make_response_promise<uint64_t>();
-    st.repl_waiting.push_back({journal_state::waiter{p, 0}, until});
+    st.repl_waiting.push_back({journal_state::waiter{p, 0, nullptr}, until});
     return p;
 }
 
