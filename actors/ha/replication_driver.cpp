@@ -214,15 +214,18 @@ void ask_vote(driver_ptr self, const ra::ask_vote& v) {
                 // Unless the machine acts on the vote (takes the node id over, starts on its
                 // journal, keeps serving), what the vote was granted would only hold up
                 // another server's vote (cluster_state::vote): give it back.
+                // A lost vote never is, though its start-over passes `closing` too.
                 auto ph = self->state.machine.current_phase();
-                if (ph != ra::phase::closing && ph != ra::phase::loading && ph != ra::phase::opening
-                    && ph != ra::phase::live) {
+                if (!r.won
+                    || (ph != ra::phase::closing && ph != ra::phase::loading
+                        && ph != ra::phase::opening && ph != ra::phase::live)) {
                     self->send(self->state.setup.cluster, cluster::vote_release_atom::value,
                                node_id);
                 }
             },
-            [self](const caf::error& e) {
+            [self, node_id = v.node_id](const caf::error& e) {
                 feed(self, ra::vote_result{false, "vote failed: " + self->system().render(e)});
+                self->send(self->state.setup.cluster, cluster::vote_release_atom::value, node_id);
             });
 }
 

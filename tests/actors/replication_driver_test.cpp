@@ -259,6 +259,34 @@ TEST_CASE_FIXTURE(fixture,
     CHECK(unexpected() == 0);
 }
 
+TEST_CASE_FIXTURE(fixture,
+                  "replication driver: every lost vote gives its grants back, the last "
+                  "one before the start-over too") {
+    show_live();
+    run();
+    answer("pair");
+    run();
+    report(replication::replica_report::in_sync, true);
+    run();
+    report(replication::replica_report::lost, true);
+    run();
+    rec.votes = {false, false, false, false};
+    for (int vote = 1; vote <= 4; ++vote) { // 1 + vote-retries
+        CAPTURE(vote);
+        REQUIRE(answer("vote"));
+        run();
+        CHECK(rec.releases == vote);
+        advance(2s); // vote-retry-wait
+        run();
+    }
+    // The fourth lost vote started over (the replica closes, then pairing again): its grants
+    // went back all the same, or they would hold up the live's own quorum check for a while.
+    CHECK(noted(rec, "restarting"));
+    caf::anon_send(driver, ha_stop_atom::value);
+    run();
+    CHECK(unexpected() == 0);
+}
+
 TEST_CASE("replication driver: seeded orders of the pairing answer, the replica's reports and "
           "the votes") {
     int served = 0;
