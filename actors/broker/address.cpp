@@ -448,7 +448,8 @@ void route_paged(address_ptr self,
                  routing_type routing,
                  std::vector<message_ptr>& msgs,
                  caf::typed_response_promise<route_status> p,
-                 op_origin origin);
+                 op_origin origin,
+                 confirm_hook_ptr hook = nullptr);
 
 /// Marks paged operation `id` one step nearer to done (its page write or its journal record).
 void paged_step_done(address_ptr self, uint64_t id) {
@@ -610,10 +611,14 @@ void route_paged(address_ptr self,
                  routing_type routing,
                  std::vector<message_ptr>& msgs,
                  caf::typed_response_promise<route_status> p,
-                 op_origin origin) {
+                 op_origin origin,
+                 confirm_hook_ptr hook) {
     auto& st = self->state;
     if (!st.paging) {
-        auto rest = route_some(self, routing, msgs, p, route_status::routed, origin);
+        // Not paging: a batch that fits entirely is answered by its journal append alone, so
+        // the RECEIPT hook may ride with it (route_some passes it on only then).
+        auto rest = route_some(self, routing, msgs, p, route_status::routed, origin,
+                               std::move(hook));
         if (rest.empty()) {
             return;
         }
@@ -783,7 +788,7 @@ caf::result<route_status> route(address_ptr self,
         if (st.opening) {
             st.blocked.push_back({p, routing, std::move(msgs), {}, std::nullopt});
         } else {
-            route_paged(self, routing, msgs, p, op_origin{});
+            route_paged(self, routing, msgs, p, op_origin{}, std::move(hook));
         }
         return p;
     }
