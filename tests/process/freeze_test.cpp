@@ -3,6 +3,7 @@
 // it does nothing. A frozen live server keeps its shared-store lock and nothing breaks; a frozen
 // consumer holds only its prefetch window; a frozen cluster member is found by the middleman's
 // heart-beat.
+#include "support/cluster_nodes.hpp"
 #include "support/process_fixture.hpp"
 
 #include <atomic>
@@ -16,16 +17,6 @@ namespace actormq::test {
 
 namespace {
 
-/// Tries one STOMP login; true if `port` serves.
-bool serves(uint16_t port) {
-    stomp_client c;
-    if (!c.connect_tcp(port)) {
-        return false;
-    }
-    return c.connect_stomp("guest", "guest", "1.2", "0,0", in(std::chrono::milliseconds(500))).cmd
-           == command::connected;
-}
-
 /// A child process that logs in, subscribes to `queue` with client-individual acks and a
 /// prefetch of `window`, tells the parent through a pipe, and then waits to be frozen or
 /// killed. Returns its pid.
@@ -37,8 +28,8 @@ pid_t spawn_subscriber(uint16_t port, const std::string& queue, int window) {
     if (pid == 0) {
         ::close(fds[0]);
         stomp_client c;
-        bool ok = c.connect_tcp(port)
-                  && c.connect_stomp("guest", "guest").cmd == command::connected;
+        bool ok =
+            c.connect_tcp(port) && c.connect_stomp("guest", "guest").cmd == command::connected;
         stomp::frame sub;
         sub.cmd = command::subscribe;
         sub.add("destination", queue);
@@ -67,7 +58,8 @@ TEST_CASE("freeze: shared store: a frozen live keeps its lock, the backup stays 
     temp_dir store;
     std::vector<std::string> sets{"journal-directory=" + store.path + "/journal"};
     ACTORMQ_START_NODE(primary, node_config("", "", "[ha-policy.shared-store.primary]\n"), sets);
-    REQUIRE(wait_until(soon(), [&] { return serves(primary.port()); }));
+    REQUIRE(wait_until(
+        soon(), [&] { return stomp_serves(primary.port(), std::chrono::milliseconds(500)); }));
     ACTORMQ_START_NODE(backup, node_config("", "", "[ha-policy.shared-store.backup]\n"), sets);
 
     stomp_client producer;
@@ -91,8 +83,10 @@ TEST_CASE("freeze: shared store: a frozen live keeps its lock, the backup stays 
     REQUIRE(producer.send(f));
     // The observation window: the live is frozen, not gone, so its lock holds and the backup
     // must not take over at any point of it (the backup polls the lock every 10 ms).
-    bool backup_served = wait_until(in(std::chrono::seconds(2)), [&] { return serves(backup.port()); },
-                                    std::chrono::milliseconds(50));
+    bool backup_served = wait_until(
+        in(std::chrono::seconds(2)),
+        [&] { return stomp_serves(backup.port(), std::chrono::milliseconds(500)); },
+        std::chrono::milliseconds(50));
     CHECK_FALSE_MESSAGE(backup_served, "the backup activated while the live was only frozen");
     CHECK_MESSAGE(primary.running(), "the frozen live is gone");
     CHECK(backup.running());

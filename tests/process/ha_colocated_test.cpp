@@ -5,6 +5,7 @@
 // own; max-backups refuses more; a node with the wrong cluster credentials gets nothing; after
 // a SIGKILL of the live its colocated backup serves the live's clients on the offset port; and
 // three nodes form a ring that survives a SIGKILL of each in turn, failback included.
+#include "support/cluster_nodes.hpp"
 #include "support/failover_producer.hpp"
 #include "support/process_fixture.hpp"
 #include "support/socket.hpp"
@@ -39,10 +40,6 @@ uint16_t port_pair(uint16_t offset) {
     }
     FAIL("no free port pair");
     return 0;
-}
-
-std::string item(const node_process& node) {
-    return "\"127.0.0.1:" + std::to_string(node.port("cluster")) + "\"";
 }
 
 /// A node of a colocated cluster joining `members`, with `options` in [ha-policy.colocated]
@@ -85,13 +82,6 @@ std::string instance_role(const node_process& node, const std::string& name) {
     return {};
 }
 
-bool serves(uint16_t port) {
-    stomp_client c;
-    return c.connect_tcp(port)
-           && c.connect_stomp("guest", "guest", "1.2", "0,0", in(std::chrono::seconds(2))).cmd
-                  == command::connected;
-}
-
 std::vector<std::string> named(const std::string& name) {
     return {"name=\"" + name + "\""};
 }
@@ -108,7 +98,8 @@ TEST_CASE("colocated: a live with request-backup gets colocated_backup_1 on anot
           "with ports shifted by backup-port-offset and its own journal directory") {
     ACTORMQ_START_NODE(host, colocated_node("", "max-backups = 1\n"), named("host"));
     ACTORMQ_START_NODE(
-        live, colocated_node(item(host), "request-backup = true\nbackup-port-offset = 101\n"),
+        live,
+        colocated_node(cluster_item(host), "request-backup = true\nbackup-port-offset = 101\n"),
         with_port(named("live"), port_pair(101)));
     REQUIRE(log_shows(host, "colocation_request_granted live=live"));
     REQUIRE(log_shows(live, "colocated_backup_started"));
@@ -137,18 +128,19 @@ TEST_CASE("colocated: a live with request-backup gets colocated_backup_1 on anot
                        "colocated=\"true\"} 0")
           != std::string::npos);
     // A backup does not serve until it takes over.
-    CHECK(!serves(live.port() + 101));
+    CHECK(!stomp_serves(live.port() + 101));
 }
 
 TEST_CASE("colocated: a host refuses a request past max-backups, and the refused live asks the "
           "next live node") {
     ACTORMQ_START_NODE(host, colocated_node("", "max-backups = 1\n"), named("host"));
-    ACTORMQ_START_NODE(first, colocated_node(item(host), "request-backup = true\n"),
+    ACTORMQ_START_NODE(first, colocated_node(cluster_item(host), "request-backup = true\n"),
                        named("live1"));
     REQUIRE(log_shows(host, "colocation_request_granted live=live1"));
-    ACTORMQ_START_NODE(second,
-                       colocated_node(item(host) + "," + item(first), "request-backup = true\n"),
-                       named("live2"));
+    ACTORMQ_START_NODE(
+        second,
+        colocated_node(cluster_item(host) + "," + cluster_item(first), "request-backup = true\n"),
+        named("live2"));
     REQUIRE(log_shows(host, "colocation_request_refused live=live2"));
     CHECK(log_shows(second, "reason=\"cluster: backups_full"));
     // The second asks the next live node in topology order (by name: host, then live1) and
@@ -163,7 +155,7 @@ TEST_CASE("colocated: excludes keep an acceptor's port, the others are shifted")
                        named("host"));
     ACTORMQ_START_NODE(
         live,
-        colocated_node(item(host),
+        colocated_node(cluster_item(host),
                        "request-backup = true\nbackup-port-offset = 105\nexcludes = [\"stomp\"]\n",
                        "\n[acceptors.other]\nport = " + std::to_string(port_pair(105)) + "\n"),
         named("live"));
@@ -176,7 +168,8 @@ TEST_CASE("colocated: excludes keep an acceptor's port, the others are shifted")
 
 TEST_CASE("colocated: a node with the wrong cluster credentials gets no backup") {
     ACTORMQ_START_NODE(host, colocated_node("", "max-backups = 1\n"), named("host"));
-    ACTORMQ_START_NODE(stranger, colocated_node(item(host), "request-backup = true\n", "", "wrong"),
+    ACTORMQ_START_NODE(stranger,
+                       colocated_node(cluster_item(host), "request-backup = true\n", "", "wrong"),
                        named("stranger"));
     REQUIRE(log_shows(host, "cluster_join_refused"));
     CHECK(log_shows(stranger, "cluster_join_refused"));
@@ -188,7 +181,8 @@ TEST_CASE("colocated: after SIGKILL of the live its colocated backup takes over 
           "live's messages on the offset port") {
     ACTORMQ_START_NODE(host, colocated_node("", "max-backups = 1\n"), named("host"));
     ACTORMQ_START_NODE(
-        live, colocated_node(item(host), "request-backup = true\nbackup-port-offset = 109\n"),
+        live,
+        colocated_node(cluster_item(host), "request-backup = true\nbackup-port-offset = 109\n"),
         with_port(named("live"), port_pair(109)));
     REQUIRE(log_shows(live, "replication_in_sync"));
     uint16_t offset_port = static_cast<uint16_t>(live.port() + 109);
@@ -204,7 +198,7 @@ TEST_CASE("colocated: after SIGKILL of the live its colocated backup takes over 
     }
     live.kill(SIGKILL);
     REQUIRE(log_shows(host, "failover_ms="));
-    REQUIRE(wait_until(soon(), [&] { return serves(offset_port); }));
+    REQUIRE(wait_until(soon(), [&] { return stomp_serves(offset_port); }));
     REQUIRE(wait_until(
         soon(), [&] { return instance_role(host, "colocated_backup_1") == "backup-active"; }));
     stomp_client c;
@@ -509,7 +503,7 @@ TEST_CASE("colocated: with restart-backup = false the colocated backup ends afte
                     "[ha-policy.colocated.backup]\nrestart-backup = false\n"
                     "vote-retry-wait = 200\nretry-replication-wait = 200\nquorum-vote-wait = 1\n"
                     "[cluster]\nport = 0\nmembers = ["
-                        + item(host)
+                        + cluster_item(host)
                         + "]\nreconnect-interval-ms = 50\nheartbeat-interval-ms = 200\n"
                           "connection-timeout-ms = 1000\n",
                     "cluster-user = \"actormq-cluster\"\ncluster-password = \"secret\"\n"
@@ -685,8 +679,8 @@ TEST_CASE("colocated: stand-in: when the node comes back the stand-in releases i
     // stand-in (a backup again).
     auto role = instance_role(r["c"], "colocated_backup_2");
     CHECK((role.empty() || role == "gone"));
-    CHECK(!serves(static_cast<uint16_t>(r.stomp["a"] + 3 * ring::offset)));
-    CHECK(!serves(static_cast<uint16_t>(r.stomp["a"] + ring::offset)));
+    CHECK(!stomp_serves(static_cast<uint16_t>(r.stomp["a"] + 3 * ring::offset)));
+    CHECK(!stomp_serves(static_cast<uint16_t>(r.stomp["a"] + ring::offset)));
     for (const auto& n : r.names) {
         REQUIRE(s.producers[n]->wait_more(20, in(std::chrono::seconds(20))));
     }

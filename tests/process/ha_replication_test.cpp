@@ -3,6 +3,7 @@
 // another node; the backup syncs what exists while producers keep sending, takes over after
 // SIGKILL or SIGSTOP of the live only when a quorum vote allows it, and a live that lost its
 // backup and its quorum stops serving. Every confirmed message is counted.
+#include "support/cluster_nodes.hpp"
 #include "support/failover_producer.hpp"
 #include "support/process_fixture.hpp"
 #include "support/web_client.hpp"
@@ -20,38 +21,6 @@
 namespace actormq::test {
 
 namespace {
-
-/// The cluster address of `node` as an item of a TOML array.
-std::string item(const node_process& node) {
-    return "\"127.0.0.1:" + std::to_string(node.port("cluster")) + "\"";
-}
-
-/// A node in a cluster (OS-chosen port, quick reconnects) that joins `members` (TOML array
-/// items), with `policy` as its [ha-policy...] table and small journal files, so that a
-/// sync spans several segments and the live reclaims some while it runs.
-std::string cluster_node(const std::string& members, const std::string& policy) {
-    return node_config("",
-                       policy + "\n[cluster]\nport = 0\nmembers = [" + members
-                           + "]\nreconnect-interval-ms = 50\nheartbeat-interval-ms = 200\n"
-                             "connection-timeout-ms = 1000\n",
-                       "cluster-user = \"actormq-cluster\"\ncluster-password = \"secret\"\n"
-                       "persistence-enabled = true\njournal-file-size = 131072\n");
-}
-
-/// [ha-policy.replication.ROLE] with short waits, so that tests see retries quickly.
-std::string replication(const std::string& role, const std::string& options = "") {
-    return "[ha-policy.replication." + role
-           + "]\nvote-retry-wait = 200\nretry-replication-wait = 200\nquorum-vote-wait = 1\n"
-           + options;
-}
-
-/// One STOMP login; true if `port` serves.
-bool serves(uint16_t port) {
-    stomp_client c;
-    return c.connect_tcp(port)
-           && c.connect_stomp("guest", "guest", "1.2", "0,0", in(std::chrono::seconds(2))).cmd
-                  == command::connected;
-}
 
 /// Drains /queue/repl from `port`: how often each body arrived.
 std::map<std::string, int> drain(uint16_t port) {
@@ -89,20 +58,20 @@ void check_exactly_once(const std::set<std::string>& confirmed,
 TEST_CASE("replication: a backup syncs a journal that holds messages while producers send, "
           "then takes over after SIGKILL with every confirmed message exactly once") {
     ACTORMQ_START_NODE(live, cluster_node("", replication("primary")), {"name=\"live\""});
-    REQUIRE(wait_until(soon(), [&] { return serves(live.port()); }));
+    REQUIRE(wait_until(soon(), [&] { return stomp_serves(live.port()); }));
     // 600 messages of 1 KiB: several 128 KiB segments, so the sync copies more than one.
     producer p("/queue/repl", {live.port()}, "m", 1024);
     REQUIRE(p.wait_more(600));
-    ACTORMQ_START_NODE(backup, cluster_node(item(live), replication("backup")),
+    ACTORMQ_START_NODE(backup, cluster_node(cluster_item(live), replication("backup")),
                        {"name=\"backup\""});
     REQUIRE(log_shows(backup, "replication_in_sync"));
     REQUIRE(log_shows(live, "replication_in_sync backup=backup"));
-    CHECK(!serves(backup.port()));
+    CHECK(!stomp_serves(backup.port()));
     REQUIRE(p.wait_more(200));
     live.kill(SIGKILL);
     REQUIRE(log_shows(backup, "replication_live node_id="));
     CHECK(backup.log_text().find("replication_activating") != std::string::npos);
-    REQUIRE(wait_until(soon(), [&] { return serves(backup.port()); }));
+    REQUIRE(wait_until(soon(), [&] { return stomp_serves(backup.port()); }));
     producer after("/queue/repl", {backup.port()}, "n");
     REQUIRE(after.wait_more(20));
     after.stop();
@@ -117,26 +86,28 @@ TEST_CASE("replication: a backup syncs a journal that holds messages while produ
 TEST_CASE("replication: a backup without a live to pair with waits and never serves") {
     // A member that serves nothing: the backup finds no live of its group.
     ACTORMQ_START_NODE(other, cluster_node("", replication("backup")), {"name=\"other\""});
-    ACTORMQ_START_NODE(backup, cluster_node(item(other), replication("backup")),
+    ACTORMQ_START_NODE(backup, cluster_node(cluster_item(other), replication("backup")),
                        {"name=\"backup\""});
     REQUIRE(log_shows(backup, "replication_waiting_for_live"));
     REQUIRE(log_shows(backup, "cluster_member_joined name=other"));
-    CHECK(!serves(backup.port()));
-    CHECK(!serves(other.port()));
+    CHECK(!stomp_serves(backup.port()));
+    CHECK(!stomp_serves(other.port()));
     CHECK(backup.running());
 }
 
 TEST_CASE("replication: a backup pairs only with a live of its group-name") {
     ACTORMQ_START_NODE(fish, cluster_node("", replication("primary", "group-name = \"fish\"\n")),
                        {"name=\"fish-live\""});
-    ACTORMQ_START_NODE(bird_backup,
-                       cluster_node(item(fish), replication("backup", "group-name = \"bird\"\n")),
-                       {"name=\"bird-backup\""});
+    ACTORMQ_START_NODE(
+        bird_backup,
+        cluster_node(cluster_item(fish), replication("backup", "group-name = \"bird\"\n")),
+        {"name=\"bird-backup\""});
     REQUIRE(log_shows(bird_backup, "cluster_member_joined name=fish-live"));
     REQUIRE(log_shows(bird_backup, "replication_waiting_for_live"));
-    ACTORMQ_START_NODE(fish_backup,
-                       cluster_node(item(fish), replication("backup", "group-name = \"fish\"\n")),
-                       {"name=\"fish-backup\""});
+    ACTORMQ_START_NODE(
+        fish_backup,
+        cluster_node(cluster_item(fish), replication("backup", "group-name = \"fish\"\n")),
+        {"name=\"fish-backup\""});
     REQUIRE(log_shows(fish_backup, "replication_in_sync"));
     REQUIRE(log_shows(fish, "replication_in_sync backup=fish-backup"));
     CHECK(bird_backup.log_text().find("replication_pairing") == std::string::npos);
@@ -145,12 +116,13 @@ TEST_CASE("replication: a backup pairs only with a live of its group-name") {
 TEST_CASE("replication: with the live and the third live frozen the backup loses its vote and "
           "stays passive, and takes over once the third live answers again") {
     ACTORMQ_START_NODE(live, cluster_node("", replication("primary")), {"name=\"live\""});
-    ACTORMQ_START_NODE(third, cluster_node(item(live), ""), {"name=\"third\""});
-    ACTORMQ_START_NODE(backup, cluster_node(item(live) + "," + item(third), replication("backup")),
-                       {"name=\"backup\""});
+    ACTORMQ_START_NODE(third, cluster_node(cluster_item(live), ""), {"name=\"third\""});
+    ACTORMQ_START_NODE(
+        backup, cluster_node(cluster_item(live) + "," + cluster_item(third), replication("backup")),
+        {"name=\"backup\""});
     REQUIRE(log_shows(backup, "replication_in_sync"));
     REQUIRE(log_shows(backup, "cluster_member_joined name=third"));
-    REQUIRE(wait_until(soon(), [&] { return serves(live.port()); }));
+    REQUIRE(wait_until(soon(), [&] { return stomp_serves(live.port()); }));
     {
         stomp_client c;
         login(c, live);
@@ -160,10 +132,10 @@ TEST_CASE("replication: with the live and the third live frozen the backup loses
     third.kill(SIGSTOP);
     // The backup sees both go (heart-beat timeout), then votes alone: 1 of the 2 lives it saw.
     REQUIRE(log_shows(backup, "replication_vote_lost"));
-    CHECK(!serves(backup.port()));
+    CHECK(!stomp_serves(backup.port()));
     third.kill(SIGCONT);
     REQUIRE(log_shows(backup, "replication_live node_id="));
-    REQUIRE(serves(backup.port()));
+    REQUIRE(stomp_serves(backup.port()));
     auto seen = drain(backup.port());
     CHECK(seen == std::map<std::string, int>{{"before", 1}});
     // The page's "HA decisions": the lost vote and the won one with their counts, then the
@@ -201,12 +173,13 @@ TEST_CASE("replication: SIGSTOP of the live: the backup takes over with the thir
     ACTORMQ_START_NODE(
         live, cluster_node("", replication("primary", "vote-on-replication-failure = true\n")),
         {"name=\"live\""});
-    ACTORMQ_START_NODE(third, cluster_node(item(live), ""), {"name=\"third\""});
-    ACTORMQ_START_NODE(backup, cluster_node(item(live) + "," + item(third), replication("backup")),
-                       {"name=\"backup\""});
+    ACTORMQ_START_NODE(third, cluster_node(cluster_item(live), ""), {"name=\"third\""});
+    ACTORMQ_START_NODE(
+        backup, cluster_node(cluster_item(live) + "," + cluster_item(third), replication("backup")),
+        {"name=\"backup\""});
     REQUIRE(log_shows(backup, "replication_in_sync"));
     REQUIRE(log_shows(backup, "cluster_member_joined name=third"));
-    REQUIRE(wait_until(soon(), [&] { return serves(live.port()); }));
+    REQUIRE(wait_until(soon(), [&] { return stomp_serves(live.port()); }));
     producer p("/queue/repl", {live.port(), backup.port()});
     REQUIRE(p.wait_more(100));
     live.kill(SIGSTOP);
@@ -243,8 +216,9 @@ TEST_CASE("replication: failback: a primary restarted with check-for-live-server
     a.emplace(cluster_node("", primary), a_sets(0));
     REQUIRE(a->wait_ready(soon()));
     auto a_port = a->port();
-    REQUIRE(wait_until(soon(), [&] { return serves(a_port); }));
-    ACTORMQ_START_NODE(b, cluster_node(item(*a), replication("backup")), {"name=\"backup\""});
+    REQUIRE(wait_until(soon(), [&] { return stomp_serves(a_port); }));
+    ACTORMQ_START_NODE(b, cluster_node(cluster_item(*a), replication("backup")),
+                       {"name=\"backup\""});
     REQUIRE(log_shows(b, "replication_in_sync"));
     producer p("/queue/repl", {a_port, b.port()});
     REQUIRE(p.wait_more(100));
@@ -254,7 +228,7 @@ TEST_CASE("replication: failback: a primary restarted with check-for-live-server
     REQUIRE(p.wait_more(100));
     // The primary comes back on its journal directory and port, and joins the backup.
     a.reset();
-    a.emplace(cluster_node(item(b), primary), a_sets(a_port));
+    a.emplace(cluster_node(cluster_item(b), primary), a_sets(a_port));
     REQUIRE(a->wait_ready(soon()));
     INFO("restarted primary:\n", a->log_tail(), "\nbackup:\n", b.log_tail());
     REQUIRE(log_shows(*a, "replication_found_served"));
@@ -262,10 +236,10 @@ TEST_CASE("replication: failback: a primary restarted with check-for-live-server
     CHECK(a->log_text().find("detail=\"failback\"") != std::string::npos);
     REQUIRE(log_shows(b, "replication_backup_restarted"));
     REQUIRE(log_shows(b, "replication_in_sync", 2));
-    REQUIRE(wait_until(soon(), [&] { return serves(a_port); }));
+    REQUIRE(wait_until(soon(), [&] { return stomp_serves(a_port); }));
     REQUIRE(p.wait_more(100));
     p.stop();
-    CHECK(!serves(b.port()));
+    CHECK(!stomp_serves(b.port()));
     check_exactly_once(p.confirmed(), drain(a_port));
     // The old journal went aside, not away.
     CHECK(std::filesystem::exists(a_dir.path + "/j/oldreplica.1"));
@@ -292,14 +266,15 @@ TEST_CASE("replication: a backup with restart-backup = false exits with status 0
     REQUIRE(a->wait_ready(soon()));
     const auto a_port = a->port();
     const auto a_cluster_port = a->port("cluster");
-    ACTORMQ_START_NODE(b, cluster_node(item(*a), replication("backup", "restart-backup = false\n")),
-                       {"name=\"backup\""});
+    ACTORMQ_START_NODE(
+        b, cluster_node(cluster_item(*a), replication("backup", "restart-backup = false\n")),
+        {"name=\"backup\""});
     REQUIRE(log_shows(b, "replication_in_sync"));
     a->kill(SIGKILL);
     REQUIRE(a->wait_exit(soon()).has_value());
     REQUIRE(log_shows(b, "replication_live node_id="));
     a.reset();
-    a.emplace(cluster_node(item(b), primary), sets(a_port, a_cluster_port));
+    a.emplace(cluster_node(cluster_item(b), primary), sets(a_port, a_cluster_port));
     REQUIRE(a->wait_ready(soon()));
     REQUIRE(log_shows(*a, "replication_live node_id="));
     REQUIRE(log_shows(b, "replication_backup_exiting"));
@@ -320,7 +295,7 @@ TEST_CASE("replication: the reference's fish and bird groups: 5 lives and 6 back
             cluster_node(members, replication(role, "group-name = \"" + group + "\"\n")),
             std::vector<std::string>{"name=\"" + name + "\""}));
         REQUIRE(nodes.back()->wait_ready(soon()));
-        members += (members.empty() ? "" : ",") + item(*nodes.back());
+        members += (members.empty() ? "" : ",") + cluster_item(*nodes.back());
         return nodes.back().get();
     };
     std::vector<node_process*> fish_lives{add("live1", "primary", "fish"),
@@ -402,17 +377,17 @@ TEST_CASE("replication: after the backup that took over is killed too, the resta
         return s;
     };
     std::optional<node_process> a;
-    a.emplace(cluster_node(item(voter), primary), sets("live", a_dir));
+    a.emplace(cluster_node(cluster_item(voter), primary), sets("live", a_dir));
     REQUIRE(a->wait_ready(soon()));
     const auto a_port = a->port();
-    const auto a_cluster = item(*a);
-    REQUIRE(wait_until(soon(), [&] { return serves(a_port); }));
+    const auto a_cluster = cluster_item(*a);
+    REQUIRE(wait_until(soon(), [&] { return stomp_serves(a_port); }));
     std::optional<node_process> b;
-    b.emplace(cluster_node(a_cluster + "," + item(voter), replication("backup")),
+    b.emplace(cluster_node(a_cluster + "," + cluster_item(voter), replication("backup")),
               sets("backup", b_dir));
     REQUIRE(b->wait_ready(soon()));
     const auto b_port = b->port();
-    const auto b_cluster = item(*b);
+    const auto b_cluster = cluster_item(*b);
     REQUIRE(log_shows(*b, "replication_in_sync"));
     producer p("/queue/repl", {a_port, b_port});
     REQUIRE(p.wait_more(100));
@@ -426,17 +401,17 @@ TEST_CASE("replication: after the backup that took over is killed too, the resta
     auto confirmed_before = p.confirmed().size();
     const auto a_cluster_port = a->port("cluster");
     a.reset();
-    a.emplace(cluster_node(b_cluster + "," + item(voter), primary),
+    a.emplace(cluster_node(b_cluster + "," + cluster_item(voter), primary),
               sets("live", a_dir, a_port, a_cluster_port));
     REQUIRE(a->wait_ready(soon()));
     INFO("primary:\n", a->log_tail());
     // The voter saw the backup serve with a newer activation sequence: the primary waits.
     REQUIRE(log_shows(*a, "replication_stale_journal"));
-    CHECK(!serves(a_port));
+    CHECK(!stomp_serves(a_port));
     CHECK(p.confirmed().size() == confirmed_before);
     const auto b_cluster_port = b->port("cluster");
     b.reset();
-    b.emplace(cluster_node(a_cluster + "," + item(voter), replication("backup")),
+    b.emplace(cluster_node(a_cluster + "," + cluster_item(voter), replication("backup")),
               sets("backup", b_dir, b_port, b_cluster_port));
     REQUIRE(b->wait_ready(soon()));
     INFO("backup:\n", b->log_tail());
@@ -448,7 +423,7 @@ TEST_CASE("replication: after the backup that took over is killed too, the resta
     REQUIRE(log_shows(*a, "replication_live node_id="));
     CHECK(a->log_text().find("detail=\"failback\"") != std::string::npos);
     REQUIRE(log_shows(*b, "replication_backup_restarted"));
-    REQUIRE(wait_until(soon(), [&] { return serves(a_port); }));
+    REQUIRE(wait_until(soon(), [&] { return stomp_serves(a_port); }));
     REQUIRE(p.wait_more(50));
     p.stop();
     check_exactly_once(p.confirmed(), drain(a_port));

@@ -3,6 +3,7 @@
 // creation and deletion and the page cursor reach the backup with the journal's records, in
 // the initial sync and in the stream, so a backup that takes over (or a primary that fails
 // back) serves the paged backlog: every confirmed message exactly once, in order.
+#include "support/cluster_nodes.hpp"
 #include "support/failover_producer.hpp"
 #include "support/process_fixture.hpp"
 
@@ -17,37 +18,13 @@ namespace actormq::test {
 
 namespace {
 
-/// The cluster address of `node` as an item of a TOML array.
-std::string item(const node_process& node) {
-    return "\"127.0.0.1:" + std::to_string(node.port("cluster")) + "\"";
-}
-
 /// A pair member that pages every address past about 24 messages of 1 KiB, into 64 KiB page
 /// files (so a backlog of a few hundred spans several files and page-in deletes some), with
 /// small journal segments.
 std::string paging_node(const std::string& members, const std::string& policy) {
-    return node_config("",
-                       policy + "\n[cluster]\nport = 0\nmembers = [" + members
-                           + "]\nreconnect-interval-ms = 50\nheartbeat-interval-ms = 200\n"
-                             "connection-timeout-ms = 1000\n"
-                             "\n[address-settings.\"#\"]\nmax-size-bytes = 24000\n"
-                             "address-full-policy = \"PAGE\"\npage-size-bytes = 65536\n",
-                       "cluster-user = \"actormq-cluster\"\ncluster-password = \"secret\"\n"
-                       "persistence-enabled = true\njournal-file-size = 131072\n");
-}
-
-/// [ha-policy.replication.ROLE] with short waits.
-std::string replication(const std::string& role, const std::string& options = "") {
-    return "[ha-policy.replication." + role
-           + "]\nvote-retry-wait = 200\nretry-replication-wait = 200\nquorum-vote-wait = 1\n"
-           + options;
-}
-
-bool serves(uint16_t port) {
-    stomp_client c;
-    return c.connect_tcp(port)
-           && c.connect_stomp("guest", "guest", "1.2", "0,0", in(std::chrono::seconds(2))).cmd
-                  == command::connected;
+    return cluster_node(members, policy,
+                        "\n[address-settings.\"#\"]\nmax-size-bytes = 24000\n"
+                        "address-full-policy = \"PAGE\"\npage-size-bytes = 65536\n");
 }
 
 /// The page files of `address` in the node directory `dir` (default paging directory).
@@ -134,8 +111,9 @@ TEST_CASE("paging replication: SIGKILL of the live while an address pages under 
           "consumer: the backup serves the paged backlog, every confirmed message once, in "
           "order") {
     ACTORMQ_START_NODE(live, paging_node("", replication("primary")), {"name=\"live\""});
-    REQUIRE(wait_until(soon(), [&] { return serves(live.port()); }));
-    ACTORMQ_START_NODE(backup, paging_node(item(live), replication("backup")), {"name=\"backup\""});
+    REQUIRE(wait_until(soon(), [&] { return stomp_serves(live.port()); }));
+    ACTORMQ_START_NODE(backup, paging_node(cluster_item(live), replication("backup")),
+                       {"name=\"backup\""});
     REQUIRE(log_shows(live, "replication_in_sync backup=backup"));
     producer p("/queue/pr", {live.port(), backup.port()}, "m", 1000);
     stomp_client slow;
@@ -168,13 +146,13 @@ TEST_CASE("paging replication: SIGKILL of the live while an address pages under 
 TEST_CASE("paging replication: a backup that joins while the live has page files copies them in "
           "the initial sync and takes over with the whole backlog") {
     ACTORMQ_START_NODE(live, paging_node("", replication("primary")), {"name=\"live\""});
-    REQUIRE(wait_until(soon(), [&] { return serves(live.port()); }));
+    REQUIRE(wait_until(soon(), [&] { return stomp_serves(live.port()); }));
     producer p("/queue/pj", {live.port()}, "m", 1000);
     // About 300 KiB paged: five page files before the backup exists.
     REQUIRE(p.wait_more(300));
     REQUIRE(page_files(live.dir(), "pj").size() >= 3);
     std::optional<node_process> backup;
-    backup.emplace(paging_node(item(live), replication("backup")),
+    backup.emplace(paging_node(cluster_item(live), replication("backup")),
                    std::vector<std::string>{"name=\"backup\""});
     REQUIRE(backup->wait_ready(soon()));
     INFO("backup:\n", backup->log_tail());
@@ -208,8 +186,9 @@ TEST_CASE("paging replication: failback: the primary syncs the paged backlog fro
     a.emplace(paging_node("", primary), a_sets(0));
     REQUIRE(a->wait_ready(soon()));
     auto a_port = a->port();
-    REQUIRE(wait_until(soon(), [&] { return serves(a_port); }));
-    ACTORMQ_START_NODE(b, paging_node(item(*a), replication("backup")), {"name=\"backup\""});
+    REQUIRE(wait_until(soon(), [&] { return stomp_serves(a_port); }));
+    ACTORMQ_START_NODE(b, paging_node(cluster_item(*a), replication("backup")),
+                       {"name=\"backup\""});
     REQUIRE(log_shows(b, "replication_in_sync"));
     producer p("/queue/pf", {a_port, b.port()}, "m", 1000);
     REQUIRE(p.wait_more(100));
@@ -220,14 +199,14 @@ TEST_CASE("paging replication: failback: the primary syncs the paged backlog fro
     // The backup that took over pages too (its own page files, replicated from now on).
     REQUIRE(p.wait_more(100));
     a.reset();
-    a.emplace(paging_node(item(b), primary), a_sets(a_port));
+    a.emplace(paging_node(cluster_item(b), primary), a_sets(a_port));
     REQUIRE(a->wait_ready(soon()));
     INFO("restarted primary:\n", a->log_tail(), "\nbackup:\n", b.log_tail());
     REQUIRE(log_shows(*a, "replication_found_served"));
     REQUIRE(log_shows(*a, "replication_live node_id="));
     CHECK(a->log_text().find("detail=\"failback\"") != std::string::npos);
     CHECK(log_shows(*a, "address_paging address=pf resumed=true"));
-    REQUIRE(wait_until(soon(), [&] { return serves(a_port); }));
+    REQUIRE(wait_until(soon(), [&] { return stomp_serves(a_port); }));
     REQUIRE(p.wait_more(50));
     p.stop();
     auto rest = drain(a_port, "/queue/pf");
