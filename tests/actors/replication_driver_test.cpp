@@ -198,6 +198,18 @@ struct fixture : actormq::test::deterministic {
         caf::anon_send(rec.replica, report_now_atom::value, static_cast<uint8_t>(kind), synced);
     }
 
+    /// The backup pairs with the live, is in sync, then loses it: the vote comes next.
+    void sync_then_lose_live() {
+        show_live();
+        run();
+        answer("pair");
+        run();
+        report(replication::replica_report::in_sync, true);
+        run();
+        report(replication::replica_report::lost, true);
+        run();
+    }
+
     uint64_t unexpected() { return state_of<replication_driver_state>(driver).unexpected; }
     const ra::machine& machine() { return state_of<replication_driver_state>(driver).machine; }
 };
@@ -233,14 +245,7 @@ TEST_CASE_FIXTURE(fixture, "replication driver: pair, sync, lose the live, win t
 TEST_CASE_FIXTURE(fixture,
                   "replication driver: a lost vote is retried after vote-retry-wait "
                   "on the virtual clock, and a stop in the middle finishes") {
-    show_live();
-    run();
-    answer("pair");
-    run();
-    report(replication::replica_report::in_sync, true);
-    run();
-    report(replication::replica_report::lost, true);
-    run();
+    sync_then_lose_live();
     rec.votes = {false};
     REQUIRE(answer("vote"));
     run();
@@ -262,14 +267,7 @@ TEST_CASE_FIXTURE(fixture,
 TEST_CASE_FIXTURE(fixture,
                   "replication driver: every lost vote gives its grants back, the last "
                   "one before the start-over too") {
-    show_live();
-    run();
-    answer("pair");
-    run();
-    report(replication::replica_report::in_sync, true);
-    run();
-    report(replication::replica_report::lost, true);
-    run();
+    sync_then_lose_live();
     rec.votes = {false, false, false, false};
     for (int vote = 1; vote <= 4; ++vote) { // 1 + vote-retries
         CAPTURE(vote);
