@@ -30,6 +30,37 @@ std::string local_host(const config::node_config& here, const std::string& accep
     return here.acceptors.empty() ? std::string{"127.0.0.1"} : here.acceptors.front().host;
 }
 
+/// How a requester asks, from the [ha-policy.colocated] settings of the live it asks for;
+/// the settle wait and the expected members are the caller's.
+requester_settings requester_settings_of(const config::colocated_config& co,
+                                         const config::node_config& here) {
+    requester_settings rs;
+    rs.retries = co.backup_request_retries;
+    rs.retry_interval = std::chrono::milliseconds(co.backup_request_retry_interval);
+    rs.timeout = std::chrono::milliseconds(std::max<uint32_t>(here.request_timeout_ms, 1000) * 2);
+    return rs;
+}
+
+/// The backup a requester asks for: `live_name` with its config, the cluster credentials of
+/// this node, and the ports of `inst`'s acceptors by name (the host shifts them).
+cluster::colocated_spec backup_spec(const config::node_config& here,
+                                    server_instance& inst,
+                                    std::string live_name,
+                                    std::string config_text,
+                                    std::vector<std::string> config_overrides) {
+    cluster::colocated_spec spec;
+    spec.user = here.cluster.user;
+    spec.password = here.cluster.password;
+    spec.live_name = std::move(live_name);
+    spec.config_text = std::move(config_text);
+    spec.config_overrides = std::move(config_overrides);
+    for (const auto& a : inst.cfg.acceptors) {
+        spec.acceptor_names.push_back(a.name);
+        spec.acceptor_ports.push_back(inst.ports[a.name]);
+    }
+    return spec;
+}
+
 } // namespace
 
 std::string colocated_instance_config(const config::node_config& live,
@@ -168,27 +199,15 @@ std::string node::impl::start_hosted(const cluster::colocated_spec& spec, caf::a
 
 void node::impl::start_stand_in(server_instance& inst, const cluster::colocated_spec& hosted_spec) {
     // The live's colocated settings travel with its config: a stand-in asks as its live did.
-    const auto& co = inst.cfg.ha_policy.colocated;
-    requester_settings rs;
-    rs.retries = co.backup_request_retries;
-    rs.retry_interval = std::chrono::milliseconds(co.backup_request_retry_interval);
-    rs.timeout = std::chrono::milliseconds(std::max<uint32_t>(cfg.request_timeout_ms, 1000) * 2);
+    auto rs = requester_settings_of(inst.cfg.ha_policy.colocated, cfg);
     // No settle wait: the ring is formed, and this node id has no backup from the moment the
     // instance serves.
     rs.settle = std::chrono::milliseconds(0);
     rs.primary = hosted_spec.primary_cluster_address.empty() ? hosted_spec.live_cluster_address
                                                              : hosted_spec.primary_cluster_address;
-    cluster::colocated_spec spec;
-    spec.user = cfg.cluster.user;
-    spec.password = cfg.cluster.password;
-    spec.live_name = hosted_spec.live_name;
-    spec.config_text = hosted_spec.config_text;
-    spec.config_overrides = hosted_spec.config_overrides;
+    auto spec = backup_spec(cfg, inst, hosted_spec.live_name, hosted_spec.config_text,
+                            hosted_spec.config_overrides);
     spec.primary_cluster_address = rs.primary;
-    for (const auto& a : inst.cfg.acceptors) {
-        spec.acceptor_names.push_back(a.name);
-        spec.acceptor_ports.push_back(inst.ports[a.name]);
-    }
     std::lock_guard<std::mutex> guard{inst.cluster_mtx};
     spec.live_cluster_address = inst.self_info.cluster_address;
     inst.requester = sys.spawn(stand_in_requester, rs, inst.cluster,
@@ -297,22 +316,10 @@ void node::impl::start_colocation() {
     if (!hp.colocated.request_backup) {
         return;
     }
-    requester_settings rs;
-    rs.retries = hp.colocated.backup_request_retries;
-    rs.retry_interval = std::chrono::milliseconds(hp.colocated.backup_request_retry_interval);
-    rs.timeout = std::chrono::milliseconds(std::max<uint32_t>(cfg.request_timeout_ms, 1000) * 2);
+    auto rs = requester_settings_of(hp.colocated, cfg);
     rs.settle = std::chrono::milliseconds(hp.colocated.backup_request_settle_ms);
     rs.expected = cfg.cluster.members;
-    cluster::colocated_spec spec;
-    spec.user = cfg.cluster.user;
-    spec.password = cfg.cluster.password;
-    spec.live_name = cfg.name;
-    spec.config_text = cfg.source_text;
-    spec.config_overrides = cfg.source_overrides;
-    for (const auto& a : cfg.acceptors) {
-        spec.acceptor_names.push_back(a.name);
-        spec.acceptor_ports.push_back(own->ports[a.name]);
-    }
+    auto spec = backup_spec(cfg, *own, cfg.name, cfg.source_text, cfg.source_overrides);
     std::lock_guard<std::mutex> guard{own->cluster_mtx};
     // The topology goes to the requester from the cluster's on_change, under this mutex.
     spec.live_cluster_address = own->self_info.cluster_address;
