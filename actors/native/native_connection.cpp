@@ -95,16 +95,6 @@ void native_connection::post_write(std::string bytes) {
     });
 }
 
-void native_connection::post_confirm(uint32_t channel, uint64_t bytes) {
-    asio::post(socket_.get_executor(), [self = shared_from_this(), channel, bytes] {
-        auto it = self->channels_.find(channel);
-        if (it != self->channels_.end()) {
-            it->second.unconfirmed -= std::min(bytes, it->second.unconfirmed);
-        }
-        self->maybe_resume_reading();
-    });
-}
-
 void native_connection::post_output(std::string bytes, uint32_t channel, uint64_t confirmed) {
     asio::post(socket_.get_executor(),
                [self = shared_from_this(), b = std::move(bytes), channel, confirmed]() mutable {

@@ -55,10 +55,8 @@ public:
     /// Appends encoded packets to the output (thread-safe).
     void post_write(std::string bytes);
 
-    /// A session on `channel` is done with this many input bytes (thread-safe).
-    void post_confirm(uint32_t channel, uint64_t bytes);
-    /// post_write of `bytes` (if any) and post_confirm of `confirmed` input bytes (if any) of
-    /// `channel`, in one hand-off to the connection's thread (thread-safe).
+    /// post_write of `bytes` (if any), and the session on `channel` is done with `confirmed`
+    /// more input bytes (if any): one hand-off to the connection's thread (thread-safe).
     void post_output(std::string bytes, uint32_t channel, uint64_t confirmed);
 
     /// The session `who` no longer uses `channel` (thread-safe).
