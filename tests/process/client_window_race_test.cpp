@@ -81,6 +81,20 @@ struct held_points {
     }
 };
 
+/// Opens both gates and joins the sending thread however a test case ends (a failed
+/// REQUIRE included), so no thread is left held in the client library.
+struct join_at_exit {
+    held_points& h;
+    std::thread& t;
+    ~join_at_exit() {
+        h.send_room.open();
+        h.reattach_answer.open();
+        if (t.joinable()) {
+            t.join();
+        }
+    }
+};
+
 ac::message text(const std::string& body) {
     ac::message m;
     m.body = body;
@@ -141,17 +155,7 @@ TEST_CASE("client window race: a send that waited for window room while the conn
         }
         sender_done = true;
     });
-    struct join_at_exit {
-        held_points& h;
-        std::thread& t;
-        ~join_at_exit() {
-            h.send_room.open();
-            h.reattach_answer.open();
-            if (t.joinable()) {
-                t.join();
-            }
-        }
-    } joiner{held, sender};
+    join_at_exit joiner{held, sender};
     REQUIRE(wait_until(soon(), [&] { return held.send_room.reached() || sender_done; }));
     REQUIRE_MESSAGE(!sender_done, sender_error);
     const int before_held = sent; // m0 .. m(before_held-1) went before the held send
@@ -264,16 +268,7 @@ TEST_CASE("client window race: a send that waited for window room while the clie
         }
         sender_done = true;
     });
-    struct join_at_exit {
-        held_points& h;
-        std::thread& t;
-        ~join_at_exit() {
-            h.send_room.open();
-            if (t.joinable()) {
-                t.join();
-            }
-        }
-    } joiner{held, sender};
+    join_at_exit joiner{held, sender};
     REQUIRE(wait_until(soon(), [&] { return held.send_room.reached() || sender_done; }));
     REQUIRE_MESSAGE(!sender_done, sender_error);
 
