@@ -350,7 +350,7 @@ TEST_CASE("replication: the reference's fish and bird groups: 5 lives and 6 back
     }
     CHECK(waiting == 1);
     for (auto* b : bird_backups) {
-        CHECK(b->log_text().find("replication_in_sync") != std::string::npos);
+        CHECK(log_shows(*b, "replication_in_sync"));
     }
 }
 
