@@ -142,7 +142,8 @@ bool record_member(cluster_ptr self, caf::actor handle, member_info info) {
     self->monitor(handle);
     st.log->info("cluster_member_joined name={} address={}", info.name, info.cluster_address);
     st.link_peers(info.cluster_address, addr);
-    st.members.emplace(addr, member_entry{std::move(handle), std::move(info)});
+    auto joined = st.members.emplace(addr, member_entry{std::move(handle), std::move(info)});
+    ask_joined(self, joined.first->second);
     return true;
 }
 

@@ -52,57 +52,135 @@ caf::result<replication::pair_reply> accept_pairing(cluster_ptr self,
     return rp;
 }
 
+namespace {
+
+/// Delivers an open vote's tally once no answer is awaited any more.
+void finish_if_counted(cluster_ptr self, uint64_t id) {
+    auto& votes = self->state.open_votes;
+    auto v = votes.find(id);
+    if (v != votes.end() && v->second.pending.empty()) {
+        v->second.rp.deliver(*v->second.tally);
+        votes.erase(v);
+    }
+}
+
+/// Open vote `id`, if it still waits for `handle`'s answer for `address`; else null.
+cluster_state::open_vote* still_pending(cluster_ptr self,
+                                        uint64_t id,
+                                        const std::string& address,
+                                        const caf::actor_addr& handle) {
+    auto& votes = self->state.open_votes;
+    auto v = votes.find(id);
+    if (v == votes.end()) {
+        return nullptr;
+    }
+    auto p = v->second.pending.find(address);
+    return p != v->second.pending.end() && p->second == handle ? &v->second : nullptr;
+}
+
+/// The key a member is asked under: its cluster address, which a rejoin keeps.
+std::string vote_key(const member_entry& m) {
+    return m.info.cluster_address.empty() ? caf::to_string(m.handle.address())
+                                          : m.info.cluster_address;
+}
+
+/// Asks member `m` for its vote in open vote `id`, for what is left of the vote's wait. Only
+/// the answer of the handle still pending for that address counts: a member that left and
+/// rejoined is asked again, under its new handle, and its old one is not waited for.
+void ask_member(cluster_ptr self, uint64_t id, const member_entry& m, milliseconds left) {
+    auto& v = self->state.open_votes.at(id);
+    auto address = vote_key(m);
+    auto handle = m.handle.address();
+    v.pending[address] = handle;
+    ++v.tally->asked;
+    auto node_id = v.tally->node_id;
+    // The member's grant stands for the vote's whole wait, whatever is left of it here.
+    self->request(m.handle, left, vote_atom::value, node_id, v.wait_ms)
+        .then(
+            [self, id, address, handle, node_id, member = m.handle](vote_answer& a) {
+                auto v = still_pending(self, id, address, handle);
+                if (v == nullptr) {
+                    return;
+                }
+                v->pending.erase(address);
+                if (!a.sees_live && !a.claimed) {
+                    self->state.granted_by[node_id].push_back(member);
+                }
+                auto& tally = *v->tally;
+                ++tally.answered;
+                tally.sequence_max = std::max(tally.sequence_max, a.sequence_seen);
+                tally.claims += a.claimed ? 1 : 0;
+                if (a.live_server) {
+                    ++tally.live_answers;
+                    ++(a.sees_live ? tally.lives_seeing : tally.lives_not_seeing);
+                }
+                finish_if_counted(self, id);
+            },
+            [self, id, address, handle](caf::error&) {
+                auto v = still_pending(self, id, address, handle);
+                if (v == nullptr) {
+                    return;
+                }
+                v->pending.erase(address);
+                finish_if_counted(self, id);
+            });
+}
+
+} // namespace
+
 /// Asks every joined member about `node_id` and answers with the tally once each answered or
 /// `wait` passed (a member that does not answer counts as not answering, never as a vote).
+/// Members that join while it runs are asked too (ask_joined).
 caf::result<vote_tally> run_quorum(cluster_ptr self, const std::string& node_id, uint32_t wait_ms) {
     auto& st = self->state;
     auto tally = std::make_shared<vote_tally>();
     tally->node_id = node_id;
     tally->lives_seen_max = st.lives_seen_max;
     tally->sequence_max = st.sequence_seen(node_id);
-    tally->asked = static_cast<uint32_t>(st.members.size());
     // While this node asks (and until its announcement can follow), it tells other askers
     // about this node id that it may be taking it over (cluster_state::vote).
     st.grants[node_id] = cluster_state::vote_grant{self->address(), std::chrono::steady_clock::now()
                                                                         + st.grant_time(wait_ms)};
+    auto rp = self->make_response_promise<vote_tally>();
+    auto id = ++st.next_vote;
+    auto& v = st.open_votes[id];
+    v.tally = tally;
+    v.rp = rp;
+    v.wait_ms = wait_ms;
+    v.deadline = std::chrono::steady_clock::now() + milliseconds{wait_ms};
     for (const auto& [address, p] : st.peers) {
         if (!p.is_self) {
             ++tally->peers_configured;
-            tally->peers_joined += p.member ? 1 : 0;
+            if (p.member) {
+                ++tally->peers_joined;
+                v.counted.insert(address);
+            }
         }
     }
-    auto rp = self->make_response_promise<vote_tally>();
-    if (st.members.empty()) {
-        rp.deliver(*tally);
-        return rp;
-    }
-    auto& granted = st.granted_by[node_id];
-    granted.clear();
-    auto outstanding = std::make_shared<uint32_t>(tally->asked);
-    auto done = [rp, tally, outstanding]() mutable {
-        if (--*outstanding == 0) {
-            rp.deliver(*tally);
-        }
-    };
+    st.granted_by[node_id].clear();
     for (const auto& [addr, m] : st.members) {
-        self->request(m.handle, milliseconds{wait_ms}, vote_atom::value, node_id, wait_ms)
-            .then(
-                [self, tally, done, node_id, member = m.handle](vote_answer& a) mutable {
-                    if (!a.sees_live && !a.claimed) {
-                        self->state.granted_by[node_id].push_back(member);
-                    }
-                    ++tally->answered;
-                    tally->sequence_max = std::max(tally->sequence_max, a.sequence_seen);
-                    tally->claims += a.claimed ? 1 : 0;
-                    if (a.live_server) {
-                        ++tally->live_answers;
-                        ++(a.sees_live ? tally->lives_seeing : tally->lives_not_seeing);
-                    }
-                    done();
-                },
-                [done](caf::error&) mutable { done(); });
+        ask_member(self, id, m, milliseconds{wait_ms});
     }
+    finish_if_counted(self, id);
     return rp;
+}
+
+void ask_joined(cluster_ptr self, const member_entry& m) {
+    auto& st = self->state;
+    auto now = std::chrono::steady_clock::now();
+    for (auto& [id, v] : st.open_votes) {
+        if (now >= v.deadline) {
+            continue;
+        }
+        auto peer = st.peers.find(m.info.cluster_address);
+        if (peer != st.peers.end() && !peer->second.is_self
+            && v.counted.insert(m.info.cluster_address).second) {
+            ++v.tally->peers_joined;
+        }
+        st.log->info("vote_ask_joined node_id={} member={}", v.tally->node_id, m.info.name);
+        ask_member(self, id, m,
+                   std::chrono::duration_cast<milliseconds>(v.deadline - now) + milliseconds{1});
+    }
 }
 
 void release_grants(cluster_ptr self, const std::string& node_id) {

@@ -136,6 +136,23 @@ struct cluster_state {
     /// (release_grants gives those grants back).
     std::map<std::string, std::vector<caf::actor>> granted_by;
 
+    /// A vote this node is counting (run_quorum), until every member asked has answered or
+    /// its wait passed. `pending` holds, by cluster address, the handle whose answer is still
+    /// awaited: a member that rejoins under a new handle while the vote runs (a node thawed
+    /// after SIGSTOP finds its members rejoining) is asked again, and the old handle's answer,
+    /// which will never come, is no longer waited for (docs/replication.md, "The vote").
+    struct open_vote {
+        std::shared_ptr<vote_tally> tally;
+        caf::typed_response_promise<vote_tally> rp;
+        std::map<std::string, caf::actor_addr> pending;
+        /// Configured peers counted in tally->peers_joined.
+        std::set<std::string> counted;
+        uint32_t wait_ms = 0;
+        std::chrono::steady_clock::time_point deadline;
+    };
+    std::map<uint64_t, open_vote> open_votes;
+    uint64_t next_vote = 0;
+
     /// The member with this cluster address, or null.
     member_entry* member_at(const std::string& cluster_address) {
         for (auto& [addr, m] : members) {
@@ -341,6 +358,8 @@ caf::result<replication::pair_reply> accept_pairing(cluster_ptr self,
                                                     const caf::actor& replica);
 /// Asks every joined member about `node_id`; answers with the tally.
 caf::result<vote_tally> run_quorum(cluster_ptr self, const std::string& node_id, uint32_t wait_ms);
+/// A member joined (or rejoined under a new handle): every vote still counting asks it too.
+void ask_joined(cluster_ptr self, const member_entry& m);
 
 /// This node's last vote about `node_id` decided nothing: drop its own grant and tell every
 /// member that granted it to drop theirs, so that another server's vote is not held up.

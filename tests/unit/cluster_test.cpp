@@ -6,6 +6,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
@@ -14,11 +15,13 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace actormq;
@@ -391,4 +394,85 @@ TEST_CASE("cluster: vote: a grant ends after the asker's wait and one remote tim
         auto t = quorum(a, "X", 100);
         return t.answered == 2 && t.claims == 0;
     }));
+}
+
+namespace {
+
+/// A stand-in for a member whose node froze: it joins like a member (same credentials, same
+/// messages), then either never answers a vote (`frozen`) or answers that it sees the node id
+/// served. Lets a test hold a vote open on a handle that will never answer.
+struct fake_member {
+    caf::actor_system_config cfg;
+    caf::actor_system sys;
+    std::atomic<bool> asked{false};
+    /// Promises never kept: a frozen member's answers that never come.
+    std::vector<caf::response_promise> held;
+    std::mutex mtx;
+    caf::actor handle;
+
+    static caf::actor_system_config& prepare(caf::actor_system_config& c) {
+        c.load<caf::io::middleman>();
+        cluster::add_message_types(c);
+        c.set("scheduler.max-threads", size_t{1});
+        return c;
+    }
+
+    fake_member(bool frozen) : sys(prepare(cfg)) {
+        handle = sys.spawn([this, frozen](caf::event_based_actor* self) -> caf::behavior {
+            self->set_default_handler(caf::drop);
+            return {
+                [this, self, frozen](cluster::vote_atom, const std::string&,
+                                     uint32_t) -> caf::result<cluster::vote_answer> {
+                    asked = true;
+                    if (frozen) {
+                        std::lock_guard<std::mutex> guard(mtx);
+                        held.push_back(self->make_response_promise());
+                        return caf::delegated<cluster::vote_answer>{};
+                    }
+                    return cluster::vote_answer{true, true, 0, false};
+                },
+            };
+        });
+    }
+
+    ~fake_member() { caf::anon_send_exit(handle, caf::exit_reason::user_shutdown); }
+
+    /// Joins the member listening on `port` as the member at cluster address `address`.
+    void join(uint16_t port, const std::string& address) {
+        auto peer = sys.middleman().remote_actor("127.0.0.1", port);
+        REQUIRE(peer);
+        caf::scoped_actor self{sys};
+        cluster::member_info me{"f", "f-id", "live", "127.0.0.1:1f", address, 0};
+        self->request(*peer, 5s, caf::join_atom::value, std::string{"actormq-cluster"},
+                      std::string{"s3cret"}, me, handle)
+            .receive([](cluster::member_info&) {},
+                     [&](caf::error& err) { FAIL_CHECK(sys.render(err)); });
+    }
+};
+
+} // namespace
+
+TEST_CASE("cluster: vote: a member that rejoins under a new handle while a vote runs is asked "
+          "again") {
+    // A node thawed after SIGSTOP asks the member handles it still holds; those members
+    // rejoin under new handles a moment later, and the old ones never answer. The vote must
+    // ask the new handle rather than wait its whole time for the old one.
+    test_member a{{"a", {}}};
+    fake_member frozen{true};
+    frozen.join(a.started.port, "127.0.0.1:9");
+    REQUIRE(wait_until(soon(), [&] { return a.knows("f"); }));
+
+    cluster::vote_tally tally;
+    std::thread asker{[&] {
+        tally = quorum(a, "X", 4000);
+    }};
+    REQUIRE(wait_until(soon(), [&] { return frozen.asked.load(); }));
+    fake_member thawed{false};
+    thawed.join(a.started.port, "127.0.0.1:9");
+    asker.join();
+    CHECK(tally.asked == 2);
+    CHECK(tally.answered == 1);
+    CHECK(tally.live_answers == 1);
+    CHECK(tally.lives_seeing == 1);
+    CHECK(a.logged("vote_ask_joined node_id=X member=f"));
 }
