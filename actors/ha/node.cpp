@@ -53,9 +53,8 @@ caf_config(caf::actor_system_config& cfg, const config::node_config& nc, node::i
     // and on a two-core machine a hand-off into CAF then tends to wake a sleeping worker where
     // two would more often find one awake (docs/benchmarks.md, "The RECEIPT from the
     // journal's thread": B 1.09x, D 1.47x in the same runs).
-    auto workers = nc.scheduler_max_threads > 0
-                       ? nc.scheduler_max_threads
-                       : std::max(1u, std::thread::hardware_concurrency());
+    auto workers = nc.scheduler_max_threads > 0 ? nc.scheduler_max_threads
+                                                : std::max(1u, std::thread::hardware_concurrency());
     cfg.set("scheduler.max-threads", static_cast<size_t>(workers));
     cfg.set("work-stealing.moderate-poll-attempts",
             static_cast<size_t>(nc.scheduler_moderate_poll_attempts));
@@ -384,6 +383,7 @@ void server_instance::announce(const std::string& role,
 bool server_instance::recover(node_instance& inst) {
     auto& ctx = *inst.ctx;
     inst.journal = sys.spawn<caf::detached>(journal_writer, inst.ctx);
+    host.exits.track(caf::actor_cast<caf::actor>(inst.journal));
     ctx.journal = inst.journal;
     caf::scoped_actor self{sys};
     std::shared_ptr<recovered_state> rs;
@@ -1052,6 +1052,14 @@ void node::stop() {
     // posted, on this thread, before the actor system goes.
     stage("actors");
     d.sys.await_all_actors_done();
+    // Every actor has ended, but an ending journal's or replica's thread may not have sent
+    // its down messages yet (exit_tracker): wait for those before the broker's mailbox is
+    // drained. Bounded: past 5 s the stop goes on (and may hang as before, which the stop
+    // watchdog reports).
+    stage("exits");
+    if (!d.exits.await(std::chrono::seconds(5))) {
+        d.log->warn("exit_notices_pending seconds=5");
+    }
     // CAF 0.17.6: an actor that a remote node monitors (the replica, watched by its live's
     // journal; a journal, watched by its replica) sends its down message to the BASP broker,
     // with itself as the sender. One still in the broker's mailbox when ~actor_system stops

@@ -9,6 +9,7 @@
 #include "actors/fwd.hpp"
 #include "actors/ha/activation_driver.hpp"
 #include "actors/ha/colocation.hpp"
+#include "actors/ha/exit_tracker.hpp"
 #include "actors/ha/node.hpp"
 #include "actors/ha/node_manager.hpp"
 #include "actors/ha/scale_down.hpp"
@@ -178,6 +179,7 @@ struct node::impl {
     boost::asio::io_context ioc;
     caf::actor_system_config caf_cfg;
     caf::actor_system sys;
+    exit_tracker exits;
     std::vector<std::thread> io_threads;
     std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
 

@@ -38,7 +38,9 @@ struct server_instance::repl_effects final : replication_effects {
         }
         rs.owner = owner;
         rs.log = d.log;
-        return replication::spawn_replica(d.sys, std::move(rs));
+        auto replica = replication::spawn_replica(d.sys, std::move(rs));
+        d.host.exits.track(replica);
+        return replica;
     }
 };
 
