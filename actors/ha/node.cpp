@@ -858,14 +858,22 @@ int node::start() {
         return 1;
     }
     d.start_status();
-    if (d.cfg.web.enabled) {
+    auto open_web = [&d, &own] {
         d.web = std::make_unique<web_server>(d.cfg, d.board, spdlog::get("http"));
         if (auto err = d.web->open(); !err.empty()) {
             d.log->error("web_failed reason=\"{}\"", err);
-            return 1;
+            return false;
         }
         own.ports["web"] = d.web->port();
         d.web->start();
+        return true;
+    };
+    // A port the OS chooses is bound after the configured ones: a node restarted with the
+    // cluster port it had before (which the OS chose then, so it lies in the ephemeral range)
+    // could otherwise see that port handed to its web listener a moment earlier.
+    bool web_first = d.cfg.web.port != 0;
+    if (d.cfg.web.enabled && web_first && !open_web()) {
+        return 1;
     }
     if (d.cfg.cluster.enabled) {
         if (auto err = own.start_cluster(); !err.empty()) {
@@ -875,6 +883,9 @@ int node::start() {
         // Any live of the cluster may be the target of another's scale-down.
         d.scale_endpoint = d.sys.spawn(scale_down_endpoint, d.scale_inbox, d.log);
         caf::anon_send(own.cluster, cluster::scale_down_atom::value, d.scale_endpoint);
+    }
+    if (d.cfg.web.enabled && !web_first && !open_web()) {
+        return 1;
     }
     const auto& hp = own.cfg.ha_policy;
     bool shared_store = hp.kind == config::ha_kind::shared_store;
