@@ -26,6 +26,21 @@ using stomp::command;
 void pump(session_ptr self);
 void on_closed(session_ptr self);
 void settle_armed(session_ptr self, uint64_t first_seq);
+void commit(session_ptr self,
+            const std::string& name,
+            session_state::transaction tx,
+            std::optional<std::string> receipt);
+
+/// Starts a COMMIT that waited for this session's routes and ACKs, once none is left.
+void run_deferred_commit(session_ptr self) {
+    auto& st = self->state;
+    if (!st.commit_after || !st.outstanding.empty() || st.closing) {
+        return;
+    }
+    auto c = std::move(*st.commit_after);
+    st.commit_after.reset();
+    commit(self, c.name, std::move(c.tx), std::move(c.receipt));
+}
 
 /// Posts what the handlers wrote and the input bytes that are done to the connection.
 void flush(session_ptr self) {
@@ -161,6 +176,7 @@ void on_routed(session_ptr self,
         return;
     }
     emit_receipts(self);
+    run_deferred_commit(self);
     pump(self);
 }
 
@@ -634,6 +650,7 @@ void apply_ack(session_ptr self, uint64_t key, uint64_t ack_id, bool nack) {
                     return; // The watchdog failed the session meanwhile: nothing more to say.
                 }
                 emit_receipts(self);
+                run_deferred_commit(self);
                 flush(self);
             },
             [self, seq](caf::error& e) {
@@ -886,6 +903,17 @@ void on_transaction(session_ptr self, stomp::frame& f) {
     } else if (f.cmd == command::commit) {
         auto tx = std::move(i->second);
         st.transactions.erase(i);
+        if (!st.outstanding.empty()) {
+            // The session's earlier SENDs may be confirmed to the client (the journal posts a
+            // RECEIPT itself) while their addresses still hold their duplicate ids in flight; a
+            // prepare arriving then would fail with duplicate_in_flight where the client is owed
+            // "duplicate message in transaction". Waiting for their answers (routes, ACKs)
+            // settles the ids first; later frames wait behind the COMMIT as they would anyway.
+            st.waiting = true;
+            st.commit_after =
+                session_state::deferred_commit{*tx_name_of(f), std::move(tx), receipt_of(f)};
+            return;
+        }
         return commit(self, *tx_name_of(f), std::move(tx), receipt_of(f));
     } else {
         st.transactions.erase(i);

@@ -187,6 +187,18 @@ struct session_state {
     uint64_t receipts_hook_unused = 0;
     std::map<std::string, transaction> transactions;
 
+    /// A COMMIT that waits for the session's earlier routes and ACKs to be answered.
+    struct deferred_commit {
+        std::string name;
+        transaction tx;
+        std::optional<std::string> receipt;
+    };
+    /// Set while a COMMIT waits (frames after it wait too): its prepare must find the ids of
+    /// this session's earlier SENDs settled at their addresses, which the journal's RECEIPT can
+    /// announce to the client before the address has heard of the append (docs/journal.md,
+    /// "Confirming on the journal's thread").
+    std::optional<deferred_commit> commit_after;
+
     // Consumers.
     std::map<uint64_t, subscription> subs;
     std::unordered_map<uint64_t, uint64_t> ack_index; ///< ack id -> subscription key

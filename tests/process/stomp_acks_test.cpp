@@ -240,10 +240,10 @@ TEST_CASE("stomp: ack: an ACK its queue does not answer within request-timeout-m
     REQUIRE_MESSAGE(e->cmd == command::error, describe(*e));
     CHECK_MESSAGE(header_of(*e, "message") == "acknowledgement failed", describe(*e));
     CHECK_MESSAGE(e->body == "request_timeout", describe(*e));
-    // At the timeout: not before it, and before the journal's answer (about 1 s) would have
-    // come.
-    CHECK(took >= std::chrono::milliseconds(280));
-    CHECK(took < std::chrono::milliseconds(950));
+    // Not before the timeout. That it came at all proves it came before the queue's late
+    // answer, which would have let the RECEIPT out instead; no upper bound on the time, which
+    // the machine's load decides.
+    CHECK(took >= std::chrono::milliseconds(300));
     CHECK_MESSAGE(c.closed_by_peer(soon()), "the server did not close the connection");
 }
 
