@@ -21,7 +21,7 @@ namespace actormq {
 class connection;
 
 /// A STOMP session: a session that also takes its own watchdog tick, which fails the ACKs
-/// still unanswered past `request-timeout-ms` (docs/stomp.md, "Limits"). The tick is the
+/// still unanswered past `request-timeout-ms` (docs/stomp.md §6). The tick is the
 /// STOMP session's alone, so the native session keeps the plain interface.
 using stomp_session_actor = session_actor::extend<caf::reacts_to<caf::tick_atom>>;
 
