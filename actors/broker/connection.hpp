@@ -3,6 +3,7 @@
 
 #include "actors/broker/output_buffer.hpp"
 #include "actors/broker/server_context.hpp"
+#include "actors/broker/session.hpp"
 #include "actors/fwd.hpp"
 #include "protocol/stomp_codec.hpp"
 
@@ -103,7 +104,7 @@ private:
     server_actor server_;
     close_hook on_close_;
     stomp::parser parser_;
-    session_actor session_;
+    stomp_session_actor session_;
     /// What waits to be written and the piece being written; sealed once the last frame (an
     /// ERROR) is queued, after which later writes are dropped.
     output_buffer out_;

@@ -20,12 +20,27 @@ namespace actormq {
 
 namespace {
 
-using session_ptr = session_actor::stateful_pointer<session_state>;
+using session_ptr = stomp_session_actor::stateful_pointer<session_state>;
 using stomp::command;
 
 void pump(session_ptr self);
 void on_closed(session_ptr self);
 void settle_armed(session_ptr self, uint64_t first_seq);
+void commit(session_ptr self,
+            const std::string& name,
+            session_state::transaction tx,
+            std::optional<std::string> receipt);
+
+/// Starts a COMMIT that waited for this session's routes and ACKs, once none is left.
+void run_deferred_commit(session_ptr self) {
+    auto& st = self->state;
+    if (!st.commit_after || !st.outstanding.empty() || st.closing) {
+        return;
+    }
+    auto c = std::move(*st.commit_after);
+    st.commit_after.reset();
+    commit(self, c.name, std::move(c.tx), std::move(c.receipt));
+}
 
 /// Posts what the handlers wrote and the input bytes that are done to the connection.
 void flush(session_ptr self) {
@@ -62,6 +77,7 @@ void fail(session_ptr self,
     st.ctx->wire_log->info("session_error session={} message=\"{}\"", st.params.id, message);
     st.append_error(message, detail, f != nullptr ? f->find("receipt") : nullptr);
     st.closing = true;
+    st.failed = true;
     st.inbox.clear();
     flush(self);
     if (st.conn) {
@@ -160,6 +176,7 @@ void on_routed(session_ptr self,
         return;
     }
     emit_receipts(self);
+    run_deferred_commit(self);
     pump(self);
 }
 
@@ -567,6 +584,36 @@ void on_unsubscribe(session_ptr self, stomp::frame& f) {
     receipt_for(self, f);
 }
 
+/// Makes sure a watchdog tick comes at the oldest unanswered ACK's deadline (one at a time).
+void arm_watchdog(session_ptr self) {
+    auto& st = self->state;
+    if (st.watchdog_armed || st.ack_deadlines.empty()) {
+        return;
+    }
+    st.watchdog_armed = true;
+    auto wait = st.ack_deadlines.begin()->second - std::chrono::steady_clock::now();
+    self->delayed_send(self, std::max(wait, decltype(wait)::zero()), caf::tick_atom::value);
+}
+
+/// The watchdog's tick: an ACK unanswered past request-timeout-ms fails the client as its
+/// request's timeout did (the same ERROR: "acknowledgement failed", request_timeout);
+/// otherwise the next tick aims at the ACK now oldest. With ACKs answered promptly the tick
+/// comes about once per request-timeout-ms, not once per ACK.
+void on_watchdog(session_ptr self) {
+    auto& st = self->state;
+    st.watchdog_armed = false;
+    if (st.closing || st.ack_deadlines.empty()) {
+        return;
+    }
+    if (st.ack_deadlines.begin()->second <= std::chrono::steady_clock::now()) {
+        st.ack_deadlines.clear();
+        fail(self, "acknowledgement failed", to_string(errc::request_timeout));
+        flush(self);
+        return;
+    }
+    arm_watchdog(self);
+}
+
 /// Applies one ACK or NACK now.
 void apply_ack(session_ptr self, uint64_t key, uint64_t ack_id, bool nack) {
     auto& st = self->state;
@@ -587,18 +634,27 @@ void apply_ack(session_ptr self, uint64_t key, uint64_t ack_id, bool nack) {
     // Receipts after this ACK wait until the queue has made it durable.
     auto seq = st.seq;
     st.outstanding.insert(seq);
-    // Bounded: the queue answers once the journal has the ack; a queue or journal that does
-    // not answer within request-timeout-ms fails this client with nothing confirmed.
-    self->request(s.queue, st.ctx->request_timeout(), ack_atom::value, session_actor{self}, key,
-                  std::move(ids))
+    st.ack_deadlines.emplace(seq, std::chrono::steady_clock::now() + st.ctx->request_timeout());
+    arm_watchdog(self);
+    // caf::infinite, bounded all the same: the queue answers once the journal has the ack, and
+    // the session's watchdog (on_watchdog) fails this client with nothing confirmed once
+    // request-timeout-ms passed without an answer, as a timeout per request did. A request
+    // timeout would cost a wake-up of CAF's timer thread for every ACK.
+    self->request(s.queue, caf::infinite, ack_atom::value, session_actor{self}, key, std::move(ids))
         .then(
             [self, seq](uint64_t) {
                 auto& st = self->state;
+                st.ack_deadlines.erase(seq);
                 st.outstanding.erase(st.outstanding.find(seq));
+                if (st.failed) {
+                    return; // The watchdog failed the session meanwhile: nothing more to say.
+                }
                 emit_receipts(self);
+                run_deferred_commit(self);
                 flush(self);
             },
-            [self](caf::error& e) {
+            [self, seq](caf::error& e) {
+                self->state.ack_deadlines.erase(seq);
                 fail(self, "acknowledgement failed", reason_of(e));
                 flush(self);
             });
@@ -847,6 +903,17 @@ void on_transaction(session_ptr self, stomp::frame& f) {
     } else if (f.cmd == command::commit) {
         auto tx = std::move(i->second);
         st.transactions.erase(i);
+        if (!st.outstanding.empty()) {
+            // The session's earlier SENDs may be confirmed to the client (the journal posts a
+            // RECEIPT itself) while their addresses still hold their duplicate ids in flight; a
+            // prepare arriving then would fail with duplicate_in_flight where the client is owed
+            // "duplicate message in transaction". Waiting for their answers (routes, ACKs)
+            // settles the ids first; later frames wait behind the COMMIT as they would anyway.
+            st.waiting = true;
+            st.commit_after =
+                session_state::deferred_commit{*tx_name_of(f), std::move(tx), receipt_of(f)};
+            return;
+        }
         return commit(self, *tx_name_of(f), std::move(tx), receipt_of(f));
     } else {
         st.transactions.erase(i);
@@ -1027,11 +1094,11 @@ void on_down(session_ptr self, const caf::down_msg& dm) {
 
 } // namespace
 
-session_actor::behavior_type session(session_ptr self,
-                                     std::shared_ptr<server_context> ctx,
-                                     server_actor server,
-                                     std::shared_ptr<connection> conn,
-                                     session_params params) {
+stomp_session_actor::behavior_type session(session_ptr self,
+                                           std::shared_ptr<server_context> ctx,
+                                           server_actor server,
+                                           std::shared_ptr<connection> conn,
+                                           session_params params) {
     auto& st = self->state;
     st.ctx = std::move(ctx);
     st.server = std::move(server);
@@ -1061,6 +1128,7 @@ session_actor::behavior_type session(session_ptr self,
         },
         [self](written_atom, uint64_t total) { on_written(self, total); },
         [self](closed_atom) { on_closed(self); },
+        [self](caf::tick_atom) { on_watchdog(self); },
     };
 }
 

@@ -5,6 +5,7 @@
 #include "actors/fwd.hpp"
 #include "protocol/stomp_frame.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -18,6 +19,11 @@
 namespace actormq {
 
 class connection;
+
+/// A STOMP session: a session that also takes its own watchdog tick, which fails the ACKs
+/// still unanswered past `request-timeout-ms` (docs/stomp.md §6). The tick is the
+/// STOMP session's alone, so the native session keeps the plain interface.
+using stomp_session_actor = session_actor::extend<caf::reacts_to<caf::tick_atom>>;
 
 /// What one session may grow to (its acceptor's keys of the same names, docs/stomp.md
 /// "Limits"). Defaults are those of config::acceptor_config.
@@ -158,6 +164,9 @@ struct session_state {
     uint64_t confirm_due = 0;
     bool waiting = false;
     bool closing = false;
+    /// An ERROR went out (fail): answers that come later add nothing to the output. Unlike
+    /// `closing`, which DISCONNECT sets too while its RECEIPT still waits for the frames before.
+    bool failed = false;
     /// A COMMIT is between its phases; the session must not quit before it ends.
     bool committing = false;
     /// The connection closed during a COMMIT: clean up once it ends.
@@ -178,6 +187,18 @@ struct session_state {
     uint64_t receipts_hook_unused = 0;
     std::map<std::string, transaction> transactions;
 
+    /// A COMMIT that waits for the session's earlier routes and ACKs to be answered.
+    struct deferred_commit {
+        std::string name;
+        transaction tx;
+        std::optional<std::string> receipt;
+    };
+    /// Set while a COMMIT waits (frames after it wait too): its prepare must find the ids of
+    /// this session's earlier SENDs settled at their addresses, which the journal's RECEIPT can
+    /// announce to the client before the address has heard of the append (docs/journal.md,
+    /// "Confirming on the journal's thread").
+    std::optional<deferred_commit> commit_after;
+
     // Consumers.
     std::map<uint64_t, subscription> subs;
     std::unordered_map<uint64_t, uint64_t> ack_index; ///< ack id -> subscription key
@@ -185,6 +206,13 @@ struct session_state {
     uint64_t next_ack_id = 1;
     std::deque<credit_mark> marks;
     uint64_t posted_total = 0;
+    /// When each ACK still waiting for its queue's answer times out, by its frame's sequence
+    /// number (so the first is the oldest). One watchdog tick per session, aimed at the oldest
+    /// deadline, replaces a timeout per ACK request: that one cost a wake-up of CAF's timer
+    /// thread per message (docs/benchmarks.md, "One watchdog per session").
+    std::map<uint64_t, std::chrono::steady_clock::time_point> ack_deadlines;
+    /// A watchdog tick is on its way.
+    bool watchdog_armed = false;
 
     // Output collected while handling one mailbox message, posted once at its end.
     std::string out;
@@ -222,10 +250,11 @@ struct session_state {
 };
 
 /// The behaviour of a session actor.
-session_actor::behavior_type session(session_actor::stateful_pointer<session_state> self,
-                                     std::shared_ptr<server_context> ctx,
-                                     server_actor server,
-                                     std::shared_ptr<connection> conn,
-                                     session_params params);
+stomp_session_actor::behavior_type
+session(stomp_session_actor::stateful_pointer<session_state> self,
+        std::shared_ptr<server_context> ctx,
+        server_actor server,
+        std::shared_ptr<connection> conn,
+        session_params params);
 
 } // namespace actormq

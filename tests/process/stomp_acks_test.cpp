@@ -206,6 +206,47 @@ TEST_CASE("stomp: ack: STOMP 1.0 acknowledges with message-id") {
     expect_redelivered_exactly(node, "/queue/v10", {"m2"});
 }
 
+TEST_CASE("stomp: ack: an ACK its queue does not answer within request-timeout-ms gets ERROR "
+          "at that timeout, and every later ACK is still watched") {
+    // Every journal batch waits 1 s for company (journal-buffer-timeout), so the queue answers
+    // an ACK of a persistent message after about 1 s, and request-timeout-ms is 300: the
+    // session's watchdog must fail the client at 300 ms with the ERROR a timeout per request
+    // gave, not wait for the late answer. Two ACKs are answered in time first (the watchdog,
+    // armed for them, must neither fire early nor stop watching).
+    ACTORMQ_START_NODE(node, node_config("", "",
+                                         "request-timeout-ms = 300\n"
+                                         "journal-buffer-timeout = 1000000000\n"));
+    stomp_client c;
+    login(c, node);
+    subscribe(c, "/queue/slowack", "s", "client-individual");
+    // Non-persistent: these ACKs have no journal record, so they are answered at once.
+    send_routed(c, "/queue/slowack", "quick-1");
+    send_routed(c, "/queue/slowack", "quick-2");
+    for (int i = 0; i < 2; ++i) {
+        ack(c, expect_message(c));
+    }
+    REQUIRE(send_durable(c, "/queue/slowack", "slow"));
+    auto m = expect_message(c);
+    REQUIRE(m.body == "slow");
+    stomp::frame f;
+    f.cmd = command::ack;
+    f.add("id", header_of(m, "ack"));
+    f.add("receipt", "slow-ack");
+    auto start = std::chrono::steady_clock::now();
+    REQUIRE(c.send(f));
+    auto e = c.receive(soon());
+    auto took = std::chrono::steady_clock::now() - start;
+    REQUIRE_MESSAGE(e.has_value(), "nothing arrived (", c.last_error(), ")");
+    REQUIRE_MESSAGE(e->cmd == command::error, describe(*e));
+    CHECK_MESSAGE(header_of(*e, "message") == "acknowledgement failed", describe(*e));
+    CHECK_MESSAGE(e->body == "request_timeout", describe(*e));
+    // Not before the timeout. That it came at all proves it came before the queue's late
+    // answer, which would have let the RECEIPT out instead; no upper bound on the time, which
+    // the machine's load decides.
+    CHECK(took >= std::chrono::milliseconds(300));
+    CHECK_MESSAGE(c.closed_by_peer(soon()), "the server did not close the connection");
+}
+
 TEST_CASE("stomp: ack: ACK without id in 1.2 gets ERROR and close") {
     ACTORMQ_START_NODE(node, node_config());
     stomp_client c;
