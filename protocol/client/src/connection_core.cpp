@@ -299,6 +299,15 @@ void connection_core::handle_buffered(lock& l) {
         if (st == native::decode_status::need_more) {
             break;
         }
+        if (caller_handling_
+            && (st == native::decode_status::error
+                || (p.channel == 0 && !std::holds_alternative<native::ping>(p.body)))) {
+            // What drives the failover machine (a disconnect, an error, the topology, a
+            // malformed packet) stays in rx_ for the I/O thread: failure listeners run there,
+            // right after the machine's step, as when the I/O thread reads.
+            handed_to_io_ = true;
+            break;
+        }
         if (st == native::decode_status::error) {
             feed(l,
                  ev_socket_closed{"malformed packet from the server: " + f.describe(), now_ms()});
@@ -322,8 +331,13 @@ void connection_core::handle_buffered(lock& l) {
 }
 
 void connection_core::read_socket(lock& l) {
-    // Packets already buffered first (the handshake may have read past authenticated).
+    // Packets already buffered first (the handshake may have read past authenticated, or a
+    // caller's read left what the I/O thread must handle).
     handle_buffered(l);
+    handed_to_io_ = false;
+    if (auto why = std::exchange(caller_read_failure_, std::nullopt); why && fd_ >= 0) {
+        feed(l, ev_socket_closed{*why, now_ms()}); // a caller's read found the socket's end
+    }
     // One wake for everything this read brought (deliveries, credit, window room, answers),
     // not one per packet, and given once the lock is released below: a caller woken under it
     // would block on the lock at once (one more sleep and wake) while this thread writes.
@@ -589,7 +603,7 @@ void connection_core::close_zombie(int fd) {
 bool connection_core::caller_may_read() const {
     return reader_ == reader_kind::none && fd_ >= 0 && !closing_ && !dead_
            && machine_.state() == link_state::connected && reattaching_ == 0 && recreating_ == 0
-           && !test_seam::detail::active();
+           && !handed_to_io_ && !caller_read_failure_ && !test_seam::detail::active();
 }
 
 bool connection_core::io_yields(int64_t now) const {
@@ -668,15 +682,18 @@ void connection_core::read_as_caller(lock& l, clock::duration left) {
         return;
     }
     if (n <= 0) {
-        feed(l, ev_socket_closed{n == 0 ? "the server closed the connection"
-                                        : std::string("read: ") + std::strerror(err),
-                                 now_ms()});
-        wake_io(); // it connects again, runs the listeners and the failover machine
+        // The I/O thread takes the failure into the failover machine, so that the failure
+        // listeners run there at once, as when it reads (read_socket).
+        caller_read_failure_ = n == 0 ? "the server closed the connection"
+                                      : std::string("read: ") + std::strerror(err);
+        wake_io();
         return;
     }
     rx_.append(caller_rx_.data(), size_t(n));
     feed(l, ev_packet{now_ms()});
+    caller_handling_ = true;
     handle_buffered(l);
+    caller_handling_ = false;
     // This caller checks its own condition when it returns; the others are woken, under the
     // lock (rare: two callers waiting on one connection at once).
     if (std::exchange(callers_waiting_, false) || input_waiters_ > 1) {
@@ -687,7 +704,8 @@ void connection_core::read_as_caller(lock& l, clock::duration left) {
     if (std::exchange(listener_deliveries_waiting_, false)) {
         delivery_cv_.notify_one();
     }
-    if (!after_unlock_.empty() || fd_ < 0 || machine_.state() != link_state::connected) {
+    if (!after_unlock_.empty() || fd_ < 0 || machine_.state() != link_state::connected
+        || handed_to_io_) {
         wake_io(); // listener calls and the failover's steps belong to the I/O thread
     }
 }

@@ -232,12 +232,19 @@ private:
     /// Who polls and reads the socket, without the lock, at this moment.
     enum class reader_kind { none, io, caller };
     reader_kind reader_ = reader_kind::none;
-    int zombie_fd_ = -1;          ///< dropped while a reader polled it: the reader closes it
-    int input_waiters_ = 0;       ///< callers in wait_input
-    int64_t caller_wait_ms_ = 0;  ///< when a caller last started waiting for input
-    int async_pending_ = 0;       ///< asynchronous sends whose completion waits for a read
-    std::vector<char> caller_rx_; ///< the buffer of read_as_caller (one caller reads at a time)
-    int wake_fd_ = -1;            ///< an eventfd that wakes the I/O thread's poll to write out_
+    int zombie_fd_ = -1;           ///< dropped while a reader polled it: the reader closes it
+    int input_waiters_ = 0;        ///< callers in wait_input
+    int64_t caller_wait_ms_ = 0;   ///< when a caller last started waiting for input
+    int async_pending_ = 0;        ///< asynchronous sends whose completion waits for a read
+    std::vector<char> caller_rx_;  ///< the buffer of read_as_caller (one caller reads at a time)
+    bool caller_handling_ = false; ///< handle_buffered runs for a caller's read
+    /// A caller's read left a packet for the I/O thread in rx_ (handle_buffered): no caller
+    /// reads until the I/O thread has handled it.
+    bool handed_to_io_ = false;
+    /// A caller's read found the socket closed or failed: the I/O thread feeds it to the
+    /// failover machine (read_socket), and no caller reads meanwhile.
+    std::optional<std::string> caller_read_failure_;
+    int wake_fd_ = -1; ///< an eventfd that wakes the I/O thread's poll to write out_
     bool closing_ = false;
     std::optional<std::pair<error_kind, std::string>> dead_; ///< gave up: every call throws this
     bool first_done_ = false;

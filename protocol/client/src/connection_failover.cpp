@@ -72,6 +72,8 @@ void connection_core::drop_socket() {
         fd_ = -1;
     }
     rx_.clear();
+    handed_to_io_ = false;
+    caller_read_failure_.reset();
     out_.clear(); // the window replays what matters on a reattach; a failover recreates
     for (auto& [ch, s] : sessions_) {
         s.attached = false;
