@@ -284,8 +284,12 @@ bool native_connection::take_packets() {
             return false;
         }
         auto bytes = static_cast<uint32_t>(before - decoder_.buffered());
-        ctx_->wire_log->trace("packet conn={} type={} channel={} sequence={} bytes={}", id_,
-                              native::to_string(p.type()), p.channel, p.sequence, bytes);
+        if (ctx_->wire_log->should_log(spdlog::level::trace)) {
+            // Checked here: the call with its arguments cost 1.5 % of the node in scenario A
+            // even with the level above trace.
+            ctx_->wire_log->trace("packet conn={} type={} channel={} sequence={} bytes={}", id_,
+                                  native::to_string(p.type()), p.channel, p.sequence, bytes);
+        }
         if (p.channel == 0
             && (p.type() == native::packet_type::disconnect
                 || p.type() == native::packet_type::error)) {

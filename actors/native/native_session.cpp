@@ -349,23 +349,28 @@ void pump_deliveries(self_ptr self) {
             dl.consumer_id = id;
             dl.message_id = d.msg->id;
             dl.delivery_count = d.delivery_count;
-            dl.msg = to_native_message(*d.msg);
+            // The body is encoded from the shared message itself, and the packet straight into
+            // the session's output: no copy of the body into a packet, nor of the packet into
+            // a string of its own.
+            dl.msg = to_native_message(*d.msg, false);
             native::packet p{st.link.channel, st.out_seq + 1, std::move(dl)};
-            std::string bytes;
-            auto f = native::encode(p, native::peer::server, st.out_limits(), bytes);
+            size_t start = st.out.size();
+            auto f = native::encode_with_body(p, d.msg->body, native::peer::server, st.out_limits(),
+                                              st.out);
             if (f.code != native::codec_error::none) {
                 too_large.push_back(id);
                 break;
             }
-            if (!st.window_has_room(bytes.size())) {
+            size_t packet_bytes = st.out.size() - start;
+            if (!st.window_has_room(packet_bytes)) {
+                st.out.resize(start);
                 return; // §14: held until the client confirms.
             }
             ++st.out_seq;
-            auto size = static_cast<int64_t>(bytes.size());
-            st.out += bytes;
+            auto size = static_cast<int64_t>(packet_bytes);
             if (st.window > 0) {
-                st.kept_bytes += bytes.size();
-                st.kept.emplace_back(st.out_seq, std::move(bytes));
+                st.kept_bytes += packet_bytes;
+                st.kept.emplace_back(st.out_seq, st.out.substr(start));
             }
             if (!c.unbounded) {
                 // §6: the whole packet's size; the last delivery may overdraw the credit.

@@ -196,7 +196,7 @@ message_ptr to_broker_message(native::message& m,
                               uint64_t id);
 
 /// The native message for a delivery of `m`.
-native::message to_native_message(const broker_message& m);
+native::message to_native_message(const broker_message& m, bool with_body = true);
 
 /// The routing a native message asks for (its `_AMQ_ROUTING_TYPE` header).
 routing_type routing_of(const native::message& m);

@@ -106,11 +106,13 @@ message_ptr to_broker_message(native::message& m,
     return b;
 }
 
-native::message to_native_message(const broker_message& b) {
+native::message to_native_message(const broker_message& b, bool with_body) {
     native::message m;
     m.address = b.address;
     m.durable = b.persistent;
-    m.body = b.body;
+    if (with_body) {
+        m.body = b.body;
+    }
     const native::codec_limits limits;
     for (const auto& [k, v] : b.headers) {
         int64_t n = 0;
@@ -147,6 +149,21 @@ bool native_session_state::window_has_room(size_t bytes) const {
 
 native::codec_failure native_session_state::emit(native::packet_body body) {
     native::packet p{link.channel, out_seq + 1, std::move(body)};
+    if (window <= 0) {
+        // Nothing kept for a replay: straight into the output (encode leaves it unchanged
+        // when it refuses the packet).
+        native::codec_failure f;
+        if (attached) {
+            f = native::encode(p, native::peer::server, out_limits(), out);
+        } else {
+            std::string dropped;
+            f = native::encode(p, native::peer::server, out_limits(), dropped);
+        }
+        if (f.code == native::codec_error::none) {
+            ++out_seq;
+        }
+        return f;
+    }
     std::string bytes;
     auto f = native::encode(p, native::peer::server, out_limits(), bytes);
     if (f.code != native::codec_error::none) {

@@ -70,6 +70,17 @@ struct codec_failure {
 /// So every packet encode writes decodes to itself.
 codec_failure encode(const packet& p, peer from, const codec_limits& limits, std::string& out);
 
+/// encode() of `p`, a send or a deliver whose message has an empty body, as if its body were
+/// `body`: the body is appended from where it is, not copied into the packet first (the
+/// body is the packet's last field, §5). The same checks and the same bytes as encode() of the
+/// packet with that body; any other packet type, or a non-empty body in `p`, is refused
+/// (bad_value) and leaves `out` unchanged.
+codec_failure encode_with_body(const packet& p,
+                               const std::string& body,
+                               peer from,
+                               const codec_limits& limits,
+                               std::string& out);
+
 /// The outcome of decoding one packet from a byte range.
 enum class decode_status : uint8_t {
     packet,    ///< a whole valid packet; `consumed` bytes

@@ -6,6 +6,7 @@
 #include "protocol/native/header.hpp"
 #include "protocol/native/wire.hpp"
 
+#include <limits>
 #include <variant>
 
 namespace actormq::native {
@@ -50,6 +51,46 @@ codec_failure encode(const packet& p, peer from, const codec_limits& limits, std
         out.resize(start);
         return failure;
     }
+    wire::put_u32_at(out, start + wire::length_offset, static_cast<uint32_t>(length));
+    return failure;
+}
+
+codec_failure encode_with_body(const packet& p,
+                               const std::string& body,
+                               peer from,
+                               const codec_limits& limits,
+                               std::string& out) {
+    const message* m = nullptr;
+    if (auto* s = std::get_if<send>(&p.body)) {
+        m = &s->msg;
+    } else if (auto* d = std::get_if<deliver>(&p.body)) {
+        m = &d->msg;
+    }
+    codec_failure failure;
+    if (m == nullptr || !m->body.empty()) {
+        failure.code = codec_error::bad_value;
+        failure.field = "body";
+        failure.type_code = static_cast<uint8_t>(p.type());
+        return failure;
+    }
+    size_t start = out.size();
+    failure = encode(p, from, limits, out);
+    if (failure.code != codec_error::none) {
+        return failure;
+    }
+    // The packet ends with the body's length, 0: it becomes the body's, and the body follows.
+    size_t length = out.size() - start + body.size();
+    if (length > limits.max_packet_bytes || body.size() > std::numeric_limits<uint32_t>::max()) {
+        out.resize(start);
+        failure.code = codec_error::packet_too_large;
+        failure.field = "length";
+        failure.declared = length;
+        failure.allowed = limits.max_packet_bytes;
+        failure.type_code = static_cast<uint8_t>(p.type());
+        return failure;
+    }
+    wire::put_u32_at(out, out.size() - 4, static_cast<uint32_t>(body.size()));
+    out.append(body);
     wire::put_u32_at(out, start + wire::length_offset, static_cast<uint32_t>(length));
     return failure;
 }

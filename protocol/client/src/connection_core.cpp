@@ -37,6 +37,11 @@ namespace {
 /// the size the shared bench kit's STOMP load generator coalesces its writes to.
 constexpr size_t out_flush_bytes = 16 * 1024;
 
+/// After a caller waited for input, the I/O thread leaves the socket to callers this long
+/// (io_yields): a consumer that comes back to receive within it reads its deliveries itself,
+/// without a hand-off between two threads per read.
+constexpr int64_t caller_grace_ms = 5;
+
 std::string make_uuid() {
     static std::mutex mu;
     static std::mt19937_64 rng{std::random_device{}()};
@@ -107,6 +112,9 @@ connection_core::connection_core(connection_options options, std::string user, s
 
 connection_core::~connection_core() {
     close();
+    if (zombie_fd_ >= 0) {
+        ::close(zombie_fd_);
+    }
     if (wake_fd_ >= 0) {
         ::close(wake_fd_);
     }
@@ -291,6 +299,15 @@ void connection_core::handle_buffered(lock& l) {
         if (st == native::decode_status::need_more) {
             break;
         }
+        if (caller_handling_
+            && (st == native::decode_status::error
+                || (p.channel == 0 && !std::holds_alternative<native::ping>(p.body)))) {
+            // What drives the failover machine (a disconnect, an error, the topology, a
+            // malformed packet) stays in rx_ for the I/O thread: failure listeners run there,
+            // right after the machine's step, as when the I/O thread reads.
+            handed_to_io_ = true;
+            break;
+        }
         if (st == native::decode_status::error) {
             feed(l,
                  ev_socket_closed{"malformed packet from the server: " + f.describe(), now_ms()});
@@ -314,8 +331,13 @@ void connection_core::handle_buffered(lock& l) {
 }
 
 void connection_core::read_socket(lock& l) {
-    // Packets already buffered first (the handshake may have read past authenticated).
+    // Packets already buffered first (the handshake may have read past authenticated, or a
+    // caller's read left what the I/O thread must handle).
     handle_buffered(l);
+    handed_to_io_ = false;
+    if (auto why = std::exchange(caller_read_failure_, std::nullopt); why && fd_ >= 0) {
+        feed(l, ev_socket_closed{*why, now_ms()}); // a caller's read found the socket's end
+    }
     // One wake for everything this read brought (deliveries, credit, window room, answers),
     // not one per packet, and given once the lock is released below: a caller woken under it
     // would block on the lock at once (one more sleep and wake) while this thread writes.
@@ -351,20 +373,37 @@ void connection_core::read_socket(lock& l) {
     if (wrote) {
         timeout = 1;
     }
+    // Callers that wait for input read the socket themselves (wait_input): the I/O thread
+    // then only writes deferred output and runs the failover machine's ticks, and looks again
+    // within caller_grace_ms whether it must read once more.
+    bool yield = io_yields(now_ms());
+    if (yield) {
+        timeout = std::min(timeout, int(caller_grace_ms));
+        // One of the waiters takes the socket.
+        wake_callers = wake_callers || (input_waiters_ > 0 && reader_ == reader_kind::none);
+    } else {
+        reader_ = reader_kind::io;
+    }
     l.unlock();
     wake();
     pollfd pfd[2] = {{fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    int rc = ::poll(pfd, wake_fd_ >= 0 ? 2 : 1, timeout);
+    pollfd* first = yield ? &pfd[1] : &pfd[0];
+    nfds_t count = (yield ? 0 : 1) + (wake_fd_ >= 0 ? 1 : 0);
+    int rc = ::poll(first, count, timeout);
     int poll_err = errno;
-    if (rc > 0 && (pfd[1].revents & POLLIN) != 0) {
+    if (rc > 0 && wake_fd_ >= 0 && (pfd[1].revents & POLLIN) != 0) {
         uint64_t ignored = 0;
         (void)!::read(wake_fd_, &ignored, sizeof ignored); // a caller queued output
     }
-    bool readable = rc > 0 && pfd[0].revents != 0;
+    bool readable = !yield && rc > 0 && pfd[0].revents != 0;
     char tmp[65536];
     ssize_t n = readable ? ::recv(fd, tmp, sizeof tmp, 0) : 0;
     int err = errno;
     l.lock();
+    if (!yield) {
+        reader_ = reader_kind::none;
+        close_zombie(fd);
+    }
     // A signal meant for the application may interrupt this thread's poll or recv (EINTR):
     // that is no failure of the connection, so read again next turn.
     bool interrupted = (rc < 0 && poll_err == EINTR) || (n < 0 && err == EINTR);
@@ -517,6 +556,7 @@ void connection_core::complete(lock& l,
     if (p.completion) {
         auto done = std::move(p.completion);
         pending_.erase(it);
+        --async_pending_;
         after_unlock_.emplace_back([done, e] { done(e); });
         return;
     }
@@ -548,6 +588,125 @@ void connection_core::delivery_loop() {
             // A listener's exception is the application's; the next message still comes.
         }
         l.lock();
+    }
+}
+
+void connection_core::close_zombie(int fd) {
+    if (zombie_fd_ >= 0 && zombie_fd_ == fd) {
+        ::close(fd);
+        zombie_fd_ = -1;
+    }
+}
+
+// -- reading on the caller's thread --------------------------------------------------------------
+
+bool connection_core::caller_may_read() const {
+    return reader_ == reader_kind::none && fd_ >= 0 && !closing_ && !dead_
+           && machine_.state() == link_state::connected && reattaching_ == 0 && recreating_ == 0
+           && !handed_to_io_ && !caller_read_failure_ && !test_seam::detail::active();
+}
+
+bool connection_core::io_yields(int64_t now) const {
+    if (reader_ != reader_kind::none) {
+        return true; // a caller polls the socket now: one reader at a time
+    }
+    if (input_waiters_ == 0 && now - caller_wait_ms_ >= caller_grace_ms) {
+        return false; // no caller reads: the I/O thread does, as for listeners and pings
+    }
+    if (async_pending_ > 0 || !after_unlock_.empty()) {
+        return false; // completions and listener calls run on the I/O thread after its read
+    }
+    for (auto& [k, c] : consumers_) {
+        if (c.listener) {
+            return false; // a listener's messages must not wait for a caller's next read
+        }
+    }
+    return caller_may_read();
+}
+
+template <class Ready>
+bool connection_core::wait_input(lock& l, clock::time_point deadline, Ready ready) {
+    struct waiting {
+        int& n;
+        explicit waiting(int& count) : n(count) { ++n; }
+        ~waiting() { --n; }
+        waiting(const waiting&) = delete;
+        waiting& operator=(const waiting&) = delete;
+    } counted(input_waiters_);
+    caller_wait_ms_ = now_ms();
+    while (!ready()) {
+        auto now = clock::now();
+        if (now >= deadline) {
+            return false;
+        }
+        if (caller_may_read()) {
+            read_as_caller(l, deadline - now);
+            continue;
+        }
+        // Someone else reads (the I/O thread, or another caller): it wakes us when the read
+        // brought something, or when it leaves the socket to callers.
+        cv_.wait_until(l, deadline, [&] { return ready() || caller_may_read(); });
+    }
+    return true;
+}
+
+void connection_core::read_as_caller(lock& l, clock::duration left) {
+    // What this connection owes the server goes out first: coalesced acks and credit (the
+    // server may wait for them before it sends what this caller waits for).
+    emit_all_acks(l);
+    flush_out();
+    if (!caller_may_read()) {
+        return; // the write failed: the I/O thread handles the failure
+    }
+    int fd = fd_;
+    reader_ = reader_kind::caller;
+    if (caller_rx_.empty()) {
+        caller_rx_.resize(65536);
+    }
+    auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+    int timeout = int(std::clamp<int64_t>(ms, 1, 100));
+    l.unlock();
+    pollfd pfd{fd, POLLIN, 0};
+    int rc = ::poll(&pfd, 1, timeout);
+    int poll_err = errno;
+    ssize_t n = rc > 0 ? ::recv(fd, caller_rx_.data(), caller_rx_.size(), 0) : 0;
+    int err = errno;
+    l.lock();
+    reader_ = reader_kind::none;
+    close_zombie(fd);
+    bool interrupted = (rc < 0 && poll_err == EINTR) || (n < 0 && err == EINTR);
+    if (fd != fd_ || closing_ || rc <= 0 || interrupted) {
+        if (input_waiters_ > 1) {
+            cv_.notify_all(); // another waiter may take the socket now
+        }
+        return;
+    }
+    if (n <= 0) {
+        // The I/O thread takes the failure into the failover machine, so that the failure
+        // listeners run there at once, as when it reads (read_socket).
+        caller_read_failure_ = n == 0 ? "the server closed the connection"
+                                      : std::string("read: ") + std::strerror(err);
+        wake_io();
+        return;
+    }
+    rx_.append(caller_rx_.data(), size_t(n));
+    feed(l, ev_packet{now_ms()});
+    caller_handling_ = true;
+    handle_buffered(l);
+    caller_handling_ = false;
+    // This caller checks its own condition when it returns; the others are woken, under the
+    // lock (rare: two callers waiting on one connection at once).
+    if (std::exchange(callers_waiting_, false) || input_waiters_ > 1) {
+        if (input_waiters_ > 1) {
+            cv_.notify_all();
+        }
+    }
+    if (std::exchange(listener_deliveries_waiting_, false)) {
+        delivery_cv_.notify_one();
+    }
+    if (!after_unlock_.empty() || fd_ < 0 || machine_.state() != link_state::connected
+        || handed_to_io_) {
+        wake_io(); // listener calls and the failover's steps belong to the I/O thread
     }
 }
 
@@ -671,7 +830,7 @@ void connection_core::await_window_room(lock& l, session_rt& s, size_t bytes) {
     auto room = [&] {
         return dead_ || s.out.has_room(bytes);
     };
-    if (!cv_.wait_until(l, deadline, room)) {
+    if (!wait_input(l, deadline, room)) {
         throw client_error(error_kind::timeout, "no confirmation within callTimeout");
     }
     if (test_seam::detail::active() && !dead_) {
@@ -679,7 +838,7 @@ void connection_core::await_window_room(lock& l, session_rt& s, size_t bytes) {
         l.unlock();
         test_seam::detail::call(test_seam::point::send_window_room);
         l.lock();
-        if (!cv_.wait_until(l, deadline, room)) {
+        if (!wait_input(l, deadline, room)) {
             throw client_error(error_kind::timeout, "no confirmation within callTimeout");
         }
     }
@@ -752,7 +911,7 @@ void connection_core::call(lock& l,
     p.is_xa_outcome = is_xa_outcome;
     p.waited = true;
     auto deadline = clock::now() + std::chrono::milliseconds(options_.call_timeout_ms);
-    bool answered = cv_.wait_until(l, deadline, [&] { return pending_[k].done; });
+    bool answered = wait_input(l, deadline, [&] { return pending_[k].done; });
     auto error = pending_[k].error;
     if (xids != nullptr) {
         *xids = std::move(pending_[k].xids);
@@ -866,7 +1025,7 @@ void connection_core::send(uint32_t channel, uint32_t id, message& m, send_compl
         if (!ok) {
             flush_out(); // the server grants credit for what it has routed: let it have it
             auto deadline = clock::now() + std::chrono::milliseconds(options_.call_timeout_ms);
-            ok = cv_.wait_until(l, deadline, [&] {
+            ok = wait_input(l, deadline, [&] {
                 return dead_ || producers_[{channel, id}].credit > 0;
             });
         }
@@ -883,6 +1042,14 @@ void connection_core::send(uint32_t channel, uint32_t id, message& m, send_compl
         async != nullptr
         || (!in_tx
             && (m.durable ? options_.block_on_durable_send : options_.block_on_non_durable_send));
+    if (!confirm && async == nullptr) {
+        auto& srt = session_of(channel);
+        if (!srt.out.enabled() && srt.attached) {
+            note_work(rec);
+            send_in_place(l, channel, id, m);
+            return;
+        }
+    }
     native::send s;
     s.producer_id = id;
     s.confirm = confirm;
@@ -895,6 +1062,7 @@ void connection_core::send(uint32_t channel, uint32_t id, message& m, send_compl
         auto seq = send_stream(l, channel, std::move(s), &size);
         producers_[{channel, id}].credit -= int64_t(size);
         pending_[{channel, seq}].completion = std::move(*async);
+        ++async_pending_; // the I/O thread reads on: the completion runs there
         return;
     }
     if (!confirm) {
@@ -904,6 +1072,58 @@ void connection_core::send(uint32_t channel, uint32_t id, message& m, send_compl
     }
     key k{channel, id};
     call(l, channel, std::move(s), false, &k);
+}
+
+void connection_core::send_in_place(lock& l, uint32_t channel, uint32_t id, message& m) {
+    auto& s = session_of(channel);
+    if (acks_pending_ && s.acks_pending) {
+        emit_acks(l, channel); // the session's earlier acks keep their place in its stream
+    }
+    native::packet p{channel, s.next_sequence, native::send{}};
+    auto& body = std::get<native::send>(p.body);
+    body.producer_id = id;
+    body.msg.durable = m.durable;
+    body.msg.priority = m.priority;
+    body.msg.expiration_ms = m.expiration_ms;
+    body.msg.timestamp_ms = m.timestamp_ms;
+    // The application's strings are lent to the packet while it is encoded and given back
+    // after (the API leaves the message intact): no copy of the body on the way to the socket.
+    struct lent {
+        message& from;
+        native::message& to;
+        lent(message& f, native::message& t) : from(f), to(t) {
+            to.address = std::move(from.address);
+            to.duplicate_id = std::move(from.duplicate_id);
+            to.headers = std::move(from.headers);
+            to.body = std::move(from.body);
+        }
+        ~lent() {
+            from.address = std::move(to.address);
+            from.duplicate_id = std::move(to.duplicate_id);
+            from.headers = std::move(to.headers);
+            from.body = std::move(to.body);
+        }
+        lent(const lent&) = delete;
+        lent& operator=(const lent&) = delete;
+    };
+    size_t before = out_.size();
+    native::codec_failure f;
+    {
+        lent loan(m, body.msg);
+        f = native::encode(p, native::peer::client, limits_, out_); // straight into the output
+    }
+    if (f.code != native::codec_error::none) {
+        throw client_error(error_kind::illegal_state, "cannot encode: " + f.describe());
+    }
+    ++s.next_sequence;
+    producers_[{channel, id}].credit -= int64_t(out_.size() - before); // §5: the whole packet
+    // As write_raw with a deferrable packet: written with the next batch, by this thread once
+    // out_flush_bytes are queued, or by the I/O thread.
+    if (out_.size() >= out_flush_bytes) {
+        flush_out();
+    } else if (before == 0 && !io_lingering_) {
+        wake_io();
+    }
 }
 
 uint32_t connection_core::create_consumer(uint32_t channel,
@@ -948,7 +1168,7 @@ connection_core::receive(uint32_t channel, uint32_t id, std::chrono::millisecond
         return dead_ || it == consumers_.end() || !it->second.buffer.empty() || it->second.closed;
     };
     if (!ready()) { // a message already buffered is taken without reading the clock
-        cv_.wait_for(l, t, ready);
+        wait_input(l, clock::now() + t, ready);
     }
     auto it = consumers_.find(k);
     if (it == consumers_.end() || (it->second.buffer.empty() && it->second.closed)) {

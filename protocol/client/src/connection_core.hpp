@@ -128,6 +128,26 @@ private:
     void unblock_all(error_kind kind, const std::string& why);
     void complete(lock& l, uint32_t channel, uint64_t correlation, std::exception_ptr e);
     void delivery_loop();
+    /// The socket's file descriptor is closed by whoever holds the lock, but a reader polls it
+    /// without the lock: drop_socket only shuts it down then, and the reader closes it when it
+    /// takes the lock again (no other socket can get its number meanwhile).
+    void close_zombie(int fd);
+
+    // -- reading on the caller's thread (docs/client.md "Threads and sockets") ---
+    /// A caller that waits for input may read the socket itself now: no one reads it, the
+    /// connection is up and in no failover step, and no test seam is armed.
+    bool caller_may_read() const;
+    /// The I/O thread leaves the socket to callers: they waited for input within the last
+    /// caller_grace_ms, and nothing but a caller's read is needed for progress (no listener,
+    /// no asynchronous completion waits for a read).
+    bool io_yields(int64_t now) const;
+    /// Waits until `ready()` or `deadline`, reading the socket on this thread whenever no one
+    /// else does; returns ready(). Every wait of a caller for what the server sends goes here.
+    template <class Ready>
+    bool wait_input(lock& l, clock::time_point deadline, Ready ready);
+    /// One poll and read of the socket on the caller's thread, at most `left` long, and the
+    /// handling of what it brought, as the I/O thread's read_socket does.
+    void read_as_caller(lock& l, clock::duration left);
 
     // -- caller side ---
     /// Waits until the connection works (failover in progress: up to callTimeout).
@@ -165,6 +185,9 @@ private:
     /// failover): a transaction or bound XA branch becomes rollback-only; otherwise UNBLOCKED
     /// is thrown with blockOnAcknowledge, and nothing happens without it.
     void ack_of_lost_delivery(session_record& rec, const message& m);
+    /// send() of an unconfirmed message on a session without a confirmation window: encoded
+    /// from the application's message straight into out_ (no packet copy of the message).
+    void send_in_place(lock& l, uint32_t channel, uint32_t id, message& m);
     void write(const native::packet& p);
     /// Queues `bytes` for the socket. A packet that is not `deferrable` goes out at once, with
     /// everything queued before it; deferrable ones are coalesced (up to out_flush_bytes) and
@@ -206,7 +229,22 @@ private:
     /// The I/O thread wrote deferred output and looks again within 1 ms: no wake needed.
     bool io_lingering_ = false;
     bool acks_pending_ = false; ///< some session has acks_pending: the I/O thread emits them
-    int wake_fd_ = -1;          ///< an eventfd that wakes the I/O thread's poll to write out_
+    /// Who polls and reads the socket, without the lock, at this moment.
+    enum class reader_kind { none, io, caller };
+    reader_kind reader_ = reader_kind::none;
+    int zombie_fd_ = -1;           ///< dropped while a reader polled it: the reader closes it
+    int input_waiters_ = 0;        ///< callers in wait_input
+    int64_t caller_wait_ms_ = 0;   ///< when a caller last started waiting for input
+    int async_pending_ = 0;        ///< asynchronous sends whose completion waits for a read
+    std::vector<char> caller_rx_;  ///< the buffer of read_as_caller (one caller reads at a time)
+    bool caller_handling_ = false; ///< handle_buffered runs for a caller's read
+    /// A caller's read left a packet for the I/O thread in rx_ (handle_buffered): no caller
+    /// reads until the I/O thread has handled it.
+    bool handed_to_io_ = false;
+    /// A caller's read found the socket closed or failed: the I/O thread feeds it to the
+    /// failover machine (read_socket), and no caller reads meanwhile.
+    std::optional<std::string> caller_read_failure_;
+    int wake_fd_ = -1; ///< an eventfd that wakes the I/O thread's poll to write out_
     bool closing_ = false;
     std::optional<std::pair<error_kind, std::string>> dead_; ///< gave up: every call throws this
     bool first_done_ = false;

@@ -5,6 +5,7 @@
 // rest).
 #include "connection_core.hpp"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace actormq::client::detail {
@@ -60,10 +61,19 @@ void connection_core::run(lock& l, const std::vector<action>& actions) {
 
 void connection_core::drop_socket() {
     if (fd_ >= 0) {
-        ::close(fd_);
+        if (reader_ != reader_kind::none && zombie_fd_ < 0) {
+            // Another thread polls it without the lock: closed now, its number could name the
+            // next connection's socket before that thread reads. It wakes and closes it.
+            ::shutdown(fd_, SHUT_RDWR);
+            zombie_fd_ = fd_;
+        } else {
+            ::close(fd_);
+        }
         fd_ = -1;
     }
     rx_.clear();
+    handed_to_io_ = false;
+    caller_read_failure_.reset();
     out_.clear(); // the window replays what matters on a reattach; a failover recreates
     for (auto& [ch, s] : sessions_) {
         s.attached = false;
@@ -160,6 +170,7 @@ void connection_core::unblock_all(error_kind kind, const std::string& why) {
         auto e = error_ptr(k, why);
         if (p.completion) {
             auto done = std::move(p.completion);
+            --async_pending_;
             after_unlock_.emplace_back([done, e] { done(e); });
             it = pending_.erase(it);
             continue;
