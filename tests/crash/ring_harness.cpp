@@ -126,9 +126,7 @@ std::string ring_node_config(const std::string& dir, size_t n, const ring_ports&
            + "\n[ha-policy.colocated]\n"
              "request-backup = true\n"
              "max-backups = "
-           + std::to_string(max_backups)
-           + "\nbackup-port-offset = "
-           + std::to_string(port_offset)
+           + std::to_string(max_backups) + "\nbackup-port-offset = " + std::to_string(port_offset)
            + "\nbackup-request-retry-interval = 200\n"
              "backup-request-settle-ms = 3000\n"
              "[ha-policy.colocated.primary]\n"
