@@ -72,13 +72,19 @@ struct colocated_spec {
     /// own address when a node asks, the original node's when a stand-in (a colocated backup
     /// that took over) asks. The backup joins it too, and hands it on if it takes over.
     std::string primary_cluster_address;
+    /// Shared store only (reference text "Configuring Directories": the requesting server
+    /// names the directories): the live's journal and paging directories, absolute, on the
+    /// file system both nodes share. Empty with replication (the host names its own).
+    std::string journal_directory;
+    std::string paging_directory;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, colocated_spec& x) {
     return f(caf::meta::type_name("actormq::cluster::colocated_spec"), x.user, x.password, x.ticket,
              x.slot, x.live_name, x.live_node_id, x.live_cluster_address, x.config_text,
-             x.config_overrides, x.acceptor_names, x.acceptor_ports, x.primary_cluster_address);
+             x.config_overrides, x.acceptor_names, x.acceptor_ports, x.primary_cluster_address,
+             x.journal_directory, x.paging_directory);
 }
 
 } // namespace actormq::cluster

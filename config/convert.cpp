@@ -929,34 +929,95 @@ void read_replication(context& ctx, const member& where, ha_policy_config& out) 
 
 // -- colocated backups (docs/ha.md, "Colocated backups") ------------------------------------------
 
-/// [ha-policy.colocated.primary] (alias master): the replication primary keys of this node.
-void read_colocated_primary(context& ctx, const member& where, ha_policy_config& out) {
-    if (const toml::table* body = expect_table(ctx, where)) {
-        read_fields(ctx, *body, where.path, replication_primary_fields(), {}, out);
+/// Reads a colocated role table with the fields of its store; a key of the other store's role
+/// table is reported as such (the pair's store decides which keys apply).
+void read_colocated_role(context& ctx,
+                         const member& where,
+                         const std::vector<field<ha_policy_config>>& fields,
+                         const std::vector<field<ha_policy_config>>& other_store,
+                         ha_policy_config& out) {
+    const toml::table* body = expect_table(ctx, where);
+    if (body == nullptr) {
+        return;
+    }
+    bool shared = out.colocated.store == colocated_store::shared_store;
+    for (const auto& entry : members_in_file_order(*body, where.path)) {
+        std::string_view name = entry.key->str();
+        auto has = [name](const field<ha_policy_config>& f) {
+            return f.key == name;
+        };
+        bool ours = std::any_of(fields.begin(), fields.end(), has);
+        if (!ours && std::any_of(other_store.begin(), other_store.end(), has)) {
+            report_key(ctx, entry,
+                       std::string{shared ? "a replication key" : "a shared-store key"}
+                           + ", but this colocated pair uses store = \""
+                           + (shared ? "shared-store" : "replication") + "\"");
+            continue;
+        }
+        if (!ours) {
+            report_key(ctx, entry, unknown_reason(name, fields, {}));
+            continue;
+        }
+        std::find_if(fields.begin(), fields.end(), has)->read(ctx, entry, out);
     }
 }
 
-/// [ha-policy.colocated.backup] (alias slave): the replication backup keys of the backups this
-/// node asks for; read as a backup's policy, then kept in colocated_config.
+/// [ha-policy.colocated.primary] (alias master): this node's own server, with the primary keys
+/// of the pair's store (replication's or shared-store's).
+void read_colocated_primary(context& ctx, const member& where, ha_policy_config& out) {
+    bool shared = out.colocated.store == colocated_store::shared_store;
+    read_colocated_role(ctx, where, shared ? primary_fields() : replication_primary_fields(),
+                        shared ? replication_primary_fields() : primary_fields(), out);
+}
+
+/// [ha-policy.colocated.backup] (alias slave): the backup keys (of the pair's store) of the
+/// backups this node asks for; read as a backup's policy, then kept in colocated_config.
 void read_colocated_backup(context& ctx, const member& where, ha_policy_config& out) {
     const toml::table* body = expect_table(ctx, where);
     if (body == nullptr) {
         return;
     }
+    auto& co = out.colocated;
+    bool shared = co.store == colocated_store::shared_store;
     ha_policy_config backup;
-    backup.replication = out.colocated.backup;
-    backup.allow_failback = out.colocated.backup_allow_failback;
-    backup.restart_backup = out.colocated.backup_restart_backup;
-    read_fields(ctx, *body, where.path, replication_backup_fields(), {}, backup);
+    backup.colocated.store = co.store;
+    backup.replication = co.backup;
+    backup.allow_failback = co.backup_allow_failback;
+    backup.restart_backup = co.backup_restart_backup;
+    backup.failover_on_shutdown = co.backup_failover_on_shutdown;
+    backup.lock_poll_interval_ms = co.backup_lock_poll_interval_ms;
+    read_colocated_role(ctx, where, shared ? backup_fields() : replication_backup_fields(),
+                        shared ? replication_backup_fields() : backup_fields(), backup);
     if (auto at = find_member(*body, "scale-down", where.path)) {
         // The colocated backup's config is built on its host from the live's; scale-down does
         // not travel with it yet (docs/ha.md, "Scale-down").
         report_key(ctx, *at, "scale-down is not supported for colocated backups yet");
     }
-    out.colocated.backup = backup.replication;
-    out.colocated.backup_allow_failback = backup.allow_failback;
-    out.colocated.backup_restart_backup = backup.restart_backup;
+    co.backup = backup.replication;
+    co.backup_allow_failback = backup.allow_failback;
+    co.backup_restart_backup = backup.restart_backup;
+    co.backup_failover_on_shutdown = backup.failover_on_shutdown;
+    co.backup_lock_poll_interval_ms = backup.lock_poll_interval_ms;
 }
+
+/// `store`: read before the role tables (whatever its place in the file), which take its keys.
+void read_colocated_store(context& ctx, const member& where, ha_policy_config& out) {
+    std::string text;
+    if (!read_string(ctx, where, text)) {
+        return;
+    }
+    if (text == "replication") {
+        out.colocated.store = colocated_store::replication;
+    } else if (text == "shared-store") {
+        out.colocated.store = colocated_store::shared_store;
+    } else {
+        report(ctx, where,
+               "unknown store '" + text + "'; expected \"replication\" or \"shared-store\"");
+    }
+}
+
+/// In the field list so that `store` is a known key; read_colocated reads it first.
+void skip_field(context&, const member&, ha_policy_config&) {}
 
 void read_colocated_excludes(context& ctx, const member& where, colocated_config& out) {
     read_string_list(ctx, where, out.excludes);
@@ -966,6 +1027,7 @@ const std::vector<field<ha_policy_config>>& colocated_fields() {
     using H = ha_policy_config;
     using C = colocated_config;
     static const std::vector<field<H>> fields = {
+        {"store", skip_field},
         {"request-backup", nested_field<H, C, &H::colocated, bool_field<C, &C::request_backup>>},
         {"max-backups",
          nested_field<H, C, &H::colocated, integer_field<C, uint32_t, &C::max_backups, 0, 100>>},
@@ -996,6 +1058,9 @@ void read_colocated(context& ctx, const member& where, ha_policy_config& out) {
     out.kind = ha_kind::colocated;
     out.role = ha_role::primary;
     if (const toml::table* body = expect_table(ctx, where)) {
+        if (auto store = find_member(*body, "store", where.path)) {
+            read_colocated_store(ctx, *store, out);
+        }
         read_fields(ctx, *body, where.path, colocated_fields(), {}, out);
     }
 }
@@ -1123,7 +1188,10 @@ void check_colocated(context& ctx,
     }
     if (!config.journal.persistence_enabled) {
         report(ctx, persistence,
-               "must be true with ha-policy colocated: the journal is what is replicated");
+               config.ha_policy.colocated.store == colocated_store::shared_store
+                   ? "must be true with ha-policy colocated: the backup takes over from the "
+                     "shared journal"
+                   : "must be true with ha-policy colocated: the journal is what is replicated");
     }
     if (!config.cluster.enabled) {
         report(ctx, policy,
@@ -1159,6 +1227,7 @@ void check_ha(context& ctx, const toml::table& root, const node_config& config) 
         }
     }
     if (config.ha_policy.kind == ha_kind::colocated && !config.journal.paging_directory.empty()
+        && config.ha_policy.colocated.store == colocated_store::replication
         && !has_error_under(ctx, "ha-policy")) {
         // Replication carries the page files (docs/replication.md, "Paging"). A colocated
         // backup instance takes its live's settings with its own journal directory; the default

@@ -215,12 +215,22 @@ struct replication_config {
     uint32_t retry_replication_wait = 2000;
 };
 
+/// What a colocated live and its backup share (reference text "Colocated Backup Servers": a
+/// live asks for a backup "either using shared store or replication"). TOML: `store` in
+/// [ha-policy.colocated].
+enum class colocated_store : uint8_t {
+    replication,  ///< the backup has a journal of its own on its host, streamed to by the live
+    shared_store, ///< the backup opens the live's own journal directory and waits on its lock
+};
+
 /// [ha-policy.colocated] (reference text "Colocated Backup Servers"): this node serves as a
-/// replicating live ([ha-policy.colocated.primary], the replication primary keys), asks other
-/// live nodes to run its backup, and runs backups for others ([ha-policy.colocated.backup],
-/// the replication backup keys, applies to the backups it asks for). Only replication is
-/// supported as the store of a colocated pair; shared-store is not (docs/ha.md).
+/// live ([ha-policy.colocated.primary]), asks other live nodes to run its backup, and runs
+/// backups for others ([ha-policy.colocated.backup], applies to the backups it asks for). Both
+/// role tables take the keys of the policy `store` names: replication's or shared-store's
+/// (docs/ha.md, "Colocated backups" and "Colocated backups on a shared store").
 struct colocated_config {
+    /// Replication (the default) or shared-store.
+    colocated_store store = colocated_store::replication;
     /// Whether this node asks another live node to start a backup for it.
     bool request_backup = false;
     /// How many colocated backups this node runs for others at most.
@@ -243,6 +253,10 @@ struct colocated_config {
     replication_config backup;
     bool backup_allow_failback = true;
     bool backup_restart_backup = true;
+    /// Shared-store only: the backups' failover-on-shutdown and lock-poll-interval-ms (their
+    /// [ha-policy.colocated.backup] keys; the primary's are ha_policy_config's).
+    bool backup_failover_on_shutdown = false;
+    uint32_t backup_lock_poll_interval_ms = 10;
 };
 
 /// Scale-down (reference text "Scaling Down"; docs/ha.md, "Scale-down"): on a graceful stop a
@@ -281,7 +295,8 @@ struct ha_policy_config {
     /// Milliseconds between two attempts to take the lock file's locks, and between two looks
     /// at its state while serving (so a failback request is seen within this time).
     uint32_t lock_poll_interval_ms = 10;
-    /// The replication keys when `kind` is replication (colocated: the primary's).
+    /// The replication keys when `kind` is replication (colocated with store replication: the
+    /// primary's).
     replication_config replication;
     /// The colocated keys when `kind` is colocated.
     colocated_config colocated;

@@ -28,14 +28,18 @@ std::shared_ptr<spdlog::logger> log() {
 using requester_ptr = caf::stateful_actor<backup_requester_state>*;
 using phase = backup_requester_state::phase;
 using settle_atom = caf::atom_constant<caf::atom("settle")>;
+using rebalance_atom = caf::atom_constant<caf::atom("rebalance")>;
 
 void try_next(requester_ptr self);
 
-/// Ends the backup this requester spawned: its host stops the instance and frees the slot.
-void release(requester_ptr self, const caf::actor& backup, const std::string& host) {
-    log()->info("colocated_backup_released host={} primary={} reason=\"the primary of this node "
-                "id is a member again: it pairs with this server and fails back\"",
-                host, self->state.settings.primary);
+/// Ends a backup this requester spawned: its host stops the instance and frees the slot.
+void release(requester_ptr self,
+             const caf::actor& backup,
+             const std::string& host,
+             const char* reason = "the primary of this node id is a member again: it pairs "
+                                  "with this server and fails back") {
+    log()->info("colocated_backup_released host={} primary={} reason=\"{}\"", host,
+                self->state.settings.primary, reason);
     self->demonitor(backup);
     self->send(backup, cluster::release_atom::value);
 }
@@ -191,8 +195,95 @@ void try_next(requester_ptr self) {
     self->delayed_send(self, st.settings.retry_interval, caf::tick_atom::value);
 }
 
-/// A new topology: what it changes for the requester.
-void on_topology(requester_ptr self, cluster::topology& t) {
+/// The spawn of a move (see move_backup) returned `fresh` on `address`: it replaces `old`,
+/// which is released, unless the requester's backup changed meanwhile (then `fresh` goes).
+void moved(requester_ptr self,
+           const caf::actor& old,
+           const std::string& old_host,
+           caf::actor fresh,
+           const std::string& address,
+           uint32_t slot) {
+    auto& st = self->state;
+    if (st.now != phase::backed_up || st.backup != old) {
+        release(self, fresh, address, "the backup it was to replace changed meanwhile");
+        return;
+    }
+    // The new backup pairs once the old one is gone: a live replicates to one backup at a
+    // time, and the new one asks again after retry-replication-wait until then.
+    release(self, old, old_host, "moved to a live that runs fewer backups");
+    st.backup = std::move(fresh);
+    st.backup_host = address;
+    self->monitor(st.backup);
+    log()->info("colocated_backup_moved from={} to={} name=colocated_backup_{}", old_host, address,
+                slot);
+}
+
+/// Moves the backup this requester spawned to the live at `address` (rebalance_target()):
+/// asks it, spawns there, and only then releases the old one, so a refusal or a failed spawn
+/// leaves the backup where it was.
+void move_backup(requester_ptr self, const std::string& address) {
+    auto& st = self->state;
+    st.moving = true;
+    st.move_tried.insert(address);
+    auto old = st.backup;
+    auto old_host = st.backup_host;
+    log()->info("colocation_rebalance from={} to={} reason=\"the backup's host runs at least two "
+                "backups more than another live\"",
+                old_host, address);
+    auto fail = [self, address](const std::string& why) {
+        self->state.moving = false;
+        log()->info("colocation_rebalance_failed host={} reason=\"{}\"", address, why);
+    };
+    self->request(st.cluster, st.settings.timeout, cluster::backup_request_atom::value, address)
+        .then(
+            [self, address, old, old_host, fail](cluster::backup_grant& g, caf::node_id& host) {
+                auto& st = self->state;
+                if (st.now != phase::backed_up || st.backup != old) {
+                    fail("the backup changed meanwhile"); // the grant's ticket expires
+                    return;
+                }
+                auto spec = st.spec;
+                spec.ticket = g.ticket;
+                spec.slot = g.slot;
+                spec.live_node_id = st.topology.members.front().node_id;
+                auto slot = g.slot;
+                self->request(st.middleman, st.settings.timeout, caf::spawn_atom::value, host,
+                              std::string{cluster::colocated_actor_type},
+                              caf::make_message(std::move(spec)), std::set<std::string>{})
+                    .then(
+                        [self, address, old, old_host, slot, fail](caf::strong_actor_ptr& p) {
+                            if (!p) {
+                                fail("no actor");
+                                return;
+                            }
+                            self->state.moving = false;
+                            moved(self, old, old_host, caf::actor_cast<caf::actor>(p), address,
+                                  slot);
+                        },
+                        [self, fail](caf::error& e) { fail(self->system().render(e)); });
+            },
+            [self, fail](caf::error& e) { fail(self->system().render(e)); });
+}
+
+/// Arms the rebalance timer when the backup should move: it fires after a retry interval in
+/// which the topology did not change (each change re-arms it), so a ring in the middle of a
+/// failback settles first.
+void consider_rebalance(requester_ptr self) {
+    auto& st = self->state;
+    for (auto it = st.move_tried.begin(); it != st.move_tried.end();) {
+        // A live that left and came back may have room again.
+        it = st.is_member(*it) ? std::next(it) : st.move_tried.erase(it);
+    }
+    if (!st.rebalance_target()) {
+        st.rebalance_timer = 0;
+        return;
+    }
+    st.rebalance_timer = ++st.timers;
+    self->delayed_send(self, st.settings.retry_interval, rebalance_atom::value, st.rebalance_timer);
+}
+
+/// A new topology: what it changes for the requester (on_topology below).
+void apply_topology(requester_ptr self, cluster::topology& t) {
     auto& st = self->state;
     st.topology = std::move(t);
     if (yield_to_primary(self)) {
@@ -243,6 +334,13 @@ void on_topology(requester_ptr self, cluster::topology& t) {
         }
     }
     try_next(self);
+}
+
+/// A new topology; whatever it changed, a backup that should move waits for a retry interval
+/// without changes first.
+void on_topology(requester_ptr self, cluster::topology& t) {
+    apply_topology(self, t);
+    consider_rebalance(self);
 }
 
 } // namespace
@@ -424,6 +522,51 @@ bool backup_requester_state::may_retry() const {
     return settings.retries < 0 || rounds <= static_cast<uint32_t>(settings.retries);
 }
 
+bool backup_requester_state::at_rest() const {
+    for (size_t i = 1; i < topology.members.size(); ++i) {
+        const auto& m = topology.members[i];
+        if (m.role == "starting" || m.role.empty()
+            || (is_colocated_name(m.name) && m.role == "live")) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::optional<std::string> backup_requester_state::rebalance_target() const {
+    // Only the node's own requester moves its backup: a stand-in's backup lasts until the
+    // node comes back, and one found in the topology (adopted) is not this requester's to end.
+    if (!settings.primary.empty() || now != phase::backed_up || !backup || moving || !serving()
+        || !at_rest()) {
+        return std::nullopt;
+    }
+    auto host = std::find_if(topology.members.begin(), topology.members.end(),
+                             [&](const auto& m) { return m.cluster_address == backup_host; });
+    if (host == topology.members.end()) {
+        return std::nullopt;
+    }
+    size_t load = hosted_by(host->name);
+    const auto& me = topology.members.front();
+    std::optional<std::tuple<size_t, bool, size_t>> best;
+    for (size_t i = 1; i < topology.members.size(); ++i) {
+        const auto& m = topology.members[i];
+        if (m.role != "live" || is_colocated_name(m.name) || m.cluster_address.empty()
+            || m.cluster_address == me.cluster_address || m.cluster_address == backup_host
+            || move_tried.count(m.cluster_address) > 0) {
+            continue;
+        }
+        // Two fewer at least: a move from a host that runs one more only swaps the roles.
+        auto rank = std::make_tuple(hosted_by(m.name), m.name < me.name, i);
+        if (std::get<0>(rank) + 2 <= load && (!best || rank < *best)) {
+            best = rank;
+        }
+    }
+    if (!best) {
+        return std::nullopt;
+    }
+    return topology.members[std::get<2>(*best)].cluster_address;
+}
+
 caf::behavior backup_requester(caf::stateful_actor<backup_requester_state>* self,
                                requester_settings settings,
                                caf::actor cluster,
@@ -474,6 +617,16 @@ caf::behavior backup_requester(caf::stateful_actor<backup_requester_state>* self
             st.now = phase::waiting;
             st.settled = true;
             try_next(self);
+        },
+        [self](rebalance_atom, uint64_t timer) {
+            auto& st = self->state;
+            if (timer != st.rebalance_timer) {
+                return;
+            }
+            st.rebalance_timer = 0;
+            if (auto target = st.rebalance_target()) {
+                move_backup(self, *target);
+            }
         },
         [self](caf::tick_atom) {
             if (self->state.now == phase::retry_wait) {

@@ -124,6 +124,12 @@ struct backup_requester_state {
     uint64_t timers = 0;
     /// A stand-in's instance (the colocated backup's actor): the requester ends with it.
     caf::actor owner;
+    /// A move of the backup to a live that runs fewer backups is under way (see
+    /// rebalance_target()); the lives asked for one since they joined (cluster addresses).
+    bool moving = false;
+    std::set<std::string> move_tried;
+    /// The rebalance timer in force (numbered from `timers`; a stale one is ignored).
+    uint64_t rebalance_timer = 0;
 
     /// Whether this node serves (so it has a node id a backup can pair with).
     bool serving() const;
@@ -148,10 +154,21 @@ struct backup_requester_state {
     std::optional<std::string> next_candidate() const;
     /// A round ended without a backup: whether another round may start (retries).
     bool may_retry() const;
+    /// Whether the ring is at rest: no member starting, and no colocated backup serving (a
+    /// stand-in: a failover or a failback is under way).
+    bool at_rest() const;
+    /// Where the node's own requester should move the backup it spawned, or nullopt: a live
+    /// (not this node, not the backup's host, not asked since it joined) that runs at least
+    /// two colocated backups fewer than the backup's host, so that after a failback every live
+    /// runs one again (docs/ha.md, "Rebalancing"); those that run the fewest first, then in
+    /// ring order as next_candidate(). Only while backed up by a spawned backup, at rest.
+    std::optional<std::string> rebalance_target() const;
 };
 
 /// The requester. Messages: the cluster's topology on every change, (caf::tick_atom) for a
-/// retry, (settle_atom, n) when a settle wait ends, and the down message of its backup.
+/// retry, (settle_atom, n) when a settle wait ends, (rebalance_atom, n) when the ring has been
+/// at rest for a retry interval with its backup's host overloaded, and the down message of its
+/// backup.
 caf::behavior backup_requester(caf::stateful_actor<backup_requester_state>* self,
                                requester_settings settings,
                                caf::actor cluster,

@@ -118,11 +118,13 @@ bool report_recovery(const server_context& ctx, const recovered_state& rs) {
 }
 
 /// The config of the node's own server instance: the node's; under [ha-policy.colocated] it
-/// is a replicating primary (the keys of [ha-policy.colocated.primary]).
+/// is a primary of the pair's store, replication or shared-store (the keys of
+/// [ha-policy.colocated.primary]).
 config::node_config own_instance_config(const config::node_config& nc) {
     auto out = nc;
     if (out.ha_policy.kind == config::ha_kind::colocated) {
-        out.ha_policy.kind = config::ha_kind::replication;
+        bool shared = out.ha_policy.colocated.store == config::colocated_store::shared_store;
+        out.ha_policy.kind = shared ? config::ha_kind::shared_store : config::ha_kind::replication;
         out.ha_policy.role = config::ha_role::primary;
     }
     return out;

@@ -12,6 +12,8 @@
 #include <caf/send.hpp>
 
 #include <algorithm>
+#include <filesystem>
+#include <system_error>
 
 namespace actormq {
 
@@ -58,6 +60,17 @@ cluster::colocated_spec backup_spec(const config::node_config& here,
         spec.acceptor_names.push_back(a.name);
         spec.acceptor_ports.push_back(inst.ports[a.name]);
     }
+    if (inst.cfg.ha_policy.colocated.store == config::colocated_store::shared_store) {
+        // The requester names the directories (reference text "Configuring Directories"), as
+        // absolute paths: the host's working directory is not this node's.
+        std::error_code ec;
+        auto absolute = [&ec](const std::string& p) {
+            auto a = std::filesystem::absolute(p, ec);
+            return ec ? p : a.lexically_normal().string();
+        };
+        spec.journal_directory = absolute(inst.cfg.journal.journal_directory);
+        spec.paging_directory = absolute(config::paging_directory_of(inst.cfg.journal));
+    }
     return spec;
 }
 
@@ -71,14 +84,22 @@ std::string colocated_instance_config(const config::node_config& live,
     out = live;
     out.name = "colocated_backup_" + std::to_string(spec.slot);
     const auto& co = live.ha_policy.colocated;
+    bool shared = co.store == config::colocated_store::shared_store;
     auto group = live.ha_policy.replication.group_name;
-    out.ha_policy.kind = config::ha_kind::replication;
+    out.ha_policy.kind = shared ? config::ha_kind::shared_store : config::ha_kind::replication;
     out.ha_policy.role = config::ha_role::backup;
     out.ha_policy.replication = co.backup;
     // It pairs with the live that asked for it, so it takes the live's group.
     out.ha_policy.replication.group_name = group;
     out.ha_policy.allow_failback = co.backup_allow_failback;
     out.ha_policy.restart_backup = co.backup_restart_backup;
+    if (shared) {
+        out.ha_policy.failover_on_shutdown = co.backup_failover_on_shutdown;
+        out.ha_policy.lock_poll_interval_ms = co.backup_lock_poll_interval_ms;
+        if (spec.journal_directory.empty()) {
+            return "the live named no journal directory to share";
+        }
+    }
     for (auto& a : out.acceptors) {
         auto it = std::find(spec.acceptor_names.begin(), spec.acceptor_names.end(), a.name);
         if (it == spec.acceptor_names.end()) {
@@ -95,7 +116,14 @@ std::string colocated_instance_config(const config::node_config& live,
         a.port = static_cast<uint16_t>(port);
         a.host = local_host(here, a.name);
     }
-    out.journal.journal_directory = here.journal.journal_directory + "/" + out.name;
+    if (shared) {
+        // The live's own directories, as it named them: both servers of the pair open one
+        // journal and one lock file (docs/ha.md, "Colocated backups on a shared store").
+        out.journal.journal_directory = spec.journal_directory;
+        out.journal.paging_directory = spec.paging_directory;
+    } else {
+        out.journal.journal_directory = here.journal.journal_directory + "/" + out.name;
+    }
     out.cluster = here.cluster;
     out.cluster.port = 0;
     // The primary of the node id too: when this backup takes over from a stand-in, the node

@@ -715,3 +715,101 @@ TEST_CASE_FIXTURE(fixture,
     CHECK(state().now == phase::backed_up);
     CHECK(rec.released.empty());
 }
+
+// -- rebalancing after a failback (docs/ha.md, "Rebalancing") -------------------------------------
+
+namespace {
+
+/// c's backup on b (spawned by c's requester, slot 2 there) beside a's backup on b, b's on c and
+/// none on a: the ring after a failback of a when c's backup had moved to b meanwhile.
+std::vector<cluster::member_info> after_failback(const std::string& a_role = "live",
+                                                 const std::string& stand_in_role = "backup") {
+    return {member("a", a_role, 101), member("b", "live", 102),
+            colocated("a", "b", 103, stand_in_role, 1), colocated("c", "b", 104, "backup", 2),
+            colocated("b", "c", 106, "backup", 1)};
+}
+
+/// c ("me" is named c) asks b, which grants: c's backup runs on b.
+void backed_up_on_b(fixture& f) {
+    f.show({member("b", "live", 102)}, "live", "c");
+    REQUIRE(f.rec.asked == std::vector<std::string>{"127.0.0.1:102"});
+    f.cluster_answers("grant");
+    f.middleman_answers("spawn");
+    REQUIRE(f.state().now == phase::backed_up);
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(fixture,
+                  "backup requester: rebalance: a backup on a host that runs two while a live "
+                  "runs none moves there after a quiet retry interval; the old one is released "
+                  "only once the new one is spawned") {
+    backed_up_on_b(*this);
+    show(after_failback(), "live", "c");
+    CHECK(rec.asked.size() == 1); // not at once: the ring may still be moving
+    advance(4s);
+    run();
+    show(after_failback(), "live", "c"); // a change re-arms the quiet interval
+    advance(4s);
+    run();
+    CHECK(rec.asked.size() == 1);
+    advance(1s);
+    run();
+    REQUIRE(rec.asked.size() == 2);
+    CHECK(rec.asked.back() == "127.0.0.1:101");
+    cluster_answers("grant");
+    REQUIRE(rec.spawned.size() == 2);
+    CHECK(rec.released.empty()); // still backed up by the old one while the new one starts
+    middleman_answers("spawn");
+    CHECK(rec.released == std::vector<size_t>{0});
+    CHECK(state().backup == rec.backups.back());
+    CHECK(state().backup_host == "127.0.0.1:101");
+    CHECK(state().now == phase::backed_up);
+    // The ring is whole: a runs c's backup, b a's, c b's. Nothing moves any more.
+    show({member("a", "live", 101), member("b", "live", 102), colocated("a", "b", 103),
+          colocated("c", "a", 107), colocated("b", "c", 106)},
+         "live", "c");
+    advance(30s);
+    run();
+    CHECK(rec.asked.size() == 2);
+    CHECK(rec.released.size() == 1);
+}
+
+TEST_CASE_FIXTURE(fixture,
+                  "backup requester: rebalance: nothing moves while a stand-in serves, to a live "
+                  "only one backup below the host, or twice to a live that refused until it "
+                  "rejoins") {
+    backed_up_on_b(*this);
+    // a's stand-in still serves on b (a has not failed back): not at rest.
+    show(after_failback("backup", "live"), "live", "c");
+    advance(30s);
+    run();
+    CHECK(rec.asked.size() == 1);
+    // a runs one already: 1 + 2 > 2.
+    auto one_each = after_failback();
+    one_each.push_back(colocated("x", "a", 108, "backup", 1));
+    show(one_each, "live", "c");
+    advance(30s);
+    run();
+    CHECK(rec.asked.size() == 1);
+    // At rest and a runs none: asked once; refused, the backup stays where it was.
+    show(after_failback(), "live", "c");
+    advance(5s);
+    run();
+    REQUIRE(rec.asked.size() == 2);
+    cluster_answers("refuse");
+    CHECK(state().backup_host == "127.0.0.1:102");
+    CHECK(rec.released.empty());
+    show(after_failback(), "live", "c");
+    advance(30s);
+    run();
+    CHECK(rec.asked.size() == 2);
+    // a leaves and comes back: it may have room now.
+    show({member("b", "live", 102), colocated("c", "b", 104, "backup", 2),
+          colocated("b", "c", 106, "backup", 1)},
+         "live", "c");
+    show(after_failback(), "live", "c");
+    advance(5s);
+    run();
+    CHECK(rec.asked.size() == 3);
+}

@@ -38,8 +38,15 @@ using test::test_clock;
 constexpr size_t ring_size = 3;
 constexpr std::array<const char*, ring_size> names{"a", "b", "c"};
 
-/// Each node runs one backup, colocated_backup_1, on its live's ports plus this.
+/// Each node runs one backup, colocated_backup_1, on its live's ports plus this; while a node
+/// is down, a survivor runs a second one (colocated_backup_2, + 2 x this) and the stand-in's
+/// backup listens on its own port + 2 x this (the live's + 3 x this).
 constexpr uint16_t port_offset = 100;
+
+/// max-backups of every node: 2, as in examples/colocated, so that while a node is down the
+/// node whose backup ran there and the stand-in both get one, and the ring rebalances after
+/// the failback (docs/ha.md, "Rebalancing").
+constexpr int max_backups = 2;
 
 /// From a SIGKILL to the first RECEIPT from the killed node's backup, and to the killed
 /// node's neighbour serving its node id.
@@ -67,24 +74,26 @@ size_t prev(size_t n) {
 
 /// Fixed ports below the OS's ephemeral range (a backup's port is its live's plus the
 /// offset; among ephemeral ports any connection could hold it): per node a STOMP port P with
-/// P + offset free, and a cluster port, all different.
+/// P + k x offset free for k up to 3, and a cluster port, all different.
 struct ring_ports {
     std::array<uint16_t, ring_size> stomp{};
     std::array<uint16_t, ring_size> cluster{};
 
     explicit ring_ports(uint64_t seed) {
         std::mt19937_64 rng{seed ^ 0x51ed270b};
-        std::uniform_int_distribution<int> pick(20000, 32000 - port_offset);
+        std::uniform_int_distribution<int> pick(20000, 32000 - 3 * port_offset);
         std::set<uint16_t> taken;
         auto take = [&](bool with_offset) -> uint16_t {
             for (int tries = 0; tries < 10000; ++tries) {
                 auto p = static_cast<uint16_t>(pick(rng));
-                auto q = static_cast<uint16_t>(p + port_offset);
-                if (taken.count(p) == 0 && test::port_free(p)
-                    && (!with_offset || (taken.count(q) == 0 && test::port_free(q)))) {
-                    taken.insert(p);
-                    if (with_offset) {
-                        taken.insert(q);
+                bool ok = true;
+                for (int k = 0; k <= (with_offset ? 3 : 0); ++k) {
+                    auto q = static_cast<uint16_t>(p + k * port_offset);
+                    ok = ok && taken.count(q) == 0 && test::port_free(q);
+                }
+                if (ok) {
+                    for (int k = 0; k <= (with_offset ? 3 : 0); ++k) {
+                        taken.insert(static_cast<uint16_t>(p + k * port_offset));
                     }
                     return p;
                 }
@@ -99,7 +108,7 @@ struct ring_ports {
 };
 
 /// The config of ring node n: the single node's tables, colocated with request-backup and
-/// max-backups 1, check-for-live-server, short waits, and the other two as static members.
+/// max-backups 2, check-for-live-server, short waits, and the other two as static members.
 std::string ring_node_config(const std::string& dir, size_t n, const ring_ports& ports) {
     std::string members;
     for (size_t m = 0; m < ring_size; ++m) {
@@ -116,9 +125,8 @@ std::string ring_node_config(const std::string& dir, size_t n, const ring_ports&
            + crash_node_config(dir)
            + "\n[ha-policy.colocated]\n"
              "request-backup = true\n"
-             "max-backups = 1\n"
-             "backup-port-offset = "
-           + std::to_string(port_offset)
+             "max-backups = "
+           + std::to_string(max_backups) + "\nbackup-port-offset = " + std::to_string(port_offset)
            + "\nbackup-request-retry-interval = 200\n"
              "backup-request-settle-ms = 3000\n"
              "[ha-policy.colocated.primary]\n"

@@ -373,6 +373,40 @@ struct ring {
         return true;
     }
 
+    /// Each of the three lives has exactly one colocated backup (role backup, its node id), on
+    /// a node other than itself, and each node runs exactly one (docs/ha.md, "Rebalancing").
+    bool balanced() {
+        std::map<std::string, std::string> id_of;                   // node -> its node id
+        std::map<std::string, std::vector<std::string>> backups_of; // node id -> hosts
+        std::map<std::string, int> runs;                            // node -> backups it runs
+        for (const auto& n : names) {
+            if (!nodes[n]) {
+                return false;
+            }
+            auto s = get_json(*nodes[n], "/api/status");
+            if (!s.is_object() || !s.contains("instances")) {
+                return false;
+            }
+            for (const auto& i : s["instances"]) {
+                auto role = i.value("role", "");
+                if (i.value("name", "") == n && role == "live") {
+                    id_of[n] = i.value("node_id", "");
+                } else if (i.value("colocated", false) && role == "backup") {
+                    backups_of[i.value("node_id", "")].push_back(n);
+                    ++runs[n];
+                }
+            }
+        }
+        for (const auto& n : names) {
+            auto id = id_of.find(n);
+            if (id == id_of.end() || id->second.empty() || backups_of[id->second].size() != 1
+                || backups_of[id->second].front() == n || runs[n] != 1) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     std::string tails() {
         std::string out;
         for (const auto& n : names) {
@@ -659,7 +693,8 @@ TEST_CASE("colocated: stand-in: a colocated backup that took over gets a backup 
 }
 
 TEST_CASE("colocated: stand-in: when the node comes back the stand-in releases its backup (it "
-          "ends on its host), the node fails back, and the stand-in is its backup again") {
+          "ends on its host), the node fails back, the stand-in is its backup again, and the "
+          "ring rebalances: each live has exactly one backup, on another node") {
     stand_in_ring s;
     auto& r = s.r;
     INFO(r.tails());
@@ -681,10 +716,142 @@ TEST_CASE("colocated: stand-in: when the node comes back the stand-in releases i
     CHECK((role.empty() || role == "gone"));
     CHECK(!stomp_serves(static_cast<uint16_t>(r.stomp["a"] + 3 * ring::offset)));
     CHECK(!stomp_serves(static_cast<uint16_t>(r.stomp["a"] + ring::offset)));
+    // While a was down c's backup (it ran in a's process) went to b's second slot. The ring
+    // rebalances: b runs two and a none, so c moves its backup to a and b's second one ends
+    // (docs/ha.md, "Rebalancing"). Then each live has one backup, on another node.
+    REQUIRE(
+        log_shows(r["c"], "colocation_rebalance from=127.0.0.1:" + std::to_string(r.cluster["b"])
+                              + " to=127.0.0.1:" + std::to_string(r.cluster["a"])));
+    REQUIRE(log_shows(r["c"], "colocated_backup_moved"));
+    REQUIRE(log_shows(r["b"], "colocated_instance_stopped instance=colocated_backup_2"));
+    REQUIRE(log_shows(r["a"], "colocated_instance_started instance=colocated_backup_1 live=c"));
+    REQUIRE(log_shows(r["c"], "replication_in_sync backup=colocated_backup_1", 2));
+    CHECK(wait_until(in(std::chrono::seconds(30)), [&] { return r.whole() && r.balanced(); }));
     for (const auto& n : r.names) {
         REQUIRE(s.producers[n]->wait_more(20, in(std::chrono::seconds(20))));
     }
     s.verdict({{"a", r.stomp["a"]}, {"b", r.stomp["b"]}, {"c", r.stomp["c"]}});
+}
+
+} // namespace actormq::test
+
+// -- colocated backups on a shared store (docs/ha.md, "Colocated backups on a shared store") -----
+
+namespace actormq::test {
+
+TEST_CASE("colocated: shared store: the colocated backup opens the live's own journal directory, "
+          "takes the lock after a SIGKILL of the live and serves every confirmed message "
+          "exactly once; the live fails back when it returns and the backup waits again") {
+    ACTORMQ_START_NODE(host, colocated_node("", "max-backups = 1\n"), named("host"));
+    temp_dir where;
+    uint16_t port = port_pair(119);
+    std::set<uint16_t> taken{port, static_cast<uint16_t>(port + 119)};
+    auto cluster_port = free_port(taken);
+    // The live names its directories in the spawn request; on this machine both nodes see one
+    // file system, which stands for the shared disk.
+    auto config =
+        node_config("",
+                    "[ha-policy.colocated]\nstore = \"shared-store\"\nrequest-backup = true\n"
+                    "backup-port-offset = 119\nbackup-request-retry-interval = 200\n"
+                    "[ha-policy.colocated.backup]\nallow-failback = true\nrestart-backup = true\n"
+                    "lock-poll-interval-ms = 10\n"
+                    "[cluster]\nmembers = ["
+                        + cluster_item(host)
+                        + "]\nreconnect-interval-ms = 50\nheartbeat-interval-ms = 200\n"
+                          "connection-timeout-ms = 1000\n",
+                    "cluster-user = \"actormq-cluster\"\ncluster-password = \"secret\"\n"
+                    "persistence-enabled = true\n");
+    auto sets = with_port(named("live"), port);
+    sets.push_back("cluster.port=" + std::to_string(cluster_port));
+    auto journal = where.path + "/journal";
+    auto live =
+        std::make_unique<node_process>(node_placement{where.path, "node.log"}, config, sets);
+    REQUIRE(live->wait_ready(soon()));
+    INFO("host:\n", host.log_tail(40));
+    REQUIRE(log_shows(*live, "ha_live node_id="));
+    REQUIRE(log_shows(host, "colocated_instance_started instance=colocated_backup_1 live=live"));
+    CHECK(host.log_text().find("journal=" + journal + " ") != std::string::npos);
+    // Passive: it holds backup.lock and waits for the live lock of the shared directory.
+    REQUIRE(log_shows(host, "ha_waiting_for_live"));
+    REQUIRE(
+        wait_until(soon(), [&] { return instance_role(host, "colocated_backup_1") == "backup"; }));
+    CHECK(!stomp_serves(static_cast<uint16_t>(port + 119)));
+    auto status = get_json(host, "/api/status");
+    for (const auto& i : status["instances"]) {
+        if (i.value("name", "") == "colocated_backup_1") {
+            CHECK(i["journal"]["directory"] == journal);
+        }
+    }
+    CHECK(!std::filesystem::exists(host.dir() + "/journal/colocated_backup_1"));
+    // Its requester counts the waiting backup as its own.
+    REQUIRE(log_shows(*live, "colocated_backup_started"));
+
+    producer p{"/queue/shared-colo", std::vector<uint16_t>{port, static_cast<uint16_t>(port + 119)},
+               "s-"};
+    REQUIRE(p.wait_more(50));
+    auto killed_at = std::chrono::steady_clock::now();
+    live->kill(SIGKILL);
+    REQUIRE(wait_until(soon(), [&] { return stomp_serves(static_cast<uint16_t>(port + 119)); }));
+    // For docs/benchmarks.md ("Colocated failover on a shared store"): SIGKILL to a STOMP
+    // CONNECTED from the backup on the offset port.
+    MESSAGE("shared-store colocated failover: SIGKILL to serving in ",
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now()
+                                                                  - killed_at)
+                .count(),
+            " ms");
+    REQUIRE(live->wait_exit(soon()).has_value());
+    live.reset();
+    REQUIRE(wait_until(
+        soon(), [&] { return instance_role(host, "colocated_backup_1") == "backup-active"; }));
+    CHECK(log_shows(host, "ha_activating node_id="));
+    REQUIRE(p.wait_more(50, in(std::chrono::seconds(20))));
+
+    // Back on its directory and ports: it finds its backup serving, asks for its place back
+    // (state F), and the backup gives way and waits again.
+    live = std::make_unique<node_process>(node_placement{where.path, "node2.log"}, config, sets);
+    REQUIRE(live->wait_ready(soon()));
+    REQUIRE(log_shows(*live, "ha_failing_back"));
+    REQUIRE(log_shows(host, "ha_giving_way"));
+    REQUIRE(log_shows(*live, "ha_live node_id="));
+    REQUIRE(log_shows(host, "ha_backup_restarted"));
+    REQUIRE(wait_until(in(std::chrono::seconds(20)), [&] {
+        return instance_role(*live, "live") == "live"
+               && instance_role(host, "colocated_backup_1") == "backup";
+    }));
+    // The backup that waits again is the returning live's: nobody is asked for another.
+    REQUIRE(log_shows(*live, "colocated_backup_present"));
+    CHECK(host.log_text().find("colocated_backup_2") == std::string::npos);
+    REQUIRE(p.wait_more(50, in(std::chrono::seconds(20))));
+    p.stop();
+    auto want = p.confirmed();
+    std::map<std::string, int> seen;
+    {
+        stomp_client c;
+        REQUIRE(c.connect_tcp(port));
+        REQUIRE(c.connect_stomp("guest", "guest").cmd == command::connected);
+        REQUIRE(send_durable(c, "/queue/shared-colo", "end"));
+        subscribe(c, "/queue/shared-colo", "d");
+        while (seen.count("end") == 0) {
+            ++seen[expect_message(c, in(std::chrono::seconds(30))).body];
+        }
+        seen.erase("end");
+    }
+    size_t lost = 0;
+    size_t duplicated = 0;
+    size_t unexpected = 0;
+    for (const auto& body : want) {
+        auto it = seen.find(body);
+        lost += it == seen.end() ? 1 : 0;
+        duplicated += it != seen.end() && it->second > 1 ? 1 : 0;
+    }
+    for (const auto& [body, times] : seen) {
+        unexpected += want.count(body) == 0 ? 1 : 0;
+    }
+    MESSAGE("shared-store colocated: ", want.size(), " confirmed messages");
+    CHECK(want.size() >= 150);
+    CHECK(lost == 0);
+    CHECK(duplicated == 0);
+    CHECK(unexpected == 0);
 }
 
 } // namespace actormq::test

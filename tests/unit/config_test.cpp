@@ -1078,6 +1078,82 @@ check-for-live-server = true
               "asked for, and run, through the cluster"});
 }
 
+TEST_CASE("config: ha: colocated store = \"shared-store\": its primary and backup tables take "
+          "the shared-store keys, in any order of the file") {
+    auto plain = load_string(std::string{"cluster-password = \"p\"\n[ha-policy.colocated]\n"}
+                                 + cluster_with_user,
+                             "cfg.toml");
+    REQUIRE_MESSAGE(plain.errors.empty(), messages(plain));
+    CHECK(plain.config->ha_policy.colocated.store == colocated_store::replication);
+    auto full = load_string(std::string{R"(cluster-password = "p"
+paging-directory = "/shared/paging"
+[ha-policy]
+colocated.primary.failover-on-shutdown = true
+colocated.primary.lock-poll-interval-ms = 20
+colocated.store = "shared-store"
+colocated.request-backup = true
+[ha-policy.colocated.backup]
+allow-failback = false
+restart-backup = false
+failover-on-server-shutdown = true
+lock-poll-interval-ms = 30
+)"} + cluster_with_user,
+                            "cfg.toml");
+    REQUIRE_MESSAGE(full.errors.empty(), messages(full));
+    const auto& c = full.config->ha_policy;
+    CHECK(c.kind == ha_kind::colocated);
+    CHECK(c.colocated.store == colocated_store::shared_store);
+    CHECK(c.colocated.request_backup);
+    CHECK(c.failover_on_shutdown);
+    CHECK(c.lock_poll_interval_ms == 20);
+    CHECK_FALSE(c.colocated.backup_allow_failback);
+    CHECK_FALSE(c.colocated.backup_restart_backup);
+    CHECK(c.colocated.backup_failover_on_shutdown);
+    CHECK(c.colocated.backup_lock_poll_interval_ms == 30);
+    // A shared-store pair shares the paging directory too, so it may be set.
+    CHECK(full.config->journal.paging_directory == "/shared/paging");
+}
+
+TEST_CASE("config: ha: colocated store errors name file, line and key; a role table rejects the "
+          "other store's keys") {
+    CHECK(errors_of(std::string{"cluster-password = \"p\"\n[ha-policy.colocated]\n"
+                                "store = \"shared\"\n"}
+                    + cluster_with_user)
+          == std::vector<std::string>{"cfg.toml:3:9: ha-policy.colocated.store: unknown store "
+                                      "'shared'; expected \"replication\" or \"shared-store\""});
+    auto shared = errors_of(std::string{R"(cluster-password = "p"
+[ha-policy.colocated]
+store = "shared-store"
+[ha-policy.colocated.primary]
+check-for-live-server = true
+[ha-policy.colocated.backup]
+vote-retry-wait = 100
+lock-poll-intervall-ms = 5
+scale-down = {}
+)"} + cluster_with_user);
+    REQUIRE(shared.size() == 4);
+    CHECK(shared[0]
+          == "cfg.toml:5:1: ha-policy.colocated.primary.check-for-live-server: a replication "
+             "key, but this colocated pair uses store = \"shared-store\"");
+    CHECK(shared[1]
+          == "cfg.toml:7:1: ha-policy.colocated.backup.vote-retry-wait: a replication key, but "
+             "this colocated pair uses store = \"shared-store\"");
+    CHECK(shared[2].rfind("cfg.toml:8:1: ha-policy.colocated.backup.lock-poll-intervall-ms: "
+                          "unknown key; did you mean 'lock-poll-interval-ms'?",
+                          0)
+          == 0);
+    CHECK(shared[3].rfind("cfg.toml:9:1: ha-policy.colocated.backup.scale-down: scale-down is "
+                          "not supported for colocated backups yet",
+                          0)
+          == 0);
+    CHECK(errors_of(std::string{"cluster-password = \"p\"\n[ha-policy.colocated.primary]\n"
+                                "lock-poll-interval-ms = 5\n"}
+                    + cluster_with_user)
+          == std::vector<std::string>{
+              "cfg.toml:3:1: ha-policy.colocated.primary.lock-poll-interval-ms: a shared-store "
+              "key, but this colocated pair uses store = \"replication\""});
+}
+
 // -- scale-down (docs/ha.md, "Scale-down") --------------------------------------------------------
 
 TEST_CASE("config: ha: scale-down is off by default; a live-only scale-down table turns it on "
