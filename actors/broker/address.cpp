@@ -16,7 +16,6 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
-#include <filesystem>
 #include <system_error>
 #include <unordered_set>
 
@@ -770,14 +769,13 @@ void maybe_page_in(address_ptr self) {
     auto writes_before = st.page_writes_asked;
     // No timeout: see start_pager (the pager answers every request).
     self->request(*st.pager, caf::infinite, paging::read_atom::value, budget)
-        .then([self, writes_before](paging::page_batch& b) {
-                  on_page_batch(self, b, writes_before);
-              },
-              [self](caf::error& e) {
-                  // The pager latched a failure: the paged messages stay on disk.
-                  self->state.ctx->log->error("page_in_failed address={} error=\"{}\"",
-                                              self->state.address, caf::to_string(e));
-              });
+        .then(
+            [self, writes_before](paging::page_batch& b) { on_page_batch(self, b, writes_before); },
+            [self](caf::error& e) {
+                // The pager latched a failure: the paged messages stay on disk.
+                self->state.ctx->log->error("page_in_failed address={} error=\"{}\"",
+                                            self->state.address, caf::to_string(e));
+            });
 }
 
 caf::result<route_status> route(address_ptr self,
@@ -987,12 +985,8 @@ address_actor::behavior_type address(address_ptr self,
     std::shared_ptr<paging::open_request> open;
     // PAGE is the default policy: only an address that has a page directory (it paged before)
     // opens a pager at start, so a node with many durable queues does not start a pager thread
-    // for each. One directory lookup at start, never on the message path.
-    std::error_code no_dir;
-    if (seed && page
-        && std::filesystem::is_directory(config::paging_directory_of(st.ctx->config.journal) + "/"
-                                             + paging::directory_name(st.address),
-                                         no_dir)) {
+    // for each. The server looked for the directories before spawning the addresses.
+    if (seed && page && seed->page_directory) {
         // Page files may be left from before the restart: the journal's messages wait until
         // the pager has skipped the page records they repeat (paging::page_store::open).
         open = std::make_shared<paging::open_request>();

@@ -158,6 +158,10 @@ struct address_state {
 struct address_seed {
     std::vector<recovered_queue> queues;
     std::vector<std::string> duplicate_ids;
+    /// PAGE: the address has a page directory (it paged before the restart), so a pager opens
+    /// at start. The server lists the paging directory once for all addresses, off the
+    /// scheduler's workers (paging::lister), before it spawns them.
+    bool page_directory = false;
 };
 
 /// The behaviour of an address actor.

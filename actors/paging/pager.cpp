@@ -659,4 +659,39 @@ pager_actor::behavior_type pager(pager_actor::stateful_pointer<pager_state> self
     };
 }
 
+std::vector<std::string> list_directories(const std::string& paging_directory, std::string& error) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    fs::directory_iterator it{paging_directory, ec};
+    if (ec) {
+        if (ec != std::errc::no_such_file_or_directory) {
+            error = "file=" + paging_directory + " op=opendir reason=" + ec.message();
+        }
+        return out;
+    }
+    for (; it != fs::directory_iterator{}; it.increment(ec)) {
+        if (it->is_directory(ec)) {
+            out.push_back(it->path().filename().string());
+        }
+    }
+    if (ec) {
+        error = "file=" + paging_directory + " op=readdir reason=" + ec.message();
+    }
+    return out;
+}
+
+lister_actor::behavior_type lister(lister_actor::pointer self) {
+    return {
+        [self](list_atom, const std::string& dir) -> caf::result<std::vector<std::string>> {
+            self->quit();
+            std::string error;
+            auto names = list_directories(dir, error);
+            if (!error.empty()) {
+                return caf::make_error(errc::journal_failed, error);
+            }
+            return names;
+        },
+    };
+}
+
 } // namespace actormq::paging

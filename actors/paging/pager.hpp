@@ -225,4 +225,21 @@ pager_actor::behavior_type pager(pager_actor::stateful_pointer<pager_state> self
                                  store_options opts,
                                  std::shared_ptr<spdlog::logger> log);
 
+/// The names of the address directories in `paging_directory` (directory_name(address) of
+/// every address that paged before); none when it does not exist. `error` is set when it
+/// exists but cannot be read. Blocking: for a detached actor.
+std::vector<std::string> list_directories(const std::string& paging_directory, std::string& error);
+
+using list_atom = caf::atom_constant<caf::atom("pglist")>;
+
+/// Lists a paging directory once (list_directories), answers and ends: the server asks it
+/// at start which recovered addresses have page files, so no address looks at the disk from a
+/// scheduler worker. A directory that cannot be read is answered with errc::journal_failed
+/// (context: the path and the reason).
+using lister_actor =
+    caf::typed_actor<caf::replies_to<list_atom, std::string>::with<std::vector<std::string>>>;
+
+/// The behaviour of a lister (spawn it detached: it reads a directory).
+lister_actor::behavior_type lister(lister_actor::pointer self);
+
 } // namespace actormq::paging

@@ -9,6 +9,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 
@@ -326,4 +327,27 @@ TEST_CASE("paging: five SIGKILLs under a producer: every confirmed message once,
         CHECK_MESSAGE(n == 1, b, " arrived ", n, " times");
     }
     CHECK(ordered);
+}
+
+TEST_CASE("paging: a paging-directory that cannot be listed stops a restart with recovered "
+          "messages, naming it") {
+    temp_dir d;
+    // A file where the paging directory should be: listing it fails (ENOTDIR).
+    std::ofstream{d.path + "/not-a-directory"} << "x";
+    std::vector<std::string> sets{"paging-directory=" + d.path + "/not-a-directory"};
+    {
+        node_process node{node_placement{d.path, "node-1.log"}, paging_config(), sets};
+        REQUIRE(node.wait_ready(soon()));
+        stomp_client c;
+        login(c, node);
+        send_range(c, "/queue/kept", "m", 0, 3); // fits in memory: no page file
+        kill9(node);
+    }
+    node_process node{node_placement{d.path, "node-2.log"}, paging_config(), sets};
+    auto status = node.wait_exit(soon());
+    REQUIRE(status.has_value());
+    CHECK(*status != 0);
+    INFO(node.log_tail());
+    CHECK(log_shows(node, "paging_directory_failed"));
+    CHECK(log_shows(node, d.path + "/not-a-directory"));
 }

@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -194,4 +195,25 @@ TEST_CASE("page store: a damaged record with a valid one after it refuses the op
     auto e = s.open(durable_q());
     CHECK(e.find(file) != std::string::npos);
     CHECK(e.find("offset=16 ") != std::string::npos);
+}
+
+TEST_CASE("page store: list_directories names the address directories, none when the paging "
+          "directory is missing, and an error when it is not a directory") {
+    scratch d;
+    std::string error;
+    CHECK(list_directories(d.path + "/paging", error).empty());
+    CHECK(error.empty());
+
+    std::filesystem::create_directories(d.path + "/paging/" + directory_name("orders"));
+    std::filesystem::create_directories(d.path + "/paging/" + directory_name("a.b"));
+    std::ofstream{d.path + "/paging/stray-file"} << "x";
+    auto names = list_directories(d.path + "/paging", error);
+    CHECK(error.empty());
+    std::sort(names.begin(), names.end());
+    std::vector<std::string> want{directory_name("a.b"), directory_name("orders")};
+    std::sort(want.begin(), want.end());
+    CHECK(names == want);
+
+    CHECK(list_directories(d.path + "/paging/stray-file", error).empty());
+    CHECK(error.find(d.path + "/paging/stray-file") != std::string::npos);
 }
