@@ -87,15 +87,23 @@ caf::result<uint64_t> restore(server_ptr self, recovered_state& rs) {
         }
         seed->duplicate_ids = std::move(ids);
     }
-    auto spawn_all = [self, seeds](const std::vector<std::string>& paged) {
-        std::set<std::string> dirs(paged.begin(), paged.end());
+    auto spawn_all = [self, seeds](const paging::directory_listing& paged) {
+        std::set<std::string> dirs(paged.names.begin(), paged.names.end());
+        // Number new messages past the paged ones (directory_listing says why); no client
+        // is in yet, the node opens its acceptors once this request is answered.
+        auto& next = self->state.ctx->next_message_id;
+        auto n = next.load();
+        while (n <= paged.max_message_id
+               && !next.compare_exchange_weak(n, paged.max_message_id + 1)) {
+        }
         for (const auto& [name, seed] : seeds) {
             seed->page_directory = dirs.count(paging::directory_name(name)) != 0;
             self->state.addresses.emplace(name, spawn_address(self, name, seed));
         }
     };
-    // Which of them have page files from before the restart (address.cpp): one listing of
-    // the paging directory, in a detached actor, when one of them pages at all.
+    // Which of them have page files from before the restart (address.cpp), and the largest
+    // paged message id: one listing of the paging directory, in a detached actor, when one of
+    // them pages at all.
     bool page = static_cast<bool>(st.ctx->journal)
                 && std::any_of(seeds.begin(), seeds.end(), [&](const auto& kv) {
                        return st.ctx->config.settings_for(kv.first).full_policy
@@ -113,7 +121,7 @@ caf::result<uint64_t> restore(server_ptr self, recovered_state& rs) {
     self->request(l, caf::infinite, paging::list_atom::value,
                   config::paging_directory_of(st.ctx->config.journal))
         .await(
-            [p, spawn_all, restored](std::vector<std::string>& paged) mutable {
+            [p, spawn_all, restored](paging::directory_listing& paged) mutable {
                 spawn_all(paged);
                 p.deliver(restored);
             },
