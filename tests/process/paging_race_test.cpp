@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Paging under concurrent producers and consumers (docs/journal.md, "Paging"): with a
-// max-size-bytes of a few messages the address starts and stops paging many times a second,
-// and page writes keep arriving while page-in batches are on their way to the journal. Every
+// max-size-bytes of a few messages the address pages as soon as the producers outrun the
+// consumers, and the consumers catch up with the page files while the last producers still
+// page, so page writes arrive while page-in batches are on their way to the journal. Every
 // message must arrive, once: none may stay behind in a page file (the stall of
-// docs/benchmarks.md, "Page-in stall"; its deterministic form is in
-// tests/unit/address_paging_test.cpp).
+// docs/benchmarks.md, "Paging: the page-in stall, ids after a restart, the ring"; its
+// deterministic form is in tests/unit/address_paging_test.cpp).
 #include "support/process_fixture.hpp"
 
 #include <doctest/doctest.h>
