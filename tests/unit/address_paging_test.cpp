@@ -6,6 +6,7 @@
 // stand-in (auto ack, no window) records what its queue hands it.
 #include "actors/broker/address.hpp"
 #include "protocol/errc.hpp"
+#include "support/wait.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -18,13 +19,11 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 using namespace actormq;
@@ -92,7 +91,6 @@ journal_actor::behavior_type held_journal(journal_actor::stateful_pointer<held_j
 /// The bodies a consumer got, in order.
 struct received {
     std::mutex mtx;
-    std::condition_variable cv;
     std::vector<std::string> bodies;
 };
 
@@ -104,7 +102,6 @@ session_actor::behavior_type consumer(session_actor::pointer, std::shared_ptr<re
             for (auto& d : ds) {
                 got->bodies.push_back(d.msg->body);
             }
-            got->cv.notify_all();
         },
         [](written_atom, uint64_t) {},
         [](closed_atom) {},
@@ -181,39 +178,20 @@ struct fixture {
 
     void flush() { caf::anon_send(journal, flush_atom::value); }
 
-    /// Waits until `pred` holds, polling (the counters are set by other threads).
+    /// Waits until `pred` holds (the counters are set by other threads).
     template <class Pred>
     static bool eventually(Pred pred) {
-        auto deadline = std::chrono::steady_clock::now() + wait_bound;
-        while (!pred()) {
-            if (std::chrono::steady_clock::now() > deadline) {
-                return false;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(2));
-        }
-        return true;
+        return test::wait_until(test::in(wait_bound), pred);
     }
 
     /// Waits until the consumer got `n` messages, answering the journal's appends meanwhile
     /// (each page-in batch waits for one).
     bool delivered(size_t n) {
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-        std::unique_lock<std::mutex> g{got->mtx};
-        while (got->bodies.size() < n) {
-            g.unlock();
+        return test::wait_until(test::in(std::chrono::seconds(5)), [&] {
             flush();
-            g.lock();
-            if (got->cv.wait_until(g,
-                                   std::min(deadline, std::chrono::steady_clock::now()
-                                                          + std::chrono::milliseconds(20)),
-                                   [&] { return got->bodies.size() >= n; })) {
-                break;
-            }
-            if (std::chrono::steady_clock::now() >= deadline) {
-                return false;
-            }
-        }
-        return true;
+            std::lock_guard<std::mutex> g{got->mtx};
+            return got->bodies.size() >= n;
+        });
     }
 
     std::vector<std::string> bodies() {
