@@ -16,7 +16,6 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <algorithm>
-#include <filesystem>
 #include <system_error>
 #include <unordered_set>
 
@@ -576,6 +575,7 @@ void page_some(address_ptr self,
     st.paged_out += what.accepted.size();
     st.ops.push_back(std::move(op));
     ++st.page_writes;
+    ++st.page_writes_asked;
     // No timeout: see start_pager (the pager answers every request).
     self->request(*st.pager, caf::infinite, paging::write_atom::value, std::move(what.accepted),
                   std::move(names))
@@ -661,8 +661,9 @@ void page_targets(const address_state& st,
 
 /// A batch read back from the page files: journal the persistent messages (from now on the
 /// journal holds them, like any message in memory), record the cursor past them, then hand
-/// them to their queues in page order.
-void on_page_batch(address_ptr self, paging::page_batch& b) {
+/// them to their queues in page order. `writes_before` is page_writes_asked when the read was
+/// asked for: the batch's `at_end` covers those writes only.
+void on_page_batch(address_ptr self, paging::page_batch& b, uint64_t writes_before) {
     auto& st = self->state;
     std::vector<journal::record> records;
     std::vector<address_state::pending_op> batch_ops;
@@ -698,7 +699,7 @@ void on_page_batch(address_ptr self, paging::page_batch& b) {
     }
     auto next = b.next;
     bool at_end = b.at_end;
-    auto release = [self, ids, at_end] {
+    auto release = [self, ids, at_end, writes_before] {
         auto& st = self->state;
         for (auto& o : st.ops) {
             if (std::find(ids.begin(), ids.end(), o.id) != ids.end()) {
@@ -707,7 +708,10 @@ void on_page_batch(address_ptr self, paging::page_batch& b) {
         }
         complete_ready(self);
         st.paging_in = false;
-        if (at_end && st.page_writes == 0) {
+        // A write asked for after the read (while this batch went to the journal and the
+        // cursor) is in the page files behind what was read, even if it is answered already:
+        // stopping now would leave it there, unread, with no read ever to come.
+        if (at_end && st.page_writes == 0 && st.page_writes_asked == writes_before) {
             st.paging = false;
             st.ctx->log->info("address_paging_done address={} paged_in={}", st.address,
                               st.paged_in);
@@ -762,14 +766,16 @@ void maybe_page_in(address_ptr self) {
     int64_t budget = st.usage->max_bytes < 0 ? page_in_chunk_bytes : st.usage->max_bytes - used;
     budget = std::min(budget, page_in_chunk_bytes);
     st.paging_in = true;
+    auto writes_before = st.page_writes_asked;
     // No timeout: see start_pager (the pager answers every request).
     self->request(*st.pager, caf::infinite, paging::read_atom::value, budget)
-        .then([self](paging::page_batch& b) { on_page_batch(self, b); },
-              [self](caf::error& e) {
-                  // The pager latched a failure: the paged messages stay on disk.
-                  self->state.ctx->log->error("page_in_failed address={} error=\"{}\"",
-                                              self->state.address, caf::to_string(e));
-              });
+        .then(
+            [self, writes_before](paging::page_batch& b) { on_page_batch(self, b, writes_before); },
+            [self](caf::error& e) {
+                // The pager latched a failure: the paged messages stay on disk.
+                self->state.ctx->log->error("page_in_failed address={} error=\"{}\"",
+                                            self->state.address, caf::to_string(e));
+            });
 }
 
 caf::result<route_status> route(address_ptr self,
@@ -979,12 +985,8 @@ address_actor::behavior_type address(address_ptr self,
     std::shared_ptr<paging::open_request> open;
     // PAGE is the default policy: only an address that has a page directory (it paged before)
     // opens a pager at start, so a node with many durable queues does not start a pager thread
-    // for each. One directory lookup at start, never on the message path.
-    std::error_code no_dir;
-    if (seed && page
-        && std::filesystem::is_directory(config::paging_directory_of(st.ctx->config.journal) + "/"
-                                             + paging::directory_name(st.address),
-                                         no_dir)) {
+    // for each. The server looked for the directories before spawning the addresses.
+    if (seed && page && seed->page_directory) {
         // Page files may be left from before the restart: the journal's messages wait until
         // the pager has skipped the page records they repeat (paging::page_store::open).
         open = std::make_shared<paging::open_request>();

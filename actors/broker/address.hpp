@@ -131,6 +131,10 @@ struct address_state {
     bool paging_in = false;
     /// Page writes asked for and not answered yet.
     uint64_t page_writes = 0;
+    /// Page writes asked for since the start. A read's `at_end` says nothing of the writes
+    /// asked for after that read (the pager takes requests in order): the address stops
+    /// paging only when none was (on_page_batch).
+    uint64_t page_writes_asked = 0;
     uint64_t paged_out = 0;
     uint64_t paged_in = 0;
 
@@ -154,6 +158,10 @@ struct address_state {
 struct address_seed {
     std::vector<recovered_queue> queues;
     std::vector<std::string> duplicate_ids;
+    /// PAGE: the address has a page directory (it paged before the restart), so a pager opens
+    /// at start. The server lists the paging directory once for all addresses, off the
+    /// scheduler's workers (paging::lister), before it spawns them.
+    bool page_directory = false;
 };
 
 /// The behaviour of an address actor.

@@ -4,12 +4,16 @@
 #include "actors/broker/address.hpp"
 #include "actors/broker/gather.hpp"
 #include "actors/journal/recovery.hpp"
+#include "actors/paging/pager.hpp"
 #include "protocol/errc.hpp"
 
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+
+#include <algorithm>
+#include <set>
 
 namespace actormq {
 
@@ -64,7 +68,7 @@ caf::result<address_actor> lookup(server_ptr self, std::string& name, bool creat
 }
 
 /// Spawns an address for everything recovery found (queues, messages, duplicate ids).
-uint64_t restore(server_ptr self, recovered_state& rs) {
+caf::result<uint64_t> restore(server_ptr self, recovered_state& rs) {
     auto& st = self->state;
     std::map<std::string, std::shared_ptr<address_seed>> seeds;
     uint64_t restored = 0;
@@ -83,10 +87,52 @@ uint64_t restore(server_ptr self, recovered_state& rs) {
         }
         seed->duplicate_ids = std::move(ids);
     }
-    for (auto& [name, seed] : seeds) {
-        st.addresses.emplace(name, spawn_address(self, name, seed));
+    auto spawn_all = [self, seeds](const paging::directory_listing& paged) {
+        std::set<std::string> dirs(paged.names.begin(), paged.names.end());
+        // Number new messages past the paged ones (directory_listing says why); no client
+        // is in yet, the node opens its acceptors once this request is answered.
+        auto& next = self->state.ctx->next_message_id;
+        auto n = next.load();
+        while (n <= paged.max_message_id
+               && !next.compare_exchange_weak(n, paged.max_message_id + 1)) {
+        }
+        for (const auto& [name, seed] : seeds) {
+            seed->page_directory = dirs.count(paging::directory_name(name)) != 0;
+            self->state.addresses.emplace(name, spawn_address(self, name, seed));
+        }
+    };
+    // Which of them have page files from before the restart (address.cpp), and the largest
+    // paged message id: one listing of the paging directory, in a detached actor, when one of
+    // them pages at all.
+    bool page = static_cast<bool>(st.ctx->journal)
+                && std::any_of(seeds.begin(), seeds.end(), [&](const auto& kv) {
+                       return st.ctx->config.settings_for(kv.first).full_policy
+                              == config::address_full_policy::page;
+                   });
+    if (!page) {
+        spawn_all({});
+        return restored;
     }
-    return restored;
+    auto p = self->make_response_promise<uint64_t>();
+    auto l = self->spawn<caf::detached>(paging::lister);
+    // No timeout: the lister answers its one request (or ends, which fails the request).
+    // await, not then: until the addresses exist the server takes no other message (a lookup
+    // would create an empty address under a recovered one's name), as when this was one call.
+    self->request(l, caf::infinite, paging::list_atom::value,
+                  config::paging_directory_of(st.ctx->config.journal))
+        .await(
+            [p, spawn_all, restored](paging::directory_listing& paged) mutable {
+                spawn_all(paged);
+                p.deliver(restored);
+            },
+            [self, p](caf::error& e) mutable {
+                // The journal's messages cannot go to consumers before the page records they
+                // repeat are skipped, which needs the page files: the node does not start.
+                self->state.ctx->log->error("paging_directory_failed error=\"{}\"",
+                                            caf::to_string(e));
+                p.deliver(std::move(e));
+            });
+    return p;
 }
 
 /// The helper that answers one stats request for the server.

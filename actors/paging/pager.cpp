@@ -659,4 +659,91 @@ pager_actor::behavior_type pager(pager_actor::stateful_pointer<pager_state> self
     };
 }
 
+namespace {
+
+/// The largest message id in the newest two page files of one address directory. Ids are
+/// given out in SEND order and pages are written in routing order, which differs only by what
+/// is on its way at once, far less than a page file: an older file holds no larger id.
+uint64_t newest_ids(const fs::path& dir, std::string& error) {
+    std::vector<uint64_t> numbers;
+    std::error_code ec;
+    for (fs::directory_iterator it{dir, ec}; !ec && it != fs::directory_iterator{};
+         it.increment(ec)) {
+        uint64_t n = 0;
+        if (parse_page_file_name(it->path().filename().string(), n)) {
+            numbers.push_back(n);
+        }
+    }
+    if (ec) {
+        error = "file=" + dir.string() + " op=readdir reason=" + ec.message();
+        return 0;
+    }
+    std::sort(numbers.begin(), numbers.end());
+    uint64_t out = 0;
+    for (size_t i = numbers.size() > 2 ? numbers.size() - 2 : 0; i < numbers.size(); ++i) {
+        auto path = (dir / page_file_name(numbers[i])).string();
+        std::string content;
+        if (!read_whole(path, content)) {
+            if (errno != ENOENT) {
+                error = failure(path, "read", errno);
+                return 0;
+            }
+            continue;
+        }
+        size_t at = file_header_bytes;
+        page_record r;
+        size_t used = 0;
+        // Up to the first record that does not decode: a torn tail is the pager's to cut.
+        while (at < content.size()
+               && decode(content.data() + at, content.size() - at, r, used) == decode_status::ok) {
+            at += used;
+            if (r.type == record_type::message) {
+                out = std::max(out, r.message.id);
+            }
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+directory_listing list_paging_directory(const std::string& paging_directory, std::string& error) {
+    directory_listing out;
+    std::error_code ec;
+    fs::directory_iterator it{paging_directory, ec};
+    if (ec) {
+        if (ec != std::errc::no_such_file_or_directory) {
+            error = "file=" + paging_directory + " op=opendir reason=" + ec.message();
+        }
+        return out;
+    }
+    for (; it != fs::directory_iterator{}; it.increment(ec)) {
+        if (it->is_directory(ec)) {
+            out.names.push_back(it->path().filename().string());
+            out.max_message_id = std::max(out.max_message_id, newest_ids(it->path(), error));
+            if (!error.empty()) {
+                return out;
+            }
+        }
+    }
+    if (ec) {
+        error = "file=" + paging_directory + " op=readdir reason=" + ec.message();
+    }
+    return out;
+}
+
+lister_actor::behavior_type lister(lister_actor::pointer self) {
+    return {
+        [self](list_atom, const std::string& dir) -> caf::result<directory_listing> {
+            self->quit();
+            std::string error;
+            auto listing = list_paging_directory(dir, error);
+            if (!error.empty()) {
+                return caf::make_error(errc::journal_failed, error);
+            }
+            return listing;
+        },
+    };
+}
+
 } // namespace actormq::paging

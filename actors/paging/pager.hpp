@@ -225,4 +225,38 @@ pager_actor::behavior_type pager(pager_actor::stateful_pointer<pager_state> self
                                  store_options opts,
                                  std::shared_ptr<spdlog::logger> log);
 
+/// What one look at the paging directory found (list_paging_directory).
+struct directory_listing {
+    /// directory_name(address) of every address that has a page directory (it paged before).
+    std::vector<std::string> names;
+    /// The largest message id in the newest two page files of each of them (0: none). Paged
+    /// messages are not journaled, so the journal's largest id can be below theirs: new
+    /// messages must be numbered past this, or a new message would share an id with a paged
+    /// one and the journal would take them for one message once both are in it.
+    uint64_t max_message_id = 0;
+};
+
+} // namespace actormq::paging
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(actormq::paging::directory_listing)
+
+namespace actormq::paging {
+
+/// Lists `paging_directory`: nothing when it does not exist; `error` is set when it, or a page
+/// file in it, cannot be read. Blocking: for a detached actor.
+directory_listing list_paging_directory(const std::string& paging_directory, std::string& error);
+
+using list_atom = caf::atom_constant<caf::atom("pglist")>;
+
+/// Lists a paging directory once (list_paging_directory), answers and ends: the server asks
+/// it at start, before it spawns the recovered addresses and before any client is let in,
+/// which addresses have page files and past which id to number new messages, so no address
+/// looks at the disk from a scheduler worker. A directory that cannot be read is answered with
+/// errc::journal_failed (context: the path and the reason).
+using lister_actor =
+    caf::typed_actor<caf::replies_to<list_atom, std::string>::with<directory_listing>>;
+
+/// The behaviour of a lister (spawn it detached: it reads a directory).
+lister_actor::behavior_type lister(lister_actor::pointer self);
+
 } // namespace actormq::paging

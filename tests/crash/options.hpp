@@ -20,8 +20,8 @@ struct options {
     /// library and `ha=true` (docs/testing.md, "The native mode").
     bool native = false;
     /// Every address pages past 64 KiB (docs/testing.md, "The paging mode"): the messages the
-    /// kills hit are mostly in page files. With --replication the pair pages too, and the page
-    /// files are replicated (docs/replication.md, "Paging"). Not with --ring.
+    /// kills hit are mostly in page files. With --replication and --ring every node pages, and
+    /// the page files are replicated (docs/replication.md, "Paging").
     bool paging = false;
     /// A replicating live/backup pair and a voter (docs/testing.md, "The replication mode").
     bool replication = false;

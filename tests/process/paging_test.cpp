@@ -9,6 +9,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 
@@ -326,4 +327,74 @@ TEST_CASE("paging: five SIGKILLs under a producer: every confirmed message once,
         CHECK_MESSAGE(n == 1, b, " arrived ", n, " times");
     }
     CHECK(ordered);
+}
+
+TEST_CASE("paging: a paging-directory that cannot be listed stops a restart with recovered "
+          "messages, naming it") {
+    temp_dir d;
+    // A file where the paging directory should be: listing it fails (ENOTDIR).
+    std::ofstream{d.path + "/not-a-directory"} << "x";
+    std::vector<std::string> sets{"paging-directory=" + d.path + "/not-a-directory"};
+    {
+        node_process node{node_placement{d.path, "node-1.log"}, paging_config(), sets};
+        REQUIRE(node.wait_ready(soon()));
+        stomp_client c;
+        login(c, node);
+        send_range(c, "/queue/kept", "m", 0, 3); // fits in memory: no page file
+        kill9(node);
+    }
+    node_process node{node_placement{d.path, "node-2.log"}, paging_config(), sets};
+    auto status = node.wait_exit(soon());
+    REQUIRE(status.has_value());
+    CHECK(*status != 0);
+    INFO(node.log_tail());
+    CHECK(log_shows(node, "paging_directory_failed"));
+    CHECK(log_shows(node, d.path + "/not-a-directory"));
+}
+
+TEST_CASE("paging: messages sent after a restart are numbered past the paged ones, so the journal "
+          "never takes two messages for one") {
+    temp_dir d;
+    // Run 1 pages most of /queue/pa: those messages are in page files only, not journaled.
+    {
+        node_process node{node_placement{d.path, "node-1.log"}, paging_config(),
+                          paging_sets(d.path)};
+        REQUIRE(node.wait_ready(soon()));
+        stomp_client c;
+        login(c, node);
+        send_range(c, "/queue/pa", "a", 0, 100);
+        REQUIRE(page_files(d.path, "pa") >= 1);
+        kill9(node);
+    }
+    // Run 2 has room for everything: the pager reads pa back whole, and the page-in journals
+    // each message under the id it was paged with. A consumer takes them all without acking.
+    // Then new messages on /queue/pb, consumed and acked: had they been numbered from the
+    // journal's largest id (below the paged ones), their records would share ids with pa's.
+    auto roomy = [] {
+        return node_config("", "\n[address-settings.\"#\"]\n"
+                               "max-size-bytes = 10485760\n"
+                               "address-full-policy = \"PAGE\"\n");
+    };
+    {
+        node_process node{node_placement{d.path, "node-2.log"}, roomy(), paging_sets(d.path)};
+        REQUIRE(node.wait_ready(soon()));
+        stomp_client held;
+        login(held, node);
+        subscribe(held, "/queue/pa", "h", "client-individual", {{"prefetch-count", "1000"}});
+        for (size_t i = 0; i < 100; ++i) {
+            expect_message(held);
+        }
+        stomp_client c;
+        login(c, node);
+        send_range(c, "/queue/pb", "b", 0, 100);
+        subscribe(c, "/queue/pb", "s", "client-individual", {{"prefetch-count", "1000"}});
+        CHECK(take_acked(c, 100) == range("b", 0, 100));
+        kill9(node);
+    }
+    // Run 3: every message of pa is still there (none was acked).
+    node_process node{node_placement{d.path, "node-3.log"}, paging_config(), paging_sets(d.path)};
+    REQUIRE(node.wait_ready(soon()));
+    INFO(node.log_tail());
+    CHECK(drain(node, "/queue/pa") == range("a", 0, 100));
+    CHECK(drain(node, "/queue/pb").empty());
 }

@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -194,4 +195,43 @@ TEST_CASE("page store: a damaged record with a valid one after it refuses the op
     auto e = s.open(durable_q());
     CHECK(e.find(file) != std::string::npos);
     CHECK(e.find("offset=16 ") != std::string::npos);
+}
+
+TEST_CASE("page store: list_paging_directory names the address directories and the largest "
+          "paged id; nothing when the paging directory is missing; an error when it is not a "
+          "directory") {
+    scratch d;
+    std::string error;
+    auto none = list_paging_directory(d.path + "/paging", error);
+    CHECK(none.names.empty());
+    CHECK(none.max_message_id == 0);
+    CHECK(error.empty());
+
+    auto opts = [&](const std::string& address) {
+        store_options o;
+        o.directory = d.path + "/paging/" + directory_name(address);
+        o.address = address;
+        o.page_size_bytes = 64 * 1024; // about 60 messages a file: ids spread over files
+        return o;
+    };
+    {
+        page_store a{opts("orders")};
+        REQUIRE(a.open({}) == "");
+        REQUIRE(a.write(msgs(1, 300), {"orders"}) == "");
+        page_store b{opts("a.b")};
+        REQUIRE(b.open({}) == "");
+        // Written out of id order, as two sessions' messages can be routed.
+        REQUIRE(b.write({msg(500), msg(420), msg(499)}, {"a.b"}) == "");
+    }
+    std::ofstream{d.path + "/paging/stray-file"} << "x";
+    auto listing = list_paging_directory(d.path + "/paging", error);
+    CHECK(error.empty());
+    std::sort(listing.names.begin(), listing.names.end());
+    std::vector<std::string> want{directory_name("a.b"), directory_name("orders")};
+    std::sort(want.begin(), want.end());
+    CHECK(listing.names == want);
+    CHECK(listing.max_message_id == 500);
+
+    list_paging_directory(d.path + "/paging/stray-file", error);
+    CHECK(error.find(d.path + "/paging/stray-file") != std::string::npos);
 }
