@@ -6,6 +6,7 @@
 // append until the test sends it flush_atom, then answers them all with success or an error.
 #include "actors/broker/address.hpp"
 #include "protocol/errc.hpp"
+#include "support/held_journal.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -31,64 +32,6 @@ namespace {
 
 constexpr auto wait_bound = std::chrono::seconds(10);
 
-/// What the test tells the stand-in journal and reads back from it.
-struct journal_script {
-    /// Whether the next flush answers with errc::journal_failed.
-    std::atomic<bool> fail{false};
-    /// Appends of messages received so far (queue bindings are not counted).
-    std::atomic<int> appends{0};
-};
-
-struct fake_journal_state {
-    static inline const char* name = "fake_journal";
-    std::vector<caf::typed_response_promise<uint64_t>> held;
-    uint64_t next = 1;
-};
-
-journal_actor::behavior_type fake_journal(journal_actor::stateful_pointer<fake_journal_state> self,
-                                          std::shared_ptr<journal_script> script) {
-    auto append = [self, script](std::vector<journal::record>& records) {
-        if (!records.empty() && records.front().type == journal::record_type::add_message) {
-            ++script->appends;
-        }
-        self->state.next += records.size();
-        auto p = self->make_response_promise<uint64_t>();
-        self->state.held.push_back(p);
-        return p;
-    };
-    return {
-        [append](append_atom, std::vector<journal::record>& records,
-                 bool) -> caf::result<uint64_t> { return append(records); },
-        // Addresses send every durable append with a (maybe null) receipt hook; not run here.
-        [append](append_atom, std::vector<journal::record>& records, bool,
-                 confirm_hook_ptr&) -> caf::result<uint64_t> { return append(records); },
-        [self, script](flush_atom) {
-            for (auto& p : self->state.held) {
-                if (script->fail) {
-                    p.deliver(caf::make_error(errc::journal_failed,
-                                              std::string{"file=x op=fdatasync errno=EIO"}));
-                } else {
-                    p.deliver(self->state.next);
-                }
-            }
-            self->state.held.clear();
-        },
-        [](recover_atom) -> caf::result<std::shared_ptr<recovered_state>> {
-            return caf::make_error(errc::journal_failed, std::string{"not in this test"});
-        },
-        [](stats_atom) { return journal_stats{}; },
-        // Replication is not part of these tests.
-        [](replication::pair_atom, const std::string&, const std::string&,
-           caf::actor&) -> caf::result<replication::pair_reply> {
-            return caf::make_error(errc::bad_request, std::string{"not in this test"});
-        },
-        [](replication::ack_atom, uint64_t, uint64_t) {},
-        [](caf::tick_atom) {},
-        [](replication::resume_atom) {},
-        [](replication::page_ops_atom, std::vector<replication::file_op>&) { return uint64_t{0}; },
-    };
-}
-
 message_ptr persistent_message(const std::string& dup_id, const std::string& body) {
     auto m = std::make_shared<broker_message>();
     m->address = "orders";
@@ -107,7 +50,8 @@ bool is(const caf::error& e, errc code) {
 struct fixture {
     caf::actor_system_config cfg;
     caf::actor_system sys{cfg};
-    std::shared_ptr<journal_script> script = std::make_shared<journal_script>();
+    std::shared_ptr<test::held_journal_script> script =
+        std::make_shared<test::held_journal_script>();
     journal_actor journal;
     address_actor addr;
 
@@ -115,7 +59,7 @@ struct fixture {
         auto ctx = std::make_shared<server_context>();
         ctx->log = std::make_shared<spdlog::logger>("address-test");
         ctx->wire_log = ctx->log;
-        journal = sys.spawn(fake_journal, script);
+        journal = sys.spawn(test::held_journal, script);
         ctx->journal = journal;
         addr = sys.spawn(address, ctx, std::string{"orders"}, std::shared_ptr<address_seed>{});
     }

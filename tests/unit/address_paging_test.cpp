@@ -6,6 +6,7 @@
 // stand-in (auto ack, no window) records what its queue hands it.
 #include "actors/broker/address.hpp"
 #include "protocol/errc.hpp"
+#include "support/held_journal.hpp"
 #include "support/wait.hpp"
 
 #include <caf/actor_system.hpp>
@@ -31,62 +32,6 @@ using namespace actormq;
 namespace {
 
 constexpr auto wait_bound = std::chrono::seconds(10);
-
-/// What the stand-in journal has been asked for.
-struct journal_counts {
-    /// add_message records appended (routes and page-ins of persistent messages).
-    std::atomic<int> messages{0};
-    /// duplicate_id records appended (paged messages' ids, once their page write is synced).
-    std::atomic<int> dup_ids{0};
-};
-
-struct held_journal_state {
-    static inline const char* name = "held_journal";
-    std::vector<caf::typed_response_promise<uint64_t>> held;
-    uint64_t next = 1;
-};
-
-journal_actor::behavior_type held_journal(journal_actor::stateful_pointer<held_journal_state> self,
-                                          std::shared_ptr<journal_counts> counts) {
-    auto append = [self, counts](std::vector<journal::record>& records) {
-        for (const auto& r : records) {
-            if (r.type == journal::record_type::add_message) {
-                ++counts->messages;
-            } else if (r.type == journal::record_type::duplicate_id) {
-                ++counts->dup_ids;
-            }
-        }
-        self->state.next += records.size();
-        auto p = self->make_response_promise<uint64_t>();
-        self->state.held.push_back(p);
-        return p;
-    };
-    return {
-        [append](append_atom, std::vector<journal::record>& records,
-                 bool) -> caf::result<uint64_t> { return append(records); },
-        [append](append_atom, std::vector<journal::record>& records, bool,
-                 confirm_hook_ptr&) -> caf::result<uint64_t> { return append(records); },
-        [self](flush_atom) {
-            for (auto& p : self->state.held) {
-                p.deliver(self->state.next);
-            }
-            self->state.held.clear();
-        },
-        [](recover_atom) -> caf::result<std::shared_ptr<recovered_state>> {
-            return caf::make_error(errc::journal_failed, std::string{"not in this test"});
-        },
-        [](stats_atom) { return journal_stats{}; },
-        // Replication is not part of these tests.
-        [](replication::pair_atom, const std::string&, const std::string&,
-           caf::actor&) -> caf::result<replication::pair_reply> {
-            return caf::make_error(errc::bad_request, std::string{"not in this test"});
-        },
-        [](replication::ack_atom, uint64_t, uint64_t) {},
-        [](caf::tick_atom) {},
-        [](replication::resume_atom) {},
-        [](replication::page_ops_atom, std::vector<replication::file_op>&) { return uint64_t{0}; },
-    };
-}
 
 /// The bodies a consumer got, in order.
 struct received {
@@ -127,7 +72,8 @@ struct fixture {
     std::string dir;
     caf::actor_system_config cfg;
     caf::actor_system sys{cfg};
-    std::shared_ptr<journal_counts> counts = std::make_shared<journal_counts>();
+    std::shared_ptr<test::held_journal_script> counts =
+        std::make_shared<test::held_journal_script>();
     std::shared_ptr<received> got = std::make_shared<received>();
     journal_actor journal;
     address_actor addr;
@@ -146,7 +92,7 @@ struct fixture {
         s.full_policy = config::address_full_policy::page;
         s.max_size_bytes = 1;
         ctx->config.address_settings_list.push_back(s);
-        journal = sys.spawn(held_journal, counts);
+        journal = sys.spawn(test::held_journal, counts);
         ctx->journal = journal;
         addr = sys.spawn(address, ctx, std::string{"orders"}, std::shared_ptr<address_seed>{});
         session = sys.spawn(consumer, got);
