@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The client library (protocol/client, docs/client.md) against a real node: send and receive,
 // durable sends confirmed, transactions, a listener, and STOMP and native on one queue.
+#include "support/client_fixture.hpp"
 #include "support/native_fixture.hpp"
 
 #include <actormq/client/client.hpp>
@@ -14,11 +15,6 @@ namespace {
 
 namespace ac = actormq::client;
 
-std::string url_of(const node_process& node, const std::string& query = "") {
-    return "tcp://127.0.0.1:" + std::to_string(node.port("native")) + "?user=guest&password=guest"
-           + query;
-}
-
 ac::message text(const std::string& body, bool durable = true) {
     ac::message m;
     m.body = body;
@@ -30,7 +26,7 @@ ac::message text(const std::string& body, bool durable = true) {
 
 TEST_CASE("client: a durable send is confirmed and received, then acknowledged once") {
     ACTORMQ_START_NODE(node, native_node_config());
-    ac::connection_factory cf(url_of(node));
+    ac::connection_factory cf(client_url(node));
     auto conn = cf.create_connection();
     CHECK_FALSE(conn->node_id().empty());
     auto s = conn->create_session();
@@ -63,7 +59,7 @@ TEST_CASE("client: a message sent by STOMP is received natively, and the other w
     stomp_client st;
     login(st, node);
     REQUIRE(send_durable(st, "/queue/mixed", "from-stomp"));
-    ac::connection_factory cf(url_of(node));
+    ac::connection_factory cf(client_url(node));
     auto conn = cf.create_connection();
     auto s = conn->create_session();
     auto c = s->create_consumer("mixed");
@@ -82,7 +78,7 @@ TEST_CASE("client: a message sent by STOMP is received natively, and the other w
 
 TEST_CASE("client: a transaction's sends appear at commit, not at rollback") {
     ACTORMQ_START_NODE(node, native_node_config());
-    ac::connection_factory cf(url_of(node));
+    ac::connection_factory cf(client_url(node));
     auto conn = cf.create_connection();
     auto tx = conn->create_session(true);
     auto p = tx->create_producer("tx");
@@ -104,7 +100,7 @@ TEST_CASE("client: a transaction's sends appear at commit, not at rollback") {
 
 TEST_CASE("client: a listener gets every message; asynchronous sends complete") {
     ACTORMQ_START_NODE(node, native_node_config());
-    ac::connection_factory cf(url_of(node));
+    ac::connection_factory cf(client_url(node));
     auto conn = cf.create_connection();
     auto s = conn->create_session();
     auto c = s->create_consumer("listened");
@@ -150,7 +146,7 @@ TEST_CASE("client: no server: CONNECTION_FAILED after initialConnectAttempts") {
 
 TEST_CASE("client: wrong credentials: CONNECTION_FAILED naming authentication_failed") {
     ACTORMQ_START_NODE(node, native_node_config());
-    ac::connection_factory cf(url_of(node));
+    ac::connection_factory cf(client_url(node));
     try {
         cf.create_connection("guest", "wrong");
         FAIL("authenticated with a wrong password");

@@ -4,6 +4,7 @@
 // write or the I/O thread, and acks in delivery order become one cumulative ack. What the
 // application sees must not change: every send arrives even if the application then sends
 // nothing more, and exactly the acknowledged messages are gone.
+#include "support/client_fixture.hpp"
 #include "support/native_fixture.hpp"
 #include "support/wait.hpp"
 
@@ -15,11 +16,6 @@ namespace actormq::test {
 namespace {
 
 namespace ac = actormq::client;
-
-std::string url_of(const node_process& node, const std::string& query = "") {
-    return "tcp://127.0.0.1:" + std::to_string(node.port("native")) + "?user=guest&password=guest"
-           + query;
-}
 
 ac::message text(const std::string& body) {
     ac::message m;
@@ -42,7 +38,7 @@ std::vector<std::string> receive_all(ac::consumer& c, std::chrono::milliseconds 
 
 TEST_CASE("client: fire-and-forget sends leave the client without another call") {
     ACTORMQ_START_NODE(node, native_node_config());
-    ac::connection_factory cf(url_of(node));
+    ac::connection_factory cf(client_url(node));
     auto reader = cf.create_connection();
     auto rs = reader->create_session();
     auto c = rs->create_consumer("batch.idle");
@@ -67,7 +63,7 @@ TEST_CASE("client: fire-and-forget sends leave the client without another call")
 
 TEST_CASE("client: many fire-and-forget sends arrive once and in order") {
     ACTORMQ_START_NODE(node, native_node_config());
-    ac::connection_factory cf(url_of(node));
+    ac::connection_factory cf(client_url(node));
     auto writer = cf.create_connection();
     auto ws = writer->create_session();
     auto p = ws->create_producer("batch.many");
@@ -90,7 +86,7 @@ TEST_CASE("client: many fire-and-forget sends arrive once and in order") {
 TEST_CASE("client: in-order acks coalesce, an out-of-order ack stays individual, and exactly the "
           "acknowledged messages are consumed") {
     ACTORMQ_START_NODE(node, native_node_config());
-    ac::connection_factory cf(url_of(node));
+    ac::connection_factory cf(client_url(node));
     auto writer = cf.create_connection();
     auto ws = writer->create_session();
     auto p = ws->create_producer("batch.acks");
@@ -131,7 +127,7 @@ TEST_CASE("client: in-order acks coalesce, an out-of-order ack stays individual,
 
 TEST_CASE("client: fire-and-forget sends right before the connection's close all arrive") {
     ACTORMQ_START_NODE(node, native_node_config());
-    ac::connection_factory cf(url_of(node));
+    ac::connection_factory cf(client_url(node));
     auto writer = cf.create_connection();
     auto p = writer->create_session()->create_producer("batch.goodbye");
     // The producer is new: the session has not looked the address up yet, so when the close
@@ -155,7 +151,7 @@ TEST_CASE("client: fire-and-forget sends right before the connection's close all
 
 TEST_CASE("client: coalesced acks are sent before the connection says goodbye") {
     ACTORMQ_START_NODE(node, native_node_config());
-    ac::connection_factory cf(url_of(node));
+    ac::connection_factory cf(client_url(node));
     auto writer = cf.create_connection();
     auto ws = writer->create_session();
     auto p = ws->create_producer("batch.close");

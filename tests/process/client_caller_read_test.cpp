@@ -5,6 +5,7 @@
 // asynchronous sends on one connection all progress together (the I/O thread keeps reading
 // for the listener and the completions), and a caller that is reading when the server dies
 // learns it at once instead of waiting out its timeout.
+#include "support/client_fixture.hpp"
 #include "support/native_fixture.hpp"
 #include "support/wait.hpp"
 
@@ -19,11 +20,6 @@ namespace {
 
 namespace ac = actormq::client;
 
-std::string url_of(const node_process& node, const std::string& query = "") {
-    return "tcp://127.0.0.1:" + std::to_string(node.port("native")) + "?user=guest&password=guest"
-           + query;
-}
-
 ac::message text(const std::string& body, bool durable = false) {
     ac::message m;
     m.body = body;
@@ -35,7 +31,7 @@ ac::message text(const std::string& body, bool durable = false) {
 
 TEST_CASE("client: a receiving thread, a listener and asynchronous sends share one connection") {
     ACTORMQ_START_NODE(node, native_node_config());
-    ac::connection_factory cf(url_of(node));
+    ac::connection_factory cf(client_url(node));
     auto conn = cf.create_connection();
     auto received_session = conn->create_session();
     auto received = received_session->create_consumer("caller.pull");
@@ -92,7 +88,7 @@ TEST_CASE("client: a receiving thread, a listener and asynchronous sends share o
 
 TEST_CASE("client: a caller reading the socket when the server dies is told at once") {
     ACTORMQ_START_NODE(node, native_node_config());
-    ac::connection_factory cf(url_of(node)); // no ha, no reconnect: the failure is final
+    ac::connection_factory cf(client_url(node)); // no ha, no reconnect: the failure is final
     auto conn = cf.create_connection();
     auto c = conn->create_session()->create_consumer("caller.dies");
     conn->start();
