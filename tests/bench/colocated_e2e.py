@@ -9,10 +9,14 @@ For each of RUNS rounds, in fresh temporary directories:
      measures from its exec until its log says `replication_in_sync backup=colocated_backup_1`
      (its backup on the host is in sync: failover-capable), with the part from `node_started`
      to `colocated_backup_started` (settle wait, request, remote spawn) and the sync;
-  3. reads the host's RSS again, now hosting one colocated backup instance (idle journal).
+  3. reads the host's RSS again, now hosting one colocated backup instance (idle journal);
+  4. with --fill-mib N: sends N MiB of durable 1 KiB messages to the live with four
+     synchronous producers (../shared/bench's stompload, every message confirmed, so on the
+     backup's disk too), and reads the host's RSS once more: the instance holding a synced
+     journal of that size.
 Prints one JSON line per round and a summary line.
 
-usage: colocated_e2e.py NODE [--runs 10]
+usage: colocated_e2e.py NODE [--runs 10] [--fill-mib 100 --stompload /tmp/actormq-bench/stompload]
 A benchmark, not a test: it pauses before reading RSS, which is a measurement.
 """
 import argparse
@@ -112,7 +116,7 @@ def stamp(line):
     return h * 3600 + mi * 60 + s + ms / 1000.0
 
 
-def one_round(node):
+def one_round(node, fill_mib=0, stompload=None):
     root = tempfile.mkdtemp(prefix="actormq-colo-bench-")
     procs = []
     try:
@@ -137,6 +141,23 @@ def one_round(node):
         time.sleep(2)  # measurement pause, as above
         host_hosting = rss(host.pid)
         live_rss = rss(live.pid)
+        filled = {}
+        if fill_mib > 0:
+            count = fill_mib * 1024
+            subprocess.run([stompload, "--port", str(live_stomp), "--dest", "/queue/fill",
+                            "--producers", "4", "--consumers", "0", "--size", "1024",
+                            "--count", str(count), "--persistent", "1", "--receipt", "1",
+                            "--login", "guest", "--passcode", "guest"],
+                           check=True, stdout=subprocess.DEVNULL)
+            time.sleep(2)  # measurement pause, as above
+            filled = {
+                "host_rss_hosting_one_synced_mib": round(rss(host.pid) / 2**20, 1),
+                "colocated_instance_synced_mib": round((rss(host.pid) - host_idle) / 2**20, 1),
+                "backup_journal_mib": round(sum(
+                    os.path.getsize(os.path.join(dp, f))
+                    for dp, _, fs in os.walk(host_dir) for f in fs
+                    if f.endswith(".amq")) / 2**20, 1),
+            }
         return {
             "exec_to_failover_capable_ms": round((t1 - t0) * 1000, 1),
             "node_started_to_backup_spawned_ms": round((stamp(requested) - stamp(started)) * 1000),
@@ -145,6 +166,7 @@ def one_round(node):
             "host_rss_hosting_one_mib": round(host_hosting / 2**20, 1),
             "colocated_instance_mib": round((host_hosting - host_idle) / 2**20, 1),
             "live_rss_mib": round(live_rss / 2**20, 1),
+            **filled,
         }
     finally:
         for p in procs:
@@ -157,10 +179,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("node")
     ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--fill-mib", type=int, default=0)
+    ap.add_argument("--stompload", default="/tmp/actormq-bench/stompload")
     a = ap.parse_args()
     rounds = []
     for _ in range(a.runs):
-        r = one_round(a.node)
+        r = one_round(a.node, a.fill_mib, a.stompload)
         print(json.dumps(r), flush=True)
         rounds.append(r)
 
