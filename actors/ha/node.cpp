@@ -110,6 +110,15 @@ bool report_recovery(const server_context& ctx, const recovered_state& rs) {
     if (rs.torn_tail) {
         ctx.log->info("journal_torn_tail_cut file={} offset={}", rs.torn_file, rs.torn_offset);
     }
+    // Data already lost by whoever wrote the journal: said loudly, the rest is served.
+    for (const auto& c : rs.id_collisions) {
+        ctx.log->error("journal_message_id_collision file={} offset={} reason=\"{}\"", c.file,
+                       c.offset, c.reason);
+    }
+    if (rs.id_collisions_total > rs.id_collisions.size()) {
+        ctx.log->error("journal_message_id_collision more={}",
+                       rs.id_collisions_total - rs.id_collisions.size());
+    }
     ctx.log->info("journal_recovered directory={} records={} messages={} queues={} "
                   "rolled_back_tx={} corrupt_skipped={} seconds={:.3f}",
                   ctx.config.journal.journal_directory, rs.records, rs.messages, rs.queues.size(),

@@ -117,6 +117,9 @@ struct replay {
     journal::liveness* live;
     /// The path of a segment, for naming a corrupt record.
     std::function<std::string(uint64_t)> file_of;
+    /// Where the record being replayed lies (step), for naming an id collision.
+    uint64_t at_file = 0;
+    uint64_t at_offset = 0;
 
     std::map<std::string, recovered_queue, std::less<>> queues;
     /// Queue names interned to numbers, so a message names its queues without a string each.
@@ -200,13 +203,31 @@ struct replay {
         for (auto q : p.queues) {
             m.add(queue_number(q));
         }
-        // A second add_message with the same id replaces the first, in the later place.
+        // A second add_message with the same id replaces the first, in the later place (a
+        // reclaimed segment's live message is written again as it was).
         auto [it, fresh] = by_id.try_emplace(p.message_id, messages.size());
         if (!fresh) {
+            note_collision(messages[it->second], *m.msg);
             messages[it->second] = live_message{};
             it->second = messages.size();
         }
         messages.push_back(std::move(m));
+    }
+
+    /// `later` reuses the id of `earlier`, still live: the same message written again is
+    /// fine; a different one is reported (recovered_state::id_collisions).
+    void note_collision(const live_message& earlier, const broker_message& later) {
+        if (!earlier.msg
+            || (earlier.msg->address == later.address && earlier.msg->body == later.body)) {
+            return;
+        }
+        if (++out.id_collisions_total <= 100) {
+            out.id_collisions.push_back(journal::corruption{
+                file_of(at_file), at_offset,
+                "message id " + std::to_string(later.id) + " of address '" + later.address
+                    + "' replaces a different live message of address '" + earlier.msg->address
+                    + "' (lost)"});
+        }
     }
 
     void ack(const journal::ack_view& p) {
@@ -286,6 +307,8 @@ struct replay {
     /// when it is corrupt and the policy says stop.
     bool step(const record_view& r, uint64_t file_seq, uint64_t offset) {
         out.max_record_id = std::max(out.max_record_id, r.id);
+        at_file = file_seq;
+        at_offset = offset;
         bool decodes = journal::decode_payload(r, payload);
         if (live != nullptr) {
             live->note(r, decodes ? &payload : nullptr, file_seq);

@@ -80,6 +80,13 @@ struct recovered_state {
     std::string torn_file;
     uint64_t torn_offset = 0;
     std::vector<journal::corruption> corrupt;
+    /// add_message records that reused the id of a different live message (another address or
+    /// body): the later one replaced the earlier, which is lost. Never written by a correct
+    /// broker; listed (at most 100, `id_collisions_total` counts all) with the later record's
+    /// file and offset (a committed transaction's: its COMMIT's), so a bug that reuses ids is
+    /// seen rather than silent.
+    std::vector<journal::corruption> id_collisions;
+    uint64_t id_collisions_total = 0;
     std::string error;
     double seconds = 0;
     /// Bytes read from segment files and the phases' times (recover_journal only).

@@ -456,3 +456,39 @@ TEST_CASE("journal recovery: a prepared transaction is kept undecided: its messa
     CHECK(live.open_transactions() == std::vector<uint64_t>{8});
     CHECK(live.prepared_count() == 1);
 }
+
+TEST_CASE("journal recovery: a message id reused by a different message is reported with file "
+          "and offset; the same message written again is not") {
+    temp_dir tmp;
+    auto cfg = small_config(tmp);
+    std::string path;
+    uint64_t offset = 0;
+    {
+        store st{cfg};
+        REQUIRE(st.open(corrupt_policy::refuse).error.empty());
+        journal_writer w{st};
+        w.queue("a", "a");
+        w.queue("b", "b");
+        w.message(1, "a", {"a"});
+        w.message(1, "a", {"a"}); // written again as it was (a reclaimed segment's message)
+        w.message(2, "a", {"a"});
+        auto at = w.add(record_type::add_message,
+                        encode_payload(message_payload{2, "b", "/queue/b", {}, "other", {"b"}}));
+        path = st.path_of(at.file_seq);
+        offset = at.offset;
+        st.sync();
+    }
+    store st{cfg};
+    journal::liveness live;
+    open_result opened;
+    auto rs =
+        recover_journal(st, live, recovery_options{100, true, corrupt_policy::refuse}, opened);
+    CHECK(rs.error.empty());
+    CHECK(rs.id_collisions_total == 1);
+    REQUIRE(rs.id_collisions.size() == 1);
+    CHECK(rs.id_collisions[0].file == path);
+    CHECK(rs.id_collisions[0].offset == offset);
+    CHECK(rs.id_collisions[0].reason
+          == "message id 2 of address 'b' replaces a different live message of address 'a' "
+             "(lost)");
+}
