@@ -211,6 +211,11 @@ void moved(requester_ptr self,
     // The new backup pairs once the old one is gone: a live replicates to one backup at a
     // time, and the new one asks again after retry-replication-wait until then.
     release(self, old, old_host, "moved to a live that runs fewer backups");
+    for (const auto& m : st.topology.members) {
+        if (m.cluster_address == old_host) {
+            st.released_on.insert(m.name);
+        }
+    }
     st.backup = std::move(fresh);
     st.backup_host = address;
     self->monitor(st.backup);
@@ -306,6 +311,20 @@ void apply_topology(requester_ptr self, cluster::topology& t) {
         st.was_serving = serving;
         if (st.now == phase::settling) {
             st.now = phase::waiting;
+        }
+    }
+    if (!st.moving && !st.owner) {
+        if (auto other = st.other_backup_member(); !other.empty()) {
+            // This node's old backup paired with it again (a failback: the stand-in that gave
+            // way restarts as its backup, and announces the node id only once it syncs), after
+            // this requester had asked for one: the live replicates to one backup, so the
+            // spawned one could never pair. It goes; the old one is this node's backup.
+            release(self, st.backup, st.backup_host, "another member backs up this node id");
+            st.backup = nullptr;
+            st.adopted = other;
+            log()->info("colocated_backup_present member={} reason=\"a member backs up this "
+                        "node id\"",
+                        st.adopted);
         }
     }
     if (st.now == phase::backed_up && !st.backup && !st.has_backup_in_topology()
@@ -445,6 +464,26 @@ std::string backup_requester_state::backup_member() const {
     for (size_t i = 1; i < topology.members.size(); ++i) {
         const auto& m = topology.members[i];
         if (m.role == "backup" && m.node_id == me.node_id && !m.cluster_address.empty()) {
+            return m.cluster_address;
+        }
+    }
+    return {};
+}
+
+std::string backup_requester_state::other_backup_member() const {
+    if (!serving() || !backup) {
+        return {};
+    }
+    const auto& me = topology.members.front();
+    auto host = std::find_if(topology.members.begin(), topology.members.end(),
+                             [&](const auto& m) { return m.cluster_address == backup_host; });
+    if (host == topology.members.end()) {
+        return {}; // the spawned backup's host left: its own down message tells
+    }
+    for (size_t i = 1; i < topology.members.size(); ++i) {
+        const auto& m = topology.members[i];
+        if (m.role == "backup" && m.node_id == me.node_id && !m.cluster_address.empty()
+            && m.hosted_by != host->name && released_on.count(m.hosted_by) == 0) {
             return m.cluster_address;
         }
     }

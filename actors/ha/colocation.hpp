@@ -109,6 +109,9 @@ struct backup_requester_state {
     uint32_t rounds = 0;
     caf::actor backup;
     std::string backup_host;
+    /// The node names of hosts this requester released a backup on: one that lingers in the
+    /// topology a moment after a move is not "another member" (other_backup_member()).
+    std::set<std::string> released_on;
     /// The cluster address of a backup found in the topology rather than spawned by this
     /// requester (see backup_member()); "" when none.
     std::string adopted;
@@ -130,6 +133,11 @@ struct backup_requester_state {
     std::set<std::string> move_tried;
     /// The rebalance timer in force (numbered from `timers`; a stale one is ignored).
     uint64_t rebalance_timer = 0;
+
+    /// The cluster address of a member that backs up this node's node id on another host than
+    /// the backup this requester spawned (or on no host: a standalone backup); "" when none or
+    /// when nothing was spawned.
+    std::string other_backup_member() const;
 
     /// Whether this node serves (so it has a node id a backup can pair with).
     bool serving() const;

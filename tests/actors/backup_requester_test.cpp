@@ -813,3 +813,29 @@ TEST_CASE_FIXTURE(fixture,
     run();
     CHECK(rec.asked.size() == 3);
 }
+
+TEST_CASE_FIXTURE(fixture,
+                  "backup requester: a backup spawned while the old one paired again goes; the "
+                  "old one is this node's backup") {
+    // A failback: the stand-in that gave way restarts as this node's backup and announces the
+    // node id only once it syncs; a request in between spawned a second backup, which the
+    // live, replicating to one backup, never pairs.
+    show({member("a", "live", 101)});
+    cluster_answers("grant");
+    middleman_answers("spawn");
+    REQUIRE(state().now == phase::backed_up);
+    REQUIRE(state().backup);
+    // The spawned backup itself (on a) showing up as this node's backup changes nothing.
+    show({member("a", "live", 101), colocated("me", "a", 103)});
+    CHECK(rec.released.empty());
+    CHECK(state().backup);
+    // A member on another host backs up this node id: the spawned one is released.
+    show({member("a", "live", 101), colocated("me", "c", 104)});
+    CHECK(rec.released == std::vector<size_t>{0});
+    CHECK_FALSE(state().backup);
+    CHECK(state().adopted == "127.0.0.1:104");
+    CHECK(state().now == phase::backed_up);
+    // It stays this node's backup: nothing is asked for while it is there.
+    show({member("a", "live", 101), colocated("me", "c", 104)});
+    CHECK(rec.asked.size() == 1);
+}
