@@ -61,7 +61,9 @@ constexpr auto log_poll = milliseconds(5);
 
 /// Log events of docs/replication.md and docs/ha.md.
 constexpr const char* live_event = "replication_live node_id=";
-constexpr const char* paired_event = "replication_in_sync backup=colocated_backup_1";
+// Any slot: with max-backups 2 a backup may run in its host's second slot (colocated_backup_2)
+// when the first is taken, e.g. by a backup that a rebalance moved there.
+constexpr const char* paired_event = "replication_in_sync backup=colocated_backup_";
 constexpr const char* hosted_event = "colocated_instance_started instance=colocated_backup_1 live=";
 
 size_t next(size_t n) {
