@@ -60,10 +60,7 @@ TEST_CASE("client failover: SIGKILL of the live; sends and a transaction go on o
                                 "&user=guest&password=guest");
     auto conn = cf.create_connection();
     failure_events ev;
-    conn->add_failure_listener([&ev](ac::failure_event e, const std::string&) {
-        std::lock_guard<std::mutex> g(ev.mu);
-        ev.seen.push_back(e);
-    });
+    conn->add_failure_listener([&ev](ac::failure_event e, const std::string&) { ev.record(e); });
     // No backup yet: the topology after authenticated names none.
     CHECK(conn->backup_server().empty());
 
@@ -158,10 +155,7 @@ TEST_CASE("client failover: an ack of a message delivered before the failover th
                                 "&blockOnAcknowledge=true&user=guest&password=guest");
     auto conn = cf.create_connection();
     failure_events ev;
-    conn->add_failure_listener([&ev](ac::failure_event e, const std::string&) {
-        std::lock_guard<std::mutex> g(ev.mu);
-        ev.seen.push_back(e);
-    });
+    conn->add_failure_listener([&ev](ac::failure_event e, const std::string&) { ev.record(e); });
     auto expected_backup = "127.0.0.1:" + std::to_string(backup.port("native"));
     REQUIRE(wait_until(soon(), [&] { return conn->backup_server() == expected_backup; }));
     {

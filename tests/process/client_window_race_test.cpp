@@ -131,10 +131,7 @@ TEST_CASE("client window race: a send that waited for window room while the conn
                               + window_params + "&connectionTTL=10000");
     auto conn = cf.create_connection();
     failure_events ev;
-    conn->add_failure_listener([&ev](ac::failure_event e, const std::string&) {
-        std::lock_guard<std::mutex> g(ev.mu);
-        ev.seen.push_back(e);
-    });
+    conn->add_failure_listener([&ev](ac::failure_event e, const std::string&) { ev.record(e); });
     auto session = conn->create_session();
     auto producer = session->create_producer("wr");
     held_points held;
@@ -240,10 +237,7 @@ TEST_CASE("client window race: a send that waited for window room while the clie
     auto expected_backup = "127.0.0.1:" + std::to_string(backup.port("native"));
     REQUIRE(wait_until(soon(), [&] { return conn->backup_server() == expected_backup; }));
     failure_events ev;
-    conn->add_failure_listener([&ev](ac::failure_event e, const std::string&) {
-        std::lock_guard<std::mutex> g(ev.mu);
-        ev.seen.push_back(e);
-    });
+    conn->add_failure_listener([&ev](ac::failure_event e, const std::string&) { ev.record(e); });
     auto session = conn->create_session();
     auto producer = session->create_producer("wf");
     held_points held;

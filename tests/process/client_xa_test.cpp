@@ -623,10 +623,7 @@ TEST_CASE("client xa: replication: a branch prepared on the live is listed by th
                                   "&clientFailureCheckPeriod=60000"));
     auto conn = cf.create_connection();
     failure_events ev;
-    conn->add_failure_listener([&ev](ac::failure_event e, const std::string&) {
-        std::lock_guard<std::mutex> g(ev.mu);
-        ev.seen.push_back(e);
-    });
+    conn->add_failure_listener([&ev](ac::failure_event e, const std::string&) { ev.record(e); });
     bool named = wait_until(soon(), [&] { return conn->backup_server() == backup_address; });
     REQUIRE_MESSAGE(named, "the client never learnt the backup ", backup_address, " (it knows '",
                     conn->backup_server(), "')");

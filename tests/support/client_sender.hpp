@@ -37,6 +37,11 @@ struct failure_events {
     std::mutex mu;
     std::vector<client::failure_event> seen;
 
+    void record(client::failure_event e) {
+        std::lock_guard<std::mutex> g(mu);
+        seen.push_back(e);
+    }
+
     bool has(client::failure_event e) {
         std::lock_guard<std::mutex> g(mu);
         return std::find(seen.begin(), seen.end(), e) != seen.end();

@@ -15,7 +15,7 @@
 
 #include <atomic>
 #include <chrono>
-#include <thread>
+#include <future>
 
 using namespace actormq;
 using namespace std::chrono_literals;
@@ -33,10 +33,12 @@ TEST_CASE("exit_tracker: the wait ends only after monitors added later have been
     exits.track(worker);
     // A monitor added after the spawn stands for a remote node's: its notice (a down message
     // into the BASP broker's mailbox) is what the stop must not overtake. The ending thread
-    // is held up right there, as a preempted one would be.
+    // is held right there until the test lets it go, as a preempted one would be.
     std::atomic<bool> remote_told{false};
-    caf::actor_cast<caf::abstract_actor*>(worker)->attach_functor([&remote_told] {
-        std::this_thread::sleep_for(300ms);
+    std::promise<void> go_on;
+    auto held = go_on.get_future().share();
+    caf::actor_cast<caf::abstract_actor*>(worker)->attach_functor([&remote_told, held] {
+        held.wait();
         remote_told = true;
     });
     CHECK_FALSE(exits.await(20ms));
@@ -47,6 +49,8 @@ TEST_CASE("exit_tracker: the wait ends only after monitors added later have been
     // The newest monitor is told first: here the actor has ended, and its count in the
     // registry is gone, but the remote monitor has not been told yet.
     self->receive([](const caf::down_msg&) {});
+    CHECK_FALSE(exits.await(50ms));
+    go_on.set_value();
     CHECK(exits.await(10s));
     CHECK(remote_told.load());
 }
