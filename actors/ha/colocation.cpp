@@ -210,7 +210,7 @@ void moved(requester_ptr self,
     }
     // The new backup pairs once the old one is gone: a live replicates to one backup at a
     // time, and the new one asks again after retry-replication-wait until then.
-    release(self, old, old_host, "moved to a live that runs fewer backups");
+    release(self, old, old_host, "moved (rebalance)");
     for (const auto& m : st.topology.members) {
         if (m.cluster_address == old_host) {
             st.released_on.insert(m.name);
@@ -232,9 +232,10 @@ void move_backup(requester_ptr self, const std::string& address) {
     st.move_tried.insert(address);
     auto old = st.backup;
     auto old_host = st.backup_host;
-    log()->info("colocation_rebalance from={} to={} reason=\"the backup's host runs at least two "
-                "backups more than another live\"",
-                old_host, address);
+    log()->info("colocation_rebalance from={} to={} reason=\"{}\"", old_host, address,
+                st.ring_neighbour() == address
+                    ? "the ring neighbour of this node is a member again"
+                    : "the backup's host runs at least two backups more than another live");
     auto fail = [self, address](const std::string& why) {
         self->state.moving = false;
         log()->info("colocation_rebalance_failed host={} reason=\"{}\"", address, why);
@@ -538,7 +539,7 @@ std::optional<std::string> backup_requester_state::next_candidate() const {
     // fewer colocated backups goes before one that runs more, whatever its name: with
     // max-backups above 1, one node would otherwise end up with the backups of all the others.
     const auto& me = topology.members.front();
-    std::optional<std::tuple<size_t, bool, size_t>> best;
+    std::optional<std::tuple<size_t, bool, std::string, size_t>> best;
     for (size_t i = 1; i < topology.members.size(); ++i) {
         const auto& m = topology.members[i];
         if (m.role != "live" || is_colocated_name(m.name) || m.cluster_address.empty()
@@ -546,7 +547,30 @@ std::optional<std::string> backup_requester_state::next_candidate() const {
             || (!me.hosted_by.empty() && m.name == me.hosted_by)) {
             continue;
         }
-        auto rank = std::make_tuple(hosted_by(m.name), m.name < me.name, i);
+        auto rank = std::make_tuple(hosted_by(m.name), m.name < me.name, m.name, i);
+        if (!best || rank < *best) {
+            best = rank;
+        }
+    }
+    if (!best) {
+        return std::nullopt;
+    }
+    return topology.members[std::get<3>(*best)].cluster_address;
+}
+
+std::optional<std::string> backup_requester_state::ring_neighbour() const {
+    if (topology.members.empty()) {
+        return std::nullopt;
+    }
+    const auto& me = topology.members.front();
+    std::optional<std::tuple<bool, std::string, size_t>> best;
+    for (size_t i = 1; i < topology.members.size(); ++i) {
+        const auto& m = topology.members[i];
+        if (m.role != "live" || is_colocated_name(m.name) || m.cluster_address.empty()
+            || m.cluster_address == me.cluster_address) {
+            continue;
+        }
+        auto rank = std::make_tuple(m.name < me.name, m.name, i);
         if (!best || rank < *best) {
             best = rank;
         }
@@ -584,9 +608,20 @@ std::optional<std::string> backup_requester_state::rebalance_target() const {
     if (host == topology.members.end()) {
         return std::nullopt;
     }
+    // The ring neighbour first: a backup that went elsewhere while its neighbour was down goes
+    // back once the neighbour is a member again, so the clients' host lists (the live and its
+    // backup on the next node) hold again; and a backup on the neighbour stays there.
+    if (auto neighbour = ring_neighbour()) {
+        if (*neighbour == backup_host) {
+            return std::nullopt;
+        }
+        if (move_tried.count(*neighbour) == 0) {
+            return neighbour;
+        }
+    }
     size_t load = hosted_by(host->name);
     const auto& me = topology.members.front();
-    std::optional<std::tuple<size_t, bool, size_t>> best;
+    std::optional<std::tuple<size_t, bool, std::string, size_t>> best;
     for (size_t i = 1; i < topology.members.size(); ++i) {
         const auto& m = topology.members[i];
         if (m.role != "live" || is_colocated_name(m.name) || m.cluster_address.empty()
@@ -595,7 +630,7 @@ std::optional<std::string> backup_requester_state::rebalance_target() const {
             continue;
         }
         // Two fewer at least: a move from a host that runs one more only swaps the roles.
-        auto rank = std::make_tuple(hosted_by(m.name), m.name < me.name, i);
+        auto rank = std::make_tuple(hosted_by(m.name), m.name < me.name, m.name, i);
         if (std::get<0>(rank) + 2 <= load && (!best || rank < *best)) {
             best = rank;
         }
@@ -603,7 +638,7 @@ std::optional<std::string> backup_requester_state::rebalance_target() const {
     if (!best) {
         return std::nullopt;
     }
-    return topology.members[std::get<2>(*best)].cluster_address;
+    return topology.members[std::get<3>(*best)].cluster_address;
 }
 
 caf::behavior backup_requester(caf::stateful_actor<backup_requester_state>* self,

@@ -158,17 +158,22 @@ struct backup_requester_state {
     /// The next live node to ask in this round: serving, not this node, not a colocated backup,
     /// not tried yet, not the node that runs this instance (a stand-in's host: its backup
     /// must survive that node); those hosting the fewest colocated backups first, and among
-    /// them those named after this node first, then those before it (a ring).
+    /// them in ring order: the names after this node's, then those before it, each ascending.
     std::optional<std::string> next_candidate() const;
     /// A round ended without a backup: whether another round may start (retries).
     bool may_retry() const;
     /// Whether the ring is at rest: no member starting, and no colocated backup serving (a
     /// stand-in: a failover or a failback is under way).
     bool at_rest() const;
-    /// Where the node's own requester should move the backup it spawned, or nullopt: a live
-    /// (not this node, not the backup's host, not asked since it joined) that runs at least
-    /// two colocated backups fewer than the backup's host, so that after a failback every live
-    /// runs one again (docs/ha.md, "Rebalancing"); those that run the fewest first, then in
+    /// The ring neighbour: the cluster address of the live member (not a colocated backup) whose
+    /// name comes next after this node's, wrapping around to the first name; nullopt when
+    /// there is no other live.
+    std::optional<std::string> ring_neighbour() const;
+    /// Where the node's own requester should move the backup it spawned, or nullopt (docs/ha.md,
+    /// "Rebalancing"): the ring neighbour when the backup runs elsewhere and the neighbour was
+    /// not asked since it joined; nothing when it runs on the neighbour; otherwise a live (not
+    /// this node, not the backup's host, not asked since it joined) that runs at least two
+    /// colocated backups fewer than the backup's host, those that run the fewest first, then in
     /// ring order as next_candidate(). Only while backed up by a spawned backup, at rest.
     std::optional<std::string> rebalance_target() const;
 };

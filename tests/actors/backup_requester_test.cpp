@@ -776,23 +776,16 @@ TEST_CASE_FIXTURE(fixture,
 }
 
 TEST_CASE_FIXTURE(fixture,
-                  "backup requester: rebalance: nothing moves while a stand-in serves, to a live "
-                  "only one backup below the host, or twice to a live that refused until it "
-                  "rejoins") {
+                  "backup requester: rebalance: nothing moves while a stand-in serves, or twice "
+                  "to a live that refused until it rejoins") {
     backed_up_on_b(*this);
     // a's stand-in still serves on b (a has not failed back): not at rest.
     show(after_failback("backup", "live"), "live", "c");
     advance(30s);
     run();
     CHECK(rec.asked.size() == 1);
-    // a runs one already: 1 + 2 > 2.
-    auto one_each = after_failback();
-    one_each.push_back(colocated("x", "a", 108, "backup", 1));
-    show(one_each, "live", "c");
-    advance(30s);
-    run();
-    CHECK(rec.asked.size() == 1);
-    // At rest and a runs none: asked once; refused, the backup stays where it was.
+    // At rest: a (c's ring neighbour, running none) asked once; refused, the backup stays
+    // where it was.
     show(after_failback(), "live", "c");
     advance(5s);
     run();
@@ -838,4 +831,66 @@ TEST_CASE_FIXTURE(fixture,
     // It stays this node's backup: nothing is asked for while it is there.
     show({member("a", "live", 101), colocated("me", "c", 104)});
     CHECK(rec.asked.size() == 1);
+}
+
+TEST_CASE_FIXTURE(fixture,
+                  "backup requester: rebalance: a backup that went elsewhere while the ring "
+                  "neighbour was down moves back to it when it is a member again, and never "
+                  "away from it") {
+    // b's neighbour c is down: b's backup goes to a.
+    show({member("a", "live", 101)}, "live", "b");
+    cluster_answers("grant");
+    middleman_answers("spawn");
+    REQUIRE(state().backup_host == "127.0.0.1:101");
+    // c is back and failed back; a runs b's backup, b runs a's and c's: a is one above c's
+    // none, which the imbalance rule alone leaves as it is.
+    auto back = std::vector<cluster::member_info>{
+        member("a", "live", 101), member("c", "live", 103), colocated("b", "a", 104, "backup", 2),
+        colocated("a", "b", 105), colocated("c", "b", 106, "backup", 2)};
+    show(back, "live", "b");
+    advance(5s);
+    run();
+    REQUIRE(rec.asked.size() == 2);
+    CHECK(rec.asked.back() == "127.0.0.1:103");
+    cluster_answers("grant");
+    middleman_answers("spawn");
+    CHECK(rec.released == std::vector<size_t>{0});
+    CHECK(state().backup_host == "127.0.0.1:103");
+    // On the neighbour it stays, even where another live runs two fewer than c.
+    show({member("a", "live", 101), member("c", "live", 103), colocated("b", "c", 107),
+          colocated("x", "c", 108, "backup", 2), colocated("y", "c", 109, "backup", 3)},
+         "live", "b");
+    advance(30s);
+    run();
+    CHECK(rec.asked.size() == 2);
+    CHECK(rec.released.size() == 1);
+}
+
+TEST_CASE_FIXTURE(fixture,
+                  "backup requester: rebalance: away from the ring neighbour (which refused), "
+                  "only to a live that runs at least two fewer than the backup's host") {
+    // me = c; ring order d, a, b: d (the neighbour) is down at first, so c's backup goes to b.
+    show({member("a", "live", 101), member("b", "live", 102), colocated("x", "a", 108),
+          colocated("y", "b", 109)},
+         "live", "c");
+    cluster_answers("refuse"); // a (ring order among equals: a before b)
+    cluster_answers("grant");  // b
+    middleman_answers("spawn");
+    REQUIRE(state().backup_host == "127.0.0.1:102");
+    // d joins and refuses: it is not asked again until it rejoins.
+    auto with_d = std::vector<cluster::member_info>{
+        member("a", "live", 101), member("b", "live", 102), member("d", "live", 104),
+        colocated("x", "a", 108), colocated("y", "b", 109), colocated("c", "b", 110, "backup", 2)};
+    show(with_d, "live", "c");
+    advance(5s);
+    run();
+    REQUIRE(rec.asked.size() == 3);
+    CHECK(rec.asked.back() == "127.0.0.1:104");
+    cluster_answers("refuse");
+    // b runs two, a one and d none: d (two fewer) was asked; a (one fewer) is not.
+    show(with_d, "live", "c");
+    advance(30s);
+    run();
+    CHECK(rec.asked.size() == 3);
+    CHECK(state().backup_host == "127.0.0.1:102");
 }

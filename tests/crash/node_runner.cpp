@@ -186,11 +186,15 @@ bool node_runner::refuses_connections() const {
     return !probe.connect_tcp(port_);
 }
 
+std::string node_runner::log_text() const {
+    return node_ ? node_->log_text() : std::string{};
+}
+
 size_t node_runner::log_count(const std::string& text) const {
-    if (!node_ || text.empty()) {
+    if (text.empty()) {
         return 0;
     }
-    auto log = node_->log_text();
+    auto log = log_text();
     size_t n = 0;
     for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + text.size())) {
         ++n;

@@ -88,6 +88,9 @@ public:
     /// How often the current run's log contains `text` (e.g. `ha_failing_back`).
     size_t log_count(const std::string& text) const;
 
+    /// The current run's log so far ("" before the first start).
+    std::string log_text() const;
+
     /// Lets producers connect to the node (`reachable` and its process up) or not, without
     /// stopping it: the pair mode keeps them off a backup while it gives way, when its port
     /// is briefly closed and a loopback connect could connect to itself.

@@ -20,6 +20,7 @@
 #include <array>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -251,7 +252,51 @@ private:
     /// current run.
     bool whole(const std::array<size_t, ring_size>& paired) {
         for (size_t n = 0; n < ring_size; ++n) {
-            if (node(n).log_count(live_event) == 0 || node(n).log_count(paired_event) < paired[n]) {
+            if (node(n).log_count(live_event) == 0 || node(n).log_count(paired_event) < paired[n]
+                || !in_place(n)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// Whether node n's backup is where n's clients look for it (host 1 of their list): the
+    /// first slot of the next node, started there for n and not stopped since, and in sync by
+    /// its own log (a backup pairs only once the one before it is gone); and no instance for n
+    /// runs on the third node (a backup that a rebalance is moving away, docs/ha.md).
+    bool in_place(size_t n) {
+        auto& id = node_ids_[n];
+        if (id.empty()) {
+            auto log = node(n).log_text();
+            auto at = log.find(live_event);
+            if (at == std::string::npos) {
+                return false;
+            }
+            at += std::strlen(live_event);
+            id = log.substr(at, log.find_first_of(" \n", at) - at);
+        }
+        auto host = node(next(n)).log_text();
+        auto started =
+            host.rfind(std::string{"colocated_instance_started instance=colocated_backup_1 live="}
+                       + names[n] + " ");
+        if (started == std::string::npos
+            || host.find("colocated_instance_stopped instance=colocated_backup_1\n", started)
+                   != std::string::npos
+            || host.find("replication_in_sync node_id=" + id + " ", started) == std::string::npos) {
+            return false;
+        }
+        // The third node's instances for n: each start needs a stop after it.
+        auto third = node(prev(n)).log_text();
+        const std::string prefix = "colocated_instance_started instance=";
+        for (auto at = third.find(prefix); at != std::string::npos;
+             at = third.find(prefix, at + prefix.size())) {
+            auto name_end = third.find(' ', at + prefix.size());
+            auto instance = third.substr(at + prefix.size(), name_end - at - prefix.size());
+            if (third.compare(name_end, 7 + std::strlen(names[n]),
+                              std::string{" live="} + names[n] + " ")
+                    == 0
+                && third.find("colocated_instance_stopped instance=" + instance + "\n", name_end)
+                       == std::string::npos) {
                 return false;
             }
         }
@@ -437,6 +482,8 @@ private:
     std::array<std::unique_ptr<traffic>, ring_size> traffic_;
     std::array<std::unique_ptr<node_runner>, ring_size> nodes_;
     std::array<serving_sampler, ring_size> samplers_;
+    /// Each node's node id (from its first replication_live line): it is kept across restarts.
+    std::array<std::string, ring_size> node_ids_;
     run_end end_;
     node_checks checks_{end_.problems, ""};
     std::vector<int64_t> failover_ms_;

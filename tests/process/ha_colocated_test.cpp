@@ -449,6 +449,35 @@ TEST_CASE("colocated: ring: three nodes started one after another form the ring 
     REQUIRE(wait_until(in(std::chrono::seconds(30)), [&] { return r.whole(); }));
 }
 
+TEST_CASE("colocated: ring: a node that starts after the other two backed each other up gets a "
+          "backup (max-backups 1): its ring predecessor moves its backup to it, which frees a "
+          "slot on the first") {
+    ring r;
+    r.start("a");
+    r.start("b");
+    INFO(r.tails());
+    // Without c the settle wait ends on its quiet time and a and b back each other up.
+    REQUIRE(wait_until(in(std::chrono::seconds(30)), [&] {
+        return r["a"].log_text().find("colocated_instance_started instance=colocated_backup_1 "
+                                      "live=b")
+                   != std::string::npos
+               && r["b"].log_text().find("colocated_instance_started instance=colocated_backup_1 "
+                                         "live=a")
+                      != std::string::npos;
+    }));
+    r.start("c");
+    INFO(r.tails());
+    // c is refused by both (max-backups 1); b, whose ring neighbour c now is, moves its backup
+    // there; a's slot is free and c's next request gets it.
+    REQUIRE(log_shows(r["b"], "colocated_backup_moved"));
+    REQUIRE(wait_until(in(std::chrono::seconds(30)), [&] { return r.balanced(); }));
+    for (const auto& n : r.names) {
+        CHECK(r[r.next(n)].log_text().find(
+                  "colocated_instance_started instance=colocated_backup_1 live=" + n)
+              != std::string::npos);
+    }
+}
+
 TEST_CASE("colocated: ring: SIGKILL of each node in turn: its neighbour's colocated backup takes "
           "over, the node fails back when it returns, and the ring is whole again; every "
           "confirmed message exactly once") {
