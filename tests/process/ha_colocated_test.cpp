@@ -298,9 +298,15 @@ struct ring {
     std::map<std::string, std::unique_ptr<node_process>> nodes;
     std::map<std::string, int> starts;
 
+    /// `store` of [ha-policy.colocated]: "replication" or "shared-store" (each colocated
+    /// backup then opens its live's own journal directory).
+    std::string store = "replication";
+
     /// With max-backups 2 a stand-in's backup listens on P + 3 x offset (its live's P + offset,
     /// shifted again as the host's colocated_backup_2): P to P + 3 x offset are kept free.
-    explicit ring(uint32_t max = 1) : max_backups(max) {
+    explicit ring(uint32_t max = 1, std::string store_kind = "replication")
+        : max_backups(max),
+          store(std::move(store_kind)) {
         std::set<uint16_t> taken;
         for (const auto& n : names) {
             uint16_t p = 0;
@@ -332,6 +338,23 @@ struct ring {
                 members += (members.empty() ? "\"" : ",\"") + std::string{"127.0.0.1:"}
                            + std::to_string(cluster.at(n)) + "\"";
             }
+        }
+        if (store == "shared-store") {
+            return node_config("",
+                               "[ha-policy.colocated]\nstore = \"shared-store\"\n"
+                               "request-backup = true\nmax-backups = "
+                                   + std::to_string(max_backups)
+                                   + "\nbackup-port-offset = " + std::to_string(offset)
+                                   + "\nbackup-request-retry-interval = 200\n"
+                                     "backup-request-settle-ms = 3000\n"
+                                     "[ha-policy.colocated.backup]\nallow-failback = true\n"
+                                     "restart-backup = true\nlock-poll-interval-ms = 10\n"
+                                     "[cluster]\nport = 0\nmembers = ["
+                                   + members
+                                   + "]\nreconnect-interval-ms = 50\nheartbeat-interval-ms = "
+                                     "200\nconnection-timeout-ms = 1000\n",
+                               "cluster-user = \"actormq-cluster\"\ncluster-password = "
+                               "\"secret\"\npersistence-enabled = true\n");
         }
         return colocated_node(members,
                               "request-backup = true\nmax-backups = " + std::to_string(max_backups)
@@ -639,10 +662,10 @@ tally count(const std::set<std::string>& want, const std::map<std::string, int>&
 /// until b's colocated_backup_1 serves a's node id and has its own backup, colocated_backup_2
 /// on c, in sync.
 struct stand_in_ring {
-    ring r{2};
+    ring r;
     std::map<std::string, std::unique_ptr<producer>> producers;
 
-    stand_in_ring() {
+    explicit stand_in_ring(const std::string& store = "replication") : r(2, store) {
         for (const auto& n : r.names) {
             r.start(n);
         }
@@ -671,11 +694,21 @@ struct stand_in_ring {
         CHECK(r["c"].log_text().find("stomp=127.0.0.1:"
                                      + std::to_string(r.stomp["a"] + 3 * ring::offset))
               != std::string::npos);
-        REQUIRE(log_shows(r["b"], "replication_in_sync backup=colocated_backup_2"));
+        if (store_is_shared()) {
+            // On a shared store the stand-in's backup waits on a's directory, whose live lock
+            // the stand-in holds.
+            REQUIRE(log_shows(r["c"], "journal=" + r.dirs["a"]->path + "/journal "));
+            REQUIRE(wait_until(
+                soon(), [&] { return instance_role(r["c"], "colocated_backup_2") == "backup"; }));
+        } else {
+            REQUIRE(log_shows(r["b"], "replication_in_sync backup=colocated_backup_2"));
+        }
         for (const auto& n : r.names) {
             REQUIRE(producers[n]->wait_more(20, in(std::chrono::seconds(20))));
         }
     }
+
+    bool store_is_shared() const { return r.store == "shared-store"; }
 
     /// Stops the producers and drains each node id's queue from `ports` (by node): every
     /// confirmed message exactly once.
@@ -699,10 +732,11 @@ struct stand_in_ring {
 
 } // namespace
 
-TEST_CASE("colocated: stand-in: a colocated backup that took over gets a backup of its own on "
-          "another node; a second SIGKILL (its host) leaves every node id served, every "
-          "confirmed message exactly once") {
-    stand_in_ring s;
+namespace {
+
+/// A stand-in on b serves a's node id; then b is SIGKILLed too.
+void second_failure(const std::string& store) {
+    stand_in_ring s{store};
     auto& r = s.r;
     INFO(r.tails());
     // b dies too: b's node id fails over to its colocated backup on c, a's to the stand-in's
@@ -719,6 +753,20 @@ TEST_CASE("colocated: stand-in: a colocated backup that took over gets a backup 
     s.verdict({{"a", static_cast<uint16_t>(r.stomp["a"] + 3 * ring::offset)},
                {"b", static_cast<uint16_t>(r.stomp["b"] + ring::offset)},
                {"c", r.stomp["c"]}});
+}
+
+} // namespace
+
+TEST_CASE("colocated: stand-in: a colocated backup that took over gets a backup of its own on "
+          "another node; a second SIGKILL (its host) leaves every node id served, every "
+          "confirmed message exactly once") {
+    second_failure("replication");
+}
+
+TEST_CASE("colocated: shared store: stand-in: the stand-in's backup waits on the node's own "
+          "directory on the third node; a second SIGKILL (the stand-in's host) leaves every node "
+          "id served, every confirmed message exactly once") {
+    second_failure("shared-store");
 }
 
 TEST_CASE("colocated: stand-in: when the node comes back the stand-in releases its backup (it "
