@@ -116,34 +116,27 @@ cluster::member_info member(const std::string& name, const std::string& role, in
                                 "127.0.0.1:1", "127.0.0.1:" + std::to_string(port), 1};
 }
 
-struct fixture : actormq::test::deterministic {
+/// The test actors around a requester, and what the tests do with them.
+struct requester_rig : actormq::test::deterministic {
     record rec;
     caf::actor cluster = track(sys.spawn(test_cluster, &rec));
     caf::actor middleman = track(sys.spawn(test_middleman, &rec));
     caf::actor requester;
 
-    /// `settle` 0: the requester asks as soon as it serves (the settle wait has cases of its
-    /// own below).
-    explicit fixture(int32_t retries = -1,
-                     std::chrono::milliseconds settle = 0ms,
-                     std::vector<std::string> expected = {}) {
+    /// The settings every case starts from: 5 s between rounds, 10 s per request, no settle
+    /// wait (it has cases of its own below).
+    static requester_settings settings() {
         requester_settings s;
-        s.retries = retries;
         s.retry_interval = 5s;
         s.timeout = 10s;
-        s.settle = settle;
-        s.expected = std::move(expected);
-        requester =
-            track(sys.spawn(backup_requester, s, cluster, middleman, cluster::colocated_spec{}));
-        run();
+        s.settle = 0ms;
+        return s;
     }
 
-    /// This node (`my_name`, live on port 100) first, then `others`.
-    void show(std::vector<cluster::member_info> others,
-              const std::string& my_role = "live",
-              const std::string& my_name = "me") {
+    /// The topology `me` first, then `others`.
+    void show_topology(cluster::member_info me, std::vector<cluster::member_info> others) {
         cluster::topology t;
-        t.members.push_back(member(my_name, my_role, 100));
+        t.members.push_back(std::move(me));
         for (auto& m : others) {
             t.members.push_back(std::move(m));
         }
@@ -162,6 +155,28 @@ struct fixture : actormq::test::deterministic {
     }
 
     const backup_requester_state& state() { return state_of<backup_requester_state>(requester); }
+};
+
+/// A node's own requester.
+struct fixture : requester_rig {
+    explicit fixture(int32_t retries = -1,
+                     std::chrono::milliseconds settle = 0ms,
+                     std::vector<std::string> expected = {}) {
+        auto s = settings();
+        s.retries = retries;
+        s.settle = settle;
+        s.expected = std::move(expected);
+        requester =
+            track(sys.spawn(backup_requester, s, cluster, middleman, cluster::colocated_spec{}));
+        run();
+    }
+
+    /// This node (`my_name`, live on port 100) first, then `others`.
+    void show(std::vector<cluster::member_info> others,
+              const std::string& my_role = "live",
+              const std::string& my_name = "me") {
+        show_topology(member(my_name, my_role, 100), std::move(others));
+    }
 };
 
 /// The live members a requester may ask in `t`, besides itself: what next_candidate() walks.
@@ -549,18 +564,11 @@ namespace {
 
 /// A stand-in requester: colocated_backup_1 on host b, for the node id of a (cluster address
 /// 127.0.0.1:101, its primary), itself at 127.0.0.1:100.
-struct stand_in_fixture : actormq::test::deterministic {
-    record rec;
-    caf::actor cluster = track(sys.spawn(test_cluster, &rec));
-    caf::actor middleman = track(sys.spawn(test_middleman, &rec));
+struct stand_in_fixture : requester_rig {
     caf::actor owner = sys.spawn(test_backup);
-    caf::actor requester;
 
     stand_in_fixture() {
-        requester_settings s;
-        s.retry_interval = 5s;
-        s.timeout = 10s;
-        s.settle = 0ms;
+        auto s = settings();
         s.primary = "127.0.0.1:101";
         requester = track(
             sys.spawn(stand_in_requester, s, cluster, middleman, cluster::colocated_spec{}, owner));
@@ -571,29 +579,11 @@ struct stand_in_fixture : actormq::test::deterministic {
 
     /// The stand-in (serving a's node id when `role` is live) first, then `others`.
     void show(std::vector<cluster::member_info> others, const std::string& role) {
-        cluster::topology t;
         auto me = member("colocated_backup_1", role, 100);
         me.node_id = "id-a";
         me.hosted_by = "b";
-        t.members.push_back(me);
-        for (auto& m : others) {
-            t.members.push_back(std::move(m));
-        }
-        caf::anon_send(requester, t);
-        run();
+        show_topology(std::move(me), std::move(others));
     }
-
-    void cluster_answers(const std::string& how) {
-        caf::anon_send(cluster, answer_atom::value, how);
-        run();
-    }
-
-    void middleman_answers(const std::string& how) {
-        caf::anon_send(middleman, answer_atom::value, how);
-        run();
-    }
-
-    const backup_requester_state& state() { return state_of<backup_requester_state>(requester); }
 };
 
 /// The cluster while a is down: b (the stand-in's host), c, d, and the colocated backup of b's
