@@ -464,7 +464,12 @@ std::string backup_requester_state::backup_member() const {
     const auto& me = topology.members.front();
     for (size_t i = 1; i < topology.members.size(); ++i) {
         const auto& m = topology.members[i];
-        if (m.role == "backup" && m.node_id == me.node_id && !m.cluster_address.empty()) {
+        // A colocated instance still announced as serving (or starting for) this node id is
+        // the stand-in that gave way to this node's failback: it restarts as its backup and
+        // announces that only once it syncs, so it counts from now on (docs/ha.md).
+        bool giving_way = is_colocated_name(m.name) && (m.role == "live" || m.role == "starting");
+        if ((m.role == "backup" || giving_way) && m.node_id == me.node_id
+            && !m.cluster_address.empty()) {
             return m.cluster_address;
         }
     }

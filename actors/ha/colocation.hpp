@@ -142,7 +142,9 @@ struct backup_requester_state {
     /// Whether this node serves (so it has a node id a backup can pair with).
     bool serving() const;
     /// The cluster address of a member that backs up this node's node id (a backup that a
-    /// previous run of this node asked for, paired with it again after a failback), or "".
+    /// previous run of this node asked for, paired with it again after a failback), or of a
+    /// colocated instance still announced as live or starting with it (the stand-in that gave
+    /// way to this node and restarts as its backup), or "".
     std::string backup_member() const;
     /// Whether a stand-in's primary (settings.primary) is a member.
     bool primary_back() const;

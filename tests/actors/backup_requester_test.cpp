@@ -884,3 +884,23 @@ TEST_CASE_FIXTURE(fixture,
     CHECK(rec.asked.size() == 3);
     CHECK(state().backup_host == "127.0.0.1:102");
 }
+
+TEST_CASE_FIXTURE(fixture,
+                  "backup requester: after a failback the stand-in still announced as live with "
+                  "this node id is taken as its backup: nothing is asked for while it restarts "
+                  "and pairs; asked again only when it leaves") {
+    // The stand-in on a gave way and restarts as a backup; it announces that only once it
+    // syncs, so the topology still shows it serving this node id.
+    show({member("a", "live", 101), member("b", "live", 102), colocated("me", "a", 103, "live")});
+    CHECK(rec.asked.empty());
+    CHECK(state().now == phase::backed_up);
+    CHECK(state().adopted == "127.0.0.1:103");
+    show({member("a", "live", 101), member("b", "live", 102),
+          colocated("me", "a", 103, "starting")});
+    show({member("a", "live", 101), member("b", "live", 102), colocated("me", "a", 103)});
+    CHECK(rec.asked.empty());
+    CHECK(state().now == phase::backed_up);
+    // It ended (restart-backup = false): a backup is asked for.
+    show({member("a", "live", 101), member("b", "live", 102)});
+    CHECK(rec.asked.size() == 1);
+}
