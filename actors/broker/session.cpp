@@ -42,8 +42,21 @@ void run_deferred_commit(session_ptr self) {
     commit(self, c.name, std::move(c.tx), std::move(c.receipt));
 }
 
-/// Posts what the handlers wrote and the input bytes that are done to the connection.
+void post_output(session_ptr self);
+
+/// Posts what the handlers wrote and the input bytes that are done to the connection, then
+/// tells the connection whether the session is idle after the batches handed so far (the
+/// send lane, connection::session_idle), after the post, so nothing posted here can follow a
+/// RECEIPT the lane posts.
 void flush(session_ptr self) {
+    auto& st = self->state;
+    post_output(self);
+    if (st.conn) {
+        st.conn->session_idle(st.idle() ? st.batches_taken : connection::session_busy);
+    }
+}
+
+void post_output(session_ptr self) {
     auto& st = self->state;
     if (!st.conn || (st.out.empty() && st.confirm_due == 0)) {
         return;
@@ -1116,6 +1129,7 @@ stomp_session_actor::behavior_type session(session_ptr self,
             if (st.closing) {
                 return;
             }
+            ++st.batches_taken;
             st.batches.emplace_back(frames.size(), bytes);
             for (auto& f : frames) {
                 st.inbox.push_back(std::move(f));
