@@ -158,13 +158,12 @@ TEST_CASE("stomp send lane: closed while its address pages, so a message sent wi
     // only below three quarters of it, so after one message is consumed there is room for
     // one more while the address is still paging: the lane, if open, would put it in memory,
     // ahead of the paged messages.
-    auto cfg = node_config("",
-                           "\n[address-settings.\"#\"]\n"
-                           "max-size-bytes = 24000\n"
-                           "address-full-policy = \"PAGE\"\n"
-                           "page-size-bytes = 65536\n");
-    node_process node{node_placement{d.path, "node.log"}, cfg,
-                      {"paging-directory=" + d.path + "/paging"}};
+    auto cfg = node_config("", "\n[address-settings.\"#\"]\n"
+                               "max-size-bytes = 24000\n"
+                               "address-full-policy = \"PAGE\"\n"
+                               "page-size-bytes = 65536\n");
+    node_process node{
+        node_placement{d.path, "node.log"}, cfg, {"paging-directory=" + d.path + "/paging"}};
     REQUIRE(node.wait_ready(soon()));
     INFO(node.log_tail());
     const header_list pad{{"pad", std::string(1000, 'p')}};
@@ -177,8 +176,7 @@ TEST_CASE("stomp send lane: closed while its address pages, so a message sent wi
     REQUIRE(log_shows(node, "address_paging address=paged"));
     stomp_client consumer;
     login(consumer, node);
-    subscribe(consumer, "/queue/paged", "s", "client-individual",
-              {{"activemq.prefetchSize", "1"}});
+    subscribe(consumer, "/queue/paged", "s", "client-individual", {{"activemq.prefetchSize", "1"}});
     auto m0 = expect_message(consumer);
     CHECK(m0.body == "m0");
     stomp::frame ack;

@@ -45,10 +45,6 @@ message_ptr persistent_message(const std::string& dup_id, const std::string& bod
     return m;
 }
 
-bool is(const caf::error& e, errc code) {
-    return e.category() == caf::atom("actormq") && e.code() == static_cast<uint8_t>(code);
-}
-
 /// One address named "orders" with its anycast queue, over the stand-in journal.
 struct fixture {
     caf::actor_system_config cfg;
@@ -153,7 +149,6 @@ struct fixture {
         caf::anon_send(journal, flush_atom::value);
     }
 };
-
 
 /// Routes one message without a duplicate id and waits until it is stored: the anycast queue
 /// exists afterwards, so the lane may open.
