@@ -238,11 +238,10 @@ void pump_sync(journal_ptr self) {
     auto now = std::chrono::steady_clock::now();
     try {
         while (auto c = st.repl.next_chunk()) {
-            auto bytes =
-                c->path.empty()
-                    ? st.store->read_bytes(c->file_seq, c->offset, c->length)
-                    : paging::read_page_chunk(config::paging_directory_of(st.ctx->config.journal),
-                                              c->path, c->offset, c->length);
+            auto bytes = c->path.empty() ? st.store->read_bytes(c->file_seq, c->offset, c->length)
+                                         : paging::read_page_chunk(
+                                             config::paging_directory_of(st.ctx->config.journal), c->path,
+                                             c->offset, c->length);
             st.send_batch(st.repl.chunk_batch(*c, std::move(bytes), now));
         }
     } catch (const std::exception& e) {
