@@ -230,6 +230,7 @@ TEST_CASE("address: send lane: a refused lane message gives its bytes back and l
     auto id = lane->enter();
     REQUIRE(id);
     auto later = f.route(persistent_message("", "later"));
+    CHECK(f.depth() == 1); // barrier: the route's append is at the journal before the flush
     f.flush(false);
     CHECK(f.depth() == 1);
     auto op = std::make_shared<lane_op>();
