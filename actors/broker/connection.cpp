@@ -85,6 +85,32 @@ void connection::post_output(std::string bytes, uint64_t confirmed) {
                });
 }
 
+void connection::post_output(std::string bytes, uint64_t confirmed, uint64_t mark) {
+    asio::post(socket_.get_executor(),
+               [self = shared_from_this(), b = std::move(bytes), confirmed, mark]() mutable {
+                   if (!b.empty()) {
+                       self->write(std::move(b));
+                   }
+                   self->set_idle_mark(mark);
+                   if (confirmed > 0) {
+                       self->confirm(confirmed);
+                   }
+               });
+}
+
+void connection::set_idle_mark(uint64_t mark) {
+    auto cur = idle_mark_.load(std::memory_order_acquire);
+    // Newer when its flush number is ahead (modulo 2^32): a post that comes late never
+    // replaces what a later flush said.
+    while (
+        static_cast<int32_t>(static_cast<uint32_t>(mark >> 32) - static_cast<uint32_t>(cur >> 32))
+        > 0) {
+        if (idle_mark_.compare_exchange_weak(cur, mark, std::memory_order_acq_rel)) {
+            return;
+        }
+    }
+}
+
 void connection::confirm(uint64_t bytes) {
     unconfirmed_bytes_ -= std::min(bytes, unconfirmed_bytes_);
     if (!reading_ && !closing_ && unconfirmed_bytes_ < acceptor_->read_window_bytes) {
@@ -235,8 +261,9 @@ void connection::hand_over(std::vector<stomp::frame> batch, uint64_t bytes) {
 bool connection::try_lane(stomp::frame& f, uint64_t frame_bytes) {
     // Only a synchronous durable SEND outside a transaction, with nothing of this session in
     // flight: everything else keeps the session's way, in order.
-    if (!lane_usable_ || !session_ || closing_ || f.cmd != stomp::command::send
-        || session_idle_after_.load(std::memory_order_acquire) != handed_batches_) {
+    auto batches = static_cast<uint32_t>(idle_mark_.load(std::memory_order_acquire));
+    if (!lane_usable_ || !session_ || closing_ || f.cmd != stomp::command::send || batches == busy
+        || batches != static_cast<uint32_t>(handed_batches_)) {
         return false;
     }
     const auto* dest = f.find("destination");

@@ -63,16 +63,22 @@ public:
     /// wake-up of a scheduler thread (docs/benchmarks.md, "Fewer hand-offs").
     void want_written(uint64_t offset) { report_written_from_.store(offset); }
 
-    /// What session_idle() is told while the session has something in flight.
-    static constexpr uint64_t session_busy = std::numeric_limits<uint64_t>::max();
+    /// The `batches` of an idle mark while the session has something in flight.
+    static constexpr uint32_t busy = std::numeric_limits<uint32_t>::max();
 
-    /// The session tells, after handling each of its messages, whether it is idle after the
-    /// first `batches` batches of frames this connection handed it (session_busy if not):
-    /// the send lane may take a SEND only then, and only while no batch was handed since
-    /// (docs/journal.md, "The send lane"). Thread-safe.
-    void session_idle(uint64_t batches) {
-        session_idle_after_.store(batches, std::memory_order_release);
+    /// The session's idle mark of its flush number `flush`: it is idle after the first
+    /// `batches` batches of frames this connection handed it (`busy` if not). The send lane
+    /// may take a SEND only while the newest mark names every batch handed so far
+    /// (docs/journal.md, "The send lane"). Both counts are kept modulo 2^32.
+    static uint64_t idle_mark(uint32_t flush, uint64_t batches) {
+        return (uint64_t{flush} << 32) | static_cast<uint32_t>(batches);
     }
+
+    /// Takes `mark` unless a newer one (a later flush) is in already; thread-safe.
+    void set_idle_mark(uint64_t mark);
+
+    /// post_output, and `mark` (idle_mark) takes effect once the bytes are queued for writing.
+    void post_output(std::string bytes, uint64_t confirmed, uint64_t mark);
 
     /// Writes `last` then closes (thread-safe).
     void post_close(std::string last);
@@ -149,8 +155,8 @@ private:
     // The send lane (docs/journal.md, "The send lane").
     /// Whether this server's journal confirms synchronous appends (the lane needs it).
     bool lane_usable_ = false;
-    /// See session_idle().
-    std::atomic<uint64_t> session_idle_after_{session_busy};
+    /// The newest idle mark (idle_mark); none yet.
+    std::atomic<uint64_t> idle_mark_{idle_mark(0, busy)};
     /// frames_atom messages sent to the session.
     uint64_t handed_batches_ = 0;
     /// SENDs the lane took whose RECEIPT has not gone out yet.

@@ -185,8 +185,9 @@ struct session_state {
     bool close_deferred = false;
     uint64_t seq = 0;
     /// Batches of frames the connection handed over (frames_atom messages), for the send
-    /// lane's "idle" mark (connection::session_idle).
+    /// lane's "idle" mark (connection::idle_mark), and the flushes so far (its order).
     uint64_t batches_taken = 0;
+    uint32_t flushes = 0;
 
     // Routing and receipts.
     std::unordered_map<std::string, address_actor> addresses;
@@ -265,10 +266,12 @@ struct session_state {
 
     /// Nothing of the frames handed over so far is in flight or waiting: no frame, route,
     /// ACK, RECEIPT, lookup or COMMIT (the send lane may then take the next SEND).
-    bool idle() const {
+    bool idle() const { return idle_but_output() && confirm_due == 0 && out.empty(); }
+
+    /// idle(), but for output not posted yet (flush posts it with the mark).
+    bool idle_but_output() const {
         return inbox.empty() && !waiting && !closing && !committing && !commit_after && !armed
-               && outstanding.empty() && receipts.empty() && open_batches.empty()
-               && confirm_due == 0 && out.empty();
+               && outstanding.empty() && receipts.empty() && open_batches.empty();
     }
 };
 

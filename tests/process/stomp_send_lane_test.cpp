@@ -126,7 +126,7 @@ TEST_CASE("stomp send lane: frames behind a lane SEND wait for its RECEIPT, in R
     send_routed(c, "/queue/other", "first");
     std::vector<std::string> sent{"first"};
     std::vector<std::string> sent_other{"first"};
-    for (int round = 0; round < 8; ++round) {
+    for (int round = 0; round < 20; ++round) {
         std::string wire;
         std::vector<std::string> receipts;
         for (int i = 0; i < 6; ++i) {
