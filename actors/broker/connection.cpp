@@ -258,23 +258,54 @@ void connection::hand_over(std::vector<stomp::frame> batch, uint64_t bytes) {
 
 // -- the send lane (docs/journal.md, "The send lane") -----------------------------------------
 
-bool connection::try_lane(stomp::frame& f, uint64_t frame_bytes) {
+std::string connection::lane_candidate(const stomp::frame& f) const {
     // Only a synchronous durable SEND outside a transaction, with nothing of this session in
     // flight: everything else keeps the session's way, in order.
     auto batches = static_cast<uint32_t>(idle_mark_.load(std::memory_order_acquire));
     if (!lane_usable_ || !session_ || closing_ || f.cmd != stomp::command::send || batches == busy
         || batches != static_cast<uint32_t>(handed_batches_)) {
-        return false;
+        return {};
     }
     const auto* dest = f.find("destination");
-    const auto* receipt = f.find("receipt");
     const auto* persistent = f.find("persistent");
-    if (dest == nullptr || receipt == nullptr || persistent == nullptr || *persistent != "true"
-        || f.find("transaction") != nullptr || f.find(duplicate_id_header) != nullptr
-        || f.find("actormq-barrier") != nullptr) {
-        return false;
+    if (dest == nullptr || f.find("receipt") == nullptr || persistent == nullptr
+        || *persistent != "true" || f.find("transaction") != nullptr
+        || f.find(duplicate_id_header) != nullptr || f.find("actormq-barrier") != nullptr) {
+        return {};
     }
-    auto name = lane_address_of(*dest);
+    return lane_address_of(*dest);
+}
+
+confirm_hook_ptr connection::lane_hook(std::shared_ptr<address_lane> lane,
+                                       std::shared_ptr<lane_op> op,
+                                       std::string receipt,
+                                       uint64_t counted) {
+    auto hook = std::make_shared<confirm_hook>();
+    auto self = shared_from_this();
+    // Both run on the journal's thread: the RECEIPT once the append is confirmed (synced, and
+    // acknowledged by a replicating backup), the message to its address either way.
+    hook->run = [self, lane, op, out = std::move(receipt), counted]() mutable {
+        asio::post(self->socket_.get_executor(), [self, out = std::move(out), counted]() mutable {
+            self->on_lane_done(std::move(out), counted);
+        });
+        if (auto a = lane->owner_handle()) {
+            caf::anon_send(a, lane_atom::value, op);
+        }
+    };
+    hook->refused = [self, lane, op, counted] {
+        op->ok = false;
+        op->msg = nullptr;
+        if (auto a = lane->owner_handle()) {
+            caf::anon_send(a, lane_atom::value, op);
+        }
+        asio::post(self->socket_.get_executor(),
+                   [self, name = lane->address, counted] { self->on_lane_failed(name, counted); });
+    };
+    return hook;
+}
+
+bool connection::try_lane(stomp::frame& f, uint64_t frame_bytes) {
+    auto name = lane_candidate(f);
     if (name.empty()) {
         return false;
     }
@@ -302,7 +333,7 @@ bool connection::try_lane(stomp::frame& f, uint64_t frame_bytes) {
         m->id, m->address, m->destination, m->headers, m->body, {lane->queue_name}});
     std::string out;
     stomp::append_command(out, stomp::command::receipt);
-    stomp::append_header(out, "receipt-id", *receipt, version_);
+    stomp::append_header(out, "receipt-id", *f.find("receipt"), version_);
     stomp::append_body(out, {});
     auto op = std::make_shared<lane_op>();
     op->id = *op_id;
@@ -312,27 +343,7 @@ bool connection::try_lane(stomp::frame& f, uint64_t frame_bytes) {
     // over with that read's batch).
     auto counted = std::min(frame_bytes, unhanded_bytes_);
     unhanded_bytes_ -= counted;
-    auto hook = std::make_shared<confirm_hook>();
-    auto self = shared_from_this();
-    // Both run on the journal's thread: the RECEIPT once the append is confirmed (synced, and
-    // acknowledged by a replicating backup), the message to its address either way.
-    hook->run = [self, lane, op, out = std::move(out), counted]() mutable {
-        asio::post(self->socket_.get_executor(), [self, out = std::move(out), counted]() mutable {
-            self->on_lane_done(std::move(out), counted);
-        });
-        if (auto a = lane->owner_handle()) {
-            caf::anon_send(a, lane_atom::value, op);
-        }
-    };
-    hook->refused = [self, lane, op, counted, name] {
-        op->ok = false;
-        op->msg = nullptr;
-        if (auto a = lane->owner_handle()) {
-            caf::anon_send(a, lane_atom::value, op);
-        }
-        asio::post(self->socket_.get_executor(),
-                   [self, name, counted] { self->on_lane_failed(name, counted); });
-    };
+    auto hook = lane_hook(lane, op, std::move(out), counted);
     // No answer is asked for: the hook is the answer, run or refused (or refused when the
     // message is dropped because the journal stopped, ~confirm_hook).
     caf::anon_send(ctx_->journal, append_atom::value, std::vector<journal::record>{std::move(r)},

@@ -24,6 +24,9 @@ class actor_system;
 
 namespace actormq {
 
+struct address_lane;
+struct lane_op;
+
 /// One client TCP connection on an Asio thread (not an actor: docs/architecture.md
 /// "Threads"). It decodes frames, handles CONNECT, and hands every later frame to its session
 /// actor; it writes what the session posts back. Back-pressure: it stops reading while the
@@ -97,6 +100,15 @@ private:
     /// Appends a SEND to the journal without the session and address actors when the send
     /// lane may take it (send_lane.hpp); false leaves `f` untouched for the session.
     bool try_lane(stomp::frame& f, uint64_t frame_bytes);
+    /// The address a frame names if the lane may take it as far as the frame and the session
+    /// go (its address may still say no); "" otherwise.
+    std::string lane_candidate(const stomp::frame& f) const;
+    /// The hook that confirms (or refuses) lane operation `op` of `lane`: the RECEIPT bytes
+    /// and the `counted` input bytes to the connection, the message to its address.
+    confirm_hook_ptr lane_hook(std::shared_ptr<address_lane> lane,
+                               std::shared_ptr<lane_op> op,
+                               std::string receipt,
+                               uint64_t counted);
     /// The journal confirmed a SEND the lane took: its RECEIPT goes out, its bytes are done,
     /// and the frames held behind the lane go to the session once no lane SEND is left.
     void on_lane_done(std::string receipt, uint64_t frame_bytes);
