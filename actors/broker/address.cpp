@@ -66,6 +66,39 @@ std::vector<std::string> address_state::target_names(routing_type routing) const
     return out;
 }
 
+uint64_t address_state::next_op_id() {
+    auto id = lane->draw();
+    // Ids below it that the lane drew and the journal has not handed back yet: their places.
+    for (auto k = known_through + 1; k < id; ++k) {
+        ops.emplace_back();
+        ops.back().id = k;
+    }
+    known_through = std::max(known_through, id);
+    return id;
+}
+
+address_state::pending_op* address_state::op_slot(uint64_t id) {
+    if (id > known_through) {
+        for (auto k = known_through + 1; k <= id; ++k) {
+            ops.emplace_back();
+            ops.back().id = k;
+        }
+        known_through = id;
+        return &ops.back();
+    }
+    for (auto i = ops.rbegin(); i != ops.rend(); ++i) {
+        if (i->id == id) {
+            return &*i;
+        }
+    }
+    return nullptr;
+}
+
+bool address_state::lane_may_open() const {
+    return durable && anycast && ctx->journal && ctx->config.journal.journal_sync_non_transactional
+           && !paging && !opening && blocked.empty() && in_flight.empty() && held.empty();
+}
+
 const std::string* address_state::duplicate_id(const broker_message& m) {
     for (const auto& [k, v] : m.headers) {
         if (k == duplicate_id_header) {
@@ -105,7 +138,7 @@ std::vector<journal::record> address_state::records_for(const std::vector<messag
 
 namespace {
 
-using address_ptr = address_actor::stateful_pointer<address_state>;
+using address_ptr = address_lane_actor::stateful_pointer<address_state>;
 
 queue_actor spawn_queue(address_ptr self,
                         std::string name,
@@ -243,6 +276,8 @@ void complete_ready(address_ptr self) {
             }
         }
     }
+    // Ids held by what just completed are settled: the lane may open again.
+    st.publish_lane();
 }
 
 /// The journal failed operation `id`: nothing of it is stored, so its messages are dropped,
@@ -293,7 +328,7 @@ void start_op(address_ptr self,
     auto& st = self->state;
     auto records = st.records_for(what.accepted, routing);
     address_state::pending_op op;
-    op.id = st.next_op++;
+    op.id = st.next_op_id();
     op.targets = std::move(targets);
     op.msgs = std::move(what.accepted);
     op.promise = std::move(promise);
@@ -303,6 +338,8 @@ void start_op(address_ptr self,
     for (const auto& d : op.dup_ids) {
         st.in_flight[d] = address_state::id_owner{false, op.id};
     }
+    // Closed while ids are in flight (send_lane.hpp).
+    st.publish_lane();
     op.depends_on = std::move(origin.depends_on);
     op.depends_on.insert(op.depends_on.end(), what.depends_on.begin(), what.depends_on.end());
     op.failure = std::move(origin.failure);
@@ -489,6 +526,7 @@ void start_pager(address_ptr self, std::shared_ptr<paging::open_request> req) {
                 }
                 if (r.has_unread) {
                     st.paging = true;
+                    st.publish_lane();
                     st.ctx->log->info("address_paging address={} resumed=true", st.address);
                 }
                 for (auto& [q, msgs] : st.seed_held) {
@@ -540,13 +578,14 @@ void page_some(address_ptr self,
     auto what = take_while_room(self, msgs, names.size(), false);
     msgs.clear();
     address_state::pending_op op;
-    op.id = st.next_op++;
+    op.id = st.next_op_id();
     op.paged = true;
     op.promise = std::move(p);
     op.dup_ids = std::move(what.dup_ids);
     for (const auto& d : op.dup_ids) {
         st.in_flight[d] = address_state::id_owner{false, op.id};
     }
+    st.publish_lane();
     op.depends_on = std::move(origin.depends_on);
     op.depends_on.insert(op.depends_on.end(), what.depends_on.begin(), what.depends_on.end());
     op.failure = std::move(origin.failure);
@@ -617,13 +656,16 @@ void route_paged(address_ptr self,
     if (!st.paging) {
         // Not paging: a batch that fits entirely is answered by its journal append alone, so
         // the RECEIPT hook may ride with it (route_some passes it on only then).
-        auto rest = route_some(self, routing, msgs, p, route_status::routed, origin,
-                               std::move(hook));
+        auto rest =
+            route_some(self, routing, msgs, p, route_status::routed, origin, std::move(hook));
         if (rest.empty()) {
             return;
         }
         msgs = std::move(rest);
         st.paging = true;
+        // Closed before the first paged message draws its id: every message the lane took
+        // before comes ahead of it (send_lane.hpp).
+        st.publish_lane();
         st.ctx->log->info("address_paging address={} bytes={} max={}", st.address,
                           st.usage->bytes.load(), st.usage->max_bytes);
         if (!st.pager) {
@@ -693,7 +735,7 @@ void on_page_batch(address_ptr self, paging::page_batch& b, uint64_t writes_befo
     st.paged_in += b.msgs.size();
     std::vector<uint64_t> ids;
     for (auto& op : batch_ops) {
-        op.id = st.next_op++;
+        op.id = st.next_op_id();
         ids.push_back(op.id);
         st.ops.push_back(std::move(op));
     }
@@ -801,6 +843,7 @@ caf::result<route_status> route(address_ptr self,
     if (!st.blocked.empty()) {
         // Producers already waiting go first, so a new batch never overtakes them.
         st.blocked.push_back({p, routing, std::move(msgs), {}, std::nullopt});
+        st.publish_lane();
         return p;
     }
     auto status = route_status::routed;
@@ -820,6 +863,7 @@ caf::result<route_status> route(address_ptr self,
                       st.usage->bytes.load(), st.usage->max_bytes);
     st.blocked.push_back(
         {p, routing, std::move(rest), std::move(origin.depends_on), std::move(origin.failure)});
+    st.publish_lane();
     return p;
 }
 
@@ -876,6 +920,7 @@ prepare_tx(address_ptr self, routing_type routing, std::vector<message_ptr>& msg
     for (const auto& id : ids) {
         st.in_flight[id] = address_state::id_owner{true, tx_id};
     }
+    st.publish_lane();
     if (routing == routing_type::anycast) {
         ensure_anycast(self);
     }
@@ -893,6 +938,9 @@ prepare_tx(address_ptr self, routing_type routing, std::vector<message_ptr>& msg
         caf::anon_send(st.ctx->journal, append_atom::value, std::move(records), false);
     }
     held.msgs = std::move(msgs);
+    // Closed while a transaction is held: its COMMIT reaches this address from the session
+    // after the client has its RECEIPT, and the producer's next message must not overtake it.
+    st.publish_lane();
     return route_status::routed;
 }
 
@@ -940,7 +988,7 @@ void finish_tx(address_ptr self, uint64_t tx_id, bool commit) {
     }
     op.dup_ids.clear();
     if (commit) {
-        op.id = st.next_op++;
+        op.id = st.next_op_id();
         op.ready = true;
         st.ops.push_back(std::move(op));
         complete_ready(self);
@@ -952,8 +1000,29 @@ void finish_tx(address_ptr self, uint64_t tx_id, bool commit) {
     drain_blocked(self);
 }
 
+/// The journal answered an append the send lane made for this address: the message takes its
+/// place in the order of operations (send_lane.hpp), or, refused, gives back its bytes.
+void on_lane_op(address_ptr self, lane_op& op) {
+    auto& st = self->state;
+    auto* slot = st.op_slot(op.id);
+    ACTORMQ_ASSERT(slot != nullptr);
+    if (op.ok && st.anycast) {
+        slot->targets = {*st.anycast};
+        slot->msgs = {std::move(op.msg)};
+    } else {
+        st.ctx->log->error("journal_append_failed address={} lane=true", st.address);
+        st.lane->release(op.bytes);
+    }
+    slot->ready = true;
+    complete_ready(self);
+}
+
 void remove_all(address_ptr self) {
     auto& st = self->state;
+    // The lane never opens again, and new connections no longer find it.
+    st.lane->retired = true;
+    st.lane->set_open(false);
+    st.ctx->lanes->remove(st.address, st.lane.get());
     for (auto& q : st.targets(routing_type::multicast)) {
         self->send(q, remove_atom::value);
     }
@@ -969,10 +1038,10 @@ void remove_all(address_ptr self) {
 
 } // namespace
 
-address_actor::behavior_type address(address_ptr self,
-                                     std::shared_ptr<server_context> ctx,
-                                     std::string name,
-                                     std::shared_ptr<address_seed> seed) {
+address_lane_actor::behavior_type address(address_ptr self,
+                                          std::shared_ptr<server_context> ctx,
+                                          std::string name,
+                                          std::shared_ptr<address_seed> seed) {
     auto& st = self->state;
     st.ctx = std::move(ctx);
     st.settings = st.ctx->config.settings_for(name);
@@ -980,6 +1049,12 @@ address_actor::behavior_type address(address_ptr self,
     st.address = std::move(name);
     st.usage = std::make_shared<address_usage>();
     st.usage->max_bytes = st.settings.max_size_bytes;
+    st.lane = std::make_shared<address_lane>();
+    st.lane->address = st.address;
+    st.lane->queue_name = anycast_queue_name(st.address);
+    st.lane->usage = st.usage;
+    st.lane->owner = caf::actor_cast<caf::weak_actor_ptr>(self->ctrl());
+    st.ctx->lanes->add(st.address, st.lane);
     st.duplicates = duplicate_cache{st.ctx->config.journal.id_cache_size};
     bool page = st.settings.full_policy == config::address_full_policy::page;
     std::shared_ptr<paging::open_request> open;
@@ -1042,18 +1117,33 @@ address_actor::behavior_type address(address_ptr self,
     }
     return {
         [self](route_atom, routing_type routing, std::vector<message_ptr>& msgs) {
-            return route(self, routing, msgs);
+            auto r = route(self, routing, msgs);
+            self->state.publish_lane();
+            return r;
         },
         [self](route_atom, routing_type routing, std::vector<message_ptr>& msgs,
-               confirm_hook_ptr& hook) { return route(self, routing, msgs, std::move(hook)); },
+               confirm_hook_ptr& hook) {
+            auto r = route(self, routing, msgs, std::move(hook));
+            self->state.publish_lane();
+            return r;
+        },
         [self](route_atom, routing_type routing, std::vector<message_ptr>& msgs, uint64_t tx_id) {
             return prepare_tx(self, routing, msgs, tx_id);
         },
-        [self](commit_atom, uint64_t tx_id) { finish_tx(self, tx_id, true); },
-        [self](rollback_atom, uint64_t tx_id) { finish_tx(self, tx_id, false); },
-        [self](bind_atom, routing_type routing, std::string& name, bool durable) {
-            return bind(self, routing, name, durable);
+        [self](commit_atom, uint64_t tx_id) {
+            finish_tx(self, tx_id, true);
+            self->state.publish_lane();
         },
+        [self](rollback_atom, uint64_t tx_id) {
+            finish_tx(self, tx_id, false);
+            self->state.publish_lane();
+        },
+        [self](bind_atom, routing_type routing, std::string& name, bool durable) {
+            auto r = bind(self, routing, name, durable);
+            self->state.publish_lane();
+            return r;
+        },
+        [self](lane_atom, lane_op_ptr& op) { on_lane_op(self, *op); },
         [self](unbind_atom, const std::string& name) {
             auto& subs = self->state.subscriptions;
             if (auto i = subs.find(name); i != subs.end()) {
@@ -1068,6 +1158,7 @@ address_actor::behavior_type address(address_ptr self,
             } else {
                 drain_blocked(self);
             }
+            self->state.publish_lane();
         },
         [self](stats_atom) -> caf::result<std::vector<queue_stats>> {
             auto qs = self->state.targets(routing_type::multicast);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "actors/broker/send_lane.hpp"
 #include "actors/broker/server_context.hpp"
 #include "actors/fwd.hpp"
 #include "actors/journal/recovery.hpp"
@@ -103,8 +104,14 @@ struct address_state {
     /// The names of the durable ones among them.
     std::set<std::string> durable_subscriptions;
     std::deque<blocked_route> blocked;
+    /// In id order. An id the send lane drew that has not come back from the journal yet has
+    /// an entry (not ready, nothing in it) as soon as the address draws a larger id, so what
+    /// comes after it waits for it (send_lane.hpp).
     std::deque<pending_op> ops;
-    uint64_t next_op = 1;
+    /// Where every operation draws its id, and the lane's switch (send_lane.hpp).
+    std::shared_ptr<address_lane> lane;
+    /// The largest id that has its entry in `ops` (or was completed).
+    uint64_t known_through = 0;
     /// Prepared transactions: messages held until commit or rollback.
     std::map<uint64_t, pending_op> held;
     /// Ids whose messages are on disk (or were delivered, for non-durable ones): a message
@@ -144,6 +151,27 @@ struct address_state {
     /// The queues a message with this routing type goes to.
     std::vector<queue_actor> targets(routing_type routing) const;
 
+    /// Draws the id of a new operation the caller appends to `ops` next (after entries for
+    /// any smaller ids the send lane holds).
+    uint64_t next_op_id();
+
+    /// The entry of operation `id` in `ops`, made (with entries for the ids before it) if the
+    /// address has not drawn that far; null if it completed already (it never should).
+    pending_op* op_slot(uint64_t id);
+
+    /// Whether the send lane may take messages for this address now: a durable anycast queue
+    /// exists, synchronous appends are on, and the address is not opening a pager, paging,
+    /// holding producers back, holding duplicate ids that are not on disk yet, or holding a
+    /// prepared transaction.
+    bool lane_may_open() const;
+
+    /// Opens or closes the send lane as lane_may_open() says.
+    void publish_lane() {
+        if (lane) {
+            lane->set_open(lane_may_open());
+        }
+    }
+
     /// The duplicate-detection id of a message, or nullptr.
     static const std::string* duplicate_id(const broker_message& m);
 
@@ -164,10 +192,10 @@ struct address_seed {
     bool page_directory = false;
 };
 
-/// The behaviour of an address actor.
-address_actor::behavior_type address(address_actor::stateful_pointer<address_state> self,
-                                     std::shared_ptr<server_context> ctx,
-                                     std::string name,
-                                     std::shared_ptr<address_seed> seed);
+/// The behaviour of an address actor (with the send lane's answer, send_lane.hpp).
+address_lane_actor::behavior_type address(address_lane_actor::stateful_pointer<address_state> self,
+                                          std::shared_ptr<server_context> ctx,
+                                          std::string name,
+                                          std::shared_ptr<address_seed> seed);
 
 } // namespace actormq

@@ -2,9 +2,13 @@
 #include "actors/broker/connection.hpp"
 
 #include "actors/broker/read_when_readable.hpp"
+#include "actors/broker/send_lane.hpp"
 #include "actors/broker/session.hpp"
 #include "actors/broker/stomp_handshake.hpp"
+#include "actors/journal/recovery.hpp"
 #include "protocol/assert.hpp"
+#include "protocol/errc.hpp"
+#include "protocol/journal_format.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -49,7 +53,10 @@ connection::connection(tcp::socket socket,
       connect_timer_(socket_.get_executor()),
       send_timer_(socket_.get_executor()),
       receive_timer_(socket_.get_executor()),
-      write_timer_(socket_.get_executor()) {}
+      write_timer_(socket_.get_executor()) {
+    lane_usable_ =
+        static_cast<bool>(ctx_->journal) && ctx_->config.journal.journal_sync_non_transactional;
+}
 
 void connection::start() {
     boost::system::error_code ignored;
@@ -76,6 +83,32 @@ void connection::post_output(std::string bytes, uint64_t confirmed) {
                        self->confirm(confirmed);
                    }
                });
+}
+
+void connection::post_output(std::string bytes, uint64_t confirmed, uint64_t mark) {
+    asio::post(socket_.get_executor(),
+               [self = shared_from_this(), b = std::move(bytes), confirmed, mark]() mutable {
+                   if (!b.empty()) {
+                       self->write(std::move(b));
+                   }
+                   self->set_idle_mark(mark);
+                   if (confirmed > 0) {
+                       self->confirm(confirmed);
+                   }
+               });
+}
+
+void connection::set_idle_mark(uint64_t mark) {
+    auto cur = idle_mark_.load(std::memory_order_acquire);
+    // Newer when its flush number is ahead (modulo 2^32): a post that comes late never
+    // replaces what a later flush said.
+    while (
+        static_cast<int32_t>(static_cast<uint32_t>(mark >> 32) - static_cast<uint32_t>(cur >> 32))
+        > 0) {
+        if (idle_mark_.compare_exchange_weak(cur, mark, std::memory_order_acq_rel)) {
+            return;
+        }
+    }
 }
 
 void connection::confirm(uint64_t bytes) {
@@ -173,9 +206,10 @@ bool connection::take_frames() {
             ok = false;
             break;
         }
+        // The bytes this frame took (with any heart-beat EOLs before it).
+        uint64_t frame_bytes = buffered_before - parser_.buffered();
         if (!connected_) {
-            // The bytes this frame took (with any heart-beat EOLs before it).
-            if (buffered_before - parser_.buffered() > before_connect_max) {
+            if (frame_bytes > before_connect_max) {
                 return too_large_before_connect();
             }
             if (!on_connect(f)) {
@@ -183,7 +217,20 @@ bool connection::take_frames() {
             }
             continue;
         }
-        batch.push_back(std::move(f));
+        if (batch.empty() && held_.empty() && try_lane(f, frame_bytes)) {
+            f = stomp::frame{};
+            continue;
+        }
+        if (lane_in_flight_ > 0 || !held_.empty()) {
+            // Behind a lane SEND not confirmed yet: the session gets it after that RECEIPT.
+            auto n = std::min(frame_bytes, unhanded_bytes_);
+            unhanded_bytes_ -= n;
+            held_bytes_ += n;
+            unconfirmed_bytes_ += n;
+            held_.push_back(std::move(f));
+        } else {
+            batch.push_back(std::move(f));
+        }
         f = stomp::frame{};
     }
     if (ok && !connected_ && parser_.buffered() > before_connect_max) {
@@ -191,9 +238,9 @@ bool connection::take_frames() {
         return too_large_before_connect();
     }
     if (!batch.empty()) {
-        caf::anon_send(session_, frames_atom::value, std::move(batch), unhanded_bytes_);
-        unconfirmed_bytes_ += unhanded_bytes_;
+        auto bytes = unhanded_bytes_;
         unhanded_bytes_ = 0;
+        hand_over(std::move(batch), bytes);
     }
     if (!ok) {
         auto err = parser_.error();
@@ -201,6 +248,134 @@ bool connection::take_frames() {
         fail(stomp::to_string(err), "the connection is closed after a malformed frame");
     }
     return ok;
+}
+
+void connection::hand_over(std::vector<stomp::frame> batch, uint64_t bytes) {
+    caf::anon_send(session_, frames_atom::value, std::move(batch), bytes);
+    ++handed_batches_;
+    unconfirmed_bytes_ += bytes;
+}
+
+// -- the send lane (docs/journal.md, "The send lane") -----------------------------------------
+
+std::string connection::lane_candidate(const stomp::frame& f) const {
+    // Only a synchronous durable SEND outside a transaction, with nothing of this session in
+    // flight: everything else keeps the session's way, in order.
+    auto batches = static_cast<uint32_t>(idle_mark_.load(std::memory_order_acquire));
+    if (!lane_usable_ || !session_ || closing_ || f.cmd != stomp::command::send || batches == busy
+        || batches != static_cast<uint32_t>(handed_batches_)) {
+        return {};
+    }
+    const auto* dest = f.find("destination");
+    const auto* persistent = f.find("persistent");
+    if (dest == nullptr || f.find("receipt") == nullptr || persistent == nullptr
+        || *persistent != "true" || f.find("transaction") != nullptr
+        || f.find(duplicate_id_header) != nullptr || f.find("actormq-barrier") != nullptr) {
+        return {};
+    }
+    return lane_address_of(*dest);
+}
+
+confirm_hook_ptr connection::lane_hook(std::shared_ptr<address_lane> lane,
+                                       std::shared_ptr<lane_op> op,
+                                       std::string receipt,
+                                       uint64_t counted) {
+    auto hook = std::make_shared<confirm_hook>();
+    auto self = shared_from_this();
+    // Both run on the journal's thread: the RECEIPT once the append is confirmed (synced, and
+    // acknowledged by a replicating backup), the message to its address either way.
+    hook->run = [self, lane, op, out = std::move(receipt), counted]() mutable {
+        asio::post(self->socket_.get_executor(), [self, out = std::move(out), counted]() mutable {
+            self->on_lane_done(std::move(out), counted);
+        });
+        if (auto a = lane->owner_handle()) {
+            caf::anon_send(a, lane_atom::value, op);
+        }
+    };
+    hook->refused = [self, lane, op, counted] {
+        op->ok = false;
+        op->msg = nullptr;
+        if (auto a = lane->owner_handle()) {
+            caf::anon_send(a, lane_atom::value, op);
+        }
+        asio::post(self->socket_.get_executor(),
+                   [self, name = lane->address, counted] { self->on_lane_failed(name, counted); });
+    };
+    return hook;
+}
+
+bool connection::try_lane(stomp::frame& f, uint64_t frame_bytes) {
+    auto name = lane_candidate(f);
+    if (name.empty()) {
+        return false;
+    }
+    auto lane = ctx_->lanes->find(name);
+    if (!lane || !lane->is_open()) {
+        return false;
+    }
+    // Built from a copy: when the lane turns it down below, the frame goes to the session whole.
+    stomp::frame copy = f;
+    destination_ref d;
+    d.address = name;
+    auto m = make_broker_message(*ctx_, id_, copy, d);
+    auto bytes = m->memory_bytes();
+    if (!lane->reserve(bytes)) {
+        return false;
+    }
+    auto op_id = lane->enter();
+    if (!op_id) {
+        lane->release(bytes);
+        return false;
+    }
+    journal::record r;
+    r.type = journal::record_type::add_message;
+    r.payload = journal::encode_payload(journal::message_payload{
+        m->id, m->address, m->destination, m->headers, m->body, {lane->queue_name}});
+    std::string out;
+    stomp::append_command(out, stomp::command::receipt);
+    stomp::append_header(out, "receipt-id", *f.find("receipt"), version_);
+    stomp::append_body(out, {});
+    auto op = std::make_shared<lane_op>();
+    op->id = *op_id;
+    op->msg = std::move(m);
+    op->bytes = bytes;
+    // The frame's share of the bytes read (a frame begun in an earlier read was partly handed
+    // over with that read's batch).
+    auto counted = std::min(frame_bytes, unhanded_bytes_);
+    unhanded_bytes_ -= counted;
+    auto hook = lane_hook(lane, op, std::move(out), counted);
+    // No answer is asked for: the hook is the answer, run or refused (or refused when the
+    // message is dropped because the journal stopped, ~confirm_hook).
+    caf::anon_send(ctx_->journal, append_atom::value, std::vector<journal::record>{std::move(r)},
+                   true, std::move(hook));
+    lane->accepted.fetch_add(1, std::memory_order_relaxed);
+    ++lane_in_flight_;
+    ++lane_sends_;
+    unconfirmed_bytes_ += counted;
+    return true;
+}
+
+void connection::on_lane_done(std::string receipt, uint64_t frame_bytes) {
+    ACTORMQ_ASSERT(lane_in_flight_ > 0);
+    --lane_in_flight_;
+    lane_bytes_out_ += receipt.size();
+    write(std::move(receipt));
+    if (lane_in_flight_ == 0 && !held_.empty() && session_ && !closed_) {
+        auto bytes = held_bytes_;
+        held_bytes_ = 0;
+        unconfirmed_bytes_ -= std::min(bytes, unconfirmed_bytes_); // hand_over counts them again
+        hand_over(std::move(held_), bytes);
+        held_.clear();
+    }
+    confirm(frame_bytes);
+}
+
+void connection::on_lane_failed(const std::string& address, uint64_t frame_bytes) {
+    ACTORMQ_ASSERT(lane_in_flight_ > 0);
+    --lane_in_flight_;
+    confirm(frame_bytes);
+    // As the session answers a route its address could not journal: nothing is confirmed.
+    fail("cannot route to '" + address + "'", to_string(errc::journal_failed));
 }
 
 bool connection::on_connect(stomp::frame& f) {
@@ -310,8 +485,12 @@ void connection::on_write(const boost::system::error_code& ec, size_t n) {
         do_write();
         return;
     }
-    if (session_ && written_total_ >= report_written_from_.load()) {
-        caf::anon_send(session_, written_atom::value, written_total_);
+    // The session counts only the bytes it posted: the lane's RECEIPTs are left out, so a
+    // report may come late, never early (an auto-ack credit must not return before its
+    // MESSAGE is written).
+    auto session_written = written_total_ - std::min(lane_bytes_out_, written_total_);
+    if (session_ && session_written >= report_written_from_.load()) {
+        caf::anon_send(session_, written_atom::value, session_written);
     }
     if (out_.has_waiting()) {
         do_write();
@@ -389,6 +568,9 @@ void connection::close() {
     receive_timer_.cancel();
     write_timer_.cancel();
     socket_.close(ignored);
+    if (lane_sends_ > 0) {
+        ctx_->wire_log->debug("connection_lane conn={} lane_sends={}", id_, lane_sends_);
+    }
     if (session_) {
         caf::anon_send(session_, closed_atom::value);
         session_ = nullptr;

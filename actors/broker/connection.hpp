@@ -24,6 +24,9 @@ class actor_system;
 
 namespace actormq {
 
+struct address_lane;
+struct lane_op;
+
 /// One client TCP connection on an Asio thread (not an actor: docs/architecture.md
 /// "Threads"). It decodes frames, handles CONNECT, and hands every later frame to its session
 /// actor; it writes what the session posts back. Back-pressure: it stops reading while the
@@ -63,6 +66,23 @@ public:
     /// wake-up of a scheduler thread (docs/benchmarks.md, "Fewer hand-offs").
     void want_written(uint64_t offset) { report_written_from_.store(offset); }
 
+    /// The `batches` of an idle mark while the session has something in flight.
+    static constexpr uint32_t busy = std::numeric_limits<uint32_t>::max();
+
+    /// The session's idle mark of its flush number `flush`: it is idle after the first
+    /// `batches` batches of frames this connection handed it (`busy` if not). The send lane
+    /// may take a SEND only while the newest mark names every batch handed so far
+    /// (docs/journal.md, "The send lane"). Both counts are kept modulo 2^32.
+    static uint64_t idle_mark(uint32_t flush, uint64_t batches) {
+        return (uint64_t{flush} << 32) | static_cast<uint32_t>(batches);
+    }
+
+    /// Takes `mark` unless a newer one (a later flush) is in already; thread-safe.
+    void set_idle_mark(uint64_t mark);
+
+    /// post_output, and `mark` (idle_mark) takes effect once the bytes are queued for writing.
+    void post_output(std::string bytes, uint64_t confirmed, uint64_t mark);
+
     /// Writes `last` then closes (thread-safe).
     void post_close(std::string last);
 
@@ -75,6 +95,25 @@ private:
     void do_read();
     void on_read(const boost::system::error_code& ec, const char* data, size_t n);
     bool take_frames();
+    /// Hands a batch of frames and the wire bytes they took to the session.
+    void hand_over(std::vector<stomp::frame> batch, uint64_t bytes);
+    /// Appends a SEND to the journal without the session and address actors when the send
+    /// lane may take it (send_lane.hpp); false leaves `f` untouched for the session.
+    bool try_lane(stomp::frame& f, uint64_t frame_bytes);
+    /// The address a frame names if the lane may take it as far as the frame and the session
+    /// go (its address may still say no); "" otherwise.
+    std::string lane_candidate(const stomp::frame& f) const;
+    /// The hook that confirms (or refuses) lane operation `op` of `lane`: the RECEIPT bytes
+    /// and the `counted` input bytes to the connection, the message to its address.
+    confirm_hook_ptr lane_hook(std::shared_ptr<address_lane> lane,
+                               std::shared_ptr<lane_op> op,
+                               std::string receipt,
+                               uint64_t counted);
+    /// The journal confirmed a SEND the lane took: its RECEIPT goes out, its bytes are done,
+    /// and the frames held behind the lane go to the session once no lane SEND is left.
+    void on_lane_done(std::string receipt, uint64_t frame_bytes);
+    /// The journal refused a SEND the lane took: ERROR, as the session would send.
+    void on_lane_failed(const std::string& address, uint64_t frame_bytes);
     bool on_connect(stomp::frame& f);
     void write(std::string bytes);
     /// The session is done with `bytes` of frames: reading resumes once under the window.
@@ -125,6 +164,23 @@ private:
     /// Bytes handed to the session and not yet confirmed.
     uint64_t unconfirmed_bytes_ = 0;
     uint64_t written_total_ = 0;
+    // The send lane (docs/journal.md, "The send lane").
+    /// Whether this server's journal confirms synchronous appends (the lane needs it).
+    bool lane_usable_ = false;
+    /// The newest idle mark (idle_mark); none yet.
+    std::atomic<uint64_t> idle_mark_{idle_mark(0, busy)};
+    /// frames_atom messages sent to the session.
+    uint64_t handed_batches_ = 0;
+    /// SENDs the lane took whose RECEIPT has not gone out yet.
+    uint64_t lane_in_flight_ = 0;
+    /// Frames that came while lane SENDs were in flight and the lane could not take: they go
+    /// to the session once those are confirmed, so their RECEIPTs follow the lane's.
+    std::vector<stomp::frame> held_;
+    uint64_t held_bytes_ = 0;
+    /// RECEIPT bytes the lane wrote: the session's write marks count only its own bytes.
+    uint64_t lane_bytes_out_ = 0;
+    /// SENDs the lane took (logged at close, for tests and benchmarks).
+    uint64_t lane_sends_ = 0;
     /// want_written: report once written_total_ reaches it (set by the session's thread).
     std::atomic<uint64_t> report_written_from_{std::numeric_limits<uint64_t>::max()};
     bool read_since_check_ = false;

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 namespace actormq {
 
@@ -55,6 +56,39 @@ private:
     std::string backups_;
     std::string scale_down_stomp_;
     std::string scale_down_native_;
+};
+
+struct address_lane;
+
+/// The send lanes of this server instance's addresses by address name (send_lane.hpp): each
+/// address adds its own when it starts and removes it when it is deleted; connections look
+/// them up on their Asio threads.
+class lane_registry {
+public:
+    void add(const std::string& address, std::shared_ptr<address_lane> lane) {
+        std::lock_guard<std::mutex> guard{mtx_};
+        lanes_[address] = std::move(lane);
+    }
+
+    /// Removes the lane of `address` if it is still `lane` (a new address of the same name
+    /// may have added its own meanwhile).
+    void remove(const std::string& address, const address_lane* lane) {
+        std::lock_guard<std::mutex> guard{mtx_};
+        if (auto i = lanes_.find(address); i != lanes_.end() && i->second.get() == lane) {
+            lanes_.erase(i);
+        }
+    }
+
+    /// The lane of `address`, or null.
+    std::shared_ptr<address_lane> find(const std::string& address) const {
+        std::lock_guard<std::mutex> guard{mtx_};
+        auto i = lanes_.find(address);
+        return i == lanes_.end() ? nullptr : i->second;
+    }
+
+private:
+    mutable std::mutex mtx_;
+    std::unordered_map<std::string, std::shared_ptr<address_lane>> lanes_;
 };
 
 /// What every actor of one server instance shares: its config, its loggers and the id
@@ -114,6 +148,8 @@ struct server_context {
         auto limit = std::chrono::milliseconds(config.cluster.connection_timeout_ms);
         return now - std::chrono::nanoseconds(checked) <= limit;
     }
+    /// The send lanes of the addresses (send_lane.hpp).
+    std::shared_ptr<lane_registry> lanes = std::make_shared<lane_registry>();
     /// The XA branches of this server instance by xid (xa_registry.hpp says why here).
     std::shared_ptr<xa_registry> xa = std::make_shared<xa_registry>();
     std::atomic<uint64_t> next_message_id{1};

@@ -42,11 +42,32 @@ void run_deferred_commit(session_ptr self) {
     commit(self, c.name, std::move(c.tx), std::move(c.receipt));
 }
 
-/// Posts what the handlers wrote and the input bytes that are done to the connection.
+bool post_output(session_ptr self, uint64_t mark);
+
+/// Posts what the handlers wrote and the input bytes that are done to the connection, and
+/// tells the connection whether the session is idle after the batches handed so far (the send
+/// lane, connection::idle_mark). With output the mark rides with the post and takes effect on
+/// the connection's thread after the output is written: the client cannot answer a RECEIPT
+/// before the connection knows the session is idle, and nothing posted here can follow a
+/// RECEIPT the lane posts. Without output it takes effect at once.
 void flush(session_ptr self) {
     auto& st = self->state;
-    if (!st.conn || (st.out.empty() && st.confirm_due == 0)) {
+    if (!st.conn) {
         return;
+    }
+    // The session's state after this post: whatever it posts now is its output so far.
+    bool idle = st.idle_but_output();
+    auto mark = connection::idle_mark(++st.flushes, idle ? st.batches_taken : connection::busy);
+    if (!post_output(self, mark)) {
+        st.conn->set_idle_mark(mark);
+    }
+}
+
+/// Posts the output and the confirmation, with `mark`; false if nothing was posted.
+bool post_output(session_ptr self, uint64_t mark) {
+    auto& st = self->state;
+    if (!st.conn || (st.out.empty() && st.confirm_due == 0)) {
+        return false;
     }
     if (st.out.empty() && !st.receipts.empty()
         && st.confirm_due < st.params.limits.read_window_bytes / 2) {
@@ -55,14 +76,15 @@ void flush(session_ptr self) {
         // synchronous producer's SEND (confirmed when handled) then rides with its RECEIPT
         // (posted once routed), one wake-up of the Asio thread instead of two. Without a
         // RECEIPT to wait for (fire and forget) nothing is held, so the window stays whole.
-        return;
+        return false;
     }
     // One post for both: each post wakes the connection's thread, and on the durable path a
     // RECEIPT and the confirmation of the SEND's bytes are due together.
     st.posted_total += st.out.size();
-    st.conn->post_output(std::move(st.out), st.confirm_due);
+    st.conn->post_output(std::move(st.out), st.confirm_due, mark);
     st.out.clear();
     st.confirm_due = 0;
+    return true;
 }
 
 /// Sends ERROR and closes the connection; later frames are ignored.
@@ -1116,6 +1138,7 @@ stomp_session_actor::behavior_type session(session_ptr self,
             if (st.closing) {
                 return;
             }
+            ++st.batches_taken;
             st.batches.emplace_back(frames.size(), bytes);
             for (auto& f : frames) {
                 st.inbox.push_back(std::move(f));

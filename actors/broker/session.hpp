@@ -64,6 +64,18 @@ struct destination_ref {
     bool temporary = false;
 };
 
+/// Maps a STOMP destination to an address for session `session_id` (its temporary
+/// destinations carry the id); nullopt and `error` set when it is invalid.
+std::optional<destination_ref>
+resolve_destination(uint64_t session_id, const std::string& destination, std::string& error);
+
+/// Builds the broker message for a SEND frame of session `session_id` (moving its body and
+/// headers); draws the message id from `ctx`.
+message_ptr make_broker_message(server_context& ctx,
+                                uint64_t session_id,
+                                stomp::frame& f,
+                                const destination_ref& d);
+
 /// Everything a session actor owns. Frames are handled strictly in order; a frame that needs
 /// an answer from another actor (an address lookup, a subscription) holds back the frames
 /// after it until the answer is in.
@@ -172,6 +184,10 @@ struct session_state {
     /// The connection closed during a COMMIT: clean up once it ends.
     bool close_deferred = false;
     uint64_t seq = 0;
+    /// Batches of frames the connection handed over (frames_atom messages), for the send
+    /// lane's "idle" mark (connection::idle_mark), and the flushes so far (its order).
+    uint64_t batches_taken = 0;
+    uint32_t flushes = 0;
 
     // Routing and receipts.
     std::unordered_map<std::string, address_actor> addresses;
@@ -247,6 +263,16 @@ struct session_state {
 
     /// The lowest frame sequence number whose routing is still under way, or max.
     uint64_t low_water() const;
+
+    /// Nothing of the frames handed over so far is in flight or waiting: no frame, route,
+    /// ACK, RECEIPT, lookup or COMMIT (the send lane may then take the next SEND).
+    bool idle() const { return idle_but_output() && confirm_due == 0 && out.empty(); }
+
+    /// idle(), but for output not posted yet (flush posts it with the mark).
+    bool idle_but_output() const {
+        return inbox.empty() && !waiting && !closing && !committing && !commit_after && !armed
+               && outstanding.empty() && receipts.empty() && open_batches.empty();
+    }
 };
 
 /// The behaviour of a session actor.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The pure parts of a session: destination names, messages, acks and frame formatting.
+#include "actors/broker/send_lane.hpp"
 #include "actors/broker/session.hpp"
-
 #include "protocol/stomp_codec.hpp"
 
 #include <algorithm>
@@ -18,9 +18,9 @@ bool starts_with(std::string_view s, std::string_view p) {
 
 /// Headers the broker sets itself; a producer's copies are not passed on.
 bool reserved_header(const std::string& name) {
-    static const char* const names[] = {"destination", "transaction", "receipt",
-                                        "content-length", "message-id", "subscription",
-                                        "ack", "redelivered", "delivery-count"};
+    static const char* const names[] = {
+        "destination",  "transaction", "receipt",     "content-length", "message-id",
+        "subscription", "ack",         "redelivered", "delivery-count"};
     return std::any_of(std::begin(names), std::end(names),
                        [&](const char* n) { return name == n; });
 }
@@ -48,10 +48,30 @@ session_limits limits_of_session(const config::acceptor_config& a) {
     return l;
 }
 
+std::string lane_address_of(const std::string& d) {
+    std::string_view name = d;
+    if (starts_with(d, "/queue/")) {
+        name.remove_prefix(7);
+    } else if (!d.empty() && d.front() == '/') {
+        return {};
+    }
+    if (name.empty() || starts_with(name, "temp.")) {
+        return {};
+    }
+    return std::string{name};
+}
+
 std::optional<destination_ref> session_state::resolve(const std::string& d,
-                                                       std::string& error) const {
+                                                      std::string& error) const {
+    return resolve_destination(params.id, d, error);
+}
+
+std::optional<destination_ref>
+resolve_destination(uint64_t session_id, const std::string& d, std::string& error) {
     destination_ref r;
-    auto take = [&](std::string_view prefix) { return std::string_view{d}.substr(prefix.size()); };
+    auto take = [&](std::string_view prefix) {
+        return std::string_view{d}.substr(prefix.size());
+    };
     std::string_view name;
     if (starts_with(d, "/queue/")) {
         name = take("/queue/");
@@ -68,7 +88,7 @@ std::optional<destination_ref> session_state::resolve(const std::string& d,
             return std::nullopt;
         }
         r.routing = topic ? routing_type::multicast : routing_type::anycast;
-        r.address = temp_address(params.id, name);
+        r.address = temp_address(session_id, name);
         r.temporary = true;
         return r;
     } else if (!d.empty() && d.front() == '/') {
@@ -87,8 +107,15 @@ std::optional<destination_ref> session_state::resolve(const std::string& d,
 }
 
 message_ptr session_state::make_message(stomp::frame& f, const destination_ref& d) {
+    return make_broker_message(*ctx, params.id, f, d);
+}
+
+message_ptr make_broker_message(server_context& ctx,
+                                uint64_t session_id,
+                                stomp::frame& f,
+                                const destination_ref& d) {
     auto m = std::make_shared<broker_message>();
-    m->id = ctx->next_message_id.fetch_add(1, std::memory_order_relaxed);
+    m->id = ctx.next_message_id.fetch_add(1, std::memory_order_relaxed);
     m->address = d.address;
     m->destination = *f.find("destination");
     m->body = std::move(f.body);
@@ -103,7 +130,7 @@ message_ptr session_state::make_message(stomp::frame& f, const destination_ref& 
         if (h.first == "reply-to" && starts_with(h.second, "/temp-")) {
             // Other sessions reach this session's temporary queue under its unique name.
             std::string err;
-            if (auto r = resolve(h.second, err)) {
+            if (auto r = resolve_destination(session_id, h.second, err)) {
                 bool topic = r->routing == routing_type::multicast;
                 h.second = std::string{topic ? "/topic/" : "/queue/"} + r->address;
             }
@@ -122,7 +149,9 @@ session_state::subscription* session_state::find_sub(const std::string& id) {
     return nullptr;
 }
 
-bool session_state::find_ack(const stomp::frame& f, uint64_t& key, uint64_t& ack_id,
+bool session_state::find_ack(const stomp::frame& f,
+                             uint64_t& key,
+                             uint64_t& ack_id,
                              std::string& error) const {
     if (params.version == stomp::version::v1_2) {
         const auto* id = f.find("id");
@@ -166,8 +195,7 @@ bool session_state::find_ack(const stomp::frame& f, uint64_t& key, uint64_t& ack
     return false;
 }
 
-std::vector<uint64_t> session_state::take_acked(subscription& s, uint64_t ack_id,
-                                                bool cumulative) {
+std::vector<uint64_t> session_state::take_acked(subscription& s, uint64_t ack_id, bool cumulative) {
     std::vector<uint64_t> ids;
     auto it = std::find_if(s.unacked.begin(), s.unacked.end(),
                            [&](const unacked_entry& u) { return u.ack_id == ack_id; });
@@ -217,7 +245,8 @@ void session_state::append_receipt(const std::string& receipt_id) {
     stomp::append_body(out, {});
 }
 
-void session_state::append_error(const std::string& message, const std::string& detail,
+void session_state::append_error(const std::string& message,
+                                 const std::string& detail,
                                  const std::string* receipt_id) {
     stomp::frame f;
     f.cmd = stomp::command::error;

@@ -224,7 +224,7 @@ void release_backup_waiters(journal_ptr self) {
     st.repl_waiting.clear();
     for (auto& rw : waiting) {
         if (st.failure) {
-            rw.w.promise.deliver(append_error(st));
+            rw.w.refuse(append_error(st));
         } else {
             rw.w.confirm();
         }
@@ -497,7 +497,7 @@ void flush(journal_ptr self) {
     auto until = st.held_for_vote ? std::numeric_limits<uint64_t>::max() : st.repl.sent();
     for (auto& w : waiting) {
         if (st.failure) {
-            w.promise.deliver(append_error(st));
+            w.refuse(append_error(st));
         } else if (wait_for_backup) {
             st.repl_waiting.push_back({std::move(w), until});
         } else {
@@ -619,6 +619,9 @@ caf::result<uint64_t>
 append(journal_ptr self, std::vector<journal::record>& records, bool sync, confirm_hook_ptr hook) {
     auto& st = self->state;
     if (st.failure || !st.store) {
+        if (hook) {
+            hook->refuse();
+        }
         return append_error(st);
     }
     uint64_t last = 0;
@@ -628,6 +631,9 @@ append(journal_ptr self, std::vector<journal::record>& records, bool sync, confi
         // A record too large or malformed: refused alone, nothing of it was written, so the
         // journal stays healthy. Caught here because an exception would end the actor and
         // leave appends waiting on it unanswered.
+        if (hook) {
+            hook->refuse();
+        }
         return caf::make_error(errc::journal_failed, std::string{"record refused: "} + e.what());
     }
     if (!sync) {
@@ -660,8 +666,7 @@ journal_actor::behavior_type journal_writer(journal_ptr self, std::shared_ptr<se
     self->set_exit_handler([self](caf::exit_msg& msg) {
         auto& st = self->state;
         auto refuse = [](journal_state::waiter& w) {
-            w.promise.deliver(
-                caf::make_error(errc::journal_failed, std::string{"the server is stopping"}));
+            w.refuse(caf::make_error(errc::journal_failed, std::string{"the server is stopping"}));
         };
         for (auto& w : st.waiting) {
             refuse(w);

@@ -51,6 +51,15 @@ struct journal_state {
             }
             promise.deliver(last_id);
         }
+
+        /// The append is not confirmed (the journal failed or stops): answers `err` and tells
+        /// the hook, for appends whose sender waits for no answer (the send lane).
+        void refuse(const caf::error& err) {
+            if (hook) {
+                hook->refuse();
+            }
+            promise.deliver(err);
+        }
     };
 
     std::shared_ptr<server_context> ctx;
