@@ -41,6 +41,9 @@ public:
             end_.problems.push_back("the node did not start: " + node_.problem());
             return finish();
         }
+        if (opt_.sync_sends) {
+            traffic_.sync_sends();
+        }
         traffic_.start();
         auto phases = plan(opt_.kills, opt_.seed);
         bool ok = true;

@@ -12,7 +12,7 @@ namespace actormq::crash {
 
 const char* const usage =
     "usage: actormq-crash [--pair [--native] | --replication [--partitions M] | --ring]\n"
-    "                     [--paging]\n"
+    "                     [--paging] [--sync-sends]\n"
     "                     [--kills N]\n"
     "                     [--producers P]\n"
     "                     [--tx-producers T] [--seed S] [--consumers | --no-consumers]\n"
@@ -28,6 +28,9 @@ const char* const usage =
     "                     of a follow it to its backup on b and back\n"
     "  --partitions M     with --replication: M network partitions besides the N kills\n"
     "                     (the live cut off, the backup cut off, the voter cut off)\n"
+    "  --sync-sends       plain producers send one SEND at a time without duplicate ids and\n"
+    "                     never again after a reconnect (the send lane's traffic): a message\n"
+    "                     whose RECEIPT was lost may be stored once or not at all\n"
     "  --paging           every address pages past 64 KiB (PAGE, 64 KiB page files): most\n"
     "                     messages the kills hit sit in page files (with --replication and\n"
     "                     --ring, the colocated backups' too, replicated)\n"
@@ -109,8 +112,8 @@ bool parse_cli(int argc, char** argv, options& o) {
             std::fputs(usage, stdout);
             std::exit(0);
         }
-        if (a == "--native" || a == "--paging") {
-            (a == "--native" ? o.native : o.paging) = true;
+        if (a == "--native" || a == "--paging" || a == "--sync-sends") {
+            (a == "--native" ? o.native : a == "--paging" ? o.paging : o.sync_sends) = true;
             continue;
         }
         if (a == "--keep" || a == "--pair" || a == "--replication" || a == "--ring") {
@@ -144,6 +147,10 @@ bool parse_cli(int argc, char** argv, options& o) {
             o.sets.emplace_back(s);
         }
     }
+    if (o.sync_sends && o.native) {
+        std::fprintf(stderr, "actormq-crash: --sync-sends is for the STOMP producers\n");
+        return false;
+    }
     if (o.native && !o.pair) {
         std::fprintf(stderr, "actormq-crash: --native needs --pair\n");
         return false;
@@ -162,7 +169,8 @@ bool parse_cli(int argc, char** argv, options& o) {
 std::string replay_command(const options& o) {
     std::string out = std::string{"actormq-crash"} + (o.pair ? " --pair" : "")
                       + (o.native ? " --native" : "") + (o.replication ? " --replication" : "")
-                      + (o.ring ? " --ring" : "") + " --kills " + std::to_string(o.kills)
+                      + (o.ring ? " --ring" : "") + (o.sync_sends ? " --sync-sends" : "")
+                      + " --kills " + std::to_string(o.kills)
                       + (o.partitions > 0 ? " --partitions " + std::to_string(o.partitions) : "")
                       + " --producers " + std::to_string(o.producers) + " --tx-producers "
                       + std::to_string(o.tx_producers) + " --seed " + std::to_string(o.seed);

@@ -23,6 +23,8 @@ struct options {
     /// kills hit are mostly in page files. With --replication and --ring every node pages, and
     /// the page files are replicated (docs/replication.md, "Paging").
     bool paging = false;
+    /// Plain producers send synchronously without duplicate ids (traffic::sync_sends).
+    bool sync_sends = false;
     /// A replicating live/backup pair and a voter (docs/testing.md, "The replication mode").
     bool replication = false;
     /// A ring of three colocated nodes (docs/testing.md, "The ring mode"): SIGKILL of a ring

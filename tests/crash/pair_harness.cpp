@@ -80,6 +80,9 @@ public:
         if (!start_pair()) {
             return finish();
         }
+        if (opt_.sync_sends) {
+            traffic_.sync_sends();
+        }
         traffic_.start();
         auto schedule = pair_plan(opt_.kills, opt_.seed);
         bool ok = true;

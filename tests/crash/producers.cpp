@@ -101,7 +101,9 @@ private:
         f.add("destination", rec_.destination());
         f.add("persistent", "true");
         f.add("receipt", prefix_ + std::to_string(k));
-        f.add("_AMQ_DUPL_ID", id);
+        if (limits_.duplicate_ids) {
+            f.add("_AMQ_DUPL_ID", id);
+        }
         f.body = rec_.body(k, limits_.body_bytes);
         f.add("content-length", std::to_string(f.body.size()));
         std::string out;
@@ -110,8 +112,14 @@ private:
         return link_.write(out);
     }
 
-    /// After a reconnect: every unconfirmed message again, with its original duplicate id.
+    /// After a reconnect: every unconfirmed message again, with its original duplicate id;
+    /// without duplicate ids none (each may have been stored or not: sending it again could
+    /// store it twice).
     bool resend_all() {
+        if (!limits_.duplicate_ids) {
+            in_flight_.clear();
+            return true;
+        }
         for (auto k : in_flight_) {
             if (!send(k)) {
                 return false;

@@ -20,6 +20,10 @@ struct producer_limits : link_limits {
     /// their first delivery (`traffic_control::backlog`), so that the journal stays small
     /// whatever the relative speed of producers and consumers.
     uint64_t backlog_max = 4096;
+    /// Plain producers set `_AMQ_DUPL_ID` and send every unconfirmed message again after a
+    /// reconnect; without (--sync-sends) a message is sent once, and one whose RECEIPT was lost
+    /// may be stored or not (the ledger allows either; it must never be stored twice).
+    bool duplicate_ids = true;
 };
 
 /// What one producer saw, for the report; filled by its thread, read after the join.

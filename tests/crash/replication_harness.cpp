@@ -256,6 +256,9 @@ public:
             return finish();
         }
         sampler_.start();
+        if (opt_.sync_sends) {
+            traffic_.sync_sends();
+        }
         traffic_.start();
         auto schedule = replication_plan(opt_.kills, opt_.partitions, opt_.seed);
         faults_ = static_cast<uint32_t>(schedule.faults.size());

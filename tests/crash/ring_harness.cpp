@@ -189,6 +189,9 @@ public:
             return finish();
         }
         for (auto& t : traffic_) {
+            if (opt_.sync_sends) {
+                t->sync_sends();
+            }
             t->start();
         }
         // The phases count a's confirmations (the three node ids' clients run alike).

@@ -11,9 +11,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
-#include <cstdint>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -148,7 +148,9 @@ private:
     static std::string wall_clock() {
         auto now = std::chrono::system_clock::now();
         auto t = std::chrono::system_clock::to_time_t(now);
-        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+        auto ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count()
+            % 1000;
         std::tm tm{};
         ::localtime_r(&t, &tm);
         char buf[32];

@@ -24,6 +24,14 @@ public:
     traffic(const traffic&) = delete;
     traffic& operator=(const traffic&) = delete;
 
+    /// --sync-sends: plain producers send one message at a time (each waits for its RECEIPT),
+    /// without duplicate ids, and never send one again: what the broker's send lane takes
+    /// (docs/journal.md, "The send lane"). Before start().
+    void sync_sends() {
+        limits_.window = 1;
+        limits_.duplicate_ids = false;
+    }
+
     /// Starts one thread per producer and per consumer.
     void start();
 
