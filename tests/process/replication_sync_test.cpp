@@ -52,8 +52,7 @@ TEST_CASE("replication sync: SIGKILL of the live with sync chunks in flight: the
           "takes over with every confirmed message once") {
     temp_dir live_dir;
     auto live_sets = [&](uint16_t port) {
-        std::vector<std::string> sets{"name=\"live\"",
-                                      "journal-directory=" + live_dir.path + "/j"};
+        std::vector<std::string> sets{"name=\"live\"", "journal-directory=" + live_dir.path + "/j"};
         if (port != 0) {
             sets.push_back("acceptors.stomp.port=" + std::to_string(port));
         }
@@ -76,9 +75,9 @@ TEST_CASE("replication sync: SIGKILL of the live with sync chunks in flight: the
     }
     ACTORMQ_START_NODE(backup, syncing_node(cluster_item(*live), replication("backup")),
                        {"name=\"backup\""});
-    // Frozen as soon as the live has attached it: the first window of chunks is on its way
-    // (sent, not acknowledged), and the rest of the snapshot waits for acknowledgements.
-    REQUIRE(log_shows(*live, "replication_backup_attached backup=backup"));
+    // Frozen as soon as it syncs (paired, its replica writing the first chunks): the live has
+    // a window of chunks on their way, and the rest of the snapshot waits for acknowledgements.
+    REQUIRE(log_shows(backup, "replication_syncing"));
     backup.kill(SIGSTOP);
     INFO("live:\n", live->log_tail(), "\nbackup:\n", backup.log_tail());
     REQUIRE_MESSAGE(backup.log_text().find("replica_in_sync") == std::string::npos,
