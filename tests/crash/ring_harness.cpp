@@ -21,8 +21,6 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <optional>
 #include <random>
@@ -249,64 +247,15 @@ private:
         return true;
     }
 
-    /// Every node serves, has at least `paired[n]` in-sync lines of its backup in its current
-    /// run, and its backup is at rest on the next node (backup_at_rest).
+    /// Every node serves and has at least `paired[n]` in-sync lines of its backup in its
+    /// current run.
     bool whole(const std::array<size_t, ring_size>& paired) {
         for (size_t n = 0; n < ring_size; ++n) {
-            if (node(n).log_count(live_event) == 0 || node(n).log_count(paired_event) < paired[n]
-                || !backup_at_rest(n)) {
+            if (node(n).log_count(live_event) == 0 || node(n).log_count(paired_event) < paired[n]) {
                 return false;
             }
         }
         return true;
-    }
-
-    /// Whether node n's current run has its backup in sync (its last in-sync line after its
-    /// last loss), no rebalance of it under way, and placed last (spawned or moved) on the next
-    /// node. Without this a fast sync let the ring count as whole while a failback had left a
-    /// backup on the wrong node, and the kill that followed met the rebalance that moved it
-    /// (docs/ha.md, "Rebalancing": the live is without a synced backup for one initial sync).
-    bool backup_at_rest(size_t n) {
-        auto paths = node(n).log_paths();
-        if (paths.empty()) {
-            return false;
-        }
-        std::ifstream in_file{paths.back()};
-        std::string log{std::istreambuf_iterator<char>{in_file}, std::istreambuf_iterator<char>{}};
-        auto synced = log.rfind(paired_event);
-        auto lost = log.rfind("replication_backup_lost backup=");
-        if (synced == std::string::npos || (lost != std::string::npos && lost > synced)) {
-            return false;
-        }
-        auto count = [&](const std::string& text) {
-            size_t k = 0;
-            for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) {
-                ++k;
-            }
-            return k;
-        };
-        if (count("colocation_rebalance from=")
-            != count("colocated_backup_moved from=") + count("colocation_rebalance_failed")) {
-            return false;
-        }
-        // The host named by the last spawn ("host=") or move ("to="); none: an adopted backup.
-        auto value_after = [&](size_t at, const std::string& key) {
-            auto from = log.find(key, at);
-            if (from == std::string::npos) {
-                return std::string{};
-            }
-            from += key.size();
-            return log.substr(from, log.find_first_of(" \n", from) - from);
-        };
-        auto spawned = log.rfind("colocated_backup_started host=");
-        auto moved = log.rfind("colocated_backup_moved from=");
-        std::string where;
-        if (spawned != std::string::npos && (moved == std::string::npos || spawned > moved)) {
-            where = value_after(spawned, "host=");
-        } else if (moved != std::string::npos) {
-            where = value_after(moved, " to=");
-        }
-        return where.empty() || where == "127.0.0.1:" + std::to_string(ports_.cluster[next(n)]);
     }
 
     /// The three nodes one after another (each needs more than half of the cluster to serve,
