@@ -18,7 +18,7 @@ exec to in-sync, are printed too: on a shared 2-core machine they say more than 
 Prints one JSON line per round (with the 1-minute load average at the start of the sync) and
 a summary line.
 
-usage: sync_e2e.py NODE [--runs 3] [--fill-mib 200] [--page-size-bytes 65536]
+usage: sync_e2e.py NODE [--runs 3] [--fill-mib 200] [--page-size-bytes 65536] [--max-size-bytes N]
                         [--stompload /tmp/actormq-bench/stompload] [--load] [--perf-dir D]
 A benchmark, not a test: the fill's speed and the machine's load move the figures.
 """
@@ -205,7 +205,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--fill-mib", type=int, default=200)
     ap.add_argument("--page-size-bytes", type=int, default=65536)
-    ap.add_argument("--max-size-bytes", type=int, default=65536)
+    ap.add_argument("--max-size-bytes", type=int, default=65536,
+                    help="-1: no paging, the whole backlog in the journal")
     ap.add_argument("--stompload", default="/tmp/actormq-bench/stompload")
     ap.add_argument("--load", action="store_true")
     ap.add_argument("--perf-dir", default="", help="perf record the live and the backup here")
