@@ -232,17 +232,27 @@ void release_backup_waiters(journal_ptr self) {
 }
 
 /// Sends the sync's next chunks as far as the window allows, then (with nothing left to
-/// copy) the batch that completes the sync.
+/// copy) the batch that completes the sync. Chunks of small files (64 KiB page files) are
+/// gathered into batches of up to the source's chunk_bytes: one message, one apply and one
+/// acknowledgement for many files (docs/replication.md, "The initial sync").
 void pump_sync(journal_ptr self) {
     auto& st = self->state;
     auto now = std::chrono::steady_clock::now();
+    const auto paging_dir = config::paging_directory_of(st.ctx->config.journal);
     try {
-        while (auto c = st.repl.next_chunk()) {
-            auto bytes = c->path.empty() ? st.store->read_bytes(c->file_seq, c->offset, c->length)
-                                         : paging::read_page_chunk(
-                                             config::paging_directory_of(st.ctx->config.journal), c->path,
-                                             c->offset, c->length);
-            st.send_batch(st.repl.chunk_batch(*c, std::move(bytes), now));
+        for (;;) {
+            while (auto c = st.repl.next_chunk()) {
+                auto bytes = c->path.empty()
+                                 ? st.store->read_bytes(c->file_seq, c->offset, c->length)
+                                 : paging::read_page_chunk(paging_dir, c->path, c->offset,
+                                                           c->length);
+                st.repl.add_chunk(*c, std::move(bytes));
+            }
+            auto b = st.repl.take_chunks(now);
+            if (!b) {
+                break;
+            }
+            st.send_batch(std::move(*b));
         }
     } catch (const std::exception& e) {
         fail(self, failure_of(e, "read"));

@@ -941,12 +941,26 @@ void store::write_at(uint64_t file_seq, uint64_t offset, std::string_view bytes)
         // The live moved on: older segments only get removed now, so their files need no fd.
         for (auto& [seq, seg] : impl_->segs) {
             if (seq < file_seq) {
+                if (seg.fd >= 0) {
+                    // Its last bytes start for the disk now, as start_write_back() would.
+                    ::sync_file_range(seg.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+                }
                 close_fd(seg.fd);
             }
         }
         impl_->current = file_seq;
     }
     impl_->mark_unsynced(file_seq);
+}
+
+void store::start_write_back() {
+    for (auto seq : impl_->unsynced) {
+        // Only the open segments: write_at() started the write-back of those it closed. A
+        // hint to the kernel: an error here shows again in sync()'s fdatasync.
+        if (auto it = impl_->segs.find(seq); it != impl_->segs.end() && it->second.fd >= 0) {
+            ::sync_file_range(it->second.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        }
+    }
 }
 
 } // namespace actormq::journal

@@ -202,6 +202,12 @@ public:
     /// bytes pass its end. Not durable until sync().
     void write_at(uint64_t file_seq, uint64_t offset, std::string_view bytes);
 
+    /// Mirror: starts writing back what write_at() wrote to the open segments since the last
+    /// sync() (sync_file_range, not waiting for it; write_at() does so for each segment it
+    /// leaves), so that the sync() that makes an initial sync durable finds little left to
+    /// write. Durable only after sync().
+    void start_write_back();
+
 private:
     struct impl;
     impl* impl_;

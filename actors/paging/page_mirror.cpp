@@ -183,10 +183,12 @@ int page_mirror::fd_of(const std::string& path) {
         }
         dirty_dirs_.insert(root_);
     }
-    int fd = ::open(full.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) {
-        fd = ::open(full.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    // Created first: in an initial sync nearly every file is new, so one open each.
+    int fd = ::open(full.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) {
         dirty_dirs_.insert(dir);
+    } else if (errno == EEXIST) {
+        fd = ::open(full.c_str(), O_RDWR | O_CLOEXEC);
     }
     if (fd >= 0) {
         fds_[path] = fd;
@@ -251,7 +253,39 @@ std::string page_mirror::apply(const file_op& op) {
     }
 }
 
+std::string page_mirror::write_back() {
+    for (const auto& path : dirty_files_) {
+        auto it = fds_.find(path);
+        // A hint to the kernel; a write error shows in the syncfs that sync() runs.
+        if (it != fds_.end()) {
+            ::sync_file_range(it->second, 0, 0, SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    fs_sync_owed_ = fs_sync_owed_ || !dirty_files_.empty() || !dirty_dirs_.empty();
+    dirty_files_.clear();
+    return {};
+}
+
 std::string page_mirror::sync() {
+    if (fs_sync_owed_) {
+        // Everything on the file system, the files and directories written since the mirror
+        // began among it, reaches the disk; errors of the write-back before are reported too
+        // (a descriptor's syncfs sees write errors not yet seen by anyone).
+        int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+            return failure(root_, "open", errno);
+        }
+        int rc = ::syncfs(fd);
+        int err = errno;
+        ::close(fd);
+        if (rc != 0) {
+            return failure(root_, "syncfs", err);
+        }
+        fs_sync_owed_ = false;
+        dirty_files_.clear();
+        dirty_dirs_.clear();
+        return {};
+    }
     for (const auto& path : dirty_files_) {
         auto it = fds_.find(path);
         if (it != fds_.end() && ::fdatasync(it->second) != 0) {

@@ -50,7 +50,16 @@ public:
     std::string apply(const replication::file_op& op);
 
     /// Syncs every file and directory changed since the last sync. Returns "" or why not.
+    /// After write_back(), one syncfs of the paging directory's file system instead of an
+    /// fdatasync per file: an initial sync writes thousands of 64 KiB page files, and one
+    /// fdatasync each (a synchronous inode write on ext4 without a journal) made the copy
+    /// crawl on a busy disk (docs/replication.md, "The initial sync").
     std::string sync();
+
+    /// Starts writing back the files changed since the last sync (sync_file_range, not
+    /// waiting) and forgets them, so their descriptors may close; the next sync() then
+    /// makes the whole file system durable. Returns "" or why not.
+    std::string write_back();
 
     /// Operations applied since this mirror began (for the log).
     uint64_t applied() const { return applied_; }
@@ -66,6 +75,8 @@ private:
     /// Files written and directories whose entries changed since the last sync.
     std::set<std::string> dirty_files_;
     std::set<std::string> dirty_dirs_;
+    /// Files were written back by write_back() and not synced: sync() syncs the file system.
+    bool fs_sync_owed_ = false;
     uint64_t applied_ = 0;
 };
 

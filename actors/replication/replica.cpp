@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -47,6 +48,8 @@ struct replica_state {
     uint64_t sync_total = 0;
     bool flush_scheduled = false;
     bool failed = false;
+    /// Acknowledged batches are written but not yet synced (see flush()).
+    bool sync_owed = false;
 };
 
 using replica_ptr = caf::stateful_actor<replica_state>*;
@@ -95,32 +98,53 @@ void fail(replica_ptr self, const std::string& reason) {
     self->quit();
 }
 
+/// Whether the initial sync is still being copied: the batch that completes it has not come.
+/// Nothing the live confirms waits for this backup then (docs/replication.md, "The initial
+/// sync"), and the backup cannot take over, so what it acknowledges need not be on its disk yet.
+bool copying(const replica_state& st) {
+    return !st.in_sync && st.sync_complete_seq == 0;
+}
+
 /// Syncs what was applied, then acknowledges it: the live confirms nothing the backup's disk
-/// does not hold.
-void flush(replica_ptr self) {
+/// does not hold. While the initial sync is copied (and `durable` is false) it only starts the
+/// write-back and acknowledges, so the live's window moves without an fdatasync per batch;
+/// the flush of the batch that completes the sync then makes all of it durable at once,
+/// before the acknowledgement that puts the pair in sync.
+void flush(replica_ptr self, bool durable = false) {
     auto& st = self->state;
     st.flush_scheduled = false;
-    if (st.failed || st.applied == st.acked) {
+    if (st.failed || (st.applied == st.acked && !(durable && st.sync_owed))) {
         return;
     }
+    bool defer = copying(st) && !durable;
+    auto started = std::chrono::steady_clock::now();
     try {
-        st.store->sync();
+        if (defer) {
+            st.store->start_write_back();
+        } else {
+            st.store->sync();
+        }
     } catch (const std::exception& e) {
         fail(self, e.what());
         return;
     }
     if (st.pages) {
-        if (auto e = st.pages->sync(); !e.empty()) {
+        if (auto e = defer ? st.pages->write_back() : st.pages->sync(); !e.empty()) {
             fail(self, e);
             return;
         }
     }
+    st.sync_owed = defer;
     st.acked = st.applied;
     self->send(caf::actor_cast<caf::actor>(st.source), ack_atom::value, st.epoch, st.acked);
     if (!st.in_sync && st.sync_complete_seq != 0 && st.acked >= st.sync_complete_seq) {
         st.in_sync = true;
-        st.setup.log->info("replica_in_sync epoch={} batches={} bytes={}", st.epoch, st.acked,
-                           st.sync_sent);
+        // durable_ms: the sync that made the copied bytes durable at once (see above).
+        st.setup.log->info("replica_in_sync epoch={} batches={} bytes={} durable_ms={}", st.epoch,
+                           st.acked, st.sync_sent,
+                           std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now() - started)
+                               .count());
         report(self, replica_report::in_sync);
     } else if (!st.in_sync) {
         report(self, replica_report::progress);
@@ -219,7 +243,7 @@ caf::behavior replica(replica_ptr self, replica_setup setup) {
             return;
         }
         // What arrived before the live went is applied; make it durable before anyone asks.
-        flush(self);
+        flush(self, true);
         s.setup.log->info("replica_lost_live epoch={} applied={} in_sync={}", s.epoch, s.acked,
                           s.in_sync);
         report(self, replica_report::lost, "the live's journal is gone");
@@ -230,7 +254,7 @@ caf::behavior replica(replica_ptr self, replica_setup setup) {
         [](ping_atom) { return true; },
         [self](close_atom) -> caf::result<bool> {
             auto& s = self->state;
-            flush(self);
+            flush(self, true);
             bool ok = !s.failed;
             s.store.reset();
             self->quit();

@@ -25,7 +25,7 @@ namespace actormq::replication {
 /// What the replica tells its owner (the activation driver).
 struct replica_report {
     enum kind_t : uint8_t {
-        progress, ///< initial sync progress (sync_sent of sync_total bytes on disk)
+        progress, ///< initial sync progress (sync_sent of sync_total bytes written)
         in_sync,  ///< the whole journal is on disk: from here on the backup can take over
         lost,     ///< the live's journal went away (crash, stop, partition, or it dropped us)
         failed,   ///< a gap, a bad epoch or a disk error: the mirror cannot be trusted

@@ -44,6 +44,8 @@ void source::detach() {
     unacked_sync_bytes_ = 0;
     sync_sent_ = 0;
     sync_total_ = 0;
+    gathered_.clear();
+    gathered_bytes_ = 0;
 }
 
 void source::note_write(uint64_t file_seq, uint64_t offset, std::string_view bytes) {
@@ -127,15 +129,36 @@ std::optional<batch> source::take_batch(clock::time_point now) {
 
 std::optional<source::chunk> source::next_chunk() const {
     if (phase_ != sync_phase::copying || todo_.empty()
-        || unacked_sync_bytes_ >= settings_.window_bytes) {
+        || unacked_sync_bytes_ + gathered_bytes_ >= settings_.window_bytes
+        || gathered_bytes_ >= settings_.chunk_bytes) {
         return std::nullopt;
     }
     const auto& e = todo_.front();
-    return chunk{e.file_seq, todo_offset_, std::min(settings_.chunk_bytes, e.end - todo_offset_),
-                 e.path};
+    return chunk{e.file_seq, todo_offset_,
+                 std::min(settings_.chunk_bytes - gathered_bytes_, e.end - todo_offset_), e.path};
 }
 
 batch source::chunk_batch(const chunk& c, std::string bytes, clock::time_point now) {
+    add_chunk(c, std::move(bytes));
+    return gathered_batch(now);
+}
+
+std::optional<batch> source::take_chunks(clock::time_point now) {
+    if (gathered_.empty()) {
+        return std::nullopt;
+    }
+    return gathered_batch(now);
+}
+
+batch source::gathered_batch(clock::time_point now) {
+    auto ops = std::move(gathered_);
+    auto got = gathered_bytes_;
+    gathered_.clear();
+    gathered_bytes_ = 0;
+    return make_batch(std::move(ops), got, now);
+}
+
+void source::add_chunk(const chunk& c, std::string bytes) {
     auto& e = todo_.front();
     uint64_t got = bytes.size();
     if (got == 0 || c.offset + got >= e.end) {
@@ -147,12 +170,11 @@ batch source::chunk_batch(const chunk& c, std::string bytes, clock::time_point n
         todo_offset_ = c.offset + got;
     }
     sync_sent_ += got;
-    std::vector<file_op> ops;
     if (got > 0) {
         auto kind = c.path.empty() ? file_op::write : file_op::page_write;
-        ops.push_back(file_op{kind, c.file_seq, c.offset, std::move(bytes), c.path});
+        gathered_.push_back(file_op{kind, c.file_seq, c.offset, std::move(bytes), c.path});
+        gathered_bytes_ += got;
     }
-    return make_batch(std::move(ops), got, now);
 }
 
 bool source::on_ack(uint64_t seq, clock::time_point now) {

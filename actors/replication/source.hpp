@@ -41,10 +41,11 @@ public:
     using clock = std::chrono::steady_clock;
 
     struct settings {
-        /// Bytes of one sync chunk (CAF sends each message as one buffer).
+        /// Bytes of one sync batch (CAF sends each message as one buffer): one chunk of a
+        /// large file, or the chunks of several small ones (64 KiB page files).
         uint64_t chunk_bytes = 1024 * 1024;
         /// Sync bytes sent but not acknowledged before the next chunk waits.
-        uint64_t window_bytes = 8 * 1024 * 1024;
+        uint64_t window_bytes = 16 * 1024 * 1024;
     };
 
     explicit source(settings s) : settings_(s) {}
@@ -85,10 +86,17 @@ public:
         /// A page file's chunk: the file (empty for a journal segment).
         std::string path;
     };
+    /// Chunks added with add_chunk() and not yet taken count against both the window and the
+    /// batch's chunk_bytes: nullopt once the batch being gathered is full.
     std::optional<chunk> next_chunk() const;
     /// The chunk's bytes as the next batch. `bytes` may be shorter than asked (the segment
     /// was cut); an empty read skips the rest of that segment.
     batch chunk_batch(const chunk& c, std::string bytes, clock::time_point now);
+    /// Adds the chunk's bytes to the sync batch being gathered (as chunk_batch() reads them),
+    /// so that many small files travel in one batch of up to chunk_bytes.
+    void add_chunk(const chunk& c, std::string bytes);
+    /// The chunks gathered by add_chunk() as the next batch, if any.
+    std::optional<batch> take_chunks(clock::time_point now);
 
     /// The backup has every batch up to `seq` on disk. Returns true when this made it in sync.
     bool on_ack(uint64_t seq, clock::time_point now = clock::now());
@@ -118,6 +126,8 @@ private:
     };
 
     batch make_batch(std::vector<file_op> ops, uint64_t sync_bytes, clock::time_point now);
+    /// The gathered chunks (possibly none) as the next batch.
+    batch gathered_batch(clock::time_point now);
     /// Moves to `finishing` once no chunk is left.
     void check_copied(batch& b);
     /// Drops what the sync still had to copy of the file (segment `file_seq`, or `path`).
@@ -139,6 +149,9 @@ private:
     uint64_t unacked_sync_bytes_ = 0;
     uint64_t sync_sent_ = 0;
     uint64_t sync_total_ = 0;
+    /// The sync batch being gathered (add_chunk) and its bytes.
+    std::vector<file_op> gathered_;
+    uint64_t gathered_bytes_ = 0;
     uint64_t acks_measured_ = 0;
     uint64_t ack_us_sum_ = 0;
 };

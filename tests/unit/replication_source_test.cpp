@@ -173,3 +173,72 @@ TEST_CASE("replication source: a pager's operations without a backup are dropped
     src.note_page_ops({{file_op::page_write, 0, 0, "x", "q/page-0000000001.amqpage"}});
     CHECK_FALSE(src.take_batch(t0).has_value());
 }
+
+TEST_CASE("replication source: chunks of small files are gathered into one batch of up to "
+          "chunk_bytes, the window counting what is gathered") {
+    auto src = small();
+    // Eight page files of 40 bytes: batches of 100 bytes at most, 250 in flight.
+    std::vector<extent> files;
+    for (int i = 1; i <= 8; ++i) {
+        files.push_back({0, 40, "a/page-" + std::to_string(i)});
+    }
+    src.attach(3, files, t0);
+    std::vector<batch> sent;
+    for (;;) {
+        while (auto c = src.next_chunk()) {
+            src.add_chunk(*c, std::string(c->length, 'p'));
+        }
+        auto b = src.take_chunks(t0);
+        if (!b) {
+            break;
+        }
+        sent.push_back(std::move(*b));
+    }
+    // 40 + 40 + 20 (page-3's first part), then 20 + 40 + 40; then page-6 and page-7 reach the
+    // window (200 + 80 >= 250) before the batch is full, and page-8 waits.
+    REQUIRE(sent.size() == 3);
+    REQUIRE(sent[0].ops.size() == 3);
+    CHECK(sent[0].ops[0].kind == file_op::page_write);
+    CHECK(sent[0].ops[0].path == "a/page-1");
+    CHECK(sent[0].ops[2].path == "a/page-3");
+    CHECK(sent[0].ops[2].bytes.size() == 20);
+    REQUIRE(sent[1].ops.size() == 3);
+    CHECK(sent[1].ops[0].path == "a/page-3");
+    CHECK(sent[1].ops[0].offset == 20);
+    CHECK(sent[1].ops[2].path == "a/page-5");
+    REQUIRE(sent[2].ops.size() == 2);
+    CHECK(sent[2].ops[1].path == "a/page-7");
+    CHECK_FALSE(sent[2].sync_complete);
+    CHECK(src.sync_sent() == 280);
+    CHECK(src.lag_bytes() == 280);
+    CHECK_FALSE(src.next_chunk().has_value());
+    // The acknowledgement of the first batch frees 100 bytes: page-8 goes, and with it the
+    // sync's last chunk.
+    src.on_ack(sent[0].seq);
+    auto c = src.next_chunk();
+    REQUIRE(c);
+    CHECK(c->path == "a/page-8");
+    src.add_chunk(*c, std::string(40, 'p'));
+    auto last = src.take_chunks(t0);
+    REQUIRE(last);
+    CHECK(last->sync_complete);
+    CHECK(src.phase() == sync_phase::finishing);
+}
+
+TEST_CASE("replication source: a file gone when its chunk is read is skipped, and nothing "
+          "gathered makes no batch") {
+    auto src = small();
+    src.attach(1, {{0, 40, "a/page-1"}, {0, 40, "a/page-2"}}, t0);
+    auto c = src.next_chunk();
+    REQUIRE(c);
+    src.add_chunk(*c, {}); // page-1 was deleted meanwhile
+    CHECK(src.sync_total() == 40);
+    c = src.next_chunk();
+    REQUIRE(c);
+    CHECK(c->path == "a/page-2");
+    src.add_chunk(*c, {});
+    CHECK_FALSE(src.take_chunks(t0).has_value());
+    auto b = src.take_batch(t0);
+    REQUIRE(b);
+    CHECK(b->sync_complete);
+}
