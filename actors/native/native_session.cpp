@@ -10,6 +10,7 @@
 #include "protocol/errc.hpp"
 
 #include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -524,17 +525,23 @@ void on_ack(self_ptr self, native::ack& a) {
         }
         return;
     }
-    bool confirm = a.confirm;
+    if (!a.confirm) {
+        // §8: nobody waits for an unconfirmed ack, so nothing is waited for here either: one
+        // message to the queue, no request, no timeout on the clock thread, no handler that a
+        // dying queue could leave behind. It reaches the queue before anything this session
+        // sends it later (one sender, one mailbox, in order); a queue that is gone drops it,
+        // and the delivery went with its queue.
+        caf::anon_send(c->queue, ack_atom::value, session_actor{self}, c->key, std::move(ids));
+        return;
+    }
     // Bounded: the queue answers once the journal has the ack (the journal answers itself
     // when there are records).
     self->request(c->queue, st.ctx->request_timeout(), ack_atom::value, session_actor{self}, c->key,
                   std::move(ids))
         .then(
-            [self, seq, confirm](uint64_t) {
-                if (confirm) {
-                    ok(self, seq);
-                    flush(self);
-                }
+            [self, seq](uint64_t) {
+                ok(self, seq);
+                flush(self);
             },
             [self, seq](caf::error& e) {
                 fail_with(self, seq, e, "acknowledgement failed");
