@@ -202,8 +202,8 @@ TEST_CASE("native: acks: an unconfirmed ack to a queue that died is not answered
     size_t next = 0;
     bool dead = wait_until(soon(), [&] {
         REQUIRE(next + 2 < ds.size());
-        auto r = c.call(2, native::ack{1, ds[next++].message_id, native::ack_mode::individual,
-                                       true});
+        auto r =
+            c.call(2, native::ack{1, ds[next++].message_id, native::ack_mode::individual, true});
         REQUIRE(r.has_value());
         return r->type() == native::packet_type::fail;
     });
