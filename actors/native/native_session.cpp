@@ -217,6 +217,7 @@ void route_batches(self_ptr self) {
                 });
     }
     st.open_batches.clear();
+    st.last_batch = nullptr;
 }
 
 void add_send(self_ptr self,
@@ -229,7 +230,13 @@ void add_send(self_ptr self,
               uint32_t producer_id,
               uint32_t bytes) {
     auto& st = self->state;
-    auto& b = st.open_batches[batch_key(address, routing)];
+    // Consecutive sends nearly always go to the batch of the one before: found without
+    // building its key (an allocation) and searching the map.
+    auto* last = st.last_batch;
+    auto& b = last != nullptr && last->routing == routing && last->address == address
+                  ? *last
+                  : st.open_batches[batch_key(address, routing)];
+    st.last_batch = &b;
     if (b.msgs.empty()) {
         b.addr = addr;
         b.address = address;
@@ -261,7 +268,7 @@ void on_send(self_ptr self, native::send& s, uint32_t bytes) {
         }
         prod.credit -= bytes;
     }
-    std::string address = prod.address.empty() ? s.msg.address : prod.address;
+    const std::string& address = prod.address.empty() ? s.msg.address : prod.address;
     if (address.empty()) {
         return fail(self, seq, error_code::no_such_address,
                     "a send of an anonymous producer must name its address");
@@ -286,6 +293,14 @@ void on_send(self_ptr self, native::send& s, uint32_t bytes) {
                                  st.ctx->next_message_id.fetch_add(1, std::memory_order_relaxed));
     bool confirm = s.confirm;
     auto pid = s.producer_id;
+    if (st.current_tx() == nullptr) {
+        // The common case, a known address outside a transaction: batched at once, without
+        // the lookup's callbacks and the copies of the address they capture.
+        if (auto it = st.addresses.find(address); it != st.addresses.end()) {
+            add_send(self, it->second, address, routing, std::move(msg), seq, confirm, pid, bytes);
+            return;
+        }
+    }
     with_address(
         self, address, true,
         [self, address, routing, msg, seq, confirm, pid, bytes](const address_actor& a) mutable {
