@@ -363,6 +363,10 @@ void connection_core::read_socket(lock& l) {
         wake();
         return;
     }
+    // Callers that write their deferred output themselves (a producer every out_flush_bytes,
+    // a consumer's acks before it reads) would otherwise wake this thread for the first packet
+    // queued after each of their writes, and it would write that packet nearly alone.
+    wrote = std::exchange(callers_flushed_, false) || wrote;
     int fd = fd_;
     auto period = options_.client_failure_check_period_ms;
     int timeout = int(period > 0 ? std::min<int64_t>(period / 4 + 1, 100) : 100);
@@ -654,6 +658,7 @@ void connection_core::read_as_caller(lock& l, clock::duration left) {
     // What this connection owes the server goes out first: coalesced acks and credit (the
     // server may wait for them before it sends what this caller waits for).
     emit_all_acks(l);
+    callers_flushed_ = callers_flushed_ || !out_.empty();
     flush_out();
     if (!caller_may_read()) {
         return; // the write failed: the I/O thread handles the failure
@@ -757,6 +762,7 @@ void connection_core::write_raw(const std::string& bytes, bool deferrable) {
     bool was_empty = out_.empty();
     out_ += bytes;
     if (!deferrable || out_.size() >= out_flush_bytes) {
+        callers_flushed_ = callers_flushed_ || deferrable;
         flush_out();
     } else if (was_empty && !io_lingering_) {
         wake_io();
@@ -767,6 +773,7 @@ void connection_core::wake_io() {
     // The I/O thread writes deferred output when it wakes, with whatever callers queue
     // meanwhile; it flushes before each poll anyway, so it needs no wake for its own.
     if (wake_fd_ >= 0 && std::this_thread::get_id() != io_.get_id()) {
+        test_seam::detail::wakes.fetch_add(1, std::memory_order_relaxed);
         uint64_t one = 1;
         (void)!::write(wake_fd_, &one, sizeof one);
     }
@@ -1120,6 +1127,7 @@ void connection_core::send_in_place(lock& l, uint32_t channel, uint32_t id, mess
     // As write_raw with a deferrable packet: written with the next batch, by this thread once
     // out_flush_bytes are queued, or by the I/O thread.
     if (out_.size() >= out_flush_bytes) {
+        callers_flushed_ = true;
         flush_out();
     } else if (before == 0 && !io_lingering_) {
         wake_io();
