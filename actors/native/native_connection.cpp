@@ -513,8 +513,17 @@ void native_connection::write(std::string bytes) {
         return;
     }
     out_.append(std::move(bytes));
-    if (!writing_) {
-        do_write();
+    if (!writing_ && !write_posted_) {
+        // Written once the handlers already queued on this thread have run: the outputs that
+        // sessions posted meanwhile (deliveries, credit, answers) go out in one send, not one
+        // each. A post from this thread wakes nobody.
+        write_posted_ = true;
+        asio::post(socket_.get_executor(), [self = shared_from_this()] {
+            self->write_posted_ = false;
+            if (!self->writing_ && !self->closed_ && self->out_.has_waiting()) {
+                self->do_write();
+            }
+        });
     }
 }
 

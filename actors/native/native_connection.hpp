@@ -147,6 +147,8 @@ private:
     output_buffer out_;
     uint64_t write_generation_ = 0;
     bool writing_ = false;
+    /// A write of what waits is posted and has not run yet (write).
+    bool write_posted_ = false;
     bool reading_ = false;
     bool closing_ = false;
     bool closed_ = false;
