@@ -424,7 +424,13 @@ bool native_connection::on_session_packet(
         return !closing_;
     }
     if (channels_.count(p.channel) != 0) {
-        batches[p.channel].push_back(native_inbound{std::move(p), bytes});
+        auto& batch = batches[p.channel];
+        if (batch.empty()) {
+            // Sized by what the read still holds (a large read carries tens of sends): fewer
+            // regrowths, each of which moves every packet so far.
+            batch.reserve(std::min<size_t>(32, 1 + decoder_.buffered() / 256));
+        }
+        batch.push_back(native_inbound{std::move(p), bytes});
         return true;
     }
     if (p.type() == packet_type::create_session) {

@@ -359,6 +359,18 @@ void pump_deliveries(self_ptr self) {
     }
     std::vector<uint32_t> too_large;
     for (auto& [id, c] : st.consumers) {
+        if (!c.waiting.empty() && st.out.capacity() - st.out.size() < 4096) {
+            // Room for what is likely sent now, once: appended packet by packet, the output
+            // otherwise grows by doubling and copies what it holds each time.
+            size_t want = 0;
+            for (const auto& d : c.waiting) {
+                want += d.msg->body.size() + 256;
+                if (want >= 256 * 1024) {
+                    break;
+                }
+            }
+            st.out.reserve(st.out.size() + want);
+        }
         while (!c.waiting.empty() && (c.unbounded || c.credit > 0)) {
             const auto& d = c.waiting.front();
             native::deliver dl;
