@@ -29,13 +29,16 @@ void flush(self_ptr self) {
         st.confirm_due = 0;
         return;
     }
-    if (st.out.empty() && st.confirm_due == 0) {
+    if (st.confirm_due > 0) {
+        // Straight to the connection's counter: a hand-off only if it stopped reading.
+        st.link.conn->confirm(st.link, st.confirm_due);
+        st.confirm_due = 0;
+    }
+    if (st.out.empty()) {
         return;
     }
-    // One hand-off to the connection's thread for both: each post may wake it.
-    st.link.conn->post_output(std::move(st.out), st.link.channel, st.confirm_due);
+    st.link.conn->post_output(std::move(st.out), st.link.channel, 0);
     st.out.clear();
-    st.confirm_due = 0;
 }
 
 /// A fatal connection error (§15): the connection sends `error` and closes, and tells this

@@ -13,6 +13,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -74,6 +75,10 @@ struct native_link {
     uint32_t channel = 0;
     /// The largest packet the client accepts (its hello, §2).
     uint32_t client_max_packet_bytes = 0;
+    /// Input bytes the connection handed this channel's session and the session has not
+    /// handled yet: the connection adds, the session subtracts (native_connection::confirm),
+    /// so that a confirmation needs no hand-off to the connection's thread.
+    std::shared_ptr<std::atomic<int64_t>> unconfirmed;
 };
 
 /// A send inside a transaction or XA branch, routed at commit or prepare.

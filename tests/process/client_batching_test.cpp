@@ -225,4 +225,38 @@ TEST_CASE("client: a busy producer and consumer write their own batches without 
     CHECK_MESSAGE(wakes < count / 100, "I/O thread wakes: ", wakes);
 }
 
+TEST_CASE("client: a connection held by a small read window reads again each time its sessions "
+          "catch up") {
+    // Sessions confirm handled input straight to the connection's counter; only a connection
+    // that stopped reading for read-window-bytes is handed anything. With a 4 KiB window it
+    // stops and resumes every few packets: a lost resume would stall the run.
+    ACTORMQ_START_NODE(node, native_node_config("read-window-bytes = 4096\n"));
+    ac::connection_factory cf(client_url(node));
+    auto conn = cf.create_connection();
+    auto c = conn->create_session()->create_consumer("batch.window");
+    auto p = conn->create_session()->create_producer("batch.window");
+    conn->start();
+    constexpr int count = 3000;
+    const std::string pad(1000, 'w');
+    std::vector<std::string> got;
+    std::thread consumer([&] {
+        while (got.size() < count) {
+            auto m = c->receive(std::chrono::seconds(10));
+            if (!m) {
+                return;
+            }
+            got.push_back(m->body.substr(0, m->body.find(':')));
+            c->acknowledge(*m);
+        }
+    });
+    for (int i = 0; i < count; ++i) {
+        p->send(text(std::to_string(i) + ":" + pad));
+    }
+    consumer.join();
+    REQUIRE(got.size() == count);
+    for (int i = 0; i < count; ++i) {
+        REQUIRE(got[size_t(i)] == std::to_string(i));
+    }
+}
+
 } // namespace actormq::test
