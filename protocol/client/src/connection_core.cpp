@@ -42,6 +42,10 @@ constexpr size_t out_flush_bytes = 16 * 1024;
 /// without a hand-off between two threads per read.
 constexpr int64_t caller_grace_ms = 5;
 
+/// Rounds of 1 ms the I/O thread keeps looking again after it or a caller wrote deferred
+/// output, so that callers queueing more need not wake it (read_socket).
+constexpr int linger_rounds_after_write = 5;
+
 std::string make_uuid() {
     static std::mutex mu;
     static std::mt19937_64 rng{std::random_device{}()};
@@ -365,8 +369,15 @@ void connection_core::read_socket(lock& l) {
     }
     // Callers that write their deferred output themselves (a producer every out_flush_bytes,
     // a consumer's acks before it reads) would otherwise wake this thread for the first packet
-    // queued after each of their writes, and it would write that packet nearly alone.
-    wrote = std::exchange(callers_flushed_, false) || wrote;
+    // queued after each of their writes, and it would write that packet nearly alone. It keeps
+    // lingering for a few rounds after they last wrote: a producer that waits a millisecond or
+    // two for credit, as it does on a loaded machine, then needs no wake either.
+    if (std::exchange(callers_flushed_, false) || wrote) {
+        linger_rounds_ = linger_rounds_after_write;
+    } else if (linger_rounds_ > 0) {
+        --linger_rounds_;
+    }
+    wrote = linger_rounds_ > 0;
     int fd = fd_;
     auto period = options_.client_failure_check_period_ms;
     int timeout = int(period > 0 ? std::min<int64_t>(period / 4 + 1, 100) : 100);

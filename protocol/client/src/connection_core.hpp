@@ -233,6 +233,8 @@ private:
     /// callers keep doing so the I/O thread lingers, so the first packet queued after each of
     /// those writes does not wake it (read_socket).
     bool callers_flushed_ = false;
+    /// Rounds left in which the I/O thread lingers (looks again within 1 ms) without a write.
+    int linger_rounds_ = 0;
     bool acks_pending_ = false; ///< some session has acks_pending: the I/O thread emits them
     /// Who polls and reads the socket, without the lock, at this moment.
     enum class reader_kind { none, io, caller };
