@@ -372,6 +372,10 @@ void pump_deliveries(self_ptr self) {
                     break;
                 }
             }
+            if (!c.unbounded) {
+                // No more than its credit lets go now (the last one may overdraw it).
+                want = std::min(want, static_cast<size_t>(std::max<int64_t>(c.credit, 0)) + 4096);
+            }
             st.out.reserve(st.out.size() + want);
         }
         while (!c.waiting.empty() && (c.unbounded || c.credit > 0)) {

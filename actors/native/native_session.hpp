@@ -39,14 +39,19 @@ struct native_inbound {
 /// packet; this keeps its storage between batches (none is allocated once it has grown).
 class native_inbox {
 public:
+    /// Whether no packet waits.
     bool empty() const { return head_ == items_.size(); }
+    /// How many packets wait.
     size_t size() const { return items_.size() - head_; }
+    /// The oldest waiting packet (not empty()).
     native_inbound& front() { return items_[head_]; }
+    /// Drops the oldest waiting packet (not empty()); the storage stays for the next ones.
     void pop_front() {
         if (++head_ == items_.size()) {
             clear();
         }
     }
+    /// Appends a packet behind the waiting ones.
     void push_back(native_inbound&& in) {
         if (head_ > 0 && head_ == items_.size()) {
             clear();
@@ -57,6 +62,7 @@ public:
         }
         items_.push_back(std::move(in));
     }
+    /// Drops every waiting packet.
     void clear() {
         items_.clear();
         head_ = 0;
