@@ -104,11 +104,24 @@ void native_connection::post_output(std::string bytes, uint32_t channel, uint64_
                    if (confirmed > 0) {
                        auto it = self->channels_.find(channel);
                        if (it != self->channels_.end()) {
-                           it->second.unconfirmed -= std::min(confirmed, it->second.unconfirmed);
+                           it->second.unconfirmed->fetch_sub(static_cast<int64_t>(confirmed));
                        }
                        self->maybe_resume_reading();
                    }
                });
+}
+
+void native_connection::confirm(const native_link& link, uint64_t bytes) {
+    if (bytes == 0 || !link.unconfirmed) {
+        return;
+    }
+    link.unconfirmed->fetch_sub(static_cast<int64_t>(bytes));
+    // Sequentially consistent with maybe_resume_reading: either it sees the bytes gone, or
+    // this sees it paused and posts.
+    if (window_paused_.load()) {
+        asio::post(socket_.get_executor(),
+                   [self = shared_from_this()] { self->maybe_resume_reading(); });
+    }
 }
 
 void native_connection::post_session_ended(uint32_t channel, caf::actor_addr who) {
@@ -249,15 +262,27 @@ void native_connection::on_read(const boost::system::error_code& ec, const char*
 }
 
 uint64_t native_connection::unconfirmed_total() const {
-    uint64_t total = 0;
+    int64_t total = 0;
     for (const auto& [ch, e] : channels_) {
-        total += e.unconfirmed;
+        total += std::max<int64_t>(0, e.unconfirmed->load());
     }
-    return total;
+    return static_cast<uint64_t>(total);
 }
 
 void native_connection::maybe_resume_reading() {
-    if (!reading_ && !closing_ && !closed_ && unconfirmed_total() < acceptor_->read_window_bytes) {
+    if (reading_ || closing_ || closed_) {
+        return;
+    }
+    if (unconfirmed_total() < acceptor_->read_window_bytes) {
+        window_paused_.store(false);
+        do_read();
+        return;
+    }
+    // Paused for the window: from now on a session's confirm posts here. Looked at once more
+    // after saying so, for a confirm that came just before.
+    window_paused_.store(true);
+    if (unconfirmed_total() < acceptor_->read_window_bytes) {
+        window_paused_.store(false);
         do_read();
     }
 }
@@ -311,9 +336,11 @@ bool native_connection::take_packets() {
         if (it == channels_.end()) {
             continue;
         }
+        int64_t handed = 0;
         for (const auto& in : batch) {
-            it->second.unconfirmed += in.bytes;
+            handed += in.bytes;
         }
+        it->second.unconfirmed->fetch_add(handed);
         caf::anon_send(it->second.session, npackets_atom::value, id_, std::move(batch));
     }
     if (leaving) {
@@ -408,7 +435,9 @@ bool native_connection::on_authenticate(native::authenticate& a) {
 }
 
 native_link native_connection::link_for(uint32_t channel) {
-    return native_link{shared_from_this(), id_, channel, client_max_packet_bytes_};
+    auto it = channels_.find(channel);
+    return native_link{shared_from_this(), id_, channel, client_max_packet_bytes_,
+                       it != channels_.end() ? it->second.unconfirmed : nullptr};
 }
 
 bool native_connection::on_session_packet(
@@ -424,7 +453,13 @@ bool native_connection::on_session_packet(
         return !closing_;
     }
     if (channels_.count(p.channel) != 0) {
-        batches[p.channel].push_back(native_inbound{std::move(p), bytes});
+        auto& batch = batches[p.channel];
+        if (batch.empty()) {
+            // Sized by what the read still holds (a large read carries tens of sends): fewer
+            // regrowths, each of which moves every packet so far.
+            batch.reserve(std::min<size_t>(32, 1 + decoder_.buffered() / 256));
+        }
+        batch.push_back(native_inbound{std::move(p), bytes});
         return true;
     }
     if (p.type() == packet_type::create_session) {
@@ -459,9 +494,11 @@ bool native_connection::on_create_session(
     params.user = user_;
     params.ttl_ms = ttl_ms_;
     params.limits = native_limits_of(*acceptor_);
+    auto unconfirmed = std::make_shared<std::atomic<int64_t>>(0);
+    channels_.emplace(p.channel, channel_entry{native_session_actor{}, unconfirmed});
     auto s = sys_.spawn(native_session, ctx_, server_, registry_, link_for(p.channel),
                         std::move(params));
-    channels_.emplace(p.channel, channel_entry{s, 0});
+    channels_[p.channel].session = s;
     batches[p.channel].push_back(native_inbound{std::move(p), bytes});
     return true;
 }
@@ -478,7 +515,8 @@ void native_connection::on_reattach(uint32_t channel, native::reattach_session& 
         send_packet(native::make_packet(channel, 0, native::session_reattached{false, 0}));
         return;
     }
-    channels_.emplace(channel, channel_entry{found->session, 0});
+    channels_.emplace(channel,
+                      channel_entry{found->session, std::make_shared<std::atomic<int64_t>>(0)});
     caf::anon_send(found->session, attach_atom::value, link_for(channel), user_, r.last_received);
 }
 
@@ -513,8 +551,17 @@ void native_connection::write(std::string bytes) {
         return;
     }
     out_.append(std::move(bytes));
-    if (!writing_) {
-        do_write();
+    if (!writing_ && !write_posted_) {
+        // Written once the handlers already queued on this thread have run: the outputs that
+        // sessions posted meanwhile (deliveries, credit, answers) go out in one send, not one
+        // each. A post from this thread wakes nobody.
+        write_posted_ = true;
+        asio::post(socket_.get_executor(), [self = shared_from_this()] {
+            self->write_posted_ = false;
+            if (!self->writing_ && !self->closed_ && self->out_.has_waiting()) {
+                self->do_write();
+            }
+        });
     }
 }
 

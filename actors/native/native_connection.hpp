@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -59,6 +60,11 @@ public:
     /// more input bytes (if any): one hand-off to the connection's thread (thread-safe).
     void post_output(std::string bytes, uint32_t channel, uint64_t confirmed);
 
+    /// The session of `link` handled `bytes` more of the input handed to it (thread-safe).
+    /// Only when the connection stopped reading for its read window does this hand anything
+    /// to the connection's thread (to read again).
+    void confirm(const native_link& link, uint64_t bytes);
+
     /// The session `who` no longer uses `channel` (thread-safe).
     void post_session_ended(uint32_t channel, caf::actor_addr who);
 
@@ -87,8 +93,8 @@ private:
 
     struct channel_entry {
         native_session_actor session;
-        /// Input bytes handed to it and not yet confirmed.
-        uint64_t unconfirmed = 0;
+        /// Input bytes handed to it and not yet confirmed (shared with its session's link).
+        std::shared_ptr<std::atomic<int64_t>> unconfirmed;
     };
 
     void do_read();
@@ -147,7 +153,12 @@ private:
     output_buffer out_;
     uint64_t write_generation_ = 0;
     bool writing_ = false;
+    /// A write of what waits is posted and has not run yet (write).
+    bool write_posted_ = false;
     bool reading_ = false;
+    /// Reading stopped because the sessions have read-window-bytes unconfirmed: a session's
+    /// confirm then asks the connection's thread to look again (maybe_resume_reading).
+    std::atomic<bool> window_paused_{false};
     bool closing_ = false;
     bool closed_ = false;
     bool lingering_ = false;

@@ -10,6 +10,7 @@
 #include "protocol/errc.hpp"
 
 #include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -28,13 +29,16 @@ void flush(self_ptr self) {
         st.confirm_due = 0;
         return;
     }
-    if (st.out.empty() && st.confirm_due == 0) {
+    if (st.confirm_due > 0) {
+        // Straight to the connection's counter: a hand-off only if it stopped reading.
+        st.link.conn->confirm(st.link, st.confirm_due);
+        st.confirm_due = 0;
+    }
+    if (st.out.empty()) {
         return;
     }
-    // One hand-off to the connection's thread for both: each post may wake it.
-    st.link.conn->post_output(std::move(st.out), st.link.channel, st.confirm_due);
+    st.link.conn->post_output(std::move(st.out), st.link.channel, 0);
     st.out.clear();
-    st.confirm_due = 0;
 }
 
 /// A fatal connection error (§15): the connection sends `error` and closes, and tells this
@@ -216,6 +220,7 @@ void route_batches(self_ptr self) {
                 });
     }
     st.open_batches.clear();
+    st.last_batch = nullptr;
 }
 
 void add_send(self_ptr self,
@@ -228,7 +233,13 @@ void add_send(self_ptr self,
               uint32_t producer_id,
               uint32_t bytes) {
     auto& st = self->state;
-    auto& b = st.open_batches[batch_key(address, routing)];
+    // Consecutive sends nearly always go to the batch of the one before: found without
+    // building its key (an allocation) and searching the map.
+    auto* last = st.last_batch;
+    auto& b = last != nullptr && last->routing == routing && last->address == address
+                  ? *last
+                  : st.open_batches[batch_key(address, routing)];
+    st.last_batch = &b;
     if (b.msgs.empty()) {
         b.addr = addr;
         b.address = address;
@@ -260,7 +271,7 @@ void on_send(self_ptr self, native::send& s, uint32_t bytes) {
         }
         prod.credit -= bytes;
     }
-    std::string address = prod.address.empty() ? s.msg.address : prod.address;
+    const std::string& address = prod.address.empty() ? s.msg.address : prod.address;
     if (address.empty()) {
         return fail(self, seq, error_code::no_such_address,
                     "a send of an anonymous producer must name its address");
@@ -285,6 +296,14 @@ void on_send(self_ptr self, native::send& s, uint32_t bytes) {
                                  st.ctx->next_message_id.fetch_add(1, std::memory_order_relaxed));
     bool confirm = s.confirm;
     auto pid = s.producer_id;
+    if (st.current_tx() == nullptr) {
+        // The common case, a known address outside a transaction: batched at once, without
+        // the lookup's callbacks and the copies of the address they capture.
+        if (auto it = st.addresses.find(address); it != st.addresses.end()) {
+            add_send(self, it->second, address, routing, std::move(msg), seq, confirm, pid, bytes);
+            return;
+        }
+    }
     with_address(
         self, address, true,
         [self, address, routing, msg, seq, confirm, pid, bytes](const address_actor& a) mutable {
@@ -343,6 +362,22 @@ void pump_deliveries(self_ptr self) {
     }
     std::vector<uint32_t> too_large;
     for (auto& [id, c] : st.consumers) {
+        if (!c.waiting.empty() && st.out.capacity() - st.out.size() < 4096) {
+            // Room for what is likely sent now, once: appended packet by packet, the output
+            // otherwise grows by doubling and copies what it holds each time.
+            size_t want = 0;
+            for (const auto& d : c.waiting) {
+                want += d.msg->body.size() + 256;
+                if (want >= 256 * 1024) {
+                    break;
+                }
+            }
+            if (!c.unbounded) {
+                // No more than its credit lets go now (the last one may overdraw it).
+                want = std::min(want, static_cast<size_t>(std::max<int64_t>(c.credit, 0)) + 4096);
+            }
+            st.out.reserve(st.out.size() + want);
+        }
         while (!c.waiting.empty() && (c.unbounded || c.credit > 0)) {
             const auto& d = c.waiting.front();
             native::deliver dl;
@@ -524,17 +559,23 @@ void on_ack(self_ptr self, native::ack& a) {
         }
         return;
     }
-    bool confirm = a.confirm;
+    if (!a.confirm) {
+        // §8: nobody waits for an unconfirmed ack, so nothing is waited for here either: one
+        // message to the queue, no request, no timeout on the clock thread, no handler that a
+        // dying queue could leave behind. It reaches the queue before anything this session
+        // sends it later (one sender, one mailbox, in order); a queue that is gone drops it,
+        // and the delivery went with its queue.
+        caf::anon_send(c->queue, ack_atom::value, session_actor{self}, c->key, std::move(ids));
+        return;
+    }
     // Bounded: the queue answers once the journal has the ack (the journal answers itself
     // when there are records).
     self->request(c->queue, st.ctx->request_timeout(), ack_atom::value, session_actor{self}, c->key,
                   std::move(ids))
         .then(
-            [self, seq, confirm](uint64_t) {
-                if (confirm) {
-                    ok(self, seq);
-                    flush(self);
-                }
+            [self, seq](uint64_t) {
+                ok(self, seq);
+                flush(self);
             },
             [self, seq](caf::error& e) {
                 fail_with(self, seq, e, "acknowledgement failed");

@@ -13,6 +13,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -33,6 +34,45 @@ struct native_inbound {
     uint32_t bytes = 0;
 };
 
+/// A session's packets waiting to be handled, in order. A vector read from a head index, not
+/// a deque: a packet is a few hundred bytes, so a deque allocated a block for nearly every
+/// packet; this keeps its storage between batches (none is allocated once it has grown).
+class native_inbox {
+public:
+    /// Whether no packet waits.
+    bool empty() const { return head_ == items_.size(); }
+    /// How many packets wait.
+    size_t size() const { return items_.size() - head_; }
+    /// The oldest waiting packet (not empty()).
+    native_inbound& front() { return items_[head_]; }
+    /// Drops the oldest waiting packet (not empty()); the storage stays for the next ones.
+    void pop_front() {
+        if (++head_ == items_.size()) {
+            clear();
+        }
+    }
+    /// Appends a packet behind the waiting ones.
+    void push_back(native_inbound&& in) {
+        if (head_ > 0 && head_ == items_.size()) {
+            clear();
+        } else if (head_ >= 64 && head_ * 2 >= items_.size()) {
+            // Mostly handled: drop the handled front once instead of growing for ever.
+            items_.erase(items_.begin(), items_.begin() + static_cast<ptrdiff_t>(head_));
+            head_ = 0;
+        }
+        items_.push_back(std::move(in));
+    }
+    /// Drops every waiting packet.
+    void clear() {
+        items_.clear();
+        head_ = 0;
+    }
+
+private:
+    std::vector<native_inbound> items_;
+    size_t head_ = 0;
+};
+
 /// Where a session writes: its connection and the channel it has there (§14: a reattach moves
 /// a session to another connection and channel).
 struct native_link {
@@ -41,6 +81,10 @@ struct native_link {
     uint32_t channel = 0;
     /// The largest packet the client accepts (its hello, §2).
     uint32_t client_max_packet_bytes = 0;
+    /// Input bytes the connection handed this channel's session and the session has not
+    /// handled yet: the connection adds, the session subtracts (native_connection::confirm),
+    /// so that a confirmation needs no hand-off to the connection's thread.
+    std::shared_ptr<std::atomic<int64_t>> unconfirmed;
 };
 
 /// A send inside a transaction or XA branch, routed at commit or prepare.
@@ -275,7 +319,7 @@ struct native_session_state {
     uint64_t kept_bytes = 0;
 
     // Input.
-    std::deque<native_inbound> inbox;
+    native_inbox inbox;
     uint64_t confirm_due = 0;
     bool waiting = false;
     bool closing = false;
@@ -293,6 +337,8 @@ struct native_session_state {
     // Work.
     std::unordered_map<std::string, address_actor> addresses;
     std::map<std::string, route_batch> open_batches;
+    /// The open batch the last send joined (null after route_batches); map nodes stay put.
+    route_batch* last_batch = nullptr;
     std::map<uint32_t, producer> producers;
     std::map<uint32_t, consumer> consumers;
     std::unordered_map<uint64_t, uint32_t> consumer_of_key;

@@ -79,10 +79,18 @@ message_ptr to_broker_message(native::message& m,
     b->id = id;
     b->address = address;
     // STOMP consumers see the destination with its prefix (docs/protocol.md §7).
-    b->destination = (routing == routing_type::multicast ? "/topic/" : "/queue/") + address;
+    // Built in place: one allocation, not a temporary and a copy.
+    const std::string_view prefix = routing == routing_type::multicast ? "/topic/" : "/queue/";
+    b->destination.reserve(prefix.size() + address.size());
+    b->destination.append(prefix).append(address);
     b->persistent = m.durable;
     b->body = std::move(m.body);
-    b->headers.reserve(m.headers.size() + 5);
+    // Exactly what is added below, so that a send without headers allocates no vector.
+    size_t extra = (m.durable ? 1 : 0) + (m.priority != 4 ? 1 : 0) + (m.expiration_ms != 0 ? 1 : 0)
+                   + (m.timestamp_ms != 0 ? 1 : 0) + (m.duplicate_id.empty() ? 0 : 1);
+    if (m.headers.size() + extra > 0) {
+        b->headers.reserve(m.headers.size() + extra);
+    }
     for (auto& h : m.headers) {
         if (!reserved_header(h.first) && h.first != native_headers::routing) {
             b->headers.push_back(std::move(h));

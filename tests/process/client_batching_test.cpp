@@ -9,7 +9,9 @@
 #include "support/wait.hpp"
 
 #include <actormq/client/client.hpp>
+#include <actormq/client/test_seam.hpp>
 #include <algorithm>
+#include <thread>
 
 namespace actormq::test {
 
@@ -181,6 +183,80 @@ TEST_CASE("client: coalesced acks are sent before the connection says goodbye") 
     std::sort(rest.begin(), rest.end());
     std::sort(expected.begin(), expected.end());
     CHECK(rest == expected);
+}
+
+TEST_CASE("client: a busy producer and consumer write their own batches without waking the I/O "
+          "threads for each") {
+    // A producer writes its queued sends itself every 16 KiB and a consumer its coalesced acks
+    // before it reads; the I/O thread writes only what is left. It used to be woken for the
+    // first packet queued after each of those writes (about one wake per 16 sends, and a write
+    // of that packet nearly alone); it now lingers while callers keep writing.
+    ACTORMQ_START_NODE(node, native_node_config());
+    ac::connection_factory cf(client_url(node));
+    auto reader = cf.create_connection();
+    auto c = reader->create_session()->create_consumer("batch.busy");
+    reader->start();
+    auto writer = cf.create_connection();
+    auto p = writer->create_session()->create_producer("batch.busy");
+    constexpr int count = 20000;
+    const std::string pad(1000, 'x');
+    auto wakes_before = ac::test_seam::io_wakes();
+    std::vector<std::string> got;
+    std::thread consumer([&] {
+        while (got.size() < count) {
+            auto m = c->receive(std::chrono::seconds(10));
+            if (!m) {
+                return;
+            }
+            got.push_back(m->body.substr(0, m->body.find(':')));
+            c->acknowledge(*m);
+        }
+    });
+    for (int i = 0; i < count; ++i) {
+        p->send(text(std::to_string(i) + ":" + pad));
+    }
+    consumer.join();
+    auto wakes = ac::test_seam::io_wakes() - wakes_before;
+    REQUIRE(got.size() == count);
+    for (int i = 0; i < count; ++i) {
+        REQUIRE(got[size_t(i)] == std::to_string(i));
+    }
+    MESSAGE("I/O thread wakes for ", count, " messages: ", wakes);
+    CHECK_MESSAGE(wakes < count / 100, "I/O thread wakes: ", wakes);
+}
+
+TEST_CASE("client: a connection held by a small read window reads again each time its sessions "
+          "catch up") {
+    // Sessions confirm handled input straight to the connection's counter; only a connection
+    // that stopped reading for read-window-bytes is handed anything. With a 4 KiB window it
+    // stops and resumes every few packets: a lost resume would stall the run.
+    ACTORMQ_START_NODE(node, native_node_config("read-window-bytes = 4096\n"));
+    ac::connection_factory cf(client_url(node));
+    auto conn = cf.create_connection();
+    auto c = conn->create_session()->create_consumer("batch.window");
+    auto p = conn->create_session()->create_producer("batch.window");
+    conn->start();
+    constexpr int count = 3000;
+    const std::string pad(1000, 'w');
+    std::vector<std::string> got;
+    std::thread consumer([&] {
+        while (got.size() < count) {
+            auto m = c->receive(std::chrono::seconds(10));
+            if (!m) {
+                return;
+            }
+            got.push_back(m->body.substr(0, m->body.find(':')));
+            c->acknowledge(*m);
+        }
+    });
+    for (int i = 0; i < count; ++i) {
+        p->send(text(std::to_string(i) + ":" + pad));
+    }
+    consumer.join();
+    REQUIRE(got.size() == count);
+    for (int i = 0; i < count; ++i) {
+        REQUIRE(got[size_t(i)] == std::to_string(i));
+    }
 }
 
 } // namespace actormq::test

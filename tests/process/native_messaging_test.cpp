@@ -179,6 +179,51 @@ TEST_CASE("native: acks: cumulative ack takes every earlier delivery, nack redel
     CHECK(stomp_drain(node, "/queue/acks").empty());
 }
 
+TEST_CASE("native: acks: an unconfirmed ack to a queue that died is not answered, the session "
+          "goes on") {
+    // §8: an ack without confirm is one message to the queue; nothing waits for it, so a queue
+    // that dies meanwhile leaves nothing behind (no request, no timeout, no fail packet).
+    ACTORMQ_START_NODE(node, native_node_config());
+    native_client c;
+    native_login(c, node);
+    open_producer_session(c);
+    constexpr int count = 40;
+    for (int i = 0; i < count; ++i) {
+        native_send(c, native_message("doomed", "d" + std::to_string(i)));
+    }
+    require_ok(c.open_session(2, "s2"), "create_session");
+    native_consume(c, 2, 1, "doomed");
+    std::vector<native::deliver> ds;
+    for (int i = 0; i < count; ++i) {
+        ds.push_back(expect_deliver(c));
+    }
+    require_ok(c.call(1, native::delete_queue{"doomed"}), "delete_queue");
+    // The queue actor ends shortly after the delete: a confirmed ack fails once it has.
+    size_t next = 0;
+    bool dead = wait_until(soon(), [&] {
+        REQUIRE(next + 2 < ds.size());
+        auto r =
+            c.call(2, native::ack{1, ds[next++].message_id, native::ack_mode::individual, true});
+        REQUIRE(r.has_value());
+        return r->type() == native::packet_type::fail;
+    });
+    REQUIRE_MESSAGE(dead, "the deleted queue still answered acks");
+    auto unconfirmed =
+        c.request(2, native::ack{1, ds[next++].message_id, native::ack_mode::individual, false});
+    // A later confirmed ack to the same dead queue is answered (fail): the session is not stuck,
+    // and the unconfirmed one before it got no answer of its own.
+    auto later =
+        c.call(2, native::ack{1, ds[next++].message_id, native::ack_mode::individual, true});
+    REQUIRE_MESSAGE(later.has_value(), "no answer to a confirmed ack after the queue died");
+    CHECK_MESSAGE(later->type() == native::packet_type::fail, describe(*later));
+    for (const auto& p : c.buffered()) {
+        if (p.type() == native::packet_type::fail) {
+            CHECK_MESSAGE(std::get<native::fail>(p.body).correlation != unconfirmed, describe(p));
+        }
+    }
+    require_ok(c.call(2, native::close_consumer{1}), "close_consumer");
+}
+
 TEST_CASE("native: multicast: a subscription queue and a STOMP topic subscriber both get it") {
     ACTORMQ_START_NODE(node, native_node_config());
     stomp_client s;

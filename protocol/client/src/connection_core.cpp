@@ -42,6 +42,10 @@ constexpr size_t out_flush_bytes = 16 * 1024;
 /// without a hand-off between two threads per read.
 constexpr int64_t caller_grace_ms = 5;
 
+/// Rounds of 1 ms the I/O thread keeps looking again after it or a caller wrote deferred
+/// output, so that callers queueing more need not wake it (read_socket).
+constexpr int linger_rounds_after_write = 5;
+
 std::string make_uuid() {
     static std::mutex mu;
     static std::mt19937_64 rng{std::random_device{}()};
@@ -363,6 +367,17 @@ void connection_core::read_socket(lock& l) {
         wake();
         return;
     }
+    // Callers that write their deferred output themselves (a producer every out_flush_bytes,
+    // a consumer's acks before it reads) would otherwise wake this thread for the first packet
+    // queued after each of their writes, and it would write that packet nearly alone. It keeps
+    // lingering for a few rounds after they last wrote: a producer that waits a millisecond or
+    // two for credit, as it does on a loaded machine, then needs no wake either.
+    if (std::exchange(callers_flushed_, false) || wrote) {
+        linger_rounds_ = linger_rounds_after_write;
+    } else if (linger_rounds_ > 0) {
+        --linger_rounds_;
+    }
+    wrote = linger_rounds_ > 0;
     int fd = fd_;
     auto period = options_.client_failure_check_period_ms;
     int timeout = int(period > 0 ? std::min<int64_t>(period / 4 + 1, 100) : 100);
@@ -654,6 +669,7 @@ void connection_core::read_as_caller(lock& l, clock::duration left) {
     // What this connection owes the server goes out first: coalesced acks and credit (the
     // server may wait for them before it sends what this caller waits for).
     emit_all_acks(l);
+    callers_flushed_ = callers_flushed_ || !out_.empty();
     flush_out();
     if (!caller_may_read()) {
         return; // the write failed: the I/O thread handles the failure
@@ -757,6 +773,7 @@ void connection_core::write_raw(const std::string& bytes, bool deferrable) {
     bool was_empty = out_.empty();
     out_ += bytes;
     if (!deferrable || out_.size() >= out_flush_bytes) {
+        callers_flushed_ = callers_flushed_ || deferrable;
         flush_out();
     } else if (was_empty && !io_lingering_) {
         wake_io();
@@ -767,6 +784,7 @@ void connection_core::wake_io() {
     // The I/O thread writes deferred output when it wakes, with whatever callers queue
     // meanwhile; it flushes before each poll anyway, so it needs no wake for its own.
     if (wake_fd_ >= 0 && std::this_thread::get_id() != io_.get_id()) {
+        test_seam::detail::wakes.fetch_add(1, std::memory_order_relaxed);
         uint64_t one = 1;
         (void)!::write(wake_fd_, &one, sizeof one);
     }
@@ -1120,6 +1138,7 @@ void connection_core::send_in_place(lock& l, uint32_t channel, uint32_t id, mess
     // As write_raw with a deferrable packet: written with the next batch, by this thread once
     // out_flush_bytes are queued, or by the I/O thread.
     if (out_.size() >= out_flush_bytes) {
+        callers_flushed_ = true;
         flush_out();
     } else if (before == 0 && !io_lingering_) {
         wake_io();

@@ -226,8 +226,15 @@ private:
     bool callers_waiting_ = false;
     /// Deliveries for listeners of the current read not yet notified (delivery_cv_).
     bool listener_deliveries_waiting_ = false;
-    /// The I/O thread wrote deferred output and looks again within 1 ms: no wake needed.
+    /// The I/O thread wrote deferred output, or callers wrote deferred output themselves since
+    /// its last look, and it looks again within 1 ms: no wake needed.
     bool io_lingering_ = false;
+    /// A caller wrote deferred output itself (out_flush_bytes queued, or before it read): while
+    /// callers keep doing so the I/O thread lingers, so the first packet queued after each of
+    /// those writes does not wake it (read_socket).
+    bool callers_flushed_ = false;
+    /// Rounds left in which the I/O thread lingers (looks again within 1 ms) without a write.
+    int linger_rounds_ = 0;
     bool acks_pending_ = false; ///< some session has acks_pending: the I/O thread emits them
     /// Who polls and reads the socket, without the lock, at this moment.
     enum class reader_kind { none, io, caller };

@@ -16,6 +16,7 @@ std::shared_ptr<hook> current_hook; // guarded by hook_mu
 namespace detail {
 
 std::atomic<bool> installed{false};
+std::atomic<unsigned long long> wakes{0};
 
 void call(point p) {
     std::shared_ptr<hook> h;
@@ -33,6 +34,10 @@ void call(point p) {
 }
 
 } // namespace detail
+
+unsigned long long io_wakes() {
+    return detail::wakes.load(std::memory_order_relaxed);
+}
 
 void set_hook(hook h) {
     std::lock_guard<std::mutex> g(hook_mu);

@@ -20,4 +20,7 @@ inline bool active() {
 /// Calls the hook, if any, with `p` (the caller has released its lock).
 void call(point p);
 
+/// Wakes of an I/O thread for queued output (io_wakes()).
+extern std::atomic<unsigned long long> wakes;
+
 } // namespace actormq::client::test_seam::detail

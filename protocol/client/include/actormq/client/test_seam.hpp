@@ -36,4 +36,10 @@ using hook = std::function<void(point)>;
 /// called while a connection may be at a point.
 void set_hook(hook h);
 
+/// How many times, so far in this process, a thread woke a connection's I/O thread to write
+/// output it had queued (every connection counted; one relaxed atomic add per wake, counted
+/// with or without a hook). For tests of the write batching (docs/client.md "Threads and
+/// sockets").
+unsigned long long io_wakes();
+
 } // namespace actormq::client::test_seam
