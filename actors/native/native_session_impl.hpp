@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-// What the two files of the native session actor share (native_session.cpp: the session, its
-// sends, consumers, acks and local transactions; native_xa.cpp: two-phase transactions by
-// xid, docs/protocol.md §10). Only those two files include it.
+// What the files of the native session actor share (native_session.cpp: the session, its
+// packets, queues and connection; native_session_send.cpp: producers, sends and local
+// transactions; native_session_consumers.cpp: consumers, deliveries and acks; native_xa.cpp:
+// two-phase transactions by xid, docs/protocol.md §10). Only those files include it.
 
 #include "actors/native/native_session.hpp"
 
@@ -39,6 +40,13 @@ std::pair<error_code, std::string> code_of(const caf::error& e);
 /// Answers `correlation` with limit_reached naming the config key and its value, and logs it.
 void fail_limit(self_ptr self, uint64_t correlation, std::string_view key, uint64_t value);
 
+/// Answers `correlation` with the native code of `e`, its text after `what`.
+void fail_with(self_ptr self, uint64_t correlation, const caf::error& e, const std::string& what);
+
+/// Answers `correlation` with internal_error saying the server does not implement `what` yet
+/// (the protocol has no not-supported code, §15).
+void fail_not_supported(self_ptr self, uint64_t correlation, const std::string& what);
+
 /// Handles the queued packets while nothing waits, then routes and delivers what they left.
 void pump(self_ptr self);
 
@@ -48,6 +56,36 @@ void end_session(self_ptr self);
 
 /// The session ends once the packets its closed connection handed over are handled.
 void end_after_input(self_ptr self);
+
+/// Runs `then` with the address `name`, looking it up first if this session has not yet; the
+/// packets after the current one wait for the answer. On an error runs `on_error`.
+template <class Then, class OnError>
+void with_address(
+    self_ptr self, const std::string& name, bool create, Then then, OnError on_error) {
+    auto& st = self->state;
+    if (auto it = st.addresses.find(name); it != st.addresses.end()) {
+        then(it->second);
+        return;
+    }
+    st.waiting = true;
+    self->request(st.server, st.ctx->request_timeout(), lookup_atom::value, name, create)
+        .then(
+            [self, name, then](address_actor& a) mutable {
+                self->state.waiting = false;
+                self->state.addresses.emplace(name, a);
+                then(a);
+                pump(self);
+                flush(self);
+            },
+            [self, on_error](caf::error& e) mutable {
+                self->state.waiting = false;
+                on_error(e);
+                pump(self);
+                flush(self);
+            });
+}
+
+// -- native_session_send.cpp ----------------------------------------------------------------
 
 /// A transaction's sends, one group per address and routing, in the order of their first send.
 using send_groups =
@@ -91,6 +129,45 @@ send_groups group_sends(std::vector<native_session_state::tx_send>& sends);
 
 /// Commits `tx` in one phase (§9; §10 xa_commit one_phase of the branch `xa_key`).
 void start_commit(self_ptr self, native_session_state::transaction tx, std::string xa_key = {});
+
+/// Sends every collected batch to its address.
+void route_batches(self_ptr self);
+
+/// send (§7): batched for its address, or held by the current transaction.
+void on_send(self_ptr self, native::send& s, uint32_t bytes);
+
+/// create_producer (§5), with its first credit when it has a window.
+void on_create_producer(self_ptr self, native::create_producer& cp);
+
+/// commit (§9): commits the session's transaction in one phase.
+void on_commit(self_ptr self);
+
+/// rollback (§9): the transaction's sends are dropped and its acked deliveries go back.
+void on_rollback(self_ptr self);
+
+// -- native_session_consumers.cpp -----------------------------------------------------------
+
+/// Sends waiting deliveries while the session is started and attached, each consumer has
+/// credit and the confirmation window has room.
+void pump_deliveries(self_ptr self);
+
+/// A queue's deliveries for the consumer `key`.
+void on_deliver(self_ptr self, uint64_t key, std::vector<delivery>& batch);
+
+/// create_consumer (§6): binds the consumer's queue and subscribes to it.
+void on_create_consumer(self_ptr self, native::create_consumer& cc);
+
+/// Unsubscribes the consumer `c` from its queue (its unacked deliveries return there).
+void drop_consumer(self_ptr self, native_session_state::consumer& c);
+
+/// The consumer `id`; nullptr after answering the current packet with no_such_consumer.
+native_session_state::consumer* find_consumer(self_ptr self, uint32_t id);
+
+/// ack (§8), in the current transaction, unconfirmed, or confirmed once the queue has it.
+void on_ack(self_ptr self, native::ack& a);
+
+/// nack (§8): the message goes back to its queue.
+void on_nack(self_ptr self, native::nack& n);
 
 // -- native_xa.cpp (§10) --------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // How the connection carries out what its failover_machine decides (docs/protocol.md §14, §17):
 // connect, drop the socket, reattach or recreate the sessions, unblock the calls in flight and
-// tell the failure listeners. Member functions of connection_core (connection_core.cpp has the
-// rest).
+// tell the failure listeners. Member functions of connection_core (connection_core.cpp,
+// connection_reading.cpp and connection_calls.cpp have the rest).
 #include "connection_core.hpp"
 
 #include <sys/socket.h>
