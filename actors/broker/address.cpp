@@ -168,7 +168,6 @@ void journal_binding(address_ptr self, const std::string& queue, routing_type ro
     caf::anon_send(st.ctx->journal, append_atom::value, std::vector<journal::record>{r}, false);
 }
 
-/// Creates the anycast queue on first use, journaling its binding when it is durable.
 void ensure_anycast(address_ptr self) {
     auto& st = self->state;
     if (st.anycast || !st.settings.auto_create_queues) {
@@ -181,11 +180,6 @@ void ensure_anycast(address_ptr self) {
     }
 }
 
-/// Takes messages from the front of `msgs` while the address has room. A message whose
-/// duplicate-detection id is stored already, or is held by an operation on its way to the
-/// journal, or repeats one of this batch, is dropped (in the second case the new operation
-/// depends on the holder, see pending_op::depends_on). The room check is per message, so a
-/// batch cannot carry the address past max-size-bytes by more than one.
 taken take_while_room(address_ptr self,
                       std::vector<message_ptr>& msgs,
                       size_t copies,
@@ -242,7 +236,6 @@ void settle_ids(address_state& st, address_state::pending_op& op, bool stored) {
     op.dup_ids.clear();
 }
 
-/// Hands every finished operation at the front to its queues and answers its producer.
 void complete_ready(address_ptr self) {
     auto& st = self->state;
     while (!st.ops.empty() && st.ops.front().ready) {
@@ -270,8 +263,6 @@ void complete_ready(address_ptr self) {
     st.publish_lane();
 }
 
-/// The journal failed operation `id`: nothing of it is stored, so its messages are dropped,
-/// its ids forgotten, and every request that was dropped as a duplicate of it fails too.
 void op_failed(address_ptr self, uint64_t id, const caf::error& e) {
     auto& st = self->state;
     for (auto& o : st.ops) {
@@ -297,9 +288,6 @@ void op_failed(address_ptr self, uint64_t id, const caf::error& e) {
     }
 }
 
-/// Starts the journal step for accepted messages (if any must be durable) and queues the
-/// operation behind earlier ones. `hook` rides with the journal append only when the producer's
-/// answer depends on that append alone (confirm_hook.hpp); otherwise it is not run.
 void start_op(address_ptr self,
               routing_type routing,
               std::vector<queue_actor> targets,
@@ -367,7 +355,6 @@ void start_op(address_ptr self,
             });
 }
 
-/// A transaction holding the duplicate id of one of `msgs`, if any.
 const std::string* held_by_transaction(const address_state& st,
                                        const std::vector<message_ptr>& msgs) {
     for (const auto& m : msgs) {
@@ -383,8 +370,6 @@ const std::string* held_by_transaction(const address_state& st,
     return nullptr;
 }
 
-/// Routes what fits now; returns the messages left over (the address is full). `origin`
-/// collects what the parts routed so far wait for; the last part takes it along.
 std::vector<message_ptr> route_some(address_ptr self,
                                     routing_type routing,
                                     std::vector<message_ptr>& msgs,
@@ -444,7 +429,6 @@ void drain_blocked(address_ptr self) {
     }
 }
 
-/// Whether the whole batch fits under max-size-bytes.
 bool fits(const address_state& st, routing_type routing, const std::vector<message_ptr>& msgs) {
     if (st.usage->max_bytes < 0) {
         return true;

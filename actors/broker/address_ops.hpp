@@ -40,19 +40,21 @@ struct op_origin {
 /// Creates the anycast queue on first use, journaling its binding when it is durable.
 void ensure_anycast(address_ptr self);
 
-/// Takes messages from the front of `msgs` while the address has room (with `limited`; every
-/// one without). A message whose duplicate-detection id is stored already, is held by an
-/// operation on its way to the journal, or repeats one of this batch, is dropped (in the
-/// second case the new operation depends on the holder, see pending_op::depends_on).
+/// Takes messages from the front of `msgs` while the address has room. A message whose
+/// duplicate-detection id is stored already, or is held by an operation on its way to the
+/// journal, or repeats one of this batch, is dropped (in the second case the new operation
+/// depends on the holder, see pending_op::depends_on). The room check is per message, so a
+/// batch cannot carry the address past max-size-bytes by more than one.
 taken take_while_room(address_ptr self,
                       std::vector<message_ptr>& msgs,
                       size_t copies,
                       bool limited = true);
 
-/// Completes, in id order, the operations whose journal step is done.
+/// Hands every finished operation at the front to its queues and answers its producer.
 void complete_ready(address_ptr self);
 
-/// Operation `id` failed with `e`: it and the operations that depend on it fail.
+/// The journal failed operation `id`: nothing of it is stored, so its messages are dropped,
+/// its ids forgotten, and every request that was dropped as a duplicate of it fails too.
 void op_failed(address_ptr self, uint64_t id, const caf::error& e);
 
 /// Starts the journal step for accepted messages (if any must be durable) and queues the
@@ -87,7 +89,7 @@ bool fits(const address_state& st, routing_type routing, const std::vector<messa
 // -- paging: address_paging.cpp --------------------------------------------------------------
 
 /// Spawns the pager and asks it to open the page files; `req` says what recovery put in
-/// memory.
+/// memory. Answers come in order, so writes and reads asked later find the store open.
 void start_pager(address_ptr self, std::shared_ptr<paging::open_request> req);
 
 /// PAGE: routes what fits to the queues while the address is not paging, and pages the rest
@@ -99,7 +101,7 @@ void route_paged(address_ptr self,
                  op_origin origin,
                  confirm_hook_ptr hook = nullptr);
 
-/// Reads paged messages back while the address has room for them.
+/// Reads back from the page files while the address has room (below max-size-bytes).
 void maybe_page_in(address_ptr self);
 
 } // namespace actormq::address_ops

@@ -26,8 +26,6 @@ void paged_step_done(address_ptr self, uint64_t id) {
     complete_ready(self);
 }
 
-/// Spawns the pager and asks it to open the page files; `req` says what recovery put in
-/// memory. Answers come in order, so writes and reads asked later find the store open.
 void start_pager(address_ptr self, std::shared_ptr<paging::open_request> req) {
     auto& st = self->state;
     paging::store_options opts;
@@ -173,8 +171,6 @@ void page_some(address_ptr self,
             });
 }
 
-/// PAGE: routes what fits to the queues while the address is not paging, and pages the rest
-/// and everything after it, so paged messages always come after the ones in memory.
 void route_paged(address_ptr self,
                  routing_type routing,
                  std::vector<message_ptr>& msgs,
@@ -321,7 +317,6 @@ void on_page_batch(address_ptr self, paging::page_batch& b, uint64_t writes_befo
         .then([move_cursor](uint64_t) { move_cursor(); }, fail);
 }
 
-/// Reads back from the page files while the address has room (below max-size-bytes).
 void maybe_page_in(address_ptr self) {
     auto& st = self->state;
     if (!st.pager || !st.paging || st.paging_in || st.opening) {

@@ -38,12 +38,6 @@ void run_deferred_commit(session_ptr self) {
 
 bool post_output(session_ptr self, uint64_t mark);
 
-/// Posts what the handlers wrote and the input bytes that are done to the connection, and
-/// tells the connection whether the session is idle after the batches handed so far (the send
-/// lane, connection::idle_mark). With output the mark rides with the post and takes effect on
-/// the connection's thread after the output is written: the client cannot answer a RECEIPT
-/// before the connection knows the session is idle, and nothing posted here can follow a
-/// RECEIPT the lane posts. Without output it takes effect at once.
 void flush(session_ptr self) {
     auto& st = self->state;
     if (!st.conn) {
@@ -81,7 +75,6 @@ bool post_output(session_ptr self, uint64_t mark) {
     return true;
 }
 
-/// Sends ERROR and closes the connection; later frames are ignored.
 void fail(session_ptr self,
           const std::string& message,
           const std::string& detail,
@@ -101,8 +94,6 @@ void fail(session_ptr self,
     }
 }
 
-/// A readable name for an error another actor returned: the `errc` name for ours, CAF's
-/// for its own (a request that timed out reads "request_timeout").
 std::string reason_of(const caf::error& e) {
     if (e.category() == caf::atom("actormq")) {
         return to_string(static_cast<errc>(e.code()));
@@ -113,7 +104,6 @@ std::string reason_of(const caf::error& e) {
     return caf::to_string(e);
 }
 
-/// ERROR naming the limit `key` the frame `f` reached (docs/stomp.md, "Limits"), then close.
 void fail_limit(session_ptr self,
                 std::string_view key,
                 uint64_t value,
@@ -156,20 +146,17 @@ void emit_receipts(session_ptr self) {
     }
 }
 
-/// The receipt id a frame asks for, if any.
 std::optional<std::string> receipt_of(const stomp::frame& f) {
     const auto* r = f.find("receipt");
     return r != nullptr ? std::optional<std::string>{*r} : std::nullopt;
 }
 
-/// Queues a RECEIPT for the current frame; it goes out once everything before it is done.
 void add_receipt(session_ptr self, const std::optional<std::string>& id, bool close_after) {
     if (id || close_after) {
         self->state.receipts.push_back({self->state.seq, id.value_or(""), close_after});
     }
 }
 
-/// Queues a RECEIPT for the current frame if it asked for one.
 void receipt_for(session_ptr self, const stomp::frame& f, bool close_after) {
     add_receipt(self, receipt_of(f), close_after);
 }
@@ -307,7 +294,6 @@ void route_batches(session_ptr self) {
     st.open_batches.clear();
 }
 
-/// The key grouping messages for one route request: an address and a routing type.
 std::string batch_key(const std::string& address, routing_type routing) {
     return address + (routing == routing_type::multicast ? "/m" : "/a");
 }

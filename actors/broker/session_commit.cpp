@@ -162,8 +162,6 @@ void commit_prepared(session_ptr self, const std::shared_ptr<commit_run>& run) {
     flush(self);
 }
 
-/// COMMIT: phase 1 asks every address to prepare its messages (docs/journal.md,
-/// "Transactions"). Frames after the COMMIT wait until it is done.
 void commit(session_ptr self,
             const std::string& name,
             session_state::transaction tx,

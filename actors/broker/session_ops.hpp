@@ -24,8 +24,12 @@ void pump(session_ptr self);
 /// The connection closed: what the session still holds ends (an open COMMIT finishes first).
 void on_closed(session_ptr self);
 
-/// Writes what the session owes the connection (docs/journal.md, "The send lane": the idle
-/// mark rides with the output).
+/// Posts what the handlers wrote and the input bytes that are done to the connection, and
+/// tells the connection whether the session is idle after the batches handed so far (the send
+/// lane, connection::idle_mark). With output the mark rides with the post and takes effect on
+/// the connection's thread after the output is written: the client cannot answer a RECEIPT
+/// before the connection knows the session is idle, and nothing posted here can follow a
+/// RECEIPT the lane posts. Without output it takes effect at once.
 void flush(session_ptr self);
 
 /// Sends ERROR and closes the connection; later frames are ignored.
@@ -62,9 +66,8 @@ const std::string* require(session_ptr self, const stomp::frame& f, const char* 
 
 // -- COMMIT, ABORT, BEGIN: session_commit.cpp ------------------------------------------------
 
-/// COMMIT: phase 1 asks every address to prepare its messages, then one journal record
-/// commits them with the transaction's ACKs (docs/journal.md, "Transactions"), then the
-/// RECEIPT. Frames after the COMMIT wait until it is done.
+/// COMMIT: phase 1 asks every address to prepare its messages (docs/journal.md,
+/// "Transactions"). Frames after the COMMIT wait until it is done.
 void commit(session_ptr self,
             const std::string& name,
             session_state::transaction tx,

@@ -18,24 +18,6 @@ using namespace actormq::test;
 
 namespace {
 
-/// A directory that outlives several nodes (the journal must survive restarts).
-struct kept_dir {
-    std::string path;
-
-    kept_dir() {
-        char tmpl[] = "/tmp/actormq-lane-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl) != nullptr);
-        path = tmpl;
-    }
-
-    ~kept_dir() {
-        if (std::getenv("ACTORMQ_KEEP_TMP") == nullptr) {
-            std::error_code ignored;
-            std::filesystem::remove_all(path, ignored);
-        }
-    }
-};
-
 /// SENDs the lane took over the node's closed connections (their `connection_lane` lines).
 uint64_t lane_sends(const node_process& node) {
     auto log = node.log_text();
@@ -87,7 +69,7 @@ std::vector<std::string> drain(const node_process& node, const std::string& dest
 
 TEST_CASE("stomp send lane: synchronous durable SENDs take the lane and survive SIGKILL in "
           "order") {
-    kept_dir d;
+    temp_dir d;
     const size_t n = 40;
     {
         node_process node{node_placement{d.path, "node-1.log"}, node_config()};
@@ -159,7 +141,7 @@ TEST_CASE("stomp send lane: frames behind a lane SEND wait for its RECEIPT, in R
 
 TEST_CASE("stomp send lane: closed while its address pages, so a message sent with room "
           "under max-size-bytes still comes after the paged ones") {
-    kept_dir d;
+    temp_dir d;
     // About 20 padded messages fit under max-size-bytes (the last one may pass it); the rest
     // is paged. Page-in starts only below three quarters of it, so after three messages are
     // consumed there is room for one more while the address is still paging: the lane, if
@@ -255,7 +237,7 @@ TEST_CASE("stomp send lane: SIGKILL with lane SENDs in flight keeps every confir
     // One write of many lane SENDs (each finds the session idle: nothing is handed to it), a
     // kill once some RECEIPTs are in: what comes back is a prefix of what was sent (the journal
     // writes in order, a cut tail loses only later records) that holds every confirmed one.
-    kept_dir d;
+    temp_dir d;
     const size_t burst = 1000;
     std::vector<std::string> stored;
     for (int round = 0; round < 3; ++round) {
