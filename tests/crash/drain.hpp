@@ -15,8 +15,11 @@ struct drain_limits {
     std::chrono::milliseconds quiet{250};
     /// Consecutive quiet rounds (silence, then a barrier that brought nothing) that end it.
     uint32_t quiet_rounds = 2;
-    /// The whole drain.
+    /// The drain fails when it took nothing for this long (a backlog of hundreds of thousands
+    /// of paged messages takes minutes, and that is not a failure while it moves).
     std::chrono::milliseconds total{30000};
+    /// The whole drain, however much it takes.
+    std::chrono::milliseconds cap{600000};
 };
 
 /// Consumes every message left in `book`'s destinations from the node on `port`: one
