@@ -535,10 +535,12 @@ void machine::on(const acceptors_opened& r, actions& out) {
         return;
     }
     phase_ = phase::live;
+    backup_synced_ = false;
     add_note(note_kind::live, allowed_by_, out);
 }
 
 void machine::on(const backup_lost&, actions& out) {
+    backup_synced_ = false;
     if (phase_ != phase::live || !settings_.vote_on_replication_failure || busy_
         || stop_requested_) {
         return;
@@ -547,6 +549,10 @@ void machine::on(const backup_lost&, actions& out) {
     busy_ = true;
     add_note(note_kind::voting, "own quorum", out);
     out.emplace_back(ask_vote{node_id_, question::own_quorum});
+}
+
+void machine::on(const backup_synced&, actions&) {
+    backup_synced_ = phase_ == phase::live;
 }
 
 void machine::on(const rival_live& r, actions& out) {
@@ -568,8 +574,13 @@ void machine::on(const rival_live& r, actions& out) {
 }
 
 void machine::on(const failback_requested&, actions& out) {
+    // Only while the journal's backup is in sync: that backup is the primary asking. Lost a
+    // moment before the request arrived, the primary would take over without what this server
+    // confirmed alone since, and it restarts its pairing instead of taking the answer, so
+    // nobody would serve the node id (seen: actormq-crash --paging --ring --no-consumers, the
+    // live's lease on the replica ran out 200 ms before the request).
     bool can = phase_ == phase::live && !busy_ && !stop_requested_ && settings_.backup
-               && settings_.allow_failback;
+               && settings_.allow_failback && backup_synced_;
     out.emplace_back(answer_failback{can});
     if (!can) {
         return;
@@ -806,6 +817,7 @@ std::string to_string(const event& e) {
                                   "acceptors_opened",
                                   "deactivated",
                                   "backup_lost",
+                                  "backup_synced",
                                   "rival_live",
                                   "failback_requested",
                                   "failback_answer",

@@ -125,6 +125,9 @@ struct deactivated {
 /// Primary: the journal lost its replicating backup (and holds confirmations for the vote
 /// when vote-on-replication-failure is set).
 struct backup_lost {};
+/// Serving: the journal holds a backup in sync (the only one a failback request can come
+/// from; backup_lost ends it).
+struct backup_synced {};
 /// Another member announces itself live with this server's node id: two servers serve it,
 /// which the votes exist to prevent (docs/replication.md, "Two servers for one node id").
 /// The one whose activation sequence is lower steps down; on equal sequences the driver says
@@ -152,6 +155,7 @@ using event = std::variant<start,
                            acceptors_opened,
                            deactivated,
                            backup_lost,
+                           backup_synced,
                            rival_live,
                            failback_requested,
                            failback_answer,
@@ -336,6 +340,7 @@ private:
     void on(const acceptors_opened& r, actions& out);
     void on(const deactivated& r, actions& out);
     void on(const backup_lost&, actions& out);
+    void on(const backup_synced&, actions& out);
     void on(const rival_live& r, actions& out);
     void on(const failback_requested&, actions& out);
     void on(const failback_answer& r, actions& out);
@@ -397,6 +402,10 @@ private:
     bool failback_ = false;
     /// Failing back: the serving server agreed; its journal going away is the handover.
     bool failback_agreed_ = false;
+    /// Serving: the journal's backup is in sync (backup_synced, until backup_lost). A serving
+    /// backup gives way only then: the primary that asks is that backup, and without it the
+    /// server confirmed messages alone that the primary does not hold.
+    bool backup_synced_ = false;
     /// Failing back: the replica reported the live lost before the answer came.
     bool lost_while_failing_back_ = false;
     /// What allowed the activation under way (for the `live` note).

@@ -369,6 +369,7 @@ caf::behavior replication_driver(driver_ptr self, replication_setup setup) {
             return rp; // answered through st.failback
         },
         [self](repl_lost_atom) { feed(self, ra::backup_lost{}); },
+        [self](repl_synced_atom) { feed(self, ra::backup_synced{}); },
         [self](replication::report_atom, replication::replica_report& r) {
             auto sender = self->current_sender();
             if (!self->state.replica || !sender

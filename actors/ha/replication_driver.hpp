@@ -26,6 +26,8 @@
 namespace actormq {
 
 using repl_lost_atom = caf::atom_constant<caf::atom("rlost")>;
+/// The journal's backup is in sync (docs/replication.md, "Failback").
+using repl_synced_atom = caf::atom_constant<caf::atom("rsynced")>;
 using repl_prepare_atom = caf::atom_constant<caf::atom("rprepare")>;
 using repl_record_atom = caf::atom_constant<caf::atom("rrecord")>;
 

@@ -318,6 +318,9 @@ bool server_instance::load_instance(const std::string& node_id) {
             }
         } else if (what == "backup_in_sync") {
             event("backup_in_sync", "backup " + backup + " holds the whole journal");
+            if (repl_driver) {
+                caf::anon_send(repl_driver, repl_synced_atom::value);
+            }
         } else {
             event("backup_attached", "backup " + backup + " started its initial sync");
         }

@@ -386,8 +386,9 @@ TEST_CASE("replication activation: a primary whose journal is older than one the
     CHECK(m.unexpected() == 0);
 }
 
-TEST_CASE("replication activation: a serving backup gives way when asked, then waits as a "
-          "backup again; without allow-failback it refuses") {
+TEST_CASE("replication activation: a serving backup gives way when asked while its backup is in "
+          "sync, then waits as a backup again; without allow-failback, or without a backup in "
+          "sync, it refuses") {
     for (bool allow : {true, false}) {
         CAPTURE(allow);
         auto settings = backup_settings();
@@ -400,6 +401,13 @@ TEST_CASE("replication activation: a serving backup gives way when asked, then w
         m.handle(ra::journal_loaded{true});
         m.handle(ra::acceptors_opened{true});
         REQUIRE(m.serving());
+        // Without a backup in sync (none yet, or lost since) the primary asking cannot be it.
+        CHECK(show(m.handle(ra::failback_requested{})) == "answer_failback(no)");
+        m.handle(ra::backup_synced{});
+        m.handle(ra::backup_lost{});
+        CHECK(show(m.handle(ra::failback_requested{})) == "answer_failback(no)");
+        CHECK(m.serving());
+        m.handle(ra::backup_synced{});
         auto as = m.handle(ra::failback_requested{});
         if (!allow) {
             CHECK(show(as) == "answer_failback(no)");
