@@ -190,16 +190,19 @@ std::string node_runner::log_text() const {
     return node_ ? node_->log_text() : std::string{};
 }
 
-size_t node_runner::log_count(const std::string& text) const {
+size_t count_in(const std::string& log, const std::string& text) {
     if (text.empty()) {
         return 0;
     }
-    auto log = log_text();
     size_t n = 0;
     for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + text.size())) {
         ++n;
     }
     return n;
+}
+
+size_t node_runner::log_count(const std::string& text) const {
+    return count_in(log_text(), text);
 }
 
 void node_runner::set_reachable(bool reachable) {

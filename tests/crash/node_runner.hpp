@@ -24,6 +24,9 @@ struct node_limits {
 /// so that BLOCK never holds a producer back.
 std::string crash_node_config(const std::string& dir);
 
+/// How often `text` occurs in `log` (0 for an empty `text`).
+size_t count_in(const std::string& log, const std::string& text);
+
 /// The role of a node in a shared-store live/backup pair.
 enum class pair_role : uint8_t { primary, backup };
 

@@ -254,9 +254,15 @@ private:
     /// Every node serves and has at least `paired[n]` in-sync lines of its backup in its
     /// current run.
     bool whole(const std::array<size_t, ring_size>& paired) {
+        // Each log read once per check: the check is polled every few milliseconds, and a long
+        // run's logs grow to megabytes.
+        std::array<std::string, ring_size> logs;
         for (size_t n = 0; n < ring_size; ++n) {
-            if (node(n).log_count(live_event) == 0 || node(n).log_count(paired_event) < paired[n]
-                || !in_place(n)) {
+            logs[n] = node(n).log_text();
+        }
+        for (size_t n = 0; n < ring_size; ++n) {
+            if (count_in(logs[n], live_event) == 0 || count_in(logs[n], paired_event) < paired[n]
+                || !in_place(n, logs)) {
                 return false;
             }
         }
@@ -266,11 +272,12 @@ private:
     /// Whether node n's backup is where n's clients look for it (host 1 of their list): the
     /// first slot of the next node, started there for n and not stopped since, and in sync by
     /// its own log (a backup pairs only once the one before it is gone); and no instance for n
-    /// runs on the third node (a backup that a rebalance is moving away, docs/ha.md).
-    bool in_place(size_t n) {
+    /// runs on the third node (a backup that a rebalance is moving away, docs/ha.md). `logs`:
+    /// each node's current run's log.
+    bool in_place(size_t n, const std::array<std::string, ring_size>& logs) {
         auto& id = node_ids_[n];
         if (id.empty()) {
-            auto log = node(n).log_text();
+            const auto& log = logs[n];
             auto at = log.find(live_event);
             if (at == std::string::npos) {
                 return false;
@@ -278,7 +285,7 @@ private:
             at += std::strlen(live_event);
             id = log.substr(at, log.find_first_of(" \n", at) - at);
         }
-        auto host = node(next(n)).log_text();
+        const auto& host = logs[next(n)];
         auto started =
             host.rfind(std::string{"colocated_instance_started instance=colocated_backup_1 live="}
                        + names[n] + " ");
@@ -289,7 +296,7 @@ private:
             return false;
         }
         // The third node's instances for n: each start needs a stop after it.
-        auto third = node(prev(n)).log_text();
+        const auto& third = logs[prev(n)];
         const std::string prefix = "colocated_instance_started instance=";
         for (auto at = third.find(prefix); at != std::string::npos;
              at = third.find(prefix, at + prefix.size())) {
