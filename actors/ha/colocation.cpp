@@ -363,6 +363,38 @@ void on_topology(requester_ptr self, cluster::topology& t) {
     consider_rebalance(self);
 }
 
+/// Among the live members other than this node (nodes, not colocated backups) that `admit`
+/// accepts, the cluster address of the one with the lowest `load`, and among equals the first
+/// in ring order: the names after this node's, then those before it, each ascending. nullopt
+/// when there is none.
+template <class Admit, class Load>
+std::optional<std::string>
+lowest_live(const backup_requester_state& st, const Admit& admit, const Load& load) {
+    const auto& members = st.topology.members;
+    if (members.empty()) {
+        return std::nullopt;
+    }
+    const auto& me = members.front();
+    std::optional<std::tuple<size_t, bool, std::string>> best;
+    std::string address;
+    for (size_t i = 1; i < members.size(); ++i) {
+        const auto& m = members[i];
+        if (m.role != "live" || is_colocated_name(m.name) || m.cluster_address.empty()
+            || m.cluster_address == me.cluster_address || !admit(m)) {
+            continue;
+        }
+        auto rank = std::make_tuple(load(m), m.name < me.name, m.name);
+        if (!best || rank < *best) {
+            best = std::move(rank);
+            address = m.cluster_address;
+        }
+    }
+    if (!best) {
+        return std::nullopt;
+    }
+    return address;
+}
+
 } // namespace
 
 bool is_colocated_name(const std::string& name) {
@@ -544,46 +576,19 @@ std::optional<std::string> backup_requester_state::next_candidate() const {
     // fewer colocated backups goes before one that runs more, whatever its name: with
     // max-backups above 1, one node would otherwise end up with the backups of all the others.
     const auto& me = topology.members.front();
-    std::optional<std::tuple<size_t, bool, std::string, size_t>> best;
-    for (size_t i = 1; i < topology.members.size(); ++i) {
-        const auto& m = topology.members[i];
-        if (m.role != "live" || is_colocated_name(m.name) || m.cluster_address.empty()
-            || m.cluster_address == me.cluster_address || tried.count(m.cluster_address) > 0
-            || (!me.hosted_by.empty() && m.name == me.hosted_by)) {
-            continue;
-        }
-        auto rank = std::make_tuple(hosted_by(m.name), m.name < me.name, m.name, i);
-        if (!best || rank < *best) {
-            best = rank;
-        }
-    }
-    if (!best) {
-        return std::nullopt;
-    }
-    return topology.members[std::get<3>(*best)].cluster_address;
+    return lowest_live(
+        *this,
+        [&](const cluster::member_info& m) {
+            return tried.count(m.cluster_address) == 0
+                   && (me.hosted_by.empty() || m.name != me.hosted_by);
+        },
+        [&](const cluster::member_info& m) { return hosted_by(m.name); });
 }
 
 std::optional<std::string> backup_requester_state::ring_neighbour() const {
-    if (topology.members.empty()) {
-        return std::nullopt;
-    }
-    const auto& me = topology.members.front();
-    std::optional<std::tuple<bool, std::string, size_t>> best;
-    for (size_t i = 1; i < topology.members.size(); ++i) {
-        const auto& m = topology.members[i];
-        if (m.role != "live" || is_colocated_name(m.name) || m.cluster_address.empty()
-            || m.cluster_address == me.cluster_address) {
-            continue;
-        }
-        auto rank = std::make_tuple(m.name < me.name, m.name, i);
-        if (!best || rank < *best) {
-            best = rank;
-        }
-    }
-    if (!best) {
-        return std::nullopt;
-    }
-    return topology.members[std::get<2>(*best)].cluster_address;
+    return lowest_live(
+        *this, [](const cluster::member_info&) { return true; },
+        [](const cluster::member_info&) { return size_t{0}; });
 }
 
 bool backup_requester_state::may_retry() const {
@@ -625,25 +630,14 @@ std::optional<std::string> backup_requester_state::rebalance_target() const {
         }
     }
     size_t load = hosted_by(host->name);
-    const auto& me = topology.members.front();
-    std::optional<std::tuple<size_t, bool, std::string, size_t>> best;
-    for (size_t i = 1; i < topology.members.size(); ++i) {
-        const auto& m = topology.members[i];
-        if (m.role != "live" || is_colocated_name(m.name) || m.cluster_address.empty()
-            || m.cluster_address == me.cluster_address || m.cluster_address == backup_host
-            || move_tried.count(m.cluster_address) > 0) {
-            continue;
-        }
-        // Two fewer at least: a move from a host that runs one more only swaps the roles.
-        auto rank = std::make_tuple(hosted_by(m.name), m.name < me.name, m.name, i);
-        if (std::get<0>(rank) + 2 <= load && (!best || rank < *best)) {
-            best = rank;
-        }
-    }
-    if (!best) {
-        return std::nullopt;
-    }
-    return topology.members[std::get<3>(*best)].cluster_address;
+    return lowest_live(
+        *this,
+        [&](const cluster::member_info& m) {
+            // Two fewer at least: a move from a host that runs one more only swaps the roles.
+            return m.cluster_address != backup_host && move_tried.count(m.cluster_address) == 0
+                   && hosted_by(m.name) + 2 <= load;
+        },
+        [&](const cluster::member_info& m) { return hosted_by(m.name); });
 }
 
 caf::behavior backup_requester(caf::stateful_actor<backup_requester_state>* self,
