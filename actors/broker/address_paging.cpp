@@ -150,7 +150,7 @@ void page_some(address_ptr self,
                 --self->state.page_writes;
                 if (!dup_records.empty()) {
                     bool sync = self->state.ctx->config.journal.journal_sync_non_transactional;
-                    // No timeout: see start_op.
+                    // No timeout: see start_op (address.cpp).
                     self->request(self->state.ctx->journal, caf::infinite, append_atom::value,
                                   std::move(dup_records), sync)
                         .then([self, id](uint64_t) { paged_step_done(self, id); },
@@ -312,7 +312,7 @@ void on_page_batch(address_ptr self, paging::page_batch& b, uint64_t writes_befo
         move_cursor();
         return;
     }
-    // No timeout: see start_op.
+    // No timeout: see start_op (address.cpp).
     self->request(st.ctx->journal, caf::infinite, append_atom::value, std::move(records), true)
         .then([move_cursor](uint64_t) { move_cursor(); }, fail);
 }
