@@ -60,26 +60,6 @@ void send_many(stomp_client& c,
     }
 }
 
-/// Receives everything on `dest` (client-individual, acking each): an end marker sent after
-/// subscribing comes after every message already in the queue, since a queue is FIFO.
-std::vector<std::string> drain(const node_process& node, const std::string& dest) {
-    stomp_client c;
-    login(c, node);
-    subscribe(c, dest, "drain", "client-individual");
-    send_routed(c, dest, "__end__");
-    std::vector<std::string> out;
-    for (;;) {
-        auto m = expect_message(c);
-        c.send(command::ack, {{"id", *m.find("ack")}});
-        if (m.body == "__end__") {
-            break;
-        }
-        out.push_back(m.body);
-    }
-    REQUIRE(c.receipt_barrier());
-    return out;
-}
-
 /// The first segment file of a journal directory.
 std::string first_segment(const std::string& dir) {
     std::set<std::string> files;
@@ -145,7 +125,7 @@ TEST_CASE("journal: persistent queue messages survive SIGKILL, non-persistent on
     node_process node{node_placement{d.path, "node-2.log"}, journal_config()};
     REQUIRE(node.wait_ready(soon()));
     INFO(node.log_tail());
-    CHECK(drain(node, "/queue/dur") == numbered(20, "p"));
+    CHECK(drain_queue(node, "/queue/dur") == numbered(20, "p"));
 }
 
 TEST_CASE("journal: acknowledged messages do not come back after SIGKILL") {
@@ -169,7 +149,7 @@ TEST_CASE("journal: acknowledged messages do not come back after SIGKILL") {
     }
     node_process node{node_placement{d.path, "node-2.log"}, journal_config()};
     REQUIRE(node.wait_ready(soon()));
-    auto rest = drain(node, "/queue/acked");
+    auto rest = drain_queue(node, "/queue/acked");
     auto expected = numbered(10, "m");
     expected.erase(expected.begin(), expected.begin() + 4);
     CHECK_MESSAGE(rest == expected, join(rest));
@@ -193,7 +173,7 @@ TEST_CASE("journal: a duplicate id is stored once, also after a restart") {
     stomp_client c;
     login(c, node);
     send_many(c, "/queue/dup", "third", 1, true, dup); // still a duplicate after recovery
-    CHECK(drain(node, "/queue/dup") == std::vector<std::string>{"first0"});
+    CHECK(drain_queue(node, "/queue/dup") == std::vector<std::string>{"first0"});
 }
 
 TEST_CASE("journal: a committed transaction survives SIGKILL whole, an open one is absent") {
@@ -216,7 +196,7 @@ TEST_CASE("journal: a committed transaction survives SIGKILL whole, an open one 
     }
     node_process node{node_placement{d.path, "node-2.log"}, journal_config()};
     REQUIRE(node.wait_ready(soon()));
-    auto got = drain(node, "/queue/tx");
+    auto got = drain_queue(node, "/queue/tx");
     CHECK_MESSAGE(got == numbered(5, "c"), join(got), "\n", node.log_tail());
 }
 
@@ -231,7 +211,7 @@ TEST_CASE("journal: a duplicate inside a transaction fails its COMMIT and rolls 
             {{"transaction", "t"}, {"persistent", "true"}, {"_AMQ_DUPL_ID", "x"}});
     c.send(command::commit, {{"transaction", "t"}, {"receipt", "c1"}});
     auto err = expect_error_and_close(c, "duplicate message in transaction 't'");
-    CHECK(drain(node, "/queue/txdup") == std::vector<std::string>{"seen0"});
+    CHECK(drain_queue(node, "/queue/txdup") == std::vector<std::string>{"seen0"});
 }
 
 TEST_CASE("journal: a corrupt record in the middle stops the node with file and offset") {
@@ -254,7 +234,7 @@ TEST_CASE("journal: a corrupt record in the middle stops the node with file and 
     node_process node{node_placement{d.path, "node-3.log"},
                       journal_config("journal-corrupt-record-policy = \"skip\"\n")};
     REQUIRE(node.wait_ready(soon()));
-    auto bodies = drain(node, "/queue/bad");
+    auto bodies = drain_queue(node, "/queue/bad");
     auto want = numbered(10, "m");
     want.erase(want.begin() + 2); // offsets[0] is the queue binding, [3] the third message
     CHECK(bodies == want);
@@ -273,7 +253,7 @@ TEST_CASE("journal: a torn last record is cut off silently") {
     patch(seg, last + (end - last) / 2, std::string(end - last - (end - last) / 2, '\0'));
     node_process node{node_placement{d.path, "node-2.log"}, journal_config()};
     REQUIRE(node.wait_ready(soon()));
-    CHECK(drain(node, "/queue/torn") == numbered(4, "m"));
+    CHECK(drain_queue(node, "/queue/torn") == numbered(4, "m"));
     CHECK(node.log_text().find("journal_torn_tail_cut") != std::string::npos);
 }
 
@@ -285,7 +265,7 @@ TEST_CASE("journal: with persistence-enabled = false nothing is written") {
     stomp_client c;
     login(c, node);
     send_many(c, "/queue/mem", "m", 3, true);
-    CHECK(drain(node, "/queue/mem") == numbered(3, "m"));
+    CHECK(drain_queue(node, "/queue/mem") == numbered(3, "m"));
     CHECK_FALSE(std::filesystem::exists(d.journal()));
 }
 
@@ -338,7 +318,7 @@ TEST_CASE("journal: consumed segments are deleted; what is left, and old duplica
         hs.push_back({"persistent", "true"});
         send_routed(c, "/queue/reclaim", "resent", hs);
     }
-    auto rest = drain(node, "/queue/reclaim");
+    auto rest = drain_queue(node, "/queue/reclaim");
     REQUIRE(rest.size() == kept);
     for (size_t i = 0; i < kept; ++i) {
         CHECK(rest[i].substr(0, rest[i].find('.')) == "m" + std::to_string(total - kept + i));
@@ -481,7 +461,7 @@ TEST_CASE("journal: a client lost right after COMMIT can redo it and finds each 
         break;
     }
     CHECK_MESSAGE(ok, last);
-    CHECK(drain(node, "/queue/redo") == numbered(5, "m"));
+    CHECK(drain_queue(node, "/queue/redo") == numbered(5, "m"));
 }
 
 TEST_CASE("journal: four synchronous producers that share fdatasyncs lose and repeat nothing "
@@ -527,7 +507,7 @@ TEST_CASE("journal: four synchronous producers that share fdatasyncs lose and re
     node_process node{node_placement{d.path, "node-2.log"}, journal_config()};
     REQUIRE(node.wait_ready(soon()));
     INFO(node.log_tail());
-    auto got = drain(node, "/queue/shared");
+    auto got = drain_queue(node, "/queue/shared");
     REQUIRE(got.size() == producers * each);
     // Each producer's messages, in its order, once each.
     for (size_t p = 0; p < producers; ++p) {
@@ -597,7 +577,7 @@ TEST_CASE("journal: a synchronous producer's RECEIPTs come from the journal's th
     node_process node{node_placement{d.path, "node-2.log"}, journal_config()};
     REQUIRE(node.wait_ready(soon()));
     INFO(node.log_tail());
-    CHECK(drain(node, "/queue/hook") == numbered(rounds, "p"));
+    CHECK(drain_queue(node, "/queue/hook") == numbered(rounds, "p"));
 }
 
 TEST_CASE("journal: pipelined SENDs get their RECEIPTs in order whoever posts them") {

@@ -91,21 +91,7 @@ std::vector<std::string> take_acked(stomp_client& c, size_t n) {
 /// Everything left on `dest`, acked: an end marker sent after subscribing comes last, since
 /// paged messages come after those in memory and the marker after both.
 std::vector<std::string> drain(const node_process& node, const std::string& dest) {
-    stomp_client c;
-    login(c, node);
-    subscribe(c, dest, "drain", "client-individual", {{"prefetch-count", "50"}});
-    send_routed(c, dest, "__end__", padded());
-    std::vector<std::string> out;
-    for (;;) {
-        auto m = expect_message(c, in(std::chrono::seconds(30)));
-        c.send(command::ack, {{"id", *m.find("ack")}});
-        if (m.body == "__end__") {
-            break;
-        }
-        out.push_back(m.body);
-    }
-    REQUIRE(c.receipt_barrier());
-    return out;
+    return drain_queue(node, dest, {{"prefetch-count", "50"}}, padded(), std::chrono::seconds(30));
 }
 
 void kill9(node_process& node) {

@@ -45,26 +45,6 @@ void send_sync(stomp_client& c,
     send_routed(c, dest, body, std::move(extra));
 }
 
-/// Receives everything on `dest` (client-individual, acking each): an end marker sent after
-/// subscribing comes after every message already in the queue.
-std::vector<std::string> drain(const node_process& node, const std::string& dest) {
-    stomp_client c;
-    login(c, node);
-    subscribe(c, dest, "drain", "client-individual");
-    send_routed(c, dest, "__end__");
-    std::vector<std::string> out;
-    for (;;) {
-        auto m = expect_message(c);
-        c.send(command::ack, {{"id", *m.find("ack")}});
-        if (m.body == "__end__") {
-            break;
-        }
-        out.push_back(m.body);
-    }
-    REQUIRE(c.receipt_barrier());
-    return out;
-}
-
 } // namespace
 
 TEST_CASE("stomp send lane: synchronous durable SENDs take the lane and survive SIGKILL in "
@@ -91,7 +71,7 @@ TEST_CASE("stomp send lane: synchronous durable SENDs take the lane and survive 
     node_process node{node_placement{d.path, "node-2.log"}, node_config()};
     REQUIRE(node.wait_ready(soon()));
     INFO(node.log_tail());
-    CHECK(drain(node, "/queue/lane") == numbered(n, "m"));
+    CHECK(drain_queue(node, "/queue/lane") == numbered(n, "m"));
 }
 
 TEST_CASE("stomp send lane: frames behind a lane SEND wait for its RECEIPT, in RECEIPT and "
@@ -135,8 +115,8 @@ TEST_CASE("stomp send lane: frames behind a lane SEND wait for its RECEIPT, in R
     }
     close_and_settle(c, node, 1);
     CHECK(lane_sends(node) >= 1);
-    CHECK(drain(node, "/queue/mixed") == sent);
-    CHECK(drain(node, "/queue/other") == sent_other);
+    CHECK(drain_queue(node, "/queue/mixed") == sent);
+    CHECK(drain_queue(node, "/queue/other") == sent_other);
 }
 
 TEST_CASE("stomp send lane: closed while its address pages, so a message sent with room "
@@ -181,7 +161,7 @@ TEST_CASE("stomp send lane: closed while its address pages, so a message sent wi
     }
     close_and_settle(p, node, 1);
     CHECK(lane_sends(node) >= 1); // it was open before the address paged
-    auto got = drain(node, "/queue/paged");
+    auto got = drain_queue(node, "/queue/paged");
     auto want = numbered(first + more, "m");
     want.erase(want.begin(), want.begin() + consumed);
     CHECK(got == want);
@@ -201,7 +181,7 @@ TEST_CASE("stomp send lane: a SEND with a duplicate id takes the session's way a
     send_sync(c, "/queue/dups", "after");
     close_and_settle(c, node, 1);
     CHECK(lane_sends(node) >= 1);
-    CHECK(drain(node, "/queue/dups")
+    CHECK(drain_queue(node, "/queue/dups")
           == std::vector<std::string>{"p0", "p1", "p2", "p3", "p4", "once", "after"});
 }
 
@@ -228,7 +208,7 @@ TEST_CASE("stomp send lane: a SEND inside a transaction takes the session's way,
     send_sync(c, "/queue/tx", "after");
     close_and_settle(c, node, 1);
     CHECK(lane_sends(node) >= 1);
-    CHECK(drain(node, "/queue/tx")
+    CHECK(drain_queue(node, "/queue/tx")
           == std::vector<std::string>{"p0", "p1", "p2", "committed", "after"});
 }
 
@@ -282,7 +262,7 @@ TEST_CASE("stomp send lane: SIGKILL with lane SENDs in flight keeps every confir
         node_process again{node_placement{d.path, "node-" + std::to_string(round) + "b.log"},
                            node_config()};
         REQUIRE(again.wait_ready(soon()));
-        auto got = drain(again, "/queue/killed");
+        auto got = drain_queue(again, "/queue/killed");
         // Everything confirmed, in order, then possibly some of the unconfirmed rest, in order.
         REQUIRE(got.size() >= stored.size());
         CHECK(std::vector<std::string>(got.begin(), got.begin() + stored.size()) == stored);

@@ -165,6 +165,34 @@ inline stomp::frame expect_message(stomp_client& c, deadline_t deadline = soon()
     return *f;
 }
 
+/// Everything left on `dest`, each MESSAGE acked (client-individual), in the order received:
+/// an end marker sent after subscribing comes after every message already in the queue (a
+/// queue is FIFO, and paged messages come after those in memory). `subscribe_extra` goes on the
+/// SUBSCRIBE, `marker_extra` on the marker's SEND; each MESSAGE may take up to `each`. Ends
+/// with a receipt barrier, so every ACK was handled when it returns.
+inline std::vector<std::string>
+drain_queue(const node_process& node,
+            const std::string& dest,
+            header_list subscribe_extra = {},
+            header_list marker_extra = {},
+            std::chrono::milliseconds each = std::chrono::seconds(10)) {
+    stomp_client c;
+    login(c, node);
+    subscribe(c, dest, "drain", "client-individual", std::move(subscribe_extra));
+    send_routed(c, dest, "__end__", std::move(marker_extra));
+    std::vector<std::string> out;
+    for (;;) {
+        auto m = expect_message(c, in(each));
+        c.send(command::ack, {{"id", *m.find("ack")}});
+        if (m.body == "__end__") {
+            break;
+        }
+        out.push_back(m.body);
+    }
+    REQUIRE(c.receipt_barrier());
+    return out;
+}
+
 /// Receives until `n` MESSAGE frames arrived (or the deadline passed) and returns them; any
 /// other frame ends the collection early and fails the test.
 inline std::vector<stomp::frame>
