@@ -75,11 +75,6 @@ using journal_actor = caf::typed_actor<
     // confirmed, just before the answer (docs/journal.md, "Confirming on the journal's thread").
     caf::replies_to<append_atom, std::vector<journal::record>, bool, confirm_hook_ptr>::with<
         uint64_t>,
-    // Append records that wait for the disk but need no fdatasync of their own: answered with
-    // the next batch that syncs, which a synchronous append or, at the latest,
-    // journal_state::relaxed_max after the first of them brings (docs/journal.md, "Relaxed
-    // appends").
-    caf::replies_to<append_atom, relaxed_atom, std::vector<journal::record>>::with<uint64_t>,
     // Write and sync what has been appended (sent to itself behind queued appends).
     caf::reacts_to<flush_atom>,
     // Open the files and read everything back (once, before the node serves).
@@ -98,7 +93,8 @@ using journal_actor = caf::typed_actor<
     caf::reacts_to<replication::resume_atom>,
     // A pager's page file operations join the replication stream; answered as a synced
     // append is (docs/replication.md, "Paging").
-    caf::replies_to<replication::page_ops_atom, std::vector<replication::file_op>>::with<uint64_t>>;
+    caf::replies_to<replication::page_ops_atom, std::vector<replication::file_op>>::with<
+        uint64_t>>;
 
 /// One client session: fed decoded frames by its connection, deliveries by queues.
 using session_actor = caf::typed_actor<
@@ -121,10 +117,6 @@ using queue_actor = caf::typed_actor<
     // Acknowledge (consume) messages by id; answered once the acks are durable (by the
     // journal itself when there are records, so the answer survives the queue).
     caf::replies_to<ack_atom, session_actor, uint64_t, std::vector<uint64_t>>::with<uint64_t>,
-    // The same, for a client that waits for no answer to this ack now: its records join the
-    // journal's next fdatasync instead of forcing one (a relaxed append).
-    caf::replies_to<ack_atom, relaxed_atom, session_actor, uint64_t, std::vector<uint64_t>>::with<
-        uint64_t>,
     // The same inside transaction `tx_id`: journaled with it, answered once queued.
     caf::replies_to<ack_atom, session_actor, uint64_t, std::vector<uint64_t>, uint64_t>::with<bool>,
     // Refuse messages by id: they go back to the head of the queue for redelivery.

@@ -50,9 +50,9 @@ struct delivery {
 
 /// The outcome of routing a batch of messages to an address.
 enum class route_status : uint8_t {
-    routed,    ///< every message reached its queues (or no queue, which drops it)
-    dropped,   ///< the address was full and its policy is DROP
-    full,      ///< the address was full and its policy is FAIL
+    routed,  ///< every message reached its queues (or no queue, which drops it)
+    dropped, ///< the address was full and its policy is DROP
+    full,    ///< the address was full and its policy is FAIL
     duplicate, ///< (transactions) a message carried an already-accepted duplicate id
 };
 
@@ -71,13 +71,13 @@ struct queue_stats {
     std::string name;
     std::string address;
     routing_type routing = routing_type::anycast;
-    uint64_t depth = 0;     ///< messages waiting, not yet delivered
-    uint64_t in_flight = 0; ///< delivered, not yet acked
+    uint64_t depth = 0;        ///< messages waiting, not yet delivered
+    uint64_t in_flight = 0;    ///< delivered, not yet acked
     uint64_t consumers = 0;
-    uint64_t enqueued = 0;    ///< total messages added
-    uint64_t delivered = 0;   ///< total messages handed to consumers (redeliveries included)
-    uint64_t acked = 0;       ///< total messages acked (or auto-acked)
-    uint64_t redelivered = 0; ///< total redeliveries
+    uint64_t enqueued = 0;     ///< total messages added
+    uint64_t delivered = 0;    ///< total messages handed to consumers (redeliveries included)
+    uint64_t acked = 0;        ///< total messages acked (or auto-acked)
+    uint64_t redelivered = 0;  ///< total redeliveries
 };
 
 } // namespace actormq
@@ -114,9 +114,6 @@ using event_atom = caf::atom_constant<caf::atom("event")>;
 using remove_atom = caf::atom_constant<caf::atom("remove")>;
 using append_atom = caf::atom_constant<caf::atom("append")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
-/// A durable append that need not be synced on its own: confirmed with the next fdatasync,
-/// which another append or a short deadline brings (docs/journal.md, "Relaxed appends").
-using relaxed_atom = caf::atom_constant<caf::atom("relaxed")>;
 using recover_atom = caf::atom_constant<caf::atom("recover")>;
 using commit_atom = caf::atom_constant<caf::atom("commit")>;
 using rollback_atom = caf::atom_constant<caf::atom("rollback")>;

@@ -304,32 +304,6 @@ void dispatch(queue_ptr self) {
     }
 }
 
-/// Consumes acknowledged messages; answered once their ack records are durable (the
-/// confirmation rule), by the journal itself, since the queue may be deleted meanwhile.
-/// `relaxed`: the client waits for no answer now, so the records join the journal's next
-/// fdatasync rather than forcing one of their own (docs/journal.md, "Relaxed appends").
-caf::result<uint64_t> acknowledge(queue_ptr self,
-                                  const session_actor& s,
-                                  uint64_t key,
-                                  const std::vector<uint64_t>& ids,
-                                  bool relaxed) {
-    auto& st = self->state;
-    st.ack(s.address(), key, ids);
-    auto records = st.take_ack_records();
-    dispatch(self);
-    if (records.empty()) {
-        return uint64_t{0};
-    }
-    if (!st.ctx->config.journal.journal_sync_non_transactional) {
-        return self->delegate(st.ctx->journal, append_atom::value, std::move(records), false);
-    }
-    if (relaxed) {
-        return self->delegate(st.ctx->journal, append_atom::value, relaxed_atom::value,
-                              std::move(records));
-    }
-    return self->delegate(st.ctx->journal, append_atom::value, std::move(records), true);
-}
-
 } // namespace
 
 queue_actor::behavior_type queue(queue_ptr self,
@@ -387,11 +361,19 @@ queue_actor::behavior_type queue(queue_ptr self,
             }
             dispatch(self);
         },
-        [self](ack_atom, const session_actor& s, uint64_t key, const std::vector<uint64_t>& ids)
-            -> caf::result<uint64_t> { return acknowledge(self, s, key, ids, false); },
-        [self](ack_atom, relaxed_atom, const session_actor& s, uint64_t key,
+        [self](ack_atom, const session_actor& s, uint64_t key,
                const std::vector<uint64_t>& ids) -> caf::result<uint64_t> {
-            return acknowledge(self, s, key, ids, true);
+            auto& st = self->state;
+            st.ack(s.address(), key, ids);
+            auto records = st.take_ack_records();
+            dispatch(self);
+            if (records.empty()) {
+                return uint64_t{0};
+            }
+            // The ACK is confirmed once its records are on disk (the confirmation rule). The
+            // journal answers the session itself: the queue may be deleted meanwhile.
+            bool sync = st.ctx->config.journal.journal_sync_non_transactional;
+            return self->delegate(st.ctx->journal, append_atom::value, std::move(records), sync);
         },
         [self](ack_atom, const session_actor& s, uint64_t key, const std::vector<uint64_t>& ids,
                uint64_t tx_id) {

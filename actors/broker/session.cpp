@@ -616,10 +616,8 @@ void on_watchdog(session_ptr self) {
     arm_watchdog(self);
 }
 
-/// Applies one ACK or NACK now. `relaxed`: no RECEIPT asks for this ACK, so its records need
-/// no fdatasync of their own and join the journal's next one (docs/journal.md, "Relaxed
-/// appends"); a RECEIPT of a later frame still waits until they are durable.
-void apply_ack(session_ptr self, uint64_t key, uint64_t ack_id, bool nack, bool relaxed) {
+/// Applies one ACK or NACK now.
+void apply_ack(session_ptr self, uint64_t key, uint64_t ack_id, bool nack) {
     auto& st = self->state;
     auto it = st.subs.find(key);
     if (it == st.subs.end()) {
@@ -644,30 +642,24 @@ void apply_ack(session_ptr self, uint64_t key, uint64_t ack_id, bool nack, bool 
     // the session's watchdog (on_watchdog) fails this client with nothing confirmed once
     // request-timeout-ms passed without an answer, as a timeout per request did. A request
     // timeout would cost a wake-up of CAF's timer thread for every ACK.
-    auto answered = [self, seq](uint64_t) {
-        auto& st = self->state;
-        st.ack_deadlines.erase(seq);
-        st.outstanding.erase(st.outstanding.find(seq));
-        if (st.failed) {
-            return; // The watchdog failed the session meanwhile: nothing more to say.
-        }
-        emit_receipts(self);
-        run_deferred_commit(self);
-        flush(self);
-    };
-    auto failed = [self, seq](caf::error& e) {
-        self->state.ack_deadlines.erase(seq);
-        fail(self, "acknowledgement failed", reason_of(e));
-        flush(self);
-    };
-    if (relaxed) {
-        self->request(s.queue, caf::infinite, ack_atom::value, relaxed_atom::value,
-                      session_actor{self}, key, std::move(ids))
-            .then(std::move(answered), std::move(failed));
-        return;
-    }
     self->request(s.queue, caf::infinite, ack_atom::value, session_actor{self}, key, std::move(ids))
-        .then(std::move(answered), std::move(failed));
+        .then(
+            [self, seq](uint64_t) {
+                auto& st = self->state;
+                st.ack_deadlines.erase(seq);
+                st.outstanding.erase(st.outstanding.find(seq));
+                if (st.failed) {
+                    return; // The watchdog failed the session meanwhile: nothing more to say.
+                }
+                emit_receipts(self);
+                run_deferred_commit(self);
+                flush(self);
+            },
+            [self, seq](caf::error& e) {
+                self->state.ack_deadlines.erase(seq);
+                fail(self, "acknowledgement failed", reason_of(e));
+                flush(self);
+            });
 }
 
 void on_ack(session_ptr self, stomp::frame& f, bool nack) {
@@ -687,7 +679,7 @@ void on_ack(session_ptr self, stomp::frame& f, bool nack) {
         }
         i->second.acks.push_back({key, ack_id, nack});
     } else {
-        apply_ack(self, key, ack_id, nack, f.find("receipt") == nullptr);
+        apply_ack(self, key, ack_id, nack);
     }
     receipt_for(self, f);
 }

@@ -102,7 +102,7 @@ journal_state::gather_left(std::chrono::steady_clock::time_point now) const {
     // A stream (pipelined producers, hundreds of appends a batch) needs no company: its
     // records keep coming, and waiting for as many as last time would only idle the disk.
     expected = std::min(expected, gather_waiters_max);
-    if (urgent_waiting == 0 || urgent_waiting >= expected || failure
+    if (waiting.empty() || waiting.size() >= expected || failure
         || batch.size() >= ctx->config.journal.journal_buffer_size) {
         return std::chrono::nanoseconds{0};
     }
@@ -116,15 +116,6 @@ void journal_state::note_answered(size_t synced) {
     recent_waiters[1] = recent_waiters[0];
     recent_waiters[0] = synced;
     last_answered = std::chrono::steady_clock::now();
-}
-
-std::chrono::nanoseconds
-journal_state::relaxed_left(std::chrono::steady_clock::time_point now) const {
-    if (!batch_relaxed || failure || batch.size() >= ctx->config.journal.journal_buffer_size) {
-        return std::chrono::nanoseconds{0};
-    }
-    auto waited = now - batch_started;
-    return waited < relaxed_max ? relaxed_max - waited : std::chrono::nanoseconds{0};
 }
 
 std::chrono::nanoseconds journal_state::idle_spin() const {
@@ -251,10 +242,10 @@ void pump_sync(journal_ptr self) {
     try {
         for (;;) {
             while (auto c = st.repl.next_chunk()) {
-                auto bytes =
-                    c->path.empty()
-                        ? st.store->read_bytes(c->file_seq, c->offset, c->length)
-                        : paging::read_page_chunk(paging_dir, c->path, c->offset, c->length);
+                auto bytes = c->path.empty()
+                                 ? st.store->read_bytes(c->file_seq, c->offset, c->length)
+                                 : paging::read_page_chunk(paging_dir, c->path, c->offset,
+                                                           c->length);
                 st.repl.add_chunk(*c, std::move(bytes));
             }
             auto b = st.repl.take_chunks(now);
@@ -477,27 +468,10 @@ bool await_mail(journal_ptr self, std::chrono::steady_clock::time_point until) {
 void flush(journal_ptr self) {
     auto& st = self->state;
     st.flush_scheduled = false;
-    auto now = std::chrono::steady_clock::now();
-    if (st.relaxed_timer_armed && now >= st.relaxed_timer_at) {
-        st.relaxed_timer_armed = false;
-    }
     if (st.batch.empty()) {
         return;
     }
-    if (auto left = st.relaxed_left(now); left.count() > 0) {
-        // Only relaxed appends (acks nobody waits for now): they share the fdatasync of the
-        // next synchronous append, which usually comes well within relaxed_max; the timer
-        // bounds their wait when none does.
-        if (!st.relaxed_timer_armed) {
-            st.relaxed_timer_armed = true;
-            st.relaxed_timer_at = now + left;
-            self->delayed_send(self, left, flush_atom::value);
-        }
-        if (auto spin = st.idle_spin(); spin.count() > 0) {
-            await_mail(self, now + spin);
-        }
-        return;
-    }
+    auto now = std::chrono::steady_clock::now();
     if (auto left = st.gather_left(now); left.count() > 0) {
         // Fewer clients wait for this batch than for the last ones, and the disk is idle:
         // those still on their way (their confirmation is out, their next record comes) share
@@ -525,10 +499,7 @@ void flush(journal_ptr self) {
     auto waiting = std::move(st.waiting);
     st.waiting.clear();
     st.synced_appends += waiting.size();
-    // Company for the next batch is judged by the appends that asked for this fdatasync.
-    st.note_answered(st.urgent_waiting);
-    st.urgent_waiting = 0;
-    st.batch_relaxed = false;
+    st.note_answered(waiting.size());
     // A backup that could take over must hold what is confirmed: those answers wait for
     // its acknowledgement of the batch just sent (docs/replication.md, "Confirmation").
     bool wait_for_backup = !st.failure && (st.repl.confirm_needs_backup() || st.held_for_vote);
@@ -654,11 +625,8 @@ std::shared_ptr<recovered_state> recover(journal_ptr self) {
 
 /// Adds records to the batch; a synchronous append is answered (and its hook run) once the
 /// batch is confirmed, any other at once.
-caf::result<uint64_t> append(journal_ptr self,
-                             std::vector<journal::record>& records,
-                             bool sync,
-                             confirm_hook_ptr hook,
-                             bool relaxed = false) {
+caf::result<uint64_t>
+append(journal_ptr self, std::vector<journal::record>& records, bool sync, confirm_hook_ptr hook) {
     auto& st = self->state;
     if (st.failure || !st.store) {
         if (hook) {
@@ -667,7 +635,6 @@ caf::result<uint64_t> append(journal_ptr self,
         return append_error(st);
     }
     uint64_t last = 0;
-    bool first = st.batch.empty();
     try {
         last = st.add(records);
     } catch (const std::exception& e) {
@@ -679,18 +646,13 @@ caf::result<uint64_t> append(journal_ptr self,
         }
         return caf::make_error(errc::journal_failed, std::string{"record refused: "} + e.what());
     }
-    // A batch waits for company only while all it holds are relaxed appends.
-    st.batch_relaxed = relaxed && (first || st.batch_relaxed);
     if (!sync) {
         // Answered now: nothing waits for the disk, so the hook's owner does its work itself.
         schedule_flush(self);
         return last;
     }
     auto p = self->make_response_promise<uint64_t>();
-    st.waiting.push_back({p, last, std::move(hook), relaxed});
-    if (!relaxed) {
-        ++st.urgent_waiting;
-    }
+    st.waiting.push_back({p, last, std::move(hook)});
     schedule_flush(self);
     return p;
 }
@@ -720,7 +682,6 @@ journal_actor::behavior_type journal_writer(journal_ptr self, std::shared_ptr<se
             refuse(w);
         }
         st.waiting.clear();
-        st.urgent_waiting = 0;
         for (auto& rw : st.repl_waiting) {
             refuse(rw.w);
         }
@@ -734,8 +695,6 @@ journal_actor::behavior_type journal_writer(journal_ptr self, std::shared_ptr<se
                confirm_hook_ptr& hook) -> caf::result<uint64_t> {
             return append(self, records, sync, std::move(hook));
         },
-        [self](append_atom, relaxed_atom, std::vector<journal::record>& records)
-            -> caf::result<uint64_t> { return append(self, records, true, nullptr, true); },
         [self](flush_atom) { flush(self); },
         [self](recover_atom) { return recover(self); },
         [self](stats_atom) { return self->state.stats(); },

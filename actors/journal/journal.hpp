@@ -43,8 +43,6 @@ struct journal_state {
         uint64_t last_id = 0;
         /// Run just before the answer, once the append is confirmed (confirm_hook.hpp).
         confirm_hook_ptr hook;
-        /// A relaxed append: it waits for the next fdatasync but does not ask for one.
-        bool relaxed = false;
 
         /// The append is confirmed: runs the hook, then answers with the last id.
         void confirm() {
@@ -75,15 +73,6 @@ struct journal_state {
     uint64_t segments_reclaimed = 0;
     std::vector<waiter> waiting;
     bool flush_scheduled = false;
-    /// Appends in `waiting` that asked for an fdatasync (not relaxed ones).
-    size_t urgent_waiting = 0;
-    /// The batch holds only relaxed appends so far (docs/journal.md, "Relaxed appends"): it
-    /// waits for a synchronous append to share its fdatasync, until `relaxed_max` after its
-    /// first record at the latest.
-    bool batch_relaxed = false;
-    /// A flush is due at `relaxed_timer_at` for the relaxed batch (one timer at a time).
-    bool relaxed_timer_armed = false;
-    std::chrono::steady_clock::time_point relaxed_timer_at{};
 
     // Group commit that waits for company (docs/journal.md, "Group commit"): when the first
     // record of the batch arrived, and how many appends that wait for the disk each of the
@@ -175,14 +164,6 @@ struct journal_state {
     std::chrono::nanoseconds idle_spin() const;
 
     static constexpr std::chrono::microseconds idle_spin_max{100};
-
-    /// The longest a relaxed append waits for a synchronous one to share its fdatasync.
-    static constexpr std::chrono::milliseconds relaxed_max{1};
-
-    /// How much longer a batch of relaxed appends alone may wait before it is written; zero
-    /// when it should go now (a synchronous or plain append joined it, it is full, or its
-    /// time is up).
-    std::chrono::nanoseconds relaxed_left(std::chrono::steady_clock::time_point now) const;
 
     /// Writes and syncs the batch; returns nothing or why it failed.
     std::optional<journal_failure> write_batch();

@@ -4,7 +4,7 @@
 # scheduler's switches and wake-ups (perf sched) while stompload runs one scenario against a node,
 # then prints, per message, who woke whom, and for each thread how often it was switched in, how
 # long it waited from its wake-up until it ran (the wake-up cost) and how much CPU it used.
-#   tests/bench/durable_hops.sh PORT D|C [COUNT]     (run as root; perf from linux-perf)
+#   tests/bench/durable_hops.sh PORT D|B|C [COUNT]   (run as root; perf from linux-perf)
 #   STOMPLOAD_ARGS="--login guest --passcode guest" adds stompload options (as for compare.sh).
 # Thread names: the node's Asio threads carry the binary's name, CAF's scheduler workers
 # "caf.multiplexer" (sic, CAF 0.17.6), detached actors (the journal) "caf.actor", CAF's timer
@@ -15,8 +15,9 @@ KIT=${KIT:-/tmp/actormq-bench}
 [ -x "$KIT/stompload" ] || { echo "build the kit first: ../shared/bench/compare.sh builds $KIT/stompload" >&2; exit 2; }
 case $SCEN in
   D) N=${3:-5000}; ARGS="--producers 1 --consumers 0 --count $N --persistent 1 --receipt 1";;
+  B) N=${3:-20000}; ARGS="--producers 1 --consumers 1 --count $N --persistent 1 --receipt 1 --ack client-individual --prefetch 1000";;
   C) N=${3:-20000}; ARGS="--producers 4 --consumers 4 --count $N --persistent 1 --receipt 1 --ack client-individual --prefetch 1000";;
-  *) echo "scenario D or C" >&2; exit 2;;
+  *) echo "scenario D, B or C" >&2; exit 2;;
 esac
 # Only the node's threads (other nodes on the machine have threads of the same names) and
 # stompload's are counted; everything else is "other".

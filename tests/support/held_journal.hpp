@@ -64,8 +64,6 @@ held_journal(journal_actor::stateful_pointer<held_journal_state> self,
         // Addresses send every durable append with a (maybe null) receipt hook; not run here.
         [append](append_atom, std::vector<journal::record>& records, bool,
                  confirm_hook_ptr&) -> caf::result<uint64_t> { return append(records); },
-        [append](append_atom, relaxed_atom, std::vector<journal::record>& records)
-            -> caf::result<uint64_t> { return append(records); },
         [self, script](flush_atom) {
             for (auto& p : self->state.held) {
                 if (script->fail) {

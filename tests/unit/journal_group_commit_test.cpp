@@ -29,18 +29,6 @@ struct fixture {
         st.batch_started = now - age;
         st.waiting.clear();
         st.waiting.resize(waiting);
-        st.urgent_waiting = waiting;
-        st.batch_relaxed = false;
-    }
-
-    /// A batch of `n` relaxed appends alone (docs/journal.md, "Relaxed appends").
-    void relaxed_batch(size_t n, std::chrono::microseconds age) {
-        batch(0, age);
-        st.waiting.resize(n);
-        for (auto& w : st.waiting) {
-            w.relaxed = true;
-        }
-        st.batch_relaxed = true;
     }
 };
 
@@ -151,41 +139,4 @@ TEST_CASE("journal: group commit: the idle spell is measured from the answers to
     more[0].type = journal::record_type::ack;
     f.st.add(more);
     CHECK(f.st.last_idle == idle);
-}
-
-TEST_CASE("journal: relaxed appends alone wait up to relaxed_max for an fdatasync to share") {
-    fixture f;
-    f.relaxed_batch(3, 0us);
-    CHECK(f.st.relaxed_left(f.now) == journal_state::relaxed_max);
-    f.relaxed_batch(3, 400us);
-    CHECK(f.st.relaxed_left(f.now) == journal_state::relaxed_max - 400us);
-    f.relaxed_batch(3, journal_state::relaxed_max);
-    CHECK(f.st.relaxed_left(f.now) == 0ns);
-    // A full batch and a failed journal do not wait.
-    f.relaxed_batch(1, 0us);
-    f.st.batch.assign(f.st.ctx->config.journal.journal_buffer_size, 'x');
-    CHECK(f.st.relaxed_left(f.now) == 0ns);
-    f.relaxed_batch(1, 0us);
-    f.st.failure = journal_failure{"f", "fdatasync", 5, "EIO"};
-    CHECK(f.st.relaxed_left(f.now) == 0ns);
-}
-
-TEST_CASE("journal: relaxed appends: a batch with an append that asked for an fdatasync goes by "
-          "the group commit rule, and relaxed ones are no company") {
-    fixture f;
-    f.batch(1, 0us);
-    CHECK(f.st.relaxed_left(f.now) == 0ns);
-    // Last batches answered 2 appends that asked for an fdatasync: one is here, one awaited.
-    f.st.note_answered(2);
-    f.batch(1, 0us);
-    CHECK(f.st.gather_left(f.now) == 200us);
-    // Relaxed appends beside it do not count as the one awaited.
-    f.st.waiting.resize(5);
-    for (size_t i = 1; i < f.st.waiting.size(); ++i) {
-        f.st.waiting[i].relaxed = true;
-    }
-    CHECK(f.st.gather_left(f.now) == 200us);
-    // Nor does a batch of relaxed appends alone wait for company by that rule.
-    f.relaxed_batch(4, 0us);
-    CHECK(f.st.gather_left(f.now) == 0ns);
 }
