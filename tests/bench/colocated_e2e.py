@@ -22,13 +22,14 @@ A benchmark, not a test: it pauses before reading RSS, which is a measurement.
 import argparse
 import json
 import os
-import re
 import shutil
 import socket
 import statistics
 import subprocess
 import tempfile
 import time
+
+from bench_nodes import start, stamp, wait_log
 
 OFFSET = 100
 
@@ -87,35 +88,6 @@ password = "guest"
 """
 
 
-def start(node, directory, text):
-    with open(os.path.join(directory, "node.toml"), "w") as f:
-        f.write(text)
-    log = open(os.path.join(directory, "node.log"), "w")
-    t0 = time.monotonic()
-    p = subprocess.Popen([node, "--config", "node.toml"], cwd=directory, stdout=log,
-                         stderr=subprocess.STDOUT)
-    return p, t0
-
-
-def wait_log(directory, text, deadline_s=60):
-    path = os.path.join(directory, "node.log")
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        with open(path) as f:
-            for line in f:
-                if text in line:
-                    return line
-        time.sleep(0.002)
-    raise RuntimeError(f"{text} not in {path}")
-
-
-def stamp(line):
-    """Seconds of the day of a log line (2026-12-04T23:36:39.881 ...)."""
-    m = re.match(r"\S+T(\d+):(\d+):(\d+)\.(\d+)", line)
-    h, mi, s, ms = (int(x) for x in m.groups())
-    return h * 3600 + mi * 60 + s + ms / 1000.0
-
-
 def one_round(node, fill_mib=0, stompload=None):
     root = tempfile.mkdtemp(prefix="actormq-colo-bench-")
     procs = []
@@ -126,13 +98,14 @@ def one_round(node, fill_mib=0, stompload=None):
         host_dir, live_dir = os.path.join(root, "host"), os.path.join(root, "live")
         os.makedirs(host_dir)
         os.makedirs(live_dir)
-        host, _ = start(node, host_dir, config("host", host_stomp, host_cluster, [], False))
+        host = start(node, host_dir, config("host", host_stomp, host_cluster, [], False))
         procs.append(host)
         wait_log(host_dir, "node_started")
         time.sleep(2)  # measurement pause: let the idle node settle before its RSS
         host_idle = rss(host.pid)
-        live, t0 = start(node, live_dir,
-                         config("live", live_stomp, live_cluster, [host_cluster], True))
+        t0 = time.monotonic()
+        live = start(node, live_dir,
+                     config("live", live_stomp, live_cluster, [host_cluster], True))
         procs.append(live)
         started = wait_log(live_dir, "node_started")
         requested = wait_log(live_dir, "colocated_backup_started")

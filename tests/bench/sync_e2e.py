@@ -34,6 +34,8 @@ import subprocess
 import tempfile
 import time
 
+from bench_nodes import start, stamp, wait_log
+
 
 def free_ports(n):
     out = []
@@ -76,33 +78,6 @@ page-size-bytes = {page_size}
 """
 
 
-def start(node, directory, text, wrap=()):
-    with open(os.path.join(directory, "node.toml"), "w") as f:
-        f.write(text)
-    log = open(os.path.join(directory, "node.log"), "w")
-    return subprocess.Popen([*wrap, node, "--config", "node.toml"], cwd=directory, stdout=log,
-                            stderr=subprocess.STDOUT)
-
-
-def wait_log(directory, text, deadline_s=600):
-    path = os.path.join(directory, "node.log")
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        with open(path) as f:
-            for line in f:
-                if text in line:
-                    return line
-        time.sleep(0.01)
-    raise RuntimeError(f"{text} not in {path}")
-
-
-def stamp(line):
-    """Seconds of the day of a log line (2026-12-04T23:36:39.881 ...)."""
-    m = re.match(r"\S+T(\d+):(\d+):(\d+)\.(\d+)", line)
-    h, mi, s, ms = (int(x) for x in m.groups())
-    return h * 3600 + mi * 60 + s + ms / 1000.0
-
-
 def stompload(binary, port, count, producers, dest):
     return [binary, "--port", str(port), "--dest", dest, "--producers", str(producers),
             "--consumers", "0", "--size", "1024", "--count", str(count), "--persistent", "1",
@@ -141,7 +116,7 @@ def one_round(a):
         live = start(a.node, live_dir, config("live", "primary", live_stomp, live_cluster, [],
                                               a.page_size_bytes, a.max_size_bytes))
         procs.append(live)
-        wait_log(live_dir, "acceptor_listening")
+        wait_log(live_dir, "acceptor_listening", 600, 0.01)
         t = time.monotonic()
         subprocess.run(stompload(a.stompload, live_stomp, a.fill_mib * 1024, 4, "/queue/fill"),
                        check=True, stdout=subprocess.DEVNULL)
@@ -165,12 +140,12 @@ def one_round(a):
                                               [live_cluster], a.page_size_bytes,
                                               a.max_size_bytes), wrap)
         procs.append(backup)
-        attached = wait_log(live_dir, "replication_backup_attached")
-        synced = wait_log(live_dir, "replication_in_sync")
+        attached = wait_log(live_dir, "replication_backup_attached", 600, 0.01)
+        synced = wait_log(live_dir, "replication_in_sync", 600, 0.01)
         live_cpu = cpu_s(live.pid) - live_cpu
         backup_cpu = cpu_s(backup.pid) if not a.perf_dir else 0.0
         sync_bytes = int(re.search(r"sync_bytes=(\d+)", attached).group(1))
-        replica_synced = wait_log(bk_dir, "replica_in_sync")
+        replica_synced = wait_log(bk_dir, "replica_in_sync", 600, 0.01)
         durable = re.search(r"durable_ms=(\d+)", replica_synced)
         sync_s = max(stamp(synced) - stamp(attached), 0.001)
         return {
