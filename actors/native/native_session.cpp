@@ -25,10 +25,6 @@ namespace native_session_impl {
 /// Posts what the handlers wrote and the input bytes that are done to the connection.
 void flush(self_ptr self) {
     auto& st = self->state;
-    if (!st.credit_ready.empty()) {
-        give_queue_credit(self, st.credit_ready);
-        st.credit_ready.clear();
-    }
     if (!st.attached || !st.link.conn) {
         st.out.clear();
         st.confirm_due = 0;

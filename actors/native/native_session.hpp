@@ -357,12 +357,8 @@ struct native_session_state {
 
     /// Output collected while handling one mailbox message, posted once at its end.
     std::string out;
-    /// Queue credit of the pre-acknowledge deliveries in `out` to consumers without a byte
-    /// window, posted with it and given once it is written (flush, on_written).
+    /// Queue credit of the pre-acknowledge deliveries in `out`, posted with it (flush).
     queue_credits credit_unposted;
-    /// Queue credit of the pre-acknowledge deliveries in `out` to consumers with a byte window,
-    /// given at once by flush: the window bounds what they have not taken.
-    queue_credits credit_ready;
     /// Queue credit posted with a written mark, oldest first: given to the queues once the
     /// connection reports the mark written (written_atom), or at once when the session
     /// leaves its connection.

@@ -73,11 +73,9 @@ void pump_deliveries(self_ptr self) {
                 c.credit -= size;
             }
             if (c.pre_ack) {
-                // §6: the queue acknowledged it when it handed it over. Its window comes back
-                // once these bytes are written (flush, on_written), or, for a consumer with a
-                // byte window, as soon as they are in the output: that window already bounds
-                // what the client has not taken, so the written report's hop buys nothing.
-                note_queue_credit(c.unbounded ? st.credit_unposted : st.credit_ready, c.key, 1);
+                // §6: the queue acknowledged it when it handed it over; its window comes back
+                // once these bytes are written (flush, on_written).
+                note_queue_credit(st.credit_unposted, c.key, 1);
             } else {
                 c.unacked.push_back(d.msg->id);
             }
