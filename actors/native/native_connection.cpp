@@ -95,20 +95,30 @@ void native_connection::post_write(std::string bytes) {
     });
 }
 
-void native_connection::post_output(std::string bytes, uint32_t channel, uint64_t confirmed) {
-    asio::post(socket_.get_executor(),
-               [self = shared_from_this(), b = std::move(bytes), channel, confirmed]() mutable {
-                   if (!b.empty()) {
-                       self->write(std::move(b));
-                   }
-                   if (confirmed > 0) {
-                       auto it = self->channels_.find(channel);
-                       if (it != self->channels_.end()) {
-                           it->second.unconfirmed->fetch_sub(static_cast<int64_t>(confirmed));
-                       }
-                       self->maybe_resume_reading();
-                   }
-               });
+void native_connection::post_output(std::string bytes,
+                                    uint32_t channel,
+                                    uint64_t confirmed,
+                                    native_session_actor who,
+                                    uint64_t mark) {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), b = std::move(bytes), channel,
+                                        confirmed, who = std::move(who), mark]() mutable {
+        if (!b.empty()) {
+            self->write(std::move(b));
+        }
+        if (mark != 0 && !self->closed_ && !self->out_.sealed()) {
+            // Reported from on_write once these bytes are on the socket; at once
+            // if they already are (nothing was added).
+            self->written_marks_.push_back({self->appended_total_, std::move(who), mark});
+            self->report_written();
+        }
+        if (confirmed > 0) {
+            auto it = self->channels_.find(channel);
+            if (it != self->channels_.end()) {
+                it->second.unconfirmed->fetch_sub(static_cast<int64_t>(confirmed));
+            }
+            self->maybe_resume_reading();
+        }
+    });
 }
 
 void native_connection::confirm(const native_link& link, uint64_t bytes) {
@@ -391,17 +401,22 @@ bool native_connection::on_connection_packet(native::packet& p) {
 }
 
 bool native_connection::on_hello(native::hello& h) {
-    // The decoder refused a reversed range, a wrong magic and a range without version 1.
+    // The decoder refused a reversed range, a wrong magic and a range without a version this
+    // server speaks.
     client_max_packet_bytes_ = h.max_packet_bytes;
     phase_ = phase::authenticate;
     native::hello_ok ok;
-    ok.version = native::protocol_version;
+    // §2: the highest version both speak; the client's next packets have its bodies (a
+    // version 1 client's create_consumer has no pre_acknowledge).
+    const uint16_t version = std::min(h.version_max, native::protocol_version);
+    ok.version = version;
+    decoder_.set_version(version);
     ok.max_packet_bytes = acceptor_->max_packet_bytes;
     ok.server_name = ctx_->config.name;
     ok.node_id = ctx_->node_id;
     send_packet(native::make_packet(std::move(ok)));
-    ctx_->wire_log->debug("native_hello conn={} client=\"{}\" max_packet_bytes={}", id_,
-                          h.client_name, h.max_packet_bytes);
+    ctx_->wire_log->debug("native_hello conn={} client=\"{}\" version={} max_packet_bytes={}", id_,
+                          h.client_name, version, h.max_packet_bytes);
     return true;
 }
 
@@ -550,6 +565,7 @@ void native_connection::write(std::string bytes) {
         fail(error_code::limit_reached, limit_message("max-pending-output-bytes", max));
         return;
     }
+    appended_total_ += bytes.size();
     out_.append(std::move(bytes));
     if (!writing_ && !write_posted_) {
         // Written once the handlers already queued on this thread have run: the outputs that
@@ -593,6 +609,10 @@ void native_connection::on_write(const boost::system::error_code& ec, size_t n) 
         close(closing_ ? ending_ : ending::detach);
         return;
     }
+    written_total_ += n;
+    if (!written_marks_.empty()) {
+        report_written();
+    }
     if (!out_.advance(n)) {
         do_write();
         return;
@@ -605,6 +625,19 @@ void native_connection::on_write(const boost::system::error_code& ec, size_t n) 
     write_timer_.cancel();
     if (closing_) {
         close_after_write(ending_);
+    }
+}
+
+void native_connection::report_written() {
+    while (!written_marks_.empty() && written_marks_.front().end <= written_total_) {
+        auto m = std::move(written_marks_.front());
+        written_marks_.pop_front();
+        // A later mark of the same session stands for this one: one message, not one per mark.
+        bool later = !written_marks_.empty() && written_marks_.front().end <= written_total_
+                     && written_marks_.front().who == m.who;
+        if (!later) {
+            caf::anon_send(m.who, written_atom::value, m.mark);
+        }
     }
 }
 

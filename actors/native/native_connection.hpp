@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -57,8 +58,15 @@ public:
     void post_write(std::string bytes);
 
     /// post_write of `bytes` (if any), and the session on `channel` is done with `confirmed`
-    /// more input bytes (if any): one hand-off to the connection's thread (thread-safe).
-    void post_output(std::string bytes, uint32_t channel, uint64_t confirmed);
+    /// more input bytes (if any): one hand-off to the connection's thread (thread-safe). With
+    /// a `mark` (not 0), `who` gets written_atom with it once every byte queued so far is
+    /// written to the socket (a pre-acknowledge consumer's queue credit, docs/protocol.md §6);
+    /// a connection that closes first never reports it.
+    void post_output(std::string bytes,
+                     uint32_t channel,
+                     uint64_t confirmed,
+                     native_session_actor who = {},
+                     uint64_t mark = 0);
 
     /// The session of `link` handled `bytes` more of the input handed to it (thread-safe).
     /// Only when the connection stopped reading for its read window does this hand anything
@@ -125,6 +133,8 @@ private:
     void seal(std::string last);
     void do_write();
     void on_write(const boost::system::error_code& ec, size_t n);
+    /// Reports every written mark that written_total_ has reached, the newest per session.
+    void report_written();
     void arm_write_timer();
     uint64_t pending_output() const;
     void fail(native::error_code code, const std::string& message);
@@ -152,6 +162,16 @@ private:
     /// error) is queued.
     output_buffer out_;
     uint64_t write_generation_ = 0;
+    /// Bytes handed to out_ and bytes written to the socket, since the connection began.
+    uint64_t appended_total_ = 0;
+    uint64_t written_total_ = 0;
+    /// A session's written mark: reported once written_total_ reaches `end`.
+    struct written_mark {
+        uint64_t end = 0;
+        native_session_actor who;
+        uint64_t mark = 0;
+    };
+    std::deque<written_mark> written_marks_;
     bool writing_ = false;
     /// A write of what waits is posted and has not run yet (write).
     bool write_posted_ = false;

@@ -28,6 +28,7 @@ void flush(self_ptr self) {
     if (!st.attached || !st.link.conn) {
         st.out.clear();
         st.confirm_due = 0;
+        release_unwritten_credit(self);
         return;
     }
     if (st.confirm_due > 0) {
@@ -38,7 +39,17 @@ void flush(self_ptr self) {
     if (st.out.empty()) {
         return;
     }
-    st.link.conn->post_output(std::move(st.out), st.link.channel, 0);
+    if (!st.credit_unposted.empty()) {
+        // §6: the queue's window for pre-acknowledge deliveries comes back once the connection
+        // has written them, so a client that does not read holds the queue back, not memory.
+        auto mark = st.next_written_mark++;
+        st.credit_unwritten.emplace_back(mark, std::move(st.credit_unposted));
+        st.credit_unposted.clear();
+        st.link.conn->post_output(std::move(st.out), st.link.channel, 0, native_session_actor{self},
+                                  mark);
+    } else {
+        st.link.conn->post_output(std::move(st.out), st.link.channel, 0);
+    }
     st.out.clear();
 }
 
@@ -492,6 +503,7 @@ void on_detach(self_ptr self, uint64_t conn_id) {
     st.link.conn.reset();
     st.out.clear();
     st.confirm_due = 0;
+    release_unwritten_credit(self);
     auto generation = ++st.detach_generation;
     st.ctx->wire_log->debug("native_session_detached session={} name=\"{}\" ttl_ms={}",
                             st.params.id, st.session_name, st.params.ttl_ms);
@@ -518,6 +530,7 @@ void on_attach(self_ptr self, native_link& link, const std::string& user, uint64
         st.link.conn->post_drop();
     }
     flush(self);
+    release_unwritten_credit(self);
     st.link = std::move(link);
     st.attached = true;
     st.reattached = true;
@@ -579,7 +592,7 @@ native_session_actor::behavior_type native_session(self_ptr self,
         [self](deliver_atom, uint64_t key, std::vector<delivery>& batch) {
             on_deliver(self, key, batch);
         },
-        [](written_atom, uint64_t) {},
+        [self](written_atom, uint64_t mark) { on_written(self, mark); },
         [self](closed_atom) { end_session(self); },
         [self](npackets_atom, uint64_t conn_id, std::vector<native_inbound>& batch) {
             on_packets(self, conn_id, batch);

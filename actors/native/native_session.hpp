@@ -269,7 +269,14 @@ struct native_session_state {
         std::deque<delivery> waiting;
         /// Message ids sent to the client and not yet acked or nacked, in delivery order.
         std::deque<uint64_t> unacked;
+        /// Pre-acknowledge (§6): the queue counts a message acknowledged once it hands it
+        /// over, `unacked` stays empty and the queue's window comes back once the deliveries
+        /// are written to the socket (as for STOMP's ack:auto).
+        bool pre_ack = false;
     };
+
+    /// Queue credit for pre-acknowledge deliveries: (consumer key, messages).
+    using queue_credits = std::vector<std::pair<uint64_t, uint32_t>>;
 
     using tx_send = native_tx_send;
     using tx_ack = native_tx_ack;
@@ -350,6 +357,13 @@ struct native_session_state {
 
     /// Output collected while handling one mailbox message, posted once at its end.
     std::string out;
+    /// Queue credit of the pre-acknowledge deliveries in `out`, posted with it (flush).
+    queue_credits credit_unposted;
+    /// Queue credit posted with a written mark, oldest first: given to the queues once the
+    /// connection reports the mark written (written_atom), or at once when the session
+    /// leaves its connection.
+    std::deque<std::pair<uint64_t, queue_credits>> credit_unwritten;
+    uint64_t next_written_mark = 1;
 
     /// The codec limits for what this session writes (the client's max_packet_bytes).
     native::codec_limits out_limits() const;

@@ -8,6 +8,7 @@
 #include <caf/send.hpp>
 
 #include <algorithm>
+#include <limits>
 
 namespace actormq::native_session_impl {
 
@@ -71,7 +72,13 @@ void pump_deliveries(self_ptr self) {
                 // §6: the whole packet's size; the last delivery may overdraw the credit.
                 c.credit -= size;
             }
-            c.unacked.push_back(d.msg->id);
+            if (c.pre_ack) {
+                // §6: the queue acknowledged it when it handed it over; its window comes back
+                // once these bytes are written (flush, on_written).
+                note_queue_credit(st.credit_unposted, c.key, 1);
+            } else {
+                c.unacked.push_back(d.msg->id);
+            }
             c.waiting.pop_front();
         }
     }
@@ -133,6 +140,7 @@ void on_create_consumer(self_ptr self, native::create_consumer& cc) {
     c.ref = *ref;
     c.unbounded = cc.window_bytes < 0;
     c.credit = cc.window_bytes < 0 ? 0 : cc.window_bytes;
+    c.pre_ack = cc.pre_acknowledge;
     with_address(
         self, ref->address, true,
         [self, c, seq](const address_actor& a) mutable {
@@ -146,7 +154,11 @@ void on_create_consumer(self_ptr self, native::create_consumer& cc) {
                         auto& st = self->state;
                         st.waiting = false;
                         c.queue = q;
-                        consumer_spec spec{c.key, st.params.limits.consumer_window_messages, false};
+                        // A pre-acknowledge consumer is the queue's auto-ack consumer, as
+                        // STOMP's ack:auto: the queue acknowledges (and journals the ack of a
+                        // durable message) as it hands a message over (§6).
+                        consumer_spec spec{c.key, st.params.limits.consumer_window_messages,
+                                           c.pre_ack};
                         self->send(q, subscribe_atom::value, session_actor{self}, spec);
                         st.consumer_of_key.emplace(c.key, c.id);
                         auto id = c.id;
@@ -206,6 +218,14 @@ void on_ack(self_ptr self, native::ack& a) {
     if (c == nullptr) {
         return;
     }
+    if (c->pre_ack) {
+        // §8: the server acknowledged every delivery of a pre-acknowledge consumer as it sent
+        // it, so an ack has nothing left to do; it is answered as done, never refused.
+        if (a.confirm) {
+            ok(self, seq);
+        }
+        return;
+    }
     auto ids = take_acked(*c, a.message_id, a.mode == native::ack_mode::cumulative);
     if (ids.empty()) {
         return fail(self, seq, error_code::unexpected_packet,
@@ -241,6 +261,49 @@ void on_ack(self_ptr self, native::ack& a) {
                 fail_with(self, seq, e, "acknowledgement failed");
                 flush(self);
             });
+}
+
+void note_queue_credit(native_session_state::queue_credits& credits, uint64_t key, uint32_t n) {
+    for (auto& [k, count] : credits) {
+        if (k == key) {
+            count += n;
+            return;
+        }
+    }
+    credits.emplace_back(key, n);
+}
+
+void give_queue_credit(self_ptr self, const native_session_state::queue_credits& credits) {
+    auto& st = self->state;
+    for (const auto& [key, n] : credits) {
+        auto k = st.consumer_of_key.find(key);
+        if (k == st.consumer_of_key.end()) {
+            continue; // Closed: the queue forgot the consumer and its window.
+        }
+        self->send(st.consumers[k->second].queue, credit_atom::value, session_actor{self}, key, n);
+    }
+}
+
+void on_written(self_ptr self, uint64_t mark) {
+    auto& st = self->state;
+    native_session_state::queue_credits credits;
+    while (!st.credit_unwritten.empty() && st.credit_unwritten.front().first <= mark) {
+        for (const auto& [key, n] : st.credit_unwritten.front().second) {
+            note_queue_credit(credits, key, n);
+        }
+        st.credit_unwritten.pop_front();
+    }
+    give_queue_credit(self, credits);
+}
+
+void release_unwritten_credit(self_ptr self) {
+    auto& st = self->state;
+    // The connection that was to report these marks is gone or going: what it wrote is
+    // written, what it did not write is lost with it (pre-acknowledge, §6), so either way the
+    // queue may send more now.
+    on_written(self, std::numeric_limits<uint64_t>::max());
+    give_queue_credit(self, st.credit_unposted);
+    st.credit_unposted.clear();
 }
 
 void on_nack(self_ptr self, native::nack& n) {

@@ -169,6 +169,20 @@ void on_ack(self_ptr self, native::ack& a);
 /// nack (§8): the message goes back to its queue.
 void on_nack(self_ptr self, native::nack& n);
 
+/// Adds `n` messages of queue credit for the consumer `key` to `credits`.
+void note_queue_credit(native_session_state::queue_credits& credits, uint64_t key, uint32_t n);
+
+/// Gives each consumer's queue its credit (consumers closed meanwhile are skipped).
+void give_queue_credit(self_ptr self, const native_session_state::queue_credits& credits);
+
+/// The connection wrote everything up to the written mark `mark`: the queue credit of the
+/// pre-acknowledge deliveries posted with it and before goes to the queues (§6).
+void on_written(self_ptr self, uint64_t mark);
+
+/// The session leaves its connection (detach, reattach): every pre-acknowledge credit still
+/// waiting for a written mark goes to the queues now.
+void release_unwritten_credit(self_ptr self);
+
 // -- native_xa.cpp (§10) --------------------------------------------------------------------
 
 /// Forgets an unprepared branch of this session and rolls its work back.

@@ -9,7 +9,11 @@
 #   e.g. apps/bench/compare_native.sh --reps 3 A 61613 61617
 #
 # Scenarios are the kit's, option for option (1 KiB bodies):
-#   A  1 producer / 1 consumer, non-persistent, fire and forget, auto ack, 200k
+#   A  1 producer / 1 consumer, non-persistent, fire and forget, auto ack, 200k; --ack auto
+#      makes actormq-nativeload's consumer a pre-acknowledge one (preAcknowledge=true): the server
+#      acknowledges each message as it delivers it and no ack travels, which is what STOMP's
+#      ack:auto does, so the two sides do the same work (docs/benchmarks.md, issue 12's sixth
+#      session). A nativeload older than that acknowledged every message instead.
 #   B  1P/1C, persistent, a confirmation per send (synchronous), client-individual, 20k
 #   C  4P/4C, persistent, a confirmation per send, client-individual, 20k in total
 #   D  1P/0C, persistent, synchronous send, no consumer, 5k (drained and counted afterwards)
@@ -19,7 +23,7 @@
 set -euo pipefail
 REPS=3; DIR=/tmp/actormq-bench
 while [ $# -gt 0 ]; do case $1 in --reps) REPS=$2; shift 2;; --dir) DIR=$2; shift 2;; *) break;; esac; done
-[ $# -eq 3 ] || { sed -n 3,18p "$0"; exit 2; }
+[ $# -eq 3 ] || { sed -n 3,22p "$0"; exit 2; }
 SCEN=$1; SPORT=$2; NPORT=$3
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 KIT=${BENCH_KIT:-$ROOT/../shared/bench}

@@ -15,10 +15,12 @@
 //   --receipt 0|1     1: every send is a blocking send (the server confirms it; RECEIPT per SEND)
 //   --inflight 1      with --receipt 1 and > 1: that many asynchronous sends awaiting confirmation
 //   --ack auto|client-individual|client
-//                     accepted for stompload's command lines; every mode acknowledges each
-//                     message individually without confirmation (blockOnAcknowledge=false), the
-//                     way a JMS client in CLIENT_ACKNOWLEDGE mode does: the native protocol has
-//                     no auto-ack, so this is the least a consumer must send
+//                     auto: the consumer is a pre-acknowledge one (preAcknowledge=true,
+//                     docs/client.md): the server acknowledges each message as it delivers it
+//                     and the consumer sends no ack, as STOMP's ack:auto; the other two
+//                     acknowledge each message individually without confirmation
+//                     (blockOnAcknowledge=false), the way a JMS client in CLIENT_ACKNOWLEDGE
+//                     mode does
 //   --prefetch 0      > 0: consumerWindowSize = prefetch x the delivery packet's size
 //   --idle 20 --timeout 600 --label NAME --drain 0|1   as stompload
 //   --url-params K=V&K=V   more connection URL parameters (docs/client.md), e.g.
@@ -289,6 +291,7 @@ void run_consumer(int id, consumer_result* res, std::atomic<int>* ready) {
         return;
     }
     const long long total = opt.count;
+    const bool pre_ack = opt.ack == "auto";
     res->lat.reserve(size_t(total / std::max(1, opt.consumers) + 1024));
     try {
         while (!g_stop.load(std::memory_order_relaxed)) {
@@ -321,7 +324,9 @@ void run_consumer(int id, consumer_result* res, std::atomic<int>* ready) {
             } else {
                 g_foreign++;
             }
-            cons->acknowledge(*r);
+            if (!pre_ack) {
+                cons->acknowledge(*r); // pre-acknowledge: the server did, as STOMP's ack:auto
+            }
         }
     } catch (const std::exception& e) {
         record_error(who + ": " + e.what());
@@ -458,6 +463,10 @@ int main(int argc, char** argv) {
     // exactly when --receipt 1 asks for a confirmation per send.
     std::string blocking = opt.receipt && opt.inflight <= 1 ? "true" : "false";
     std::string params = "blockOnDurableSend=" + blocking + "&blockOnNonDurableSend=" + blocking;
+    if (opt.ack == "auto") {
+        // STOMP's ack:auto is Artemis's pre-acknowledge: the server acknowledges at delivery.
+        params += "&preAcknowledge=true";
+    }
     opt.url_params = opt.url_params.empty() ? params : params + "&" + opt.url_params;
     std::random_device rd;
     g_runid = (uint64_t(rd()) << 32) ^ rd() ^ uint64_t(now_ns());

@@ -25,6 +25,9 @@ struct codec_limits {
     size_t max_headers = 1024;
     /// Most entries in one list (topology members, xids).
     size_t max_list_entries = 4096;
+    /// The protocol version the connection speaks (§2), which decides the fields of a body:
+    /// at version 1 create_consumer has no pre_acknowledge (§6). The newest until hello_ok.
+    uint16_t version = protocol_version;
 };
 
 /// Why a packet was refused (§15: the peer gets error malformed_packet and the connection
@@ -109,6 +112,9 @@ public:
 
     /// Appends bytes read from the socket.
     void feed(const char* data, size_t size);
+
+    /// Reads the bodies of protocol version `v` from the next packet on (after hello, §2).
+    void set_version(uint16_t v) { limits_.version = v; }
 
     /// Takes the next packet out of the buffer.
     decode_status next(packet& out);

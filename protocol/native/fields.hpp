@@ -97,7 +97,8 @@ void body(F& f, hello& p) {
     f("version_min", p.version_min);
     f("version_max", p.version_max);
     f.check("version_max", p.version_min <= p.version_max, codec_error::bad_value);
-    f.check("version_max", p.version_min <= protocol_version && protocol_version <= p.version_max,
+    f.check("version_max",
+            p.version_min <= protocol_version && protocol_version_min <= p.version_max,
             codec_error::unknown_version);
     f("max_packet_bytes", p.max_packet_bytes);
     f.check("max_packet_bytes", p.max_packet_bytes >= min_max_packet_bytes, codec_error::bad_value);
@@ -107,7 +108,8 @@ void body(F& f, hello& p) {
 template <class F>
 void body(F& f, hello_ok& p) {
     f("version", p.version);
-    f.check("version", p.version == protocol_version, codec_error::unknown_version);
+    f.check("version", protocol_version_min <= p.version && p.version <= protocol_version,
+            codec_error::unknown_version);
     f("max_packet_bytes", p.max_packet_bytes);
     f.check("max_packet_bytes", p.max_packet_bytes >= min_max_packet_bytes, codec_error::bad_value);
     f("server_name", p.server_name);
@@ -223,6 +225,13 @@ void body(F& f, create_consumer& p) {
     f("filter", p.filter);
     window(f, "window_bytes", p.window_bytes);
     f("browse_only", p.browse_only);
+    if (f.limits().version >= 2) {
+        f("pre_acknowledge", p.pre_acknowledge);
+    } else {
+        // Version 1 has no such field (§2): a writer refuses what it cannot say, a reader
+        // leaves the default.
+        f.check("pre_acknowledge", !p.pre_acknowledge, codec_error::bad_value);
+    }
 }
 
 template <class F>

@@ -14,8 +14,12 @@
 
 namespace actormq::native {
 
-/// The only protocol version this code speaks (docs/protocol.md §2).
-constexpr uint16_t protocol_version = 1;
+/// The oldest protocol version this code speaks (docs/protocol.md §2).
+constexpr uint16_t protocol_version_min = 1;
+
+/// The newest protocol version this code speaks (§2). Version 2 adds create_consumer's
+/// pre_acknowledge (§6); a connection that negotiated 1 encodes and decodes without it.
+constexpr uint16_t protocol_version = 2;
 
 /// The four bytes "AMQN" that open a hello packet's body (§2), as a little-endian u32.
 constexpr uint32_t hello_magic = 0x4e514d41;
@@ -230,7 +234,7 @@ struct topology_member {
 struct hello {
     static constexpr packet_type type = packet_type::hello;
     uint32_t magic = hello_magic;
-    uint16_t version_min = protocol_version;
+    uint16_t version_min = protocol_version_min;
     uint16_t version_max = protocol_version;
     /// The largest packet the client accepts (at least 1024): the server sends nothing larger.
     uint32_t max_packet_bytes = 10 * 1024 * 1024 + 64 * 1024;
@@ -369,6 +373,9 @@ struct create_consumer {
     std::string filter;        ///< selector; empty: none
     int32_t window_bytes = -1; ///< initial credit in bytes of deliver packets; -1: unbounded
     bool browse_only = false;
+    /// Version 2 (§6, §8): the server acknowledges each message as it delivers it and the
+    /// consumer sends no ack (Artemis's pre-acknowledge, STOMP's ack:auto).
+    bool pre_acknowledge = false;
 };
 
 /// Closes a consumer; its unacked deliveries go back to the queue (§6).

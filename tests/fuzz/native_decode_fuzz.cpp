@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // libFuzzer target for the native protocol's decoder (docs/fuzzing.md, docs/protocol.md §1).
-// Byte 0 picks the sending peer (bit 0) and, with bit 7 set, tight limits from byte 1; byte 1
-// also seeds the chunk sizes. The rest is a byte stream from that peer. The target checks that
+// Byte 0 picks the sending peer (bit 0), the protocol version (bit 6: version 1, else 2) and,
+// with bit 7 set, tight limits from byte 1; byte 1 also seeds the chunk sizes. The rest is a byte
+// stream from that peer. The target checks that
 //   - decode on the raw input (libFuzzer's exact-size buffer, so ASan sees any read past it)
 //     and the incremental decoder fed in pseudo-random chunks give the same packets and the
 //     same final outcome, with the same error, field and offset: splits never matter;
@@ -108,6 +109,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
     }
     peer from = (bytes[0] & 1) != 0 ? peer::server : peer::client;
     codec_limits limits;
+    // The connection's version decides the bodies (docs/protocol.md §2): both are fuzzed.
+    limits.version = (bytes[0] & 0x40) != 0 ? 1 : 2;
     if ((bytes[0] & 0x80) != 0) {
         // Tight limits, so short inputs reach every limit check.
         limits.max_packet_bytes = header_bytes + (bytes[1] & 0x3f) * 16;

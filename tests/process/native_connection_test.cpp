@@ -40,7 +40,7 @@ TEST_CASE("native: connect: hello_ok, authenticated with the TTL, topology namin
     ACTORMQ_START_NODE(node, native_node_config("connection-ttl = 45000\n"));
     native_client c;
     native_login(c, node);
-    CHECK(c.hello_ok_seen.version == 1);
+    CHECK(c.hello_ok_seen.version == 2); // §2: the highest both speak
     CHECK(c.hello_ok_seen.max_packet_bytes == 10 * 1024 * 1024 + 64 * 1024);
     CHECK(c.hello_ok_seen.server_name == "test");
     CHECK(c.authenticated_seen.connection_ttl_ms == 45000);
@@ -137,13 +137,13 @@ TEST_CASE("native: malformed: every refusal is an error with the codec's descrip
         CHECK_MESSAGE(text.find(b.text) != std::string::npos, text);
     }
     {
-        // A hello without version 1 is unsupported_version (§15), not malformed.
+        // A hello without version 1 or 2 is unsupported_version (§15), not malformed.
         // The encoder refuses it, as the decoder would; patch a valid hello instead.
         std::string out;
         native::encode(native::make_packet(native::hello{}), native::peer::client,
                        native::codec_limits{}, out);
-        out[24] = 2; // version_min
-        out[26] = 3; // version_max
+        out[24] = 3; // version_min
+        out[26] = 4; // version_max
         native_client c;
         REQUIRE(c.connect_tcp(node.port("native")));
         REQUIRE(c.send_raw(out));

@@ -218,6 +218,18 @@ TEST_CASE("recreation packets: session, volatile queues, producers, consumers, s
     CHECK(std::holds_alternative<actormq::native::start>(p[4]));
 }
 
+TEST_CASE("recreation packets: a pre-acknowledge consumer is recreated as one") {
+    auto s = session("s1");
+    s.consumers[3] = consumer_record{"q", "", 2048, false, true};
+    s.consumers[4] = consumer_record{"q", "", 2048, false, false};
+    auto p = recreation_packets(s);
+    REQUIRE(p.size() == 3);
+    auto& pre = std::get<actormq::native::create_consumer>(p[1]);
+    CHECK(pre.consumer_id == 3);
+    CHECK(pre.pre_acknowledge);
+    CHECK_FALSE(std::get<actormq::native::create_consumer>(p[2]).pre_acknowledge);
+}
+
 TEST_CASE("confirmation window: keep, confirm, replay, and the half-window confirmation") {
     confirmation_window off;
     CHECK(off.has_room(1u << 30));

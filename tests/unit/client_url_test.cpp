@@ -42,6 +42,7 @@ TEST_CASE("a plain URL gets Artemis's defaults") {
     CHECK(o.block_on_durable_send == true);
     CHECK(o.block_on_non_durable_send == false);
     CHECK(o.block_on_acknowledge == false);
+    CHECK(o.pre_acknowledge == false);
     CHECK(o.producer_window_size == 64 * 1024);
     CHECK(o.consumer_window_size == 1024 * 1024);
 }
@@ -52,7 +53,7 @@ TEST_CASE("every parameter is read by its Artemis name") {
         "&retryInterval=100&retryIntervalMultiplier=2.5&maxRetryInterval=1000"
         "&clientFailureCheckPeriod=500&connectionTTL=1500&confirmationWindowSize=1048576"
         "&callTimeout=700&blockOnDurableSend=false&blockOnNonDurableSend=true"
-        "&blockOnAcknowledge=true&producerWindowSize=-1&consumerWindowSize=0"
+        "&blockOnAcknowledge=true&preAcknowledge=true&producerWindowSize=-1&consumerWindowSize=0"
         "&user=alice&password=p%26ss&clientID=app-1");
     CHECK(o.ha);
     CHECK(o.reconnect_attempts == -1);
@@ -67,6 +68,7 @@ TEST_CASE("every parameter is read by its Artemis name") {
     CHECK_FALSE(o.block_on_durable_send);
     CHECK(o.block_on_non_durable_send);
     CHECK(o.block_on_acknowledge);
+    CHECK(o.pre_acknowledge);
     CHECK(o.producer_window_size == -1);
     CHECK(o.consumer_window_size == 0);
     CHECK(o.user == "alice");
@@ -114,6 +116,11 @@ TEST_CASE("bad URLs are refused with the parameter named") {
     CHECK(error_of("tcp://h:1?ha=yes")
           == "connection URL: parameter ha: 'yes' is not true or false");
     CHECK(error_of("tcp://h:1?ha=true&ha=false") == "connection URL: parameter ha given twice");
+    CHECK(error_of("tcp://h:1?preAcknowledge=1")
+          == "connection URL: parameter preAcknowledge: '1' is not true or false");
+    CHECK(error_of("tcp://h:1?preacknowledge=true")
+          == "connection URL: unknown parameter 'preacknowledge'");
+    CHECK(connection_options::from_url("tcp://h:1?preAcknowledge=false").pre_acknowledge == false);
     CHECK(error_of("tcp://h:1?reconnectAttempts=x")
           == "connection URL: parameter reconnectAttempts: 'x' is not an integer");
     CHECK(error_of("tcp://h:1?reconnectAttempts=-2")

@@ -59,7 +59,7 @@ std::vector<packet> sample_packets() {
     v.push_back(make_packet(3, 3, create_producer{4, "orders", 65536}));
     v.push_back(make_packet(3, 4, close_producer{4}));
     v.push_back(make_packet(3, 5, send{4, true, sample_message()}));
-    v.push_back(make_packet(3, 6, create_consumer{8, "orders", "color = 'red'", 1024, true}));
+    v.push_back(make_packet(3, 6, create_consumer{8, "orders", "color = 'red'", 1024, true, true}));
     v.push_back(make_packet(3, 7, close_consumer{8}));
     v.push_back(make_packet(3, 8, credit{8, 4096}));
     v.push_back(make_packet(3, 9, ack{8, 99, ack_mode::cumulative, true}));
@@ -556,7 +556,8 @@ TEST_CASE("native codec: malformed: out-of-range values are bad_value") {
     m.expiration_ms = -1;
     refused_by_encode(make_packet(3, 1, send{1, false, m}), peer::client);
     refused_by_encode(make_packet(3, 1, create_producer{1, "a", -2}), peer::client);
-    refused_by_encode(make_packet(3, 1, create_consumer{1, "q", "", -5, false}), peer::client);
+    refused_by_encode(make_packet(3, 1, create_consumer{1, "q", "", -5, false, false}),
+                      peer::client);
     refused_by_encode(make_packet(3, 1, create_session{"s", false, false, 0}), peer::client);
     refused_by_encode(make_packet(3, 1, create_session{"", false, false, -1}), peer::client);
     refused_by_encode(make_packet(3, 1, ok{0}), peer::server);
@@ -586,20 +587,37 @@ TEST_CASE("native codec: version negotiation: bad magic and unknown versions are
     refused(h, peer::client, codec_error::bad_magic, "magic", 20);
     std::string b;
     put_le(b, hello_magic, 4);
-    put_le(b, 2, 2);
     put_le(b, 3, 2);
+    put_le(b, 4, 2);
     refused(raw(1, 0, 0, b + str16("future")), peer::client, codec_error::unknown_version,
             "version_max", 26);
     b.clear();
-    put_le(b, 2, 2);
-    put_le(b, 1048576, 4);
-    refused(raw(2, 0, 0, b + str16("s") + str16("n")), peer::server, codec_error::unknown_version,
-            "version", 20);
-    // A range that includes version 1 is fine, whatever its ends.
-    CHECK(decode_all(encoded(make_packet(hello{hello_magic, 1, 9, 65536, "c"}), peer::client),
-                     peer::client)
-              .status
-          == decode_status::packet);
+    put_le(b, hello_magic, 4);
+    put_le(b, 0, 2);
+    put_le(b, 0, 2);
+    refused(raw(1, 0, 0, b + str16("past")), peer::client, codec_error::unknown_version,
+            "version_max", 26);
+    for (uint16_t v : {0, 3}) {
+        b.clear();
+        put_le(b, v, 2);
+        put_le(b, 1048576, 4);
+        refused(raw(2, 0, 0, b + str16("s") + str16("n")), peer::server,
+                codec_error::unknown_version, "version", 20);
+    }
+    // A range that includes version 1 or 2 is fine, whatever its ends.
+    for (auto [lo, hi] : {std::pair<uint16_t, uint16_t>{1, 9}, {2, 2}, {1, 1}, {0, 1}, {2, 7}}) {
+        INFO("range ", lo, "..", hi);
+        CHECK(decode_all(encoded(make_packet(hello{hello_magic, lo, hi, 65536, "c"}), peer::client),
+                         peer::client)
+                  .status
+              == decode_status::packet);
+    }
+    for (uint16_t v : {1, 2}) {
+        CHECK(decode_all(encoded(make_packet(hello_ok{v, 1048576, "s", "n"}), peer::server),
+                         peer::server)
+                  .status
+              == decode_status::packet);
+    }
 }
 
 TEST_CASE("native codec: encode: routing fields are checked like the decoder checks them") {
@@ -686,4 +704,115 @@ TEST_CASE("native codec: docs: §15 lists every error code with its name") {
         ++seen;
     }
     CHECK(seen == static_cast<size_t>(error_code::internal_error));
+}
+
+// -- version 2: create_consumer's pre_acknowledge (§2, §6) ---------------------------------------
+
+namespace {
+
+codec_limits at_version(uint16_t v) {
+    codec_limits l;
+    l.version = v;
+    return l;
+}
+
+// create_consumer{8, "q", "", 1024, false, pre} on channel 3: the header, then a body of
+// 4 + 3 + 2 + 4 + 1 bytes (14 at offset 20), and version 2's pre_acknowledge at offset 34.
+packet consumer_packet(bool pre) {
+    return make_packet(3, 1, create_consumer{8, "q", "", 1024, false, pre});
+}
+
+} // namespace
+
+TEST_CASE("native codec: version 2: pre_acknowledge is the byte after browse_only") {
+    std::string v2 = encoded(consumer_packet(true), peer::client, at_version(2));
+    std::string v1 = encoded(consumer_packet(false), peer::client, at_version(1));
+    REQUIRE(v2.size() == 35);
+    REQUIRE(v1.size() == 34);
+    CHECK(v2[34] == 1);
+    // Apart from the length and the new byte, version 1's bytes are version 2's.
+    CHECK(v2.substr(4, 30) == v1.substr(4, 30));
+    CHECK(encoded(consumer_packet(false), peer::client, at_version(2))[34] == 0);
+    // The default limits speak the newest version.
+    CHECK(encoded(consumer_packet(true), peer::client) == v2);
+    for (bool pre : {false, true}) {
+        outcome o = decode_all(encoded(consumer_packet(pre), peer::client), peer::client);
+        REQUIRE(o.status == decode_status::packet);
+        CHECK(std::get<create_consumer>(o.pkt.body).pre_acknowledge == pre);
+    }
+    outcome o = decode_all(v1, peer::client, at_version(1));
+    REQUIRE(o.status == decode_status::packet);
+    CHECK_FALSE(std::get<create_consumer>(o.pkt.body).pre_acknowledge);
+    CHECK(o.consumed == v1.size());
+    // Every strict prefix is "need more" at both versions.
+    for (size_t n = 0; n < v2.size(); ++n) {
+        CHECK(decode_all(v2.substr(0, n), peer::client, at_version(2)).status
+              == decode_status::need_more);
+        if (n < v1.size()) {
+            CHECK(decode_all(v1.substr(0, n), peer::client, at_version(1)).status
+                  == decode_status::need_more);
+        }
+    }
+}
+
+TEST_CASE("native codec: version 2: version 1 cannot say pre_acknowledge, either way round") {
+    // The encoder refuses what version 1 has no field for, and writes nothing.
+    std::string out = "keep";
+    codec_failure f = encode(consumer_packet(true), peer::client, at_version(1), out);
+    CHECK(f.code == codec_error::bad_value);
+    CHECK(std::string(f.field) == "pre_acknowledge");
+    CHECK(out == "keep");
+    // Version 2's bytes read as version 1 have a byte too many; version 1's read as version 2
+    // lack one.
+    refused(encoded(consumer_packet(false), peer::client, at_version(2)), peer::client,
+            codec_error::trailing_bytes, "", 34, at_version(1));
+    refused(encoded(consumer_packet(false), peer::client, at_version(1)), peer::client,
+            codec_error::truncated_field, "pre_acknowledge", 34, at_version(2));
+    // A bool of 2 is a bad value, as every bool.
+    std::string bad = encoded(consumer_packet(true), peer::client, at_version(2));
+    bad[34] = 2;
+    refused(bad, peer::client, codec_error::bad_value, "pre_acknowledge", 34, at_version(2));
+}
+
+TEST_CASE("native codec: version 2: every split of a create_consumer stream, at either version") {
+    for (uint16_t v : {1, 2}) {
+        std::string s;
+        for (bool pre : {false, true}) {
+            if (!pre || v == 2) {
+                s += encoded(consumer_packet(pre), peer::client, at_version(v));
+            }
+        }
+        s += encoded(make_packet(3, 2, close_consumer{8}), peer::client, at_version(v));
+        for (size_t cut = 0; cut <= s.size(); ++cut) {
+            INFO("version ", v, " cut at ", cut);
+            decoder d(peer::client);
+            d.set_version(v);
+            std::string again;
+            for (auto [from, to] : {std::pair<size_t, size_t>{0, cut}, {cut, s.size()}}) {
+                d.feed(s.data() + from, to - from);
+                packet p;
+                decode_status st;
+                while ((st = d.next(p)) == decode_status::packet) {
+                    again += encoded(p, peer::client, at_version(v));
+                }
+                REQUIRE(st == decode_status::need_more);
+            }
+            CHECK(again == s);
+        }
+    }
+}
+
+TEST_CASE("native codec: version 2: a decoder reads the version set after hello from then on") {
+    // A version 1 client's hello, then its create_consumer, in one read: the server sets
+    // version 1 on the decoder once it has taken the hello (native_connection::on_hello).
+    std::string s = encoded(make_packet(hello{hello_magic, 1, 1, 65536, "old"}), peer::client)
+                    + encoded(consumer_packet(false), peer::client, at_version(1));
+    decoder d(peer::client);
+    d.feed(s.data(), s.size());
+    packet p;
+    REQUIRE(d.next(p) == decode_status::packet);
+    d.set_version(1);
+    REQUIRE(d.next(p) == decode_status::packet);
+    CHECK(std::get<create_consumer>(p.body).queue == "q");
+    CHECK(d.buffered() == 0);
 }

@@ -65,7 +65,14 @@ std::shared_ptr<producer> session::create_producer(const std::string& address) {
 
 std::shared_ptr<consumer> session::create_consumer(const std::string& queue,
                                                    const std::string& filter) {
-    auto id = core_->create_consumer(channel_, queue, filter);
+    auto id = core_->create_consumer(channel_, queue, filter, std::nullopt);
+    return std::shared_ptr<consumer>(new consumer(core_, channel_, id));
+}
+
+std::shared_ptr<consumer> session::create_consumer(const std::string& queue,
+                                                   const std::string& filter,
+                                                   bool pre_acknowledge) {
+    auto id = core_->create_consumer(channel_, queue, filter, pre_acknowledge);
     return std::shared_ptr<consumer>(new consumer(core_, channel_, id));
 }
 

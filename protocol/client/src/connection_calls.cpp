@@ -232,19 +232,27 @@ void connection_core::send_in_place(lock& l, uint32_t channel, uint32_t id, mess
 
 uint32_t connection_core::create_consumer(uint32_t channel,
                                           const std::string& queue,
-                                          const std::string& filter) {
+                                          const std::string& filter,
+                                          std::optional<bool> pre_ack) {
     lock l(mu_);
+    await_usable(l); // the server's version decides how a pre-acknowledge consumer is made
     auto id = session_of(channel).next_id++;
-    consumers_[{channel, id}];
+    bool pre = pre_ack.value_or(options_.pre_acknowledge);
+    // §2, §6: a version 1 server has no pre-acknowledge; this client then acks on arrival.
+    bool on_server = pre && limits_.version >= 2;
+    auto& rt = consumers_[{channel, id}];
+    rt.pre_ack = pre;
+    rt.ack_on_arrival = pre && !on_server;
     try {
         call(l, channel,
-             native::create_consumer{id, queue, filter, options_.consumer_window_size, false});
+             native::create_consumer{id, queue, filter, options_.consumer_window_size, false,
+                                     on_server});
     } catch (...) {
         consumers_.erase({channel, id});
         throw;
     }
     record_of(channel).consumers[id] =
-        consumer_record{queue, filter, options_.consumer_window_size, false};
+        consumer_record{queue, filter, options_.consumer_window_size, false, pre};
     return id;
 }
 
@@ -286,15 +294,19 @@ connection_core::receive(uint32_t channel, uint32_t id, std::chrono::millisecond
     }
     auto m = std::move(it->second.buffer.front());
     it->second.buffer.pop_front();
+    give_credit(l, channel, id, it->second);
+    return m;
+}
+
+void connection_core::give_credit(lock& l, uint32_t channel, uint32_t id, consumer_rt& c) {
     // Give credit back once half the window is consumed (§6), as Artemis does.
     auto window = options_.consumer_window_size;
-    if (window > 0 && it->second.consumed_bytes >= window / 2 && fd_ >= 0
+    if (window > 0 && c.consumed_bytes >= window / 2 && fd_ >= 0
         && machine_.state() == link_state::connected) {
-        auto bytes = uint32_t(it->second.consumed_bytes);
-        it->second.consumed_bytes = 0;
+        auto bytes = uint32_t(c.consumed_bytes);
+        c.consumed_bytes = 0;
         send_stream(l, channel, native::credit{id, bytes}, nullptr, true);
     }
-    return m;
 }
 
 void connection_core::set_listener(uint32_t channel,
@@ -312,6 +324,13 @@ void connection_core::set_listener(uint32_t channel,
 
 void connection_core::acknowledge(uint32_t channel, const message& m) {
     lock l(mu_);
+    if (auto pre = consumers_.find({channel, m.consumer_id});
+        pre != consumers_.end() && pre->second.pre_ack) {
+        // §8: the server acknowledged it when it sent it (or, from a version 1 server, this
+        // client did on arrival); as in Artemis, nothing is left to do, not even in a
+        // transaction, and nothing waits for a failover to end.
+        return;
+    }
     await_usable(l);
     auto owner = sessions_.find(channel);
     if (owner == sessions_.end()) {

@@ -224,6 +224,7 @@ bool connection_core::try_connect(const server_address& target,
         return fail("send to " + target.to_string() + ": " + std::strerror(errno));
     }
     std::string buf;
+    uint16_t version = native::protocol_version;
     auto deadline = now_ms() + options_.call_timeout_ms;
     while (true) {
         native::packet p;
@@ -237,6 +238,7 @@ bool connection_core::try_connect(const server_address& target,
             buf.erase(0, used);
             if (auto* ok = std::get_if<native::hello_ok>(&p.body)) {
                 node_id = ok->node_id;
+                version = ok->version;
             } else if (auto* e = std::get_if<native::error>(&p.body)) {
                 return fail(target.to_string() + " refused: " + std::string(to_string(e->code))
                             + ": " + e->message);
@@ -247,6 +249,8 @@ bool connection_core::try_connect(const server_address& target,
                 }
                 fd_ = fd;
                 rx_ = std::move(buf); // the topology may already be here
+                // §2: what this server's bodies look like (create_consumer's pre_acknowledge).
+                limits_.version = version;
                 return true;
             }
             continue;
@@ -288,6 +292,7 @@ void connection_core::delivery_loop() {
             continue;
         }
         auto listener = it->second.listener;
+        bool pre_ack = it->second.pre_ack;
         l.unlock();
         try {
             listener(std::move(m));
@@ -295,6 +300,18 @@ void connection_core::delivery_loop() {
             // A listener's exception is the application's; the next message still comes.
         }
         l.lock();
+        if (pre_ack) {
+            // A listener's credit otherwise goes back with its acks (acknowledge), and a
+            // pre-acknowledge consumer sends none: it goes back once the listener is done.
+            auto c = consumers_.find(k);
+            if (c != consumers_.end() && sessions_.count(k.first) != 0) {
+                try {
+                    give_credit(l, k.first, k.second, c->second);
+                } catch (...) {
+                    // The session closed meanwhile: no credit is owed.
+                }
+            }
+        }
     }
 }
 

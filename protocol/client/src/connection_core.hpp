@@ -39,7 +39,11 @@ public:
     void close_producer(uint32_t channel, uint32_t id);
     void send(uint32_t channel, uint32_t id, message& m, send_completion* async);
     void set_auto_duplicate_ids(uint32_t channel, uint32_t id, bool on);
-    uint32_t create_consumer(uint32_t channel, const std::string& queue, const std::string& f);
+    /// `pre_ack`: a pre-acknowledge consumer or not; nullopt: as the factory's preAcknowledge.
+    uint32_t create_consumer(uint32_t channel,
+                             const std::string& queue,
+                             const std::string& f,
+                             std::optional<bool> pre_ack);
     void close_consumer(uint32_t channel, uint32_t id);
     std::optional<message> receive(uint32_t channel, uint32_t id, std::chrono::milliseconds t);
     void set_listener(uint32_t channel, uint32_t id, std::function<void(message)> l);
@@ -109,6 +113,13 @@ private:
         /// for all of them (docs/protocol.md §8), sent before the session's next packet or by
         /// the I/O thread.
         std::optional<uint64_t> ack_through;
+        /// A pre-acknowledge consumer (§6): acknowledge() does nothing, and nothing is kept
+        /// in `unacked`.
+        bool pre_ack = false;
+        /// The server speaks version 1, which has no pre-acknowledge: this client acks each
+        /// delivery as it arrives instead (a coalesced cumulative ack), before the application
+        /// sees it, which loses the same messages on a failure.
+        bool ack_on_arrival = false;
     };
     using key = std::pair<uint32_t, uint32_t>;
 
@@ -200,6 +211,9 @@ private:
     void emit_acks(lock& l, uint32_t channel);
     /// emit_acks for every session that has coalesced acks.
     void emit_all_acks(lock& l);
+    /// Gives consumer `id` its consumed bytes back as credit once half the window is consumed
+    /// (§6, as Artemis does); a no-op while not connected.
+    void give_credit(lock& l, uint32_t channel, uint32_t id, consumer_rt& c);
     /// Wakes the I/O thread's poll (from another thread) so that it writes deferred output.
     void wake_io();
     session_rt& session_of(uint32_t channel);
@@ -208,6 +222,7 @@ private:
     connection_options options_;
     std::string user_;
     std::string password_;
+    /// limits_.version is the protocol version the server answered in hello_ok (§2).
     native::codec_limits limits_;
 
     std::mutex mu_;

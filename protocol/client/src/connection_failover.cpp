@@ -136,6 +136,14 @@ void connection_core::recreate_sessions(lock& l) {
             if (auto* cs = std::get_if<native::create_session>(&body)) {
                 cs->confirmation_window_bytes = options_.confirmation_window_size;
             }
+            if (auto* cc = std::get_if<native::create_consumer>(&body)) {
+                // §2: a version 1 server has no pre-acknowledge; this client acks on arrival.
+                auto c = consumers_.find({ch, cc->consumer_id});
+                if (c != consumers_.end()) {
+                    c->second.ack_on_arrival = cc->pre_acknowledge && limits_.version < 2;
+                }
+                cc->pre_acknowledge = cc->pre_acknowledge && limits_.version >= 2;
+            }
             todo.emplace_back(ch, std::move(body));
         }
     }

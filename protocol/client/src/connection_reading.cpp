@@ -250,7 +250,15 @@ void connection_core::handle_session_packet(lock& l, native::packet& p, size_t b
         m.consumer_id = d->consumer_id;
         m.generation = s.generation;
         c->second.consumed_bytes += int64_t(bytes);
-        if (!record_of(p.channel).transacted) {
+        if (c->second.ack_on_arrival) {
+            // A version 1 server (§2): acknowledged here, before the application sees it, in
+            // the coalesced cumulative ack of this consumer's deliveries so far.
+            c->second.ack_through = d->message_id;
+            if (!s.acks_pending) {
+                s.acks_pending = true;
+                acks_pending_ = true;
+            }
+        } else if (!c->second.pre_ack && !record_of(p.channel).transacted) {
             c->second.unacked.push_back(d->message_id);
         }
         // read_socket wakes the receivers (or the delivery thread) once the read is handled.

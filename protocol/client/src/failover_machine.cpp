@@ -75,8 +75,8 @@ std::vector<native::packet_body> recreation_packets(const session_record& s) {
         out.emplace_back(native::create_producer{id, p.address, p.window_bytes});
     }
     for (auto& [id, c] : s.consumers) {
-        out.emplace_back(
-            native::create_consumer{id, c.queue, c.filter, c.window_bytes, c.browse_only});
+        out.emplace_back(native::create_consumer{id, c.queue, c.filter, c.window_bytes,
+                                                 c.browse_only, c.pre_acknowledge});
     }
     for (auto& [key, b] : s.xa_branches) {
         out.emplace_back(native::xa_start{b.id, native::xa_start_flag::none});

@@ -91,6 +91,8 @@ struct consumer_record {
     std::string filter;
     int32_t window_bytes = -1;
     bool browse_only = false;
+    /// Recreated as a pre-acknowledge consumer too (docs/protocol.md §6).
+    bool pre_acknowledge = false;
 };
 
 /// An XA branch bound to a session, or suspended on it: one that only this session may

@@ -134,6 +134,10 @@ const std::map<std::string, setter, std::less<>>& setters() {
          [](auto& o, auto n, auto v) {
              o.block_on_acknowledge = parse_bool(n, v);
          }},
+        {"preAcknowledge",
+         [](auto& o, auto n, auto v) {
+             o.pre_acknowledge = parse_bool(n, v);
+         }},
         {"producerWindowSize",
          [](auto& o, auto n, auto v) {
              o.producer_window_size = int32_t(parse_minus_one_or(n, v, 1, int32_max));

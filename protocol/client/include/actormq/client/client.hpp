@@ -120,7 +120,8 @@ public:
     /// transacted session it takes effect at commit. A message delivered before a failover
     /// cannot be acknowledged (the new server delivers it again): with blockOnAcknowledge
     /// this throws UNBLOCKED; in a transaction or XA branch, that transaction can only roll
-    /// back (commit throws TRANSACTION_ROLLED_BACK); otherwise nothing happens.
+    /// back (commit throws TRANSACTION_ROLLED_BACK); otherwise nothing happens. On a
+    /// pre-acknowledge consumer it does nothing: the server acknowledged `m` when it sent it.
     void acknowledge(const message& m);
     /// Closes the consumer; its unacknowledged messages go back to the queue.
     void close();
@@ -138,9 +139,16 @@ class session {
 public:
     /// A producer on `address` (empty: each message names its own).
     std::shared_ptr<producer> create_producer(const std::string& address = "");
-    /// A consumer on `queue` with an optional selector.
+    /// A consumer on `queue` with an optional selector; a pre-acknowledge one when the
+    /// factory's preAcknowledge is true.
     std::shared_ptr<consumer> create_consumer(const std::string& queue,
                                               const std::string& filter = "");
+    /// A consumer on `queue` that is pre-acknowledge (or not) whatever the factory says:
+    /// the server acknowledges each message as it delivers it, acknowledge() does nothing, and
+    /// messages in flight when the connection fails are lost (docs/client.md
+    /// "Pre-acknowledge").
+    std::shared_ptr<consumer>
+    create_consumer(const std::string& queue, const std::string& filter, bool pre_acknowledge);
     /// Creates `queue` on `address` (both created if missing). Temporary and non-durable
     /// queues are recreated on the backup after a failover.
     void create_queue(const std::string& queue,

@@ -61,6 +61,10 @@ struct connection_options {
     bool block_on_non_durable_send = false;
     /// `blockOnAcknowledge`: an acknowledge waits until the server stored it.
     bool block_on_acknowledge = false;
+    /// `preAcknowledge`: consumers are pre-acknowledge ones: the server acknowledges each
+    /// message as it delivers it, acknowledge() does nothing, and a message in flight when the
+    /// connection or the consumer goes is lost (docs/client.md "Pre-acknowledge").
+    bool pre_acknowledge = false;
     /// `producerWindowSize`: producer credit in bytes (docs/protocol.md §5); -1 no flow control.
     int32_t producer_window_size = 64 * 1024;
     /// `consumerWindowSize`: consumer credit in bytes (§6); -1 unbounded, 0 none (pull).
