@@ -72,6 +72,7 @@ private:
     /// Takes frames until the socket is quiet, then checks with a receipt barrier (which
     /// also proves every ACK so far was processed) and takes what arrived before it.
     std::string round() {
+        uint64_t before = taken_;
         while (auto f = client_.receive(in(limits_.quiet))) {
             if (auto err = take(*f); !err.empty()) {
                 return err;
@@ -79,6 +80,12 @@ private:
         }
         if (client_.eof() || client_.parse_failed()) {
             return "drain: connection lost (" + client_.last_error() + ")";
+        }
+        if (taken_ != before) {
+            // Progress in this round renews the barrier's time: a backlog that streams for
+            // longer than `total` (a page-in of hundreds of thousands of messages) would
+            // otherwise leave the barrier a deadline already past.
+            deadline_ = std::min(in(limits_.total), cap_);
         }
         if (!client_.receipt_barrier(deadline_)) {
             return "drain: no receipt for the barrier (" + client_.last_error() + ")";
