@@ -239,14 +239,11 @@ uint32_t connection_core::create_consumer(uint32_t channel,
     auto id = session_of(channel).next_id++;
     bool pre = pre_ack.value_or(options_.pre_acknowledge);
     // §2, §6: a version 1 server has no pre-acknowledge; this client then acks on arrival.
-    bool on_server = pre && limits_.version >= 2;
-    auto& rt = consumers_[{channel, id}];
-    rt.pre_ack = pre;
-    rt.ack_on_arrival = pre && !on_server;
+    consumers_[{channel, id}].pre_ack = pre;
     try {
         call(l, channel,
              native::create_consumer{id, queue, filter, options_.consumer_window_size, false,
-                                     on_server});
+                                     pre && server_pre_acks()});
     } catch (...) {
         consumers_.erase({channel, id});
         throw;

@@ -114,12 +114,10 @@ private:
         /// the I/O thread.
         std::optional<uint64_t> ack_through;
         /// A pre-acknowledge consumer (§6): acknowledge() does nothing, and nothing is kept
-        /// in `unacked`.
+        /// in `unacked`. Against a server without pre-acknowledge (server_pre_acks) this client
+        /// acks each delivery as it arrives instead (a coalesced cumulative ack), before the
+        /// application sees it, which loses the same messages on a failure.
         bool pre_ack = false;
-        /// The server speaks version 1, which has no pre-acknowledge: this client acks each
-        /// delivery as it arrives instead (a coalesced cumulative ack), before the application
-        /// sees it, which loses the same messages on a failure.
-        bool ack_on_arrival = false;
     };
     using key = std::pair<uint32_t, uint32_t>;
 
@@ -224,6 +222,8 @@ private:
     std::string password_;
     /// limits_.version is the protocol version the server answered in hello_ok (§2).
     native::codec_limits limits_;
+    /// Whether the server makes pre-acknowledge consumers itself (§2, §6: version 2 and later).
+    bool server_pre_acks() const { return limits_.version >= 2; }
 
     std::mutex mu_;
     std::condition_variable cv_;

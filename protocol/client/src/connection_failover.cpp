@@ -138,11 +138,7 @@ void connection_core::recreate_sessions(lock& l) {
             }
             if (auto* cc = std::get_if<native::create_consumer>(&body)) {
                 // §2: a version 1 server has no pre-acknowledge; this client acks on arrival.
-                auto c = consumers_.find({ch, cc->consumer_id});
-                if (c != consumers_.end()) {
-                    c->second.ack_on_arrival = cc->pre_acknowledge && limits_.version < 2;
-                }
-                cc->pre_acknowledge = cc->pre_acknowledge && limits_.version >= 2;
+                cc->pre_acknowledge = cc->pre_acknowledge && server_pre_acks();
             }
             todo.emplace_back(ch, std::move(body));
         }

@@ -250,7 +250,7 @@ void connection_core::handle_session_packet(lock& l, native::packet& p, size_t b
         m.consumer_id = d->consumer_id;
         m.generation = s.generation;
         c->second.consumed_bytes += int64_t(bytes);
-        if (c->second.ack_on_arrival) {
+        if (c->second.pre_ack && !server_pre_acks()) {
             // A version 1 server (§2): acknowledged here, before the application sees it, in
             // the coalesced cumulative ack of this consumer's deliveries so far.
             c->second.ack_through = d->message_id;
