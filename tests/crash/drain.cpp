@@ -47,10 +47,6 @@ public:
                 return err;
             }
             quiet = taken_ == before ? quiet + 1 : 0;
-            if (taken_ != before) {
-                // Progress: another `total` for the next barrier, within the cap.
-                deadline_ = std::min(in(limits_.total), cap_);
-            }
         }
         return {};
     }
@@ -72,7 +68,6 @@ private:
     /// Takes frames until the socket is quiet, then checks with a receipt barrier (which
     /// also proves every ACK so far was processed) and takes what arrived before it.
     std::string round() {
-        uint64_t before = taken_;
         while (auto f = client_.receive(in(limits_.quiet))) {
             if (auto err = take(*f); !err.empty()) {
                 return err;
@@ -80,12 +75,6 @@ private:
         }
         if (client_.eof() || client_.parse_failed()) {
             return "drain: connection lost (" + client_.last_error() + ")";
-        }
-        if (taken_ != before) {
-            // Progress in this round renews the barrier's time: a backlog that streams for
-            // longer than `total` (a page-in of hundreds of thousands of messages) would
-            // otherwise leave the barrier a deadline already past.
-            deadline_ = std::min(in(limits_.total), cap_);
         }
         if (!client_.receipt_barrier(deadline_)) {
             return "drain: no receipt for the barrier (" + client_.last_error() + ")";
@@ -112,6 +101,10 @@ private:
         auto destination = i < destinations_.size() ? destinations_[i] : "subscription " + sub;
         book_.record_received(destination, f.body, test::header_of(f, "message-id"));
         ++taken_;
+        // Progress: the drain fails only after `total` without any (within the cap). Renewed
+        // here, where progress happens, so that a round that streams for longer than `total`
+        // (a page-in of hundreds of thousands of messages) still leaves its barrier the time.
+        deadline_ = std::min(in(limits_.total), cap_);
         auto ack = test::header_of(f, "ack");
         if (ack.empty()) {
             return "drain: MESSAGE without an ack header: " + test::describe(f);
