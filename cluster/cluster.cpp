@@ -294,6 +294,7 @@ void on_member_down(cluster_ptr self, const caf::down_msg& dm) {
                             "member " + i->second.info.name + " left the cluster"));
         w = st.scale_down_waiting.erase(w);
     }
+    st.note_left(i->second, dm.reason);
     st.members.erase(i);
     st.unlink_peers(dm.source);
     st.notify();

@@ -139,6 +139,13 @@ struct vote_tally {
     uint32_t live_answers = 0;
     uint32_t lives_seeing = 0;
     uint32_t lives_not_seeing = 0;
+    /// Of those, the answers from live servers in the asker's own process (its host, a stand-in
+    /// it runs beside): they share the asker's view of the network (live_is_gone).
+    uint32_t local_live_answers = 0;
+    uint32_t local_lives_not_seeing = 0;
+    /// Processes other than the asker's that could answer as a live (joined, or lost without
+    /// a word and not yet answered for: cluster_state::witnesses) when the vote began.
+    uint32_t witness_processes = 0;
     /// The members of [cluster] members (this node's own address left out), and how many of
     /// them have joined: a primary checking at start needs more than half of the configured
     /// cluster before it may conclude that nobody serves its node id.
@@ -156,6 +163,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, vote_tally& x) {
     return f(caf::meta::type_name("actormq::cluster::vote_tally"), x.node_id, x.lives_seen_max,
              x.asked, x.answered, x.live_answers, x.lives_seeing, x.lives_not_seeing,
+             x.local_live_answers, x.local_lives_not_seeing, x.witness_processes,
              x.peers_configured, x.peers_joined, x.sequence_max, x.claims);
 }
 
@@ -166,11 +174,14 @@ uint32_t votes_needed(const vote_tally& t, int32_t quorum_size);
 /// A backup may take over node id `t.node_id`: no live server that answered still sees it
 /// served, and the backup's own vote plus the lives that agree it is gone reach
 /// votes_needed(). Counting the backup itself is what lets a lone pair fail over; docs/ha.md
-/// says what that risks.
+/// says what that risks. Lives in the backup's own process (a colocated backup's host) add
+/// nothing to its own vote while a live in another process could answer: a stalled process or
+/// a cut link takes their links with the backup's, so they are no second witness.
 bool live_is_gone(const vote_tally& t, int32_t quorum_size);
 
 /// A live that lost its backup still has a quorum: no other server serves its node id, and
-/// itself plus the live servers that answered reach votes_needed().
+/// itself plus the live servers that answered reach votes_needed(), lives in its own process
+/// counted as for live_is_gone.
 bool live_has_quorum(const vote_tally& t, int32_t quorum_size);
 
 /// A primary checking at start (check-for-live-server) may start live: nobody that answered

@@ -113,6 +113,10 @@ void ask_member(cluster_ptr self, uint64_t id, const member_entry& m, millisecon
                 if (a.live_server) {
                     ++tally.live_answers;
                     ++(a.sees_live ? tally.lives_seeing : tally.lives_not_seeing);
+                    if (member.node() == self->node()) {
+                        ++tally.local_live_answers;
+                        tally.local_lives_not_seeing += a.sees_live ? 0 : 1;
+                    }
                 }
                 finish_if_counted(self, id);
             },
@@ -136,6 +140,7 @@ caf::result<vote_tally> run_quorum(cluster_ptr self, const std::string& node_id,
     auto tally = std::make_shared<vote_tally>();
     tally->node_id = node_id;
     tally->lives_seen_max = st.lives_seen_max;
+    tally->witness_processes = st.witnesses(self->node(), node_id);
     tally->sequence_max = st.sequence_seen(node_id);
     // While this node asks (and until its announcement can follow), it tells other askers
     // about this node id that it may be taking it over (cluster_state::vote).
@@ -257,9 +262,21 @@ uint32_t votes_needed(const vote_tally& t, int32_t quorum_size) {
     return std::max<uint32_t>(t.lives_seen_max, 1) / 2 + 1;
 }
 
+namespace {
+
+/// Whether a live outside the asker's process could answer.
+bool outside_witness_possible(const vote_tally& t) {
+    return t.witness_processes > 0;
+}
+
+} // namespace
+
 bool live_is_gone(const vote_tally& t, int32_t quorum_size) {
-    return t.lives_seeing == 0 && t.claims == 0
-           && 1 + t.lives_not_seeing >= votes_needed(t, quorum_size);
+    auto agreeing = t.lives_not_seeing;
+    if (outside_witness_possible(t)) {
+        agreeing -= t.local_lives_not_seeing;
+    }
+    return t.lives_seeing == 0 && t.claims == 0 && 1 + agreeing >= votes_needed(t, quorum_size);
 }
 
 bool nobody_serves(const vote_tally& t) {
@@ -270,8 +287,11 @@ bool nobody_serves(const vote_tally& t) {
 }
 
 bool live_has_quorum(const vote_tally& t, int32_t quorum_size) {
-    return t.lives_seeing == 0 && t.claims == 0
-           && 1 + t.live_answers >= votes_needed(t, quorum_size);
+    auto answers = t.live_answers;
+    if (outside_witness_possible(t)) {
+        answers -= t.local_live_answers;
+    }
+    return t.lives_seeing == 0 && t.claims == 0 && 1 + answers >= votes_needed(t, quorum_size);
 }
 
 } // namespace actormq::cluster

@@ -13,6 +13,8 @@
 #include <caf/actor.hpp>
 #include <caf/actor_addr.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/node_id.hpp>
 #include <caf/response_promise.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_response_promise.hpp>
@@ -22,6 +24,7 @@
 #include <charconv>
 #include <chrono>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -115,6 +118,13 @@ struct cluster_state {
     /// The largest number of live servers (distinct node ids) seen at once: the base of every
     /// quorum (a member that vanished still counts).
     uint32_t lives_seen_max = 0;
+    /// Processes (CAF nodes) whose members left without stopping (SIGKILL, a cut link, a
+    /// stall: any reason but a shutdown), with the live node ids they served that no live in
+    /// another process has served since. Such a process may only be cut off from this one;
+    /// while it is listed, lives in this node's own process are no second witness in a vote
+    /// (witnesses(), docs/replication.md "Lives in the backup's own process"). It leaves the
+    /// list when one of its members joins again or every node id it served is served elsewhere.
+    std::map<caf::node_id, std::set<std::string>> lost_processes;
     /// The highest activation sequence announced for each node id since this node started
     /// (by a server serving it or holding a journal it served): what a vote reports so that no
     /// server starts live on an older journal (docs/replication.md, "Which journal is newest").
@@ -312,7 +322,51 @@ struct cluster_state {
         self_info = std::move(info);
     }
 
+    /// Member `m` left for `reason`: its process is listed as lost unless it stopped.
+    void note_left(const member_entry& m, const caf::error& reason) {
+        bool stopped = !reason || reason == caf::exit_reason::user_shutdown
+                       || reason == caf::exit_reason::normal;
+        if (!stopped && m.info.role == "live" && !m.info.node_id.empty()) {
+            lost_processes[m.handle.node()].insert(m.info.node_id);
+        }
+    }
+
+    /// Processes other than `own` that could answer a vote about `node_id` as a live: joined
+    /// lives in another process, and lost processes that did not serve `node_id` (the one that
+    /// did is the live in question, or the asker itself).
+    uint32_t witnesses(const caf::node_id& own, const std::string& node_id) const {
+        std::set<caf::node_id> found;
+        for (const auto& [addr, m] : members) {
+            if (m.handle.node() != own && m.info.role == "live" && m.info.node_id != node_id) {
+                found.insert(m.handle.node());
+            }
+        }
+        for (const auto& [process, served] : lost_processes) {
+            if (process != own && served.count(node_id) == 0) {
+                found.insert(process);
+            }
+        }
+        return static_cast<uint32_t>(found.size());
+    }
+
+    /// Drops from lost_processes what the members show answered: a process with a member
+    /// again, and node ids a live in another process serves now.
+    void forget_answered_losses() {
+        for (const auto& [addr, m] : members) {
+            lost_processes.erase(m.handle.node());
+        }
+        for (auto i = lost_processes.begin(); i != lost_processes.end();) {
+            for (const auto& [addr, m] : members) {
+                if (m.info.role == "live" && m.handle.node() != i->first) {
+                    i->second.erase(m.info.node_id);
+                }
+            }
+            i = i->second.empty() ? lost_processes.erase(i) : std::next(i);
+        }
+    }
+
     void notify() {
+        forget_answered_losses();
         auto t = current();
         std::set<std::string> lives;
         for (const auto& m : t.members) {

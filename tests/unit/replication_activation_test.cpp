@@ -487,6 +487,47 @@ TEST_CASE("quorum: more than half of the largest number of lives seen, the asker
     CHECK(actormq::cluster::live_has_quorum(t, -1));
 }
 
+TEST_CASE("quorum: lives in the asker's own process add nothing to its vote while a live in "
+          "another process could answer") {
+    // A ring of three: c's colocated backup runs on a, whose process lost its links to b and
+    // c at once. a agrees c is gone; that is the backup's own view again, and b's process
+    // (lost without a word, serving another node id) could still answer.
+    vote_tally t;
+    t.lives_seen_max = 3;
+    t.witness_processes = 1;
+    t.live_answers = 1;
+    t.lives_not_seeing = 1;
+    t.local_live_answers = 1;
+    t.local_lives_not_seeing = 1;
+    CHECK_FALSE(actormq::cluster::live_is_gone(t, -1));
+    CHECK_FALSE(actormq::cluster::live_is_gone(t, 2)); // a quorum-size is counted the same way
+    t.live_answers = 2; // b agrees too
+    t.lives_not_seeing = 2;
+    CHECK(actormq::cluster::live_is_gone(t, -1));
+    t.lives_not_seeing = 1; // b still sees c served
+    t.lives_seeing = 1;
+    CHECK_FALSE(actormq::cluster::live_is_gone(t, -1));
+    // Nobody outside the host could answer: two nodes backing each other up, or the last
+    // process of a ring whose other node ids were served elsewhere before their processes
+    // went. The host's vote counts (a lone pair's risk, docs/replication.md).
+    t = vote_tally{};
+    t.lives_seen_max = 3;
+    t.live_answers = 1;
+    t.lives_not_seeing = 1;
+    t.local_live_answers = 1;
+    t.local_lives_not_seeing = 1;
+    CHECK(actormq::cluster::live_is_gone(t, -1));
+    // A live's own check: a stand-in in its process is no witness that it may keep serving.
+    t = vote_tally{};
+    t.lives_seen_max = 3;
+    t.witness_processes = 1;
+    t.live_answers = 1;
+    t.local_live_answers = 1;
+    CHECK_FALSE(actormq::cluster::live_has_quorum(t, -1));
+    t.live_answers = 2;
+    CHECK(actormq::cluster::live_has_quorum(t, -1));
+}
+
 namespace {
 
 /// A world that answers the machine's requests in random order and at random times, and
