@@ -503,6 +503,7 @@ caf::behavior cluster_actor(cluster_ptr self,
     st.self_info.version = std::max<uint64_t>(st.self_info.version, 1);
     st.on_change = std::move(on_change);
     st.log = std::move(log);
+    st.lives_by_process = live_processes::of(self->system());
     self->set_default_handler(caf::skip);
     self->set_down_handler([self](caf::down_msg& dm) { on_member_down(self, dm); });
     return {

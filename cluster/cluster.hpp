@@ -143,8 +143,8 @@ struct vote_tally {
     /// it runs beside): they share the asker's view of the network (live_is_gone).
     uint32_t local_live_answers = 0;
     uint32_t local_lives_not_seeing = 0;
-    /// Processes other than the asker's that could answer as a live (joined, or lost without
-    /// a word and not yet answered for: cluster_state::witnesses) when the vote began.
+    /// Processes other than the asker's that could answer as a live when the vote began: seen
+    /// serving another node id and not seen stop (cluster_state::witnesses).
     uint32_t witness_processes = 0;
     /// The members of [cluster] members (this node's own address left out), and how many of
     /// them have joined: a primary checking at start needs more than half of the configured

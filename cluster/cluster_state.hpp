@@ -12,6 +12,7 @@
 
 #include <caf/actor.hpp>
 #include <caf/actor_addr.hpp>
+#include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/node_id.hpp>
@@ -27,6 +28,7 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -80,6 +82,79 @@ inline std::optional<std::pair<std::string, uint16_t>> split_address(const std::
     return std::make_pair(std::move(host), port);
 }
 
+/// The processes (CAF nodes) this process has seen serve live node ids, and which: the
+/// witnesses a vote must not do without (cluster_state::witnesses, docs/replication.md "Lives
+/// in the backup's own process"). A process stays listed when its members go down without
+/// stopping (SIGKILL, a cut link, a stall): it may only be cut off from this one. A node id
+/// leaves its entry when its member stops (a shutdown) or a live in another process serves it
+/// (taken over, or the node restarted as a new process); an entry without node ids goes.
+///
+/// One list per process (actor system), shared by its cluster actors: a colocated instance's
+/// cluster actor joins fewer members than its host's (not the stand-ins other nodes run), and
+/// its links come back at other moments than its host's, so only together do they know which
+/// processes could still answer.
+class live_processes {
+public:
+    /// The list of `sys`'s cluster actors.
+    static std::shared_ptr<live_processes> of(caf::actor_system& sys) {
+        static std::mutex mtx;
+        static std::map<const caf::actor_system*, std::weak_ptr<live_processes>> lists;
+        std::lock_guard<std::mutex> guard{mtx};
+        auto& weak = lists[&sys];
+        auto list = weak.lock();
+        if (!list) {
+            list = std::make_shared<live_processes>();
+            weak = list;
+        }
+        return list;
+    }
+
+    /// Records the lives among `members` (one cluster actor's): each serves its node id in
+    /// its process, and no other process does any more.
+    template <class Members>
+    void seen(const Members& members) {
+        std::lock_guard<std::mutex> guard{mtx_};
+        for (const auto& [addr, m] : members) {
+            if (m.info.role != "live" || m.info.node_id.empty()) {
+                continue;
+            }
+            auto process = m.handle.node();
+            for (auto i = served_.begin(); i != served_.end();) {
+                if (i->first != process) {
+                    i->second.erase(m.info.node_id);
+                }
+                i = i->second.empty() ? served_.erase(i) : std::next(i);
+            }
+            served_[process].insert(m.info.node_id);
+        }
+    }
+
+    /// The member serving `node_id` in `process` stopped: that process no longer serves it.
+    void stopped(const caf::node_id& process, const std::string& node_id) {
+        std::lock_guard<std::mutex> guard{mtx_};
+        auto i = served_.find(process);
+        if (i != served_.end() && i->second.erase(node_id) > 0 && i->second.empty()) {
+            served_.erase(i);
+        }
+    }
+
+    /// The listed processes other than `own` that do not serve `node_id`.
+    std::set<caf::node_id> witnesses(const caf::node_id& own, const std::string& node_id) const {
+        std::lock_guard<std::mutex> guard{mtx_};
+        std::set<caf::node_id> out;
+        for (const auto& [process, ids] : served_) {
+            if (process != own && ids.count(node_id) == 0) {
+                out.insert(process);
+            }
+        }
+        return out;
+    }
+
+private:
+    mutable std::mutex mtx_;
+    std::map<caf::node_id, std::set<std::string>> served_;
+};
+
 /// The cluster actor's state. Methods hold the logic; the behaviour only dispatches.
 struct cluster_state {
     static inline const char* name = "cluster";
@@ -118,13 +193,8 @@ struct cluster_state {
     /// The largest number of live servers (distinct node ids) seen at once: the base of every
     /// quorum (a member that vanished still counts).
     uint32_t lives_seen_max = 0;
-    /// Processes (CAF nodes) whose members left without stopping (SIGKILL, a cut link, a
-    /// stall: any reason but a shutdown), with the live node ids they served that no live in
-    /// another process has served since. Such a process may only be cut off from this one;
-    /// while it is listed, lives in this node's own process are no second witness in a vote
-    /// (witnesses(), docs/replication.md "Lives in the backup's own process"). It leaves the
-    /// list when one of its members joins again or every node id it served is served elsewhere.
-    std::map<caf::node_id, std::set<std::string>> lost_processes;
+    /// The processes this process has seen serve lives (live_processes), set at start.
+    std::shared_ptr<live_processes> lives_by_process;
     /// The highest activation sequence announced for each node id since this node started
     /// (by a server serving it or holding a journal it served): what a vote reports so that no
     /// server starts live on an older journal (docs/replication.md, "Which journal is newest").
@@ -322,51 +392,28 @@ struct cluster_state {
         self_info = std::move(info);
     }
 
-    /// Member `m` left for `reason`: its process is listed as lost unless it stopped.
+    /// Member `m` left for `reason`: a live that stopped no longer serves its node id in its
+    /// process; one gone for any other reason may still (live_processes).
     void note_left(const member_entry& m, const caf::error& reason) {
         bool stopped = !reason || reason == caf::exit_reason::user_shutdown
                        || reason == caf::exit_reason::normal;
-        if (!stopped && m.info.role == "live" && !m.info.node_id.empty()) {
-            lost_processes[m.handle.node()].insert(m.info.node_id);
+        if (stopped && lives_by_process && m.info.role == "live") {
+            lives_by_process->stopped(m.handle.node(), m.info.node_id);
         }
     }
 
-    /// Processes other than `own` that could answer a vote about `node_id` as a live: joined
-    /// lives in another process, and lost processes that did not serve `node_id` (the one that
-    /// did is the live in question, or the asker itself).
+    /// Processes other than `own` that could answer a vote about `node_id` as a live: those
+    /// this process has seen serve another node id and not seen stop (live_processes).
     uint32_t witnesses(const caf::node_id& own, const std::string& node_id) const {
-        std::set<caf::node_id> found;
-        for (const auto& [addr, m] : members) {
-            if (m.handle.node() != own && m.info.role == "live" && m.info.node_id != node_id) {
-                found.insert(m.handle.node());
-            }
-        }
-        for (const auto& [process, served] : lost_processes) {
-            if (process != own && served.count(node_id) == 0) {
-                found.insert(process);
-            }
-        }
-        return static_cast<uint32_t>(found.size());
-    }
-
-    /// Drops from lost_processes what the members show answered: a process with a member
-    /// again, and node ids a live in another process serves now.
-    void forget_answered_losses() {
-        for (const auto& [addr, m] : members) {
-            lost_processes.erase(m.handle.node());
-        }
-        for (auto i = lost_processes.begin(); i != lost_processes.end();) {
-            for (const auto& [addr, m] : members) {
-                if (m.info.role == "live" && m.handle.node() != i->first) {
-                    i->second.erase(m.info.node_id);
-                }
-            }
-            i = i->second.empty() ? lost_processes.erase(i) : std::next(i);
-        }
+        return lives_by_process
+                   ? static_cast<uint32_t>(lives_by_process->witnesses(own, node_id).size())
+                   : 0;
     }
 
     void notify() {
-        forget_answered_losses();
+        if (lives_by_process) {
+            lives_by_process->seen(members);
+        }
         auto t = current();
         std::set<std::string> lives;
         for (const auto& m : t.members) {

@@ -93,6 +93,7 @@ std::string summary(const cluster::vote_tally& t, int32_t quorum_size) {
            + "/" + std::to_string(t.peers_configured)
            + " needed=" + std::to_string(cluster::votes_needed(t, quorum_size))
            + (t.local_live_answers > 0 ? " lives_in_process=" + std::to_string(t.local_live_answers)
+                                             + " witnesses=" + std::to_string(t.witness_processes)
                                        : std::string{})
            + (t.claims > 0 ? " claimed_by_another=" + std::to_string(t.claims) : std::string{});
 }
