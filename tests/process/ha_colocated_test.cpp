@@ -379,6 +379,14 @@ struct ring {
 
     node_process& operator[](const std::string& name) { return *nodes.at(name); }
 
+    /// Starts a, b and c one after another and waits until the ring is whole.
+    void start_whole() {
+        for (const auto& n : names) {
+            start(n);
+        }
+        REQUIRE(wait_until(in(std::chrono::seconds(30)), [&] { return whole(); }));
+    }
+
     /// The node after `name` in the ring: the one that runs its backup.
     std::string next(const std::string& name) const {
         auto it = std::find(names.begin(), names.end(), name);
@@ -505,11 +513,8 @@ TEST_CASE("colocated: ring: SIGKILL of each node in turn: its neighbour's coloca
           "over, the node fails back when it returns, and the ring is whole again; every "
           "confirmed message exactly once") {
     ring r;
-    for (const auto& n : r.names) {
-        r.start(n);
-    }
     INFO(r.tails());
-    REQUIRE(wait_until(in(std::chrono::seconds(30)), [&] { return r.whole(); }));
+    r.start_whole();
     // One producer per node, with the node's port and its backup's (offset) port as host list;
     // duplicate ids make every resend after a failover safe.
     std::map<std::string, std::unique_ptr<producer>> producers;
@@ -585,11 +590,8 @@ TEST_CASE("colocated: ring: a node frozen past connection-timeout-ms loses its l
           "others at once; when it thaws, the backup it runs for a live neighbour does not take "
           "that neighbour's node id on its host's vote alone") {
     ring r;
-    for (const auto& n : r.names) {
-        r.start(n);
-    }
     INFO(r.tails());
-    REQUIRE(wait_until(in(std::chrono::seconds(30)), [&] { return r.whole(); }));
+    r.start_whole();
     // a runs c's backup (a -> b -> c -> a: each node's backup on the next).
     auto c_id = instance_node_id(r["c"], "c");
     REQUIRE(!c_id.empty());
@@ -731,10 +733,7 @@ struct stand_in_ring {
     std::map<std::string, std::unique_ptr<producer>> producers;
 
     explicit stand_in_ring(const std::string& store = "replication") : r(2, store) {
-        for (const auto& n : r.names) {
-            r.start(n);
-        }
-        REQUIRE(wait_until(in(std::chrono::seconds(30)), [&] { return r.whole(); }));
+        r.start_whole();
         for (const auto& n : r.names) {
             auto p = r.stomp[n];
             producers[n] = std::make_unique<producer>(

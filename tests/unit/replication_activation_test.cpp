@@ -487,21 +487,32 @@ TEST_CASE("quorum: more than half of the largest number of lives seen, the asker
     CHECK(actormq::cluster::live_has_quorum(t, -1));
 }
 
+namespace {
+
+/// Three lives seen; the backup's host, in its own process, answered that the live is gone;
+/// `witnesses` other processes could answer.
+vote_tally host_agrees(uint32_t witnesses) {
+    vote_tally t;
+    t.lives_seen_max = 3;
+    t.witness_processes = witnesses;
+    t.live_answers = 1;
+    t.lives_not_seeing = 1;
+    t.local_live_answers = 1;
+    t.local_lives_not_seeing = 1;
+    return t;
+}
+
+} // namespace
+
 TEST_CASE("quorum: lives in the asker's own process add nothing to its vote while a live in "
           "another process could answer") {
     // A ring of three: c's colocated backup runs on a, whose process lost its links to b and
     // c at once. a agrees c is gone; that is the backup's own view again, and b's process
     // (lost without a word, serving another node id) could still answer.
-    vote_tally t;
-    t.lives_seen_max = 3;
-    t.witness_processes = 1;
-    t.live_answers = 1;
-    t.lives_not_seeing = 1;
-    t.local_live_answers = 1;
-    t.local_lives_not_seeing = 1;
+    auto t = host_agrees(1);
     CHECK_FALSE(actormq::cluster::live_is_gone(t, -1));
     CHECK_FALSE(actormq::cluster::live_is_gone(t, 2)); // a quorum-size is counted the same way
-    t.live_answers = 2; // b agrees too
+    t.live_answers = 2;                                // b agrees too
     t.lives_not_seeing = 2;
     CHECK(actormq::cluster::live_is_gone(t, -1));
     t.lives_not_seeing = 1; // b still sees c served
@@ -510,19 +521,11 @@ TEST_CASE("quorum: lives in the asker's own process add nothing to its vote whil
     // Nobody outside the host could answer: two nodes backing each other up, or the last
     // process of a ring whose other node ids were served elsewhere before their processes
     // went. The host's vote counts (a lone pair's risk, docs/replication.md).
-    t = vote_tally{};
-    t.lives_seen_max = 3;
-    t.live_answers = 1;
-    t.lives_not_seeing = 1;
-    t.local_live_answers = 1;
-    t.local_lives_not_seeing = 1;
-    CHECK(actormq::cluster::live_is_gone(t, -1));
+    CHECK(actormq::cluster::live_is_gone(host_agrees(0), -1));
     // A live's own check: a stand-in in its process is no witness that it may keep serving.
-    t = vote_tally{};
-    t.lives_seen_max = 3;
-    t.witness_processes = 1;
-    t.live_answers = 1;
-    t.local_live_answers = 1;
+    t = host_agrees(1);
+    t.lives_not_seeing = 0;
+    t.local_lives_not_seeing = 0;
     CHECK_FALSE(actormq::cluster::live_has_quorum(t, -1));
     t.live_answers = 2;
     CHECK(actormq::cluster::live_has_quorum(t, -1));
