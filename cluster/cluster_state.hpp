@@ -100,6 +100,9 @@ public:
         static std::mutex mtx;
         static std::map<const caf::actor_system*, std::weak_ptr<live_processes>> lists;
         std::lock_guard<std::mutex> guard{mtx};
+        for (auto i = lists.begin(); i != lists.end();) {
+            i = i->second.expired() ? lists.erase(i) : std::next(i); // systems that ended
+        }
         auto& weak = lists[&sys];
         auto list = weak.lock();
         if (!list) {
