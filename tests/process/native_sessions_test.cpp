@@ -137,7 +137,7 @@ TEST_CASE("native: limits: sessions, producers, consumers and the confirmation w
     require_ok(c.open_session(1, "w", false, 4096), "window 4096");
 }
 
-TEST_CASE("native: producer credit: granted after create_producer, given back once routed") {
+TEST_CASE("native: producer credit: granted after create_producer, given back for a send") {
     ACTORMQ_START_NODE(node, native_node_config());
     native_client c;
     native_login(c, node);
@@ -146,12 +146,66 @@ TEST_CASE("native: producer credit: granted after create_producer, given back on
     auto g = c.receive_type(native::packet_type::producer_credit, soon());
     REQUIRE(g.has_value());
     CHECK(std::get<native::producer_credit>(g->body).bytes == 100);
-    // A send may overdraw the credit (§5); its whole packet size comes back once routed.
+    // A send may overdraw the credit (§5); its whole packet size comes back.
     require_ok(c.call(1, native::send{1, true, native_message("", std::string(200, 'x'))}),
                "send 1");
     auto back = c.receive_type(native::packet_type::producer_credit, soon());
     REQUIRE(back.has_value());
     CHECK(std::get<native::producer_credit>(back->body).bytes > 200);
+}
+
+TEST_CASE("native: producer credit: sends to a full BLOCK address get their credit back while "
+          "under half the read window waits for routes, then the producer stops until it "
+          "drains") {
+    // An address full with one message; a read window of 8 KiB, so credit comes back as sends
+    // are taken while less than 4 KiB wait for their routes (§5), which a full BLOCK address
+    // does not answer.
+    ACTORMQ_START_NODE(node, native_node_config("read-window-bytes = 8192\n",
+                                                "[address-settings.\"full\"]\n"
+                                                "max-size-bytes = 1000\n"
+                                                "address-full-policy = \"BLOCK\"\n"));
+    {
+        stomp_client s;
+        login(s, node);
+        send_routed(s, "/queue/full", std::string(1000, 'h'));
+    }
+    native_client c;
+    native_login(c, node);
+    require_ok(c.open_session(1, "blocked"), "create_session");
+    require_ok(c.call(1, native::create_producer{1, "full", 2048}), "create_producer");
+    auto g = c.receive_type(native::packet_type::producer_credit, soon());
+    REQUIRE(g.has_value());
+    int64_t credit = std::get<native::producer_credit>(g->body).bytes;
+    // Each send is counted at more than its packet's size: this client never overdraws the
+    // server's count, so no send fails with window_exceeded.
+    const std::string body(1000, 'b');
+    const int64_t counted = 1200;
+    int sent = 0;
+    for (;;) {
+        while (credit > 0) {
+            c.request(1, native::send{1, false, native_message("", body)});
+            credit -= counted;
+            ++sent;
+        }
+        REQUIRE(sent < 20); // the server must stop granting: the route is never answered
+        auto more = c.receive_type(native::packet_type::producer_credit,
+                                   in(std::chrono::milliseconds(1500)));
+        if (!more) {
+            break; // stopped: no credit while the address stays full
+        }
+        credit += std::get<native::producer_credit>(more->body).bytes;
+    }
+    // Two sends fit the first window; more got their credit back before any route was
+    // answered (the address has been full all along), at most half the read window's worth.
+    CHECK(sent > 2);
+    CHECK(sent <= 2 + 5);
+    CHECK_FALSE(c.receive_type(native::packet_type::fail, in(std::chrono::milliseconds(0))));
+    // Draining the address lets the routes finish, and their credit comes back.
+    stomp_client d;
+    login(d, node);
+    subscribe(d, "/queue/full", "d");
+    CHECK(expect_message(d).body == std::string(1000, 'h'));
+    CHECK(c.receive_type(native::packet_type::producer_credit, soon()).has_value());
 }
 
 namespace actormq::test {
