@@ -338,9 +338,6 @@ struct native_session_state {
     /// Route requests sent and not answered yet (route_batches).
     uint64_t routes_in_flight = 0;
     int64_t outstanding_bytes = 0;
-    /// Producer credit of sends taken while little waits for routing (add_send), given back
-    /// once per handled input batch (route_batches), before the routes are answered.
-    std::vector<std::pair<uint32_t, uint32_t>> credit_on_take;
     /// The sequence of the packet being handled.
     uint64_t seq = 0;
 

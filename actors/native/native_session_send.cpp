@@ -56,11 +56,6 @@ void on_routed(self_ptr self, const native_session_state::route_batch& b, route_
 /// Sends every collected batch to its address.
 void route_batches(self_ptr self) {
     auto& st = self->state;
-    if (!st.credit_on_take.empty()) {
-        // One producer_credit per producer for the whole input batch (add_send).
-        grant(self, st.credit_on_take);
-        st.credit_on_take.clear();
-    }
     for (auto& [key, batch] : st.open_batches) {
         auto b = std::make_shared<native_session_state::route_batch>(std::move(batch));
         auto msgs = std::move(b->msgs);
@@ -117,23 +112,13 @@ void add_send(self_ptr self,
         b.routing = routing;
     }
     auto n = msg->memory_bytes();
-    // §5: while what waits for routing stays under half the read window, the send's credit
-    // goes back as it is taken, as Artemis grants credit on request while its address is not
-    // full: the producer's window then covers the hop to the connection and back, not the
-    // route (session -> address -> queue -> session) as well, and a producer that the node
-    // keeps up with does not stop every window (in scenario A a sleep and a wake of the
-    // producer and of the node's threads per 64 KiB). Past that bound, as for a BLOCK address
-    // that is full (its route is not answered), credit waits for the route: the producer stops
-    // while the session still takes packets (acks) up to the read window (pump).
-    bool on_take =
-        st.outstanding_bytes < static_cast<int64_t>(st.params.limits.read_window_bytes / 2);
     b.bytes += n;
     st.outstanding_bytes += n;
     b.msgs.push_back(std::move(msg));
     if (confirm) {
         b.confirms.push_back(seq);
     }
-    (on_take ? st.credit_on_take : b.credits).emplace_back(producer_id, bytes);
+    b.credits.emplace_back(producer_id, bytes);
 }
 
 void on_send(self_ptr self, native::send& s, uint32_t bytes) {
