@@ -69,7 +69,7 @@ TEST_CASE("client: many fire-and-forget sends arrive once and in order") {
     auto writer = cf.create_connection();
     auto ws = writer->create_session();
     auto p = ws->create_producer("batch.many");
-    const int n = 5000; // far more than one 16 KiB buffer and one 64 KiB producer window
+    const int n = 5000; // far more than one 64 KiB buffer and one 64 KiB producer window
     for (int i = 0; i < n; ++i) {
         p->send(text("m" + std::to_string(i)));
     }
@@ -187,7 +187,7 @@ TEST_CASE("client: coalesced acks are sent before the connection says goodbye") 
 
 TEST_CASE("client: a busy producer and consumer write their own batches without waking the I/O "
           "threads for each") {
-    // A producer writes its queued sends itself every 16 KiB and a consumer its coalesced acks
+    // A producer writes its queued sends itself every 64 KiB and a consumer its coalesced acks
     // before it reads; the I/O thread writes only what is left. It used to be woken for the
     // first packet queued after each of those writes (about one wake per 16 sends, and a write
     // of that packet nearly alone); it now lingers while callers keep writing.

@@ -44,7 +44,7 @@ TEST_CASE("client: a receiving thread, a listener and asynchronous sends share o
     });
     conn->start();
 
-    const int n = 3000; // many 16 KiB batches and producer windows: credit waits read too
+    const int n = 3000; // several 64 KiB batches and producer windows: credit waits read too
     std::atomic<int> pulled{0};
     std::atomic<bool> pull_failed{false};
     std::thread puller([&] {

@@ -154,6 +154,55 @@ TEST_CASE("native: producer credit: granted after create_producer, given back on
     CHECK(std::get<native::producer_credit>(back->body).bytes > 200);
 }
 
+TEST_CASE("native: producer credit: a producer whose sends wait on a full BLOCK address gets no "
+          "credit back until the address drains") {
+    // An address full with one message: its routes are not answered, and a send's credit
+    // comes back once it is routed (§5), so the producer stops after its first window.
+    ACTORMQ_START_NODE(node, native_node_config("", "[address-settings.\"full\"]\n"
+                                                    "max-size-bytes = 1000\n"
+                                                    "address-full-policy = \"BLOCK\"\n"));
+    {
+        stomp_client s;
+        login(s, node);
+        send_routed(s, "/queue/full", std::string(1000, 'h'));
+    }
+    native_client c;
+    native_login(c, node);
+    require_ok(c.open_session(1, "blocked"), "create_session");
+    require_ok(c.call(1, native::create_producer{1, "full", 2048}), "create_producer");
+    auto g = c.receive_type(native::packet_type::producer_credit, soon());
+    REQUIRE(g.has_value());
+    int64_t credit = std::get<native::producer_credit>(g->body).bytes;
+    // Each send is counted at more than its packet's size: this client never overdraws the
+    // server's count, so no send fails with window_exceeded.
+    const std::string body(1000, 'b');
+    const int64_t counted = 1200;
+    int sent = 0;
+    for (;;) {
+        while (credit > 0) {
+            c.request(1, native::send{1, false, native_message("", body)});
+            credit -= counted;
+            ++sent;
+        }
+        REQUIRE(sent < 20); // the server must stop granting: the route is never answered
+        auto more = c.receive_type(native::packet_type::producer_credit,
+                                   in(std::chrono::milliseconds(1500)));
+        if (!more) {
+            break; // stopped: no credit while the address stays full
+        }
+        credit += std::get<native::producer_credit>(more->body).bytes;
+    }
+    // Two sends fit the first window (2048 bytes, each counted at 1200), and nothing more came.
+    CHECK(sent == 2);
+    CHECK_FALSE(c.receive_type(native::packet_type::fail, in(std::chrono::milliseconds(0))));
+    // Draining the address lets the routes finish, and their credit comes back.
+    stomp_client d;
+    login(d, node);
+    subscribe(d, "/queue/full", "d");
+    CHECK(expect_message(d).body == std::string(1000, 'h'));
+    CHECK(c.receive_type(native::packet_type::producer_credit, soon()).has_value());
+}
+
 namespace actormq::test {
 
 TEST_CASE("native: reattach: a session with a window survives a dropped connection") {

@@ -14,9 +14,13 @@ namespace actormq::client::detail {
 
 namespace connection_io {
 
-/// Deferred packets are written once this many bytes are queued (or sooner, see write_raw):
-/// the size the shared bench kit's STOMP load generator coalesces its writes to.
-constexpr size_t out_flush_bytes = 16 * 1024;
+/// Deferred packets are written once this many bytes are queued (or sooner, see write_raw).
+/// A producer with the default window (64 KiB, Artemis's producerWindowSize) then writes once
+/// per window, when its credit runs out, instead of four times: each write of 1 KiB sends on
+/// loopback costs a sendto and wakes the node's reader, and with 16 KiB (the bench kit's
+/// STOMP generator's size) the generator spent about a fifth more CPU per message in scenario
+/// A (docs/benchmarks.md, "Native scenario A: credit as sends are taken, writes of 64 KiB").
+constexpr size_t out_flush_bytes = 64 * 1024;
 
 } // namespace connection_io
 
