@@ -19,7 +19,7 @@ namespace connection_io {
 /// per window, when its credit runs out, instead of four times: each write of 1 KiB sends on
 /// loopback costs a sendto and wakes the node's reader, and with 16 KiB (the bench kit's
 /// STOMP generator's size) the generator spent about a fifth more CPU per message in scenario
-/// A (docs/benchmarks.md, "Native scenario A: credit as sends are taken, writes of 64 KiB").
+/// A (docs/benchmarks.md, "Native scenario A: the producer writes 64 KiB at a time").
 constexpr size_t out_flush_bytes = 64 * 1024;
 
 } // namespace connection_io
