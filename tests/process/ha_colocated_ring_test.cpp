@@ -100,21 +100,11 @@ TEST_CASE("colocated: ring: SIGKILL of each node in turn: its neighbour's coloca
         auto want = producers[n]->confirmed();
         auto seen = drain(r.stomp[n], "/queue/ring-" + n);
         confirmed += want.size();
-        size_t lost = 0;
-        size_t duplicated = 0;
-        size_t unexpected = 0;
-        for (const auto& body : want) {
-            auto it = seen.find(body);
-            lost += it == seen.end() ? 1 : 0;
-            duplicated += it != seen.end() && it->second > 1 ? 1 : 0;
-        }
-        for (const auto& [body, times] : seen) {
-            unexpected += want.count(body) == 0 && times > 0 ? 1 : 0;
-        }
+        auto t = count(want, seen);
         CAPTURE(n);
-        CHECK(lost == 0);
-        CHECK(duplicated == 0);
-        CHECK(unexpected == 0);
+        CHECK(t.lost == 0);
+        CHECK(t.duplicated == 0);
+        CHECK(t.unexpected == 0);
     }
     MESSAGE("ring: ", confirmed, " confirmed messages over three kills");
 }

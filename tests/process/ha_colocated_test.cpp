@@ -333,22 +333,12 @@ TEST_CASE("colocated: shared store: the colocated backup opens the live's own jo
         }
         seen.erase("end");
     }
-    size_t lost = 0;
-    size_t duplicated = 0;
-    size_t unexpected = 0;
-    for (const auto& body : want) {
-        auto it = seen.find(body);
-        lost += it == seen.end() ? 1 : 0;
-        duplicated += it != seen.end() && it->second > 1 ? 1 : 0;
-    }
-    for (const auto& [body, times] : seen) {
-        unexpected += want.count(body) == 0 ? 1 : 0;
-    }
+    auto t = count(want, seen);
     MESSAGE("shared-store colocated: ", want.size(), " confirmed messages");
     CHECK(want.size() >= 150);
-    CHECK(lost == 0);
-    CHECK(duplicated == 0);
-    CHECK(unexpected == 0);
+    CHECK(t.lost == 0);
+    CHECK(t.duplicated == 0);
+    CHECK(t.unexpected == 0);
 }
 
 } // namespace actormq::test

@@ -137,15 +137,28 @@ TEST_CASE("native: limits: sessions, producers, consumers and the confirmation w
     require_ok(c.open_session(1, "w", false, 4096), "window 4096");
 }
 
+namespace {
+
+/// Opens session 1 named `session` with producer 1 on `address` and a `window`-byte window;
+/// returns the credit the node grants first.
+int64_t open_producer(native_client& c,
+                      const std::string& session,
+                      const std::string& address,
+                      int32_t window) {
+    require_ok(c.open_session(1, session), "create_session");
+    require_ok(c.call(1, native::create_producer{1, address, window}), "create_producer");
+    auto g = c.receive_type(native::packet_type::producer_credit, soon());
+    REQUIRE(g.has_value());
+    return std::get<native::producer_credit>(g->body).bytes;
+}
+
+} // namespace
+
 TEST_CASE("native: producer credit: granted after create_producer, given back once routed") {
     ACTORMQ_START_NODE(node, native_node_config());
     native_client c;
     native_login(c, node);
-    require_ok(c.open_session(1, "p"), "create_session");
-    require_ok(c.call(1, native::create_producer{1, "cq", 100}), "create_producer");
-    auto g = c.receive_type(native::packet_type::producer_credit, soon());
-    REQUIRE(g.has_value());
-    CHECK(std::get<native::producer_credit>(g->body).bytes == 100);
+    CHECK(open_producer(c, "p", "cq", 100) == 100);
     // A send may overdraw the credit (§5); its whole packet size comes back once routed.
     require_ok(c.call(1, native::send{1, true, native_message("", std::string(200, 'x'))}),
                "send 1");
@@ -168,11 +181,7 @@ TEST_CASE("native: producer credit: a producer whose sends wait on a full BLOCK 
     }
     native_client c;
     native_login(c, node);
-    require_ok(c.open_session(1, "blocked"), "create_session");
-    require_ok(c.call(1, native::create_producer{1, "full", 2048}), "create_producer");
-    auto g = c.receive_type(native::packet_type::producer_credit, soon());
-    REQUIRE(g.has_value());
-    int64_t credit = std::get<native::producer_credit>(g->body).bytes;
+    int64_t credit = open_producer(c, "blocked", "full", 2048);
     // Each send is counted at more than its packet's size: this client never overdraws the
     // server's count, so no send fails with window_exceeded.
     const std::string body(1000, 'b');
