@@ -264,19 +264,18 @@ uint32_t votes_needed(const vote_tally& t, int32_t quorum_size) {
 
 namespace {
 
-/// Whether a live outside the asker's process could answer.
-bool outside_witness_possible(const vote_tally& t) {
-    return t.witness_processes > 0;
+/// The asker's own vote plus `all` answers, those from lives in its own process (`local`) left
+/// out while a live in another process could answer (live_is_gone).
+uint32_t votes_counted(const vote_tally& t, uint32_t all, uint32_t local) {
+    return 1 + (t.witness_processes > 0 ? all - local : all);
 }
 
 } // namespace
 
 bool live_is_gone(const vote_tally& t, int32_t quorum_size) {
-    auto agreeing = t.lives_not_seeing;
-    if (outside_witness_possible(t)) {
-        agreeing -= t.local_lives_not_seeing;
-    }
-    return t.lives_seeing == 0 && t.claims == 0 && 1 + agreeing >= votes_needed(t, quorum_size);
+    return t.lives_seeing == 0 && t.claims == 0
+           && votes_counted(t, t.lives_not_seeing, t.local_lives_not_seeing)
+                  >= votes_needed(t, quorum_size);
 }
 
 bool nobody_serves(const vote_tally& t) {
@@ -287,11 +286,9 @@ bool nobody_serves(const vote_tally& t) {
 }
 
 bool live_has_quorum(const vote_tally& t, int32_t quorum_size) {
-    auto answers = t.live_answers;
-    if (outside_witness_possible(t)) {
-        answers -= t.local_live_answers;
-    }
-    return t.lives_seeing == 0 && t.claims == 0 && 1 + answers >= votes_needed(t, quorum_size);
+    return t.lives_seeing == 0 && t.claims == 0
+           && votes_counted(t, t.live_answers, t.local_live_answers)
+                  >= votes_needed(t, quorum_size);
 }
 
 } // namespace actormq::cluster

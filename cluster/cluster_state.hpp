@@ -141,16 +141,14 @@ public:
         }
     }
 
-    /// The listed processes other than `own` that do not serve `node_id`.
-    std::set<caf::node_id> witnesses(const caf::node_id& own, const std::string& node_id) const {
+    /// How many listed processes other than `own` do not serve `node_id`.
+    uint32_t witnesses(const caf::node_id& own, const std::string& node_id) const {
         std::lock_guard<std::mutex> guard{mtx_};
-        std::set<caf::node_id> out;
+        uint32_t n = 0;
         for (const auto& [process, ids] : served_) {
-            if (process != own && ids.count(node_id) == 0) {
-                out.insert(process);
-            }
+            n += process != own && ids.count(node_id) == 0 ? 1 : 0;
         }
-        return out;
+        return n;
     }
 
 private:
@@ -408,9 +406,7 @@ struct cluster_state {
     /// Processes other than `own` that could answer a vote about `node_id` as a live: those
     /// this process has seen serve another node id and not seen stop (live_processes).
     uint32_t witnesses(const caf::node_id& own, const std::string& node_id) const {
-        return lives_by_process
-                   ? static_cast<uint32_t>(lives_by_process->witnesses(own, node_id).size())
-                   : 0;
+        return lives_by_process ? lives_by_process->witnesses(own, node_id) : 0;
     }
 
     void notify() {
