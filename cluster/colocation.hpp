@@ -8,12 +8,14 @@
 //        -> (backup_grant, caf::node_id of the host)
 //      The cluster actor passes the request on to the member at that address, which checks
 //      that it comes from a joined member (who proved the cluster credentials) and hands it to
-//      its node's colocation endpoint: a grant (slot N, one-time ticket) or an error
-//      (not_hosting, backups_full).
+//      its node's colocation endpoint: a grant (slot N, one-time ticket), an instance of the
+//      asker's node id it runs already (backup_grant::existing: step 2 is skipped), or an
+//      error (not_hosting, backups_full).
 //   2. requesting node -> its middleman: (spawn_atom, host node, "colocated_backup",
 //      make_message(colocated_spec), {}) -> the backup instance's handle on the host. The host
 //      spawns only for the cluster credentials and a ticket it granted.
 
+#include <caf/actor.hpp>
 #include <caf/atom.hpp>
 #include <caf/meta/type_name.hpp>
 
@@ -37,18 +39,24 @@ using release_atom = caf::atom_constant<caf::atom("bkrelease")>;
 constexpr const char* colocated_actor_type = "colocated_backup";
 
 /// A host's yes to a backup request: the backup will be colocated_backup_N, and the spawn must
-/// present `ticket`.
+/// present `ticket`. Or, when the host already runs an instance of the asker's node id that
+/// pairs with nobody (its requester lost it to a dropped link, or it is a stand-in that gave
+/// way and lost its pairing), that instance: `existing` is its actor (the handle a spawn would
+/// have returned), N its slot, and there is no ticket and nothing to spawn (docs/ha.md, "An
+/// unpaired colocated backup gives way").
 struct backup_grant {
     /// The host node's name (for logs).
     std::string host;
     /// N of colocated_backup_N (1, 2, ...).
     uint32_t slot = 0;
     uint64_t ticket = 0;
+    caf::actor existing{};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, backup_grant& x) {
-    return f(caf::meta::type_name("actormq::cluster::backup_grant"), x.host, x.slot, x.ticket);
+    return f(caf::meta::type_name("actormq::cluster::backup_grant"), x.host, x.slot, x.ticket,
+             x.existing);
 }
 
 /// The remote spawn's argument: who asks, with which credentials and ticket, and the live's

@@ -78,9 +78,26 @@ void spawn_backup(requester_ptr self,
                   caf::node_id host) {
     auto& st = self->state;
     if (st.primary_back()) {
-        // Granted while the primary came back: the grant's ticket just expires on the host.
+        // Granted while the primary came back: the grant's ticket just expires on the host (an
+        // instance it runs already is released, as a spawned one would be below).
+        if (g.existing) {
+            release(self, g.existing, address);
+        }
         st.now = phase::waiting;
         yield_to_primary(self);
+        return;
+    }
+    if (g.existing) {
+        // The host runs an instance of this node id that pairs with nobody: it is this node's
+        // backup, as if spawned now (docs/ha.md, "An unpaired colocated backup gives way").
+        st.backup = std::move(g.existing);
+        st.backup_host = address;
+        st.backup_slot = g.slot;
+        self->monitor(st.backup);
+        st.now = phase::backed_up;
+        log()->info("colocated_backup_started host={} host_name={} name=colocated_backup_{} "
+                    "existing=true",
+                    address, g.host, g.slot);
         return;
     }
     st.now = phase::spawning;
@@ -93,7 +110,7 @@ void spawn_backup(requester_ptr self,
                   std::string{cluster::colocated_actor_type}, caf::make_message(std::move(spec)),
                   std::set<std::string>{})
         .then(
-            [self, address, name, h = g.host](caf::strong_actor_ptr& p) {
+            [self, address, name, h = g.host, slot = g.slot](caf::strong_actor_ptr& p) {
                 auto& st = self->state;
                 if (!p) {
                     log()->warn("colocation_spawn_failed host={} reason=\"no actor\"", address);
@@ -109,6 +126,7 @@ void spawn_backup(requester_ptr self,
                 }
                 st.backup = caf::actor_cast<caf::actor>(p);
                 st.backup_host = address;
+                st.backup_slot = slot;
                 self->monitor(st.backup);
                 st.now = phase::backed_up;
                 log()->info("colocated_backup_started host={} host_name={} name={}", address, h,
@@ -204,6 +222,9 @@ void moved(requester_ptr self,
            const std::string& address,
            uint32_t slot) {
     auto& st = self->state;
+    if (fresh == old) {
+        return; // the host handed back the instance it runs for this node id: nothing moves
+    }
     if (st.now != phase::backed_up || st.backup != old) {
         release(self, fresh, address, "the backup it was to replace changed meanwhile");
         return;
@@ -212,12 +233,13 @@ void moved(requester_ptr self,
     // time, and the new one asks again after retry-replication-wait until then.
     release(self, old, old_host, "moved (rebalance)");
     for (const auto& m : st.topology.members) {
-        if (m.cluster_address == old_host) {
+        if (m.cluster_address == old_host && old_host != address) {
             st.released_on.insert(m.name);
         }
     }
     st.backup = std::move(fresh);
     st.backup_host = address;
+    st.backup_slot = slot;
     self->monitor(st.backup);
     log()->info("colocated_backup_moved from={} to={} name=colocated_backup_{}", old_host, address,
                 slot);
@@ -229,11 +251,12 @@ void moved(requester_ptr self,
 void move_backup(requester_ptr self, const std::string& address) {
     auto& st = self->state;
     st.moving = true;
-    st.move_tried.insert(address);
+    st.move_tried[address] = st.hosted_at(address);
     auto old = st.backup;
     auto old_host = st.backup_host;
     log()->info("colocation_rebalance from={} to={} reason=\"{}\"", old_host, address,
-                st.ring_neighbour() == address
+                old_host == address ? "the first slot of the ring neighbour is free"
+                : st.ring_neighbour() == address
                     ? "the ring neighbour of this node is a member again"
                     : "the backup's host runs at least two backups more than another live");
     auto fail = [self, address](const std::string& why) {
@@ -246,6 +269,13 @@ void move_backup(requester_ptr self, const std::string& address) {
                 auto& st = self->state;
                 if (st.now != phase::backed_up || st.backup != old) {
                     fail("the backup changed meanwhile"); // the grant's ticket expires
+                    return;
+                }
+                if (g.existing) {
+                    // An instance of this node id the host runs already, unpaired: the backup
+                    // moves to it without a spawn.
+                    st.moving = false;
+                    moved(self, old, old_host, std::move(g.existing), address, g.slot);
                     return;
                 }
                 auto spec = st.spec;
@@ -277,8 +307,10 @@ void move_backup(requester_ptr self, const std::string& address) {
 void consider_rebalance(requester_ptr self) {
     auto& st = self->state;
     for (auto it = st.move_tried.begin(); it != st.move_tried.end();) {
-        // A live that left and came back may have room again.
-        it = st.is_member(*it) ? std::next(it) : st.move_tried.erase(it);
+        // A live that left and came back, or that runs fewer backups than when it was asked,
+        // may have room again.
+        bool again = !st.is_member(it->first) || st.hosted_at(it->first) < it->second;
+        it = again ? st.move_tried.erase(it) : std::next(it);
     }
     if (!st.rebalance_target()) {
         st.rebalance_timer = 0;
@@ -401,6 +433,26 @@ bool is_colocated_name(const std::string& name) {
     return name.rfind("colocated_backup_", 0) == 0;
 }
 
+std::string superseding_member(const cluster::topology& t,
+                               const std::string& instance_address,
+                               const std::string& live_node_id) {
+    if (live_node_id.empty() || instance_address.empty()) {
+        return {};
+    }
+    std::string by;
+    for (const auto& m : t.members) {
+        if (m.cluster_address == instance_address) {
+            if (!m.node_id.empty()) {
+                return {}; // it announces a node id: paired, holding or serving
+            }
+        } else if (by.empty() && m.role == "backup" && m.node_id == live_node_id
+                   && !m.cluster_address.empty()) {
+            by = m.name + "@" + m.cluster_address;
+        }
+    }
+    return by;
+}
+
 colocation_book::colocation_book(uint32_t max_backups, std::chrono::milliseconds ticket_ttl)
     : max_(max_backups),
       ttl_(ticket_ttl),
@@ -462,15 +514,24 @@ size_t colocation_book::running() const {
 
 caf::behavior colocation_endpoint(caf::event_based_actor* self,
                                   std::shared_ptr<colocation_book> book,
-                                  std::string host_name) {
+                                  std::string host_name,
+                                  unpaired_finder find) {
     self->set_default_handler([](caf::scheduled_actor*,
                                  caf::message_view& x) -> caf::result<caf::message> {
         log()->warn("unexpected_message actor=colocation message={}", caf::to_string(x.content()));
         return caf::sec::unexpected_message;
     });
     return {
-        [book, host_name](cluster::backup_request_atom, const std::string& live,
-                          const std::string& node_id) -> caf::result<cluster::backup_grant> {
+        [book, host_name, find](cluster::backup_request_atom, const std::string& live,
+                                const std::string& node_id) -> caf::result<cluster::backup_grant> {
+            if (auto u = find ? find(node_id) : unpaired_instance{}; u.handle) {
+                // Its live asks again for a backup it already has here: a second instance of
+                // the node id would hold a second slot and never pair.
+                log()->info("colocation_request_granted live={} node_id={} slot={} "
+                            "existing=true",
+                            live, node_id, u.slot);
+                return cluster::backup_grant{host_name, u.slot, 0, std::move(u.handle)};
+            }
             auto g = book->reserve(host_name);
             if (!g) {
                 log()->info("colocation_request_refused live={} node_id={} reason=backups_full",
@@ -569,6 +630,12 @@ size_t backup_requester_state::hosted_by(const std::string& name) const {
                       [&](const auto& m) { return !name.empty() && m.hosted_by == name; }));
 }
 
+size_t backup_requester_state::hosted_at(const std::string& address) const {
+    auto it = std::find_if(topology.members.begin(), topology.members.end(),
+                           [&](const auto& m) { return m.cluster_address == address; });
+    return it == topology.members.end() || address.empty() ? 0 : hosted_by(it->name);
+}
+
 std::optional<std::string> backup_requester_state::next_candidate() const {
     // The others come in name order; asking first those named after this node, then those
     // before it, makes nodes that all start together form a ring (a asks b, b asks c, c asks a)
@@ -623,6 +690,15 @@ std::optional<std::string> backup_requester_state::rebalance_target() const {
     // backup on the next node) hold again; and a backup on the neighbour stays there.
     if (auto neighbour = ring_neighbour()) {
         if (*neighbour == backup_host) {
+            // On the neighbour, but in a later slot (its first was taken when asked): the first
+            // slot's ports are the ones clients list, so it moves there once that is free.
+            bool first_free =
+                std::none_of(topology.members.begin(), topology.members.end(), [&](const auto& m) {
+                    return m.name == "colocated_backup_1" && m.hosted_by == host->name;
+                });
+            if (backup_slot > 1 && first_free && move_tried.count(*neighbour) == 0) {
+                return neighbour;
+            }
             return std::nullopt;
         }
         if (move_tried.count(*neighbour) == 0) {

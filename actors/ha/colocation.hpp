@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -53,11 +54,23 @@ private:
     uint64_t next_ticket_;
 };
 
-/// The host's endpoint: (backup_request_atom, live name, live node id) -> backup_grant, or
+/// A colocated backup this host runs for a node id and that pairs with nobody: its actor and
+/// slot (an invalid actor when there is none).
+struct unpaired_instance {
+    caf::actor handle;
+    uint32_t slot = 0;
+};
+
+/// Finds the unpaired instance of a node id (see unpaired_instance) among a host's backups.
+using unpaired_finder = std::function<unpaired_instance(const std::string& node_id)>;
+
+/// The host's endpoint: (backup_request_atom, live name, live node id) -> backup_grant (with
+/// `existing` set when `find` names an unpaired instance of that node id), or
 /// cluster_errc::backups_full. Registered with the node's cluster actor.
 caf::behavior colocation_endpoint(caf::event_based_actor* self,
                                   std::shared_ptr<colocation_book> book,
-                                  std::string host_name);
+                                  std::string host_name,
+                                  unpaired_finder find);
 
 /// The requester's settings (the [ha-policy.colocated] keys of the live).
 struct requester_settings {
@@ -109,6 +122,8 @@ struct backup_requester_state {
     uint32_t rounds = 0;
     caf::actor backup;
     std::string backup_host;
+    /// N of the backup's colocated_backup_N on its host (0 while none).
+    uint32_t backup_slot = 0;
     /// The node names of hosts this requester released a backup on: one that lingers in the
     /// topology a moment after a move is not "another member" (other_backup_member()).
     std::set<std::string> released_on;
@@ -128,9 +143,12 @@ struct backup_requester_state {
     /// A stand-in's instance (the colocated backup's actor): the requester ends with it.
     caf::actor owner;
     /// A move of the backup to a live that runs fewer backups is under way (see
-    /// rebalance_target()); the lives asked for one since they joined (cluster addresses).
+    /// rebalance_target()); the lives asked for one since they joined (cluster addresses),
+    /// each with the colocated backups it ran when asked: one that runs fewer later (an
+    /// instance there ended, docs/ha.md "An unpaired colocated backup gives way") may have
+    /// room again, and is asked again.
     bool moving = false;
-    std::set<std::string> move_tried;
+    std::map<std::string, size_t> move_tried;
     /// The rebalance timer in force (numbered from `timers`; a stale one is ignored).
     uint64_t rebalance_timer = 0;
 
@@ -157,6 +175,8 @@ struct backup_requester_state {
     bool cluster_settled() const;
     /// How many colocated backups the member named `name` runs, by the topology.
     size_t hosted_by(const std::string& name) const;
+    /// The same for the member at cluster address `address` (0 when none is).
+    size_t hosted_at(const std::string& address) const;
     /// The next live node to ask in this round: serving, not this node, not a colocated backup,
     /// not tried yet, not the node that runs this instance (a stand-in's host: its backup
     /// must survive that node); those hosting the fewest colocated backups first, and among
@@ -204,5 +224,14 @@ caf::behavior stand_in_requester(caf::stateful_actor<backup_requester_state>* se
 
 /// Whether a member name is a colocated backup's (colocated_backup_N).
 bool is_colocated_name(const std::string& name);
+
+/// What supersedes the colocated backup instance at `instance_address`, started for the live
+/// of `live_node_id`, by its host's topology `t` (docs/ha.md, "An unpaired colocated backup
+/// gives way"): "NAME@ADDRESS" of another member that announces itself the backup of that node
+/// id, or "" — also when the instance announces the node id itself (paired and in sync, or
+/// serving it). The instance's own machine decides whether it is unpaired.
+std::string superseding_member(const cluster::topology& t,
+                               const std::string& instance_address,
+                               const std::string& live_node_id);
 
 } // namespace actormq

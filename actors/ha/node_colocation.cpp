@@ -3,6 +3,7 @@
 // nodes spawn here, the instance it starts, and the requester and endpoint the node runs.
 #include "actors/ha/colocation.hpp"
 #include "actors/ha/node_impl.hpp"
+#include "actors/ha/replication_driver.hpp"
 #include "actors/status/status.hpp"
 #include "config/load.hpp"
 
@@ -244,6 +245,41 @@ void node::impl::start_stand_in(server_instance& inst, const cluster::colocated_
     caf::anon_send(inst.requester, inst.last_topology);
 }
 
+void node::impl::check_hosted(const cluster::topology& t) {
+    // Lock order: the own instance's cluster_mtx (held by the caller), instances_mtx, then
+    // an instance's cluster_mtx; nothing takes them the other way round.
+    std::lock_guard<std::mutex> guard{instances_mtx};
+    for (auto& [name, inst] : hosted) {
+        // The address is set before the instance is handed over here, and not changed after.
+        auto by = superseding_member(t, inst->self_info.cluster_address, inst->live_node_id);
+        if (by == inst->superseded_by) {
+            continue;
+        }
+        std::lock_guard<std::mutex> inst_guard{inst->cluster_mtx};
+        if (inst->repl_driver) {
+            inst->superseded_by = by;
+            caf::anon_send(inst->repl_driver, repl_superseded_atom::value, std::move(by));
+        }
+    }
+}
+
+unpaired_instance node::impl::unpaired_of(const std::string& node_id) {
+    std::lock_guard<std::mutex> guard{instances_mtx};
+    for (auto& [name, inst] : hosted) {
+        if (node_id.empty() || inst->live_node_id != node_id || inst->stop_requested
+            || !inst->handle) {
+            continue;
+        }
+        std::lock_guard<std::mutex> inst_guard{inst->cluster_mtx};
+        // Replication only (a shared-store backup pairs with nobody); no node id announced:
+        // neither paired, nor holding or serving a journal of it.
+        if (inst->repl_driver && inst->self_info.node_id.empty()) {
+            return {inst->handle, inst->slot};
+        }
+    }
+    return {};
+}
+
 void node::impl::report_gone(const std::string& name) {
     if (status_actor) {
         caf::anon_send(status_actor, role_atom::value, name, std::string{"gone"}, std::string{});
@@ -339,7 +375,8 @@ void node::impl::start_colocation() {
     if (hp.kind != config::ha_kind::colocated || !own || !own->cluster) {
         return;
     }
-    endpoint = sys.spawn(colocation_endpoint, book, cfg.name);
+    endpoint = sys.spawn(colocation_endpoint, book, cfg.name,
+                         [this](const std::string& node_id) { return unpaired_of(node_id); });
     caf::anon_send(own->cluster, cluster::backup_request_atom::value, endpoint);
     if (!hp.colocated.request_backup) {
         return;

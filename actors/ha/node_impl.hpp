@@ -115,6 +115,9 @@ struct server_instance {
     caf::actor requester;
     /// The instance's stop was asked for already (a colocated one stops alone).
     std::atomic<bool> stop_requested{false};
+    /// A colocated backup: what its host last told its driver supersedes it (see
+    /// node::impl::check_hosted); guarded by the host's `instances_mtx`.
+    std::string superseded_by;
 
     std::string reserve_ports();
     /// Opens the lock file and, unless shared-store, takes the live lock: "" or the reason.
@@ -245,6 +248,13 @@ struct node::impl {
     void start_stand_in(server_instance& inst, const cluster::colocated_spec& spec);
     /// Tells the status actor an instance is gone.
     void report_gone(const std::string& name);
+    /// The colocated backup this node runs for `node_id` that pairs with nobody, if any (for
+    /// the endpoint: colocation_endpoint()). From any thread.
+    unpaired_instance unpaired_of(const std::string& node_id);
+    /// The own instance's topology changed: tells each colocated backup with a replication
+    /// driver which member, if any, now backs up its live instead (superseding_member()).
+    /// Called from the own instance's cluster callback, with its `cluster_mtx` held.
+    void check_hosted(const cluster::topology& t);
     /// Spawns the endpoint and, with request-backup, the requester (after the cluster started).
     void start_colocation();
     void stop_colocation();

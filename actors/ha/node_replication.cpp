@@ -127,6 +127,9 @@ void server_instance::repl_effects::note(const repl_activation::note& n, int64_t
             // restart-backup = false: a backup that gave way ends with status 0 (a colocated
             // one ends its instance, and its host frees the slot: docs/ha.md, "Colocated
             // backups"); the driver finishes its stop first.
+        case k::superseded:
+            // An unpaired colocated backup whose live has another: the same end (docs/ha.md,
+            // "An unpaired colocated backup gives way").
             d.request_exit(false);
             break;
         default:

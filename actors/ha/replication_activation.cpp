@@ -614,6 +614,19 @@ void machine::on(const deactivated&, actions& out) {
 
 // -- stopping -------------------------------------------------------------------------------------
 
+void machine::on(const superseded& r, actions& out) {
+    // Only between pairings: paired, syncing or in sync it may be the backup its live keeps
+    // (the other's announcement can be older than the live's choice), and a journal it holds
+    // or serves is not to be dropped.
+    bool unpaired = settings_.backup && !busy_ && !stop_requested_ && !held_
+                    && (phase_ == phase::waiting || phase_ == phase::preparing);
+    if (!unpaired) {
+        return;
+    }
+    add_note(note_kind::superseded, r.by, out);
+    begin_stop(out);
+}
+
 void machine::on(const storage_failure&, actions& out) {
     exit_status_ = 1;
     add_note(note_kind::storage_failed, "journal", out);

@@ -137,6 +137,13 @@ struct rival_live {
     uint64_t sequence = 0;
     bool rival_keeps_on_tie = false;
 };
+/// A colocated backup that is not paired: another member announces itself the backup (paired,
+/// syncing or in sync) of the node id it was started for (`by`), so its live will not pair with it;
+/// it ends and its host frees the slot (docs/ha.md, "An unpaired colocated backup gives way").
+/// Acted on only while waiting between pairings; the driver tells again after other events.
+struct superseded {
+    std::string by;
+};
 struct storage_failure {};
 struct stop_request {};
 
@@ -159,6 +166,7 @@ using event = std::variant<start,
                            rival_live,
                            failback_requested,
                            failback_answer,
+                           superseded,
                            storage_failure,
                            stop_request>;
 
@@ -243,6 +251,7 @@ enum class note_kind : uint8_t {
     backup_exiting,     ///< backup, after giving way: restart-backup is false
     held_journal,       ///< backup: its directory holds a journal it served; checks who serves
     stale_journal,      ///< the cluster has seen a newer journal of the node id than this one
+    superseded,         ///< colocated backup, unpaired: another backs up its live; it ends
 };
 
 struct note {
@@ -344,6 +353,7 @@ private:
     void on(const rival_live& r, actions& out);
     void on(const failback_requested&, actions& out);
     void on(const failback_answer& r, actions& out);
+    void on(const superseded& r, actions& out);
     void on(const storage_failure&, actions& out);
     void on(const stop_request&, actions& out);
 

@@ -105,6 +105,8 @@ const char* to_string(note_kind k) {
             return "held_journal";
         case note_kind::stale_journal:
             return "stale_journal";
+        case note_kind::superseded:
+            return "superseded";
     }
     return "unknown";
 }
@@ -154,27 +156,12 @@ std::string to_string(const action& a) {
 }
 
 std::string to_string(const event& e) {
-    static const char* names[] = {"start",
-                                  "tick",
-                                  "candidates",
-                                  "directory_ready",
-                                  "paired",
-                                  "replica_in_sync",
-                                  "replica_lost",
-                                  "replica_failed",
-                                  "replica_closed",
-                                  "vote_result",
-                                  "node_id_claimed",
-                                  "journal_loaded",
-                                  "acceptors_opened",
-                                  "deactivated",
-                                  "backup_lost",
-                                  "backup_synced",
-                                  "rival_live",
-                                  "failback_requested",
-                                  "failback_answer",
-                                  "storage_failure",
-                                  "stop_request"};
+    static const char* names[] = {
+        "start",           "tick",           "candidates",         "directory_ready", "paired",
+        "replica_in_sync", "replica_lost",   "replica_failed",     "replica_closed",  "vote_result",
+        "node_id_claimed", "journal_loaded", "acceptors_opened",   "deactivated",     "backup_lost",
+        "backup_synced",   "rival_live",     "failback_requested", "failback_answer", "superseded",
+        "storage_failure", "stop_request"};
     static_assert(std::size(names) == std::variant_size_v<event>);
     return names[e.index()];
 }

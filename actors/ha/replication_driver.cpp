@@ -77,6 +77,9 @@ void feed(driver_ptr self, const ra::event& e) {
     if (auto rival = rival_of(st)) {
         run(self, st.machine.handle(*rival));
     }
+    if (!st.superseded_by.empty()) {
+        run(self, st.machine.handle(ra::superseded{st.superseded_by}));
+    }
 }
 
 std::shared_ptr<spdlog::logger> log() {
@@ -370,6 +373,14 @@ caf::behavior replication_driver(driver_ptr self, replication_setup setup) {
                 st.failback.deliver(false);
             }
             return rp; // answered through st.failback
+        },
+        [self](repl_superseded_atom, std::string& by) {
+            auto& st = self->state;
+            bool news = by != st.superseded_by;
+            st.superseded_by = std::move(by);
+            if (news && !st.superseded_by.empty()) {
+                feed(self, ra::superseded{st.superseded_by});
+            }
         },
         [self](repl_lost_atom) { feed(self, ra::backup_lost{}); },
         [self](repl_synced_atom) { feed(self, ra::backup_synced{}); },

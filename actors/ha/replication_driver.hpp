@@ -28,6 +28,9 @@ namespace actormq {
 using repl_lost_atom = caf::atom_constant<caf::atom("rlost")>;
 /// The journal's backup is in sync (docs/replication.md, "Failback").
 using repl_synced_atom = caf::atom_constant<caf::atom("rsynced")>;
+/// (repl_superseded_atom, member) from the host of a colocated backup: `member` announces
+/// itself the backup of the node id this one was started for ("": nobody does any more).
+using repl_superseded_atom = caf::atom_constant<caf::atom("supersede")>;
 using repl_prepare_atom = caf::atom_constant<caf::atom("rprepare")>;
 using repl_record_atom = caf::atom_constant<caf::atom("rrecord")>;
 
@@ -91,6 +94,9 @@ struct replication_driver_state {
     /// A failback request waiting for the machine's answer.
     caf::typed_response_promise<bool> failback;
     uint64_t unexpected = 0;
+    /// What the host last said supersedes this colocated backup ("" for nothing): offered to
+    /// the machine after every event, which acts on it only between pairings.
+    std::string superseded_by;
     /// Draws the random part of a vote's retry wait after a claimed vote (seeded per driver).
     std::minstd_rand random{std::random_device{}()};
 };
@@ -98,7 +104,7 @@ struct replication_driver_state {
 /// The driver. Messages: ha_start_atom, ha_stop_atom, ha_fail_atom, (ha_tick_atom, uint64_t),
 /// the cluster's topology on every change, (repl_lost_atom) when the journal lost its backup,
 /// (cluster::failback_atom) -> bool when the primary asks this serving backup to give way,
-/// and the replica's reports.
+/// (repl_superseded_atom, std::string) for a colocated backup, and the replica's reports.
 caf::behavior replication_driver(caf::stateful_actor<replication_driver_state>* self,
                                  replication_setup setup);
 

@@ -210,6 +210,9 @@ std::string server_instance::start_cluster() {
         if (const auto& req = colocated ? requester : host.requester; req) {
             caf::anon_send(req, t);
         }
+        if (!colocated) {
+            host.check_hosted(t);
+        }
     };
     auto started =
         cluster::start(sys, cfg.cluster, self_info, std::move(on_change), spdlog::get("cluster"));

@@ -133,6 +133,8 @@ struct ring {
     /// `store` of [ha-policy.colocated]: "replication" or "shared-store" (each colocated
     /// backup then opens its live's own journal directory).
     std::string store = "replication";
+    /// Nodes that ask for no backup of their own (request-backup = false): they only host.
+    std::set<std::string> hosts_only;
 
     /// With max-backups 2 a stand-in's backup listens on P + 3 x offset (its live's P + offset,
     /// shifted again as the host's colocated_backup_2): P to P + 3 x offset are kept free.
@@ -188,8 +190,10 @@ struct ring {
                                "cluster-user = \"actormq-cluster\"\ncluster-password = "
                                "\"secret\"\npersistence-enabled = true\n");
         }
+        std::string request = hosts_only.count(name) > 0 ? "false" : "true";
         return colocated_node(members,
-                              "request-backup = true\nmax-backups = " + std::to_string(max_backups)
+                              "request-backup = " + request
+                                  + "\nmax-backups = " + std::to_string(max_backups)
                                   + "\nbackup-port-offset = " + std::to_string(offset)
                                   + "\nbackup-request-settle-ms = 3000\n"
                                     "[ha-policy.colocated.primary]\ncheck-for-live-server = true\n"

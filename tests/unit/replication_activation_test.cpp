@@ -142,6 +142,50 @@ TEST_CASE("replication activation: a refused or lost pairing request is asked ag
     CHECK(show(as) == "note(pairing); pair_with(127.0.0.1:7000)");
 }
 
+TEST_CASE("replication activation: an unpaired colocated backup whose live has another backup "
+          "ends between pairings, never while paired or serving") {
+    const ra::superseded other{"colocated_backup_2@127.0.0.1:7002"};
+    // Refused (the live replicates to the other one), then waiting to ask again: it ends.
+    ra::machine m{backup_settings()};
+    m.handle(ra::start{});
+    m.handle(ra::directory_ready{});
+    m.handle(ra::candidates{{live_address}});
+    CHECK(m.handle(other).empty()); // the pairing request is out: its answer decides first
+    m.handle(ra::paired{false, {}, "already_paired"});
+    CHECK(m.handle(other).empty()); // closing the replica
+    m.handle(ra::replica_closed{true});
+    REQUIRE(m.current_phase() == ra::phase::preparing);
+    auto as = m.handle(other);
+    CHECK(show(as) == "note(superseded); note(stopped); finish");
+    CHECK(m.exit_status() == 0);
+    CHECK(m.current_phase() == ra::phase::done);
+    // Waiting for a live (no candidate): the same.
+    ra::machine w{backup_settings()};
+    w.handle(ra::start{});
+    w.handle(ra::directory_ready{});
+    REQUIRE(w.current_phase() == ra::phase::waiting);
+    CHECK(has<ra::finish>(w.handle(other)));
+    // Paired and syncing, or in sync: the other announcement may be older than the live's
+    // choice of this one; it stays.
+    ra::machine p{backup_settings()};
+    sync_backup(p);
+    CHECK(p.handle(other).empty());
+    CHECK(p.current_phase() == ra::phase::in_sync);
+    // Serving (a stand-in): it stays.
+    p.handle(ra::replica_lost{true});
+    p.handle(ra::vote_result{true, "won"});
+    p.handle(ra::replica_closed{true});
+    p.handle(ra::journal_loaded{true});
+    p.handle(ra::acceptors_opened{true});
+    REQUIRE(p.serving());
+    CHECK(p.handle(other).empty());
+    // A primary is never superseded.
+    ra::machine primary{ra::settings{}};
+    primary.handle(ra::start{});
+    CHECK(primary.handle(other).empty());
+    CHECK(m.unexpected() + w.unexpected() + p.unexpected() + primary.unexpected() == 0);
+}
+
 TEST_CASE("replication activation: batches that overtake the pairing answer still count") {
     ra::machine m{backup_settings()};
     m.handle(ra::start{});
@@ -548,6 +592,7 @@ struct world {
     bool finished = false;
     bool stopped = false;
     bool loaded = false;
+    bool superseded = false;
 
     explicit world(uint64_t seed) : rng(seed) {}
 
@@ -560,6 +605,11 @@ struct world {
         auto as = m.handle(e);
         CHECK_MESSAGE(m.unexpected() == before, "unexpected ", ra::to_string(e), " in phase ",
                       std::string{ra::to_string(phase)});
+        if (has_note(as, ra::note_kind::superseded)) {
+            // Only between pairings: never a backup paired, syncing or in sync.
+            CHECK((phase == ra::phase::waiting || phase == ra::phase::preparing));
+            superseded = true;
+        }
         for (const auto& a : as) {
             INFO("event ", ra::to_string(e), " gave ", show(as));
             REQUIRE_FALSE(finished);
@@ -594,6 +644,7 @@ struct world {
         CHECK(synced_since_pairing);
         CHECK(vote_won_since_pairing);
         CHECK(l.node_id == live_node);
+        CHECK_FALSE(superseded);
         loaded = true;
         due.push_back(ra::journal_loaded{chance(95)});
     }
@@ -637,6 +688,8 @@ struct world {
         } else if (what == 8 && chance(5) && !stopped) {
             stopped = true;
             feed(ra::stop_request{});
+        } else if (what == 9 && chance(3)) {
+            feed(ra::superseded{"colocated_backup_2@127.0.0.1:7002"});
         } else if (!due.empty()) {
             auto e = due.front();
             due.pop_front();
