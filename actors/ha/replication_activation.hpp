@@ -138,9 +138,9 @@ struct rival_live {
     bool rival_keeps_on_tie = false;
 };
 /// A colocated backup that is not paired: another member announces itself the backup (paired,
-/// syncing or in sync) of the node id it was started for (`by`), so its live will not pair with it;
-/// it ends and its host frees the slot (docs/ha.md, "An unpaired colocated backup gives way").
-/// Acted on only while waiting between pairings; the driver tells again after other events.
+/// syncing or in sync) of the node id it was started for (`by`), so its live will not pair
+/// with it; it ends and its host frees the slot (docs/ha.md, "An unpaired colocated backup
+/// gives way"). Acted on only between pairings; the driver tells again after other events.
 struct superseded {
     std::string by;
 };
