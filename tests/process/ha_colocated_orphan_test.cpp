@@ -55,8 +55,8 @@ TEST_CASE("colocated: a backup lost with its frozen host, replaced on a third no
     auto a_log = r["a"].log_text().substr(a_log_mark);
     MESSAGE("a: ",
             a_log.find("reason=\"another member backs up this node id\"") != std::string::npos
-                ? "took b's instance back"
-                : "moved its backup back to b",
+                ? std::string{"took b's instance back"}
+                : std::string{"moved its backup back to b"},
             "; b's first instance gave way: ",
             r["b"].log_text().find("replication_superseded") != std::string::npos,
             ", was handed back: ", a_log.find("existing=true") != std::string::npos);
