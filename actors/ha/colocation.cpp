@@ -9,7 +9,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <random>
 #include <tuple>
 
 namespace actormq {
@@ -17,12 +16,7 @@ namespace actormq {
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-    if (auto l = spdlog::get("actors")) {
-        return l;
-    }
-    // Without main's loggers (embedded use, the deterministic tests): a logger with no sink.
-    static const auto quiet = std::make_shared<spdlog::logger>("colocation");
-    return quiet;
+    return colocation_log();
 }
 
 using requester_ptr = caf::stateful_actor<backup_requester_state>*;
@@ -429,120 +423,13 @@ lowest_live(const backup_requester_state& st, const Admit& admit, const Load& lo
 
 } // namespace
 
-bool is_colocated_name(const std::string& name) {
-    return name.rfind("colocated_backup_", 0) == 0;
-}
-
-std::string superseding_member(const cluster::topology& t,
-                               const std::string& instance_address,
-                               const std::string& live_node_id) {
-    if (live_node_id.empty() || instance_address.empty()) {
-        return {};
+std::shared_ptr<spdlog::logger> colocation_log() {
+    if (auto l = spdlog::get("actors")) {
+        return l;
     }
-    std::string by;
-    for (const auto& m : t.members) {
-        if (m.cluster_address == instance_address) {
-            if (!m.node_id.empty()) {
-                return {}; // it announces a node id: paired, holding or serving
-            }
-        } else if (by.empty() && m.role == "backup" && m.node_id == live_node_id
-                   && !m.cluster_address.empty()) {
-            by = m.name + "@" + m.cluster_address;
-        }
-    }
-    return by;
-}
-
-colocation_book::colocation_book(uint32_t max_backups, std::chrono::milliseconds ticket_ttl)
-    : max_(max_backups),
-      ttl_(ticket_ttl),
-      next_ticket_(std::random_device{}()) {
-    // Tickets only tie a spawn to the grant before it; the credentials that come with the
-    // spawn are what keeps strangers out. A random start still makes them hard to guess.
-    next_ticket_ = (next_ticket_ << 32) ^ std::random_device{}();
-}
-
-void colocation_book::expire(std::chrono::steady_clock::time_point now) {
-    for (auto it = promised_.begin(); it != promised_.end();) {
-        it = it->second.expires < now ? promised_.erase(it) : std::next(it);
-    }
-}
-
-std::optional<cluster::backup_grant> colocation_book::reserve(const std::string& host) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    auto now = std::chrono::steady_clock::now();
-    expire(now);
-    if (running_.size() + promised_.size() >= max_) {
-        return std::nullopt;
-    }
-    // The lowest free N: a backup's ports and directory stay the same when it is asked for
-    // again after its predecessor ended.
-    std::set<uint32_t> taken = running_;
-    for (const auto& [t, p] : promised_) {
-        taken.insert(p.slot);
-    }
-    uint32_t slot = 1;
-    while (taken.count(slot) > 0) {
-        ++slot;
-    }
-    uint64_t ticket = ++next_ticket_;
-    promised_[ticket] = promise{slot, now + ttl_};
-    return cluster::backup_grant{host, slot, ticket};
-}
-
-bool colocation_book::redeem(uint64_t ticket, uint32_t slot) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    expire(std::chrono::steady_clock::now());
-    auto it = promised_.find(ticket);
-    if (it == promised_.end() || it->second.slot != slot) {
-        return false;
-    }
-    promised_.erase(it);
-    running_.insert(slot);
-    return true;
-}
-
-void colocation_book::release(uint32_t slot) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    running_.erase(slot);
-}
-
-size_t colocation_book::running() const {
-    std::lock_guard<std::mutex> guard{mtx_};
-    return running_.size();
-}
-
-caf::behavior colocation_endpoint(caf::event_based_actor* self,
-                                  std::shared_ptr<colocation_book> book,
-                                  std::string host_name,
-                                  unpaired_finder find) {
-    self->set_default_handler([](caf::scheduled_actor*,
-                                 caf::message_view& x) -> caf::result<caf::message> {
-        log()->warn("unexpected_message actor=colocation message={}", caf::to_string(x.content()));
-        return caf::sec::unexpected_message;
-    });
-    return {
-        [book, host_name, find](cluster::backup_request_atom, const std::string& live,
-                                const std::string& node_id) -> caf::result<cluster::backup_grant> {
-            if (auto u = find ? find(node_id) : unpaired_instance{}; u.handle) {
-                // Its live asks again for a backup it already has here: a second instance of
-                // the node id would hold a second slot and never pair.
-                log()->info("colocation_request_granted live={} node_id={} slot={} "
-                            "existing=true",
-                            live, node_id, u.slot);
-                return cluster::backup_grant{host_name, u.slot, 0, std::move(u.handle)};
-            }
-            auto g = book->reserve(host_name);
-            if (!g) {
-                log()->info("colocation_request_refused live={} node_id={} reason=backups_full",
-                            live, node_id);
-                return caf::make_error(cluster::cluster_errc::backups_full);
-            }
-            log()->info("colocation_request_granted live={} node_id={} slot={}", live, node_id,
-                        g->slot);
-            return *g;
-        },
-    };
+    // Without main's loggers (embedded use, the deterministic tests): a logger with no sink.
+    static const auto quiet = std::make_shared<spdlog::logger>("colocation");
+    return quiet;
 }
 
 bool backup_requester_state::serving() const {

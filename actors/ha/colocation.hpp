@@ -11,6 +11,7 @@
 #include <caf/actor.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <spdlog/logger.h>
 
 #include <chrono>
 #include <cstdint>
@@ -222,14 +223,18 @@ caf::behavior stand_in_requester(caf::stateful_actor<backup_requester_state>* se
                                  cluster::colocated_spec spec,
                                  caf::actor owner);
 
+/// The colocation log ("actors", or a logger with no sink without main's loggers).
+std::shared_ptr<spdlog::logger> colocation_log();
+
 /// Whether a member name is a colocated backup's (colocated_backup_N).
 bool is_colocated_name(const std::string& name);
 
 /// What supersedes the colocated backup instance at `instance_address`, started for the live
 /// of `live_node_id`, by its host's topology `t` (docs/ha.md, "An unpaired colocated backup
-/// gives way"): "NAME@ADDRESS" of another member that announces itself the backup of that node
-/// id, or "" — also when the instance announces the node id itself (paired and in sync, or
-/// serving it). The instance's own machine decides whether it is unpaired.
+/// gives way"): "NAME@ADDRESS" of another colocated instance that announces itself the backup
+/// of that node id (never a node's own server: that is the primary syncing to fail back), or
+/// "" — also when the instance announces the node id itself (paired, or serving it). The
+/// instance's own machine decides whether it is unpaired.
 std::string superseding_member(const cluster::topology& t,
                                const std::string& instance_address,
                                const std::string& live_node_id);

@@ -10,6 +10,7 @@
 #include <caf/sec.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <tuple>
 #include <type_traits>
 
@@ -77,7 +78,7 @@ void feed(driver_ptr self, const ra::event& e) {
     if (auto rival = rival_of(st)) {
         run(self, st.machine.handle(*rival));
     }
-    if (!st.superseded_by.empty()) {
+    if (st.superseded_due) {
         run(self, st.machine.handle(ra::superseded{st.superseded_by}));
     }
 }
@@ -376,9 +377,24 @@ caf::behavior replication_driver(driver_ptr self, replication_setup setup) {
         },
         [self](repl_superseded_atom, std::string& by) {
             auto& st = self->state;
-            bool news = by != st.superseded_by;
+            if (by == st.superseded_by) {
+                return;
+            }
             st.superseded_by = std::move(by);
-            if (news && !st.superseded_by.empty()) {
+            st.superseded_due = false;
+            ++st.superseded_timer;
+            if (!st.superseded_by.empty()) {
+                // Five pairing retries, and never under 5 s: a move releases the old backup
+                // as soon as its new one runs.
+                auto grace = std::chrono::milliseconds(
+                    5 * std::max<uint32_t>(st.setup.settings.retry_replication_wait_ms, 1000));
+                self->delayed_send(self, grace, repl_superseded_atom::value, st.superseded_timer);
+            }
+        },
+        [self](repl_superseded_atom, uint64_t timer) {
+            auto& st = self->state;
+            if (timer == st.superseded_timer && !st.superseded_by.empty()) {
+                st.superseded_due = true;
                 feed(self, ra::superseded{st.superseded_by});
             }
         },

@@ -29,7 +29,8 @@ using repl_lost_atom = caf::atom_constant<caf::atom("rlost")>;
 /// The journal's backup is in sync (docs/replication.md, "Failback").
 using repl_synced_atom = caf::atom_constant<caf::atom("rsynced")>;
 /// (repl_superseded_atom, member) from the host of a colocated backup: `member` announces
-/// itself the backup of the node id this one was started for ("": nobody does any more).
+/// itself the backup of the node id this one was started for ("": nobody does any more);
+/// (repl_superseded_atom, uint64_t) the driver's grace timer.
 using repl_superseded_atom = caf::atom_constant<caf::atom("supersede")>;
 using repl_prepare_atom = caf::atom_constant<caf::atom("rprepare")>;
 using repl_record_atom = caf::atom_constant<caf::atom("rrecord")>;
@@ -94,9 +95,14 @@ struct replication_driver_state {
     /// A failback request waiting for the machine's answer.
     caf::typed_response_promise<bool> failback;
     uint64_t unexpected = 0;
-    /// What the host last said supersedes this colocated backup ("" for nothing): offered to
-    /// the machine after every event, which acts on it only between pairings.
+    /// What the host last said supersedes this colocated backup ("" for nothing), and whether
+    /// it has said so for the grace (supersede_grace()) without a change: only then is it
+    /// offered to the machine, after every event, which acts on it only between pairings. The
+    /// grace lets a move finish: its new instance waits unpaired until the old one, announced
+    /// meanwhile, is released. `superseded_timer` numbers the grace timers.
     std::string superseded_by;
+    bool superseded_due = false;
+    uint64_t superseded_timer = 0;
     /// Draws the random part of a vote's retry wait after a claimed vote (seeded per driver).
     std::minstd_rand random{std::random_device{}()};
 };

@@ -307,8 +307,8 @@ TEST_CASE_FIXTURE(fixture,
     CHECK(rec.asked.back() == "127.0.0.1:101");
 }
 
-TEST_CASE("colocated: an instance is superseded by another member that announces itself the "
-          "backup of its live's node id, unless it announces a node id itself") {
+TEST_CASE("colocated: an instance is superseded by another colocated instance that announces "
+          "itself the backup of its live's node id, unless it announces a node id itself") {
     auto t = cluster::topology{};
     t.members = {member("a", "live", 101), colocated("", "a", 103), // the instance, unpaired
                  colocated("c", "b", 104, "backup", 2)};
@@ -327,5 +327,10 @@ TEST_CASE("colocated: an instance is superseded by another member that announces
     CHECK(superseding_member(t, me, "id-c").empty());
     // A live of that node id is no backup.
     t.members[2] = member("c", "live", 105);
+    CHECK(superseding_member(t, me, "id-c").empty());
+    // Nor is a node's own server announced as its backup: the primary syncing to fail back,
+    // whose backup the instance that gave way is to become.
+    t.members[2] = member("c", "backup", 105);
+    t.members[2].node_id = "id-c";
     CHECK(superseding_member(t, me, "id-c").empty());
 }

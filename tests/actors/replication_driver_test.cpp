@@ -342,3 +342,37 @@ TEST_CASE("replication driver: seeded orders of the pairing answer, the replica'
         CHECK(served > 10);
     }
 }
+
+TEST_CASE_FIXTURE(fixture,
+                  "replication driver: a colocated backup superseded by its host ends only after "
+                  "the hint held for the grace (five retry-replication-waits), never on a hint "
+                  "withdrawn or changed before") {
+    using namespace std::string_literals;
+    REQUIRE(machine().current_phase() == ra::phase::waiting);
+    // Said, then withdrawn within the grace (a move: the old backup released meanwhile).
+    caf::anon_send(driver, repl_superseded_atom::value, "colocated_backup_2@127.0.0.1:7"s);
+    run();
+    advance(9s);
+    run();
+    caf::anon_send(driver, repl_superseded_atom::value, ""s);
+    run();
+    advance(5s);
+    run();
+    CHECK(machine().current_phase() == ra::phase::waiting);
+    // Said again: the grace starts over; a change of member starts it over too.
+    caf::anon_send(driver, repl_superseded_atom::value, "colocated_backup_2@127.0.0.1:7"s);
+    run();
+    advance(6s);
+    run();
+    caf::anon_send(driver, repl_superseded_atom::value, "colocated_backup_1@127.0.0.1:8"s);
+    run();
+    advance(6s);
+    run();
+    CHECK(machine().current_phase() == ra::phase::waiting);
+    CHECK_FALSE(noted(rec, "superseded"));
+    advance(4s); // 10 s since the last change
+    run();
+    CHECK(noted(rec, "superseded"));
+    CHECK(machine().current_phase() == ra::phase::done);
+    CHECK(unexpected() == 0);
+}
