@@ -225,6 +225,10 @@ void machine::on(const failback_answer& r, actions& out) {
     }
     if (r.ok) {
         failback_agreed_ = true;
+        // Logged: the handover is the serving journal's end, which the replica learns from a
+        // remote down message; a primary once waited for it in vain (docs/benchmarks.md, "The
+        // paging ring after ..."), and this line tells which half of the handover went amiss.
+        add_note(note_kind::failback_agreed, {}, out);
         if (lost_while_failing_back_) {
             take_over("failback", out);
         }

@@ -246,6 +246,7 @@ enum class note_kind : uint8_t {
     found_served,       ///< primary: its node id is served elsewhere: syncs from there first
     failing_back,       ///< primary, in sync: asks the serving server to give way
     failback_refused,   ///< the serving server said no (or could not be asked); asks again
+    failback_agreed,    ///< the serving server agreed; waits for its journal to end (handover)
     giving_way,         ///< backup, serving: the primary asked; stops serving
     backup_restarted,   ///< backup, after giving way: waits as a backup again
     backup_exiting,     ///< backup, after giving way: restart-backup is false

@@ -95,6 +95,8 @@ const char* to_string(note_kind k) {
             return "failing_back";
         case note_kind::failback_refused:
             return "failback_refused";
+        case note_kind::failback_agreed:
+            return "failback_agreed";
         case note_kind::giving_way:
             return "giving_way";
         case note_kind::backup_restarted:
