@@ -39,12 +39,19 @@ void flush(self_ptr self) {
     if (st.out.empty()) {
         return;
     }
-    if (!st.credit_unposted.empty()) {
-        // §6: the queue's window for pre-acknowledge deliveries comes back once the connection
-        // has written them, so a client that does not read holds the queue back, not memory.
+    // §6: the queue's window for pre-acknowledge deliveries comes back once the connection
+    // has written them, so a client that does not read holds the queue back, not memory. A
+    // mark costs the connection's thread a message to this session once written, and this
+    // session a credit message to each queue: so the credit is gathered over outputs and
+    // marked once it reaches a quarter of the queue's window. Below that the queue still has
+    // three quarters of its window to hand over, and every handover comes back here, so the
+    // credit never stays behind while the queue waits for it.
+    const uint64_t mark_at = std::max<uint64_t>(1, st.params.limits.consumer_window_messages / 4);
+    if (!st.credit_unposted.empty() && st.credit_unposted_count >= mark_at) {
         auto mark = st.next_written_mark++;
         st.credit_unwritten.emplace_back(mark, std::move(st.credit_unposted));
         st.credit_unposted.clear();
+        st.credit_unposted_count = 0;
         st.link.conn->post_output(std::move(st.out), st.link.channel, 0, native_session_actor{self},
                                   mark);
     } else {

@@ -357,8 +357,11 @@ struct native_session_state {
 
     /// Output collected while handling one mailbox message, posted once at its end.
     std::string out;
-    /// Queue credit of the pre-acknowledge deliveries in `out`, posted with it (flush).
+    /// Queue credit of the pre-acknowledge deliveries posted without a written mark (and of
+    /// those in `out`): it rides with the next output that carries a mark (flush).
     queue_credits credit_unposted;
+    /// The messages counted in credit_unposted.
+    uint64_t credit_unposted_count = 0;
     /// Queue credit posted with a written mark, oldest first: given to the queues once the
     /// connection reports the mark written (written_atom), or at once when the session
     /// leaves its connection.

@@ -76,6 +76,7 @@ void pump_deliveries(self_ptr self) {
                 // §6: the queue acknowledged it when it handed it over; its window comes back
                 // once these bytes are written (flush, on_written).
                 note_queue_credit(st.credit_unposted, c.key, 1);
+                ++st.credit_unposted_count;
             } else {
                 c.unacked.push_back(d.msg->id);
             }
@@ -304,6 +305,7 @@ void release_unwritten_credit(self_ptr self) {
     on_written(self, std::numeric_limits<uint64_t>::max());
     give_queue_credit(self, st.credit_unposted);
     st.credit_unposted.clear();
+    st.credit_unposted_count = 0;
 }
 
 void on_nack(self_ptr self, native::nack& n) {

@@ -139,6 +139,49 @@ TEST_CASE("native: pre-acknowledge: every message once, no ack sent, the queue c
     require_all_acked(node, "pa", many);
 }
 
+TEST_CASE("native: pre-acknowledge: small queue windows get their credit back in pieces, and a "
+          "trickle never stalls") {
+    // The session gathers a pre-acknowledge consumer's queue credit and asks for a written
+    // report only once it reaches a quarter of the queue's window (flush): for windows of 13
+    // (every 3 messages), 6 (every message, 6 / 4 = 1) and 2, every message still arrives,
+    // whether the queue holds many at once or they come one by one after the consumer started.
+    for (uint32_t window : {13u, 6u, 2u}) {
+        CAPTURE(window);
+        ACTORMQ_START_NODE(
+            node, native_node_config("default-prefetch-count = " + std::to_string(window) + "\n"));
+        constexpr int preloaded = 400;
+        client_send(node, "pw", "m", preloaded, false);
+        native_client c;
+        native_login(c, node);
+        require_ok(c.open_session(1, "consumer"), "create_session");
+        require_ok(c.call(1, native::create_consumer{1, "pw", "", -1, false, true}),
+                   "create_consumer pre_acknowledge");
+        c.request(1, native::start{});
+        std::set<std::string> got;
+        for (int i = 0; i < preloaded; ++i) {
+            auto d = expect_deliver(c);
+            CHECK_MESSAGE(got.insert(tag_of(d.msg.body)).second, "twice: ", tag_of(d.msg.body));
+        }
+        // One at a time: each send is delivered before the next is sent, so the session's
+        // gathered credit stays below a quarter of the window between messages for a while.
+        ac::connection_factory cf(client_url(node));
+        auto conn = cf.create_connection();
+        auto p = conn->create_session()->create_producer("pw");
+        constexpr int trickle = 3 * 13;
+        for (int i = 0; i < trickle; ++i) {
+            ac::message m;
+            m.body = body_of("t" + std::to_string(i));
+            p->send(m);
+            auto d = expect_deliver(c);
+            CHECK(tag_of(d.msg.body) == "t" + std::to_string(i));
+        }
+        conn->close();
+        CHECK(got.size() == static_cast<size_t>(preloaded));
+        require_all_acked(node, "pw", preloaded + trickle);
+        c.close();
+    }
+}
+
 TEST_CASE("client: preAcknowledge=true: receive() and a listener, never acknowledging, leave "
           "nothing") {
     ACTORMQ_START_NODE(node, native_node_config());
