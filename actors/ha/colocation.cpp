@@ -253,8 +253,16 @@ void move_backup(requester_ptr self, const std::string& address) {
                 : st.ring_neighbour() == address
                     ? "the ring neighbour of this node is a member again"
                     : "the backup's host runs at least two backups more than another live");
-    auto fail = [self, address](const std::string& why) {
-        self->state.moving = false;
+    // Only a refusal (backups_full) keeps the live from being asked again until it runs fewer
+    // backups; a request or a spawn that timed out (its answer lost with a dropped link: the
+    // spawned instance, if any, then gives way as an unpaired one) is tried again after the
+    // next quiet retry interval.
+    auto fail = [self, address](const std::string& why, bool refused = false) {
+        auto& st = self->state;
+        st.moving = false;
+        if (!refused) {
+            st.move_tried.erase(address);
+        }
         log()->info("colocation_rebalance_failed host={} reason=\"{}\"", address, why);
     };
     self->request(st.cluster, st.settings.timeout, cluster::backup_request_atom::value, address)
@@ -292,7 +300,9 @@ void move_backup(requester_ptr self, const std::string& address) {
                         },
                         [self, fail](caf::error& e) { fail(self->system().render(e)); });
             },
-            [self, fail](caf::error& e) { fail(self->system().render(e)); });
+            [self, fail](caf::error& e) {
+                fail(self->system().render(e), e == cluster::cluster_errc::backups_full);
+            });
 }
 
 /// Arms the rebalance timer when the backup should move: it fires after a retry interval in

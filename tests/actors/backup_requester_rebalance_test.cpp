@@ -334,3 +334,30 @@ TEST_CASE("colocated: an instance is superseded by another colocated instance th
     t.members[2].node_id = "id-c";
     CHECK(superseding_member(t, me, "id-c").empty());
 }
+
+TEST_CASE_FIXTURE(fixture,
+                  "backup requester: rebalance: a move whose request timed out (its answer lost "
+                  "with a dropped link) is tried again after the next quiet retry interval; a "
+                  "refusal is not") {
+    backed_up_on_b(*this);
+    show(after_failback(), "live", "c");
+    advance(5s);
+    run();
+    REQUIRE(rec.asked.size() == 2); // a, c's ring neighbour
+    // No answer: the request times out after settings().timeout.
+    rec.requests.clear();
+    advance(10s);
+    run();
+    CHECK_FALSE(state().moving);
+    CHECK(state().backup_host == "127.0.0.1:102");
+    show(after_failback(), "live", "c");
+    advance(5s);
+    run();
+    REQUIRE(rec.asked.size() == 3);
+    CHECK(rec.asked.back() == "127.0.0.1:101");
+    cluster_answers("refuse");
+    show(after_failback(), "live", "c");
+    advance(30s);
+    run();
+    CHECK(rec.asked.size() == 3);
+}
