@@ -7,6 +7,7 @@
 #include "actors/paging/page_mirror.hpp"
 #include "protocol/errc.hpp"
 
+#include <cstdlib>
 #include <limits>
 #include <set>
 #include <system_error>
@@ -49,6 +50,7 @@ uint64_t journal_state::add(std::vector<journal::record>& records) {
     if (batch.empty()) {
         batch_started = std::chrono::steady_clock::now();
         if (last_answered != std::chrono::steady_clock::time_point{}) {
+            prev_idle = last_idle;
             last_idle = batch_started - last_answered;
         }
     }
@@ -118,11 +120,28 @@ void journal_state::note_answered(size_t synced) {
     last_answered = std::chrono::steady_clock::now();
 }
 
+std::chrono::microseconds journal_state::turnaround_spin_max() {
+    // Read once: a switch for measuring (0 turns the turnaround spin off).
+    static const std::chrono::microseconds max{[] {
+        const char* v = std::getenv("ACTORMQ_JOURNAL_TURNAROUND_US");
+        return v != nullptr ? std::strtol(v, nullptr, 10) : 300L;
+    }()};
+    return max;
+}
+
 std::chrono::nanoseconds journal_state::idle_spin() const {
-    if (failure || last_idle >= idle_spin_max) {
+    if (failure) {
         return std::chrono::nanoseconds{0};
     }
-    return idle_spin_max;
+    if (last_idle < idle_spin_max) {
+        return idle_spin_max;
+    }
+    auto turnaround = std::chrono::nanoseconds{turnaround_spin_max()};
+    if (last_idle <= turnaround && prev_idle <= turnaround) {
+        auto longer = std::max(last_idle, prev_idle);
+        return std::min(turnaround, longer + longer / 4);
+    }
+    return std::chrono::nanoseconds{0};
 }
 
 journal_stats journal_state::stats() const {
@@ -242,10 +261,10 @@ void pump_sync(journal_ptr self) {
     try {
         for (;;) {
             while (auto c = st.repl.next_chunk()) {
-                auto bytes = c->path.empty()
-                                 ? st.store->read_bytes(c->file_seq, c->offset, c->length)
-                                 : paging::read_page_chunk(paging_dir, c->path, c->offset,
-                                                           c->length);
+                auto bytes =
+                    c->path.empty()
+                        ? st.store->read_bytes(c->file_seq, c->offset, c->length)
+                        : paging::read_page_chunk(paging_dir, c->path, c->offset, c->length);
                 st.repl.add_chunk(*c, std::move(bytes));
             }
             auto b = st.repl.take_chunks(now);

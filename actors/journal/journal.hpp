@@ -88,6 +88,8 @@ struct journal_state {
     /// first record of the next one (idle_spin).
     std::chrono::steady_clock::time_point last_answered{};
     std::chrono::nanoseconds last_idle{std::chrono::nanoseconds::max()};
+    /// The idle spell before that one.
+    std::chrono::nanoseconds prev_idle{std::chrono::nanoseconds::max()};
 
     // Replication (docs/replication.md): the attached backup's replica, what it still needs
     // and the confirmations that wait for it.
@@ -164,6 +166,12 @@ struct journal_state {
     std::chrono::nanoseconds idle_spin() const;
 
     static constexpr std::chrono::microseconds idle_spin_max{100};
+
+    /// The longest idle spell the thread still spins through when the last two spells were
+    /// both at most this long: a synchronous producer that comes back one turnaround (its
+    /// confirmation's way to the client and its next record's way back) after each answer.
+    /// It then spins for the longer of the two plus a quarter.
+    static std::chrono::microseconds turnaround_spin_max();
 
     /// Writes and syncs the batch; returns nothing or why it failed.
     std::optional<journal_failure> write_batch();

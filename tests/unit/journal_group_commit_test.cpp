@@ -123,6 +123,31 @@ TEST_CASE("journal: group commit: the thread stays awake only while appends come
     CHECK(f.st.idle_spin() == 0ns);
 }
 
+TEST_CASE("journal: group commit: the thread spins through a synchronous producer's "
+          "turnaround") {
+    fixture f;
+    auto turnaround = std::chrono::nanoseconds{journal_state::turnaround_spin_max()};
+    REQUIRE(turnaround > std::chrono::nanoseconds{journal_state::idle_spin_max});
+    // One spell longer than idle_spin_max is not yet a pattern.
+    f.st.last_idle = 160us;
+    CHECK(f.st.idle_spin() == 0ns);
+    // Two in a row within the turnaround bound: spin for the longer one and a quarter.
+    f.st.prev_idle = 120us;
+    CHECK(f.st.idle_spin() == 200us);
+    // Never longer than the bound.
+    f.st.last_idle = turnaround;
+    CHECK(f.st.idle_spin() == turnaround);
+    // A spell past the bound (a producer that thinks between sends) stops it.
+    f.st.last_idle = turnaround + 1us;
+    CHECK(f.st.idle_spin() == 0ns);
+    f.st.last_idle = 160us;
+    f.st.prev_idle = turnaround + 1us;
+    CHECK(f.st.idle_spin() == 0ns);
+    f.st.prev_idle = 160us;
+    f.st.failure = journal_failure{"f", "write", 28, "ENOSPC"};
+    CHECK(f.st.idle_spin() == 0ns);
+}
+
 TEST_CASE("journal: group commit: the idle spell is measured from the answers to the next "
           "record") {
     fixture f;
@@ -132,6 +157,16 @@ TEST_CASE("journal: group commit: the idle spell is measured from the answers to
     rs[0].type = journal::record_type::ack;
     f.st.add(rs);
     CHECK(f.st.batch_started >= answered);
+    CHECK(f.st.last_idle == f.st.batch_started - answered);
+    // The spell before it moves to prev_idle.
+    f.st.last_idle = 42us;
+    f.st.note_answered(1);
+    std::vector<journal::record> next(1);
+    next[0].type = journal::record_type::ack;
+    answered = f.st.last_answered;
+    f.st.batch.clear();
+    f.st.add(next);
+    CHECK(f.st.prev_idle == 42us);
     CHECK(f.st.last_idle == f.st.batch_started - answered);
     // A record joining a batch already begun does not count as the end of an idle spell.
     auto idle = f.st.last_idle;
