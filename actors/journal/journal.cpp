@@ -7,6 +7,7 @@
 #include "actors/paging/page_mirror.hpp"
 #include "protocol/errc.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <limits>
 #include <set>
@@ -104,6 +105,19 @@ journal_state::gather_left(std::chrono::steady_clock::time_point now) const {
     // A stream (pipelined producers, hundreds of appends a batch) needs no company: its
     // records keep coming, and waiting for as many as last time would only idle the disk.
     expected = std::min(expected, gather_waiters_max);
+    if (hooked_first() && !waiting.empty()) {
+        // The producers whose RECEIPTs ride on this batch are all here: they go now. A
+        // consumer's ACK still on its way joins the next batch (which waits for company as
+        // below), instead of holding the producers back by its longer way (docs/journal.md,
+        // "Group commit").
+        auto hooked = static_cast<size_t>(std::count_if(
+            waiting.begin(), waiting.end(), [](const waiter& w) { return w.hook != nullptr; }));
+        auto expected_hooked =
+            std::min(std::max(recent_hooked[0], recent_hooked[1]), gather_waiters_max);
+        if (hooked > 0 && hooked >= expected_hooked) {
+            return std::chrono::nanoseconds{0};
+        }
+    }
     if (waiting.empty() || waiting.size() >= expected || failure
         || batch.size() >= ctx->config.journal.journal_buffer_size) {
         return std::chrono::nanoseconds{0};
@@ -114,9 +128,19 @@ journal_state::gather_left(std::chrono::steady_clock::time_point now) const {
     return waited < budget ? budget - waited : std::chrono::nanoseconds{0};
 }
 
-void journal_state::note_answered(size_t synced) {
+bool journal_state::hooked_first() {
+    static const bool on = [] {
+        const char* v = std::getenv("ACTORMQ_JOURNAL_HOOKED_FIRST");
+        return v == nullptr || std::strtol(v, nullptr, 10) != 0;
+    }();
+    return on;
+}
+
+void journal_state::note_answered(size_t synced, size_t hooked) {
     recent_waiters[1] = recent_waiters[0];
     recent_waiters[0] = synced;
+    recent_hooked[1] = recent_hooked[0];
+    recent_hooked[0] = hooked;
     last_answered = std::chrono::steady_clock::now();
 }
 
@@ -518,7 +542,9 @@ void flush(journal_ptr self) {
     auto waiting = std::move(st.waiting);
     st.waiting.clear();
     st.synced_appends += waiting.size();
-    st.note_answered(waiting.size());
+    st.note_answered(waiting.size(),
+                     static_cast<size_t>(std::count_if(waiting.begin(), waiting.end(),
+                                                       [](auto& w) { return w.hook != nullptr; })));
     // A backup that could take over must hold what is confirmed: those answers wait for
     // its acknowledgement of the batch just sent (docs/replication.md, "Confirmation").
     bool wait_for_backup = !st.failure && (st.repl.confirm_needs_backup() || st.held_for_vote);
