@@ -172,6 +172,9 @@ void connection::on_read(const boost::system::error_code& ec, const char* data, 
         return;
     }
     read_since_check_ = true;
+    // Lane SENDs the journal's thread settled while this read was pending are done before
+    // the new frames are looked at (lane_in_flight_ decides whether they wait).
+    collect_direct();
     if (closing_) {
         do_read(); // Discard what a client sends after ERROR until it closes.
         return;
@@ -184,6 +187,7 @@ void connection::on_read(const boost::system::error_code& ec, const char* data, 
     if (unconfirmed_bytes_ < acceptor_->read_window_bytes) {
         do_read();
     }
+    publish_quiet();
 }
 
 /// Decodes every complete frame; returns false when the connection is failing.
@@ -293,14 +297,16 @@ confirm_hook_ptr connection::lane_hook(std::shared_ptr<address_lane> lane,
         // The client first: written from here when the output is idle, the RECEIPT costs no
         // wake-up of the Asio thread before the client has it; the strand still does the
         // bookkeeping (the frame's bytes, frames held behind the lane) after.
-        bool direct = self->write_direct(out);
-        if (direct) {
+        auto how = self->write_direct(out, counted);
+        if (how != direct::no) {
             out.clear();
         }
-        asio::post(self->socket_.get_executor(),
-                   [self, out = std::move(out), counted, direct]() mutable {
-                       self->on_lane_done(std::move(out), counted, !direct);
-                   });
+        if (how != direct::settled) {
+            asio::post(self->socket_.get_executor(),
+                       [self, out = std::move(out), counted, how]() mutable {
+                           self->on_lane_done(std::move(out), counted, how == direct::no);
+                       });
+        }
         if (auto a = lane->owner_handle()) {
             caf::anon_send(a, lane_atom::value, op);
         }
@@ -368,7 +374,7 @@ bool connection::try_lane(stomp::frame& f, uint64_t frame_bytes) {
     return true;
 }
 
-bool connection::write_direct(const std::string& bytes) {
+connection::direct connection::write_direct(const std::string& bytes, uint64_t counted) {
     // Read once: a switch for measuring the strand's way against this one.
     static const bool enabled = [] {
         const char* v = std::getenv("ACTORMQ_LANE_DIRECT");
@@ -379,7 +385,7 @@ bool connection::write_direct(const std::string& bytes) {
         // Counted under the lock: until the strand has written this RECEIPT, a later one
         // must not go straight to the socket and overtake it.
         ++direct_posts_;
-        return false;
+        return direct::no;
     }
     size_t done = 0;
     while (done < bytes.size()) {
@@ -395,14 +401,47 @@ bool connection::write_direct(const std::string& bytes) {
     }
     if (done == 0) {
         ++direct_posts_;
-        return false;
+        return direct::no;
     }
     lane_direct_.fetch_add(1, std::memory_order_relaxed);
     if (done < bytes.size()) {
         direct_rest_.assign(bytes, done, std::string::npos);
         direct_ok_ = false;
+        return direct::written;
     }
-    return true;
+    if (!direct_quiet_) {
+        return direct::written;
+    }
+    ++direct_done_;
+    direct_done_bytes_ += counted;
+    return direct::settled;
+}
+
+void connection::collect_direct() {
+    uint64_t sends = 0;
+    uint64_t bytes = 0;
+    {
+        std::lock_guard<std::mutex> g(direct_mu_);
+        // Until publish_quiet says otherwise, every SEND done is posted.
+        direct_quiet_ = false;
+        sends = direct_done_;
+        bytes = direct_done_bytes_;
+        direct_done_ = 0;
+        direct_done_bytes_ = 0;
+    }
+    if (sends == 0) {
+        return;
+    }
+    ACTORMQ_ASSERT(lane_in_flight_ >= sends);
+    lane_in_flight_ -= sends;
+    wrote_since_tick_ = true;
+    // Not confirm(): the caller decides about reading (on_read must parse its buffer first).
+    unconfirmed_bytes_ -= std::min(bytes, unconfirmed_bytes_);
+}
+
+void connection::publish_quiet() {
+    std::lock_guard<std::mutex> g(direct_mu_);
+    direct_quiet_ = reading_ && held_.empty() && !closing_ && !closed_;
 }
 
 void connection::take_direct_rest() {
@@ -421,6 +460,7 @@ void connection::publish_direct(bool ok) {
 }
 
 void connection::on_lane_done(std::string receipt, uint64_t frame_bytes, bool lane_post) {
+    collect_direct();
     ACTORMQ_ASSERT(lane_in_flight_ > 0);
     --lane_in_flight_;
     if (lane_post) {
@@ -442,9 +482,11 @@ void connection::on_lane_done(std::string receipt, uint64_t frame_bytes, bool la
         held_.clear();
     }
     confirm(frame_bytes);
+    publish_quiet();
 }
 
 void connection::on_lane_failed(const std::string& address, uint64_t frame_bytes) {
+    collect_direct();
     ACTORMQ_ASSERT(lane_in_flight_ > 0);
     --lane_in_flight_;
     confirm(frame_bytes);
@@ -703,6 +745,8 @@ void connection::on_send_tick() {
     if (closed_ || closing_) {
         return;
     }
+    collect_direct();
+    publish_quiet();
     if (!wrote_since_tick_ && !writing_ && !out_.has_waiting()) {
         write("\n");
     }

@@ -117,6 +117,12 @@ journal_state::gather_left(std::chrono::steady_clock::time_point now) const {
         if (hooked > 0 && hooked >= expected_hooked) {
             return std::chrono::nanoseconds{0};
         }
+        if (hooked == 0 && expected_hooked > 0) {
+            // Only ACKs (or other unhooked appends) so far, and producers are about: they wait
+            // for the next producer's SEND, which comes within a turnaround, rather than take an
+            // fdatasync of their own that the SEND would then wait behind.
+            expected = std::max(expected, std::min(waiting.size() + 1, gather_waiters_max));
+        }
     }
     if (waiting.empty() || waiting.size() >= expected || failure
         || batch.size() >= ctx->config.journal.journal_buffer_size) {

@@ -50,6 +50,45 @@ TEST_CASE("journal: group commit: a batch waits while fewer wait for it than for
     CHECK(f.st.gather_left(f.now) == 0ns);
 }
 
+TEST_CASE("journal: group commit: producers' hooked appends go without waiting for ACKs, "
+          "and ACKs wait for the next producer") {
+    REQUIRE(journal_state::hooked_first());
+    fixture f;
+    auto hooked = [&f](size_t n) {
+        for (size_t i = 0; i < n; ++i) {
+            f.st.waiting[i].hook = std::make_shared<confirm_hook>();
+        }
+    };
+    // Scenario B: one producer's SEND and the consumer's ACK shared the last batches.
+    f.st.note_answered(2, 1);
+    f.st.note_answered(2, 1);
+    // The SEND is here, the ACK is not: the SEND goes now.
+    f.batch(1, 50us);
+    hooked(1);
+    CHECK(f.st.gather_left(f.now) == 0ns);
+    // Only the ACK: it waits for the producer's next SEND.
+    f.batch(1, 50us);
+    CHECK(f.st.gather_left(f.now) == 150us);
+    // Even after batches with the SEND alone (one waiter), the ACK waits for the next SEND.
+    f.st.note_answered(1, 1);
+    f.st.note_answered(1, 1);
+    f.batch(1, 50us);
+    CHECK(f.st.gather_left(f.now) == 150us);
+    // Four producers: two of their SENDs and two ACKs do not make the batch go.
+    f.st.note_answered(6, 4);
+    f.batch(4, 50us);
+    hooked(2);
+    CHECK(f.st.gather_left(f.now) == 150us);
+    f.batch(4, 50us);
+    hooked(4);
+    CHECK(f.st.gather_left(f.now) == 0ns);
+    // No producers in the last two batches: ACKs go by the count alone.
+    f.st.note_answered(1, 0);
+    f.st.note_answered(1, 0);
+    f.batch(1, 50us);
+    CHECK(f.st.gather_left(f.now) == 0ns);
+}
+
 TEST_CASE("journal: group commit: a batch waits at most one fdatasync's duration, capped") {
     fixture f;
     f.st.note_answered(8);
