@@ -15,6 +15,11 @@
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <sys/socket.h>
+
 namespace actormq {
 
 namespace asio = boost::asio;
@@ -167,6 +172,9 @@ void connection::on_read(const boost::system::error_code& ec, const char* data, 
         return;
     }
     read_since_check_ = true;
+    // Lane SENDs the journal's thread settled while this read was pending are done before
+    // the new frames are looked at (lane_in_flight_ decides whether they wait).
+    collect_direct();
     if (closing_) {
         do_read(); // Discard what a client sends after ERROR until it closes.
         return;
@@ -179,6 +187,7 @@ void connection::on_read(const boost::system::error_code& ec, const char* data, 
     if (unconfirmed_bytes_ < acceptor_->read_window_bytes) {
         do_read();
     }
+    publish_quiet();
 }
 
 /// Decodes every complete frame; returns false when the connection is failing.
@@ -285,9 +294,19 @@ confirm_hook_ptr connection::lane_hook(std::shared_ptr<address_lane> lane,
     // Both run on the journal's thread: the RECEIPT once the append is confirmed (synced, and
     // acknowledged by a replicating backup), the message to its address either way.
     hook->run = [self, lane, op, out = std::move(receipt), counted]() mutable {
-        asio::post(self->socket_.get_executor(), [self, out = std::move(out), counted]() mutable {
-            self->on_lane_done(std::move(out), counted);
-        });
+        // The client first: written from here when the output is idle, the RECEIPT costs no
+        // wake-up of the Asio thread before the client has it; the strand still does the
+        // bookkeeping (the frame's bytes, frames held behind the lane) after.
+        auto how = self->write_direct(out, counted);
+        if (how != direct::no) {
+            out.clear();
+        }
+        if (how != direct::settled) {
+            asio::post(self->socket_.get_executor(),
+                       [self, out = std::move(out), counted, how]() mutable {
+                           self->on_lane_done(std::move(out), counted, how == direct::no);
+                       });
+        }
         if (auto a = lane->owner_handle()) {
             caf::anon_send(a, lane_atom::value, op);
         }
@@ -355,11 +374,106 @@ bool connection::try_lane(stomp::frame& f, uint64_t frame_bytes) {
     return true;
 }
 
-void connection::on_lane_done(std::string receipt, uint64_t frame_bytes) {
+connection::direct connection::write_direct(const std::string& bytes, uint64_t counted) {
+    // Read once: a switch for measuring the strand's way against this one.
+    static const bool enabled = [] {
+        const char* v = std::getenv("ACTORMQ_LANE_DIRECT");
+        return v == nullptr || std::strcmp(v, "0") != 0;
+    }();
+    std::lock_guard<std::mutex> g(direct_mu_);
+    if (!enabled || !direct_ok_ || direct_posts_ > 0) {
+        // Counted under the lock: until the strand has written this RECEIPT, a later one
+        // must not go straight to the socket and overtake it.
+        ++direct_posts_;
+        return direct::no;
+    }
+    size_t done = 0;
+    while (done < bytes.size()) {
+        auto n = ::send(socket_.native_handle(), bytes.data() + done, bytes.size() - done,
+                        MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            done += static_cast<size_t>(n);
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            break; // Full (EAGAIN) or failing: the strand's write finds out which.
+        }
+    }
+    if (done == 0) {
+        ++direct_posts_;
+        return direct::no;
+    }
+    lane_direct_.fetch_add(1, std::memory_order_relaxed);
+    if (done < bytes.size()) {
+        direct_rest_.assign(bytes, done, std::string::npos);
+        direct_ok_ = false;
+        return direct::written;
+    }
+    if (!direct_quiet_) {
+        return direct::written;
+    }
+    ++direct_done_;
+    direct_done_bytes_ += counted;
+    return direct::settled;
+}
+
+void connection::collect_direct() {
+    uint64_t sends = 0;
+    uint64_t bytes = 0;
+    {
+        std::lock_guard<std::mutex> g(direct_mu_);
+        // Until publish_quiet says otherwise, every SEND done is posted.
+        direct_quiet_ = false;
+        sends = direct_done_;
+        bytes = direct_done_bytes_;
+        direct_done_ = 0;
+        direct_done_bytes_ = 0;
+    }
+    if (sends == 0) {
+        return;
+    }
+    ACTORMQ_ASSERT(lane_in_flight_ >= sends);
+    lane_in_flight_ -= sends;
+    wrote_since_tick_ = true;
+    // Not confirm(): the caller decides about reading (on_read must parse its buffer first).
+    unconfirmed_bytes_ -= std::min(bytes, unconfirmed_bytes_);
+}
+
+void connection::publish_quiet() {
+    std::lock_guard<std::mutex> g(direct_mu_);
+    direct_quiet_ = reading_ && held_.empty() && !closing_ && !closed_;
+}
+
+void connection::take_direct_rest() {
+    std::lock_guard<std::mutex> g(direct_mu_);
+    if (!direct_rest_.empty()) {
+        lane_bytes_out_ += direct_rest_.size();
+        out_.append(std::move(direct_rest_));
+        direct_rest_.clear();
+        direct_ok_ = false;
+    }
+}
+
+void connection::publish_direct(bool ok) {
+    std::lock_guard<std::mutex> g(direct_mu_);
+    direct_ok_ = ok && direct_rest_.empty();
+}
+
+void connection::on_lane_done(std::string receipt, uint64_t frame_bytes, bool lane_post) {
+    collect_direct();
     ACTORMQ_ASSERT(lane_in_flight_ > 0);
     --lane_in_flight_;
-    lane_bytes_out_ += receipt.size();
-    write(std::move(receipt));
+    if (lane_post) {
+        lane_bytes_out_ += receipt.size();
+        write(std::move(receipt));
+        // Only now, with the RECEIPT queued (the output is not idle), may a later one go
+        // straight to the socket.
+        std::lock_guard<std::mutex> g(direct_mu_);
+        --direct_posts_;
+    } else {
+        wrote_since_tick_ = true;
+        write({}); // What the socket did not take of it, if anything.
+    }
     if (lane_in_flight_ == 0 && !held_.empty() && session_ && !closed_) {
         auto bytes = held_bytes_;
         held_bytes_ = 0;
@@ -368,9 +482,11 @@ void connection::on_lane_done(std::string receipt, uint64_t frame_bytes) {
         held_.clear();
     }
     confirm(frame_bytes);
+    publish_quiet();
 }
 
 void connection::on_lane_failed(const std::string& address, uint64_t frame_bytes) {
+    collect_direct();
     ACTORMQ_ASSERT(lane_in_flight_ > 0);
     --lane_in_flight_;
     confirm(frame_bytes);
@@ -426,9 +542,18 @@ bool connection::on_connect(stomp::frame& f) {
 }
 
 void connection::write(std::string bytes) {
-    if (closed_ || out_.sealed() || bytes.empty()) {
+    if (closed_ || out_.sealed()) {
         return;
     }
+    // A direct write's rest goes first; with bytes to write the output is not idle.
+    take_direct_rest();
+    if (bytes.empty()) {
+        if (!writing_ && out_.has_waiting()) {
+            do_write();
+        }
+        return;
+    }
+    publish_direct(false);
     const uint64_t max = acceptor_->max_pending_output_bytes;
     if (pending_output() + bytes.size() > max) {
         // The client does not take its frames (style rule 15): drop the queued ones (whole
@@ -448,7 +573,12 @@ void connection::write(std::string bytes) {
 }
 
 void connection::seal(std::string last) {
-    if (closed_ || !out_.seal(last)) {
+    if (closed_) {
+        return;
+    }
+    take_direct_rest();
+    publish_direct(false);
+    if (!out_.seal(last)) {
         return;
     }
     // Not bounded by max-pending-output-bytes: it is the last frame, and the bound may be
@@ -500,6 +630,10 @@ void connection::on_write(const boost::system::error_code& ec, size_t n) {
     write_timer_.cancel();
     if (closing_) {
         close_after_write();
+        return;
+    }
+    if (connected_ && !out_.sealed()) {
+        publish_direct(true);
     }
 }
 
@@ -541,6 +675,7 @@ void connection::close_after_write() {
         return;
     }
     closing_ = true;
+    publish_direct(false);
     if (writing_ || out_.has_waiting()) {
         return; // The write handler calls back here when the output is empty.
     }
@@ -562,6 +697,8 @@ void connection::close() {
         return;
     }
     closed_ = true;
+    // The journal's thread must not write to a closed socket (its number may be reused).
+    publish_direct(false);
     boost::system::error_code ignored;
     connect_timer_.cancel();
     send_timer_.cancel();
@@ -569,7 +706,8 @@ void connection::close() {
     write_timer_.cancel();
     socket_.close(ignored);
     if (lane_sends_ > 0) {
-        ctx_->wire_log->debug("connection_lane conn={} lane_sends={}", id_, lane_sends_);
+        ctx_->wire_log->debug("connection_lane conn={} lane_sends={} lane_direct={}", id_,
+                              lane_sends_, lane_direct_.load(std::memory_order_relaxed));
     }
     if (session_) {
         caf::anon_send(session_, closed_atom::value);
@@ -607,6 +745,8 @@ void connection::on_send_tick() {
     if (closed_ || closing_) {
         return;
     }
+    collect_direct();
+    publish_quiet();
     if (!wrote_since_tick_ && !writing_ && !out_.has_waiting()) {
         write("\n");
     }

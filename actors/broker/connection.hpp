@@ -16,6 +16,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace caf {
@@ -111,7 +112,26 @@ private:
                                uint64_t counted);
     /// The journal confirmed a SEND the lane took: its RECEIPT goes out, its bytes are done,
     /// and the frames held behind the lane go to the session once no lane SEND is left.
-    void on_lane_done(std::string receipt, uint64_t frame_bytes);
+    void on_lane_done(std::string receipt, uint64_t frame_bytes, bool lane_post);
+    /// What write_direct did with a lane RECEIPT.
+    enum class direct { no, written, settled };
+    /// On the journal's thread: writes a lane RECEIPT straight to the socket when the
+    /// connection's output is idle (docs/journal.md, "The send lane"). `no`: it is not, and
+    /// the RECEIPT must go the strand's way. `written`: the strand must still be told (its
+    /// on_lane_done). `settled`: the strand is reading with nothing held, and takes the SEND
+    /// as done (`counted` bytes of it) when it next reads (collect_direct): no post, no
+    /// wake-up of the Asio thread. A part the socket did not take waits in `direct_rest_` for
+    /// the strand, ahead of anything else it writes.
+    direct write_direct(const std::string& bytes, uint64_t counted);
+    /// Takes the SENDs write_direct settled as done (on the strand).
+    void collect_direct();
+    /// Tells write_direct whether the strand, as it is, needs no word of a SEND done: it
+    /// reads, nothing waits behind the lane, it is not closing (on the strand).
+    void publish_quiet();
+    /// Puts what a direct write left over ahead of the output (on the strand).
+    void take_direct_rest();
+    /// Publishes whether the journal's thread may write to the socket (on the strand).
+    void publish_direct(bool ok);
     /// The journal refused a SEND the lane took: ERROR, as the session would send.
     void on_lane_failed(const std::string& address, uint64_t frame_bytes);
     bool on_connect(stomp::frame& f);
@@ -181,6 +201,24 @@ private:
     uint64_t lane_bytes_out_ = 0;
     /// SENDs the lane took (logged at close, for tests and benchmarks).
     uint64_t lane_sends_ = 0;
+    /// Lane RECEIPTs the journal's thread wrote to the socket itself (logged at close).
+    std::atomic<uint64_t> lane_direct_{0};
+    // The journal's thread may write a lane RECEIPT to the socket itself while the output is
+    // idle: no byte waits or is being written, no lane RECEIPT waits in the strand's queue, the
+    // connection is not closing. Guarded by direct_mu_, which the strand holds while it
+    // changes any of that and while it closes the socket.
+    std::mutex direct_mu_;
+    bool direct_ok_ = false;
+    /// Lane RECEIPTs posted to the strand and not yet written there: a direct write now would
+    /// overtake them.
+    uint64_t direct_posts_ = 0;
+    /// What a direct write could not write; the strand writes it first.
+    std::string direct_rest_;
+    /// publish_quiet's word, and the SENDs (and their bytes) write_direct settled since the
+    /// strand last collected them.
+    bool direct_quiet_ = false;
+    uint64_t direct_done_ = 0;
+    uint64_t direct_done_bytes_ = 0;
     /// want_written: report once written_total_ reaches it (set by the session's thread).
     std::atomic<uint64_t> report_written_from_{std::numeric_limits<uint64_t>::max()};
     bool read_since_check_ = false;

@@ -7,6 +7,8 @@
 #include "actors/paging/page_mirror.hpp"
 #include "protocol/errc.hpp"
 
+#include <algorithm>
+#include <cstdlib>
 #include <limits>
 #include <set>
 #include <system_error>
@@ -49,6 +51,7 @@ uint64_t journal_state::add(std::vector<journal::record>& records) {
     if (batch.empty()) {
         batch_started = std::chrono::steady_clock::now();
         if (last_answered != std::chrono::steady_clock::time_point{}) {
+            prev_idle = last_idle;
             last_idle = batch_started - last_answered;
         }
     }
@@ -102,6 +105,25 @@ journal_state::gather_left(std::chrono::steady_clock::time_point now) const {
     // A stream (pipelined producers, hundreds of appends a batch) needs no company: its
     // records keep coming, and waiting for as many as last time would only idle the disk.
     expected = std::min(expected, gather_waiters_max);
+    if (hooked_first() && !waiting.empty()) {
+        // The producers whose RECEIPTs ride on this batch are all here: they go now. A
+        // consumer's ACK still on its way joins the next batch (which waits for company as
+        // below), instead of holding the producers back by its longer way (docs/journal.md,
+        // "Group commit").
+        auto hooked = static_cast<size_t>(std::count_if(
+            waiting.begin(), waiting.end(), [](const waiter& w) { return w.hook != nullptr; }));
+        auto expected_hooked =
+            std::min(std::max(recent_hooked[0], recent_hooked[1]), gather_waiters_max);
+        if (hooked > 0 && hooked >= expected_hooked) {
+            return std::chrono::nanoseconds{0};
+        }
+        if (hooked == 0 && expected_hooked > 0) {
+            // Only ACKs (or other unhooked appends) so far, and producers are about: they wait
+            // for the next producer's SEND, which comes within a turnaround, rather than take an
+            // fdatasync of their own that the SEND would then wait behind.
+            expected = std::max(expected, std::min(waiting.size() + 1, gather_waiters_max));
+        }
+    }
     if (waiting.empty() || waiting.size() >= expected || failure
         || batch.size() >= ctx->config.journal.journal_buffer_size) {
         return std::chrono::nanoseconds{0};
@@ -112,17 +134,46 @@ journal_state::gather_left(std::chrono::steady_clock::time_point now) const {
     return waited < budget ? budget - waited : std::chrono::nanoseconds{0};
 }
 
-void journal_state::note_answered(size_t synced) {
+bool journal_state::hooked_first() {
+    static const bool on = [] {
+        const char* v = std::getenv("ACTORMQ_JOURNAL_HOOKED_FIRST");
+        return v == nullptr || std::strtol(v, nullptr, 10) != 0;
+    }();
+    return on;
+}
+
+void journal_state::note_answered(size_t synced, size_t hooked) {
     recent_waiters[1] = recent_waiters[0];
     recent_waiters[0] = synced;
+    recent_hooked[1] = recent_hooked[0];
+    recent_hooked[0] = hooked;
     last_answered = std::chrono::steady_clock::now();
 }
 
+std::chrono::microseconds journal_state::turnaround_spin_max() {
+    // Read once: off unless ACTORMQ_JOURNAL_TURNAROUND_US names a bound. Measured, it did not
+    // pay on our shared VMs (docs/benchmarks.md, "The RECEIPT from the journal's thread"); the
+    // switch stays for a longer series on a quiet machine.
+    static const std::chrono::microseconds max{[] {
+        const char* v = std::getenv("ACTORMQ_JOURNAL_TURNAROUND_US");
+        return v != nullptr ? std::strtol(v, nullptr, 10) : 0L;
+    }()};
+    return max;
+}
+
 std::chrono::nanoseconds journal_state::idle_spin() const {
-    if (failure || last_idle >= idle_spin_max) {
+    if (failure) {
         return std::chrono::nanoseconds{0};
     }
-    return idle_spin_max;
+    if (last_idle < idle_spin_max) {
+        return idle_spin_max;
+    }
+    auto turnaround = std::chrono::nanoseconds{turnaround_spin_max()};
+    if (last_idle <= turnaround && prev_idle <= turnaround) {
+        auto longer = std::max(last_idle, prev_idle);
+        return std::min(turnaround, longer + longer / 4);
+    }
+    return std::chrono::nanoseconds{0};
 }
 
 journal_stats journal_state::stats() const {
@@ -242,10 +293,10 @@ void pump_sync(journal_ptr self) {
     try {
         for (;;) {
             while (auto c = st.repl.next_chunk()) {
-                auto bytes = c->path.empty()
-                                 ? st.store->read_bytes(c->file_seq, c->offset, c->length)
-                                 : paging::read_page_chunk(paging_dir, c->path, c->offset,
-                                                           c->length);
+                auto bytes =
+                    c->path.empty()
+                        ? st.store->read_bytes(c->file_seq, c->offset, c->length)
+                        : paging::read_page_chunk(paging_dir, c->path, c->offset, c->length);
                 st.repl.add_chunk(*c, std::move(bytes));
             }
             auto b = st.repl.take_chunks(now);
@@ -499,7 +550,9 @@ void flush(journal_ptr self) {
     auto waiting = std::move(st.waiting);
     st.waiting.clear();
     st.synced_appends += waiting.size();
-    st.note_answered(waiting.size());
+    st.note_answered(waiting.size(),
+                     static_cast<size_t>(std::count_if(waiting.begin(), waiting.end(),
+                                                       [](auto& w) { return w.hook != nullptr; })));
     // A backup that could take over must hold what is confirmed: those answers wait for
     // its acknowledgement of the batch just sent (docs/replication.md, "Confirmation").
     bool wait_for_backup = !st.failure && (st.repl.confirm_needs_backup() || st.held_for_vote);

@@ -79,6 +79,9 @@ struct journal_state {
     // last two batches answered (the clients likely to come back with their next record).
     std::chrono::steady_clock::time_point batch_started{};
     std::array<size_t, 2> recent_waiters{};
+    /// Of those, the appends that carried a confirm_hook: a producer's RECEIPT rides on each,
+    /// so its producer is back one turnaround after the answer (gather_left).
+    std::array<size_t, 2> recent_hooked{};
     /// Batches that waited for company, and the nanoseconds they waited in all.
     uint64_t gathered_batches = 0;
     uint64_t gathered_ns = 0;
@@ -88,6 +91,8 @@ struct journal_state {
     /// first record of the next one (idle_spin).
     std::chrono::steady_clock::time_point last_answered{};
     std::chrono::nanoseconds last_idle{std::chrono::nanoseconds::max()};
+    /// The idle spell before that one.
+    std::chrono::nanoseconds prev_idle{std::chrono::nanoseconds::max()};
 
     // Replication (docs/replication.md): the attached backup's replica, what it still needs
     // and the confirmations that wait for it.
@@ -144,11 +149,17 @@ struct journal_state {
     /// is written: while fewer appends wait for it than the larger of the last two batches
     /// answered (less those still held for the backup's acknowledgement), at most one write +
     /// fdatasync's duration (`last_sync`, capped by `gather_max`) from its first record; zero when
-    /// it should go now.
+    /// it should go now. A batch holding as many hooked appends (producers' RECEIPTs) as the
+    /// last two batches did goes now, without waiting for the rest (consumers' ACKs): those
+    /// join the next batch, and the producers do not wait for them.
     std::chrono::nanoseconds gather_left(std::chrono::steady_clock::time_point now) const;
 
     /// Remembers how many synced appends the batch just written answered (gather_left).
-    void note_answered(size_t synced);
+    void note_answered(size_t synced, size_t hooked = 0);
+
+    /// Whether producers' appends go without waiting for other company (gather_left); read
+    /// once from ACTORMQ_JOURNAL_HOOKED_FIRST (0: off), for measuring.
+    static bool hooked_first();
 
     /// The longest a batch ever waits for company, whatever the last fdatasync took.
     static constexpr std::chrono::microseconds gather_max{500};
@@ -164,6 +175,12 @@ struct journal_state {
     std::chrono::nanoseconds idle_spin() const;
 
     static constexpr std::chrono::microseconds idle_spin_max{100};
+
+    /// The longest idle spell the thread still spins through when the last two spells were
+    /// both at most this long: a synchronous producer that comes back one turnaround (its
+    /// confirmation's way to the client and its next record's way back) after each answer.
+    /// It then spins for the longer of the two plus a quarter.
+    static std::chrono::microseconds turnaround_spin_max();
 
     /// Writes and syncs the batch; returns nothing or why it failed.
     std::optional<journal_failure> write_batch();

@@ -18,15 +18,24 @@ using namespace actormq::test;
 
 namespace {
 
-/// SENDs the lane took over the node's closed connections (their `connection_lane` lines).
-uint64_t lane_sends(const node_process& node) {
+/// The sum of `key`'s values over the node's `connection_lane` lines.
+uint64_t lane_count(const node_process& node, const std::string& key) {
     auto log = node.log_text();
     uint64_t n = 0;
-    const std::string key = "lane_sends=";
     for (auto at = log.find(key); at != std::string::npos; at = log.find(key, at + 1)) {
         n += std::stoull(log.substr(at + key.size()));
     }
     return n;
+}
+
+/// SENDs the lane took over the node's closed connections.
+uint64_t lane_sends(const node_process& node) {
+    return lane_count(node, "lane_sends=");
+}
+
+/// Lane RECEIPTs the journal's thread wrote to the socket itself (the output was idle).
+uint64_t lane_direct(const node_process& node) {
+    return lane_count(node, "lane_direct=");
 }
 
 /// Closes `c` and waits until its connection logged what the lane took (it logs nothing when
@@ -65,6 +74,11 @@ TEST_CASE("stomp send lane: synchronous durable SENDs take the lane and survive 
         // session idle and the lane open. A few may find the session's last answer still on
         // its way and go the session's way.
         CHECK(lane_sends(node) >= n / 2);
+        // A synchronous producer reads each RECEIPT before it sends again, so the connection's
+        // output is idle when the journal confirms the next lane SEND: the journal's thread
+        // writes that RECEIPT itself.
+        CHECK(lane_direct(node) >= n / 4);
+        CHECK(lane_direct(node) <= lane_sends(node));
         node.kill(SIGKILL);
         REQUIRE(node.wait_exit(soon()).has_value());
     }

@@ -50,6 +50,45 @@ TEST_CASE("journal: group commit: a batch waits while fewer wait for it than for
     CHECK(f.st.gather_left(f.now) == 0ns);
 }
 
+TEST_CASE("journal: group commit: producers' hooked appends go without waiting for ACKs, "
+          "and ACKs wait for the next producer") {
+    REQUIRE(journal_state::hooked_first());
+    fixture f;
+    auto hooked = [&f](size_t n) {
+        for (size_t i = 0; i < n; ++i) {
+            f.st.waiting[i].hook = std::make_shared<confirm_hook>();
+        }
+    };
+    // Scenario B: one producer's SEND and the consumer's ACK shared the last batches.
+    f.st.note_answered(2, 1);
+    f.st.note_answered(2, 1);
+    // The SEND is here, the ACK is not: the SEND goes now.
+    f.batch(1, 50us);
+    hooked(1);
+    CHECK(f.st.gather_left(f.now) == 0ns);
+    // Only the ACK: it waits for the producer's next SEND.
+    f.batch(1, 50us);
+    CHECK(f.st.gather_left(f.now) == 150us);
+    // Even after batches with the SEND alone (one waiter), the ACK waits for the next SEND.
+    f.st.note_answered(1, 1);
+    f.st.note_answered(1, 1);
+    f.batch(1, 50us);
+    CHECK(f.st.gather_left(f.now) == 150us);
+    // Four producers: two of their SENDs and two ACKs do not make the batch go.
+    f.st.note_answered(6, 4);
+    f.batch(4, 50us);
+    hooked(2);
+    CHECK(f.st.gather_left(f.now) == 150us);
+    f.batch(4, 50us);
+    hooked(4);
+    CHECK(f.st.gather_left(f.now) == 0ns);
+    // No producers in the last two batches: ACKs go by the count alone.
+    f.st.note_answered(1, 0);
+    f.st.note_answered(1, 0);
+    f.batch(1, 50us);
+    CHECK(f.st.gather_left(f.now) == 0ns);
+}
+
 TEST_CASE("journal: group commit: a batch waits at most one fdatasync's duration, capped") {
     fixture f;
     f.st.note_answered(8);
@@ -123,6 +162,39 @@ TEST_CASE("journal: group commit: the thread stays awake only while appends come
     CHECK(f.st.idle_spin() == 0ns);
 }
 
+TEST_CASE("journal: group commit: the thread spins through a synchronous producer's "
+          "turnaround") {
+    fixture f;
+    auto turnaround = std::chrono::nanoseconds{journal_state::turnaround_spin_max()};
+    if (turnaround.count() == 0) {
+        // Off (the default): spells past idle_spin_max never make the thread spin.
+        f.st.last_idle = 160us;
+        f.st.prev_idle = 120us;
+        CHECK(f.st.idle_spin() == 0ns);
+        return;
+    }
+    // On (ACTORMQ_JOURNAL_TURNAROUND_US=300 in the test's environment):
+    REQUIRE(turnaround > std::chrono::nanoseconds{journal_state::idle_spin_max});
+    // One spell longer than idle_spin_max is not yet a pattern.
+    f.st.last_idle = 160us;
+    CHECK(f.st.idle_spin() == 0ns);
+    // Two in a row within the turnaround bound: spin for the longer one and a quarter.
+    f.st.prev_idle = 120us;
+    CHECK(f.st.idle_spin() == 200us);
+    // Never longer than the bound.
+    f.st.last_idle = turnaround;
+    CHECK(f.st.idle_spin() == turnaround);
+    // A spell past the bound (a producer that thinks between sends) stops it.
+    f.st.last_idle = turnaround + 1us;
+    CHECK(f.st.idle_spin() == 0ns);
+    f.st.last_idle = 160us;
+    f.st.prev_idle = turnaround + 1us;
+    CHECK(f.st.idle_spin() == 0ns);
+    f.st.prev_idle = 160us;
+    f.st.failure = journal_failure{"f", "write", 28, "ENOSPC"};
+    CHECK(f.st.idle_spin() == 0ns);
+}
+
 TEST_CASE("journal: group commit: the idle spell is measured from the answers to the next "
           "record") {
     fixture f;
@@ -132,6 +204,16 @@ TEST_CASE("journal: group commit: the idle spell is measured from the answers to
     rs[0].type = journal::record_type::ack;
     f.st.add(rs);
     CHECK(f.st.batch_started >= answered);
+    CHECK(f.st.last_idle == f.st.batch_started - answered);
+    // The spell before it moves to prev_idle.
+    f.st.last_idle = 42us;
+    f.st.note_answered(1);
+    std::vector<journal::record> next(1);
+    next[0].type = journal::record_type::ack;
+    answered = f.st.last_answered;
+    f.st.batch.clear();
+    f.st.add(next);
+    CHECK(f.st.prev_idle == 42us);
     CHECK(f.st.last_idle == f.st.batch_started - answered);
     // A record joining a batch already begun does not count as the end of an idle spell.
     auto idle = f.st.last_idle;
