@@ -739,6 +739,10 @@ journal_actor::behavior_type journal_writer(journal_ptr self, std::shared_ptr<se
             refuse(rw.w);
         }
         st.repl_waiting.clear();
+        if (st.replica) {
+            // After every batch sent: the replica's word that this journal ends (end_atom).
+            self->send(st.replica, replication::end_atom::value, st.repl.epoch(), st.repl.sent());
+        }
         self->quit(msg.reason);
     });
     return {

@@ -79,8 +79,8 @@ struct pair_reply {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pair_reply& x) {
-    return f(caf::meta::type_name("actormq::replication::pair_reply"), x.node_id, x.epoch,
-             x.source, x.sequence);
+    return f(caf::meta::type_name("actormq::replication::pair_reply"), x.node_id, x.epoch, x.source,
+             x.sequence);
 }
 
 /// Backup -> live (through both cluster actors): (pair_atom, backup name, group, replica).
@@ -107,9 +107,19 @@ using resume_atom = caf::atom_constant<caf::atom("rresume")>;
 /// process was frozen) is dropped within a bounded time even when no batch waits.
 using ping_atom = caf::atom_constant<caf::atom("rping")>;
 
+/// Live journal -> replica: (end_atom, epoch, seq) as the journal stops (a serving backup
+/// giving way in a failback, a server stopping): seq is the last batch it sent. The replica
+/// takes it as its live gone, as it takes the journal's down message, which alone is not
+/// enough: a remote down message is sent only to the nodes the journal's node knows to hold
+/// its handle, and a connection lost on one side only while the other had already reconnected
+/// drops that knowledge (a primary once waited for its failback's handover for good;
+/// docs/replication.md, "Failback").
+using end_atom = caf::atom_constant<caf::atom("rend")>;
+
 /// The replica as the live's journal sees it (the actor itself is dynamically typed).
-using replica_actor =
-    caf::typed_actor<caf::reacts_to<data_atom, batch>, caf::replies_to<ping_atom>::with<bool>>;
+using replica_actor = caf::typed_actor<caf::reacts_to<data_atom, batch>,
+                                       caf::replies_to<ping_atom>::with<bool>,
+                                       caf::reacts_to<end_atom, uint64_t, uint64_t>>;
 
 /// Registers the types above; call on every node's config before the actor system exists.
 void add_message_types(caf::actor_system_config& cfg);

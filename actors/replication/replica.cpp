@@ -48,6 +48,8 @@ struct replica_state {
     uint64_t sync_total = 0;
     bool flush_scheduled = false;
     bool failed = false;
+    /// The live's journal ended (reported once: its end message or its down message).
+    bool live_ended = false;
     /// Acknowledged batches are written but not yet synced (see flush()).
     bool sync_owed = false;
 };
@@ -213,6 +215,21 @@ void apply(replica_ptr self, batch& b) {
     }
 }
 
+/// The live's journal ended (its end message, or its down message: whichever comes first;
+/// the other is then ignored).
+void live_gone(replica_ptr self, const char* how) {
+    auto& s = self->state;
+    if (s.failed || s.live_ended) {
+        return;
+    }
+    s.live_ended = true;
+    // What arrived before the live went is applied; make it durable before anyone asks.
+    flush(self, true);
+    s.setup.log->info("replica_lost_live epoch={} applied={} in_sync={} by={}", s.epoch, s.acked,
+                      s.in_sync, how);
+    report(self, replica_report::lost, "the live's journal is gone");
+}
+
 caf::behavior replica(replica_ptr self, replica_setup setup) {
     auto& st = self->state;
     st.setup = std::move(setup);
@@ -238,18 +255,26 @@ caf::behavior replica(replica_ptr self, replica_setup setup) {
         return {};
     }
     self->set_down_handler([self](caf::down_msg& dm) {
-        auto& s = self->state;
-        if (dm.source != s.source || s.failed) {
-            return;
+        if (dm.source == self->state.source) {
+            live_gone(self, "down");
         }
-        // What arrived before the live went is applied; make it durable before anyone asks.
-        flush(self, true);
-        s.setup.log->info("replica_lost_live epoch={} applied={} in_sync={}", s.epoch, s.acked,
-                          s.in_sync);
-        report(self, replica_report::lost, "the live's journal is gone");
     });
     return {
         [self](data_atom, batch& b) { apply(self, b); },
+        [self](end_atom, uint64_t epoch, uint64_t last) {
+            auto& s = self->state;
+            auto sender = self->current_sender();
+            if (!sender || sender->address() != s.source || epoch != s.epoch) {
+                return; // not this pairing's journal
+            }
+            if (s.applied < last) {
+                // Batches the journal sent never arrived (lost with a connection): what this
+                // replica holds is not the whole journal.
+                fail(self, "the live's journal ended after batch " + std::to_string(last));
+                return;
+            }
+            live_gone(self, "end");
+        },
         [self](flush_atom) { flush(self); },
         [](ping_atom) { return true; },
         [self](close_atom) -> caf::result<bool> {
