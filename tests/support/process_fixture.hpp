@@ -5,6 +5,7 @@
 
 #include "support/process.hpp"
 #include "support/stomp_client.hpp"
+#include "support/temp_dir.hpp"
 #include "support/wait.hpp"
 
 #include <doctest/doctest.h>
@@ -26,25 +27,6 @@ using stomp::command;
 inline deadline_t soon() {
     return in(std::chrono::seconds(10));
 }
-
-/// A temporary directory removed at the end of the test (kept with ACTORMQ_KEEP_TMP), e.g. a
-/// journal that two nodes of a pair share.
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        std::string pattern = "/tmp/actormq-store-XXXXXX";
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        path = pattern;
-    }
-    ~temp_dir() {
-        if (std::getenv("ACTORMQ_KEEP_TMP") == nullptr) {
-            std::error_code ignored;
-            std::filesystem::remove_all(path, ignored);
-        }
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-};
 
 /// A node config with user guest/guest and the acceptor `stomp` on an OS-chosen port.
 /// `top` goes before the first table, `acceptor` into `[acceptors.stomp]`, `tail` at the end.

@@ -4,6 +4,7 @@
 // whose payload does not decode (docs/journal.md, "Recovery").
 #include "actors/journal/journal_store.hpp"
 #include "actors/journal/recovery.hpp"
+#include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -17,20 +18,7 @@ using namespace actormq::journal;
 
 namespace {
 
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        std::string pattern = "/tmp/actormq-journal-faults-XXXXXX";
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        path = pattern;
-    }
-    ~temp_dir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-};
+using actormq::test::temp_dir;
 
 /// Sets the seam's variable for one scope.
 struct fault_env_guard {

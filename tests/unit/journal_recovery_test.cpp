@@ -6,6 +6,7 @@
 #include "actors/journal/journal_liveness.hpp"
 #include "actors/journal/journal_store.hpp"
 #include "actors/journal/recovery.hpp"
+#include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -23,20 +24,7 @@ using namespace actormq::journal;
 
 namespace {
 
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        std::string pattern = "/tmp/actormq-journal-recovery-XXXXXX";
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        path = pattern;
-    }
-    ~temp_dir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-};
+using actormq::test::temp_dir;
 
 // Small segments, so a few dozen records span many files and acks and commits land in other
 // segments than what they refer to.

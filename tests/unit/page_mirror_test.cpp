@@ -5,6 +5,7 @@
 #include "actors/paging/page_mirror.hpp"
 #include "actors/paging/pager.hpp"
 #include "actors/storage/durable_file.hpp"
+#include "support/temp_dir.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
@@ -26,18 +27,7 @@ using actormq::replication::file_op;
 
 namespace {
 
-struct scratch {
-    std::string path;
-    scratch() {
-        char tmpl[] = "/tmp/actormq-page-mirror-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl) != nullptr);
-        path = tmpl;
-    }
-    ~scratch() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-};
+using scratch = actormq::test::temp_dir;
 
 message_ptr msg(uint64_t id) {
     auto m = std::make_shared<broker_message>();

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "actors/paging/pager.hpp"
+#include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -15,18 +16,7 @@ using namespace actormq::paging;
 
 namespace {
 
-struct scratch {
-    std::string path;
-    scratch() {
-        char tmpl[] = "/tmp/actormq-page-store-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl) != nullptr);
-        path = tmpl;
-    }
-    ~scratch() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-};
+using scratch = actormq::test::temp_dir;
 
 store_options options(const scratch& s) {
     store_options o;

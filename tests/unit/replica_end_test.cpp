@@ -7,6 +7,7 @@
 // another epoch, changes nothing.
 #include "actors/replication/messages.hpp"
 #include "actors/replication/replica.hpp"
+#include "support/temp_dir.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -27,18 +28,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct scratch_dir {
-    std::string path;
-    scratch_dir() {
-        std::string pattern = "/tmp/actormq-replica-XXXXXX";
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        path = pattern;
-    }
-    ~scratch_dir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
-    }
-};
+using scratch_dir = actormq::test::temp_dir;
 
 /// A replica owned by `owner` (which gets its reports), and `n` empty batches of epoch 1 sent
 /// to it by `journal`.
