@@ -239,6 +239,8 @@ void moved(requester_ptr self,
                 slot);
 }
 
+void consider_rebalance(requester_ptr self);
+
 /// Moves the backup this requester spawned to the live at `address` (rebalance_target()):
 /// asks it, spawns there, and only then releases the old one, so a refusal or a failed spawn
 /// leaves the backup where it was.
@@ -256,7 +258,8 @@ void move_backup(requester_ptr self, const std::string& address) {
     // Only a refusal (backups_full) keeps the live from being asked again until it runs fewer
     // backups; a request or a spawn that timed out (its answer lost with a dropped link: the
     // spawned instance, if any, then gives way as an unpaired one) is tried again after the
-    // next quiet retry interval.
+    // next quiet retry interval. That interval is armed here: the topology may not change again
+    // (the changes while the move was under way armed nothing, a move being under way).
     auto fail = [self, address](const std::string& why, bool refused = false) {
         auto& st = self->state;
         st.moving = false;
@@ -264,6 +267,7 @@ void move_backup(requester_ptr self, const std::string& address) {
             st.move_tried.erase(address);
         }
         log()->info("colocation_rebalance_failed host={} reason=\"{}\"", address, why);
+        consider_rebalance(self);
     };
     self->request(st.cluster, st.settings.timeout, cluster::backup_request_atom::value, address)
         .then(
