@@ -23,6 +23,8 @@ using requester_ptr = caf::stateful_actor<backup_requester_state>*;
 using phase = backup_requester_state::phase;
 using settle_atom = caf::atom_constant<caf::atom("settle")>;
 using rebalance_atom = caf::atom_constant<caf::atom("rebalance")>;
+/// A live that refused a move may have room again: a grant's lifetime has passed.
+using refused_atom = caf::atom_constant<caf::atom("refused")>;
 
 void try_next(requester_ptr self);
 
@@ -265,6 +267,9 @@ void move_backup(requester_ptr self, const std::string& address) {
         st.moving = false;
         if (!refused) {
             st.move_tried.erase(address);
+        } else {
+            self->delayed_send(self, colocation_grant_lifetime, refused_atom::value, address,
+                               st.move_tried[address]);
         }
         log()->info("colocation_rebalance_failed host={} reason=\"{}\"", address, why);
         consider_rebalance(self);
@@ -676,6 +681,15 @@ caf::behavior backup_requester(caf::stateful_actor<backup_requester_state>* self
             st.rebalance_timer = 0;
             if (auto target = st.rebalance_target()) {
                 move_backup(self, *target);
+            }
+        },
+        [self](refused_atom, const std::string& address, size_t hosted) {
+            // Still the refusal it was (not one renewed since): the live is asked again.
+            auto& st = self->state;
+            if (auto it = st.move_tried.find(address);
+                it != st.move_tried.end() && it->second == hosted) {
+                st.move_tried.erase(it);
+                consider_rebalance(self);
             }
         },
         [self](caf::tick_atom) {

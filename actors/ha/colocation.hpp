@@ -25,14 +25,22 @@
 
 namespace actormq {
 
+/// How long a host keeps a granted slot for the spawn that redeems the grant.
+inline constexpr std::chrono::seconds colocation_grant_lifetime{30};
+
 /// The backups a host runs or has promised (max-backups): read by the endpoint actor and by
 /// the spawn factory, which runs on the middleman's spawn server; hence a mutex.
 class colocation_book {
 public:
     colocation_book(uint32_t max_backups, std::chrono::milliseconds ticket_ttl);
 
-    /// A slot and ticket for a new backup, or nullopt when max-backups are taken.
-    std::optional<cluster::backup_grant> reserve(const std::string& host);
+    /// A slot and ticket for a new backup of `node_id`, or nullopt when max-backups are taken.
+    /// An unredeemed grant for the same node id is withdrawn first: a live asks for one backup
+    /// at a time, so it asks again only when it never received the earlier grant (its answer
+    /// lost with a dropped link, the request timed out) and will never redeem it; kept, such
+    /// grants held the slots for their whole lifetime and refused the very live they were for.
+    std::optional<cluster::backup_grant> reserve(const std::string& host,
+                                                 const std::string& node_id);
     /// Turns the ticket granted for `slot` into a running backup; false for an unknown,
     /// expired or already used ticket.
     bool redeem(uint64_t ticket, uint32_t slot);
@@ -45,6 +53,7 @@ private:
     struct promise {
         uint32_t slot;
         std::chrono::steady_clock::time_point expires;
+        std::string node_id;
     };
     void expire(std::chrono::steady_clock::time_point now);
     mutable std::mutex mtx_;
@@ -147,7 +156,9 @@ struct backup_requester_state {
     /// rebalance_target()); the lives asked for one since they joined (cluster addresses),
     /// each with the colocated backups it ran when asked: one that runs fewer later (an
     /// instance there ended, docs/ha.md "An unpaired colocated backup gives way") may have
-    /// room again, and is asked again.
+    /// room again, and is asked again; so is one that refused, once a grant's lifetime
+    /// (colocation_grant_lifetime) has passed: the slots it had promised to lives that never
+    /// redeemed them (their answers lost) are free again with no change in the topology.
     bool moving = false;
     std::map<std::string, size_t> move_tried;
     /// The rebalance timer in force (numbered from `timers`; a stale one is ignored).

@@ -63,10 +63,15 @@ void colocation_book::expire(std::chrono::steady_clock::time_point now) {
     }
 }
 
-std::optional<cluster::backup_grant> colocation_book::reserve(const std::string& host) {
+std::optional<cluster::backup_grant> colocation_book::reserve(const std::string& host,
+                                                              const std::string& node_id) {
     std::lock_guard<std::mutex> guard{mtx_};
     auto now = std::chrono::steady_clock::now();
     expire(now);
+    for (auto it = promised_.begin(); it != promised_.end();) {
+        bool withdrawn = !node_id.empty() && it->second.node_id == node_id;
+        it = withdrawn ? promised_.erase(it) : std::next(it);
+    }
     if (running_.size() + promised_.size() >= max_) {
         return std::nullopt;
     }
@@ -81,7 +86,7 @@ std::optional<cluster::backup_grant> colocation_book::reserve(const std::string&
         ++slot;
     }
     uint64_t ticket = ++next_ticket_;
-    promised_[ticket] = promise{slot, now + ttl_};
+    promised_[ticket] = promise{slot, now + ttl_, node_id};
     return cluster::backup_grant{host, slot, ticket};
 }
 
@@ -127,7 +132,7 @@ caf::behavior colocation_endpoint(caf::event_based_actor* self,
                             live, node_id, u.slot);
                 return cluster::backup_grant{host_name, u.slot, 0, std::move(u.handle)};
             }
-            auto g = book->reserve(host_name);
+            auto g = book->reserve(host_name, node_id);
             if (!g) {
                 log()->info("colocation_request_refused live={} node_id={} reason=backups_full",
                             live, node_id);

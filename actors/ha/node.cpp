@@ -112,7 +112,7 @@ node::impl::impl(config::node_config c)
       book(std::make_shared<colocation_book>(cfg.ha_policy.kind == config::ha_kind::colocated
                                                  ? cfg.ha_policy.colocated.max_backups
                                                  : 0,
-                                             std::chrono::seconds(30))) {}
+                                             colocation_grant_lifetime)) {}
 
 void node::impl::request_exit(bool failed) {
     if (failed) {
