@@ -11,8 +11,9 @@
 //   - a refused upgrade closes the connection, and an accepted one is /ws/events, authorized.
 // Byte 0 picks how the request is built and what happens to its Authorization header:
 //   bit 0 clear: the rest is raw HTTP/1.x through Beast's parser with web_server's limits;
-//   bit 0 set:   byte 1 picks the version (10, 11 or any in 1..99), and the rest is "METHOD\nTARGET\nName: value\n...
-//                \n\nBODY", set without a parser, so targets and methods no parser would pass;
+//   bit 0 set:   byte 1 picks the version (10, 11 or any in 1..99), and the rest is
+//                "METHOD\nTARGET\nName: value\n...\n\nBODY", set without a parser, so targets
+//                and methods no parser would pass;
 //   bits 1-2:    keep the header, put in a valid one, remove it, or put in a wrong password
 //                (so the fuzzer gets past auth without guessing base64); bit 3 picks the user;
 //   bits 4-5:    keep the method, or make it GET, HEAD or POST.
@@ -24,11 +25,11 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/verb.hpp>
-#include <nlohmann/json.hpp>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -126,8 +127,8 @@ std::optional<web_routes::request> build(unsigned version, std::string_view rest
                 break;
             }
             auto colon = line.find(':');
-            auto value = colon == std::string_view::npos ? std::string_view{}
-                                                          : line.substr(colon + 1);
+            auto value =
+                colon == std::string_view::npos ? std::string_view{} : line.substr(colon + 1);
             // A copy, not a view into the input: Boost 1.74's beast::iequals reads one byte
             // past a name whose last character differs from a stored one's only in case. The
             // parser's names are followed by ':' in its buffer, so web_server never sees it.
@@ -161,8 +162,7 @@ void check_head(const web_routes::request& req, const web_routes::response& res)
 void check_handle(const web_routes::request& req, bool authorized) {
     auto res = routes().handle(req, board());
     auto code = res.result_int();
-    require(code == 200 || code == 400 || code == 401 || code == 404 || code == 405
-            || code == 426);
+    require(code == 200 || code == 400 || code == 401 || code == 404 || code == 405 || code == 426);
     require((code == 401) == !authorized);
     require(res.version() == req.version());
     require(res.keep_alive() == req.keep_alive());
@@ -221,9 +221,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     switch ((data[0] >> 1) & 3) {
         case 1:
-            req->set(http::field::authorization,
-                     (data[0] & 8) != 0 ? "Basic Z3Vlc3Q6Z3Vlc3Q="
-                                        : "basic  YWRtaW46czNjcmV0OndpdGg6Y29sb25z");
+            req->set(http::field::authorization, (data[0] & 8) != 0
+                                                     ? "Basic Z3Vlc3Q6Z3Vlc3Q="
+                                                     : "basic  YWRtaW46czNjcmV0OndpdGg6Y29sb25z");
             break;
         case 2:
             req->erase(http::field::authorization);

@@ -63,7 +63,8 @@ TEST_CASE("node: shutdown: SIGTERM under connecting, committing and disconnectin
             clients.emplace_back(churn, node.port(), who, std::cref(stop), std::ref(rounds));
         }
         // Let the clients get going: SIGTERM lands in the middle of the traffic.
-        REQUIRE(wait_until(soon(), [&] { return rounds.load() >= 20u + 10u * static_cast<uint64_t>(round); }));
+        REQUIRE(wait_until(
+            soon(), [&] { return rounds.load() >= 20u + 10u * static_cast<uint64_t>(round); }));
         node.kill(SIGTERM);
         auto status = node.wait_exit(in(std::chrono::seconds(20)));
         stop = true;

@@ -27,8 +27,6 @@ struct doctest::StringMaker<std::vector<std::string>> {
 
 namespace actormq::test::config_text {
 
-using namespace actormq::config;
-
 /// The smallest file that loads: security is on by default, so it needs one user.
 constexpr const char* one_user = R"(
 [security.users.guest]

@@ -80,8 +80,9 @@ public:
 
     /// Sends a no-op with a unique receipt (BEGIN and ABORT of a throwaway transaction, the
     /// ABORT with `actormq-barrier: queues`) and reads until its RECEIPT, which follows every
-    /// delivery the queues this client consumes from had made when the ABORT arrived. Every frame that arrives before it stays buffered, in order,
-    /// for `receive` / `buffered`. False on timeout, EOF, or an ERROR before the receipt.
+    /// delivery the queues this client consumes from had made when the ABORT arrived. Every
+    /// frame that arrives before it stays buffered, in order, for `receive` / `buffered`. False on
+    /// timeout, EOF, or an ERROR before the receipt.
     bool receipt_barrier(deadline_t deadline = in(std::chrono::seconds(10)));
 
     /// Sends `f` with header `receipt:<unique id>` added and waits for that RECEIPT (frames
