@@ -67,7 +67,7 @@ password = "guest"
 )";
 
 /// Every error of `result` as "FILE:LINE:COLUMN: KEY: REASON".
-inline std::vector<std::string> messages(const load_result& result) {
+inline std::vector<std::string> messages(const config::load_result& result) {
     std::vector<std::string> out;
     for (const auto& error : result.errors) {
         out.push_back(error.to_string());
@@ -78,13 +78,13 @@ inline std::vector<std::string> messages(const load_result& result) {
 /// Loads `text` as "cfg.toml" and returns its errors as text.
 inline std::vector<std::string> errors_of(const std::string& text,
                                           const std::vector<std::string>& overrides = {}) {
-    return messages(load_string(text, "cfg.toml", overrides));
+    return messages(config::load_string(text, "cfg.toml", overrides));
 }
 
 /// Loads `text` (plus a user, so security is satisfied) and requires it to succeed.
-inline node_config load_ok(const std::string& text,
-                           const std::vector<std::string>& overrides = {}) {
-    auto result = load_string(text + one_user, "cfg.toml", overrides);
+inline config::node_config load_ok(const std::string& text,
+                                   const std::vector<std::string>& overrides = {}) {
+    auto result = config::load_string(text + one_user, "cfg.toml", overrides);
     INFO("errors: " << messages(result));
     REQUIRE(result.errors.empty());
     REQUIRE(result.config.has_value());
