@@ -66,8 +66,30 @@ bool yield_to_primary(requester_ptr self) {
     return true;
 }
 
-/// Asks the middleman to spawn the backup on the host that granted it (caf-notes.md §4: the
-/// asynchronous form of remote_spawn, never the blocking call on a worker).
+/// `backup`, in `slot` on the live at `address`, is this node's backup from now on.
+void take_backup(requester_ptr self, caf::actor backup, const std::string& address, uint32_t slot) {
+    auto& st = self->state;
+    st.backup = std::move(backup);
+    st.backup_host = address;
+    st.backup_slot = slot;
+    self->monitor(st.backup);
+}
+
+/// Asks the middleman to spawn a backup on `host` with grant `g` (caf-notes.md §4: the
+/// asynchronous form of remote_spawn, never the blocking call on a worker); the caller handles
+/// the answer.
+auto request_spawn(requester_ptr self, const cluster::backup_grant& g, const caf::node_id& host) {
+    auto& st = self->state;
+    auto spec = st.spec;
+    spec.ticket = g.ticket;
+    spec.slot = g.slot;
+    spec.live_node_id = st.topology.members.front().node_id;
+    return self->request(st.middleman, st.settings.timeout, caf::spawn_atom::value, host,
+                         std::string{cluster::colocated_actor_type},
+                         caf::make_message(std::move(spec)), std::set<std::string>{});
+}
+
+/// Spawns the backup on the host that granted it, or takes the instance it handed back.
 void spawn_backup(requester_ptr self,
                   const std::string& address,
                   cluster::backup_grant g,
@@ -86,10 +108,7 @@ void spawn_backup(requester_ptr self,
     if (g.existing) {
         // The host runs an instance of this node id that pairs with nobody: it is this node's
         // backup, as if spawned now (docs/ha.md, "An unpaired colocated backup gives way").
-        st.backup = std::move(g.existing);
-        st.backup_host = address;
-        st.backup_slot = g.slot;
-        self->monitor(st.backup);
+        take_backup(self, std::move(g.existing), address, g.slot);
         st.now = phase::backed_up;
         log()->info("colocated_backup_started host={} host_name={} name=colocated_backup_{} "
                     "existing=true",
@@ -97,14 +116,8 @@ void spawn_backup(requester_ptr self,
         return;
     }
     st.now = phase::spawning;
-    auto spec = st.spec;
-    spec.ticket = g.ticket;
-    spec.slot = g.slot;
-    spec.live_node_id = st.topology.members.front().node_id;
     auto name = "colocated_backup_" + std::to_string(g.slot);
-    self->request(st.middleman, st.settings.timeout, caf::spawn_atom::value, host,
-                  std::string{cluster::colocated_actor_type}, caf::make_message(std::move(spec)),
-                  std::set<std::string>{})
+    request_spawn(self, g, host)
         .then(
             [self, address, name, h = g.host, slot = g.slot](caf::strong_actor_ptr& p) {
                 auto& st = self->state;
@@ -120,10 +133,7 @@ void spawn_backup(requester_ptr self,
                     yield_to_primary(self);
                     return;
                 }
-                st.backup = caf::actor_cast<caf::actor>(p);
-                st.backup_host = address;
-                st.backup_slot = slot;
-                self->monitor(st.backup);
+                take_backup(self, caf::actor_cast<caf::actor>(p), address, slot);
                 st.now = phase::backed_up;
                 log()->info("colocated_backup_started host={} host_name={} name={}", address, h,
                             name);
@@ -233,15 +243,34 @@ void moved(requester_ptr self,
             st.released_on.insert(m.name);
         }
     }
-    st.backup = std::move(fresh);
-    st.backup_host = address;
-    st.backup_slot = slot;
-    self->monitor(st.backup);
+    take_backup(self, std::move(fresh), address, slot);
     log()->info("colocated_backup_moved from={} to={} name=colocated_backup_{}", old_host, address,
                 slot);
 }
 
 void consider_rebalance(requester_ptr self);
+
+/// A move to the live at `address` failed. Only a refusal (backups_full) keeps that live from
+/// being asked again, until it runs fewer backups or a grant's lifetime has passed; a request
+/// or a spawn that timed out (its answer lost with a dropped link: the spawned instance, if
+/// any, then gives way as an unpaired one) is tried again after the next quiet retry interval.
+/// That interval is armed here: the topology may not change again (the changes while the move
+/// was under way armed nothing, a move being under way).
+void move_failed(requester_ptr self,
+                 const std::string& address,
+                 const std::string& why,
+                 bool refused) {
+    auto& st = self->state;
+    st.moving = false;
+    if (!refused) {
+        st.move_tried.erase(address);
+    } else {
+        self->delayed_send(self, colocation_grant_lifetime, refused_atom::value, address,
+                           st.move_tried[address]);
+    }
+    log()->info("colocation_rebalance_failed host={} reason=\"{}\"", address, why);
+    consider_rebalance(self);
+}
 
 /// Moves the backup this requester spawned to the live at `address` (rebalance_target()):
 /// asks it, spawns there, and only then releases the old one, so a refusal or a failed spawn
@@ -257,22 +286,8 @@ void move_backup(requester_ptr self, const std::string& address) {
                 : st.ring_neighbour() == address
                     ? "the ring neighbour of this node is a member again"
                     : "the backup's host runs at least two backups more than another live");
-    // Only a refusal (backups_full) keeps the live from being asked again until it runs fewer
-    // backups; a request or a spawn that timed out (its answer lost with a dropped link: the
-    // spawned instance, if any, then gives way as an unpaired one) is tried again after the
-    // next quiet retry interval. That interval is armed here: the topology may not change again
-    // (the changes while the move was under way armed nothing, a move being under way).
     auto fail = [self, address](const std::string& why, bool refused = false) {
-        auto& st = self->state;
-        st.moving = false;
-        if (!refused) {
-            st.move_tried.erase(address);
-        } else {
-            self->delayed_send(self, colocation_grant_lifetime, refused_atom::value, address,
-                               st.move_tried[address]);
-        }
-        log()->info("colocation_rebalance_failed host={} reason=\"{}\"", address, why);
-        consider_rebalance(self);
+        move_failed(self, address, why, refused);
     };
     self->request(st.cluster, st.settings.timeout, cluster::backup_request_atom::value, address)
         .then(
@@ -289,14 +304,8 @@ void move_backup(requester_ptr self, const std::string& address) {
                     moved(self, old, old_host, std::move(g.existing), address, g.slot);
                     return;
                 }
-                auto spec = st.spec;
-                spec.ticket = g.ticket;
-                spec.slot = g.slot;
-                spec.live_node_id = st.topology.members.front().node_id;
                 auto slot = g.slot;
-                self->request(st.middleman, st.settings.timeout, caf::spawn_atom::value, host,
-                              std::string{cluster::colocated_actor_type},
-                              caf::make_message(std::move(spec)), std::set<std::string>{})
+                request_spawn(self, g, host)
                     .then(
                         [self, address, old, old_host, slot, fail](caf::strong_actor_ptr& p) {
                             if (!p) {
