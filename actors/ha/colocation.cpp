@@ -342,6 +342,44 @@ void consider_rebalance(requester_ptr self) {
     self->delayed_send(self, st.settings.retry_interval, rebalance_atom::value, st.rebalance_timer);
 }
 
+/// This node's old backup paired with it again (a failback: the stand-in that gave way restarts
+/// as its backup, and announces the node id only once it syncs), after this requester had asked
+/// for one: the live replicates to one backup, so the spawned one could never pair. It goes;
+/// the old one is this node's backup.
+void adopt_other_backup(requester_ptr self) {
+    auto& st = self->state;
+    if (st.moving || st.owner) {
+        return;
+    }
+    if (auto other = st.other_backup_member(); !other.empty()) {
+        release(self, st.backup, st.backup_host, "another member backs up this node id");
+        st.backup = nullptr;
+        st.adopted = other;
+        log()->info("colocated_backup_present member={} reason=\"a member backs up this node "
+                    "id\"",
+                    st.adopted);
+    }
+}
+
+/// The backup found in the topology is gone from it (its host died, or it ended): not a backup
+/// starting over (which stays a member while it syncs again). Asked for again at once, as for
+/// a spawned backup's down message.
+void forget_lost_backup(requester_ptr self) {
+    auto& st = self->state;
+    if (st.now != phase::backed_up || st.backup || st.has_backup_in_topology()
+        || st.is_member(st.adopted)) {
+        return;
+    }
+    log()->warn("colocated_backup_lost member={} reason=\"no member backs up this node id any "
+                "more\"",
+                st.adopted);
+    st.adopted.clear();
+    st.settled = true;
+    st.tried.clear();
+    st.rounds = 0;
+    st.now = phase::waiting;
+}
+
 /// A new topology: what it changes for the requester (on_topology below).
 void apply_topology(requester_ptr self, cluster::topology& t) {
     auto& st = self->state;
@@ -368,33 +406,8 @@ void apply_topology(requester_ptr self, cluster::topology& t) {
             st.now = phase::waiting;
         }
     }
-    if (!st.moving && !st.owner) {
-        if (auto other = st.other_backup_member(); !other.empty()) {
-            // This node's old backup paired with it again (a failback: the stand-in that gave
-            // way restarts as its backup, and announces the node id only once it syncs), after
-            // this requester had asked for one: the live replicates to one backup, so the
-            // spawned one could never pair. It goes; the old one is this node's backup.
-            release(self, st.backup, st.backup_host, "another member backs up this node id");
-            st.backup = nullptr;
-            st.adopted = other;
-            log()->info("colocated_backup_present member={} reason=\"a member backs up this "
-                        "node id\"",
-                        st.adopted);
-        }
-    }
-    if (st.now == phase::backed_up && !st.backup && !st.has_backup_in_topology()
-        && !st.is_member(st.adopted)) {
-        // Gone from the topology (its host died, or it ended): not a backup starting over
-        // (which stays a member while it syncs again).
-        log()->warn("colocated_backup_lost member={} reason=\"no member backs up this node id "
-                    "any more\"",
-                    st.adopted);
-        st.adopted.clear();
-        st.settled = true; // as for a spawned backup's down message: ask at once
-        st.tried.clear();
-        st.rounds = 0;
-        st.now = phase::waiting;
-    }
+    adopt_other_backup(self);
+    forget_lost_backup(self);
     if (st.now == phase::settling) {
         if (!st.backup && st.has_backup_in_topology()) {
             st.now = phase::waiting; // try_next takes it as this node's backup
@@ -631,6 +644,32 @@ std::optional<std::string> backup_requester_state::rebalance_target() const {
         [&](const cluster::member_info& m) { return hosted_by(m.name); });
 }
 
+namespace {
+
+/// The host died, or the backup could not start there: ask again, the next live first. Or the
+/// stand-in's instance ended (its node stops, or it gave way for good): so does its requester;
+/// a backup it runs stays, the backup of a node id that may still need it.
+void on_down(requester_ptr self, const caf::down_msg& dm) {
+    auto& st = self->state;
+    if (st.owner && dm.source == st.owner.address()) {
+        self->quit();
+        return;
+    }
+    if (!st.backup || dm.source != st.backup.address()) {
+        return;
+    }
+    log()->warn("colocated_backup_lost host={} reason=\"{}\"", st.backup_host,
+                self->system().render(dm.reason));
+    st.backup = nullptr;
+    st.tried.clear();
+    st.tried.insert(st.backup_host);
+    st.rounds = 0;
+    st.now = phase::waiting;
+    try_next(self);
+}
+
+} // namespace
+
 caf::behavior backup_requester(caf::stateful_actor<backup_requester_state>* self,
                                requester_settings settings,
                                caf::actor cluster,
@@ -647,28 +686,7 @@ caf::behavior backup_requester(caf::stateful_actor<backup_requester_state>* self
                         caf::to_string(x.content()));
             return caf::sec::unexpected_message;
         });
-    // The host died, or the backup could not start there: ask again, the next live first.
-    self->set_down_handler([self](caf::down_msg& dm) {
-        auto& st = self->state;
-        if (st.owner && dm.source == st.owner.address()) {
-            // The instance ended (its node stops, or it gave way for good): so does its
-            // requester. A backup it runs stays: it is the backup of a node id that may still
-            // need it.
-            self->quit();
-            return;
-        }
-        if (!st.backup || dm.source != st.backup.address()) {
-            return;
-        }
-        log()->warn("colocated_backup_lost host={} reason=\"{}\"", st.backup_host,
-                    self->system().render(dm.reason));
-        st.backup = nullptr;
-        st.tried.clear();
-        st.tried.insert(st.backup_host);
-        st.rounds = 0;
-        st.now = phase::waiting;
-        try_next(self);
-    });
+    self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
     return {
         [self](cluster::topology& t) { on_topology(self, t); },
         [self](settle_atom, uint64_t timer) {
