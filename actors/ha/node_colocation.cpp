@@ -160,21 +160,44 @@ std::optional<uint32_t> node::impl::admit(const cluster::colocated_spec& spec) {
     return spec.slot;
 }
 
-std::string node::impl::start_hosted(const cluster::colocated_spec& spec, caf::actor handle) {
+namespace {
+
+/// The configuration of the instance `here` hosts for `spec`: the live's own, loaded here from
+/// the text it sent, as colocated_instance_config changes it; or why there is none.
+std::string hosted_config(const cluster::colocated_spec& spec,
+                          const config::node_config& here,
+                          const std::string& own_address,
+                          config::node_config& out) {
     auto loaded =
         config::load_string(spec.config_text, spec.live_name + ".toml", spec.config_overrides);
     if (!loaded.config) {
         return "the live's configuration does not load here: "
                + (loaded.errors.empty() ? std::string{"?"} : loaded.errors.front().to_string());
     }
+    return colocated_instance_config(*loaded.config, here, spec, own_address, out);
+}
+
+/// "NAME=HOST:PORT,..." of an instance's acceptors, for its start line.
+std::string acceptor_ports(const server_instance& inst) {
+    std::string ports;
+    for (const auto& a : inst.cfg.acceptors) {
+        auto port = inst.ports.find(a.name);
+        ports += (ports.empty() ? "" : ",") + a.name + "=" + a.host + ":"
+                 + (port == inst.ports.end() ? std::string{"?"} : std::to_string(port->second));
+    }
+    return ports;
+}
+
+} // namespace
+
+std::string node::impl::start_hosted(const cluster::colocated_spec& spec, caf::actor handle) {
     config::node_config c;
     std::string own_address;
     if (own) {
         std::lock_guard<std::mutex> guard{own->cluster_mtx};
         own_address = own->self_info.cluster_address;
     }
-    if (auto err = colocated_instance_config(*loaded.config, cfg, spec, own_address, c);
-        !err.empty()) {
+    if (auto err = hosted_config(spec, cfg, own_address, c); !err.empty()) {
         return err;
     }
     auto inst = std::make_unique<server_instance>(*this, std::move(c), true);
@@ -213,14 +236,9 @@ std::string node::impl::start_hosted(const cluster::colocated_spec& spec, caf::a
         report_gone(name);
         return "the node is stopping";
     }
-    std::string ports;
-    for (const auto& a : started->cfg.acceptors) {
-        ports += (ports.empty() ? "" : ",") + a.name + "=" + a.host + ":"
-                 + std::to_string(started->ports[a.name]);
-    }
     log->info("colocated_instance_started instance={} live={} node_id={} journal={} acceptors={}",
               name, spec.live_name, spec.live_node_id, started->cfg.journal.journal_directory,
-              ports);
+              acceptor_ports(*started));
     start_stand_in(*started, spec);
     started->start_ha();
     return {};
