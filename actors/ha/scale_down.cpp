@@ -135,11 +135,11 @@ void answer(caf::event_based_actor* self, const inbound_ptr& in) {
               });
 }
 
-void route_all(caf::event_based_actor* self, const inbound_ptr& in) {
-    auto& msgs = in->batch.messages;
-    auto& ctx = *in->ctx;
-    // Consecutive messages of one address, routing and branch go in one route request; the
-    // address keeps their order, and requests from this actor reach it in the order sent.
+/// The [first, last) ranges of consecutive messages of one address, routing and branch: each
+/// goes in one route request; the address keeps their order, and requests from one actor reach
+/// it in the order sent.
+template <class Messages>
+std::vector<std::tuple<size_t, size_t>> route_groups(const Messages& msgs) {
     std::vector<std::tuple<size_t, size_t>> groups;
     for (size_t i = 0; i < msgs.size();) {
         size_t j = i + 1;
@@ -150,6 +150,15 @@ void route_all(caf::event_based_actor* self, const inbound_ptr& in) {
         groups.emplace_back(i, j);
         i = j;
     }
+    return groups;
+}
+
+void route_all(caf::event_based_actor* self, const inbound_ptr& in) {
+    auto& msgs = in->batch.messages;
+    auto& ctx = *in->ctx;
+    auto groups = route_groups(msgs);
+    // A prepared branch this server has already (the batch came again) is skipped; the others
+    // get a transaction id here.
     for (const auto& xid : in->batch.prepared_xids) {
         if (ctx.xa->find(xid)) {
             in->present.insert(xid);
