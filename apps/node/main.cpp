@@ -117,6 +117,37 @@ void raise_fd_limit(const actormq::config::node_config& cfg,
     }
 }
 
+namespace {
+
+/// Everything durable is settled before node::stop() returns (the journal is closed and the
+/// lock released by then), and stop() bounds each of its own waits (the longest: 30 s for the
+/// journal to close). A stop that still hangs past all of them is a bug; this last resort
+/// reports where it hung and ends the process rather than keep a backup waiting. It reads only
+/// the stop report, which outlives the node.
+void guard_stop(std::shared_ptr<const actormq::node::stop_report> report,
+                std::shared_ptr<spdlog::logger> log) {
+    std::thread([report = std::move(report), log = std::move(log)] {
+        std::this_thread::sleep_for(std::chrono::seconds(45));
+        // A scale-down moves the whole backlog and may take longer; it cannot hang, since each
+        // of its batches fails the stop after batch-timeout-ms. The stages after it get the
+        // same 45 s again.
+        if (std::strcmp(report->stage.load(), "scale-down") == 0) {
+            while (std::strcmp(report->stage.load(), "scale-down") == 0) {
+                std::this_thread::sleep_for(std::chrono::seconds(1));
+            }
+            std::this_thread::sleep_for(std::chrono::seconds(45));
+        }
+        const char* at = report->stage.load();
+        bool settled = std::strcmp(at, "running") != 0 && std::strcmp(at, "activation") != 0
+                       && std::strcmp(at, "deactivate") != 0;
+        log->critical("node_stop_stuck stage={} action=exit", at);
+        log->flush();
+        std::_Exit(report->failed ? 1 : settled ? 0 : 3);
+    }).detach();
+}
+
+} // namespace
+
 int main(int argc, char** argv) {
     cli args;
     if (!parse_cli(argc, argv, args)) {
@@ -148,29 +179,7 @@ int main(int argc, char** argv) {
         int sig = 0;
         sigwait(&signals, &sig);
         log->info("node_stopping signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        // Everything durable is settled before stop() returns (the journal is closed and the
-        // lock released by then), and stop() bounds each of its own waits (the longest: 30 s
-        // for the journal to close). A stop that still hangs past all of them is a bug; this
-        // last resort reports where it hung and ends the process rather than keep a backup
-        // waiting. It reads only the stop report, which outlives the node.
-        std::thread([report = n.report(), log] {
-            std::this_thread::sleep_for(std::chrono::seconds(45));
-            // A scale-down moves the whole backlog and may take longer; it cannot hang, since
-            // each of its batches fails the stop after batch-timeout-ms. The stages after it get
-            // the same 45 s again.
-            if (std::strcmp(report->stage.load(), "scale-down") == 0) {
-                while (std::strcmp(report->stage.load(), "scale-down") == 0) {
-                    std::this_thread::sleep_for(std::chrono::seconds(1));
-                }
-                std::this_thread::sleep_for(std::chrono::seconds(45));
-            }
-            const char* at = report->stage.load();
-            bool settled = std::strcmp(at, "running") != 0 && std::strcmp(at, "activation") != 0
-                           && std::strcmp(at, "deactivate") != 0;
-            log->critical("node_stop_stuck stage={} action=exit", at);
-            log->flush();
-            std::_Exit(report->failed ? 1 : settled ? 0 : 3);
-        }).detach();
+        guard_stop(n.report(), log);
         n.stop();
         rc = n.failed() ? 1 : 0;
     }
