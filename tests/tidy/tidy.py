@@ -3,8 +3,9 @@
 """House-style checks run as a CTest (docs/testing.md, "tidy"; ../shared/style.md rules 3-5).
 
 Checks every C++ source and header under the project's source folders:
-  - the first line is the SPDX line; headers hold `#pragma once`, no `using namespace` at file
-    scope and no <caf/all.hpp>;
+  - the first line is the SPDX line; a .cpp has at most 1000 lines (rule 3: "1000 means
+    split it"); headers hold `#pragma once`, no `using namespace` at namespace scope and no
+    <caf/all.hpp>;
   - no line over 100 columns, no tab, no trailing whitespace;
   - function length in the product's code (not tests, whose cases read as scenarios): a
     function over 60 lines fails unless tests/tidy/long_functions.txt lists it, with the length
@@ -12,8 +13,8 @@ Checks every C++ source and header under the project's source folders:
     new creeps past 60 and nothing long grows, while the ones listed are shortened over time
     (and their lines lowered or removed: --report prints the list as it stands).
 
-Usage: tidy.py ROOT [--report] | tidy.py --self-test. Exit status 0 when clean, 1 with one line per problem
-(file:line: what).
+Usage: tidy.py ROOT [--report] | tidy.py --self-test. Exit status 0 when clean, 1 with one
+line per problem (file:line: what).
 """
 import os
 import re
@@ -23,6 +24,7 @@ FOLDERS = ["actors", "protocol", "config", "cluster", "apps", "tests", "examples
 # Where function length is checked.
 PRODUCT = ("actors", "protocol", "config", "cluster", "apps", "examples")
 LIMIT = 60
+FILE_LIMIT = 1000
 BASELINE = os.path.join("tests", "tidy", "long_functions.txt")
 COLUMNS = 100
 SPDX = "// SPDX-License-Identifier: Apache-2.0"
@@ -170,6 +172,8 @@ def check_file(path, rel, problems, report, listed):
             problems.append(f"{rel}:{no}: a tab")
         if line != line.rstrip():
             problems.append(f"{rel}:{no}: trailing whitespace")
+    if len(lines) > FILE_LIMIT and path.endswith(".cpp"):
+        problems.append(f"{rel}:1: {len(lines)} lines: split it (a .cpp over {FILE_LIMIT})")
     if not rel.startswith(PRODUCT):
         return
     seen = {}
