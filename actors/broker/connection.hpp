@@ -104,6 +104,28 @@ private:
     /// The address a frame names if the lane may take it as far as the frame and the session
     /// go (its address may still say no); "" otherwise.
     std::string lane_candidate(const stomp::frame& f) const;
+    /// The session has nothing in flight of the frames handed to it (its newest idle mark names
+    /// every batch handed over): a lane may take the next frame without overtaking one.
+    bool session_idle() const;
+    /// Appends an ACK's record to the journal without the session and queue actors when the
+    /// ACK lane may take it (ack_lane.hpp); false leaves `f` for the session.
+    bool try_ack_lane(stomp::frame& f, uint64_t frame_bytes);
+    /// The hook that confirms (or refuses) a lane ACK of `msg_id` in `queue`: the queue is told,
+    /// then the RECEIPT (if any) and the `counted` input bytes go to the connection.
+    confirm_hook_ptr ack_hook(std::shared_ptr<queue_ack_lane> queue,
+                              uint64_t msg_id,
+                              std::string receipt,
+                              uint64_t counted);
+    /// On the journal's thread: counts a lane ACK without a RECEIPT as done for the strand's
+    /// next read when the strand is reading with nothing held (as write_direct's `settled`);
+    /// false: the strand must be told.
+    bool settle_direct(uint64_t counted);
+    /// The journal confirmed a lane ACK without a RECEIPT (on the strand).
+    void on_ack_lane_done(uint64_t frame_bytes);
+    /// Frames held behind the lanes go to the session once no lane operation is left.
+    void release_held();
+    /// The journal refused a lane ACK: ERROR, as the session would send.
+    void on_ack_lane_failed(uint64_t frame_bytes);
     /// The hook that confirms (or refuses) lane operation `op` of `lane`: the RECEIPT bytes
     /// and the `counted` input bytes to the connection, the message to its address.
     confirm_hook_ptr lane_hook(std::shared_ptr<address_lane> lane,
@@ -191,7 +213,7 @@ private:
     std::atomic<uint64_t> idle_mark_{idle_mark(0, busy)};
     /// frames_atom messages sent to the session.
     uint64_t handed_batches_ = 0;
-    /// SENDs the lane took whose RECEIPT has not gone out yet.
+    /// SENDs (and ACKs) the lanes took whose RECEIPT (or confirmation) has not come yet.
     uint64_t lane_in_flight_ = 0;
     /// Frames that came while lane SENDs were in flight and the lane could not take: they go
     /// to the session once those are confirmed, so their RECEIPTs follow the lane's.
@@ -201,6 +223,10 @@ private:
     uint64_t lane_bytes_out_ = 0;
     /// SENDs the lane took (logged at close, for tests and benchmarks).
     uint64_t lane_sends_ = 0;
+    /// The ACK lane's table of deliveries, shared with the session (null: no lane).
+    std::shared_ptr<session_ack_lane> acks_;
+    /// ACKs the ACK lane took (logged at close).
+    uint64_t lane_acks_ = 0;
     /// Lane RECEIPTs the journal's thread wrote to the socket itself (logged at close).
     std::atomic<uint64_t> lane_direct_{0};
     // The journal's thread may write a lane RECEIPT to the socket itself while the output is
