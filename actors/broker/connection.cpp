@@ -60,7 +60,8 @@ connection::connection(tcp::socket socket,
       connect_timer_(socket_.get_executor()),
       send_timer_(socket_.get_executor()),
       receive_timer_(socket_.get_executor()),
-      write_timer_(socket_.get_executor()) {
+      write_timer_(socket_.get_executor()),
+      ack_timer_(socket_.get_executor()) {
     lane_usable_ =
         static_cast<bool>(ctx_->journal) && ctx_->config.journal.journal_sync_non_transactional;
 }
@@ -420,7 +421,40 @@ bool connection::try_ack_lane(stomp::frame& f, uint64_t frame_bytes) {
     ++lane_in_flight_;
     ++lane_acks_;
     unconfirmed_bytes_ += counted;
+    ack_deadlines_.push_back(std::chrono::steady_clock::now() + ctx_->request_timeout());
+    arm_ack_watchdog();
     return true;
+}
+
+void connection::ack_confirmed(uint64_t n) {
+    // The journal confirms one connection's appends in the order they were made.
+    for (; n > 0 && !ack_deadlines_.empty(); --n) {
+        ack_deadlines_.pop_front();
+    }
+}
+
+void connection::arm_ack_watchdog() {
+    if (ack_watchdog_armed_ || ack_deadlines_.empty()) {
+        return;
+    }
+    ack_watchdog_armed_ = true;
+    ack_timer_.expires_at(ack_deadlines_.front());
+    ack_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        self->ack_watchdog_armed_ = false;
+        if (ec || self->closed_ || self->closing_) {
+            return;
+        }
+        self->collect_direct();
+        if (!self->ack_deadlines_.empty()
+            && self->ack_deadlines_.front() <= std::chrono::steady_clock::now()) {
+            // As the session's watchdog answers an ACK its queue did not answer in time
+            // (docs/stomp.md §6): nothing is confirmed, and the connection ends.
+            self->ack_deadlines_.clear();
+            self->fail("acknowledgement failed", to_string(errc::request_timeout));
+            return;
+        }
+        self->arm_ack_watchdog();
+    });
 }
 
 confirm_hook_ptr connection::ack_hook(std::shared_ptr<queue_ack_lane> queue,
@@ -447,13 +481,14 @@ confirm_hook_ptr connection::ack_hook(std::shared_ptr<queue_ack_lane> queue,
             }
             return;
         }
-        auto how = self->write_direct(out, counted);
+        auto how = self->write_direct(out, counted, true);
         if (how != direct::no) {
             out.clear();
         }
         if (how != direct::settled) {
             asio::post(self->socket_.get_executor(),
                        [self, out = std::move(out), counted, how]() mutable {
+                           self->ack_confirmed(1);
                            self->on_lane_done(std::move(out), counted, how == direct::no);
                        });
         }
@@ -471,11 +506,13 @@ bool connection::settle_direct(uint64_t counted) {
         return false;
     }
     ++direct_done_;
+    ++direct_done_acks_;
     direct_done_bytes_ += counted;
     return true;
 }
 
 void connection::on_ack_lane_done(uint64_t frame_bytes) {
+    ack_confirmed(1);
     collect_direct();
     ACTORMQ_ASSERT(lane_in_flight_ > 0);
     --lane_in_flight_;
@@ -494,7 +531,7 @@ void connection::on_ack_lane_failed(uint64_t frame_bytes) {
     fail("acknowledgement failed", to_string(errc::journal_failed));
 }
 
-connection::direct connection::write_direct(const std::string& bytes, uint64_t counted) {
+connection::direct connection::write_direct(const std::string& bytes, uint64_t counted, bool ack) {
     // Read once: a switch for measuring the strand's way against this one.
     static const bool enabled = [] {
         const char* v = std::getenv("ACTORMQ_LANE_DIRECT");
@@ -533,20 +570,24 @@ connection::direct connection::write_direct(const std::string& bytes, uint64_t c
         return direct::written;
     }
     ++direct_done_;
+    direct_done_acks_ += ack ? 1 : 0;
     direct_done_bytes_ += counted;
     return direct::settled;
 }
 
 void connection::collect_direct() {
     uint64_t sends = 0;
+    uint64_t acks = 0;
     uint64_t bytes = 0;
     {
         std::lock_guard<std::mutex> g(direct_mu_);
         // Until publish_quiet says otherwise, every SEND done is posted.
         direct_quiet_ = false;
         sends = direct_done_;
+        acks = direct_done_acks_;
         bytes = direct_done_bytes_;
         direct_done_ = 0;
+        direct_done_acks_ = 0;
         direct_done_bytes_ = 0;
     }
     if (sends == 0) {
@@ -554,6 +595,7 @@ void connection::collect_direct() {
     }
     ACTORMQ_ASSERT(lane_in_flight_ >= sends);
     lane_in_flight_ -= sends;
+    ack_confirmed(acks);
     wrote_since_tick_ = true;
     // Not confirm(): the caller decides about reading (on_read must parse its buffer first).
     unconfirmed_bytes_ -= std::min(bytes, unconfirmed_bytes_);
@@ -837,11 +879,14 @@ void connection::close() {
     send_timer_.cancel();
     receive_timer_.cancel();
     write_timer_.cancel();
+    ack_timer_.cancel();
     socket_.close(ignored);
-    if (lane_sends_ > 0 || lane_acks_ > 0) {
-        ctx_->wire_log->debug("connection_lane conn={} lane_sends={} lane_direct={} lane_acks={}",
-                              id_, lane_sends_, lane_direct_.load(std::memory_order_relaxed),
-                              lane_acks_);
+    if (lane_sends_ > 0) {
+        ctx_->wire_log->debug("connection_lane conn={} lane_sends={} lane_direct={}", id_,
+                              lane_sends_, lane_direct_.load(std::memory_order_relaxed));
+    }
+    if (lane_acks_ > 0) {
+        ctx_->wire_log->debug("connection_ack_lane conn={} lane_acks={}", id_, lane_acks_);
     }
     if (session_) {
         caf::anon_send(session_, closed_atom::value);

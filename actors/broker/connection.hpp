@@ -12,7 +12,9 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -126,6 +128,12 @@ private:
     void release_held();
     /// The journal refused a lane ACK: ERROR, as the session would send.
     void on_ack_lane_failed(uint64_t frame_bytes);
+    /// `n` lane ACKs were confirmed: their deadlines go (on the strand).
+    void ack_confirmed(uint64_t n);
+    /// Aims the ACK watchdog at the oldest lane ACK's deadline (request-timeout-ms): one timer
+    /// per connection, not one per ACK; an ACK the journal has not confirmed by its deadline
+    /// fails the connection as the session's watchdog does (docs/stomp.md §6).
+    void arm_ack_watchdog();
     /// The hook that confirms (or refuses) lane operation `op` of `lane`: the RECEIPT bytes
     /// and the `counted` input bytes to the connection, the message to its address.
     confirm_hook_ptr lane_hook(std::shared_ptr<address_lane> lane,
@@ -144,7 +152,7 @@ private:
     /// as done (`counted` bytes of it) when it next reads (collect_direct): no post, no
     /// wake-up of the Asio thread. A part the socket did not take waits in `direct_rest_` for
     /// the strand, ahead of anything else it writes.
-    direct write_direct(const std::string& bytes, uint64_t counted);
+    direct write_direct(const std::string& bytes, uint64_t counted, bool ack = false);
     /// Takes the SENDs write_direct settled as done (on the strand).
     void collect_direct();
     /// Tells write_direct whether the strand, as it is, needs no word of a SEND done: it
@@ -227,6 +235,9 @@ private:
     std::shared_ptr<session_ack_lane> acks_;
     /// ACKs the ACK lane took (logged at close).
     uint64_t lane_acks_ = 0;
+    /// The deadlines of the lane ACKs not confirmed yet, oldest first, and their watchdog.
+    std::deque<std::chrono::steady_clock::time_point> ack_deadlines_;
+    bool ack_watchdog_armed_ = false;
     /// Lane RECEIPTs the journal's thread wrote to the socket itself (logged at close).
     std::atomic<uint64_t> lane_direct_{0};
     // The journal's thread may write a lane RECEIPT to the socket itself while the output is
@@ -244,6 +255,8 @@ private:
     /// strand last collected them.
     bool direct_quiet_ = false;
     uint64_t direct_done_ = 0;
+    /// Of those, lane ACKs.
+    uint64_t direct_done_acks_ = 0;
     uint64_t direct_done_bytes_ = 0;
     /// want_written: report once written_total_ reaches it (set by the session's thread).
     std::atomic<uint64_t> report_written_from_{std::numeric_limits<uint64_t>::max()};
@@ -255,6 +268,7 @@ private:
     boost::asio::steady_timer send_timer_;
     boost::asio::steady_timer receive_timer_;
     boost::asio::steady_timer write_timer_;
+    boost::asio::steady_timer ack_timer_;
 };
 
 } // namespace actormq

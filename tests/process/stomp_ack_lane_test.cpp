@@ -20,7 +20,7 @@ using namespace actormq::test;
 
 namespace {
 
-/// ACKs the lane took over the node's closed connections (their `connection_lane` lines).
+/// ACKs the lane took over the node's closed connections (their `connection_ack_lane` lines).
 uint64_t lane_acks(const node_process& node) {
     const std::string key = "lane_acks=";
     auto log = node.log_text();
@@ -91,8 +91,7 @@ TEST_CASE("stomp ack lane: receipted ACKs survive SIGKILL with ACKs in flight; n
             }
             c.close();
         }
-        // The producer's connection's line, then the consumer's.
-        REQUIRE(log_shows(node, "lane_acks=", 2));
+        REQUIRE(log_shows(node, "lane_acks="));
         CHECK(lane_acks(node) >= 5);
         stomp_client c;
         login(c, node);
@@ -143,7 +142,7 @@ TEST_CASE("stomp ack lane: a consumer that leaves gets back only what it did not
         REQUIRE(c.send_with_receipt(ack_of(msgs[n - 2])));
         c.close();
     }
-    REQUIRE(log_shows(node, "lane_acks=", 2));
+    REQUIRE(log_shows(node, "lane_acks="));
     CHECK(lane_acks(node) >= n / 4);
     std::vector<std::string> odd;
     for (size_t i = 1; i < n; i += 2) {
@@ -215,7 +214,7 @@ TEST_CASE("stomp ack lane: a full window and a paging address are not stalled by
     }
     REQUIRE(log_shows(node, "address_paging address=window"));
     size_t next = 0;
-    size_t lines = 1; // the producer's connection's
+    size_t lines = 0;
     for (const char* prefetch : {"2", "1000"}) {
         INFO("prefetch ", prefetch);
         stomp_client c;
