@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "actors/broker/connection.hpp"
 
+#include "actors/broker/ack_lane.hpp"
 #include "actors/broker/read_when_readable.hpp"
 #include "actors/broker/send_lane.hpp"
 #include "actors/broker/session.hpp"
@@ -16,6 +17,7 @@
 #include <caf/send.hpp>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <sys/socket.h>
@@ -58,7 +60,8 @@ connection::connection(tcp::socket socket,
       connect_timer_(socket_.get_executor()),
       send_timer_(socket_.get_executor()),
       receive_timer_(socket_.get_executor()),
-      write_timer_(socket_.get_executor()) {
+      write_timer_(socket_.get_executor()),
+      ack_timer_(socket_.get_executor()) {
     lane_usable_ =
         static_cast<bool>(ctx_->journal) && ctx_->config.journal.journal_sync_non_transactional;
 }
@@ -226,7 +229,8 @@ bool connection::take_frames() {
             }
             continue;
         }
-        if (batch.empty() && held_.empty() && try_lane(f, frame_bytes)) {
+        if (batch.empty() && held_.empty()
+            && (try_lane(f, frame_bytes) || try_ack_lane(f, frame_bytes))) {
             f = stomp::frame{};
             continue;
         }
@@ -267,12 +271,16 @@ void connection::hand_over(std::vector<stomp::frame> batch, uint64_t bytes) {
 
 // -- the send lane (docs/journal.md, "The send lane") -----------------------------------------
 
+bool connection::session_idle() const {
+    auto batches = static_cast<uint32_t>(idle_mark_.load(std::memory_order_acquire));
+    return lane_usable_ && session_ && !closing_ && batches != busy
+           && batches == static_cast<uint32_t>(handed_batches_);
+}
+
 std::string connection::lane_candidate(const stomp::frame& f) const {
     // Only a synchronous durable SEND outside a transaction, with nothing of this session in
     // flight: everything else keeps the session's way, in order.
-    auto batches = static_cast<uint32_t>(idle_mark_.load(std::memory_order_acquire));
-    if (!lane_usable_ || !session_ || closing_ || f.cmd != stomp::command::send || batches == busy
-        || batches != static_cast<uint32_t>(handed_batches_)) {
+    if (f.cmd != stomp::command::send || !session_idle()) {
         return {};
     }
     const auto* dest = f.find("destination");
@@ -374,7 +382,156 @@ bool connection::try_lane(stomp::frame& f, uint64_t frame_bytes) {
     return true;
 }
 
-connection::direct connection::write_direct(const std::string& bytes, uint64_t counted) {
+// -- the ACK lane (docs/journal.md, "The ACK lane") -------------------------------------------
+
+bool connection::try_ack_lane(stomp::frame& f, uint64_t frame_bytes) {
+    // Only an ACK outside a transaction, with nothing of this session in flight (a NACK, a
+    // transactional ACK and everything else keep the session's way, in order), of a delivery
+    // the session registered for the lane.
+    if (!acks_ || f.cmd != stomp::command::ack || f.find("transaction") != nullptr
+        || f.find("actormq-barrier") != nullptr || !session_idle()) {
+        return false;
+    }
+    const auto* id = f.find("id");
+    uint64_t ack_id = 0;
+    if (id == nullptr
+        || std::from_chars(id->data(), id->data() + id->size(), ack_id).ec != std::errc{}) {
+        return false;
+    }
+    auto e = acks_->take(ack_id);
+    if (!e) {
+        return false; // Not registered (or acknowledged already): the session answers it.
+    }
+    journal::record r;
+    r.type = journal::record_type::ack;
+    r.payload = journal::encode_payload(journal::ack_payload{e->queue->queue_name, e->msg_id});
+    std::string out;
+    if (const auto* receipt = f.find("receipt")) {
+        stomp::append_command(out, stomp::command::receipt);
+        stomp::append_header(out, "receipt-id", *receipt, version_);
+        stomp::append_body(out, {});
+    }
+    auto counted = std::min(frame_bytes, unhanded_bytes_);
+    unhanded_bytes_ -= counted;
+    auto hook = ack_hook(std::move(e->queue), e->msg_id, std::move(out), counted);
+    // Synchronous, as the queue's own ack append: the hook runs once the record is on disk
+    // (and held by a replicating backup), or refuses.
+    caf::anon_send(ctx_->journal, append_atom::value, std::vector<journal::record>{std::move(r)},
+                   true, std::move(hook));
+    ++lane_in_flight_;
+    ++lane_acks_;
+    unconfirmed_bytes_ += counted;
+    ack_deadlines_.push_back(std::chrono::steady_clock::now() + ctx_->request_timeout());
+    arm_ack_watchdog();
+    return true;
+}
+
+void connection::ack_confirmed(uint64_t n) {
+    // The journal confirms one connection's appends in the order they were made.
+    for (; n > 0 && !ack_deadlines_.empty(); --n) {
+        ack_deadlines_.pop_front();
+    }
+}
+
+void connection::arm_ack_watchdog() {
+    if (ack_watchdog_armed_ || ack_deadlines_.empty()) {
+        return;
+    }
+    ack_watchdog_armed_ = true;
+    ack_timer_.expires_at(ack_deadlines_.front());
+    ack_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        self->ack_watchdog_armed_ = false;
+        if (ec || self->closed_ || self->closing_) {
+            return;
+        }
+        self->collect_direct();
+        if (!self->ack_deadlines_.empty()
+            && self->ack_deadlines_.front() <= std::chrono::steady_clock::now()) {
+            // As the session's watchdog answers an ACK its queue did not answer in time
+            // (docs/stomp.md §6): nothing is confirmed, and the connection ends.
+            self->ack_deadlines_.clear();
+            self->fail("acknowledgement failed", to_string(errc::request_timeout));
+            return;
+        }
+        self->arm_ack_watchdog();
+    });
+}
+
+confirm_hook_ptr connection::ack_hook(std::shared_ptr<queue_ack_lane> queue,
+                                      uint64_t msg_id,
+                                      std::string receipt,
+                                      uint64_t counted) {
+    auto hook = std::make_shared<confirm_hook>();
+    // A consumer's ACK for group commit, though it has a hook (journal.md, "Producers first").
+    hook->producer = false;
+    auto self = shared_from_this();
+    hook->run = [self, queue, msg_id, out = std::move(receipt), counted]() mutable {
+        // The queue first: once the client may hear of the ACK (its RECEIPT) or act on it (a
+        // disconnect), the message must not come back. The doorbell only when the queue needs
+        // the news now; otherwise its next message takes it along (ack_lane.hpp).
+        if (queue->add(msg_id)) {
+            if (auto q = caf::actor_cast<queue_actor>(queue->owner)) {
+                caf::anon_send(q, enqueue_atom::value, std::vector<message_ptr>{});
+            }
+        }
+        if (out.empty()) {
+            if (!self->settle_direct(counted)) {
+                asio::post(self->socket_.get_executor(),
+                           [self, counted] { self->on_ack_lane_done(counted); });
+            }
+            return;
+        }
+        auto how = self->write_direct(out, counted, true);
+        if (how != direct::no) {
+            out.clear();
+        }
+        if (how != direct::settled) {
+            asio::post(self->socket_.get_executor(),
+                       [self, out = std::move(out), counted, how]() mutable {
+                           self->ack_confirmed(1);
+                           self->on_lane_done(std::move(out), counted, how == direct::no);
+                       });
+        }
+    };
+    hook->refused = [self, counted] {
+        asio::post(self->socket_.get_executor(),
+                   [self, counted] { self->on_ack_lane_failed(counted); });
+    };
+    return hook;
+}
+
+bool connection::settle_direct(uint64_t counted) {
+    std::lock_guard<std::mutex> g(direct_mu_);
+    if (!direct_quiet_) {
+        return false;
+    }
+    ++direct_done_;
+    ++direct_done_acks_;
+    direct_done_bytes_ += counted;
+    return true;
+}
+
+void connection::on_ack_lane_done(uint64_t frame_bytes) {
+    ack_confirmed(1);
+    collect_direct();
+    ACTORMQ_ASSERT(lane_in_flight_ > 0);
+    --lane_in_flight_;
+    release_held();
+    confirm(frame_bytes);
+    publish_quiet();
+}
+
+void connection::on_ack_lane_failed(uint64_t frame_bytes) {
+    collect_direct();
+    ACTORMQ_ASSERT(lane_in_flight_ > 0);
+    --lane_in_flight_;
+    confirm(frame_bytes);
+    // As the session answers an ACK its queue could not journal: nothing is confirmed, and
+    // the message comes back to the next consumer.
+    fail("acknowledgement failed", to_string(errc::journal_failed));
+}
+
+connection::direct connection::write_direct(const std::string& bytes, uint64_t counted, bool ack) {
     // Read once: a switch for measuring the strand's way against this one.
     static const bool enabled = [] {
         const char* v = std::getenv("ACTORMQ_LANE_DIRECT");
@@ -413,20 +570,24 @@ connection::direct connection::write_direct(const std::string& bytes, uint64_t c
         return direct::written;
     }
     ++direct_done_;
+    direct_done_acks_ += ack ? 1 : 0;
     direct_done_bytes_ += counted;
     return direct::settled;
 }
 
 void connection::collect_direct() {
     uint64_t sends = 0;
+    uint64_t acks = 0;
     uint64_t bytes = 0;
     {
         std::lock_guard<std::mutex> g(direct_mu_);
         // Until publish_quiet says otherwise, every SEND done is posted.
         direct_quiet_ = false;
         sends = direct_done_;
+        acks = direct_done_acks_;
         bytes = direct_done_bytes_;
         direct_done_ = 0;
+        direct_done_acks_ = 0;
         direct_done_bytes_ = 0;
     }
     if (sends == 0) {
@@ -434,6 +595,7 @@ void connection::collect_direct() {
     }
     ACTORMQ_ASSERT(lane_in_flight_ >= sends);
     lane_in_flight_ -= sends;
+    ack_confirmed(acks);
     wrote_since_tick_ = true;
     // Not confirm(): the caller decides about reading (on_read must parse its buffer first).
     unconfirmed_bytes_ -= std::min(bytes, unconfirmed_bytes_);
@@ -474,6 +636,12 @@ void connection::on_lane_done(std::string receipt, uint64_t frame_bytes, bool la
         wrote_since_tick_ = true;
         write({}); // What the socket did not take of it, if anything.
     }
+    release_held();
+    confirm(frame_bytes);
+    publish_quiet();
+}
+
+void connection::release_held() {
     if (lane_in_flight_ == 0 && !held_.empty() && session_ && !closed_) {
         auto bytes = held_bytes_;
         held_bytes_ = 0;
@@ -481,8 +649,6 @@ void connection::on_lane_done(std::string receipt, uint64_t frame_bytes, bool la
         hand_over(std::move(held_), bytes);
         held_.clear();
     }
-    confirm(frame_bytes);
-    publish_quiet();
 }
 
 void connection::on_lane_failed(const std::string& address, uint64_t frame_bytes) {
@@ -520,6 +686,15 @@ bool connection::on_connect(stomp::frame& f) {
     session_params p{id_,         r.version,
                      r.user,      acceptor_->default_prefetch_count,
                      r.client_id, limits_of_session(*acceptor_)};
+    // Read once: a switch for measuring the session's way against the lane.
+    static const bool ack_lane_on = [] {
+        const char* v = std::getenv("ACTORMQ_ACK_LANE");
+        return v == nullptr || std::strcmp(v, "0") != 0;
+    }();
+    if (ack_lane_on && lane_usable_ && r.version == stomp::version::v1_2) {
+        acks_ = std::make_shared<session_ack_lane>();
+        p.acks = acks_;
+    }
     session_ = sys_.spawn(session, ctx_, server_, shared_from_this(), std::move(p));
     ctx_->sessions->fetch_add(1, std::memory_order_relaxed);
     std::string out;
@@ -704,10 +879,14 @@ void connection::close() {
     send_timer_.cancel();
     receive_timer_.cancel();
     write_timer_.cancel();
+    ack_timer_.cancel();
     socket_.close(ignored);
     if (lane_sends_ > 0) {
         ctx_->wire_log->debug("connection_lane conn={} lane_sends={} lane_direct={}", id_,
                               lane_sends_, lane_direct_.load(std::memory_order_relaxed));
+    }
+    if (lane_acks_ > 0) {
+        ctx_->wire_log->debug("connection_ack_lane conn={} lane_acks={}", id_, lane_acks_);
     }
     if (session_) {
         caf::anon_send(session_, closed_atom::value);

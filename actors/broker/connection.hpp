@@ -12,7 +12,9 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -104,6 +106,34 @@ private:
     /// The address a frame names if the lane may take it as far as the frame and the session
     /// go (its address may still say no); "" otherwise.
     std::string lane_candidate(const stomp::frame& f) const;
+    /// The session has nothing in flight of the frames handed to it (its newest idle mark names
+    /// every batch handed over): a lane may take the next frame without overtaking one.
+    bool session_idle() const;
+    /// Appends an ACK's record to the journal without the session and queue actors when the
+    /// ACK lane may take it (ack_lane.hpp); false leaves `f` for the session.
+    bool try_ack_lane(stomp::frame& f, uint64_t frame_bytes);
+    /// The hook that confirms (or refuses) a lane ACK of `msg_id` in `queue`: the queue is told,
+    /// then the RECEIPT (if any) and the `counted` input bytes go to the connection.
+    confirm_hook_ptr ack_hook(std::shared_ptr<queue_ack_lane> queue,
+                              uint64_t msg_id,
+                              std::string receipt,
+                              uint64_t counted);
+    /// On the journal's thread: counts a lane ACK without a RECEIPT as done for the strand's
+    /// next read when the strand is reading with nothing held (as write_direct's `settled`);
+    /// false: the strand must be told.
+    bool settle_direct(uint64_t counted);
+    /// The journal confirmed a lane ACK without a RECEIPT (on the strand).
+    void on_ack_lane_done(uint64_t frame_bytes);
+    /// Frames held behind the lanes go to the session once no lane operation is left.
+    void release_held();
+    /// The journal refused a lane ACK: ERROR, as the session would send.
+    void on_ack_lane_failed(uint64_t frame_bytes);
+    /// `n` lane ACKs were confirmed: their deadlines go (on the strand).
+    void ack_confirmed(uint64_t n);
+    /// Aims the ACK watchdog at the oldest lane ACK's deadline (request-timeout-ms): one timer
+    /// per connection, not one per ACK; an ACK the journal has not confirmed by its deadline
+    /// fails the connection as the session's watchdog does (docs/stomp.md §6).
+    void arm_ack_watchdog();
     /// The hook that confirms (or refuses) lane operation `op` of `lane`: the RECEIPT bytes
     /// and the `counted` input bytes to the connection, the message to its address.
     confirm_hook_ptr lane_hook(std::shared_ptr<address_lane> lane,
@@ -122,7 +152,7 @@ private:
     /// as done (`counted` bytes of it) when it next reads (collect_direct): no post, no
     /// wake-up of the Asio thread. A part the socket did not take waits in `direct_rest_` for
     /// the strand, ahead of anything else it writes.
-    direct write_direct(const std::string& bytes, uint64_t counted);
+    direct write_direct(const std::string& bytes, uint64_t counted, bool ack = false);
     /// Takes the SENDs write_direct settled as done (on the strand).
     void collect_direct();
     /// Tells write_direct whether the strand, as it is, needs no word of a SEND done: it
@@ -191,7 +221,7 @@ private:
     std::atomic<uint64_t> idle_mark_{idle_mark(0, busy)};
     /// frames_atom messages sent to the session.
     uint64_t handed_batches_ = 0;
-    /// SENDs the lane took whose RECEIPT has not gone out yet.
+    /// SENDs (and ACKs) the lanes took whose RECEIPT (or confirmation) has not come yet.
     uint64_t lane_in_flight_ = 0;
     /// Frames that came while lane SENDs were in flight and the lane could not take: they go
     /// to the session once those are confirmed, so their RECEIPTs follow the lane's.
@@ -201,6 +231,13 @@ private:
     uint64_t lane_bytes_out_ = 0;
     /// SENDs the lane took (logged at close, for tests and benchmarks).
     uint64_t lane_sends_ = 0;
+    /// The ACK lane's table of deliveries, shared with the session (null: no lane).
+    std::shared_ptr<session_ack_lane> acks_;
+    /// ACKs the ACK lane took (logged at close).
+    uint64_t lane_acks_ = 0;
+    /// The deadlines of the lane ACKs not confirmed yet, oldest first, and their watchdog.
+    std::deque<std::chrono::steady_clock::time_point> ack_deadlines_;
+    bool ack_watchdog_armed_ = false;
     /// Lane RECEIPTs the journal's thread wrote to the socket itself (logged at close).
     std::atomic<uint64_t> lane_direct_{0};
     // The journal's thread may write a lane RECEIPT to the socket itself while the output is
@@ -218,6 +255,8 @@ private:
     /// strand last collected them.
     bool direct_quiet_ = false;
     uint64_t direct_done_ = 0;
+    /// Of those, lane ACKs.
+    uint64_t direct_done_acks_ = 0;
     uint64_t direct_done_bytes_ = 0;
     /// want_written: report once written_total_ reaches it (set by the session's thread).
     std::atomic<uint64_t> report_written_from_{std::numeric_limits<uint64_t>::max()};
@@ -229,6 +268,7 @@ private:
     boost::asio::steady_timer send_timer_;
     boost::asio::steady_timer receive_timer_;
     boost::asio::steady_timer write_timer_;
+    boost::asio::steady_timer ack_timer_;
 };
 
 } // namespace actormq

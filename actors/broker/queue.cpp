@@ -140,6 +140,46 @@ void queue_state::ack(const caf::actor_addr& session,
     release(freed);
 }
 
+void queue_state::apply_lane_acks(const std::vector<uint64_t>& ids) {
+    int64_t freed = 0;
+    for (auto id : ids) {
+        if (auto i = in_flight.find(id); i != in_flight.end()) {
+            auto* c = find(i->second.session, i->second.key);
+            freed += i->second.e.msg->memory_bytes();
+            in_flight.erase(i);
+            ++stats.acked;
+            if (c != nullptr && c->outstanding > 0) {
+                --c->outstanding;
+            }
+            continue;
+        }
+        // Its consumer left while the ack record was on its way to the disk, and the message
+        // came back here: the journal has it acknowledged, so it is not delivered again.
+        auto p = std::find_if(pending.begin(), pending.end(),
+                              [id](const entry& e) { return e.msg->id == id; });
+        if (p != pending.end()) {
+            freed += p->msg->memory_bytes();
+            pending.erase(p);
+            ++stats.acked;
+        }
+    }
+    release(freed);
+}
+
+bool queue_state::needs_acks_now() const {
+    if (usage->max_bytes >= 0) {
+        int64_t mark = space_mark >= 0 ? space_mark : usage->max_bytes;
+        if (usage->bytes.load(std::memory_order_relaxed) >= mark) {
+            return true;
+        }
+    }
+    if (pending.empty()) {
+        return false;
+    }
+    return std::any_of(consumers.begin(), consumers.end(),
+                       [](const consumer& c) { return !c.has_room(); });
+}
+
 void queue_state::hold(const caf::actor_addr& session,
                        uint64_t key,
                        const std::vector<uint64_t>& ids,
@@ -301,6 +341,10 @@ void dispatch(queue_ptr self) {
     if (st.more_ready) {
         // Continue after the messages already in the mailbox (an empty enqueue).
         self->send(self, enqueue_atom::value, std::vector<message_ptr>{});
+    } else if (st.ack_lane && st.ack_lane->settle(st.needs_acks_now())) {
+        // Acknowledgements came in while this queue said it could wait for them, and now it
+        // cannot: it rings its own doorbell (ack_lane.hpp).
+        self->send(self, enqueue_atom::value, std::vector<message_ptr>{});
     }
 }
 
@@ -321,6 +365,16 @@ queue_actor::behavior_type queue(queue_ptr self,
     st.durable = args.durable;
     st.space_mark = args.space_mark;
     st.enqueue(args.initial);
+    if (st.durable && st.stats.routing == routing_type::anycast && st.ctx->journal
+        && st.ctx->config.journal.journal_sync_non_transactional) {
+        // The ACK lane (ack_lane.hpp) acknowledges this queue's messages from its consumers'
+        // Asio threads; the queue learns of them at the start of its next message.
+        st.ack_lane = std::make_shared<queue_ack_lane>();
+        st.ack_lane->queue_name = st.stats.name;
+        st.ack_lane->owner = self->address();
+        st.ctx->ack_lanes->add(self->id(), st.ack_lane);
+        self->attach_functor([ctx = st.ctx, id = self->id()] { ctx->ack_lanes->remove(id); });
+    }
     st.staged = std::move(args.staged);
     for (auto& [tx, msgs] : args.held) {
         auto& h = st.held[tx];
@@ -333,15 +387,19 @@ queue_actor::behavior_type queue(queue_ptr self,
     self->attach_functor(
         [ctx = st.ctx] { ctx->queue_count.fetch_sub(1, std::memory_order_relaxed); });
     self->set_down_handler([self](caf::down_msg& dm) {
+        // What the ACK lane acknowledged first: those messages do not come back.
+        self->state.take_lane_acks();
         self->state.remove_session(dm.source);
         dispatch(self);
     });
     return {
         [self](enqueue_atom, std::vector<message_ptr>& msgs) {
+            self->state.take_lane_acks();
             self->state.enqueue(msgs);
             dispatch(self);
         },
         [self](subscribe_atom, session_actor& s, consumer_spec spec) {
+            self->state.take_lane_acks();
             auto& st = self->state;
             if (st.monitored.insert(s.address()).second) {
                 self->monitor(s);
@@ -352,10 +410,12 @@ queue_actor::behavior_type queue(queue_ptr self,
             dispatch(self);
         },
         [self](unsub_atom, const session_actor& s, uint64_t key) {
+            self->state.take_lane_acks();
             self->state.remove_consumer(s.address(), key);
             dispatch(self);
         },
         [self](credit_atom, const session_actor& s, uint64_t key, uint32_t n) {
+            self->state.take_lane_acks();
             if (auto* c = self->state.find(s.address(), key)) {
                 c->outstanding -= std::min(n, c->outstanding);
             }
@@ -363,6 +423,7 @@ queue_actor::behavior_type queue(queue_ptr self,
         },
         [self](ack_atom, const session_actor& s, uint64_t key,
                const std::vector<uint64_t>& ids) -> caf::result<uint64_t> {
+            self->state.take_lane_acks();
             auto& st = self->state;
             st.ack(s.address(), key, ids);
             auto records = st.take_ack_records();
@@ -377,6 +438,7 @@ queue_actor::behavior_type queue(queue_ptr self,
         },
         [self](ack_atom, const session_actor& s, uint64_t key, const std::vector<uint64_t>& ids,
                uint64_t tx_id) {
+            self->state.take_lane_acks();
             auto& st = self->state;
             st.ack(s.address(), key, ids);
             if (auto records = st.take_ack_records(); !records.empty()) {
@@ -391,6 +453,7 @@ queue_actor::behavior_type queue(queue_ptr self,
         },
         [self](hold_atom, const session_actor& s, uint64_t key, const std::vector<uint64_t>& ids,
                uint64_t tx_id) {
+            self->state.take_lane_acks();
             auto& st = self->state;
             st.hold(s.address(), key, ids, tx_id);
             if (auto records = st.take_ack_records(); !records.empty()) {
@@ -404,18 +467,22 @@ queue_actor::behavior_type queue(queue_ptr self,
             return true;
         },
         [self](commit_atom, uint64_t tx_id) {
+            self->state.take_lane_acks();
             self->state.finish_prepared(tx_id, true);
             dispatch(self);
         },
         [self](rollback_atom, uint64_t tx_id) {
+            self->state.take_lane_acks();
             self->state.finish_prepared(tx_id, false);
             dispatch(self);
         },
         [self](nack_atom, const session_actor& s, uint64_t key, const std::vector<uint64_t>& ids) {
+            self->state.take_lane_acks();
             self->state.nack(s.address(), key, ids);
             dispatch(self);
         },
         [self](stats_atom) -> queue_stats {
+            self->state.take_lane_acks();
             auto s = self->state.stats;
             s.depth = self->state.pending.size();
             s.in_flight = self->state.in_flight.size();
@@ -423,6 +490,7 @@ queue_actor::behavior_type queue(queue_ptr self,
             return s;
         },
         [self](remove_atom) {
+            self->state.take_lane_acks();
             self->state.forget_durable();
             self->state.clear();
             dispatch(self);

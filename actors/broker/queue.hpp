@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "actors/broker/ack_lane.hpp"
 #include "actors/broker/server_context.hpp"
 #include "actors/fwd.hpp"
 
@@ -69,6 +70,8 @@ struct queue_state {
     std::map<uint64_t, std::vector<message_ptr>> staged;
     /// Ack records collected while handling one message, appended once at its end.
     std::vector<journal::record> ack_records;
+    /// The ACK lane's view of this queue (ack_lane.hpp); durable anycast queues only.
+    std::shared_ptr<queue_ack_lane> ack_lane;
 
     /// Notes that this queue is done with `m` (an ack record when it is durable).
     void consumed(const broker_message& m);
@@ -98,6 +101,22 @@ struct queue_state {
 
     /// Acknowledges messages: they leave the queue. Unknown ids are ignored.
     void ack(const caf::actor_addr& session, uint64_t key, const std::vector<uint64_t>& ids);
+
+    /// Applies acknowledgements the ACK lane made durable (their records are in the journal
+    /// already): each message leaves wherever it is, in flight to any consumer or, when its
+    /// consumer left before the record was confirmed, back in `pending`.
+    void apply_lane_acks(const std::vector<uint64_t>& ids);
+
+    /// Takes and applies what the ACK lane made durable since the last look.
+    void take_lane_acks() {
+        if (ack_lane) {
+            apply_lane_acks(ack_lane->take());
+        }
+    }
+
+    /// Whether acknowledgements must reach this queue at once: a consumer waits for room while
+    /// messages are pending, or the address holds more than its space mark.
+    bool needs_acks_now() const;
 
     /// Moves acknowledged messages to `held[tx_id]` (with their ack records collected).
     void hold(const caf::actor_addr& session,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "actors/broker/ack_lane.hpp"
 #include "actors/broker/xa_registry.hpp"
 #include "actors/fwd.hpp"
 #include "config/node_config.hpp"
@@ -150,6 +151,8 @@ struct server_context {
     }
     /// The send lanes of the addresses (send_lane.hpp).
     std::shared_ptr<lane_registry> lanes = std::make_shared<lane_registry>();
+    /// The ACK lanes of the durable anycast queues, by queue actor id (ack_lane.hpp).
+    std::shared_ptr<ack_lane_registry> ack_lanes = std::make_shared<ack_lane_registry>();
     /// The XA branches of this server instance by xid (xa_registry.hpp says why here).
     std::shared_ptr<xa_registry> xa = std::make_shared<xa_registry>();
     std::atomic<uint64_t> next_message_id{1};

@@ -559,6 +559,10 @@ void drop_subscription(session_ptr self,
     for (const auto& u : s.unacked) {
         st.ack_index.erase(u.ack_id);
     }
+    if (st.params.acks) {
+        // The lane must not acknowledge what the queue is about to put back.
+        st.params.acks->drop_key(s.key);
+    }
     if (s.dest.routing == routing_type::multicast && (!s.durable || delete_durable)) {
         self->send(s.addr, unbind_atom::value, s.queue_name);
     } else {
@@ -771,6 +775,19 @@ void pump(session_ptr self) {
 
 // -- consumers ------------------------------------------------------------------------------
 
+/// The ACK lane of a subscription's queue (ack_lane.hpp), if its deliveries may take it: a
+/// STOMP 1.2 client-individual subscription (an ACK names one delivery by its ack id) on a
+/// durable anycast queue, on a connection with a lane.
+std::shared_ptr<queue_ack_lane> ack_lane_of(const session_state& st,
+                                            const session_state::subscription& s) {
+    if (!st.params.acks || s.mode != ack_mode::client_individual
+        || st.params.version != stomp::version::v1_2 || !s.queue) {
+        return nullptr;
+    }
+    auto lane = st.ctx->ack_lanes->find(s.queue.id());
+    return lane && lane->owner == s.queue.address() ? lane : nullptr;
+}
+
 void on_deliver(session_ptr self, uint64_t key, std::vector<delivery>& batch) {
     auto& st = self->state;
     auto it = st.subs.find(key);
@@ -778,14 +795,28 @@ void on_deliver(session_ptr self, uint64_t key, std::vector<delivery>& batch) {
         return; // Unsubscribed: the queue puts in-flight messages back when it hears of it.
     }
     auto& s = it->second;
+    if (!s.ack_lane_looked) {
+        s.ack_lane_looked = true;
+        s.ack_lane = ack_lane_of(st, s);
+    }
+    std::vector<std::pair<uint64_t, ack_lane_entry>> lane_entries;
     for (const auto& d : batch) {
         uint64_t ack_id = 0;
         if (s.mode != ack_mode::automatic) {
             ack_id = st.next_ack_id++;
-            s.unacked.push_back({ack_id, d.msg->id});
-            st.ack_index.emplace(ack_id, key);
+            if (s.ack_lane && d.msg->persistent) {
+                lane_entries.emplace_back(ack_id, ack_lane_entry{key, d.msg->id, s.ack_lane});
+            } else {
+                s.unacked.push_back({ack_id, d.msg->id});
+                st.ack_index.emplace(ack_id, key);
+            }
         }
         st.append_message(s, d, ack_id);
+    }
+    if (!lane_entries.empty()) {
+        // Before the MESSAGEs are posted (flush below): the client cannot ACK one that the
+        // connection does not know yet.
+        st.params.acks->add(lane_entries);
     }
     if (s.mode == ack_mode::automatic) {
         auto end = st.posted_total + st.out.size();

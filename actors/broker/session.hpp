@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "actors/broker/ack_lane.hpp"
 #include "actors/broker/server_context.hpp"
 #include "actors/fwd.hpp"
 #include "protocol/stomp_frame.hpp"
@@ -49,6 +50,8 @@ struct session_params {
     uint32_t default_prefetch = 1000;
     std::string client_id;
     session_limits limits;
+    /// What the session shares with its connection's ACK lane (ack_lane.hpp); null: no lane.
+    std::shared_ptr<session_ack_lane> acks;
 };
 
 /// STOMP acknowledgement modes.
@@ -101,6 +104,11 @@ struct session_state {
         /// A durable topic subscription: its queue outlives the session (docs/stomp.md §5).
         bool durable = false;
         std::deque<unacked_entry> unacked;
+        /// The queue's ACK lane, looked up at the first delivery; null: none (the queue is not
+        /// durable anycast, or the mode is not client-individual). Deliveries of persistent
+        /// messages are then registered in params.acks instead of `unacked`/`ack_index`.
+        std::shared_ptr<queue_ack_lane> ack_lane;
+        bool ack_lane_looked = false;
     };
 
     /// An ACK or NACK inside a transaction, applied at COMMIT.

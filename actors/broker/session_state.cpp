@@ -160,12 +160,19 @@ bool session_state::find_ack(const stomp::frame& f,
             return false;
         }
         auto it = parse_u64(*id, ack_id) ? ack_index.find(ack_id) : ack_index.end();
-        if (it == ack_index.end()) {
-            error = "no unacknowledged message with ack id '" + *id + "'";
-            return false;
+        if (it != ack_index.end()) {
+            key = it->second;
+            return true;
         }
-        key = it->second;
-        return true;
+        // A delivery registered for the ACK lane (ack_lane.hpp) the lane has not taken.
+        if (params.acks && parse_u64(*id, ack_id)) {
+            if (auto k = params.acks->key_of(ack_id)) {
+                key = *k;
+                return true;
+            }
+        }
+        error = "no unacknowledged message with ack id '" + *id + "'";
+        return false;
     }
     const auto* mid = f.find("message-id");
     const auto* sub = f.find("subscription");
@@ -200,6 +207,12 @@ std::vector<uint64_t> session_state::take_acked(subscription& s, uint64_t ack_id
     auto it = std::find_if(s.unacked.begin(), s.unacked.end(),
                            [&](const unacked_entry& u) { return u.ack_id == ack_id; });
     if (it == s.unacked.end()) {
+        // Registered for the ACK lane instead: whoever takes it out first acknowledges it.
+        if (!cumulative && params.acks) {
+            if (auto e = params.acks->take(ack_id); e && e->key == s.key) {
+                ids.push_back(e->msg_id);
+            }
+        }
         return ids;
     }
     auto first = cumulative ? s.unacked.begin() : it;

@@ -26,6 +26,10 @@ struct confirm_hook {
     /// What to do instead when the append fails or is refused (quick and thread-safe too);
     /// may be empty.
     std::function<void()> refused;
+    /// A producer's append (a SEND whose RECEIPT this posts): group commit sends a batch at once
+    /// when the producers it expects are in (journal.md, "Producers first"). False for the ACK
+    /// lane's appends (ack_lane.hpp), which count as consumers' ACKs, hook or not.
+    bool producer = true;
     /// Set (release) by fire(), read (acquire) by the owner once the answer is in.
     std::atomic<bool> fired{false};
 

@@ -89,6 +89,28 @@ TEST_CASE("journal: group commit: producers' hooked appends go without waiting f
     CHECK(f.st.gather_left(f.now) == 0ns);
 }
 
+TEST_CASE("journal: group commit: an ACK lane's append, hooked but no producer's, waits for "
+          "the next SEND as any ACK") {
+    REQUIRE(journal_state::hooked_first());
+    fixture f;
+    auto hook = [](bool producer) {
+        auto h = std::make_shared<confirm_hook>();
+        h->producer = producer;
+        return h;
+    };
+    f.st.note_answered(2, 1);
+    f.st.note_answered(2, 1);
+    // The ACK lane's ACK alone: it waits for the producer's next SEND.
+    f.batch(1, 50us);
+    f.st.waiting[0].hook = hook(false);
+    CHECK(f.st.gather_left(f.now) == 150us);
+    // With the SEND it goes.
+    f.batch(2, 50us);
+    f.st.waiting[0].hook = hook(false);
+    f.st.waiting[1].hook = hook(true);
+    CHECK(f.st.gather_left(f.now) == 0ns);
+}
+
 TEST_CASE("journal: group commit: a batch waits at most one fdatasync's duration, capped") {
     fixture f;
     f.st.note_answered(8);

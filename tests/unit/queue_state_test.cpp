@@ -130,3 +130,46 @@ TEST_CASE_FIXTURE(queue_fixture, "queue: assign: a deep queue is handed out in b
     CHECK(got[1].size() < 2000);
     CHECK(st.more_ready);
 }
+
+TEST_CASE_FIXTURE(queue_fixture,
+                  "queue: lane acks: a message leaves in flight or pending, "
+                  "frees its window slot and its bytes, unknown ids ignored") {
+    consumer(1, 2, false);
+    add(1, 4);
+    assign(); // 1 and 2 in flight, the window full
+    CHECK(assign().empty());
+    auto before = st.usage->bytes.load();
+    st.apply_lane_acks({1, 99});
+    CHECK(st.in_flight.count(1) == 0);
+    CHECK(st.stats.acked == 1);
+    CHECK(st.usage->bytes.load() < before);
+    CHECK(assign()[1] == std::vector<uint64_t>{3});
+    // The consumer left before the ack of 2 was on disk: 2 went back to pending; the lane's
+    // ack then takes it out there, so it is never delivered again.
+    st.remove_consumer(nobody, 1);
+    REQUIRE(st.pending.size() == 3);
+    st.apply_lane_acks({2});
+    CHECK(st.pending.size() == 2);
+    CHECK(st.pending.front().msg->id == 3);
+    CHECK(st.stats.acked == 2);
+}
+
+TEST_CASE_FIXTURE(queue_fixture,
+                  "queue: lane acks: needed at once only when a consumer waits "
+                  "for room or the address is over its mark") {
+    consumer(1, 1, false);
+    add(1, 1);
+    assign();
+    CHECK_FALSE(st.needs_acks_now()); // window full, nothing pending
+    add(2, 1);
+    CHECK(st.needs_acks_now()); // window full, 2 waits
+    st.apply_lane_acks({1});
+    assign();
+    st.apply_lane_acks({2});
+    CHECK_FALSE(st.needs_acks_now());
+    st.usage->max_bytes = 10;
+    st.usage->bytes = 10;
+    CHECK(st.needs_acks_now());
+    st.space_mark = 20;
+    CHECK_FALSE(st.needs_acks_now());
+}
