@@ -194,6 +194,14 @@ void connection::on_read(const boost::system::error_code& ec, const char* data, 
 }
 
 /// Decodes every complete frame; returns false when the connection is failing.
+void connection::hold_frame(stomp::frame f, uint64_t frame_bytes) {
+    auto n = std::min(frame_bytes, unhanded_bytes_);
+    unhanded_bytes_ -= n;
+    held_bytes_ += n;
+    unconfirmed_bytes_ += n;
+    held_.push_back(std::move(f));
+}
+
 bool connection::take_frames() {
     std::vector<stomp::frame> batch;
     stomp::frame f;
@@ -235,12 +243,7 @@ bool connection::take_frames() {
             continue;
         }
         if (lane_in_flight_ > 0 || !held_.empty()) {
-            // Behind a lane SEND not confirmed yet: the session gets it after that RECEIPT.
-            auto n = std::min(frame_bytes, unhanded_bytes_);
-            unhanded_bytes_ -= n;
-            held_bytes_ += n;
-            unconfirmed_bytes_ += n;
-            held_.push_back(std::move(f));
+            hold_frame(std::move(f), frame_bytes);
         } else {
             batch.push_back(std::move(f));
         }

@@ -100,6 +100,9 @@ private:
     bool take_frames();
     /// Hands a batch of frames and the wire bytes they took to the session.
     void hand_over(std::vector<stomp::frame> batch, uint64_t bytes);
+    /// Keeps a frame behind a lane operation not confirmed yet: the session gets it after
+    /// that one's confirmation (its RECEIPT).
+    void hold_frame(stomp::frame f, uint64_t frame_bytes);
     /// Appends a SEND to the journal without the session and address actors when the send
     /// lane may take it (send_lane.hpp); false leaves `f` untouched for the session.
     bool try_lane(stomp::frame& f, uint64_t frame_bytes);

@@ -348,6 +348,43 @@ void dispatch(queue_ptr self) {
     }
 }
 
+/// The ACK lane (ack_lane.hpp) acknowledges a durable anycast queue's messages from its
+/// consumers' Asio threads; the queue learns of them at the start of its next message.
+void open_ack_lane(queue_ptr self) {
+    auto& st = self->state;
+    if (!st.durable || st.stats.routing != routing_type::anycast || !st.ctx->journal
+        || !st.ctx->config.journal.journal_sync_non_transactional) {
+        return;
+    }
+    st.ack_lane = std::make_shared<queue_ack_lane>();
+    st.ack_lane->queue_name = st.stats.name;
+    st.ack_lane->owner = self->address();
+    st.ctx->ack_lanes->add(self->id(), st.ack_lane);
+    self->attach_functor([ctx = st.ctx, id = self->id()] { ctx->ack_lanes->remove(id); });
+}
+
+/// The ack records of a transaction's ACK or prepare, marked with its id, to the journal
+/// unsynced: the session's commit or prepare record follows them and makes them durable.
+void append_tx_records(queue_state& st, uint64_t tx_id) {
+    if (auto records = st.take_ack_records(); !records.empty()) {
+        for (auto& r : records) {
+            r.tx_id = tx_id;
+        }
+        caf::anon_send(st.ctx->journal, append_atom::value, std::move(records), false);
+    }
+}
+
+/// A consumer of session `s` joins; the queue watches the session (once).
+void add_consumer(queue_ptr self, session_actor& s, const consumer_spec& spec) {
+    auto& st = self->state;
+    if (st.monitored.insert(s.address()).second) {
+        self->monitor(s);
+    }
+    st.consumers.push_back(queue_state::consumer{std::move(s), spec, 0});
+    st.ctx->log->debug("consumer_added queue={} key={} window={} auto_ack={}", st.stats.name,
+                       spec.key, spec.window, spec.auto_ack);
+}
+
 } // namespace
 
 queue_actor::behavior_type queue(queue_ptr self,
@@ -365,16 +402,7 @@ queue_actor::behavior_type queue(queue_ptr self,
     st.durable = args.durable;
     st.space_mark = args.space_mark;
     st.enqueue(args.initial);
-    if (st.durable && st.stats.routing == routing_type::anycast && st.ctx->journal
-        && st.ctx->config.journal.journal_sync_non_transactional) {
-        // The ACK lane (ack_lane.hpp) acknowledges this queue's messages from its consumers'
-        // Asio threads; the queue learns of them at the start of its next message.
-        st.ack_lane = std::make_shared<queue_ack_lane>();
-        st.ack_lane->queue_name = st.stats.name;
-        st.ack_lane->owner = self->address();
-        st.ctx->ack_lanes->add(self->id(), st.ack_lane);
-        self->attach_functor([ctx = st.ctx, id = self->id()] { ctx->ack_lanes->remove(id); });
-    }
+    open_ack_lane(self);
     st.staged = std::move(args.staged);
     for (auto& [tx, msgs] : args.held) {
         auto& h = st.held[tx];
@@ -400,13 +428,7 @@ queue_actor::behavior_type queue(queue_ptr self,
         },
         [self](subscribe_atom, session_actor& s, consumer_spec spec) {
             self->state.take_lane_acks();
-            auto& st = self->state;
-            if (st.monitored.insert(s.address()).second) {
-                self->monitor(s);
-            }
-            st.consumers.push_back(queue_state::consumer{std::move(s), spec, 0});
-            st.ctx->log->debug("consumer_added queue={} key={} window={} auto_ack={}",
-                               st.stats.name, spec.key, spec.window, spec.auto_ack);
+            add_consumer(self, s, spec);
             dispatch(self);
         },
         [self](unsub_atom, const session_actor& s, uint64_t key) {
@@ -439,30 +461,16 @@ queue_actor::behavior_type queue(queue_ptr self,
         [self](ack_atom, const session_actor& s, uint64_t key, const std::vector<uint64_t>& ids,
                uint64_t tx_id) {
             self->state.take_lane_acks();
-            auto& st = self->state;
-            st.ack(s.address(), key, ids);
-            if (auto records = st.take_ack_records(); !records.empty()) {
-                for (auto& r : records) {
-                    r.tx_id = tx_id;
-                }
-                // The session's commit record follows these and makes them durable.
-                caf::anon_send(st.ctx->journal, append_atom::value, std::move(records), false);
-            }
+            self->state.ack(s.address(), key, ids);
+            append_tx_records(self->state, tx_id);
             dispatch(self);
             return true;
         },
         [self](hold_atom, const session_actor& s, uint64_t key, const std::vector<uint64_t>& ids,
                uint64_t tx_id) {
             self->state.take_lane_acks();
-            auto& st = self->state;
-            st.hold(s.address(), key, ids, tx_id);
-            if (auto records = st.take_ack_records(); !records.empty()) {
-                for (auto& r : records) {
-                    r.tx_id = tx_id;
-                }
-                // The session's prepare record follows these and seals them.
-                caf::anon_send(st.ctx->journal, append_atom::value, std::move(records), false);
-            }
+            self->state.hold(s.address(), key, ids, tx_id);
+            append_tx_records(self->state, tx_id);
             dispatch(self);
             return true;
         },

@@ -110,10 +110,7 @@ journal_state::gather_left(std::chrono::steady_clock::time_point now) const {
         // consumer's ACK still on its way joins the next batch (which waits for company as
         // below), instead of holding the producers back by its longer way (docs/journal.md,
         // "Group commit").
-        auto hooked =
-            static_cast<size_t>(std::count_if(waiting.begin(), waiting.end(), [](const waiter& w) {
-                return w.hook != nullptr && w.hook->producer;
-            }));
+        auto hooked = producer_hooks(waiting);
         auto expected_hooked =
             std::min(std::max(recent_hooked[0], recent_hooked[1]), gather_waiters_max);
         if (hooked > 0 && hooked >= expected_hooked) {
@@ -552,10 +549,7 @@ void flush(journal_ptr self) {
     auto waiting = std::move(st.waiting);
     st.waiting.clear();
     st.synced_appends += waiting.size();
-    st.note_answered(waiting.size(),
-                     static_cast<size_t>(std::count_if(waiting.begin(), waiting.end(), [](auto& w) {
-                         return w.hook != nullptr && w.hook->producer;
-                     })));
+    st.note_answered(waiting.size(), journal_state::producer_hooks(waiting));
     // A backup that could take over must hold what is confirmed: those answers wait for
     // its acknowledgement of the batch just sent (docs/replication.md, "Confirmation").
     bool wait_for_backup = !st.failure && (st.repl.confirm_needs_backup() || st.held_for_vote);

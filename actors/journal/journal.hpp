@@ -3,12 +3,14 @@
 
 #include "actors/broker/server_context.hpp"
 #include "actors/fwd.hpp"
+#include "actors/journal/confirm_hook.hpp"
 #include "actors/journal/journal_liveness.hpp"
 #include "actors/journal/journal_store.hpp"
 #include "actors/replication/source.hpp"
 
 #include <caf/typed_response_promise.hpp>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <deque>
@@ -61,6 +63,14 @@ struct journal_state {
             promise.deliver(err);
         }
     };
+
+    /// How many of `ws` are producers' appends with a confirm hook (a lane SEND; a lane ACK is
+    /// a consumer's): what group commit waits for (docs/journal.md, "Group commit").
+    static size_t producer_hooks(const std::vector<waiter>& ws) {
+        return static_cast<size_t>(std::count_if(ws.begin(), ws.end(), [](const waiter& w) {
+            return w.hook != nullptr && w.hook->producer;
+        }));
+    }
 
     std::shared_ptr<server_context> ctx;
     std::unique_ptr<journal::store> store;
