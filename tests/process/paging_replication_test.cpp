@@ -22,9 +22,7 @@ namespace {
 /// files (so a backlog of a few hundred spans several files and page-in deletes some), with
 /// small journal segments.
 std::string paging_node(const std::string& members, const std::string& policy) {
-    return cluster_node(members, policy,
-                        "\n[address-settings.\"#\"]\nmax-size-bytes = 24000\n"
-                        "address-full-policy = \"PAGE\"\npage-size-bytes = 65536\n");
+    return cluster_node(members, policy, small_paging);
 }
 
 /// The page files of `address` in the node directory `dir` (default paging directory).

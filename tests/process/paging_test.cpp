@@ -21,12 +21,7 @@ namespace {
 /// About 20 messages of `pad()` fit in memory; the rest is paged (64 KiB page files, so a few
 /// hundred messages span several files).
 std::string paging_config(const std::string& top = "") {
-    return node_config("",
-                       "\n[address-settings.\"#\"]\n"
-                       "max-size-bytes = 24000\n"
-                       "address-full-policy = \"PAGE\"\n"
-                       "page-size-bytes = 65536\n",
-                       top);
+    return node_config("", small_paging, top);
 }
 
 /// Puts the page files in the test's directory, beside the journal the harness puts there.

@@ -20,9 +20,7 @@ namespace {
 /// A pair member that pages every address past about 24 messages of 1 KiB into 64 KiB page
 /// files (as the crash harness's --paging does), so the sync copies hundreds of page files.
 std::string syncing_node(const std::string& members, const std::string& policy) {
-    return cluster_node(members, policy,
-                        "\n[address-settings.\"#\"]\nmax-size-bytes = 24000\n"
-                        "address-full-policy = \"PAGE\"\npage-size-bytes = 65536\n");
+    return cluster_node(members, policy, small_paging);
 }
 
 /// Everything on `dest` at `port`: how often each body (padding cut off) arrived.

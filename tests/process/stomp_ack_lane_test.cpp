@@ -195,10 +195,7 @@ TEST_CASE("stomp ack lane: a full window and a paging address are not stalled by
     // About 20 padded messages fit under max-size-bytes; the rest is paged and comes back
     // only as the consumer's ACKs free room (the queue must hear of them without a next
     // message to take them along).
-    auto cfg = node_config("", "\n[address-settings.\"#\"]\n"
-                               "max-size-bytes = 24000\n"
-                               "address-full-policy = \"PAGE\"\n"
-                               "page-size-bytes = 65536\n");
+    auto cfg = node_config("", small_paging);
     node_process node{
         node_placement{d.path, "node.log"}, cfg, {"paging-directory=" + d.path + "/paging"}};
     REQUIRE(node.wait_ready(soon()));

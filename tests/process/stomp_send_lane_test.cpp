@@ -140,10 +140,7 @@ TEST_CASE("stomp send lane: closed while its address pages, so a message sent wi
     // is paged. Page-in starts only below three quarters of it, so after three messages are
     // consumed there is room for one more while the address is still paging: the lane, if
     // open, would put it in memory, ahead of the paged messages.
-    auto cfg = node_config("", "\n[address-settings.\"#\"]\n"
-                               "max-size-bytes = 24000\n"
-                               "address-full-policy = \"PAGE\"\n"
-                               "page-size-bytes = 65536\n");
+    auto cfg = node_config("", small_paging);
     node_process node{
         node_placement{d.path, "node.log"}, cfg, {"paging-directory=" + d.path + "/paging"}};
     REQUIRE(node.wait_ready(soon()));

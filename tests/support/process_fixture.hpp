@@ -46,6 +46,13 @@ inline std::string node_config(const std::string& acceptor = "",
            + tail;
 }
 
+/// Address settings under which about 20 messages of 1 KiB fit in memory and the rest is paged,
+/// into 64 KiB page files (so a backlog of a few hundred spans several files).
+inline const std::string small_paging = "\n[address-settings.\"#\"]\n"
+                                        "max-size-bytes = 24000\n"
+                                        "address-full-policy = \"PAGE\"\n"
+                                        "page-size-bytes = 65536\n";
+
 /// Waits until `text` appears in the node's log at least `times` times.
 inline bool log_shows(const node_process& node, const std::string& text, size_t times = 1) {
     return wait_until(soon(), [&] {
