@@ -688,7 +688,8 @@ bool connection::on_connect(stomp::frame& f) {
     parser_.set_version(r.version);
     session_params p{id_,         r.version,
                      r.user,      acceptor_->default_prefetch_count,
-                     r.client_id, limits_of_session(*acceptor_)};
+                     r.client_id, limits_of_session(*acceptor_),
+                     nullptr};
     // Read once: a switch for measuring the session's way against the lane.
     static const bool ack_lane_on = [] {
         const char* v = std::getenv("ACTORMQ_ACK_LANE");
