@@ -148,6 +148,10 @@ private:
     void on_lane_done(std::string receipt, uint64_t frame_bytes, bool lane_post);
     /// What write_direct did with a lane RECEIPT.
     enum class direct { no, written, settled };
+    /// On the journal's thread, once a lane operation (a SEND, or an ACK when `ack`) is
+    /// confirmed: its RECEIPT straight to the socket if write_direct can, and the strand told
+    /// (on_lane_done) unless write_direct settled it.
+    void receipt_from_journal(std::string receipt, uint64_t counted, bool ack);
     /// On the journal's thread: writes a lane RECEIPT straight to the socket when the
     /// connection's output is idle (docs/journal.md, "The send lane"). `no`: it is not, and
     /// the RECEIPT must go the strand's way. `written`: the strand must still be told (its
