@@ -32,7 +32,12 @@ inline constexpr std::chrono::seconds colocation_grant_lifetime{30};
 /// the spawn factory, which runs on the middleman's spawn server; hence a mutex.
 class colocation_book {
 public:
-    colocation_book(uint32_t max_backups, std::chrono::milliseconds ticket_ttl);
+    /// Reads the time through `now` (the steady clock; a test's own clock to see tickets lapse).
+    using clock_fn = std::function<std::chrono::steady_clock::time_point()>;
+
+    colocation_book(uint32_t max_backups,
+                    std::chrono::milliseconds ticket_ttl,
+                    clock_fn now = std::chrono::steady_clock::now);
 
     /// A slot and ticket for a new backup of `node_id`, or nullopt when max-backups are taken.
     /// An unredeemed grant for the same node id is withdrawn first: a live asks for one backup
@@ -59,6 +64,7 @@ private:
     mutable std::mutex mtx_;
     uint32_t max_;
     std::chrono::milliseconds ttl_;
+    clock_fn now_;
     std::map<uint64_t, promise> promised_;
     std::set<uint32_t> running_;
     uint64_t next_ticket_;

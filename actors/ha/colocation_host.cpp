@@ -48,9 +48,12 @@ std::string superseding_member(const cluster::topology& t,
     return by;
 }
 
-colocation_book::colocation_book(uint32_t max_backups, std::chrono::milliseconds ticket_ttl)
+colocation_book::colocation_book(uint32_t max_backups,
+                                 std::chrono::milliseconds ticket_ttl,
+                                 clock_fn now)
     : max_(max_backups),
       ttl_(ticket_ttl),
+      now_(std::move(now)),
       next_ticket_(std::random_device{}()) {
     // Tickets only tie a spawn to the grant before it; the credentials that come with the
     // spawn are what keeps strangers out. A random start still makes them hard to guess.
@@ -66,7 +69,7 @@ void colocation_book::expire(std::chrono::steady_clock::time_point now) {
 std::optional<cluster::backup_grant> colocation_book::reserve(const std::string& host,
                                                               const std::string& node_id) {
     std::lock_guard<std::mutex> guard{mtx_};
-    auto now = std::chrono::steady_clock::now();
+    auto now = now_();
     expire(now);
     for (auto it = promised_.begin(); it != promised_.end();) {
         bool withdrawn = !node_id.empty() && it->second.node_id == node_id;
@@ -92,7 +95,7 @@ std::optional<cluster::backup_grant> colocation_book::reserve(const std::string&
 
 bool colocation_book::redeem(uint64_t ticket, uint32_t slot) {
     std::lock_guard<std::mutex> guard{mtx_};
-    expire(std::chrono::steady_clock::now());
+    expire(now_());
     auto it = promised_.find(ticket);
     if (it == promised_.end() || it->second.slot != slot) {
         return false;
