@@ -7,6 +7,10 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#ifdef ACTORMQ_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+
 #include <algorithm>
 #include <chrono>
 #include <csignal>
@@ -119,6 +123,21 @@ void raise_fd_limit(const actormq::config::node_config& cfg,
 
 namespace {
 
+/// Which malloc this binary runs on (CMake's ACTORMQ_ALLOCATOR; docs/architecture.md), so a log
+/// shows what a measurement ran on.
+void log_allocator(spdlog::logger& log) {
+#ifdef ACTORMQ_JEMALLOC
+    const char* version = nullptr;
+    size_t len = sizeof(version);
+    if (mallctl("version", &version, &len, nullptr, 0) != 0 || version == nullptr) {
+        version = "unknown";
+    }
+    log.info("node_allocator name=jemalloc version={}", version);
+#else
+    log.info("node_allocator name=system");
+#endif
+}
+
 /// Everything durable is settled before node::stop() returns (the journal is closed and the
 /// lock released by then), and stop() bounds each of its own waits (the longest: 30 s for the
 /// journal to close). A stop that still hangs past all of them is a bug; this last resort
@@ -170,6 +189,7 @@ int main(int argc, char** argv) {
     auto signals = block_stop_signals();
     auto log = spdlog::get("node");
     raise_fd_limit(*loaded.config, log);
+    log_allocator(*log);
     int rc = 0;
     {
         actormq::node n{std::move(*loaded.config)};

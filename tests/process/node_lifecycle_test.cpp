@@ -5,6 +5,8 @@
 #include <doctest/doctest.h>
 
 #include <csignal>
+#include <fstream>
+#include <sstream>
 #include <sys/wait.h>
 
 namespace actormq::test {
@@ -31,6 +33,18 @@ TEST_CASE("node: startup: the ports file names the OS-chosen port of every accep
     REQUIRE(b.connect_tcp(node.port("second")));
     auto f = b.connect_stomp("guest", "guest");
     REQUIRE_MESSAGE(f.cmd == command::connected, describe(f));
+}
+
+TEST_CASE("node: startup: the node runs on the malloc it was built with, and its log names it") {
+    // ACTORMQ_ALLOCATOR in CMake: jemalloc by default (docs/architecture.md), or system.
+    const std::string expected = ACTORMQ_NODE_ALLOCATOR;
+    ACTORMQ_START_NODE(node, node_config());
+    CHECK(log_shows(node, "node_allocator name=" + expected));
+    std::ifstream maps("/proc/" + std::to_string(node.pid()) + "/maps");
+    REQUIRE(maps.good());
+    std::stringstream text;
+    text << maps.rdbuf();
+    CHECK((text.str().find("libjemalloc") != std::string::npos) == (expected == "jemalloc"));
 }
 
 TEST_CASE("node: signals: SIGTERM stops the node with exit status 0") {
