@@ -5,8 +5,6 @@
 #include <doctest/doctest.h>
 
 #include <csignal>
-#include <fstream>
-#include <sstream>
 #include <sys/wait.h>
 
 namespace actormq::test {
@@ -40,11 +38,9 @@ TEST_CASE("node: startup: the node runs on the malloc it was built with, and its
     const std::string expected = ACTORMQ_NODE_ALLOCATOR;
     ACTORMQ_START_NODE(node, node_config());
     CHECK(log_shows(node, "node_allocator name=" + expected));
-    std::ifstream maps("/proc/" + std::to_string(node.pid()) + "/maps");
-    REQUIRE(maps.good());
-    std::stringstream text;
-    text << maps.rdbuf();
-    CHECK((text.str().find("libjemalloc") != std::string::npos) == (expected == "jemalloc"));
+    auto maps = read_file("/proc/" + std::to_string(node.pid()) + "/maps");
+    REQUIRE(!maps.empty());
+    CHECK((maps.find("libjemalloc") != std::string::npos) == (expected == "jemalloc"));
 }
 
 TEST_CASE("node: signals: SIGTERM stops the node with exit status 0") {

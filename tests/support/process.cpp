@@ -49,13 +49,6 @@ void write_file(const std::string& path, const std::string& text) {
     }
 }
 
-std::string read_file(const std::string& path) {
-    std::ifstream in{path, std::ios::binary};
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 /// In the child between fork and exec: only async-signal-safe calls from here on.
 [[noreturn]] void
 exec_child(const char* log_path, const char* binary, char* const* argv, pid_t parent) {
@@ -246,6 +239,13 @@ std::string node_process::log_tail(size_t lines) const {
 void node_process::report(const std::string& what) const {
     std::fprintf(stderr, "node_process: %s (pid %d); tail of %s:\n%s\n", what.c_str(),
                  static_cast<int>(pid_), log_path_.c_str(), log_tail().c_str());
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in{path, std::ios::binary};
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
 }
 
 } // namespace actormq::test

@@ -29,6 +29,9 @@ struct node_placement {
     std::string log_name = "node.log";
 };
 
+/// The whole file at `path` as bytes; empty when it cannot be read.
+std::string read_file(const std::string& path);
+
 /// One real `actormq-node` process (style rule 26), by default in a fresh temporary directory.
 ///
 /// The constructor makes the directory (removed by the destructor unless the environment
