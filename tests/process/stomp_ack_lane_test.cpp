@@ -195,11 +195,8 @@ TEST_CASE("stomp ack lane: a full window and a paging address are not stalled by
     // About 20 padded messages fit under max-size-bytes; the rest is paged and comes back
     // only as the consumer's ACKs free room (the queue must hear of them without a next
     // message to take them along).
-    auto cfg = node_config("", small_paging);
-    node_process node{
-        node_placement{d.path, "node.log"}, cfg, {"paging-directory=" + d.path + "/paging"}};
-    REQUIRE(node.wait_ready(soon()));
-    INFO(node.log_tail());
+    ACTORMQ_START_NODE(node, node_placement{d.path, "node.log"}, node_config("", small_paging),
+                       {"paging-directory=" + d.path + "/paging"});
     const size_t n = 80;
     {
         stomp_client p;

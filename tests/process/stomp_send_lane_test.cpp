@@ -140,11 +140,8 @@ TEST_CASE("stomp send lane: closed while its address pages, so a message sent wi
     // is paged. Page-in starts only below three quarters of it, so after three messages are
     // consumed there is room for one more while the address is still paging: the lane, if
     // open, would put it in memory, ahead of the paged messages.
-    auto cfg = node_config("", small_paging);
-    node_process node{
-        node_placement{d.path, "node.log"}, cfg, {"paging-directory=" + d.path + "/paging"}};
-    REQUIRE(node.wait_ready(soon()));
-    INFO(node.log_tail());
+    ACTORMQ_START_NODE(node, node_placement{d.path, "node.log"}, node_config("", small_paging),
+                       {"paging-directory=" + d.path + "/paging"});
     const header_list pad{{"pad", std::string(1000, 'p')}};
     stomp_client p;
     login(p, node);
